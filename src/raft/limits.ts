@@ -1,0 +1,28 @@
+/**
+ * Limits of the Raft core. Each is a default the host may lower or raise through RaftOptions; each
+ * says why it has the number it has.
+ */
+
+/** MESSAGE_BYTES_MAX bounds the entries in one append: 1 MiB keeps a single gRPC frame well under grpc-js's 4 MiB default and lets heartbeats interleave. */
+export const MESSAGE_BYTES_MAX = 1024 * 1024;
+
+/** INFLIGHT_MESSAGES_MAX bounds unacknowledged appends per follower: 256 pipelined batches cover a 50 ms round trip at 5,000 batches/s. */
+export const INFLIGHT_MESSAGES_MAX = 256;
+
+/** INFLIGHT_BYTES_MAX bounds unacknowledged append bytes per follower, so a slow follower costs the leader at most 32 MiB of buffers. */
+export const INFLIGHT_BYTES_MAX = 32 * 1024 * 1024;
+
+/** UNCOMMITTED_BYTES_MAX bounds the uncommitted tail of the leader's log; past it proposals fail fast instead of queuing while there is no quorum. */
+export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
+
+/** COMMITTED_BYTES_PER_READY_MAX bounds the entries handed to the state machine in one ready, so one apply step stays short. */
+export const COMMITTED_BYTES_PER_READY_MAX = 16 * 1024 * 1024;
+
+/** PENDING_READS_MAX bounds reads waiting for a quorum round on a leader; a partitioned leader must not gather reads without limit. */
+export const PENDING_READS_MAX = 100_000;
+
+/** ENTRY_OVERHEAD_BYTES is what an entry costs beyond its data (term, index, kind, framing) when sizes are counted. */
+export const ENTRY_OVERHEAD_BYTES = 24;
+
+/** ELECTION_TICK_MIN is the smallest election timeout in ticks the core accepts: it must exceed the heartbeat interval. */
+export const ELECTION_TICK_MIN = 2;

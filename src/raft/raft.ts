@@ -1,0 +1,779 @@
+import {
+  ConfChangeRejectedError,
+  invariant,
+  NotLeaderError,
+  ProposalDroppedError,
+  ReadLimitError,
+  TransferRejectedError,
+  UncommittedLimitError,
+} from "./errors.js";
+import { entryBytes, RaftLog } from "./log.js";
+import { decodeConfChange, encodeConfChange, Membership } from "./membership.js";
+import type { ResolvedOptions } from "./options.js";
+import { Progress, ProgressState } from "./progress.js";
+import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
+import { decodeRoundId, encodeRoundId, ReadOnly, type ReadRequest } from "./read-only.js";
+import {
+  type ConfChange,
+  type Entry,
+  EntryKind,
+  type HardState,
+  type LogIndex,
+  type Message,
+  MessageType,
+  NO_NODE,
+  type NodeId,
+  type ReadState,
+  Role,
+  type Snapshot,
+  type Term,
+} from "./types.js";
+
+/** TRANSFER_CONTEXT marks a vote request that comes from a leadership transfer, so stickiness does not block it. */
+const TRANSFER_CONTEXT = new TextEncoder().encode("transfer");
+
+/** PersistedState is what a node finds on disk when it starts. */
+export interface PersistedState {
+  readonly hardState: HardState;
+  readonly snapshot?: Snapshot;
+  readonly entries: readonly Entry[];
+}
+
+/** ProposalRef names an appended entry; the proposal succeeded once that (index, term) is applied. */
+export interface ProposalRef {
+  readonly index: LogIndex;
+  readonly term: Term;
+}
+
+type MessageFields = Partial<Omit<Message, "type" | "to" | "from">> & Pick<Message, "type" | "to">;
+
+/**
+ * Raft is the protocol state machine of one node (Raft paper and dissertation; structure after
+ * etcd-io/raft). It is synchronous and pure: time enters through tick(), randomness through the
+ * RandomSource in its options, and all output is collected for RawNode's Ready.
+ */
+export class Raft {
+  readonly id: NodeId;
+  readonly opts: ResolvedOptions;
+  term: Term;
+  vote: NodeId;
+  lead: NodeId = NO_NODE;
+  role: Role = Role.Follower;
+  readonly log: RaftLog;
+  membership: Membership;
+  /** prs tracks every member; meaningful only on a leader. */
+  prs = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+  msgs: Message[] = [];
+  readStates: ReadState[] = [];
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  /** leadTransferee is the target of a pending leadership transfer. */
+  leadTransferee: NodeId = NO_NODE;
+  /**
+   * confIndex is the index of the last membership change in the log (or the snapshot index).
+   * A configuration takes effect as soon as its entry is in the log, committed or not (Raft
+   * dissertation §4.1), and is undone if the entry is overwritten. Invariant: at most one change
+   * is uncommitted, so configurations in use always differ by one server.
+   */
+  confIndex: LogIndex = 0;
+  /** previousVoters are the voters before the change at confIndex. */
+  private previousVoters: ReadonlySet<NodeId> = new Set();
+  private uncommittedBytes = 0;
+  private readonly readOnly = new ReadOnly();
+  /** readsAwaitingCommit holds reads that arrived before this leader committed an entry of its term. */
+  private readsAwaitingCommit: ReadRequest[] = [];
+  /** broadcastPending defers appends to the next ready, so proposals between readies share one batch. */
+  private broadcastPending = false;
+
+  constructor(opts: ResolvedOptions, persisted: PersistedState) {
+    this.id = opts.id;
+    this.opts = opts;
+    this.log = new RaftLog(persisted.snapshot, persisted.entries, persisted.hardState.commit);
+    this.membership = new Membership(persisted.snapshot?.meta.conf);
+    this.term = persisted.hardState.term;
+    this.vote = persisted.hardState.vote;
+    this.recomputeMembership();
+    this.becomeFollower(this.term, NO_NODE);
+  }
+
+  // ---------------------------------------------------------------- state
+
+  /** hardState is the state that must be durable before dependent messages leave. */
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  /**
+   * promotable says whether this node may campaign: a voter with no snapshot waiting to install.
+   * A node whose own removal is still uncommitted may campaign too (and count votes in the new
+   * configuration): otherwise a leader that removed itself and then lost leadership before the
+   * change committed would leave the remaining voters waiting for its vote forever.
+   */
+  promotable(): boolean {
+    if (this.log.pendingSnapshot !== undefined) return false;
+    if (this.membership.voters.has(this.id)) return true;
+    return this.confIndex > this.log.committed && this.previousVoters.has(this.id);
+  }
+
+  private committedInCurrentTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  private resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.opts.electionTick + this.opts.random.nextInt(this.opts.electionTick);
+  }
+
+  private reset(term: Term): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NO_NODE;
+    }
+    this.lead = NO_NODE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.leadTransferee = NO_NODE;
+    this.votes.clear();
+    this.uncommittedBytes = 0;
+    this.readOnly.reset();
+    this.readsAwaitingCommit = [];
+    this.broadcastPending = false;
+    this.resetProgress();
+  }
+
+  private resetProgress(): void {
+    this.prs.clear();
+    for (const id of this.membership.members()) this.prs.set(id, this.newProgress(id));
+  }
+
+  private newProgress(id: NodeId): Progress {
+    const pr = new Progress(
+      this.log.lastIndex() + 1,
+      this.membership.learners.has(id),
+      this.opts.inflightMessagesMax,
+      this.opts.inflightBytesMax,
+    );
+    if (id === this.id) pr.match = this.log.stableIndex();
+    return pr;
+  }
+
+  // ---------------------------------------------------------------- roles
+
+  becomeFollower(term: Term, lead: NodeId): void {
+    this.reset(term);
+    this.lead = lead;
+    this.role = Role.Follower;
+  }
+
+  private becomePreCandidate(): void {
+    invariant(this.role !== Role.Leader, "leader cannot become pre-candidate");
+    // Pre-vote changes neither term nor vote, so a partitioned node cannot disrupt the cluster.
+    this.votes.clear();
+    this.lead = NO_NODE;
+    this.role = Role.PreCandidate;
+  }
+
+  private becomeCandidate(): void {
+    invariant(this.role !== Role.Leader, "leader cannot become candidate");
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = Role.Candidate;
+  }
+
+  private becomeLeader(): void {
+    invariant(this.role === Role.Candidate, () => `${this.role} cannot become leader`);
+    this.reset(this.term);
+    this.lead = this.id;
+    this.role = Role.Leader;
+    this.prs.get(this.id)?.becomeReplicate();
+    // The no-op entry lets the leader commit, and so learn, everything earlier terms committed.
+    this.appendEntries([{ kind: EntryKind.Normal, data: new Uint8Array(0) }]);
+  }
+
+  // ---------------------------------------------------------------- ticks
+
+  tick(): void {
+    if (this.role === Role.Leader) this.tickLeader();
+    else this.tickElection();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup(false);
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.opts.electionTick) {
+      this.electionElapsed = 0;
+      if (this.opts.checkQuorum && !this.quorumActive()) {
+        this.becomeFollower(this.term, NO_NODE);
+        return;
+      }
+      // A transfer that has not finished within an election timeout is abandoned.
+      this.leadTransferee = NO_NODE;
+    }
+    for (const [id, pr] of this.prs) {
+      if (pr.state !== ProgressState.Snapshot || id === this.id) continue;
+      // A lost snapshot is retried: after an election timeout, probe again (which resends it).
+      if (++pr.snapshotTicks >= this.opts.electionTick) pr.becomeProbe();
+    }
+    if (this.heartbeatElapsed >= this.opts.heartbeatTick) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat(undefined);
+    }
+  }
+
+  /** quorumActive says whether a quorum answered since the last check; it clears the marks. */
+  private quorumActive(): boolean {
+    const ok = hasQuorum(this.membership.voters, (id) => id === this.id || this.prs.get(id)?.recentActive === true);
+    for (const [id, pr] of this.prs) pr.recentActive = id === this.id;
+    return ok;
+  }
+
+  // ---------------------------------------------------------------- elections
+
+  /** hup starts an election (after a pre-vote unless this is a transfer). */
+  hup(transfer: boolean): void {
+    if (this.role === Role.Leader || !this.promotable()) return;
+    if (this.opts.preVote && !transfer) this.campaign(true, false);
+    else this.campaign(false, transfer);
+  }
+
+  private campaign(pre: boolean, transfer: boolean): void {
+    let term: Term;
+    if (pre) {
+      this.becomePreCandidate();
+      term = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      term = this.term;
+    }
+    if (this.poll(this.id, true) === "won") {
+      if (pre) this.campaign(false, false);
+      else this.becomeLeader();
+      return;
+    }
+    for (const id of [...this.membership.voters].sort()) {
+      if (id === this.id) continue;
+      this.send({
+        type: pre ? MessageType.PreVote : MessageType.Vote,
+        to: id,
+        term,
+        index: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+        context: transfer ? TRANSFER_CONTEXT : undefined,
+      });
+    }
+  }
+
+  private poll(id: NodeId, granted: boolean): "won" | "lost" | "pending" {
+    if (!this.votes.has(id)) this.votes.set(id, granted);
+    return voteResult(this.membership.voters, this.votes);
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const pre = m.type === MessageType.PreVote;
+    const canVote =
+      this.vote === m.from || (this.vote === NO_NODE && this.lead === NO_NODE) || (pre && m.term > this.term);
+    const upToDate = this.opts.unsafe.grantVoteWithoutLogCheck || this.log.isUpToDate(m.index, m.logTerm);
+    const respType = pre ? MessageType.PreVoteResp : MessageType.VoteResp;
+    if (canVote && upToDate) {
+      // The response carries the request's term so the candidate counts it (for pre-vote, term+1).
+      this.send({ type: respType, to: m.from, term: m.term });
+      if (!pre) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  // ---------------------------------------------------------------- step
+
+  /** step takes one message from the network (or a local Hup). */
+  step(m: Message): void {
+    if (m.type === MessageType.Hup) {
+      this.hup(false);
+      return;
+    }
+    if (m.term > this.term) {
+      if (!this.stepHigherTerm(m)) return;
+    } else if (m.term < this.term) {
+      this.stepLowerTerm(m);
+      return;
+    }
+    if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role) {
+      case Role.Leader:
+        this.stepLeader(m);
+        break;
+      case Role.Candidate:
+      case Role.PreCandidate:
+        this.stepCandidate(m);
+        break;
+      default:
+        this.stepFollower(m);
+    }
+  }
+
+  /** stepHigherTerm handles a message from a later term; it returns false when the message is ignored. */
+  private stepHigherTerm(m: Message): boolean {
+    const isVote = m.type === MessageType.Vote || m.type === MessageType.PreVote;
+    if (isVote) {
+      const transfer = m.context !== undefined && bytesEqual(m.context, TRANSFER_CONTEXT);
+      const inLease = this.opts.checkQuorum && this.lead !== NO_NODE && this.electionElapsed < this.opts.electionTick;
+      // Leader stickiness: while we hear from a live leader, a disruptive candidate is ignored.
+      if (!transfer && inLease) return false;
+    }
+    if (m.type === MessageType.PreVote) return true;
+    if (m.type === MessageType.PreVoteResp && !m.reject) return true;
+    const fromLeader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
+    this.becomeFollower(m.term, fromLeader ? m.from : NO_NODE);
+    return true;
+  }
+
+  private stepLowerTerm(m: Message): void {
+    if ((this.opts.checkQuorum || this.opts.preVote) && (m.type === MessageType.App || m.type === MessageType.Heartbeat)) {
+      // A stale leader (one whose term we passed while it was cut off) learns our term and steps down.
+      this.send({ type: MessageType.AppResp, to: m.from, term: this.term });
+    } else if (m.type === MessageType.PreVote) {
+      this.send({ type: MessageType.PreVoteResp, to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case MessageType.App:
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        return;
+      case MessageType.Heartbeat:
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        return;
+      case MessageType.Snap:
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        return;
+      case MessageType.VoteResp:
+      case MessageType.PreVoteResp: {
+        const mine = this.role === Role.PreCandidate ? MessageType.PreVoteResp : MessageType.VoteResp;
+        if (m.type !== mine) return;
+        const result = this.poll(m.from, !m.reject);
+        if (result === "won") {
+          if (this.role === Role.PreCandidate) this.campaign(false, false);
+          else {
+            this.becomeLeader();
+            this.bcastAppend();
+          }
+        } else if (result === "lost") {
+          this.becomeFollower(this.term, NO_NODE);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case MessageType.App:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleAppend(m);
+        return;
+      case MessageType.Heartbeat:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleHeartbeat(m);
+        return;
+      case MessageType.Snap:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleSnapshot(m);
+        return;
+      case MessageType.TimeoutNow:
+        this.hup(true);
+        return;
+      case MessageType.ReadIndexResp:
+        if (!m.reject && m.context) this.readStates.push({ index: m.index, context: m.context });
+        return;
+      case MessageType.ReadIndex:
+        // Not the leader (any more): the asker's host times out and retries elsewhere.
+        this.send({ type: MessageType.ReadIndexResp, to: m.from, reject: true, context: m.context });
+        return;
+      default:
+        return;
+    }
+  }
+
+  // ---------------------------------------------------------------- follower handlers
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.log.committed) {
+      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.committed });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.entries);
+    if (lastNew !== undefined) {
+      // Entries after m.index may have been replaced: a membership change among them may be gone or new.
+      if (this.confIndex > m.index || m.entries.some((e) => e.kind === EntryKind.ConfChange)) this.recomputeMembership();
+      const verified = this.opts.unsafe.followerCommitUnverified ? this.log.lastIndex() : lastNew;
+      this.log.commitTo(Math.min(m.commit, verified));
+      this.send({ type: MessageType.AppResp, to: m.from, index: lastNew });
+      return;
+    }
+    const hintIndex = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send({
+      type: MessageType.AppResp,
+      to: m.from,
+      index: m.index,
+      reject: true,
+      rejectHint: hintIndex,
+      logTerm: this.log.term(hintIndex) ?? 0,
+    });
+  }
+
+  private handleHeartbeat(m: Message): void {
+    // The leader sends min(match, commit), an index this log is known to hold.
+    this.log.commitTo(m.commit);
+    this.send({ type: MessageType.HeartbeatResp, to: m.from, context: m.context });
+  }
+
+  private handleSnapshot(m: Message): void {
+    const snap = m.snapshot;
+    if (snap && this.restore(snap)) {
+      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.lastIndex() });
+    } else {
+      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.committed });
+    }
+  }
+
+  /** restore installs a snapshot from the leader; false when this node already has what it covers. */
+  private restore(snap: Snapshot): boolean {
+    const { index, term } = snap.meta;
+    if (index <= this.log.committed) return false;
+    if (this.log.matchTerm(index, term)) {
+      // The log already holds the snapshot's last entry: only the commit index moves.
+      this.log.commitTo(index);
+      return false;
+    }
+    this.log.restore(snap);
+    this.recomputeMembership();
+    return true;
+  }
+
+  // ---------------------------------------------------------------- leader
+
+  private stepLeader(m: Message): void {
+    if (m.type === MessageType.ReadIndex) {
+      if (m.context) this.readIndex({ from: m.from, context: m.context });
+      return;
+    }
+    const pr = this.prs.get(m.from);
+    if (!pr) return;
+    switch (m.type) {
+      case MessageType.AppResp:
+        pr.recentActive = true;
+        if (m.reject) this.handleAppendRejection(m, pr);
+        else this.handleAppendSuccess(m, pr);
+        return;
+      case MessageType.HeartbeatResp:
+        this.handleHeartbeatResponse(m, pr);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleAppendRejection(m: Message, pr: Progress): void {
+    let next = m.rejectHint;
+    if (m.logTerm > 0) next = this.log.findConflictByTerm(m.rejectHint, m.logTerm);
+    if (pr.maybeDecrTo(m.index, next)) {
+      if (pr.state === ProgressState.Replicate) pr.becomeProbe();
+      this.maybeSendAppend(m.from, true);
+    }
+  }
+
+  private handleAppendSuccess(m: Message, pr: Progress): void {
+    const wasPaused = pr.isPaused();
+    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressState.Probe))) return;
+    if (pr.state === ProgressState.Probe) pr.becomeReplicate();
+    else if (pr.state === ProgressState.Snapshot && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === ProgressState.Replicate) pr.inflights.freeLE(m.index);
+    if (this.maybeCommit()) this.broadcastPending = true;
+    else if (wasPaused) this.maybeSendAppend(m.from, false);
+    while (this.maybeSendAppend(m.from, false)) {}
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      this.send({ type: MessageType.TimeoutNow, to: m.from });
+    }
+  }
+
+  private handleHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    pr.probeSent = false;
+    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirst();
+    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
+    const round = decodeRoundId(m.context);
+    if (round === undefined) return;
+    const released = this.readOnly.ack(round, m.from, (acks) => hasQuorum(this.membership.voters, (id) => acks.has(id)));
+    for (const r of released) this.releaseRead(r.from, r.index, r.context);
+  }
+
+  /** maybeCommit advances the commit index to what a quorum matched, counting only this term's entries. */
+  maybeCommit(): boolean {
+    const index = committedIndex(this.membership.voters, (id) => this.prs.get(id)?.match ?? 0);
+    if (index <= this.log.committed) return false;
+    // Raft §5.4.2: an entry of an earlier term is committed only by committing one of this term.
+    if (!this.opts.unsafe.commitPriorTermByCount && this.log.term(index) !== this.term) return false;
+    this.log.commitTo(index);
+    if (this.committedInCurrentTerm() && this.readsAwaitingCommit.length > 0) {
+      for (const r of this.readsAwaitingCommit) this.readOnly.add(r);
+      this.readsAwaitingCommit = [];
+    }
+    if (!this.membership.voters.has(this.id) && this.confIndex <= this.log.committed) {
+      // A leader that removed or demoted itself led until that change committed (§4.2.2); now the
+      // remaining voters, a majority of whom hold the change, elect a leader among themselves.
+      this.broadcastPending = false;
+      this.bcastAppend();
+      this.becomeFollower(this.term, NO_NODE);
+    }
+    return true;
+  }
+
+  /** maybeSendAppend sends the next batch to `to`; it returns whether a message was sent. */
+  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.prs.get(to);
+    if (!pr || to === this.id || pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === undefined) return this.sendSnapshot(to, pr);
+    const entries =
+      pr.next <= this.log.lastIndex() ? this.log.slice(pr.next, this.log.lastIndex() + 1, this.opts.messageBytesMax) : [];
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send({
+      type: MessageType.App,
+      to,
+      index: prevIndex,
+      logTerm: prevTerm,
+      entries,
+      commit: this.log.committed,
+    });
+    const last = entries[entries.length - 1];
+    pr.sentEntries(entries.length, last?.index ?? prevIndex, entries.reduce((n, e) => n + entryBytes(e), 0));
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+    const snap = this.log.snapshot;
+    invariant(snap !== undefined, () => `log compacted to ${this.log.snapshotIndex()} with no snapshot to send`);
+    pr.becomeSnapshot(snap.meta.index);
+    this.send({ type: MessageType.Snap, to, snapshot: snap });
+    return true;
+  }
+
+  /** bcastAppend sends appends (empty ones too, to carry the commit index) to every follower. */
+  bcastAppend(): void {
+    for (const id of this.prs.keys()) if (id !== this.id) this.maybeSendAppend(id, true);
+  }
+
+  private bcastHeartbeat(context: Uint8Array | undefined): void {
+    for (const [id, pr] of this.prs) {
+      if (id === this.id) continue;
+      this.send({ type: MessageType.Heartbeat, to: id, commit: Math.min(pr.match, this.log.committed), context });
+    }
+  }
+
+  private appendEntries(items: readonly { kind: Entry["kind"]; data: Uint8Array }[]): ProposalRef[] {
+    let index = this.log.lastIndex();
+    const entries: Entry[] = items.map((it) => ({ term: this.term, index: ++index, kind: it.kind, data: it.data }));
+    this.log.append(entries);
+    for (const e of entries) this.uncommittedBytes += e.data.length;
+    if (entries.some((e) => e.kind === EntryKind.ConfChange)) this.recomputeMembership();
+    this.broadcastPending = true;
+    return entries.map((e) => ({ index: e.index, term: e.term }));
+  }
+
+  // ---------------------------------------------------------------- proposals
+
+  /** propose appends entries to a leader's log; they are sent with the next ready. */
+  propose(datas: readonly Uint8Array[]): ProposalRef[] {
+    this.checkCanPropose();
+    const bytes = datas.reduce((n, d) => n + d.length, 0);
+    // An empty log tail always takes one proposal, so a single large entry is never stuck.
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + bytes > this.opts.uncommittedBytesMax) {
+      throw new UncommittedLimitError(this.uncommittedBytes, this.opts.uncommittedBytesMax);
+    }
+    return this.appendEntries(datas.map((data) => ({ kind: EntryKind.Normal, data })));
+  }
+
+  private checkCanPropose(): void {
+    if (this.role !== Role.Leader) throw new NotLeaderError(this.lead);
+    if (this.leadTransferee !== NO_NODE) {
+      throw new ProposalDroppedError(`leadership transfer to ${this.leadTransferee} is pending`);
+    }
+  }
+
+  /** proposeConfChange proposes one single-server membership change. */
+  proposeConfChange(cc: ConfChange): ProposalRef {
+    this.checkCanPropose();
+    if (!this.committedInCurrentTerm()) {
+      throw new ConfChangeRejectedError("the leader has not yet committed an entry of its term");
+    }
+    if (this.confIndex > this.log.committed) {
+      throw new ConfChangeRejectedError(`the change at index ${this.confIndex} is not yet committed`);
+    }
+    this.membership.validate(cc);
+    const [ref] = this.appendEntries([{ kind: EntryKind.ConfChange, data: encodeConfChange(cc) }]);
+    invariant(ref !== undefined, "no entry appended");
+    return ref;
+  }
+
+  /** confStateAt returns the configuration in force at index (for a snapshot taken there). */
+  confStateAt(index: LogIndex): Membership {
+    const m = new Membership(this.log.snapshotConf());
+    for (let i = this.log.firstIndex(); i <= index; i++) {
+      const e = this.log.entry(i);
+      if (e?.kind === EntryKind.ConfChange) m.apply(decodeConfChange(e.data));
+    }
+    return m;
+  }
+
+  /**
+   * recomputeMembership derives the configuration from the snapshot's and every change in the log,
+   * and brings the progress map in line with it.
+   */
+  private recomputeMembership(): void {
+    this.membership = this.confStateAt(this.log.lastIndex());
+    this.confIndex = this.log.snapshotIndex();
+    for (let i = this.log.lastIndex(); i >= this.log.firstIndex(); i--) {
+      if (this.log.entry(i)?.kind === EntryKind.ConfChange) {
+        this.confIndex = i;
+        break;
+      }
+    }
+    this.previousVoters = this.confStateAt(this.confIndex - 1).voters;
+    for (const id of [...this.prs.keys()]) if (!this.membership.has(id)) this.prs.delete(id);
+    for (const id of this.membership.members()) {
+      const pr = this.prs.get(id);
+      if (!pr) this.prs.set(id, this.newProgress(id));
+      else pr.isLearner = this.membership.learners.has(id);
+    }
+    if (this.leadTransferee !== NO_NODE && !this.membership.voters.has(this.leadTransferee)) {
+      this.leadTransferee = NO_NODE;
+    }
+  }
+
+  /** releaseUncommitted forgets applied entries' bytes from the uncommitted tail. */
+  releaseUncommitted(entries: readonly Entry[]): void {
+    if (this.role !== Role.Leader) return;
+    for (const e of entries) if (e.term === this.term) this.uncommittedBytes -= e.data.length;
+    if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** readIndex starts a linearizable read; its ReadState comes out of a later ready. */
+  readIndex(req: ReadRequest): void {
+    if (this.role !== Role.Leader) {
+      if (this.lead === NO_NODE) throw new NotLeaderError(NO_NODE);
+      this.send({ type: MessageType.ReadIndex, to: this.lead, context: req.context });
+      return;
+    }
+    if (this.readOnly.size() + this.readsAwaitingCommit.length >= this.opts.pendingReadsMax) {
+      throw new ReadLimitError(this.opts.pendingReadsMax);
+    }
+    // Until this leader commits an entry of its term, its commit index may be behind the cluster's.
+    if (!this.committedInCurrentTerm()) this.readsAwaitingCommit.push(req);
+    else this.readOnly.add(req);
+  }
+
+  private releaseRead(from: NodeId, index: LogIndex, context: Uint8Array): void {
+    if (from === this.id) this.readStates.push({ index, context });
+    else this.send({ type: MessageType.ReadIndexResp, to: from, index, context });
+  }
+
+  // ---------------------------------------------------------------- transfer
+
+  /** transferLeadership hands leadership to a voter once it has caught up. */
+  transferLeadership(to: NodeId): void {
+    if (this.role !== Role.Leader) throw new NotLeaderError(this.lead);
+    if (to === this.id) return;
+    if (!this.membership.voters.has(to)) throw new TransferRejectedError(`${to} is not a voter`);
+    if (this.leadTransferee === to) return;
+    this.leadTransferee = to;
+    // The transfer is abandoned if it does not finish within one election timeout from now.
+    this.electionElapsed = 0;
+    const pr = this.prs.get(to);
+    if (pr && pr.match === this.log.lastIndex()) this.send({ type: MessageType.TimeoutNow, to });
+    else this.maybeSendAppend(to, true);
+  }
+
+  // ---------------------------------------------------------------- flush and output
+
+  /** flush sends what was deferred to the ready boundary: batched appends and the next read round. */
+  flush(): void {
+    if (this.role !== Role.Leader) return;
+    if (this.broadcastPending) {
+      this.broadcastPending = false;
+      this.bcastAppend();
+    }
+    if (this.readOnly.hasBatch()) {
+      const id = this.readOnly.startRound(this.log.committed, this.id);
+      if (hasQuorum(this.membership.voters, (v) => v === this.id)) {
+        for (const r of this.readOnly.releaseThrough(id)) this.releaseRead(r.from, r.index, r.context);
+      } else {
+        this.bcastHeartbeat(encodeRoundId(id));
+      }
+    }
+  }
+
+  /** hasPendingFlush says whether flush() would produce output. */
+  hasPendingFlush(): boolean {
+    return this.role === Role.Leader && (this.broadcastPending || this.readOnly.hasBatch());
+  }
+
+  /** onPersisted records that entries up to index are durable on this node. */
+  onPersisted(): void {
+    if (this.role !== Role.Leader) return;
+    const self = this.prs.get(this.id);
+    if (self?.maybeUpdate(this.log.stableIndex()) && this.maybeCommit()) this.broadcastPending = true;
+  }
+
+  private send(fields: MessageFields): void {
+    this.msgs.push({
+      from: this.id,
+      term: fields.term ?? this.term,
+      logTerm: fields.logTerm ?? 0,
+      index: fields.index ?? 0,
+      entries: fields.entries ?? [],
+      commit: fields.commit ?? 0,
+      reject: fields.reject ?? false,
+      rejectHint: fields.rejectHint ?? 0,
+      snapshot: fields.snapshot,
+      context: fields.context,
+      type: fields.type,
+      to: fields.to,
+    });
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

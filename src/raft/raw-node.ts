@@ -1,0 +1,202 @@
+import { invariant } from "./errors.js";
+import { type RaftOptions, resolveOptions } from "./options.js";
+import { type PersistedState, type ProposalRef, Raft } from "./raft.js";
+import {
+  type ConfChange,
+  type Entry,
+  type HardState,
+  type LogIndex,
+  type Message,
+  NO_NODE,
+  type NodeId,
+  type Ready,
+  type Role,
+  type Snapshot,
+  type SoftState,
+  type Term,
+} from "./types.js";
+
+/** Status is a read-only view of a node for display and tests. */
+export interface Status {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly lead: NodeId;
+  readonly term: Term;
+  readonly vote: NodeId;
+  readonly commit: LogIndex;
+  readonly applied: LogIndex;
+  readonly lastIndex: LogIndex;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  readonly leadTransferee: NodeId;
+}
+
+/**
+ * RawNode drives one Raft core for a host: the host feeds it ticks, messages and proposals, and
+ * repeatedly takes a Ready, does its work (persist, send, apply) and calls advance(ready).
+ *
+ * Contract: at most one Ready is outstanding; between ready() and advance() the host may keep
+ * calling tick, step, propose and readIndex; their output comes with the next Ready.
+ */
+export class RawNode {
+  private readonly raft: Raft;
+  private prevHardState: HardState;
+  private prevSoftState: SoftState;
+  private outstanding: Ready | undefined;
+
+  constructor(options: RaftOptions, persisted: PersistedState) {
+    this.raft = new Raft(resolveOptions(options), persisted);
+    this.prevHardState = persisted.hardState;
+    this.prevSoftState = { lead: NO_NODE, role: this.raft.role };
+  }
+
+  /** tick advances the core's clock by one tick. */
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** campaign starts an election now (as if the election timeout had passed). */
+  campaign(): void {
+    this.raft.hup(false);
+  }
+
+  /** step takes one message from a peer. Messages addressed to another node are a host bug. */
+  step(m: Message): void {
+    invariant(m.to === this.raft.id, () => `message for ${m.to} stepped into ${this.raft.id}`);
+    this.raft.step(m);
+  }
+
+  /** propose appends entries on the leader (throws NotLeaderError elsewhere); refs resolve when applied. */
+  propose(datas: readonly Uint8Array[]): ProposalRef[] {
+    return this.raft.propose(datas);
+  }
+
+  /** proposeConfChange proposes one membership change on the leader. */
+  proposeConfChange(cc: ConfChange): ProposalRef {
+    return this.raft.proposeConfChange(cc);
+  }
+
+  /** readIndex requests a linearizable read; a ReadState with the same context comes later. */
+  readIndex(context: Uint8Array): void {
+    this.raft.readIndex({ from: this.raft.id, context });
+  }
+
+  /** transferLeadership asks the leader to hand over to `to`. */
+  transferLeadership(to: NodeId): void {
+    this.raft.transferLeadership(to);
+  }
+
+  /**
+   * compact hands in an application snapshot taken at `index` (which must be applied) and compacts
+   * the log. The core keeps the snapshot to send to followers that fell too far behind.
+   */
+  compact(index: LogIndex, data: Uint8Array): Snapshot {
+    const term = this.raft.log.term(index);
+    invariant(term !== undefined && index <= this.raft.log.applied, () => `cannot snapshot at ${index}`);
+    const snap: Snapshot = { meta: { index, term, conf: this.raft.confStateAt(index).toConfState() }, data };
+    this.raft.log.compact(snap, this.raft.opts.snapshotKeepEntries, (i) => this.raft.confStateAt(i).toConfState());
+    return snap;
+  }
+
+  /** hasReady says whether ready() has work for the host. */
+  hasReady(): boolean {
+    if (this.outstanding) return false;
+    const r = this.raft;
+    return (
+      r.hasPendingFlush() ||
+      r.msgs.length > 0 ||
+      r.readStates.length > 0 ||
+      r.log.unstableEntries().length > 0 ||
+      r.log.pendingSnapshot !== undefined ||
+      r.log.committed > r.log.applied ||
+      !hardStateEqual(this.persistedHardState(), this.prevHardState) ||
+      r.lead !== this.prevSoftState.lead ||
+      r.role !== this.prevSoftState.role
+    );
+  }
+
+  /** ready collects the work for the host; call advance(ready) when it is done. */
+  ready(): Ready {
+    invariant(!this.outstanding, "ready() called again before advance()");
+    const r = this.raft;
+    r.flush();
+    const hs = this.persistedHardState();
+    const soft: SoftState = { lead: r.lead, role: r.role };
+    const rd: Ready = {
+      softState: softStateEqual(soft, this.prevSoftState) ? undefined : soft,
+      hardState: hardStateEqual(hs, this.prevHardState) ? undefined : hs,
+      entries: r.log.unstableEntries(),
+      snapshot: r.log.pendingSnapshot,
+      messages: r.msgs,
+      committedEntries: r.log.nextCommittedEntries(r.opts.committedBytesPerReadyMax),
+      readStates: r.readStates,
+    };
+    r.msgs = [];
+    r.readStates = [];
+    if (rd.softState) this.prevSoftState = rd.softState;
+    this.outstanding = rd;
+    return rd;
+  }
+
+  /** advance tells the core that the host finished the work of rd. */
+  advance(rd: Ready): void {
+    invariant(rd === this.outstanding, "advance() with a ready that is not outstanding");
+    this.outstanding = undefined;
+    const r = this.raft;
+    if (rd.hardState) this.prevHardState = rd.hardState;
+    if (rd.snapshot) r.log.stableSnapTo(rd.snapshot.meta.index);
+    const last = rd.entries[rd.entries.length - 1];
+    if (last) r.log.stableTo(last.index, last.term);
+    r.onPersisted();
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied) {
+      r.log.appliedTo(Math.min(lastApplied.index, r.log.committed));
+      r.releaseUncommitted(rd.committedEntries);
+    }
+  }
+
+  /** status describes the node now. */
+  status(): Status {
+    const r = this.raft;
+    return {
+      id: r.id,
+      role: r.role,
+      lead: r.lead,
+      term: r.term,
+      vote: r.vote,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      voters: [...r.membership.voters].sort(),
+      learners: [...r.membership.learners].sort(),
+      leadTransferee: r.leadTransferee,
+    };
+  }
+
+  /** progress describes what the leader knows of each member (empty on a follower). */
+  progress(): Map<NodeId, { match: LogIndex; next: LogIndex; state: string }> {
+    const out = new Map<NodeId, { match: LogIndex; next: LogIndex; state: string }>();
+    if (this.raft.role !== "leader") return out;
+    for (const [id, pr] of this.raft.prs) out.set(id, { match: pr.match, next: pr.next, state: pr.state });
+    return out;
+  }
+
+  /** logEntry returns the entry this node holds at index, if any, for checks and tests. */
+  logEntry(index: LogIndex): Entry | undefined {
+    return this.raft.log.entry(index);
+  }
+
+  private persistedHardState(): HardState {
+    const hs = this.raft.hardState();
+    if (this.raft.opts.unsafe.skipPersistVote) return { ...hs, vote: NO_NODE };
+    return hs;
+  }
+}
+
+function hardStateEqual(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function softStateEqual(a: SoftState, b: SoftState): boolean {
+  return a.lead === b.lead && a.role === b.role;
+}

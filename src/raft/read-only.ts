@@ -1,0 +1,93 @@
+import type { LogIndex, NodeId } from "./types.js";
+
+/** ReadRequest is one ReadIndex request: `from` is the node to answer (the leader itself or a follower). */
+export interface ReadRequest {
+  readonly from: NodeId;
+  readonly context: Uint8Array;
+}
+
+/** ReadRound is one heartbeat round that confirms leadership for every read it carries. */
+interface ReadRound {
+  readonly id: number;
+  /** index is the leader's commit index when the round started: the read index of its reads. */
+  readonly index: LogIndex;
+  readonly acks: Set<NodeId>;
+  readonly reads: ReadRequest[];
+}
+
+/** ReleasedRead is a read whose leadership check passed, with its read index. */
+export interface ReleasedRead extends ReadRequest {
+  readonly index: LogIndex;
+}
+
+/**
+ * ReadOnly batches ReadIndex requests into heartbeat rounds. Every read that arrives before the next
+ * ready() shares one round; a quorum of acks for a round also confirms every earlier round, since
+ * the leader was still leading when the later one started.
+ */
+export class ReadOnly {
+  private nextId = 1;
+  private batch: ReadRequest[] = [];
+  private rounds: ReadRound[] = [];
+
+  /** size is the number of reads waiting in the batch and in rounds. */
+  size(): number {
+    return this.batch.length + this.rounds.reduce((n, r) => n + r.reads.length, 0);
+  }
+
+  /** add queues a read for the next round. */
+  add(read: ReadRequest): void {
+    this.batch.push(read);
+  }
+
+  /** hasBatch says whether a round should be started. */
+  hasBatch(): boolean {
+    return this.batch.length > 0;
+  }
+
+  /** startRound moves the batch into a new round at the given commit index and returns its id. */
+  startRound(index: LogIndex, self: NodeId): number {
+    const round: ReadRound = { id: this.nextId++, index, acks: new Set([self]), reads: this.batch };
+    this.batch = [];
+    this.rounds.push(round);
+    return round.id;
+  }
+
+  /** ack records that `from` answered round `id`; it returns the reads now confirmed by a quorum. */
+  ack(id: number, from: NodeId, quorum: (acks: ReadonlySet<NodeId>) => boolean): ReleasedRead[] {
+    const round = this.rounds.find((r) => r.id === id);
+    if (!round) return [];
+    round.acks.add(from);
+    if (!quorum(round.acks)) return [];
+    return this.releaseThrough(id);
+  }
+
+  /** releaseThrough releases every round up to and including id. */
+  releaseThrough(id: number): ReleasedRead[] {
+    const out: ReleasedRead[] = [];
+    while (this.rounds.length > 0 && (this.rounds[0]?.id ?? Number.POSITIVE_INFINITY) <= id) {
+      const r = this.rounds.shift();
+      if (r) for (const read of r.reads) out.push({ ...read, index: r.index });
+    }
+    return out;
+  }
+
+  /** reset drops every pending read: leadership was lost, and the readers must retry. */
+  reset(): void {
+    this.batch = [];
+    this.rounds = [];
+  }
+}
+
+/** encodeRoundId puts a round id in a heartbeat context. */
+export function encodeRoundId(id: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, id);
+  return b;
+}
+
+/** decodeRoundId reads a round id from a heartbeat context; undefined when there is none. */
+export function decodeRoundId(ctx: Uint8Array | undefined): number | undefined {
+  if (ctx?.length !== 8) return undefined;
+  return new DataView(ctx.buffer, ctx.byteOffset, 8).getFloat64(0);
+}

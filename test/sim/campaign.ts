@@ -1,0 +1,40 @@
+import { runSeed, type SimConfig, type SimResult } from "./simulation.js";
+
+/** CampaignResult sums a range of seeds. */
+export interface CampaignResult {
+  seeds: number;
+  failures: SimResult[];
+  healToWriteTicksMax: number;
+  elections: number;
+  writesAcked: number;
+  readsDone: number;
+  crashes: number;
+  confChanges: number;
+}
+
+/** runCampaign runs seeds [first, first+count) and stops after `stopAfter` failures. */
+export function runCampaign(first: number, count: number, base: Omit<SimConfig, "seed"> = {}, stopAfter = 5): CampaignResult {
+  const out: CampaignResult = { seeds: 0, failures: [], healToWriteTicksMax: 0, elections: 0, writesAcked: 0, readsDone: 0, crashes: 0, confChanges: 0 };
+  for (let seed = first; seed < first + count; seed++) {
+    const r = runSeed({ ...base, seed });
+    out.seeds++;
+    out.elections += r.elections;
+    out.writesAcked += r.writesAcked;
+    out.readsDone += r.readsDone;
+    out.crashes += r.crashes;
+    out.confChanges += r.confChanges;
+    out.healToWriteTicksMax = Math.max(out.healToWriteTicksMax, r.healToWriteTicks);
+    if (!r.ok) {
+      out.failures.push(r);
+      if (out.failures.length >= stopAfter) break;
+    }
+  }
+  return out;
+}
+
+/** describeFailures prints failures with the command that replays each. */
+export function describeFailures(r: CampaignResult, flags = ""): string {
+  return r.failures
+    .map((f) => `seed=${f.seed} step=${f.violation?.tick} ${f.violation?.message}\n  replay: npm run sim -- --seed ${f.seed}${flags}`)
+    .join("\n");
+}

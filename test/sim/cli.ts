@@ -1,0 +1,99 @@
+import { parseArgs } from "node:util";
+import type { UnsafeSwitches } from "../../src/raft/index.js";
+import { runSeed, type SimResult } from "./simulation.js";
+
+/**
+ * The simulator's command line:
+ *   npm run sim -- --seed 42            replay one seed and print its figures
+ *   npm run sim -- --seeds 100000       run a campaign from --first (default 1)
+ *   npm run sim -- --seeds 500 --unsafe grantVoteWithoutLogCheck   a negative control
+ */
+const { values } = parseArgs({
+  options: {
+    seed: { type: "string" },
+    seeds: { type: "string" },
+    first: { type: "string", default: "1" },
+    nodes: { type: "string" },
+    unsafe: { type: "string" },
+    "fault-ticks": { type: "string" },
+    json: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+
+function intArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name} must be a non-negative integer, got "${v}"`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const UNSAFE_NAMES = ["grantVoteWithoutLogCheck", "commitPriorTermByCount", "skipPersistVote", "followerCommitUnverified"];
+const unsafe: UnsafeSwitches = {};
+if (values.unsafe) {
+  if (!UNSAFE_NAMES.includes(values.unsafe)) {
+    console.error(`--unsafe must be one of ${UNSAFE_NAMES.join(", ")}`);
+    process.exit(2);
+  }
+  (unsafe as Record<string, boolean>)[values.unsafe] = true;
+}
+const nodes = intArg("nodes", values.nodes);
+const faultTicks = intArg("fault-ticks", values["fault-ticks"]);
+const base = { nodes, unsafe, faultTicks };
+
+function show(r: SimResult): string {
+  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} heal->write=${r.healToWriteTicks} msgs=${r.messages}`;
+}
+
+const one = intArg("seed", values.seed);
+if (one !== undefined) {
+  const r = runSeed({ ...base, seed: one });
+  console.log(values.json ? JSON.stringify(r) : show(r));
+  if (!r.ok) {
+    console.log(`VIOLATION ${r.violation?.property} at tick ${r.violation?.tick}: ${r.violation?.message}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+const count = intArg("seeds", values.seeds) ?? 1000;
+const first = intArg("first", values.first) ?? 1;
+const started = performance.now();
+let ticks = 0;
+let failures = 0;
+let healMax = 0;
+const heals: number[] = [];
+for (let s = first; s < first + count; s++) {
+  const r = runSeed({ ...base, seed: s });
+  ticks += r.ticks;
+  if (r.healToWriteTicks >= 0) {
+    heals.push(r.healToWriteTicks);
+    healMax = Math.max(healMax, r.healToWriteTicks);
+  }
+  if (!r.ok) {
+    failures++;
+    console.log(`FAIL seed=${s} step=${r.violation?.tick} ${r.violation?.property}: ${r.violation?.message}`);
+    console.log(`  reproduce with: npm run sim -- --seed ${s}${values.unsafe ? ` --unsafe ${values.unsafe}` : ""}`);
+    if (failures >= 10) break;
+  }
+  if ((s - first + 1) % 1000 === 0) {
+    const secs = (performance.now() - started) / 1000;
+    console.log(`${s - first + 1} seeds, ${(ticks / secs).toFixed(0)} ticks/s, ${((s - first + 1) / secs).toFixed(1)} seeds/s`);
+  }
+}
+const secs = (performance.now() - started) / 1000;
+heals.sort((a, b) => a - b);
+const summary = {
+  seeds: count,
+  failures,
+  seconds: Number(secs.toFixed(1)),
+  seedsPerSecond: Number((count / secs).toFixed(1)),
+  ticksPerSecond: Math.round(ticks / secs),
+  healToWriteTicksMedian: heals[Math.floor(heals.length / 2)] ?? -1,
+  healToWriteTicksMax: healMax,
+};
+console.log(JSON.stringify(summary));
+process.exit(failures > 0 ? 1 : 0);

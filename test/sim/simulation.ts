@@ -1,0 +1,538 @@
+import {
+  bootstrapEntries,
+  ConfChangeType,
+  Membership,
+  decodeConfChange,
+  EntryKind,
+  type LogIndex,
+  type NodeId,
+  nodeId,
+  RaftError,
+  type RaftOptions,
+  type Ready,
+  Role,
+  type UnsafeSwitches,
+} from "../../src/raft/index.js";
+import { SafetyChecker, SafetyViolation } from "./checker.js";
+import { encodeWrite } from "./kv-machine.js";
+import { MemoryStorage } from "./memory-storage.js";
+import { SimNetwork } from "./network.js";
+import { Rng } from "./rng.js";
+import { SimNode } from "./sim-node.js";
+
+/** SimConfig shapes one simulated run; every random choice inside comes from `seed`. */
+export interface SimConfig {
+  seed: number;
+  /** nodes is the initial cluster size; chosen from {1,3,5,7} by the seed when absent. */
+  nodes?: number;
+  /** faultTicks is how long faults are injected before the cluster is healed. */
+  faultTicks?: number;
+  /** livenessTicksMax bounds the time from heal to the first acknowledged write. */
+  livenessTicksMax?: number;
+  electionTick?: number;
+  heartbeatTick?: number;
+  unsafe?: UnsafeSwitches;
+  membership?: boolean;
+  /** snapshotEvery is how many applied entries trigger a local snapshot (small, to exercise snapshots). */
+  snapshotEvery?: number;
+}
+
+/** SimResult is the outcome of one run. */
+export interface SimResult {
+  seed: number;
+  nodes: number;
+  ok: boolean;
+  violation?: { property: string; message: string; tick: number };
+  ticks: number;
+  elections: number;
+  writesAcked: number;
+  readsDone: number;
+  crashes: number;
+  confChanges: number;
+  transfers: number;
+  snapshotsSent: number;
+  /** healToWriteTicks is the liveness figure: ticks from heal to the first acknowledged write. */
+  healToWriteTicks: number;
+  messages: number;
+}
+
+interface PendingWrite {
+  node: NodeId;
+  proposedAt: number;
+  index: LogIndex;
+  term: number;
+}
+
+interface PendingRead {
+  node: NodeId;
+  ackedBeforeStart: LogIndex;
+}
+
+const NODE_COUNTS = [1, 3, 3, 3, 5, 5, 5, 7];
+const WRITE_RATE = 0.25;
+const READ_RATE = 0.1;
+
+/**
+ * Simulation runs the real Raft core on N simulated hosts over a faulty network, with crashes,
+ * restarts, slow disks, clock skew, membership changes, transfers, client writes and reads,
+ * checking Raft's safety properties after every tick and liveness after the faults stop.
+ */
+export class Simulation {
+  readonly rng: Rng;
+  private readonly faultRng: Rng;
+  private readonly clientRng: Rng;
+  readonly net: SimNetwork;
+  readonly nodes = new Map<NodeId, SimNode>();
+  readonly checker = new SafetyChecker();
+  readonly cfg: Required<Omit<SimConfig, "unsafe">> & { unsafe: UnsafeSwitches };
+  now = 0;
+  private nextNodeNum: number;
+  private writes = new Map<string, PendingWrite>();
+  private reads = new Map<string, PendingRead>();
+  private readSeq = 0;
+  private writeSeq = 0;
+  private ackedMax: LogIndex = 0;
+  private healedAt = -1;
+  private firstAckAfterHeal = -1;
+  private crashedUntil = new Map<NodeId, number>();
+  private removed = new Set<NodeId>();
+
+  private stats = { elections: 0, writesAcked: 0, readsDone: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0 };
+  private slowDiskRate: number;
+  private readonly storm: boolean;
+  private readonly messageBytesMax: number;
+  private faultRate: number;
+
+  constructor(config: SimConfig) {
+    this.rng = new Rng(config.seed);
+    const n = config.nodes ?? NODE_COUNTS[this.rng.nextInt(NODE_COUNTS.length)] ?? 3;
+    this.cfg = {
+      seed: config.seed,
+      nodes: n,
+      faultTicks: config.faultTicks ?? 600,
+      livenessTicksMax: config.livenessTicksMax ?? 400,
+      electionTick: config.electionTick ?? 10,
+      heartbeatTick: config.heartbeatTick ?? 2,
+      unsafe: config.unsafe ?? {},
+      membership: config.membership ?? true,
+      snapshotEvery: config.snapshotEvery ?? 5 + this.rng.nextInt(60),
+    };
+    this.faultRng = this.rng.fork();
+    this.clientRng = this.rng.fork();
+    this.net = new SimNetwork(this.rng.fork());
+    this.net.faults = {
+      dropRate: this.rng.chance(0.3) ? 0 : this.rng.next() * 0.15,
+      duplicateRate: this.rng.next() * 0.05,
+      delayTicksMax: this.rng.nextInt(4),
+    };
+    this.slowDiskRate = this.rng.next() * 0.3;
+    // A third of the seeds are storms: faults nearly every few ticks, crash-heavy, with short
+    // downtimes, so that leaders change while entries of several terms are in flight.
+    this.storm = this.rng.chance(1 / 3);
+    this.faultRate = this.storm ? 0.05 + this.rng.next() * 0.1 : 0.005 + this.rng.next() * 0.02;
+    this.messageBytesMax = this.rng.chance(0.5) ? 1 : 64 + this.rng.nextInt(512);
+    const ids = Array.from({ length: n }, (_, i) => nodeId(`n${i + 1}`));
+    this.nextNodeNum = n + 1;
+    const boot = bootstrapEntries(ids);
+    for (const id of ids) {
+      const storage = new MemoryStorage({ hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot });
+      this.addNode(id, storage);
+    }
+  }
+
+  private addNode(id: NodeId, storage: MemoryStorage): SimNode {
+    const nodeRng = this.rng.fork();
+    const makeOptions = (): RaftOptions => ({
+      id,
+      electionTick: this.cfg.electionTick,
+      heartbeatTick: this.cfg.heartbeatTick,
+      random: nodeRng,
+      unsafe: this.cfg.unsafe,
+      inflightMessagesMax: 8,
+      messageBytesMax: this.messageBytesMax,
+      snapshotKeepEntries: this.rng.nextInt(3) * 5,
+    });
+    const node = new SimNode(id, storage, makeOptions);
+    node.skipTickRate = this.rng.chance(0.5) ? this.rng.next() * 0.15 : 0;
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  /** run executes the whole schedule and reports; a safety violation ends it early. */
+  run(): SimResult {
+    const end = this.cfg.faultTicks + this.cfg.livenessTicksMax;
+    try {
+      for (this.now = 0; this.now < end; this.now++) {
+        if (this.now === this.cfg.faultTicks) this.heal();
+        this.step();
+        if (this.healedAt >= 0 && this.firstAckAfterHeal >= 0) break;
+      }
+      if (this.firstAckAfterHeal < 0) {
+        throw new SafetyViolation(
+          "liveness",
+          `no write acknowledged within ${this.cfg.livenessTicksMax} ticks of healing (${this.describe()})`,
+        );
+      }
+      return this.result(true);
+    } catch (err) {
+      if (!(err instanceof SafetyViolation) && !(err instanceof Error)) throw err;
+      const property = err instanceof SafetyViolation ? err.property : `crash (${err.name})`;
+      return { ...this.result(false), violation: { property, message: err.message, tick: this.now } };
+    }
+  }
+
+  private result(ok: boolean): SimResult {
+    return {
+      seed: this.cfg.seed,
+      nodes: this.cfg.nodes,
+      ok,
+      ticks: this.now,
+      ...this.stats,
+      healToWriteTicks: this.firstAckAfterHeal >= 0 ? this.firstAckAfterHeal - this.healedAt : -1,
+      messages: this.net.sent,
+    };
+  }
+
+  private describe(): string {
+    return [...this.nodes.values()]
+      .map((n) => {
+        const s = n.raw.status();
+        return `${n.id}:${n.alive ? s.role : "down"} t${s.term} c${s.commit} a${s.applied} v[${s.voters.join(",")}]`;
+      })
+      .join(" ");
+  }
+
+  /** step runs one tick: faults, clients, deliveries, clocks, finished disk writes, checks. */
+  step(): void {
+    if (this.healedAt < 0) this.injectFaults();
+    this.restartDue();
+    this.clients();
+    for (const m of this.net.due(this.now)) {
+      const node = this.nodes.get(m.to);
+      if (!node?.alive) continue;
+      node.raw.step(m);
+      this.process(node);
+    }
+    for (const node of this.live()) {
+      if (!this.clientRng.chance(node.skipTickRate)) node.raw.tick();
+      this.process(node);
+    }
+    this.check();
+  }
+
+  private live(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.alive);
+  }
+
+  // ------------------------------------------------------------ host loop
+
+  /** process runs the host loop of one node: take ready, persist (maybe slowly), send, apply, advance. */
+  private process(node: SimNode): void {
+    for (let guard = 0; guard < 100; guard++) {
+      if (node.held) {
+        if (node.held.until > this.now) return;
+        const rd = node.held.rd;
+        node.held = undefined;
+        this.finishReady(node, rd);
+        continue;
+      }
+      if (!node.raw.hasReady()) return;
+      const rd = node.raw.ready();
+      if (this.faultRng.chance(this.slowDiskRate)) {
+        node.held = { rd, until: this.now + 1 + this.faultRng.nextInt(3) };
+        return;
+      }
+      this.finishReady(node, rd);
+    }
+    throw new Error(`${node.id}: host loop did not settle`);
+  }
+
+  private finishReady(node: SimNode, rd: Ready): void {
+    node.storage.save(rd);
+    for (const m of rd.messages) {
+      if (m.type === "snap") this.stats.snapshotsSent++;
+      this.net.send(m, this.now + 1);
+    }
+    if (rd.snapshot) {
+      node.appliedConf = new Membership(rd.snapshot.meta.conf);
+      node.sm.restore(rd.snapshot.data);
+      node.lastSnapshotIndex = rd.snapshot.meta.index;
+      this.checker.onApplied(node.id, node.sm.applied, node.sm.chain);
+    }
+    for (const e of rd.committedEntries) {
+      if (e.kind === EntryKind.ConfChange && e.index > node.sm.applied) this.checkConfStep(node, e.data);
+      if (e.index <= node.sm.applied) continue;
+      node.sm.apply(e);
+      this.checker.onApplied(node.id, e.index, node.sm.chain);
+      this.resolveWrite(node, e.index, e.term);
+    }
+    node.readStates.push(...rd.readStates);
+    node.raw.advance(rd);
+    this.maybeStopRemoved(node);
+    this.serveReads(node);
+    this.maybeSnapshot(node);
+  }
+
+  private maybeSnapshot(node: SimNode): void {
+    const applied = node.raw.status().applied;
+    if (applied - node.lastSnapshotIndex < this.cfg.snapshotEvery || node.sm.applied !== applied) return;
+    try {
+      const snap = node.raw.compact(applied, node.sm.snapshot());
+      node.storage.compact(snap);
+      node.lastSnapshotIndex = applied;
+    } catch (err) {
+      // A membership change applied after `applied` makes the snapshot wait for the next chance.
+      if (!(err instanceof Error && err.message.includes("predates"))) throw err;
+    }
+  }
+
+  // ------------------------------------------------------------ clients
+
+  private clients(): void {
+    const live = this.live();
+    if (this.clientRng.chance(this.storm ? 2 * WRITE_RATE : WRITE_RATE)) this.startWrite(this.clientRng.pick(live));
+    if (this.clientRng.chance(READ_RATE)) this.startRead(this.clientRng.pick(live));
+  }
+
+  private startWrite(via: SimNode | undefined): void {
+    if (!via) return;
+    // Writes are forwarded to the leader the contacted node knows of, as the API layer does.
+    const lead = via.raw.status().lead;
+    const node = lead === via.id ? via : this.nodes.get(lead);
+    if (!node?.alive) return;
+    const key = `k${this.clientRng.nextInt(5)}`;
+    try {
+      const [ref] = node.raw.propose([encodeWrite(key, `v${this.writeSeq++}`)]);
+      if (ref) this.writes.set(`${node.id}/${ref.index}`, { node: node.id, proposedAt: this.now, index: ref.index, term: ref.term });
+      this.process(node);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+    }
+  }
+
+  private resolveWrite(node: SimNode, index: LogIndex, term: number): void {
+    const key = `${node.id}/${index}`;
+    const w = this.writes.get(key);
+    if (!w) return;
+    this.writes.delete(key);
+    if (w.term !== term) return;
+    this.stats.writesAcked++;
+    this.ackedMax = Math.max(this.ackedMax, index);
+    if (this.healedAt >= 0 && this.firstAckAfterHeal < 0 && w.proposedAt >= this.healedAt) {
+      this.firstAckAfterHeal = this.now;
+    }
+  }
+
+  private startRead(node: SimNode | undefined): void {
+    if (!node) return;
+    const ctx = `r${this.readSeq++}`;
+    try {
+      node.raw.readIndex(new TextEncoder().encode(ctx));
+      this.reads.set(ctx, { node: node.id, ackedBeforeStart: this.ackedMax });
+      this.process(node);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+    }
+  }
+
+  private serveReads(node: SimNode): void {
+    const waiting = [];
+    for (const rs of node.readStates) {
+      if (rs.index > node.sm.applied) {
+        waiting.push(rs);
+        continue;
+      }
+      const ctx = new TextDecoder().decode(rs.context);
+      const read = this.reads.get(ctx);
+      if (!read || read.node !== node.id) continue;
+      this.reads.delete(ctx);
+      this.checker.onRead(node.id, rs.index, read.ackedBeforeStart);
+      this.stats.readsDone++;
+    }
+    node.readStates = waiting;
+  }
+
+  // ------------------------------------------------------------ faults
+
+  private injectFaults(): void {
+    const r = this.faultRng;
+    if (!r.chance(this.faultRate)) return;
+    const live = this.live();
+    const members = [...this.nodes.values()].filter((n) => !this.removed.has(n.id));
+    const roll = r.nextInt(100);
+    if (roll < 25) this.crash(r.pick(live));
+    else if (roll < 35) this.crash(live.find((n) => n.raw.status().role === Role.Leader));
+    else if (roll < 55) this.partition(members.map((n) => n.id));
+    else if (roll < 70) this.net.heal();
+    else if (roll < 80) this.transfer();
+    else if (this.cfg.membership) this.changeMembership();
+  }
+
+  private crash(node: SimNode | undefined): void {
+    if (!node?.alive) return;
+    node.crash();
+    this.stats.crashes++;
+    const downTicksMax = this.storm ? 30 : 100;
+    this.crashedUntil.set(node.id, this.now + 1 + this.faultRng.nextInt(downTicksMax));
+    for (const [k, w] of this.writes) if (w.node === node.id) this.writes.delete(k);
+  }
+
+  private restartDue(): void {
+    for (const [id, until] of this.crashedUntil) {
+      if (until > this.now && this.healedAt < 0) continue;
+      this.crashedUntil.delete(id);
+      const node = this.nodes.get(id);
+      if (!node || this.removed.has(id)) continue;
+      node.restart();
+      this.checker.onRestart(id);
+    }
+  }
+
+  private partition(ids: NodeId[]): void {
+    const r = this.faultRng;
+    this.net.heal();
+    const kind = r.nextInt(4);
+    if (kind === 0) {
+      // Random halves.
+      const side = new Set(ids.filter(() => r.chance(0.5)));
+      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.net.cut(a, b);
+    } else if (kind === 1) {
+      // Isolate one node.
+      const x = r.pick(ids);
+      for (const b of ids) if (x && b !== x) this.cutBoth(x, b);
+    } else if (kind === 2) {
+      // One-way cuts: some directed links fail.
+      for (const a of ids) for (const b of ids) if (a !== b && r.chance(0.3)) this.net.cut(a, b);
+    } else {
+      // Bridge: two halves that see one node in the middle, which sees both.
+      const shuffled = [...ids].sort(() => r.next() - 0.5);
+      const bridge = shuffled[0];
+      const half = new Set(shuffled.slice(1, 1 + Math.floor((shuffled.length - 1) / 2)));
+      for (const a of ids) {
+        for (const b of ids) {
+          if (a === bridge || b === bridge || a === b) continue;
+          if (half.has(a) !== half.has(b)) this.net.cut(a, b);
+        }
+      }
+    }
+  }
+
+  private cutBoth(a: NodeId, b: NodeId): void {
+    this.net.cut(a, b);
+    this.net.cut(b, a);
+  }
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.live()) {
+      const s = n.raw.status();
+      if (s.role === Role.Leader && (!best || s.term > best.raw.status().term)) best = n;
+    }
+    return best;
+  }
+
+  private transfer(): void {
+    const leader = this.leader();
+    if (!leader) return;
+    const target = this.faultRng.pick(leader.raw.status().voters.filter((v) => v !== leader.id));
+    if (!target) return;
+    try {
+      leader.raw.transferLeadership(target);
+      this.stats.transfers++;
+      this.process(leader);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+    }
+  }
+
+  private changeMembership(): void {
+    const leader = this.leader();
+    if (!leader) return;
+    const st = leader.raw.status();
+    const r = this.faultRng;
+    const roll = r.nextInt(4);
+    try {
+      if (roll === 0 && st.voters.length + st.learners.length < 9) {
+        const id = nodeId(`n${this.nextNodeNum++}`);
+        leader.raw.proposeConfChange({ type: ConfChangeType.AddLearner, node: id });
+        this.addNode(id, new MemoryStorage());
+      } else if (roll === 1 && st.learners.length > 0) {
+        const id = r.pick(st.learners);
+        if (id) leader.raw.proposeConfChange({ type: ConfChangeType.AddVoter, node: id });
+      } else if (roll === 2 && st.voters.length > 1) {
+        const id = r.pick(st.voters);
+        if (id) leader.raw.proposeConfChange({ type: ConfChangeType.Remove, node: id });
+      } else if (roll === 3 && st.voters.length > 1) {
+        const id = r.pick(st.voters);
+        if (id) leader.raw.proposeConfChange({ type: ConfChangeType.AddLearner, node: id });
+      } else {
+        return;
+      }
+      this.stats.confChanges++;
+      this.process(leader);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+    }
+  }
+
+  /** checkConfStep applies one change to a reference voter set and checks no disjoint quorums arise. */
+  private checkConfStep(node: SimNode, data: Uint8Array): void {
+    const before = [...node.appliedConf.voters];
+    node.appliedConf.apply(decodeConfChange(data));
+    this.checker.onConfApplied(node.id, before, [...node.appliedConf.voters]);
+  }
+
+  /**
+   * maybeStopRemoved shuts a node down once it has applied its own removal and no longer leads, as
+   * an operator would: a removed leader first hands leadership to a remaining voter.
+   */
+  private maybeStopRemoved(node: SimNode): void {
+    const st = node.raw.status();
+    if (node.appliedConf.has(node.id)) {
+      // A joining node is not a member until it applies its own addition; only a node that was one can be removed.
+      node.wasMember = true;
+      return;
+    }
+    if (!node.wasMember || st.role === Role.Leader) return;
+    this.removed.add(node.id);
+    node.crash();
+    this.crashedUntil.delete(node.id);
+  }
+
+  // ------------------------------------------------------------ heal and checks
+
+  /** heal ends the fault phase: the network is repaired and every member restarts. */
+  heal(): void {
+    this.healedAt = this.now;
+    this.net.heal();
+    this.net.faults = { dropRate: 0, duplicateRate: 0, delayTicksMax: this.net.faults.delayTicksMax };
+    this.slowDiskRate = 0;
+    for (const n of this.nodes.values()) n.skipTickRate = 0;
+    for (const n of this.nodes.values()) {
+      if (!n.alive && !this.removed.has(n.id)) this.crashedUntil.set(n.id, this.now);
+    }
+    this.restartDue();
+  }
+
+  private check(): void {
+    for (const n of this.live()) {
+      const s = n.raw.status();
+      const view = n.logView();
+      if (s.role === Role.Leader) {
+        this.checker.onLeader(s.term, n.id, view);
+        if (s.term > this.lastLeaderTerm) {
+          this.lastLeaderTerm = s.term;
+          this.stats.elections++;
+        }
+      }
+      this.checker.onCommitView(view);
+    }
+  }
+
+  private lastLeaderTerm = 0;
+}
+
+/** runSeed runs one seed with the given settings. */
+export function runSeed(config: SimConfig): SimResult {
+  return new Simulation(config).run();
+}
