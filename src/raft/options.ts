@@ -21,8 +21,8 @@ export interface UnsafeSwitches {
   commitPriorTermByCount?: boolean;
   /** skipPersistVote leaves the vote out of the hard state handed to the host to persist. */
   skipPersistVote?: boolean;
-  /** followerCommitUnverified lets a follower commit past the last entry an append verified. */
-  followerCommitUnverified?: boolean;
+  /** readWithoutHeartbeat answers ReadIndex at once from the leader's commit index, with no quorum round. */
+  readWithoutHeartbeat?: boolean;
 }
 
 /** RaftOptions configures one core. Times are in ticks; the host decides how long a tick is. */

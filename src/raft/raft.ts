@@ -430,8 +430,8 @@ export class Raft {
     if (lastNew !== undefined) {
       // Entries after m.index may have been replaced: a membership change among them may be gone or new.
       if (this.confIndex > m.index || m.entries.some((e) => e.kind === EntryKind.ConfChange)) this.recomputeMembership();
-      const verified = this.opts.unsafe.followerCommitUnverified ? this.log.lastIndex() : lastNew;
-      this.log.commitTo(Math.min(m.commit, verified));
+      // Only what this append verified may be committed: entries past it may be stale.
+      this.log.commitTo(Math.min(m.commit, lastNew));
       this.send({ type: MessageType.AppResp, to: m.from, index: lastNew });
       return;
     }
@@ -734,7 +734,8 @@ export class Raft {
     }
     if (this.readOnly.hasBatch()) {
       const id = this.readOnly.startRound(this.log.committed, this.id);
-      if (hasQuorum(this.membership.voters, (v) => v === this.id)) {
+      const alone = hasQuorum(this.membership.voters, (v) => v === this.id);
+      if (alone || this.opts.unsafe.readWithoutHeartbeat) {
         for (const r of this.readOnly.releaseThrough(id)) this.releaseRead(r.from, r.index, r.context);
       } else {
         this.bcastHeartbeat(encodeRoundId(id));

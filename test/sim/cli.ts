@@ -31,7 +31,7 @@ function intArg(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-const UNSAFE_NAMES = ["grantVoteWithoutLogCheck", "commitPriorTermByCount", "skipPersistVote", "followerCommitUnverified"];
+const UNSAFE_NAMES = ["grantVoteWithoutLogCheck", "commitPriorTermByCount", "skipPersistVote", "readWithoutHeartbeat"];
 const unsafe: UnsafeSwitches = {};
 if (values.unsafe) {
   if (!UNSAFE_NAMES.includes(values.unsafe)) {

@@ -65,6 +65,11 @@ export class SimNetwork {
     this.inFlight.push({ deliverAt, seq: this.seq++, msg });
   }
 
+  /** redeliverAt puts a message back for delivery at a later tick (its receiver is paused). */
+  redeliverAt(msg: Message, at: number): void {
+    this.inFlight.push({ deliverAt: at, seq: this.seq++, msg });
+  }
+
   /** due removes and returns the messages to deliver at time now, in (time, send order). */
   due(now: number): Message[] {
     const ready = this.inFlight.filter((f) => f.deliverAt <= now);

@@ -32,6 +32,8 @@ export class SimNode {
   lastSnapshotIndex: LogIndex = 0;
   /** skipTickRate makes this node's clock run slow by that share (clock skew). */
   skipTickRate = 0;
+  /** pausedUntil freezes the node (no ticks, no deliveries) until that tick. */
+  pausedUntil = 0;
   /** wasMember is set once this node applied a configuration that includes it. */
   wasMember = false;
   /** applied is the configuration of the entries the state machine applied (committed ones only). */
@@ -49,6 +51,7 @@ export class SimNode {
   /** crash loses everything not written to storage. */
   crash(): void {
     this.alive = false;
+    this.pausedUntil = 0;
     this.held = undefined;
     this.readStates = [];
   }

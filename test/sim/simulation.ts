@@ -17,6 +17,7 @@ import { SafetyChecker, SafetyViolation } from "./checker.js";
 import { encodeWrite } from "./kv-machine.js";
 import { MemoryStorage } from "./memory-storage.js";
 import { SimNetwork } from "./network.js";
+import { type FaultProfile, pickProfile } from "./profiles.js";
 import { Rng } from "./rng.js";
 import { SimNode } from "./sim-node.js";
 
@@ -69,8 +70,6 @@ interface PendingRead {
 }
 
 const NODE_COUNTS = [1, 3, 3, 3, 5, 5, 5, 7];
-const WRITE_RATE = 0.25;
-const READ_RATE = 0.1;
 
 /**
  * Simulation runs the real Raft core on N simulated hosts over a faulty network, with crashes,
@@ -99,9 +98,7 @@ export class Simulation {
 
   private stats = { elections: 0, writesAcked: 0, readsDone: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0 };
   private slowDiskRate: number;
-  private readonly storm: boolean;
-  private readonly messageBytesMax: number;
-  private faultRate: number;
+  readonly profile: FaultProfile;
 
   constructor(config: SimConfig) {
     this.rng = new Rng(config.seed);
@@ -126,11 +123,7 @@ export class Simulation {
       delayTicksMax: this.rng.nextInt(4),
     };
     this.slowDiskRate = this.rng.next() * 0.3;
-    // A third of the seeds are storms: faults nearly every few ticks, crash-heavy, with short
-    // downtimes, so that leaders change while entries of several terms are in flight.
-    this.storm = this.rng.chance(1 / 3);
-    this.faultRate = this.storm ? 0.05 + this.rng.next() * 0.1 : 0.005 + this.rng.next() * 0.02;
-    this.messageBytesMax = this.rng.chance(0.5) ? 1 : 64 + this.rng.nextInt(512);
+    this.profile = pickProfile(this.rng);
     const ids = Array.from({ length: n }, (_, i) => nodeId(`n${i + 1}`));
     this.nextNodeNum = n + 1;
     const boot = bootstrapEntries(ids);
@@ -148,8 +141,8 @@ export class Simulation {
       heartbeatTick: this.cfg.heartbeatTick,
       random: nodeRng,
       unsafe: this.cfg.unsafe,
-      inflightMessagesMax: 8,
-      messageBytesMax: this.messageBytesMax,
+      inflightMessagesMax: this.profile.inflightMessagesMax,
+      messageBytesMax: this.profile.messageBytesMax,
       snapshotKeepEntries: this.rng.nextInt(3) * 5,
     });
     const node = new SimNode(id, storage, makeOptions);
@@ -210,6 +203,10 @@ export class Simulation {
     for (const m of this.net.due(this.now)) {
       const node = this.nodes.get(m.to);
       if (!node?.alive) continue;
+      if (node.pausedUntil > this.now) {
+        this.net.redeliverAt(m, node.pausedUntil);
+        continue;
+      }
       node.raw.step(m);
       this.process(node);
     }
@@ -221,7 +218,7 @@ export class Simulation {
   }
 
   private live(): SimNode[] {
-    return [...this.nodes.values()].filter((n) => n.alive);
+    return [...this.nodes.values()].filter((n) => n.alive && n.pausedUntil <= this.now);
   }
 
   // ------------------------------------------------------------ host loop
@@ -290,8 +287,8 @@ export class Simulation {
 
   private clients(): void {
     const live = this.live();
-    if (this.clientRng.chance(this.storm ? 2 * WRITE_RATE : WRITE_RATE)) this.startWrite(this.clientRng.pick(live));
-    if (this.clientRng.chance(READ_RATE)) this.startRead(this.clientRng.pick(live));
+    if (this.clientRng.chance(this.profile.writeRate)) this.startWrite(this.clientRng.pick(live));
+    if (this.clientRng.chance(this.profile.readRate)) this.startRead(this.clientRng.pick(live));
   }
 
   private startWrite(via: SimNode | undefined): void {
@@ -356,23 +353,34 @@ export class Simulation {
 
   private injectFaults(): void {
     const r = this.faultRng;
-    if (!r.chance(this.faultRate)) return;
+    if (!r.chance(this.profile.faultRate)) return;
     const live = this.live();
     const members = [...this.nodes.values()].filter((n) => !this.removed.has(n.id));
-    const roll = r.nextInt(100);
-    if (roll < 25) this.crash(r.pick(live));
-    else if (roll < 35) this.crash(live.find((n) => n.raw.status().role === Role.Leader));
-    else if (roll < 55) this.partition(members.map((n) => n.id));
-    else if (roll < 70) this.net.heal();
-    else if (roll < 80) this.transfer();
+    const w = this.profile.weights;
+    let roll = r.nextInt(w.crash + w.crashLeader + w.pauseLeader + w.partition + w.heal + w.transfer + w.membership);
+    if ((roll -= w.crash) < 0) this.crash(r.pick(live));
+    else if ((roll -= w.crashLeader) < 0) this.crash(this.leader());
+    else if ((roll -= w.pauseLeader) < 0) this.pause(this.leader());
+    else if ((roll -= w.partition) < 0) this.partition(members.map((n) => n.id));
+    else if ((roll -= w.heal) < 0) this.net.heal();
+    else if ((roll -= w.transfer) < 0) this.transfer();
     else if (this.cfg.membership) this.changeMembership();
+  }
+
+  /**
+   * pause freezes a node (as SIGSTOP or a long GC pause would): no ticks, and messages to it wait.
+   * When it resumes, it may act on its stale view before it reads what queued up.
+   */
+  private pause(node: SimNode | undefined): void {
+    if (!node?.alive || node.pausedUntil > this.now) return;
+    node.pausedUntil = this.now + 1 + this.faultRng.nextInt(this.profile.pauseTicksMax);
   }
 
   private crash(node: SimNode | undefined): void {
     if (!node?.alive) return;
     node.crash();
     this.stats.crashes++;
-    const downTicksMax = this.storm ? 30 : 100;
+    const downTicksMax = this.profile.downTicksMax;
     this.crashedUntil.set(node.id, this.now + 1 + this.faultRng.nextInt(downTicksMax));
     for (const [k, w] of this.writes) if (w.node === node.id) this.writes.delete(k);
   }
@@ -391,8 +399,12 @@ export class Simulation {
   private partition(ids: NodeId[]): void {
     const r = this.faultRng;
     this.net.heal();
-    const kind = r.nextInt(4);
-    if (kind === 0) {
+    const kind = r.nextInt(5);
+    if (kind === 4) {
+      // Isolate the leader: the majority elects another while the old one may still believe it leads.
+      const lead = this.leader()?.id ?? r.pick(ids);
+      for (const b of ids) if (lead && b !== lead) this.cutBoth(lead, b);
+    } else if (kind === 0) {
       // Random halves.
       const side = new Set(ids.filter(() => r.chance(0.5)));
       for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.net.cut(a, b);
@@ -507,7 +519,10 @@ export class Simulation {
     this.net.heal();
     this.net.faults = { dropRate: 0, duplicateRate: 0, delayTicksMax: this.net.faults.delayTicksMax };
     this.slowDiskRate = 0;
-    for (const n of this.nodes.values()) n.skipTickRate = 0;
+    for (const n of this.nodes.values()) {
+      n.skipTickRate = 0;
+      n.pausedUntil = 0;
+    }
     for (const n of this.nodes.values()) {
       if (!n.alive && !this.removed.has(n.id)) this.crashedUntil.set(n.id, this.now);
     }

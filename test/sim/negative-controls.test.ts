@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import type { UnsafeSwitches } from "../../src/raft/index.js";
+import { runCampaign } from "./campaign.js";
+
+/**
+ * Each switch breaks the core on purpose. A checker that never fails proves nothing, so each bug
+ * must be caught, by the property it violates, within CONTROL_SEEDS_MAX seeds. The first failing
+ * seeds at the time of writing: readWithoutHeartbeat 119, commitPriorTermByCount 31, skipPersistVote 47.
+ */
+const CONTROL_SEEDS_MAX = 500;
+
+const CONTROLS: [keyof UnsafeSwitches, string[]][] = [
+  ["grantVoteWithoutLogCheck", ["leader completeness", "log matching", "state machine safety"]],
+  ["commitPriorTermByCount", ["leader completeness", "log matching", "state machine safety"]],
+  ["skipPersistVote", ["election safety", "leader completeness", "log matching"]],
+  ["readWithoutHeartbeat", ["linearizable read"]],
+];
+
+describe("sim: negative controls", () => {
+  for (const [name, properties] of CONTROLS) {
+    it(`sim: ${name} is caught within ${CONTROL_SEEDS_MAX} seeds`, () => {
+      const r = runCampaign(1, CONTROL_SEEDS_MAX, { unsafe: { [name]: true } }, 1);
+      const first = r.failures[0];
+      expect(first, `${name} was not caught in ${CONTROL_SEEDS_MAX} seeds`).toBeDefined();
+      expect(properties).toContain(first?.violation?.property);
+    });
+  }
+});
