@@ -173,6 +173,11 @@ export class RaftLog {
     return out;
   }
 
+  /** hasUnstable says whether some entries still have to be written. */
+  hasUnstable(): boolean {
+    return this.unstableFrom <= this.lastIndex();
+  }
+
   /** unstableEntries returns the entries that still have to be written. */
   unstableEntries(): Entry[] {
     if (this.unstableFrom > this.lastIndex()) return [];

@@ -106,7 +106,7 @@ export class RawNode {
       r.hasPendingFlush() ||
       r.msgs.length > 0 ||
       r.readStates.length > 0 ||
-      r.log.unstableEntries().length > 0 ||
+      r.log.hasUnstable() ||
       r.log.pendingSnapshot !== undefined ||
       r.log.committed > r.log.applied ||
       !hardStateEqual(this.persistedHardState(), this.prevHardState) ||

@@ -65,13 +65,17 @@ const started = performance.now();
 let ticks = 0;
 let failures = 0;
 let healMax = 0;
+let healMaxSeed = 0;
 const heals: number[] = [];
 for (let s = first; s < first + count; s++) {
   const r = runSeed({ ...base, seed: s });
   ticks += r.ticks;
   if (r.healToWriteTicks >= 0) {
     heals.push(r.healToWriteTicks);
-    healMax = Math.max(healMax, r.healToWriteTicks);
+    if (r.healToWriteTicks > healMax) {
+      healMax = r.healToWriteTicks;
+      healMaxSeed = s;
+    }
   }
   if (!r.ok) {
     failures++;
@@ -94,6 +98,7 @@ const summary = {
   ticksPerSecond: Math.round(ticks / secs),
   healToWriteTicksMedian: heals[Math.floor(heals.length / 2)] ?? -1,
   healToWriteTicksMax: healMax,
+  healToWriteTicksMaxSeed: healMaxSeed,
 };
 console.log(JSON.stringify(summary));
 process.exit(failures > 0 ? 1 : 0);

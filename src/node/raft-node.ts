@@ -1,0 +1,318 @@
+import { randomBytes, randomInt } from "node:crypto";
+import {
+  type ConfChange,
+  type Entry,
+  EntryKind,
+  type LogIndex,
+  type Message,
+  type NodeId,
+  type PersistedState,
+  type ProposalRef,
+  type RaftOptions,
+  RawNode,
+  type Ready,
+  Role,
+  type Status,
+} from "../raft/index.js";
+import type { LogStore } from "../storage/index.js";
+import { NodeStoppedError, ProposalLostError, ReadTimeoutError } from "./errors.js";
+import type { StateMachine } from "./state-machine.js";
+
+/** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
+export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 10_000;
+
+/** READ_TIMEOUT_MS_DEFAULT bounds how long a linearizable read waits for its read index. */
+export const READ_TIMEOUT_MS_DEFAULT = 5_000;
+
+/** NodeLogger is the subset of pino the node uses. */
+export interface NodeLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/** MessageSink sends messages to peers; it must never block or throw for network reasons. */
+export interface MessageSink {
+  send(messages: readonly Message[]): void;
+}
+
+/** RaftNodeOptions configures one node's host loop. */
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly store: LogStore;
+  /** state is what the store loaded: the core starts from it. */
+  readonly state: PersistedState;
+  readonly machine: StateMachine;
+  readonly sink: MessageSink;
+  readonly logger: NodeLogger;
+  readonly snapshotEveryEntries?: number;
+  readonly onSoftState?: (status: Status) => void;
+  readonly onApplied?: (entry: Entry, result: unknown) => void;
+}
+
+interface PendingProposal {
+  readonly term: number;
+  resolve(result: unknown): void;
+  reject(err: Error): void;
+}
+
+interface PendingRead {
+  index: LogIndex | undefined;
+  readonly timer: NodeJS.Timeout;
+  resolve(index: LogIndex): void;
+  reject(err: Error): void;
+}
+
+/** cryptoRandom seeds the core's election jitter from the OS, since production nodes need no replay. */
+const cryptoRandom = { nextInt: (maxExclusive: number) => randomInt(maxExclusive) };
+
+/**
+ * RaftNode is the host loop around one Raft core: a tick timer; a single pump that takes each
+ * Ready, persists it in one synced batch, then sends its messages, then applies committed entries
+ * to the state machine, then calls advance. Proposals resolve when their entry is applied, matched
+ * by (index, term); reads resolve once the read index is applied.
+ */
+export class RaftNode {
+  private readonly raw: RawNode;
+  private readonly proposals = new Map<LogIndex, PendingProposal>();
+  private readonly reads = new Map<string, PendingRead>();
+  private timer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private pumpAgain = false;
+  private stopped = false;
+  private lastSnapshotIndex: LogIndex;
+  private failure: Error | undefined;
+  private readonly snapshotEvery: number;
+
+  constructor(private readonly opts: RaftNodeOptions) {
+    const raftOptions: RaftOptions = {
+      id: opts.id,
+      electionTick: opts.electionTicks,
+      heartbeatTick: opts.heartbeatTicks,
+      random: cryptoRandom,
+    };
+    this.raw = new RawNode(raftOptions, opts.state);
+    const snap = opts.state.snapshot;
+    if (snap && snap.data.length > 0) opts.machine.restore(snap.data);
+    this.lastSnapshotIndex = snap?.meta.index ?? 0;
+    this.snapshotEvery = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
+  }
+
+  /** start begins ticking. */
+  start(): void {
+    this.timer = setInterval(() => {
+      this.raw.tick();
+      this.schedule();
+    }, this.opts.tickMs);
+    this.schedule();
+  }
+
+  /** status describes the core now. */
+  status(): Status {
+    return this.raw.status();
+  }
+
+  /** progress is the leader's view of each member. */
+  progress() {
+    return this.raw.progress();
+  }
+
+  /** step hands a message from a peer to the core. */
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.raw.step(m);
+    this.schedule();
+  }
+
+  /** propose replicates data and resolves with the state machine's result once applied here. */
+  propose(data: Uint8Array): Promise<unknown> {
+    return this.track(this.raw.propose([data])[0]);
+  }
+
+  /** proposeConfChange replicates one membership change and resolves once it is applied here. */
+  proposeConfChange(cc: ConfChange): Promise<unknown> {
+    return this.track(this.raw.proposeConfChange(cc));
+  }
+
+  /** transferLeadership asks this leader to hand over to `to`. */
+  transferLeadership(to: NodeId): void {
+    this.raw.transferLeadership(to);
+    this.schedule();
+  }
+
+  /** campaign starts an election at once (used by tests and `raftmesh transfer-leader`). */
+  campaign(): void {
+    this.raw.campaign();
+    this.schedule();
+  }
+
+  private track(ref: ProposalRef | undefined): Promise<unknown> {
+    if (!ref) return Promise.reject(new Error("no proposal reference"));
+    this.throwIfStopped();
+    const p = new Promise<unknown>((resolve, reject) => {
+      this.proposals.set(ref.index, { term: ref.term, resolve, reject });
+    });
+    this.schedule();
+    return p;
+  }
+
+  /**
+   * readIndex resolves with an index such that local state at or past it reflects every write
+   * acknowledged before the call (ReadIndex, Raft dissertation §6.4); it waits until it is applied.
+   */
+  readIndex(timeoutMs = READ_TIMEOUT_MS_DEFAULT): Promise<LogIndex> {
+    this.throwIfStopped();
+    const ctx = randomBytes(12);
+    const key = ctx.toString("hex");
+    const p = new Promise<LogIndex>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(key);
+        reject(new ReadTimeoutError(timeoutMs, this.raw.status().lead));
+      }, timeoutMs);
+      this.reads.set(key, { index: undefined, timer, resolve, reject });
+    });
+    try {
+      this.raw.readIndex(ctx);
+    } catch (err) {
+      const r = this.reads.get(key);
+      if (r) clearTimeout(r.timer);
+      this.reads.delete(key);
+      throw err;
+    }
+    this.schedule();
+    return p;
+  }
+
+  private throwIfStopped(): void {
+    if (this.failure) throw this.failure;
+    if (this.stopped) throw new NodeStoppedError();
+  }
+
+  /** schedule runs the pump soon; calls while it runs make it go round once more. */
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    queueMicrotask(() => void this.pump());
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      do {
+        this.pumpAgain = false;
+        while (!this.stopped && this.raw.hasReady()) await this.handleReady(this.raw.ready());
+      } while (this.pumpAgain && !this.stopped);
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const prevRole = this.raw.status().role;
+    // Entries and hard state are durable before any message that depends on them leaves.
+    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+      await this.opts.store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    }
+    if (this.stopped) return;
+    this.opts.sink.send(rd.messages);
+    if (rd.snapshot) {
+      this.opts.machine.restore(rd.snapshot.data);
+      this.lastSnapshotIndex = rd.snapshot.meta.index;
+      this.failProposalsThrough(rd.snapshot.meta.index);
+      this.opts.logger.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(Buffer.from(rs.context).toString("hex"));
+      if (r) r.index = rs.index;
+    }
+    this.raw.advance(rd);
+    this.releaseReads();
+    if (rd.softState) {
+      const st = this.raw.status();
+      if (st.role !== prevRole || rd.softState.lead) this.opts.onSoftState?.(st);
+      this.opts.logger.info({ role: st.role, term: st.term, lead: st.lead }, "raft state changed");
+    }
+    await this.maybeSnapshot();
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.opts.machine.applied) return;
+    const result = e.kind === EntryKind.Normal ? this.opts.machine.apply(e) : this.applyConf(e);
+    this.opts.onApplied?.(e, result);
+    const p = this.proposals.get(e.index);
+    if (!p) return;
+    this.proposals.delete(e.index);
+    if (p.term === e.term) p.resolve(result);
+    else p.reject(new ProposalLostError(e.index));
+  }
+
+  /** applyConf moves the machine's applied index over a membership entry (the core applied it already). */
+  private applyConf(e: Entry): undefined {
+    this.opts.machine.apply({ ...e, kind: EntryKind.ConfChange });
+    return undefined;
+  }
+
+  private failProposalsThrough(index: LogIndex): void {
+    // A snapshot from the leader skips entries: whether ours were among them is unknown.
+    for (const [i, p] of this.proposals) {
+      if (i > index) continue;
+      this.proposals.delete(i);
+      p.reject(new ProposalLostError(i));
+    }
+  }
+
+  private releaseReads(): void {
+    const applied = this.opts.machine.applied;
+    for (const [key, r] of this.reads) {
+      if (r.index === undefined || r.index > applied) continue;
+      clearTimeout(r.timer);
+      this.reads.delete(key);
+      r.resolve(r.index);
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.raw.status().applied;
+    if (applied - this.lastSnapshotIndex < this.snapshotEvery || this.opts.machine.applied !== applied) return;
+    const snap = this.raw.compact(applied, this.opts.machine.snapshot());
+    this.lastSnapshotIndex = applied;
+    await this.opts.store.compact(snap);
+    this.opts.logger.info({ index: applied, bytes: snap.data.length }, "took snapshot and compacted the log");
+  }
+
+  private fail(err: unknown): void {
+    // A storage failure or a broken invariant: stop rather than carry on with unknown state.
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    this.opts.logger.error({ err: this.failure }, "raft node failed; stopping");
+    void this.stop();
+  }
+
+  /** isLeader says whether this node leads now. */
+  isLeader(): boolean {
+    return this.raw.status().role === Role.Leader;
+  }
+
+  /** stop halts the loop; callers still waiting get NodeStoppedError (their outcome is unknown). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const p of this.proposals.values()) p.reject(this.failure ?? new NodeStoppedError());
+    this.proposals.clear();
+    for (const r of this.reads.values()) {
+      clearTimeout(r.timer);
+      r.reject(this.failure ?? new NodeStoppedError());
+    }
+    this.reads.clear();
+  }
+}
