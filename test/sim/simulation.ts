@@ -107,7 +107,7 @@ export class Simulation {
       seed: config.seed,
       nodes: n,
       faultTicks: config.faultTicks ?? 600,
-      livenessTicksMax: config.livenessTicksMax ?? 400,
+      livenessTicksMax: config.livenessTicksMax ?? 600,
       electionTick: config.electionTick ?? 10,
       heartbeatTick: config.heartbeatTick ?? 2,
       unsafe: config.unsafe ?? {},

@@ -33,8 +33,9 @@
  *   propose-conf-change ID add-voter|add-learner|remove NODE
  *   read-index ID ctx
  *   transfer-leader FROM TO
- *   partition 1,2 / 3,4,5           messages between groups are dropped at delivery (unlisted nodes
- *                                   form one more group); `heal` removes the partition
+ *   partition 1,2 / 3,4,5           messages between groups are lost, both those sent while the
+ *                                   partition lasts and those queued before it (unlisted nodes form
+ *                                   one more group); `heal` removes the partition
  *   crash ID / restart ID           a crash keeps only MemoryStorage; restart rebuilds from it
  *   compact ID INDEX                snapshot the applied state at INDEX and compact the log
  *   status ID...|all                role, term, vote, lead, commit, applied, last index, configuration
@@ -261,12 +262,12 @@ export function fmtMsg(m: Message): string {
   return s;
 }
 
-/** fold lists lines by recipient (stable) and folds runs of identical lines into `line (xN)`. */
-function foldByRecipient(msgs: readonly Message[], prefix: (m: Message) => string): string[] {
+/** foldByRecipient prints messages by recipient (stable) and folds runs of identical lines into `line (xN)`. */
+function foldByRecipient(msgs: readonly Message[], line: (m: Message) => string): string[] {
   const sorted = msgs
     .map((m, i) => ({ m, i }))
     .sort((a, b) => naturalCompare(a.m.to, b.m.to) || a.i - b.i)
-    .map(({ m }) => `${prefix(m)}${fmtMsg(m)}`);
+    .map(({ m }) => line(m));
   return foldRuns(sorted);
 }
 
@@ -592,8 +593,9 @@ export class Cluster {
     for (const e of rd.entries) out.push(`  append: ${fmtEntry(e)}`);
     // 1. persist, 2. send, 3. apply, 4. advance.
     h.storage.save(rd);
-    this.queue.push(...rd.messages);
-    out.push(...foldByRecipient(rd.messages, () => "  send: "));
+    // A message sent across the partition is lost at once.
+    for (const m of rd.messages) if (!this.partitioned(m)) this.queue.push(m);
+    out.push(...foldByRecipient(rd.messages, (m) => `  send: ${fmtMsg(m)}${this.partitioned(m) ? " (dropped: partition)" : ""}`));
     if (rd.snapshot) h.restore(rd.snapshot);
     for (const e of rd.committedEntries) {
       out.push(`  apply: ${fmtEntry(e)}`);
@@ -604,12 +606,16 @@ export class Cluster {
     return out;
   }
 
-  private dropReason(m: Message): string | undefined {
-    const to = this.hosts.get(m.to);
-    if (!to?.raw) return `${m.to} down`;
+  private partitioned(m: Message): boolean {
     const gf = this.group.get(m.from);
     const gt = this.group.get(m.to);
-    if (gf !== undefined && gt !== undefined && gf !== gt) return "partition";
+    return gf !== undefined && gt !== undefined && gf !== gt;
+  }
+
+  /** dropReason says why a queued message cannot be delivered now, if it cannot. */
+  private dropReason(m: Message): string | undefined {
+    if (!this.hosts.get(m.to)?.raw) return `${m.to} down`;
+    if (this.partitioned(m)) return "partition";
     return undefined;
   }
 

@@ -1,0 +1,130 @@
+import { ConfigError } from "./errors.js";
+
+/** Member is one cluster member's addresses. */
+export interface Member {
+  readonly id: string;
+  /** peer is host:port of its Raft peer gRPC server. */
+  readonly peer: string;
+  /** api is host:port of its client API gRPC server (writes are forwarded there). */
+  readonly api: string;
+}
+
+/** AgentConfig is the whole configuration of one `raftmesh agent`. */
+export interface AgentConfig {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  readonly dataDir: string;
+  readonly peerListen: string;
+  readonly apiListen: string;
+  readonly adminListen: string;
+  readonly members: readonly Member[];
+  /** bootstrap: a node with an empty data directory starts a new cluster of `members` (else it waits to be added). */
+  readonly bootstrap: boolean;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly snapshotEntries: number;
+  readonly logLevel: string;
+  readonly logFormat: "json" | "pretty";
+}
+
+/** FieldSpec describes one field: its flag, environment variable, file key, parser and default. */
+interface FieldSpec<K extends keyof AgentConfig> {
+  readonly key: K;
+  readonly flag: string;
+  readonly env: string;
+  readonly parse: (raw: unknown, source: string) => AgentConfig[K];
+  readonly fallback?: AgentConfig[K];
+  readonly help: string;
+}
+
+const NODE_ID_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+const CLUSTER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+/** TICK_MS_RANGE: below 1 ms timers are meaningless; above 1 s failover would take tens of seconds. */
+export const TICK_MS_RANGE = [1, 1000] as const;
+/** ELECTION_TICKS_RANGE bounds the election timeout in ticks; it must also exceed the heartbeat. */
+export const ELECTION_TICKS_RANGE = [2, 10_000] as const;
+/** SNAPSHOT_ENTRIES_RANGE: a snapshot at least every 100 entries is wasteful, at most every 10 M bounds replay. */
+export const SNAPSHOT_ENTRIES_RANGE = [100, 10_000_000] as const;
+
+function str(field: string, pattern?: RegExp, what?: string) {
+  return (raw: unknown, source: string): string => {
+    if (typeof raw !== "string" || raw.length === 0) throw new ConfigError(field, source, "must be a non-empty string");
+    if (pattern && !pattern.test(raw)) throw new ConfigError(field, source, `"${raw}" is not ${what}`);
+    return raw;
+  };
+}
+
+function int(field: string, [min, max]: readonly [number, number]) {
+  return (raw: unknown, source: string): number => {
+    const n = typeof raw === "number" ? raw : typeof raw === "string" && /^-?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(field, source, `must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+}
+
+function bool(field: string) {
+  return (raw: unknown, source: string): boolean => {
+    if (typeof raw === "boolean") return raw;
+    if (raw === "true" || raw === "1") return true;
+    if (raw === "false" || raw === "0") return false;
+    throw new ConfigError(field, source, `must be true or false, got ${JSON.stringify(raw)}`);
+  };
+}
+
+/** parseHostPort checks "host:port" with a port in 1..65535 (0 allowed for listen addresses in tests). */
+export function parseHostPort(field: string, raw: unknown, source: string, allowZero = false): string {
+  if (typeof raw !== "string") throw new ConfigError(field, source, "must be host:port");
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port > 65535 || (port === 0 && !allowZero)) {
+    throw new ConfigError(field, source, `"${raw}" is not host:port with a port from ${allowZero ? 0 : 1} to 65535`);
+  }
+  return raw;
+}
+
+/**
+ * parseMembers reads "n1=host:7100,n2=host:7100" or, with explicit API addresses,
+ * "n1=host:7100/host:7200". The API address defaults to the peer host with the port plus 100.
+ */
+export function parseMembers(raw: unknown, source: string): Member[] {
+  const field = "members";
+  const text = Array.isArray(raw) ? raw.join(",") : raw;
+  if (typeof text !== "string" || text.trim() === "") throw new ConfigError(field, source, "must list at least one member as id=host:port");
+  const seen = new Set<string>();
+  return text.split(",").map((part) => {
+    const [id, addrs] = part.trim().split("=");
+    if (!id || !addrs || !NODE_ID_PATTERN.test(id)) {
+      throw new ConfigError(field, source, `"${part}" is not id=host:port (ids are lower-case letters, digits and -)`);
+    }
+    if (seen.has(id)) throw new ConfigError(field, source, `member ${id} is listed twice`);
+    seen.add(id);
+    const [peerRaw, apiRaw] = addrs.split("/");
+    const peer = parseHostPort(`${field}.${id}`, peerRaw, source);
+    const [host, port] = [peer.slice(0, peer.lastIndexOf(":")), Number(peer.slice(peer.lastIndexOf(":") + 1))];
+    const api = apiRaw ? parseHostPort(`${field}.${id}.api`, apiRaw, source) : `${host}:${port + 100}`;
+    return { id, peer, api };
+  });
+}
+
+/** FIELDS is the one schema that file, environment and flags all go through. */
+export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
+  { key: "nodeId", flag: "node-id", env: "RAFTMESH_NODE_ID", parse: str("nodeId", NODE_ID_PATTERN, "a node id (lower-case letters, digits, -)"), help: "this node's id, e.g. n1" },
+  { key: "clusterId", flag: "cluster-id", env: "RAFTMESH_CLUSTER_ID", parse: str("clusterId", CLUSTER_ID_PATTERN, "a cluster id"), fallback: "raftmesh", help: "cluster id; a node refuses peers and data of another cluster" },
+  { key: "dataDir", flag: "data-dir", env: "RAFTMESH_DATA_DIR", parse: str("dataDir"), fallback: "./data", help: "data directory; this node's data lives in <dir>/<node id>/" },
+  { key: "peerListen", flag: "peer-listen", env: "RAFTMESH_PEER_LISTEN", parse: (r, s) => parseHostPort("peerListen", r, s, true), fallback: "0.0.0.0:7100", help: "Raft peer gRPC listen address" },
+  { key: "apiListen", flag: "api-listen", env: "RAFTMESH_API_LISTEN", parse: (r, s) => parseHostPort("apiListen", r, s, true), fallback: "0.0.0.0:7200", help: "client API gRPC listen address" },
+  { key: "adminListen", flag: "admin-listen", env: "RAFTMESH_ADMIN_LISTEN", parse: (r, s) => parseHostPort("adminListen", r, s, true), fallback: "0.0.0.0:7400", help: "admin HTTP listen address (metrics, health, status)" },
+  { key: "members", flag: "members", env: "RAFTMESH_MEMBERS", parse: parseMembers, help: "initial members: n1=host:7100,n2=host:7100[/apihost:7200]" },
+  { key: "bootstrap", flag: "bootstrap", env: "RAFTMESH_BOOTSTRAP", parse: bool("bootstrap"), fallback: true, help: "with an empty data directory, start a new cluster of the members (false: wait to be added)" },
+  { key: "tickMs", flag: "tick-ms", env: "RAFTMESH_TICK_MS", parse: int("tickMs", TICK_MS_RANGE), fallback: 10, help: "length of one Raft tick in ms" },
+  { key: "electionTicks", flag: "election-ticks", env: "RAFTMESH_ELECTION_TICKS", parse: int("electionTicks", ELECTION_TICKS_RANGE), fallback: 30, help: "minimum election timeout in ticks (randomized up to twice that)" },
+  { key: "heartbeatTicks", flag: "heartbeat-ticks", env: "RAFTMESH_HEARTBEAT_TICKS", parse: int("heartbeatTicks", [1, 1000]), fallback: 5, help: "leader heartbeat interval in ticks" },
+  { key: "snapshotEntries", flag: "snapshot-entries", env: "RAFTMESH_SNAPSHOT_ENTRIES", parse: int("snapshotEntries", SNAPSHOT_ENTRIES_RANGE), fallback: 10_000, help: "take a snapshot every this many applied entries" },
+  { key: "logLevel", flag: "log-level", env: "RAFTMESH_LOG_LEVEL", parse: (r, s) => { const v = str("logLevel")(r, s); if (!LOG_LEVELS.includes(v)) throw new ConfigError("logLevel", s, `must be one of ${LOG_LEVELS.join(", ")}`); return v; }, fallback: "info", help: "log level" },
+  { key: "logFormat", flag: "log-format", env: "RAFTMESH_LOG_FORMAT", parse: (r, s) => { if (r !== "json" && r !== "pretty") throw new ConfigError("logFormat", s, "must be json or pretty"); return r; }, fallback: "json", help: "json, or pretty for a terminal" },
+];

@@ -1,0 +1,63 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../../src/config/index.js";
+
+const MEMBERS = "n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103";
+
+function fails(f: () => unknown): ConfigError {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("config: one schema for file, environment and flags", () => {
+  it("config: flags win over environment, which wins over the file; defaults fill the rest", () => {
+    const dir = mkdtempSync(join(tmpdir(), "raftmesh-cfg-"));
+    const file = join(dir, "c.json");
+    writeFileSync(file, JSON.stringify({ nodeId: "n3", members: MEMBERS, tickMs: 20, clusterId: "from-file" }));
+    const cfg = loadConfig({ file, env: { RAFTMESH_NODE_ID: "n2", RAFTMESH_TICK_MS: "15" }, flags: { "node-id": "n1" } });
+    expect(cfg.nodeId).toBe("n1");
+    expect(cfg.tickMs).toBe(15);
+    expect(cfg.clusterId).toBe("from-file");
+    expect(cfg.electionTicks).toBe(30);
+    expect(cfg.members[1]).toEqual({ id: "n2", peer: "127.0.0.1:7102", api: "127.0.0.1:7202" });
+  });
+
+  it("config: explicit API addresses are kept", () => {
+    const cfg = loadConfig({ env: {}, flags: { "node-id": "n1", members: "n1=a:1/b:2" } });
+    expect(cfg.members[0]).toEqual({ id: "n1", peer: "a:1", api: "b:2" });
+  });
+
+  it("config: every bad input names its field and source", () => {
+    const base = { "node-id": "n1", members: MEMBERS };
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, bogus: "1" } })).field).toBe("bogus");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "tick-ms": "0" } })).field).toBe("tickMs");
+    expect(fails(() => loadConfig({ env: { RAFTMESH_TICK_MS: "abc" }, flags: base })).source).toBe("RAFTMESH_TICK_MS");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, members: "n1=nohost" } })).field).toBe("members.n1");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, members: "n1=h:70000" } })).reason).toMatch(/65535/);
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, members: "n1=h:1,n1=h:2" } })).reason).toMatch(/twice/);
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "node-id": "N 1" } })).field).toBe("nodeId");
+    expect(fails(() => loadConfig({ env: {}, flags: { members: MEMBERS } })).reason).toMatch(/required/);
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "node-id": "n9" } })).field).toBe("members");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "election-ticks": "5", "heartbeat-ticks": "5" } })).field).toBe("electionTicks");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, bootstrap: "maybe" } })).field).toBe("bootstrap");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "log-level": "loud" } })).field).toBe("logLevel");
+  });
+
+  it("config: a missing or malformed file and unknown file fields are refused", () => {
+    const dir = mkdtempSync(join(tmpdir(), "raftmesh-cfg-"));
+    expect(fails(() => loadConfig({ file: join(dir, "none.json"), env: {}, flags: {} })).reason).toMatch(/cannot read/);
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, "{not json");
+    expect(fails(() => loadConfig({ file: bad, env: {}, flags: {} })).reason).toMatch(/not a JSON object/);
+    const unknown = join(dir, "unknown.json");
+    writeFileSync(unknown, JSON.stringify({ nodeId: "n1", members: MEMBERS, colour: "red" }));
+    expect(fails(() => loadConfig({ file: unknown, env: {}, flags: {} })).field).toBe("colour");
+  });
+});
