@@ -71,6 +71,7 @@ export class Raft {
   private randomizedElectionTimeout = 0;
   /** leadTransferee is the target of a pending leadership transfer. */
   leadTransferee: NodeId = NO_NODE;
+  private transferElapsed = 0;
   /**
    * confIndex is the index of the last membership change in the log (or the snapshot index).
    * A configuration takes effect as soon as its entry is in the log, committed or not (Raft
@@ -210,14 +211,16 @@ export class Raft {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.leadTransferee !== NO_NODE && ++this.transferElapsed >= this.opts.electionTick) {
+      // A transfer that has not finished within an election timeout is abandoned.
+      this.leadTransferee = NO_NODE;
+    }
     if (this.electionElapsed >= this.opts.electionTick) {
       this.electionElapsed = 0;
       if (this.opts.checkQuorum && !this.quorumActive()) {
         this.becomeFollower(this.term, NO_NODE);
         return;
       }
-      // A transfer that has not finished within an election timeout is abandoned.
-      this.leadTransferee = NO_NODE;
     }
     for (const [id, pr] of this.prs) {
       if (pr.state !== ProgressState.Snapshot || id === this.id) continue;
@@ -716,8 +719,9 @@ export class Raft {
     if (!this.membership.voters.has(to)) throw new TransferRejectedError(`${to} is not a voter`);
     if (this.leadTransferee === to) return;
     this.leadTransferee = to;
-    // The transfer is abandoned if it does not finish within one election timeout from now.
-    this.electionElapsed = 0;
+    // The transfer is abandoned if it does not finish within one election timeout from now. It has
+    // its own counter so that starting transfers can never postpone the check-quorum round.
+    this.transferElapsed = 0;
     const pr = this.prs.get(to);
     if (pr && pr.match === this.log.lastIndex()) this.send({ type: MessageType.TimeoutNow, to });
     else this.maybeSendAppend(to, true);

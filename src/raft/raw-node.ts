@@ -1,4 +1,4 @@
-import { invariant } from "./errors.js";
+import { invariant, SnapshotRejectedError } from "./errors.js";
 import { type RaftOptions, resolveOptions } from "./options.js";
 import { type PersistedState, type ProposalRef, Raft } from "./raft.js";
 import {
@@ -91,8 +91,14 @@ export class RawNode {
    * the log. The core keeps the snapshot to send to followers that fell too far behind.
    */
   compact(index: LogIndex, data: Uint8Array): Snapshot {
-    const term = this.raft.log.term(index);
-    invariant(term !== undefined && index <= this.raft.log.applied, () => `cannot snapshot at ${index}`);
+    const log = this.raft.log;
+    const term = log.term(index);
+    // A host may snapshot at an index a snapshot from the leader has already passed: expected, not a bug.
+    if (index <= log.snapshotIndex() || term === undefined || index > log.applied) {
+      throw new SnapshotRejectedError(
+        `index ${index} is outside (${log.snapshotIndex()}, ${log.applied}]: compacted already or not applied`,
+      );
+    }
     const snap: Snapshot = { meta: { index, term, conf: this.raft.confStateAt(index).toConfState() }, data };
     this.raft.log.compact(snap, this.raft.opts.snapshotKeepEntries, (i) => this.raft.confStateAt(i).toConfState());
     return snap;

@@ -80,10 +80,13 @@ export class SnapshotIntegrityError extends TransportError {
   }
 }
 
-/** SnapshotBusyError is raised by a receiver when the same peer starts a second snapshot while one is still arriving. */
+/**
+ * SnapshotBusyError is raised when a second snapshot between the same two nodes starts while one is
+ * still in flight: a sender reports it for the second Snap message, a receiver refuses the call.
+ */
 export class SnapshotBusyError extends TransportError {
-  constructor(readonly remoteNodeId: NodeId) {
-    super(`a snapshot from node "${remoteNodeId}" is already being received`);
+  constructor(readonly peerId: NodeId) {
+    super(`a snapshot transfer with node "${peerId}" is already in progress`);
     this.name = "SnapshotBusyError";
   }
 }

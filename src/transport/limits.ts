@@ -9,7 +9,7 @@ export const PEER_QUEUE_MESSAGES_MAX = 4096;
 /** PEER_QUEUE_BYTES_MAX bounds the bytes waiting for one peer: the core's 32 MiB inflight window plus one largest (64 MiB) entry, so a slow peer costs at most this much memory. */
 export const PEER_QUEUE_BYTES_MAX = 96 * 1024 * 1024;
 
-/** PEER_BACKLOG_MESSAGES_MAX bounds the queue while a peer is not connected: the core retries anyway, so a long outage should not leave thousands of stale heartbeats to flush on reconnect. */
+/** PEER_BACKLOG_MESSAGES_MAX bounds the queue while a peer is backing off after a failed stream (the queue is cut to it then): the core retries anyway, so a long outage should not leave thousands of stale heartbeats to flush on reconnect. */
 export const PEER_BACKLOG_MESSAGES_MAX = 256;
 
 /** PEER_MESSAGE_BYTES_MAX bounds one encoded message: one 64 MiB entry (storage's ENTRY_DATA_BYTES_MAX) plus 1 MiB of headers; a larger message could never be received, so it is dropped at the sender. */

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type CommandResult, formatScript, runScript } from "./transcript/interpreter.js";
+import { type CommandResult, formatScript, parseScript, runScript } from "./transcript/interpreter.js";
 
 /**
  * Runs every transcript in ./transcript and compares each command's output with the output written
@@ -34,10 +34,10 @@ function lineDiff(want: readonly string[], got: readonly string[]): string[] {
       out.push(`  ${want[i]}`);
       i++;
       j++;
-    } else if (j < m && (i >= n || (lcs[i]?.[j + 1] ?? 0) >= (lcs[i + 1]?.[j] ?? 0))) {
-      out.push(`+ ${got[j++]}`);
-    } else {
+    } else if (i < n && (j >= m || (lcs[i + 1]?.[j] ?? 0) >= (lcs[i]?.[j + 1] ?? 0))) {
       out.push(`- ${want[i++]}`);
+    } else {
+      out.push(`+ ${got[j++]}`);
     }
   }
   return out;
@@ -60,6 +60,39 @@ function mismatches(file: string, results: readonly CommandResult[]): string[] {
 describe("raft: transcripts", () => {
   it("raft: the transcript directory holds scripts", () => {
     expect(files.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it.skipIf(UPDATE)("raft: transcript files are in canonical form (parsing and formatting gives them back unchanged)", () => {
+    for (const file of files) {
+      const text = readFileSync(join(DIR, file), "utf8");
+      const items = parseScript(text);
+      const expected = items.flatMap((it) => (it.kind === "cmd" ? [it.expected ?? []] : []));
+      expect(formatScript(items, expected), file).toBe(text);
+    }
+  });
+
+  it("raft: the interpreter fills in a missing expected output and reports errors with their line", () => {
+    const { items, results } = runScript("add-nodes 1\n\n# comment\nstatus 1\n");
+    expect(formatScript(
+      items,
+      results.map((r) => r.output),
+    )).toBe(
+      "add-nodes 1\n----\nn1: follower term=1 vote=none lead=none commit=1 applied=1 last=1 voters=(n1) learners=()\n\n" +
+        "# comment\nstatus 1\n----\nn1: follower term=1 vote=none lead=none commit=1 applied=1 last=1 voters=(n1) learners=()\n",
+    );
+    expect(mismatches("x.txt", results)).toEqual([
+      "x.txt:1: add-nodes 1: no expected output (run with UPDATE=1)",
+      "x.txt:4: status 1: no expected output (run with UPDATE=1)",
+    ]);
+    expect(() => runScript("add-nodes 1\n----\nok\n\nfrobnicate 1\n")).toThrow(/line 5: frobnicate 1: .*unknown command/);
+  });
+
+  it("raft: a mismatch is reported as a line diff under the command", () => {
+    const { results } = runScript("add-nodes 1\n----\nn1: leader\n");
+    const report = mismatches("x.txt", results);
+    expect(report[0]).toBe("x.txt:1: add-nodes 1  (- expected, + produced)");
+    expect(report).toContain("- n1: leader");
+    expect(report.some((l) => l.startsWith("+ n1: follower term=1"))).toBe(true);
   });
 
   for (const file of files) {

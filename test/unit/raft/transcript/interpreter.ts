@@ -27,8 +27,10 @@
  *   process-ready ID...|all         take one Ready: persist, send (queue) its messages, apply, advance
  *   deliver-msgs [drop=IDS] [type=T] ID...|all
  *                                   step queued messages addressed to ID (in send order); messages to
- *                                   `drop` ids are discarded; type= restricts to one message type
- *   stabilize [ID...]               process-ready + deliver-msgs until nothing is left to do
+ *                                   `drop` ids are discarded; type= restricts to one message type.
+ *                                   A step that breaks a core invariant crashes that node (printed).
+ *   stabilize [ID...]               process-ready + deliver-msgs until nothing is left to do (with
+ *                                   ids: among those nodes only; messages to others stay queued)
  *   propose ID data...              propose one entry (data is the rest of the line)
  *   propose-conf-change ID add-voter|add-learner|remove NODE
  *   read-index ID ctx
@@ -36,12 +38,18 @@
  *   partition 1,2 / 3,4,5           messages between groups are lost, both those sent while the
  *                                   partition lasts and those queued before it (unlisted nodes form
  *                                   one more group); `heal` removes the partition
- *   crash ID / restart ID           a crash keeps only MemoryStorage; restart rebuilds from it
+ *   crash ID / restart ID [wipe=true]
+ *                                   a crash keeps only MemoryStorage; restart rebuilds from it (or,
+ *                                   with wipe=true, from empty storage: a replaced disk)
  *   compact ID INDEX                snapshot the applied state at INDEX and compact the log
  *   status ID...|all                role, term, vote, lead, commit, applied, last index, configuration
+ *                                   (and a pending transfer's target)
  *   progress ID                     the leader's view of each member
  *   log ID                          entries the node holds
  *   state ID...|all                 the data the node's state machine applied
+ *
+ * Errors the core reports to its host (RaftError) print as `error: Name: message`; anything else
+ * (a malformed command, an invariant broken outside a step) fails the script with its line.
  *
  * Printing: messages are printed one a line (`n1->n2 app term=2 index=3 logTerm=1 commit=3
  * entries=[2/4 EntryNormal "x"]`). The messages of one Ready (or one delivery) are listed by
@@ -70,6 +78,7 @@ import {
   type Snapshot,
   type Status,
 } from "../../../../src/raft/index.js";
+import { InvariantError } from "../../../../src/raft/errors.js";
 import { decodeRoundId } from "../../../../src/raft/read-only.js";
 
 const ELECTION_TICK = 10;
@@ -319,6 +328,14 @@ class Host {
     this.start();
   }
 
+  /** wipe loses the node's storage too (a replaced disk). */
+  wipe(): void {
+    const empty = new MemoryStorage();
+    this.storage.hardState = empty.hardState;
+    this.storage.snapshot = undefined;
+    this.storage.entries = [];
+  }
+
   start(): void {
     this.raw = new RawNode(
       {
@@ -446,12 +463,14 @@ export class Cluster {
           const [, ctx] = a.pos;
           if (ctx === undefined) throw new Error("read-index ID ctx");
           this.raw(this.one(a)).readIndex(encoder.encode(ctx));
+          return ["ok"];
         });
       case "transfer-leader":
         return this.guard(() => {
           const [from, to] = a.pos;
           if (from === undefined || to === undefined) throw new Error("transfer-leader FROM TO");
           this.raw(parseId(from)).transferLeadership(parseId(to));
+          return ["ok"];
         });
       case "partition":
         return this.partition(a);
@@ -461,7 +480,7 @@ export class Cluster {
       case "crash":
         return this.crash(this.one(a));
       case "restart":
-        return this.restart(this.one(a));
+        return this.restart(this.one(a), parseBool(a.kv.get("wipe"), false));
       case "compact":
         return this.compact(a);
       case "status":
@@ -505,9 +524,9 @@ export class Cluster {
     return this.host(id).node();
   }
 
-  private guard(f: () => void | string[]): string[] {
+  private guard(f: () => string[]): string[] {
     try {
-      return f() ?? ["ok"];
+      return f();
     } catch (err) {
       return [fmtError(err)];
     }
@@ -628,13 +647,21 @@ export class Cluster {
       this.queue = this.queue.filter((m) => !(m.to === id && take(m)));
       const lines: string[] = [];
       for (const m of mine) {
-        const reason = drop.has(id) ? "dropped" : this.dropReason(m);
+        const reason = drop.has(id) ? "requested" : this.dropReason(m);
         if (reason !== undefined) {
           lines.push(`  dropped (${reason}): ${fmtMsg(m)}`);
           continue;
         }
         lines.push(`  ${fmtMsg(m)}`);
-        this.raw(id).step(m);
+        try {
+          this.raw(id).step(m);
+        } catch (err) {
+          // A broken invariant means the host must crash; the transcript shows it.
+          if (!(err instanceof InvariantError)) throw err;
+          this.host(id).raw = undefined;
+          lines.push(`  ${id} crashed: ${err.name}: ${err.message}`);
+          break;
+        }
       }
       out.push(`> ${id} receive`, ...foldRuns(lines));
     }
@@ -723,9 +750,10 @@ export class Cluster {
     return [this.statusLine(id)];
   }
 
-  private restart(id: NodeId): string[] {
+  private restart(id: NodeId, wipe: boolean): string[] {
     const h = this.host(id);
     if (h.raw) throw new Error(`${id} is not down`);
+    if (wipe) h.wipe();
     h.start();
     return [this.statusLine(id)];
   }

@@ -1,0 +1,24 @@
+/**
+ * transport carries Raft messages between nodes over gRPC: one long-lived stream per peer for
+ * ordinary messages, InstallSnapshot in chunks for snapshots, identity checked on every call.
+ */
+export {
+  ForeignClusterError,
+  MissingIdentityError,
+  PeerRefusedError,
+  SnapshotBusyError,
+  SnapshotIntegrityError,
+  statusOf,
+  TransportClosedError,
+  TransportError,
+  UnknownPeerError,
+  WireFormatError,
+  WrongTargetError,
+} from "./errors.js";
+export { METADATA_CLUSTER_ID, METADATA_NODE_ID, METADATA_TARGET_ID } from "./identity.js";
+export * from "./limits.js";
+export { STDERR_LOGGER, type TransportLogger } from "./logger.js";
+export type { PeerStats } from "./peer-client.js";
+export { RAFT_PROTO_FILE } from "./proto.js";
+export type { SnapshotReport } from "./snapshot-sender.js";
+export { GrpcTransport, type GrpcTransportOptions, PEER_SERVER_OPTIONS, type TransportStats } from "./transport.js";

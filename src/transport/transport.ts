@@ -1,0 +1,231 @@
+/**
+ * GrpcTransport is the node's peer transport: one PeerClient per peer for sending and one
+ * PeerServer for receiving, behind the small surface the host loop needs.
+ */
+import assert from "node:assert/strict";
+import { type ChannelOptions, Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Message, NodeId } from "../raft/types.js";
+import { TransportClosedError, TransportError } from "./errors.js";
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, PEER_FRAME_BYTES_MAX, resolveLimits, SERVER_SHUTDOWN_GRACE_MS, type TransportLimits } from "./limits.js";
+import { childLogger, STDERR_LOGGER, type TransportLogger } from "./logger.js";
+import { PeerClient, type PeerStats } from "./peer-client.js";
+import { PeerServer } from "./peer-server.js";
+import type { SnapshotReport } from "./snapshot-sender.js";
+import { encodeMessage, wireMessageBytes } from "./wire.js";
+
+/**
+ * PEER_SERVER_OPTIONS are the gRPC server options peer traffic needs: frames as large as the
+ * largest message, and keepalive. A host that passes its own server to register() should use them.
+ */
+export const PEER_SERVER_OPTIONS: ChannelOptions = {
+  "grpc.max_receive_message_length": PEER_FRAME_BYTES_MAX,
+  "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+  "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+};
+
+/** GrpcTransportOptions configure a GrpcTransport. */
+export interface GrpcTransportOptions {
+  readonly clusterId: string;
+  readonly selfId: NodeId;
+  /** peers maps each other member to its peer address "host:port"; an entry for selfId is ignored. */
+  readonly peers: ReadonlyMap<NodeId, string>;
+  /** logger defaults to STDERR_LOGGER; a pino logger gets a child per component and per peer. */
+  readonly logger?: TransportLogger;
+  readonly limits?: Partial<TransportLimits>;
+  /** random drives reconnect jitter; Math.random by default. */
+  readonly random?: () => number;
+}
+
+/** TransportStats are the transport's counters; totals include peers that were removed since. */
+export interface TransportStats {
+  readonly peers: readonly PeerStats[];
+  readonly sent: number;
+  readonly dropped: number;
+  /** droppedUnknownPeer counts messages addressed to a node that is not in the peer map. */
+  readonly droppedUnknownPeer: number;
+  readonly reconnects: number;
+  readonly received: number;
+  /** undelivered counts messages received before onMessage was given a handler. */
+  readonly undelivered: number;
+  /** refused counts incoming calls refused for identity reasons or because the transport was closing. */
+  readonly refused: number;
+  readonly snapshotsReceived: number;
+  readonly snapshotsRefused: number;
+}
+
+type Totals = { sent: number; dropped: number; reconnects: number };
+
+/** GrpcTransport sends Raft messages to peers and receives theirs over gRPC. */
+export class GrpcTransport {
+  private readonly clients = new Map<NodeId, PeerClient>();
+  private readonly addresses = new Map<NodeId, string>();
+  private readonly limits: TransportLimits;
+  private readonly logger: TransportLogger;
+  private readonly server: PeerServer;
+  private ownServer: Server | undefined;
+  private registered = false;
+  private closed = false;
+  private messageHandler: ((m: Message) => void) | undefined;
+  private unreachableHandler: ((peer: NodeId) => void) | undefined;
+  private snapshotHandler: ((report: SnapshotReport) => void) | undefined;
+  private retired: Totals = { sent: 0, dropped: 0, reconnects: 0 };
+  private droppedUnknownPeer = 0;
+  private undelivered = 0;
+
+  constructor(private readonly options: GrpcTransportOptions) {
+    this.limits = resolveLimits(options.limits);
+    this.logger = childLogger(options.logger ?? STDERR_LOGGER, { component: "transport", node: options.selfId });
+    this.server = new PeerServer({
+      local: { clusterId: options.clusterId, selfId: options.selfId, isPeer: (id) => this.addresses.has(id) },
+      logger: childLogger(this.logger, { side: "server" }),
+      snapshotBytesMax: this.limits.snapshotBytesMax,
+      deliver: (m) => this.deliver(m),
+    });
+    this.setPeers(options.peers);
+  }
+
+  /** listen creates a gRPC server for peer traffic on bindAddress ("127.0.0.1:0" picks a port) and returns the bound port. */
+  async listen(bindAddress: string): Promise<number> {
+    if (this.closed) throw new TransportClosedError();
+    const server = new Server(PEER_SERVER_OPTIONS);
+    this.register(server);
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(bindAddress, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+      });
+      this.ownServer = server;
+      this.logger.info({ bindAddress, port }, "peer server listening");
+      return port;
+    } catch (error) {
+      server.forceShutdown();
+      throw new TransportError(`cannot listen for peers on ${bindAddress}`, { cause: error });
+    }
+  }
+
+  /** register adds the peer service to a server the host owns (create it with PEER_SERVER_OPTIONS); use it or listen(), once. */
+  register(server: Server): void {
+    assert(!this.registered, "the peer service is already registered");
+    this.registered = true;
+    this.server.register(server);
+  }
+
+  /**
+   * send hands messages to their peers' queues and returns at once. It never blocks and never
+   * throws for a network reason: what cannot go is dropped and counted. Snap messages go through
+   * InstallSnapshot. A local message type or a wrong `from` is a host bug and asserts.
+   */
+  send(messages: readonly Message[]): void {
+    for (const m of messages) {
+      assert(m.from === this.options.selfId, `message from "${m.from}" handed to the transport of "${this.options.selfId}"`);
+      if (this.closed) return;
+      const client = this.clients.get(m.to);
+      if (!client) {
+        this.droppedUnknownPeer++;
+        this.logger.debug({ to: m.to, type: m.type }, "message to unknown peer dropped");
+        continue;
+      }
+      if (m.snapshot) client.sendSnapshot(m);
+      else client.send(encodeMessage(m), wireMessageBytes(m));
+    }
+  }
+
+  /** onMessage sets the handler every received message goes to, synchronously and in order per sending peer. */
+  onMessage(handler: (m: Message) => void): void {
+    this.messageHandler = handler;
+  }
+
+  /** onUnreachable sets the handler told, never from inside send(), that messages to a peer were lost (core: reportUnreachable). */
+  onUnreachable(handler: (peer: NodeId) => void): void {
+    this.unreachableHandler = handler;
+  }
+
+  /** onSnapshot sets the handler told how each snapshot sent ended (core: reportSnapshot). */
+  onSnapshot(handler: (report: SnapshotReport) => void): void {
+    this.snapshotHandler = handler;
+  }
+
+  /** setPeers replaces the peer map after a membership change: new peers get a client, removed ones are closed and refused. */
+  setPeers(peers: ReadonlyMap<NodeId, string>): void {
+    if (this.closed) return;
+    for (const [id, client] of this.clients) {
+      if (peers.get(id) !== this.addresses.get(id)) this.retire(id, client);
+    }
+    this.addresses.clear();
+    for (const [id, address] of peers) {
+      if (id === this.options.selfId) continue;
+      this.addresses.set(id, address);
+      if (!this.clients.has(id)) this.clients.set(id, this.createClient(id, address));
+    }
+    this.server.dropUnknownPeers();
+  }
+
+  /** stats returns the counters of every peer and of the receiving side. */
+  stats(): TransportStats {
+    const peers = [...this.clients.values()].map((c) => c.stats());
+    const sum = (f: (p: PeerStats) => number, base: number) => peers.reduce((acc, p) => acc + f(p), base);
+    const server = this.server.stats();
+    return {
+      peers,
+      sent: sum((p) => p.sent, this.retired.sent),
+      dropped: sum((p) => p.dropped, this.retired.dropped),
+      droppedUnknownPeer: this.droppedUnknownPeer,
+      reconnects: sum((p) => p.reconnects, this.retired.reconnects),
+      received: server.received,
+      undelivered: this.undelivered,
+      refused: server.refused,
+      snapshotsReceived: server.snapshotsReceived,
+      snapshotsRefused: server.snapshotsRefused,
+    };
+  }
+
+  /** close stops every client, ends every incoming call and shuts down a server made by listen(); no handler runs after it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [id, client] of this.clients) this.retire(id, client);
+    this.server.close();
+    const server = this.ownServer;
+    this.ownServer = undefined;
+    if (server) await shutdown(server);
+    this.logger.info({}, "transport closed");
+  }
+
+  private createClient(id: NodeId, address: string): PeerClient {
+    return new PeerClient({
+      identity: { clusterId: this.options.clusterId, nodeId: this.options.selfId, targetId: id },
+      address,
+      limits: this.limits,
+      logger: childLogger(this.logger, { side: "client", peer: id }),
+      random: this.options.random,
+      onUnreachable: (peer) => this.unreachableHandler?.(peer),
+      onSnapshot: (report) => this.snapshotHandler?.(report),
+    });
+  }
+
+  private retire(id: NodeId, client: PeerClient): void {
+    const s = client.stats();
+    this.retired = { sent: this.retired.sent + s.sent, dropped: this.retired.dropped + s.dropped + s.queued, reconnects: this.retired.reconnects + s.reconnects };
+    client.close();
+    this.clients.delete(id);
+  }
+
+  private deliver(m: Message): void {
+    if (this.closed) return;
+    if (this.messageHandler) this.messageHandler(m);
+    else this.undelivered++;
+  }
+}
+
+/** shutdown lets open calls finish for a short grace period, then forces the server down. */
+async function shutdown(server: Server): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, SERVER_SHUTDOWN_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
