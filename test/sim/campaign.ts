@@ -38,3 +38,18 @@ export function describeFailures(r: CampaignResult, flags = ""): string {
     .map((f) => `seed=${f.seed} step=${f.violation?.tick} ${f.violation?.message}\n  replay: npm run sim -- --seed ${f.seed}${flags}`)
     .join("\n");
 }
+
+/** SEED_RANGE_ACTIVITY_MIN is how much one range of 1,000 seeds must exercise, or a clean result proves nothing. */
+export const SEED_RANGE_ACTIVITY_MIN = { elections: 1000, writesAcked: 10_000, readsDone: 1000, crashes: 500, confChanges: 100 };
+
+/** checkSeedRange runs a range and returns the problems found: failures, or too little activity. */
+export function checkSeedRange(first: number, count: number): string[] {
+  const r = runCampaign(first, count);
+  const problems = r.failures.length > 0 ? [describeFailures(r)] : [];
+  const scale = count / 1000;
+  for (const [k, min] of Object.entries(SEED_RANGE_ACTIVITY_MIN)) {
+    const got = r[k as keyof typeof SEED_RANGE_ACTIVITY_MIN];
+    if (got < min * scale) problems.push(`only ${got} ${k} in ${count} seeds`);
+  }
+  return problems;
+}
