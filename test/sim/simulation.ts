@@ -107,7 +107,7 @@ export class Simulation {
       seed: config.seed,
       nodes: n,
       faultTicks: config.faultTicks ?? 600,
-      livenessTicksMax: config.livenessTicksMax ?? 600,
+      livenessTicksMax: config.livenessTicksMax ?? 400,
       electionTick: config.electionTick ?? 10,
       heartbeatTick: config.heartbeatTick ?? 2,
       unsafe: config.unsafe ?? {},
@@ -153,9 +153,8 @@ export class Simulation {
 
   /** run executes the whole schedule and reports; a safety violation ends it early. */
   run(): SimResult {
-    const end = this.cfg.faultTicks + this.cfg.livenessTicksMax;
     try {
-      for (this.now = 0; this.now < end; this.now++) {
+      for (this.now = 0; this.healedAt < 0 || this.now < this.healedAt + this.livenessBound; this.now++) {
         if (this.now === this.cfg.faultTicks) this.heal();
         this.step();
         if (this.healedAt >= 0 && this.firstAckAfterHeal >= 0) break;
@@ -163,7 +162,7 @@ export class Simulation {
       if (this.firstAckAfterHeal < 0) {
         throw new SafetyViolation(
           "liveness",
-          `no write acknowledged within ${this.cfg.livenessTicksMax} ticks of healing (${this.describe()})`,
+          `no write acknowledged within ${this.livenessBound} ticks of healing (${this.describe()})`,
         );
       }
       return this.result(true);
@@ -511,6 +510,7 @@ export class Simulation {
   /** heal ends the fault phase: the network is repaired and every member restarts. */
   heal(): void {
     this.healedAt = this.now;
+    this.livenessBound = this.cfg.livenessTicksMax + this.backlogAllowanceTicks();
     this.net.heal();
     this.net.faults = { dropRate: 0, duplicateRate: 0, delayTicksMax: this.net.faults.delayTicksMax };
     this.slowDiskRate = 0;
@@ -540,6 +540,20 @@ export class Simulation {
   }
 
   private lastLeaderTerm = 0;
+  /** livenessBound is set at heal: the ticks within which a write must be acknowledged. */
+  private livenessBound = 0;
+
+  /**
+   * backlogAllowanceTicks: when appends carry one entry, a new leader must ship its uncommitted
+   * backlog one round trip per entry before its own no-op commits, so the bound grows with it.
+   */
+  private backlogAllowanceTicks(): number {
+    if (this.profile.messageBytesMax > 1) return 0;
+    const members = [...this.nodes.values()].filter((n) => !this.removed.has(n.id));
+    const last = Math.max(...members.map((n) => n.raw.status().lastIndex));
+    const commit = Math.min(...members.map((n) => n.raw.status().commit));
+    return Math.max(0, last - commit) * 2 * (this.net.faults.delayTicksMax + 1);
+  }
 }
 
 /** runSeed runs one seed with the given settings. */
