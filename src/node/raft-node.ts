@@ -2,7 +2,6 @@ import { randomBytes, randomInt } from "node:crypto";
 import {
   type ConfChange,
   type Entry,
-  EntryKind,
   type LogIndex,
   type Message,
   type NodeId,
@@ -247,19 +246,13 @@ export class RaftNode {
 
   private applyEntry(e: Entry): void {
     if (e.index <= this.opts.machine.applied) return;
-    const result = e.kind === EntryKind.Normal ? this.opts.machine.apply(e) : this.applyConf(e);
+    const result = this.opts.machine.apply(e);
     this.opts.onApplied?.(e, result);
     const p = this.proposals.get(e.index);
     if (!p) return;
     this.proposals.delete(e.index);
     if (p.term === e.term) p.resolve(result);
     else p.reject(new ProposalLostError(e.index));
-  }
-
-  /** applyConf moves the machine's applied index over a membership entry (the core applied it already). */
-  private applyConf(e: Entry): undefined {
-    this.opts.machine.apply({ ...e, kind: EntryKind.ConfChange });
-    return undefined;
   }
 
   private failProposalsThrough(index: LogIndex): void {

@@ -2,9 +2,9 @@ import type { Entry, LogIndex } from "../raft/index.js";
 
 /**
  * StateMachine is what the node replicates. Contract: apply is deterministic and produces the same
- * result on every node for the same sequence of entries; it is called once per committed Normal
- * entry, in index order, with no gaps (empty entries are leader no-ops and are passed too, so the
- * machine can track its applied index). snapshot captures everything apply built; restore replaces
+ * result on every node for the same sequence of entries; it is called once per committed entry, in
+ * index order, with no gaps: membership entries (already handled by the core) and empty leader
+ * no-ops are passed too, so the machine tracks its applied index, and it ignores them. snapshot captures everything apply built; restore replaces
  * the whole state with a snapshot's.
  */
 export interface StateMachine {
