@@ -1,9 +1,114 @@
 /**
- * npm start: will start a local 3-node cluster once the durable node lands. Until then it says so
- * and exits with a non-zero status, so that nobody mistakes it for a running cluster.
+ * npm start: a local 3-node cluster on 127.0.0.1, one `raftmesh agent` process per node, data
+ * in ./data/<id>/. Prints each node's addresses and the leader; Ctrl-C stops all three cleanly;
+ * the next `npm start` restarts them on the same data.
  */
-console.error(
-  "raftmesh: the local cluster is not available yet: the Raft core and its simulator are built " +
-    "(npm run sim), the node process comes next. See README.md.",
-);
-process.exit(1);
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { RaftmeshClient } from "../client/index.js";
+import { table } from "./table.js";
+
+/** LOCAL_NODES is the size of the local cluster. */
+const LOCAL_NODES = 3;
+/** Ports of node k are the DESIGN.md defaults plus k: peer 7101, API 7201, admin 7401 for n1. */
+const PEER_BASE = 7100;
+const API_BASE = 7200;
+const ADMIN_BASE = 7400;
+/** LEADER_WAIT_MS bounds how long we wait for the first leader before saying something is wrong. */
+const LEADER_WAIT_MS = 15_000;
+/** STOP_WAIT_MS: a node that has not exited this long after SIGTERM gets SIGKILL. */
+const STOP_WAIT_MS = 12_000;
+
+const ids = Array.from({ length: LOCAL_NODES }, (_, i) => `n${i + 1}`);
+const port = (base: number, id: string) => base + Number(id.slice(1));
+const members = ids.map((id) => `${id}=127.0.0.1:${port(PEER_BASE, id)}/127.0.0.1:${port(API_BASE, id)}`).join(",");
+const dataDir = process.env.RAFTMESH_DATA_DIR || "./data";
+
+/** Children run the same CLI: through tsx from the sources, or plain node from dist/. */
+function agentCommand(): string[] {
+  const self = fileURLToPath(import.meta.url);
+  const main = self.replace(/start-local\.(ts|js)$/, "main.$1");
+  return self.endsWith(".ts") ? ["--import", "tsx", main, "agent"] : [main, "agent"];
+}
+
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+function startNode(id: string): void {
+  const child = spawn(process.execPath, agentCommand(), {
+    env: {
+      ...process.env,
+      RAFTMESH_NODE_ID: id,
+      RAFTMESH_DATA_DIR: dataDir,
+      RAFTMESH_PEER_LISTEN: `127.0.0.1:${port(PEER_BASE, id)}`,
+      RAFTMESH_API_LISTEN: `127.0.0.1:${port(API_BASE, id)}`,
+      RAFTMESH_ADMIN_LISTEN: `127.0.0.1:${port(ADMIN_BASE, id)}`,
+      RAFTMESH_MEMBERS: members,
+      RAFTMESH_BOOTSTRAP: "true",
+      RAFTMESH_LOG_FORMAT: "json",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.set(id, child);
+  const relay = (stream: NodeJS.ReadableStream) =>
+    createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${id} | ${compact(line)}\n`));
+  if (child.stdout) relay(child.stdout);
+  if (child.stderr) relay(child.stderr);
+  child.on("exit", (code, signal) => {
+    children.delete(id);
+    if (!stopping) process.stdout.write(`${id} | exited (${signal ?? `status ${code}`}); the other nodes keep running\n`);
+    if (stopping && children.size === 0) process.exit(0);
+  });
+}
+
+/** compact turns a pino JSON line into "LEVEL message key=value ..." for reading in a terminal. */
+function compact(line: string): string {
+  try {
+    const { level, msg, time, pid, hostname, node, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    const names: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+    const fields = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+      .join(" ");
+    return `${(names[level as number] ?? String(level)).padEnd(5)} ${String(msg)} ${fields}`;
+  } catch {
+    return line;
+  }
+}
+
+function stopAll(): void {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write("stopping the local cluster...\n");
+  for (const child of children.values()) child.kill("SIGTERM");
+  setTimeout(() => {
+    for (const child of children.values()) child.kill("SIGKILL");
+    process.exit(1);
+  }, STOP_WAIT_MS).unref();
+  if (children.size === 0) process.exit(0);
+}
+
+async function reportWhenLed(): Promise<void> {
+  const client = new RaftmeshClient(ids.map((id) => `127.0.0.1:${port(API_BASE, id)}`), { deadlineMs: 1_000 });
+  const start = Date.now();
+  try {
+    while (!stopping && Date.now() - start < LEADER_WAIT_MS) {
+      const st = await client.status().catch(() => undefined);
+      if (st?.leader) {
+        const rows = ids.map((id) => [id, `127.0.0.1:${port(PEER_BASE, id)}`, `127.0.0.1:${port(API_BASE, id)}`, `http://127.0.0.1:${port(ADMIN_BASE, id)}`]);
+        process.stdout.write(`\n${table(["NODE", "PEER", "API (gRPC)", "ADMIN (HTTP)"], rows)}\n`);
+        process.stdout.write(`leader: ${st.leader} (term ${st.term}); data in ${dataDir}/; try: npx raftmesh status; Ctrl-C stops\n\n`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (!stopping) process.stdout.write(`no leader after ${LEADER_WAIT_MS} ms: see the node logs above\n`);
+  } finally {
+    client.close();
+  }
+}
+
+process.on("SIGINT", stopAll);
+process.on("SIGTERM", stopAll);
+for (const id of ids) startNode(id);
+void reportWhenLed();

@@ -38,7 +38,8 @@ interface FieldSpec<K extends keyof AgentConfig> {
   readonly help: string;
 }
 
-const NODE_ID_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+/** NODE_ID_PATTERN: node ids are short DNS-label-like names, so they work as hostnames and in metrics labels. */
+export const NODE_ID_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 const CLUSTER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 

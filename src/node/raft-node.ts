@@ -51,6 +51,8 @@ export interface RaftNodeOptions {
   readonly snapshotEveryEntries?: number;
   readonly onSoftState?: (status: Status) => void;
   readonly onApplied?: (entry: Entry, result: unknown) => void;
+  /** onFailure hears of a storage failure or broken invariant that stopped the node; the host should exit. */
+  readonly onFailure?: (err: Error) => void;
 }
 
 interface PendingProposal {
@@ -113,6 +115,11 @@ export class RaftNode {
   /** status describes the core now. */
   status(): Status {
     return this.raw.status();
+  }
+
+  /** snapshotIndex is the index of the latest snapshot this node holds (0 when none). */
+  snapshotIndex(): LogIndex {
+    return this.lastSnapshotIndex;
   }
 
   /** progress is the leader's view of each member. */
@@ -288,6 +295,12 @@ export class RaftNode {
     this.failure = err instanceof Error ? err : new Error(String(err));
     this.opts.logger.error({ err: this.failure }, "raft node failed; stopping");
     void this.stop();
+    this.opts.onFailure?.(this.failure);
+  }
+
+  /** running is true from construction until stop() or a failure. */
+  running(): boolean {
+    return !this.stopped;
   }
 
   /** isLeader says whether this node leads now. */

@@ -1,0 +1,63 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+
+/** AdminSources are what the admin endpoint reports. */
+export interface AdminSources {
+  /** status is this node's view (Cluster.Status). */
+  status(): { leader: string } & Record<string, unknown>;
+  /** running is false once the node has stopped or failed. */
+  running(): boolean;
+}
+
+/**
+ * AdminHttp serves the admin endpoint: GET /health (200 when this node runs and knows a leader,
+ * 503 otherwise, so a load balancer or Docker healthcheck skips a node cut off from the cluster)
+ * and GET /status (this node's view as JSON).
+ */
+export class AdminHttp {
+  private readonly server: Server;
+
+  constructor(private readonly sources: AdminSources) {
+    this.server = createServer((req, res) => this.handle(req, res));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET") {
+      send(res, 405, { error: "only GET is served here" });
+    } else if (path === "/health") {
+      const status = this.sources.status();
+      const running = this.sources.running();
+      const ok = running && status.leader !== "";
+      send(res, ok ? 200 : 503, { ok, leader: status.leader, reason: ok ? undefined : running ? "no leader known" : "node stopped" });
+    } else if (path === "/status") {
+      send(res, 200, this.sources.status());
+    } else {
+      send(res, 404, { error: `no such path ${path}; try /health or /status` });
+    }
+  }
+
+  /** listen binds "host:port" and returns the bound port. */
+  listen(address: string): Promise<number> {
+    const cut = address.lastIndexOf(":");
+    const host = address.slice(0, cut).replace(/^\[|\]$/g, "");
+    const port = Number(address.slice(cut + 1));
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        const addr = this.server.address();
+        resolve(typeof addr === "object" && addr ? addr.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function send(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { "content-type": "application/json" });
+  res.end(`${JSON.stringify(body)}\n`);
+}

@@ -1,0 +1,139 @@
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { nodeStatus } from "../api/cluster-service.js";
+import type { ApiContext } from "../api/context.js";
+import { Forwarder } from "../api/forwarder.js";
+import { ApiServer } from "../api/server.js";
+import { packageVersion } from "../common/version.js";
+import type { AgentConfig } from "../config/index.js";
+import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
+import { KvStateMachine } from "../node/kv-state-machine.js";
+import { RaftNode } from "../node/raft-node.js";
+import { type NodeId, nodeId } from "../raft/index.js";
+import { LogStore } from "../storage/index.js";
+import { GrpcTransport } from "../transport/index.js";
+import { AdminHttp } from "./admin-http.js";
+import { initialState, type StartMode } from "./initial-state.js";
+
+/** BoundPorts are the ports the agent's servers listen on (useful when the configuration asked for port 0). */
+export interface BoundPorts {
+  readonly peer: number;
+  readonly api: number;
+  readonly admin: number;
+}
+
+/**
+ * Agent is one raftmesh node process: storage, peer transport, the Raft host loop, the client API
+ * and the admin endpoint, started in that order and stopped in reverse.
+ */
+export class Agent {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: AgentConfig,
+    readonly mode: StartMode,
+    readonly ports: BoundPorts,
+    readonly node: RaftNode,
+    private readonly parts: { store: LogStore; transport: GrpcTransport; api: ApiServer; admin: AdminHttp; forwarder: Forwarder },
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * start brings the node up. onFatal hears of a failure that stopped the node (storage failure,
+   * broken invariant): the process should log it and exit non-zero so a supervisor restarts it.
+   */
+  static async start(config: AgentConfig, logger: Logger, onFatal: (err: Error) => void): Promise<Agent> {
+    const id = nodeId(config.nodeId);
+    const dir = join(config.dataDir, config.nodeId);
+    const { store, state: loaded } = await LogStore.open(dir, {
+      clusterId: config.clusterId,
+      nodeId: id,
+      logger: logger.child({ component: "storage" }),
+    });
+    try {
+      const { state, mode } = await initialState(store, loaded, {
+        bootstrap: config.bootstrap,
+        members: config.members.map((m) => m.id),
+      });
+      const configured = new Map(config.members.map((m) => [m.id, { peer: m.peer, api: m.api }]));
+      const peersOf = (recorded: ReadonlyMap<string, MemberAddress>): Map<NodeId, string> => {
+        const out = new Map<NodeId, string>();
+        for (const [mid, a] of configured) out.set(nodeId(mid), a.peer);
+        for (const [mid, a] of recorded) out.set(nodeId(mid), a.peer);
+        out.delete(id);
+        return out;
+      };
+      const transport = new GrpcTransport({
+        clusterId: config.clusterId,
+        selfId: id,
+        peers: peersOf(new Map()),
+        logger: logger.child({ component: "transport" }),
+      });
+      const kv = new KvStateMachine();
+      const cluster = new ClusterStateMachine(kv, (recorded) => transport.setPeers(peersOf(recorded)));
+      const node = new RaftNode({
+        id,
+        tickMs: config.tickMs,
+        electionTicks: config.electionTicks,
+        heartbeatTicks: config.heartbeatTicks,
+        store,
+        state,
+        machine: cluster,
+        sink: transport,
+        logger: logger.child({ component: "raft" }),
+        snapshotEveryEntries: config.snapshotEntries,
+        onFailure: onFatal,
+      });
+      transport.onMessage((m) => node.step(m));
+      const forwarder = new Forwarder();
+      const ctx: ApiContext = {
+        nodeId: config.nodeId,
+        clusterId: config.clusterId,
+        version: packageVersion(),
+        node,
+        cluster,
+        kv,
+        forwarder,
+        addressOf: (mid) => cluster.address(mid) ?? configured.get(mid),
+      };
+      const api = new ApiServer(ctx);
+      const admin = new AdminHttp({ status: () => ({ ...nodeStatus(ctx) }), running: () => node.running() });
+      const peerPort = await transport.listen(config.peerListen);
+      const apiPort = await api.listen(config.apiListen);
+      const adminPort = await admin.listen(config.adminListen);
+      node.start();
+      const ports = { peer: peerPort, api: apiPort, admin: adminPort };
+      logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: ctx.version }, startMessage(mode));
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder }, logger);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+
+  /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { api, transport, store, admin, forwarder } = this.parts;
+      await api.close();
+      await this.node.stop();
+      forwarder.close();
+      await transport.close();
+      await store.close();
+      await admin.close();
+      this.logger.info({}, "agent stopped");
+    })();
+    return this.stopping;
+  }
+}
+
+function startMessage(mode: StartMode): string {
+  switch (mode) {
+    case "bootstrap":
+      return "agent started: founded a new cluster with the configured members";
+    case "join":
+      return "agent started with an empty data directory and bootstrap off: waiting for the leader to add this node (raftmesh members add)";
+    default:
+      return "agent started from its data directory";
+  }
+}

@@ -1,0 +1,170 @@
+import type { UntypedServiceImplementation } from "@grpc/grpc-js";
+import { ConfigError, NODE_ID_PATTERN, parseHostPort } from "../config/index.js";
+import { encodeMemberAddress } from "../node/cluster-state-machine.js";
+import { ConfChangeType, nodeId, Role } from "../raft/index.js";
+import type { ApiContext } from "./context.js";
+import { InvalidArgumentError, NoLeaderError, NotFoundError, OutcomeUnknownError, PreconditionError } from "./errors.js";
+import { unary } from "./handler.js";
+import { onLeader, waitUntil } from "./leader-route.js";
+import { PROMOTE_LAG_ENTRIES_MAX, TRANSFER_WAIT_MS_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
+import type {
+  AddMemberRequestMsg,
+  MemberChangeResponseMsg,
+  MemberMsg,
+  MemberRequestMsg,
+  MembersResponseMsg,
+  NodeStatusMsg,
+  TransferLeaderRequestMsg,
+  TransferLeaderResponseMsg,
+} from "./messages.js";
+
+/** TRANSFER_POLL_MS is how often TransferLeader looks whether the target has taken over. */
+const TRANSFER_POLL_MS = 10;
+
+/** nodeStatus is this node's own view, as Cluster.Status and the admin endpoint report it. */
+export function nodeStatus(ctx: ApiContext): NodeStatusMsg {
+  const st = ctx.node.status();
+  const learner = st.learners.includes(st.id);
+  return {
+    id: st.id,
+    clusterId: ctx.clusterId,
+    role: learner && st.role === Role.Follower ? "learner" : st.role,
+    leader: st.lead,
+    term: st.term,
+    commit: st.commit,
+    applied: st.applied,
+    lastIndex: st.lastIndex,
+    voters: [...st.voters],
+    learners: [...st.learners],
+    api: ctx.addressOf(st.id)?.api ?? "",
+    snapshotIndex: ctx.node.snapshotIndex(),
+    version: ctx.version,
+  };
+}
+
+/** memberList is the configuration with addresses, and the leader's match index per member. */
+export function memberList(ctx: ApiContext): MemberMsg[] {
+  const st = ctx.node.status();
+  const progress = ctx.node.progress();
+  const row = (id: string, learner: boolean): MemberMsg => {
+    const addr = ctx.addressOf(id);
+    return { id, peer: addr?.peer ?? "", api: addr?.api ?? "", learner, match: progress.get(nodeId(id))?.match ?? 0 };
+  };
+  return [...st.voters.map((id) => row(id, false)), ...st.learners.map((id) => row(id, true))];
+}
+
+function validateId(id: string): void {
+  if (!id) throw new InvalidArgumentError("id", "must not be empty");
+  if (!NODE_ID_PATTERN.test(id)) throw new InvalidArgumentError("id", `"${id}" is not a node id (lower-case letters, digits and -, at most 63)`);
+}
+
+function validateAddress(field: string, value: string): string {
+  try {
+    return parseHostPort(field, value, "request");
+  } catch (err) {
+    if (err instanceof ConfigError) throw new InvalidArgumentError(field, err.reason);
+    throw err;
+  }
+}
+
+/** defaultApi is the peer host with the port plus 100, the layout every raftmesh node uses by default. */
+function defaultApi(peer: string): string {
+  const cut = peer.lastIndexOf(":");
+  return `${peer.slice(0, cut)}:${Number(peer.slice(cut + 1)) + 100}`;
+}
+
+/** clusterService serves raftmesh.v1.Cluster. */
+export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
+  const change = async (deadline: Date, what: string, type: ConfChangeType, id: string): Promise<MemberChangeResponseMsg> => {
+    const index = ctx.node.status().lastIndex + 1;
+    await waitUntil(ctx.node.proposeConfChange({ type, node: nodeId(id) }), deadline, what);
+    return { members: memberList(ctx), index };
+  };
+  const isMember = (id: string) => {
+    const st = ctx.node.status();
+    return st.voters.includes(nodeId(id)) || st.learners.includes(nodeId(id));
+  };
+  return {
+    Status: unary<object, NodeStatusMsg>(async () => nodeStatus(ctx)),
+    Members: unary<object, MembersResponseMsg>(async () => ({
+      members: memberList(ctx),
+      leader: ctx.node.status().lead,
+      index: ctx.cluster.applied,
+    })),
+    AddMember: unary<AddMemberRequestMsg, MemberChangeResponseMsg>(async (call) => {
+      const { id, learner } = call.request;
+      validateId(id);
+      const peer = validateAddress("peer", call.request.peer);
+      const api = call.request.api ? validateAddress("api", call.request.api) : defaultApi(peer);
+      return onLeader(ctx, call, "Cluster", "AddMember", WRITE_WAIT_MS_MAX, async (deadline) => {
+        if (isMember(id)) throw new PreconditionError(`${id} is already a member; remove it first to change its addresses`);
+        // The address goes into the log first, so every node can reach the member once it is in the configuration.
+        await waitUntil(ctx.node.propose(encodeMemberAddress({ id, peer, api })), deadline, `address record of ${id}`);
+        return change(deadline, `adding ${id}`, learner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter, id);
+      });
+    }),
+    PromoteMember: unary<MemberRequestMsg, MemberChangeResponseMsg>(async (call) => {
+      const { id } = call.request;
+      validateId(id);
+      return onLeader(ctx, call, "Cluster", "PromoteMember", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const st = ctx.node.status();
+        if (st.voters.includes(nodeId(id))) throw new PreconditionError(`${id} is already a voter`);
+        if (!st.learners.includes(nodeId(id))) throw new NotFoundError(`${id} is not a member`);
+        const match = ctx.node.progress().get(nodeId(id))?.match ?? 0;
+        if (st.commit - match > PROMOTE_LAG_ENTRIES_MAX) {
+          throw new PreconditionError(
+            `learner ${id} is ${st.commit - match} entries behind (limit ${PROMOTE_LAG_ENTRIES_MAX}); wait for it to catch up`,
+          );
+        }
+        return change(deadline, `promoting ${id}`, ConfChangeType.AddVoter, id);
+      });
+    }),
+    RemoveMember: unary<MemberRequestMsg, MemberChangeResponseMsg>(async (call) => {
+      const { id } = call.request;
+      validateId(id);
+      return onLeader(ctx, call, "Cluster", "RemoveMember", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const st = ctx.node.status();
+        if (!isMember(id)) throw new NotFoundError(`${id} is not a member`);
+        if (st.voters.length === 1 && st.voters[0] === id) throw new PreconditionError(`${id} is the last voter; a cluster needs one`);
+        return change(deadline, `removing ${id}`, ConfChangeType.Remove, id);
+      });
+    }),
+    TransferLeader: unary<TransferLeaderRequestMsg, TransferLeaderResponseMsg>(async (call) => {
+      const { id } = call.request;
+      if (id) validateId(id);
+      return onLeader(ctx, call, "Cluster", "TransferLeader", TRANSFER_WAIT_MS_MAX, async (deadline) => {
+        const st = ctx.node.status();
+        const target = id || pickTransferTarget(ctx);
+        if (!target) throw new PreconditionError("there is no other voter to transfer leadership to");
+        if (target === st.id) return { leader: st.id, term: st.term };
+        if (!st.voters.includes(nodeId(target))) throw new PreconditionError(`${target} is not a voter`);
+        ctx.node.transferLeadership(nodeId(target));
+        for (;;) {
+          const now = ctx.node.status();
+          if (now.lead === target) return { leader: target, term: now.term };
+          if (Date.now() >= deadline.getTime()) {
+            if (now.lead === st.id) throw new PreconditionError(`${target} did not take over in time; ${st.id} still leads`);
+            if (!now.lead) throw new NoLeaderError(`transfer to ${target} under way; no leader yet`);
+            throw new OutcomeUnknownError(`transfer to ${target}: ${now.lead} leads now`);
+          }
+          await new Promise((r) => setTimeout(r, TRANSFER_POLL_MS));
+        }
+      });
+    }),
+  };
+}
+
+/** pickTransferTarget is the other voter whose log matches furthest. */
+function pickTransferTarget(ctx: ApiContext): string | undefined {
+  const st = ctx.node.status();
+  let best: string | undefined;
+  let bestMatch = -1;
+  for (const [id, pr] of ctx.node.progress()) {
+    if (id === st.id || !st.voters.includes(id)) continue;
+    if (pr.match > bestMatch) {
+      best = id;
+      bestMatch = pr.match;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,51 @@
+import { type Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { API_MESSAGE_BYTES_MAX } from "./limits.js";
+import { clientApi } from "./proto.js";
+
+/** METADATA_FORWARDED marks a call one node forwarded to the leader, so it is never forwarded twice. */
+export const METADATA_FORWARDED = "x-raftmesh-forwarded";
+
+type ServiceName = "KV" | "Cluster";
+
+/**
+ * Forwarder sends a request a follower cannot serve to the leader's client API, over one cached
+ * channel per leader address, and passes the leader's answer (or error status) back unchanged.
+ */
+export class Forwarder {
+  private readonly clients = new Map<string, Client>();
+
+  /** forward calls `method` of `service` on the node at `api` with the caller's deadline. */
+  forward<Req, Res>(api: string, service: ServiceName, method: string, request: Req, deadline: Date): Promise<Res> {
+    const client = this.client(api, service);
+    const md = new Metadata();
+    md.set(METADATA_FORWARDED, "1");
+    return new Promise<Res>((resolve, reject) => {
+      const fn = (client as unknown as Record<string, (...args: unknown[]) => void>)[method];
+      if (!fn) {
+        reject(new Error(`${service} has no method ${method}`));
+        return;
+      }
+      fn.call(client, request, md, { deadline }, (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+    });
+  }
+
+  private client(api: string, service: ServiceName): Client {
+    const key = `${service}@${api}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      const Ctor = clientApi()[service];
+      c = new Ctor(api, credentials.createInsecure(), {
+        "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
+        "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
+      });
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  /** close drops every cached channel. */
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}

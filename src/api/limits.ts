@@ -1,0 +1,26 @@
+/** Limits of the client API. Each is checked on entry and has a test. */
+
+/** KEY_BYTES_MAX: keys are names, not data; 1 KiB keeps every key list and watch event small. */
+export const KEY_BYTES_MAX = 1024;
+
+/** VALUE_BYTES_MAX: 512 KiB keeps one write well inside the 1 MiB entry and peer frame limits. */
+export const VALUE_BYTES_MAX = 512 * 1024;
+
+/** WRITE_WAIT_MS_MAX bounds how long a write waits to be applied when the caller set no shorter deadline. */
+export const WRITE_WAIT_MS_MAX = 10_000;
+
+/** READ_WAIT_MS_MAX bounds how long a linearizable read waits for its read index. */
+export const READ_WAIT_MS_MAX = 5_000;
+
+/** TRANSFER_WAIT_MS_MAX bounds how long TransferLeader waits for the new leader to take over. */
+export const TRANSFER_WAIT_MS_MAX = 5_000;
+
+/**
+ * PROMOTE_LAG_ENTRIES_MAX: a learner more than this many entries behind the leader's commit is
+ * not promoted: as a voter it could not help form a quorum until it caught up, so a promotion
+ * could leave the cluster unavailable.
+ */
+export const PROMOTE_LAG_ENTRIES_MAX = 1000;
+
+/** API_MESSAGE_BYTES_MAX is the largest request a client may send: a maximal value plus room for the rest. */
+export const API_MESSAGE_BYTES_MAX = VALUE_BYTES_MAX + 64 * 1024;

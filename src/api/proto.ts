@@ -1,0 +1,41 @@
+/**
+ * Loads the client API protos (proto/raftmesh/v1/*.proto) once per process and exposes their
+ * service definitions, for the servers in src/api and the client in src/client alike.
+ */
+import { type GrpcObject, loadPackageDefinition, type ServiceClientConstructor, type ServiceDefinition } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { findProtoDir } from "../common/proto-dir.js";
+
+/** CLIENT_PROTO_FILES are the client API's files below proto/. */
+export const CLIENT_PROTO_FILES = ["raftmesh/v1/cluster.proto", "raftmesh/v1/kv.proto"] as const;
+
+/** ClientApi holds one client constructor per service; `.service` on each is its server definition. */
+export interface ClientApi {
+  readonly Cluster: ServiceClientConstructor;
+  readonly KV: ServiceClientConstructor;
+}
+
+let loaded: ClientApi | undefined;
+
+/** clientApi loads the client API protos the first time it is called. */
+export function clientApi(): ClientApi {
+  if (loaded) return loaded;
+  const definition = loadSync([...CLIENT_PROTO_FILES], {
+    includeDirs: [findProtoDir(import.meta.url, CLIENT_PROTO_FILES[0])],
+    keepCase: false,
+    longs: Number,
+    enums: String,
+    bytes: Buffer,
+    defaults: true,
+    oneofs: true,
+  });
+  const root = loadPackageDefinition(definition) as GrpcObject;
+  const v1 = (root.raftmesh as GrpcObject).v1 as GrpcObject;
+  loaded = { Cluster: v1.Cluster as ServiceClientConstructor, KV: v1.KV as ServiceClientConstructor };
+  return loaded;
+}
+
+/** serviceOf returns the server-side definition of a loaded service. */
+export function serviceOf(ctor: ServiceClientConstructor): ServiceDefinition {
+  return ctor.service;
+}

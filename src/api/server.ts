@@ -1,0 +1,44 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { clusterService } from "./cluster-service.js";
+import type { ApiContext } from "./context.js";
+import { kvService } from "./kv-service.js";
+import { API_MESSAGE_BYTES_MAX } from "./limits.js";
+import { clientApi } from "./proto.js";
+
+/** API_SHUTDOWN_GRACE_MS: calls in flight get this long to finish before the API server is forced down. */
+export const API_SHUTDOWN_GRACE_MS = 2_000;
+
+/** ApiServer is the client API gRPC server of one node: KV and Cluster. */
+export class ApiServer {
+  private readonly server = new Server({
+    "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
+    "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
+  });
+
+  constructor(ctx: ApiContext) {
+    const api = clientApi();
+    this.server.addService(api.KV.service, kvService(ctx));
+    this.server.addService(api.Cluster.service, clusterService(ctx));
+  }
+
+  /** listen binds "host:port" (port 0 picks one) and returns the bound port. */
+  listen(address: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+  }
+
+  /** close stops accepting calls, waits up to the grace period for calls in flight, then forces the rest. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, API_SHUTDOWN_GRACE_MS);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,45 @@
+import { Agent } from "../agent/agent.js";
+import { createLogger } from "../agent/logger.js";
+import { FIELDS, loadConfig } from "../config/index.js";
+import { parse, UsageError } from "./args.js";
+
+/** AGENT_STOP_TIMEOUT_MS: a clean stop that takes longer than this is abandoned and the process exits non-zero. */
+const AGENT_STOP_TIMEOUT_MS = 10_000;
+
+/** agentHelp lists every setting with its flag and environment variable. */
+export function agentHelp(): string {
+  const rows = FIELDS.map((f) => `  --${f.flag.padEnd(18)} ${f.env.padEnd(26)} ${f.help}${f.fallback !== undefined ? ` (default ${f.fallback})` : ""}`);
+  return ["usage: raftmesh agent [--config file.json] [flags]", "", "Every setting: flag, environment variable, meaning:", ...rows].join("\n");
+}
+
+/** runAgent starts a node and keeps it running until SIGINT or SIGTERM. */
+export async function runAgent(argv: string[]): Promise<void> {
+  const options: Record<string, { type: "string" }> = { config: { type: "string" } };
+  for (const f of FIELDS) options[f.flag] = { type: "string" };
+  const { values, positionals } = parse(argv, options);
+  if (positionals.length > 0) throw new UsageError(`agent takes no positional arguments, got "${positionals.join(" ")}"`);
+  const { config: file, ...flags } = values;
+  const config = loadConfig({ file: typeof file === "string" ? file : undefined, env: process.env, flags });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, nodeId: config.nodeId });
+  const agent = await Agent.start(config, logger, (err) => {
+    logger.fatal({ err }, "node failed; exiting so a supervisor can restart it");
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100).unref();
+  });
+  const stop = (signal: string) => {
+    logger.info({ signal }, "stopping");
+    setTimeout(() => {
+      logger.error({ timeoutMs: AGENT_STOP_TIMEOUT_MS }, "clean stop took too long; exiting");
+      process.exit(1);
+    }, AGENT_STOP_TIMEOUT_MS).unref();
+    agent.stop().then(
+      () => process.exit(process.exitCode ?? 0),
+      (err: unknown) => {
+        logger.error({ err }, "error while stopping");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+}

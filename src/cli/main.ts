@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * The raftmesh command: `raftmesh agent` runs a node; the other commands talk to a cluster
+ * through its client API. Exit status: 0 done, 1 the cluster answered with an error, 2 bad usage
+ * or configuration.
+ */
+import { ConfigError } from "../config/index.js";
+import { RaftmeshError } from "../client/index.js";
+import { agentHelp, runAgent } from "./agent-command.js";
+import { UsageError } from "./args.js";
+import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
+import { kvCommand } from "./kv-commands.js";
+
+const HELP = `raftmesh: a service registry and mesh node on Raft
+
+usage: raftmesh <command> [flags]
+
+  agent                          run a node (raftmesh agent --help lists its settings)
+  status [--json]                every member's role, leader, term, commit and applied index
+  members [list] [--json]        the configuration with addresses
+  members add <id> --peer h:p [--api h:p] [--voter]
+                                 add a node (as a learner unless --voter)
+  members promote <id>           make a caught-up learner a voter
+  members remove <id>            remove a voter or learner
+  transfer-leader [id]           hand leadership to id (or the most up-to-date voter)
+  kv get <key> [--stale] | put <key> <value> | del <key>
+
+Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203).`;
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    out(HELP);
+    return command ? 0 : 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    out(command === "agent" ? agentHelp() : HELP);
+    return 0;
+  }
+  switch (command) {
+    case "agent":
+      await runAgent(rest);
+      return -1;
+    case "status":
+      return statusCommand(rest, out);
+    case "members":
+      return membersCommand(rest, out);
+    case "transfer-leader":
+      return transferLeaderCommand(rest, out);
+    case "kv":
+      return kvCommand(rest, out);
+    default:
+      throw new UsageError(`unknown command "${command}"; run raftmesh help`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // The agent keeps running; every other command is done.
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`raftmesh: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof RaftmeshError) {
+      process.stderr.write(`raftmesh: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`raftmesh: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
