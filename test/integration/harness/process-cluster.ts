@@ -1,0 +1,312 @@
+/**
+ * ProcessCluster runs real `raftmesh agent` processes on 127.0.0.1 with real data directories,
+ * configured by the same RAFTMESH_* variables docker-compose.yml sets, and can SIGKILL, stop,
+ * restart and wipe them. Every process and directory it made is removed by cleanup().
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { RaftmeshClient } from "../../../src/client/index.js";
+
+/** REPO_ROOT is where src/cli/main.ts lives; agents run from the sources through tsx. */
+export const REPO_ROOT = resolve(import.meta.dirname, "../../..");
+const MAIN = join(REPO_ROOT, "src/cli/main.ts");
+
+/** EXIT_WAIT_MS bounds how long we wait for a signalled process to exit. */
+const EXIT_WAIT_MS = 15_000;
+/** POLL_MS is how often the wait helpers look again. */
+const POLL_MS = 50;
+
+/** NodeSpec is one node's identity and ports. */
+export interface NodeSpec {
+  readonly id: string;
+  readonly peerPort: number;
+  readonly apiPort: number;
+  readonly adminPort: number;
+}
+
+/** ClusterOptions shape the cluster; timing defaults are the agent's defaults. */
+export interface ClusterOptions {
+  readonly size?: number;
+  /** env is added to every node's environment (e.g. RAFTMESH_SNAPSHOT_ENTRIES). */
+  readonly env?: Record<string, string>;
+}
+
+/** freePorts asks the kernel for n distinct free ports on 127.0.0.1. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import("node:net").Server>((ok, fail) => {
+          const s = createServer();
+          s.once("error", fail);
+          s.listen(0, "127.0.0.1", () => ok(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const a = s.address();
+    return typeof a === "object" && a ? a.port : 0;
+  });
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** waitFor polls f until it returns something truthy, or throws after timeoutMs naming what it waited for. */
+export async function waitFor<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const start = Date.now();
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() - start > timeoutMs) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/** CliResult is what a finished raftmesh command printed and returned. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** runCli runs `raftmesh <args>` from the sources and waits for it to exit (bounded by timeoutMs). */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`raftmesh ${args.join(" ")} did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolveRun({ code, stdout, stderr });
+    });
+  });
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  readonly log: WriteStream;
+}
+
+/** ProcessCluster: see the module comment. */
+export class ProcessCluster {
+  readonly specs = new Map<string, NodeSpec>();
+  private readonly running = new Map<string, Running>();
+  private readonly clients = new Map<string, RaftmeshClient>();
+  /** founders are the ids in RAFTMESH_MEMBERS (the initial cluster). */
+  private founders: string[] = [];
+
+  private constructor(
+    readonly root: string,
+    private readonly options: ClusterOptions,
+  ) {}
+
+  /** create allocates ports and a temporary root for a cluster of `size` founders (n1..nN); nothing runs yet. */
+  static async create(options: ClusterOptions = {}): Promise<ProcessCluster> {
+    const root = await mkdtemp(join(tmpdir(), "raftmesh-cluster-"));
+    const c = new ProcessCluster(root, options);
+    const size = options.size ?? 3;
+    for (let i = 1; i <= size; i++) await c.allocate(`n${i}`);
+    c.founders = [...c.specs.keys()];
+    return c;
+  }
+
+  /** allocate gives a node id its ports (for a node that joins later too). */
+  async allocate(id: string): Promise<NodeSpec> {
+    const [peerPort, apiPort, adminPort] = (await freePorts(3)) as [number, number, number];
+    const spec = { id, peerPort, apiPort, adminPort };
+    this.specs.set(id, spec);
+    return spec;
+  }
+
+  /** dataDir is the RAFTMESH_DATA_DIR every node shares; node id's data is in dataDir/<id>. */
+  get dataDir(): string {
+    return join(this.root, "data");
+  }
+
+  /** membersValue is RAFTMESH_MEMBERS for the founders (with explicit API addresses). */
+  membersValue(ids: readonly string[] = this.founders): string {
+    return ids
+      .map((id) => {
+        const s = this.spec(id);
+        return `${id}=127.0.0.1:${s.peerPort}/127.0.0.1:${s.apiPort}`;
+      })
+      .join(",");
+  }
+
+  /** env is the environment node id starts with. */
+  env(id: string, extra: Record<string, string> = {}): Record<string, string> {
+    const s = this.spec(id);
+    return {
+      RAFTMESH_NODE_ID: id,
+      RAFTMESH_CLUSTER_ID: "it-cluster",
+      RAFTMESH_DATA_DIR: this.dataDir,
+      RAFTMESH_PEER_LISTEN: `127.0.0.1:${s.peerPort}`,
+      RAFTMESH_API_LISTEN: `127.0.0.1:${s.apiPort}`,
+      RAFTMESH_ADMIN_LISTEN: `127.0.0.1:${s.adminPort}`,
+      RAFTMESH_MEMBERS: this.membersValue(),
+      RAFTMESH_BOOTSTRAP: this.founders.includes(id) ? "true" : "false",
+      RAFTMESH_LOG_LEVEL: "info",
+      RAFTMESH_LOG_FORMAT: "json",
+      ...this.options.env,
+      ...extra,
+    };
+  }
+
+  /** start launches node id (founders bootstrap; others join); it returns once the process is spawned. */
+  start(id: string, extraEnv: Record<string, string> = {}): void {
+    if (this.running.has(id)) throw new Error(`${id} is already running`);
+    const log = createWriteStream(join(this.root, `${id}.log`), { flags: "a" });
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "agent"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...this.env(id, extraEnv) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    const exited = new Promise<number | null>((r) => child.on("exit", (code, signal) => r(signal ? null : code)));
+    const entry = { child, exited, log };
+    this.running.set(id, entry);
+    void exited.then(() => {
+      if (this.running.get(id) === entry) this.running.delete(id);
+      log.end();
+    });
+  }
+
+  /** startAll starts every founder. */
+  startAll(): void {
+    for (const id of this.founders) this.start(id);
+  }
+
+  /** isRunning says whether node id's process is alive. */
+  isRunning(id: string): boolean {
+    return this.running.has(id);
+  }
+
+  /** kill sends a signal (SIGKILL by default) and waits for the process to exit. */
+  async kill(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
+    const r = this.running.get(id);
+    if (!r) return null;
+    r.child.kill(signal);
+    return this.waitExit(id, r);
+  }
+
+  /** stop sends SIGTERM and returns the exit status (0 for a clean stop). */
+  stop(id: string): Promise<number | null> {
+    return this.kill(id, "SIGTERM");
+  }
+
+  /** exited resolves with node id's exit status once its process ends by itself. */
+  async exited(id: string, timeoutMs = EXIT_WAIT_MS): Promise<number | null> {
+    const r = this.running.get(id);
+    if (!r) return null;
+    return this.waitExit(id, r, timeoutMs);
+  }
+
+  private async waitExit(id: string, r: Running, timeoutMs = EXIT_WAIT_MS): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${id} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([r.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** wipe deletes node id's data directory (the node must not be running). */
+  async wipe(id: string): Promise<void> {
+    if (this.running.has(id)) throw new Error(`${id} is running; stop it before wiping`);
+    await rm(join(this.dataDir, id), { recursive: true, force: true });
+  }
+
+  /** api is node id's client API address. */
+  api(id: string): string {
+    return `127.0.0.1:${this.spec(id).apiPort}`;
+  }
+
+  /** peer is node id's peer address. */
+  peer(id: string): string {
+    return `127.0.0.1:${this.spec(id).peerPort}`;
+  }
+
+  /** client is a client pinned to node id (one per node, reused). */
+  client(id: string): RaftmeshClient {
+    let c = this.clients.get(id);
+    if (!c) {
+      c = new RaftmeshClient([this.api(id)], { deadlineMs: 3_000 });
+      this.clients.set(id, c);
+    }
+    return c;
+  }
+
+  /** ids of the running nodes. */
+  runningIds(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /**
+   * waitForLeader resolves with the leader once every running node in `among` (default: all
+   * running) reports the same leader, and that leader reports itself as leader.
+   */
+  async waitForLeader(timeoutMs = 20_000, among: readonly string[] = this.runningIds()): Promise<string> {
+    return waitFor(
+      `one leader agreed by ${among.join(", ")}`,
+      async () => {
+        const views = await Promise.all(among.map((id) => this.client(id).status({ deadlineMs: 1_000 }).catch(() => undefined)));
+        const leader = views[0]?.leader;
+        if (!leader || views.some((v) => v?.leader !== leader)) return undefined;
+        const own = views.find((v) => v?.id === leader) ?? (await this.client(leader).status({ deadlineMs: 1_000 }));
+        return own?.role === "leader" ? leader : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
+  /** logOf is what node id has printed so far (stdout and stderr). */
+  async logOf(id: string): Promise<string> {
+    const { readFile } = await import("node:fs/promises");
+    return readFile(join(this.root, `${id}.log`), "utf8").catch(() => "");
+  }
+
+  private spec(id: string): NodeSpec {
+    const s = this.specs.get(id);
+    if (!s) throw new Error(`no node ${id} in this cluster`);
+    return s;
+  }
+
+  /** cleanup SIGKILLs every process, closes clients and removes the temporary root (keep it with KEEP_CLUSTER=1). */
+  async cleanup(): Promise<void> {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    await Promise.all([...this.running.keys()].map((id) => this.kill(id).catch(() => undefined)));
+    if (!process.env.KEEP_CLUSTER) await rm(this.root, { recursive: true, force: true });
+  }
+}
