@@ -12,6 +12,8 @@ import {
   type Ready,
   Role,
   type Status,
+  splitForEarlySend,
+  type Term,
 } from "../raft/index.js";
 import type { LogStore } from "../storage/index.js";
 import { NodeStoppedError, ProposalLostError, ReadTimeoutError } from "./errors.js";
@@ -86,6 +88,8 @@ export class RaftNode {
   private pumpAgain = false;
   private stopped = false;
   private lastSnapshotIndex: LogIndex;
+  /** persistedTerm is the term in the durable hard state (see splitForEarlySend). */
+  private persistedTerm: Term;
   private failure: Error | undefined;
   private readonly snapshotEvery: number;
 
@@ -100,6 +104,7 @@ export class RaftNode {
     const snap = opts.state.snapshot;
     if (snap && snap.data.length > 0) opts.machine.restore(snap.data);
     this.lastSnapshotIndex = snap?.meta.index ?? 0;
+    this.persistedTerm = opts.state.hardState.term;
     this.snapshotEvery = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
   }
 
@@ -224,12 +229,16 @@ export class RaftNode {
 
   private async handleReady(rd: Ready): Promise<void> {
     const prevRole = this.raw.status().role;
+    // A leader's appends go out while its own write is under way; everything else waits for it.
+    const { early, late } = splitForEarlySend(rd, this.persistedTerm);
+    if (early.length > 0) this.opts.sink.send(early);
     // Entries and hard state are durable before any message that depends on them leaves.
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       await this.opts.store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      if (rd.hardState) this.persistedTerm = rd.hardState.term;
     }
     if (this.stopped) return;
-    this.opts.sink.send(rd.messages);
+    this.opts.sink.send(late);
     if (rd.snapshot) {
       this.opts.machine.restore(rd.snapshot.data);
       this.lastSnapshotIndex = rd.snapshot.meta.index;

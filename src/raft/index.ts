@@ -8,3 +8,4 @@ export { disjointMajoritiesPossible, majority } from "./quorum.js";
 export type { PersistedState, ProposalRef } from "./raft.js";
 export { RawNode, type Status } from "./raw-node.js";
 export * from "./types.js";
+export { splitForEarlySend } from "./early-send.js";

@@ -8,6 +8,7 @@ import {
   RawNode,
   type ReadState,
   type Ready,
+  type Message,
 } from "../../src/raft/index.js";
 import type { LogView } from "./checker.js";
 import { KvMachine } from "./kv-machine.js";
@@ -16,6 +17,8 @@ import type { MemoryStorage } from "./memory-storage.js";
 /** HeldReady is a ready whose disk write is still under way (a slow fsync). */
 export interface HeldReady {
   readonly rd: Ready;
+  /** late are the ready's messages that wait for the write (see splitForEarlySend). */
+  readonly late: readonly Message[];
   readonly until: number;
 }
 

@@ -10,6 +10,8 @@ import {
   RaftError,
   type RaftOptions,
   type Ready,
+  type Message,
+  splitForEarlySend,
   Role,
   type UnsafeSwitches,
 } from "../../src/raft/index.js";
@@ -227,25 +229,28 @@ export class Simulation {
     for (let guard = 0; guard < 100; guard++) {
       if (node.held) {
         if (node.held.until > this.now) return;
-        const rd = node.held.rd;
+        const { rd, late } = node.held;
         node.held = undefined;
-        this.finishReady(node, rd);
+        this.finishReady(node, rd, late);
         continue;
       }
       if (!node.raw.hasReady()) return;
       const rd = node.raw.ready();
+      // As the real host does: a leader's appends at a durable term leave before its own write.
+      const { early, late } = splitForEarlySend(rd, node.storage.hardState.term);
+      for (const m of early) this.net.send(m, this.now + 1);
       if (this.faultRng.chance(this.slowDiskRate)) {
-        node.held = { rd, until: this.now + 1 + this.faultRng.nextInt(3) };
+        node.held = { rd, late, until: this.now + 1 + this.faultRng.nextInt(3) };
         return;
       }
-      this.finishReady(node, rd);
+      this.finishReady(node, rd, late);
     }
     throw new Error(`${node.id}: host loop did not settle`);
   }
 
-  private finishReady(node: SimNode, rd: Ready): void {
+  private finishReady(node: SimNode, rd: Ready, late: readonly Message[]): void {
     node.storage.save(rd);
-    for (const m of rd.messages) {
+    for (const m of late) {
       if (m.type === "snap") this.stats.snapshotsSent++;
       this.net.send(m, this.now + 1);
     }
