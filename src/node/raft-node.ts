@@ -232,26 +232,33 @@ export class RaftNode {
     // A leader's appends go out while its own write is under way; everything else waits for it.
     const { early, late } = splitForEarlySend(rd, this.persistedTerm);
     if (early.length > 0) this.opts.sink.send(early);
-    // Entries and hard state are durable before any message that depends on them leaves.
-    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
-      await this.opts.store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
-      if (rd.hardState) this.persistedTerm = rd.hardState.term;
-    }
-    if (this.stopped) return;
-    this.opts.sink.send(late);
+    const mustSave = rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
+    const saving = mustSave ? this.opts.store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }) : undefined;
     if (rd.snapshot) {
+      // A snapshot from the leader replaces the state machine: install it once it is durable.
+      await saving;
+      if (this.stopped) return;
       this.opts.machine.restore(rd.snapshot.data);
       this.lastSnapshotIndex = rd.snapshot.meta.index;
       this.failProposalsThrough(rd.snapshot.meta.index);
       this.opts.logger.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
     }
+    // Committed entries are already durable on a majority (a leader counts its own copy only once
+    // its write finished), so applying them — and answering their clients — need not wait for this
+    // ready's write of newer entries and hard state. The state machine lives in memory: a crash
+    // loses it either way, and restart rebuilds it from the snapshot and the log.
     for (const e of rd.committedEntries) this.applyEntry(e);
     for (const rs of rd.readStates) {
       const r = this.reads.get(Buffer.from(rs.context).toString("hex"));
       if (r) r.index = rs.index;
     }
-    this.raw.advance(rd);
     this.releaseReads();
+    // Entries and hard state are durable before any message that depends on them leaves.
+    await saving;
+    if (rd.hardState) this.persistedTerm = rd.hardState.term;
+    if (this.stopped) return;
+    this.opts.sink.send(late);
+    this.raw.advance(rd);
     if (rd.softState) {
       const st = this.raw.status();
       if (st.role !== prevRole || rd.softState.lead) this.opts.onSoftState?.(st);

@@ -19,6 +19,8 @@ export interface HeldReady {
   readonly rd: Ready;
   /** late are the ready's messages that wait for the write (see splitForEarlySend). */
   readonly late: readonly Message[];
+  /** applied says whether its committed entries were applied when the write began. */
+  readonly applied: boolean;
   readonly until: number;
 }
 

@@ -229,9 +229,10 @@ export class Simulation {
     for (let guard = 0; guard < 100; guard++) {
       if (node.held) {
         if (node.held.until > this.now) return;
-        const { rd, late } = node.held;
+        const { rd, late, applied } = node.held;
         node.held = undefined;
-        this.finishReady(node, rd, late);
+        if (!applied) this.applyReady(node, rd);
+        this.completeReady(node, rd, late);
         continue;
       }
       if (!node.raw.hasReady()) return;
@@ -239,21 +240,22 @@ export class Simulation {
       // As the real host does: a leader's appends at a durable term leave before its own write.
       const { early, late } = splitForEarlySend(rd, node.storage.hardState.term);
       for (const m of early) this.net.send(m, this.now + 1);
+      // As the real host does: committed entries are applied while the write is under way,
+      // except a snapshot from the leader, which is installed once durable.
+      const applyNow = rd.snapshot === undefined;
+      if (applyNow) this.applyReady(node, rd);
       if (this.faultRng.chance(this.slowDiskRate)) {
-        node.held = { rd, late, until: this.now + 1 + this.faultRng.nextInt(3) };
+        node.held = { rd, late, applied: applyNow, until: this.now + 1 + this.faultRng.nextInt(3) };
         return;
       }
-      this.finishReady(node, rd, late);
+      if (!applyNow) this.applyReady(node, rd);
+      this.completeReady(node, rd, late);
     }
     throw new Error(`${node.id}: host loop did not settle`);
   }
 
-  private finishReady(node: SimNode, rd: Ready, late: readonly Message[]): void {
-    node.storage.save(rd);
-    for (const m of late) {
-      if (m.type === "snap") this.stats.snapshotsSent++;
-      this.net.send(m, this.now + 1);
-    }
+  /** applyReady installs a ready's snapshot and applies its committed entries. */
+  private applyReady(node: SimNode, rd: Ready): void {
     if (rd.snapshot) {
       node.appliedConf = new Membership(rd.snapshot.meta.conf);
       node.sm.restore(rd.snapshot.data);
@@ -268,6 +270,16 @@ export class Simulation {
       this.resolveWrite(node, e.index, e.term);
     }
     node.readStates.push(...rd.readStates);
+    this.serveReads(node);
+  }
+
+  /** completeReady runs once the ready's write is durable: the remaining messages, then advance. */
+  private completeReady(node: SimNode, rd: Ready, late: readonly Message[]): void {
+    node.storage.save(rd);
+    for (const m of late) {
+      if (m.type === "snap") this.stats.snapshotsSent++;
+      this.net.send(m, this.now + 1);
+    }
     node.raw.advance(rd);
     this.maybeStopRemoved(node);
     this.serveReads(node);
