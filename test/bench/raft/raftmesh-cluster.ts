@@ -1,0 +1,80 @@
+/**
+ * The raftmesh side of the benchmark: a 3-node cluster of real `raftmesh agent` processes (fsync
+ * on, as always) behind the Cluster interface that runFailover drives, on ProcessCluster.
+ */
+import { ProcessCluster } from "../../integration/harness/process-cluster.js";
+import { NoLeaderError, UnknownMemberError } from "./errors.js";
+import type { Cluster, ClusterPutOptions } from "./failover.js";
+
+/** HEALTH_POLL_MS is the pause between health probes. */
+const HEALTH_POLL_MS = 50;
+/** PUT_TIMEOUT_MS_DEFAULT is a put's deadline when the caller gives none. */
+const PUT_TIMEOUT_MS_DEFAULT = 5_000;
+
+export class RaftmeshCluster implements Cluster {
+  readonly ids: readonly string[];
+  private next = 0;
+
+  private constructor(readonly pc: ProcessCluster) {
+    this.ids = [...pc.specs.keys()];
+  }
+
+  /** start launches the founders with the agent's default timing (or env overrides) and waits for a leader. */
+  static async start(env: Record<string, string> = {}): Promise<RaftmeshCluster> {
+    const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", ...env } });
+    pc.startAll();
+    await pc.waitForLeader(30_000);
+    return new RaftmeshCluster(pc);
+  }
+
+  async leader(): Promise<string> {
+    const views = await Promise.all(this.pc.runningIds().map((id) => this.pc.client(id).status({ deadlineMs: 500 }).catch(() => undefined)));
+    const counts = new Map<string, number>();
+    for (const v of views) if (v?.leader) counts.set(v.leader, (counts.get(v.leader) ?? 0) + 1);
+    for (const [id, n] of counts) if (n >= 2 && this.pc.isRunning(id)) return id;
+    throw new NoLeaderError("no live leader agreed by a majority");
+  }
+
+  kill(id: string): Promise<void> {
+    if (!this.pc.specs.has(id)) throw new UnknownMemberError(id);
+    // ProcessCluster.kill signals synchronously before its first await, as runFailover requires.
+    return this.pc.kill(id).then(() => undefined);
+  }
+
+  async restart(id: string): Promise<void> {
+    this.pc.start(id);
+  }
+
+  async put(key: string, value: Uint8Array, opts: ClusterPutOptions = {}): Promise<void> {
+    const live = this.ids.filter((id) => id !== opts.viaNotId && this.pc.isRunning(id));
+    const via = live[this.next++ % Math.max(1, live.length)];
+    if (!via) throw new NoLeaderError("no live node to write through");
+    await this.pc.client(via).put(key, value, { deadlineMs: opts.timeoutMs ?? PUT_TIMEOUT_MS_DEFAULT });
+  }
+
+  /** client is the typed client pinned to one node. */
+  client(id: string) {
+    return this.pc.client(id);
+  }
+
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        if (this.ids.every((id) => this.pc.isRunning(id))) {
+          const leader = await this.pc.waitForLeader(Math.max(100, end - Date.now()));
+          await Promise.all(this.ids.map((id) => this.pc.client(id).put("health", "ok", { deadlineMs: 1_000 })));
+          if (leader) return;
+        }
+      } catch {
+        // not yet
+      }
+      if (Date.now() > end) throw new NoLeaderError(`cluster not healthy within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, HEALTH_POLL_MS));
+    }
+  }
+
+  stop(): Promise<void> {
+    return this.pc.cleanup();
+  }
+}
