@@ -56,10 +56,13 @@ export class Agent {
         members: config.members.map((m) => m.id),
       });
       const configured = new Map(config.members.map((m) => [m.id, { peer: m.peer, api: m.api }]));
+      // Peers: the configured members, overridden by addresses recorded in the log, minus removed members.
+      let cluster: ClusterStateMachine | undefined;
       const peersOf = (recorded: ReadonlyMap<string, MemberAddress>): Map<NodeId, string> => {
         const out = new Map<NodeId, string>();
         for (const [mid, a] of configured) out.set(nodeId(mid), a.peer);
         for (const [mid, a] of recorded) out.set(nodeId(mid), a.peer);
+        for (const mid of out.keys()) if (cluster?.isRemoved(mid)) out.delete(mid);
         out.delete(id);
         return out;
       };
@@ -70,7 +73,7 @@ export class Agent {
         logger: logger.child({ component: "transport" }),
       });
       const kv = new KvStateMachine();
-      const cluster = new ClusterStateMachine(kv, (recorded) => transport.setPeers(peersOf(recorded)));
+      cluster = new ClusterStateMachine(kv, (recorded) => transport.setPeers(peersOf(recorded)));
       const node = new RaftNode({
         id,
         tickMs: config.tickMs,

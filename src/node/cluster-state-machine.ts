@@ -49,6 +49,12 @@ const EMPTY = new Uint8Array(0);
 export class ClusterStateMachine implements StateMachine {
   applied: LogIndex = 0;
   private addresses = new Map<string, MemberAddress>();
+  /**
+   * removed are members whose removal was applied and who were not added back since. The host
+   * closes its connection to them, which also drops any message still queued for them: a node
+   * that comes back empty under the same id must not receive heartbeats meant for its old self.
+   */
+  private removed = new Set<string>();
 
   constructor(
     readonly app: StateMachine,
@@ -58,6 +64,11 @@ export class ClusterStateMachine implements StateMachine {
   /** address is what the log recorded for a member, if anything. */
   address(id: string): MemberAddress | undefined {
     return this.addresses.get(id);
+  }
+
+  /** isRemoved says whether the member was removed and not added back since. */
+  isRemoved(id: string): boolean {
+    return this.removed.has(id);
   }
 
   /** allAddresses is the whole recorded address book. */
@@ -71,7 +82,13 @@ export class ClusterStateMachine implements StateMachine {
       const cc = decodeConfChange(entry.data);
       this.app.apply(entry);
       // A removed member's address goes with it; adding it again records the address again.
-      if (cc.type === ConfChangeType.Remove && this.addresses.delete(cc.node)) this.onAddressesChanged(this.addresses);
+      if (cc.type === ConfChangeType.Remove) {
+        this.addresses.delete(cc.node);
+        this.removed.add(cc.node);
+        this.onAddressesChanged(this.addresses);
+      } else if (this.removed.delete(cc.node)) {
+        this.onAddressesChanged(this.addresses);
+      }
       return undefined;
     }
     const tag = entry.data[0];
@@ -81,6 +98,8 @@ export class ClusterStateMachine implements StateMachine {
       // A record no node would write is skipped the same way everywhere.
       if (!addr) return undefined;
       this.addresses.set(addr.id, addr);
+      // Recording an address is the first step of adding a member (again): it is reachable from here on.
+      this.removed.delete(addr.id);
       this.onAddressesChanged(this.addresses);
       return addr;
     }
@@ -92,16 +111,23 @@ export class ClusterStateMachine implements StateMachine {
   snapshot(): Uint8Array {
     const app = Buffer.from(this.app.snapshot()).toString("base64");
     return encoder.encode(
-      JSON.stringify({ version: CLUSTER_SNAPSHOT_VERSION, applied: this.applied, addresses: [...this.addresses.values()], app }),
+      JSON.stringify({
+        version: CLUSTER_SNAPSHOT_VERSION,
+        applied: this.applied,
+        addresses: [...this.addresses.values()],
+        removed: [...this.removed],
+        app,
+      }),
     );
   }
 
   restore(data: Uint8Array): void {
-    const s = JSON.parse(decoder.decode(data)) as { version: number; applied: number; addresses: MemberAddress[]; app: string };
+    const s = JSON.parse(decoder.decode(data)) as { version: number; applied: number; addresses: MemberAddress[]; removed?: string[]; app: string };
     if (s.version !== CLUSTER_SNAPSHOT_VERSION) throw new Error(`cluster snapshot version ${s.version} is not supported`);
     this.app.restore(Buffer.from(s.app, "base64"));
     this.applied = s.applied;
     this.addresses = new Map(s.addresses.map((a) => [a.id, a]));
+    this.removed = new Set(s.removed ?? []);
     this.onAddressesChanged(this.addresses);
   }
 }

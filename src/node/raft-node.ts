@@ -111,7 +111,12 @@ export class RaftNode {
   /** start begins ticking. */
   start(): void {
     this.timer = setInterval(() => {
-      this.raw.tick();
+      try {
+        this.raw.tick();
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
       this.schedule();
     }, this.opts.tickMs);
     this.schedule();
@@ -135,7 +140,14 @@ export class RaftNode {
   /** step hands a message from a peer to the core. */
   step(m: Message): void {
     if (this.stopped) return;
-    this.raw.step(m);
+    try {
+      this.raw.step(m);
+    } catch (err) {
+      // A broken invariant (e.g. a leader's commit index beyond this node's log, which means this
+      // node lost data it had acknowledged) stops the node; carrying on would risk safety.
+      this.fail(err);
+      return;
+    }
     this.schedule();
   }
 

@@ -145,6 +145,17 @@ export class ProcessCluster {
     return spec;
   }
 
+  /**
+   * reallocate gives an existing node id new ports (e.g. a wiped node that rejoins at a new
+   * address) and drops the client pinned to its old API address. The node must not be running.
+   */
+  async reallocate(id: string): Promise<NodeSpec> {
+    if (this.running.has(id)) throw new Error(`${id} is running; stop it before giving it new ports`);
+    this.clients.get(id)?.close();
+    this.clients.delete(id);
+    return this.allocate(id);
+  }
+
   /** dataDir is the RAFTMESH_DATA_DIR every node shares; node id's data is in dataDir/<id>. */
   get dataDir(): string {
     return join(this.root, "data");
