@@ -16,7 +16,7 @@ export const LEVELDB_DIR = "raft.leveldb";
  * fsynced it. It builds a chained batch because that is ~2.5x faster than the array form for
  * hundreds of operations here (see test/bench/storage-bench.ts).
  */
-export async function writeSynced(db: LogDb, ops: readonly LogDbOp[]): Promise<void> {
+export async function writeSynced(db: LogDb, ops: readonly LogDbOp[], sync = true): Promise<void> {
   const batch = db.batch();
   try {
     for (const op of ops) {
@@ -27,11 +27,19 @@ export async function writeSynced(db: LogDb, ops: readonly LogDbOp[]): Promise<v
     await batch.close();
     throw error;
   }
-  await batch.write(SYNCED);
+  await batch.write(sync ? SYNCED : UNSYNCED);
 }
 
 /** SYNCED makes a write resolve only after LevelDB fsynced its log file: the durability point of the store. */
 export const SYNCED = { sync: true } as const;
+
+/**
+ * UNSYNCED hands a write to the OS without fsync: it survives a crash of the process (SIGKILL) but
+ * not of the machine. Used only for writes whose loss is harmless (a commit index alone: Raft
+ * learns it again from the leader), and every later synced write makes it durable too, since
+ * LevelDB's log is written in order.
+ */
+export const UNSYNCED = { sync: false } as const;
 
 function isLockError(error: unknown): boolean {
   const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause;

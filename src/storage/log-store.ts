@@ -52,8 +52,9 @@ export interface CompactOptions {
  * LogStore is the durable Raft log of one node: entries, hard state and snapshot metadata in one
  * LevelDB under `<dir>/raft.leveldb`, snapshot data in files under `<dir>/snapshots/`.
  * Contract: a save or compact resolves only after its LevelDB batch was written with sync: true,
- * so a resolved save may be acknowledged; writes run one at a time in call order; after a failed
- * write every call throws StorageFailedError.
+ * so a resolved save may be acknowledged (the one exception, a save whose only change is the
+ * commit index, is not synced: losing it is harmless); writes run one at a time in call order;
+ * after a failed write every call throws StorageFailedError.
  */
 export class LogStore {
   private queue: Promise<unknown> = Promise.resolve();
@@ -97,7 +98,10 @@ export class LogStore {
     return Math.max(this.range.last, this.snapshotIndex());
   }
 
-  /** save persists one Ready in one synced batch; a snapshot in it is written to its file first. */
+  /**
+   * save persists one Ready in one batch, synced unless the only change is the commit index; a
+   * snapshot in it is written to its file first.
+   */
   save(request: SaveRequest): Promise<void> {
     return this.serially(async () => {
       const { snapshot, hardState } = request;
@@ -113,9 +117,15 @@ export class LogStore {
       }
       if (snapshot !== undefined) plan.ops.push(snapshotMetaOp(snapshot.meta));
       if (plan.ops.length === 0) return;
+      // Only entries, a snapshot, a term or a vote must be synced before anyone is told; a hard
+      // state that differs only in its commit index need not be (etcd's MustSync makes the same cut).
+      const mustSync =
+        snapshot !== undefined ||
+        request.entries.length > 0 ||
+        (hardState !== undefined && (hardState.term !== this.hardState.term || hardState.vote !== this.hardState.vote));
       await this.durably(async () => {
         if (snapshot !== undefined) await this.snapshots.save(snapshot);
-        await writeSynced(this.db, plan.ops);
+        await writeSynced(this.db, plan.ops, mustSync);
       });
       this.range = plan.range;
       if (hardState !== undefined) this.hardState = hardState;
