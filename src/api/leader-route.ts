@@ -18,7 +18,7 @@ export async function onLeader<Req, Res>(
 ): Promise<Res> {
   const deadline = deadlineOf(call, maxMs);
   if (ctx.node.isLeader()) return local(deadline);
-  const leader = ctx.node.status().lead;
+  const leader = ctx.node.leader();
   if (!leader) throw new NoLeaderError("no leader is known (an election is under way or there is no quorum); the request did not run");
   const api = ctx.addressOf(leader)?.api ?? "";
   if (wasForwarded(call)) throw new NoLeaderError(`this node is not the leader; ${leader} is`, leader, api);

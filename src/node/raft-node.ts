@@ -194,7 +194,7 @@ export class RaftNode {
     const p = new Promise<LogIndex>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.reads.delete(key);
-        reject(new ReadTimeoutError(timeoutMs, this.raw.status().lead));
+        reject(new ReadTimeoutError(timeoutMs, this.raw.leader()));
       }, timeoutMs);
       this.reads.set(key, { index: undefined, timer, resolve, reject });
     });
@@ -240,7 +240,7 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    const prevRole = this.raw.status().role;
+    const prevRole = this.raw.role();
     // A leader's appends go out while its own write is under way; everything else waits for it.
     const { early, late } = splitForEarlySend(rd, this.persistedTerm);
     if (early.length > 0) this.opts.sink.send(early);
@@ -310,7 +310,7 @@ export class RaftNode {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    const applied = this.raw.status().applied;
+    const applied = this.raw.applied();
     if (applied - this.lastSnapshotIndex < this.snapshotEvery || this.opts.machine.applied !== applied) return;
     const snap = this.raw.compact(applied, this.opts.machine.snapshot());
     this.lastSnapshotIndex = applied;
@@ -331,9 +331,14 @@ export class RaftNode {
     return !this.stopped;
   }
 
+  /** leader is the leader this node knows of ("" when none). */
+  leader(): NodeId {
+    return this.raw.leader();
+  }
+
   /** isLeader says whether this node leads now. */
   isLeader(): boolean {
-    return this.raw.status().role === Role.Leader;
+    return this.raw.role() === Role.Leader;
   }
 
   /** stop halts the loop; callers still waiting get NodeStoppedError (their outcome is unknown). */

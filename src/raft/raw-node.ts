@@ -161,6 +161,21 @@ export class RawNode {
     }
   }
 
+  /** role is what this node is now (cheaper than status() on hot paths). */
+  role(): Role {
+    return this.raft.role;
+  }
+
+  /** leader is the leader this node knows of, or NO_NODE (cheaper than status() on hot paths). */
+  leader(): NodeId {
+    return this.raft.lead;
+  }
+
+  /** applied is the index of the last entry the host reported applied. */
+  applied(): LogIndex {
+    return this.raft.log.applied;
+  }
+
   /** status describes the node now. */
   status(): Status {
     const r = this.raft;
