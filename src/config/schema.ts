@@ -25,7 +25,8 @@ export interface AgentConfig {
   readonly heartbeatTicks: number;
   readonly snapshotEntries: number;
   readonly logLevel: string;
-  readonly logFormat: "json" | "pretty";
+  /** logFormat: auto is pretty when stdout is a terminal, JSON otherwise. */
+  readonly logFormat: "auto" | "json" | "pretty";
 }
 
 /** FieldSpec describes one field: its flag, environment variable, file key, parser and default. */
@@ -127,5 +128,5 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "heartbeatTicks", flag: "heartbeat-ticks", env: "RAFTMESH_HEARTBEAT_TICKS", parse: int("heartbeatTicks", [1, 1000]), fallback: 5, help: "leader heartbeat interval in ticks" },
   { key: "snapshotEntries", flag: "snapshot-entries", env: "RAFTMESH_SNAPSHOT_ENTRIES", parse: int("snapshotEntries", SNAPSHOT_ENTRIES_RANGE), fallback: 10_000, help: "take a snapshot every this many applied entries" },
   { key: "logLevel", flag: "log-level", env: "RAFTMESH_LOG_LEVEL", parse: (r, s) => { const v = str("logLevel")(r, s); if (!LOG_LEVELS.includes(v)) throw new ConfigError("logLevel", s, `must be one of ${LOG_LEVELS.join(", ")}`); return v; }, fallback: "info", help: "log level" },
-  { key: "logFormat", flag: "log-format", env: "RAFTMESH_LOG_FORMAT", parse: (r, s) => { if (r !== "json" && r !== "pretty") throw new ConfigError("logFormat", s, "must be json or pretty"); return r; }, fallback: "json", help: "json, or pretty for a terminal" },
+  { key: "logFormat", flag: "log-format", env: "RAFTMESH_LOG_FORMAT", parse: (r, s) => { if (r !== "auto" && r !== "json" && r !== "pretty") throw new ConfigError("logFormat", s, "must be auto, json or pretty"); return r; }, fallback: "auto", help: "json, pretty, or auto (pretty on a terminal, else json)" },
 ];
