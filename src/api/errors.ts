@@ -5,7 +5,7 @@
  * non-idempotent write blindly.
  */
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
-import { NodeStoppedError, ProposalLostError, ReadTimeoutError } from "../node/errors.js";
+import { NodeStoppedError, ProposalLostError, ReadTimeoutError, RemovedFromClusterError } from "../node/errors.js";
 import {
   ConfChangeRejectedError,
   NotLeaderError,
@@ -122,7 +122,7 @@ function statusOf(err: unknown): Partial<StatusObject> {
   }
   if (err instanceof ProposalLostError) return { code: Status.ABORTED, details: err.message, metadata };
   if (err instanceof ProposalDroppedError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
-  if (err instanceof NodeStoppedError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
+  if (err instanceof NodeStoppedError || err instanceof RemovedFromClusterError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
   if (err instanceof ReadTimeoutError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
   if (err instanceof UncommittedLimitError || err instanceof ReadLimitError) {
     return { code: Status.RESOURCE_EXHAUSTED, details: err.message, metadata };

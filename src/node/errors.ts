@@ -34,3 +34,11 @@ export class ReadTimeoutError extends NodeError {
     this.name = "ReadTimeoutError";
   }
 }
+
+/** RemovedFromClusterError fails requests waiting on a node that was removed from the cluster; their outcome is unknown. */
+export class RemovedFromClusterError extends NodeError {
+  constructor(readonly id: NodeId) {
+    super(`node ${id} was removed from the cluster while the request waited; its outcome is unknown`);
+    this.name = "RemovedFromClusterError";
+  }
+}

@@ -16,7 +16,7 @@ import {
   type Term,
 } from "../raft/index.js";
 import type { LogStore } from "../storage/index.js";
-import { NodeStoppedError, ProposalLostError, ReadTimeoutError } from "./errors.js";
+import { NodeStoppedError, ProposalLostError, ReadTimeoutError, RemovedFromClusterError } from "./errors.js";
 import type { StateMachine } from "./state-machine.js";
 
 /** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
@@ -273,6 +273,11 @@ export class RaftNode {
     this.raw.advance(rd);
     if (rd.softState) {
       const st = this.raw.status();
+      if (prevRole === Role.Leader && st.role !== Role.Leader && !st.voters.includes(st.id) && !st.learners.includes(st.id)) {
+        // A leader that removed itself will not hear whether its last entries commit: say so now
+        // rather than let the callers wait for their deadline.
+        this.failProposals(new RemovedFromClusterError(st.id));
+      }
       if (st.role !== prevRole || rd.softState.lead) this.opts.onSoftState?.(st);
       this.opts.logger.info({ role: st.role, term: st.term, lead: st.lead }, "raft state changed");
     }
@@ -288,6 +293,11 @@ export class RaftNode {
     this.proposals.delete(e.index);
     if (p.term === e.term) p.resolve(result);
     else p.reject(new ProposalLostError(e.index));
+  }
+
+  private failProposals(err: Error): void {
+    for (const p of this.proposals.values()) p.reject(err);
+    this.proposals.clear();
   }
 
   private failProposalsThrough(index: LogIndex): void {
