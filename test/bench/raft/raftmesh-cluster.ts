@@ -22,9 +22,14 @@ export class RaftmeshCluster implements Cluster {
   /** start launches the founders with the agent's default timing (or env overrides) and waits for a leader. */
   static async start(env: Record<string, string> = {}): Promise<RaftmeshCluster> {
     const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", ...env } });
-    pc.startAll();
-    await pc.waitForLeader(30_000);
-    return new RaftmeshCluster(pc);
+    try {
+      pc.startAll();
+      await pc.waitForLeader(30_000);
+      return new RaftmeshCluster(pc);
+    } catch (err) {
+      await pc.cleanup();
+      throw err;
+    }
   }
 
   async leader(): Promise<string> {
