@@ -2,18 +2,26 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { nodeStatus } from "../api/cluster-service.js";
 import type { ApiContext } from "../api/context.js";
+import { NoLeaderError } from "../api/errors.js";
 import { Forwarder } from "../api/forwarder.js";
+import { WRITE_WAIT_MS_MAX } from "../api/limits.js";
+import type { HeartbeatRequestMsg, RenewResultMsg } from "../api/messages.js";
+import { proposeCommand } from "../api/registry-write.js";
+import { heartbeatDeadline } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";
 import { packageVersion } from "../common/version.js";
 import type { AgentConfig } from "../config/index.js";
 import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
-import { KvStateMachine } from "../node/kv-state-machine.js";
 import { RaftNode } from "../node/raft-node.js";
-import { type NodeId, nodeId } from "../raft/index.js";
+import { type NodeId, nodeId, Role } from "../raft/index.js";
+import { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
+import { RegistryStateMachine } from "../registry/state-machine.js";
+import { WatchHub } from "../registry/watch-hub.js";
 import { LogStore } from "../storage/index.js";
 import { GrpcTransport } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
 import { initialState, type StartMode } from "./initial-state.js";
+import { LeaseDriver } from "./lease-driver.js";
 
 /** BoundPorts are the ports the agent's servers listen on (useful when the configuration asked for port 0). */
 export interface BoundPorts {
@@ -34,7 +42,15 @@ export class Agent {
     readonly mode: StartMode,
     readonly ports: BoundPorts,
     readonly node: RaftNode,
-    private readonly parts: { store: LogStore; transport: GrpcTransport; api: ApiServer; admin: AdminHttp; forwarder: Forwarder },
+    private readonly parts: {
+      store: LogStore;
+      transport: GrpcTransport;
+      api: ApiServer;
+      admin: AdminHttp;
+      forwarder: Forwarder;
+      leases: LeaseDriver;
+      batcher: HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>;
+    },
     private readonly logger: Logger,
   ) {}
 
@@ -72,8 +88,31 @@ export class Agent {
         peers: peersOf(new Map()),
         logger: logger.child({ component: "transport" }),
       });
-      const kv = new KvStateMachine();
-      cluster = new ClusterStateMachine(kv, (recorded) => transport.setPeers(peersOf(recorded)));
+      // The registry, with the watch hub and the lease driver following every applied change.
+      let ctx: ApiContext | undefined;
+      const hub = new WatchHub({
+        eventsSince: (i) => registry.eventsSince(i),
+        get applied() {
+          return registry.applied;
+        },
+      });
+      const leases = new LeaseDriver({
+        registry: { allInstances: () => registry.allInstances(), instance: (s, i) => registry.instance(s, i) },
+        propose: (cmd) => proposeCommand(ctx as ApiContext, cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
+        logger: logger.child({ component: "leases" }),
+      });
+      const registry = new RegistryStateMachine({
+        onEvents: (events) => {
+          leases.onEvents(events);
+          hub.publish(events);
+        },
+        onReset: (index) => {
+          hub.reset(index);
+          leases.onReset();
+        },
+      });
+      cluster = new ClusterStateMachine(registry, (recorded) => transport.setPeers(peersOf(recorded)));
+      let api: ApiServer | undefined;
       const node = new RaftNode({
         id,
         tickMs: config.tickMs,
@@ -86,28 +125,56 @@ export class Agent {
         logger: logger.child({ component: "raft" }),
         snapshotEveryEntries: config.snapshotEntries,
         onFailure: onFatal,
+        onSoftState: (st) => {
+          leases.onRole(st.role === Role.Leader);
+          api?.setServing(st.lead !== "");
+        },
       });
       transport.onMessage((m) => node.step(m));
       const forwarder = new Forwarder();
-      const ctx: ApiContext = {
+      const addressOf = (mid: string) => cluster?.address(mid) ?? configured.get(mid);
+      const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({
+        send: async (items) => {
+          const leader = node.leader();
+          const leaderApi = leader ? addressOf(leader)?.api : undefined;
+          if (!leaderApi) throw new NoLeaderError("no leader is known; heartbeats were not recorded");
+          const res = await forwarder.forward<{ items: readonly HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(
+            leaderApi,
+            "Internal",
+            "RenewLeases",
+            { items },
+            heartbeatDeadline(),
+          );
+          return res.results;
+        },
+        schedule: (fn, ms) => {
+          const t = setTimeout(fn, ms);
+          return () => clearTimeout(t);
+        },
+      });
+      ctx = {
         nodeId: config.nodeId,
         clusterId: config.clusterId,
         version: packageVersion(),
         node,
         cluster,
-        kv,
+        registry,
+        leases,
+        hub,
+        batcher,
         forwarder,
-        addressOf: (mid) => cluster.address(mid) ?? configured.get(mid),
+        addressOf,
       };
-      const api = new ApiServer(ctx);
+      api = new ApiServer(ctx);
       const admin = new AdminHttp({ status: () => ({ ...nodeStatus(ctx) }), running: () => node.running() });
       const peerPort = await transport.listen(config.peerListen);
       const apiPort = await api.listen(config.apiListen);
       const adminPort = await admin.listen(config.adminListen);
       node.start();
+      leases.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: ctx.version }, startMessage(mode));
-      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder }, logger);
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher }, logger);
     } catch (err) {
       await store.close();
       throw err;
@@ -117,8 +184,10 @@ export class Agent {
   /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { api, transport, store, admin, forwarder } = this.parts;
+      const { api, transport, store, admin, forwarder, leases, batcher } = this.parts;
       await api.close();
+      leases.stop();
+      batcher.close();
       await this.node.stop();
       forwarder.close();
       await transport.close();

@@ -1,7 +1,11 @@
+import type { LeaseDriver } from "../agent/lease-driver.js";
 import type { ClusterStateMachine } from "../node/cluster-state-machine.js";
-import type { KvStateMachine } from "../node/kv-state-machine.js";
 import type { RaftNode } from "../node/raft-node.js";
+import type { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
+import type { RegistryStateMachine } from "../registry/state-machine.js";
+import type { WatchHub } from "../registry/watch-hub.js";
 import type { Forwarder } from "./forwarder.js";
+import type { HeartbeatRequestMsg, RenewResultMsg } from "./messages.js";
 
 /** ApiContext is what the client API services need from the agent that hosts them. */
 export interface ApiContext {
@@ -10,7 +14,11 @@ export interface ApiContext {
   readonly version: string;
   readonly node: RaftNode;
   readonly cluster: ClusterStateMachine;
-  readonly kv: KvStateMachine;
+  readonly registry: RegistryStateMachine;
+  readonly leases: LeaseDriver;
+  readonly hub: WatchHub;
+  /** batcher sends a follower's heartbeats to the leader in batches. */
+  readonly batcher: HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>;
   readonly forwarder: Forwarder;
   /** addressOf is a member's addresses: recorded in the log, else from this node's configuration. */
   addressOf(id: string): { peer: string; api: string } | undefined;

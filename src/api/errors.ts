@@ -5,6 +5,8 @@
  * non-idempotent write blindly.
  */
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
+import { ValidationError } from "../registry/errors.js";
+import { HeartbeatOverloadError } from "../registry/heartbeat-batcher.js";
 import { NodeStoppedError, ProposalLostError, ReadTimeoutError, RemovedFromClusterError } from "../node/errors.js";
 import {
   ConfChangeRejectedError,
@@ -95,6 +97,8 @@ export function toStatus(err: unknown): Partial<StatusObject> {
 function notApplied(err: unknown): boolean {
   return (
     err instanceof NoLeaderError ||
+    err instanceof ValidationError ||
+    err instanceof HeartbeatOverloadError ||
     err instanceof InvalidArgumentError ||
     err instanceof NotFoundError ||
     err instanceof PreconditionError ||
@@ -115,6 +119,8 @@ function statusOf(err: unknown): Partial<StatusObject> {
     return { code: err.code, details: err.message, metadata };
   }
   if (err instanceof ApiError) return { code: err.code, details: err.message, metadata };
+  if (err instanceof ValidationError) return { code: Status.INVALID_ARGUMENT, details: `${err.field}: ${err.reason}`, metadata };
+  if (err instanceof HeartbeatOverloadError) return { code: Status.RESOURCE_EXHAUSTED, details: err.message, metadata };
   if (isStatusLike(err)) return { code: err.code, details: err.details, metadata: err.metadata ?? metadata };
   if (err instanceof NotLeaderError) {
     if (err.leader) metadata.set(METADATA_LEADER, err.leader);

@@ -5,7 +5,7 @@ import { clientApi } from "./proto.js";
 /** METADATA_FORWARDED marks a call one node forwarded to the leader, so it is never forwarded twice. */
 export const METADATA_FORWARDED = "x-raftmesh-forwarded";
 
-type ServiceName = "KV" | "Cluster";
+type ServiceName = "KV" | "Cluster" | "Registry" | "Internal";
 
 /**
  * Forwarder sends a request a follower cannot serve to the leader's client API, over one cached

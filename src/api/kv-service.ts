@@ -1,69 +1,107 @@
-import type { UntypedServiceImplementation } from "@grpc/grpc-js";
-import { encodeAppCommand } from "../node/cluster-state-machine.js";
-import { encodeKvCommand, type KvResult } from "../node/kv-state-machine.js";
+import type { ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { LIST_LIMIT_MAX } from "../registry/limits.js";
+import type { KvCompare, KvOp } from "../registry/types.js";
+import { validateKvKey, validateKvValue, validateTxn } from "../registry/validate.js";
 import type { ApiContext } from "./context.js";
+import { kvToMsg } from "./convert.js";
 import { InvalidArgumentError } from "./errors.js";
 import { deadlineOf, unary } from "./handler.js";
-import { onLeader, waitUntil } from "./leader-route.js";
-import { KEY_BYTES_MAX, READ_WAIT_MS_MAX, VALUE_BYTES_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
+import { onLeader } from "./leader-route.js";
+import { READ_WAIT_MS_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
 import type {
+  ConsistencyName,
   DeleteRequestMsg,
   DeleteResponseMsg,
   GetRequestMsg,
   GetResponseMsg,
+  ListRequestMsg,
+  ListResponseMsg,
   PutRequestMsg,
   PutResponseMsg,
+  TxnRequestMsg,
+  TxnResponseMsg,
 } from "./messages.js";
+import { proposeCommand, sessionFromMsg } from "./registry-write.js";
 
-/** validateKey checks a key's presence, size and encoding. */
-export function validateKey(key: string): void {
-  if (key.length === 0) throw new InvalidArgumentError("key", "must not be empty");
-  const bytes = Buffer.byteLength(key, "utf8");
-  if (bytes > KEY_BYTES_MAX) throw new InvalidArgumentError("key", `is ${bytes} bytes, more than the limit of ${KEY_BYTES_MAX}`);
-  if (key.includes("\u0000")) throw new InvalidArgumentError("key", "must not contain NUL characters");
+/** LIST_LIMIT_DEFAULT is the page size of List when the request sets none. */
+export const LIST_LIMIT_DEFAULT = 1_000;
+
+/** readBarrier waits, unless the read asked for STALE, until local state reflects every write acknowledged before the call. */
+export async function readBarrier(ctx: ApiContext, call: ServerUnaryCall<unknown, unknown>, consistency: ConsistencyName | undefined): Promise<void> {
+  if (consistency === "CONSISTENCY_STALE") return;
+  const deadline = deadlineOf(call, READ_WAIT_MS_MAX);
+  await ctx.node.readIndex(Math.max(1, deadline.getTime() - Date.now()));
 }
 
-function validateValue(value: Buffer): void {
-  if (value.length > VALUE_BYTES_MAX) throw new InvalidArgumentError("value", `is ${value.length} bytes, more than the limit of ${VALUE_BYTES_MAX}`);
-}
+const b64 = (b: Buffer | undefined) => (b ?? Buffer.alloc(0)).toString("base64");
 
-/**
- * kvService serves raftmesh.v1.KV. Values travel base64-encoded inside the small KV's commands,
- * so the KV state machine keeps plain strings.
- */
+/** kvService serves raftmesh.v1.KV on the registry's key-value store. */
 export function kvService(ctx: ApiContext): UntypedServiceImplementation {
-  const readLocal = (key: string): GetResponseMsg => {
-    const v = ctx.kv.get(key);
-    return { found: v !== undefined, value: v === undefined ? Buffer.alloc(0) : Buffer.from(v, "base64"), index: ctx.cluster.applied };
-  };
-  const propose = async (cmd: Parameters<typeof encodeKvCommand>[0], deadline: Date): Promise<KvResult> => {
-    const res = await waitUntil(ctx.node.propose(encodeAppCommand(encodeKvCommand(cmd))), deadline, `${cmd.op} of ${cmd.key}`);
-    return res as KvResult;
-  };
+  const reg = ctx.registry;
   return {
     Get: unary<GetRequestMsg, GetResponseMsg>(async (call) => {
       const { key, consistency } = call.request;
-      validateKey(key);
-      if (consistency === "CONSISTENCY_STALE") return readLocal(key);
-      const deadline = deadlineOf(call, READ_WAIT_MS_MAX);
-      await ctx.node.readIndex(Math.max(1, deadline.getTime() - Date.now()));
-      return readLocal(key);
+      validateKvKey(key);
+      await readBarrier(ctx, call, consistency);
+      const e = reg.kvGet(key);
+      return { found: e !== undefined, value: e ? Buffer.from(e.value, "base64") : Buffer.alloc(0), index: reg.applied, kv: e ? kvToMsg(e) : null };
     }),
     Put: unary<PutRequestMsg, PutResponseMsg>(async (call) => {
       const { key, value } = call.request;
-      validateKey(key);
-      validateValue(value);
+      validateKvKey(key);
+      const v = b64(value);
+      validateKvValue(v);
+      const session = sessionFromMsg(call.request.session);
       return onLeader(ctx, call, "KV", "Put", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await propose({ op: "put", key, value: value.toString("base64") }, deadline);
-        return { index: res.index, hadPrevious: res.previous !== undefined };
+        const res = await proposeCommand(ctx, { op: "kv.put", key, value: v }, session, deadline);
+        return { index: res.index, hadPrevious: res.prev !== undefined, prev: res.prev ? kvToMsg(res.prev) : null, duplicate: res.duplicate === true };
       });
     }),
     Delete: unary<DeleteRequestMsg, DeleteResponseMsg>(async (call) => {
       const { key } = call.request;
-      validateKey(key);
+      const prefix = call.request.prefix === true;
+      if (!prefix) validateKvKey(key);
+      const session = sessionFromMsg(call.request.session);
       return onLeader(ctx, call, "KV", "Delete", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await propose({ op: "delete", key }, deadline);
-        return { index: res.index, existed: res.previous !== undefined };
+        const res = await proposeCommand(ctx, { op: "kv.delete", key, prefix }, session, deadline);
+        const deleted = res.deleted ?? 0;
+        return { index: res.index, existed: deleted > 0, deleted, duplicate: res.duplicate === true };
+      });
+    }),
+    List: unary<ListRequestMsg, ListResponseMsg>(async (call) => {
+      const { prefix, startAfter, consistency } = call.request;
+      const limit = call.request.limit || LIST_LIMIT_DEFAULT;
+      if (limit > LIST_LIMIT_MAX) throw new InvalidArgumentError("limit", `must be at most ${LIST_LIMIT_MAX}, got ${limit}`);
+      await readBarrier(ctx, call, consistency);
+      const page = reg.kvList(prefix, { startAfter: startAfter || undefined, limit });
+      return { kvs: page.entries.map(kvToMsg), more: page.more, index: reg.applied };
+    }),
+    Txn: unary<TxnRequestMsg, TxnResponseMsg>(async (call) => {
+      const compares: KvCompare[] = call.request.compares.map((c) => ({
+        key: c.key,
+        target: c.target as KvCompare["target"],
+        op: c.op as KvCompare["op"],
+        value: b64(c.value),
+        number: c.number,
+      }));
+      const op = (o: TxnRequestMsg["success"][number]): KvOp =>
+        o.op === "put"
+          ? { op: "put", key: o.key, value: b64(o.value) }
+          : o.op === "delete"
+            ? { op: "delete", key: o.key, prefix: o.prefix }
+            : ({ op: o.op, key: o.key } as KvOp);
+      const success = call.request.success.map(op);
+      const failure = call.request.failure.map(op);
+      validateTxn({ compares, success, failure });
+      const session = sessionFromMsg(call.request.session);
+      return onLeader(ctx, call, "KV", "Txn", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await proposeCommand(ctx, { op: "kv.txn", compares, success, failure }, session, deadline);
+        return {
+          succeeded: res.succeeded === true,
+          index: res.index,
+          results: (res.gets ?? []).map((g) => ({ kv: g ? kvToMsg(g) : null, found: g !== null })),
+          duplicate: res.duplicate === true,
+        };
       });
     }),
   };

@@ -11,7 +11,7 @@ import { deadlineOf, wasForwarded } from "./handler.js";
 export async function onLeader<Req, Res>(
   ctx: ApiContext,
   call: ServerUnaryCall<Req, Res>,
-  service: "KV" | "Cluster",
+  service: "KV" | "Cluster" | "Registry",
   method: string,
   maxMs: number,
   local: (deadline: Date) => Promise<Res>,

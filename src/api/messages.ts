@@ -62,27 +62,178 @@ export interface GetRequestMsg {
   consistency: ConsistencyName;
 }
 
+export interface WriteSessionMsg {
+  clientId: string;
+  seq: number;
+}
+
+export interface KeyValueMsg {
+  key: string;
+  value: Buffer;
+  createIndex: number;
+  modIndex: number;
+  version: number;
+}
+
 export interface GetResponseMsg {
   found: boolean;
   value: Buffer;
   index: number;
+  kv?: KeyValueMsg | null;
 }
 
 export interface PutRequestMsg {
   key: string;
   value: Buffer;
+  session?: WriteSessionMsg | null;
 }
 
 export interface PutResponseMsg {
   index: number;
   hadPrevious: boolean;
+  prev?: KeyValueMsg | null;
+  duplicate?: boolean;
 }
 
 export interface DeleteRequestMsg {
   key: string;
+  prefix?: boolean;
+  session?: WriteSessionMsg | null;
 }
 
 export interface DeleteResponseMsg {
   index: number;
   existed: boolean;
+  deleted?: number;
+  duplicate?: boolean;
+}
+
+export interface ListRequestMsg {
+  prefix: string;
+  startAfter: string;
+  limit: number;
+  consistency: ConsistencyName;
+}
+
+export interface ListResponseMsg {
+  kvs: KeyValueMsg[];
+  more: boolean;
+  index: number;
+}
+
+export interface CompareMsg {
+  key: string;
+  target: string;
+  op: string;
+  value: Buffer;
+  number: number;
+}
+
+export interface TxnOpMsg {
+  op: string;
+  key: string;
+  value: Buffer;
+  prefix: boolean;
+}
+
+export interface TxnRequestMsg {
+  compares: CompareMsg[];
+  success: TxnOpMsg[];
+  failure: TxnOpMsg[];
+  session?: WriteSessionMsg | null;
+}
+
+export interface TxnResponseMsg {
+  succeeded: boolean;
+  index: number;
+  results: { kv?: KeyValueMsg | null; found: boolean }[];
+  duplicate?: boolean;
+}
+
+export interface ServiceConfigMsg {
+  policy: string;
+  mode: string;
+  retries: number;
+  retryBudgetPercent: number;
+  perTryTimeoutMs: number;
+  fallback: string;
+}
+
+export interface ServiceMsg {
+  name: string;
+  config?: ServiceConfigMsg | null;
+  createIndex: number;
+  modIndex: number;
+  instances: number;
+  passing: number;
+  warning: number;
+  critical: number;
+}
+
+export interface InstanceMsg {
+  id: string;
+  service: string;
+  address: string;
+  port: number;
+  tags: string[];
+  metadata: Record<string, string>;
+  weight: number;
+  priority: number;
+  zone: string;
+  ttlMs: number;
+  deregisterCriticalAfterMs: number;
+  health: string;
+  note: string;
+  healthSinceMs: number;
+  createIndex: number;
+  modIndex: number;
+}
+
+export interface RegisterRequestMsg {
+  instance?: InstanceMsg | null;
+  session?: WriteSessionMsg | null;
+}
+
+export interface HeartbeatRequestMsg {
+  service: string;
+  id: string;
+  status: string;
+  note: string;
+}
+
+export interface HeartbeatResponseMsg {
+  service: string;
+  id: string;
+  ttlMs: number;
+  health: string;
+  index: number;
+}
+
+export interface EventMsg {
+  index: number;
+  kind: string;
+  type: string;
+  service?: ServiceMsg | null;
+  instance?: InstanceMsg | null;
+  kv?: KeyValueMsg | null;
+  name: string;
+  id: string;
+  key: string;
+}
+
+export interface WatchRequestMsg {
+  fromIndex: number;
+  service: string;
+  keyPrefix: string;
+  kinds: string[];
+}
+
+export interface WatchResponseMsg {
+  events: EventMsg[];
+  index: number;
+}
+
+export interface RenewResultMsg {
+  code: string;
+  response?: HeartbeatResponseMsg | null;
 }

@@ -1,9 +1,15 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
 import { clusterService } from "./cluster-service.js";
 import type { ApiContext } from "./context.js";
 import { kvService } from "./kv-service.js";
 import { API_MESSAGE_BYTES_MAX } from "./limits.js";
-import { clientApi } from "./proto.js";
+import { clientApi, clientPackageDefinition } from "./proto.js";
+import { internalService, registryService } from "./registry-service.js";
+
+/** HEALTH_SERVICES are the names grpc.health.v1 answers for: "" is the whole server. */
+const HEALTH_SERVICES = ["", "raftmesh.v1.Registry", "raftmesh.v1.KV", "raftmesh.v1.Cluster"];
 
 /** API_SHUTDOWN_GRACE_MS: calls in flight get this long to finish before the API server is forced down. */
 export const API_SHUTDOWN_GRACE_MS = 2_000;
@@ -15,10 +21,22 @@ export class ApiServer {
     "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
   });
 
+  private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "NOT_SERVING"])));
+
   constructor(ctx: ApiContext) {
     const api = clientApi();
     this.server.addService(api.KV.service, kvService(ctx));
     this.server.addService(api.Cluster.service, clusterService(ctx));
+    this.server.addService(api.Registry.service, registryService(ctx));
+    this.server.addService(api.Internal.service, internalService(ctx));
+    // grpc.health.v1 and server reflection, so grpcurl and standard health probes work.
+    this.health.addToServer(this.server);
+    new ReflectionService(clientPackageDefinition()).addToServer(this.server);
+  }
+
+  /** setServing reports SERVING (a leader is known) or NOT_SERVING through grpc.health.v1. */
+  setServing(serving: boolean): void {
+    for (const s of HEALTH_SERVICES) this.health.setStatus(s, serving ? "SERVING" : "NOT_SERVING");
   }
 
   /** listen binds "host:port" (port 0 picks one) and returns the bound port. */

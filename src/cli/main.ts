@@ -10,6 +10,7 @@ import { agentHelp, runAgent } from "./agent-command.js";
 import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { kvCommand } from "./kv-commands.js";
+import { deregisterCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
 
@@ -23,7 +24,14 @@ usage: raftmesh <command> [flags]
   members promote <id>           make a caught-up learner a voter
   members remove <id>            remove a voter or learner
   transfer-leader [id]           hand leadership to id (or the most up-to-date voter)
-  kv get <key> [--stale] | put <key> <value> | del <key>
+  register <service> <id> --address h --port n [--tags a,b] [--meta k=v,...] [--weight n]
+           [--priority n] [--zone z] [--ttl ms] [--deregister-after ms]
+  deregister <service> <id>
+  services [--json]                every service with instance counts by health
+  instances <service> [--passing] [--json]
+  watch [--service s] [--prefix p] [--from index] [--json]
+  kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
+     | cas <key> <value> <expected mod index>
 
 Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203).`;
 
@@ -51,6 +59,16 @@ async function main(argv: string[]): Promise<number> {
       return transferLeaderCommand(rest, out);
     case "kv":
       return kvCommand(rest, out);
+    case "register":
+      return registerCommand(rest, out);
+    case "deregister":
+      return deregisterCommand(rest, out);
+    case "services":
+      return servicesCommand(rest, out);
+    case "instances":
+      return instancesCommand(rest, out);
+    case "watch":
+      return watchCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }

@@ -1,7 +1,16 @@
 import { type Client, credentials, type ServiceError, status } from "@grpc/grpc-js";
 import { API_MESSAGE_BYTES_MAX } from "../api/limits.js";
 import type {
+  CompareMsg,
   DeleteResponseMsg,
+  HeartbeatResponseMsg,
+  InstanceMsg,
+  ListResponseMsg,
+  ServiceConfigMsg,
+  ServiceMsg,
+  TxnOpMsg,
+  TxnResponseMsg,
+  WatchResponseMsg,
   GetResponseMsg,
   MemberChangeResponseMsg,
   MembersResponseMsg,
@@ -10,12 +19,13 @@ import type {
   TransferLeaderResponseMsg,
 } from "../api/messages.js";
 import { clientApi } from "../api/proto.js";
+import { randomBytes } from "node:crypto";
 import { RaftmeshError } from "./errors.js";
 
 /** CALL_DEADLINE_MS_DEFAULT is every call's deadline unless the caller gives one. */
 export const CALL_DEADLINE_MS_DEFAULT = 5_000;
 
-type ServiceName = "KV" | "Cluster";
+type ServiceName = "KV" | "Cluster" | "Registry";
 
 /** CallOptions apply to one call. */
 export interface CallOptions {
@@ -32,6 +42,9 @@ export interface CallOptions {
 export class RaftmeshClient {
   private readonly stubs = new Map<string, Client>();
   private preferred = 0;
+  /** clientId and seq identify this client's sessioned writes (at-most-once application). */
+  readonly clientId = randomBytes(12).toString("hex");
+  private seq = 0;
 
   constructor(
     readonly endpoints: readonly string[],
@@ -73,8 +86,94 @@ export class RaftmeshClient {
     return this.write("KV", "Put", { key, value: Buffer.from(value) }, opts);
   }
 
-  delete(key: string, opts: CallOptions = {}): Promise<DeleteResponseMsg> {
-    return this.write("KV", "Delete", { key }, opts);
+  delete(key: string, opts: CallOptions & { prefix?: boolean } = {}): Promise<DeleteResponseMsg> {
+    return this.write("KV", "Delete", { key, prefix: opts.prefix === true }, opts);
+  }
+
+  /** list returns keys with a prefix, in key order (one page; pass the last key as startAfter for the next). */
+  list(prefix: string, opts: CallOptions & { startAfter?: string; limit?: number; stale?: boolean } = {}): Promise<ListResponseMsg> {
+    const consistency = opts.stale ? "CONSISTENCY_STALE" : "CONSISTENCY_LINEARIZABLE";
+    return this.idempotent("KV", "List", { prefix, startAfter: opts.startAfter ?? "", limit: opts.limit ?? 0, consistency }, opts);
+  }
+
+  /** txn runs success ops if every compare holds, else failure ops; it is sessioned, so a retry applies at most once. */
+  txn(
+    req: { compares: Partial<CompareMsg>[]; success: Partial<TxnOpMsg>[]; failure?: Partial<TxnOpMsg>[] },
+    opts: CallOptions = {},
+  ): Promise<TxnResponseMsg> {
+    return this.sessioned("KV", "Txn", { compares: req.compares, success: req.success, failure: req.failure ?? [] }, opts);
+  }
+
+  /**
+   * cas sets key to value only if its modify index is still expectedModIndex (0: only if the key
+   * does not exist). succeeded says whether it did.
+   */
+  cas(key: string, value: Uint8Array | string, expectedModIndex: number, opts: CallOptions = {}): Promise<TxnResponseMsg> {
+    return this.txn({ compares: [{ key, target: "mod", op: "==", number: expectedModIndex }], success: [{ op: "put", key, value: Buffer.from(value) }] }, opts);
+  }
+
+  /** register creates or replaces an instance; sessioned, so a retry applies at most once. */
+  register(instance: Partial<InstanceMsg> & { id: string; service: string; address: string; port: number }, opts: CallOptions = {}) {
+    return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "Register", { instance }, opts);
+  }
+
+  deregister(service: string, id: string, opts: CallOptions = {}) {
+    return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "Deregister", { service, id }, opts);
+  }
+
+  /** heartbeat renews an instance's lease (idempotent: safe to retry); status and note are optional. */
+  heartbeat(service: string, id: string, status = "", note = "", opts: CallOptions = {}): Promise<HeartbeatResponseMsg> {
+    return this.idempotent("Registry", "Heartbeat", { service, id, status, note }, opts);
+  }
+
+  putService(name: string, config: Partial<ServiceConfigMsg>, opts: CallOptions = {}) {
+    return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "PutService", { name, config }, opts);
+  }
+
+  deleteService(name: string, opts: CallOptions = {}) {
+    return this.sessioned<{ index: number; deleted: number; duplicate: boolean }>("Registry", "DeleteService", { name }, opts);
+  }
+
+  getService(name: string, opts: CallOptions & { stale?: boolean; passingOnly?: boolean } = {}) {
+    const consistency = opts.stale ? "CONSISTENCY_STALE" : "CONSISTENCY_LINEARIZABLE";
+    return this.idempotent<{ service: ServiceMsg; instances: InstanceMsg[]; index: number }>(
+      "Registry",
+      "GetService",
+      { name, consistency, passingOnly: opts.passingOnly === true },
+      opts,
+    );
+  }
+
+  listServices(opts: CallOptions & { stale?: boolean } = {}) {
+    const consistency = opts.stale ? "CONSISTENCY_STALE" : "CONSISTENCY_LINEARIZABLE";
+    return this.idempotent<{ services: ServiceMsg[]; index: number }>("Registry", "ListServices", { consistency }, opts);
+  }
+
+  /**
+   * watch streams changes after fromIndex to onEvents; it ends with the stream (end or error).
+   * The returned cancel() stops it. A client resumes by watching again from the last index it saw.
+   */
+  watch(
+    req: { fromIndex: number; service?: string; keyPrefix?: string; kinds?: string[] },
+    handlers: { onMessage: (msg: WatchResponseMsg) => void; onEnd: (err?: RaftmeshError) => void },
+    opts: { endpoint?: string } = {},
+  ): { cancel(): void } {
+    const endpoint = opts.endpoint ?? (this.endpoints[this.preferred] as string);
+    const stub = this.stub(endpoint, "Registry") as unknown as { Watch(req: object): import("@grpc/grpc-js").ClientReadableStream<WatchResponseMsg> };
+    const call = stub.Watch({ fromIndex: req.fromIndex, service: req.service ?? "", keyPrefix: req.keyPrefix ?? "", kinds: req.kinds ?? [] });
+    let done = false;
+    call.on("data", (m: WatchResponseMsg) => handlers.onMessage(m));
+    call.on("error", (err) => {
+      if (done) return;
+      done = true;
+      handlers.onEnd(RaftmeshError.from(err, endpoint));
+    });
+    call.on("end", () => {
+      if (done) return;
+      done = true;
+      handlers.onEnd();
+    });
+    return { cancel: () => call.cancel() };
   }
 
   /** close drops every channel. */
@@ -115,6 +214,26 @@ export class RaftmeshClient {
         last = err as RaftmeshError;
         // Only a server that says the write did not take effect lets us send it again.
         if (!last.notApplied || last.code !== status.UNAVAILABLE) throw last;
+      }
+    }
+    throw last as RaftmeshError;
+  }
+
+  /**
+   * sessioned sends a write with this client's (client id, seq): the same seq is reused when the
+   * write is retried on another node, so the cluster applies it at most once (the retry gets the
+   * first result back with duplicate: true). It retries only where the outcome may be unknown.
+   */
+  private async sessioned<Res>(service: ServiceName, method: string, req: object, opts: CallOptions): Promise<Res> {
+    const session = { clientId: this.clientId, seq: ++this.seq };
+    let last: RaftmeshError | undefined;
+    for (const endpoint of this.order(opts)) {
+      try {
+        return await this.call<Res>(endpoint, service, method, { ...req, session }, opts);
+      } catch (err) {
+        last = err as RaftmeshError;
+        const retryable = last.code === status.UNAVAILABLE || last.code === status.DEADLINE_EXCEEDED;
+        if (!retryable) throw last;
       }
     }
     throw last as RaftmeshError;

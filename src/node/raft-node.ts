@@ -278,7 +278,7 @@ export class RaftNode {
         // rather than let the callers wait for their deadline.
         this.failProposals(new RemovedFromClusterError(st.id));
       }
-      if (st.role !== prevRole || rd.softState.lead) this.opts.onSoftState?.(st);
+      this.opts.onSoftState?.(st);
       this.opts.logger.info({ role: st.role, term: st.term, lead: st.lead }, "raft state changed");
     }
     await this.maybeSnapshot();

@@ -1,0 +1,203 @@
+import { type ServerDuplexStream, type ServerWritableStream, status, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { NOTE_BYTES_MAX } from "../registry/limits.js";
+import { HEALTH_VALUES, type Health } from "../registry/types.js";
+import { validateInstanceSpec, validateServiceConfig, validateServiceName } from "../registry/validate.js";
+import { CompactedError, type WatchHandle, WatcherLaggingError, WatchersLimitError, WatchResetError } from "../registry/watch-hub.js";
+import type { ApiContext } from "./context.js";
+import { configFromMsg, countHealth, eventToMsg, instanceToMsg, serviceToMsg, specFromMsg } from "./convert.js";
+import { InvalidArgumentError, NoLeaderError, NotFoundError, toStatus } from "./errors.js";
+import { unary } from "./handler.js";
+import { readBarrier } from "./kv-service.js";
+import { onLeader } from "./leader-route.js";
+import { WRITE_WAIT_MS_MAX } from "./limits.js";
+import type {
+  HeartbeatRequestMsg,
+  HeartbeatResponseMsg,
+  InstanceMsg,
+  RegisterRequestMsg,
+  RenewResultMsg,
+  ServiceConfigMsg,
+  WatchRequestMsg,
+  WatchResponseMsg,
+  WriteSessionMsg,
+} from "./messages.js";
+import { proposeCommand, sessionFromMsg } from "./registry-write.js";
+
+/** WATCH_PROGRESS_MS: a watch with nothing to deliver still hears the applied index this often, so it can resume from there. */
+export const WATCH_PROGRESS_MS = 5_000;
+/** HEARTBEAT_WAIT_MS bounds how long a heartbeat waits for the leader's answer. */
+export const HEARTBEAT_WAIT_MS = 3_000;
+
+/** validateHeartbeat checks a heartbeat's fields and returns its status, if any. */
+function validateHeartbeat(h: HeartbeatRequestMsg): void {
+  validateServiceName(h.service, "service");
+  if (!h.id) throw new InvalidArgumentError("id", "must not be empty");
+  if (h.status && !HEALTH_VALUES.includes(h.status as Health)) {
+    throw new InvalidArgumentError("status", `must be empty or one of ${HEALTH_VALUES.join(", ")}, got "${h.status}"`);
+  }
+  if (Buffer.byteLength(h.note ?? "") > NOTE_BYTES_MAX) throw new InvalidArgumentError("note", `is longer than ${NOTE_BYTES_MAX} bytes`);
+}
+
+/**
+ * heartbeat renews one lease: on the leader directly, on a follower through the batcher (one RPC
+ * to the leader per batch). It is acknowledged only once the leader accepted it.
+ */
+async function heartbeat(ctx: ApiContext, h: HeartbeatRequestMsg): Promise<HeartbeatResponseMsg> {
+  validateHeartbeat(h);
+  let result: RenewResultMsg | undefined;
+  if (ctx.node.isLeader() && ctx.leases.isLeading) {
+    result = (await ctx.leases.renew([h]))[0];
+  } else {
+    if (!ctx.node.leader()) throw new NoLeaderError("no leader is known; the heartbeat was not recorded");
+    result = await ctx.batcher.renew(h);
+  }
+  if (!result || result.code === "not-found") throw new NotFoundError(`instance ${h.id} of service ${h.service} is not registered`);
+  if (result.code !== "ok" || !result.response) throw new NoLeaderError(`the heartbeat was not recorded (${result.code}); send it again`);
+  return result.response;
+}
+
+/** watchError turns a hub's reason for ending a watch into a status the client can act on. */
+function watchError(err: Error | undefined): { code: status; details: string } {
+  if (err instanceof CompactedError) return { code: status.OUT_OF_RANGE, details: err.message };
+  if (err instanceof WatchResetError) return { code: status.OUT_OF_RANGE, details: err.message };
+  if (err instanceof WatcherLaggingError) return { code: status.ABORTED, details: err.message };
+  if (err instanceof WatchersLimitError) return { code: status.RESOURCE_EXHAUSTED, details: err.message };
+  return { code: status.UNAVAILABLE, details: err?.message ?? "watch ended" };
+}
+
+/** registryService serves raftmesh.v1.Registry. */
+export function registryService(ctx: ApiContext): UntypedServiceImplementation {
+  const reg = ctx.registry;
+  return {
+    Register: unary<RegisterRequestMsg, { index: number; duplicate: boolean }>(async (call) => {
+      if (!call.request.instance) throw new InvalidArgumentError("instance", "is required");
+      const spec = specFromMsg(call.request.instance as InstanceMsg);
+      validateInstanceSpec(spec);
+      const session = sessionFromMsg(call.request.session);
+      return onLeader(ctx, call, "Registry", "Register", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await proposeCommand(ctx, { op: "instance.register", instance: spec }, session, deadline);
+        return { index: res.index, duplicate: res.duplicate === true };
+      });
+    }),
+    Deregister: unary<{ service: string; id: string; session?: WriteSessionMsg }, { index: number; duplicate: boolean }>(async (call) => {
+      const { service, id } = call.request;
+      validateServiceName(service, "service");
+      if (!id) throw new InvalidArgumentError("id", "must not be empty");
+      const session = sessionFromMsg(call.request.session);
+      return onLeader(ctx, call, "Registry", "Deregister", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await proposeCommand(ctx, { op: "instance.deregister", service, id }, session, deadline);
+        return { index: res.index, duplicate: res.duplicate === true };
+      });
+    }),
+    Heartbeat: unary<HeartbeatRequestMsg, HeartbeatResponseMsg>(async (call) => heartbeat(ctx, call.request)),
+    KeepAlive: (call: ServerDuplexStream<HeartbeatRequestMsg, HeartbeatResponseMsg>) => {
+      // Answers go out in request order: each waits for the one before it.
+      let chain = Promise.resolve();
+      call.on("data", (h: HeartbeatRequestMsg) => {
+        const answer = heartbeat(ctx, h);
+        chain = chain.then(async () => {
+          try {
+            call.write(await answer);
+          } catch (err) {
+            const st = toStatus(err);
+            call.destroy(Object.assign(new Error(st.details), st));
+          }
+        });
+      });
+      call.on("end", () => void chain.then(() => call.end()));
+      call.on("error", () => undefined);
+    },
+    PutService: unary<{ name: string; config?: ServiceConfigMsg; session?: WriteSessionMsg }, { index: number; duplicate: boolean }>(async (call) => {
+      const { name } = call.request;
+      validateServiceName(name, "name");
+      const config = configFromMsg(call.request.config);
+      validateServiceConfig(config);
+      const session = sessionFromMsg(call.request.session);
+      return onLeader(ctx, call, "Registry", "PutService", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await proposeCommand(ctx, { op: "service.put", name, config }, session, deadline);
+        return { index: res.index, duplicate: res.duplicate === true };
+      });
+    }),
+    DeleteService: unary<{ name: string; session?: WriteSessionMsg }, { index: number; deleted: number; duplicate: boolean }>(async (call) => {
+      const { name } = call.request;
+      validateServiceName(name, "name");
+      const session = sessionFromMsg(call.request.session);
+      return onLeader(ctx, call, "Registry", "DeleteService", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await proposeCommand(ctx, { op: "service.delete", name }, session, deadline);
+        return { index: res.index, deleted: res.deleted ?? 0, duplicate: res.duplicate === true };
+      });
+    }),
+    GetService: unary<{ name: string; consistency: "CONSISTENCY_LINEARIZABLE" | "CONSISTENCY_STALE"; passingOnly: boolean }, object>(async (call) => {
+      const { name, consistency, passingOnly } = call.request;
+      validateServiceName(name, "name");
+      await readBarrier(ctx, call, consistency);
+      const got = reg.getService(name);
+      if (!got) throw new NotFoundError(`service ${name} is not registered`);
+      const instances = passingOnly ? got.instances.filter((i) => i.health === "passing") : got.instances;
+      return { service: serviceToMsg(got.service, countHealth(got.instances)), instances: instances.map(instanceToMsg), index: reg.applied };
+    }),
+    ListServices: unary<{ consistency: "CONSISTENCY_LINEARIZABLE" | "CONSISTENCY_STALE" }, object>(async (call) => {
+      await readBarrier(ctx, call, call.request.consistency);
+      const services = reg.listServices().map((s) => serviceToMsg(s.service, s.counts));
+      return { services, index: reg.applied };
+    }),
+    Watch: (call: ServerWritableStream<WatchRequestMsg, WatchResponseMsg>) => {
+      const { fromIndex, service, keyPrefix, kinds } = call.request;
+      for (const k of kinds ?? []) {
+        if (k !== "service" && k !== "instance" && k !== "kv") {
+          call.destroy(Object.assign(new Error(`kinds: "${k}" is not service, instance or kv`), { code: status.INVALID_ARGUMENT }));
+          return;
+        }
+      }
+      let ended = false;
+      let handle: WatchHandle | undefined;
+      const progress = setInterval(() => {
+        if (!ended) call.write({ events: [], index: reg.applied });
+      }, WATCH_PROGRESS_MS);
+      const finish = (err?: Error) => {
+        if (ended) return;
+        ended = true;
+        clearInterval(progress);
+        handle?.close();
+        if (err) {
+          const e = watchError(err);
+          call.destroy(Object.assign(new Error(e.details), e));
+        } else call.end();
+      };
+      handle = ctx.hub.watch(
+        {
+          fromIndex,
+          service: service || undefined,
+          keyPrefix: keyPrefix || undefined,
+          kinds: kinds && kinds.length > 0 ? (kinds as ("service" | "instance" | "kv")[]) : undefined,
+        },
+        {
+          events: (batch) => call.write({ events: batch.map(eventToMsg), index: batch[batch.length - 1]?.index ?? reg.applied }),
+          end: (err) => finish(err),
+        },
+      );
+      call.on("drain", () => handle?.resume());
+      call.on("cancelled", () => finish());
+      call.on("close", () => finish());
+      // Tell the client at once where the watch stands, even before any event.
+      if (!ended) call.write({ events: [], index: reg.applied });
+    },
+  };
+}
+
+/** internalService serves raftmesh.v1.Internal: followers' heartbeat batches, on the leader only. */
+export function internalService(ctx: ApiContext): UntypedServiceImplementation {
+  return {
+    RenewLeases: unary<{ items: HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(async (call) => {
+      if (!ctx.node.isLeader() || !ctx.leases.isLeading) {
+        throw new NoLeaderError("this node is not the leader; heartbeats were not recorded", ctx.node.leader());
+      }
+      return { results: await ctx.leases.renew(call.request.items) };
+    }),
+  };
+}
+
+/** deadlineOfHeartbeat is the deadline of a follower's batch to the leader. */
+export function heartbeatDeadline(): Date {
+  return new Date(Date.now() + HEARTBEAT_WAIT_MS);
+}

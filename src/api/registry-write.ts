@@ -1,0 +1,45 @@
+import { status } from "@grpc/grpc-js";
+import { encodeAppCommand } from "../node/cluster-state-machine.js";
+import { encodeCommand } from "../registry/codec.js";
+import { CLIENT_ID_BYTES_MAX } from "../registry/limits.js";
+import type { CommandResult, RegistryCommand, Session } from "../registry/types.js";
+import type { ApiContext } from "./context.js";
+import { ApiError, InvalidArgumentError, NotFoundError, PreconditionError } from "./errors.js";
+import { waitUntil } from "./leader-route.js";
+import type { WriteSessionMsg } from "./messages.js";
+
+/** OkResult is a command result that applied. */
+export type OkResult = Extract<CommandResult, { ok: true }>;
+
+/**
+ * proposeCommand stamps a registry command with this (leading) node's clock, replicates it and
+ * returns its result once applied here; a command the state machine refused becomes the matching
+ * typed error (it took no effect).
+ */
+export async function proposeCommand(ctx: ApiContext, cmd: RegistryCommand, session: Session | undefined, deadline: Date): Promise<OkResult> {
+  const data = encodeAppCommand(encodeCommand({ v: 1, at: Date.now(), session, cmd }));
+  const res = (await waitUntil(ctx.node.propose(data), deadline, cmd.op)) as CommandResult | undefined;
+  if (!res) throw new ApiError(status.INTERNAL, `${cmd.op} produced no result`);
+  if (res.ok) return res;
+  switch (res.code) {
+    case "not-found":
+      throw new NotFoundError(res.message);
+    case "failed-precondition":
+    case "stale-session":
+      throw new PreconditionError(res.message);
+    case "resource-exhausted":
+      throw new ApiError(status.RESOURCE_EXHAUSTED, res.message);
+    case "invalid-argument":
+      throw new InvalidArgumentError("request", res.message);
+  }
+}
+
+/** sessionFromMsg reads an optional write session; an empty client id means none. */
+export function sessionFromMsg(m: WriteSessionMsg | null | undefined): Session | undefined {
+  if (!m?.clientId) return undefined;
+  if (Buffer.byteLength(m.clientId) > CLIENT_ID_BYTES_MAX) {
+    throw new InvalidArgumentError("session.client_id", `is longer than ${CLIENT_ID_BYTES_MAX} bytes`);
+  }
+  if (!Number.isSafeInteger(m.seq) || m.seq < 1) throw new InvalidArgumentError("session.seq", "must be 1 or more");
+  return { client: m.clientId, seq: m.seq };
+}

@@ -1,0 +1,167 @@
+/**
+ * The log format of registry commands: one CommandEnvelope as UTF-8 JSON per entry. decodeCommand
+ * checks the structure (types of every field) and rebuilds the envelope from known fields only, so
+ * the state machine never stores a field no encoder wrote; the limits (ranges, sizes) are
+ * validate.ts's job.
+ */
+import { MalformedCommandError } from "./errors.js";
+import type { CommandEnvelope, HealthChange, InstanceSpec, KvCompare, KvOp, RegistryCommand, ServiceConfig, Session } from "./types.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** COMMAND_VERSION is the envelope format this code writes and reads. */
+export const COMMAND_VERSION = 1;
+
+/** encodeCommand makes the entry data of a command. */
+export function encodeCommand(env: CommandEnvelope): Uint8Array {
+  return encoder.encode(JSON.stringify(env));
+}
+
+/** decodeCommand reads entry data written by encodeCommand; anything else throws MalformedCommandError. */
+export function decodeCommand(data: Uint8Array): CommandEnvelope {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(decoder.decode(data));
+  } catch (err) {
+    throw new MalformedCommandError("not UTF-8 JSON", { cause: err });
+  }
+  const env = obj(raw, "envelope");
+  if (env.v !== COMMAND_VERSION) throw new MalformedCommandError(`unknown version ${JSON.stringify(env.v)}`);
+  const at = num(env.at, "at");
+  const session = env.session === undefined ? undefined : decodeSession(env.session);
+  const cmd = decodeBody(obj(env.cmd, "cmd"));
+  return session ? { v: 1, at, session, cmd } : { v: 1, at, cmd };
+}
+
+function decodeSession(v: unknown): Session {
+  const s = obj(v, "session");
+  return { client: str(s.client, "session.client"), seq: num(s.seq, "session.seq") };
+}
+
+function decodeBody(c: Record<string, unknown>): RegistryCommand {
+  switch (c.op) {
+    case "service.put":
+      return { op: c.op, name: str(c.name, "name"), config: decodeConfig(c.config) };
+    case "service.delete":
+      return { op: c.op, name: str(c.name, "name") };
+    case "instance.register":
+      return { op: c.op, instance: decodeSpec(c.instance) };
+    case "instance.deregister":
+    case "instance.reap":
+      return { op: c.op, service: str(c.service, "service"), id: str(c.id, "id") };
+    case "health.set":
+      return { op: c.op, changes: list(c.changes, "changes").map(decodeHealthChange) };
+    case "kv.put":
+      return { op: c.op, key: str(c.key, "key"), value: str(c.value, "value") };
+    case "kv.delete":
+      return c.prefix === undefined
+        ? { op: c.op, key: str(c.key, "key") }
+        : { op: c.op, key: str(c.key, "key"), prefix: bool(c.prefix, "prefix") };
+    case "kv.txn":
+      return {
+        op: c.op,
+        compares: list(c.compares, "compares").map(decodeCompare),
+        success: list(c.success, "success").map(decodeOp),
+        failure: list(c.failure, "failure").map(decodeOp),
+      };
+    default:
+      throw new MalformedCommandError(`unknown op ${JSON.stringify(c.op)}`);
+  }
+}
+
+function decodeConfig(v: unknown): ServiceConfig {
+  const c = obj(v, "config");
+  return {
+    policy: str(c.policy, "config.policy") as ServiceConfig["policy"],
+    mode: str(c.mode, "config.mode") as ServiceConfig["mode"],
+    retries: num(c.retries, "config.retries"),
+    retryBudgetPercent: num(c.retryBudgetPercent, "config.retryBudgetPercent"),
+    perTryTimeoutMs: num(c.perTryTimeoutMs, "config.perTryTimeoutMs"),
+    fallback: str(c.fallback, "config.fallback"),
+  };
+}
+
+function decodeSpec(v: unknown): InstanceSpec {
+  const s = obj(v, "instance");
+  const md = obj(s.metadata, "instance.metadata");
+  // A null prototype makes a "__proto__" key an ordinary entry instead of a prototype change.
+  const metadata: Record<string, string> = Object.create(null);
+  for (const k of Object.keys(md)) metadata[k] = str(md[k], "instance.metadata value");
+  return {
+    id: str(s.id, "instance.id"),
+    service: str(s.service, "instance.service"),
+    address: str(s.address, "instance.address"),
+    port: num(s.port, "instance.port"),
+    tags: list(s.tags, "instance.tags").map((t) => str(t, "instance.tags item")),
+    metadata,
+    weight: num(s.weight, "instance.weight"),
+    priority: num(s.priority, "instance.priority"),
+    zone: str(s.zone, "instance.zone"),
+    ttlMs: num(s.ttlMs, "instance.ttlMs"),
+    deregisterCriticalAfterMs: num(s.deregisterCriticalAfterMs, "instance.deregisterCriticalAfterMs"),
+  };
+}
+
+function decodeHealthChange(v: unknown): HealthChange {
+  const c = obj(v, "change");
+  return {
+    service: str(c.service, "change.service"),
+    id: str(c.id, "change.id"),
+    health: str(c.health, "change.health") as HealthChange["health"],
+    note: str(c.note, "change.note"),
+    ifModIndex: num(c.ifModIndex, "change.ifModIndex"),
+  };
+}
+
+function decodeCompare(v: unknown): KvCompare {
+  const c = obj(v, "compare");
+  const out: { -readonly [K in keyof KvCompare]: KvCompare[K] } = {
+    key: str(c.key, "compare.key"),
+    target: str(c.target, "compare.target") as KvCompare["target"],
+    op: str(c.op, "compare.op") as KvCompare["op"],
+  };
+  if (c.value !== undefined) out.value = str(c.value, "compare.value");
+  if (c.number !== undefined) out.number = num(c.number, "compare.number");
+  return out;
+}
+
+function decodeOp(v: unknown): KvOp {
+  const o = obj(v, "operation");
+  const key = str(o.key, "operation.key");
+  switch (o.op) {
+    case "put":
+      return { op: "put", key, value: str(o.value, "operation.value") };
+    case "delete":
+      return o.prefix === undefined ? { op: "delete", key } : { op: "delete", key, prefix: bool(o.prefix, "operation.prefix") };
+    case "get":
+      return { op: "get", key };
+    default:
+      throw new MalformedCommandError(`unknown operation ${JSON.stringify(o.op)}`);
+  }
+}
+
+function obj(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new MalformedCommandError(`${what} is not an object`);
+  return v as Record<string, unknown>;
+}
+
+function list(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v)) throw new MalformedCommandError(`${what} is not a list`);
+  return v;
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== "string") throw new MalformedCommandError(`${what} is not a string`);
+  return v;
+}
+
+function num(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new MalformedCommandError(`${what} is not a number`);
+  return v;
+}
+
+function bool(v: unknown, what: string): boolean {
+  if (typeof v !== "boolean") throw new MalformedCommandError(`${what} is not a boolean`);
+  return v;
+}

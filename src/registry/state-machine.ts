@@ -1,0 +1,452 @@
+/**
+ * The registry's replicated state machine. apply() is deterministic: it reads no clock (time
+ * enters only as the envelope's `at`, stamped by the leader), no randomness, and iterates only in
+ * orders that depend on the log alone. Every change is identified by its entry's index (the
+ * global index) and recorded as RegistryEvents in a bounded history watches resume from.
+ */
+import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
+import type { StateMachine } from "../node/state-machine.js";
+import { decodeCommand } from "./codec.js";
+import { MalformedCommandError, ValidationError } from "./errors.js";
+import { HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSIONS_MAX } from "./limits.js";
+import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
+import { KvStore, type KvPage } from "./state-machine-kv.js";
+import { SessionTable } from "./state-machine-sessions.js";
+import { decodeSnapshot, encodeSnapshot } from "./state-machine-snapshot.js";
+import {
+  type CommandEnvelope,
+  type CommandResult,
+  DEFAULT_SERVICE_CONFIG,
+  type ErrorCode,
+  type HealthChange,
+  type Instance,
+  type InstanceSpec,
+  type KvEntry,
+  type KvOp,
+  type RegistryCommand,
+  type RegistryEvent,
+  type Service,
+  type ServiceConfig,
+} from "./types.js";
+import {
+  validateHealthChanges,
+  validateInstanceSpec,
+  validateKvKey,
+  validateKvPrefix,
+  validateKvValue,
+  validateName,
+  validateServiceConfig,
+  validateServiceName,
+  validateSession,
+  validateTxn,
+} from "./validate.js";
+
+/** RegistryStateMachineOptions are the host's hooks; `limits` exist for tests and must be equal on every node. */
+export interface RegistryStateMachineOptions {
+  /** onEvents receives the events of each applied entry that changed something, after history and applied include them. */
+  readonly onEvents?: (events: readonly RegistryEvent[]) => void;
+  /** onReset is called after restore(): watches must start again from `index`. */
+  readonly onReset?: (index: number) => void;
+  readonly limits?: { readonly historyEventsMax?: number; readonly sessionsMax?: number; readonly sessionIdleMs?: number };
+}
+
+/** ServiceView is one service with its instances in id order. */
+export interface ServiceView {
+  readonly service: Service;
+  readonly instances: Instance[];
+}
+
+/** HealthCounts counts a service's instances, in all and by health. */
+export interface HealthCounts {
+  readonly instances: number;
+  readonly passing: number;
+  readonly warning: number;
+  readonly critical: number;
+}
+
+/** ServiceSummary is one line of listServices(). */
+export interface ServiceSummary {
+  readonly service: Service;
+  readonly counts: HealthCounts;
+}
+
+/** RegistryStats counts what the machine holds. */
+export interface RegistryStats {
+  readonly applied: number;
+  readonly services: number;
+  readonly instances: number;
+  readonly kvKeys: number;
+  readonly sessions: number;
+  readonly historyEvents: number;
+}
+
+interface ServiceRecord {
+  service: Service;
+  readonly instances: Map<string, Instance>;
+}
+
+type Ok = Extract<CommandResult, { ok: true }>;
+type Fields = Omit<Ok, "ok" | "index">;
+
+const ok = (index: number, fields: Fields = {}): CommandResult => ({ ok: true, index, ...fields });
+const fail = (index: number, code: ErrorCode, message: string): CommandResult => ({ ok: false, index, code, message });
+
+/** RegistryStateMachine holds services, instances, KV and client sessions, replicated through the log. */
+export class RegistryStateMachine implements StateMachine {
+  /** applied is the index of the last entry applied or restored. Invariant: entries arrive as applied + 1. */
+  applied: LogIndex = 0;
+  private services = new Map<string, ServiceRecord>();
+  private instanceCount = 0;
+  private readonly kv = new KvStore();
+  private readonly sessions: SessionTable;
+  private readonly history: EventHistory;
+
+  constructor(private readonly opts: RegistryStateMachineOptions = {}) {
+    const l = opts.limits ?? {};
+    this.sessions = new SessionTable(l.sessionsMax ?? SESSIONS_MAX, l.sessionIdleMs ?? SESSION_IDLE_MS);
+    this.history = new EventHistory(l.historyEventsMax ?? HISTORY_EVENTS_MAX);
+  }
+
+  /** apply applies one committed entry: no-ops and membership changes only advance applied; commands return their result. */
+  apply(entry: Entry): CommandResult | undefined {
+    if (entry.index !== this.applied + 1) throw new Error(`registry: entry ${entry.index} applied after ${this.applied} (entries must come in order, without gaps)`);
+    this.applied = entry.index;
+    if (entry.kind !== EntryKind.Normal || entry.data.length === 0) return undefined;
+    const events: RegistryEvent[] = [];
+    const result = this.applyData(entry.data, entry.index, events);
+    if (events.length > 0) {
+      this.history.append(events);
+      this.opts.onEvents?.(events);
+    }
+    return result;
+  }
+
+  private applyData(data: Uint8Array, index: number, events: RegistryEvent[]): CommandResult {
+    let env: CommandEnvelope;
+    try {
+      env = decodeCommand(data);
+    } catch (err) {
+      // Every node refuses the same bytes the same way: the entry is spent, nothing changes.
+      if (err instanceof MalformedCommandError) return fail(index, "invalid-argument", err.message);
+      throw err;
+    }
+    this.sessions.expire(env.at);
+    const s = env.session;
+    if (!s) return this.execute(env.cmd, env.at, index, events);
+    try {
+      validateSession(s);
+    } catch (err) {
+      if (err instanceof ValidationError) return fail(index, "invalid-argument", err.message);
+      throw err;
+    }
+    const rec = this.sessions.get(s.client);
+    if (rec && s.seq === rec.seq) return rec.result.ok ? { ...rec.result, duplicate: true } : rec.result;
+    if (rec && s.seq < rec.seq) return fail(index, "stale-session", `client ${s.client} wrote seq ${rec.seq} already; seq ${s.seq} is older`);
+    const result = this.execute(env.cmd, env.at, index, events);
+    this.sessions.record(s.client, { seq: s.seq, result, lastAt: env.at });
+    return result;
+  }
+
+  private execute(cmd: RegistryCommand, at: number, index: number, events: RegistryEvent[]): CommandResult {
+    try {
+      switch (cmd.op) {
+        case "service.put":
+          return this.putService(cmd.name, cmd.config, index, events);
+        case "service.delete":
+          return this.deleteService(cmd.name, index, events);
+        case "instance.register":
+          return this.register(cmd.instance, at, index, events);
+        case "instance.deregister":
+          return this.deregister(cmd.service, cmd.id, index, events);
+        case "health.set":
+          return this.setHealth(cmd.changes, at, index, events);
+        case "instance.reap":
+          return this.reap(cmd.service, cmd.id, at, index, events);
+        case "kv.put":
+          return this.kvPut(cmd.key, cmd.value, index, events);
+        case "kv.delete":
+          return this.kvDelete(cmd.key, cmd.prefix === true, index, events);
+        case "kv.txn":
+          return this.kvTxn(cmd, index, events);
+      }
+    } catch (err) {
+      // Validators run before any change, so a refused command changed nothing.
+      if (err instanceof ValidationError) return fail(index, "invalid-argument", err.message);
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------------------ services and instances
+
+  private putService(name: string, config: ServiceConfig, index: number, events: RegistryEvent[]): CommandResult {
+    validateServiceName(name, "name");
+    validateServiceConfig(config, name, "config");
+    const rec = this.services.get(name);
+    if (!rec && this.services.size >= SERVICES_MAX) return fail(index, "resource-exhausted", `the registry holds ${SERVICES_MAX} services already`);
+    const service: Service = { name, config: copyConfig(config), createIndex: rec?.service.createIndex ?? index, modIndex: index };
+    if (rec) rec.service = service;
+    else this.services.set(name, { service, instances: new Map() });
+    events.push({ index, kind: "service", type: "put", service });
+    return ok(index);
+  }
+
+  private deleteService(name: string, index: number, events: RegistryEvent[]): CommandResult {
+    validateServiceName(name, "name");
+    const rec = this.services.get(name);
+    if (!rec) return fail(index, "not-found", `service ${name} is not registered`);
+    for (const id of [...rec.instances.keys()].sort()) events.push({ index, kind: "instance", type: "delete", service: name, id });
+    this.instanceCount -= rec.instances.size;
+    this.services.delete(name);
+    events.push({ index, kind: "service", type: "delete", name });
+    return ok(index, { deleted: rec.instances.size });
+  }
+
+  private register(spec: InstanceSpec, at: number, index: number, events: RegistryEvent[]): CommandResult {
+    validateInstanceSpec(spec);
+    let rec = this.services.get(spec.service);
+    const prev = rec?.instances.get(spec.id);
+    if (!rec && this.services.size >= SERVICES_MAX) return fail(index, "resource-exhausted", `the registry holds ${SERVICES_MAX} services already`);
+    if (rec && !prev && rec.instances.size >= INSTANCES_PER_SERVICE_MAX) {
+      return fail(index, "resource-exhausted", `service ${spec.service} has ${INSTANCES_PER_SERVICE_MAX} instances already`);
+    }
+    if (!rec) {
+      rec = { service: { name: spec.service, config: DEFAULT_SERVICE_CONFIG, createIndex: index, modIndex: index }, instances: new Map() };
+      this.services.set(spec.service, rec);
+      events.push({ index, kind: "service", type: "put", service: rec.service });
+    }
+    const instance = makeInstance(spec, at, prev?.createIndex ?? index, index);
+    rec.instances.set(spec.id, instance);
+    if (!prev) this.instanceCount++;
+    events.push({ index, kind: "instance", type: "put", instance });
+    return ok(index);
+  }
+
+  private deregister(service: string, id: string, index: number, events: RegistryEvent[]): CommandResult {
+    validateName(service, "service");
+    validateName(id, "id");
+    if (!this.services.get(service)?.instances.has(id)) return fail(index, "not-found", `instance ${service}/${id} is not registered`);
+    this.removeInstance(service, id, index, events);
+    return ok(index, { deleted: 1 });
+  }
+
+  private removeInstance(service: string, id: string, index: number, events: RegistryEvent[]): void {
+    this.services.get(service)?.instances.delete(id);
+    this.instanceCount--;
+    events.push({ index, kind: "instance", type: "delete", service, id });
+  }
+
+  /**
+   * setHealth applies each change whose instance exists and whose ifModIndex holds (0 or equal to
+   * the instance's modIndex); `applied` counts those. An instance changes (modIndex, event) only if
+   * its health or note differs; healthSince moves only when the health itself changes, so a new
+   * note on a critical instance does not postpone its reaping.
+   */
+  private setHealth(changes: readonly HealthChange[], at: number, index: number, events: RegistryEvent[]): CommandResult {
+    validateHealthChanges(changes);
+    let applied = 0;
+    for (const c of changes) {
+      const rec = this.services.get(c.service);
+      const inst = rec?.instances.get(c.id);
+      if (!rec || !inst || (c.ifModIndex !== 0 && inst.modIndex !== c.ifModIndex)) continue;
+      applied++;
+      if (inst.health === c.health && inst.note === c.note) continue;
+      const healthSince = inst.health === c.health ? inst.healthSince : at;
+      const next: Instance = { ...inst, health: c.health, note: c.note, healthSince, modIndex: index };
+      rec.instances.set(c.id, next);
+      events.push({ index, kind: "instance", type: "put", instance: next });
+    }
+    return ok(index, { applied });
+  }
+
+  private reap(service: string, id: string, at: number, index: number, events: RegistryEvent[]): CommandResult {
+    validateName(service, "service");
+    validateName(id, "id");
+    const inst = this.services.get(service)?.instances.get(id);
+    if (!inst) return fail(index, "not-found", `instance ${service}/${id} is not registered`);
+    const after = inst.deregisterCriticalAfterMs;
+    if (inst.health !== "critical" || after <= 0 || at - inst.healthSince < after) {
+      return fail(index, "failed-precondition", `instance ${service}/${id} is ${inst.health} since ${inst.healthSince}; not reapable at ${at}`);
+    }
+    this.removeInstance(service, id, index, events);
+    return ok(index, { deleted: 1 });
+  }
+
+  // ------------------------------------------------------------ KV
+
+  private kvPut(key: string, value: string, index: number, events: RegistryEvent[]): CommandResult {
+    validateKvKey(key);
+    validateKvValue(value);
+    const prev = this.kv.get(key);
+    if (!prev && this.kv.size >= KV_KEYS_MAX) return fail(index, "resource-exhausted", `the KV holds ${KV_KEYS_MAX} keys already`);
+    const entry = this.kv.put(key, value, index);
+    events.push({ index, kind: "kv", type: "put", entry });
+    return ok(index, prev ? { prev } : {});
+  }
+
+  private kvDelete(key: string, prefix: boolean, index: number, events: RegistryEvent[]): CommandResult {
+    if (prefix) {
+      validateKvPrefix(key, "key");
+      const gone = this.kv.deletePrefix(key);
+      for (const e of gone) events.push({ index, kind: "kv", type: "delete", key: e.key, modIndex: index });
+      return ok(index, { deleted: gone.length });
+    }
+    validateKvKey(key);
+    const prev = this.kv.delete(key);
+    if (!prev) return ok(index, { deleted: 0 });
+    events.push({ index, kind: "kv", type: "delete", key, modIndex: index });
+    return ok(index, { deleted: 1, prev });
+  }
+
+  private kvTxn(cmd: Extract<RegistryCommand, { op: "kv.txn" }>, index: number, events: RegistryEvent[]): CommandResult {
+    validateTxn(cmd);
+    const succeeded = cmd.compares.every((c) => this.kv.compare(c));
+    const ops = succeeded ? cmd.success : cmd.failure;
+    // Counted before any change, so a transaction that would overfill the KV changes nothing.
+    const created = new Set(ops.filter((o) => o.op === "put" && !this.kv.get(o.key)).map((o) => o.key));
+    if (this.kv.size + created.size > KV_KEYS_MAX) return fail(index, "resource-exhausted", `the KV holds ${this.kv.size} of ${KV_KEYS_MAX} keys`);
+    const gets: (KvEntry | null)[] = [];
+    let deleted = 0;
+    for (const op of ops) deleted += this.applyOp(op, index, events, gets);
+    return ok(index, { succeeded, deleted, gets });
+  }
+
+  /** applyOp runs one operation of a transaction branch and returns how many keys it deleted. */
+  private applyOp(op: KvOp, index: number, events: RegistryEvent[], gets: (KvEntry | null)[]): number {
+    if (op.op === "get") {
+      gets.push(this.kv.get(op.key) ?? null);
+      return 0;
+    }
+    if (op.op === "put") {
+      events.push({ index, kind: "kv", type: "put", entry: this.kv.put(op.key, op.value, index) });
+      return 0;
+    }
+    const gone = op.prefix === true ? this.kv.deletePrefix(op.key) : [this.kv.delete(op.key)].filter((e): e is KvEntry => e !== undefined);
+    for (const e of gone) events.push({ index, kind: "kv", type: "delete", key: e.key, modIndex: index });
+    return gone.length;
+  }
+
+  // ------------------------------------------------------------ reads
+
+  /** getService returns a service with its instances in id order. */
+  getService(name: string): ServiceView | undefined {
+    const rec = this.services.get(name);
+    return rec ? { service: rec.service, instances: sortedInstances(rec) } : undefined;
+  }
+
+  /** listServices returns every service in name order with its instance counts by health. */
+  listServices(): ServiceSummary[] {
+    return [...this.services.keys()].sort().map((name) => {
+      const rec = this.services.get(name)!;
+      const n = { instances: rec.instances.size, passing: 0, warning: 0, critical: 0 };
+      for (const i of rec.instances.values()) n[i.health]++;
+      return { service: rec.service, counts: n };
+    });
+  }
+
+  /** instances returns a service's instances in id order (none for an unknown service). */
+  instances(service: string): Instance[] {
+    const rec = this.services.get(service);
+    return rec ? sortedInstances(rec) : [];
+  }
+
+  /** instance returns one instance. */
+  instance(service: string, id: string): Instance | undefined {
+    return this.services.get(service)?.instances.get(id);
+  }
+
+  /** allInstances returns every instance, by service name then id. */
+  allInstances(): Instance[] {
+    const out: Instance[] = [];
+    for (const name of [...this.services.keys()].sort()) out.push(...sortedInstances(this.services.get(name)!));
+    return out;
+  }
+
+  /** kvGet returns a key's entry. */
+  kvGet(key: string): KvEntry | undefined {
+    return this.kv.get(key);
+  }
+
+  /** kvList returns up to `limit` (at most LIST_LIMIT_MAX) entries under `prefix` after `startAfter`, in key order. */
+  kvList(prefix: string, opts: { startAfter?: string; limit?: number } = {}): KvPage {
+    const limit = Math.min(opts.limit ?? LIST_LIMIT_MAX, LIST_LIMIT_MAX);
+    return this.kv.list(prefix, opts.startAfter, limit);
+  }
+
+  /** eventsSince returns the retained events with index > `index` in order, or `compacted` when the history no longer reaches back that far. */
+  eventsSince(index: number): HistoryAnswer {
+    return this.history.since(index);
+  }
+
+  /** stats counts what the machine holds. */
+  stats(): RegistryStats {
+    return {
+      applied: this.applied,
+      services: this.services.size,
+      instances: this.instanceCount,
+      kvKeys: this.kv.size,
+      sessions: this.sessions.size,
+      historyEvents: this.history.size,
+    };
+  }
+
+  // ------------------------------------------------------------ snapshots
+
+  /** snapshot encodes the whole state but the watch history; the same state gives the same bytes. */
+  snapshot(): Uint8Array {
+    const services = [...this.services.keys()].sort().map((name) => {
+      const rec = this.services.get(name)!;
+      return { service: rec.service, instances: sortedInstances(rec) };
+    });
+    return encodeSnapshot({ applied: this.applied, services, kv: this.kv.all(), sessions: this.sessions.entries() });
+  }
+
+  /** restore replaces the whole state with a snapshot's; the watch history starts empty at its index. */
+  restore(data: Uint8Array): void {
+    const s = decodeSnapshot(data);
+    const services = new Map<string, ServiceRecord>();
+    let count = 0;
+    for (const { service, instances } of s.services) {
+      services.set(service.name, { service, instances: new Map(instances.map((i) => [i.id, i])) });
+      count += instances.length;
+    }
+    this.kv.load(s.kv);
+    this.services = services;
+    this.instanceCount = count;
+    this.sessions.load(s.sessions);
+    this.applied = s.applied;
+    this.history.reset(s.applied);
+    this.opts.onReset?.(s.applied);
+  }
+}
+
+function sortedInstances(rec: ServiceRecord): Instance[] {
+  return [...rec.instances.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function copyConfig(c: ServiceConfig): ServiceConfig {
+  return { policy: c.policy, mode: c.mode, retries: c.retries, retryBudgetPercent: c.retryBudgetPercent, perTryTimeoutMs: c.perTryTimeoutMs, fallback: c.fallback };
+}
+
+/** makeInstance builds the stored instance with a fixed field order and sorted metadata, so equal registrations store equal bytes. */
+function makeInstance(spec: InstanceSpec, at: number, createIndex: number, modIndex: number): Instance {
+  const metadata: Record<string, string> = Object.create(null);
+  for (const k of Object.keys(spec.metadata).sort()) metadata[k] = spec.metadata[k]!;
+  return {
+    id: spec.id,
+    service: spec.service,
+    address: spec.address,
+    port: spec.port,
+    tags: [...spec.tags],
+    metadata,
+    weight: spec.weight,
+    priority: spec.priority,
+    zone: spec.zone,
+    ttlMs: spec.ttlMs,
+    deregisterCriticalAfterMs: spec.deregisterCriticalAfterMs,
+    health: "passing",
+    note: "",
+    healthSince: at,
+    createIndex,
+    modIndex,
+  };
+}
