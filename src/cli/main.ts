@@ -10,7 +10,7 @@ import { agentHelp, runAgent } from "./agent-command.js";
 import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { kvCommand } from "./kv-commands.js";
-import { deregisterCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
+import { deregisterCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
 
@@ -27,6 +27,7 @@ usage: raftmesh <command> [flags]
   register <service> <id> --address h --port n [--tags a,b] [--meta k=v,...] [--weight n]
            [--priority n] [--zone z] [--ttl ms] [--deregister-after ms]
   deregister <service> <id>
+  heartbeat <service> <id> [--status passing|warning|critical] [--note text]
   services [--json]                every service with instance counts by health
   instances <service> [--passing] [--json]
   watch [--service s] [--prefix p] [--from index] [--json]
@@ -63,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
       return registerCommand(rest, out);
     case "deregister":
       return deregisterCommand(rest, out);
+    case "heartbeat":
+      return heartbeatCommand(rest, out);
     case "services":
       return servicesCommand(rest, out);
     case "instances":

@@ -169,3 +169,18 @@ export async function watchCommand(argv: string[], out: (s: string) => void): Pr
     start();
   });
 }
+
+/** heartbeat <service> <id> [--status s] [--note n]: renew a lease once (for scripts and checks). */
+export async function heartbeatCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(argv, { endpoints: { type: "string" }, status: { type: "string" }, note: { type: "string" } });
+  const [service, id, ...rest] = positionals;
+  if (!service || !id || rest.length > 0) throw new UsageError("usage: raftmesh heartbeat <service> <id> [--status passing|warning|critical] [--note text]");
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  try {
+    const res = await client.heartbeat(service, id, typeof values.status === "string" ? values.status : "", typeof values.note === "string" ? values.note : "");
+    out(`${service}/${id}: ${res.health}, lease ${res.ttlMs} ms`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
