@@ -43,9 +43,10 @@ export function describeFailures(r: CampaignResult, flags = ""): string {
 export const SEED_RANGE_ACTIVITY_MIN = { elections: 1000, writesAcked: 10_000, readsDone: 1000, crashes: 500, confChanges: 100 };
 
 /** checkSeedRange runs a range and returns the problems found: failures, or too little activity. */
-export function checkSeedRange(first: number, count: number): string[] {
-  const r = runCampaign(first, count);
-  const problems = r.failures.length > 0 ? [describeFailures(r)] : [];
+export function checkSeedRange(first: number, count: number, base: Omit<SimConfig, "seed"> = {}): string[] {
+  const r = runCampaign(first, count, base);
+  const flags = base.machine && base.machine !== "kv" ? ` --machine ${base.machine}` : "";
+  const problems = r.failures.length > 0 ? [describeFailures(r, flags)] : [];
   const scale = count / 1000;
   for (const [k, min] of Object.entries(SEED_RANGE_ACTIVITY_MIN)) {
     const got = r[k as keyof typeof SEED_RANGE_ACTIVITY_MIN];

@@ -1,12 +1,14 @@
 import { parseArgs } from "node:util";
 import type { UnsafeSwitches } from "../../src/raft/index.js";
-import { runSeed, type SimResult } from "./simulation.js";
+import type { MachineKind } from "./sim-machine.js";
+import { type RegistryTally, runSeed, type SimResult } from "./simulation.js";
 
 /**
  * The simulator's command line:
  *   npm run sim -- --seed 42            replay one seed and print its figures
  *   npm run sim -- --seeds 100000       run a campaign from --first (default 1)
  *   npm run sim -- --seeds 500 --unsafe grantVoteWithoutLogCheck   a negative control
+ *   npm run sim -- --seeds 3000 --machine registry   nodes run the registry state machine
  */
 const { values } = parseArgs({
   options: {
@@ -17,6 +19,7 @@ const { values } = parseArgs({
     unsafe: { type: "string" },
     "fault-ticks": { type: "string" },
     json: { type: "boolean", default: false },
+    machine: { type: "string", default: "kv" },
   },
   strict: true,
 });
@@ -42,10 +45,16 @@ if (values.unsafe) {
 }
 const nodes = intArg("nodes", values.nodes);
 const faultTicks = intArg("fault-ticks", values["fault-ticks"]);
-const base = { nodes, unsafe, faultTicks };
+if (values.machine !== "kv" && values.machine !== "registry") {
+  console.error(`--machine must be kv or registry, got "${values.machine}"`);
+  process.exit(2);
+}
+const machine: MachineKind = values.machine;
+const base = { nodes, unsafe, faultTicks, machine };
+const replayFlags = `${values.unsafe ? ` --unsafe ${values.unsafe}` : ""}${machine !== "kv" ? ` --machine ${machine}` : ""}`;
 
 function show(r: SimResult): string {
-  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} heal->write=${r.healToWriteTicks} msgs=${r.messages}`;
+  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} heal->write=${r.healToWriteTicks} msgs=${r.messages}${r.registry ? ` registry=${JSON.stringify(r.registry)}` : ""}`;
 }
 
 const one = intArg("seed", values.seed);
@@ -67,9 +76,16 @@ let failures = 0;
 let healMax = 0;
 let healMaxSeed = 0;
 const heals: number[] = [];
+const tally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
 for (let s = first; s < first + count; s++) {
   const r = runSeed({ ...base, seed: s });
   ticks += r.ticks;
+  if (r.registry) {
+    tally.commands += r.registry.commands;
+    tally.ok += r.registry.ok;
+    tally.duplicates += r.registry.duplicates;
+    for (const [code, n] of Object.entries(r.registry.failed)) tally.failed[code] = (tally.failed[code] ?? 0) + n;
+  }
   if (r.healToWriteTicks >= 0) {
     heals.push(r.healToWriteTicks);
     if (r.healToWriteTicks > healMax) {
@@ -80,7 +96,7 @@ for (let s = first; s < first + count; s++) {
   if (!r.ok) {
     failures++;
     console.log(`FAIL seed=${s} step=${r.violation?.tick} ${r.violation?.property}: ${r.violation?.message}`);
-    console.log(`  reproduce with: npm run sim -- --seed ${s}${values.unsafe ? ` --unsafe ${values.unsafe}` : ""}`);
+    console.log(`  reproduce with: npm run sim -- --seed ${s}${replayFlags}`);
     if (failures >= 10) break;
   }
   if ((s - first + 1) % 1000 === 0) {
@@ -99,6 +115,7 @@ const summary = {
   healToWriteTicksMedian: heals[Math.floor(heals.length / 2)] ?? -1,
   healToWriteTicksMax: healMax,
   healToWriteTicksMaxSeed: healMaxSeed,
+  ...(machine === "registry" ? { registry: tally } : {}),
 };
 console.log(JSON.stringify(summary));
 process.exit(failures > 0 ? 1 : 0);

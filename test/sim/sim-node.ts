@@ -11,8 +11,8 @@ import {
   type Message,
 } from "../../src/raft/index.js";
 import type { LogView } from "./checker.js";
-import { KvMachine } from "./kv-machine.js";
 import type { MemoryStorage } from "./memory-storage.js";
+import { type MachineKind, makeMachine, type SimMachine } from "./sim-machine.js";
 
 /** HeldReady is a ready whose disk write is still under way (a slow fsync). */
 export interface HeldReady {
@@ -30,7 +30,7 @@ export interface HeldReady {
  */
 export class SimNode {
   raw: RawNode;
-  sm = new KvMachine();
+  sm: SimMachine;
   alive = true;
   held: HeldReady | undefined;
   readStates: ReadState[] = [];
@@ -48,7 +48,9 @@ export class SimNode {
     readonly id: NodeId,
     readonly storage: MemoryStorage,
     private readonly makeOptions: () => RaftOptions,
+    readonly machine: MachineKind = "kv",
   ) {
+    this.sm = makeMachine(machine);
     this.raw = new RawNode(makeOptions(), storage.load());
     this.restoreMachine();
   }
@@ -65,7 +67,7 @@ export class SimNode {
   restart(): void {
     const persisted: PersistedState = this.storage.load();
     this.raw = new RawNode(this.makeOptions(), persisted);
-    this.sm = new KvMachine();
+    this.sm = makeMachine(this.machine);
     this.restoreMachine();
     this.alive = true;
   }

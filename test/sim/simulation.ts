@@ -21,7 +21,14 @@ import { MemoryStorage } from "./memory-storage.js";
 import { SimNetwork } from "./network.js";
 import { type FaultProfile, pickProfile } from "./profiles.js";
 import { Rng } from "./rng.js";
+import { RegistrySimMachine } from "./registry-machine.js";
+import { RegistryWorkload } from "./registry-workload.js";
+import type { MachineKind } from "./sim-machine.js";
 import { SimNode } from "./sim-node.js";
+
+/** REGISTRY_T0_MS and REGISTRY_TICK_MS turn ticks into the wall time leaders stamp on registry commands. */
+const REGISTRY_T0_MS = 1_700_000_000_000;
+const REGISTRY_TICK_MS = 100;
 
 /** SimConfig shapes one simulated run; every random choice inside comes from `seed`. */
 export interface SimConfig {
@@ -38,6 +45,16 @@ export interface SimConfig {
   membership?: boolean;
   /** snapshotEvery is how many applied entries trigger a local snapshot (small, to exercise snapshots). */
   snapshotEvery?: number;
+  /** machine is the state machine the nodes run: "kv" (default) or the registry with random registry writes. */
+  machine?: MachineKind;
+}
+
+/** RegistryTally counts the results of registry commands (each index once), so a run shows what it exercised; duplicates are retries answered from the session table. */
+export interface RegistryTally {
+  commands: number;
+  ok: number;
+  duplicates: number;
+  failed: Record<string, number>;
 }
 
 /** SimResult is the outcome of one run. */
@@ -57,6 +74,8 @@ export interface SimResult {
   /** healToWriteTicks is the liveness figure: ticks from heal to the first acknowledged write. */
   healToWriteTicks: number;
   messages: number;
+  /** registry is set for machine "registry". */
+  registry?: RegistryTally;
 }
 
 interface PendingWrite {
@@ -98,6 +117,9 @@ export class Simulation {
   private crashedUntil = new Map<NodeId, number>();
   private removed = new Set<NodeId>();
 
+  private readonly workload: RegistryWorkload | undefined;
+  private registryTally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
+  private talliedIndex: LogIndex = 0;
   private stats = { elections: 0, writesAcked: 0, readsDone: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0 };
   private slowDiskRate: number;
   readonly profile: FaultProfile;
@@ -115,7 +137,11 @@ export class Simulation {
       unsafe: config.unsafe ?? {},
       membership: config.membership ?? true,
       snapshotEvery: config.snapshotEvery ?? 5 + this.rng.nextInt(60),
+      machine: config.machine ?? "kv",
     };
+    // The workload has its own generator, derived from the seed without drawing from this.rng,
+    // so the kv machine's runs are unchanged by the registry option.
+    if (this.cfg.machine === "registry") this.workload = new RegistryWorkload(new Rng((config.seed ^ 0x5eed_1e57) >>> 0));
     this.faultRng = this.rng.fork();
     this.clientRng = this.rng.fork();
     this.net = new SimNetwork(this.rng.fork());
@@ -147,7 +173,7 @@ export class Simulation {
       messageBytesMax: this.profile.messageBytesMax,
       snapshotKeepEntries: this.rng.nextInt(3) * 5,
     });
-    const node = new SimNode(id, storage, makeOptions);
+    const node = new SimNode(id, storage, makeOptions, this.cfg.machine);
     node.skipTickRate = this.rng.chance(0.5) ? this.rng.next() * 0.15 : 0;
     this.nodes.set(id, node);
     return node;
@@ -167,6 +193,7 @@ export class Simulation {
           `no write acknowledged within ${this.livenessBound} ticks of healing (${this.describe()})`,
         );
       }
+      if (this.workload) this.checkRegistriesAgree();
       return this.result(true);
     } catch (err) {
       if (!(err instanceof SafetyViolation) && !(err instanceof Error)) throw err;
@@ -184,7 +211,38 @@ export class Simulation {
       ...this.stats,
       healToWriteTicks: this.firstAckAfterHeal >= 0 ? this.firstAckAfterHeal - this.healedAt : -1,
       messages: this.net.sent,
+      ...(this.workload ? { registry: this.registryTally } : {}),
     };
+  }
+
+  /** checkRegistriesAgree compares the registry snapshots of live nodes that applied the same index: equal state, equal bytes. */
+  private checkRegistriesAgree(): void {
+    const byIndex = new Map<LogIndex, { id: NodeId; bytes: string }>();
+    for (const n of this.live()) {
+      if (!(n.sm instanceof RegistrySimMachine)) continue;
+      const bytes = Buffer.from(n.sm.registrySnapshot()).toString("base64");
+      const other = byIndex.get(n.sm.applied);
+      if (!other) byIndex.set(n.sm.applied, { id: n.id, bytes });
+      else if (other.bytes !== bytes) {
+        throw new SafetyViolation("state machine safety", `${other.id} and ${n.id} hold different registries at index ${n.sm.applied}`);
+      }
+    }
+  }
+
+  /** tallyRegistry counts the first application of each index. */
+  private tallyRegistry(node: SimNode, index: LogIndex): void {
+    if (index <= this.talliedIndex || !(node.sm instanceof RegistrySimMachine)) return;
+    this.talliedIndex = index;
+    const r = node.sm.lastResult;
+    if (!r) return;
+    const t = this.registryTally;
+    t.commands++;
+    // A retry is answered with the first application's result, which carries that index.
+    if (r.index !== index) t.duplicates++;
+    if (r.ok) t.ok++;
+    else {
+      t.failed[r.code] = (t.failed[r.code] ?? 0) + 1;
+    }
   }
 
   private describe(): string {
@@ -266,6 +324,7 @@ export class Simulation {
       if (e.kind === EntryKind.ConfChange && e.index > node.sm.applied) this.checkConfStep(node, e.data);
       if (e.index <= node.sm.applied) continue;
       node.sm.apply(e);
+      if (this.workload) this.tallyRegistry(node, e.index);
       this.checker.onApplied(node.id, e.index, node.sm.chain);
       this.resolveWrite(node, e.index, e.term);
     }
@@ -308,14 +367,21 @@ export class Simulation {
     const lead = via.raw.status().lead;
     const node = lead === via.id ? via : this.nodes.get(lead);
     if (!node?.alive) return;
-    const key = `k${this.clientRng.nextInt(5)}`;
     try {
-      const [ref] = node.raw.propose([encodeWrite(key, `v${this.writeSeq++}`)]);
+      const [ref] = node.raw.propose([this.writeData(node)]);
       if (ref) this.writes.set(`${node.id}/${ref.index}`, { node: node.id, proposedAt: this.now, index: ref.index, term: ref.term });
       this.process(node);
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
     }
+  }
+
+  /** writeData is a client write's entry data: a key=value pair, or a registry command stamped with the leader's clock. */
+  private writeData(leader: SimNode): Uint8Array {
+    if (!this.workload) return encodeWrite(`k${this.clientRng.nextInt(5)}`, `v${this.writeSeq++}`);
+    // Each node's wall clock is off by -1.5, 0 or +1.5 s, so stamped time can go back when leadership moves.
+    const skewMs = ((Number(leader.id.slice(1)) % 3) - 1) * 1_500;
+    return this.workload.next(REGISTRY_T0_MS + this.now * REGISTRY_TICK_MS + skewMs);
   }
 
   private resolveWrite(node: SimNode, index: LogIndex, term: number): void {

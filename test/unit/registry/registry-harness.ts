@@ -1,0 +1,63 @@
+import { EntryKind } from "../../../src/raft/index.js";
+import { encodeCommand } from "../../../src/registry/codec.js";
+import { RegistryStateMachine, type RegistryStateMachineOptions } from "../../../src/registry/state-machine.js";
+import type { CommandResult, InstanceSpec, RegistryCommand, RegistryEvent, Session } from "../../../src/registry/types.js";
+
+/** T0 is the leader-stamped time the harness starts at. */
+export const T0 = 1_700_000_000_000;
+
+/** spec builds a valid registration with overrides. */
+export function spec(id: string, over: Partial<InstanceSpec> = {}): InstanceSpec {
+  return {
+    id,
+    service: "web",
+    address: "10.0.0.1",
+    port: 8080,
+    tags: ["http"],
+    metadata: { v: "1" },
+    weight: 100,
+    priority: 0,
+    zone: "z1",
+    ttlMs: 10_000,
+    deregisterCriticalAfterMs: 60_000,
+    ...over,
+  };
+}
+
+/** b64 encodes text as a KV value. */
+export const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+/** Harness feeds a machine entries with consecutive indexes and records its events. */
+export class Harness {
+  readonly sm: RegistryStateMachine;
+  readonly events: RegistryEvent[][] = [];
+  resets: number[] = [];
+  index = 0;
+  at = T0;
+
+  constructor(limits?: RegistryStateMachineOptions["limits"]) {
+    this.sm = new RegistryStateMachine({ onEvents: (e) => this.events.push([...e]), onReset: (i) => this.resets.push(i), limits });
+  }
+
+  /** run applies one command stamped with the harness clock. */
+  run(cmd: RegistryCommand, session?: Session): CommandResult {
+    return this.raw(encodeCommand(session ? { v: 1, at: this.at, session, cmd } : { v: 1, at: this.at, cmd }))!;
+  }
+
+  /** ok applies a command that must succeed. */
+  ok(cmd: RegistryCommand, session?: Session): Extract<CommandResult, { ok: true }> {
+    const r = this.run(cmd, session);
+    if (!r.ok) throw new Error(`${cmd.op} failed: ${r.code} ${r.message}`);
+    return r;
+  }
+
+  /** raw applies entry data as is. */
+  raw(data: Uint8Array, kind: EntryKind = EntryKind.Normal): CommandResult | undefined {
+    return this.sm.apply({ term: 1, index: ++this.index, kind, data });
+  }
+
+  /** lastEvents are the events of the last entry that had any. */
+  get lastEvents(): RegistryEvent[] {
+    return this.events[this.events.length - 1] ?? [];
+  }
+}

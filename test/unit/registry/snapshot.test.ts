@@ -1,0 +1,118 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { EntryKind } from "../../../src/raft/index.js";
+import { MalformedSnapshotError, SnapshotVersionError } from "../../../src/registry/errors.js";
+import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
+import { REGISTRY_SNAPSHOT_VERSION } from "../../../src/registry/state-machine-snapshot.js";
+import { RegistryWorkload } from "../../sim/registry-workload.js";
+import { Rng } from "../../sim/rng.js";
+import { b64, Harness, spec, T0 } from "./registry-harness.js";
+
+/** script draws a random log: registry writes (with retries, stale and bad ones) and leader no-ops, with leader time that may step back. */
+function script(seed: number, length: number): Uint8Array[] {
+  const rng = new Rng(seed);
+  const workload = new RegistryWorkload(rng);
+  let at = T0;
+  return Array.from({ length }, () => {
+    at += rng.nextInt(3_000) - 500;
+    return rng.chance(0.05) ? new Uint8Array(0) : workload.next(at);
+  });
+}
+
+function feed(sm: RegistryStateMachine, data: readonly Uint8Array[], from = 0): unknown[] {
+  return data.map((d, i) => sm.apply({ term: 1, index: from + i + 1, kind: EntryKind.Normal, data: d }));
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/** view is everything the reads expose, for comparing two machines. */
+function view(sm: RegistryStateMachine) {
+  const { historyEvents: _, ...stats } = sm.stats();
+  return { stats, services: sm.listServices(), instances: sm.allInstances(), kv: sm.kvList("", {}) };
+}
+
+describe("registry snapshots", () => {
+  it("snapshot: restore gives the same state, reads and sessions, and snapshots to the same bytes", () => {
+    const h = new Harness();
+    h.ok({ op: "instance.register", instance: spec("b", { metadata: JSON.parse('{"z":"1","a":"2","__proto__":"x"}') }) });
+    h.ok({ op: "instance.register", instance: spec("a", { service: "api" }) });
+    h.ok({ op: "health.set", changes: [{ service: "web", id: "b", health: "critical", note: "down", ifModIndex: 0 }] });
+    h.ok({ op: "kv.put", key: "x", value: b64("1") }, { client: "c1", seq: 3 });
+    h.ok({ op: "kv.put", key: "a", value: b64("2") });
+    const data = h.sm.snapshot();
+    const copy = new Harness();
+    copy.sm.restore(data);
+    copy.index = h.index;
+    expect(hex(copy.sm.snapshot())).toBe(hex(data));
+    expect(view(copy.sm)).toEqual(view(h.sm));
+    expect(copy.sm.applied).toBe(5);
+    expect(copy.sm.instance("web", "b")).toMatchObject({ health: "critical", note: "down", healthSince: T0, modIndex: 3 });
+    // "__proto__" is an ordinary metadata key, kept in order with the others.
+    expect(Object.entries(copy.sm.instance("web", "b")!.metadata)).toEqual([["__proto__", "x"], ["a", "2"], ["z", "1"]]);
+    // The session table came along: the retry is still caught.
+    expect(copy.run({ op: "kv.put", key: "x", value: b64("1") }, { client: "c1", seq: 3 })).toEqual({ ok: true, index: 4, duplicate: true });
+  });
+
+  it("snapshot: the same state gives the same bytes whatever order it was built in", () => {
+    const a = new Harness();
+    a.ok({ op: "instance.register", instance: spec("b") });
+    a.ok({ op: "instance.register", instance: spec("a") });
+    a.ok({ op: "kv.put", key: "k2", value: "" });
+    const b = new Harness();
+    b.sm.restore(a.sm.snapshot()); // restored maps hold the sorted order, a's hold insertion order
+    b.index = a.index;
+    for (const h of [a, b]) {
+      h.ok({ op: "instance.register", instance: spec("c") });
+      h.ok({ op: "kv.put", key: "k1", value: "" });
+    }
+    expect(hex(b.sm.snapshot())).toBe(hex(a.sm.snapshot()));
+  });
+
+  it("snapshot: an unknown version or unreadable data is refused with a typed error and changes nothing", () => {
+    const h = new Harness();
+    h.ok({ op: "kv.put", key: "keep", value: "" });
+    const before = hex(h.sm.snapshot());
+    const json = JSON.parse(new TextDecoder().decode(h.sm.snapshot()));
+    const v2 = new TextEncoder().encode(JSON.stringify({ ...json, version: REGISTRY_SNAPSHOT_VERSION + 1 }));
+    expect(() => h.sm.restore(v2)).toThrow(SnapshotVersionError);
+    expect(() => h.sm.restore(new TextEncoder().encode("{"))).toThrow(MalformedSnapshotError);
+    const badRow = new TextEncoder().encode(JSON.stringify({ ...json, kv: [["k", "", 1, 1]] }));
+    expect(() => h.sm.restore(badRow)).toThrow(MalformedSnapshotError);
+    const orphan = new TextEncoder().encode(JSON.stringify({ ...json, instances: [["nope", "i", "a", 1, [], {}, 0, 0, "", 1000, 0, "passing", "", 0, 1, 1]] }));
+    expect(() => h.sm.restore(orphan)).toThrow(MalformedSnapshotError);
+    expect(hex(h.sm.snapshot())).toBe(before);
+  });
+
+  it("snapshot property: two machines fed the same random log end with the same results and byte-identical snapshots", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 300 }), (seed, length) => {
+        const log = script(seed, length);
+        const a = new RegistryStateMachine();
+        const b = new RegistryStateMachine();
+        expect(JSON.stringify(feed(b, log))).toBe(JSON.stringify(feed(a, log)));
+        expect(hex(b.snapshot())).toBe(hex(a.snapshot()));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("snapshot property: snapshot, restore and continue equals continuing directly", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 2, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, length, cut) => {
+        const log = script(seed, length);
+        const at = Math.floor(cut * length);
+        const direct = new RegistryStateMachine();
+        const directResults = feed(direct, log);
+        const first = new RegistryStateMachine();
+        feed(first, log.slice(0, at));
+        const resumed = new RegistryStateMachine();
+        resumed.restore(first.snapshot());
+        const resumedResults = feed(resumed, log.slice(at), at);
+        expect(JSON.stringify(resumedResults)).toBe(JSON.stringify(directResults.slice(at)));
+        expect(hex(resumed.snapshot())).toBe(hex(direct.snapshot()));
+        expect(view(resumed)).toEqual(view(direct));
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
