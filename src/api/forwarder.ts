@@ -1,5 +1,5 @@
 import { type Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { API_MESSAGE_BYTES_MAX } from "./limits.js";
+import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi } from "./proto.js";
 
 /** METADATA_FORWARDED marks a call one node forwarded to the leader, so it is never forwarded twice. */
@@ -36,7 +36,7 @@ export class Forwarder {
       const Ctor = clientApi()[service];
       c = new Ctor(api, credentials.createInsecure(), {
         "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
-        "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
+        "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
       });
       this.clients.set(key, c);
     }

@@ -7,7 +7,7 @@ import { kvToMsg } from "./convert.js";
 import { InvalidArgumentError } from "./errors.js";
 import { deadlineOf, unary } from "./handler.js";
 import { onLeader } from "./leader-route.js";
-import { READ_WAIT_MS_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
+import { LIST_RESPONSE_BYTES_MAX, READ_WAIT_MS_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
 import type {
   ConsistencyName,
   DeleteRequestMsg,
@@ -74,7 +74,19 @@ export function kvService(ctx: ApiContext): UntypedServiceImplementation {
       if (limit > LIST_LIMIT_MAX) throw new InvalidArgumentError("limit", `must be at most ${LIST_LIMIT_MAX}, got ${limit}`);
       await readBarrier(ctx, call, consistency);
       const page = reg.kvList(prefix, { startAfter: startAfter || undefined, limit });
-      return { kvs: page.entries.map(kvToMsg), more: page.more, index: reg.applied };
+      // Cut the page by size too, so one answer stays a bounded message.
+      const kvs = [];
+      let bytes = 0;
+      let more = page.more;
+      for (const e of page.entries) {
+        bytes += e.key.length + (e.value.length * 3) / 4;
+        if (kvs.length > 0 && bytes > LIST_RESPONSE_BYTES_MAX) {
+          more = true;
+          break;
+        }
+        kvs.push(kvToMsg(e));
+      }
+      return { kvs, more, index: reg.applied };
     }),
     Txn: unary<TxnRequestMsg, TxnResponseMsg>(async (call) => {
       const compares: KvCompare[] = call.request.compares.map((c) => ({

@@ -24,3 +24,12 @@ export const PROMOTE_LAG_ENTRIES_MAX = 1000;
 
 /** API_MESSAGE_BYTES_MAX is the largest request a client may send: a maximal value plus room for the rest. */
 export const API_MESSAGE_BYTES_MAX = VALUE_BYTES_MAX + 64 * 1024;
+
+/**
+ * API_RESPONSE_BYTES_MAX bounds one answer: a Get carries its value twice (value and kv.value),
+ * and a List page is cut at LIST_RESPONSE_BYTES_MAX before it reaches this.
+ */
+export const API_RESPONSE_BYTES_MAX = 2 * VALUE_BYTES_MAX + 64 * 1024 + 4 * 1024 * 1024;
+
+/** LIST_RESPONSE_BYTES_MAX: a List page stops growing past 4 MiB of keys and values (more = true). */
+export const LIST_RESPONSE_BYTES_MAX = 4 * 1024 * 1024;

@@ -4,7 +4,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { clusterService } from "./cluster-service.js";
 import type { ApiContext } from "./context.js";
 import { kvService } from "./kv-service.js";
-import { API_MESSAGE_BYTES_MAX } from "./limits.js";
+import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi, clientPackageDefinition } from "./proto.js";
 import { internalService, registryService } from "./registry-service.js";
 
@@ -18,7 +18,7 @@ export const API_SHUTDOWN_GRACE_MS = 2_000;
 export class ApiServer {
   private readonly server = new Server({
     "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
-    "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
+    "grpc.max_send_message_length": API_RESPONSE_BYTES_MAX,
   });
 
   private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "NOT_SERVING"])));

@@ -1,5 +1,5 @@
 import { type Client, credentials, type ServiceError, status } from "@grpc/grpc-js";
-import { API_MESSAGE_BYTES_MAX } from "../api/limits.js";
+import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "../api/limits.js";
 import type {
   CompareMsg,
   DeleteResponseMsg,
@@ -20,6 +20,7 @@ import type {
 } from "../api/messages.js";
 import { clientApi } from "../api/proto.js";
 import { randomBytes } from "node:crypto";
+import { SESSION_WINDOW } from "../registry/limits.js";
 import { RaftmeshError } from "./errors.js";
 
 /** CALL_DEADLINE_MS_DEFAULT is every call's deadline unless the caller gives one. */
@@ -45,6 +46,8 @@ export class RaftmeshClient {
   /** clientId and seq identify this client's sessioned writes (at-most-once application). */
   readonly clientId = randomBytes(12).toString("hex");
   private seq = 0;
+  private inflight = 0;
+  private readonly waiters: (() => void)[] = [];
 
   constructor(
     readonly endpoints: readonly string[],
@@ -83,11 +86,11 @@ export class RaftmeshClient {
   }
 
   put(key: string, value: Uint8Array | string, opts: CallOptions = {}): Promise<PutResponseMsg> {
-    return this.write("KV", "Put", { key, value: Buffer.from(value) }, opts);
+    return this.sessioned("KV", "Put", { key, value: Buffer.from(value) }, opts);
   }
 
   delete(key: string, opts: CallOptions & { prefix?: boolean } = {}): Promise<DeleteResponseMsg> {
-    return this.write("KV", "Delete", { key, prefix: opts.prefix === true }, opts);
+    return this.sessioned("KV", "Delete", { key, prefix: opts.prefix === true }, opts);
   }
 
   /** list returns keys with a prefix, in key order (one page; pass the last key as startAfter for the next). */
@@ -113,7 +116,17 @@ export class RaftmeshClient {
   }
 
   /** register creates or replaces an instance; sessioned, so a retry applies at most once. */
-  register(instance: Partial<InstanceMsg> & { id: string; service: string; address: string; port: number }, opts: CallOptions = {}) {
+  register(
+    instance: Partial<Omit<InstanceMsg, "tags" | "metadata">> & {
+      id: string;
+      service: string;
+      address: string;
+      port: number;
+      tags?: readonly string[];
+      metadata?: Readonly<Record<string, string>>;
+    },
+    opts: CallOptions = {},
+  ) {
     return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "Register", { instance }, opts);
   }
 
@@ -225,6 +238,18 @@ export class RaftmeshClient {
    * first result back with duplicate: true). It retries only where the outcome may be unknown.
    */
   private async sessioned<Res>(service: ServiceName, method: string, req: object, opts: CallOptions): Promise<Res> {
+    // At most SESSION_WINDOW sessioned writes in flight, so every seq stays inside the server's window.
+    if (this.inflight >= SESSION_WINDOW) await new Promise<void>((r) => this.waiters.push(r));
+    this.inflight++;
+    try {
+      return await this.sessionedOnce<Res>(service, method, req, opts);
+    } finally {
+      this.inflight--;
+      this.waiters.shift()?.();
+    }
+  }
+
+  private async sessionedOnce<Res>(service: ServiceName, method: string, req: object, opts: CallOptions): Promise<Res> {
     const session = { clientId: this.clientId, seq: ++this.seq };
     let last: RaftmeshError | undefined;
     for (const endpoint of this.order(opts)) {
@@ -255,7 +280,7 @@ export class RaftmeshClient {
     if (!c) {
       c = new (clientApi()[service])(endpoint, credentials.createInsecure(), {
         "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
-        "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
+        "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
       });
       this.stubs.set(key, c);
     }

@@ -59,3 +59,10 @@ export const RETRY_BUDGET_PERCENT_MAX = 100;
 export const PER_TRY_TIMEOUT_MS_MAX = 600_000;
 /** HEALTH_CHANGES_MAX bounds one health.set command (the lease tracker sends at most 1,000; operators fewer). */
 export const HEALTH_CHANGES_MAX = 10_000;
+/**
+ * SESSION_WINDOW: how many of a client's most recent sequence numbers the table remembers. A
+ * client may have this many sessioned writes in flight at once, and they may apply in any order;
+ * a seq older than the newest minus the window is refused as stale. The bundled client keeps its
+ * writes in flight within it.
+ */
+export const SESSION_WINDOW = 128;

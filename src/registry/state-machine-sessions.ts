@@ -1,21 +1,40 @@
 /**
- * The at-most-once table (Raft dissertation §6.3): per client, the last sequence number applied
- * and its result, so a retry gets the first answer instead of applying again.
+ * The at-most-once table (Raft dissertation §6.3), extended to a window so that one client may
+ * have several writes in flight: per client, the results of its most recent sequence numbers, so
+ * a retry gets the first answer instead of applying again.
  */
 import type { CommandResult } from "./types.js";
 
 /** SessionRecord is what the table keeps per client. */
 export interface SessionRecord {
-  readonly seq: number;
-  readonly result: CommandResult;
+  /** maxSeq is the highest sequence number that ran. */
+  readonly maxSeq: number;
   /** lastAt is the leader-stamped time of the client's last write. */
   readonly lastAt: number;
+  /** results are the stored answers of the seqs that ran within the window, ascending by seq. */
+  readonly results: readonly (readonly [number, CommandResult])[];
+}
+
+/** SessionAnswer says what to do with a sessioned command. */
+export type SessionAnswer =
+  | { readonly kind: "new" }
+  | { readonly kind: "duplicate"; readonly result: CommandResult }
+  | { readonly kind: "stale"; readonly maxSeq: number };
+
+/**
+ * compact keeps what a retry needs to hear (success, index, counts) and drops bulky payloads
+ * (previous values, transaction reads), so the table's memory stays bounded by counts alone.
+ */
+function compact(r: CommandResult): CommandResult {
+  if (!r.ok) return r;
+  const { prev: _prev, gets: _gets, ...rest } = r;
+  return rest;
 }
 
 /**
- * SessionTable is bounded by `sessionsMax`, least recently used first out, and forgets clients
- * idle for `idleMs` by the commands' stamped time. Map order is the LRU order: a touched client
- * is moved to the end.
+ * SessionTable is bounded by `sessionsMax` clients, least recently used first out, remembers each
+ * client's last `window` sequence numbers, and forgets clients idle for `idleMs` by the commands'
+ * stamped time. Map order is the LRU order: a touched client is moved to the end.
  */
 export class SessionTable {
   private readonly records = new Map<string, SessionRecord>();
@@ -23,6 +42,7 @@ export class SessionTable {
   constructor(
     private readonly sessionsMax: number,
     private readonly idleMs: number,
+    private readonly window: number,
   ) {}
 
   get size(): number {
@@ -31,6 +51,15 @@ export class SessionTable {
 
   get(client: string): SessionRecord | undefined {
     return this.records.get(client);
+  }
+
+  /** lookup classifies (client, seq): new, a retry of a seq that ran, or older than the window. */
+  lookup(client: string, seq: number): SessionAnswer {
+    const rec = this.records.get(client);
+    if (!rec) return { kind: "new" };
+    if (seq <= rec.maxSeq - this.window) return { kind: "stale", maxSeq: rec.maxSeq };
+    for (const [s, result] of rec.results) if (s === seq) return { kind: "duplicate", result };
+    return { kind: "new" };
   }
 
   /**
@@ -44,10 +73,15 @@ export class SessionTable {
     }
   }
 
-  /** record stores a client's newest result and makes it the most recently used, evicting the least recently used past the bound. */
-  record(client: string, rec: SessionRecord): void {
+  /** record stores the result of a seq that ran, makes the client the most recently used, and evicts past the bounds. */
+  record(client: string, seq: number, result: CommandResult, at: number): void {
+    const prev = this.records.get(client);
+    const maxSeq = Math.max(prev?.maxSeq ?? 0, seq);
+    const results = [...(prev?.results ?? []), [seq, compact(result)] as const]
+      .filter(([s]) => s > maxSeq - this.window)
+      .sort((a, b) => a[0] - b[0]);
     this.records.delete(client);
-    this.records.set(client, rec);
+    this.records.set(client, { maxSeq, lastAt: at, results });
     if (this.records.size > this.sessionsMax) {
       const oldest = this.records.keys().next().value as string;
       this.records.delete(oldest);

@@ -10,14 +10,14 @@
  *     instances: [[service, id, address, port, tags, metadata, weight, priority, zone, ttlMs,
  *                  deregisterCriticalAfterMs, health, note, healthSince, createIndex, modIndex]],
  *     kv:        [[key, value, createIndex, modIndex, version]],
- *     sessions:  [[client, seq, lastAt, result]] }
+ *     sessions:  [[client, maxSeq, lastAt, [[seq, result]...]]] }
  */
 import { MalformedSnapshotError, SnapshotVersionError } from "./errors.js";
 import type { SessionRecord } from "./state-machine-sessions.js";
 import type { CommandResult, Health, Instance, KvEntry, Service, ServiceConfig } from "./types.js";
 
 /** REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout changes. */
-export const REGISTRY_SNAPSHOT_VERSION = 1;
+export const REGISTRY_SNAPSHOT_VERSION = 2;
 
 /** SnapshotState is everything a snapshot holds, in its canonical order. */
 export interface SnapshotState {
@@ -48,7 +48,7 @@ export function encodeSnapshot(s: SnapshotState): Uint8Array {
     }
   }
   const kv = s.kv.map((e) => [e.key, e.value, e.createIndex, e.modIndex, e.version]);
-  const sessions = s.sessions.map(([client, r]) => [client, r.seq, r.lastAt, r.result]);
+  const sessions = s.sessions.map(([client, r]) => [client, r.maxSeq, r.lastAt, r.results]);
   return encoder.encode(JSON.stringify({ version: REGISTRY_SNAPSHOT_VERSION, applied: s.applied, services, instances, kv, sessions }));
 }
 
@@ -89,8 +89,18 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     (t): KvEntry => ({ key: str(t[0], "kv key"), value: str(t[1], "kv value"), createIndex: int(t[2], "kv createIndex"), modIndex: int(t[3], "kv modIndex"), version: int(t[4], "kv version") }),
   );
   const sessions = rows(raw.sessions, "sessions", 4).map((t): [string, SessionRecord] => {
-    if (typeof t[3] !== "object" || t[3] === null) throw new MalformedSnapshotError("session result is not an object");
-    return [str(t[0], "session client"), { seq: int(t[1], "session seq"), lastAt: num(t[2], "session lastAt"), result: t[3] as CommandResult }];
+    const results = t[3];
+    if (!Array.isArray(results) || !results.every((x) => Array.isArray(x) && x.length === 2 && typeof x[1] === "object" && x[1] !== null)) {
+      throw new MalformedSnapshotError("session results are not [seq, result] pairs");
+    }
+    return [
+      str(t[0], "session client"),
+      {
+        maxSeq: int(t[1], "session maxSeq"),
+        lastAt: num(t[2], "session lastAt"),
+        results: results.map((x) => [int(x[0], "session result seq"), x[1] as CommandResult] as const),
+      },
+    ];
   });
   return { applied, services, kv, sessions };
 }

@@ -8,7 +8,7 @@ import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
 import type { StateMachine } from "../node/state-machine.js";
 import { decodeCommand } from "./codec.js";
 import { MalformedCommandError, ValidationError } from "./errors.js";
-import { HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSIONS_MAX } from "./limits.js";
+import { HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSION_WINDOW, SESSIONS_MAX } from "./limits.js";
 import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
 import { SessionTable } from "./state-machine-sessions.js";
@@ -47,7 +47,12 @@ export interface RegistryStateMachineOptions {
   readonly onEvents?: (events: readonly RegistryEvent[]) => void;
   /** onReset is called after restore(): watches must start again from `index`. */
   readonly onReset?: (index: number) => void;
-  readonly limits?: { readonly historyEventsMax?: number; readonly sessionsMax?: number; readonly sessionIdleMs?: number };
+  readonly limits?: {
+    readonly historyEventsMax?: number;
+    readonly sessionsMax?: number;
+    readonly sessionIdleMs?: number;
+    readonly sessionWindow?: number;
+  };
 }
 
 /** ServiceView is one service with its instances in id order. */
@@ -99,11 +104,13 @@ export class RegistryStateMachine implements StateMachine {
   private instanceCount = 0;
   private readonly kv = new KvStore();
   private readonly sessions: SessionTable;
+  private readonly sessionWindow: number;
   private readonly history: EventHistory;
 
   constructor(private readonly opts: RegistryStateMachineOptions = {}) {
     const l = opts.limits ?? {};
-    this.sessions = new SessionTable(l.sessionsMax ?? SESSIONS_MAX, l.sessionIdleMs ?? SESSION_IDLE_MS);
+    this.sessionWindow = l.sessionWindow ?? SESSION_WINDOW;
+    this.sessions = new SessionTable(l.sessionsMax ?? SESSIONS_MAX, l.sessionIdleMs ?? SESSION_IDLE_MS, this.sessionWindow);
     this.history = new EventHistory(l.historyEventsMax ?? HISTORY_EVENTS_MAX);
   }
 
@@ -139,11 +146,13 @@ export class RegistryStateMachine implements StateMachine {
       if (err instanceof ValidationError) return fail(index, "invalid-argument", err.message);
       throw err;
     }
-    const rec = this.sessions.get(s.client);
-    if (rec && s.seq === rec.seq) return rec.result.ok ? { ...rec.result, duplicate: true } : rec.result;
-    if (rec && s.seq < rec.seq) return fail(index, "stale-session", `client ${s.client} wrote seq ${rec.seq} already; seq ${s.seq} is older`);
+    const seen = this.sessions.lookup(s.client, s.seq);
+    if (seen.kind === "duplicate") return seen.result.ok ? { ...seen.result, duplicate: true } : seen.result;
+    if (seen.kind === "stale") {
+      return fail(index, "stale-session", `client ${s.client} wrote seq ${seen.maxSeq} already; seq ${s.seq} is older than the last ${this.sessionWindow}`);
+    }
     const result = this.execute(env.cmd, env.at, index, events);
-    this.sessions.record(s.client, { seq: s.seq, result, lastAt: env.at });
+    this.sessions.record(s.client, s.seq, result, env.at);
     return result;
   }
 

@@ -5,6 +5,9 @@ import type { CommandResult, RegistryEvent } from "../../src/registry/types.js";
 import { SafetyViolation } from "./checker.js";
 import { chainHash } from "./kv-machine.js";
 
+/** SIM_SESSION_WINDOW is the registry's session window in the simulator: small, so stale retries happen. */
+export const SIM_SESSION_WINDOW = 4;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -23,8 +26,8 @@ export class RegistrySimMachine {
   chain = 0;
   private events: RegistryEvent[] = [];
   private registry = this.makeRegistry();
-  /** appliedSeq is each client's highest seq whose command ran (not a duplicate, not stale). */
-  private appliedSeq = new Map<string, number>();
+  /** ran is, per client, the seqs whose command ran (not a duplicate, not stale), within the session window. */
+  private ran = new Map<string, number[]>();
   /** lastResult is what the last apply returned (undefined for no-ops). */
   lastResult: CommandResult | undefined;
 
@@ -33,7 +36,8 @@ export class RegistrySimMachine {
   }
 
   private makeRegistry(): RegistryStateMachine {
-    return new RegistryStateMachine({ onEvents: (e) => this.events.push(...e) });
+    // A small session window, so the workload's stale retries reach past it.
+    return new RegistryStateMachine({ onEvents: (e) => this.events.push(...e), limits: { sessionWindow: SIM_SESSION_WINDOW } });
   }
 
   apply(e: Entry): void {
@@ -56,20 +60,25 @@ export class RegistrySimMachine {
       return;
     }
     if (!session) return;
-    const done = this.appliedSeq.get(session.client) ?? 0;
+    const ran = this.ran.get(session.client) ?? [];
+    const maxSeq = ran.length > 0 ? Math.max(...ran) : 0;
+    const what = `${session.client} seq ${session.seq} at ${e.index} (ran: ${ran.join(",")})`;
     if (!result.ok && result.code === "stale-session") {
-      if (session.seq >= done) throw new SafetyViolation("at-most-once", `seq ${session.seq} of ${session.client} refused as stale at ${e.index}, but only ${done} ran`);
+      if (session.seq > maxSeq - SIM_SESSION_WINDOW) throw new SafetyViolation("at-most-once", `refused as stale inside the window: ${what}`);
       return;
     }
     // A retry's answer is the first application's result (a failure too), which carries its index.
     if (result.index !== e.index || (result.ok && result.duplicate)) {
-      if (session.seq !== done || result.index >= e.index) {
-        throw new SafetyViolation("at-most-once", `${session.client} seq ${session.seq} answered as a retry at ${e.index}, last ran ${done}`);
-      }
+      if (!ran.includes(session.seq) || result.index >= e.index) throw new SafetyViolation("at-most-once", `answered as a retry but never ran: ${what}`);
       return;
     }
-    if (session.seq <= done) throw new SafetyViolation("at-most-once", `${session.client} seq ${session.seq} ran again at ${e.index} (last ran ${done})`);
-    this.appliedSeq.set(session.client, session.seq);
+    if (ran.includes(session.seq)) throw new SafetyViolation("at-most-once", `ran again: ${what}`);
+    const next = [...ran, session.seq];
+    const top = Math.max(maxSeq, session.seq);
+    this.ran.set(
+      session.client,
+      next.filter((x) => x > top - SIM_SESSION_WINDOW),
+    );
   }
 
   /** state is the registry's own snapshot (for checks). */
@@ -79,15 +88,15 @@ export class RegistrySimMachine {
 
   snapshot(): Uint8Array {
     const app = Buffer.from(this.registry.snapshot()).toString("base64");
-    return encoder.encode(JSON.stringify({ chain: this.chain, seqs: [...this.appliedSeq], app }));
+    return encoder.encode(JSON.stringify({ chain: this.chain, ran: [...this.ran], app }));
   }
 
   restore(data: Uint8Array): void {
-    const s = JSON.parse(decoder.decode(data)) as { chain: number; seqs: [string, number][]; app: string };
+    const s = JSON.parse(decoder.decode(data)) as { chain: number; ran: [string, number[]][]; app: string };
     this.registry = this.makeRegistry();
     this.registry.restore(Buffer.from(s.app, "base64"));
     this.chain = s.chain;
-    this.appliedSeq = new Map(s.seqs);
+    this.ran = new Map(s.ran);
     this.lastResult = undefined;
   }
 }

@@ -1,3 +1,4 @@
+import { SIM_SESSION_WINDOW } from "./registry-machine.js";
 import { encodeCommand } from "../../src/registry/codec.js";
 import {
   BALANCE_POLICIES,
@@ -46,8 +47,10 @@ export class RegistryWorkload {
     if (prev && r.chance(0.15)) {
       // A retry: same session and command, restamped by whichever leader receives it.
       env = { v: 1, at, session: { client, seq: prev.seq }, cmd: prev.cmd };
-    } else if (prev && prev.seq > 1 && r.chance(0.03)) {
-      env = { v: 1, at, session: { client, seq: prev.seq - 1 }, cmd: this.command() };
+    } else if (prev && prev.seq > 1 && r.chance(0.04)) {
+      // An old seq: inside the window it is a retry or a late first try; past it, stale.
+      const back = 1 + r.nextInt(Math.min(prev.seq - 1, 2 * SIM_SESSION_WINDOW));
+      env = { v: 1, at, session: { client, seq: prev.seq - back }, cmd: this.command() };
     } else {
       const session: Session = { client, seq: (prev?.seq ?? 0) + 1 };
       const cmd = this.command();

@@ -22,14 +22,31 @@ describe("registry sessions", () => {
     expect(h.sm.instance("web", "x")).toBeDefined();
   });
 
-  it("sessions: an older seq is stale; a newer one applies; clients are independent", () => {
-    const h = new Harness();
+  it("sessions: within the window out-of-order seqs apply once each; older than the window is stale; clients are independent", () => {
+    const h = new Harness({ sessionWindow: 4 });
     h.ok({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 5 });
-    expect(h.run({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 4 })).toMatchObject({ ok: false, code: "stale-session" });
+    // seq 4 never ran and is inside the window (a write that was in flight at the same time): it applies.
+    expect(h.ok({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 4 }).duplicate).toBeUndefined();
+    // Retries of both are answered from the table.
+    expect(h.run({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 4 })).toMatchObject({ duplicate: true });
+    expect(h.run({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 5 })).toMatchObject({ duplicate: true });
     expect(h.ok({ op: "kv.put", key: "a", value: "" }, { client: "c2", seq: 1 }).duplicate).toBeUndefined();
-    expect(h.ok({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 7 }).duplicate).toBeUndefined();
-    expect(h.sm.kvGet("a")?.version).toBe(3);
+    expect(h.ok({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 9 }).duplicate).toBeUndefined();
+    expect(h.sm.kvGet("a")?.version).toBe(4);
+    // 9 - 4 = 5: seq 5 and older are now past the window.
     expect(h.run({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 5 })).toMatchObject({ ok: false, code: "stale-session" });
+    expect(h.run({ op: "kv.put", key: "a", value: "" }, { client: "c1", seq: 6 })).toMatchObject({ ok: true });
+    expect(h.sm.kvGet("a")?.version).toBe(5);
+  });
+
+  it("sessions: stored answers drop bulky payloads (previous values, transaction reads) but keep the outcome", () => {
+    const h = new Harness();
+    h.ok({ op: "kv.put", key: "k", value: "AAAA" });
+    const first = h.ok({ op: "kv.put", key: "k", value: "BBBB" }, { client: "c", seq: 1 });
+    expect(first.prev?.value).toBe("AAAA");
+    const retry = h.run({ op: "kv.put", key: "k", value: "BBBB" }, { client: "c", seq: 1 });
+    expect(retry).toMatchObject({ ok: true, duplicate: true, index: first.index });
+    expect((retry as { prev?: unknown }).prev).toBeUndefined();
   });
 
   it("sessions: the table is bounded and forgets the least recently used client", () => {
