@@ -22,6 +22,7 @@ import { GrpcTransport } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
 import { initialState, type StartMode } from "./initial-state.js";
 import { LeaseDriver } from "./lease-driver.js";
+import { readUnsafeSwitches } from "./unsafe.js";
 
 /** BoundPorts are the ports the agent's servers listen on (useful when the configuration asked for port 0). */
 export interface BoundPorts {
@@ -152,7 +153,10 @@ export class Agent {
           return () => clearTimeout(t);
         },
       });
+      const unsafe = readUnsafeSwitches(process.env);
+      if (unsafe.staleReads || unsafe.earlyAck) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
       ctx = {
+        unsafe,
         nodeId: config.nodeId,
         clusterId: config.clusterId,
         version: packageVersion(),

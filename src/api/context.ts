@@ -1,4 +1,5 @@
 import type { LeaseDriver } from "../agent/lease-driver.js";
+import type { UnsafeSwitches } from "../agent/unsafe.js";
 import type { ClusterStateMachine } from "../node/cluster-state-machine.js";
 import type { RaftNode } from "../node/raft-node.js";
 import type { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
@@ -20,6 +21,8 @@ export interface ApiContext {
   /** batcher sends a follower's heartbeats to the leader in batches. */
   readonly batcher: HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>;
   readonly forwarder: Forwarder;
+  /** unsafe are the negative-control switches of the fault-injection suite (all off in normal use). */
+  readonly unsafe: UnsafeSwitches;
   /** addressOf is a member's addresses: recorded in the log, else from this node's configuration. */
   addressOf(id: string): { peer: string; api: string } | undefined;
 }

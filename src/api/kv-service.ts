@@ -28,7 +28,7 @@ export const LIST_LIMIT_DEFAULT = 1_000;
 
 /** readBarrier waits, unless the read asked for STALE, until local state reflects every write acknowledged before the call. */
 export async function readBarrier(ctx: ApiContext, call: ServerUnaryCall<unknown, unknown>, consistency: ConsistencyName | undefined): Promise<void> {
-  if (consistency === "CONSISTENCY_STALE") return;
+  if (consistency === "CONSISTENCY_STALE" || ctx.unsafe.staleReads) return;
   const deadline = deadlineOf(call, READ_WAIT_MS_MAX);
   await ctx.node.readIndex(Math.max(1, deadline.getTime() - Date.now()));
 }

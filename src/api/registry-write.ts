@@ -18,6 +18,11 @@ export type OkResult = Extract<CommandResult, { ok: true }>;
  */
 export async function proposeCommand(ctx: ApiContext, cmd: RegistryCommand, session: Session | undefined, deadline: Date): Promise<OkResult> {
   const data = encodeAppCommand(encodeCommand({ v: 1, at: Date.now(), session, cmd }));
+  if (ctx.unsafe.earlyAck) {
+    // Negative control only: claim success as soon as the leader has the entry in its log.
+    const { index } = ctx.node.proposeNoWait(data);
+    return { ok: true, index, succeeded: true };
+  }
   const res = (await waitUntil(ctx.node.propose(data), deadline, cmd.op)) as CommandResult | undefined;
   if (!res) throw new ApiError(status.INTERNAL, `${cmd.op} produced no result`);
   if (res.ok) return res;

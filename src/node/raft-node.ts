@@ -156,6 +156,15 @@ export class RaftNode {
     return this.track(this.raw.propose([data])[0]);
   }
 
+  /** proposeNoWait appends data on the leader and returns its index without waiting for commit (negative controls only). */
+  proposeNoWait(data: Uint8Array): { index: LogIndex } {
+    this.throwIfStopped();
+    const ref = this.raw.propose([data])[0];
+    if (!ref) throw new Error("no proposal reference");
+    this.schedule();
+    return { index: ref.index };
+  }
+
   /** proposeConfChange replicates one membership change and resolves once it is applied here. */
   proposeConfChange(cc: ConfChange): Promise<unknown> {
     return this.track(this.raw.proposeConfChange(cc));

@@ -1,0 +1,34 @@
+import { ConfigError } from "../config/index.js";
+
+/**
+ * UnsafeSwitches break the node's guarantees on purpose, for the fault-injection suite's negative
+ * controls: a checker that cannot catch a broken node proves nothing. They are read only from the
+ * RAFTMESH_TEST_UNSAFE environment variable, are not part of the configuration schema, and the
+ * agent logs a warning at start when any is on.
+ */
+export interface UnsafeSwitches {
+  /** staleReads: linearizable reads skip ReadIndex and answer from local state. */
+  readonly staleReads: boolean;
+  /** earlyAck: writes are acknowledged once the leader has appended them, before a quorum has. */
+  readonly earlyAck: boolean;
+}
+
+export const SAFE: UnsafeSwitches = { staleReads: false, earlyAck: false };
+
+/** UNSAFE_ENV is the variable that turns the switches on (comma-separated names). */
+export const UNSAFE_ENV = "RAFTMESH_TEST_UNSAFE";
+
+const NAMES = { "stale-reads": "staleReads", "early-ack": "earlyAck" } as const;
+
+/** readUnsafeSwitches parses RAFTMESH_TEST_UNSAFE; an unknown name is a configuration error. */
+export function readUnsafeSwitches(env: Record<string, string | undefined>): UnsafeSwitches {
+  const raw = env[UNSAFE_ENV];
+  if (!raw) return SAFE;
+  const out = { ...SAFE } as { -readonly [K in keyof UnsafeSwitches]: boolean };
+  for (const name of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const key = NAMES[name as keyof typeof NAMES];
+    if (!key) throw new ConfigError(UNSAFE_ENV, UNSAFE_ENV, `unknown switch "${name}" (known: ${Object.keys(NAMES).join(", ")})`);
+    out[key] = true;
+  }
+  return out;
+}

@@ -1,0 +1,13 @@
+import { describe, expect, it } from "vitest";
+import { readUnsafeSwitches, SAFE } from "../../../src/agent/unsafe.js";
+import { ConfigError } from "../../../src/config/index.js";
+
+describe("unsafe switches", () => {
+  it("unsafe: off unless RAFTMESH_TEST_UNSAFE names them; unknown names are refused", () => {
+    expect(readUnsafeSwitches({})).toEqual(SAFE);
+    expect(readUnsafeSwitches({ RAFTMESH_TEST_UNSAFE: "" })).toEqual(SAFE);
+    expect(readUnsafeSwitches({ RAFTMESH_TEST_UNSAFE: "stale-reads" })).toEqual({ staleReads: true, earlyAck: false });
+    expect(readUnsafeSwitches({ RAFTMESH_TEST_UNSAFE: "early-ack, stale-reads" })).toEqual({ staleReads: true, earlyAck: true });
+    expect(() => readUnsafeSwitches({ RAFTMESH_TEST_UNSAFE: "fast" })).toThrow(ConfigError);
+  });
+});
