@@ -91,20 +91,32 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
     }),
     Heartbeat: unary<HeartbeatRequestMsg, HeartbeatResponseMsg>(async (call) => heartbeat(ctx, call.request)),
     KeepAlive: (call: ServerDuplexStream<HeartbeatRequestMsg, HeartbeatResponseMsg>) => {
-      // Answers go out in request order: each waits for the one before it.
+      // Answers go out in request order: each waits for the one before it. The first failure ends
+      // the stream with its status, after the answers before it.
       let chain = Promise.resolve();
+      let failed = false;
       call.on("data", (h: HeartbeatRequestMsg) => {
         const answer = heartbeat(ctx, h);
+        // The chain handles a rejection only when it gets there, which may be after an earlier
+        // heartbeat's commit: without this, Node sees an unhandled rejection and ends the process.
+        answer.catch(() => undefined);
         chain = chain.then(async () => {
+          if (failed) return;
           try {
             call.write(await answer);
           } catch (err) {
+            failed = true;
             const st = toStatus(err);
-            call.destroy(Object.assign(new Error(st.details), st));
+            // emit("error") is how a grpc-js server stream ends with a status after what it wrote; destroy() drops both and the client hangs.
+            call.emit("error", Object.assign(new Error(st.details), st));
           }
         });
       });
-      call.on("end", () => void chain.then(() => call.end()));
+      call.on("end", () =>
+        void chain.then(() => {
+          if (!failed) call.end();
+        }),
+      );
       call.on("error", () => undefined);
     },
     PutService: unary<{ name: string; config?: ServiceConfigMsg; session?: WriteSessionMsg }, { index: number; duplicate: boolean }>(async (call) => {
@@ -145,15 +157,18 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
       const { fromIndex, service, keyPrefix, kinds } = call.request;
       for (const k of kinds ?? []) {
         if (k !== "service" && k !== "instance" && k !== "kv") {
-          call.destroy(Object.assign(new Error(`kinds: "${k}" is not service, instance or kv`), { code: status.INVALID_ARGUMENT }));
+          call.emit("error", Object.assign(new Error(`kinds: "${k}" is not service, instance or kv`), { code: status.INVALID_ARGUMENT }));
           return;
         }
       }
       let ended = false;
       let handle: WatchHandle | undefined;
-      const progress = setInterval(() => {
-        if (!ended) call.write({ events: [], index: reg.applied });
-      }, WATCH_PROGRESS_MS);
+      // A progress notice names the applied index only when the watcher has been handed every
+      // matching event up to it; while a replay or a queue is pending it would run ahead of them.
+      const notice = () => {
+        if (!ended && handle?.caughtUp()) call.write({ events: [], index: reg.applied });
+      };
+      const progress = setInterval(notice, WATCH_PROGRESS_MS);
       const finish = (err?: Error) => {
         if (ended) return;
         ended = true;
@@ -161,7 +176,8 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
         handle?.close();
         if (err) {
           const e = watchError(err);
-          call.destroy(Object.assign(new Error(e.details), e));
+          // emit("error"), not destroy(): grpc-js sends the status only on the emit path.
+          call.emit("error", Object.assign(new Error(e.details), e));
         } else call.end();
       };
       handle = ctx.hub.watch(
@@ -176,11 +192,14 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
           end: (err) => finish(err),
         },
       );
-      call.on("drain", () => handle?.resume());
+      call.on("drain", () => {
+        handle?.resume();
+        notice();
+      });
       call.on("cancelled", () => finish());
       call.on("close", () => finish());
       // Tell the client at once where the watch stands, even before any event.
-      if (!ended) call.write({ events: [], index: reg.applied });
+      notice();
     },
   };
 }

@@ -64,6 +64,11 @@ export interface WatchHandle {
   close(): void;
   /** resume tells the hub the sink can take events again after it returned false. */
   resume(): void;
+  /**
+   * caughtUp says that every matching event up to the source's applied index was handed to the
+   * sink: only then may a progress notice name the applied index without running ahead of events.
+   */
+  caughtUp(): boolean;
 }
 
 /** WatchError is the base of the reasons a watch ends or is refused. */
@@ -125,7 +130,7 @@ interface Watcher {
   ended: boolean;
 }
 
-const NOOP_HANDLE: WatchHandle = { close() {}, resume() {} };
+const NOOP_HANDLE: WatchHandle = { close() {}, resume() {}, caughtUp: () => false };
 
 /** WatchHub fans applied events out to the node's watchers. */
 export class WatchHub {
@@ -182,6 +187,7 @@ export class WatchHub {
         w.paused = false;
         this.pump(w);
       },
+      caughtUp: () => !w.ended && !w.paused && w.replayPos >= w.replay.length && w.queueHead >= w.queue.length,
     };
   }
 

@@ -74,6 +74,8 @@ export class PeerClient {
   private call: ClientWritableStream<WireEnvelope> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private waitingDrain = false;
+  /** failedSinceOpen: the last stream (or connect attempt) failed and none has opened since. */
+  private failedSinceOpen = false;
   private unreachableReported = false;
   private lastRefusal = "";
   private counts = { sent: 0, dropped: 0, droppedDisconnected: 0, reconnects: 0, refusals: 0 };
@@ -100,8 +102,9 @@ export class PeerClient {
       return;
     }
     const { queueMessagesMax, backlogMessagesMax, queueBytesMax } = this.options.limits;
-    // After a failure the peer is likely still down: keep only a small backlog until it is back.
-    const messagesMax = this.state === "backoff" ? backlogMessagesMax : queueMessagesMax;
+    // After a failure the peer is likely still down: keep only a small backlog until a stream is
+    // open again (also while a reconnect attempt is under way, not only while backing off).
+    const messagesMax = this.failedSinceOpen ? backlogMessagesMax : queueMessagesMax;
     if (!this.queue.offer(m, bytes, messagesMax, queueBytesMax)) {
       this.drop(1);
       return;
@@ -164,6 +167,7 @@ export class PeerClient {
     if (call !== this.call || this.state !== "connecting") return;
     clearTimeout(this.timer);
     this.state = "open";
+    this.failedSinceOpen = false;
     this.backoff.reset();
     this.lastRefusal = "";
     this.options.logger.info({ address: this.options.address }, "peer stream open");
@@ -195,6 +199,7 @@ export class PeerClient {
     this.call = undefined;
     this.waitingDrain = false;
     this.state = "backoff";
+    this.failedSinceOpen = true;
     this.logStreamEnd(wasOpen, error);
     // What is left is stale by now; keep only a backlog the size allowed while disconnected.
     this.drop(this.queue.dropOldest(this.options.limits.backlogMessagesMax));

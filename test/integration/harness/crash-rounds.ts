@@ -13,6 +13,10 @@
  * Real processes and real timers mean a seed replays the schedule (fault kinds, moments, downtimes,
  * stop signals), not the exact interleaving.
  */
+import { ClusterStateMachine } from "../../../src/node/cluster-state-machine.js";
+import { decodeCommand } from "../../../src/registry/codec.js";
+import { LIST_LIMIT_MAX } from "../../../src/registry/limits.js";
+import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import { Buffer } from "node:buffer";
 import { status } from "@grpc/grpc-js";
 import { RaftmeshError } from "../../../src/client/index.js";
@@ -436,27 +440,33 @@ function compareStates(nodes: readonly Durable[], states: readonly Map<string, s
   if (refused.length > 0) fail("refused-write-absent", `${refused.length} writes refused as not applied are in the state, e.g. ${refused[0]}`);
 }
 
-/** rebuild is the KV a node's snapshot plus its log through `through` describe. */
+/** rebuild is the KV a node's snapshot plus its log through `through` describe, rebuilt by the node's own state machines. */
 function rebuild(n: Durable, through: number): Map<string, string> {
-  const kv = new Map<string, string>();
-  if (n.snapshot) {
-    const cluster = JSON.parse(Buffer.from(n.snapshot.data).toString("utf8")) as { app: string };
-    const app = JSON.parse(Buffer.from(cluster.app, "base64").toString("utf8")) as { kv: [string, string][] };
-    for (const [key, v] of app.kv) kv.set(key, Buffer.from(v, "base64").toString("utf8"));
-  }
+  const registry = new RegistryStateMachine();
+  const machine = new ClusterStateMachine(registry);
+  if (n.snapshot) machine.restore(n.snapshot.data);
   for (const e of n.entries) {
     if (e.index > through) break;
-    const put = putOf(e);
-    if (put) kv.set(put.key, put.value);
+    if (e.index <= machine.applied) continue;
+    machine.apply(e);
+  }
+  const kv = new Map<string, string>();
+  for (let page = registry.kvList("", { limit: LIST_LIMIT_MAX }), last = ""; ; ) {
+    for (const e of page.entries) {
+      kv.set(e.key, Buffer.from(e.value, "base64").toString("utf8"));
+      last = e.key;
+    }
+    if (!page.more) break;
+    page = registry.kvList("", { startAfter: last, limit: LIST_LIMIT_MAX });
   }
   return kv;
 }
 
-/** putOf decodes an entry as a KV put (tag 0x02, then the KV command with a base64 value). */
+/** putOf decodes an entry as a KV put (tag 0x02, then a registry command with a base64 value). */
 function putOf(e: Entry): { key: string; value: string } | undefined {
   if (e.kind !== EntryKind.Normal || e.data[0] !== 0x02) return undefined;
-  const cmd = JSON.parse(Buffer.from(e.data.subarray(1)).toString("utf8")) as { op: string; key: string; value?: string };
-  return cmd.op === "put" ? { key: cmd.key, value: Buffer.from(cmd.value ?? "", "base64").toString("utf8") } : undefined;
+  const { cmd } = decodeCommand(e.data.subarray(1));
+  return cmd.op === "kv.put" ? { key: cmd.key, value: Buffer.from(cmd.value, "base64").toString("utf8") } : undefined;
 }
 
 function entryAt(n: Durable, index: number): Entry | undefined {

@@ -1,7 +1,7 @@
 import { Buffer } from "node:buffer";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeAppCommand } from "../../../src/node/cluster-state-machine.js";
-import { encodeKvCommand } from "../../../src/node/kv-state-machine.js";
+import { encodeCommand } from "../../../src/registry/codec.js";
 import { type Entry, EntryKind, type NodeId } from "../../../src/raft/index.js";
 import { checkDurable, type Durable, History, runCrashRounds, SNAPSHOT_ENTRIES_DEFAULT, summarize, type Violation } from "../harness/crash-rounds.js";
 import { ProcessCluster } from "../harness/process-cluster.js";
@@ -38,7 +38,7 @@ describe("crash checker", () => {
     term,
     index,
     kind: EntryKind.Normal,
-    data: encodeAppCommand(encodeKvCommand({ op: "put", key, value: Buffer.from(value).toString("base64") })),
+    data: encodeAppCommand(encodeCommand({ v: 1, at: 0, cmd: { op: "kv.put", key, value: Buffer.from(value).toString("base64") } })),
   });
   const node = (id: string, entries: Entry[]): Durable => ({ id, hardState: { term: 1, vote: "n1" as NodeId, commit: entries.length }, entries });
   const log = () => [put(1, "a", "1"), put(2, "b", "2"), put(3, "c", "3")];

@@ -1,0 +1,143 @@
+/**
+ * Phase 3: memory of nodes holding n instances (100 per service, long TTL so nothing expires):
+ * every agent's RSS before and after registering them, bytes per instance, and the registry's
+ * totals. Then, optionally, a new learner joins with an empty data directory and the time until
+ * it has applied the leader's commit index is measured (it must catch up through a snapshot,
+ * since the leader's log was compacted every RAFTMESH_SNAPSHOT_ENTRIES entries).
+ */
+import { runLoad } from "../raft/load.js";
+import { waitFor } from "../../integration/harness/process-cluster.js";
+import type { BenchCluster } from "./cluster.js";
+import { instanceSpec, TTL_MS_LONG } from "./instances.js";
+import { rssBytesOf } from "./procs.js";
+import { countHealth, type HealthTotals, waitApplied } from "./registry-stats.js";
+
+/** INSTANCES_PER_SERVICE: 100 instances per service, so 100,000 instances make 1,000 services. */
+const INSTANCES_PER_SERVICE = 100;
+/** REGISTER_TIME_MS_MAX bounds the registrations in time; the report says how many were made. */
+const REGISTER_TIME_MS_MAX = 300_000;
+/** SETTLE_MS lets the agents finish start-up (and later, snapshots and GC) before RSS is read. */
+const SETTLE_MS = 3_000;
+/** CONVERGE_MS_MAX bounds the wait for followers to apply everything. */
+const CONVERGE_MS_MAX = 60_000;
+/** LEARNER_JOIN_WAIT_MS bounds the wait for the new node to start and ask to be added. */
+const LEARNER_JOIN_WAIT_MS = 60_000;
+/** LEARNER_CATCHUP_MS_MAX bounds the learner's catch-up. */
+const LEARNER_CATCHUP_MS_MAX = 180_000;
+/** LEARNER_ID is the joining node's id. */
+const LEARNER_ID = "n4";
+/** SERVICE_PREFIX names this phase's services. */
+const SERVICE_PREFIX = "mem-";
+
+/** MemoryOptions size the phase. */
+export interface MemoryOptions {
+  readonly instances: number;
+  readonly concurrency: number;
+  readonly learner: boolean;
+}
+
+/** NodeMemory is one agent's RSS. */
+export interface NodeMemory {
+  readonly role: "leader" | "follower";
+  readonly rssBeforeBytes: number;
+  readonly rssAfterBytes: number;
+  /** bytesPerInstance is (after - before) / instances registered. */
+  readonly bytesPerInstance: number;
+}
+
+/** LearnerCatchUp is the optional learner measurement. */
+export interface LearnerCatchUp {
+  readonly targetIndex: number;
+  readonly catchUpMs: number;
+  /** snapshotIndex is the learner's snapshot index after catching up (> 0: it was installed from a snapshot). */
+  readonly snapshotIndex: number;
+  readonly rssBytes: number;
+}
+
+/** MemoryReport is the phase's result. */
+export interface MemoryReport {
+  readonly leader: string;
+  readonly instances: number;
+  readonly registered: number;
+  readonly registerSeconds: number;
+  readonly registersPerSec: number;
+  readonly errors: number;
+  readonly firstError: string | undefined;
+  readonly nodes: Record<string, NodeMemory>;
+  readonly totals: HealthTotals;
+  readonly leaderStatus: { commit: number; applied: number; snapshotIndex: number };
+  readonly learner?: LearnerCatchUp | { error: string };
+}
+
+/** runMemoryPhase runs the phase on a fresh cluster c. */
+export async function runMemoryPhase(c: BenchCluster, o: MemoryOptions, log: (line: string) => void): Promise<MemoryReport> {
+  const leader = await c.leader();
+  await sleep(SETTLE_MS);
+  const before = new Map([...c.pids].map(([id, pid]) => [id, rssBytesOf(pid)]));
+  const client = c.pc.client(leader);
+  const r = await runLoad({
+    concurrency: o.concurrency,
+    maxOps: o.instances,
+    durationMs: REGISTER_TIME_MS_MAX,
+    keyPrefix: "mem",
+    put: async (key) => {
+      const i = Number(key.slice(key.lastIndexOf("/") + 1));
+      const service = `${SERVICE_PREFIX}${Math.floor(i / INSTANCES_PER_SERVICE)}`;
+      await client.register(instanceSpec(i, service, `${service}-${i % INSTANCES_PER_SERVICE}`, TTL_MS_LONG));
+    },
+  });
+  log(`  registered ${r.ops}/${o.instances} in ${r.seconds.toFixed(1)} s (${Math.round(r.opsPerSec)}/s)${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
+  const status = await client.status();
+  if (Number.isNaN(await waitApplied(c, c.ids, status.commit, CONVERGE_MS_MAX))) log(`  warning: not every node applied ${status.commit} within ${CONVERGE_MS_MAX} ms`);
+  await sleep(SETTLE_MS);
+  const nodes: Record<string, NodeMemory> = {};
+  for (const [id, pid] of c.pids) {
+    const rssBeforeBytes = before.get(id) ?? Number.NaN;
+    const rssAfterBytes = rssBytesOf(pid);
+    nodes[id] = { role: id === leader ? "leader" : "follower", rssBeforeBytes, rssAfterBytes, bytesPerInstance: r.ops > 0 ? (rssAfterBytes - rssBeforeBytes) / r.ops : Number.NaN };
+  }
+  const totals = countHealth(await client.listServices(), SERVICE_PREFIX);
+  const after = await client.status();
+  const report: MemoryReport = {
+    leader,
+    instances: o.instances,
+    registered: r.ops,
+    registerSeconds: r.seconds,
+    registersPerSec: r.opsPerSec,
+    errors: r.errors,
+    firstError: r.firstError,
+    nodes,
+    totals,
+    leaderStatus: { commit: after.commit, applied: after.applied, snapshotIndex: after.snapshotIndex },
+  };
+  if (!o.learner) return report;
+  try {
+    return { ...report, learner: await learnerCatchUp(c, leader, log) };
+  } catch (err) {
+    log(`  learner catch-up failed: ${(err as Error).message}`);
+    return { ...report, learner: { error: (err as Error).message } };
+  }
+}
+
+/** learnerCatchUp adds an empty node as a learner and times its catch-up to the leader's commit index at the time it was added. */
+async function learnerCatchUp(c: BenchCluster, leader: string, log: (line: string) => void): Promise<LearnerCatchUp> {
+  await c.pc.allocate(LEARNER_ID);
+  // The line we wait for is logged at info; the benchmark's agents otherwise log warnings only.
+  c.pc.start(LEARNER_ID, { RAFTMESH_LOG_LEVEL: "info" });
+  await waitFor(`${LEARNER_ID} to wait in join mode`, async () => (await c.pc.logOf(LEARNER_ID)).includes("waiting for the leader to add this node"), LEARNER_JOIN_WAIT_MS);
+  const pid = c.trackPid(LEARNER_ID);
+  const targetIndex = (await c.pc.client(leader).status()).commit;
+  const start = performance.now();
+  await c.pc.client(leader).addMember({ id: LEARNER_ID, peer: c.pc.peer(LEARNER_ID), api: c.pc.api(LEARNER_ID), learner: true }, { deadlineMs: 10_000 });
+  const waitedMs = await waitApplied(c, [LEARNER_ID], targetIndex, LEARNER_CATCHUP_MS_MAX);
+  if (Number.isNaN(waitedMs)) throw new Error(`${LEARNER_ID} did not apply index ${targetIndex} within ${LEARNER_CATCHUP_MS_MAX} ms`);
+  const catchUpMs = performance.now() - start;
+  const st = await c.pc.client(LEARNER_ID).status();
+  const learner = { targetIndex, catchUpMs, snapshotIndex: st.snapshotIndex, rssBytes: rssBytesOf(pid) };
+  log(`  learner ${LEARNER_ID} applied ${targetIndex} ${Math.round(catchUpMs)} ms after being added (snapshot index ${st.snapshotIndex})`);
+  return learner;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
