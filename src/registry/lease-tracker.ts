@@ -145,15 +145,16 @@ export class LeaseTracker {
     const lease = this.leases.get(key(service, id));
     if (lease === undefined) return { ok: false, reason: "not-found" };
     lease.deadline = now + lease.ttlMs;
-    const wanted = wantedStatus(lease, status);
+    // Compare with the status a change still in flight will leave, not only with the replicated
+    // one: of two pipelined heartbeats (warning, then passing) the last must win.
+    const p = lease.pendingStatus !== null && now < lease.pendingStatus.until ? lease.pendingStatus : null;
+    const wanted = wantedStatus(p ? { ...lease, health: p.health, note: p.note } : lease, status);
     let change: HealthChange | null = null;
     if (wanted !== null) {
-      const p = lease.pendingStatus;
-      const inFlight = p !== null && p.health === wanted.health && p.note === wanted.note && now < p.until;
-      if (!inFlight) {
-        lease.pendingStatus = { ...wanted, until: now + LEASE_RETRY_MS };
-        change = { service, id, health: wanted.health, note: wanted.note, ifModIndex: lease.modIndex };
-      }
+      lease.pendingStatus = { ...wanted, until: now + LEASE_RETRY_MS };
+      // Unconditional: a heartbeat's status is the instance's own latest report, and changes are
+      // applied in the order the leader proposes them, so the last report wins.
+      change = { service, id, health: wanted.health, note: wanted.note, ifModIndex: 0 };
     }
     return { ok: true, ttlMs: lease.ttlMs, deadline: lease.deadline, change };
   }

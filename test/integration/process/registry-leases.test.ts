@@ -347,10 +347,9 @@ describe("registry leases on a 3-node cluster", () => {
     await c.client(leader).deleteService("lease-f");
   });
 
-  // Known bug (see the report): the tracker compares a heartbeat's status with the replicated
-  // health, not with a change still in flight, so "passing" right after "warning" is dropped and the
-  // instance stays warning although its last heartbeat said passing. Flip to it() once fixed.
-  it.fails("leases: the last status of pipelined heartbeats wins (warning, then passing, leaves it passing)", async () => {
+  // Regression: the tracker compared a heartbeat's status with the replicated health only, so
+  // "passing" right after "warning" (still in flight) was dropped and the instance stayed warning.
+  it("leases: the last status of pipelined heartbeats wins (warning, then passing, leaves it passing)", async () => {
     const leader = await c.waitForLeader();
     const [f1] = followersOf(leader) as [string];
     await register(f1, "lease-h", "h-1");

@@ -169,7 +169,8 @@ describe("lease tracker", () => {
     expect(t.renew(10, "web", "a", { health: "passing", note: "" })).toMatchObject({ ok: true, change: null });
     const r = t.renew(20, "web", "a", { health: "warning", note: "slow" });
     expect(r).toMatchObject({ ok: true, deadline: 20 + TTL });
-    expect(r.ok && r.change).toEqual({ service: "web", id: "a", health: "warning", note: "slow", ifModIndex: 1 });
+    // Status changes are unconditional (ifModIndex 0): the instance's latest report wins.
+    expect(r.ok && r.change).toEqual({ service: "web", id: "a", health: "warning", note: "slow", ifModIndex: 0 });
     // Same status again while the first is in flight: renewed, nothing new to propose.
     expect(t.renew(30, "web", "a", { health: "warning", note: "slow" })).toMatchObject({ deadline: 30 + TTL, change: null });
     // A different status is a new proposal.
@@ -183,8 +184,17 @@ describe("lease tracker", () => {
     // Applied: now the replicated health says it, nothing to propose; the deadline is the heartbeat's.
     t.observe(2_000, [put(inst({ health: "warning", note: "slower", modIndex: 6 }))]);
     expect(t.renew(2_100, "web", "a", { health: "warning", note: "slower" })).toMatchObject({ change: null });
-    expect(t.renew(2_200, "web", "a", { health: "passing", note: "" })).toMatchObject({ change: { health: "passing", ifModIndex: 6 } });
+    expect(t.renew(2_200, "web", "a", { health: "passing", note: "" })).toMatchObject({ change: { health: "passing", ifModIndex: 0 } });
     expect(t.due(2_200 + TTL - 1, 0).expire).toEqual([]);
+  });
+
+  it("leases: of pipelined status heartbeats the last wins, compared with the change still in flight", () => {
+    const t = leaderWith(0, inst());
+    expect(t.renew(10, "web", "a", { health: "warning", note: "slow" })).toMatchObject({ change: { health: "warning" } });
+    // Before the warning applies, a passing report: replicated health is still passing, but the
+    // change in flight will make it warning, so passing must be proposed after it.
+    expect(t.renew(11, "web", "a", { health: "passing", note: "" })).toMatchObject({ change: { health: "passing", ifModIndex: 0 } });
+    expect(t.renew(12, "web", "a", { health: "passing", note: "" })).toMatchObject({ change: null });
   });
 
   it("leases: a plain heartbeat revives an expired instance, not one that reported itself critical", () => {
@@ -192,7 +202,7 @@ describe("lease tracker", () => {
     const [expiry] = t.due(TTL, 0).expire;
     expect(expiry?.id).toBe("a");
     t.observe(TTL + 5, [put(inst({ health: "critical", note: expiry?.note ?? "", modIndex: 3 }))]);
-    expect(t.renew(TTL + 10, "web", "a")).toMatchObject({ change: { health: "passing", note: "", ifModIndex: 3 } });
+    expect(t.renew(TTL + 10, "web", "a")).toMatchObject({ change: { health: "passing", note: "", ifModIndex: 0 } });
     expect(t.renew(TTL + 11, "web", "a")).toMatchObject({ change: null });
     expect(t.renew(TTL + 12, "web", "b")).toMatchObject({ change: null });
     expect(t.renew(TTL + 13, "web", "b", { health: "passing", note: "" })).toMatchObject({ change: { health: "passing" } });
