@@ -1,0 +1,110 @@
+/**
+ * The lease checker, on run time (the nodes' healthSince stamps converted with RunClock.wallToRun):
+ *
+ * - safety: no instance is marked critical at a time m with an acknowledged heartbeat h such that
+ *   h returned before m and m < h.call + ttl. The leader renewed the lease somewhere inside
+ *   [h.call, h.return], so its deadline was at least h.call + ttl: marking it before then is a
+ *   false expiry. This holds across leader changes too (a new leader must not expire a lease a
+ *   deposed leader acknowledged moments before). slackMs absorbs clock conversion error.
+ * - liveness: every instance whose heartbeats stopped (last attempt returned at r) is critical at
+ *   the end, marked no later than r + ttl + boundMs; a fault overlapping that window moves the
+ *   deadline to the fault's end + ttl + boundMs (a new leader starts every lease afresh).
+ */
+import type { OpStatus } from "../checker/history.js";
+import type { Anomaly, CheckerResult } from "./types.js";
+
+/** LeaseHeartbeat is one heartbeat attempt. */
+export interface LeaseHeartbeat {
+  readonly id: string;
+  readonly status: OpStatus;
+  readonly call: number;
+  readonly return: number;
+}
+
+/** HealthTransition is one observed health value of an instance (from the watch), in index order. */
+export interface HealthTransition {
+  readonly id: string;
+  readonly index: number;
+  readonly health: string;
+  /** at is when the health last changed (healthSince), in run time. */
+  readonly at: number;
+}
+
+/** StoppedInstance is an instance whose heartbeats stopped; lastReturn is when its last attempt ended. */
+export interface StoppedInstance {
+  readonly id: string;
+  readonly lastReturn: number;
+}
+
+/** LeaseCheckInput is everything checkLease needs. */
+export interface LeaseCheckInput {
+  readonly ttlMs: number;
+  readonly boundMs: number;
+  readonly slackMs: number;
+  readonly heartbeats: readonly LeaseHeartbeat[];
+  readonly transitions: readonly HealthTransition[];
+  readonly stopped: readonly StoppedInstance[];
+  readonly faults: readonly { readonly from: number; readonly to: number }[];
+  /** endAt is when the transitions were last known complete. */
+  readonly endAt: number;
+}
+
+const EXAMPLE_MAX = 6;
+
+/** criticalMarks are the moments each instance became critical (a change of health to critical). */
+export function criticalMarks(transitions: readonly HealthTransition[]): HealthTransition[] {
+  const last = new Map<string, string>();
+  const out: HealthTransition[] = [];
+  for (const t of [...transitions].sort((a, b) => a.index - b.index)) {
+    if (t.health === "critical" && last.get(t.id) !== "critical") out.push(t);
+    last.set(t.id, t.health);
+  }
+  return out;
+}
+
+/** livenessDeadline is r + ttl + bound, pushed past every fault that overlaps the window. */
+export function livenessDeadline(lastReturn: number, ttlMs: number, boundMs: number, faults: LeaseCheckInput["faults"]): number {
+  let deadline = lastReturn + ttlMs + boundMs;
+  for (const f of [...faults].sort((a, b) => a.from - b.from)) {
+    if (f.from < deadline && f.to > lastReturn) deadline = Math.max(deadline, f.to + ttlMs + boundMs);
+  }
+  return deadline;
+}
+
+/** checkLease: see the module comment (pure). */
+export function checkLease(input: LeaseCheckInput): CheckerResult {
+  const { ttlMs, boundMs, slackMs } = input;
+  const anomalies: Anomaly[] = [];
+  const marks = criticalMarks(input.transitions);
+  const early: unknown[] = [];
+  for (const m of marks) {
+    const renewed = input.heartbeats.filter((h) => h.id === m.id && h.status === "ok" && h.return + slackMs < m.at && m.at < h.call + ttlMs - slackMs);
+    const h = renewed.sort((a, b) => b.call - a.call)[0];
+    if (h) early.push({ id: m.id, markedAt: Math.round(m.at), index: m.index, heartbeat: { call: Math.round(h.call), return: Math.round(h.return) }, leaseAtLeastUntil: Math.round(h.call + ttlMs), earlyByMs: Math.round(h.call + ttlMs - m.at) });
+  }
+  if (early.length > 0) anomalies.push({ kind: "critical-while-renewed", message: `${early.length} instances marked critical before the TTL of an acknowledged heartbeat ran out`, example: early.slice(0, EXAMPLE_MAX) });
+
+  const notMarked: unknown[] = [];
+  const late: unknown[] = [];
+  let undecided = 0;
+  const finalHealth = new Map<string, HealthTransition>();
+  for (const t of [...input.transitions].sort((a, b) => a.index - b.index)) finalHealth.set(t.id, t);
+  for (const s of input.stopped) {
+    const deadline = livenessDeadline(s.lastReturn, ttlMs, boundMs, input.faults);
+    const final = finalHealth.get(s.id);
+    const mark = marks.filter((m) => m.id === s.id && m.at >= s.lastReturn - ttlMs).sort((a, b) => a.at - b.at)[0];
+    if (final?.health === "critical" && mark) {
+      if (mark.at > deadline + slackMs) late.push({ id: s.id, lastHeartbeatReturn: Math.round(s.lastReturn), markedAt: Math.round(mark.at), deadline: Math.round(deadline), lateByMs: Math.round(mark.at - deadline) });
+    } else if (input.endAt < deadline) undecided++;
+    else notMarked.push({ id: s.id, lastHeartbeatReturn: Math.round(s.lastReturn), deadline: Math.round(deadline), finalHealth: final?.health ?? "unknown" });
+  }
+  if (notMarked.length > 0) anomalies.push({ kind: "never-marked", message: `${notMarked.length} instances with stopped heartbeats were not critical by their deadline`, example: notMarked.slice(0, EXAMPLE_MAX) });
+  if (late.length > 0) anomalies.push({ kind: "marked-late", message: `${late.length} instances marked critical after TTL + ${boundMs} ms`, example: late.slice(0, EXAMPLE_MAX) });
+  const stats = { ttlMs, boundMs, heartbeats: input.heartbeats.length, acked: input.heartbeats.filter((h) => h.status === "ok").length, criticalMarks: marks.length, stopped: input.stopped.length, undecided };
+  const valid = anomalies.length > 0 ? false : undecided > 0 ? "unknown" : true;
+  const summary =
+    valid === false
+      ? anomalies.map((a) => a.message).join("; ")
+      : `${marks.length} critical marks, none while renewed; ${input.stopped.length - undecided} of ${input.stopped.length} stopped instances marked within TTL + ${boundMs} ms`;
+  return { name: "lease", valid, summary, anomalies, stats };
+}
