@@ -11,8 +11,18 @@ const decoder = new TextDecoder();
 const TAG_MEMBER_ADDRESS = 0x01;
 const TAG_APP = 0x02;
 
-/** CLUSTER_SNAPSHOT_VERSION is the format of snapshot(): bump it when the layout changes. */
-export const CLUSTER_SNAPSHOT_VERSION = 1;
+/**
+ * CLUSTER_SNAPSHOT_VERSION is the format of snapshot(): bump it when the layout changes.
+ * Version 2 is binary: SNAPSHOT_MAGIC, a version byte, a 4-byte big-endian header length, the
+ * header (JSON: applied, addresses, removed), then the application's snapshot bytes as they are.
+ * Version 1 was one JSON document with the application's bytes in base64 (a third larger and
+ * about twice as slow for 100,000 instances); restore() still reads it.
+ */
+export const CLUSTER_SNAPSHOT_VERSION = 2;
+
+/** SNAPSHOT_MAGIC starts every binary cluster snapshot ("RMCS"). */
+const SNAPSHOT_MAGIC = [0x52, 0x4d, 0x43, 0x53] as const;
+const SNAPSHOT_PREFIX_BYTES = SNAPSHOT_MAGIC.length + 1 + 4;
 
 /** MemberAddress is where a member serves its peer and client APIs, as the cluster has recorded it. */
 export interface MemberAddress {
@@ -109,27 +119,49 @@ export class ClusterStateMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    const app = Buffer.from(this.app.snapshot()).toString("base64");
-    return encoder.encode(
-      JSON.stringify({
-        version: CLUSTER_SNAPSHOT_VERSION,
-        applied: this.applied,
-        addresses: [...this.addresses.values()],
-        removed: [...this.removed],
-        app,
-      }),
+    const app = this.app.snapshot();
+    const header = encoder.encode(
+      JSON.stringify({ applied: this.applied, addresses: [...this.addresses.values()], removed: [...this.removed] }),
     );
+    const out = Buffer.allocUnsafe(SNAPSHOT_PREFIX_BYTES + header.length + app.length);
+    out.set(SNAPSHOT_MAGIC, 0);
+    out[SNAPSHOT_MAGIC.length] = CLUSTER_SNAPSHOT_VERSION;
+    out.writeUInt32BE(header.length, SNAPSHOT_MAGIC.length + 1);
+    out.set(header, SNAPSHOT_PREFIX_BYTES);
+    out.set(app, SNAPSHOT_PREFIX_BYTES + header.length);
+    return out;
   }
 
   restore(data: Uint8Array): void {
-    const s = JSON.parse(decoder.decode(data)) as { version: number; applied: number; addresses: MemberAddress[]; removed?: string[]; app: string };
-    if (s.version !== CLUSTER_SNAPSHOT_VERSION) throw new Error(`cluster snapshot version ${s.version} is not supported`);
-    this.app.restore(Buffer.from(s.app, "base64"));
-    this.applied = s.applied;
-    this.addresses = new Map(s.addresses.map((a) => [a.id, a]));
-    this.removed = new Set(s.removed ?? []);
+    const { header, app } = splitSnapshot(data);
+    this.app.restore(app);
+    this.applied = header.applied;
+    this.addresses = new Map(header.addresses.map((a) => [a.id, a]));
+    this.removed = new Set(header.removed ?? []);
     this.onAddressesChanged(this.addresses);
   }
+}
+
+interface SnapshotHeader {
+  readonly applied: number;
+  readonly addresses: MemberAddress[];
+  readonly removed?: string[];
+}
+
+/** splitSnapshot reads a cluster snapshot of either version into its header and the application's bytes. */
+function splitSnapshot(data: Uint8Array): { header: SnapshotHeader; app: Uint8Array } {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (buf.length >= SNAPSHOT_PREFIX_BYTES && SNAPSHOT_MAGIC.every((b, i) => buf[i] === b)) {
+    const version = buf[SNAPSHOT_MAGIC.length];
+    if (version !== CLUSTER_SNAPSHOT_VERSION) throw new Error(`cluster snapshot version ${version} is not supported`);
+    const len = buf.readUInt32BE(SNAPSHOT_MAGIC.length + 1);
+    if (SNAPSHOT_PREFIX_BYTES + len > buf.length) throw new Error("cluster snapshot header runs past the end of the data");
+    const header = JSON.parse(decoder.decode(buf.subarray(SNAPSHOT_PREFIX_BYTES, SNAPSHOT_PREFIX_BYTES + len))) as SnapshotHeader;
+    return { header, app: buf.subarray(SNAPSHOT_PREFIX_BYTES + len) };
+  }
+  const v1 = JSON.parse(decoder.decode(buf)) as SnapshotHeader & { version: number; app: string };
+  if (v1.version !== 1) throw new Error(`cluster snapshot version ${v1.version} is not supported`);
+  return { header: v1, app: Buffer.from(v1.app, "base64") };
 }
 
 function parseAddress(body: Uint8Array): MemberAddress | undefined {
