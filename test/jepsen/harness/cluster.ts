@@ -96,13 +96,35 @@ export class NetnsCluster implements JepsenCluster {
   }
 
   async start(node: string): Promise<void> {
+    return this.spawnAgent(node, {});
+  }
+
+  /** wipe deletes a stopped node's data directory. */
+  wipe(node: string): void {
+    this.check(node);
+    if (this.agents.has(node)) throw new Error(`${node} is running; stop it before wiping`);
+    rmSync(join(this.dataDir, node), { recursive: true, force: true });
+  }
+
+  /** startEmpty starts a node with bootstrap off: with a wiped directory it waits to be added. */
+  async startEmpty(node: string): Promise<void> {
+    return this.spawnAgent(node, { RAFTMESH_BOOTSTRAP: "false" });
+  }
+
+  /** memberAddresses are the hostname addresses every namespace resolves. */
+  memberAddresses(node: string): { peer: string; api: string } {
+    this.check(node);
+    return { peer: `${node}:${PEER_PORT}`, api: `${node}:${API_PORT}` };
+  }
+
+  private async spawnAgent(node: string, extra: Record<string, string>): Promise<void> {
     this.check(node);
     if (this.agents.has(node)) throw new Error(`${node} is already running`);
     const fd = openSync(this.logPath(node), "a");
     // `ip netns exec` execs its command after entering the namespace, so child.pid is the agent.
     const child = spawn("ip", ["netns", "exec", nsName(node), process.execPath, "--import", "tsx", MAIN, "agent"], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...this.env(node) },
+      env: { ...process.env, ...this.env(node), ...extra },
       stdio: ["ignore", fd, fd],
     });
     closeSync(fd);

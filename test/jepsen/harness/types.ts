@@ -28,6 +28,12 @@ export interface JepsenCluster {
   heal(): Promise<void>;
   /** leader asks the nodes (with a short deadline) and returns the leader most of them report, if any. */
   leader(): Promise<string | undefined>;
+  /** wipe deletes a stopped node's data directory (membership faults); optional: loopback clusters lack it. */
+  wipe?(node: string): void;
+  /** startEmpty starts a wiped node with bootstrap off, so it waits for `members add`; optional like wipe. */
+  startEmpty?(node: string): Promise<void>;
+  /** memberAddresses are the peer and API addresses the cluster should record when node is added back. */
+  memberAddresses?(node: string): { peer: string; api: string };
   /** logPath is where a node's stdout/stderr go. */
   logPath(node: string): string;
   /** cleanup kills every process, removes every namespace, link, rule and data directory it made. */

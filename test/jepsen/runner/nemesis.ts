@@ -3,6 +3,7 @@
  * run's Rng from the enabled families, holds it, ends it, and rests; heal() then ends everything.
  * Every start and stop is recorded in the history on the run's clock.
  */
+import { RaftmeshClient } from "../../../src/client/index.js";
 import type { JepsenCluster } from "../harness/types.js";
 import { sleep } from "./clock.js";
 import type { HistoryRecorder } from "./history.js";
@@ -10,7 +11,13 @@ import { PARTITION_NAMES, type PartitionShape, pickPartition } from "./partition
 import type { Rng } from "./rng.js";
 
 /** NEMESIS_FAMILIES are the values of --nemesis. */
-export const NEMESIS_FAMILIES = ["partition", "kill", "pause"] as const;
+export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership"] as const;
+
+/** DEFAULT_NEMESES run when --nemesis is not given (membership needs a cluster that can wipe nodes). */
+export const DEFAULT_NEMESES = ["partition", "kill", "pause"] as const;
+
+/** MEMBERSHIP_STEP_MS bounds each membership step (remove, add, promote) including its retries. */
+const MEMBERSHIP_STEP_MS = 15_000;
 
 /** NemesisFamily is one of NEMESIS_FAMILIES. */
 export type NemesisFamily = (typeof NEMESIS_FAMILIES)[number];
@@ -31,6 +38,8 @@ interface Fault {
 /** NemesisDriver: see the module comment. */
 export class NemesisDriver {
   private readonly killed = new Set<string>();
+  /** removed are nodes a membership fault took out of the cluster and wiped; heal adds them back. */
+  private readonly removed = new Set<string>();
 
   constructor(
     private readonly cluster: JepsenCluster,
@@ -56,6 +65,7 @@ export class NemesisDriver {
   /** heal removes every cut, resumes every node and restarts every killed one. */
   async heal(): Promise<void> {
     await this.cluster.heal();
+    for (const n of [...this.removed]) await this.rejoin(n);
     for (const n of this.cluster.nodes) {
       if (this.cluster.isRunning(n)) await this.cluster.resume(n);
       else await this.cluster.start(n);
@@ -67,7 +77,14 @@ export class NemesisDriver {
   private async inject(): Promise<Fault> {
     const family = this.rng.pick(this.families);
     const leader = await this.cluster.leader().catch(() => undefined);
-    const fault = family === "partition" ? await this.partition(leader) : family === "kill" ? await this.kill(leader) : await this.pause(leader);
+    const fault =
+      family === "partition"
+        ? await this.partition(leader)
+        : family === "kill"
+          ? await this.kill(leader)
+          : family === "pause"
+            ? await this.pause(leader)
+            : await this.membership();
     this.history.nemesis(fault.f, "start", fault.value);
     return fault;
   }
@@ -105,8 +122,66 @@ export class NemesisDriver {
     return { f: `pause:${how}`, value: targets, end };
   }
 
+  /**
+   * membership shrinks the cluster by one node (members remove, then SIGKILL and wipe it, as an
+   * operator replacing a machine would) and, when the fault ends, grows it back: the node starts
+   * empty with bootstrap off, is added as a learner, catches up through a snapshot and is promoted.
+   */
+  private async membership(): Promise<Fault> {
+    const c = this.cluster;
+    if (!c.wipe || !c.startEmpty || !c.memberAddresses) throw new Error("this cluster cannot wipe nodes: the membership nemesis needs the netns cluster");
+    const target = this.rng.pick(c.nodes.filter((n) => c.isRunning(n) && !this.removed.has(n)));
+    if (!target) return { f: "membership:none", value: [], end: async () => {} };
+    const client = this.adminClient(target);
+    try {
+      await retrying(() => client.removeMember(target), MEMBERSHIP_STEP_MS);
+    } catch (err) {
+      client.close();
+      return { f: "membership:remove-failed", value: [target, String((err as Error).message)], end: async () => {} };
+    }
+    client.close();
+    this.removed.add(target);
+    if (c.isRunning(target)) await c.kill(target);
+    c.wipe(target);
+    return { f: "membership:shrink", value: [target], end: () => this.rejoin(target) };
+  }
+
+  /** rejoin grows a removed node back: empty start, add as learner, promote once caught up. */
+  private async rejoin(target: string): Promise<void> {
+    const c = this.cluster;
+    if (!this.removed.has(target) || !c.startEmpty || !c.memberAddresses) return;
+    if (!c.isRunning(target)) await c.startEmpty(target);
+    const client = this.adminClient(target);
+    try {
+      const addr = c.memberAddresses(target);
+      const members = await retrying(() => client.members(), MEMBERSHIP_STEP_MS);
+      if (!members.members.some((m) => m.id === target)) {
+        await retrying(() => client.addMember({ id: target, peer: addr.peer, api: addr.api, learner: true }), MEMBERSHIP_STEP_MS);
+      }
+      // Promotion is refused (FAILED_PRECONDITION) while the learner lags: retry until it caught up.
+      await retrying(async () => {
+        const now = await client.members();
+        if (now.members.some((m) => m.id === target && !m.learner)) return;
+        await client.promoteMember(target);
+      }, MEMBERSHIP_STEP_MS);
+      this.removed.delete(target);
+      this.history.nemesis("membership:grow", "stop", [target]);
+    } finally {
+      client.close();
+    }
+  }
+
+  /** adminClient talks to every node but `except`, which is being removed or re-added. */
+  private adminClient(except: string): RaftmeshClient {
+    return new RaftmeshClient(
+      this.cluster.nodes.filter((n) => n !== except && !this.removed.has(n)).map((n) => this.cluster.apiAddress(n)),
+      { deadlineMs: 3_000 },
+    );
+  }
+
   private targets(how: "one" | "leader" | "minority" | "all", leader: string | undefined): string[] {
-    const nodes = this.cluster.nodes;
+    // A node a membership fault removed and wiped is out of reach until it is added back.
+    const nodes = this.cluster.nodes.filter((n) => !this.removed.has(n));
     switch (how) {
       case "one":
         return [this.rng.pick(nodes)];
@@ -121,5 +196,18 @@ export class NemesisDriver {
 
   private jitter(ms: number): number {
     return Math.round(ms * (0.5 + this.rng.next()));
+  }
+}
+
+/** retrying calls f until it succeeds or withinMs passes (then throws its last error), 200 ms apart. */
+async function retrying<T>(f: () => Promise<T>, withinMs: number): Promise<T> {
+  const end = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await f();
+    } catch (err) {
+      if (Date.now() >= end) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { CLUSTER_KINDS, type ClusterKind } from "./cluster-factory.js";
-import { NEMESIS_FAMILIES, type NemesisFamily } from "./nemesis.js";
+import { DEFAULT_NEMESES, NEMESIS_FAMILIES, type NemesisFamily } from "./nemesis.js";
 
 /** WORKLOAD_NAMES are the values of --workload. */
 export const WORKLOAD_NAMES = ["register", "set", "lease", "watch"] as const;
@@ -40,7 +40,7 @@ export class UsageError extends Error {
 /** USAGE is printed by --help and after a usage error. */
 export const USAGE = `usage: npm run jepsen -- [options]
   --workload register|set|lease|watch   (default register)
-  --nemesis partition,kill,pause|none   fault families (default partition,kill,pause)
+  --nemesis partition,kill,pause,membership|none   fault families (default partition,kill,pause)
   --time-limit S        seconds of faults (default 60)
   --seed N              seed of every random choice (default: random, printed)
   --cluster netns|loopback   netns: real harness (default); loopback: runner development only
@@ -106,7 +106,7 @@ export function parseRunOptions(argv: readonly string[], randomSeed: number): Ru
   }
   const str = (k: string) => values[k] as string | undefined;
   const workload = oneOf(str("workload") ?? "register", "workload", WORKLOAD_NAMES);
-  const nemesisRaw = str("nemesis") ?? NEMESIS_FAMILIES.join(",");
+  const nemesisRaw = str("nemesis") ?? DEFAULT_NEMESES.join(",");
   const unsafeBlindRetry = values["unsafe-blind-retry"] === true;
   if (unsafeBlindRetry && workload !== "register") throw new UsageError("--unsafe-blind-retry applies to the register workload only");
   return {
