@@ -74,6 +74,8 @@ export class LeaseDriver {
     const now = mono();
     const changes: HealthChange[] = [];
     const out: RenewResultMsg[] = [];
+    /** caused holds the answers whose own heartbeat asked for a health change. */
+    const caused = new Set<RenewResultMsg>();
     for (const it of items) {
       const status = it.status ? { health: it.status as Instance["health"], note: it.note } : undefined;
       const r = this.tracker.renew(now, it.service, it.id, status);
@@ -81,17 +83,21 @@ export class LeaseDriver {
         out.push({ code: r.reason, response: null });
         continue;
       }
-      if (r.change) changes.push(r.change);
-      out.push({ code: "ok", response: { service: it.service, id: it.id, ttlMs: r.ttlMs, health: r.change?.health ?? "", index: 0 } });
+      const answer: RenewResultMsg = { code: "ok", response: { service: it.service, id: it.id, ttlMs: r.ttlMs, health: r.change?.health ?? "", index: 0 } };
+      if (r.change) {
+        changes.push(r.change);
+        caused.add(answer);
+      }
+      out.push(answer);
     }
     let index = 0;
     if (changes.length > 0) index = (await this.opts.propose({ op: "health.set", changes })).index;
     for (const r of out) {
       if (!r.response) continue;
       const inst = this.opts.registry.instance(r.response.service, r.response.id);
-      const changed = changes.some((c) => c.service === r.response?.service && c.id === r.response.id);
       r.response.health = inst?.health ?? r.response.health;
-      r.response.index = changed ? index : 0;
+      // Only the heartbeat that asked for the change names its index.
+      r.response.index = caused.has(r) ? index : 0;
     }
     return out;
   }
