@@ -1,11 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
+/** TEST_CLOCK_OFFSET_MS_MAX bounds the test clock shift: a day covers every lease and session timeout. */
+export const TEST_CLOCK_OFFSET_MS_MAX = 24 * 3_600_000;
+
 /** AdminSources are what the admin endpoint reports. */
 export interface AdminSources {
   /** status is this node's view (Cluster.Status). */
   status(): { leader: string } & Record<string, unknown>;
   /** running is false once the node has stopped or failed. */
   running(): boolean;
+  /** clock, when given, is shifted by POST /test/clock?offset_ms=N (a test-only control). */
+  clock?: { setOffset(ms: number): void; readonly offset: number };
 }
 
 /**
@@ -22,7 +27,18 @@ export class AdminHttp {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method !== "GET") {
+    const clock = this.sources.clock;
+    if (path === "/test/clock" && clock) {
+      const raw = new URL(req.url ?? "/", "http://x").searchParams.get("offset_ms");
+      if (req.method === "POST") {
+        if (raw === null || !/^-?\d+$/.test(raw) || Math.abs(Number(raw)) > TEST_CLOCK_OFFSET_MS_MAX) {
+          send(res, 400, { error: `offset_ms must be an integer within ±${TEST_CLOCK_OFFSET_MS_MAX}` });
+          return;
+        }
+        clock.setOffset(Number(raw));
+      }
+      send(res, 200, { offsetMs: clock.offset });
+    } else if (req.method !== "GET") {
       send(res, 405, { error: "only GET is served here" });
     } else if (path === "/health") {
       const status = this.sources.status();

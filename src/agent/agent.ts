@@ -21,6 +21,7 @@ import { LogStore } from "../storage/index.js";
 import { GrpcTransport } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
 import { initialState, type StartMode } from "./initial-state.js";
+import { WallClock } from "./clock.js";
 import { LeaseDriver } from "./lease-driver.js";
 import { readUnsafeSwitches } from "./unsafe.js";
 
@@ -97,7 +98,9 @@ export class Agent {
           return registry.applied;
         },
       });
+      const clock = new WallClock();
       const leases = new LeaseDriver({
+        wallNow: () => clock.now(),
         registry: { allInstances: () => registry.allInstances(), instance: (s, i) => registry.instance(s, i) },
         propose: (cmd) => proposeCommand(ctx as ApiContext, cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
         logger: logger.child({ component: "leases" }),
@@ -154,8 +157,9 @@ export class Agent {
         },
       });
       const unsafe = readUnsafeSwitches(process.env);
-      if (unsafe.staleReads || unsafe.earlyAck) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
+      if (unsafe.staleReads || unsafe.earlyAck || unsafe.clockControl) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
       ctx = {
+        clock,
         unsafe,
         nodeId: config.nodeId,
         clusterId: config.clusterId,
@@ -170,7 +174,11 @@ export class Agent {
         addressOf,
       };
       api = new ApiServer(ctx);
-      const admin = new AdminHttp({ status: () => ({ ...nodeStatus(ctx) }), running: () => node.running() });
+      const admin = new AdminHttp({
+        status: () => ({ ...nodeStatus(ctx as ApiContext) }),
+        running: () => node.running(),
+        clock: unsafe.clockControl ? clock : undefined,
+      });
       const peerPort = await transport.listen(config.peerListen);
       const apiPort = await api.listen(config.apiListen);
       const adminPort = await admin.listen(config.adminListen);

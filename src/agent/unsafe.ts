@@ -11,14 +11,16 @@ export interface UnsafeSwitches {
   readonly staleReads: boolean;
   /** earlyAck: writes are acknowledged once the leader has appended them, before a quorum has. */
   readonly earlyAck: boolean;
+  /** clockControl: the admin endpoint accepts POST /test/clock?offset_ms=N to shift the node's wall clock. */
+  readonly clockControl: boolean;
 }
 
-export const SAFE: UnsafeSwitches = { staleReads: false, earlyAck: false };
+export const SAFE: UnsafeSwitches = { staleReads: false, earlyAck: false, clockControl: false };
 
 /** UNSAFE_ENV is the variable that turns the switches on (comma-separated names). */
 export const UNSAFE_ENV = "RAFTMESH_TEST_UNSAFE";
 
-const NAMES = { "stale-reads": "staleReads", "early-ack": "earlyAck" } as const;
+const NAMES = { "stale-reads": "staleReads", "early-ack": "earlyAck", clock: "clockControl" } as const;
 
 /** readUnsafeSwitches parses RAFTMESH_TEST_UNSAFE; an unknown name is a configuration error. */
 export function readUnsafeSwitches(env: Record<string, string | undefined>): UnsafeSwitches {

@@ -17,7 +17,7 @@ export type OkResult = Extract<CommandResult, { ok: true }>;
  * typed error (it took no effect).
  */
 export async function proposeCommand(ctx: ApiContext, cmd: RegistryCommand, session: Session | undefined, deadline: Date): Promise<OkResult> {
-  const data = encodeAppCommand(encodeCommand({ v: 1, at: Date.now(), session, cmd }));
+  const data = encodeAppCommand(encodeCommand({ v: 1, at: ctx.clock.now(), session, cmd }));
   if (ctx.unsafe.earlyAck) {
     // Negative control only: claim success as soon as the leader has the entry in its log.
     const { index } = ctx.node.proposeNoWait(data);

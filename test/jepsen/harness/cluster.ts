@@ -111,6 +111,11 @@ export class NetnsCluster implements JepsenCluster {
     return this.spawnAgent(node, { RAFTMESH_BOOTSTRAP: "false" });
   }
 
+  /** adminAddress is the node's admin HTTP endpoint, reachable from the root namespace. */
+  adminAddress(node: string): string {
+    return `${nodeAddress(node)}:${ADMIN_PORT}`;
+  }
+
   /** memberAddresses are the hostname addresses every namespace resolves. */
   memberAddresses(node: string): { peer: string; api: string } {
     this.check(node);

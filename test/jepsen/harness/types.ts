@@ -34,6 +34,8 @@ export interface JepsenCluster {
   startEmpty?(node: string): Promise<void>;
   /** memberAddresses are the peer and API addresses the cluster should record when node is added back. */
   memberAddresses?(node: string): { peer: string; api: string };
+  /** adminAddress is "ip:port" of a node's admin HTTP endpoint (clock faults); optional like wipe. */
+  adminAddress?(node: string): string;
   /** logPath is where a node's stdout/stderr go. */
   logPath(node: string): string;
   /** cleanup kills every process, removes every namespace, link, rule and data directory it made. */

@@ -11,7 +11,10 @@ import { PARTITION_NAMES, type PartitionShape, pickPartition } from "./partition
 import type { Rng } from "./rng.js";
 
 /** NEMESIS_FAMILIES are the values of --nemesis. */
-export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership"] as const;
+export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership", "clock"] as const;
+
+/** CLOCK_JUMP_MS_MAX: clock faults shift a node's wall clock by up to ±10 minutes. */
+const CLOCK_JUMP_MS_MAX = 600_000;
 
 /** DEFAULT_NEMESES run when --nemesis is not given (membership needs a cluster that can wipe nodes). */
 export const DEFAULT_NEMESES = ["partition", "kill", "pause"] as const;
@@ -65,6 +68,7 @@ export class NemesisDriver {
   /** heal removes every cut, resumes every node and restarts every killed one. */
   async heal(): Promise<void> {
     await this.cluster.heal();
+    if (this.families.includes("clock")) await this.setClocks(this.cluster.nodes, 0);
     for (const n of [...this.removed]) await this.rejoin(n);
     for (const n of this.cluster.nodes) {
       if (this.cluster.isRunning(n)) await this.cluster.resume(n);
@@ -84,7 +88,9 @@ export class NemesisDriver {
           ? await this.kill(leader)
           : family === "pause"
             ? await this.pause(leader)
-            : await this.membership();
+            : family === "clock"
+              ? await this.clock(leader)
+              : await this.membership();
     this.history.nemesis(fault.f, "start", fault.value);
     return fault;
   }
@@ -169,6 +175,30 @@ export class NemesisDriver {
     } finally {
       client.close();
     }
+  }
+
+  /**
+   * clock jumps the wall clock of one node, the leader, a minority or all by up to ±10 minutes
+   * (through the node's test-only clock control) and sets it back when the fault ends. Leases run
+   * on the monotonic clock, so no lease verdict may change; stamped times (healthSince) do jump.
+   */
+  private async clock(leader: string | undefined): Promise<Fault> {
+    const how = this.rng.pick(["one", "leader", "minority", "all"] as const);
+    const targets = this.targets(how, leader).filter((n) => this.cluster.isRunning(n));
+    const jump = (this.rng.next() < 0.5 ? -1 : 1) * (1_000 + Math.floor(this.rng.next() * CLOCK_JUMP_MS_MAX));
+    await this.setClocks(targets, jump);
+    return { f: `clock:${how}`, value: { nodes: targets, offsetMs: jump }, end: () => this.setClocks(targets, 0) };
+  }
+
+  private async setClocks(nodes: readonly string[], offsetMs: number): Promise<void> {
+    const admin = this.cluster.adminAddress?.bind(this.cluster);
+    if (!admin) throw new Error("this cluster has no admin addresses: the clock nemesis needs the netns cluster");
+    await Promise.all(
+      nodes.map(async (n) => {
+        // A node that is down (killed, paused) misses the jump; a restarted agent starts at offset 0.
+        await fetch(`http://${admin(n)}/test/clock?offset_ms=${offsetMs}`, { method: "POST", signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
+      }),
+    );
   }
 
   /** adminClient talks to every node but `except`, which is being removed or re-added. */

@@ -40,7 +40,7 @@ export class UsageError extends Error {
 /** USAGE is printed by --help and after a usage error. */
 export const USAGE = `usage: npm run jepsen -- [options]
   --workload register|set|lease|watch   (default register)
-  --nemesis partition,kill,pause,membership|none   fault families (default partition,kill,pause)
+  --nemesis partition,kill,pause,membership,clock|none   fault families (default partition,kill,pause)
   --time-limit S        seconds of faults (default 60)
   --seed N              seed of every random choice (default: random, printed)
   --cluster netns|loopback   netns: real harness (default); loopback: runner development only

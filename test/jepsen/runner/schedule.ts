@@ -50,7 +50,9 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
   if (o.cluster === "loopback") notes.push("loopback cluster: partitions are emulated by SIGSTOP and one-way cuts are ignored; for developing the runner, not for verdicts");
   if (o.unsafe.length > 0) notes.push(`negative control in the node: RAFTMESH_TEST_UNSAFE=${o.unsafe.join(",")}`);
   if (o.unsafeBlindRetry) notes.push("negative control in the client: --unsafe-blind-retry");
-  const extraEnv: Record<string, string> = o.unsafe.length > 0 ? { RAFTMESH_TEST_UNSAFE: o.unsafe.join(",") } : {};
+  // The clock nemesis needs the nodes' test-only clock control; it is switched on like the controls.
+  const switches = [...o.unsafe, ...(o.nemesis.includes("clock") ? ["clock"] : [])];
+  const extraEnv: Record<string, string> = switches.length > 0 ? { RAFTMESH_TEST_UNSAFE: switches.join(",") } : {};
   log(`seed ${o.seed}: starting a ${o.cluster} cluster in ${runDir}`);
   const cluster = await factory({ runDir, extraEnv, size: 5 });
   const clients = new ClientPool(cluster);
