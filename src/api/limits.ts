@@ -1,10 +1,9 @@
 /** Limits of the client API. Each is checked on entry and has a test. */
 
-/** KEY_BYTES_MAX: keys are names, not data; 1 KiB keeps every key list and watch event small. */
-export const KEY_BYTES_MAX = 1024;
+import { KV_VALUE_BYTES_MAX } from "../registry/limits.js";
 
-/** VALUE_BYTES_MAX: 512 KiB keeps one write well inside the 1 MiB entry and peer frame limits. */
-export const VALUE_BYTES_MAX = 512 * 1024;
+/** VALUE_BYTES_MAX is the registry's value limit (src/registry/limits.ts), which the validators enforce. */
+const VALUE_BYTES_MAX = KV_VALUE_BYTES_MAX;
 
 /** WRITE_WAIT_MS_MAX bounds how long a write waits to be applied when the caller set no shorter deadline. */
 export const WRITE_WAIT_MS_MAX = 10_000;

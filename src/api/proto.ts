@@ -2,7 +2,7 @@
  * Loads the client API protos (proto/raftmesh/v1/*.proto) once per process and exposes their
  * service definitions, for the servers in src/api and the client in src/client alike.
  */
-import { type GrpcObject, loadPackageDefinition, type ServiceClientConstructor, type ServiceDefinition } from "@grpc/grpc-js";
+import { type GrpcObject, loadPackageDefinition, type ServiceClientConstructor } from "@grpc/grpc-js";
 import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { findProtoDir } from "../common/proto-dir.js";
 
@@ -49,7 +49,3 @@ export function clientApi(): ClientApi {
   return loaded;
 }
 
-/** serviceOf returns the server-side definition of a loaded service. */
-export function serviceOf(ctor: ServiceClientConstructor): ServiceDefinition {
-  return ctor.service;
-}

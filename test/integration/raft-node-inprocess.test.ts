@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { KvStateMachine, encodeKvCommand } from "../../src/node/kv-state-machine.js";
+import { KvStateMachine, encodeKvCommand } from "./kv-state-machine.js";
 import { RaftNode } from "../../src/node/raft-node.js";
 import { bootstrapEntries, type Message, type NodeId, nodeId, Role } from "../../src/raft/index.js";
 import { LogStore } from "../../src/storage/index.js";

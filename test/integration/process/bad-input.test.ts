@@ -8,26 +8,16 @@ import { join } from "node:path";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { Level } from "level";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../../../src/api/limits.js";
-import { RaftmeshError } from "../../../src/client/index.js";
+import { KV_KEY_BYTES_MAX as KEY_BYTES_MAX, KV_VALUE_BYTES_MAX as VALUE_BYTES_MAX } from "../../../src/registry/limits.js";
 import { decodeEntry, decodeHardState } from "../../../src/storage/codec.js";
 import { LEVELDB_DIR } from "../../../src/storage/db.js";
 import { ENTRY_KEY_AFTER_LAST, ENTRY_KEY_FIRST, entryIndexOfKey, entryKey, HARD_STATE_KEY } from "../../../src/storage/keys.js";
 import { freePorts, ProcessCluster, runCli, waitFor } from "../harness/process-cluster.js";
+import { rejection } from "../harness/rejection.js";
 
 /** ENTRY_DATA_OFFSET is where an entry record's data begins: version, kind, term, index, length (see codec.ts). */
 const ENTRY_DATA_OFFSET = 1 + 1 + 8 + 8 + 4;
 
-/** rejection returns the RaftmeshError a call failed with (and fails the test if it succeeded). */
-async function rejection(p: Promise<unknown>): Promise<RaftmeshError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RaftmeshError);
-    return err as RaftmeshError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 type Db = Level<Buffer, Uint8Array>;
 

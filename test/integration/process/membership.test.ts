@@ -6,8 +6,9 @@
  */
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RaftmeshClient, RaftmeshError } from "../../../src/client/index.js";
+import { RaftmeshClient } from "../../../src/client/index.js";
 import { type CliResult, ProcessCluster, runCli, waitFor } from "../harness/process-cluster.js";
+import { rejection } from "../harness/rejection.js";
 
 /** WRITE_GAP_MS_MAX bounds the longest stretch without an acknowledged write during a change (election timeouts are 300-600 ms). */
 const WRITE_GAP_MS_MAX = 8_000;
@@ -21,16 +22,6 @@ async function cli(args: string[], endpoints: string, expectedCode = 0): Promise
   return res;
 }
 
-/** rejection returns the RaftmeshError a call failed with (and fails the test if it succeeded). */
-async function rejection(p: Promise<unknown>): Promise<RaftmeshError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RaftmeshError);
-    return err as RaftmeshError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 /**
  * Writer writes unique keys one after another until stopped, remembering every acknowledged

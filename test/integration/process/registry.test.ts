@@ -25,6 +25,7 @@ import {
   TXN_OPS_MAX,
 } from "../../../src/registry/limits.js";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";
+import { rejection } from "../harness/rejection.js";
 
 const NODES = ["n1", "n2", "n3"] as const;
 
@@ -32,16 +33,6 @@ const NODES = ["n1", "n2", "n3"] as const;
 const CAS_CLIENTS = 8;
 const CAS_ATTEMPTS = 25;
 
-/** rejection returns the RaftmeshError a call failed with (and fails the test if it succeeded). */
-async function rejection(p: Promise<unknown>): Promise<RaftmeshError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RaftmeshError);
-    return err as RaftmeshError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** unaryCall makes one raw call on a stub, for requests the client does not let us shape (sessions). */
 function unaryCall<Res>(stub: Client, method: string, req: object, deadlineMs = 5_000): Promise<Res> {

@@ -1,5 +1,5 @@
-import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
-import type { StateMachine } from "./state-machine.js";
+import { type Entry, EntryKind, type LogIndex } from "../../src/raft/index.js";
+import type { StateMachine } from "../../src/node/state-machine.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -19,7 +19,7 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
 }
 
 /**
- * KvStateMachine is a deterministic string map. A malformed entry (which no node would propose)
+ * KvStateMachine is a deterministic string map for tests of the host loop (the agent runs the registry). A malformed entry (which no node would propose)
  * is skipped with the same result everywhere, so it can never make replicas diverge.
  */
 export class KvStateMachine implements StateMachine {
