@@ -29,7 +29,7 @@ export interface GrpcTransportOptions {
   readonly selfId: NodeId;
   /** peers maps each other member to its peer address "host:port"; an entry for selfId is ignored. */
   readonly peers: ReadonlyMap<NodeId, string>;
-  /** logger defaults to STDERR_LOGGER; a pino logger gets a child per component and per peer. */
+  /** logger is bound by the host to this component and node; STDERR_LOGGER by default. The transport adds a child per side and per peer. */
   readonly logger?: TransportLogger;
   readonly limits?: Partial<TransportLimits>;
   /** random drives reconnect jitter; Math.random by default. */
@@ -74,7 +74,9 @@ export class GrpcTransport {
 
   constructor(private readonly options: GrpcTransportOptions) {
     this.limits = resolveLimits(options.limits);
-    this.logger = childLogger(options.logger ?? STDERR_LOGGER, { component: "transport", node: options.selfId });
+    // A host logger arrives already bound to its component and node (binding them again would
+    // repeat the keys in every JSON line, which strict parsers reject); the fallback names the node.
+    this.logger = options.logger ?? childLogger(STDERR_LOGGER, { node: options.selfId });
     this.server = new PeerServer({
       local: { clusterId: options.clusterId, selfId: options.selfId, isPeer: (id) => this.addresses.has(id) },
       logger: childLogger(this.logger, { side: "server" }),
