@@ -128,6 +128,9 @@ export class PeerClient {
     if (this.state === "closed") return Promise.reject(new TransportClosedError());
     const { probe } = peerMethods();
     const metadata = identityMetadata(this.options.identity);
+    // Wait for the connection within the deadline rather than fail at once while the channel backs
+    // off: a peer that is starting up then answers in this round, not the next.
+    metadata.setOptions({ waitForReady: true });
     const deadline = new Date(Date.now() + PROBE_DEADLINE_MS);
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
