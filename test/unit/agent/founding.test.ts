@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ClusterExistsError } from "../../../src/agent/errors.js";
-import { decideFounding, Founding, FOUNDING_ROUND_INTERVAL_MS, type ProbeResult } from "../../../src/agent/founding.js";
+import { decideFounding, Founding, FOUNDING_LOG_INTERVAL_MS, FOUNDING_ROUND_INTERVAL_MS, type ProbeResult } from "../../../src/agent/founding.js";
 import { type NodeId, nodeId } from "../../../src/raft/index.js";
 import type { ProbeAnswer } from "../../../src/transport/index.js";
 
@@ -106,6 +106,18 @@ describe("founding: rounds", () => {
     // One line when it starts waiting, then one per FOUNDING_LOG_INTERVAL_MS (10 s = 40 rounds of 250 ms).
     expect(members.logs).toHaveLength(1);
     expect(members.logs[0]?.fields).toEqual({ waitingFor: { n3: down.message } });
+  });
+
+  it("founding: a node that waits says so again every FOUNDING_LOG_INTERVAL_MS, not every round", async () => {
+    const members = new FakeMembers();
+    members.answers.set(n2, founding("s2"));
+    const roundsPerLog = FOUNDING_LOG_INTERVAL_MS / FOUNDING_ROUND_INTERVAL_MS;
+    members.onRound = (r) => {
+      if (r === 2 * roundsPerLog + 1) members.answers.set(n3, founding("s3"));
+    };
+    await members.founding().awaitFounding();
+    // Logged at 0 ms, 10 s and 20 s of waiting.
+    expect(members.logs).toHaveLength(3);
   });
 
   it("founding: refuses with ClusterExistsError naming the member and the repair procedure", async () => {

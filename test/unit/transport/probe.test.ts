@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { nodeId } from "../../../src/raft/types.js";
-import { PeerRefusedError, type ProbeAnswer, TransportError } from "../../../src/transport/index.js";
+import { PeerRefusedError, PROBE_DEADLINE_MS, type ProbeAnswer, TransportError } from "../../../src/transport/index.js";
 import { decodeProbeAnswer, encodeProbeAnswer } from "../../../src/transport/probe.js";
 import { connect, freePort, startNode, type TestNode } from "./helpers.js";
 
@@ -42,7 +42,14 @@ describe("transport: Probe", () => {
     b.transport.onProbe(() => undefined);
     await expect(a.transport.probe(b.id, "s")).rejects.toBeInstanceOf(TransportError);
     a.transport.setPeers(new Map([[b.id, b.address], [nodeId("n3"), `127.0.0.1:${await freePort()}`]]));
-    await expect(a.transport.probe(nodeId("n3"), "s")).rejects.toBeInstanceOf(TransportError);
+    // A peer that is down is waited for until the deadline (it may be starting), not longer.
+    const startedMs = Date.now();
+    const downError = await a.transport.probe(nodeId("n3"), "s").catch((e: unknown) => e);
+    const elapsedMs = Date.now() - startedMs;
+    expect(downError).toBeInstanceOf(TransportError);
+    expect((downError as Error).message).toContain("DEADLINE_EXCEEDED");
+    expect(elapsedMs).toBeGreaterThanOrEqual(PROBE_DEADLINE_MS - 50);
+    expect(elapsedMs).toBeLessThan(PROBE_DEADLINE_MS + 2000);
     await expect(a.transport.probe(nodeId("n9"), "s")).rejects.toMatchObject({ name: "UnknownPeerError" });
   });
 
