@@ -20,6 +20,7 @@ import { WatchHub } from "../registry/watch-hub.js";
 import { LogStore } from "../storage/index.js";
 import { GrpcTransport } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
+import { Founding } from "./founding.js";
 import { initialState, type StartMode } from "./initial-state.js";
 import { WallClock } from "./clock.js";
 import { LeaseDriver } from "./lease-driver.js";
@@ -68,11 +69,8 @@ export class Agent {
       nodeId: id,
       logger: logger.child({ component: "storage" }),
     });
+    let opened: GrpcTransport | undefined;
     try {
-      const { state, mode } = await initialState(store, loaded, {
-        bootstrap: config.bootstrap,
-        members: config.members.map((m) => m.id),
-      });
       const configured = new Map(config.members.map((m) => [m.id, { peer: m.peer, api: m.api }]));
       // Peers: the configured members, overridden by addresses recorded in the log, minus removed members.
       let cluster: ClusterStateMachine | undefined;
@@ -89,6 +87,22 @@ export class Agent {
         selfId: id,
         peers: peersOf(new Map()),
         logger: logger.child({ component: "transport" }),
+      });
+      // The peer port opens before the node decides how it starts: an empty node asks the other
+      // members whether the cluster exists yet, and they ask it (src/agent/founding.ts).
+      opened = transport;
+      const founding = new Founding({
+        selfId: id,
+        peers: config.members.map((m) => nodeId(m.id)).filter((mid) => mid !== id),
+        probe: (peer, session) => transport.probe(peer, session),
+        logger: logger.child({ component: "founding" }),
+      });
+      transport.onProbe(() => founding.answer());
+      const peerPort = await transport.listen(config.peerListen);
+      const { state, mode } = await initialState(store, loaded, {
+        bootstrap: config.bootstrap,
+        members: config.members.map((m) => m.id),
+        founding,
       });
       // The registry, with the watch hub and the lease driver following every applied change.
       let ctx: ApiContext | undefined;
@@ -135,6 +149,7 @@ export class Agent {
         },
       });
       transport.onMessage((m) => node.step(m));
+      founding.follow(() => node.status());
       const forwarder = new Forwarder();
       const addressOf = (mid: string) => cluster?.address(mid) ?? configured.get(mid);
       const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({
@@ -179,7 +194,6 @@ export class Agent {
         running: () => node.running(),
         clock: unsafe.clockControl ? clock : undefined,
       });
-      const peerPort = await transport.listen(config.peerListen);
       const apiPort = await api.listen(config.apiListen);
       const adminPort = await admin.listen(config.adminListen);
       node.start();
@@ -188,6 +202,7 @@ export class Agent {
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: ctx.version }, startMessage(mode));
       return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher }, logger);
     } catch (err) {
+      await opened?.close();
       await store.close();
       throw err;
     }
