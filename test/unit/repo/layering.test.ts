@@ -34,6 +34,12 @@ const KNOWN_DEBTS: Readonly<Record<string, string>> = {
   "cli -> api": "CLI tables use the API's message types",
 };
 
+/** ends splits an arrow "from -> to" into its two folders. */
+function ends(key: string): [string, string] {
+  const [from = "", to = ""] = key.split(" -> ");
+  return [from, to];
+}
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
@@ -47,10 +53,10 @@ const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+["'](\.{1,2}\/[^"']+)
 export function folderArrows(files: ReadonlyMap<string, string>): Map<string, string[]> {
   const arrows = new Map<string, string[]>();
   for (const [file, text] of files) {
-    const from = file.split("/")[0];
+    const from = file.split("/")[0] ?? "";
     for (const m of text.matchAll(IMPORT)) {
-      const target = join(file, "..", m[1]).split(sep).join("/");
-      const to = target.split("/")[0];
+      const target = join(file, "..", m[1] ?? "").split(sep).join("/");
+      const to = target.split("/")[0] ?? "";
       if (to === from || to === "..") continue;
       const key = `${from} -> ${to}`;
       arrows.set(key, [...(arrows.get(key) ?? []), file]);
@@ -63,7 +69,7 @@ export function folderArrows(files: ReadonlyMap<string, string>): Map<string, st
 export function forbidden(arrows: ReadonlyMap<string, string[]>): string[] {
   return [...arrows]
     .filter(([key]) => {
-      const [from, to] = key.split(" -> ");
+      const [from, to] = ends(key);
       return !(MAY_IMPORT[from] ?? []).includes(to) && KNOWN_DEBTS[key] === undefined;
     })
     .map(([key, fs]) => `${key} (${fs.join(", ")})`);
@@ -73,7 +79,7 @@ export function forbidden(arrows: ReadonlyMap<string, string[]>): string[] {
 export function circles(arrows: ReadonlyMap<string, string[]>): string[][] {
   const next = new Map<string, string[]>();
   for (const key of arrows.keys()) {
-    const [from, to] = key.split(" -> ");
+    const [from, to] = ends(key);
     next.set(from, [...(next.get(from) ?? []), to]);
   }
   const reach = (start: string): Set<string> => {
