@@ -7,11 +7,16 @@ import { RaftmeshClient } from "../../../src/client/index.js";
 import type { JepsenCluster } from "../harness/types.js";
 import { sleep } from "./clock.js";
 import type { HistoryRecorder } from "./history.js";
-import { PARTITION_NAMES, type PartitionShape, pickPartition } from "./partitions.js";
+import { deafLeader, PARTITION_NAMES, type PartitionShape, pickPartition } from "./partitions.js";
 import type { Rng } from "./rng.js";
 
-/** NEMESIS_FAMILIES are the values of --nemesis. */
-export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership", "clock"] as const;
+/**
+ * NEMESIS_FAMILIES are the values of --nemesis. deaf-leader is the one-way partition that cuts
+ * every link into the leader (it is also among partition's shapes at random; this family makes it
+ * every fault, which with --snapshot-entries 100 and long --op-timeout-ms exposes how the old
+ * leader answers writes the next leader committed and compacted).
+ */
+export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership", "clock", "deaf-leader"] as const;
 
 /** CLOCK_JUMP_MS_MAX: clock faults shift a node's wall clock by up to ±10 minutes. */
 const CLOCK_JUMP_MS_MAX = 600_000;
@@ -90,13 +95,18 @@ export class NemesisDriver {
             ? await this.pause(leader)
             : family === "clock"
               ? await this.clock(leader)
-              : await this.membership();
+              : family === "deaf-leader"
+                ? await this.cut(deafLeader(this.cluster.nodes, this.rng, leader))
+                : await this.membership();
     this.history.nemesis(fault.f, "start", fault.value);
     return fault;
   }
 
-  private async partition(leader: string | undefined): Promise<Fault> {
-    const shape: PartitionShape = pickPartition(this.rng.pick(PARTITION_NAMES), this.cluster.nodes, this.rng, leader);
+  private partition(leader: string | undefined): Promise<Fault> {
+    return this.cut(pickPartition(this.rng.pick(PARTITION_NAMES), this.cluster.nodes, this.rng, leader));
+  }
+
+  private async cut(shape: PartitionShape): Promise<Fault> {
     if (shape.kind === "groups") await this.cluster.partition(shape.groups);
     else {
       await this.cluster.heal();
