@@ -95,7 +95,7 @@ export class Agent {
       let ctx: ApiContext | undefined;
       const hub = new WatchHub(
         {
-          eventsSince: (i) => registry.eventsSince(i),
+          eventsSince: (i, max) => registry.eventsSince(i, max),
           get applied() {
             return registry.applied;
           },

@@ -14,8 +14,10 @@
  *   until the sink calls the batch's done(): when the bytes have left the process, or the stream is
  *   gone. This, not the sink's word, is what bounds memory: a client that never reads holds at most
  *   WATCHER_OUT_BYTES_MAX, and all of them together WATCH_OUT_BYTES_MAX; past that the hub waits.
- * - The replay is read from the shared history a batch at a time; nothing is copied per watcher but
- *   references, and events are encoded once by the host (eventBytes is its encoded size).
+ * - The replay is read from the history WATCH_REPLAY_CHUNK_EVENTS at a time, and goes on reading it
+ *   for changes applied meanwhile: a replaying watcher holds a chunk of references and queues
+ *   nothing, however long its replay takes. Events are encoded once by the host (eventBytes is the
+ *   encoded size, the same for every watcher).
  * - sink.end() may be called from inside watch() (refusals) and from inside publish() or reset().
  */
 import type { RegistryEvent } from "./types.js";
@@ -74,6 +76,13 @@ export const WATCHER_QUEUE_BYTES_MAX = 16 * MiB;
 /** WATCH_QUEUE_BYTES_MAX bounds the queued bytes of all watchers of the node together (16 watchers at their full WATCHER_QUEUE_BYTES_MAX); past it the watcher that would queue more lags. */
 export const WATCH_QUEUE_BYTES_MAX = 256 * MiB;
 
+/**
+ * WATCH_REPLAY_CHUNK_EVENTS is how much of the history a replaying watcher holds at a time (8 KiB of
+ * references): a copy of the whole history per watcher was 800 KiB at 100,000 events, 3 GiB for
+ * 4,096 watchers. A chunk ends at an index boundary, so it may hold a few more.
+ */
+export const WATCH_REPLAY_CHUNK_EVENTS = 1_024;
+
 /** WatchLimits are the hub's bounds (the constants above by default; tests shrink them). */
 export interface WatchLimits {
   readonly watchersMax: number;
@@ -84,6 +93,7 @@ export interface WatchLimits {
   readonly nodeOutBytesMax: number;
   readonly batchBytesMax: number;
   readonly messageBytesMax: number;
+  readonly replayChunkEvents: number;
 }
 
 /** DEFAULT_WATCH_LIMITS are the production bounds. */
@@ -96,6 +106,7 @@ export const DEFAULT_WATCH_LIMITS: WatchLimits = {
   nodeOutBytesMax: WATCH_OUT_BYTES_MAX,
   batchBytesMax: WATCH_BATCH_BYTES_MAX,
   messageBytesMax: WATCH_MESSAGE_BYTES_MAX,
+  replayChunkEvents: WATCH_REPLAY_CHUNK_EVENTS,
 };
 
 /**
@@ -111,9 +122,14 @@ export type WatchKind = RegistryEvent["kind"];
 
 /** HistorySource is what the hub reads from the state machine (RegistryStateMachine fits it). */
 export interface HistorySource {
-  /** eventsSince returns the retained events with index > `index` in index order, or says the history after `index` is no longer complete. */
+  /**
+   * eventsSince returns the retained events with index > `index` in index order (about `max` of
+   * them, ending at an index boundary; all when max is absent), or says the history after `index`
+   * is no longer complete.
+   */
   eventsSince(
     index: number,
+    max?: number,
   ): { readonly events: readonly RegistryEvent[] } | { readonly compacted: true; readonly oldestIndex: number };
   /** applied is the index of the last applied entry. */
   readonly applied: number;
@@ -206,9 +222,13 @@ export class WatchersLimitError extends WatchError {
 interface Watcher {
   readonly match: (e: RegistryEvent) => boolean;
   readonly sink: WatchSink;
-  /** seen: every event with index <= seen was either handed over, queued, or filtered out. */
+  /** seen: every event with index <= seen was either handed over, queued, filtered out, or is still to be replayed from the history. */
   seen: number;
-  /** Replay: the history's events (unfiltered, shared, never copied); replayPos always rests on a matching event or the end. */
+  /** replaying: changes up to seen are read from the history (nothing is queued); false once the replay reached seen. */
+  replaying: boolean;
+  /** replayed: the history has been read through this index (whole indexes). */
+  replayed: number;
+  /** Replay: a chunk of the history's events (unfiltered); replayPos always rests on a matching event or the end. */
   replay: readonly RegistryEvent[];
   replayPos: number;
   /** Live events (matching only) waiting for the sink; queue[queueHead] is the next; queueBytes is their encoded size. */
@@ -281,24 +301,24 @@ export class WatchHub {
     const applied = this.source.applied;
     invariant(this.lastPublished <= applied, `published ${this.lastPublished} beyond applied ${applied}`);
     let fromIndex = req.fromIndex;
-    let history = this.source.eventsSince(fromIndex);
+    let history = this.source.eventsSince(fromIndex, this.limits.replayChunkEvents);
     if ("compacted" in history && fromIndex === 0) {
       fromIndex = history.oldestIndex;
-      history = this.source.eventsSince(fromIndex);
+      history = this.source.eventsSince(fromIndex, this.limits.replayChunkEvents);
     }
     if ("compacted" in history) {
       sink.end(new CompactedError(req.fromIndex, history.oldestIndex, applied));
       return NOOP_HANDLE;
     }
-    const last = history.events.at(-1)?.index ?? 0;
-    let replayPos = 0;
-    while (replayPos < history.events.length && (history.events[replayPos] as RegistryEvent).index <= fromIndex) replayPos++;
     const w: Watcher = {
       match: matcher(req),
       sink,
-      seen: Math.max(fromIndex, applied, last),
-      replay: history.events,
-      replayPos,
+      // Events the history holds beyond applied are published later; they are replayed then.
+      seen: Math.max(fromIndex, applied),
+      replaying: true,
+      replayed: fromIndex,
+      replay: [],
+      replayPos: 0,
       queue: [],
       queueHead: 0,
       queueBytes: 0,
@@ -307,7 +327,7 @@ export class WatchHub {
       pumping: false,
       ended: false,
     };
-    skipUnmatched(w);
+    this.load(w, history.events);
     this.watchers.add(w);
     this.pump(w);
     return {
@@ -317,7 +337,7 @@ export class WatchHub {
         w.paused = false;
         this.pump(w);
       },
-      caughtUp: () => !w.ended && !w.paused && w.replayPos >= w.replay.length && w.queueHead >= w.queue.length,
+      caughtUp: () => !w.ended && !w.paused && !w.replaying && w.queueHead >= w.queue.length,
     };
   }
 
@@ -333,6 +353,12 @@ export class WatchHub {
     this.lastPublished = last.index;
     for (const w of [...this.watchers]) {
       if (w.ended || last.index <= w.seen) continue;
+      if (w.replaying) {
+        // The history has these too: the replay reads on through them, and nothing is queued.
+        w.seen = last.index;
+        this.pump(w);
+        continue;
+      }
       const fresh = events.filter((e) => e.index > w.seen && w.match(e));
       w.seen = last.index;
       if (fresh.length === 0) continue;
@@ -417,6 +443,7 @@ export class WatchHub {
    * larger than that on its own is a batch by itself, cut only at WATCH_MESSAGE_BYTES_MAX.
    */
   private nextBatch(w: Watcher): Batch | undefined {
+    if (w.replaying && w.replayPos >= w.replay.length && !this.readHistory(w)) return undefined;
     const fromReplay = w.replayPos < w.replay.length;
     const src = fromReplay ? w.replay : w.queue;
     let pos = fromReplay ? w.replayPos : w.queueHead;
@@ -449,16 +476,46 @@ export class WatchHub {
     return events.length === 0 ? undefined : { events, bytes, fromReplay, end: pos };
   }
 
+  /**
+   * readHistory loads the next chunk of the replay, or ends the replay when the history holds
+   * nothing more up to seen (later changes are then queued as they come). When the history lost
+   * changes the replay still needs, the watcher lags: it resumes from what it was given and is told
+   * there to re-list. Returns whether the watcher is still open.
+   */
+  private readHistory(w: Watcher): boolean {
+    const history = this.source.eventsSince(w.replayed, this.limits.replayChunkEvents);
+    if ("compacted" in history) {
+      this.end(w, new WatcherLaggingError(lastDelivered(w)));
+      return false;
+    }
+    this.load(w, history.events);
+    return true;
+  }
+
+  /** load makes `events` (from the history, after w.replayed) the replay's current chunk, cut at seen. */
+  private load(w: Watcher, events: readonly RegistryEvent[]): void {
+    let start = 0;
+    while (start < events.length && (events[start] as RegistryEvent).index <= w.replayed) start++;
+    let end = start;
+    while (end < events.length && (events[end] as RegistryEvent).index <= w.seen) end++;
+    if (end === start) {
+      w.replaying = false;
+      w.replayed = w.seen;
+      w.replay = [];
+      w.replayPos = 0;
+      return;
+    }
+    w.replay = start === 0 && end === events.length ? events : events.slice(start, end);
+    w.replayPos = 0;
+    w.replayed = (w.replay.at(-1) as RegistryEvent).index;
+    skipUnmatched(w);
+  }
+
   /** take moves the watcher past a batch from nextBatch. */
   private take(w: Watcher, batch: Batch): void {
     if (batch.fromReplay) {
       w.replayPos = batch.end;
       skipUnmatched(w);
-      // The history's array is shared; drop this watcher's reference once it is read.
-      if (w.replayPos >= w.replay.length) {
-        w.replay = [];
-        w.replayPos = 0;
-      }
       return;
     }
     w.queueBytes -= batch.bytes;
@@ -497,8 +554,11 @@ function skipUnmatched(w: Watcher): void {
 
 /** lastDelivered is the highest index up to which every matching change was handed to the sink. */
 function lastDelivered(w: Watcher): number {
-  const next = w.replay[w.replayPos] ?? w.queue[w.queueHead];
-  return next === undefined ? w.seen : next.index - 1;
+  const next = w.replay[w.replayPos];
+  if (next !== undefined) return next.index - 1;
+  if (w.replaying) return w.replayed;
+  const queued = w.queue[w.queueHead];
+  return queued === undefined ? w.seen : queued.index - 1;
 }
 
 /** matcher builds the filter of a request: any given selector may match, then kinds restricts. */

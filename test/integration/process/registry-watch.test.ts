@@ -313,7 +313,8 @@ describe("registry watches on a 3-node cluster", () => {
     });
     const afterZero = await c.client(leader).put("oor/after-zero", "x");
     await waitFor("the watch from 0 to see the next write, or end", () => zeroEnd !== "open" || fromZero.events().some((ev) => ev.index === afterZero.index), 5_000);
-    expect(zeroEnd === "open" ? "open" : `${zeroEnd?.code} ${zeroEnd?.details}`).toBe("open");
+    const zeroEnded = zeroEnd as RaftmeshError | undefined | "open";
+    expect(zeroEnded === "open" ? "open" : `${zeroEnded?.code} ${zeroEnded?.details}`).toBe("open");
     const zeroEvents = checkOrder(fromZero.msgs);
     expect(zeroEvents[0]?.index).toBeGreaterThan(oldest);
     expect(zeroEvents.at(-1)?.kv?.key).toBe("oor/after-zero");

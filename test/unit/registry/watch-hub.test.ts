@@ -4,6 +4,7 @@ import { HISTORY_EVENTS_MAX } from "../../../src/registry/limits.js";
 import type { Instance, RegistryEvent } from "../../../src/registry/types.js";
 import { API_RESPONSE_BYTES_MAX } from "../../../src/api/limits.js";
 import { KV_VALUE_BYTES_MAX } from "../../../src/registry/limits.js";
+import { EventHistory } from "../../../src/registry/state-machine-history.js";
 import {
   CompactedError,
   type HistorySource,
@@ -12,6 +13,7 @@ import {
   WATCH_MESSAGE_BYTES_MAX,
   WATCH_OUT_BYTES_MAX,
   WATCH_QUEUE_BYTES_MAX,
+  WATCH_REPLAY_CHUNK_EVENTS,
   WATCHER_OUT_BYTES_MAX,
   WATCHER_QUEUE_BYTES_MAX,
   WATCHER_QUEUE_EVENTS_MAX,
@@ -40,9 +42,18 @@ class MemoryHistory implements HistorySource {
     this.events.push(...stamped);
     return stamped;
   }
-  eventsSince(index: number) {
+  /** reads counts eventsSince calls; longest is the longest answer given. */
+  reads = 0;
+  longest = 0;
+  eventsSince(index: number, max = Number.POSITIVE_INFINITY) {
+    this.reads++;
     if (index < this.compactedThrough) return { compacted: true as const, oldestIndex: this.compactedThrough };
-    return { events: this.events.filter((e) => e.index > index) };
+    const after = this.events.filter((e) => e.index > index);
+    // About max, ending at an index boundary (as the state machine's history answers).
+    let end = Math.min(after.length, Math.max(1, max));
+    while (end < after.length && after[end]?.index === after[end - 1]?.index) end++;
+    this.longest = Math.max(this.longest, end);
+    return { events: after.slice(0, end) };
   }
 }
 
@@ -411,6 +422,66 @@ describe("watch hub", () => {
     expect(one.ended).toBeInstanceOf(CompactedError);
   });
 
+  it("watch: a replay reads the history a chunk at a time and queues nothing, so live changes during a long replay never make it lag", () => {
+    const history = new MemoryHistory();
+    const hub = new WatchHub(history);
+    const total = 3 * WATCH_REPLAY_CHUNK_EVENTS;
+    for (let i = 0; i < total; i++) hub.publish(history.apply([kvPut(`a${i}`)]));
+    const slow = new Recorder();
+    slow.full = true;
+    const handle = hub.watch({ fromIndex: 0 }, slow.sink);
+    expect(slow.got.length).toBe(WATCH_BATCH_EVENTS_MAX);
+    // Far more live changes than a queue may hold arrive while the replay has hardly begun.
+    const live = 2 * WATCHER_QUEUE_EVENTS_MAX;
+    for (let i = 0; i < live; i++) hub.publish(history.apply([kvPut(`b${i}`)]));
+    expect(slow.ended).toBeNull();
+    expect(hub.bytes.queued).toBe(0);
+    // The sink takes one batch per resume for a while, then all that is left.
+    for (let round = 0; round < 20; round++) handle.resume();
+    slow.full = false;
+    handle.resume();
+    expect(slow.indexes).toEqual(Array.from({ length: total + live }, (_, i) => i + 1));
+    // Each read of the history was a chunk, never the whole of it.
+    expect(history.longest).toBeLessThanOrEqual(WATCH_REPLAY_CHUNK_EVENTS);
+    // Once caught up, live changes are delivered as they come.
+    hub.publish(history.apply([kvPut("c")]));
+    expect(slow.indexes.at(-1)).toBe(total + live + 1);
+    expect(slow.ended).toBeNull();
+  });
+
+  it("watch: a replay overtaken by the history's trimming lags with the index it reached; resuming there is told to re-list", () => {
+    const history = new MemoryHistory();
+    const hub = new WatchHub(history, { replayChunkEvents: 4 });
+    for (let i = 0; i < 20; i++) hub.publish(history.apply([kvPut(`k${i}`)]));
+    const slow = new Recorder();
+    slow.full = true;
+    const handle = hub.watch({ fromIndex: 0 }, slow.sink);
+    // One batch is the whole first chunk; the next chunk is read only when the sink takes more.
+    expect(slow.indexes).toEqual([1, 2, 3, 4]);
+    history.compactedThrough = 10;
+    handle.resume();
+    expect(slow.ended).toBeInstanceOf(WatcherLaggingError);
+    expect(slow.ended).toMatchObject({ lastDeliveredIndex: 4 });
+    const again = new Recorder();
+    hub.watch({ fromIndex: 4 }, again.sink);
+    expect(again.ended).toBeInstanceOf(CompactedError);
+  });
+
+  it("history: since(index, max) answers about max events, ending at an index boundary", () => {
+    const h = new EventHistory(100);
+    const at = (index: number, n: number) => Array.from({ length: n }, (_, i): RegistryEvent => ({ index, kind: "kv", type: "delete", key: `k${i}`, modIndex: index }));
+    h.append(at(1, 1));
+    h.append(at(2, 3));
+    h.append(at(3, 1));
+    const indexes = (a: ReturnType<EventHistory["since"]>) => ("events" in a ? a.events.map((e) => e.index) : a);
+    expect(indexes(h.since(0, 1))).toEqual([1]);
+    expect(indexes(h.since(0, 2))).toEqual([1, 2, 2, 2]);
+    expect(indexes(h.since(1, 3))).toEqual([2, 2, 2]);
+    expect(indexes(h.since(1, 4))).toEqual([2, 2, 2, 3]);
+    expect(indexes(h.since(0))).toEqual([1, 2, 2, 2, 3]);
+    expect(indexes(h.since(3, 1))).toEqual([]);
+  });
+
   it("watch: reset ends every watcher with the index to re-list at", () => {
     const { hub } = hubWith(3);
     const rs = [new Recorder(), new Recorder()];
@@ -487,7 +558,17 @@ describe("watch hub", () => {
         // Tiny byte bounds (each event weighs 1) so that out-byte waits, node-wide waits and split indexes all happen.
         const hub = new WatchHub(
           history,
-          { watchersMax: 64, queueEventsMax: 3, queueBytesMax: 3, nodeQueueBytesMax: 12, outBytesMax: 2, nodeOutBytesMax: 5, batchBytesMax: 2, messageBytesMax: 3 },
+          {
+            watchersMax: 64,
+            queueEventsMax: 3,
+            queueBytesMax: 3,
+            nodeQueueBytesMax: 12,
+            outBytesMax: 2,
+            nodeOutBytesMax: 5,
+            batchBytesMax: 2,
+            messageBytesMax: 3,
+            replayChunkEvents: 2,
+          },
           () => 1,
         );
         let unpublished: RegistryEvent[][] = [];
