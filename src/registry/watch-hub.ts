@@ -405,12 +405,14 @@ export class WatchHub {
         const through = Math.min(lastDelivered(w), (batch.events.at(-1) as RegistryEvent).index);
         w.outBytes += batch.bytes;
         this.outBytes += batch.bytes;
+        invariant(this.outBytes <= this.limits.nodeOutBytesMax || this.outBytes === batch.bytes, `out bytes ${this.outBytes} past the bound`);
         let done = false;
         const release = () => {
           if (done) return;
           done = true;
           w.outBytes -= batch.bytes;
           this.outBytes -= batch.bytes;
+          invariant(w.outBytes >= 0 && this.outBytes >= 0, "out bytes below zero");
           // Watchers already waiting for the node's bytes go first; this one queues behind them.
           this.wake();
           if (!w.ended) this.pump(w);
