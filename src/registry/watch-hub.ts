@@ -393,6 +393,8 @@ export class WatchHub {
     w.pumping = true;
     try {
       while (!w.ended && !w.paused) {
+        // Cheap refusals first: publish() pumps every watcher, and stalled ones must cost nothing.
+        if (w.outBytes >= this.limits.outBytesMax || this.waiting.has(w)) return;
         const batch = this.nextBatch(w);
         if (batch === undefined) return;
         if (w.outBytes > 0 && w.outBytes + batch.bytes > this.limits.outBytesMax) return;

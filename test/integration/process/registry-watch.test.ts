@@ -350,6 +350,31 @@ describe("registry watches on a 3-node cluster", () => {
     expect(late).toEqual([]);
   }, 40_000);
 
+  // Regression: a replay batch of 256 events was one message whatever its size; over large values
+  // it passed the 5 MiB message limit and failed with RESOURCE_EXHAUSTED, the same on every retry
+  // from that index, so the watcher could never get past it. Batches are now cut by bytes.
+  it("watch: a replay over large values (more than the message limit in all) arrives whole, in messages under the limit", async () => {
+    const leader = await c.waitForLeader();
+    const start = await c.client(leader).put("big-start", "x");
+    const VALUES = 24;
+    const VALUE_BYTES = 500 * 1024;
+    for (let i = 0; i < VALUES; i += 4) {
+      await Promise.all(Array.from({ length: 4 }, (_, j) => c.client(leader).put(`big/${i + j}`, Buffer.alloc(VALUE_BYTES, i + j))));
+    }
+    const w = collect(leader, { fromIndex: start.index, keyPrefix: "big/" });
+    let end: RaftmeshError | undefined | "open" = "open";
+    void w.ended.then((e) => {
+      end = e;
+    });
+    await waitFor("the replay of every large value, or the end of the watch", () => w.events().length >= VALUES || end !== "open", 20_000);
+    const ended = end as RaftmeshError | undefined | "open";
+    expect(ended === "open" ? "open" : `${ended?.code} ${ended?.details}`).toBe("open");
+    const events = checkOrder(w.msgs);
+    expect(events.map((e) => e.kv?.value.length)).toEqual(Array(VALUES).fill(VALUE_BYTES));
+    expect(new Set(events.map((e) => e.kv?.key)).size).toBe(VALUES);
+    w.cancel();
+  }, 40_000);
+
   it("watch: a from_index of 2^53 or more is INVALID_ARGUMENT naming from_index (a JS number cannot hold it exactly)", async () => {
     const leader = await c.waitForLeader();
     for (const fromIndex of [2 ** 53, 2 ** 60]) {
