@@ -9,6 +9,7 @@ import type { HeartbeatRequestMsg, RenewResultMsg } from "../api/messages.js";
 import { proposeCommand } from "../api/registry-write.js";
 import { heartbeatDeadline } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";
+import { eventBytes } from "../api/watch-stream.js";
 import { packageVersion } from "../common/version.js";
 import type { AgentConfig } from "../config/index.js";
 import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
@@ -106,12 +107,16 @@ export class Agent {
       });
       // The registry, with the watch hub and the lease driver following every applied change.
       let ctx: ApiContext | undefined;
-      const hub = new WatchHub({
-        eventsSince: (i) => registry.eventsSince(i),
-        get applied() {
-          return registry.applied;
+      const hub = new WatchHub(
+        {
+          eventsSince: (i, max) => registry.eventsSince(i, max),
+          get applied() {
+            return registry.applied;
+          },
         },
-      });
+        {},
+        eventBytes,
+      );
       const clock = new WallClock();
       const leases = new LeaseDriver({
         wallNow: () => clock.now(),

@@ -381,9 +381,9 @@ export class RegistryStateMachine implements StateMachine {
     return this.kv.list(prefix, opts.startAfter, limit);
   }
 
-  /** eventsSince returns the retained events with index > `index` in order, or `compacted` when the history no longer reaches back that far. */
-  eventsSince(index: number): HistoryAnswer {
-    return this.history.since(index);
+  /** eventsSince returns the retained events with index > `index` in order (about `max`, whole indexes), or `compacted` when the history no longer reaches back that far. */
+  eventsSince(index: number, max?: number): HistoryAnswer {
+    return this.history.since(index, max);
   }
 
   /** stats counts what the machine holds. */
