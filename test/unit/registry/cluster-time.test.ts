@@ -141,7 +141,7 @@ describe("cluster time", () => {
 
     const json = JSON.parse(new TextDecoder().decode(snap)) as Record<string, unknown>;
     expect(json.clusterTime).toBe(T0 + 70_000);
-    const { clusterTime: _, ...v2 } = { ...json, version: 2 };
+    const { clusterTime: _, ...v2 } = { ...json, version: 2 } as Record<string, unknown>;
     const old = new RegistryStateMachine();
     old.restore(new TextEncoder().encode(JSON.stringify(v2)));
     // Version 2 did not record the cluster time: the latest time it holds (healthSince, lastAt) stands in.
