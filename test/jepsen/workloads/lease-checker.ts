@@ -1,5 +1,5 @@
 /**
- * The lease checker, on run time (the nodes' healthSince stamps converted with RunClock.wallToRun):
+ * The lease checker, on run time (marks are timed by when the watcher received them):
  *
  * - safety: no instance is marked critical at a time m with an acknowledged heartbeat h such that
  *   h returned before m and m < h.call + ttl. The leader renewed the lease somewhere inside
@@ -26,7 +26,7 @@ export interface HealthTransition {
   readonly id: string;
   readonly index: number;
   readonly health: string;
-  /** at is when the health last changed (healthSince), in run time. */
+  /** at is when the health change was seen (the watcher's receipt), in run time. */
   readonly at: number;
 }
 

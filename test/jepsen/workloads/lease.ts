@@ -102,15 +102,13 @@ export function leaseWorkload(): Workload {
         .filter((o) => o.f === "heartbeat")
         .map((o) => ({ id: (o.input as { id: string }).id, status: o.status, call: o.call, return: o.return }));
       const nemesis = ctx.history.entries.filter((e): e is NemesisRecord => e.type === "nemesis");
-      // Under clock faults the nodes' healthSince stamps jump with their clocks: judge marks by
-      // when the watcher received them instead (later than the mark by the delivery time).
-      const clockFaults = nemesis.some((e) => e.f.startsWith("clock"));
+      // healthSince is cluster time, which no run clock converts to: judge marks by when the
+      // watcher received them (later than the mark by the delivery time).
       const transitions: HealthTransition[] = (watcher?.events ?? [])
         .filter((e) => e.event.kind === "instance" && e.event.instance)
         .map((e) => {
           const inst = e.event.instance as InstanceMsg;
-          const at = clockFaults ? e.time : ctx.clock.wallToRun(Number(inst.healthSinceMs));
-          return { id: inst.id, index: e.index, health: inst.health, at };
+          return { id: inst.id, index: e.index, health: inst.health, at: e.time };
         });
       const stoppedList: StoppedInstance[] = [...stopped].map(([id, lastReturn]) => ({ id, lastReturn }));
       const result = checkLease({ ttlMs: LEASE_TTL_MS, boundMs: LEASE_MARK_BOUND_MS, slackMs: CLOCK_SLACK_MS, heartbeats, transitions, stopped: stoppedList, faults: faultIntervals(nemesis, endAt), endAt: caughtUp ? endAt : 0 });
