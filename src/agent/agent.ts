@@ -15,7 +15,7 @@ import type { AgentConfig } from "../config/index.js";
 import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
 import { RaftNode } from "../node/raft-node.js";
 import { type NodeId, nodeId, Role } from "../raft/index.js";
-import { ClusterClock } from "../registry/cluster-clock.js";
+import { ClusterClock, type ClusterTimeSource } from "../registry/cluster-clock.js";
 import { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
 import { RegistryStateMachine } from "../registry/state-machine.js";
 import { WatchHub } from "../registry/watch-hub.js";
@@ -102,7 +102,7 @@ export class Agent {
       });
       const clock = new WallClock();
       // Commands are stamped with cluster time, counted by this node's monotonic clock while it leads.
-      const clusterClock = new ClusterClock({ source: { get clusterTime() { return registry.clusterTime; }, get appliedTerm() { return registry.appliedTerm; } }, monoMs: () => performance.now() });
+      const clusterClock = new ClusterClock({ source: registryTime(() => registry), monoMs: () => performance.now() });
       const clusterTime = { now: () => clusterClock.now(node.status().term) };
       const leases = new LeaseDriver({
         clusterNow: () => clusterTime.now(),
@@ -214,6 +214,18 @@ export class Agent {
     })();
     return this.stopping;
   }
+}
+
+/** registryTime reads the applied cluster time of a registry made later (the registry's hooks need the driver first). */
+function registryTime(registry: () => RegistryStateMachine): ClusterTimeSource {
+  return {
+    get clusterTime() {
+      return registry().clusterTime;
+    },
+    get appliedTerm() {
+      return registry().appliedTerm;
+    },
+  };
 }
 
 function startMessage(mode: StartMode): string {

@@ -1,8 +1,9 @@
 /**
  * The registry's replicated state machine. apply() is deterministic: it reads no clock (time
  * enters only as the envelope's `at`, a cluster time stamped by the leader; see cluster-clock.ts),
- * no randomness, and iterates only in orders that depend on the log alone. Every change is identified by its entry's index (the
- * global index) and recorded as RegistryEvents in a bounded history watches resume from.
+ * no randomness, and iterates only in orders that depend on the log alone. Every change is
+ * identified by its entry's index (the global index) and recorded as RegistryEvents in a bounded
+ * history watches resume from.
  */
 import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
 import type { StateMachine } from "../node/state-machine.js";
