@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { nodeStatus } from "../api/cluster-service.js";
 import type { ApiContext } from "../api/context.js";
@@ -15,6 +16,7 @@ import type { AgentConfig } from "../config/index.js";
 import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
 import { RaftNode } from "../node/raft-node.js";
 import { type NodeId, nodeId, Role } from "../raft/index.js";
+import { ClusterClock, type ClusterTimeSource } from "../registry/cluster-clock.js";
 import { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
 import { RegistryStateMachine } from "../registry/state-machine.js";
 import { WatchHub } from "../registry/watch-hub.js";
@@ -118,8 +120,11 @@ export class Agent {
         eventBytes,
       );
       const clock = new WallClock();
+      // Commands are stamped with cluster time, counted by this node's monotonic clock while it leads.
+      const clusterClock = new ClusterClock({ source: registryTime(() => registry), monoMs: () => performance.now() });
+      const clusterTime = { now: () => clusterClock.now(node.status().term) };
       const leases = new LeaseDriver({
-        wallNow: () => clock.now(),
+        clusterNow: () => clusterTime.now(),
         registry: { allInstances: () => registry.allInstances(), instance: (s, i) => registry.instance(s, i) },
         propose: (cmd) => proposeCommand(ctx as ApiContext, cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
         logger: logger.child({ component: "leases" }),
@@ -179,7 +184,7 @@ export class Agent {
       const unsafe = readUnsafeSwitches(process.env);
       if (unsafe.staleReads || unsafe.earlyAck || unsafe.clockControl) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
       ctx = {
-        clock,
+        clusterTime,
         unsafe,
         nodeId: config.nodeId,
         clusterId: config.clusterId,
@@ -229,6 +234,18 @@ export class Agent {
     })();
     return this.stopping;
   }
+}
+
+/** registryTime reads the applied cluster time of a registry made later (the registry's hooks need the driver first). */
+function registryTime(registry: () => RegistryStateMachine): ClusterTimeSource {
+  return {
+    get clusterTime() {
+      return registry().clusterTime;
+    },
+    get appliedTerm() {
+      return registry().appliedTerm;
+    },
+  };
 }
 
 function startMessage(mode: StartMode): string {

@@ -12,13 +12,13 @@ import type { WriteSessionMsg } from "./messages.js";
 export type OkResult = Extract<CommandResult, { ok: true }>;
 
 /**
- * proposeCommand stamps a registry command with this (leading) node's clock, replicates it and
+ * proposeCommand stamps a registry command with the cluster time (ctx.clusterTime), replicates it and
  * returns its result once applied here; a command the state machine refused becomes the matching
  * typed error (it took no effect), except a stale session: that seq fell out of the session
  * window, so whether an earlier attempt of it applied is no longer known.
  */
 export async function proposeCommand(ctx: ApiContext, cmd: RegistryCommand, session: Session | undefined, deadline: Date): Promise<OkResult> {
-  const data = encodeAppCommand(encodeCommand({ v: 1, at: ctx.clock.now(), session, cmd }));
+  const data = encodeAppCommand(encodeCommand({ v: 1, at: ctx.clusterTime.now(), session, cmd }));
   if (ctx.unsafe.earlyAck) {
     // Negative control only: claim success as soon as the leader has the entry in its log.
     const { index } = ctx.node.proposeNoWait(data);

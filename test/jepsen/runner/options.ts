@@ -8,7 +8,7 @@ import { CLUSTER_KINDS, type ClusterKind } from "./cluster-factory.js";
 import { DEFAULT_NEMESES, NEMESIS_FAMILIES, type NemesisFamily } from "./nemesis.js";
 
 /** WORKLOAD_NAMES are the values of --workload. */
-export const WORKLOAD_NAMES = ["register", "set", "lease", "watch"] as const;
+export const WORKLOAD_NAMES = ["register", "set", "lease", "watch", "session"] as const;
 /** UNSAFE_SWITCHES are the node's test-only switches accepted by --unsafe (see src/agent/unsafe.ts). */
 export const UNSAFE_SWITCHES = ["stale-reads", "early-ack"] as const;
 
@@ -42,7 +42,7 @@ export class UsageError extends Error {
 
 /** USAGE is printed by --help and after a usage error. */
 export const USAGE = `usage: npm run jepsen -- [options]
-  --workload register|set|lease|watch   (default register)
+  --workload register|set|lease|watch|session   (default register)
   --nemesis partition,kill,pause,membership,clock,deaf-leader|none   fault families (default partition,kill,pause)
   --time-limit S        seconds of faults (default 60)
   --seed N              seed of every random choice (default: random, printed)

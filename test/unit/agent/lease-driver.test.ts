@@ -34,6 +34,7 @@ describe("lease driver", () => {
         return { ok: true, index: 7 } as OkResult;
       },
       logger: { debug() {}, warn() {} },
+      clusterNow: () => 0,
     });
     driver.onRole(true);
     const answers = await driver.renew([

@@ -44,7 +44,7 @@ function fakeCtx(node: Partial<Record<string, unknown>>): ApiContext {
     clusterId: "test",
     version: "0",
     node: { isLeader: () => true, leader: () => n1, status: () => st, progress: () => new Map(), ...node },
-    clock: { now: () => 0 },
+    clusterTime: { now: () => 0 },
     unsafe: {},
     addressOf: () => undefined,
   } as unknown as ApiContext;
