@@ -51,6 +51,8 @@ export interface RaftNodeOptions {
   readonly sink: MessageSink;
   readonly logger: NodeLogger;
   readonly snapshotEveryEntries?: number;
+  /** pendingReadsMax bounds the reads the core holds as leader (default: the core's PENDING_READS_MAX). */
+  readonly pendingReadsMax?: number;
   readonly onSoftState?: (status: Status) => void;
   readonly onApplied?: (entry: Entry, result: unknown) => void;
   /** onFailure hears of a storage failure or broken invariant that stopped the node; the host should exit. */
@@ -99,6 +101,7 @@ export class RaftNode {
       electionTick: opts.electionTicks,
       heartbeatTick: opts.heartbeatTicks,
       random: cryptoRandom,
+      pendingReadsMax: opts.pendingReadsMax,
     };
     this.raw = new RawNode(raftOptions, opts.state);
     const snap = opts.state.snapshot;
