@@ -5,10 +5,12 @@ import {
   type LogIndex,
   type Message,
   type NodeId,
+  PENDING_READS_MAX,
   type PersistedState,
   type ProposalRef,
   type RaftOptions,
   RawNode,
+  ReadLimitError,
   type Ready,
   Role,
   type Status,
@@ -16,7 +18,14 @@ import {
   type Term,
 } from "../raft/index.js";
 import type { LogStore } from "../storage/index.js";
-import { NodeStoppedError, ProposalLostError, ReadTimeoutError, RemovedFromClusterError } from "./errors.js";
+import {
+  NodeStoppedError,
+  ProposalLostError,
+  ReadCancelledError,
+  ReadRejectedError,
+  ReadTimeoutError,
+  RemovedFromClusterError,
+} from "./errors.js";
 import type { StateMachine } from "./state-machine.js";
 
 /** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
@@ -51,7 +60,7 @@ export interface RaftNodeOptions {
   readonly sink: MessageSink;
   readonly logger: NodeLogger;
   readonly snapshotEveryEntries?: number;
-  /** pendingReadsMax bounds the reads the core holds as leader (default: the core's PENDING_READS_MAX). */
+  /** pendingReadsMax bounds the reads this node waits on and the reads its core holds as leader (default: PENDING_READS_MAX). */
   readonly pendingReadsMax?: number;
   readonly onSoftState?: (status: Status) => void;
   readonly onApplied?: (entry: Entry, result: unknown) => void;
@@ -68,6 +77,8 @@ interface PendingProposal {
 interface PendingRead {
   index: LogIndex | undefined;
   readonly timer: NodeJS.Timeout;
+  /** unlisten stops listening to the caller's abort signal. */
+  readonly unlisten: () => void;
   resolve(index: LogIndex): void;
   reject(err: Error): void;
 }
@@ -94,6 +105,7 @@ export class RaftNode {
   private persistedTerm: Term;
   private failure: Error | undefined;
   private readonly snapshotEvery: number;
+  private readonly pendingReadsMax: number;
 
   constructor(private readonly opts: RaftNodeOptions) {
     const raftOptions: RaftOptions = {
@@ -102,6 +114,8 @@ export class RaftNode {
       heartbeatTick: opts.heartbeatTicks,
       random: cryptoRandom,
       pendingReadsMax: opts.pendingReadsMax,
+      // A leader holds a read no longer than a reader waits for it; older ones have no caller left.
+      pendingReadTicksMax: Math.ceil(READ_TIMEOUT_MS_DEFAULT / opts.tickMs),
     };
     this.raw = new RawNode(raftOptions, opts.state);
     const snap = opts.state.snapshot;
@@ -109,6 +123,7 @@ export class RaftNode {
     this.lastSnapshotIndex = snap?.meta.index ?? 0;
     this.persistedTerm = opts.state.hardState.term;
     this.snapshotEvery = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
+    this.pendingReadsMax = opts.pendingReadsMax ?? PENDING_READS_MAX;
   }
 
   /** start begins ticking. */
@@ -198,28 +213,41 @@ export class RaftNode {
   /**
    * readIndex resolves with an index such that local state at or past it reflects every write
    * acknowledged before the call (ReadIndex, Raft dissertation §6.4); it waits until it is applied.
+   * It fails with ReadLimitError when pendingReadsMax reads already wait here or on the leader, with
+   * ReadRejectedError when the leader refuses the read, and with ReadCancelledError once `signal`
+   * aborts: a read whose caller is gone is forgotten at once.
    */
-  readIndex(timeoutMs = READ_TIMEOUT_MS_DEFAULT): Promise<LogIndex> {
+  readIndex(timeoutMs = READ_TIMEOUT_MS_DEFAULT, signal?: AbortSignal): Promise<LogIndex> {
     this.throwIfStopped();
+    if (this.reads.size >= this.pendingReadsMax) throw new ReadLimitError(this.pendingReadsMax);
+    if (signal?.aborted) throw new ReadCancelledError();
     const ctx = randomBytes(12);
     const key = ctx.toString("hex");
     const p = new Promise<LogIndex>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.reads.delete(key);
-        reject(new ReadTimeoutError(timeoutMs, this.raw.leader()));
-      }, timeoutMs);
-      this.reads.set(key, { index: undefined, timer, resolve, reject });
+      const timer = setTimeout(() => this.finishRead(key, new ReadTimeoutError(timeoutMs, this.raw.leader())), timeoutMs);
+      const onAbort = () => this.finishRead(key, new ReadCancelledError());
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const unlisten = () => signal?.removeEventListener("abort", onAbort);
+      this.reads.set(key, { index: undefined, timer, unlisten, resolve, reject });
     });
     try {
       this.raw.readIndex(ctx);
     } catch (err) {
-      const r = this.reads.get(key);
-      if (r) clearTimeout(r.timer);
-      this.reads.delete(key);
+      this.finishRead(key, undefined);
       throw err;
     }
     this.schedule();
     return p;
+  }
+
+  /** finishRead forgets a pending read and fails it with err (or only forgets it, when err is undefined). */
+  private finishRead(key: string, err: Error | undefined): void {
+    const r = this.reads.get(key);
+    if (!r) return;
+    this.reads.delete(key);
+    clearTimeout(r.timer);
+    r.unlisten();
+    if (err) r.reject(err);
   }
 
   private throwIfStopped(): void {
@@ -276,6 +304,9 @@ export class RaftNode {
       const r = this.reads.get(Buffer.from(rs.context).toString("hex"));
       if (r) r.index = rs.index;
     }
+    for (const rr of rd.readRejects) {
+      this.finishRead(Buffer.from(rr.context).toString("hex"), new ReadRejectedError(rr.reason, this.raw.leader()));
+    }
     this.releaseReads();
     // Entries and hard state are durable before any message that depends on them leaves.
     await saving;
@@ -325,8 +356,7 @@ export class RaftNode {
     const applied = this.opts.machine.applied;
     for (const [key, r] of this.reads) {
       if (r.index === undefined || r.index > applied) continue;
-      clearTimeout(r.timer);
-      this.reads.delete(key);
+      this.finishRead(key, undefined);
       r.resolve(r.index);
     }
   }
@@ -370,10 +400,6 @@ export class RaftNode {
     if (this.timer) clearInterval(this.timer);
     for (const p of this.proposals.values()) p.reject(this.failure ?? new NodeStoppedError());
     this.proposals.clear();
-    for (const r of this.reads.values()) {
-      clearTimeout(r.timer);
-      r.reject(this.failure ?? new NodeStoppedError());
-    }
-    this.reads.clear();
+    for (const key of [...this.reads.keys()]) this.finishRead(key, this.failure ?? new NodeStoppedError());
   }
 }

@@ -112,6 +112,7 @@ export class RawNode {
       r.hasPendingFlush() ||
       r.msgs.length > 0 ||
       r.readStates.length > 0 ||
+      r.readRejects.length > 0 ||
       r.log.hasUnstable() ||
       r.log.pendingSnapshot !== undefined ||
       r.log.committed > r.log.applied ||
@@ -136,9 +137,11 @@ export class RawNode {
       messages: r.msgs,
       committedEntries: r.log.nextCommittedEntries(r.opts.committedBytesPerReadyMax),
       readStates: r.readStates,
+      readRejects: r.readRejects,
     };
     r.msgs = [];
     r.readStates = [];
+    r.readRejects = [];
     if (rd.softState) this.prevSoftState = rd.softState;
     this.outstanding = rd;
     return rd;

@@ -33,7 +33,9 @@ describe("read flood", () => {
   it("reads: a flood through the leader and the followers is answered or refused with RESOURCE_EXHAUSTED, and every node stays up", async () => {
     const ids = ["n1", "n2", "n3"];
     await c.client("n1").put("flood", "before");
+    const termBefore = (await c.client(await c.waitForLeader()).status()).term;
     const started = Date.now();
+    const details = new Set<string>();
     const outcomes = await Promise.all(
       ids.flatMap((id) => {
         // One client per node, pinned to it, so a refused read is not retried elsewhere.
@@ -42,7 +44,14 @@ describe("read flood", () => {
         return Array.from({ length: READS_PER_NODE }, () =>
           client.get("flood").then(
             (res) => (res.value.toString() === "before" ? "ok" : `wrong value ${res.value.toString()}`),
-            (err: unknown) => (err instanceof RaftmeshError ? GrpcStatus[err.code] : String(err)),
+            (err: unknown) => {
+              if (!(err instanceof RaftmeshError)) return String(err);
+              if (err.code === GrpcStatus.RESOURCE_EXHAUSTED) return "RESOURCE_EXHAUSTED";
+              details.add(`${id}: ${err.details}`);
+              // A leader that steps down refuses the reads it held at once: an honest answer, told apart from a hang.
+              if (err.code === GrpcStatus.UNAVAILABLE && err.details.includes("refused by the leader: not-leader")) return "UNAVAILABLE not-leader";
+              return GrpcStatus[err.code] as string;
+            },
           ),
         );
       }),
@@ -50,13 +59,17 @@ describe("read flood", () => {
     const elapsedMs = Date.now() - started;
     const counts = new Map<string, number>();
     for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1);
-    const summary = Object.fromEntries(counts);
+    const termAfter = (await c.client(await c.waitForLeader()).status()).term;
+    const summary = { ...Object.fromEntries(counts), elapsedMs, termBefore, termAfter, details: [...details].slice(0, 5) };
     for (const id of ids) expect(c.isRunning(id), `${id} is running after the flood (${JSON.stringify(summary)})`).toBe(true);
     expect(outcomes).toHaveLength(ids.length * READS_PER_NODE);
-    // Every read is answered or refused for the limit; nothing times out or fails otherwise.
-    expect(Object.keys(summary).filter((k) => k !== "ok" && k !== "RESOURCE_EXHAUSTED"), JSON.stringify(summary)).toEqual([]);
-    expect(summary.ok ?? 0, JSON.stringify(summary)).toBeGreaterThan(0);
-    expect(summary.RESOURCE_EXHAUSTED ?? 0, JSON.stringify(summary)).toBeGreaterThan(0);
+    // Every read is answered or refused for the limit; nothing times out or fails otherwise. Only
+    // when this loaded machine starved the leader into stepping down (a new term) may reads it held
+    // be refused as not-leader.
+    const allowed = new Set(["ok", "RESOURCE_EXHAUSTED", ...(termAfter > termBefore ? ["UNAVAILABLE not-leader"] : [])]);
+    expect([...counts.keys()].filter((k) => !allowed.has(k)), JSON.stringify(summary)).toEqual([]);
+    expect(counts.get("ok") ?? 0, JSON.stringify(summary)).toBeGreaterThan(0);
+    expect(counts.get("RESOURCE_EXHAUSTED") ?? 0, JSON.stringify(summary)).toBeGreaterThan(0);
     expect(elapsedMs).toBeLessThan(FLOOD_MS_MAX);
     // The cluster still takes writes, through every node, and reads them back.
     await c.waitForLeader();
