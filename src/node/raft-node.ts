@@ -150,7 +150,7 @@ export class RaftNode {
     return this.lastSnapshotIndex;
   }
 
-  /** progress is the leader's view of each member. */
+  /** progress is the leader's view of each member, with whether the leader heard from it lately (empty on a follower). */
   progress() {
     return this.raw.progress();
   }

@@ -247,7 +247,10 @@ export class Raft {
   /** quorumActive says whether a quorum answered since the last check; it clears the marks. */
   private quorumActive(): boolean {
     const ok = hasQuorum(this.membership.voters, (id) => id === this.id || this.prs.get(id)?.recentActive === true);
-    for (const [id, pr] of this.prs) pr.recentActive = id === this.id;
+    for (const [id, pr] of this.prs) {
+      pr.activeLastRound = pr.recentActive;
+      pr.recentActive = id === this.id;
+    }
     return ok;
   }
 

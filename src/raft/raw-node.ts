@@ -31,6 +31,14 @@ export interface Status {
   readonly leadTransferee: NodeId;
 }
 
+/** MemberProgress is the leader's view of one member, for display and for the host's checks. */
+export interface MemberProgress {
+  readonly match: LogIndex;
+  readonly next: LogIndex;
+  readonly state: string;
+  readonly recentActive: boolean;
+}
+
 /**
  * RawNode drives one Raft core for a host: the host feeds it ticks, messages and proposals, and
  * repeatedly takes a Ready, does its work (persist, send, apply) and calls advance(ready).
@@ -197,11 +205,18 @@ export class RawNode {
     };
   }
 
-  /** progress describes what the leader knows of each member (empty on a follower). */
-  progress(): Map<NodeId, { match: LogIndex; next: LogIndex; state: string }> {
-    const out = new Map<NodeId, { match: LogIndex; next: LogIndex; state: string }>();
+  /**
+   * progress describes what the leader knows of each member (empty on a follower). recentActive
+   * says the member answered within the current or the last check-quorum round, i.e. within the
+   * last one to two election timeouts (the leader itself always counts).
+   */
+  progress(): Map<NodeId, MemberProgress> {
+    const out = new Map<NodeId, MemberProgress>();
     if (this.raft.role !== "leader") return out;
-    for (const [id, pr] of this.raft.prs) out.set(id, { match: pr.match, next: pr.next, state: pr.state });
+    for (const [id, pr] of this.raft.prs) {
+      const recentActive = id === this.raft.id || pr.recentActive || pr.activeLastRound;
+      out.set(id, { match: pr.match, next: pr.next, state: pr.state, recentActive });
+    }
     return out;
   }
 
