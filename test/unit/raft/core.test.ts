@@ -260,6 +260,10 @@ describe("raft: typed errors", () => {
     expect(leader.status().commit).toBeLessThan(leader.status().lastIndex);
     leader.readIndex(enc.encode("held"));
     expect(caught(() => leader.readIndex(enc.encode("more")))).toBeInstanceOf(ReadLimitError);
+    // A follower's read past the limit is refused by message, never by throwing inside step.
+    expect(() => leader.step(readIndexFrom(n2, n1, leader.status().term, "forwarded"))).not.toThrow();
+    c.processReady();
+    expect(readRejectsSent(c)).toEqual(["n2 forwarded limit"]);
     c.settle();
     expect(leader.status().commit).toBe(leader.status().lastIndex);
   });
@@ -423,6 +427,28 @@ describe("raft: pending read limits", () => {
     leader.step(readIndexFrom(n3, n1, term, "late"));
     c.processReady();
     expect(readRejectsSent(c)).toEqual(["n2 fwd not-leader", "n3 late not-leader"]);
+  });
+});
+
+describe("raft: recent activity", () => {
+  it("raft: progress says which members answered within the last check-quorum rounds, and it survives one round boundary", () => {
+    const c = new TestCluster([n1, n2, n3]);
+    const leader = c.elect(n1);
+    const active = () => [...leader.progress()].filter(([, p]) => p.recentActive).map(([id]) => id);
+    expect(active()).toEqual([n1, n2, n3]);
+    c.isolated.add(n3);
+    // One check-quorum round: n3's earlier answers still count (heard within the last round).
+    for (let i = 0; i < 10; i++) leader.tick();
+    c.settle();
+    expect(active()).toEqual([n1, n2, n3]);
+    // A second round without an answer: n3 is no longer recently active; n2 keeps answering.
+    for (let i = 0; i < 10; i++) {
+      leader.tick();
+      c.settle();
+    }
+    expect(leader.status().role).toBe("leader");
+    expect(active()).toEqual([n1, n2]);
+    expect(c.node(n2).progress().size).toBe(0);
   });
 });
 
