@@ -45,7 +45,7 @@ export class ReadRejectedError extends NodeError {
     readonly reason: ReadRejectReason,
     readonly leader: NodeId,
   ) {
-    super(`linearizable read refused by the leader: ${reason} (leader: ${leader || "unknown"})`);
+    super(`linearizable read refused: ${reason} (leader: ${leader || "unknown"})`);
     this.name = "ReadRejectedError";
   }
 }

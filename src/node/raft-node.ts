@@ -4,6 +4,7 @@ import {
   type Entry,
   type LogIndex,
   type Message,
+  NO_NODE,
   type NodeId,
   PENDING_READS_MAX,
   type PersistedState,
@@ -11,6 +12,7 @@ import {
   type RaftOptions,
   RawNode,
   ReadLimitError,
+  ReadRejectReason,
   type Ready,
   Role,
   type Status,
@@ -76,6 +78,8 @@ interface PendingProposal {
 
 interface PendingRead {
   index: LogIndex | undefined;
+  /** askedLeader is the leader the core sent the request to (this node itself when it leads). */
+  readonly askedLeader: NodeId;
   readonly timer: NodeJS.Timeout;
   /** unlisten stops listening to the caller's abort signal. */
   readonly unlisten: () => void;
@@ -106,6 +110,8 @@ export class RaftNode {
   private failure: Error | undefined;
   private readonly snapshotEvery: number;
   private readonly pendingReadsMax: number;
+  /** knownLeader is the leader of the last soft state seen, so a change of leader is noticed once. */
+  private knownLeader: NodeId = NO_NODE;
 
   constructor(private readonly opts: RaftNodeOptions) {
     const raftOptions: RaftOptions = {
@@ -228,7 +234,7 @@ export class RaftNode {
       const onAbort = () => this.finishRead(key, new ReadCancelledError());
       signal?.addEventListener("abort", onAbort, { once: true });
       const unlisten = () => signal?.removeEventListener("abort", onAbort);
-      this.reads.set(key, { index: undefined, timer, unlisten, resolve, reject });
+      this.reads.set(key, { index: undefined, askedLeader: this.raw.leader(), timer, unlisten, resolve, reject });
     });
     try {
       this.raw.readIndex(ctx);
@@ -306,6 +312,16 @@ export class RaftNode {
     }
     for (const rr of rd.readRejects) {
       this.finishRead(Buffer.from(rr.context).toString("hex"), new ReadRejectedError(rr.reason, this.raw.leader()));
+    }
+    if (rd.softState && rd.softState.lead !== this.knownLeader) {
+      // Reads still waiting for a read index asked the old leader, whose answer (a refusal too) may
+      // never arrive or be dropped as stale: refuse them now rather than at their deadline.
+      this.knownLeader = rd.softState.lead;
+      for (const [key, r] of this.reads) {
+        if (r.index === undefined && r.askedLeader !== this.knownLeader) {
+          this.finishRead(key, new ReadRejectedError(ReadRejectReason.NotLeader, this.knownLeader));
+        }
+      }
     }
     this.releaseReads();
     // Entries and hard state are durable before any message that depends on them leaves.

@@ -131,6 +131,21 @@ describe("node: host loop on real storage", () => {
     for (const m of members.values()) await m.node.readIndex();
   });
 
+  it("node: a follower refuses its reads still waiting on a leader that lost office once another leads", async () => {
+    dir = await mkdtemp(join(tmpdir(), "raftmesh-node-"));
+    await startCluster(dir, members);
+    const leader = await waitFor("a leader", () => [...members.values()].find((m) => m.node.status().role === Role.Leader));
+    const follower = [...members.values()].find((m) => m !== leader) as Member;
+    // The leader goes silent: the follower's read goes to it and no answer will ever come.
+    await leader.node.stop();
+    const started = Date.now();
+    const read = follower.node.readIndex(30_000).catch((err: unknown) => err);
+    const err = await read;
+    expect(err).toBeInstanceOf(ReadRejectedError);
+    expect((err as ReadRejectedError).reason).toBe(ReadRejectReason.NotLeader);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it("node: a read whose caller aborts is forgotten at once with ReadCancelledError", async () => {
     dir = await mkdtemp(join(tmpdir(), "raftmesh-node-"));
     await startCluster(dir, members);

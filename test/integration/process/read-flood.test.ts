@@ -49,7 +49,7 @@ describe("read flood", () => {
               if (err.code === GrpcStatus.RESOURCE_EXHAUSTED) return "RESOURCE_EXHAUSTED";
               details.add(`${id}: ${err.details}`);
               // A leader that steps down refuses the reads it held at once: an honest answer, told apart from a hang.
-              if (err.code === GrpcStatus.UNAVAILABLE && err.details.includes("refused by the leader: not-leader")) return "UNAVAILABLE not-leader";
+              if (err.code === GrpcStatus.UNAVAILABLE && err.details.includes("linearizable read refused: not-leader")) return "UNAVAILABLE not-leader";
               return GrpcStatus[err.code] as string;
             },
           ),
