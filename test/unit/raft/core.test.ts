@@ -472,6 +472,9 @@ describe("raft: option validation", () => {
     ["electionTick 0", { electionTick: 0 }, "options.electionTick"],
     ["electionTick 10.5", { electionTick: 10.5 }, "options.electionTick"],
     ["an empty id", { id: NO_NODE }, "options.id"],
+    ["pendingReadsMax 0", { pendingReadsMax: 0 }, "options.pendingReadsMax"],
+    ["pendingReadTicksMax 0", { pendingReadTicksMax: 0 }, "options.pendingReadTicksMax"],
+    ["pendingReadTicksMax 2.5", { pendingReadTicksMax: 2.5 }, "options.pendingReadTicksMax"],
   ] as const)("raft: the RawNode constructor rejects %s with a RaftError naming the field", (_name, bad, field) => {
     const err = caught(() => new RawNode({ ...base, ...bad }, persisted));
     expect(err).toBeInstanceOf(RaftError);
