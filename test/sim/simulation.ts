@@ -172,7 +172,8 @@ export class Simulation {
       random: nodeRng,
       unsafe: this.cfg.unsafe,
       // A pending-read limit of 1-4 makes leaders refuse reads, forwarded ones too, under every
-      // fault. It comes from the seed without drawing from the generator, so schedules are unchanged.
+      // fault. It comes from the seed without drawing from the generator (the refusals it causes are
+      // messages, though, so a seed's schedule differs from before once one happens).
       pendingReadsMax: 1 + (this.cfg.seed % 4),
       inflightMessagesMax: this.profile.inflightMessagesMax,
       messageBytesMax: this.profile.messageBytesMax,
