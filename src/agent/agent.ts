@@ -152,6 +152,7 @@ export class Agent {
         sink: transport,
         logger: logger.child({ component: "raft" }),
         snapshotEveryEntries: config.snapshotEntries,
+        pendingReadsMax: config.pendingReadsMax,
         onFailure: onFatal,
         onSoftState: (st) => {
           leases.onRole(st.role === Role.Leader);

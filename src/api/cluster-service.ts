@@ -1,7 +1,7 @@
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ConfigError, NODE_ID_PATTERN, parseHostPort } from "../config/index.js";
 import { encodeMemberAddress } from "../node/cluster-state-machine.js";
-import { ConfChangeType, nodeId, Role } from "../raft/index.js";
+import { ConfChangeType, majority, nodeId, Role } from "../raft/index.js";
 import type { ApiContext } from "./context.js";
 import { InvalidArgumentError, NotFoundError, OutcomeUnknownError, PreconditionError } from "./errors.js";
 import { unary } from "./handler.js";
@@ -98,6 +98,7 @@ export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
       const api = call.request.api ? validateAddress("api", call.request.api) : defaultApi(peer);
       return onLeader(ctx, call, "Cluster", "AddMember", WRITE_WAIT_MS_MAX, async (deadline) => {
         if (isMember(id)) throw new PreconditionError(`${id} is already a member; remove it first to change its addresses`);
+        if (!learner) refuseUnlessQuorumStaysLive(ctx, `adding voter ${id}`, id, undefined, call.request.force === true);
         // The address goes into the log first, so every node can reach the member once it is in the configuration.
         await waitUntil(ctx.node.propose(encodeMemberAddress({ id, peer, api })), deadline, `address record of ${id}`);
         try {
@@ -122,6 +123,7 @@ export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
             `learner ${id} is ${st.commit - match} entries behind (limit ${PROMOTE_LAG_ENTRIES_MAX}); wait for it to catch up`,
           );
         }
+        refuseUnlessQuorumStaysLive(ctx, `promoting ${id}`, id, undefined, call.request.force === true);
         return change(deadline, `promoting ${id}`, ConfChangeType.AddVoter, id);
       });
     }),
@@ -132,6 +134,7 @@ export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
         const st = ctx.node.status();
         if (!isMember(id)) throw new NotFoundError(`${id} is not a member`);
         if (st.voters.length === 1 && st.voters[0] === id) throw new PreconditionError(`${id} is the last voter; a cluster needs one`);
+        if (st.voters.includes(nodeId(id))) refuseUnlessQuorumStaysLive(ctx, `removing ${id}`, undefined, id, call.request.force === true);
         return change(deadline, `removing ${id}`, ConfChangeType.Remove, id);
       });
     }),
@@ -160,6 +163,30 @@ export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
       });
     }),
   };
+}
+
+/**
+ * refuseUnlessQuorumStaysLive refuses a change of voters after which fewer voters than the new
+ * configuration's quorum are live, i.e. were heard by this leader within the last one to two
+ * election timeouts (the leader counts itself; a voter being added has not been heard yet). Such
+ * a change would leave the cluster without any possible quorum, perhaps for good (etcd's strict
+ * reconfiguration check). `force` skips the check, for disaster recovery.
+ */
+function refuseUnlessQuorumStaysLive(ctx: ApiContext, what: string, adding: string | undefined, removing: string | undefined, force: boolean): void {
+  if (force) return;
+  const st = ctx.node.status();
+  const progress = ctx.node.progress();
+  const voters = new Set<string>(st.voters);
+  if (adding) voters.add(adding);
+  if (removing) voters.delete(removing);
+  const live = [...voters].filter((id) => id !== adding && progress.get(nodeId(id))?.recentActive === true).sort();
+  const quorum = majority(voters.size);
+  if (live.length >= quorum) return;
+  throw new PreconditionError(
+    `${what} refused: it would leave ${live.length} live voter(s) (${live.join(", ") || "none"}) of ${voters.size}, ` +
+      `fewer than the quorum of ${quorum}, and the cluster could not make progress; ` +
+      "bring the unreachable voters back first, or repeat with force to do it anyway",
+  );
 }
 
 /** pickTransferTarget is the other voter whose log matches furthest. */

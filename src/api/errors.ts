@@ -7,12 +7,21 @@
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
 import { ValidationError } from "../registry/errors.js";
 import { HeartbeatOverloadError } from "../registry/heartbeat-batcher.js";
-import { NodeStoppedError, ProposalLostError, ProposalOutcomeUnknownError, ReadTimeoutError, RemovedFromClusterError } from "../node/errors.js";
+import {
+  NodeStoppedError,
+  ProposalLostError,
+  ProposalOutcomeUnknownError,
+  ReadCancelledError,
+  ReadRejectedError,
+  ReadTimeoutError,
+  RemovedFromClusterError,
+} from "../node/errors.js";
 import {
   ConfChangeRejectedError,
   NotLeaderError,
   ProposalDroppedError,
   ReadLimitError,
+  ReadRejectReason,
   TransferRejectedError,
   UncommittedLimitError,
 } from "../raft/index.js";
@@ -106,6 +115,7 @@ function notApplied(err: unknown): boolean {
     err instanceof ProposalDroppedError ||
     err instanceof UncommittedLimitError ||
     err instanceof ReadLimitError ||
+    err instanceof ReadRejectedError ||
     err instanceof ConfChangeRejectedError ||
     err instanceof TransferRejectedError
   );
@@ -133,6 +143,12 @@ function statusOf(err: unknown): Partial<StatusObject> {
   if (err instanceof ProposalDroppedError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
   if (err instanceof NodeStoppedError || err instanceof RemovedFromClusterError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
   if (err instanceof ReadTimeoutError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
+  if (err instanceof ReadRejectedError) {
+    if (err.reason === ReadRejectReason.Limit) return { code: Status.RESOURCE_EXHAUSTED, details: err.message, metadata };
+    if (err.leader) metadata.set(METADATA_LEADER, err.leader);
+    return { code: Status.UNAVAILABLE, details: err.message, metadata };
+  }
+  if (err instanceof ReadCancelledError) return { code: Status.CANCELLED, details: err.message, metadata };
   if (err instanceof UncommittedLimitError || err instanceof ReadLimitError) {
     return { code: Status.RESOURCE_EXHAUSTED, details: err.message, metadata };
   }

@@ -30,7 +30,15 @@ export const LIST_LIMIT_DEFAULT = 1_000;
 export async function readBarrier(ctx: ApiContext, call: ServerUnaryCall<unknown, unknown>, consistency: ConsistencyName | undefined): Promise<void> {
   if (consistency === "CONSISTENCY_STALE" || ctx.unsafe.staleReads) return;
   const deadline = deadlineOf(call, READ_WAIT_MS_MAX);
-  await ctx.node.readIndex(Math.max(1, deadline.getTime() - Date.now()));
+  // A caller that goes away (cancels, or its deadline passes) frees its place among pending reads at once.
+  const gone = new AbortController();
+  const onCancelled = () => gone.abort();
+  call.on("cancelled", onCancelled);
+  try {
+    await ctx.node.readIndex(Math.max(1, deadline.getTime() - Date.now()), gone.signal);
+  } finally {
+    call.removeListener("cancelled", onCancelled);
+  }
 }
 
 const b64 = (b: Buffer | undefined) => (b ?? Buffer.alloc(0)).toString("base64");

@@ -37,10 +37,14 @@ export interface AddMemberRequestMsg {
   peer: string;
   api: string;
   learner: boolean;
+  /** force skips the check that the change leaves a live quorum (disaster recovery). */
+  force?: boolean;
 }
 
 export interface MemberRequestMsg {
   id: string;
+  /** force skips the check that the change leaves a live quorum (disaster recovery). */
+  force?: boolean;
 }
 
 export interface MemberChangeResponseMsg {

@@ -61,6 +61,7 @@ export async function membersCommand(argv: string[], out: (s: string) => void): 
     peer: { type: "string" },
     api: { type: "string" },
     voter: { type: "boolean" },
+    force: { type: "boolean" },
   });
   const [sub = "list", id, ...rest] = positionals;
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
@@ -72,16 +73,17 @@ export async function membersCommand(argv: string[], out: (s: string) => void): 
         members = (await client.members()).members;
         break;
       case "add": {
-        if (!id) throw new UsageError("usage: raftmesh members add <id> --peer host:port [--api host:port] [--voter]");
+        if (!id) throw new UsageError("usage: raftmesh members add <id> --peer host:port [--api host:port] [--voter] [--force]");
         if (typeof values.peer !== "string") throw new UsageError("members add: --peer host:port is required");
         const api = typeof values.api === "string" ? values.api : undefined;
-        members = (await client.addMember({ id, peer: values.peer, api, learner: !values.voter })).members;
+        members = (await client.addMember({ id, peer: values.peer, api, learner: !values.voter, force: values.force === true })).members;
         break;
       }
       case "remove":
       case "promote": {
-        if (!id) throw new UsageError(`usage: raftmesh members ${sub} <id>`);
-        members = (sub === "remove" ? await client.removeMember(id) : await client.promoteMember(id)).members;
+        if (!id) throw new UsageError(`usage: raftmesh members ${sub} <id> [--force]`);
+        const opts = { force: values.force === true };
+        members = (sub === "remove" ? await client.removeMember(id, opts) : await client.promoteMember(id, opts)).members;
         break;
       }
       default:

@@ -19,10 +19,11 @@ usage: raftmesh <command> [flags]
   agent                          run a node (raftmesh agent --help lists its settings)
   status [--json]                every member's role, leader, term, commit and applied index
   members [list] [--json]        the configuration with addresses
-  members add <id> --peer h:p [--api h:p] [--voter]
+  members add <id> --peer h:p [--api h:p] [--voter] [--force]
                                  add a node (as a learner unless --voter)
-  members promote <id>           make a caught-up learner a voter
-  members remove <id>            remove a voter or learner
+  members promote <id> [--force] make a caught-up learner a voter
+  members remove <id> [--force]  remove a voter or learner (--force: even if too few live
+                                 voters would remain for a quorum; disaster recovery only)
   transfer-leader [id]           hand leadership to id (or the most up-to-date voter)
   register <service> <id> --address h --port n [--tags a,b] [--meta k=v,...] [--weight n]
            [--priority n] [--zone z] [--ttl ms] [--deregister-after ms]

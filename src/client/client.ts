@@ -68,16 +68,17 @@ export class RaftmeshClient {
     return this.idempotent("Cluster", "Members", {}, opts);
   }
 
-  addMember(req: { id: string; peer: string; api?: string; learner: boolean }, opts: CallOptions = {}): Promise<MemberChangeResponseMsg> {
-    return this.write("Cluster", "AddMember", { ...req, api: req.api ?? "" }, opts);
+  /** addMember adds a member; force skips the server's check that a live quorum remains (disaster recovery). */
+  addMember(req: { id: string; peer: string; api?: string; learner: boolean; force?: boolean }, opts: CallOptions = {}): Promise<MemberChangeResponseMsg> {
+    return this.write("Cluster", "AddMember", { ...req, api: req.api ?? "", force: req.force === true }, opts);
   }
 
-  promoteMember(id: string, opts: CallOptions = {}): Promise<MemberChangeResponseMsg> {
-    return this.write("Cluster", "PromoteMember", { id }, opts);
+  promoteMember(id: string, opts: CallOptions & { force?: boolean } = {}): Promise<MemberChangeResponseMsg> {
+    return this.write("Cluster", "PromoteMember", { id, force: opts.force === true }, opts);
   }
 
-  removeMember(id: string, opts: CallOptions = {}): Promise<MemberChangeResponseMsg> {
-    return this.write("Cluster", "RemoveMember", { id }, opts);
+  removeMember(id: string, opts: CallOptions & { force?: boolean } = {}): Promise<MemberChangeResponseMsg> {
+    return this.write("Cluster", "RemoveMember", { id, force: opts.force === true }, opts);
   }
 
   transferLeader(id: string, opts: CallOptions = {}): Promise<TransferLeaderResponseMsg> {

@@ -24,6 +24,8 @@ export interface AgentConfig {
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
   readonly snapshotEntries: number;
+  /** pendingReadsMax bounds the linearizable reads one node holds at once; past it reads are refused. */
+  readonly pendingReadsMax: number;
   readonly logLevel: string;
   /** logFormat: auto is pretty when stdout is a terminal, JSON otherwise. */
   readonly logFormat: "auto" | "json" | "pretty";
@@ -48,6 +50,13 @@ const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"
 export const TICK_MS_RANGE = [1, 1000] as const;
 /** ELECTION_TICKS_RANGE bounds the election timeout in ticks; it must also exceed the heartbeat. */
 export const ELECTION_TICKS_RANGE = [2, 10_000] as const;
+/** PENDING_READS_RANGE: at least one read must fit; 1 M pending reads is ~100 MiB of bookkeeping. */
+export const PENDING_READS_RANGE = [1, 1_000_000] as const;
+/**
+ * PENDING_READS_DEFAULT is the Raft core's PENDING_READS_MAX (config may not import the core; a
+ * test keeps the two equal).
+ */
+export const PENDING_READS_DEFAULT = 100_000;
 /** SNAPSHOT_ENTRIES_RANGE: a snapshot at least every 100 entries is wasteful, at most every 10 M bounds replay. */
 export const SNAPSHOT_ENTRIES_RANGE = [100, 10_000_000] as const;
 
@@ -127,6 +136,7 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "electionTicks", flag: "election-ticks", env: "RAFTMESH_ELECTION_TICKS", parse: int("electionTicks", ELECTION_TICKS_RANGE), fallback: 30, help: "minimum election timeout in ticks (randomized up to twice that)" },
   { key: "heartbeatTicks", flag: "heartbeat-ticks", env: "RAFTMESH_HEARTBEAT_TICKS", parse: int("heartbeatTicks", [1, 1000]), fallback: 5, help: "leader heartbeat interval in ticks" },
   { key: "snapshotEntries", flag: "snapshot-entries", env: "RAFTMESH_SNAPSHOT_ENTRIES", parse: int("snapshotEntries", SNAPSHOT_ENTRIES_RANGE), fallback: 10_000, help: "take a snapshot every this many applied entries" },
+  { key: "pendingReadsMax", flag: "pending-reads-max", env: "RAFTMESH_PENDING_READS_MAX", parse: int("pendingReadsMax", PENDING_READS_RANGE), fallback: PENDING_READS_DEFAULT, help: "linearizable reads one node holds at once; more are refused with RESOURCE_EXHAUSTED" },
   { key: "logLevel", flag: "log-level", env: "RAFTMESH_LOG_LEVEL", parse: (r, s) => { const v = str("logLevel")(r, s); if (!LOG_LEVELS.includes(v)) throw new ConfigError("logLevel", s, `must be one of ${LOG_LEVELS.join(", ")}`); return v; }, fallback: "info", help: "log level" },
   { key: "logFormat", flag: "log-format", env: "RAFTMESH_LOG_FORMAT", parse: (r, s) => { if (r !== "auto" && r !== "json" && r !== "pretty") throw new ConfigError("logFormat", s, "must be auto, json or pretty"); return r; }, fallback: "auto", help: "json, pretty, or auto (pretty on a terminal, else json)" },
 ];

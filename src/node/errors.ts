@@ -1,4 +1,4 @@
-import type { LogIndex, NodeId } from "../raft/index.js";
+import type { LogIndex, NodeId, ReadRejectReason } from "../raft/index.js";
 
 /** NodeError is the base of every expected failure of the node layer. */
 export class NodeError extends Error {
@@ -44,6 +44,29 @@ export class ReadTimeoutError extends NodeError {
   ) {
     super(`linearizable read got no read index within ${timeoutMs} ms (leader: ${leader || "unknown"})`);
     this.name = "ReadTimeoutError";
+  }
+}
+
+/**
+ * ReadRejectedError is thrown to a linearizable read the leader refused, so its caller hears at
+ * once: `limit` (the leader holds its maximum of pending reads), `not-leader` (the node asked no
+ * longer leads) or `expired` (held too long without a quorum confirming the leader).
+ */
+export class ReadRejectedError extends NodeError {
+  constructor(
+    readonly reason: ReadRejectReason,
+    readonly leader: NodeId,
+  ) {
+    super(`linearizable read refused: ${reason} (leader: ${leader || "unknown"})`);
+    this.name = "ReadRejectedError";
+  }
+}
+
+/** ReadCancelledError is thrown to a linearizable read whose caller went away (its signal aborted). */
+export class ReadCancelledError extends NodeError {
+  constructor() {
+    super("linearizable read cancelled by its caller");
+    this.name = "ReadCancelledError";
   }
 }
 

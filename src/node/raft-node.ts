@@ -4,11 +4,15 @@ import {
   type Entry,
   type LogIndex,
   type Message,
+  NO_NODE,
   type NodeId,
+  PENDING_READS_MAX,
   type PersistedState,
   type ProposalRef,
   type RaftOptions,
   RawNode,
+  ReadLimitError,
+  ReadRejectReason,
   type Ready,
   Role,
   type Status,
@@ -16,7 +20,15 @@ import {
   type Term,
 } from "../raft/index.js";
 import type { LogStore } from "../storage/index.js";
-import { NodeStoppedError, ProposalLostError, ProposalOutcomeUnknownError, ReadTimeoutError, RemovedFromClusterError } from "./errors.js";
+import {
+  NodeStoppedError,
+  ProposalLostError,
+  ProposalOutcomeUnknownError,
+  ReadCancelledError,
+  ReadRejectedError,
+  ReadTimeoutError,
+  RemovedFromClusterError,
+} from "./errors.js";
 import type { StateMachine } from "./state-machine.js";
 
 /** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
@@ -51,6 +63,8 @@ export interface RaftNodeOptions {
   readonly sink: MessageSink;
   readonly logger: NodeLogger;
   readonly snapshotEveryEntries?: number;
+  /** pendingReadsMax bounds the reads this node waits on and the reads its core holds as leader (default: PENDING_READS_MAX). */
+  readonly pendingReadsMax?: number;
   readonly onSoftState?: (status: Status) => void;
   readonly onApplied?: (entry: Entry, result: unknown) => void;
   /** onFailure hears of a storage failure or broken invariant that stopped the node; the host should exit. */
@@ -65,7 +79,11 @@ interface PendingProposal {
 
 interface PendingRead {
   index: LogIndex | undefined;
+  /** askedLeader is the leader the core sent the request to (this node itself when it leads). */
+  readonly askedLeader: NodeId;
   readonly timer: NodeJS.Timeout;
+  /** unlisten stops listening to the caller's abort signal. */
+  readonly unlisten: () => void;
   resolve(index: LogIndex): void;
   reject(err: Error): void;
 }
@@ -98,6 +116,9 @@ export class RaftNode {
    * that reports it, so the role before a change must be remembered here, not read from the core.
    */
   private role: Role;
+  private readonly pendingReadsMax: number;
+  /** knownLeader is the leader of the last soft state seen, so a change of leader is noticed once. */
+  private knownLeader: NodeId = NO_NODE;
 
   constructor(private readonly opts: RaftNodeOptions) {
     const raftOptions: RaftOptions = {
@@ -105,6 +126,9 @@ export class RaftNode {
       electionTick: opts.electionTicks,
       heartbeatTick: opts.heartbeatTicks,
       random: cryptoRandom,
+      pendingReadsMax: opts.pendingReadsMax,
+      // A leader holds a read no longer than a reader waits for it; older ones have no caller left.
+      pendingReadTicksMax: Math.ceil(READ_TIMEOUT_MS_DEFAULT / opts.tickMs),
     };
     this.raw = new RawNode(raftOptions, opts.state);
     const snap = opts.state.snapshot;
@@ -113,6 +137,7 @@ export class RaftNode {
     this.persistedTerm = opts.state.hardState.term;
     this.snapshotEvery = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
     this.role = this.raw.role();
+    this.pendingReadsMax = opts.pendingReadsMax ?? PENDING_READS_MAX;
   }
 
   /** start begins ticking. */
@@ -139,7 +164,7 @@ export class RaftNode {
     return this.lastSnapshotIndex;
   }
 
-  /** progress is the leader's view of each member. */
+  /** progress is the leader's view of each member, with whether the leader heard from it lately (empty on a follower). */
   progress() {
     return this.raw.progress();
   }
@@ -202,28 +227,41 @@ export class RaftNode {
   /**
    * readIndex resolves with an index such that local state at or past it reflects every write
    * acknowledged before the call (ReadIndex, Raft dissertation §6.4); it waits until it is applied.
+   * It fails with ReadLimitError when pendingReadsMax reads already wait here or on the leader, with
+   * ReadRejectedError when the leader refuses the read, and with ReadCancelledError once `signal`
+   * aborts: a read whose caller is gone is forgotten at once.
    */
-  readIndex(timeoutMs = READ_TIMEOUT_MS_DEFAULT): Promise<LogIndex> {
+  readIndex(timeoutMs = READ_TIMEOUT_MS_DEFAULT, signal?: AbortSignal): Promise<LogIndex> {
     this.throwIfStopped();
+    if (this.reads.size >= this.pendingReadsMax) throw new ReadLimitError(this.pendingReadsMax);
+    if (signal?.aborted) throw new ReadCancelledError();
     const ctx = randomBytes(12);
     const key = ctx.toString("hex");
     const p = new Promise<LogIndex>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.reads.delete(key);
-        reject(new ReadTimeoutError(timeoutMs, this.raw.leader()));
-      }, timeoutMs);
-      this.reads.set(key, { index: undefined, timer, resolve, reject });
+      const timer = setTimeout(() => this.finishRead(key, new ReadTimeoutError(timeoutMs, this.raw.leader())), timeoutMs);
+      const onAbort = () => this.finishRead(key, new ReadCancelledError());
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const unlisten = () => signal?.removeEventListener("abort", onAbort);
+      this.reads.set(key, { index: undefined, askedLeader: this.raw.leader(), timer, unlisten, resolve, reject });
     });
     try {
       this.raw.readIndex(ctx);
     } catch (err) {
-      const r = this.reads.get(key);
-      if (r) clearTimeout(r.timer);
-      this.reads.delete(key);
+      this.finishRead(key, undefined);
       throw err;
     }
     this.schedule();
     return p;
+  }
+
+  /** finishRead forgets a pending read and fails it with err (or only forgets it, when err is undefined). */
+  private finishRead(key: string, err: Error | undefined): void {
+    const r = this.reads.get(key);
+    if (!r) return;
+    this.reads.delete(key);
+    clearTimeout(r.timer);
+    r.unlisten();
+    if (err) r.reject(err);
   }
 
   private throwIfStopped(): void {
@@ -281,6 +319,19 @@ export class RaftNode {
       const r = this.reads.get(Buffer.from(rs.context).toString("hex"));
       if (r) r.index = rs.index;
     }
+    for (const rr of rd.readRejects) {
+      this.finishRead(Buffer.from(rr.context).toString("hex"), new ReadRejectedError(rr.reason, this.raw.leader()));
+    }
+    if (rd.softState && rd.softState.lead !== this.knownLeader) {
+      // Reads still waiting for a read index asked the old leader, whose answer (a refusal too) may
+      // never arrive or be dropped as stale: refuse them now rather than at their deadline.
+      this.knownLeader = rd.softState.lead;
+      for (const [key, r] of this.reads) {
+        if (r.index === undefined && r.askedLeader !== this.knownLeader) {
+          this.finishRead(key, new ReadRejectedError(ReadRejectReason.NotLeader, this.knownLeader));
+        }
+      }
+    }
     this.releaseReads();
     // Entries and hard state are durable before any message that depends on them leaves.
     await saving;
@@ -331,8 +382,7 @@ export class RaftNode {
     const applied = this.opts.machine.applied;
     for (const [key, r] of this.reads) {
       if (r.index === undefined || r.index > applied) continue;
-      clearTimeout(r.timer);
-      this.reads.delete(key);
+      this.finishRead(key, undefined);
       r.resolve(r.index);
     }
   }
@@ -376,10 +426,6 @@ export class RaftNode {
     if (this.timer) clearInterval(this.timer);
     for (const p of this.proposals.values()) p.reject(this.failure ?? new NodeStoppedError());
     this.proposals.clear();
-    for (const r of this.reads.values()) {
-      clearTimeout(r.timer);
-      r.reject(this.failure ?? new NodeStoppedError());
-    }
-    this.reads.clear();
+    for (const key of [...this.reads.keys()]) this.finishRead(key, this.failure ?? new NodeStoppedError());
   }
 }

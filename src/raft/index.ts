@@ -6,6 +6,6 @@ export { bootstrapEntries, decodeConfChange, encodeConfChange, Membership } from
 export type { RaftOptions, UnsafeSwitches } from "./options.js";
 export { disjointMajoritiesPossible, majority } from "./quorum.js";
 export type { PersistedState, ProposalRef } from "./raft.js";
-export { RawNode, type Status } from "./raw-node.js";
+export { type MemberProgress, RawNode, type Status } from "./raw-node.js";
 export * from "./types.js";
 export { splitForEarlySend } from "./early-send.js";

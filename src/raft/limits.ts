@@ -21,6 +21,14 @@ export const COMMITTED_BYTES_PER_READY_MAX = 16 * 1024 * 1024;
 /** PENDING_READS_MAX bounds reads waiting for a quorum round on a leader; a partitioned leader must not gather reads without limit. */
 export const PENDING_READS_MAX = 100_000;
 
+/**
+ * PENDING_READ_TICKS_MAX bounds how long a leader holds a read that no quorum round has confirmed:
+ * 1,000 ticks is 10 s at the default 10 ms tick, twice the longest a client read waits (5 s), so
+ * only reads whose callers have given up are dropped. Hosts with another tick length set it from
+ * their own read timeout.
+ */
+export const PENDING_READ_TICKS_MAX = 1_000;
+
 /** ENTRY_OVERHEAD_BYTES is what an entry costs beyond its data (term, index, kind, framing) when sizes are counted. */
 export const ENTRY_OVERHEAD_BYTES = 24;
 

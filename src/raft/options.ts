@@ -5,6 +5,7 @@ import {
   INFLIGHT_BYTES_MAX,
   INFLIGHT_MESSAGES_MAX,
   MESSAGE_BYTES_MAX,
+  PENDING_READ_TICKS_MAX,
   PENDING_READS_MAX,
   UNCOMMITTED_BYTES_MAX,
 } from "./limits.js";
@@ -41,6 +42,8 @@ export interface RaftOptions {
   readonly uncommittedBytesMax?: number;
   readonly committedBytesPerReadyMax?: number;
   readonly pendingReadsMax?: number;
+  /** pendingReadTicksMax is how many ticks a leader holds an unconfirmed read before refusing it as expired. */
+  readonly pendingReadTicksMax?: number;
   /** snapshotKeepEntries is how many entries before a local snapshot stay in the log for slow followers. */
   readonly snapshotKeepEntries?: number;
   readonly unsafe?: UnsafeSwitches;
@@ -60,6 +63,10 @@ export function resolveOptions(o: RaftOptions): ResolvedOptions {
       `options.electionTick must be an integer above heartbeatTick (${o.heartbeatTick}) and >= ${ELECTION_TICK_MIN}, got ${o.electionTick}`,
     );
   }
+  for (const field of ["pendingReadsMax", "pendingReadTicksMax"] as const) {
+    const v = o[field];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new RaftError(`options.${field} must be a positive integer, got ${v}`);
+  }
   return {
     id: o.id,
     electionTick: o.electionTick,
@@ -73,6 +80,7 @@ export function resolveOptions(o: RaftOptions): ResolvedOptions {
     uncommittedBytesMax: o.uncommittedBytesMax ?? UNCOMMITTED_BYTES_MAX,
     committedBytesPerReadyMax: o.committedBytesPerReadyMax ?? COMMITTED_BYTES_PER_READY_MAX,
     pendingReadsMax: o.pendingReadsMax ?? PENDING_READS_MAX,
+    pendingReadTicksMax: o.pendingReadTicksMax ?? PENDING_READ_TICKS_MAX,
     snapshotKeepEntries: o.snapshotKeepEntries ?? 0,
     unsafe: o.unsafe ?? {},
   };

@@ -28,6 +28,8 @@ export class Progress {
   snapshotTicks = 0;
   /** recentActive is set by any response and cleared by each check-quorum round. */
   recentActive = false;
+  /** activeLastRound is recentActive as the last check-quorum round found it, so "heard lately" never blinks off at a round. */
+  activeLastRound = false;
   readonly inflights: Inflights;
 
   constructor(

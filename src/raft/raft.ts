@@ -12,7 +12,7 @@ import { decodeConfChange, encodeConfChange, Membership } from "./membership.js"
 import type { ResolvedOptions } from "./options.js";
 import { Progress, ProgressState } from "./progress.js";
 import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
-import { decodeRoundId, encodeRoundId, ReadOnly, type ReadRequest } from "./read-only.js";
+import { decodeRoundId, encodeRoundId, type PendingRead, ReadOnly, type ReadRequest } from "./read-only.js";
 import {
   type ConfChange,
   type Entry,
@@ -23,6 +23,8 @@ import {
   MessageType,
   NO_NODE,
   type NodeId,
+  type ReadReject,
+  ReadRejectReason,
   type ReadState,
   Role,
   type Snapshot,
@@ -66,6 +68,10 @@ export class Raft {
   private votes = new Map<NodeId, boolean>();
   msgs: Message[] = [];
   readStates: ReadState[] = [];
+  /** readRejects are this node's own reads refused since the last ready. */
+  readRejects: ReadReject[] = [];
+  /** ticks counts calls to tick(): the core's only clock, used to bound how long a read is held. */
+  private ticks = 0;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -84,7 +90,7 @@ export class Raft {
   private uncommittedBytes = 0;
   private readonly readOnly = new ReadOnly();
   /** readsAwaitingCommit holds reads that arrived before this leader committed an entry of its term. */
-  private readsAwaitingCommit: ReadRequest[] = [];
+  private readsAwaitingCommit: PendingRead[] = [];
   /** broadcastPending defers appends to the next ready, so proposals between readies share one batch. */
   private broadcastPending = false;
 
@@ -127,6 +133,10 @@ export class Raft {
   }
 
   private reset(term: Term): void {
+    // Reads held by a leader that stops leading will never be confirmed: refuse them (in the old
+    // term, before it changes) so every reader can retry at once instead of at its deadline.
+    const dropped = [...this.readsAwaitingCommit, ...this.readOnly.reset()];
+    if (this.role === Role.Leader) for (const r of dropped) this.rejectRead(r, ReadRejectReason.NotLeader);
     if (this.term !== term) {
       this.term = term;
       this.vote = NO_NODE;
@@ -138,7 +148,6 @@ export class Raft {
     this.leadTransferee = NO_NODE;
     this.votes.clear();
     this.uncommittedBytes = 0;
-    this.readOnly.reset();
     this.readsAwaitingCommit = [];
     this.broadcastPending = false;
     this.resetProgress();
@@ -196,6 +205,7 @@ export class Raft {
   // ---------------------------------------------------------------- ticks
 
   tick(): void {
+    this.ticks++;
     if (this.role === Role.Leader) this.tickLeader();
     else this.tickElection();
   }
@@ -222,6 +232,7 @@ export class Raft {
         return;
       }
     }
+    this.expireReads();
     for (const [id, pr] of this.prs) {
       if (pr.state !== ProgressState.Snapshot || id === this.id) continue;
       // A lost snapshot is retried: after an election timeout, probe again (which resends it).
@@ -236,7 +247,10 @@ export class Raft {
   /** quorumActive says whether a quorum answered since the last check; it clears the marks. */
   private quorumActive(): boolean {
     const ok = hasQuorum(this.membership.voters, (id) => id === this.id || this.prs.get(id)?.recentActive === true);
-    for (const [id, pr] of this.prs) pr.recentActive = id === this.id;
+    for (const [id, pr] of this.prs) {
+      pr.activeLastRound = pr.recentActive;
+      pr.recentActive = id === this.id;
+    }
     return ok;
   }
 
@@ -385,6 +399,10 @@ export class Raft {
         }
         return;
       }
+      case MessageType.ReadIndex:
+        // No leader to ask: refuse at once, so the asker's caller can retry instead of waiting.
+        this.send({ type: MessageType.ReadIndexResp, to: m.from, reject: true, context: m.context, readReject: ReadRejectReason.NotLeader });
+        return;
       default:
         return;
     }
@@ -411,11 +429,13 @@ export class Raft {
         this.hup(true);
         return;
       case MessageType.ReadIndexResp:
-        if (!m.reject && m.context) this.readStates.push({ index: m.index, context: m.context });
+        if (!m.context) return;
+        if (!m.reject) this.readStates.push({ index: m.index, context: m.context });
+        else this.readRejects.push({ context: m.context, reason: m.readReject ?? ReadRejectReason.NotLeader });
         return;
       case MessageType.ReadIndex:
-        // Not the leader (any more): the asker's host times out and retries elsewhere.
-        this.send({ type: MessageType.ReadIndexResp, to: m.from, reject: true, context: m.context });
+        // Not the leader (any more): the asker's host answers its caller, who may retry elsewhere.
+        this.send({ type: MessageType.ReadIndexResp, to: m.from, reject: true, context: m.context, readReject: ReadRejectReason.NotLeader });
         return;
       default:
         return;
@@ -690,7 +710,11 @@ export class Raft {
 
   // ---------------------------------------------------------------- reads
 
-  /** readIndex starts a linearizable read; its ReadState comes out of a later ready. */
+  /**
+   * readIndex starts a linearizable read; its ReadState comes out of a later ready. At the
+   * pendingReadsMax limit a leader refuses the read: its own with ReadLimitError, a follower's with
+   * a rejected ReadIndexResp, never by throwing inside step().
+   */
   readIndex(req: ReadRequest): void {
     if (this.role !== Role.Leader) {
       if (this.lead === NO_NODE) throw new NotLeaderError(NO_NODE);
@@ -698,11 +722,32 @@ export class Raft {
       return;
     }
     if (this.readOnly.size() + this.readsAwaitingCommit.length >= this.opts.pendingReadsMax) {
-      throw new ReadLimitError(this.opts.pendingReadsMax);
+      if (req.from === this.id) throw new ReadLimitError(this.opts.pendingReadsMax);
+      this.rejectRead(req, ReadRejectReason.Limit);
+      return;
     }
+    const read: PendingRead = { ...req, tick: this.ticks };
     // Until this leader commits an entry of its term, its commit index may be behind the cluster's.
-    if (!this.committedInCurrentTerm()) this.readsAwaitingCommit.push(req);
-    else this.readOnly.add(req);
+    if (!this.committedInCurrentTerm()) this.readsAwaitingCommit.push(read);
+    else this.readOnly.add(read);
+  }
+
+  /** rejectRead refuses a read: this node's own through readRejects, a follower's by message. */
+  private rejectRead(r: ReadRequest, reason: ReadRejectReason): void {
+    if (r.from === this.id) this.readRejects.push({ context: r.context, reason });
+    else this.send({ type: MessageType.ReadIndexResp, to: r.from, reject: true, context: r.context, readReject: reason });
+  }
+
+  /**
+   * expireReads refuses the reads held longer than pendingReadTicksMax: a round whose
+   * acknowledgements were lost, or a new leader that cannot commit, must not keep them forever.
+   */
+  private expireReads(): void {
+    const before = this.ticks - this.opts.pendingReadTicksMax;
+    let n = 0;
+    while (n < this.readsAwaitingCommit.length && (this.readsAwaitingCommit[n] as PendingRead).tick < before) n++;
+    const expired = [...this.readsAwaitingCommit.splice(0, n), ...this.readOnly.expire(before)];
+    for (const r of expired) this.rejectRead(r, ReadRejectReason.Expired);
   }
 
   private releaseRead(from: NodeId, index: LogIndex, context: Uint8Array): void {
@@ -771,6 +816,7 @@ export class Raft {
       rejectHint: fields.rejectHint ?? 0,
       snapshot: fields.snapshot,
       context: fields.context,
+      ...(fields.readReject !== undefined ? { readReject: fields.readReject } : {}),
       type: fields.type,
       to: fields.to,
     });

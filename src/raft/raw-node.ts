@@ -31,6 +31,14 @@ export interface Status {
   readonly leadTransferee: NodeId;
 }
 
+/** MemberProgress is the leader's view of one member, for display and for the host's checks. */
+export interface MemberProgress {
+  readonly match: LogIndex;
+  readonly next: LogIndex;
+  readonly state: string;
+  readonly recentActive: boolean;
+}
+
 /**
  * RawNode drives one Raft core for a host: the host feeds it ticks, messages and proposals, and
  * repeatedly takes a Ready, does its work (persist, send, apply) and calls advance(ready).
@@ -112,6 +120,7 @@ export class RawNode {
       r.hasPendingFlush() ||
       r.msgs.length > 0 ||
       r.readStates.length > 0 ||
+      r.readRejects.length > 0 ||
       r.log.hasUnstable() ||
       r.log.pendingSnapshot !== undefined ||
       r.log.committed > r.log.applied ||
@@ -136,9 +145,11 @@ export class RawNode {
       messages: r.msgs,
       committedEntries: r.log.nextCommittedEntries(r.opts.committedBytesPerReadyMax),
       readStates: r.readStates,
+      readRejects: r.readRejects,
     };
     r.msgs = [];
     r.readStates = [];
+    r.readRejects = [];
     if (rd.softState) this.prevSoftState = rd.softState;
     this.outstanding = rd;
     return rd;
@@ -194,11 +205,18 @@ export class RawNode {
     };
   }
 
-  /** progress describes what the leader knows of each member (empty on a follower). */
-  progress(): Map<NodeId, { match: LogIndex; next: LogIndex; state: string }> {
-    const out = new Map<NodeId, { match: LogIndex; next: LogIndex; state: string }>();
+  /**
+   * progress describes what the leader knows of each member (empty on a follower). recentActive
+   * says the member answered within the current or the last check-quorum round, i.e. within the
+   * last one to two election timeouts (the leader itself always counts).
+   */
+  progress(): Map<NodeId, MemberProgress> {
+    const out = new Map<NodeId, MemberProgress>();
     if (this.raft.role !== "leader") return out;
-    for (const [id, pr] of this.raft.prs) out.set(id, { match: pr.match, next: pr.next, state: pr.state });
+    for (const [id, pr] of this.raft.prs) {
+      const recentActive = id === this.raft.id || pr.recentActive || pr.activeLastRound;
+      out.set(id, { match: pr.match, next: pr.next, state: pr.state, recentActive });
+    }
     return out;
   }
 

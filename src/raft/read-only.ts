@@ -6,13 +6,18 @@ export interface ReadRequest {
   readonly context: Uint8Array;
 }
 
+/** PendingRead is a read the leader holds, with the tick it arrived at, so that its age is bounded. */
+export interface PendingRead extends ReadRequest {
+  readonly tick: number;
+}
+
 /** ReadRound is one heartbeat round that confirms leadership for every read it carries. */
 interface ReadRound {
   readonly id: number;
   /** index is the leader's commit index when the round started: the read index of its reads. */
   readonly index: LogIndex;
   readonly acks: Set<NodeId>;
-  readonly reads: ReadRequest[];
+  readonly reads: PendingRead[];
 }
 
 /** ReleasedRead is a read whose leadership check passed, with its read index. */
@@ -27,7 +32,7 @@ export interface ReleasedRead extends ReadRequest {
  */
 export class ReadOnly {
   private nextId = 1;
-  private batch: ReadRequest[] = [];
+  private batch: PendingRead[] = [];
   private rounds: ReadRound[] = [];
 
   /** size is the number of reads waiting in the batch and in rounds. */
@@ -35,8 +40,8 @@ export class ReadOnly {
     return this.batch.length + this.rounds.reduce((n, r) => n + r.reads.length, 0);
   }
 
-  /** add queues a read for the next round. */
-  add(read: ReadRequest): void {
+  /** add queues a read for the next round. Reads are added in arrival order (their ticks never decrease). */
+  add(read: PendingRead): void {
     this.batch.push(read);
   }
 
@@ -72,11 +77,37 @@ export class ReadOnly {
     return out;
   }
 
-  /** reset drops every pending read: leadership was lost, and the readers must retry. */
-  reset(): void {
+  /**
+   * expire removes and returns the reads that arrived before tick `before`. Reads sit in arrival
+   * order (rounds oldest first, then the batch), so only the oldest ones are looked at.
+   */
+  expire(before: number): PendingRead[] {
+    const out: PendingRead[] = [];
+    while (this.rounds.length > 0) {
+      const r = this.rounds[0] as ReadRound;
+      out.push(...takeOlder(r.reads, before));
+      if (r.reads.length > 0) return out;
+      // An empty round confirms nothing anyone waits for; an ack for it later finds no round.
+      this.rounds.shift();
+    }
+    out.push(...takeOlder(this.batch, before));
+    return out;
+  }
+
+  /** reset drops every pending read and returns them: leadership was lost, and the readers must retry. */
+  reset(): PendingRead[] {
+    const dropped = [...this.rounds.flatMap((r) => r.reads), ...this.batch];
     this.batch = [];
     this.rounds = [];
+    return dropped;
   }
+}
+
+/** takeOlder removes and returns the leading reads of `reads` that arrived before tick `before`. */
+function takeOlder(reads: PendingRead[], before: number): PendingRead[] {
+  let n = 0;
+  while (n < reads.length && (reads[n] as PendingRead).tick < before) n++;
+  return reads.splice(0, n);
 }
 
 /** encodeRoundId puts a round id in a heartbeat context. */

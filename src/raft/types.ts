@@ -109,6 +109,17 @@ export const MessageType = {
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
+/** ReadRejectReason says why a ReadIndex request was refused; a host answers its caller with it at once. */
+export const ReadRejectReason = {
+  /** NotLeader: the node asked does not lead (any more); the read may be sent again, to the leader. */
+  NotLeader: "not-leader",
+  /** Limit: the leader already holds pendingReadsMax reads; the caller should back off. */
+  Limit: "limit",
+  /** Expired: the read waited pendingReadTicksMax ticks without a quorum round confirming it. */
+  Expired: "expired",
+} as const;
+export type ReadRejectReason = (typeof ReadRejectReason)[keyof typeof ReadRejectReason];
+
 /**
  * Message is the one shape every Raft message has, so that one transport frame carries them all.
  * Fields that a type does not use are 0, false, empty, or undefined.
@@ -129,12 +140,20 @@ export interface Message {
   readonly snapshot?: Snapshot;
   /** Heartbeat and ReadIndex: the read round or request this message belongs to. Vote: "transfer" marker. */
   readonly context?: Uint8Array;
+  /** ReadIndexResp with reject: why. Absent on rejections from older peers, which meant NotLeader. */
+  readonly readReject?: ReadRejectReason;
 }
 
 /** ReadState releases a read: once applied >= index, local state may serve the read named by context. */
 export interface ReadState {
   readonly index: LogIndex;
   readonly context: Uint8Array;
+}
+
+/** ReadReject refuses the read named by context: the host answers its caller at once instead of at its deadline. */
+export interface ReadReject {
+  readonly context: Uint8Array;
+  readonly reason: ReadRejectReason;
 }
 
 /** Role is what a node currently is. */
@@ -155,7 +174,8 @@ export interface SoftState {
 /**
  * Ready is the work the host must do, in this order: persist `hardState`, `entries` and `snapshot`
  * in one synced batch; then send `messages`; then apply `snapshot` and `committedEntries` to the
- * state machine and release `readStates` once applied reaches their index; then call advance().
+ * state machine and release `readStates` once applied reaches their index (and fail the reads in
+ * `readRejects`); then call advance().
  */
 export interface Ready {
   readonly softState?: SoftState;
@@ -166,6 +186,8 @@ export interface Ready {
   readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];
+  /** readRejects are this node's reads that will never get a ReadState; their callers may be told now. */
+  readonly readRejects: readonly ReadReject[];
 }
 
 /** RandomSource is the only source of randomness the core uses; the host seeds it. */

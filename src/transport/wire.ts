@@ -5,7 +5,7 @@
  * comes from another process: a bad frame is a WireFormatError, never a crash.
  */
 import assert from "node:assert/strict";
-import { type Entry, EntryKind, type Message, MessageType, nodeId } from "../raft/types.js";
+import { type Entry, EntryKind, type Message, MessageType, nodeId, ReadRejectReason } from "../raft/types.js";
 import { WireFormatError } from "./errors.js";
 
 /** WireEntry is raftmesh.raft.v1.Entry. */
@@ -39,6 +39,8 @@ export interface WireMessage {
   rejectHint: number;
   snapshot: WireSnapshotMeta | null;
   context?: Uint8Array;
+  /** readReject is a WIRE_READ_REJECT number; 0 or absent when unset (always absent from older peers). */
+  readReject?: number;
 }
 
 /** WireEnvelope is raftmesh.raft.v1.Envelope: one frame of the Stream call, a batch delivered in order. */
@@ -71,6 +73,17 @@ export const WIRE_MESSAGE_TYPE = {
   [MessageType.ReadIndexResp]: 11,
   [MessageType.TimeoutNow]: 12,
 } as const satisfies Record<Exclude<MessageType, typeof MessageType.Hup>, number>;
+
+/** WIRE_READ_REJECT maps the core's read rejection reasons to the proto enum (0 is "unset"). */
+export const WIRE_READ_REJECT = {
+  [ReadRejectReason.NotLeader]: 1,
+  [ReadRejectReason.Limit]: 2,
+  [ReadRejectReason.Expired]: 3,
+} as const satisfies Record<ReadRejectReason, number>;
+
+const CORE_READ_REJECT = new Map<number, ReadRejectReason>(
+  Object.entries(WIRE_READ_REJECT).map(([core, wire]) => [wire, core as ReadRejectReason]),
+);
 
 const CORE_MESSAGE_TYPE = new Map<number, MessageType>(
   Object.entries(WIRE_MESSAGE_TYPE).map(([core, wire]) => [wire, core as MessageType]),
@@ -122,6 +135,7 @@ export function encodeMessage(m: Message): WireMessage {
       : null,
   };
   if (m.context !== undefined) wire.context = m.context;
+  if (m.readReject !== undefined) wire.readReject = WIRE_READ_REJECT[m.readReject];
   return wire;
 }
 
@@ -146,6 +160,7 @@ export function decodeMessage(w: WireMessage, snapshotData?: Uint8Array): Messag
     reject: w.reject === true,
     rejectHint: count(w.rejectHint, "rejectHint"),
     ...(w.context !== undefined ? { context: view(w.context) } : {}),
+    ...readRejectOf(w),
   };
   if (w.snapshot === null) {
     if (snapshotData !== undefined) throw new WireFormatError("snapshot data without snapshot metadata");
@@ -156,6 +171,17 @@ export function decodeMessage(w: WireMessage, snapshotData?: Uint8Array): Messag
   if (snapshotData.length !== meta.dataBytes) throw new WireFormatError(`snapshot data is ${snapshotData.length} bytes, header says ${meta.dataBytes}`);
   const conf = { voters: meta.voters.map(nodeId), learners: meta.learners.map(nodeId) };
   return { ...base, snapshot: { meta: { index: count(meta.index, "snapshot.index"), term: count(meta.term, "snapshot.term"), conf }, data: snapshotData } };
+}
+
+/**
+ * readRejectOf reads the reason of a rejected ReadIndexResp. A reason this build does not know
+ * (from a newer peer) is left out, which the core reads as the oldest meaning, NotLeader: the read
+ * is still refused, only with a less precise answer to its caller.
+ */
+function readRejectOf(w: WireMessage): { readReject?: ReadRejectReason } {
+  if (!w.reject || w.type !== WIRE_MESSAGE_TYPE[MessageType.ReadIndexResp]) return {};
+  const reason = CORE_READ_REJECT.get(w.readReject ?? 0);
+  return reason === undefined ? {} : { readReject: reason };
 }
 
 function decodeEntry(w: WireEntry): Entry {

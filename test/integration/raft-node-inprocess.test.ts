@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { KvStateMachine, encodeKvCommand } from "./kv-state-machine.js";
+import { ReadCancelledError, ReadRejectedError } from "../../src/node/errors.js";
 import { RaftNode } from "../../src/node/raft-node.js";
-import { bootstrapEntries, type Message, type NodeId, nodeId, Role } from "../../src/raft/index.js";
+import { bootstrapEntries, type Message, type NodeId, nodeId, ReadLimitError, ReadRejectReason, Role } from "../../src/raft/index.js";
 import { LogStore } from "../../src/storage/index.js";
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
@@ -17,7 +18,7 @@ interface Member {
 }
 
 /** An in-process cluster: real LevelDB directories and real timers; messages handed over directly. */
-async function startCluster(dir: string, members: Map<NodeId, Member>, down = new Set<NodeId>()) {
+async function startCluster(dir: string, members: Map<NodeId, Member>, down = new Set<NodeId>(), pendingReadsMax?: number) {
   for (const id of IDS) {
     if (down.has(id)) continue;
     const { store, state } = await LogStore.open(join(dir, id), { clusterId: "test", nodeId: id });
@@ -37,6 +38,7 @@ async function startCluster(dir: string, members: Map<NodeId, Member>, down = ne
       machine,
       logger: silent,
       snapshotEveryEntries: 50,
+      pendingReadsMax,
       sink: {
         send: (msgs: readonly Message[]) => {
           for (const m of msgs) setImmediate(() => members.get(m.to)?.node.step(m));
@@ -95,5 +97,66 @@ describe("node: host loop on real storage", () => {
       await waitFor("catch up", () => m.machine.get("after") === "restart");
       expect(m.machine.get("k0")).toBe("v119");
     }
+  });
+
+  it("node: reads past pendingReadsMax are refused at once, forwarded ones too, and no node fails", async () => {
+    dir = await mkdtemp(join(tmpdir(), "raftmesh-node-"));
+    await startCluster(dir, members, new Set(), 10);
+    const leader = await waitFor("a leader", () => [...members.values()].find((m) => m.node.status().role === Role.Leader));
+    await leader.node.propose(encodeKvCommand({ op: "put", key: "k", value: "v" }));
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => "ok",
+        (err: unknown) => (err instanceof ReadRejectedError ? `rejected ${err.reason}` : err instanceof ReadLimitError ? "limit" : String(err)),
+      );
+    const call = (m: Member) => {
+      try {
+        return outcome(m.node.readIndex(2_000));
+      } catch (err) {
+        return outcome(Promise.reject(err));
+      }
+    };
+    // The leader's own reads fill its limit first; the followers' forwarded reads then find it full.
+    const reads: Promise<string>[] = [];
+    for (let i = 0; i < 30; i++) reads.push(call(leader));
+    for (const m of members.values()) if (m !== leader) for (let i = 0; i < 30; i++) reads.push(call(m));
+    const results = await Promise.all(reads);
+    const counts: Record<string, number> = {};
+    for (const r of results) counts[r] = (counts[r] ?? 0) + 1;
+    expect(Object.keys(counts).filter((k) => k !== "ok" && k !== "limit" && k !== `rejected ${ReadRejectReason.Limit}`), JSON.stringify(counts)).toEqual([]);
+    expect(counts[`rejected ${ReadRejectReason.Limit}`] ?? 0, JSON.stringify(counts)).toBeGreaterThan(0);
+    for (const m of members.values()) expect(m.node.running()).toBe(true);
+    // Every node still serves reads and writes.
+    await leader.node.propose(encodeKvCommand({ op: "put", key: "k", value: "after" }));
+    for (const m of members.values()) await m.node.readIndex();
+  });
+
+  it("node: a follower refuses its reads still waiting on a leader that lost office once another leads", async () => {
+    dir = await mkdtemp(join(tmpdir(), "raftmesh-node-"));
+    await startCluster(dir, members);
+    const leader = await waitFor("a leader", () => [...members.values()].find((m) => m.node.status().role === Role.Leader));
+    const follower = [...members.values()].find((m) => m !== leader) as Member;
+    // The leader goes silent: the follower's read goes to it and no answer will ever come.
+    await leader.node.stop();
+    const started = Date.now();
+    const read = follower.node.readIndex(30_000).catch((err: unknown) => err);
+    const err = await read;
+    expect(err).toBeInstanceOf(ReadRejectedError);
+    expect((err as ReadRejectedError).reason).toBe(ReadRejectReason.NotLeader);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("node: a read whose caller aborts is forgotten at once with ReadCancelledError", async () => {
+    dir = await mkdtemp(join(tmpdir(), "raftmesh-node-"));
+    await startCluster(dir, members);
+    const leader = await waitFor("a leader", () => [...members.values()].find((m) => m.node.status().role === Role.Leader));
+    // With its followers stopped the leader cannot confirm a read: it would wait for its whole timeout.
+    for (const m of members.values()) if (m !== leader) await m.node.stop();
+    const gone = new AbortController();
+    const started = Date.now();
+    const read = leader.node.readIndex(60_000, gone.signal).catch((err: unknown) => err);
+    gone.abort();
+    expect(await read).toBeInstanceOf(ReadCancelledError);
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 });

@@ -67,6 +67,8 @@ export interface SimResult {
   elections: number;
   writesAcked: number;
   readsDone: number;
+  /** readsRefused counts reads a node was told it will never get (limit, expiry, leader gone). */
+  readsRefused: number;
   crashes: number;
   confChanges: number;
   transfers: number;
@@ -120,7 +122,7 @@ export class Simulation {
   private readonly workload: RegistryWorkload | undefined;
   private registryTally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
   private talliedIndex: LogIndex = 0;
-  private stats = { elections: 0, writesAcked: 0, readsDone: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0 };
+  private stats = { elections: 0, writesAcked: 0, readsDone: 0, readsRefused: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0 };
   private slowDiskRate: number;
   readonly profile: FaultProfile;
 
@@ -169,6 +171,10 @@ export class Simulation {
       heartbeatTick: this.cfg.heartbeatTick,
       random: nodeRng,
       unsafe: this.cfg.unsafe,
+      // A pending-read limit of 1-4 makes leaders refuse reads, forwarded ones too, under every
+      // fault. It comes from the seed without drawing from the generator (the refusals it causes are
+      // messages, though, so a seed's schedule differs from before once one happens).
+      pendingReadsMax: 1 + (this.cfg.seed % 4),
       inflightMessagesMax: this.profile.inflightMessagesMax,
       messageBytesMax: this.profile.messageBytesMax,
       snapshotKeepEntries: this.rng.nextInt(3) * 5,
@@ -329,6 +335,12 @@ export class Simulation {
       this.resolveWrite(node, e.index, e.term);
     }
     node.readStates.push(...rd.readStates);
+    for (const rr of rd.readRejects) {
+      const ctx = new TextDecoder().decode(rr.context);
+      if (this.reads.get(ctx)?.node !== node.id) continue;
+      this.reads.delete(ctx);
+      this.stats.readsRefused++;
+    }
     this.serveReads(node);
   }
 

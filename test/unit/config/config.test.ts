@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../../src/config/index.js";
+import { PENDING_READS_DEFAULT, PENDING_READS_RANGE } from "../../../src/config/schema.js";
+import { PENDING_READS_MAX } from "../../../src/raft/index.js";
 
 const MEMBERS = "n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103";
 
@@ -29,6 +31,14 @@ describe("config: one schema for file, environment and flags", () => {
     expect(cfg.members[1]).toEqual({ id: "n2", peer: "127.0.0.1:7102", api: "127.0.0.1:7202" });
   });
 
+  it("config: pendingReadsMax defaults to the core's limit and takes its range's ends", () => {
+    const base = { "node-id": "n1", members: MEMBERS };
+    expect(PENDING_READS_DEFAULT).toBe(PENDING_READS_MAX);
+    expect(loadConfig({ env: {}, flags: base }).pendingReadsMax).toBe(PENDING_READS_MAX);
+    for (const n of PENDING_READS_RANGE) expect(loadConfig({ env: {}, flags: { ...base, "pending-reads-max": String(n) } }).pendingReadsMax).toBe(n);
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "pending-reads-max": String(PENDING_READS_RANGE[1] + 1) } })).field).toBe("pendingReadsMax");
+  });
+
   it("config: explicit API addresses are kept", () => {
     const cfg = loadConfig({ env: {}, flags: { "node-id": "n1", members: "n1=a:1/b:2" } });
     expect(cfg.members[0]).toEqual({ id: "n1", peer: "a:1", api: "b:2" });
@@ -48,6 +58,7 @@ describe("config: one schema for file, environment and flags", () => {
     expect(fails(() => loadConfig({ env: {}, flags: { ...base, "election-ticks": "5", "heartbeat-ticks": "5" } })).field).toBe("electionTicks");
     expect(fails(() => loadConfig({ env: {}, flags: { ...base, bootstrap: "maybe" } })).field).toBe("bootstrap");
     expect(fails(() => loadConfig({ env: {}, flags: { ...base, "log-level": "loud" } })).field).toBe("logLevel");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "pending-reads-max": "0" } })).field).toBe("pendingReadsMax");
   });
 
   it("config: a missing or malformed file and unknown file fields are refused", () => {

@@ -21,6 +21,8 @@ import {
   type RaftOptions,
   RawNode,
   ReadLimitError,
+  type ReadReject,
+  ReadRejectReason,
   TransferRejectedError,
   UncommittedLimitError,
 } from "../../../src/raft/index.js";
@@ -48,6 +50,8 @@ class TestCluster {
   readonly isolated = new Set<NodeId>();
   /** sent records every message handed to the network, for assertions. */
   readonly sent: Message[] = [];
+  /** readRejects records every read refused to its own node, with that node's id. */
+  readonly readRejects: (ReadReject & { readonly id: NodeId })[] = [];
   private queue: Message[] = [];
 
   constructor(ids: readonly NodeId[], overrides: Overrides = {}, learners: readonly NodeId[] = []) {
@@ -86,6 +90,7 @@ class TestCluster {
       busy = true;
       const rd = raw.ready();
       this.storages.get(id)?.save(rd);
+      for (const r of rd.readRejects) this.readRejects.push({ id, ...r });
       for (const m of rd.messages) {
         this.sent.push(m);
         if (!this.isolated.has(m.from) && !this.isolated.has(m.to)) this.queue.push(m);
@@ -118,6 +123,30 @@ class TestCluster {
     expect(raw.status().role).toBe("leader");
     return raw;
   }
+}
+
+/** readIndexFrom is the ReadIndex message a follower sends its leader for the read named ctx. */
+function readIndexFrom(from: NodeId, to: NodeId, term: number, ctx: string): Message {
+  return {
+    type: MessageType.ReadIndex,
+    from,
+    to,
+    term,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: enc.encode(ctx),
+  };
+}
+
+/** readRejectsSent lists the rejected ReadIndexResps sent so far as "to ctx reason". */
+function readRejectsSent(c: TestCluster): string[] {
+  return c.sent
+    .filter((m) => m.type === MessageType.ReadIndexResp && m.reject)
+    .map((m) => `${m.to} ${new TextDecoder().decode(m.context)} ${m.readReject}`);
 }
 
 function caught(f: () => unknown): unknown {
@@ -231,6 +260,10 @@ describe("raft: typed errors", () => {
     expect(leader.status().commit).toBeLessThan(leader.status().lastIndex);
     leader.readIndex(enc.encode("held"));
     expect(caught(() => leader.readIndex(enc.encode("more")))).toBeInstanceOf(ReadLimitError);
+    // A follower's read past the limit is refused by message, never by throwing inside step.
+    expect(() => leader.step(readIndexFrom(n2, n1, leader.status().term, "forwarded"))).not.toThrow();
+    c.processReady();
+    expect(readRejectsSent(c)).toEqual(["n2 forwarded limit"]);
     c.settle();
     expect(leader.status().commit).toBe(leader.status().lastIndex);
   });
@@ -302,6 +335,123 @@ describe("raft: typed errors", () => {
 
 // ------------------------------------------------------------------------------------------ options
 
+describe("raft: pending read limits", () => {
+  it("raft: at pendingReadsMax a leader refuses one more read, its own with ReadLimitError, a follower's with a rejected response", () => {
+    const c = new TestCluster([n1, n2, n3], { pendingReadsMax: 2 });
+    const leader = c.elect(n1);
+    const term = leader.status().term;
+    c.isolated.add(n2).add(n3); // the rounds' heartbeats are lost, so reads stay pending
+    leader.readIndex(enc.encode("own-1"));
+    leader.step(readIndexFrom(n2, n1, term, "fwd-1")); // at the limit: both held
+    c.processReady();
+    expect(readRejectsSent(c)).toEqual([]);
+    // One past the limit: the leader's own read throws; a forwarded one is answered, never thrown.
+    expect(caught(() => leader.readIndex(enc.encode("own-2")))).toBeInstanceOf(ReadLimitError);
+    expect(() => leader.step(readIndexFrom(n3, n1, term, "fwd-2"))).not.toThrow();
+    c.processReady();
+    expect(readRejectsSent(c)).toEqual(["n3 fwd-2 limit"]);
+    expect(c.readRejects).toEqual([]);
+  });
+
+  it("raft: a follower turns a rejected read response into a ReadReject with its reason (none from an older peer means not-leader)", () => {
+    const c = new TestCluster([n1, n2, n3], { pendingReadsMax: 1 });
+    const leader = c.elect(n1);
+    c.node(n2).readIndex(enc.encode("first"));
+    c.node(n3).readIndex(enc.encode("second"));
+    c.node(n2).readIndex(enc.encode("third"));
+    // All three reach the leader before its next ready: one is held, two are refused.
+    c.processReady();
+    c.deliver();
+    c.settle();
+    expect(c.readRejects.map((r) => `${r.id} ${new TextDecoder().decode(r.context)} ${r.reason}`).sort()).toEqual([
+      "n2 third limit",
+      "n3 second limit",
+    ]);
+    const old = { ...readIndexFrom(n1, n2, leader.status().term, "old"), type: MessageType.ReadIndexResp, reject: true };
+    c.node(n2).step(old);
+    c.processReady();
+    expect(c.readRejects.at(-1)).toEqual({ id: n2, context: enc.encode("old"), reason: ReadRejectReason.NotLeader });
+  });
+
+  it("raft: a leader refuses reads held pendingReadTicksMax ticks, its own and forwarded, and not one tick sooner", () => {
+    const c = new TestCluster([n1, n2, n3], { pendingReadTicksMax: 3 });
+    const leader = c.elect(n1);
+    c.isolated.add(n2).add(n3);
+    leader.readIndex(enc.encode("own"));
+    leader.step(readIndexFrom(n2, n1, leader.status().term, "fwd"));
+    c.processReady();
+    for (let i = 0; i < 3; i++) leader.tick();
+    c.processReady();
+    expect(c.readRejects).toEqual([]);
+    expect(readRejectsSent(c)).toEqual([]);
+    leader.tick();
+    c.processReady();
+    expect(leader.status().role).toBe("leader");
+    expect(c.readRejects).toEqual([{ id: n1, context: enc.encode("own"), reason: ReadRejectReason.Expired }]);
+    expect(readRejectsSent(c)).toEqual(["n2 fwd expired"]);
+    // The expired reads no longer count: the limit has room again.
+    expect(() => leader.readIndex(enc.encode("again"))).not.toThrow();
+  });
+
+  it("raft: reads held before the first commit of a term also expire", () => {
+    const c = new TestCluster([n1, n2, n3], { pendingReadTicksMax: 2 });
+    c.node(n1).campaign();
+    for (let i = 0; i < 4; i++) {
+      c.processReady();
+      c.deliver();
+    }
+    const leader = c.node(n1);
+    expect(leader.status().commit).toBeLessThan(leader.status().lastIndex);
+    c.isolated.add(n2).add(n3);
+    leader.readIndex(enc.encode("held"));
+    for (let i = 0; i < 3; i++) leader.tick();
+    c.processReady();
+    expect(c.readRejects).toEqual([{ id: n1, context: enc.encode("held"), reason: ReadRejectReason.Expired }]);
+  });
+
+  it("raft: a leader that steps down refuses every read it held, so no reader waits for its deadline", () => {
+    const c = new TestCluster([n1, n2, n3]);
+    const leader = c.elect(n1);
+    const term = leader.status().term;
+    c.isolated.add(n2).add(n3);
+    leader.readIndex(enc.encode("own"));
+    leader.step(readIndexFrom(n2, n1, term, "fwd"));
+    c.processReady();
+    // Check-quorum: within two election timeouts without hearing a quorum, the leader steps down.
+    for (let i = 0; i < 20 && leader.status().role === "leader"; i++) leader.tick();
+    expect(leader.status().role).toBe("follower");
+    c.processReady();
+    expect(c.readRejects).toEqual([{ id: n1, context: enc.encode("own"), reason: ReadRejectReason.NotLeader }]);
+    expect(readRejectsSent(c)).toEqual(["n2 fwd not-leader"]);
+    // A node that does not lead refuses forwarded reads at once too.
+    leader.step(readIndexFrom(n3, n1, term, "late"));
+    c.processReady();
+    expect(readRejectsSent(c)).toEqual(["n2 fwd not-leader", "n3 late not-leader"]);
+  });
+});
+
+describe("raft: recent activity", () => {
+  it("raft: progress says which members answered within the last check-quorum rounds, and it survives one round boundary", () => {
+    const c = new TestCluster([n1, n2, n3]);
+    const leader = c.elect(n1);
+    const active = () => [...leader.progress()].filter(([, p]) => p.recentActive).map(([id]) => id);
+    expect(active()).toEqual([n1, n2, n3]);
+    c.isolated.add(n3);
+    // One check-quorum round: n3's earlier answers still count (heard within the last round).
+    for (let i = 0; i < 10; i++) leader.tick();
+    c.settle();
+    expect(active()).toEqual([n1, n2, n3]);
+    // A second round without an answer: n3 is no longer recently active; n2 keeps answering.
+    for (let i = 0; i < 10; i++) {
+      leader.tick();
+      c.settle();
+    }
+    expect(leader.status().role).toBe("leader");
+    expect(active()).toEqual([n1, n2]);
+    expect(c.node(n2).progress().size).toBe(0);
+  });
+});
+
 describe("raft: option validation", () => {
   const base: RaftOptions = { id: n1, electionTick: 10, heartbeatTick: 1, random: { nextInt: () => 0 } };
   const persisted = { hardState: { term: 0, vote: NO_NODE, commit: 0 }, entries: [] as Entry[] };
@@ -322,6 +472,9 @@ describe("raft: option validation", () => {
     ["electionTick 0", { electionTick: 0 }, "options.electionTick"],
     ["electionTick 10.5", { electionTick: 10.5 }, "options.electionTick"],
     ["an empty id", { id: NO_NODE }, "options.id"],
+    ["pendingReadsMax 0", { pendingReadsMax: 0 }, "options.pendingReadsMax"],
+    ["pendingReadTicksMax 0", { pendingReadTicksMax: 0 }, "options.pendingReadTicksMax"],
+    ["pendingReadTicksMax 2.5", { pendingReadTicksMax: 2.5 }, "options.pendingReadTicksMax"],
   ] as const)("raft: the RawNode constructor rejects %s with a RaftError naming the field", (_name, bad, field) => {
     const err = caught(() => new RawNode({ ...base, ...bad }, persisted));
     expect(err).toBeInstanceOf(RaftError);

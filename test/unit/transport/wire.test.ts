@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EntryKind, type Message, MessageType } from "../../../src/raft/types.js";
+import { EntryKind, type Message, MessageType, ReadRejectReason } from "../../../src/raft/types.js";
 import { WireFormatError } from "../../../src/transport/index.js";
 import { peerMethods } from "../../../src/transport/proto.js";
 import { decodeMessage, encodeMessage, WIRE_MESSAGE_TYPE, type WireMessage, wireMessageBytes } from "../../../src/transport/wire.js";
@@ -50,6 +50,24 @@ describe("transport wire", () => {
     expect("context" in none).toBe(false);
     const empty = roundTrip(message(MessageType.Heartbeat, "n1", "n2", { context: new Uint8Array(0) }));
     expect(empty.context).toEqual(new Uint8Array(0));
+  });
+
+  it("transport: a rejected ReadIndexResp carries its reason; an older peer's (no reason) still decodes", () => {
+    for (const reason of Object.values(ReadRejectReason)) {
+      const m = message(MessageType.ReadIndexResp, "n1", "n2", { reject: true, context: new Uint8Array([7]), readReject: reason });
+      expect(roundTrip(m), reason).toEqual(m);
+    }
+    // What an older peer sends: no field 13 at all. It decodes, rejected, with no reason (NotLeader to the core).
+    const { readReject: _, ...old } = encodeMessage(message(MessageType.ReadIndexResp, "n1", "n2", { reject: true, context: new Uint8Array([7]) }));
+    const fromOld = decodeMessage(throughBytes(old));
+    expect(fromOld.reject).toBe(true);
+    expect("readReject" in fromOld).toBe(false);
+    // A reason this build does not know (a newer peer's) is left out rather than failing the frame.
+    const newer = { ...encodeMessage(message(MessageType.ReadIndexResp, "n1", "n2", { reject: true })), readReject: 99 };
+    expect("readReject" in decodeMessage(newer)).toBe(false);
+    // The reason means nothing on other messages or without reject.
+    const accepted = { ...encodeMessage(message(MessageType.ReadIndexResp, "n1", "n2", { index: 5 })), readReject: 2 };
+    expect("readReject" in decodeMessage(accepted)).toBe(false);
   });
 
   it("transport: decoded bytes are plain Uint8Arrays, not Buffers", () => {

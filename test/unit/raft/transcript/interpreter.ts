@@ -12,7 +12,7 @@
  *   <blank line>
  *
  * Commands (node ids are written `1` or `n1`):
- *   add-nodes N [voters=1,2,3] [learners=4] [prevote=true] [checkquorum=true]
+ *   add-nodes N [voters=1,2,3] [learners=4] [prevote=true] [checkquorum=true] [pendingreads=N]
  *       N new nodes. With voters= (or on an empty cluster, where all N become voters), each is
  *       bootstrapped with bootstrapEntries (plus one AddLearner entry per learner) and applies them
  *       before the command returns; otherwise the new nodes start with empty storage (to be added by
@@ -263,7 +263,7 @@ export function fmtMsg(m: Message): string {
       break;
     case MessageType.ReadIndexResp:
       s += ` index=${m.index} ctx=${fmtBytes(m.context)}`;
-      if (m.reject) s += " reject";
+      if (m.reject) s += m.readReject ? ` reject=${m.readReject}` : " reject";
       break;
     default:
       break;
@@ -323,7 +323,7 @@ class Host {
   constructor(
     readonly id: NodeId,
     readonly storage: MemoryStorage,
-    readonly options: { preVote: boolean; checkQuorum: boolean },
+    readonly options: { preVote: boolean; checkQuorum: boolean; pendingReadsMax?: number },
   ) {
     this.start();
   }
@@ -345,6 +345,7 @@ class Host {
         random: fixedRandom(nodeNumber(this.id)),
         preVote: this.options.preVote,
         checkQuorum: this.options.checkQuorum,
+        pendingReadsMax: this.options.pendingReadsMax,
       },
       this.storage.load(),
     );
@@ -569,6 +570,7 @@ export class Cluster {
     const options = {
       preVote: parseBool(a.kv.get("prevote"), true),
       checkQuorum: parseBool(a.kv.get("checkquorum"), true),
+      ...(a.kv.has("pendingreads") ? { pendingReadsMax: Number(a.kv.get("pendingreads")) } : {}),
     };
     const out: string[] = [];
     for (const id of fresh) {
@@ -621,6 +623,7 @@ export class Cluster {
       h.apply(e);
     }
     for (const rs of rd.readStates) out.push(`  read-state: index=${rs.index} ctx=${fmtBytes(rs.context)}`);
+    for (const rr of rd.readRejects) out.push(`  read-reject: ${rr.reason} ctx=${fmtBytes(rr.context)}`);
     raw.advance(rd);
     return out;
   }
