@@ -20,6 +20,7 @@ import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import { Buffer } from "node:buffer";
 import { status } from "@grpc/grpc-js";
 import { RaftmeshError } from "../../../src/client/index.js";
+import { SNAPSHOT_ENTRIES_RANGE } from "../../../src/config/index.js";
 import { type Entry, EntryKind, type HardState, type NodeId, type Snapshot } from "../../../src/raft/index.js";
 import { LogStore, type StorageLogger } from "../../../src/storage/index.js";
 import { Rng } from "../../sim/rng.js";
@@ -29,8 +30,11 @@ import { type ProcessCluster, waitFor } from "./process-cluster.js";
 export const NODES = ["n1", "n2", "n3"] as const;
 /** CLUSTER_ID is the cluster id ProcessCluster gives every node (LogStore.open checks it). */
 const CLUSTER_ID = "it-cluster";
-/** SNAPSHOT_ENTRIES_DEFAULT is the smallest interval the agent accepts, so snapshots and compaction happen in every round. */
-export const SNAPSHOT_ENTRIES_DEFAULT = 200;
+/**
+ * SNAPSHOT_ENTRIES_DEFAULT is the smallest interval the agent accepts, so snapshots and compaction
+ * happen in every round even when a busy machine acknowledges only a few hundred writes in one.
+ */
+export const SNAPSHOT_ENTRIES_DEFAULT = SNAPSHOT_ENTRIES_RANGE[0];
 /** WRITE_DEADLINE_MS bounds one put; a put that times out is an unknown outcome, never a success. */
 const WRITE_DEADLINE_MS = 2_000;
 /** WRITES_PER_WRITER_MAX bounds one writer's loop in one round (about 10x what it manages). */
