@@ -58,7 +58,7 @@ const base = { nodes, unsafe, faultTicks, machine, ...(unsafeConf ? { unsafeConf
 const replayFlags = `${values.unsafe ? ` --unsafe ${values.unsafe}` : ""}${machine !== "kv" ? ` --machine ${machine}` : ""}`;
 
 function show(r: SimResult): string {
-  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} heal->write=${r.healToWriteTicks} msgs=${r.messages}${r.registry ? ` registry=${JSON.stringify(r.registry)}` : ""}`;
+  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} confSplits=${r.confSplits} heal->write=${r.healToWriteTicks} msgs=${r.messages}${r.registry ? ` registry=${JSON.stringify(r.registry)}` : ""}`;
 }
 
 const one = intArg("seed", values.seed);
