@@ -118,9 +118,10 @@ export class Simulation {
   private readonly faultRng: Rng;
   private readonly clientRng: Rng;
   /**
-   * confRng draws the membership changes that probe the core's guards (see probeConfGuards). It
-   * is derived from the seed without drawing from rng, and a correct core refuses every probe, so
-   * the probes leave a seed's run exactly as it was without them.
+   * confRng draws the changes that probe the core's membership guards (see probeConf) and the
+   * isolation of a leader after a change. It is derived from the seed without drawing from rng, so
+   * the other draws stay as they were; a correct core refuses every probe, so probes alone change
+   * nothing in a run.
    */
   private readonly confRng: Rng;
   private probedTerm = 0;
@@ -589,9 +590,9 @@ export class Simulation {
   }
 
   /**
-   * probeNewLeader proposes a change on a leader that has not yet committed an
-   * entry of its term, which the core must refuse: a change there could be in use at the same
-   * time as a deposed leader's uncommitted one.
+   * probeNewLeader proposes a change on a new leader that has not yet committed an entry of its
+   * term, which the core must refuse: that change could be in use at the same time as a deposed
+   * leader's uncommitted one.
    */
   private probeNewLeader(): void {
     const leader = this.leader();
