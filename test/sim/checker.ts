@@ -26,6 +26,8 @@ export interface LogView {
   readonly commit: LogIndex;
   readonly lastIndex: LogIndex;
   readonly snapshotIndex: LogIndex;
+  /** snapshotTerm is the term of the entry at snapshotIndex (0 without a snapshot). */
+  readonly snapshotTerm: Term;
   entry(i: LogIndex): Entry | undefined;
 }
 
@@ -96,6 +98,9 @@ export class SafetyChecker {
 
   /** onCommitView checks a node's committed prefix against every other node's (State Machine Safety). */
   onCommitView(log: LogView): void {
+    // A snapshot holds committed entries only. A node that commits and compacts in the same tick
+    // shows the new committed index through its snapshot alone.
+    if (log.snapshotIndex > this.committedTip.index) this.committedTip = { index: log.snapshotIndex, term: log.snapshotTerm };
     const from = Math.max(this.checkedCommit.get(log.id) ?? 0, log.snapshotIndex) + 1;
     for (let i = from; i <= log.commit; i++) this.compareCommitted(log, i, "log matching");
     if (log.commit > this.committedMax) this.committedMax = log.commit;
