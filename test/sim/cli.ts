@@ -2,12 +2,14 @@ import { parseArgs } from "node:util";
 import type { UnsafeSwitches } from "../../src/raft/index.js";
 import type { MachineKind } from "./sim-machine.js";
 import { type RegistryTally, runSeed, type SimResult } from "./simulation.js";
+import { isUnsafeConfVariant, UNSAFE_CONF_VARIANTS, type UnsafeConfVariant } from "./unsafe-conf.js";
 
 /**
  * The simulator's command line:
  *   npm run sim -- --seed 42            replay one seed and print its figures
  *   npm run sim -- --seeds 100000       run a campaign from --first (default 1)
  *   npm run sim -- --seeds 500 --unsafe grantVoteWithoutLogCheck   a negative control
+ *   npm run sim -- --seeds 500 --unsafe confChangeBeforeTermCommit  a membership control (unsafe-conf.ts)
  *   npm run sim -- --seeds 3000 --machine registry   nodes run the registry state machine
  */
 const { values } = parseArgs({
@@ -36,12 +38,14 @@ function intArg(name: string, v: string | undefined): number | undefined {
 
 const UNSAFE_NAMES = ["grantVoteWithoutLogCheck", "commitPriorTermByCount", "skipPersistVote", "readWithoutHeartbeat"];
 const unsafe: UnsafeSwitches = {};
+let unsafeConf: UnsafeConfVariant | undefined;
 if (values.unsafe) {
-  if (!UNSAFE_NAMES.includes(values.unsafe)) {
-    console.error(`--unsafe must be one of ${UNSAFE_NAMES.join(", ")}`);
+  if (isUnsafeConfVariant(values.unsafe)) unsafeConf = values.unsafe;
+  else if (UNSAFE_NAMES.includes(values.unsafe)) (unsafe as Record<string, boolean>)[values.unsafe] = true;
+  else {
+    console.error(`--unsafe must be one of ${[...UNSAFE_NAMES, ...UNSAFE_CONF_VARIANTS].join(", ")}`);
     process.exit(2);
   }
-  (unsafe as Record<string, boolean>)[values.unsafe] = true;
 }
 const nodes = intArg("nodes", values.nodes);
 const faultTicks = intArg("fault-ticks", values["fault-ticks"]);
@@ -50,11 +54,11 @@ if (values.machine !== "kv" && values.machine !== "registry") {
   process.exit(2);
 }
 const machine: MachineKind = values.machine;
-const base = { nodes, unsafe, faultTicks, machine };
+const base = { nodes, unsafe, faultTicks, machine, ...(unsafeConf ? { unsafeConf } : {}) };
 const replayFlags = `${values.unsafe ? ` --unsafe ${values.unsafe}` : ""}${machine !== "kv" ? ` --machine ${machine}` : ""}`;
 
 function show(r: SimResult): string {
-  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} refused=${r.readsRefused} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} heal->write=${r.healToWriteTicks} msgs=${r.messages}${r.registry ? ` registry=${JSON.stringify(r.registry)}` : ""}`;
+  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} refused=${r.readsRefused} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} confSplits=${r.confSplits} heal->write=${r.healToWriteTicks} msgs=${r.messages}${r.registry ? ` registry=${JSON.stringify(r.registry)}` : ""}`;
 }
 
 const one = intArg("seed", values.seed);

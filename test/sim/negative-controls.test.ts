@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { UnsafeSwitches } from "../../src/raft/index.js";
 import { runCampaign } from "./campaign.js";
+import { UNSAFE_CONF_VARIANTS } from "./unsafe-conf.js";
 
 /**
  * Each switch breaks the core on purpose. A checker that never fails proves nothing, so each bug
  * must be caught, by the property it violates, within CONTROL_SEEDS_MAX seeds. The first failing
- * seeds at the time of writing: readWithoutHeartbeat 119, commitPriorTermByCount 31, skipPersistVote 47.
+ * seeds at the time of writing: grantVoteWithoutLogCheck 1, skipPersistVote 4, readWithoutHeartbeat 119,
+ * commitPriorTermByCount 303 (only 2 of seeds 1..1000 catch it), confChangeWhileUncommitted 1,
+ * confChangeBeforeTermCommit 31 (10 of seeds 1..524).
  */
 const CONTROL_SEEDS_MAX = 500;
 
@@ -17,6 +20,16 @@ const CONTROLS: [keyof UnsafeSwitches, string[]][] = [
 ];
 
 describe("sim: negative controls", () => {
+  // A membership bug must be caught by the membership check itself, before it does other damage.
+  for (const name of UNSAFE_CONF_VARIANTS) {
+    it(`sim: ${name} is caught by membership safety within ${CONTROL_SEEDS_MAX} seeds`, () => {
+      const r = runCampaign(1, CONTROL_SEEDS_MAX, { unsafeConf: name }, 1);
+      const first = r.failures[0];
+      expect(first, `${name} was not caught in ${CONTROL_SEEDS_MAX} seeds`).toBeDefined();
+      expect(first?.violation?.property).toBe("membership safety");
+    });
+  }
+
   for (const [name, properties] of CONTROLS) {
     it(`sim: ${name} is caught within ${CONTROL_SEEDS_MAX} seeds`, () => {
       const r = runCampaign(1, CONTROL_SEEDS_MAX, { unsafe: { [name]: true } }, 1);

@@ -89,6 +89,7 @@ export class SimNode {
       commit: st.commit,
       lastIndex: st.lastIndex,
       snapshotIndex,
+      snapshotTerm: this.storage.snapshot?.meta.term ?? 0,
       entry: (i: LogIndex): Entry | undefined => raw.logEntry(i),
     };
   }

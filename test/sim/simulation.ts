@@ -1,5 +1,6 @@
 import {
   bootstrapEntries,
+  type ConfChange,
   ConfChangeType,
   Membership,
   decodeConfChange,
@@ -7,15 +8,17 @@ import {
   type LogIndex,
   type NodeId,
   nodeId,
+  type ProposalRef,
   RaftError,
   type RaftOptions,
   type Ready,
   type Message,
   splitForEarlySend,
   Role,
+  type Status,
   type UnsafeSwitches,
 } from "../../src/raft/index.js";
-import { SafetyChecker, SafetyViolation } from "./checker.js";
+import { type ConfView, SafetyChecker, SafetyViolation } from "./checker.js";
 import { encodeWrite } from "./kv-machine.js";
 import { MemoryStorage } from "./memory-storage.js";
 import { SimNetwork } from "./network.js";
@@ -25,6 +28,7 @@ import { RegistrySimMachine } from "./registry-machine.js";
 import { RegistryWorkload } from "./registry-workload.js";
 import type { MachineKind } from "./sim-machine.js";
 import { SimNode } from "./sim-node.js";
+import { proposeConfChangeUnsafe, type UnsafeConfVariant } from "./unsafe-conf.js";
 
 /** REGISTRY_T0_MS and REGISTRY_TICK_MS turn ticks into the wall time leaders stamp on registry commands. */
 const REGISTRY_T0_MS = 1_700_000_000_000;
@@ -42,6 +46,8 @@ export interface SimConfig {
   electionTick?: number;
   heartbeatTick?: number;
   unsafe?: UnsafeSwitches;
+  /** unsafeConf breaks the nodes' membership guards on purpose (a negative control, see unsafe-conf.ts). */
+  unsafeConf?: UnsafeConfVariant;
   membership?: boolean;
   /** snapshotEvery is how many applied entries trigger a local snapshot (small, to exercise snapshots). */
   snapshotEvery?: number;
@@ -73,6 +79,8 @@ export interface SimResult {
   confChanges: number;
   transfers: number;
   snapshotsSent: number;
+  /** confSplits counts the ticks at which nodes holding every committed entry used different configurations. */
+  confSplits: number;
   /** healToWriteTicks is the liveness figure: ticks from heal to the first acknowledged write. */
   healToWriteTicks: number;
   messages: number;
@@ -95,6 +103,14 @@ interface PendingRead {
 const NODE_COUNTS = [1, 3, 3, 3, 5, 5, 5, 7];
 
 /**
+ * CONF_ISOLATE_RATE is the share of membership changes after which the leader is cut off at once.
+ * Otherwise a leader rarely loses its term in the few ticks a change is uncommitted, and a core
+ * that lets the next leader change membership before committing in its term went unnoticed in
+ * 500 seeds; at a quarter it is caught within a few hundred.
+ */
+const CONF_ISOLATE_RATE = 0.25;
+
+/**
  * Simulation runs the real Raft core on N simulated hosts over a faulty network, with crashes,
  * restarts, slow disks, clock skew, membership changes, transfers, client writes and reads,
  * checking Raft's safety properties after every tick and liveness after the faults stop.
@@ -103,10 +119,18 @@ export class Simulation {
   readonly rng: Rng;
   private readonly faultRng: Rng;
   private readonly clientRng: Rng;
+  /**
+   * confRng draws the changes that probe the core's membership guards (see probeConf) and the
+   * isolation of a leader after a change. It is derived from the seed without drawing from rng, so
+   * the other draws stay as they were; a correct core refuses every probe, so probes alone change
+   * nothing in a run.
+   */
+  private readonly confRng: Rng;
+  private probedTerm = 0;
   readonly net: SimNetwork;
   readonly nodes = new Map<NodeId, SimNode>();
   readonly checker = new SafetyChecker();
-  readonly cfg: Required<Omit<SimConfig, "unsafe">> & { unsafe: UnsafeSwitches };
+  readonly cfg: Required<Omit<SimConfig, "unsafe" | "unsafeConf">> & { unsafe: UnsafeSwitches; unsafeConf?: UnsafeConfVariant };
   now = 0;
   private nextNodeNum: number;
   private writes = new Map<string, PendingWrite>();
@@ -137,6 +161,7 @@ export class Simulation {
       electionTick: config.electionTick ?? 10,
       heartbeatTick: config.heartbeatTick ?? 2,
       unsafe: config.unsafe ?? {},
+      ...(config.unsafeConf ? { unsafeConf: config.unsafeConf } : {}),
       membership: config.membership ?? true,
       snapshotEvery: config.snapshotEvery ?? 5 + this.rng.nextInt(60),
       machine: config.machine ?? "kv",
@@ -144,6 +169,7 @@ export class Simulation {
     // The workload has its own generator, derived from the seed without drawing from this.rng,
     // so the kv machine's runs are unchanged by the registry option.
     if (this.cfg.machine === "registry") this.workload = new RegistryWorkload(new Rng((config.seed ^ 0x5eed_1e57) >>> 0));
+    this.confRng = new Rng((config.seed ^ 0xc0f1_9e57) >>> 0);
     this.faultRng = this.rng.fork();
     this.clientRng = this.rng.fork();
     this.net = new SimNetwork(this.rng.fork());
@@ -215,6 +241,7 @@ export class Simulation {
       ok,
       ticks: this.now,
       ...this.stats,
+      confSplits: this.checker.confSplits,
       healToWriteTicks: this.firstAckAfterHeal >= 0 ? this.firstAckAfterHeal - this.healedAt : -1,
       messages: this.net.sent,
       ...(this.workload ? { registry: this.registryTally } : {}),
@@ -280,6 +307,7 @@ export class Simulation {
       this.process(node);
     }
     this.check();
+    if (this.healedAt < 0) this.probeNewLeader();
   }
 
   private live(): SimNode[] {
@@ -303,7 +331,7 @@ export class Simulation {
       const rd = node.raw.ready();
       // As the real host does: a leader's appends at a durable term leave before its own write.
       const { early, late } = splitForEarlySend(rd, node.storage.hardState.term);
-      for (const m of early) this.net.send(m, this.now + 1);
+      for (const m of early) this.send(m);
       // As the real host does: committed entries are applied while the write is under way,
       // except a snapshot from the leader, which is installed once durable.
       const applyNow = rd.snapshot === undefined;
@@ -349,12 +377,17 @@ export class Simulation {
     node.storage.save(rd);
     for (const m of late) {
       if (m.type === "snap") this.stats.snapshotsSent++;
-      this.net.send(m, this.now + 1);
+      this.send(m);
     }
     node.raw.advance(rd);
     this.maybeStopRemoved(node);
     this.serveReads(node);
     this.maybeSnapshot(node);
+  }
+
+  private send(m: Message): void {
+    this.checker.onSend(m);
+    this.net.send(m, this.now + 1);
   }
 
   private maybeSnapshot(node: SimNode): void {
@@ -549,38 +582,89 @@ export class Simulation {
   private changeMembership(): void {
     const leader = this.leader();
     if (!leader) return;
-    const st = leader.raw.status();
-    const r = this.faultRng;
-    const roll = r.nextInt(4);
-    try {
-      if (roll === 0 && st.voters.length + st.learners.length < 9) {
-        const id = nodeId(`n${this.nextNodeNum++}`);
-        leader.raw.proposeConfChange({ type: ConfChangeType.AddLearner, node: id });
-        this.addNode(id, new MemoryStorage());
-      } else if (roll === 1 && st.learners.length > 0) {
-        const id = r.pick(st.learners);
-        if (id) leader.raw.proposeConfChange({ type: ConfChangeType.AddVoter, node: id });
-      } else if (roll === 2 && st.voters.length > 1) {
-        const id = r.pick(st.voters);
-        if (id) leader.raw.proposeConfChange({ type: ConfChangeType.Remove, node: id });
-      } else if (roll === 3 && st.voters.length > 1) {
-        const id = r.pick(st.voters);
-        if (id) leader.raw.proposeConfChange({ type: ConfChangeType.AddLearner, node: id });
-      } else {
-        return;
-      }
-      this.stats.confChanges++;
-      this.process(leader);
-    } catch (err) {
-      if (!(err instanceof RaftError)) throw err;
+    const cc = this.pickConfChange(leader.raw.status(), this.faultRng);
+    if (!cc) return;
+    const fresh = this.isNewNode(cc);
+    const ref = this.proposeConf(leader, cc);
+    if (!ref) {
+      // A refused addition still uses up its name, as it always has, so seeds replay as before.
+      if (fresh) this.nextNodeNum++;
+      return;
+    }
+    // Probe: a second change while the first is uncommitted (a lone voter commits it at once),
+    // which the core must refuse.
+    if (leader.raw.status().commit < ref.index) this.probeConf(leader);
+    // Now and then the leader is cut off while its change is uncommitted: the next leader lacks
+    // the change, and both configurations may be in use (the window the term-commit guard covers).
+    if (leader.raw.status().commit < ref.index && this.confRng.chance(CONF_ISOLATE_RATE)) {
+      for (const n of this.nodes.values()) if (n.id !== leader.id) this.cutBoth(leader.id, n.id);
     }
   }
 
-  /** checkConfStep applies one change to a reference voter set and checks no disjoint quorums arise. */
+  /**
+   * probeNewLeader proposes a change on a new leader that has not yet committed an entry of its
+   * term, which the core must refuse: that change could be in use at the same time as a deposed
+   * leader's uncommitted one.
+   */
+  private probeNewLeader(): void {
+    const leader = this.leader();
+    if (!leader) return;
+    const st = leader.raw.status();
+    if (st.term <= this.probedTerm) return;
+    this.probedTerm = st.term;
+    // Only while the term's first commit is pending (a compacted commit index is skipped: unknown term).
+    if (leader.raw.logEntry(st.commit)?.term === st.term || leader.raw.logEntry(st.commit) === undefined) return;
+    this.probeConf(leader);
+  }
+
+  /** probeConf proposes one more change drawn from confRng; only a broken core accepts it. */
+  private probeConf(leader: SimNode): void {
+    if (!this.cfg.membership || this.profile.weights.membership === 0) return;
+    const cc = this.pickConfChange(leader.raw.status(), this.confRng);
+    if (cc) this.proposeConf(leader, cc);
+  }
+
+  /** pickConfChange draws one single-server change to a configuration, or undefined when the draw fits none. */
+  private pickConfChange(st: Status, r: Rng): ConfChange | undefined {
+    const roll = r.nextInt(4);
+    if (roll === 0 && st.voters.length + st.learners.length < 9) {
+      return { type: ConfChangeType.AddLearner, node: nodeId(`n${this.nextNodeNum}`) };
+    }
+    let id: NodeId | undefined;
+    if (roll === 1 && st.learners.length > 0) id = r.pick(st.learners);
+    else if ((roll === 2 || roll === 3) && st.voters.length > 1) id = r.pick(st.voters);
+    if (!id) return undefined;
+    const type = roll === 1 ? ConfChangeType.AddVoter : roll === 2 ? ConfChangeType.Remove : ConfChangeType.AddLearner;
+    return { type, node: id };
+  }
+
+  private isNewNode(cc: ConfChange): boolean {
+    return cc.type === ConfChangeType.AddLearner && !this.nodes.has(cc.node);
+  }
+
+  /** proposeConf proposes cc on the leader (with the configured bug, if any); undefined when the core refuses it. */
+  private proposeConf(leader: SimNode, cc: ConfChange): ProposalRef | undefined {
+    const fresh = this.isNewNode(cc);
+    let ref: ProposalRef;
+    try {
+      if (this.cfg.unsafeConf) ref = proposeConfChangeUnsafe(leader.raw, cc, this.cfg.unsafeConf);
+      else ref = leader.raw.proposeConfChange(cc);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      return undefined;
+    }
+    if (fresh) {
+      this.nextNodeNum++;
+      this.addNode(cc.node, new MemoryStorage());
+    }
+    this.stats.confChanges++;
+    this.process(leader);
+    return ref;
+  }
+
+  /** checkConfStep follows the configuration of the entries a node applied (see maybeStopRemoved). */
   private checkConfStep(node: SimNode, data: Uint8Array): void {
-    const before = [...node.appliedConf.voters];
     node.appliedConf.apply(decodeConfChange(data));
-    this.checker.onConfApplied(node.id, before, [...node.appliedConf.voters]);
   }
 
   /**
@@ -620,9 +704,14 @@ export class Simulation {
   }
 
   private check(): void {
-    for (const n of this.live()) {
+    const confs: ConfView[] = [];
+    for (const n of this.nodes.values()) {
+      if (!n.alive) continue;
       const s = n.raw.status();
       const view = n.logView();
+      // Paused nodes count for membership: they hold their configuration and act on it when they resume.
+      confs.push({ log: view, voters: s.voters });
+      if (n.pausedUntil > this.now) continue;
       if (s.role === Role.Leader) {
         this.checker.onLeader(s.term, n.id, view);
         if (s.term > this.lastLeaderTerm) {
@@ -632,6 +721,7 @@ export class Simulation {
       }
       this.checker.onCommitView(view);
     }
+    this.checker.onConfigurations(confs);
   }
 
   private lastLeaderTerm = 0;
