@@ -23,7 +23,7 @@ import { AdminHttp } from "./admin-http.js";
 import { initialState, type StartMode } from "./initial-state.js";
 import { WallClock } from "./clock.js";
 import { LeaseDriver } from "./lease-driver.js";
-import { readUnsafeSwitches } from "./unsafe.js";
+import { anyUnsafe, readUnsafeSwitches, unconfirmedLeadership } from "./unsafe.js";
 
 /** BoundPorts are the ports the agent's servers listen on (useful when the configuration asked for port 0). */
 export interface BoundPorts {
@@ -99,11 +99,17 @@ export class Agent {
         },
       });
       const clock = new WallClock();
+      const unsafe = readUnsafeSwitches(process.env);
+      if (anyUnsafe(unsafe)) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
       const leases = new LeaseDriver({
         wallNow: () => clock.now(),
         registry: { allInstances: () => registry.allInstances(), instance: (s, i) => registry.instance(s, i) },
         propose: (cmd) => proposeCommand(ctx as ApiContext, cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
         logger: logger.child({ component: "leases" }),
+        // Heartbeats are acknowledged once a quorum confirmed this node still leads (see LeaseDriver).
+        leadership: unsafe.unconfirmedLeaseAck
+          ? unconfirmedLeadership({ isLeader: () => node.isLeader() })
+          : { isLeader: () => node.isLeader(), readIndex: (ms) => node.readIndex(ms) },
       });
       const registry = new RegistryStateMachine({
         onEvents: (events) => {
@@ -156,8 +162,6 @@ export class Agent {
           return () => clearTimeout(t);
         },
       });
-      const unsafe = readUnsafeSwitches(process.env);
-      if (unsafe.staleReads || unsafe.earlyAck || unsafe.clockControl) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
       ctx = {
         clock,
         unsafe,
