@@ -7,7 +7,7 @@ import { RaftmeshClient } from "../../../src/client/index.js";
 import type { JepsenCluster } from "../harness/types.js";
 import { sleep } from "./clock.js";
 import type { HistoryRecorder } from "./history.js";
-import { PARTITION_NAMES, type PartitionShape, pickPartition } from "./partitions.js";
+import { PARTITION_NAMES, type PartitionName, type PartitionShape, pickPartition } from "./partitions.js";
 import type { Rng } from "./rng.js";
 
 /** NEMESIS_FAMILIES are the values of --nemesis. */
@@ -29,6 +29,8 @@ export type NemesisFamily = (typeof NEMESIS_FAMILIES)[number];
 export interface NemesisTiming {
   readonly holdMs: number;
   readonly restMs: number;
+  /** partitions are the shapes the partition family picks from (default PARTITION_NAMES). */
+  readonly partitions?: readonly PartitionName[];
 }
 
 /** Fault is one injected fault and how to end it. */
@@ -96,7 +98,7 @@ export class NemesisDriver {
   }
 
   private async partition(leader: string | undefined): Promise<Fault> {
-    const shape: PartitionShape = pickPartition(this.rng.pick(PARTITION_NAMES), this.cluster.nodes, this.rng, leader);
+    const shape: PartitionShape = pickPartition(this.rng.pick(this.timing.partitions ?? PARTITION_NAMES), this.cluster.nodes, this.rng, leader);
     if (shape.kind === "groups") await this.cluster.partition(shape.groups);
     else {
       await this.cluster.heal();

@@ -1,6 +1,7 @@
 /**
  * The lease workload: LEASE_INSTANCES instances heartbeat through the faults (each from a client
- * pinned to one node, moving to the next node after a failed heartbeat, as a real agent would);
+ * pinned to one node, moving to the next node after a failed heartbeat, as a real agent would; with
+ * --clients pinned it never moves, so it is cut off together with its node);
  * half of them stop heartbeating at a planned moment. A watcher on the service records every
  * health change with its healthSince stamp; checkLease judges safety and liveness.
  */
@@ -51,7 +52,9 @@ export function leaseWorkload(): Workload {
         lastReturn = op.ok({ health: res.health }).return;
       } catch (err) {
         lastReturn = (errorOutcome(err) === "fail" ? op.fail(errorText(err)) : op.info(errorText(err))).return;
-        node = nodes[(nodes.indexOf(node) + 1) % nodes.length] as string;
+        // A pinned instance stays with its node, as if it ran beside it: cut off with it, it keeps
+        // heartbeating through it (an isolated old leader included) and never reaches the others.
+        if (!ctx.options.pinnedClients) node = nodes[(nodes.indexOf(node) + 1) % nodes.length] as string;
       }
       await sleep(HEARTBEAT_EVERY_MS, stopBeats.signal);
     }
