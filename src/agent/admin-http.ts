@@ -1,7 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
-/** TEST_CLOCK_OFFSET_MS_MAX bounds the test clock shift: a day covers every lease and session timeout. */
-export const TEST_CLOCK_OFFSET_MS_MAX = 24 * 3_600_000;
+/**
+ * TEST_CLOCK_OFFSET_MS_MAX bounds the test clock shift: a week. The clock nemesis jumps by up to
+ * ±2 days, past every lease, session (1 h) and reap timeout, with room to spare; the bound only
+ * keeps a typo from moving the clock by years.
+ */
+export const TEST_CLOCK_OFFSET_MS_MAX = 7 * 24 * 3_600_000;
 
 /** AdminSources are what the admin endpoint reports. */
 export interface AdminSources {

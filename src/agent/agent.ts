@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { nodeStatus } from "../api/cluster-service.js";
 import type { ApiContext } from "../api/context.js";
@@ -9,17 +10,20 @@ import type { HeartbeatRequestMsg, RenewResultMsg } from "../api/messages.js";
 import { proposeCommand } from "../api/registry-write.js";
 import { heartbeatDeadline } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";
+import { eventBytes } from "../api/watch-stream.js";
 import { packageVersion } from "../common/version.js";
 import type { AgentConfig } from "../config/index.js";
 import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
 import { RaftNode } from "../node/raft-node.js";
 import { type NodeId, nodeId, Role } from "../raft/index.js";
+import { ClusterClock, type ClusterTimeSource } from "../registry/cluster-clock.js";
 import { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
 import { RegistryStateMachine } from "../registry/state-machine.js";
 import { WatchHub } from "../registry/watch-hub.js";
 import { LogStore } from "../storage/index.js";
 import { GrpcTransport } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
+import { Founding } from "./founding.js";
 import { initialState, type StartMode } from "./initial-state.js";
 import { WallClock } from "./clock.js";
 import { LeaseDriver } from "./lease-driver.js";
@@ -68,11 +72,8 @@ export class Agent {
       nodeId: id,
       logger: logger.child({ component: "storage" }),
     });
+    let opened: GrpcTransport | undefined;
     try {
-      const { state, mode } = await initialState(store, loaded, {
-        bootstrap: config.bootstrap,
-        members: config.members.map((m) => m.id),
-      });
       const configured = new Map(config.members.map((m) => [m.id, { peer: m.peer, api: m.api }]));
       // Peers: the configured members, overridden by addresses recorded in the log, minus removed members.
       let cluster: ClusterStateMachine | undefined;
@@ -90,19 +91,42 @@ export class Agent {
         peers: peersOf(new Map()),
         logger: logger.child({ component: "transport" }),
       });
+      // The peer port opens before the node decides how it starts: an empty node asks the other
+      // members whether the cluster exists yet, and they ask it (src/agent/founding.ts).
+      opened = transport;
+      const founding = new Founding({
+        selfId: id,
+        peers: config.members.map((m) => nodeId(m.id)).filter((mid) => mid !== id),
+        probe: (peer, session) => transport.probe(peer, session),
+        logger: logger.child({ component: "founding" }),
+      });
+      transport.onProbe(() => founding.answer());
+      const peerPort = await transport.listen(config.peerListen);
+      const { state, mode } = await initialState(store, loaded, {
+        bootstrap: config.bootstrap,
+        members: config.members.map((m) => m.id),
+        founding,
+      });
       // The registry, with the watch hub and the lease driver following every applied change.
       let ctx: ApiContext | undefined;
-      const hub = new WatchHub({
-        eventsSince: (i) => registry.eventsSince(i),
-        get applied() {
-          return registry.applied;
+      const hub = new WatchHub(
+        {
+          eventsSince: (i, max) => registry.eventsSince(i, max),
+          get applied() {
+            return registry.applied;
+          },
         },
-      });
+        {},
+        eventBytes,
+      );
       const clock = new WallClock();
       const unsafe = readUnsafeSwitches(process.env);
       if (anyUnsafe(unsafe)) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
+      // Commands are stamped with cluster time, counted by this node's monotonic clock while it leads.
+      const clusterClock = new ClusterClock({ source: registryTime(() => registry), monoMs: () => performance.now() });
+      const clusterTime = { now: () => clusterClock.now(node.status().term) };
       const leases = new LeaseDriver({
-        wallNow: () => clock.now(),
+        clusterNow: () => clusterTime.now(),
         registry: { allInstances: () => registry.allInstances(), instance: (s, i) => registry.instance(s, i) },
         propose: (cmd) => proposeCommand(ctx as ApiContext, cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
         logger: logger.child({ component: "leases" }),
@@ -141,6 +165,7 @@ export class Agent {
         },
       });
       transport.onMessage((m) => node.step(m));
+      founding.follow(() => node.status());
       const forwarder = new Forwarder();
       const addressOf = (mid: string) => cluster?.address(mid) ?? configured.get(mid);
       const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({
@@ -163,7 +188,7 @@ export class Agent {
         },
       });
       ctx = {
-        clock,
+        clusterTime,
         unsafe,
         nodeId: config.nodeId,
         clusterId: config.clusterId,
@@ -183,7 +208,6 @@ export class Agent {
         running: () => node.running(),
         clock: unsafe.clockControl ? clock : undefined,
       });
-      const peerPort = await transport.listen(config.peerListen);
       const apiPort = await api.listen(config.apiListen);
       const adminPort = await admin.listen(config.adminListen);
       node.start();
@@ -192,6 +216,7 @@ export class Agent {
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: ctx.version }, startMessage(mode));
       return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher }, logger);
     } catch (err) {
+      await opened?.close();
       await store.close();
       throw err;
     }
@@ -213,6 +238,18 @@ export class Agent {
     })();
     return this.stopping;
   }
+}
+
+/** registryTime reads the applied cluster time of a registry made later (the registry's hooks need the driver first). */
+function registryTime(registry: () => RegistryStateMachine): ClusterTimeSource {
+  return {
+    get clusterTime() {
+      return registry().clusterTime;
+    },
+    get appliedTerm() {
+      return registry().appliedTerm;
+    },
+  };
 }
 
 function startMessage(mode: StartMode): string {

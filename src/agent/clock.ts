@@ -1,7 +1,8 @@
 /**
- * WallClock is the node's wall clock: what stamps commands (`at`) and decides reaps. The
- * fault-injection suite may shift it (a test-only control, see AdminHttp and UnsafeSwitches) to
- * show that leases, which run on the monotonic clock, do not depend on it.
+ * WallClock is the node's wall clock. Nothing that decides uses it: commands are stamped with
+ * cluster time (src/registry/cluster-clock.ts) and leases run on the monotonic clock. Wall time a
+ * node reads goes through here, so the fault-injection suite can shift it (a test-only control,
+ * see AdminHttp and UnsafeSwitches) and show that sessions, reaping and leases do not notice.
  */
 export class WallClock {
   private offsetMs = 0;

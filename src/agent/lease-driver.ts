@@ -43,8 +43,8 @@ export interface LeaseDriverOptions {
   readonly logger: { debug(o: object, m: string): void; warn(o: object, m: string): void };
   /** leadership confirms, for every batch of heartbeats, that this node still leads before any is acknowledged. */
   readonly leadership: LeaseLeadership;
-  /** wallNow is the node's wall clock (reaps compare it with replicated times); Date.now by default. */
-  readonly wallNow?: () => number;
+  /** clusterNow is the cluster time this leader stamps with (reaps compare it with replicated healthSince). */
+  readonly clusterNow: () => number;
 }
 
 const mono = () => performance.now();
@@ -165,7 +165,7 @@ export class LeaseDriver {
 
   private async check(): Promise<void> {
     if (!this.tracker.isLeading) return;
-    const work = this.tracker.due(mono(), (this.opts.wallNow ?? Date.now)());
+    const work = this.tracker.due(mono(), this.opts.clusterNow());
     try {
       if (work.expire.length > 0) {
         const res = await this.opts.propose({ op: "health.set", changes: work.expire });

@@ -3,7 +3,7 @@ import { ConfigError, NODE_ID_PATTERN, parseHostPort } from "../config/index.js"
 import { encodeMemberAddress } from "../node/cluster-state-machine.js";
 import { ConfChangeType, nodeId, Role } from "../raft/index.js";
 import type { ApiContext } from "./context.js";
-import { InvalidArgumentError, NoLeaderError, NotFoundError, OutcomeUnknownError, PreconditionError } from "./errors.js";
+import { InvalidArgumentError, NotFoundError, OutcomeUnknownError, PreconditionError } from "./errors.js";
 import { unary } from "./handler.js";
 import { onLeader, waitUntil } from "./leader-route.js";
 import { PROMOTE_LAG_ENTRIES_MAX, TRANSFER_WAIT_MS_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
@@ -100,7 +100,13 @@ export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
         if (isMember(id)) throw new PreconditionError(`${id} is already a member; remove it first to change its addresses`);
         // The address goes into the log first, so every node can reach the member once it is in the configuration.
         await waitUntil(ctx.node.propose(encodeMemberAddress({ id, peer, api })), deadline, `address record of ${id}`);
-        return change(deadline, `adding ${id}`, learner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter, id);
+        try {
+          return await change(deadline, `adding ${id}`, learner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter, id);
+        } catch (err) {
+          // The address record took effect: whatever stopped the change, the request as a whole
+          // did not "not apply", so no answer from here may say so.
+          throw new OutcomeUnknownError(`the address record of ${id} was committed, but adding it failed (${(err as Error).message})`);
+        }
       });
     }),
     PromoteMember: unary<MemberRequestMsg, MemberChangeResponseMsg>(async (call) => {
@@ -143,8 +149,10 @@ export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
           const now = ctx.node.status();
           if (now.lead === target) return { leader: target, term: now.term };
           if (Date.now() >= deadline.getTime()) {
-            if (now.lead === st.id) throw new PreconditionError(`${target} did not take over in time; ${st.id} still leads`);
-            if (!now.lead) throw new NoLeaderError(`transfer to ${target} under way; no leader yet`);
+            // The hand-over message may have gone out: the target may still win an election after
+            // this answer, so none of these answers may say the transfer did not happen.
+            if (now.lead === st.id) throw new OutcomeUnknownError(`${target} did not take over in time; ${st.id} still leads for now`);
+            if (!now.lead) throw new OutcomeUnknownError(`transfer to ${target} under way; no leader yet`);
             throw new OutcomeUnknownError(`transfer to ${target}: ${now.lead} leads now`);
           }
           await new Promise((r) => setTimeout(r, TRANSFER_POLL_MS));

@@ -21,8 +21,8 @@ export interface ApiContext {
   /** batcher sends a follower's heartbeats to the leader in batches. */
   readonly batcher: HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>;
   readonly forwarder: Forwarder;
-  /** clock is the node's wall clock (stamps commands). */
-  readonly clock: { now(): number };
+  /** clusterTime stamps commands: the cluster time for this node's current term (src/registry/cluster-clock.ts). */
+  readonly clusterTime: { now(): number };
   /** unsafe are the negative-control switches of the fault-injection suite (all off in normal use). */
   readonly unsafe: UnsafeSwitches;
   /** addressOf is a member's addresses: recorded in the log, else from this node's configuration. */

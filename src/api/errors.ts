@@ -7,7 +7,7 @@
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
 import { ValidationError } from "../registry/errors.js";
 import { HeartbeatOverloadError } from "../registry/heartbeat-batcher.js";
-import { NodeStoppedError, ProposalLostError, ReadTimeoutError, RemovedFromClusterError } from "../node/errors.js";
+import { NodeStoppedError, ProposalLostError, ProposalOutcomeUnknownError, ReadTimeoutError, RemovedFromClusterError } from "../node/errors.js";
 import {
   ConfChangeRejectedError,
   NotLeaderError,
@@ -127,6 +127,9 @@ function statusOf(err: unknown): Partial<StatusObject> {
     return { code: Status.UNAVAILABLE, details: err.message, metadata };
   }
   if (err instanceof ProposalLostError) return { code: Status.ABORTED, details: err.message, metadata };
+  if (err instanceof ProposalOutcomeUnknownError) {
+    return { code: Status.DEADLINE_EXCEEDED, details: `${err.message}: read before retrying`, metadata };
+  }
   if (err instanceof ProposalDroppedError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
   if (err instanceof NodeStoppedError || err instanceof RemovedFromClusterError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
   if (err instanceof ReadTimeoutError) return { code: Status.UNAVAILABLE, details: err.message, metadata };

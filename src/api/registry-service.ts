@@ -1,10 +1,9 @@
-import { type ServerDuplexStream, type ServerWritableStream, status, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { NOTE_BYTES_MAX } from "../registry/limits.js";
 import { HEALTH_VALUES, type Health } from "../registry/types.js";
 import { validateInstanceSpec, validateServiceConfig, validateServiceName } from "../registry/validate.js";
-import { CompactedError, type WatchHandle, WatcherLaggingError, WatchersLimitError, WatchResetError } from "../registry/watch-hub.js";
 import type { ApiContext } from "./context.js";
-import { configFromMsg, countHealth, eventToMsg, instanceToMsg, serviceToMsg, specFromMsg } from "./convert.js";
+import { configFromMsg, countHealth, instanceToMsg, serviceToMsg, specFromMsg } from "./convert.js";
 import { InvalidArgumentError, NoLeaderError, NotFoundError, toStatus } from "./errors.js";
 import { unary } from "./handler.js";
 import { readBarrier } from "./kv-service.js";
@@ -17,14 +16,11 @@ import type {
   RegisterRequestMsg,
   RenewResultMsg,
   ServiceConfigMsg,
-  WatchRequestMsg,
-  WatchResponseMsg,
   WriteSessionMsg,
 } from "./messages.js";
 import { proposeCommand, sessionFromMsg } from "./registry-write.js";
+import { serveWatch, type WatchCall } from "./watch-stream.js";
 
-/** WATCH_PROGRESS_MS: a watch with nothing to deliver still hears the applied index this often, so it can resume from there. */
-export const WATCH_PROGRESS_MS = 5_000;
 /** HEARTBEAT_WAIT_MS bounds how long a heartbeat waits for the leader's answer. */
 export const HEARTBEAT_WAIT_MS = 3_000;
 
@@ -55,15 +51,6 @@ async function heartbeat(ctx: ApiContext, h: HeartbeatRequestMsg): Promise<Heart
   if (!result || result.code === "not-found") throw new NotFoundError(`instance ${h.id} of service ${h.service} is not registered`);
   if (result.code !== "ok" || !result.response) throw new NoLeaderError(`the heartbeat was not recorded (${result.code}); send it again`);
   return result.response;
-}
-
-/** watchError turns a hub's reason for ending a watch into a status the client can act on. */
-function watchError(err: Error | undefined): { code: status; details: string } {
-  if (err instanceof CompactedError) return { code: status.OUT_OF_RANGE, details: err.message };
-  if (err instanceof WatchResetError) return { code: status.OUT_OF_RANGE, details: err.message };
-  if (err instanceof WatcherLaggingError) return { code: status.ABORTED, details: err.message };
-  if (err instanceof WatchersLimitError) return { code: status.RESOURCE_EXHAUSTED, details: err.message };
-  return { code: status.UNAVAILABLE, details: err?.message ?? "watch ended" };
 }
 
 /** registryService serves raftmesh.v1.Registry. */
@@ -154,54 +141,7 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
       const services = reg.listServices().map((s) => serviceToMsg(s.service, s.counts));
       return { services, index: reg.applied };
     }),
-    Watch: (call: ServerWritableStream<WatchRequestMsg, WatchResponseMsg>) => {
-      const { fromIndex, service, keyPrefix, kinds } = call.request;
-      for (const k of kinds ?? []) {
-        if (k !== "service" && k !== "instance" && k !== "kv") {
-          call.emit("error", Object.assign(new Error(`kinds: "${k}" is not service, instance or kv`), { code: status.INVALID_ARGUMENT }));
-          return;
-        }
-      }
-      let ended = false;
-      let handle: WatchHandle | undefined;
-      // A progress notice names the applied index only when the watcher has been handed every
-      // matching event up to it; while a replay or a queue is pending it would run ahead of them.
-      const notice = () => {
-        if (!ended && handle?.caughtUp()) call.write({ events: [], index: reg.applied });
-      };
-      const progress = setInterval(notice, WATCH_PROGRESS_MS);
-      const finish = (err?: Error) => {
-        if (ended) return;
-        ended = true;
-        clearInterval(progress);
-        handle?.close();
-        if (err) {
-          const e = watchError(err);
-          // emit("error"), not destroy(): grpc-js sends the status only on the emit path.
-          call.emit("error", Object.assign(new Error(e.details), e));
-        } else call.end();
-      };
-      handle = ctx.hub.watch(
-        {
-          fromIndex,
-          service: service || undefined,
-          keyPrefix: keyPrefix || undefined,
-          kinds: kinds && kinds.length > 0 ? (kinds as ("service" | "instance" | "kv")[]) : undefined,
-        },
-        {
-          events: (batch) => call.write({ events: batch.map(eventToMsg), index: batch[batch.length - 1]?.index ?? reg.applied }),
-          end: (err) => finish(err),
-        },
-      );
-      call.on("drain", () => {
-        handle?.resume();
-        notice();
-      });
-      call.on("cancelled", () => finish());
-      call.on("close", () => finish());
-      // Tell the client at once where the watch stands, even before any event.
-      notice();
-    },
+    Watch: (call: WatchCall) => serveWatch({ hub: ctx.hub, applied: () => reg.applied }, call),
   };
 }
 

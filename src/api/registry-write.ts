@@ -4,7 +4,7 @@ import { encodeCommand } from "../registry/codec.js";
 import { CLIENT_ID_BYTES_MAX } from "../registry/limits.js";
 import type { CommandResult, RegistryCommand, Session } from "../registry/types.js";
 import type { ApiContext } from "./context.js";
-import { ApiError, InvalidArgumentError, NotFoundError, PreconditionError } from "./errors.js";
+import { ApiError, InvalidArgumentError, NotFoundError, OutcomeUnknownError, PreconditionError } from "./errors.js";
 import { waitUntil } from "./leader-route.js";
 import type { WriteSessionMsg } from "./messages.js";
 
@@ -12,12 +12,13 @@ import type { WriteSessionMsg } from "./messages.js";
 export type OkResult = Extract<CommandResult, { ok: true }>;
 
 /**
- * proposeCommand stamps a registry command with this (leading) node's clock, replicates it and
+ * proposeCommand stamps a registry command with the cluster time (ctx.clusterTime), replicates it and
  * returns its result once applied here; a command the state machine refused becomes the matching
- * typed error (it took no effect).
+ * typed error (it took no effect), except a stale session: that seq fell out of the session
+ * window, so whether an earlier attempt of it applied is no longer known.
  */
 export async function proposeCommand(ctx: ApiContext, cmd: RegistryCommand, session: Session | undefined, deadline: Date): Promise<OkResult> {
-  const data = encodeAppCommand(encodeCommand({ v: 1, at: ctx.clock.now(), session, cmd }));
+  const data = encodeAppCommand(encodeCommand({ v: 1, at: ctx.clusterTime.now(), session, cmd }));
   if (ctx.unsafe.earlyAck) {
     // Negative control only: claim success as soon as the leader has the entry in its log.
     const { index } = ctx.node.proposeNoWait(data);
@@ -30,8 +31,9 @@ export async function proposeCommand(ctx: ApiContext, cmd: RegistryCommand, sess
     case "not-found":
       throw new NotFoundError(res.message);
     case "failed-precondition":
-    case "stale-session":
       throw new PreconditionError(res.message);
+    case "stale-session":
+      throw new OutcomeUnknownError(`${res.message}: an earlier attempt of this write may have applied`);
     case "resource-exhausted":
       throw new ApiError(status.RESOURCE_EXHAUSTED, res.message);
     case "invalid-argument":

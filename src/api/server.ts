@@ -7,6 +7,7 @@ import { kvService } from "./kv-service.js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi, clientPackageDefinition } from "./proto.js";
 import { internalService, registryService } from "./registry-service.js";
+import { watchServiceDefinition } from "./watch-stream.js";
 
 /** HEALTH_SERVICES are the names grpc.health.v1 answers for: "" is the whole server. */
 const HEALTH_SERVICES = ["", "raftmesh.v1.Registry", "raftmesh.v1.KV", "raftmesh.v1.Cluster"];
@@ -27,7 +28,7 @@ export class ApiServer {
     const api = clientApi();
     this.server.addService(api.KV.service, kvService(ctx));
     this.server.addService(api.Cluster.service, clusterService(ctx));
-    this.server.addService(api.Registry.service, registryService(ctx));
+    this.server.addService(watchServiceDefinition(api.Registry.service), registryService(ctx));
     this.server.addService(api.Internal.service, internalService(ctx));
     // grpc.health.v1 and server reflection, so grpcurl and standard health probes work.
     this.health.addToServer(this.server);

@@ -46,7 +46,11 @@ export class RaftmeshClient {
   /** clientId and seq identify this client's sessioned writes (at-most-once application). */
   readonly clientId = randomBytes(12).toString("hex");
   private seq = 0;
-  private inflight = 0;
+  /**
+   * outstanding are the seqs of sessioned writes not yet answered. Seqs are added in ascending
+   * order and a Set iterates in insertion order, so the first one is the oldest.
+   */
+  private readonly outstanding = new Set<number>();
   private readonly waiters: (() => void)[] = [];
 
   constructor(
@@ -238,19 +242,35 @@ export class RaftmeshClient {
    * first result back with duplicate: true). It retries only where the outcome may be unknown.
    */
   private async sessioned<Res>(service: ServiceName, method: string, req: object, opts: CallOptions): Promise<Res> {
-    // At most SESSION_WINDOW sessioned writes in flight, so every seq stays inside the server's window.
-    if (this.inflight >= SESSION_WINDOW) await new Promise<void>((r) => this.waiters.push(r));
-    this.inflight++;
+    // The server forgets a seq once one SESSION_WINDOW newer arrived, and a retry of a forgotten
+    // seq cannot be answered. Bounding the count in flight does not prevent that (one slow write
+    // falls behind while the others complete), so a new seq waits until it is less than
+    // SESSION_WINDOW ahead of the oldest one still unanswered.
+    while (!this.seqFitsWindow()) await new Promise<void>((r) => this.waiters.push(r));
+    const seq = ++this.seq;
+    this.outstanding.add(seq);
     try {
-      return await this.sessionedOnce<Res>(service, method, req, opts);
+      return await this.sessionedOnce<Res>(service, method, req, opts, seq);
     } finally {
-      this.inflight--;
-      this.waiters.shift()?.();
+      const wasOldest = this.oldestOutstanding() === seq;
+      this.outstanding.delete(seq);
+      // Only the oldest seq's answer moves the window; every waiter looks again, in order.
+      if (wasOldest) for (const wake of this.waiters.splice(0)) wake();
     }
   }
 
-  private async sessionedOnce<Res>(service: ServiceName, method: string, req: object, opts: CallOptions): Promise<Res> {
-    const session = { clientId: this.clientId, seq: ++this.seq };
+  /** seqFitsWindow: the next seq would be within SESSION_WINDOW - 1 of the oldest unanswered one. */
+  private seqFitsWindow(): boolean {
+    const oldest = this.oldestOutstanding();
+    return oldest === undefined || this.seq + 1 - oldest < SESSION_WINDOW;
+  }
+
+  private oldestOutstanding(): number | undefined {
+    return this.outstanding.values().next().value;
+  }
+
+  private async sessionedOnce<Res>(service: ServiceName, method: string, req: object, opts: CallOptions, seq: number): Promise<Res> {
+    const session = { clientId: this.clientId, seq };
     let last: RaftmeshError | undefined;
     for (const endpoint of this.order(opts)) {
       try {

@@ -18,7 +18,7 @@ export interface AgentConfig {
   readonly apiListen: string;
   readonly adminListen: string;
   readonly members: readonly Member[];
-  /** bootstrap: a node with an empty data directory starts a new cluster of `members` (else it waits to be added). */
+  /** bootstrap: a node with an empty data directory founds a new cluster of `members` once every member is empty too (else it waits to be added). */
   readonly bootstrap: boolean;
   readonly tickMs: number;
   readonly electionTicks: number;
@@ -122,7 +122,7 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "apiListen", flag: "api-listen", env: "RAFTMESH_API_LISTEN", parse: (r, s) => parseHostPort("apiListen", r, s, true), fallback: "0.0.0.0:7200", help: "client API gRPC listen address" },
   { key: "adminListen", flag: "admin-listen", env: "RAFTMESH_ADMIN_LISTEN", parse: (r, s) => parseHostPort("adminListen", r, s, true), fallback: "0.0.0.0:7400", help: "admin HTTP listen address (metrics, health, status)" },
   { key: "members", flag: "members", env: "RAFTMESH_MEMBERS", parse: parseMembers, help: "initial members: n1=host:7100,n2=host:7100[/apihost:7200]" },
-  { key: "bootstrap", flag: "bootstrap", env: "RAFTMESH_BOOTSTRAP", parse: bool("bootstrap"), fallback: true, help: "with an empty data directory, start a new cluster of the members (false: wait to be added)" },
+  { key: "bootstrap", flag: "bootstrap", env: "RAFTMESH_BOOTSTRAP", parse: bool("bootstrap"), fallback: true, help: "with an empty data directory, found a new cluster of the members once every member answers that it is empty too, and refuse to start if one holds the cluster (false: wait to be added)" },
   { key: "tickMs", flag: "tick-ms", env: "RAFTMESH_TICK_MS", parse: int("tickMs", TICK_MS_RANGE), fallback: 10, help: "length of one Raft tick in ms" },
   { key: "electionTicks", flag: "election-ticks", env: "RAFTMESH_ELECTION_TICKS", parse: int("electionTicks", ELECTION_TICKS_RANGE), fallback: 30, help: "minimum election timeout in ticks (randomized up to twice that)" },
   { key: "heartbeatTicks", flag: "heartbeat-ticks", env: "RAFTMESH_HEARTBEAT_TICKS", parse: int("heartbeatTicks", [1, 1000]), fallback: 5, help: "leader heartbeat interval in ticks" },

@@ -16,6 +16,18 @@ export class ProposalLostError extends NodeError {
   }
 }
 
+/**
+ * ProposalOutcomeUnknownError is thrown when this node can no longer learn whether a proposal's
+ * entry committed: a snapshot from the leader replaced the log past its index, so the entry may be
+ * inside the snapshot or may have been overwritten. The caller must read before retrying.
+ */
+export class ProposalOutcomeUnknownError extends NodeError {
+  constructor(readonly index: LogIndex) {
+    super(`a snapshot from the leader replaced the log past the proposal at index ${index}; whether it took effect is unknown`);
+    this.name = "ProposalOutcomeUnknownError";
+  }
+}
+
 /** NodeStoppedError is thrown to callers still waiting when the node stops; their outcome is unknown. */
 export class NodeStoppedError extends NodeError {
   constructor() {

@@ -16,7 +16,7 @@ import {
   type Term,
 } from "../raft/index.js";
 import type { LogStore } from "../storage/index.js";
-import { NodeStoppedError, ProposalLostError, ReadTimeoutError, RemovedFromClusterError } from "./errors.js";
+import { NodeStoppedError, ProposalLostError, ProposalOutcomeUnknownError, ReadTimeoutError, RemovedFromClusterError } from "./errors.js";
 import type { StateMachine } from "./state-machine.js";
 
 /** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
@@ -92,6 +92,12 @@ export class RaftNode {
   private persistedTerm: Term;
   private failure: Error | undefined;
   private readonly snapshotEvery: number;
+  /**
+   * role is the role the last Ready reported. The core changes role inside step (a leader that
+   * removed itself steps down the moment the removal commits), before the host takes the Ready
+   * that reports it, so the role before a change must be remembered here, not read from the core.
+   */
+  private role: Role;
 
   constructor(private readonly opts: RaftNodeOptions) {
     const raftOptions: RaftOptions = {
@@ -106,6 +112,7 @@ export class RaftNode {
     this.lastSnapshotIndex = snap?.meta.index ?? 0;
     this.persistedTerm = opts.state.hardState.term;
     this.snapshotEvery = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
+    this.role = this.raw.role();
   }
 
   /** start begins ticking. */
@@ -249,7 +256,8 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    const prevRole = this.raw.role();
+    const prevRole = this.role;
+    if (rd.softState) this.role = rd.softState.role;
     // A leader's appends go out while its own write is under way; everything else waits for it.
     const { early, late } = splitForEarlySend(rd, this.persistedTerm);
     if (early.length > 0) this.opts.sink.send(early);
@@ -310,11 +318,12 @@ export class RaftNode {
   }
 
   private failProposalsThrough(index: LogIndex): void {
-    // A snapshot from the leader skips entries: whether ours were among them is unknown.
+    // A snapshot from the leader skips entries: whether ours were among them is unknown (an entry
+    // this node proposed as leader may have been committed by the next leader, then compacted).
     for (const [i, p] of this.proposals) {
       if (i > index) continue;
       this.proposals.delete(i);
-      p.reject(new ProposalLostError(i));
+      p.reject(new ProposalOutcomeUnknownError(i));
     }
   }
 

@@ -7,10 +7,9 @@
  * Two clocks, both passed in by the caller so tests are exact:
  * - `now` is the leader's monotonic clock in ms. Lease deadlines use it, because a wall clock can
  *   jump and a deadline must not.
- * - `wallNow` (due() only) is the leader's wall clock in ms since the epoch. Reaping uses it,
- *   because `healthSince` is replicated wall time stamped by whichever leader changed the health,
- *   and the state machine re-checks the reap against the command's `at`. The host must stamp `at`
- *   from the same wall clock it passes here.
+ * - `clusterNow` (due() only) is the cluster time (cluster-clock.ts). Reaping uses it, because
+ *   `healthSince` is replicated cluster time, and the state machine re-checks the reap against the
+ *   cluster time it applies at. The host must stamp `at` from the same clock it passes here.
  */
 import type { Health, HealthChange, Instance, RegistryEvent } from "./types.js";
 
@@ -164,10 +163,10 @@ export class LeaseTracker {
   /**
    * due lists what the host must propose now: expiries of leases whose deadline passed (not of
    * instances already critical), and reaps of instances critical for at least their
-   * deregisterCriticalAfterMs by the wall clock. Each is marked in flight, so the next call does not
+   * deregisterCriticalAfterMs of cluster time. Each is marked in flight, so the next call does not
    * list it again until an event for it arrives or LEASE_RETRY_MS passes. O(instances) per call.
    */
-  due(now: number, wallNow: number): LeaseWork {
+  due(now: number, clusterNow: number): LeaseWork {
     const work: LeaseWork = { expire: [], reap: [] };
     if (!this.leading) return work;
     for (const lease of this.leases.values()) {
@@ -183,7 +182,7 @@ export class LeaseTracker {
         });
         lease.pendingUntil = now + LEASE_RETRY_MS;
       } else if (lease.deregisterCriticalAfterMs > 0 && work.reap.length < LEASE_REAP_BATCH_MAX) {
-        if (wallNow - lease.healthSince < lease.deregisterCriticalAfterMs) continue;
+        if (clusterNow - lease.healthSince < lease.deregisterCriticalAfterMs) continue;
         work.reap.push({ service: lease.service, id: lease.id });
         lease.pendingUntil = now + LEASE_RETRY_MS;
       }

@@ -48,8 +48,12 @@ export class EventHistory {
     }
   }
 
-  /** since returns the events with index > `index` in order, or `compacted` when some of them were dropped. */
-  since(index: number): HistoryAnswer {
+  /**
+   * since returns the events with index > `index` in order, or `compacted` when some of them were
+   * dropped. With `max`, about that many: the answer ends at an index boundary, so it may hold the
+   * rest of its last entry too.
+   */
+  since(index: number, max = Number.POSITIVE_INFINITY): HistoryAnswer {
     if (index < this.floor) return { compacted: true, oldestIndex: this.floor };
     let lo = this.head;
     let hi = this.events.length;
@@ -58,6 +62,9 @@ export class EventHistory {
       if (this.events[mid]!.index <= index) lo = mid + 1;
       else hi = mid;
     }
-    return { events: this.events.slice(lo) };
+    if (this.events.length - lo <= max) return { events: this.events.slice(lo) };
+    let end = lo + Math.max(1, max);
+    while (end < this.events.length && this.events[end]!.index === this.events[end - 1]!.index) end++;
+    return { events: this.events.slice(lo, end) };
   }
 }

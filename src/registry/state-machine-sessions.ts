@@ -9,7 +9,7 @@ import type { CommandResult } from "./types.js";
 export interface SessionRecord {
   /** maxSeq is the highest sequence number that ran. */
   readonly maxSeq: number;
-  /** lastAt is the leader-stamped time of the client's last write. */
+  /** lastAt is the cluster time of the client's last write. */
   readonly lastAt: number;
   /** results are the stored answers of the seqs that ran within the window, ascending by seq. */
   readonly results: readonly (readonly [number, CommandResult])[];
@@ -33,8 +33,8 @@ function compact(r: CommandResult): CommandResult {
 
 /**
  * SessionTable is bounded by `sessionsMax` clients, least recently used first out, remembers each
- * client's last `window` sequence numbers, and forgets clients idle for `idleMs` by the commands'
- * stamped time. Map order is the LRU order: a touched client is moved to the end.
+ * client's last `window` sequence numbers, and forgets clients idle for `idleMs` of cluster time
+ * (never by a wall clock, so a leader whose clock is ahead cannot wipe the table). Map order is the LRU order: a touched client is moved to the end.
  */
 export class SessionTable {
   private readonly records = new Map<string, SessionRecord>();
@@ -63,8 +63,8 @@ export class SessionTable {
   }
 
   /**
-   * expire forgets clients idle for idleMs at `at`, oldest first. It stops at the first client not
-   * idle: a leader's clock behind an earlier leader's may leave a few past their time until later.
+   * expire forgets clients idle for idleMs at cluster time `at`, oldest first. It stops at the
+   * first client not idle: cluster time never goes backwards, so LRU order is also lastAt order.
    */
   expire(at: number): void {
     for (const [client, r] of this.records) {

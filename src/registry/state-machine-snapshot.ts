@@ -4,24 +4,33 @@
  * sort by name, instances by (service, id), keys by key and sessions in LRU order, so the same
  * state always gives the same bytes. The watch history is not part of it.
  *
- * Version 1:
- *   { version: 1, applied,
+ * Version 3 (cluster time, see cluster-clock.ts; healthSince and lastAt are cluster times):
+ *   { version: 3, applied, clusterTime,
  *     services:  [[name, policy, mode, retries, retryBudgetPercent, perTryTimeoutMs, fallback, createIndex, modIndex]],
  *     instances: [[service, id, address, port, tags, metadata, weight, priority, zone, ttlMs,
  *                  deregisterCriticalAfterMs, health, note, healthSince, createIndex, modIndex]],
  *     kv:        [[key, value, createIndex, modIndex, version]],
  *     sessions:  [[client, maxSeq, lastAt, [[seq, result]...]]] }
+ *
+ * Version 2 is the same without clusterTime (times were leader wall clocks); it still reads, with
+ * the cluster time taken as the largest time it holds, so time goes on from there and no recorded
+ * time lies in the future.
  */
 import { MalformedSnapshotError, SnapshotVersionError } from "./errors.js";
 import type { SessionRecord } from "./state-machine-sessions.js";
 import type { CommandResult, Health, Instance, KvEntry, Service, ServiceConfig } from "./types.js";
 
 /** REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout changes. */
-export const REGISTRY_SNAPSHOT_VERSION = 2;
+export const REGISTRY_SNAPSHOT_VERSION = 3;
+
+/** SNAPSHOT_VERSION_NO_CLUSTER_TIME is the last format without clusterTime; decodeSnapshot still reads it. */
+const SNAPSHOT_VERSION_NO_CLUSTER_TIME = 2;
 
 /** SnapshotState is everything a snapshot holds, in its canonical order. */
 export interface SnapshotState {
   readonly applied: number;
+  /** clusterTime is the machine's cluster time (ms). */
+  readonly clusterTime: number;
   /** services in name order, each with its instances in id order. */
   readonly services: readonly { readonly service: Service; readonly instances: readonly Instance[] }[];
   /** kv in key order. */
@@ -49,7 +58,7 @@ export function encodeSnapshot(s: SnapshotState): Uint8Array {
   }
   const kv = s.kv.map((e) => [e.key, e.value, e.createIndex, e.modIndex, e.version]);
   const sessions = s.sessions.map(([client, r]) => [client, r.maxSeq, r.lastAt, r.results]);
-  return encoder.encode(JSON.stringify({ version: REGISTRY_SNAPSHOT_VERSION, applied: s.applied, services, instances, kv, sessions }));
+  return encoder.encode(JSON.stringify({ version: REGISTRY_SNAPSHOT_VERSION, applied: s.applied, clusterTime: s.clusterTime, services, instances, kv, sessions }));
 }
 
 /** decodeSnapshot reads a snapshot; an unknown version throws SnapshotVersionError, anything else unreadable MalformedSnapshotError. */
@@ -61,7 +70,7 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     throw new MalformedSnapshotError("not UTF-8 JSON", { cause: err });
   }
   if (typeof raw !== "object" || raw === null) throw new MalformedSnapshotError("not an object");
-  if (raw.version !== REGISTRY_SNAPSHOT_VERSION) throw new SnapshotVersionError(raw.version);
+  if (raw.version !== REGISTRY_SNAPSHOT_VERSION && raw.version !== SNAPSHOT_VERSION_NO_CLUSTER_TIME) throw new SnapshotVersionError(raw.version);
   const applied = int(raw.applied, "applied");
   const services: { service: Service; instances: Instance[] }[] = [];
   const byName = new Map<string, Instance[]>();
@@ -102,7 +111,16 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
       },
     ];
   });
-  return { applied, services, kv, sessions };
+  const clusterTime = raw.version === REGISTRY_SNAPSHOT_VERSION ? num(raw.clusterTime, "clusterTime") : largestTime(services, sessions);
+  return { applied, clusterTime, services, kv, sessions };
+}
+
+/** largestTime is the latest time a version-2 snapshot records (0 when it records none). */
+function largestTime(services: readonly { readonly instances: readonly Instance[] }[], sessions: readonly (readonly [string, SessionRecord])[]): number {
+  let t = 0;
+  for (const { instances } of services) for (const i of instances) t = Math.max(t, i.healthSince);
+  for (const [, r] of sessions) t = Math.max(t, r.lastAt);
+  return t;
 }
 
 function decodeInstance(t: unknown[]): Instance {

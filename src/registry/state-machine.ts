@@ -1,8 +1,9 @@
 /**
  * The registry's replicated state machine. apply() is deterministic: it reads no clock (time
- * enters only as the envelope's `at`, stamped by the leader), no randomness, and iterates only in
- * orders that depend on the log alone. Every change is identified by its entry's index (the
- * global index) and recorded as RegistryEvents in a bounded history watches resume from.
+ * enters only as the envelope's `at`, a cluster time stamped by the leader; see cluster-clock.ts),
+ * no randomness, and iterates only in orders that depend on the log alone. Every change is
+ * identified by its entry's index (the global index) and recorded as RegistryEvents in a bounded
+ * history watches resume from.
  */
 import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
 import type { StateMachine } from "../node/state-machine.js";
@@ -100,6 +101,14 @@ const fail = (index: number, code: ErrorCode, message: string): CommandResult =>
 export class RegistryStateMachine implements StateMachine {
   /** applied is the index of the last entry applied or restored. Invariant: entries arrive as applied + 1. */
   applied: LogIndex = 0;
+  /**
+   * clusterTime is the largest `at` applied (ms of cluster time). Everything that decides with time
+   * (session expiry, healthSince, reaping) reads it, never a command's own `at`, so a stamp behind
+   * it cannot move time backwards. Invariant: never decreases, also across restore().
+   */
+  clusterTime = 0;
+  /** appliedTerm is the term of the last entry applied; a host hint for stamping (not in snapshots: 0 after restore). */
+  appliedTerm = 0;
   private services = new Map<string, ServiceRecord>();
   private instanceCount = 0;
   private readonly kv = new KvStore();
@@ -118,6 +127,7 @@ export class RegistryStateMachine implements StateMachine {
   apply(entry: Entry): CommandResult | undefined {
     if (entry.index !== this.applied + 1) throw new Error(`registry: entry ${entry.index} applied after ${this.applied} (entries must come in order, without gaps)`);
     this.applied = entry.index;
+    this.appliedTerm = entry.term;
     if (entry.kind !== EntryKind.Normal || entry.data.length === 0) return undefined;
     const events: RegistryEvent[] = [];
     const result = this.applyData(entry.data, entry.index, events);
@@ -137,9 +147,11 @@ export class RegistryStateMachine implements StateMachine {
       if (err instanceof MalformedCommandError) return fail(index, "invalid-argument", err.message);
       throw err;
     }
-    this.sessions.expire(env.at);
+    this.clusterTime = Math.max(this.clusterTime, env.at);
+    const now = this.clusterTime;
+    this.sessions.expire(now);
     const s = env.session;
-    if (!s) return this.execute(env.cmd, env.at, index, events);
+    if (!s) return this.execute(env.cmd, now, index, events);
     try {
       validateSession(s);
     } catch (err) {
@@ -151,8 +163,8 @@ export class RegistryStateMachine implements StateMachine {
     if (seen.kind === "stale") {
       return fail(index, "stale-session", `client ${s.client} wrote seq ${seen.maxSeq} already; seq ${s.seq} is older than the last ${this.sessionWindow}`);
     }
-    const result = this.execute(env.cmd, env.at, index, events);
-    this.sessions.record(s.client, s.seq, result, env.at);
+    const result = this.execute(env.cmd, now, index, events);
+    this.sessions.record(s.client, s.seq, result, now);
     return result;
   }
 
@@ -381,9 +393,9 @@ export class RegistryStateMachine implements StateMachine {
     return this.kv.list(prefix, opts.startAfter, limit);
   }
 
-  /** eventsSince returns the retained events with index > `index` in order, or `compacted` when the history no longer reaches back that far. */
-  eventsSince(index: number): HistoryAnswer {
-    return this.history.since(index);
+  /** eventsSince returns the retained events with index > `index` in order (about `max`, whole indexes), or `compacted` when the history no longer reaches back that far. */
+  eventsSince(index: number, max?: number): HistoryAnswer {
+    return this.history.since(index, max);
   }
 
   /** stats counts what the machine holds. */
@@ -406,7 +418,7 @@ export class RegistryStateMachine implements StateMachine {
       const rec = this.services.get(name)!;
       return { service: rec.service, instances: sortedInstances(rec) };
     });
-    return encodeSnapshot({ applied: this.applied, services, kv: this.kv.all(), sessions: this.sessions.entries() });
+    return encodeSnapshot({ applied: this.applied, clusterTime: this.clusterTime, services, kv: this.kv.all(), sessions: this.sessions.entries() });
   }
 
   /** restore replaces the whole state with a snapshot's; the watch history starts empty at its index. */
@@ -423,6 +435,8 @@ export class RegistryStateMachine implements StateMachine {
     this.instanceCount = count;
     this.sessions.load(s.sessions);
     this.applied = s.applied;
+    this.clusterTime = s.clusterTime;
+    this.appliedTerm = 0;
     this.history.reset(s.applied);
     this.opts.onReset?.(s.applied);
   }

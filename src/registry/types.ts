@@ -1,6 +1,7 @@
 /**
  * The registry's data model and its commands. Commands are what the leader proposes (JSON in the
- * log); apply() is deterministic: time enters only as `at`, stamped by the leader when it proposes.
+ * log); apply() is deterministic: time enters only as `at`, the cluster time (cluster-clock.ts)
+ * stamped by the leader when it proposes.
  * Every change is identified by the Raft index of the entry that made it (the global index).
  */
 
@@ -64,7 +65,7 @@ export interface InstanceSpec {
 export interface Instance extends InstanceSpec {
   readonly health: Health;
   readonly note: string;
-  /** healthSince is the leader-stamped time (ms since the epoch) of the last health change. */
+  /** healthSince is the cluster time (ms, see cluster-clock.ts; not a wall-clock date) of the last health change. */
   readonly healthSince: number;
   readonly createIndex: number;
   readonly modIndex: number;
@@ -117,7 +118,7 @@ export type RegistryCommand =
   | { readonly op: "instance.register"; readonly instance: InstanceSpec }
   | { readonly op: "instance.deregister"; readonly service: string; readonly id: string }
   | { readonly op: "health.set"; readonly changes: readonly HealthChange[] }
-  /** instance.reap removes an instance only if it is still critical and has been for its deregisterCriticalAfterMs (checked against `at`). */
+  /** instance.reap removes an instance only if it is still critical and has been for its deregisterCriticalAfterMs (of cluster time). */
   | { readonly op: "instance.reap"; readonly service: string; readonly id: string }
   | { readonly op: "kv.put"; readonly key: string; readonly value: string }
   | { readonly op: "kv.delete"; readonly key: string; readonly prefix?: boolean }
@@ -139,7 +140,11 @@ export interface Session {
 export interface CommandEnvelope {
   /** v is the command format version. */
   readonly v: 1;
-  /** at is the leader's wall clock (ms since the epoch) when it proposed the command. */
+  /**
+   * at is the cluster time (ms) when the leader proposed the command: its monotonic count from
+   * the cluster time it found applied (cluster-clock.ts), never its wall clock. Entries written
+   * before cluster time carry the leader's wall clock; the cluster time carries on from them.
+   */
   readonly at: number;
   readonly session?: Session;
   readonly cmd: RegistryCommand;

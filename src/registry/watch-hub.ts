@@ -9,8 +9,15 @@
  * - publish() is called with the events of each applied entry, in index order, after the source's
  *   eventsSince() and applied already include them (the machine's onEvents is the place).
  * - A sink may return false from events() to say it is full (gRPC's write() does); the hub then
- *   queues for it until handle.resume() (call it on 'drain'). A sink that never returns false is
- *   never queued for; its own buffers are then its business.
+ *   queues for it until handle.resume() (call it on 'drain').
+ * - Every batch handed to a sink counts its bytes (eventBytes) against the watcher and the node
+ *   until the sink calls the batch's done(): when the bytes have left the process, or the stream is
+ *   gone. This, not the sink's word, is what bounds memory: a client that never reads holds at most
+ *   WATCHER_OUT_BYTES_MAX, and all of them together WATCH_OUT_BYTES_MAX; past that the hub waits.
+ * - The replay is read from the history WATCH_REPLAY_CHUNK_EVENTS at a time, and goes on reading it
+ *   for changes applied meanwhile: a replaying watcher holds a chunk of references and queues
+ *   nothing, however long its replay takes. Events are encoded once by the host (eventBytes is the
+ *   encoded size, the same for every watcher).
  * - sink.end() may be called from inside watch() (refusals) and from inside publish() or reset().
  */
 import type { RegistryEvent } from "./types.js";
@@ -24,14 +31,105 @@ export const WATCHER_QUEUE_EVENTS_MAX = 2_048;
 /** WATCH_BATCH_EVENTS_MAX is the target size of one delivered batch; a single index with more events is still delivered whole. */
 export const WATCH_BATCH_EVENTS_MAX = 256;
 
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/**
+ * WATCH_BATCH_BYTES_MAX is the target size of one delivered batch in encoded bytes: a few hundred
+ * ordinary events, or one large KV value (512 KiB at most, which then goes alone). Small batches
+ * keep what one stalled stream holds small.
+ */
+export const WATCH_BATCH_BYTES_MAX = 256 * KiB;
+
+/**
+ * WATCH_MESSAGE_BYTES_MAX is the hard ceiling of one batch: below the client API's 5 MiB response
+ * limit (API_RESPONSE_BYTES_MAX) with room for framing. One index whose events are larger still is
+ * split at event boundaries; such a part says "through index - 1", so a resume repeats the index
+ * rather than skip any of it. Without the split such a batch failed with RESOURCE_EXHAUSTED on every
+ * retry and the watcher could never get past it.
+ */
+export const WATCH_MESSAGE_BYTES_MAX = 4 * MiB;
+
+/**
+ * WATCHER_OUT_BYTES_MAX bounds the bytes handed to one watcher's stream and not yet sent: two
+ * ordinary batches, or one maximal value (a batch larger than this goes alone when nothing else is
+ * out). A client that opens a watch and never reads holds no more than this.
+ */
+export const WATCHER_OUT_BYTES_MAX = 512 * KiB;
+
+/**
+ * WATCH_OUT_BYTES_MAX bounds the unsent watch bytes of the whole node: 1,024 watchers at their full
+ * WATCHER_OUT_BYTES_MAX, far above the active watchers a node expects, yet small next to the memory
+ * of a node holding a full history. Past it batches wait until bytes are sent: memory stays
+ * bounded even with all WATCHERS_MAX streams unread (before this bound 500 unread streams over
+ * large values grew a node to 13 GiB).
+ */
+export const WATCH_OUT_BYTES_MAX = 512 * MiB;
+
+/**
+ * WATCHER_QUEUE_BYTES_MAX bounds the live events queued for one watcher that cannot take them, by
+ * encoded size: 32 maximal values. The queue holds references to shared events, but a queued event
+ * stays alive after the history drops it; a watcher this far behind resumes (WatcherLaggingError).
+ */
+export const WATCHER_QUEUE_BYTES_MAX = 16 * MiB;
+
+/** WATCH_QUEUE_BYTES_MAX bounds the queued bytes of all watchers of the node together (16 watchers at their full WATCHER_QUEUE_BYTES_MAX); past it the watcher that would queue more lags. */
+export const WATCH_QUEUE_BYTES_MAX = 256 * MiB;
+
+/**
+ * WATCH_REPLAY_CHUNK_EVENTS is how much of the history a replaying watcher holds at a time (8 KiB of
+ * references): a copy of the whole history per watcher was 800 KiB at 100,000 events, 3 GiB for
+ * 4,096 watchers. A chunk ends at an index boundary, so it may hold a few more.
+ */
+export const WATCH_REPLAY_CHUNK_EVENTS = 1_024;
+
+/** WatchLimits are the hub's bounds (the constants above by default; tests shrink them). */
+export interface WatchLimits {
+  readonly watchersMax: number;
+  readonly queueEventsMax: number;
+  readonly queueBytesMax: number;
+  readonly nodeQueueBytesMax: number;
+  readonly outBytesMax: number;
+  readonly nodeOutBytesMax: number;
+  readonly batchBytesMax: number;
+  readonly messageBytesMax: number;
+  readonly replayChunkEvents: number;
+}
+
+/** DEFAULT_WATCH_LIMITS are the production bounds. */
+export const DEFAULT_WATCH_LIMITS: WatchLimits = {
+  watchersMax: WATCHERS_MAX,
+  queueEventsMax: WATCHER_QUEUE_EVENTS_MAX,
+  queueBytesMax: WATCHER_QUEUE_BYTES_MAX,
+  nodeQueueBytesMax: WATCH_QUEUE_BYTES_MAX,
+  outBytesMax: WATCHER_OUT_BYTES_MAX,
+  nodeOutBytesMax: WATCH_OUT_BYTES_MAX,
+  batchBytesMax: WATCH_BATCH_BYTES_MAX,
+  messageBytesMax: WATCH_MESSAGE_BYTES_MAX,
+  replayChunkEvents: WATCH_REPLAY_CHUNK_EVENTS,
+};
+
+/**
+ * estimateEventBytes is a cheap upper estimate of an event's encoded size, for hosts that do not
+ * encode (tests, the simulator): the JSON text is never shorter than the protobuf encoding.
+ */
+export function estimateEventBytes(e: RegistryEvent): number {
+  return JSON.stringify(e).length;
+}
+
 /** WatchKind is the kind of event a watch may select. */
 export type WatchKind = RegistryEvent["kind"];
 
 /** HistorySource is what the hub reads from the state machine (RegistryStateMachine fits it). */
 export interface HistorySource {
-  /** eventsSince returns the retained events with index > `index` in index order, or says the history after `index` is no longer complete. */
+  /**
+   * eventsSince returns the retained events with index > `index` in index order (about `max` of
+   * them, ending at an index boundary; all when max is absent), or says the history after `index`
+   * is no longer complete.
+   */
   eventsSince(
     index: number,
+    max?: number,
   ): { readonly events: readonly RegistryEvent[] } | { readonly compacted: true; readonly oldestIndex: number };
   /** applied is the index of the last applied entry. */
   readonly applied: number;
@@ -51,9 +149,15 @@ export interface WatchRequest {
 
 /** WatchSink receives one watcher's events. */
 export interface WatchSink {
-  /** events receives a batch in index order; returning false asks the hub to hold further batches until resume(). */
+  /**
+   * events receives a batch in index order. `through`: every matching change up to it has now been
+   * handed over (the batch's last index, or one less when the batch is the first part of an index
+   * split by WATCH_MESSAGE_BYTES_MAX). done() must be called once, when the batch no longer holds
+   * memory (sent, or the stream is gone); until then its bytes count against the watcher and the
+   * node. Returning false asks the hub to hold further batches until resume().
+   */
   // biome-ignore lint/suspicious/noConfusingVoidType: a sink that never pushes back may simply return nothing.
-  events(batch: readonly RegistryEvent[]): boolean | void;
+  events(batch: readonly RegistryEvent[], through: number, done: () => void): boolean | void;
   /** end is called once when the hub ends the watch; err says why (always set today). */
   end(err?: Error): void;
 }
@@ -91,7 +195,7 @@ export class CompactedError extends WatchError {
   }
 }
 
-/** WatcherLaggingError ends a watcher whose sink fell WATCHER_QUEUE_EVENTS_MAX events behind; every change up to lastDeliveredIndex was delivered, so watch again from it. */
+/** WatcherLaggingError ends a watcher whose sink fell behind (WATCHER_QUEUE_EVENTS_MAX events, WATCHER_QUEUE_BYTES_MAX or WATCH_QUEUE_BYTES_MAX bytes); every change up to lastDeliveredIndex was delivered, so watch again from it. */
 export class WatcherLaggingError extends WatchError {
   constructor(readonly lastDeliveredIndex: number) {
     super(`watcher too slow; resume from index ${lastDeliveredIndex}`);
@@ -118,16 +222,34 @@ export class WatchersLimitError extends WatchError {
 interface Watcher {
   readonly match: (e: RegistryEvent) => boolean;
   readonly sink: WatchSink;
-  /** seen: every event with index <= seen was either handed over, queued, or filtered out. */
+  /** seen: every event with index <= seen was either handed over, queued, filtered out, or is still to be replayed from the history. */
   seen: number;
-  /** Replay (unfiltered, from the source); replayPos always rests on a matching event or the end. */
+  /** replaying: changes up to seen are read from the history (nothing is queued); false once the replay reached seen. */
+  replaying: boolean;
+  /** replayed: the history has been read through this index (whole indexes). */
+  replayed: number;
+  /** Replay: a chunk of the history's events (unfiltered); replayPos always rests on a matching event or the end. */
   replay: readonly RegistryEvent[];
   replayPos: number;
-  /** Live events (matching only) waiting for a full sink; queue[queueHead] is the next. */
+  /** Live events (matching only) waiting for the sink; queue[queueHead] is the next; queueBytes is their encoded size. */
   queue: RegistryEvent[];
   queueHead: number;
+  queueBytes: number;
+  /** outBytes: handed to the sink and not yet done. */
+  outBytes: number;
   paused: boolean;
+  /** pumping: pump() is on the stack for this watcher (a sink may call done() from inside events()). */
+  pumping: boolean;
   ended: boolean;
+}
+
+/** Batch is the next batch of a watcher, before it is taken. */
+interface Batch {
+  readonly events: RegistryEvent[];
+  readonly bytes: number;
+  readonly fromReplay: boolean;
+  /** end: the position in the replay or queue after the batch. */
+  readonly end: number;
 }
 
 const NOOP_HANDLE: WatchHandle = { close() {}, resume() {}, caughtUp: () => false };
@@ -137,21 +259,39 @@ export class WatchHub {
   private readonly watchers = new Set<Watcher>();
   // Invariant: publish() indexes only grow; lastPublished <= source.applied between calls.
   private lastPublished = 0;
+  private readonly limits: WatchLimits;
+  /** outBytes: bytes of every watcher (ended ones too) handed over and not yet done. Invariant: <= nodeOutBytesMax, but for one batch taken when nothing was out. */
+  private outBytes = 0;
+  /** queueBytes: the sum of the watchers' queueBytes. */
+  private queueBytes = 0;
+  /** waiting: watchers with a batch ready that the node's out bound holds back, in the order they came. */
+  private readonly waiting = new Set<Watcher>();
+  private waking = false;
 
   constructor(
     private readonly source: HistorySource,
-    private readonly limits: { readonly watchersMax: number; readonly queueEventsMax: number } = {
-      watchersMax: WATCHERS_MAX,
-      queueEventsMax: WATCHER_QUEUE_EVENTS_MAX,
-    },
-  ) {}
+    limits: Partial<WatchLimits> = {},
+    /** eventBytes is an event's encoded size; the host caches the encoding, so this is cheap and the same for every watcher. */
+    private readonly eventBytes: (e: RegistryEvent) => number = estimateEventBytes,
+  ) {
+    this.limits = { ...DEFAULT_WATCH_LIMITS, ...limits };
+  }
 
   /** size is the number of open watchers. */
   get size(): number {
     return this.watchers.size;
   }
 
-  /** watch starts a watch: replay after fromIndex, then live. Refusals end the sink before it returns. */
+  /** bytes reports what the watchers hold: handed over and not yet sent (out), and queued. */
+  get bytes(): { readonly out: number; readonly queued: number } {
+    return { out: this.outBytes, queued: this.queueBytes };
+  }
+
+  /**
+   * watch starts a watch: replay after fromIndex, then live. fromIndex 0 means the oldest retained
+   * change, whatever the history lost (a snapshot restore empties it). Refusals end the sink before
+   * it returns.
+   */
   watch(req: WatchRequest, sink: WatchSink): WatchHandle {
     if (!Number.isSafeInteger(req.fromIndex) || req.fromIndex < 0) throw new RangeError(`watch: fromIndex ${req.fromIndex}`);
     if (this.watchers.size >= this.limits.watchersMax) {
@@ -160,24 +300,34 @@ export class WatchHub {
     }
     const applied = this.source.applied;
     invariant(this.lastPublished <= applied, `published ${this.lastPublished} beyond applied ${applied}`);
-    const history = this.source.eventsSince(req.fromIndex);
+    let fromIndex = req.fromIndex;
+    let history = this.source.eventsSince(fromIndex, this.limits.replayChunkEvents);
+    if ("compacted" in history && fromIndex === 0) {
+      fromIndex = history.oldestIndex;
+      history = this.source.eventsSince(fromIndex, this.limits.replayChunkEvents);
+    }
     if ("compacted" in history) {
       sink.end(new CompactedError(req.fromIndex, history.oldestIndex, applied));
       return NOOP_HANDLE;
     }
-    const last = history.events.at(-1)?.index ?? 0;
     const w: Watcher = {
       match: matcher(req),
       sink,
-      seen: Math.max(req.fromIndex, applied, last),
-      replay: history.events.filter((e) => e.index > req.fromIndex),
+      // Events the history holds beyond applied are published later; they are replayed then.
+      seen: Math.max(fromIndex, applied),
+      replaying: true,
+      replayed: fromIndex,
+      replay: [],
       replayPos: 0,
       queue: [],
       queueHead: 0,
+      queueBytes: 0,
+      outBytes: 0,
       paused: false,
+      pumping: false,
       ended: false,
     };
-    skipUnmatched(w);
+    this.load(w, history.events);
     this.watchers.add(w);
     this.pump(w);
     return {
@@ -187,7 +337,7 @@ export class WatchHub {
         w.paused = false;
         this.pump(w);
       },
-      caughtUp: () => !w.ended && !w.paused && w.replayPos >= w.replay.length && w.queueHead >= w.queue.length,
+      caughtUp: () => !w.ended && !w.paused && !w.replaying && w.queueHead >= w.queue.length,
     };
   }
 
@@ -203,16 +353,28 @@ export class WatchHub {
     this.lastPublished = last.index;
     for (const w of [...this.watchers]) {
       if (w.ended || last.index <= w.seen) continue;
-      const fresh = events.filter((e) => e.index > w.seen && w.match(e));
-      const resumeIndex = lastDelivered(w);
-      w.seen = last.index;
-      if (fresh.length === 0) continue;
-      if (w.paused && w.queue.length - w.queueHead + fresh.length > this.limits.queueEventsMax) {
-        this.end(w, new WatcherLaggingError(resumeIndex));
+      if (w.replaying) {
+        // The history has these too: the replay reads on through them, and nothing is queued.
+        w.seen = last.index;
+        this.pump(w);
         continue;
       }
-      for (const e of fresh) w.queue.push(e);
+      const fresh = events.filter((e) => e.index > w.seen && w.match(e));
+      w.seen = last.index;
+      if (fresh.length === 0) continue;
+      let bytes = 0;
+      for (const e of fresh) {
+        w.queue.push(e);
+        bytes += this.eventBytes(e);
+      }
+      w.queueBytes += bytes;
+      this.queueBytes += bytes;
       this.pump(w);
+      // What the sink could not take stays queued; past a bound the watcher resumes instead.
+      const l = this.limits;
+      if (w.queue.length - w.queueHead > l.queueEventsMax || w.queueBytes > l.queueBytesMax || this.queueBytes > l.nodeQueueBytesMax) {
+        this.end(w, new WatcherLaggingError(lastDelivered(w)));
+      }
     }
   }
 
@@ -222,12 +384,151 @@ export class WatchHub {
     for (const w of [...this.watchers]) this.end(w, new WatchResetError(index));
   }
 
-  /** pump hands batches to the sink until it is full or nothing is left. */
+  /**
+   * pump hands batches to the sink until it is full, its out bytes are at WATCHER_OUT_BYTES_MAX,
+   * the node's are at WATCH_OUT_BYTES_MAX (it then waits its turn), or nothing is left.
+   */
   private pump(w: Watcher): void {
-    while (!w.ended && !w.paused) {
-      const batch = nextBatch(w);
-      if (batch.length === 0) return;
-      if (w.sink.events(batch) === false) w.paused = true;
+    if (w.pumping) return;
+    w.pumping = true;
+    try {
+      while (!w.ended && !w.paused) {
+        // Cheap refusals first: publish() pumps every watcher, and stalled ones must cost nothing.
+        if (w.outBytes >= this.limits.outBytesMax || this.waiting.has(w)) return;
+        const batch = this.nextBatch(w);
+        if (batch === undefined) return;
+        if (w.outBytes > 0 && w.outBytes + batch.bytes > this.limits.outBytesMax) return;
+        if (this.outBytes > 0 && this.outBytes + batch.bytes > this.limits.nodeOutBytesMax) {
+          this.waiting.add(w);
+          return;
+        }
+        this.take(w, batch);
+        // A batch that ends inside an index (a split one) vouches only for the index before it.
+        const through = Math.min(lastDelivered(w), (batch.events.at(-1) as RegistryEvent).index);
+        w.outBytes += batch.bytes;
+        this.outBytes += batch.bytes;
+        invariant(this.outBytes <= this.limits.nodeOutBytesMax || this.outBytes === batch.bytes, `out bytes ${this.outBytes} past the bound`);
+        let done = false;
+        const release = () => {
+          if (done) return;
+          done = true;
+          w.outBytes -= batch.bytes;
+          this.outBytes -= batch.bytes;
+          invariant(w.outBytes >= 0 && this.outBytes >= 0, "out bytes below zero");
+          // Watchers already waiting for the node's bytes go first; this one queues behind them.
+          this.wake();
+          if (!w.ended) this.pump(w);
+        };
+        if (w.sink.events(batch.events, through, release) === false) w.paused = true;
+      }
+    } finally {
+      w.pumping = false;
+    }
+  }
+
+  /** wake lets watchers held back by the node's out bound try again, oldest first. */
+  private wake(): void {
+    if (this.waking) return;
+    this.waking = true;
+    try {
+      for (const w of [...this.waiting]) {
+        if (this.outBytes >= this.limits.nodeOutBytesMax) return;
+        this.waiting.delete(w);
+        if (!w.ended) this.pump(w);
+      }
+    } finally {
+      this.waking = false;
+    }
+  }
+
+  /**
+   * nextBatch is the next batch without taking it: whole index groups, from the replay first and
+   * then the queue, while they fit in WATCH_BATCH_EVENTS_MAX and WATCH_BATCH_BYTES_MAX; a group
+   * larger than that on its own is a batch by itself, cut only at WATCH_MESSAGE_BYTES_MAX.
+   */
+  private nextBatch(w: Watcher): Batch | undefined {
+    if (w.replaying && w.replayPos >= w.replay.length && !this.readHistory(w)) return undefined;
+    const fromReplay = w.replayPos < w.replay.length;
+    const src = fromReplay ? w.replay : w.queue;
+    let pos = fromReplay ? w.replayPos : w.queueHead;
+    const events: RegistryEvent[] = [];
+    let bytes = 0;
+    while (pos < src.length) {
+      const index = (src[pos] as RegistryEvent).index;
+      const group: RegistryEvent[] = [];
+      let groupBytes = 0;
+      let end = pos;
+      let cut = false;
+      for (; end < src.length && (src[end] as RegistryEvent).index === index; end++) {
+        const e = src[end] as RegistryEvent;
+        if (!w.match(e)) continue;
+        const b = this.eventBytes(e);
+        if (events.length + group.length > 0 && bytes + groupBytes + b > this.limits.messageBytesMax) {
+          cut = true;
+          break;
+        }
+        group.push(e);
+        groupBytes += b;
+      }
+      const full = events.length + group.length > WATCH_BATCH_EVENTS_MAX || bytes + groupBytes > this.limits.batchBytesMax;
+      if (events.length > 0 && (full || cut)) break;
+      for (const e of group) events.push(e);
+      bytes += groupBytes;
+      pos = end;
+      if (cut) break;
+    }
+    return events.length === 0 ? undefined : { events, bytes, fromReplay, end: pos };
+  }
+
+  /**
+   * readHistory loads the next chunk of the replay, or ends the replay when the history holds
+   * nothing more up to seen (later changes are then queued as they come). When the history lost
+   * changes the replay still needs, the watcher lags: it resumes from what it was given and is told
+   * there to re-list. Returns whether the watcher is still open.
+   */
+  private readHistory(w: Watcher): boolean {
+    const history = this.source.eventsSince(w.replayed, this.limits.replayChunkEvents);
+    if ("compacted" in history) {
+      this.end(w, new WatcherLaggingError(lastDelivered(w)));
+      return false;
+    }
+    this.load(w, history.events);
+    return true;
+  }
+
+  /** load makes `events` (from the history, after w.replayed) the replay's current chunk, cut at seen. */
+  private load(w: Watcher, events: readonly RegistryEvent[]): void {
+    let start = 0;
+    while (start < events.length && (events[start] as RegistryEvent).index <= w.replayed) start++;
+    let end = start;
+    while (end < events.length && (events[end] as RegistryEvent).index <= w.seen) end++;
+    if (end === start) {
+      w.replaying = false;
+      w.replayed = w.seen;
+      w.replay = [];
+      w.replayPos = 0;
+      return;
+    }
+    w.replay = start === 0 && end === events.length ? events : events.slice(start, end);
+    w.replayPos = 0;
+    w.replayed = (w.replay.at(-1) as RegistryEvent).index;
+    skipUnmatched(w);
+  }
+
+  /** take moves the watcher past a batch from nextBatch. */
+  private take(w: Watcher, batch: Batch): void {
+    if (batch.fromReplay) {
+      w.replayPos = batch.end;
+      skipUnmatched(w);
+      return;
+    }
+    w.queueBytes -= batch.bytes;
+    this.queueBytes -= batch.bytes;
+    if (batch.end >= w.queue.length) {
+      w.queue = [];
+      w.queueHead = 0;
+    } else {
+      w.queueHead = batch.end;
     }
   }
 
@@ -240,44 +541,15 @@ export class WatchHub {
     if (w.ended) return false;
     w.ended = true;
     w.replay = [];
-    w.queue = [];
-    this.watchers.delete(w);
-    return true;
-  }
-}
-
-/**
- * nextBatch takes whole index groups, from the replay first and then the queue, while they fit in
- * WATCH_BATCH_EVENTS_MAX; a group larger than that on its own is a batch by itself.
- */
-function nextBatch(w: Watcher): RegistryEvent[] {
-  const fromReplay = w.replayPos < w.replay.length;
-  const src = fromReplay ? w.replay : w.queue;
-  let pos = fromReplay ? w.replayPos : w.queueHead;
-  const batch: RegistryEvent[] = [];
-  while (pos < src.length) {
-    const index = (src[pos] as RegistryEvent).index;
-    const group: RegistryEvent[] = [];
-    let end = pos;
-    for (; end < src.length && (src[end] as RegistryEvent).index === index; end++) {
-      const e = src[end] as RegistryEvent;
-      if (w.match(e)) group.push(e);
-    }
-    if (batch.length > 0 && batch.length + group.length > WATCH_BATCH_EVENTS_MAX) break;
-    for (const e of group) batch.push(e);
-    pos = end;
-  }
-  if (fromReplay) {
-    w.replayPos = pos;
-    skipUnmatched(w);
-    if (w.replayPos >= w.replay.length) w.replay = [];
-  } else if (pos >= w.queue.length) {
+    w.replayPos = 0;
+    this.queueBytes -= w.queueBytes;
+    w.queueBytes = 0;
     w.queue = [];
     w.queueHead = 0;
-  } else {
-    w.queueHead = pos;
+    this.watchers.delete(w);
+    this.waiting.delete(w);
+    return true;
   }
-  return batch;
 }
 
 function skipUnmatched(w: Watcher): void {
@@ -286,8 +558,11 @@ function skipUnmatched(w: Watcher): void {
 
 /** lastDelivered is the highest index up to which every matching change was handed to the sink. */
 function lastDelivered(w: Watcher): number {
-  const next = w.replay[w.replayPos] ?? w.queue[w.queueHead];
-  return next === undefined ? w.seen : next.index - 1;
+  const next = w.replay[w.replayPos];
+  if (next !== undefined) return next.index - 1;
+  if (w.replaying) return w.replayed;
+  const queued = w.queue[w.queueHead];
+  return queued === undefined ? w.seen : queued.index - 1;
 }
 
 /** matcher builds the filter of a request: any given selector may match, then kinds restricts. */

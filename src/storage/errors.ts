@@ -9,17 +9,27 @@ export class StorageError extends Error {
 }
 
 /**
- * CorruptLogError is thrown by LogStore.open when an entry at or below the commit index is missing,
- * unreadable or fails its checksum. A committed entry may be the only copy the cluster needs, so the
- * node refuses to start rather than truncate it; restore the data directory or replace the node.
+ * CorruptLogError is thrown by LogStore.open when a stored entry is missing, unreadable, fails its
+ * checksum or breaks the chain (an index out of place, a term going down). Below or at the commit
+ * index the entry is committed; above it, it may be committed on other nodes, since this node's
+ * commit index lags the leader's. LevelDB applies a batch whole or not at all, so a crash never
+ * leaves such a fault behind (see recoverLog): the node refuses to start rather than truncate the
+ * log; restore the data directory, or replace the node (remove it, start it empty, add it back).
  */
 export class CorruptLogError extends StorageError {
   constructor(
     readonly index: LogIndex,
     readonly reason: string,
+    /** committedIndex is this node's commit index (at least its snapshot index) when the fault was found. */
+    readonly committedIndex: LogIndex,
     options?: { cause?: unknown },
   ) {
-    super(`committed log entry ${index} is corrupt: ${reason}`, options);
+    super(
+      index <= committedIndex
+        ? `committed log entry ${index} is corrupt: ${reason}`
+        : `log entry ${index} is corrupt: ${reason} (above this node's commit index ${committedIndex}, but it may be committed on other nodes)`,
+      options,
+    );
     this.name = "CorruptLogError";
   }
 }

@@ -24,7 +24,7 @@ export interface Loaded {
 
 /**
  * loadState checks the directory's identity, then recovers in dependency order: hard state and
- * snapshot metadata (which bound the committed prefix), the log (truncating a torn tail), and last
+ * snapshot metadata (which bound the committed prefix), the log (refusing any damage), and last
  * the snapshot file the log refers to. Snapshot files newer than the current one never became
  * current (a crash came before their batch) and are removed.
  */
@@ -38,7 +38,6 @@ export async function loadState(db: LogDb, dir: string, identity: StoreIdentity,
   const stored = await recoverLog(db, {
     snapshotIndex,
     committedIndex: Math.max(hardState.commit, snapshotIndex),
-    logger,
   });
   const snapshot = current === undefined ? undefined : await findSnapshot(db, snapshots, current, stored, logger);
   const base = snapshot?.meta.index ?? 0;

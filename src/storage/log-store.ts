@@ -22,7 +22,7 @@ export const COMPACTION_ENTRIES_KEPT = 0;
 export interface LogStoreOptions {
   readonly clusterId: string;
   readonly nodeId: NodeId;
-  /** logger receives recovery warnings (torn tail, skipped snapshot); defaults to JSON lines on stderr. */
+  /** logger receives recovery warnings (skipped snapshot, leftover files); defaults to JSON lines on stderr. */
   readonly logger?: StorageLogger;
 }
 

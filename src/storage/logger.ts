@@ -9,7 +9,7 @@ export interface StorageLogger {
 
 /**
  * STDERR_LOGGER is the fallback when the host passes no logger. Warnings go to stderr because a
- * truncated log tail must never pass silently; info is dropped to keep tools and tests quiet.
+ * fallback to an older snapshot must never pass silently; info is dropped to keep tools and tests quiet.
  */
 export const STDERR_LOGGER: StorageLogger = {
   warn(fields, message) {

@@ -1,9 +1,8 @@
 import type { Entry, LogIndex } from "../raft/types.js";
 import { decodeEntry } from "./codec.js";
-import { type LogDb, writeSynced } from "./db.js";
+import type { LogDb } from "./db.js";
 import { CorruptLogError } from "./errors.js";
 import { ENTRY_KEY_AFTER_LAST, ENTRY_KEY_FIRST, entryIndexOfKey } from "./keys.js";
-import type { StorageLogger } from "./logger.js";
 
 /** RecoverOptions tells recovery where the log must start and which prefix is committed. */
 export interface RecoverOptions {
@@ -11,7 +10,6 @@ export interface RecoverOptions {
   readonly snapshotIndex: LogIndex;
   /** committedIndex is the highest index known committed: max(hard state commit, snapshot index). */
   readonly committedIndex: LogIndex;
-  readonly logger: StorageLogger;
 }
 
 interface Fault {
@@ -21,33 +19,31 @@ interface Fault {
 
 /**
  * recoverLog reads every stored entry, checks each record and the chain they form (contiguous
- * indexes, terms that never go down, first entry no later than snapshotIndex + 1), and returns the
- * valid prefix. At the first fault past committedIndex the rest is a torn tail from a crash: it is
- * deleted in one synced batch and a warning names where it began. A fault at or below
- * committedIndex throws CorruptLogError, as does a log that ends before committedIndex.
+ * indexes, terms that never go down, first entry no later than snapshotIndex + 1), and returns
+ * them. Any fault throws CorruptLogError naming the first bad index, as does a log that ends
+ * before committedIndex; nothing is deleted.
+ *
+ * There is no such thing as a torn tail to cut off here. Every save is one LevelDB batch, and
+ * LevelDB writes a batch as one record of its write-ahead log, checksummed, and on reopen replays
+ * only whole records: a crash in the middle of a save leaves that batch out entirely, and what we
+ * read is the log as it was before it, intact. So a bad checksum, a gap or a term going down is
+ * damage to data that was synced, and an entry above this node's commit index may still be
+ * committed in the cluster (this node's commit index lags the leader's): deleting it could drop
+ * the copy a majority counted on. The node refuses to start and an operator decides.
  */
 export async function recoverLog(db: LogDb, options: RecoverOptions): Promise<Entry[]> {
   const entries: Entry[] = [];
-  const tailKeys: Buffer[] = [];
-  let fault: Fault | undefined;
   for await (const [key, value] of db.iterator({ gte: ENTRY_KEY_FIRST, lt: ENTRY_KEY_AFTER_LAST })) {
-    if (fault === undefined) fault = checkNext(entries, key, value, options.snapshotIndex);
-    if (fault !== undefined) tailKeys.push(key);
-  }
-  if (fault !== undefined) {
-    if (fault.index <= options.committedIndex) throw new CorruptLogError(fault.index, fault.reason);
-    await writeSynced(
-      db,
-      tailKeys.map((key) => ({ type: "del" as const, key })),
-    );
-    options.logger.warn(
-      { fromIndex: fault.index, reason: fault.reason, recordsDropped: tailKeys.length, committedIndex: options.committedIndex },
-      "truncated torn log tail",
-    );
+    const fault = checkNext(entries, key, value, options.snapshotIndex);
+    if (fault !== undefined) throw new CorruptLogError(fault.index, fault.reason, options.committedIndex);
   }
   const lastIndex = Math.max(entries.at(-1)?.index ?? 0, options.snapshotIndex);
   if (lastIndex < options.committedIndex) {
-    throw new CorruptLogError(lastIndex + 1, `missing: the log ends at ${lastIndex}, below commit index ${options.committedIndex}`);
+    throw new CorruptLogError(
+      lastIndex + 1,
+      `missing: the log ends at ${lastIndex}, below commit index ${options.committedIndex}`,
+      options.committedIndex,
+    );
   }
   return entries;
 }

@@ -19,6 +19,7 @@ export { METADATA_CLUSTER_ID, METADATA_NODE_ID, METADATA_TARGET_ID } from "./ide
 export * from "./limits.js";
 export { STDERR_LOGGER, type TransportLogger } from "./logger.js";
 export type { PeerStats } from "./peer-client.js";
+export type { ProbeAnswer } from "./probe.js";
 export { RAFT_PROTO_FILE } from "./proto.js";
 export type { SnapshotReport } from "./snapshot-sender.js";
 export { GrpcTransport, type GrpcTransportOptions, PEER_SERVER_OPTIONS, type TransportStats } from "./transport.js";

@@ -48,6 +48,9 @@ export const KEEPALIVE_TIME_MS = 5000;
 /** KEEPALIVE_TIMEOUT_MS is how long a ping may go unanswered before the connection is declared dead. */
 export const KEEPALIVE_TIMEOUT_MS = 5000;
 
+/** PROBE_DEADLINE_MS is the deadline of one Probe call: the answer is computed at once, so a second means the peer is down or unreachable, and the asker tries again in its next round. */
+export const PROBE_DEADLINE_MS = 1000;
+
 /** SERVER_SHUTDOWN_GRACE_MS bounds a graceful shutdown of a server the transport owns before it is forced. */
 export const SERVER_SHUTDOWN_GRACE_MS = 1000;
 

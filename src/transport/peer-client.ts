@@ -7,7 +7,7 @@
 import { type ChannelOptions, Client, type ClientWritableStream, credentials, type ServiceError, status } from "@grpc/grpc-js";
 import type { Message, NodeId } from "../raft/types.js";
 import { Backoff } from "./backoff.js";
-import { isRefusal, PeerRefusedError } from "./errors.js";
+import { isRefusal, PeerRefusedError, TransportClosedError, TransportError } from "./errors.js";
 import { type CallIdentity, identityMetadata } from "./identity.js";
 import {
   ENVELOPE_BYTES_TARGET,
@@ -16,9 +16,11 @@ import {
   KEEPALIVE_TIMEOUT_MS,
   PEER_FRAME_BYTES_MAX,
   PEER_MESSAGE_BYTES_MAX,
+  PROBE_DEADLINE_MS,
   type TransportLimits,
 } from "./limits.js";
 import type { TransportLogger } from "./logger.js";
+import { decodeProbeAnswer, type ProbeAnswer, type WireProbeResponse } from "./probe.js";
 import { peerMethods } from "./proto.js";
 import { BoundedQueue } from "./queue.js";
 import { SnapshotSender } from "./snapshot-sender.js";
@@ -115,6 +117,43 @@ export class PeerClient {
   /** sendSnapshot starts an InstallSnapshot call for a Snap message, unless one is already running for this peer. */
   sendSnapshot(m: Message): void {
     if (this.state !== "closed") this.snapshots.send(m);
+  }
+
+  /**
+   * probe asks the peer what it holds (see ProbeAnswer). It rejects with PeerRefusedError when the
+   * peer refuses who we are, and with a TransportError when it cannot be asked within
+   * PROBE_DEADLINE_MS or answers something invalid.
+   */
+  probe(session: string): Promise<ProbeAnswer> {
+    if (this.state === "closed") return Promise.reject(new TransportClosedError());
+    const { probe } = peerMethods();
+    const metadata = identityMetadata(this.options.identity);
+    // Wait for the connection within the deadline rather than fail at once while the channel backs
+    // off: a peer that is starting up then answers in this round, not the next.
+    metadata.setOptions({ waitForReady: true });
+    const deadline = new Date(Date.now() + PROBE_DEADLINE_MS);
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(
+        probe.path,
+        probe.requestSerialize,
+        probe.responseDeserialize,
+        { session },
+        metadata,
+        { deadline },
+        (error: ServiceError | null, response?: WireProbeResponse) => {
+          if (error) {
+            if (isRefusal(error.code)) reject(new PeerRefusedError(this.peer, error.code, error.details));
+            else reject(new TransportError(`peer "${this.peer}" did not answer the probe (${status[error.code]}): ${error.details}`, { cause: error }));
+            return;
+          }
+          try {
+            resolve(decodeProbeAnswer(response as WireProbeResponse));
+          } catch (decodeError) {
+            reject(decodeError);
+          }
+        },
+      );
+    });
   }
 
   /** stats returns this peer's counters. */

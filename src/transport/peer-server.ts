@@ -3,11 +3,12 @@
  * server the host owns (so peer traffic may share a port), checking every caller's identity and
  * handing each message to Raft in arrival order.
  */
-import { type Server, type ServerReadableStream, type sendUnaryData, Metadata } from "@grpc/grpc-js";
+import { type Server, type ServerReadableStream, type ServerUnaryCall, type sendUnaryData, Metadata, status } from "@grpc/grpc-js";
 import type { Message, NodeId } from "../raft/types.js";
 import { SnapshotBusyError, statusOf, TransportClosedError, TransportError, UnknownPeerError, WireFormatError } from "./errors.js";
 import { type CallIdentity, checkIdentity, type LocalIdentity, readIdentity } from "./identity.js";
 import type { TransportLogger } from "./logger.js";
+import { encodeProbeAnswer, type ProbeAnswer, type WireProbeRequest, type WireProbeResponse } from "./probe.js";
 import { peerMethods } from "./proto.js";
 import { SnapshotAssembler } from "./snapshot-chunks.js";
 import { decodeMessage, type WireAck, type WireEnvelope, type WireMessage, type WireSnapshotChunk } from "./wire.js";
@@ -20,6 +21,8 @@ export interface PeerServerOptions {
   readonly snapshotBytesMax: number;
   /** deliver is called synchronously, in arrival order per stream, with each checked message. It must not throw. */
   readonly deliver: (m: Message) => void;
+  /** answerProbe answers a member's Probe (undefined: this host does not answer yet). It must not throw. */
+  readonly answerProbe: (from: NodeId, session: string) => ProbeAnswer | undefined;
 }
 
 /** PeerServerStats counts what the receiving side saw since it started. */
@@ -58,6 +61,8 @@ export class PeerServer {
     server.addService(service, {
       Stream: (call: Call<WireEnvelope>, callback: sendUnaryData<WireAck>) => this.handleStream(call, callback),
       InstallSnapshot: (call: Call<WireSnapshotChunk>, callback: sendUnaryData<WireAck>) => this.handleSnapshot(call, callback),
+      Probe: (call: ServerUnaryCall<WireProbeRequest, WireProbeResponse>, callback: sendUnaryData<WireProbeResponse>) =>
+        this.handleProbe(call, callback),
     });
   }
 
@@ -140,6 +145,32 @@ export class PeerServer {
     });
   }
 
+  /** handleProbe answers a member's Probe after the same identity check as every other call; it never reaches Raft. */
+  private handleProbe(call: ServerUnaryCall<WireProbeRequest, WireProbeResponse>, callback: sendUnaryData<WireProbeResponse>): void {
+    if (this.closed) {
+      const closed = new TransportClosedError();
+      callback({ code: statusOf(closed), details: closed.message });
+      return;
+    }
+    const identity = readIdentity(call.metadata);
+    if (identity instanceof TransportError) {
+      this.refuse(call, callback, "probe", identity, {});
+      return;
+    }
+    const refusal = checkIdentity(identity, this.options.local);
+    if (refusal) {
+      const remote = { remoteClusterId: identity.clusterId, remoteNodeId: identity.nodeId, targetId: identity.targetId };
+      this.refuse(call, callback, "probe", refusal, remote);
+      return;
+    }
+    const answer = this.options.answerProbe(identity.nodeId, call.request.session);
+    if (answer === undefined) {
+      callback({ code: status.UNAVAILABLE, details: `node "${this.options.local.selfId}" is starting and cannot answer yet` });
+      return;
+    }
+    callback(null, encodeProbeAnswer(answer));
+  }
+
   /** admit checks the caller's identity; it answers and returns undefined when the call is refused. */
   private admit<T>(call: Call<T>, callback: sendUnaryData<WireAck>, kind: "stream" | "snapshot"): OpenCall | undefined {
     if (this.closed) {
@@ -158,7 +189,7 @@ export class PeerServer {
   }
 
   /** refuse logs a refusal (as an error once per reason and interval, else as debug) and answers the call with it. */
-  private refuse<T>(call: Call<T>, callback: sendUnaryData<WireAck>, kind: string, error: TransportError, remote: object): undefined {
+  private refuse<R>(call: { getPeer(): string }, callback: sendUnaryData<R>, kind: string, error: TransportError, remote: object): undefined {
     this.refused++;
     const fields = { err: error, kind, address: call.getPeer(), clusterId: this.options.local.clusterId, ...remote };
     if (this.refusalLog.shouldLog(error.message)) this.options.logger.error(fields, "refused peer call");

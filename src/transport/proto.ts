@@ -1,10 +1,11 @@
 /**
- * Loads raft.proto at runtime with @grpc/proto-loader and exposes the two RaftPeer methods with
- * the hand-written wire types of wire.ts. Loading is lazy and happens once per process.
+ * Loads raft.proto at runtime with @grpc/proto-loader and exposes the RaftPeer methods with
+ * the hand-written wire types of wire.ts and probe.ts. Loading is lazy and happens once per process.
  */
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import { loadSync, type MethodDefinition } from "@grpc/proto-loader";
 import { findProtoDir } from "../common/proto-dir.js";
+import type { WireProbeRequest, WireProbeResponse } from "./probe.js";
 import type { WireAck, WireEnvelope, WireSnapshotChunk } from "./wire.js";
 
 /** RAFT_PROTO_FILE is the peer API's path below the repository's proto/ directory. */
@@ -15,6 +16,7 @@ export interface PeerMethods {
   readonly service: ServiceDefinition;
   readonly stream: MethodDefinition<WireEnvelope, WireAck>;
   readonly installSnapshot: MethodDefinition<WireSnapshotChunk, WireAck>;
+  readonly probe: MethodDefinition<WireProbeRequest, WireProbeResponse>;
 }
 
 let loaded: PeerMethods | undefined;
@@ -32,11 +34,14 @@ export function peerMethods(): PeerMethods {
     oneofs: false,
   });
   const service = definition["raftmesh.raft.v1.RaftPeer"] as Record<string, MethodDefinition<object, object>> | undefined;
-  if (!service?.Stream || !service.InstallSnapshot) throw new Error(`${RAFT_PROTO_FILE} does not define RaftPeer.Stream and InstallSnapshot`);
+  if (!service?.Stream || !service.InstallSnapshot || !service.Probe) {
+    throw new Error(`${RAFT_PROTO_FILE} does not define RaftPeer.Stream, InstallSnapshot and Probe`);
+  }
   loaded = {
     service: service as ServiceDefinition,
     stream: service.Stream as unknown as MethodDefinition<WireEnvelope, WireAck>,
     installSnapshot: service.InstallSnapshot as unknown as MethodDefinition<WireSnapshotChunk, WireAck>,
+    probe: service.Probe as unknown as MethodDefinition<WireProbeRequest, WireProbeResponse>,
   };
   return loaded;
 }

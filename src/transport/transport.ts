@@ -5,11 +5,12 @@
 import assert from "node:assert/strict";
 import { type ChannelOptions, Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Message, NodeId } from "../raft/types.js";
-import { TransportClosedError, TransportError } from "./errors.js";
+import { TransportClosedError, TransportError, UnknownPeerError } from "./errors.js";
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, PEER_FRAME_BYTES_MAX, resolveLimits, SERVER_SHUTDOWN_GRACE_MS, type TransportLimits } from "./limits.js";
 import { childLogger, STDERR_LOGGER, type TransportLogger } from "./logger.js";
 import { PeerClient, type PeerStats } from "./peer-client.js";
 import { PeerServer } from "./peer-server.js";
+import type { ProbeAnswer } from "./probe.js";
 import type { SnapshotReport } from "./snapshot-sender.js";
 import { encodeMessage, wireMessageBytes } from "./wire.js";
 
@@ -29,7 +30,7 @@ export interface GrpcTransportOptions {
   readonly selfId: NodeId;
   /** peers maps each other member to its peer address "host:port"; an entry for selfId is ignored. */
   readonly peers: ReadonlyMap<NodeId, string>;
-  /** logger defaults to STDERR_LOGGER; a pino logger gets a child per component and per peer. */
+  /** logger is bound by the host to this component and node; STDERR_LOGGER by default. The transport adds a child per side and per peer. */
   readonly logger?: TransportLogger;
   readonly limits?: Partial<TransportLimits>;
   /** random drives reconnect jitter; Math.random by default. */
@@ -68,18 +69,22 @@ export class GrpcTransport {
   private messageHandler: ((m: Message) => void) | undefined;
   private unreachableHandler: ((peer: NodeId) => void) | undefined;
   private snapshotHandler: ((report: SnapshotReport) => void) | undefined;
+  private probeHandler: ((from: NodeId, session: string) => ProbeAnswer | undefined) | undefined;
   private retired: Totals = { sent: 0, dropped: 0, reconnects: 0 };
   private droppedUnknownPeer = 0;
   private undelivered = 0;
 
   constructor(private readonly options: GrpcTransportOptions) {
     this.limits = resolveLimits(options.limits);
-    this.logger = childLogger(options.logger ?? STDERR_LOGGER, { component: "transport", node: options.selfId });
+    // A host logger arrives already bound to its component and node (binding them again would
+    // repeat the keys in every JSON line, which strict parsers reject); the fallback names the node.
+    this.logger = options.logger ?? childLogger(STDERR_LOGGER, { node: options.selfId });
     this.server = new PeerServer({
       local: { clusterId: options.clusterId, selfId: options.selfId, isPeer: (id) => this.addresses.has(id) },
       logger: childLogger(this.logger, { side: "server" }),
       snapshotBytesMax: this.limits.snapshotBytesMax,
       deliver: (m) => this.deliver(m),
+      answerProbe: (from, session) => this.probeHandler?.(from, session),
     });
     this.setPeers(options.peers);
   }
@@ -142,6 +147,19 @@ export class GrpcTransport {
   /** onSnapshot sets the handler told how each snapshot sent ended (core: reportSnapshot). */
   onSnapshot(handler: (report: SnapshotReport) => void): void {
     this.snapshotHandler = handler;
+  }
+
+  /** onProbe sets the handler that answers a member's Probe; while it is unset or returns undefined, probes are answered UNAVAILABLE. */
+  onProbe(handler: (from: NodeId, session: string) => ProbeAnswer | undefined): void {
+    this.probeHandler = handler;
+  }
+
+  /** probe asks a peer what it holds (see PeerClient.probe); it rejects at once for a node that is not a peer. */
+  probe(peer: NodeId, session: string): Promise<ProbeAnswer> {
+    if (this.closed) return Promise.reject(new TransportClosedError());
+    const client = this.clients.get(peer);
+    if (!client) return Promise.reject(new UnknownPeerError(peer, this.options.selfId, this.options.clusterId));
+    return client.probe(session);
   }
 
   /** setPeers replaces the peer map after a membership change: new peers get a client, removed ones are closed and refused. */

@@ -98,6 +98,7 @@ describe("leases: a deposed leader", () => {
       propose: async () => ({ ok: true, index: 0 }) as OkResult,
       logger: silent,
       leadership: old,
+      clusterNow: () => 0,
     });
     for (const m of members.values()) m.node.start();
     old.campaign();

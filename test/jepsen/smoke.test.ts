@@ -1,6 +1,7 @@
 /**
  * The CI smoke of the fault-injection suite: five agents in network namespaces, register and set
- * workloads under partitions and SIGKILLs, about 3 minutes. It needs root, `ip netns` and `nft`:
+ * workloads under partitions and SIGKILLs, and one negative control (a node build that serves
+ * stale reads) that the checker must flag, about 4 minutes. It needs root, `ip netns` and `nft`:
  * in CI (CI set) their absence is a failure; elsewhere the test is skipped and says why.
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -69,5 +70,18 @@ describe.skipIf(why !== undefined)(`jepsen smoke${why ? ` (skipped: ${why})` : "
     const { code, out } = await jepsen(["--workload", "set", "--nemesis", "partition,kill", "--time-limit", "50", "--seed", "3"], runsDir);
     expect(out, out).toMatch(/RESULT: VALID/);
     expect(code).toBe(0);
+  }, RUN_TIMEOUT_MS + 10_000);
+
+  // A checker that stopped checking would pass everything above: the negative control proves it
+  // still fails a history that is not linearizable. The verdict must come from the checker (a
+  // not-linearizable anomaly), not from a harness failure, which also exits non-zero.
+  it("jepsen smoke: the register checker flags a node build that serves stale reads", async () => {
+    const { code, out } = await jepsen(
+      ["--workload", "register", "--nemesis", "partition", "--unsafe", "stale-reads", "--time-limit", "20", "--recovery-ms", "3000", "--seed", "7"],
+      runsDir,
+    );
+    expect(out, out).toMatch(/RESULT: INVALID/);
+    expect(out, out).toMatch(/not-linearizable: key /);
+    expect(code).toBe(1);
   }, RUN_TIMEOUT_MS + 10_000);
 });

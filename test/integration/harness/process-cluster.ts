@@ -220,6 +220,11 @@ export class ProcessCluster {
     return this.running.has(id);
   }
 
+  /** pid is the process id of node id's agent (undefined when it is not running), e.g. to read its /proc/<pid>/status. */
+  pid(id: string): number | undefined {
+    return this.running.get(id)?.child.pid;
+  }
+
   /** kill sends a signal (SIGKILL by default) and waits for the process to exit. */
   async kill(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
     const r = this.running.get(id);

@@ -331,7 +331,7 @@ describe("wiped node", () => {
     await expectSnapshotCatchUpAndPromote(wiped, via, logOffset);
   });
 
-  it("wiped node: a wiped founder restarted with bootstrap on, without remove + add, exits 1; the rest stays correct and available", async () => {
+  it("wiped node: a wiped founder restarted with bootstrap on, without remove + add, refuses to start (exit 1); the rest stays correct and available", async () => {
     const leader = await c.waitForLeader();
     const wiped = founders.find((id) => id !== leader) as string;
     const others = founders.filter((id) => id !== wiped);
@@ -340,25 +340,25 @@ describe("wiped node", () => {
     await c.client(leader).put("while-wiped", "yes");
     written.set("while-wiped", "yes");
 
-    // The operator's mistake: start it as before (founders bootstrap an empty directory). It
-    // founds a fresh log (indexes 1..3, term 1, commit 3) while the leader still tracks it with
-    // its old match index; the first heartbeat carries commit = min(match, commit), beyond its
-    // last index, and the Raft core's invariant kills the process with status 1.
+    // The operator's mistake: start it as before (founders bootstrap an empty directory). It asks
+    // the other members first, hears that they hold the cluster, and refuses to start, naming the
+    // repair procedure, before it writes anything.
     const logOffset = (await c.logOf(wiped)).length;
     c.start(wiped);
     const code = await c.exited(wiped, 20_000);
     const log = (await c.logOf(wiped)).slice(logOffset);
-    expect(log).toContain("founded a new cluster");
     expect(code).toBe(1);
-    expect(log).toMatch(/commit \d+ beyond last index 3/);
+    expect(log).toContain(`refusing to start: the data directory of ${wiped} is empty, but member`);
+    expect(log).toContain(`raftmesh members remove ${wiped}`);
+    expect(log).not.toContain("founded a new cluster");
 
     // A supervisor restarting it gets the same refusal: it never rejoins as its old self.
     const logOffset2 = (await c.logOf(wiped)).length;
     c.start(wiped);
     expect(await c.exited(wiped, 20_000)).toBe(1);
     const log2 = (await c.logOf(wiped)).slice(logOffset2);
-    expect(log2).toContain("agent started from its data directory");
-    expect(log2).toMatch(/commit \d+ beyond last index 3/);
+    expect(log2).toContain("refusing to start");
+    expect(log2).not.toContain("agent started");
 
     // The other two keep a leader, take writes through either node, and hold everything.
     for (let i = 0; i < 20; i++) {

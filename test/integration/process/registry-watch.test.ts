@@ -304,6 +304,21 @@ describe("registry watches on a 3-node cluster", () => {
     const fromOldest = collect(node, { fromIndex: oldest });
     await waitFor("a message from the oldest index", () => fromOldest.msgs.length > 0, 3_000);
     fromOldest.cancel();
+    // From 0 means "from the oldest retained change" (the proto's word, and `raftmesh watch`'s
+    // default): after the restore it starts there instead of failing OUT_OF_RANGE.
+    const fromZero = collect(node, { fromIndex: 0 });
+    let zeroEnd: RaftmeshError | undefined | "open" = "open";
+    void fromZero.ended.then((e) => {
+      zeroEnd = e;
+    });
+    const afterZero = await c.client(leader).put("oor/after-zero", "x");
+    await waitFor("the watch from 0 to see the next write, or end", () => zeroEnd !== "open" || fromZero.events().some((ev) => ev.index === afterZero.index), 5_000);
+    const zeroEnded = zeroEnd as RaftmeshError | undefined | "open";
+    expect(zeroEnded === "open" ? "open" : `${zeroEnded?.code} ${zeroEnded?.details}`).toBe("open");
+    const zeroEvents = checkOrder(fromZero.msgs);
+    expect(zeroEvents[0]?.index).toBeGreaterThan(oldest);
+    expect(zeroEvents.at(-1)?.kv?.key).toBe("oor/after-zero");
+    fromZero.cancel();
   }, 60_000);
 
   // Regression: a progress notice written while the hub still held replay batches for the stream
@@ -334,6 +349,48 @@ describe("registry watches on a 3-node cluster", () => {
     });
     expect(late).toEqual([]);
   }, 40_000);
+
+  // Regression: a replay batch of 256 events was one message whatever its size; over large values
+  // it passed the 5 MiB message limit and failed with RESOURCE_EXHAUSTED, the same on every retry
+  // from that index, so the watcher could never get past it. Batches are now cut by bytes.
+  it("watch: a replay over large values (more than the message limit in all) arrives whole, in messages under the limit", async () => {
+    const leader = await c.waitForLeader();
+    const start = await c.client(leader).put("big-start", "x");
+    const VALUES = 24;
+    const VALUE_BYTES = 500 * 1024;
+    for (let i = 0; i < VALUES; i += 4) {
+      await Promise.all(Array.from({ length: 4 }, (_, j) => c.client(leader).put(`big/${i + j}`, Buffer.alloc(VALUE_BYTES, i + j))));
+    }
+    const w = collect(leader, { fromIndex: start.index, keyPrefix: "big/" });
+    let end: RaftmeshError | undefined | "open" = "open";
+    void w.ended.then((e) => {
+      end = e;
+    });
+    await waitFor("the replay of every large value, or the end of the watch", () => w.events().length >= VALUES || end !== "open", 20_000);
+    const ended = end as RaftmeshError | undefined | "open";
+    expect(ended === "open" ? "open" : `${ended?.code} ${ended?.details}`).toBe("open");
+    const events = checkOrder(w.msgs);
+    expect(events.map((e) => e.kv?.value.length)).toEqual(Array(VALUES).fill(VALUE_BYTES));
+    expect(new Set(events.map((e) => e.kv?.key)).size).toBe(VALUES);
+    w.cancel();
+  }, 40_000);
+
+  it("watch: a from_index of 2^53 or more is INVALID_ARGUMENT naming from_index (a JS number cannot hold it exactly)", async () => {
+    const leader = await c.waitForLeader();
+    for (const fromIndex of [2 ** 53, 2 ** 60]) {
+      const w = collect(leader, { fromIndex });
+      const err = await Promise.race([w.ended, sleep(3_000).then(() => "still open")]);
+      expect(err).not.toBe("still open");
+      expect((err as RaftmeshError).code).toBe(status.INVALID_ARGUMENT);
+      expect((err as RaftmeshError).details).toMatch(/^from_index: must be below 2\^53/);
+      expect(w.msgs).toEqual([]);
+    }
+    // The largest exact index is accepted (a watch far ahead of the log waits for it).
+    const ok = collect(leader, { fromIndex: 2 ** 53 - 1 });
+    const open = await Promise.race([ok.ended, sleep(1_000).then(() => "still open")]);
+    expect(open).toBe("still open");
+    ok.cancel();
+  });
 
   it("watch: unknown kinds are INVALID_ARGUMENT naming kinds", async () => {
     const w = collect("n1", { fromIndex: 0, kinds: ["instance", "bogus"] });

@@ -2,10 +2,10 @@
  * The run's one clock. Every timestamp in a history is `now()`: milliseconds of
  * performance.now() since the run began, monotonic and shared by every client of the run.
  *
- * The nodes stamp some facts with their wall clock (an instance's healthSinceMs). All agents run
- * on this host (network namespaces share the host's clocks), so a node's wall time converts to
- * run time through one offset taken at start; wallToRun does that. It is exact up to a wall-clock
- * step during the run, which CLOCK_SLACK_MS absorbs for small steps.
+ * A node's wall time (all agents run on this host; network namespaces share the host's clocks)
+ * converts to run time through one offset taken at start; wallToRun does that. It is exact up to a
+ * wall-clock step during the run, which CLOCK_SLACK_MS absorbs for small steps. The registry's own
+ * times (healthSinceMs) are cluster time and do not convert.
  */
 import { performance } from "node:perf_hooks";
 

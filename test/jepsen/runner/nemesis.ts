@@ -7,14 +7,26 @@ import { RaftmeshClient } from "../../../src/client/index.js";
 import type { JepsenCluster } from "../harness/types.js";
 import { sleep } from "./clock.js";
 import type { HistoryRecorder } from "./history.js";
-import { PARTITION_NAMES, type PartitionName, type PartitionShape, pickPartition } from "./partitions.js";
+import { deafLeader, PARTITION_NAMES, type PartitionName, type PartitionShape, pickPartition } from "./partitions.js";
 import type { Rng } from "./rng.js";
 
-/** NEMESIS_FAMILIES are the values of --nemesis. */
-export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership", "clock"] as const;
+/**
+ * NEMESIS_FAMILIES are the values of --nemesis. deaf-leader is the one-way partition that cuts
+ * every link into the leader (it is also among partition's shapes at random; this family makes it
+ * every fault, which with --snapshot-entries 100 and long --op-timeout-ms exposes how the old
+ * leader answers writes the next leader committed and compacted).
+ */
+export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership", "clock", "deaf-leader"] as const;
 
-/** CLOCK_JUMP_MS_MAX: clock faults shift a node's wall clock by up to ±10 minutes. */
-const CLOCK_JUMP_MS_MAX = 600_000;
+/**
+ * CLOCK_JUMP_SCALES_MS: a clock fault first picks a scale, then a jump of up to ±that: minutes
+ * (leases), hours (past the 1 h session idle time and typical reap timeouts) and days. The node's
+ * test clock control takes up to a week (TEST_CLOCK_OFFSET_MS_MAX).
+ */
+export const CLOCK_JUMP_SCALES_MS = [600_000, 6 * 3_600_000, 2 * 24 * 3_600_000] as const;
+
+/** TRANSFER_WAIT_MS bounds how long a clock:next-leader fault tries to move leadership. */
+const TRANSFER_WAIT_MS = 3_000;
 
 /** DEFAULT_NEMESES run when --nemesis is not given (membership needs a cluster that can wipe nodes). */
 export const DEFAULT_NEMESES = ["partition", "kill", "pause"] as const;
@@ -92,13 +104,18 @@ export class NemesisDriver {
             ? await this.pause(leader)
             : family === "clock"
               ? await this.clock(leader)
-              : await this.membership();
+              : family === "deaf-leader"
+                ? await this.cut(deafLeader(this.cluster.nodes, this.rng, leader))
+                : await this.membership();
     this.history.nemesis(fault.f, "start", fault.value);
     return fault;
   }
 
-  private async partition(leader: string | undefined): Promise<Fault> {
-    const shape: PartitionShape = pickPartition(this.rng.pick(this.timing.partitions ?? PARTITION_NAMES), this.cluster.nodes, this.rng, leader);
+  private partition(leader: string | undefined): Promise<Fault> {
+    return this.cut(pickPartition(this.rng.pick(this.timing.partitions ?? PARTITION_NAMES), this.cluster.nodes, this.rng, leader));
+  }
+
+  private async cut(shape: PartitionShape): Promise<Fault> {
     if (shape.kind === "groups") await this.cluster.partition(shape.groups);
     else {
       await this.cluster.heal();
@@ -180,16 +197,39 @@ export class NemesisDriver {
   }
 
   /**
-   * clock jumps the wall clock of one node, the leader, a minority or all by up to ±10 minutes
-   * (through the node's test-only clock control) and sets it back when the fault ends. Leases run
-   * on the monotonic clock, so no lease verdict may change; stamped times (healthSince) do jump.
+   * clock jumps the wall clock of one node, the leader, a minority or all by up to ±10 minutes,
+   * ±6 hours or ±2 days (through the node's test-only clock control) and sets it back when the
+   * fault ends. `next-leader` jumps a follower's clock and then moves leadership to it, so a leader
+   * whose clock is far off takes over mid-run. Leases run on the monotonic clock and the registry
+   * on cluster time, so no verdict may change: no lease, session or reap may notice.
    */
   private async clock(leader: string | undefined): Promise<Fault> {
-    const how = this.rng.pick(["one", "leader", "minority", "all"] as const);
-    const targets = this.targets(how, leader).filter((n) => this.cluster.isRunning(n));
-    const jump = (this.rng.next() < 0.5 ? -1 : 1) * (1_000 + Math.floor(this.rng.next() * CLOCK_JUMP_MS_MAX));
+    const how = this.rng.pick(["one", "leader", "minority", "all", "next-leader"] as const);
+    const followers = this.cluster.nodes.filter((n) => n !== leader && this.cluster.isRunning(n) && !this.removed.has(n));
+    const targets = how === "next-leader" ? (followers.length > 0 ? [this.rng.pick(followers)] : []) : this.targets(how, leader).filter((n) => this.cluster.isRunning(n));
+    const scale = this.rng.pick(CLOCK_JUMP_SCALES_MS);
+    const jump = (this.rng.next() < 0.5 ? -1 : 1) * (1_000 + Math.floor(this.rng.next() * scale));
     await this.setClocks(targets, jump);
-    return { f: `clock:${how}`, value: { nodes: targets, offsetMs: jump }, end: () => this.setClocks(targets, 0) };
+    const to = targets[0];
+    const moved = how === "next-leader" && to !== undefined ? await this.transferTo(to) : undefined;
+    return { f: `clock:${how}`, value: { nodes: targets, offsetMs: jump, ...(moved === undefined ? {} : { leader: moved }) }, end: () => this.setClocks(targets, 0) };
+  }
+
+  /** transferTo asks the cluster to move leadership to `to` and says who leads afterwards (best effort). */
+  private async transferTo(to: string): Promise<string | undefined> {
+    const client = this.adminClient("");
+    try {
+      const until = Date.now() + TRANSFER_WAIT_MS;
+      while (Date.now() < until) {
+        const now = await this.cluster.leader().catch(() => undefined);
+        if (now === to) return to;
+        await client.transferLeader(to, { deadlineMs: 1_000 }).catch(() => undefined);
+        await sleep(200);
+      }
+      return await this.cluster.leader().catch(() => undefined);
+    } finally {
+      client.close();
+    }
   }
 
   private async setClocks(nodes: readonly string[], offsetMs: number): Promise<void> {

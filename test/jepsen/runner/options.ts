@@ -3,12 +3,13 @@
  * Bad usage is a UsageError (the runner exits 2).
  */
 import { parseArgs } from "node:util";
+import { SNAPSHOT_ENTRIES_RANGE } from "../../../src/config/schema.js";
 import { CLUSTER_KINDS, type ClusterKind } from "./cluster-factory.js";
 import { DEFAULT_NEMESES, NEMESIS_FAMILIES, type NemesisFamily } from "./nemesis.js";
 import { PARTITION_NAMES, type PartitionName } from "./partitions.js";
 
 /** WORKLOAD_NAMES are the values of --workload. */
-export const WORKLOAD_NAMES = ["register", "set", "lease", "watch"] as const;
+export const WORKLOAD_NAMES = ["register", "set", "lease", "watch", "session"] as const;
 /** UNSAFE_SWITCHES are the node's test-only switches accepted by --unsafe (see src/agent/unsafe.ts). */
 export const UNSAFE_SWITCHES = ["stale-reads", "early-ack", "unconfirmed-lease-ack"] as const;
 /** CLIENT_MODES are the values of --clients (see RunOptions.clients). */
@@ -32,6 +33,8 @@ export interface RunOptions {
   readonly concurrency: number;
   readonly rateHz: number;
   readonly opTimeoutMs: number;
+  /** snapshotEntries is every agent's RAFTMESH_SNAPSHOT_ENTRIES; undefined leaves the agent's default. */
+  readonly snapshotEntries: number | undefined;
   readonly warmupMs: number;
   readonly recoveryMs: number;
   readonly faultHoldMs: number;
@@ -50,8 +53,8 @@ export class UsageError extends Error {
 
 /** USAGE is printed by --help and after a usage error. */
 export const USAGE = `usage: npm run jepsen -- [options]
-  --workload register|set|lease|watch   (default register)
-  --nemesis partition,kill,pause,membership,clock|none   fault families (default partition,kill,pause)
+  --workload register|set|lease|watch|session   (default register)
+  --nemesis partition,kill,pause,membership,clock,deaf-leader|none   fault families (default partition,kill,pause)
   --partitions NAME[,NAME]   shapes the partition nemesis picks from (default all: ${PARTITION_NAMES.join(", ")})
   --clients roaming|pinned   roaming (default): clients reach every node and move on after a failure;
                         pinned: each client reaches only its own node and is cut off with it (lease workload)
@@ -60,7 +63,8 @@ export const USAGE = `usage: npm run jepsen -- [options]
   --cluster netns|loopback   netns: real harness (default); loopback: runner development only
   --concurrency N       client processes (default 10)
   --rate HZ             operations per second, all processes together (default 50)
-  --op-timeout-ms MS    deadline of every client call (default 1000)
+  --op-timeout-ms MS    deadline of every client call (default 1000; 8000 lets late answers arrive)
+  --snapshot-entries N  every node snapshots every N applied entries (100 to 10000000; default: the agent's 10000)
   --warmup-ms MS        load without faults before the first fault (default 3000)
   --recovery-ms MS      load without faults after the heal (default 10000)
   --fault-hold-ms MS    how long a fault lasts, +-50% (default 4000)
@@ -106,6 +110,7 @@ export function parseRunOptions(argv: readonly string[], randomSeed: number): Ru
         concurrency: { type: "string" },
         rate: { type: "string" },
         "op-timeout-ms": { type: "string" },
+        "snapshot-entries": { type: "string" },
         "warmup-ms": { type: "string" },
         "recovery-ms": { type: "string" },
         "fault-hold-ms": { type: "string" },
@@ -140,6 +145,7 @@ export function parseRunOptions(argv: readonly string[], randomSeed: number): Ru
     concurrency: intFlag(str("concurrency"), "concurrency", 10, 1, 200),
     rateHz: intFlag(str("rate"), "rate", 50, 1, 10_000),
     opTimeoutMs: intFlag(str("op-timeout-ms"), "op-timeout-ms", 1_000, 50, 60_000),
+    snapshotEntries: str("snapshot-entries") === undefined ? undefined : intFlag(str("snapshot-entries"), "snapshot-entries", 0, ...SNAPSHOT_ENTRIES_RANGE),
     warmupMs: intFlag(str("warmup-ms"), "warmup-ms", 3_000, 0, 600_000),
     recoveryMs: intFlag(str("recovery-ms"), "recovery-ms", 10_000, 0, 600_000),
     faultHoldMs: intFlag(str("fault-hold-ms"), "fault-hold-ms", 4_000, 100, 600_000),

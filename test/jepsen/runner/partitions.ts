@@ -29,6 +29,18 @@ export function oneWay(nodes: readonly string[], rng: Rng, target?: string): Par
 }
 
 /**
+ * deafLeader cuts every link into the leader and none out of it: the leader keeps sending
+ * heartbeats and appends, so its peers stay quiet until it steps down for lack of answers, and it
+ * never hears whether its last writes committed. When the fault ends, the next leader may already
+ * have compacted past them and catches it up with a snapshot. Without a known leader a random
+ * node is made deaf.
+ */
+export function deafLeader(nodes: readonly string[], rng: Rng, leader: string | undefined): PartitionShape {
+  const node = leader ?? rng.pick(nodes);
+  return { kind: "cuts", name: leader ? "deaf-leader" : "deaf-node", cuts: nodes.filter((n) => n !== node).map((o): [string, string] => [o, node]) };
+}
+
+/**
  * pickPartition builds the named shape. isolate-leader falls back to a random node when there is
  * no leader; majorities-ring needs five nodes and falls back to random halves below that.
  */

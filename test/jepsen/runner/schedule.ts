@@ -56,6 +56,7 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
   // The clock nemesis needs the nodes' test-only clock control; it is switched on like the controls.
   const switches = [...o.unsafe, ...(o.nemesis.includes("clock") ? ["clock"] : [])];
   const extraEnv: Record<string, string> = switches.length > 0 ? { RAFTMESH_TEST_UNSAFE: switches.join(",") } : {};
+  if (o.snapshotEntries !== undefined) extraEnv.RAFTMESH_SNAPSHOT_ENTRIES = String(o.snapshotEntries);
   log(`seed ${o.seed}: starting a ${o.cluster} cluster in ${runDir}`);
   const cluster = await factory({ runDir, extraEnv, size: 5 });
   const clients = new ClientPool(cluster);

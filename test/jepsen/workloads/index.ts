@@ -2,6 +2,7 @@
 import type { WORKLOAD_NAMES } from "../runner/options.js";
 import { registerWorkload } from "./register.js";
 import { leaseWorkload } from "./lease.js";
+import { sessionWorkload } from "./session.js";
 import { setWorkload } from "./set.js";
 import type { Workload } from "./types.js";
 import { watchWorkload } from "./watch.js";
@@ -12,4 +13,5 @@ export const WORKLOADS: Record<(typeof WORKLOAD_NAMES)[number], () => Workload> 
   set: setWorkload,
   lease: leaseWorkload,
   watch: watchWorkload,
+  session: sessionWorkload,
 };

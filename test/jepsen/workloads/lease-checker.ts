@@ -1,5 +1,5 @@
 /**
- * The lease checker, on run time (the nodes' healthSince stamps converted with RunClock.wallToRun):
+ * The lease checker, on run time (marks timed by markTimes from their healthSince cluster time):
  *
  * - safety: no instance is marked critical at a time m with an acknowledged heartbeat h such that
  *   h returned before m and m < h.call + ttl. The leader renewed the lease somewhere inside
@@ -27,7 +27,7 @@ export interface HealthTransition {
   readonly id: string;
   readonly index: number;
   readonly health: string;
-  /** at is when the health last changed (healthSince), in run time. */
+  /** at is when the health last changed, in run time (markTimes: at or a little after it, never before). */
   readonly at: number;
 }
 
@@ -51,6 +51,32 @@ export interface LeaseCheckInput {
 }
 
 const EXAMPLE_MAX = 6;
+
+/** SeenHealth is one instance event as the watcher got it: receipt run time and the instance's healthSince (cluster time). */
+export interface SeenHealth {
+  readonly time: number;
+  readonly clusterMs: number;
+}
+
+/**
+ * markTimes turns healthSince (cluster time) into run time, for events in delivery order. Cluster
+ * time runs at the leaders' monotonic rate, which is the run clock's (one host), and pauses across
+ * leader changes, so offset = run time − cluster time at a stamp never decreases; each event's
+ * receipt gives an upper bound on the offset at its stamp and at every earlier one (healthSince is
+ * at most the cluster time of the entry that carried it). The least bound from an event on gives
+ * a time at or after the real change and at or before its receipt: never early, so never a false
+ * early expiry, and tight to the commit and delivery time of the next fresh stamp.
+ */
+export function markTimes(seen: readonly SeenHealth[]): number[] {
+  const out = new Array<number>(seen.length);
+  let offset = Number.POSITIVE_INFINITY;
+  for (let i = seen.length - 1; i >= 0; i--) {
+    const s = seen[i] as SeenHealth;
+    offset = Math.min(offset, s.time - s.clusterMs);
+    out[i] = s.clusterMs + offset;
+  }
+  return out;
+}
 
 /** criticalMarks are the moments each instance became critical (a change of health to critical). */
 export function criticalMarks(transitions: readonly HealthTransition[]): HealthTransition[] {

@@ -11,7 +11,7 @@ import { errorOutcome, errorText } from "../runner/outcome.js";
 import { faultIntervals } from "../runner/stats.js";
 import type { NemesisRecord } from "../runner/history.js";
 import { retryUntil } from "./processes.js";
-import { checkLease, type HealthTransition, type LeaseHeartbeat, type StoppedInstance } from "./lease-checker.js";
+import { checkLease, type HealthTransition, type LeaseHeartbeat, markTimes, type StoppedInstance } from "./lease-checker.js";
 import type { Workload, WorkloadContext } from "./types.js";
 import { ReconnectingWatcher } from "./watcher.js";
 
@@ -112,16 +112,14 @@ export function leaseWorkload(): Workload {
         .filter((o) => o.f === "heartbeat")
         .map((o) => ({ id: (o.input as { id: string }).id, status: o.status, call: o.call, return: o.return }));
       const nemesis = ctx.history.entries.filter((e): e is NemesisRecord => e.type === "nemesis");
-      // Under clock faults the nodes' healthSince stamps jump with their clocks: judge marks by
-      // when the watcher received them instead (later than the mark by the delivery time).
-      const clockFaults = nemesis.some((e) => e.f.startsWith("clock"));
-      const transitions: HealthTransition[] = (watcher?.events ?? [])
-        .filter((e) => e.event.kind === "instance" && e.event.instance)
-        .map((e) => {
-          const inst = e.event.instance as InstanceMsg;
-          const at = clockFaults ? e.time : ctx.clock.wallToRun(Number(inst.healthSinceMs));
-          return { id: inst.id, index: e.index, health: inst.health, at };
-        });
+      // healthSince is cluster time: markTimes converts it to run time (wall clocks play no part,
+      // so clock faults change nothing here).
+      const seen = (watcher?.events ?? []).filter((e) => e.event.kind === "instance" && e.event.instance);
+      const at = markTimes(seen.map((e) => ({ time: e.time, clusterMs: Number((e.event.instance as InstanceMsg).healthSinceMs) })));
+      const transitions: HealthTransition[] = seen.map((e, i) => {
+        const inst = e.event.instance as InstanceMsg;
+        return { id: inst.id, index: e.index, health: inst.health, at: at[i] as number };
+      });
       const stoppedList: StoppedInstance[] = [...stopped].map(([id, lastReturn]) => ({ id, lastReturn }));
       const result = checkLease({ ttlMs: LEASE_TTL_MS, boundMs: LEASE_MARK_BOUND_MS, slackMs: CLOCK_SLACK_MS, heartbeats, transitions, stopped: stoppedList, faults: faultIntervals(nemesis, endAt), endAt: caughtUp ? endAt : 0 });
       return [caughtUp ? result : { ...result, valid: result.valid === false ? false : "unknown", summary: `${result.summary} (the watcher never caught up)` }];

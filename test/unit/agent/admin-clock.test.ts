@@ -23,6 +23,10 @@ describe("admin clock control", () => {
     expect((await fetch(`${base}/test/clock?offset_ms=abc`, { method: "POST" })).status).toBe(400);
     expect((await fetch(`${base}/test/clock?offset_ms=${TEST_CLOCK_OFFSET_MS_MAX + 1}`, { method: "POST" })).status).toBe(400);
     expect(clock.offset).toBe(600_000);
+    // At the bound (a week, either way) it is taken: the clock nemesis jumps by days.
+    expect((await fetch(`${base}/test/clock?offset_ms=${-TEST_CLOCK_OFFSET_MS_MAX}`, { method: "POST" })).status).toBe(200);
+    expect(clock.offset).toBe(-TEST_CLOCK_OFFSET_MS_MAX);
+    expect(TEST_CLOCK_OFFSET_MS_MAX).toBeGreaterThanOrEqual(2 * 24 * 3_600_000);
     const off = await start();
     expect((await fetch(`${off}/test/clock?offset_ms=5`, { method: "POST" })).status).toBe(405);
     expect((await fetch(`${off}/test/clock`)).status).toBe(404);

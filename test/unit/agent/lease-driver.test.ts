@@ -35,6 +35,7 @@ describe("lease driver", () => {
       },
       logger: { debug() {}, warn() {} },
       leadership: { isLeader: () => true, readIndex: async () => 7 },
+      clusterNow: () => 0,
     });
     driver.onRole(true);
     const answers = await driver.renew([
@@ -65,7 +66,7 @@ describe("lease driver", () => {
         });
       },
     };
-    const driver = new LeaseDriver({ registry: { allInstances: () => [inst], instance: () => inst }, propose: async () => ({ ok: true, index: 1 }) as OkResult, logger: { debug() {}, warn() {} }, leadership });
+    const driver = new LeaseDriver({ registry: { allInstances: () => [inst], instance: () => inst }, propose: async () => ({ ok: true, index: 1 }) as OkResult, logger: { debug() {}, warn() {} }, leadership, clusterNow: () => 0 });
     driver.onRole(true);
     let settled = false;
     const first = driver.renew([{ service: "web", id: "a", status: "", note: "" }]).finally(() => {
@@ -99,6 +100,7 @@ describe("lease driver", () => {
       // The core stepped down, and the driver has not heard yet (onRole comes with the next ready):
       // RaftNode.readIndex would forward to the new leader and confirm its leadership, not ours.
       leadership: { isLeader: () => false, readIndex: async () => ++reads },
+      clusterNow: () => 0,
     });
     driver.onRole(true);
     expect((await driver.renew([{ service: "web", id: "a", status: "", note: "" }])).map((a) => a.code)).toEqual(["unconfirmed"]);

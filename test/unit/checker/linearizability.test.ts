@@ -22,10 +22,10 @@ import {
   parseVerdicts,
 } from "../../jepsen/checker/parse-jepsen.js";
 
-// The shared test data sits beside the repository (also in CI, which clones the repo next to a
-// copy of shared/), so it is found relative to the repo root, never by an absolute path.
+// Reference histories with known verdicts, kept in the repository (test/fixtures/linearizability,
+// see its README for their source and licence) so a fresh clone tests the checker on its own.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const dataDir = path.resolve(repoRoot, "..", "shared", "testdata", "linearizability");
+const dataDir = path.resolve(repoRoot, "test", "fixtures", "linearizability");
 
 /** Generous for histories that take milliseconds; running out still fails the test. */
 const DATASET_BUDGET_MS = 20_000;

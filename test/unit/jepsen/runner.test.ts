@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseRunOptions, UsageError } from "../../jepsen/runner/options.js";
-import { canReceive, pickPartition, PARTITION_NAMES } from "../../jepsen/runner/partitions.js";
+import { canReceive, deafLeader, pickPartition, PARTITION_NAMES } from "../../jepsen/runner/partitions.js";
 import { Rng } from "../../jepsen/runner/rng.js";
 import { checkRegister } from "../../jepsen/workloads/register.js";
 import type { OpRecord } from "../../jepsen/runner/history.js";
@@ -21,6 +21,14 @@ describe("runner options", () => {
     });
   });
 
+  it("options: deaf-leader with snapshots every 100 entries and 8 s deadlines", () => {
+    const o = parseRunOptions(["--nemesis", "deaf-leader", "--snapshot-entries", "100", "--op-timeout-ms", "8000"], 1);
+    expect(o).toMatchObject({ nemesis: ["deaf-leader"], snapshotEntries: 100, opTimeoutMs: 8_000 });
+    expect(parseRunOptions([], 1).snapshotEntries).toBeUndefined();
+    // The agent refuses fewer than 100 (SNAPSHOT_ENTRIES_RANGE): the runner says so before starting anything.
+    expect(() => parseRunOptions(["--snapshot-entries", "99"], 1)).toThrow(UsageError);
+  });
+
   it("options: bad usage is a UsageError", () => {
     for (const argv of [["--workload", "nope"], ["--time-limit", "x"], ["--bogus"], ["--nemesis", "flood"], ["--unsafe", "fsync"], ["--workload", "set", "--unsafe-blind-retry"], ["--clients", "pinned"], ["--workload", "lease", "--clients", "mobile"], ["--partitions", "isolate-all"], ["--partitions", ","]]) {
       expect(() => parseRunOptions(argv, 1)).toThrow(UsageError);
@@ -36,6 +44,17 @@ describe("partition shapes", () => {
       const sees = (n: string) => nodes.filter((m) => canReceive(a, m, n)).length;
       expect(nodes.some((n) => sees(n) >= 3), name).toBe(true);
     }
+  });
+
+  it("partitions: deaf-leader: the leader hears nobody, everybody hears the leader and each other", () => {
+    const deaf = deafLeader(nodes, new Rng(3), "n2");
+    expect(deaf.name).toBe("deaf-leader");
+    for (const n of nodes.filter((m) => m !== "n2")) {
+      expect(canReceive(deaf, n, "n2")).toBe(false);
+      expect(canReceive(deaf, "n2", n)).toBe(true);
+      for (const m of nodes.filter((k) => k !== "n2")) expect(canReceive(deaf, m, n)).toBe(true);
+    }
+    expect(deafLeader(nodes, new Rng(3), undefined).name).toBe("deaf-node");
   });
 
   it("partitions: isolate-leader cuts the leader off both ways; the majorities ring gives each node a different majority", () => {

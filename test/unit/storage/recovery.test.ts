@@ -2,6 +2,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { nodeId } from "../../../src/raft/types.js";
+import { encodeEntry } from "../../../src/storage/codec.js";
 import { entryKey, HARD_STATE_KEY } from "../../../src/storage/keys.js";
 import {
   ClusterMismatchError,
@@ -12,7 +13,7 @@ import {
   SNAPSHOT_DIR,
 } from "../../../src/storage/index.js";
 import { snapshotFileName } from "../../../src/storage/snapshot-store.js";
-import { entries, hardState, IDENTITY, openStore, RecordingLogger, snapshot, TempDirs, withRawDb } from "./helpers.js";
+import { entries, entry, hardState, IDENTITY, openStore, RecordingLogger, snapshot, TempDirs, withRawDb } from "./helpers.js";
 
 const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
@@ -35,54 +36,85 @@ async function flipByte(dir: string, index: number, offset: number): Promise<voi
   });
 }
 
-async function reopenExpectingTruncation(dir: string, fromIndex: number, expectedLast: number): Promise<void> {
+/** dump is every key and value of the store's LevelDB, to show that a refusal changed nothing. */
+async function dump(dir: string): Promise<string[]> {
+  const rows: string[] = [];
+  await withRawDb(dir, async (db) => {
+    for await (const [key, value] of db.iterator()) rows.push(`${key.toString("hex")}=${Buffer.from(value).toString("hex")}`);
+  });
+  return rows;
+}
+
+/**
+ * reopenExpectingRefusal checks that a fault past the commit index refuses to start, naming the
+ * index: LevelDB applies a batch whole or not at all, so such a fault is damage to synced data
+ * that may be committed on other nodes, never a torn write to cut off. Nothing may be deleted.
+ */
+async function reopenExpectingRefusal(dir: string, index: number, commit: number): Promise<void> {
+  const before = await dump(dir);
   const logger = new RecordingLogger();
-  const { store, state } = await openStore(dir, logger);
-  expect(state.entries).toEqual(entries(1, expectedLast, 1));
-  expect(store.lastIndex()).toBe(expectedLast);
-  expect(logger.warnings).toHaveLength(1);
-  expect(logger.warnings[0]).toMatchObject({ message: "truncated torn log tail", fields: { fromIndex } });
-  // The log goes on from the truncation point, and the next open is clean.
-  await store.save({ entries: entries(expectedLast + 1, expectedLast + 2, 1) });
-  await store.close();
-  const again = new RecordingLogger();
-  const reopened = await openStore(dir, again);
-  expect(reopened.state.entries).toEqual(entries(1, expectedLast + 2, 1));
-  expect(again.warnings).toEqual([]);
-  await reopened.store.close();
+  const error = await openStore(dir, logger).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(CorruptLogError);
+  expect(error).toMatchObject({ index, committedIndex: commit });
+  expect((error as Error).message).toContain(`log entry ${index} is corrupt`);
+  expect((error as Error).message).toContain(`above this node's commit index ${commit}`);
+  expect(logger.warnings).toEqual([]);
+  expect(await dump(dir)).toEqual(before);
+  // It keeps refusing: nothing was repaired behind the operator's back.
+  await expect(openStore(dir)).rejects.toMatchObject({ name: "CorruptLogError", index });
 }
 
 describe("LogStore recovery", () => {
-  it("storage: garbage in the last entry past commit is truncated with a warning", async () => {
+  it("storage: garbage in the last entry past commit refuses to start naming the index (no truncation)", async () => {
     const dir = await storeWith(10, 7);
     await withRawDb(dir, (db) => db.put(entryKey(10), new Uint8Array([1, 2, 3, 4, 5, 6, 7])));
-    await reopenExpectingTruncation(dir, 10, 9);
+    await reopenExpectingRefusal(dir, 10, 7);
   });
 
-  it("storage: a flipped byte in the last entry past commit is truncated with a warning", async () => {
+  it("storage: a flipped byte in the last entry past commit refuses to start naming the index", async () => {
     const dir = await storeWith(10, 7);
     await flipByte(dir, 10, 12);
-    await reopenExpectingTruncation(dir, 10, 9);
+    await reopenExpectingRefusal(dir, 10, 7);
   });
 
-  it("storage: a corrupt entry just past commit drops it and everything after it", async () => {
+  it("storage: a corrupt entry just past commit refuses to start and keeps every later entry", async () => {
     const dir = await storeWith(10, 7);
     await flipByte(dir, 8, 25);
-    await reopenExpectingTruncation(dir, 8, 7);
+    await reopenExpectingRefusal(dir, 8, 7);
   });
 
-  it("storage: a gap past commit is truncated from the missing index", async () => {
+  it("storage: a gap past commit refuses to start naming the missing index", async () => {
     const dir = await storeWith(10, 5);
     await withRawDb(dir, (db) => db.del(entryKey(7)));
-    await reopenExpectingTruncation(dir, 7, 6);
+    await reopenExpectingRefusal(dir, 7, 5);
   });
 
-  it("storage: a record stored under the wrong index is treated as corrupt", async () => {
+  it("storage: a record stored under the wrong index past commit refuses to start", async () => {
     const dir = await storeWith(10, 5);
     await withRawDb(dir, async (db) => {
       await db.put(entryKey(9), (await db.get(entryKey(10)))!);
     });
-    await reopenExpectingTruncation(dir, 9, 8);
+    await reopenExpectingRefusal(dir, 9, 5);
+  });
+
+  it("storage: a term that goes down past commit refuses to start", async () => {
+    const dir = await dirs.make();
+    const { store } = await openStore(dir);
+    await store.save({ hardState: hardState(3, 4), entries: [...entries(1, 6, 2), ...entries(7, 8, 3)] });
+    await store.close();
+    await withRawDb(dir, (db) => db.put(entryKey(8), encodeEntry(entry(8, 1))));
+    await reopenExpectingRefusal(dir, 8, 4);
+  });
+
+  it("storage: a log that simply ends past commit (a write that never happened) opens cleanly", async () => {
+    // A crash in the middle of a save leaves no trace: LevelDB replays its log only up to the last
+    // whole batch. What recovery sees is a shorter, intact log, which needs no repair.
+    const dir = await storeWith(10, 4);
+    const logger = new RecordingLogger();
+    const { store, state } = await openStore(dir, logger);
+    expect(state.entries).toEqual(entries(1, 10, 1));
+    expect(logger.warnings).toEqual([]);
+    await store.close();
   });
 
   it("storage: a corrupt committed entry refuses to start with CorruptLogError naming the index", async () => {
