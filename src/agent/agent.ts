@@ -27,7 +27,7 @@ import { Founding } from "./founding.js";
 import { initialState, type StartMode } from "./initial-state.js";
 import { WallClock } from "./clock.js";
 import { LeaseDriver } from "./lease-driver.js";
-import { readUnsafeSwitches } from "./unsafe.js";
+import { anyUnsafe, readUnsafeSwitches, unconfirmedLeadership } from "./unsafe.js";
 
 /** BoundPorts are the ports the agent's servers listen on (useful when the configuration asked for port 0). */
 export interface BoundPorts {
@@ -120,6 +120,8 @@ export class Agent {
         eventBytes,
       );
       const clock = new WallClock();
+      const unsafe = readUnsafeSwitches(process.env);
+      if (anyUnsafe(unsafe)) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
       // Commands are stamped with cluster time, counted by this node's monotonic clock while it leads.
       const clusterClock = new ClusterClock({ source: registryTime(() => registry), monoMs: () => performance.now() });
       const clusterTime = { now: () => clusterClock.now(node.status().term) };
@@ -128,6 +130,10 @@ export class Agent {
         registry: { allInstances: () => registry.allInstances(), instance: (s, i) => registry.instance(s, i) },
         propose: (cmd) => proposeCommand(ctx as ApiContext, cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
         logger: logger.child({ component: "leases" }),
+        // Heartbeats are acknowledged once a quorum confirmed this node still leads (see LeaseDriver).
+        leadership: unsafe.unconfirmedLeaseAck
+          ? unconfirmedLeadership({ isLeader: () => node.isLeader() })
+          : { isLeader: () => node.isLeader(), readIndex: (ms) => node.readIndex(ms) },
       });
       const registry = new RegistryStateMachine({
         onEvents: (events) => {
@@ -182,8 +188,6 @@ export class Agent {
           return () => clearTimeout(t);
         },
       });
-      const unsafe = readUnsafeSwitches(process.env);
-      if (unsafe.staleReads || unsafe.earlyAck || unsafe.clockControl) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
       ctx = {
         clusterTime,
         unsafe,

@@ -7,10 +7,32 @@ import type { HealthChange, Instance, RegistryCommand, RegistryEvent } from "../
 /** LEASE_CHECK_MS: how often the leader looks for expired leases; expiry is noticed at most this late. */
 export const LEASE_CHECK_MS = 100;
 
+/**
+ * LEASE_CONFIRM_MS bounds the wait for a quorum to confirm this node's leadership before a batch of
+ * heartbeats is acknowledged. A confirmation is one heartbeat round trip (milliseconds), or a new
+ * leader's first commit plus one round; 1 s is far above both, yet below a follower's wait for the
+ * batch (HEARTBEAT_WAIT_MS, 3 s), so a deposed leader's silence reaches the instance as a clear
+ * "not recorded" rather than as the follower's deadline.
+ */
+export const LEASE_CONFIRM_MS = 1_000;
+
 /** LeaseRegistry is what the driver reads from the applied registry. */
 export interface LeaseRegistry {
   allInstances(): Iterable<Instance>;
   instance(service: string, id: string): Instance | undefined;
+}
+
+/** LeaseLeadership is how the driver confirms that this node still leads (RaftNode satisfies it). */
+export interface LeaseLeadership {
+  /** isLeader says whether this node's Raft core leads right now. */
+  isLeader(): boolean;
+  /**
+   * readIndex resolves once a quorum has answered a heartbeat round this leader started after the
+   * call (ReadIndex), and rejects when that does not happen within timeoutMs. On a node that does not
+   * lead it asks the leader instead, which confirms nothing about this node: call it only after
+   * isLeader() said true, in the same synchronous step.
+   */
+  readIndex(timeoutMs: number): Promise<unknown>;
 }
 
 /** LeaseDriverOptions wire the driver to the node. */
@@ -19,6 +41,8 @@ export interface LeaseDriverOptions {
   /** propose replicates a registry command on this (leading) node and resolves once applied. */
   readonly propose: (cmd: RegistryCommand) => Promise<OkResult>;
   readonly logger: { debug(o: object, m: string): void; warn(o: object, m: string): void };
+  /** leadership confirms, for every batch of heartbeats, that this node still leads before any is acknowledged. */
+  readonly leadership: LeaseLeadership;
   /** clusterNow is the cluster time this leader stamps with (reaps compare it with replicated healthSince). */
   readonly clusterNow: () => number;
 }
@@ -31,6 +55,20 @@ const mono = () => performance.now();
  * leases in memory on heartbeats, and proposes the health changes the tracker asks for: expiries
  * every LEASE_CHECK_MS, status changes a heartbeat reports, and reaps of long-critical instances.
  * Renewals never become log entries; only changes of health do.
+ *
+ * A heartbeat is acknowledged only after a quorum confirmed, in a ReadIndex round started after the
+ * heartbeat arrived, that this node still leads. Without that, a leader cut off from its peers keeps
+ * acknowledging until its check-quorum notices (up to two election timeouts), while a new leader,
+ * which gives every lease a full TTL from its own election, may expire the instance before the TTL
+ * of such an acknowledgement ends. With it, an acknowledgement means this node led at some moment
+ * after it received the heartbeat; any later leader was elected after that moment (its voters
+ * include one that answered the round), so its full TTL from election covers the TTL from receipt.
+ * We chose this over etcd's way (the new leader extends every lease by the longest possible
+ * overlap) because that bound is a timing assumption a paused process breaks (a leader resumed
+ * from SIGSTOP answers before its check-quorum runs) and because it delays every failover by the
+ * overlap; confirmation costs one quorum round trip per batch (reads and heartbeats that arrive
+ * together share it) and no log entry, and lets failover promote at TTL after the last
+ * acknowledged heartbeat reached the leader.
  */
 export class LeaseDriver {
   private readonly tracker = new LeaseTracker();
@@ -70,7 +108,9 @@ export class LeaseDriver {
 
   /**
    * renew handles a batch of heartbeats on the leader: every lease is renewed in memory; the health
-   * changes some of them ask for go into one health.set entry, and the answers wait for it.
+   * changes some of them ask for go into one health.set entry, and the answers wait for it and for
+   * one leadership confirmation; without the confirmation every renewal answers "unconfirmed" (not
+   * acknowledged: the instance must not count on it, and sends it again).
    */
   async renew(items: readonly HeartbeatRequestMsg[]): Promise<RenewResultMsg[]> {
     const now = mono();
@@ -92,8 +132,11 @@ export class LeaseDriver {
       }
       out.push(answer);
     }
+    // Asked now, in the same synchronous step as the renewals: the round starts after every one arrived.
+    const confirmed = this.confirm(out.some((r) => r.code === "ok"));
     let index = 0;
     if (changes.length > 0) index = (await this.opts.propose({ op: "health.set", changes })).index;
+    if (!(await confirmed)) return out.map((r) => (r.code === "ok" ? { code: "unconfirmed", response: null } : r));
     for (const r of out) {
       if (!r.response) continue;
       const inst = this.opts.registry.instance(r.response.service, r.response.id);
@@ -102,6 +145,22 @@ export class LeaseDriver {
       r.response.index = caused.has(r) ? index : 0;
     }
     return out;
+  }
+
+  /** confirm resolves true once a quorum confirmed that this node leads (false: do not acknowledge). It never rejects. */
+  private async confirm(needed: boolean): Promise<boolean> {
+    if (!needed) return true;
+    const { leadership } = this.opts;
+    // The tracker may still lead while the core has stepped down (the driver hears of it with the
+    // next ready); readIndex would then ask the new leader and confirm its leadership, not ours.
+    if (!leadership.isLeader()) return false;
+    try {
+      await leadership.readIndex(LEASE_CONFIRM_MS);
+      return true;
+    } catch (err) {
+      this.opts.logger.debug({ err }, "leadership not confirmed; heartbeats not acknowledged");
+      return false;
+    }
   }
 
   private async check(): Promise<void> {

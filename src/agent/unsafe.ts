@@ -1,4 +1,5 @@
 import { ConfigError } from "../config/index.js";
+import type { LeaseLeadership } from "./lease-driver.js";
 
 /**
  * UnsafeSwitches break the node's guarantees on purpose, for the fault-injection suite's negative
@@ -13,14 +14,16 @@ export interface UnsafeSwitches {
   readonly earlyAck: boolean;
   /** clockControl: the admin endpoint accepts POST /test/clock?offset_ms=N to shift the node's wall clock. */
   readonly clockControl: boolean;
+  /** unconfirmedLeaseAck: heartbeats are acknowledged by whoever believes it leads, with no quorum confirming it still does. */
+  readonly unconfirmedLeaseAck: boolean;
 }
 
-export const SAFE: UnsafeSwitches = { staleReads: false, earlyAck: false, clockControl: false };
+export const SAFE: UnsafeSwitches = { staleReads: false, earlyAck: false, clockControl: false, unconfirmedLeaseAck: false };
 
 /** UNSAFE_ENV is the variable that turns the switches on (comma-separated names). */
 export const UNSAFE_ENV = "RAFTMESH_TEST_UNSAFE";
 
-const NAMES = { "stale-reads": "staleReads", "early-ack": "earlyAck", clock: "clockControl" } as const;
+const NAMES = { "stale-reads": "staleReads", "early-ack": "earlyAck", clock: "clockControl", "unconfirmed-lease-ack": "unconfirmedLeaseAck" } as const;
 
 /** readUnsafeSwitches parses RAFTMESH_TEST_UNSAFE; an unknown name is a configuration error. */
 export function readUnsafeSwitches(env: Record<string, string | undefined>): UnsafeSwitches {
@@ -33,4 +36,18 @@ export function readUnsafeSwitches(env: Record<string, string | undefined>): Uns
     out[key] = true;
   }
   return out;
+}
+
+/** anyUnsafe says whether any switch is on. */
+export function anyUnsafe(s: UnsafeSwitches): boolean {
+  return Object.values(s).some(Boolean);
+}
+
+/**
+ * unconfirmedLeadership is the unconfirmed-lease-ack control: a LeaseLeadership that takes this
+ * node's own belief that it leads for a confirmation, as heartbeats were acknowledged before the
+ * lease driver asked a quorum.
+ */
+export function unconfirmedLeadership(node: Pick<LeaseLeadership, "isLeader">): LeaseLeadership {
+  return { isLeader: () => node.isLeader(), readIndex: () => Promise.resolve() };
 }

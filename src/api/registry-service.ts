@@ -36,7 +36,8 @@ function validateHeartbeat(h: HeartbeatRequestMsg): void {
 
 /**
  * heartbeat renews one lease: on the leader directly, on a follower through the batcher (one RPC
- * to the leader per batch). It is acknowledged only once the leader accepted it.
+ * to the leader per batch). It is acknowledged only once the leader accepted it and a quorum
+ * confirmed, after it arrived, that the leader still leads (LeaseDriver.renew).
  */
 async function heartbeat(ctx: ApiContext, h: HeartbeatRequestMsg): Promise<HeartbeatResponseMsg> {
   validateHeartbeat(h);

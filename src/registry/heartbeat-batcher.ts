@@ -3,7 +3,8 @@
  * up to BATCH_ITEMS_MAX renewals gathered during at most BATCH_WINDOW_MS, so 100,000 instances
  * heartbeating every few seconds cost the leader tens of RPCs a second, not tens of thousands.
  *
- * A heartbeat is acknowledged to its caller only after the leader accepted it (the send resolved).
+ * A heartbeat is acknowledged to its caller only after the leader accepted it (the send resolved;
+ * the leader answers only once a quorum confirmed it still leads).
  * Acknowledging earlier would be a lie with a price: if the batch then failed (leader gone, follower
  * cut off), the instance would believe its lease extended while the leader's deadline ran out; the
  * leader would mark it critical and, for a master, promote a standby while the old master still

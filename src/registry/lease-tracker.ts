@@ -102,8 +102,10 @@ export class LeaseTracker {
   /**
    * becomeLeader starts tracking every applied instance with a full lease from now: a new leader
    * cannot know when each instance last heartbeated (its predecessor may have accepted one just
-   * before it stepped down), so it gives each the full TTL. Calling it again replaces the table
-   * (e.g. after a snapshot restore while leading).
+   * before it stepped down), so it gives each the full TTL. That is enough because a predecessor
+   * acknowledges a renewal only after a quorum confirmed its leadership after the renewal arrived
+   * (LeaseDriver), and this leader was elected after that confirmation. Calling it again replaces
+   * the table (e.g. after a snapshot restore while leading).
    */
   becomeLeader(now: number, instances: Iterable<LeaseSeed>): void {
     this.leading = true;

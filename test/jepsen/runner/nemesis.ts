@@ -7,7 +7,7 @@ import { RaftmeshClient } from "../../../src/client/index.js";
 import type { JepsenCluster } from "../harness/types.js";
 import { sleep } from "./clock.js";
 import type { HistoryRecorder } from "./history.js";
-import { deafLeader, PARTITION_NAMES, type PartitionShape, pickPartition } from "./partitions.js";
+import { deafLeader, PARTITION_NAMES, type PartitionName, type PartitionShape, pickPartition } from "./partitions.js";
 import type { Rng } from "./rng.js";
 
 /**
@@ -41,6 +41,8 @@ export type NemesisFamily = (typeof NEMESIS_FAMILIES)[number];
 export interface NemesisTiming {
   readonly holdMs: number;
   readonly restMs: number;
+  /** partitions are the shapes the partition family picks from (default PARTITION_NAMES). */
+  readonly partitions?: readonly PartitionName[];
 }
 
 /** Fault is one injected fault and how to end it. */
@@ -110,7 +112,7 @@ export class NemesisDriver {
   }
 
   private partition(leader: string | undefined): Promise<Fault> {
-    return this.cut(pickPartition(this.rng.pick(PARTITION_NAMES), this.cluster.nodes, this.rng, leader));
+    return this.cut(pickPartition(this.rng.pick(this.timing.partitions ?? PARTITION_NAMES), this.cluster.nodes, this.rng, leader));
   }
 
   private async cut(shape: PartitionShape): Promise<Fault> {

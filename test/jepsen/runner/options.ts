@@ -6,16 +6,27 @@ import { parseArgs } from "node:util";
 import { SNAPSHOT_ENTRIES_RANGE } from "../../../src/config/schema.js";
 import { CLUSTER_KINDS, type ClusterKind } from "./cluster-factory.js";
 import { DEFAULT_NEMESES, NEMESIS_FAMILIES, type NemesisFamily } from "./nemesis.js";
+import { PARTITION_NAMES, type PartitionName } from "./partitions.js";
 
 /** WORKLOAD_NAMES are the values of --workload. */
 export const WORKLOAD_NAMES = ["register", "set", "lease", "watch", "session"] as const;
 /** UNSAFE_SWITCHES are the node's test-only switches accepted by --unsafe (see src/agent/unsafe.ts). */
-export const UNSAFE_SWITCHES = ["stale-reads", "early-ack"] as const;
+export const UNSAFE_SWITCHES = ["stale-reads", "early-ack", "unconfirmed-lease-ack"] as const;
+/** CLIENT_MODES are the values of --clients (see RunOptions.clients). */
+export const CLIENT_MODES = ["roaming", "pinned"] as const;
 
 /** RunOptions are everything a run needs, with units in the names. */
 export interface RunOptions {
   readonly workload: (typeof WORKLOAD_NAMES)[number];
   readonly nemesis: readonly NemesisFamily[];
+  /** partitions are the shapes the partition nemesis picks from (all of PARTITION_NAMES by default). */
+  readonly partitions: readonly PartitionName[];
+  /**
+   * clients: roaming clients (the default) reach every node and move to the next after a failure;
+   * pinned clients reach only their own node, so a partition cuts them off together with it (the
+   * lease workload's instances keep heartbeating through an isolated old leader).
+   */
+  readonly clients: (typeof CLIENT_MODES)[number];
   readonly timeLimitMs: number;
   readonly seed: number;
   readonly cluster: ClusterKind;
@@ -44,6 +55,9 @@ export class UsageError extends Error {
 export const USAGE = `usage: npm run jepsen -- [options]
   --workload register|set|lease|watch|session   (default register)
   --nemesis partition,kill,pause,membership,clock,deaf-leader|none   fault families (default partition,kill,pause)
+  --partitions NAME[,NAME]   shapes the partition nemesis picks from (default all: ${PARTITION_NAMES.join(", ")})
+  --clients roaming|pinned   roaming (default): clients reach every node and move on after a failure;
+                        pinned: each client reaches only its own node and is cut off with it (lease workload)
   --time-limit S        seconds of faults (default 60)
   --seed N              seed of every random choice (default: random, printed)
   --cluster netns|loopback   netns: real harness (default); loopback: runner development only
@@ -56,7 +70,7 @@ export const USAGE = `usage: npm run jepsen -- [options]
   --fault-hold-ms MS    how long a fault lasts, +-50% (default 4000)
   --fault-rest-ms MS    rest between faults, +-50% (default 2000)
   --check-budget-ms MS  linearizability search budget per key (default 30000)
-  --unsafe NAME[,NAME]  negative control in the node: stale-reads, early-ack
+  --unsafe NAME[,NAME]  negative control in the node: ${UNSAFE_SWITCHES.join(", ")}
   --unsafe-blind-retry  negative control in the client: retry timed-out writes blindly
   --runs-dir DIR        where run folders go (default runs)`;
 
@@ -88,6 +102,8 @@ export function parseRunOptions(argv: readonly string[], randomSeed: number): Ru
       options: {
         workload: { type: "string" },
         nemesis: { type: "string" },
+        partitions: { type: "string" },
+        clients: { type: "string" },
         "time-limit": { type: "string" },
         seed: { type: "string" },
         cluster: { type: "string" },
@@ -114,9 +130,15 @@ export function parseRunOptions(argv: readonly string[], randomSeed: number): Ru
   const nemesisRaw = str("nemesis") ?? DEFAULT_NEMESES.join(",");
   const unsafeBlindRetry = values["unsafe-blind-retry"] === true;
   if (unsafeBlindRetry && workload !== "register") throw new UsageError("--unsafe-blind-retry applies to the register workload only");
+  const clients = oneOf(str("clients") ?? "roaming", "clients", CLIENT_MODES);
+  if (clients === "pinned" && workload !== "lease") throw new UsageError("--clients pinned applies to the lease workload only");
+  const partitions = str("partitions") === undefined ? [...PARTITION_NAMES] : listOf(str("partitions") as string, "partitions", PARTITION_NAMES);
+  if (partitions.length === 0) throw new UsageError("--partitions: name at least one shape");
   return {
     workload,
     nemesis: nemesisRaw === "none" ? [] : listOf(nemesisRaw, "nemesis", NEMESIS_FAMILIES),
+    partitions,
+    clients,
     timeLimitMs: intFlag(str("time-limit"), "time-limit", 60, 1, 86_400) * 1_000,
     seed: intFlag(str("seed"), "seed", randomSeed, 0, 4_294_967_295),
     cluster: oneOf(str("cluster") ?? "netns", "cluster", CLUSTER_KINDS),

@@ -16,6 +16,7 @@ import { HistoryRecorder } from "./history.js";
 import { LoopbackCluster } from "./loopback-cluster.js";
 import { NemesisDriver } from "./nemesis.js";
 import type { RunOptions } from "./options.js";
+import { PARTITION_NAMES } from "./partitions.js";
 import { renderReport } from "./report-html.js";
 import { buildResults, type RunResults } from "./results.js";
 import { Rng } from "./rng.js";
@@ -50,6 +51,8 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
   if (o.cluster === "loopback") notes.push("loopback cluster: partitions are emulated by SIGSTOP and one-way cuts are ignored; for developing the runner, not for verdicts");
   if (o.unsafe.length > 0) notes.push(`negative control in the node: RAFTMESH_TEST_UNSAFE=${o.unsafe.join(",")}`);
   if (o.unsafeBlindRetry) notes.push("negative control in the client: --unsafe-blind-retry");
+  if (o.clients === "pinned") notes.push("pinned clients: each reaches only its own node and is cut off with it");
+  if (o.partitions.length < PARTITION_NAMES.length) notes.push(`partition shapes: ${o.partitions.join(", ")}`);
   // The clock nemesis needs the nodes' test-only clock control; it is switched on like the controls.
   const switches = [...o.unsafe, ...(o.nemesis.includes("clock") ? ["clock"] : [])];
   const extraEnv: Record<string, string> = switches.length > 0 ? { RAFTMESH_TEST_UNSAFE: switches.join(",") } : {};
@@ -66,7 +69,7 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
     clock,
     rng: rng.fork(),
     clients,
-    options: { opTimeoutMs: o.opTimeoutMs, concurrency: o.concurrency, rateHz: o.rateHz, loadMs, checkBudgetMs: o.checkBudgetMs, unsafeBlindRetry: o.unsafeBlindRetry },
+    options: { opTimeoutMs: o.opTimeoutMs, concurrency: o.concurrency, rateHz: o.rateHz, loadMs, checkBudgetMs: o.checkBudgetMs, unsafeBlindRetry: o.unsafeBlindRetry, pinnedClients: o.clients === "pinned" },
   };
   const stopElections = new AbortController();
   try {
@@ -80,7 +83,7 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
     await sleep(o.warmupMs);
     history.phase("faults");
     log(`faults (${o.nemesis.join(",") || "none"}) for ${o.timeLimitMs / 1000} s`);
-    const nemesis = new NemesisDriver(cluster, o.nemesis, { holdMs: o.faultHoldMs, restMs: o.faultRestMs }, rng.fork(), history);
+    const nemesis = new NemesisDriver(cluster, o.nemesis, { holdMs: o.faultHoldMs, restMs: o.faultRestMs, partitions: o.partitions }, rng.fork(), history);
     const stopFaults = new AbortController();
     const faults = nemesis.run(stopFaults.signal);
     await sleep(o.timeLimitMs);

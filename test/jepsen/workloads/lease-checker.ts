@@ -8,7 +8,8 @@
  *   deposed leader acknowledged moments before). slackMs absorbs clock conversion error.
  * - liveness: every instance whose heartbeats stopped (last attempt returned at r) is critical at
  *   the end, marked no later than r + ttl + boundMs; a fault overlapping that window moves the
- *   deadline to the fault's end + ttl + boundMs (a new leader starts every lease afresh).
+ *   deadline to the fault's end + ttl + boundMs (a new leader starts every lease afresh). The mark
+ *   judged is the one that left it critical, which may precede r when its last attempts failed.
  */
 import type { OpStatus } from "../checker/history.js";
 import type { Anomaly, CheckerResult } from "./types.js";
@@ -118,7 +119,10 @@ export function checkLease(input: LeaseCheckInput): CheckerResult {
   for (const s of input.stopped) {
     const deadline = livenessDeadline(s.lastReturn, ttlMs, boundMs, input.faults);
     const final = finalHealth.get(s.id);
-    const mark = marks.filter((m) => m.id === s.id && m.at >= s.lastReturn - ttlMs).sort((a, b) => a.at - b.at)[0];
+    // The mark that left it critical is its last one (marks are in index order). It may come before
+    // the last attempt: an instance cut off with its node is marked while its heartbeats fail, and
+    // stays critical through every later failed attempt.
+    const mark = marks.filter((m) => m.id === s.id).at(-1);
     if (final?.health === "critical" && mark) {
       if (mark.at > deadline + slackMs) late.push({ id: s.id, lastHeartbeatReturn: Math.round(s.lastReturn), markedAt: Math.round(mark.at), deadline: Math.round(deadline), lateByMs: Math.round(mark.at - deadline) });
     } else if (input.endAt < deadline) undecided++;

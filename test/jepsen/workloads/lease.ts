@@ -1,6 +1,7 @@
 /**
  * The lease workload: LEASE_INSTANCES instances heartbeat through the faults (each from a client
- * pinned to one node, moving to the next node after a failed heartbeat, as a real agent would);
+ * pinned to one node, moving to the next node after a failed heartbeat, as a real agent would; with
+ * --clients pinned it never moves, so it is cut off together with its node);
  * half of them stop heartbeating at a planned moment. A watcher on the service records every
  * health change with its healthSince stamp; checkLease judges safety and liveness.
  */
@@ -21,6 +22,13 @@ export const LEASE_INSTANCES = 8;
 export const LEASE_TTL_MS = 3_000;
 /** HEARTBEAT_EVERY_MS: five heartbeats per TTL, so one or two lost ones never expire a lease. */
 const HEARTBEAT_EVERY_MS = LEASE_TTL_MS / 5;
+/**
+ * PINNED_HEARTBEAT_EVERY_MS: pinned instances heartbeat every 100 ms. A leader cut off together
+ * with its instances may go on answering them for a few hundred ms after the others elected a new
+ * leader (until its check-quorum notices); heartbeats every TTL/5 (600 ms) mostly miss that window,
+ * heartbeats every 100 ms land in it, so an acknowledgement given there is tested in most faults.
+ */
+export const PINNED_HEARTBEAT_EVERY_MS = 100;
 /**
  * LEASE_MARK_BOUND_MS is the stated bound on marking after the TTL: the leader checks every
  * 100 ms (LEASE_CHECK_MS), a lost expiry proposal is retried after 1 s (LEASE_RETRY_MS), and the
@@ -51,9 +59,11 @@ export function leaseWorkload(): Workload {
         lastReturn = op.ok({ health: res.health }).return;
       } catch (err) {
         lastReturn = (errorOutcome(err) === "fail" ? op.fail(errorText(err)) : op.info(errorText(err))).return;
-        node = nodes[(nodes.indexOf(node) + 1) % nodes.length] as string;
+        // A pinned instance stays with its node, as if it ran beside it: cut off with it, it keeps
+        // heartbeating through it (an isolated old leader included) and never reaches the others.
+        if (!ctx.options.pinnedClients) node = nodes[(nodes.indexOf(node) + 1) % nodes.length] as string;
       }
-      await sleep(HEARTBEAT_EVERY_MS, stopBeats.signal);
+      await sleep(ctx.options.pinnedClients ? PINNED_HEARTBEAT_EVERY_MS : HEARTBEAT_EVERY_MS, stopBeats.signal);
     }
     if (stopAt !== undefined) stopped.set(id, lastReturn);
   };

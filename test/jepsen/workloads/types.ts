@@ -23,6 +23,8 @@ export interface WorkloadOptions {
   readonly checkBudgetMs: number;
   /** unsafeBlindRetry: the negative control that retries timed-out writes blindly. */
   readonly unsafeBlindRetry: boolean;
+  /** pinnedClients: each client reaches only its own node (never moves on), so a partition cuts it off with that node. */
+  readonly pinnedClients: boolean;
 }
 
 /** WorkloadContext is what a workload gets from the runner. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LeaseDriver } from "../../../src/agent/lease-driver.js";
+import { LEASE_CONFIRM_MS, LeaseDriver, type LeaseLeadership } from "../../../src/agent/lease-driver.js";
 import type { OkResult } from "../../../src/api/registry-write.js";
 import type { Instance, RegistryCommand } from "../../../src/registry/types.js";
 
@@ -34,6 +34,7 @@ describe("lease driver", () => {
         return { ok: true, index: 7 } as OkResult;
       },
       logger: { debug() {}, warn() {} },
+      leadership: { isLeader: () => true, readIndex: async () => 7 },
       clusterNow: () => 0,
     });
     driver.onRole(true);
@@ -48,6 +49,62 @@ describe("lease driver", () => {
       ["ok", 0, "warning"],
       ["not-found", undefined, undefined],
     ]);
+    driver.stop();
+  });
+
+  it("lease driver: heartbeats are acknowledged only once a quorum confirmed this node still leads", async () => {
+    const calls: number[] = [];
+    let confirm: (() => void) | undefined;
+    let refuse: ((err: Error) => void) | undefined;
+    const leadership: LeaseLeadership = {
+      isLeader: () => true,
+      readIndex: (timeoutMs) => {
+        calls.push(timeoutMs);
+        return new Promise((resolve, reject) => {
+          confirm = () => resolve(3);
+          refuse = reject;
+        });
+      },
+    };
+    const driver = new LeaseDriver({ registry: { allInstances: () => [inst], instance: () => inst }, propose: async () => ({ ok: true, index: 1 }) as OkResult, logger: { debug() {}, warn() {} }, leadership, clusterNow: () => 0 });
+    driver.onRole(true);
+    let settled = false;
+    const first = driver.renew([{ service: "web", id: "a", status: "", note: "" }]).finally(() => {
+      settled = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    // One confirmation per batch, asked for after the renewal, bounded by LEASE_CONFIRM_MS.
+    expect(calls).toEqual([LEASE_CONFIRM_MS]);
+    expect(settled).toBe(false);
+    confirm?.();
+    expect((await first).map((a) => a.code)).toEqual(["ok"]);
+    // A leader that cannot confirm (deposed, cut off, or its read timed out) does not acknowledge.
+    const second = driver.renew([
+      { service: "web", id: "a", status: "", note: "" },
+      { service: "web", id: "zz", status: "", note: "" },
+    ]);
+    refuse?.(new Error("read index timed out"));
+    expect((await second).map((a) => [a.code, a.response ?? null])).toEqual([
+      ["unconfirmed", null],
+      ["not-found", null],
+    ]);
+    driver.stop();
+  });
+
+  it("lease driver: a node whose core no longer leads acknowledges nothing, and asks no other node to confirm", async () => {
+    let reads = 0;
+    const driver = new LeaseDriver({
+      registry: { allInstances: () => [inst], instance: () => inst },
+      propose: async () => ({ ok: true, index: 1 }) as OkResult,
+      logger: { debug() {}, warn() {} },
+      // The core stepped down, and the driver has not heard yet (onRole comes with the next ready):
+      // RaftNode.readIndex would forward to the new leader and confirm its leadership, not ours.
+      leadership: { isLeader: () => false, readIndex: async () => ++reads },
+      clusterNow: () => 0,
+    });
+    driver.onRole(true);
+    expect((await driver.renew([{ service: "web", id: "a", status: "", note: "" }])).map((a) => a.code)).toEqual(["unconfirmed"]);
+    expect(reads).toBe(0);
     driver.stop();
   });
 });

@@ -51,6 +51,35 @@ describe("lease checker", () => {
     expect(late.anomalies[0]).toMatchObject({ kind: "marked-late" });
   });
 
+  it("lease checker: an instance marked while its heartbeats failed, and stopped while still critical, was marked in time", () => {
+    // Pinned to a node cut off from the leader: acknowledged until 1 s, marked at 4.2 s, its attempts
+    // fail until it stops at 9 s. The mark that left it critical came before its last attempt.
+    const r = checkLease({
+      ...base,
+      heartbeats: [
+        { id: "a", status: "ok", call: 1_000, return: 1_010 },
+        { id: "a", status: "fail", call: 8_000, return: 9_000 },
+      ],
+      transitions: [
+        { id: "a", index: 5, health: "passing", at: 0 },
+        { id: "a", index: 9, health: "critical", at: 4_200 },
+      ],
+      stopped: [{ id: "a", lastReturn: 9_000 }],
+    });
+    expect(r.valid).toBe(true);
+    // Revived and marked again: the later mark is the one judged, and it is late.
+    const late = checkLease({
+      ...base,
+      transitions: [
+        { id: "a", index: 9, health: "critical", at: 4_200 },
+        { id: "a", index: 12, health: "passing", at: 6_000 },
+        { id: "a", index: 20, health: "critical", at: 30_000 },
+      ],
+      stopped: [{ id: "a", lastReturn: 9_000 }],
+    });
+    expect(late.anomalies.map((a) => a.kind)).toEqual(["marked-late"]);
+  });
+
   it("lease checker: a run that ends before the liveness deadline is unknown", () => {
     expect(checkLease({ ...base, endAt: 4_000, stopped: [{ id: "a", lastReturn: 1_000 }] }).valid).toBe("unknown");
   });

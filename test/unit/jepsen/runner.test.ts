@@ -13,6 +13,12 @@ describe("runner options", () => {
     expect(o).toMatchObject({ workload: "register", nemesis: ["partition", "kill", "pause"], timeLimitMs: 60_000, seed: 7, cluster: "netns", unsafeBlindRetry: false });
     expect(parseRunOptions([], 42).seed).toBe(42);
     expect(parseRunOptions(["--nemesis", "none", "--unsafe", "stale-reads"], 1)).toMatchObject({ nemesis: [], unsafe: ["stale-reads"] });
+    expect(parseRunOptions([], 1)).toMatchObject({ clients: "roaming", partitions: [...PARTITION_NAMES] });
+    expect(parseRunOptions(["--workload", "lease", "--clients", "pinned", "--partitions", "isolate-leader", "--unsafe", "unconfirmed-lease-ack"], 1)).toMatchObject({
+      clients: "pinned",
+      partitions: ["isolate-leader"],
+      unsafe: ["unconfirmed-lease-ack"],
+    });
   });
 
   it("options: deaf-leader with snapshots every 100 entries and 8 s deadlines", () => {
@@ -24,7 +30,7 @@ describe("runner options", () => {
   });
 
   it("options: bad usage is a UsageError", () => {
-    for (const argv of [["--workload", "nope"], ["--time-limit", "x"], ["--bogus"], ["--nemesis", "flood"], ["--unsafe", "fsync"], ["--workload", "set", "--unsafe-blind-retry"]]) {
+    for (const argv of [["--workload", "nope"], ["--time-limit", "x"], ["--bogus"], ["--nemesis", "flood"], ["--unsafe", "fsync"], ["--workload", "set", "--unsafe-blind-retry"], ["--clients", "pinned"], ["--workload", "lease", "--clients", "mobile"], ["--partitions", "isolate-all"], ["--partitions", ","]]) {
       expect(() => parseRunOptions(argv, 1)).toThrow(UsageError);
     }
   });
