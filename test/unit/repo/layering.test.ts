@@ -50,7 +50,7 @@ function sourceFiles(dir: string): string[] {
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+["'](\.{1,2}\/[^"']+)["']/g;
 
 /** folderArrows lists each import between two folders of src/ as "from -> to" with the file that makes it. */
-export function folderArrows(files: ReadonlyMap<string, string>): Map<string, string[]> {
+function folderArrows(files: ReadonlyMap<string, string>): Map<string, string[]> {
   const arrows = new Map<string, string[]>();
   for (const [file, text] of files) {
     const from = file.split("/")[0] ?? "";
@@ -66,7 +66,7 @@ export function folderArrows(files: ReadonlyMap<string, string>): Map<string, st
 }
 
 /** forbidden lists the arrows no rule allows and no known debt excuses. */
-export function forbidden(arrows: ReadonlyMap<string, string[]>): string[] {
+function forbidden(arrows: ReadonlyMap<string, string[]>): string[] {
   return [...arrows]
     .filter(([key]) => {
       const [from, to] = ends(key);
@@ -76,7 +76,7 @@ export function forbidden(arrows: ReadonlyMap<string, string[]>): string[] {
 }
 
 /** circles lists each set of folders that import each other, directly or through others. */
-export function circles(arrows: ReadonlyMap<string, string[]>): string[][] {
+function circles(arrows: ReadonlyMap<string, string[]>): string[][] {
   const next = new Map<string, string[]>();
   for (const key of arrows.keys()) {
     const [from, to] = ends(key);

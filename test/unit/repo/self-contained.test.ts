@@ -23,7 +23,7 @@ function files(dir: string): string[] {
 }
 
 /** offences lists each line of text that reaches outside the repository. */
-export function offences(file: string, text: string): string[] {
+function offences(file: string, text: string): string[] {
   const found: string[] = [];
   text.split("\n").forEach((line, i) => {
     for (const [re, what] of OUTSIDE) if (re.test(line)) found.push(`${file}:${i + 1}: ${what}`);
