@@ -9,7 +9,7 @@ import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
 import type { StateMachine } from "../node/state-machine.js";
 import { decodeCommand } from "./codec.js";
 import { MalformedCommandError, ValidationError } from "./errors.js";
-import { HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSION_WINDOW, SESSIONS_MAX } from "./limits.js";
+import { HISTORY_BYTES_MAX, HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSION_WINDOW, SESSIONS_MAX } from "./limits.js";
 import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
 import { SessionTable } from "./state-machine-sessions.js";
@@ -50,6 +50,7 @@ export interface RegistryStateMachineOptions {
   readonly onReset?: (index: number) => void;
   readonly limits?: {
     readonly historyEventsMax?: number;
+    readonly historyBytesMax?: number;
     readonly sessionsMax?: number;
     readonly sessionIdleMs?: number;
     readonly sessionWindow?: number;
@@ -84,6 +85,8 @@ export interface RegistryStats {
   readonly kvKeys: number;
   readonly sessions: number;
   readonly historyEvents: number;
+  /** historyBytes is the estimated memory the watch history holds (eventSizeBytes). */
+  readonly historyBytes: number;
 }
 
 interface ServiceRecord {
@@ -120,7 +123,7 @@ export class RegistryStateMachine implements StateMachine {
     const l = opts.limits ?? {};
     this.sessionWindow = l.sessionWindow ?? SESSION_WINDOW;
     this.sessions = new SessionTable(l.sessionsMax ?? SESSIONS_MAX, l.sessionIdleMs ?? SESSION_IDLE_MS, this.sessionWindow);
-    this.history = new EventHistory(l.historyEventsMax ?? HISTORY_EVENTS_MAX);
+    this.history = new EventHistory(l.historyEventsMax ?? HISTORY_EVENTS_MAX, l.historyBytesMax ?? HISTORY_BYTES_MAX);
   }
 
   /** apply applies one committed entry: no-ops and membership changes only advance applied; commands return their result. */
@@ -407,6 +410,7 @@ export class RegistryStateMachine implements StateMachine {
       kvKeys: this.kv.size,
       sessions: this.sessions.size,
       historyEvents: this.history.size,
+      historyBytes: this.history.bytes,
     };
   }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { HISTORY_BYTES_MAX } from "../../../src/registry/limits.js";
 import { b64, Harness, spec, T0 } from "./registry-harness.js";
 
 describe("registry sessions", () => {
@@ -116,6 +117,28 @@ describe("registry history", () => {
     const r = h.sm.eventsSince(4900);
     expect("events" in r && r.events.map((e) => e.index)).toEqual(Array.from({ length: 100 }, (_, i) => 4901 + i));
     expect(h.sm.eventsSince(4899)).toEqual({ compacted: true, oldestIndex: 4900 });
+  });
+
+  it("history: bounded in bytes too, so overwritten large values do not pile up (whole entries, newest always kept)", () => {
+    const big = "x".repeat(100_000); // base64 text of a 75 KB value
+    const h = new Harness({ historyBytesMax: 1_000_000 });
+    for (let i = 0; i < 50; i++) h.ok({ op: "kv.put", key: "k", value: big });
+    const held = h.sm.stats().historyEvents;
+    // About 1 MB / 100 KB = 9 of the 50 puts fit; without a byte bound all 50 would be held.
+    expect(held).toBeGreaterThanOrEqual(8);
+    expect(held).toBeLessThanOrEqual(10);
+    expect(h.sm.stats().historyBytes).toBeLessThanOrEqual(1_000_000);
+    expect(h.sm.eventsSince(50 - held)).toMatchObject({ events: { length: held } });
+    expect(h.sm.eventsSince(49 - held)).toEqual({ compacted: true, oldestIndex: 50 - held });
+    // One entry over the bound on its own is still kept whole.
+    const huge = "y".repeat(400_000);
+    h.ok({ op: "kv.txn", compares: [], success: ["a", "b", "c", "d"].map((k) => ({ op: "put" as const, key: k, value: huge })), failure: [] });
+    expect(h.sm.stats().historyEvents).toBe(4);
+    expect(h.sm.eventsSince(50)).toMatchObject({ events: [{ index: 51 }, { index: 51 }, { index: 51 }, { index: 51 }] });
+  });
+
+  it("history: the default byte bound is 128 MiB", () => {
+    expect(HISTORY_BYTES_MAX).toBe(128 * 1024 * 1024);
   });
 
   it("history: after restore it starts empty at the snapshot's index and onReset is called", () => {

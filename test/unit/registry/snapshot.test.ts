@@ -27,7 +27,7 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 /** view is everything the reads expose, for comparing two machines. */
 function view(sm: RegistryStateMachine) {
-  const { historyEvents: _, ...stats } = sm.stats();
+  const { historyEvents: _events, historyBytes: _bytes, ...stats } = sm.stats();
   return { stats, services: sm.listServices(), instances: sm.allInstances(), kv: sm.kvList("", {}) };
 }
 
