@@ -6,7 +6,7 @@ import type { ApiContext } from "../api/context.js";
 import { NoLeaderError } from "../api/errors.js";
 import { Forwarder } from "../api/forwarder.js";
 import { WRITE_WAIT_MS_MAX } from "../api/limits.js";
-import type { HeartbeatRequestMsg, RenewResultMsg } from "../api/messages.js";
+import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import { proposeCommand } from "../api/registry-write.js";
 import { heartbeatDeadline } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import type { HeartbeatRequestMsg, RenewResultMsg } from "../api/messages.js";
+import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import type { OkResult } from "../api/registry-write.js";
 import { LeaseTracker } from "../registry/lease-tracker.js";
 import type { HealthChange, Instance, RegistryCommand, RegistryEvent } from "../registry/types.js";

@@ -16,7 +16,7 @@ import type {
   NodeStatusMsg,
   TransferLeaderRequestMsg,
   TransferLeaderResponseMsg,
-} from "./messages.js";
+} from "../common/messages.js";
 
 /** TRANSFER_POLL_MS is how often TransferLeader looks whether the target has taken over. */
 const TRANSFER_POLL_MS = 10;

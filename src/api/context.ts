@@ -6,7 +6,7 @@ import type { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
 import type { RegistryStateMachine } from "../registry/state-machine.js";
 import type { WatchHub } from "../registry/watch-hub.js";
 import type { Forwarder } from "./forwarder.js";
-import type { HeartbeatRequestMsg, RenewResultMsg } from "./messages.js";
+import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 
 /** ApiContext is what the client API services need from the agent that hosts them. */
 export interface ApiContext {

@@ -1,7 +1,7 @@
 /** Conversions between the registry's model and the client API's messages. */
 import type { Health, Instance, InstanceSpec, KvEntry, RegistryEvent, Service, ServiceConfig } from "../registry/types.js";
 import { DEFAULT_SERVICE_CONFIG } from "../registry/types.js";
-import type { EventMsg, InstanceMsg, KeyValueMsg, ServiceConfigMsg, ServiceMsg } from "./messages.js";
+import type { EventMsg, InstanceMsg, KeyValueMsg, ServiceConfigMsg, ServiceMsg } from "../common/messages.js";
 
 /** DEFAULT_TTL_MS is the lease of an instance registered without one (DESIGN.md: 5 s, heartbeats every TTL/3). */
 export const DEFAULT_TTL_MS = 5_000;

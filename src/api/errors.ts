@@ -5,6 +5,7 @@
  * non-idempotent write blindly.
  */
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
+import { METADATA_LEADER, METADATA_LEADER_API, METADATA_NOT_APPLIED } from "../common/metadata.js";
 import { ValidationError } from "../registry/errors.js";
 import { HeartbeatOverloadError } from "../registry/heartbeat-batcher.js";
 import {
@@ -25,17 +26,6 @@ import {
   TransferRejectedError,
   UncommittedLimitError,
 } from "../raft/index.js";
-
-/** METADATA_LEADER carries the leader's id, when known, on UNAVAILABLE answers. */
-export const METADATA_LEADER = "x-raftmesh-leader";
-/** METADATA_LEADER_API carries the leader's client API address, when known. */
-export const METADATA_LEADER_API = "x-raftmesh-leader-api";
-
-/**
- * METADATA_NOT_APPLIED is set on an error when the server knows the request did not take effect
- * (no leader, not the leader, a limit hit before proposing), so a client may send it again.
- */
-export const METADATA_NOT_APPLIED = "x-raftmesh-not-applied";
 
 /** ApiError is the base of errors the API layer raises itself. */
 export class ApiError extends Error {

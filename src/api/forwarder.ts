@@ -1,6 +1,6 @@
 import { type Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
-import { clientApi } from "./proto.js";
+import { clientApi } from "../common/proto.js";
 
 /** METADATA_FORWARDED marks a call one node forwarded to the leader, so it is never forwarded twice. */
 export const METADATA_FORWARDED = "x-raftmesh-forwarded";

@@ -20,7 +20,7 @@ import type {
   PutResponseMsg,
   TxnRequestMsg,
   TxnResponseMsg,
-} from "./messages.js";
+} from "../common/messages.js";
 import { proposeCommand, sessionFromMsg } from "./registry-write.js";
 
 /** LIST_LIMIT_DEFAULT is the page size of List when the request sets none. */

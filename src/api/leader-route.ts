@@ -1,6 +1,7 @@
 import { type Metadata, type ServerUnaryCall, status } from "@grpc/grpc-js";
 import type { ApiContext } from "./context.js";
-import { METADATA_NOT_APPLIED, NoLeaderError, OutcomeUnknownError } from "./errors.js";
+import { METADATA_NOT_APPLIED } from "../common/metadata.js";
+import { NoLeaderError, OutcomeUnknownError } from "./errors.js";
 import { deadlineOf, wasForwarded } from "./handler.js";
 
 /**

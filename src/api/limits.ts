@@ -1,9 +1,7 @@
 /** Limits of the client API. Each is checked on entry and has a test. */
 
-import { KV_VALUE_BYTES_MAX } from "../registry/limits.js";
-
-/** VALUE_BYTES_MAX is the registry's value limit (src/registry/limits.ts), which the validators enforce. */
-const VALUE_BYTES_MAX = KV_VALUE_BYTES_MAX;
+/** API_MESSAGE_BYTES_MAX and API_RESPONSE_BYTES_MAX are in src/common/limits.ts: the client sets them too. */
+export { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "../common/limits.js";
 
 /** WRITE_WAIT_MS_MAX bounds how long a write waits to be applied when the caller set no shorter deadline. */
 export const WRITE_WAIT_MS_MAX = 10_000;
@@ -20,15 +18,6 @@ export const TRANSFER_WAIT_MS_MAX = 5_000;
  * could leave the cluster unavailable.
  */
 export const PROMOTE_LAG_ENTRIES_MAX = 1000;
-
-/** API_MESSAGE_BYTES_MAX is the largest request a client may send: a maximal value plus room for the rest. */
-export const API_MESSAGE_BYTES_MAX = VALUE_BYTES_MAX + 64 * 1024;
-
-/**
- * API_RESPONSE_BYTES_MAX bounds one answer: a Get carries its value twice (value and kv.value),
- * and a List page is cut at LIST_RESPONSE_BYTES_MAX before it reaches this.
- */
-export const API_RESPONSE_BYTES_MAX = 2 * VALUE_BYTES_MAX + 64 * 1024 + 4 * 1024 * 1024;
 
 /** LIST_RESPONSE_BYTES_MAX: a List page stops growing past 4 MiB of keys and values (more = true). */
 export const LIST_RESPONSE_BYTES_MAX = 4 * 1024 * 1024;

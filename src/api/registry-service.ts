@@ -17,7 +17,7 @@ import type {
   RenewResultMsg,
   ServiceConfigMsg,
   WriteSessionMsg,
-} from "./messages.js";
+} from "../common/messages.js";
 import { proposeCommand, sessionFromMsg } from "./registry-write.js";
 import { serveWatch, type WatchCall } from "./watch-stream.js";
 

@@ -6,7 +6,7 @@ import type { CommandResult, RegistryCommand, Session } from "../registry/types.
 import type { ApiContext } from "./context.js";
 import { ApiError, InvalidArgumentError, NotFoundError, OutcomeUnknownError, PreconditionError } from "./errors.js";
 import { waitUntil } from "./leader-route.js";
-import type { WriteSessionMsg } from "./messages.js";
+import type { WriteSessionMsg } from "../common/messages.js";
 
 /** OkResult is a command result that applied. */
 export type OkResult = Extract<CommandResult, { ok: true }>;

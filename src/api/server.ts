@@ -5,7 +5,7 @@ import { clusterService } from "./cluster-service.js";
 import type { ApiContext } from "./context.js";
 import { kvService } from "./kv-service.js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
-import { clientApi, clientPackageDefinition } from "./proto.js";
+import { clientApi, clientPackageDefinition } from "../common/proto.js";
 import { internalService, registryService } from "./registry-service.js";
 import { watchServiceDefinition } from "./watch-stream.js";
 

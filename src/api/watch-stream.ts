@@ -17,8 +17,8 @@ import type { RegistryEvent } from "../registry/types.js";
 import { CompactedError, WatcherLaggingError, WatchersLimitError, WatchResetError, type WatchHandle, type WatchHub } from "../registry/watch-hub.js";
 import { eventToMsg } from "./convert.js";
 import { InvalidArgumentError, toStatus } from "./errors.js";
-import type { WatchRequestMsg, WatchResponseMsg } from "./messages.js";
-import { clientApi } from "./proto.js";
+import type { WatchRequestMsg, WatchResponseMsg } from "../common/messages.js";
+import { clientApi } from "../common/proto.js";
 
 /** WATCH_PROGRESS_MS: a watch with nothing to deliver still hears the applied index this often, so it can resume from there. */
 export const WATCH_PROGRESS_MS = 5_000;

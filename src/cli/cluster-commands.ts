@@ -1,4 +1,4 @@
-import type { MemberMsg, NodeStatusMsg } from "../api/messages.js";
+import type { MemberMsg, NodeStatusMsg } from "../common/messages.js";
 import { RaftmeshClient } from "../client/index.js";
 import { endpointsOf, parse, UsageError } from "./args.js";
 import { table } from "./table.js";

@@ -1,5 +1,5 @@
 import { type Client, credentials, type ServiceError, status } from "@grpc/grpc-js";
-import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "../api/limits.js";
+import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX, SESSION_WINDOW } from "../common/limits.js";
 import type {
   CompareMsg,
   DeleteResponseMsg,
@@ -17,10 +17,9 @@ import type {
   NodeStatusMsg,
   PutResponseMsg,
   TransferLeaderResponseMsg,
-} from "../api/messages.js";
-import { clientApi } from "../api/proto.js";
+} from "../common/messages.js";
+import { clientApi } from "../common/proto.js";
 import { randomBytes } from "node:crypto";
-import { SESSION_WINDOW } from "../registry/limits.js";
 import { RaftmeshError } from "./errors.js";
 
 /** CALL_DEADLINE_MS_DEFAULT is every call's deadline unless the caller gives one. */

@@ -1,5 +1,5 @@
 import { type Metadata, status } from "@grpc/grpc-js";
-import { METADATA_LEADER, METADATA_NOT_APPLIED } from "../api/errors.js";
+import { METADATA_LEADER, METADATA_NOT_APPLIED } from "../common/metadata.js";
 
 /** RaftmeshError is a failed call: the gRPC code, the server's message, and what the client may do next. */
 export class RaftmeshError extends Error {

@@ -28,9 +28,9 @@ export const TTL_MS_RANGE = [1_000, 3_600_000] as const;
 export const DEREGISTER_CRITICAL_AFTER_MS_RANGE = [0, 7 * 24 * 3_600_000] as const;
 /** NOTE_BYTES_MAX bounds the status note a heartbeat may carry. */
 export const NOTE_BYTES_MAX = 1_024;
-/** KV_KEY_BYTES_MAX and KV_VALUE_BYTES_MAX: keys are names, values are small config blobs (etcd's default request limit is 1.5 MiB). */
+/** KV_KEY_BYTES_MAX: keys are names. KV_VALUE_BYTES_MAX (src/common/limits.ts) is shared with the client. */
 export const KV_KEY_BYTES_MAX = 1_024;
-export const KV_VALUE_BYTES_MAX = 512 * 1024;
+export { KV_VALUE_BYTES_MAX } from "../common/limits.js";
 /** KV_KEYS_MAX bounds the KV as a whole, so a snapshot stays within memory and transfer budgets. */
 export const KV_KEYS_MAX = 1_000_000;
 /** TXN_OPS_MAX bounds compares plus operations of one transaction (etcd allows 128). */
@@ -66,10 +66,5 @@ export const RETRY_BUDGET_PERCENT_MAX = 100;
 export const PER_TRY_TIMEOUT_MS_MAX = 600_000;
 /** HEALTH_CHANGES_MAX bounds one health.set command (the lease tracker sends at most 1,000; operators fewer). */
 export const HEALTH_CHANGES_MAX = 10_000;
-/**
- * SESSION_WINDOW: how many of a client's most recent sequence numbers the table remembers. A
- * client may have this many sessioned writes in flight at once, and they may apply in any order;
- * a seq older than the newest minus the window is refused as stale. The bundled client keeps its
- * writes in flight within it.
- */
-export const SESSION_WINDOW = 128;
+/** SESSION_WINDOW (src/common/limits.ts): the session table's window, shared with the client that keeps its writes within it. */
+export { SESSION_WINDOW } from "../common/limits.js";

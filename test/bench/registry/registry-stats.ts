@@ -1,7 +1,7 @@
 /**
  * Registry totals as a client sees them (ListServices counts), and waiting for nodes to converge.
  */
-import type { ServiceMsg } from "../../../src/api/messages.js";
+import type { ServiceMsg } from "../../../src/common/messages.js";
 import type { BenchCluster } from "./cluster.js";
 
 /** HealthTotals sums ListServices counts over the services a phase owns. */

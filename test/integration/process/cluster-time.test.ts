@@ -6,7 +6,7 @@
  */
 import { type Client, credentials, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientApi } from "../../../src/api/proto.js";
+import { clientApi } from "../../../src/common/proto.js";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";
 
 const NODES = ["n1", "n2", "n3"] as const;

@@ -7,8 +7,8 @@
  */
 import { type Client, type ClientDuplexStream, credentials, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EventMsg, HeartbeatRequestMsg, HeartbeatResponseMsg } from "../../../src/api/messages.js";
-import { clientApi } from "../../../src/api/proto.js";
+import type { EventMsg, HeartbeatRequestMsg, HeartbeatResponseMsg } from "../../../src/common/messages.js";
+import { clientApi } from "../../../src/common/proto.js";
 import { type RaftmeshClient, RaftmeshError } from "../../../src/client/index.js";
 import { DEREGISTER_CRITICAL_AFTER_MS_MIN } from "../../../src/registry/limits.js";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";

@@ -6,8 +6,8 @@
  */
 import { type Client, credentials, type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EventMsg, WatchResponseMsg } from "../../../src/api/messages.js";
-import { clientApi } from "../../../src/api/proto.js";
+import type { EventMsg, WatchResponseMsg } from "../../../src/common/messages.js";
+import { clientApi } from "../../../src/common/proto.js";
 import type { RaftmeshError } from "../../../src/client/index.js";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";
 

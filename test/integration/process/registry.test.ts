@@ -10,7 +10,7 @@ import { type Client, credentials, type GrpcObject, loadPackageDefinition, type 
 import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientApi } from "../../../src/api/proto.js";
+import { clientApi } from "../../../src/common/proto.js";
 import { RaftmeshClient, RaftmeshError } from "../../../src/client/index.js";
 import {
   KV_KEY_BYTES_MAX,

@@ -12,8 +12,8 @@
 import { readFileSync } from "node:fs";
 import { type ClientHttp2Session, type ClientHttp2Stream, connect } from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WatchResponseMsg } from "../../../src/api/messages.js";
-import { clientApi } from "../../../src/api/proto.js";
+import type { WatchResponseMsg } from "../../../src/common/messages.js";
+import { clientApi } from "../../../src/common/proto.js";
 import type { RaftmeshError } from "../../../src/client/index.js";
 import { WATCHER_OUT_BYTES_MAX } from "../../../src/registry/watch-hub.js";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";

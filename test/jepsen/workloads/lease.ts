@@ -5,7 +5,7 @@
  * half of them stop heartbeating at a planned moment. A watcher on the service records every
  * health change with its healthSince stamp; checkLease judges safety and liveness.
  */
-import type { InstanceMsg } from "../../../src/api/messages.js";
+import type { InstanceMsg } from "../../../src/common/messages.js";
 import { CLOCK_SLACK_MS, sleep } from "../runner/clock.js";
 import { errorOutcome, errorText } from "../runner/outcome.js";
 import { faultIntervals } from "../runner/stats.js";

@@ -6,7 +6,7 @@
  * then judges at-most-once application from the answers and the final read.
  */
 import { type Client, credentials, type ServiceError } from "@grpc/grpc-js";
-import { clientApi } from "../../../src/api/proto.js";
+import { clientApi } from "../../../src/common/proto.js";
 import { sleep } from "../runner/clock.js";
 import type { NemesisRecord, PendingOp } from "../runner/history.js";
 import { retryUntil, runProcesses } from "./processes.js";

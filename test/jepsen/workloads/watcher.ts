@@ -4,7 +4,7 @@
  * from the last index it has seen, as a real client resumes. Every delivered event is kept with
  * the run time it arrived and the connection it came on, for the checkers.
  */
-import type { EventMsg } from "../../../src/api/messages.js";
+import type { EventMsg } from "../../../src/common/messages.js";
 import { sleep } from "../runner/clock.js";
 import type { WorkloadContext } from "./types.js";
 

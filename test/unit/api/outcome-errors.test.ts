@@ -8,7 +8,6 @@ import { clusterService } from "../../../src/api/cluster-service.js";
 import type { ApiContext } from "../../../src/api/context.js";
 import {
   InvalidArgumentError,
-  METADATA_NOT_APPLIED,
   NoLeaderError,
   NotFoundError,
   OutcomeUnknownError,
@@ -16,6 +15,7 @@ import {
   toStatus,
 } from "../../../src/api/errors.js";
 import { proposeCommand } from "../../../src/api/registry-write.js";
+import { METADATA_NOT_APPLIED } from "../../../src/common/metadata.js";
 import { NodeStoppedError, ProposalLostError, ProposalOutcomeUnknownError, ReadTimeoutError, RemovedFromClusterError } from "../../../src/node/errors.js";
 import {
   ConfChangeRejectedError,

@@ -4,9 +4,9 @@
  */
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { clientApi } from "../../../src/api/proto.js";
+import { clientApi } from "../../../src/common/proto.js";
 import { RaftmeshClient } from "../../../src/client/index.js";
-import { SESSION_WINDOW } from "../../../src/registry/limits.js";
+import { SESSION_WINDOW } from "../../../src/common/limits.js";
 
 /** WRITES is enough writes to push far past one window while the first is held. */
 const WRITES = 3 * SESSION_WINDOW;

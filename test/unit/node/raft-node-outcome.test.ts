@@ -4,7 +4,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { status } from "@grpc/grpc-js";
-import { METADATA_NOT_APPLIED, toStatus } from "../../../src/api/errors.js";
+import { toStatus } from "../../../src/api/errors.js";
+import { METADATA_NOT_APPLIED } from "../../../src/common/metadata.js";
 import { ProposalLostError, RemovedFromClusterError } from "../../../src/node/errors.js";
 import { RaftNode } from "../../../src/node/raft-node.js";
 import { bootstrapEntries, ConfChangeType, type Message, type NodeId, nodeId, Role } from "../../../src/raft/index.js";

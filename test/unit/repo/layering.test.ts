@@ -29,9 +29,6 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
 const KNOWN_DEBTS: Readonly<Record<string, string>> = {
   "api -> agent": "api/context.ts holds the lease driver and the unsafe switches: the API depends on its host",
   "registry -> node": "the registry implements node's StateMachine contract by importing it",
-  "client -> api": "the client takes limits, message types and proto loading from the server's API module",
-  "client -> registry": "the client takes the session window from the registry's limits",
-  "cli -> api": "CLI tables use the API's message types",
 };
 
 /** ends splits an arrow "from -> to" into its two folders. */

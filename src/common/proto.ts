@@ -1,10 +1,11 @@
 /**
  * Loads the client API protos (proto/raftmesh/v1/*.proto) once per process and exposes their
- * service definitions, for the servers in src/api and the client in src/client alike.
+ * service definitions, for the servers in src/api and the client in src/client alike (so it lives
+ * in common: the client must not import the server).
  */
 import { type GrpcObject, loadPackageDefinition, type ServiceClientConstructor } from "@grpc/grpc-js";
 import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
-import { findProtoDir } from "../common/proto-dir.js";
+import { findProtoDir } from "./proto-dir.js";
 
 /** CLIENT_PROTO_FILES are the client API's files below proto/. */
 export const CLIENT_PROTO_FILES = ["raftmesh/v1/cluster.proto", "raftmesh/v1/kv.proto", "raftmesh/v1/registry.proto"] as const;

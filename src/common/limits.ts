@@ -1,0 +1,25 @@
+/**
+ * Limits the client and the server must agree on. They live here, not in src/api or
+ * src/registry, so the client can use them without importing the server; the server's own
+ * limit files re-export or build on them, so each is still one number.
+ */
+
+/** KV_VALUE_BYTES_MAX: values are small config blobs (etcd's default request limit is 1.5 MiB). The registry enforces it. */
+export const KV_VALUE_BYTES_MAX = 512 * 1024;
+
+/** API_MESSAGE_BYTES_MAX is the largest request a client may send: a maximal value plus room for the rest. */
+export const API_MESSAGE_BYTES_MAX = KV_VALUE_BYTES_MAX + 64 * 1024;
+
+/**
+ * API_RESPONSE_BYTES_MAX bounds one answer: a Get carries its value twice (value and kv.value),
+ * and a List page is cut at LIST_RESPONSE_BYTES_MAX (src/api/limits.ts) before it reaches this.
+ */
+export const API_RESPONSE_BYTES_MAX = 2 * KV_VALUE_BYTES_MAX + 64 * 1024 + 4 * 1024 * 1024;
+
+/**
+ * SESSION_WINDOW: how many of a client's most recent sequence numbers the registry's session
+ * table remembers. A client may have this many sessioned writes in flight at once, and they may
+ * apply in any order; a seq older than the newest minus the window is refused as stale. The
+ * bundled client keeps its writes in flight within it.
+ */
+export const SESSION_WINDOW = 128;
