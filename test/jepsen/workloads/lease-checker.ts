@@ -2,7 +2,8 @@
  * The lease checker, on run time (marks timed by markTimes from their healthSince cluster time):
  *
  * - safety: no instance is marked critical at a time m with an acknowledged heartbeat h such that
- *   h returned before m and m < h.call + ttl. The leader renewed the lease somewhere inside
+ *   h returned before m and m < h.call + ttl (judged with a lower bound of m for the first and an
+ *   upper bound for the second, so a flag is never a guess). The leader renewed the lease somewhere inside
  *   [h.call, h.return], so its deadline was at least h.call + ttl: marking it before then is a
  *   false expiry. This holds across leader changes too (a new leader must not expire a lease a
  *   deposed leader acknowledged moments before). slackMs absorbs clock conversion error.
@@ -29,6 +30,13 @@ export interface HealthTransition {
   readonly health: string;
   /** at is when the health last changed, in run time (markTimes: at or a little after it, never before). */
   readonly at: number;
+  /**
+   * notBefore is a time the change certainly came after (markLowerBounds); absent: `at`. The
+   * safety check asks whether a heartbeat was acknowledged before the mark, which only a lower
+   * bound can answer: with `at` alone, a heartbeat acknowledged between the real mark and a late
+   * estimate of it would be taken for one the mark ignored.
+   */
+  readonly notBefore?: number;
 }
 
 /** StoppedInstance is an instance whose heartbeats stopped; lastReturn is when its last attempt ended. */
@@ -78,6 +86,30 @@ export function markTimes(seen: readonly SeenHealth[]): number[] {
   return out;
 }
 
+/** SeenChange is one instance event in index order: its index and healthSince (cluster time). */
+export interface SeenChange {
+  readonly index: number;
+  readonly clusterMs: number;
+  /** fresh: the event changed the health, so healthSince is its own entry's cluster time. */
+  readonly fresh: boolean;
+}
+
+/**
+ * markLowerBounds gives each change a run time it certainly came after. An entry caused by a
+ * heartbeat (its answer names the entry's index) was stamped after that heartbeat was called, so
+ * at its stamp offset = run time − cluster time ≥ call − healthSince; the offset never decreases
+ * (cluster time runs no faster than the run clock), so every later change k has run time ≥
+ * clusterMs_k + the largest such bound before it. Changes before any known cause get −∞.
+ */
+export function markLowerBounds(seen: readonly SeenChange[], causeCalls: ReadonlyMap<number, number>): number[] {
+  let offsetLow = Number.NEGATIVE_INFINITY;
+  return seen.map((s) => {
+    const call = causeCalls.get(s.index);
+    if (call !== undefined && s.fresh) offsetLow = Math.max(offsetLow, call - s.clusterMs);
+    return s.clusterMs + offsetLow;
+  });
+}
+
 /** criticalMarks are the moments each instance became critical (a change of health to critical). */
 export function criticalMarks(transitions: readonly HealthTransition[]): HealthTransition[] {
   const last = new Map<string, string>();
@@ -105,9 +137,12 @@ export function checkLease(input: LeaseCheckInput): CheckerResult {
   const marks = criticalMarks(input.transitions);
   const early: unknown[] = [];
   for (const m of marks) {
-    const renewed = input.heartbeats.filter((h) => h.id === m.id && h.status === "ok" && h.return + slackMs < m.at && m.at < h.call + ttlMs - slackMs);
+    // Flagged only when certain: acknowledged before the mark's earliest time, and the mark's
+    // latest time still inside that heartbeat's TTL.
+    const markedAfter = Math.min(m.notBefore ?? m.at, m.at);
+    const renewed = input.heartbeats.filter((h) => h.id === m.id && h.status === "ok" && h.return + slackMs < markedAfter && m.at < h.call + ttlMs - slackMs);
     const h = renewed.sort((a, b) => b.call - a.call)[0];
-    if (h) early.push({ id: m.id, markedAt: Math.round(m.at), index: m.index, heartbeat: { call: Math.round(h.call), return: Math.round(h.return) }, leaseAtLeastUntil: Math.round(h.call + ttlMs), earlyByMs: Math.round(h.call + ttlMs - m.at) });
+    if (h) early.push({ id: m.id, markedAt: Math.round(m.at), markedAfter: Math.round(markedAfter), index: m.index, heartbeat: { call: Math.round(h.call), return: Math.round(h.return) }, leaseAtLeastUntil: Math.round(h.call + ttlMs), earlyByMs: Math.round(h.call + ttlMs - m.at) });
   }
   if (early.length > 0) anomalies.push({ kind: "critical-while-renewed", message: `${early.length} instances marked critical before the TTL of an acknowledged heartbeat ran out`, example: early.slice(0, EXAMPLE_MAX) });
 

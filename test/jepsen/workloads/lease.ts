@@ -11,7 +11,7 @@ import { errorOutcome, errorText } from "../runner/outcome.js";
 import { faultIntervals } from "../runner/stats.js";
 import type { NemesisRecord } from "../runner/history.js";
 import { retryUntil } from "./processes.js";
-import { checkLease, type HealthTransition, type LeaseHeartbeat, markTimes, type StoppedInstance } from "./lease-checker.js";
+import { checkLease, type HealthTransition, type LeaseHeartbeat, markLowerBounds, markTimes, type StoppedInstance } from "./lease-checker.js";
 import type { Workload, WorkloadContext } from "./types.js";
 import { ReconnectingWatcher } from "./watcher.js";
 
@@ -56,7 +56,7 @@ export function leaseWorkload(): Workload {
       const op = ctx.history.invoke(100_000 + i, node, "heartbeat", { id });
       try {
         const res = await ctx.clients.get(node).heartbeat(SERVICE, id, "", "", { deadlineMs: ctx.options.opTimeoutMs });
-        lastReturn = op.ok({ health: res.health }).return;
+        lastReturn = op.ok({ health: res.health, index: Number(res.index) }).return;
       } catch (err) {
         lastReturn = (errorOutcome(err) === "fail" ? op.fail(errorText(err)) : op.info(errorText(err))).return;
         // A pinned instance stays with its node, as if it ran beside it: cut off with it, it keeps
@@ -116,9 +116,26 @@ export function leaseWorkload(): Workload {
       // so clock faults change nothing here).
       const seen = (watcher?.events ?? []).filter((e) => e.event.kind === "instance" && e.event.instance);
       const at = markTimes(seen.map((e) => ({ time: e.time, clusterMs: Number((e.event.instance as InstanceMsg).healthSinceMs) })));
+      // Heartbeats that caused a change (a revival) name its index: their call times bound the
+      // changes after them from below.
+      const causeCalls = new Map<number, number>();
+      for (const o of ctx.history.ops()) {
+        const index = o.f === "heartbeat" && o.status === "ok" ? Number((o.output as { index?: number } | undefined)?.index ?? 0) : 0;
+        if (index > 0) causeCalls.set(index, Math.min(causeCalls.get(index) ?? Number.POSITIVE_INFINITY, o.call));
+      }
+      const lastHealth = new Map<string, string>();
+      const notBefore = markLowerBounds(
+        seen.map((e) => {
+          const inst = e.event.instance as InstanceMsg;
+          const fresh = lastHealth.get(inst.id) !== inst.health;
+          lastHealth.set(inst.id, inst.health);
+          return { index: e.index, clusterMs: Number(inst.healthSinceMs), fresh };
+        }),
+        causeCalls,
+      );
       const transitions: HealthTransition[] = seen.map((e, i) => {
         const inst = e.event.instance as InstanceMsg;
-        return { id: inst.id, index: e.index, health: inst.health, at: at[i] as number };
+        return { id: inst.id, index: e.index, health: inst.health, at: at[i] as number, notBefore: notBefore[i] as number };
       });
       const stoppedList: StoppedInstance[] = [...stopped].map(([id, lastReturn]) => ({ id, lastReturn }));
       const result = checkLease({ ttlMs: LEASE_TTL_MS, boundMs: LEASE_MARK_BOUND_MS, slackMs: CLOCK_SLACK_MS, heartbeats, transitions, stopped: stoppedList, faults: faultIntervals(nemesis, endAt), endAt: caughtUp ? endAt : 0 });
