@@ -44,8 +44,10 @@ export const HISTORY_EVENTS_MAX = 100_000;
  * HISTORY_BYTES_MAX: and at most this many bytes of them (estimated). At ~1 KiB per ordinary
  * change, 100,000 changes fit many times over; the bound only engages for large KV values, which
  * the history would otherwise keep long after they were overwritten (100,000 × 512 KiB = 50 GiB).
+ * 256 MiB keeps a few hundred maximal values replayable (a watch from 0 over 300 values of up to
+ * 512 KiB still sees them all); the watch layer's shared encodings can double it at most.
  */
-export const HISTORY_BYTES_MAX = 128 * 1024 * 1024;
+export const HISTORY_BYTES_MAX = 256 * 1024 * 1024;
 /** SESSIONS_MAX bounds the at-most-once table; the least recently used client is forgotten first. */
 export const SESSIONS_MAX = 10_000;
 /** SESSION_IDLE_MS: a client silent this long (by leader-stamped time) is forgotten; its retries after that may apply twice. */

@@ -137,8 +137,8 @@ describe("registry history", () => {
     expect(h.sm.eventsSince(50)).toMatchObject({ events: [{ index: 51 }, { index: 51 }, { index: 51 }, { index: 51 }] });
   });
 
-  it("history: the default byte bound is 128 MiB", () => {
-    expect(HISTORY_BYTES_MAX).toBe(128 * 1024 * 1024);
+  it("history: the default byte bound is 256 MiB", () => {
+    expect(HISTORY_BYTES_MAX).toBe(256 * 1024 * 1024);
   });
 
   it("history: after restore it starts empty at the snapshot's index and onReset is called", () => {
