@@ -136,6 +136,9 @@ describe("node: host loop on real storage", () => {
     await startCluster(dir, members);
     const leader = await waitFor("a leader", () => [...members.values()].find((m) => m.node.status().role === Role.Leader));
     const follower = [...members.values()].find((m) => m !== leader) as Member;
+    // The follower must know the leader first (it learns it from the first append); else its read
+    // is refused at once as "no leader known", which is not the case under test.
+    await waitFor("the follower to know the leader", () => follower.node.leader() !== "" && follower.node.leader() === leader.node.leader());
     // The leader goes silent: the follower's read goes to it and no answer will ever come.
     await leader.node.stop();
     const started = Date.now();
