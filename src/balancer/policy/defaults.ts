@@ -49,11 +49,14 @@ export const CIRCUIT_MAX_PENDING_REQUESTS_DEFAULT = 1024;
 /** CIRCUIT_MAX_REQUESTS_DEFAULT: Envoy's default, see CIRCUIT_MAX_CONNECTIONS_DEFAULT. */
 export const CIRCUIT_MAX_REQUESTS_DEFAULT = 1024;
 
-/** RING_VNODES_PER_ENDPOINT: ketama's 160 points per server keep each share within a few percent of its weight. */
+/**
+ * RING_VNODES_PER_ENDPOINT: ketama's 160 points per server (a share's spread is about 1/sqrt(160),
+ * 8 % of itself). Points are per unit of weight (after dividing by the weights' gcd), not a share of
+ * a fixed ring size as in Envoy, so removing an endpoint leaves every other endpoint's points where
+ * they were and only the removed endpoint's keys move.
+ */
 export const RING_VNODES_PER_ENDPOINT = 160;
-/** RING_SIZE_MIN: Envoy's minimum_ring_size (1024), so three endpoints still get hundreds of points each. */
-export const RING_SIZE_MIN = 1024;
-/** RING_SIZE_MAX: 2^20 entries (8 MiB of Uint32 + Int32) per level; 6,553 endpoints at 160 points each. */
+/** RING_SIZE_MAX: 2^20 points (8 MiB of Uint32 + Int32) per level, 6,553 endpoints at 160 points each; past it points are scaled down. */
 export const RING_SIZE_MAX = 1 << 20;
 
 /** MAGLEV_TABLE_SIZE_MIN: Envoy's default table size, prime; Maglev wants size ≥ 100 × endpoints for ≤ 1 % imbalance. */

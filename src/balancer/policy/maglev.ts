@@ -63,7 +63,9 @@ export function buildMaglevTable(candidates: readonly EndpointState[], size: num
 }
 
 /** maglevPicker builds the lookup table over the candidates. */
-export function maglevPicker(candidates: readonly EndpointState[]): Picker {
+export function maglevPicker(unordered: readonly EndpointState[]): Picker {
+  // Filling order decides contested slots: order by id so the table depends on the set only.
+  const candidates = [...unordered].sort((a, b) => (a.endpoint.id < b.endpoint.id ? -1 : a.endpoint.id > b.endpoint.id ? 1 : 0));
   const size = maglevTableSize(candidates.length);
   const table = buildMaglevTable(candidates, size);
   return {

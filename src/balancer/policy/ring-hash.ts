@@ -4,26 +4,36 @@
  * first point at or after its hash. Removing one of N candidates moves only the keys it owned,
  * about 1/N. A pick is a binary search; a retry walks on to the next point of another candidate.
  */
-import { RING_SIZE_MAX, RING_SIZE_MIN, RING_VNODES_PER_ENDPOINT } from "./defaults.js";
+import { RING_SIZE_MAX, RING_VNODES_PER_ENDPOINT } from "./defaults.js";
 import type { EndpointState } from "./endpoint-state.js";
 import { hash32 } from "./hash.js";
 import { isExcluded, type Picker } from "./picker.js";
 
-/** ringSize is the number of points for `n` candidates: RING_VNODES_PER_ENDPOINT each, within [RING_SIZE_MIN, RING_SIZE_MAX]. */
-export function ringSize(n: number): number {
-  return Math.min(RING_SIZE_MAX, Math.max(RING_SIZE_MIN, n * RING_VNODES_PER_ENDPOINT));
+/**
+ * ringPoints gives each weight its number of points: RING_VNODES_PER_ENDPOINT per unit of weight
+ * after dividing by the weights' greatest common divisor (so equal weights get 160 each whatever
+ * their value), scaled down only when the ring would pass RING_SIZE_MAX. At least one point each.
+ */
+export function ringPoints(weights: readonly number[]): number[] {
+  const g = weights.reduce((a, w) => gcd(a, w), 0) || 1;
+  const units = weights.reduce((a, w) => a + w / g, 0);
+  const scale = Math.min(1, RING_SIZE_MAX / (RING_VNODES_PER_ENDPOINT * units));
+  return weights.map((w) => Math.max(1, Math.round(RING_VNODES_PER_ENDPOINT * (w / g) * scale)));
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
 }
 
 /** ringHashPicker builds the ring over the candidates. */
 export function ringHashPicker(candidates: readonly EndpointState[]): Picker {
-  const size = ringSize(candidates.length);
-  let totalWeight = 0;
-  for (const s of candidates) totalWeight += s.endpoint.weight;
+  const pointsOf = ringPoints(candidates.map((s) => s.endpoint.weight));
   const raw: { pos: number; owner: number }[] = [];
   for (let c = 0; c < candidates.length; c++) {
     const s = candidates[c] as EndpointState;
     // Points hash "<id>_<k>", so an endpoint's points depend on its id only, not on the others.
-    const points = Math.max(1, Math.round((size * s.endpoint.weight) / totalWeight));
+    const points = pointsOf[c] as number;
     for (let k = 0; k < points; k++) raw.push({ pos: hash32(`${s.endpoint.id}_${k}`), owner: c });
   }
   // Ties between equal positions go to the smaller id, so the ring does not depend on candidate order.
