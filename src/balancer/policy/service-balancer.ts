@@ -57,6 +57,9 @@ export class PolicyServiceBalancer implements ServiceBalancer {
   private factory!: PickerFactory;
   private master: ServiceTable["master"];
   private levels: Level[] = [];
+  private spare: readonly EndpointState[] = [];
+  /** sparePicker is built on the first retry that needs it after a replan (retries are rare; most plans never need it). */
+  private sparePicker: Picker | undefined;
   private stale = true;
   private nextChangeMs = Number.POSITIVE_INFINITY;
   private readonly cursor: Cursor = { next: 0 };
@@ -126,19 +129,26 @@ export class PolicyServiceBalancer implements ServiceBalancer {
     return levels[levels.length - 1] as Level;
   }
 
-  /** pickWider serves a retry whose level had only excluded candidates: the other levels, in order. */
+  /**
+   * pickWider serves a retry whose level had only excluded candidates: first the other levels with
+   * a share, then any healthy endpoint (other zones, levels without a share), by the same policy.
+   */
   private pickWider(hash: number, exclude: ReadonlySet<string>): Endpoint | undefined {
     for (const l of this.levels) {
       const s = l.picker.pick(hash, exclude);
       if (s !== undefined) return s.endpoint;
     }
-    return undefined;
+    if (this.spare.length === 0) return undefined;
+    this.sparePicker ??= this.factory(this.spare, { random: this.deps.random, cursor: this.cursor });
+    return this.sparePicker.pick(hash, exclude)?.endpoint;
   }
 
   private replan(nowMs: number): void {
     const plan = planEligible(this.states, this.master, this.config, this.deps.localZone, nowMs);
     const deps = { random: this.deps.random, cursor: this.cursor };
     this.levels = plan.levels.map((l) => ({ plan: l, picker: this.factory(l.candidates, deps) }));
+    this.spare = plan.spare;
+    this.sparePicker = undefined;
     this.nextChangeMs = plan.nextChangeMs;
     this.stale = false;
   }
