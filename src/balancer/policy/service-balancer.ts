@@ -101,8 +101,9 @@ export class PolicyServiceBalancer implements ServiceBalancer {
     const levels = this.levels;
     if (levels.length === 0) return undefined;
     const keyed = this.config.policy === "hash" && req.hashKey !== undefined;
-    const hash = keyed ? hash32(req.hashKey as string) : this.config.policy === "hash" ? (this.deps.random() * 0x1_0000_0000) >>> 0 : 0;
-    const level = levels.length === 1 ? (levels[0] as Level) : this.drawLevel(levels, keyed ? fmix32(hash ^ LEVEL_SEED) / 0x1_0000_0000 : this.deps.random());
+    // Hashes stay signed 32-bit integers (Smis): an unsigned one above 2^31 would be boxed per call.
+    const hash = keyed ? hash32(req.hashKey as string) : this.config.policy === "hash" ? (this.deps.random() * 0x1_0000_0000) | 0 : 0;
+    const level = levels.length === 1 ? (levels[0] as Level) : this.drawLevel(levels, keyed ? (fmix32(hash ^ LEVEL_SEED) >>> 0) / 0x1_0000_0000 : this.deps.random());
     const exclude = req.exclude;
     const s = level.picker.pick(hash, exclude);
     if (s !== undefined) return s.endpoint;
