@@ -39,6 +39,18 @@ describe("balancer: purity", () => {
     expect(found).toEqual([]);
   });
 
+  it("balancer: the decision half imports nothing outside src/balancer (not even registry types)", () => {
+    const outside: string[] = [];
+    for (const f of pureFiles()) {
+      const text = readFileSync(join(BALANCER_DIR, f), "utf8");
+      for (const m of text.matchAll(/from\s+["']([^"']+)["']/g)) {
+        const target = join(BALANCER_DIR, f, "..", m[1] ?? "");
+        if (!target.startsWith(BALANCER_DIR)) outside.push(`${f}: ${m[1]}`);
+      }
+    }
+    expect(outside).toEqual([]);
+  });
+
   it("balancer: the purity scan catches a forbidden line", () => {
     const bad = ['import { Worker } from "node:worker_threads";', "const t = Date.now();", "const r = Math.random();", "setTimeout(f, 1);"];
     for (const line of bad) expect(FORBIDDEN.some(([re]) => re.test(line))).toBe(true);
