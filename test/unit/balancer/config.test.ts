@@ -41,6 +41,8 @@ describe("balancer: config", () => {
     expect(fieldOf(() => balancerConfig({ policy: "fastest" }))).toBe("config.policy");
     expect(fieldOf(() => balancerConfig({ hashOn: "header:" }))).toBe("config.hashOn");
     expect(fieldOf(() => balancerConfig({ hashOn: "query:x" }))).toBe("config.hashOn");
+    expect(fieldOf(() => balancerConfig({ policy: "hash", hashOn: "" }))).toBe("config.hashOn");
+    expect(balancerConfig({ policy: "p2c", hashOn: "" }).policy).toBe("p2c"); // the registry's hashOn for other policies
     expect(fieldOf(() => balancerConfig({ hashMethod: "rendezvous" }))).toBe("config.hashMethod");
     expect(fieldOf(() => balancerConfig({ outlierMaxEjectionPercent: 101 }))).toBe("config.outlierMaxEjectionPercent");
     expect(fieldOf(() => balancerConfig({ zoneMinHealthyPercent: -1 }))).toBe("config.zoneMinHealthyPercent");

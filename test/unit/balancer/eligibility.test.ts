@@ -30,6 +30,14 @@ describe("balancer: eligibility", () => {
     expect(b.pick({}, 0)).toBeUndefined();
   });
 
+  it("eligibility: a master-slave service without a master ({ id: \"\" }) routes nowhere", () => {
+    const b = balancer(table(eps(3), {}, { id: "e1", epoch: 4 }));
+    b.update(table(eps(3), {}, { id: "", epoch: 5 }));
+    expect(b.pick({}, 0)).toBeUndefined();
+    b.update(table(eps(3), {}, { id: "e2", epoch: 6 }));
+    expect(b.pick({}, 0)?.id).toBe("e2");
+  });
+
   it("eligibility: an update carrying an older epoch's master is ignored; a newer one takes over", () => {
     const b = balancer(table(eps(3), {}, { id: "e1", epoch: 5 }));
     b.update(table(eps(3), {}, { id: "e0", epoch: 4 }));
