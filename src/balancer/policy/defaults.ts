@@ -30,8 +30,8 @@ export const PANIC_THRESHOLD_PERCENT_DEFAULT = 50;
  */
 export const OVERPROVISIONING_FACTOR = 1.4;
 
-/** ZONE_MIN_HEALTHY_PERCENT_DEFAULT: 70 %, about 1/OVERPROVISIONING_FACTOR: the zone spills over where a priority level would. */
-export const ZONE_MIN_HEALTHY_PERCENT_DEFAULT = 70;
+/** ZONE_MIN_HEALTHY_PERCENT_DEFAULT: 71 %, 1/OVERPROVISIONING_FACTOR rounded (as the registry's default): the zone spills over where a priority level would. */
+export const ZONE_MIN_HEALTHY_PERCENT_DEFAULT = 71;
 
 /** RETRY_BUDGET_PERCENT_DEFAULT: Envoy's retry budget_percent (20 %), also the registry's default. */
 export const RETRY_BUDGET_PERCENT_DEFAULT = 20;

@@ -126,12 +126,13 @@ describe("balancer: eligibility", () => {
       ep("r1", { zone: "z2" }),
       ep("r2", { zone: "z2" }),
     ];
-    // 7 of 10 local healthy = 70 % ≥ 70 %: local only.
-    const at = countPicks(balancer(table(endpoints(7)), 1, "z1"), 700);
+    // 8 of 10 local healthy = 80 % ≥ 71 % (the default): local only; at exactly the threshold too.
+    const at = countPicks(balancer(table(endpoints(8)), 1, "z1"), 800);
     expect(at.get("r0")).toBeUndefined();
-    // 6 of 10 = 60 % < 70 %: all healthy endpoints, local and remote, share the traffic.
-    const under = countPicks(balancer(table(endpoints(6)), 1, "z1"), 900);
-    expect(under.size).toBe(9);
+    expect(countPicks(balancer(table(endpoints(7), { zoneMinHealthyPercent: 70 }), 1, "z1"), 700).get("r0")).toBeUndefined();
+    // 7 of 10 = 70 % < 71 %: all healthy endpoints, local and remote, share the traffic.
+    const under = countPicks(balancer(table(endpoints(7)), 1, "z1"), 1000);
+    expect(under.size).toBe(10);
     expect(under.get("r0")).toBe(100);
     // Threshold 0: local while any local endpoint is healthy.
     expect(countPicks(balancer(table(endpoints(1), { zoneMinHealthyPercent: 0, panicThresholdPercent: 0 }), 1, "z1"), 10)).toEqual(new Map([["e0", 10]]));
