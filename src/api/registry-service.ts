@@ -3,6 +3,7 @@ import { NOTE_BYTES_MAX } from "../registry/limits.js";
 import { HEALTH_VALUES, type Health } from "../registry/types.js";
 import { validateInstanceSpec, validateServiceConfig, validateServiceName } from "../registry/validate.js";
 import type { ApiContext } from "./context.js";
+import { renewError } from "../registry/errors.js";
 import { configFromMsg, countHealth, instanceToMsg, serviceToMsg, specFromMsg } from "./convert.js";
 import { InvalidArgumentError, NoLeaderError, NotFoundError, toStatus } from "./errors.js";
 import { unary } from "./handler.js";
@@ -48,8 +49,7 @@ async function heartbeat(ctx: ApiContext, h: HeartbeatRequestMsg): Promise<Heart
     if (!ctx.node.leader()) throw new NoLeaderError("no leader is known; the heartbeat was not recorded");
     result = await ctx.batcher.renew(h);
   }
-  if (!result || result.code === "not-found") throw new NotFoundError(`instance ${h.id} of service ${h.service} is not registered`);
-  if (result.code !== "ok" || !result.response) throw new NoLeaderError(`the heartbeat was not recorded (${result.code}); send it again`);
+  if (result?.code !== "ok" || !result.response) throw renewError(result?.code, h.service, h.id);
   return result.response;
 }
 

@@ -1,10 +1,10 @@
-import { status } from "@grpc/grpc-js";
 import { encodeAppCommand } from "../node/cluster-state-machine.js";
 import { encodeCommand } from "../registry/codec.js";
+import { NoResultError, resultError } from "../registry/errors.js";
 import { CLIENT_ID_BYTES_MAX } from "../registry/limits.js";
 import type { CommandResult, RegistryCommand, Session } from "../registry/types.js";
 import type { ApiContext } from "./context.js";
-import { ApiError, InvalidArgumentError, NotFoundError, OutcomeUnknownError, PreconditionError } from "./errors.js";
+import { InvalidArgumentError } from "./errors.js";
 import { waitUntil } from "./leader-route.js";
 import type { WriteSessionMsg } from "../common/messages.js";
 
@@ -25,20 +25,9 @@ export async function proposeCommand(ctx: ApiContext, cmd: RegistryCommand, sess
     return { ok: true, index, succeeded: true };
   }
   const res = (await waitUntil(ctx.node.propose(data), deadline, cmd.op)) as CommandResult | undefined;
-  if (!res) throw new ApiError(status.INTERNAL, `${cmd.op} produced no result`);
+  if (!res) throw new NoResultError(cmd.op);
   if (res.ok) return res;
-  switch (res.code) {
-    case "not-found":
-      throw new NotFoundError(res.message);
-    case "failed-precondition":
-      throw new PreconditionError(res.message);
-    case "stale-session":
-      throw new OutcomeUnknownError(`${res.message}: an earlier attempt of this write may have applied`);
-    case "resource-exhausted":
-      throw new ApiError(status.RESOURCE_EXHAUSTED, res.message);
-    case "invalid-argument":
-      throw new InvalidArgumentError("request", res.message);
-  }
+  throw resultError(res);
 }
 
 /** sessionFromMsg reads an optional write session; an empty client id means none. */

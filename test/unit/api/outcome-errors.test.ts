@@ -27,7 +27,7 @@ import {
   TransferRejectedError,
   UncommittedLimitError,
 } from "../../../src/raft/index.js";
-import { HeartbeatOverloadError } from "../../../src/registry/heartbeat-batcher.js";
+import { HeartbeatOverloadError } from "../../../src/registry/errors.js";
 
 const n1 = nodeId("n1");
 

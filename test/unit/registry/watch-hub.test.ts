@@ -5,27 +5,8 @@ import type { Instance, RegistryEvent } from "../../../src/registry/types.js";
 import { API_RESPONSE_BYTES_MAX } from "../../../src/api/limits.js";
 import { KV_VALUE_BYTES_MAX } from "../../../src/registry/limits.js";
 import { EventHistory } from "../../../src/registry/state-machine-history.js";
-import {
-  CompactedError,
-  type HistorySource,
-  WATCH_BATCH_BYTES_MAX,
-  WATCH_BATCH_EVENTS_MAX,
-  WATCH_MESSAGE_BYTES_MAX,
-  WATCH_OUT_BYTES_MAX,
-  WATCH_QUEUE_BYTES_MAX,
-  WATCH_REPLAY_CHUNK_EVENTS,
-  WATCHER_OUT_BYTES_MAX,
-  WATCHER_QUEUE_BYTES_MAX,
-  WATCHER_QUEUE_EVENTS_MAX,
-  WATCHERS_MAX,
-  WatcherLaggingError,
-  WatchersLimitError,
-  type WatchHandle,
-  WatchHub,
-  type WatchKind,
-  type WatchRequest,
-  WatchResetError,
-} from "../../../src/registry/watch-hub.js";
+import { type HistorySource, WATCH_BATCH_BYTES_MAX, WATCH_BATCH_EVENTS_MAX, WATCH_MESSAGE_BYTES_MAX, WATCH_OUT_BYTES_MAX, WATCH_QUEUE_BYTES_MAX, WATCH_REPLAY_CHUNK_EVENTS, WATCHER_OUT_BYTES_MAX, WATCHER_QUEUE_BYTES_MAX, WATCHER_QUEUE_EVENTS_MAX, WATCHERS_MAX, type WatchHandle, WatchHub, type WatchKind, type WatchRequest } from "../../../src/registry/watch-hub.js";
+import { CompactedError, WatcherLaggingError, WatchersLimitError, WatchResetError } from "../../../src/registry/errors.js";
 
 /** Change is an event before the history stamps its index. */
 type Change = RegistryEvent extends infer E ? (E extends RegistryEvent ? Omit<E, "index"> : never) : never;
