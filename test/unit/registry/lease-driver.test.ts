@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { LEASE_CONFIRM_MS, LeaseDriver, type LeaseLeadership } from "../../../src/agent/lease-driver.js";
-import type { OkResult } from "../../../src/api/registry-write.js";
+import { LEASE_CONFIRM_MS, LeaseDriver, type LeaseLeadership } from "../../../src/registry/lease-driver.js";
+import type { OkResult } from "../../../src/registry/writer.js";
 import type { Instance, RegistryCommand } from "../../../src/registry/types.js";
 
 const inst: Instance = {
