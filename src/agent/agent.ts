@@ -1,6 +1,5 @@
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { Logger } from "pino";
 import { clusterService } from "../api/cluster-service.js";
 import { Forwarder } from "../api/forwarder.js";
 import { type AddressBook, LeaderRoute } from "../api/leader-route.js";
@@ -11,6 +10,7 @@ import { forwardHeartbeats, internalService, registryService } from "../api/regi
 import { ApiServer } from "../api/server.js";
 import { eventBytes } from "../api/watch-stream.js";
 import { Emitter } from "../common/emitter.js";
+import { childLogger, type Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import { packageVersion } from "../common/version.js";
 import type { AgentConfig } from "../config/index.js";
@@ -71,7 +71,7 @@ export class Agent {
   static async start(config: AgentConfig, logger: Logger, onFatal: (err: Error) => void): Promise<Agent> {
     const id = nodeId(config.nodeId);
     const dir = join(config.dataDir, config.nodeId);
-    const { store, state: loaded } = await LogStore.open(dir, { clusterId: config.clusterId, nodeId: id, logger: logger.child({ component: "storage" }) });
+    const { store, state: loaded } = await LogStore.open(dir, { clusterId: config.clusterId, nodeId: id, logger: childLogger(logger, { component: "storage" }) });
     let transport: GrpcTransport | undefined;
     try {
       const unsafe = readUnsafe(logger);
@@ -182,7 +182,7 @@ function buildTransport(config: AgentConfig, id: NodeId, peers: PeerAddresses, l
     clusterId: config.clusterId,
     selfId: id,
     peers: peers.peers(new Map(), () => false),
-    logger: logger.child({ component: "transport" }),
+    logger: childLogger(logger, { component: "transport" }),
   });
 }
 
@@ -191,7 +191,7 @@ function buildFounding(config: AgentConfig, id: NodeId, transport: GrpcTransport
     selfId: id,
     peers: config.members.map((m) => nodeId(m.id)).filter((mid) => mid !== id),
     probe: (peer, session) => transport.probe(peer, session),
-    logger: logger.child({ component: "founding" }),
+    logger: childLogger(logger, { component: "founding" }),
   });
   transport.onProbe(() => founding.answer());
   return founding;
@@ -201,6 +201,7 @@ function buildFounding(config: AgentConfig, id: NodeId, transport: GrpcTransport
 function buildRegistry(): { machine: RegistryStateMachine; feed: RegistryFeed; hub: WatchHub } {
   const feed = new RegistryFeed();
   const machine = new RegistryStateMachine(feed.hooks());
+  feed.follow(machine);
   const hub = new WatchHub({ eventsSince: (i, max) => machine.eventsSince(i, max), get applied() { return machine.applied; } }, {}, eventBytes);
   // The hub and the lease driver (buildLeases) each take applied events in memory, synchronously,
   // and neither reads the other: the order they subscribe in does not matter.
@@ -228,7 +229,7 @@ function buildNode(
     state: p.state,
     machine: p.cluster,
     sink: p.transport,
-    logger: p.logger.child({ component: "raft" }),
+    logger: childLogger(p.logger, { component: "raft" }),
     snapshotEveryEntries: config.snapshotEntries,
     pendingReadsMax: config.pendingReadsMax,
     onFailure: p.onFatal,
@@ -269,7 +270,7 @@ function buildLeases(
     clusterNow: () => clusterTime.now(),
     registry: machine,
     propose: (cmd) => writer.write(cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
-    logger: logger.child({ component: "leases" }),
+    logger: childLogger(logger, { component: "leases" }),
     leadership: unsafe.unconfirmedLeaseAck ? unconfirmedLeadership(node) : node,
   });
   feed.on("changes", (events) => leases.onEvents(events));

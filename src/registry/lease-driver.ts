@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import type { Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import { LeaseTracker } from "./lease-tracker.js";
 import type { HealthChange, Instance, RegistryCommand, RegistryEvent } from "./types.js";
@@ -40,7 +41,7 @@ export interface LeaseDriverOptions {
   readonly registry: LeaseRegistry;
   /** propose replicates a registry command on this (leading) node and resolves once applied (a RegistryWriter with a deadline). */
   readonly propose: (cmd: RegistryCommand) => Promise<OkResult>;
-  readonly logger: { debug(o: object, m: string): void; warn(o: object, m: string): void };
+  readonly logger: Pick<Logger, "debug" | "warn">;
   /** leadership confirms, for every batch of heartbeats, that this node still leads before any is acknowledged. */
   readonly leadership: LeaseLeadership;
   /** clusterNow is the cluster time this leader stamps with (reaps compare it with replicated healthSince). */

@@ -15,7 +15,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   raft: [], // pure: no I/O, no clock, no randomness (test/unit/raft/purity.test.ts)
   common: [], // what client and server share; imports nothing of either
   config: ["common"],
-  storage: ["raft"],
+  storage: ["raft", "common"], // common: the one Logger type
   transport: ["raft", "common"],
   node: ["raft", "storage", "transport", "common"],
   registry: ["raft", "common"], // the state machine sees raft types only
