@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { LeaseDriver } from "../../../src/agent/lease-driver.js";
-import type { OkResult } from "../../../src/api/registry-write.js";
+import { LeaseDriver } from "../../../src/registry/lease-driver.js";
+import type { OkResult } from "../../../src/registry/writer.js";
 import { DEFAULT_SERVICE_CONFIG, type RegistryCommand } from "../../../src/registry/types.js";
-import { Harness, spec } from "../registry/registry-harness.js";
+import { Harness, spec } from "./registry-harness.js";
 
 /** driverOn runs a lease driver over a real registry machine: its proposals apply at once, in order. */
 function driverOn(h: Harness, proposed: RegistryCommand[]): LeaseDriver {
