@@ -98,7 +98,7 @@ describe("registry on a 3-node cluster", () => {
   it("registry: PutService sets a config that reads back through every node; Deregister and DeleteService remove instances", async () => {
     const config = { policy: "weighted", mode: "master-slave", retries: 3, retryBudgetPercent: 20, perTryTimeoutMs: 750, fallback: "web-backup" };
     await c.client(followers[0] as string).putService("web", config);
-    for (const id of NODES) expect((await c.client(id).getService("web")).service.config).toEqual(config);
+    for (const id of NODES) expect((await c.client(id).getService("web")).service.config).toMatchObject({ ...config, maxLagOnFailover: 0, panicThresholdPercent: 50, maxConnections: 1_024 });
     // A service created by PutService alone exists with no instances.
     await c.client(followers[1] as string).putService("empty", {});
     const empty = await c.client(leader).getService("empty");
