@@ -185,10 +185,16 @@ export class MasterSession {
     this.ackedSendAt = sentAt;
     this.epochSeen = answer.epoch;
     this.role = answer.role;
-    if (answer.role !== "master") return this.demote("standby");
+    if (answer.role !== "master") {
+      this.demote("standby");
+      return;
+    }
     if (this.masterEpoch !== 0 && this.masterEpoch !== answer.epoch) this.demote("new-epoch");
     // Acknowledged too late to act on: the lease counted from its send time has already run out.
-    if (this.clock.now() >= this.deadline) return this.demote("lease-lost");
+    if (this.clock.now() >= this.deadline) {
+      this.demote("lease-lost");
+      return;
+    }
     if (this.masterEpoch === 0) {
       this.masterEpoch = answer.epoch;
       this.opts.onPromoted?.(answer.epoch);
