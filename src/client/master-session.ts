@@ -83,8 +83,8 @@ export interface MasterSessionOptions {
   readonly replicationPosition?: () => number;
   readonly onPromoted?: (epoch: number) => void;
   readonly onDemoted?: (reason: DemotionReason, epoch: number) => void;
-  /** onAnswer sees every acknowledged answer (observers log the role and epoch). */
-  readonly onAnswer?: (answer: HeartbeatAnswer) => void;
+  /** onAnswer sees every acknowledged answer with its heartbeat's send time (observers log the role and epoch). */
+  readonly onAnswer?: (answer: HeartbeatAnswer, sentAt: number) => void;
   /** onError sees every failed heartbeat. */
   readonly onError?: (err: unknown) => void;
   readonly clock?: SessionClock;
@@ -180,7 +180,7 @@ export class MasterSession {
   /** acknowledged applies an answer; answers to heartbeats older than the newest applied one are ignored. */
   private acknowledged(sentAt: number, answer: HeartbeatAnswer): void {
     if (!this.running || sentAt <= this.ackedSendAt) return;
-    this.opts.onAnswer?.(answer);
+    this.opts.onAnswer?.(answer, sentAt);
     if (answer.epoch < this.epochSeen) return; // an answer from a node that lags: never go back
     this.ackedSendAt = sentAt;
     this.epochSeen = answer.epoch;
