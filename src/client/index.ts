@@ -11,6 +11,7 @@ export {
   type MasterSessionOptions,
   type MasterRole,
   MONOTONIC_CLOCK,
+  nudgeOnMasterEvents,
   SELF_DEMOTION_CLOCK_RATE_BOUND,
   SELF_DEMOTION_SCHEDULING_MS,
   type SessionClock,

@@ -15,7 +15,7 @@
  */
 import { appendFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { clientHeartbeat, MasterSession, RaftmeshClient, type SessionClock } from "../client/index.js";
+import { clientHeartbeat, MasterSession, nudgeOnMasterEvents, RaftmeshClient, type SessionClock } from "../client/index.js";
 import { type BackendRecord, DemoBackend, hostMonotonicMs } from "./backend.js";
 
 /** DEMO_UNSAFE_SWITCHES are the demo's RAFTMESH_TEST_UNSAFE names. */
@@ -157,11 +157,13 @@ async function main(): Promise<number> {
     onAnswer: (a, sentAt) => log({ id: args.id, type: "answer", t: hostMonotonicMs(), sentAt, role: a.role, epoch: a.epoch }),
   });
   session.start();
+  const stopNudges = nudgeOnMasterEvents(client, session, args.service);
   console.log(JSON.stringify({ ready: true, port, unsafe: args.unsafe }));
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
+  stopNudges();
   session.stop();
   await backend.close();
   client.close();

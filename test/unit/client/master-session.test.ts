@@ -187,6 +187,19 @@ describe("master session", () => {
     session.stop();
   });
 
+  it("heartbeatNow: sends at once and restarts the interval from there", async () => {
+    const { clock, pending, session } = setup();
+    session.start();
+    await clock.advance(400);
+    session.heartbeatNow();
+    expect(pending.map((p) => p.sentAt)).toEqual([0, 400]);
+    await clock.advance(999);
+    expect(pending).toHaveLength(2);
+    await clock.advance(1);
+    expect(pending.map((p) => p.sentAt)).toEqual([0, 400, 1_400]);
+    session.stop();
+  });
+
   it("in flight: at most one TTL's worth of heartbeats await answers", async () => {
     const { clock, pending, session } = setup();
     session.start();
