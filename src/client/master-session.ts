@@ -243,7 +243,7 @@ export class MasterSession {
  */
 export function clientHeartbeat(client: RaftmeshClient): HeartbeatCall {
   return async (req, deadlineMs) => {
-    const res = (await client.heartbeatWith(req, { deadlineMs })) as { health: string; role?: string; epoch?: number };
+    const res = await client.heartbeatWith(req, { deadlineMs });
     const role = res.role === "master" || res.role === "standby" ? res.role : "";
     return { health: res.health, role, epoch: Number(res.epoch ?? 0) };
   };
