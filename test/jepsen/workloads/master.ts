@@ -215,20 +215,10 @@ export function masterWorkload(): Workload {
       const writes: AcceptedWrite[] = [];
       for (const inst of instances.values()) {
         const lines = existsSync(inst.log) ? readFileSync(inst.log, "utf8").split("\n").filter(Boolean) : [];
-        let open: { epoch: number; from: number } | undefined;
-        for (const line of lines) {
-          const r = JSON.parse(line) as { type: string; t: number; epoch?: number; deadline?: number | null; sentAt?: number; role?: string };
-          if (r.type === "promoted") open = { epoch: Number(r.epoch), from: toRun(r.t) };
-          else if (r.type === "demoted" && open) {
-            // The session acts only before its deadline: a demotion noticed late ended there.
-            const to = r.deadline === null || r.deadline === undefined ? toRun(r.t) : Math.min(toRun(r.t), toRun(r.deadline));
-            intervals.push({ id: inst.id, epoch: open.epoch, from: open.from, to });
-            open = undefined;
-          } else if (r.type === "answer") answers.push({ id: inst.id, sentAt: toRun(Number(r.sentAt)), time: toRun(r.t), role: String(r.role), epoch: Number(r.epoch) });
-          else if (r.type === "write") writes.push({ id: inst.id, epoch: Number(r.epoch), time: toRun(r.t) });
-        }
-        // Never demoted (killed, or the log ends): master for all we know.
-        if (open) intervals.push({ id: inst.id, epoch: open.epoch, from: open.from, to: Number.POSITIVE_INFINITY });
+        const parsed = parseBackendLog(inst.id, lines, toRun);
+        intervals.push(...parsed.intervals);
+        answers.push(...parsed.answers);
+        writes.push(...parsed.writes);
       }
       const events: MasterEvent[] = [];
       for (const [node, w] of watchers) {
@@ -243,4 +233,29 @@ export function masterWorkload(): Workload {
       return [{ ...result, stats, valid: result.valid === false ? false : "unknown", summary: `${result.summary} (a watcher never caught up)` }];
     },
   };
+}
+
+/**
+ * parseBackendLog turns one backend's log lines (src/demo/main.ts) into master intervals, answers
+ * and accepted writes on run time. An interval ends at the demotion, or at the lease deadline the
+ * session held then if that came first (past it the session refused to act, even if its timer
+ * ran late); an interval never closed (the log ends while master) stays open (+inf).
+ */
+export function parseBackendLog(id: string, lines: readonly string[], toRun: (hostMs: number) => number): { intervals: MasterInterval[]; answers: RoleAnswer[]; writes: AcceptedWrite[] } {
+  const intervals: MasterInterval[] = [];
+  const answers: RoleAnswer[] = [];
+  const writes: AcceptedWrite[] = [];
+  let open: { epoch: number; from: number } | undefined;
+  for (const line of lines) {
+    const r = JSON.parse(line) as { type: string; t: number; epoch?: number; deadline?: number | null; sentAt?: number; role?: string };
+    if (r.type === "promoted") open = { epoch: Number(r.epoch), from: toRun(r.t) };
+    else if (r.type === "demoted" && open) {
+      const to = r.deadline === null || r.deadline === undefined ? toRun(r.t) : Math.min(toRun(r.t), toRun(r.deadline));
+      intervals.push({ id, epoch: open.epoch, from: open.from, to });
+      open = undefined;
+    } else if (r.type === "answer") answers.push({ id, sentAt: toRun(Number(r.sentAt)), time: toRun(r.t), role: String(r.role), epoch: Number(r.epoch) });
+    else if (r.type === "write") writes.push({ id, epoch: Number(r.epoch), time: toRun(r.t) });
+  }
+  if (open) intervals.push({ id, epoch: open.epoch, from: open.from, to: Number.POSITIVE_INFINITY });
+  return { intervals, answers, writes };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkMaster, type MasterCheckInput } from "../../jepsen/workloads/master-checker.js";
+import { parseBackendLog } from "../../jepsen/workloads/master.js";
 
 /** clean: a failover from a (epoch 10) to b (epoch 40) with a gap, seen alike by everyone. */
 function clean(): MasterCheckInput {
@@ -78,5 +79,26 @@ describe("master checker", () => {
 
   it("master: a run with no master at all is unknown, not valid", () => {
     expect(checkMaster({ intervals: [], events: [], answers: [], writes: [] }).valid).toBe("unknown");
+  });
+
+  it("master: a backend log gives intervals cut at the lease deadline, open ones to +inf", () => {
+    const lines = [
+      { type: "answer", t: 1_010, sentAt: 1_000, role: "master", epoch: 5 },
+      { type: "promoted", t: 1_010, epoch: 5 },
+      { type: "write", t: 1_500, epoch: 5, seq: 1 },
+      // The demotion timer ran 700 ms late (a pause): the interval ends at the deadline.
+      { type: "demoted", t: 2_600, epoch: 5, reason: "lease-lost", deadline: 1_900 },
+      { type: "promoted", t: 9_000, epoch: 30 },
+      { type: "demoted", t: 9_500, epoch: 30, reason: "standby", deadline: null },
+      { type: "promoted", t: 12_000, epoch: 44 },
+    ].map((l) => JSON.stringify(l));
+    const got = parseBackendLog("a", lines, (t) => t - 1_000);
+    expect(got.intervals).toEqual([
+      { id: "a", epoch: 5, from: 10, to: 900 },
+      { id: "a", epoch: 30, from: 8_000, to: 8_500 },
+      { id: "a", epoch: 44, from: 11_000, to: Number.POSITIVE_INFINITY },
+    ]);
+    expect(got.writes).toEqual([{ id: "a", epoch: 5, time: 500 }]);
+    expect(got.answers).toEqual([{ id: "a", sentAt: 0, time: 10, role: "master", epoch: 5 }]);
   });
 });
