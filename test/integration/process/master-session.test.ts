@@ -7,6 +7,7 @@
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DemotionReason, type MasterSession, RaftmeshClient, startMasterSession } from "../../../src/client/index.js";
+import { DemoBackend, EPOCH_HEADER } from "../../../src/demo/backend.js";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";
 
 const TTL_MS = 1_000;
@@ -86,5 +87,21 @@ describe("master session on a 3-node cluster", () => {
     expect(promoted.epoch).toBeGreaterThan(firstEpoch);
     expect(promoted.at - lastAck.at).toBeLessThan(TTL_MS + PROMOTION_BOUND_MS);
     expect(master.session?.isMaster()).toBe(false);
+
+    // Fencing: the demo backends on both sessions refuse what belongs to the other epoch.
+    const backends = [master, standby].map((t) => new DemoBackend({ id: t.id, session: t.session as MasterSession, now: () => performance.now() }));
+    try {
+      const [oldPort, newPort] = await Promise.all(backends.map((b) => b.listen(0)));
+      const write = async (port: number | undefined, epoch: number) => {
+        const res = await fetch(`http://127.0.0.1:${port}/write`, { method: "POST", headers: { [EPOCH_HEADER]: String(epoch) }, body: "x" });
+        return { status: res.status, body: (await res.json()) as { error?: string; epoch?: number } };
+      };
+      expect(await write(newPort, firstEpoch)).toMatchObject({ status: 409, body: { error: "stale-epoch" } });
+      expect(await write(oldPort, promoted.epoch)).toMatchObject({ status: 409, body: { error: "not-master" } });
+      expect(await write(oldPort, firstEpoch)).toMatchObject({ status: 409 });
+      expect(await write(newPort, promoted.epoch)).toMatchObject({ status: 200, body: { epoch: promoted.epoch } });
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
   });
 });
