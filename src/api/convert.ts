@@ -1,55 +1,25 @@
 /** Conversions between the registry's model and the client API's messages. */
 import type { Health, Instance, InstanceRole, InstanceSpec, MasterState, KvEntry, RegistryEvent, Service, ServiceConfig } from "../registry/types.js";
 import { DEFAULT_SERVICE_CONFIG } from "../registry/types.js";
+import { CONFIG_FIELDS, fromWire, INSTANCE_FIELDS, SPEC_FIELDS, toWire } from "../registry/fields.js";
 import type { EventMsg, InstanceMsg, KeyValueMsg, ServiceConfigMsg, ServiceMsg } from "../common/messages.js";
 
-/** DEFAULT_TTL_MS is the lease of an instance registered without one (DESIGN.md: 5 s, heartbeats every TTL/3). */
-export const DEFAULT_TTL_MS = 5_000;
-/** DEFAULT_WEIGHT is the weight of an instance registered without one (proto3 cannot tell 0 from unset). */
-export const DEFAULT_WEIGHT = 1;
+/** DEFAULT_TTL_MS and DEFAULT_WEIGHT are the field table's defaults (src/registry/fields.ts), named here for the API's callers. */
+export { DEFAULT_TTL_MS, DEFAULT_WEIGHT } from "../registry/fields.js";
 
 export function kvToMsg(e: KvEntry): KeyValueMsg {
   return { key: e.key, value: Buffer.from(e.value, "base64"), createIndex: e.createIndex, modIndex: e.modIndex, version: e.version };
 }
 
+/** configToMsg writes every field of the table under its wire name. */
 export function configToMsg(c: ServiceConfig): ServiceConfigMsg {
-  const { retryOn5xx, ...rest } = c;
-  return { ...rest, retryOn_5xx: retryOn5xx };
+  return toWire(CONFIG_FIELDS, c) as unknown as ServiceConfigMsg;
 }
 
-/** opt reads a proto3 `optional` field: absent (undefined or null) gives the default. */
-function opt<T>(v: T | null | undefined, dflt: T): T {
-  return v === undefined || v === null ? dflt : v;
-}
-
-/** configFromMsg fills what the request left empty from the defaults. */
+/** configFromMsg fills what the request left empty from the defaults (each row's wireAbsent rule). */
 export function configFromMsg(m: ServiceConfigMsg | null | undefined): ServiceConfig {
   if (!m) return DEFAULT_SERVICE_CONFIG;
-  const D = DEFAULT_SERVICE_CONFIG;
-  return {
-    policy: (m.policy || DEFAULT_SERVICE_CONFIG.policy) as ServiceConfig["policy"],
-    mode: (m.mode || DEFAULT_SERVICE_CONFIG.mode) as ServiceConfig["mode"],
-    retries: m.retries,
-    retryBudgetPercent: m.retryBudgetPercent,
-    perTryTimeoutMs: m.perTryTimeoutMs,
-    fallback: m.fallback,
-    maxLagOnFailover: opt(m.maxLagOnFailover, D.maxLagOnFailover),
-    failback: opt(m.failback, D.failback),
-    failbackHoldDownMs: opt(m.failbackHoldDownMs, D.failbackHoldDownMs),
-    hashOn: opt(m.hashOn, D.hashOn),
-    hashMethod: opt(m.hashMethod, D.hashMethod) as ServiceConfig["hashMethod"],
-    retryOn5xx: opt(m.retryOn_5xx, D.retryOn5xx),
-    fallbackStatus: opt(m.fallbackStatus, D.fallbackStatus),
-    fallbackBody: opt(m.fallbackBody, D.fallbackBody),
-    outlierConsecutiveFailures: opt(m.outlierConsecutiveFailures, D.outlierConsecutiveFailures),
-    outlierBaseEjectionMs: opt(m.outlierBaseEjectionMs, D.outlierBaseEjectionMs),
-    outlierMaxEjectionPercent: opt(m.outlierMaxEjectionPercent, D.outlierMaxEjectionPercent),
-    panicThresholdPercent: opt(m.panicThresholdPercent, D.panicThresholdPercent),
-    maxConnections: opt(m.maxConnections, D.maxConnections),
-    maxPendingRequests: opt(m.maxPendingRequests, D.maxPendingRequests),
-    maxRequests: opt(m.maxRequests, D.maxRequests),
-    zoneMinHealthyPercent: opt(m.zoneMinHealthyPercent, D.zoneMinHealthyPercent),
-  };
+  return fromWire(CONFIG_FIELDS, m as unknown as Record<string, unknown>);
 }
 
 /** serviceToMsg converts a service; `master` is given for a master-slave service. */
@@ -69,43 +39,12 @@ export function serviceToMsg(s: Service, counts?: { instances: number; passing: 
 
 /** instanceToMsg converts an instance; `role` is its role in a master-slave service ("" otherwise). */
 export function instanceToMsg(i: Instance, role: InstanceRole = ""): InstanceMsg {
-  return {
-    id: i.id,
-    service: i.service,
-    address: i.address,
-    port: i.port,
-    tags: [...i.tags],
-    metadata: { ...i.metadata },
-    weight: i.weight,
-    priority: i.priority,
-    zone: i.zone,
-    ttlMs: i.ttlMs,
-    deregisterCriticalAfterMs: i.deregisterCriticalAfterMs,
-    health: i.health,
-    note: i.note,
-    healthSinceMs: i.healthSince,
-    createIndex: i.createIndex,
-    modIndex: i.modIndex,
-    role,
-    replicationPosition: i.replicationPosition,
-  };
+  return { ...(toWire(INSTANCE_FIELDS, i) as unknown as InstanceMsg), role };
 }
 
 /** specFromMsg reads a registration; output-only fields are ignored, unset ones get defaults. */
 export function specFromMsg(m: InstanceMsg): InstanceSpec {
-  return {
-    id: m.id,
-    service: m.service,
-    address: m.address,
-    port: m.port,
-    tags: [...(m.tags ?? [])],
-    metadata: { ...(m.metadata ?? {}) },
-    weight: m.weight || DEFAULT_WEIGHT,
-    priority: m.priority,
-    zone: m.zone,
-    ttlMs: m.ttlMs || DEFAULT_TTL_MS,
-    deregisterCriticalAfterMs: m.deregisterCriticalAfterMs,
-  };
+  return fromWire(SPEC_FIELDS, m as unknown as Record<string, unknown>) as unknown as InstanceSpec;
 }
 
 /** countHealth counts instances by health. */

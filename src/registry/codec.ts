@@ -5,8 +5,8 @@
  * validate.ts's job.
  */
 import { MalformedCommandError } from "./errors.js";
-import { DEFAULT_SERVICE_CONFIG } from "./types.js";
-import type { CommandEnvelope, HealthChange, InstanceSpec, KvCompare, KvOp, RegistryCommand, ServiceConfig, Session } from "./types.js";
+import { CONFIG_FIELDS, readRecord, SPEC_FIELDS } from "./fields.js";
+import type { CommandEnvelope, HealthChange, InstanceSpec, KvCompare, KvOp, PositionReport, RegistryCommand, ServiceConfig, Session } from "./types.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -52,7 +52,15 @@ function decodeBody(c: Record<string, unknown>): RegistryCommand {
     case "instance.reap":
       return { op: c.op, service: str(c.service, "service"), id: str(c.id, "id") };
     case "health.set":
-      return { op: c.op, changes: list(c.changes, "changes").map(decodeHealthChange) };
+      return c.positions === undefined
+        ? { op: c.op, changes: list(c.changes, "changes").map(decodeHealthChange) }
+        : { op: c.op, changes: list(c.changes, "changes").map(decodeHealthChange), positions: decodePositions(c.positions) };
+    case "failover": {
+      const reason = str(c.reason, "reason");
+      if (reason !== "switchover" && reason !== "failback") throw new MalformedCommandError(`unknown failover reason ${JSON.stringify(reason)}`);
+      const base = { op: c.op, service: str(c.service, "service"), to: str(c.to, "to"), reason } as const;
+      return c.positions === undefined ? base : { ...base, positions: decodePositions(c.positions) };
+    }
     case "kv.put":
       return { op: c.op, key: str(c.key, "key"), value: str(c.value, "value") };
     case "kv.delete":
@@ -71,38 +79,21 @@ function decodeBody(c: Record<string, unknown>): RegistryCommand {
   }
 }
 
+const malformed = (reason: string) => new MalformedCommandError(reason);
+
 function decodeConfig(v: unknown): ServiceConfig {
-  const c = obj(v, "config");
-  return {
-    ...DEFAULT_SERVICE_CONFIG,
-    policy: str(c.policy, "config.policy") as ServiceConfig["policy"],
-    mode: str(c.mode, "config.mode") as ServiceConfig["mode"],
-    retries: num(c.retries, "config.retries"),
-    retryBudgetPercent: num(c.retryBudgetPercent, "config.retryBudgetPercent"),
-    perTryTimeoutMs: num(c.perTryTimeoutMs, "config.perTryTimeoutMs"),
-    fallback: str(c.fallback, "config.fallback"),
-  };
+  return readRecord(CONFIG_FIELDS, obj(v, "config"), "config", malformed);
 }
 
 function decodeSpec(v: unknown): InstanceSpec {
-  const s = obj(v, "instance");
-  const md = obj(s.metadata, "instance.metadata");
-  // A null prototype makes a "__proto__" key an ordinary entry instead of a prototype change.
-  const metadata: Record<string, string> = Object.create(null);
-  for (const k of Object.keys(md)) metadata[k] = str(md[k], "instance.metadata value");
-  return {
-    id: str(s.id, "instance.id"),
-    service: str(s.service, "instance.service"),
-    address: str(s.address, "instance.address"),
-    port: num(s.port, "instance.port"),
-    tags: list(s.tags, "instance.tags").map((t) => str(t, "instance.tags item")),
-    metadata,
-    weight: num(s.weight, "instance.weight"),
-    priority: num(s.priority, "instance.priority"),
-    zone: str(s.zone, "instance.zone"),
-    ttlMs: num(s.ttlMs, "instance.ttlMs"),
-    deregisterCriticalAfterMs: num(s.deregisterCriticalAfterMs, "instance.deregisterCriticalAfterMs"),
-  };
+  return readRecord(SPEC_FIELDS, obj(v, "instance"), "instance", malformed);
+}
+
+function decodePositions(v: unknown): PositionReport[] {
+  return list(v, "positions").map((x) => {
+    const p = obj(x, "position");
+    return { service: str(p.service, "position.service"), id: str(p.id, "position.id"), position: num(p.position, "position.position") };
+  });
 }
 
 function decodeHealthChange(v: unknown): HealthChange {

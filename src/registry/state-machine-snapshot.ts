@@ -1,39 +1,77 @@
 /**
  * The registry's snapshot format: UTF-8 JSON with a version field, records as positional arrays
- * (a 100,000-instance registry would otherwise repeat every field name 100,000 times). Services
- * sort by name, instances by (service, id), keys by key and sessions in LRU order, so the same
- * state always gives the same bytes. The watch history is not part of it.
+ * (a 100,000-instance registry would otherwise repeat every field name 100,000 times) under a
+ * column header, so the columns come from the field tables (fields.ts) and a new field needs no
+ * format change: a column the reader does not know is refused (a newer writer's field would be
+ * lost), a column the writer did not have reads as its default. Services sort by name, instances
+ * by (service, id), keys by key and sessions in LRU order, so the same state always gives the
+ * same bytes. The watch history is not part of it.
  *
- * Version 3 (cluster time, see cluster-clock.ts; healthSince and lastAt are cluster times):
- *   { version: 3, applied, clusterTime,
- *     services:  [[name, policy, mode, retries, retryBudgetPercent, perTryTimeoutMs, fallback, createIndex, modIndex]],
- *     instances: [[service, id, address, port, tags, metadata, weight, priority, zone, ttlMs,
- *                  deregisterCriticalAfterMs, health, note, healthSince, createIndex, modIndex]],
+ * Version 4:
+ *   { version: 4, applied, clusterTime,
+ *     serviceColumns: ["name", ...CONFIG_FIELDS, "createIndex", "modIndex", "master", "epoch", "masterSince"],
+ *     services: [[...]],
+ *     instanceColumns: [...INSTANCE_FIELDS], instances: [[...]],
  *     kv:        [[key, value, createIndex, modIndex, version]],
  *     sessions:  [[client, maxSeq, lastAt, [[seq, result]...]]] }
  *
- * Version 2 is the same without clusterTime (times were leader wall clocks); it still reads, with
- * the cluster time taken as the largest time it holds, so time goes on from there and no recorded
- * time lies in the future.
+ * Version 3 (still read) had no headers: its fixed columns are V3_SERVICE_COLUMNS and
+ * V3_INSTANCE_COLUMNS, and no masters (every service reads as NO_MASTER; a master-slave service
+ * then chooses one with its next health change). Version 2 is version 3 without clusterTime (times
+ * were leader wall clocks); the cluster time is taken as the largest time it holds, so time goes on
+ * from there and no recorded time lies in the future.
  */
 import { MalformedSnapshotError, SnapshotVersionError } from "./errors.js";
+import { CONFIG_FIELDS, type FieldDef, INSTANCE_FIELDS, readField } from "./fields.js";
 import type { SessionRecord } from "./state-machine-sessions.js";
-import { DEFAULT_SERVICE_CONFIG } from "./types.js";
-import type { CommandResult, Health, Instance, KvEntry, Service, ServiceConfig } from "./types.js";
+import type { CommandResult, Instance, KvEntry, MasterState, Service, ServiceConfig } from "./types.js";
 
-/** REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout changes. */
-export const REGISTRY_SNAPSHOT_VERSION = 3;
+/** REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout (not a column) changes. */
+export const REGISTRY_SNAPSHOT_VERSION = 4;
 
+/** SNAPSHOT_VERSION_NO_HEADERS is the last format with fixed columns; decodeSnapshot still reads it. */
+const SNAPSHOT_VERSION_NO_HEADERS = 3;
 /** SNAPSHOT_VERSION_NO_CLUSTER_TIME is the last format without clusterTime; decodeSnapshot still reads it. */
 const SNAPSHOT_VERSION_NO_CLUSTER_TIME = 2;
+
+/** V3_SERVICE_COLUMNS and V3_INSTANCE_COLUMNS are the fixed columns of versions 2 and 3 (frozen: never edit). */
+const V3_SERVICE_COLUMNS = ["name", "policy", "mode", "retries", "retryBudgetPercent", "perTryTimeoutMs", "fallback", "createIndex", "modIndex"] as const;
+const V3_INSTANCE_COLUMNS = [
+  "service",
+  "id",
+  "address",
+  "port",
+  "tags",
+  "metadata",
+  "weight",
+  "priority",
+  "zone",
+  "ttlMs",
+  "deregisterCriticalAfterMs",
+  "health",
+  "note",
+  "healthSince",
+  "createIndex",
+  "modIndex",
+] as const;
+
+/** SERVICE_META_COLUMNS follow the config columns in a service row. */
+const SERVICE_META_COLUMNS = ["createIndex", "modIndex", "master", "epoch", "masterSince"] as const;
+
+/** SnapshotService is one service with its master and its instances in id order. */
+export interface SnapshotService {
+  readonly service: Service;
+  readonly master: MasterState;
+  readonly instances: readonly Instance[];
+}
 
 /** SnapshotState is everything a snapshot holds, in its canonical order. */
 export interface SnapshotState {
   readonly applied: number;
   /** clusterTime is the machine's cluster time (ms). */
   readonly clusterTime: number;
-  /** services in name order, each with its instances in id order. */
-  readonly services: readonly { readonly service: Service; readonly instances: readonly Instance[] }[];
+  /** services in name order, each with its master and its instances in id order. */
+  readonly services: readonly SnapshotService[];
   /** kv in key order. */
   readonly kv: readonly KvEntry[];
   /** sessions in LRU order (least recently used first). */
@@ -43,24 +81,38 @@ export interface SnapshotState {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** serviceColumns is the header of a version-4 service row. */
+function serviceColumns(): string[] {
+  return ["name", ...CONFIG_FIELDS.map((f) => f.name), ...SERVICE_META_COLUMNS];
+}
+
 /** encodeSnapshot writes a state in format REGISTRY_SNAPSHOT_VERSION. */
 export function encodeSnapshot(s: SnapshotState): Uint8Array {
   const services: unknown[] = [];
   const instances: unknown[] = [];
-  for (const { service: v, instances: list } of s.services) {
+  for (const { service: v, master, instances: list } of s.services) {
     const c = v.config;
-    services.push([v.name, c.policy, c.mode, c.retries, c.retryBudgetPercent, c.perTryTimeoutMs, c.fallback, v.createIndex, v.modIndex]);
-    for (const i of list) {
-      instances.push([
-        i.service, i.id, i.address, i.port, i.tags, i.metadata, i.weight, i.priority, i.zone, i.ttlMs,
-        i.deregisterCriticalAfterMs, i.health, i.note, i.healthSince, i.createIndex, i.modIndex,
-      ]);
-    }
+    services.push([v.name, ...CONFIG_FIELDS.map((f) => c[f.name]), v.createIndex, v.modIndex, master.master, master.epoch, master.since]);
+    for (const i of list) instances.push(INSTANCE_FIELDS.map((f) => i[f.name]));
   }
   const kv = s.kv.map((e) => [e.key, e.value, e.createIndex, e.modIndex, e.version]);
   const sessions = s.sessions.map(([client, r]) => [client, r.maxSeq, r.lastAt, r.results]);
-  return encoder.encode(JSON.stringify({ version: REGISTRY_SNAPSHOT_VERSION, applied: s.applied, clusterTime: s.clusterTime, services, instances, kv, sessions }));
+  return encoder.encode(
+    JSON.stringify({
+      version: REGISTRY_SNAPSHOT_VERSION,
+      applied: s.applied,
+      clusterTime: s.clusterTime,
+      serviceColumns: serviceColumns(),
+      services,
+      instanceColumns: INSTANCE_FIELDS.map((f) => f.name),
+      instances,
+      kv,
+      sessions,
+    }),
+  );
 }
+
+const malformed = (reason: string) => new MalformedSnapshotError(reason);
 
 /** decodeSnapshot reads a snapshot; an unknown version throws SnapshotVersionError, anything else unreadable MalformedSnapshotError. */
 export function decodeSnapshot(data: Uint8Array): SnapshotState {
@@ -71,27 +123,28 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     throw new MalformedSnapshotError("not UTF-8 JSON", { cause: err });
   }
   if (typeof raw !== "object" || raw === null) throw new MalformedSnapshotError("not an object");
-  if (raw.version !== REGISTRY_SNAPSHOT_VERSION && raw.version !== SNAPSHOT_VERSION_NO_CLUSTER_TIME) throw new SnapshotVersionError(raw.version);
+  const version = raw.version;
+  if (version !== REGISTRY_SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_NO_HEADERS && version !== SNAPSHOT_VERSION_NO_CLUSTER_TIME) {
+    throw new SnapshotVersionError(version);
+  }
+  const headers = version === REGISTRY_SNAPSHOT_VERSION;
   const applied = int(raw.applied, "applied");
-  const services: { service: Service; instances: Instance[] }[] = [];
+  const services: { service: Service; master: MasterState; instances: Instance[] }[] = [];
   const byName = new Map<string, Instance[]>();
-  for (const t of rows(raw.services, "services", 9)) {
-    const config: ServiceConfig = {
-      ...DEFAULT_SERVICE_CONFIG,
-      policy: str(t[1], "service policy") as ServiceConfig["policy"],
-      mode: str(t[2], "service mode") as ServiceConfig["mode"],
-      retries: int(t[3], "service retries"),
-      retryBudgetPercent: int(t[4], "service retryBudgetPercent"),
-      perTryTimeoutMs: int(t[5], "service perTryTimeoutMs"),
-      fallback: str(t[6], "service fallback"),
-    };
-    const service: Service = { name: str(t[0], "service name"), config, createIndex: int(t[7], "service createIndex"), modIndex: int(t[8], "service modIndex") };
+  const svcCols = headers ? columns(raw.serviceColumns, "serviceColumns", serviceColumns()) : [...V3_SERVICE_COLUMNS];
+  for (const t of rows(raw.services, "services", svcCols.length)) {
+    const o = byColumn(svcCols, t);
+    const config = readRow(CONFIG_FIELDS, o, "service") as unknown as ServiceConfig;
+    const service: Service = { name: str(o.name, "service name"), config, createIndex: int(o.createIndex, "service createIndex"), modIndex: int(o.modIndex, "service modIndex") };
+    const master: MasterState =
+      o.master === undefined ? { master: "", epoch: 0, since: 0 } : { master: str(o.master, "service master"), epoch: int(o.epoch, "service epoch"), since: num(o.masterSince, "service masterSince") };
     const instances: Instance[] = [];
     byName.set(service.name, instances);
-    services.push({ service, instances });
+    services.push({ service, master, instances });
   }
-  for (const t of rows(raw.instances, "instances", 16)) {
-    const inst = decodeInstance(t);
+  const instCols = headers ? columns(raw.instanceColumns, "instanceColumns", INSTANCE_FIELDS.map((f) => f.name)) : [...V3_INSTANCE_COLUMNS];
+  for (const t of rows(raw.instances, "instances", instCols.length)) {
+    const inst = readRow(INSTANCE_FIELDS, byColumn(instCols, t), "instance") as unknown as Instance;
     const list = byName.get(inst.service);
     if (!list) throw new MalformedSnapshotError(`instance ${inst.id} of unknown service ${inst.service}`);
     list.push(inst);
@@ -113,8 +166,36 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
       },
     ];
   });
-  const clusterTime = raw.version === REGISTRY_SNAPSHOT_VERSION ? num(raw.clusterTime, "clusterTime") : largestTime(services, sessions);
+  const clusterTime = version === SNAPSHOT_VERSION_NO_CLUSTER_TIME ? largestTime(services, sessions) : num(raw.clusterTime, "clusterTime");
   return { applied, clusterTime, services, kv, sessions };
+}
+
+/** columns checks a header: strings, each known (a column this code does not know would be lost), none twice. */
+function columns(v: unknown, what: string, known: readonly string[]): string[] {
+  if (!Array.isArray(v) || !v.every((c) => typeof c === "string")) throw new MalformedSnapshotError(`${what} is not a list of names`);
+  const seen = new Set<string>();
+  for (const c of v as string[]) {
+    if (!known.includes(c)) throw new MalformedSnapshotError(`${what} holds unknown column ${JSON.stringify(c)}`);
+    if (seen.has(c)) throw new MalformedSnapshotError(`${what} holds column ${JSON.stringify(c)} twice`);
+    seen.add(c);
+  }
+  return v as string[];
+}
+
+/** byColumn names a row's values by its header. */
+function byColumn(cols: readonly string[], t: readonly unknown[]): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  cols.forEach((c, i) => {
+    o[c] = t[i];
+  });
+  return o;
+}
+
+/** readRow reads a record's fields by the table; a column the writer did not have reads as its default. */
+function readRow<T>(fields: readonly FieldDef<T>[], o: Record<string, unknown>, what: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) out[f.name] = readField(f, o[f.name], `${what} ${f.name}`, malformed);
+  return out;
 }
 
 /** largestTime is the latest time a version-2 snapshot records (0 when it records none). */
@@ -123,32 +204,6 @@ function largestTime(services: readonly { readonly instances: readonly Instance[
   for (const { instances } of services) for (const i of instances) t = Math.max(t, i.healthSince);
   for (const [, r] of sessions) t = Math.max(t, r.lastAt);
   return t;
-}
-
-function decodeInstance(t: unknown[]): Instance {
-  const tags = t[4];
-  if (!Array.isArray(tags) || !tags.every((x) => typeof x === "string")) throw new MalformedSnapshotError("instance tags are not strings");
-  const metadata = t[5];
-  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) throw new MalformedSnapshotError("instance metadata is not an object");
-  return {
-    id: str(t[1], "instance id"),
-    service: str(t[0], "instance service"),
-    address: str(t[2], "instance address"),
-    port: int(t[3], "instance port"),
-    tags: tags as string[],
-    metadata: metadata as Record<string, string>,
-    weight: int(t[6], "instance weight"),
-    priority: int(t[7], "instance priority"),
-    zone: str(t[8], "instance zone"),
-    ttlMs: int(t[9], "instance ttlMs"),
-    deregisterCriticalAfterMs: int(t[10], "instance deregisterCriticalAfterMs"),
-    health: str(t[11], "instance health") as Health,
-    note: str(t[12], "instance note"),
-    healthSince: num(t[13], "instance healthSince"),
-    createIndex: int(t[14], "instance createIndex"),
-    modIndex: int(t[15], "instance modIndex"),
-    replicationPosition: 0,
-  };
 }
 
 function rows(v: unknown, what: string, width: number): unknown[][] {

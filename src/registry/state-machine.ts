@@ -14,6 +14,8 @@ import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
 import { SessionTable } from "./state-machine-sessions.js";
 import { decodeSnapshot, encodeSnapshot } from "./state-machine-snapshot.js";
+import { decide, failbackRefusal, switchoverTarget } from "./failover.js";
+import { CONFIG_FIELDS, copyRecord, INSTANCE_FIELDS } from "./fields.js";
 import {
   type CommandEnvelope,
   type CommandResult,
@@ -21,7 +23,12 @@ import {
   type ErrorCode,
   type HealthChange,
   type Instance,
+  type InstanceRole,
   type InstanceSpec,
+  type MasterReason,
+  type MasterState,
+  NO_MASTER,
+  type PositionReport,
   type KvEntry,
   type KvOp,
   type RegistryCommand,
@@ -36,6 +43,7 @@ import {
   validateKvPrefix,
   validateKvValue,
   validateName,
+  validatePositions,
   validateServiceConfig,
   validateServiceName,
   validateSession,
@@ -57,10 +65,11 @@ export interface RegistryStateMachineOptions {
   };
 }
 
-/** ServiceView is one service with its instances in id order. */
+/** ServiceView is one service with its master and its instances in id order. */
 export interface ServiceView {
   readonly service: Service;
   readonly instances: Instance[];
+  readonly master: MasterState;
 }
 
 /** HealthCounts counts a service's instances, in all and by health. */
@@ -75,6 +84,7 @@ export interface HealthCounts {
 export interface ServiceSummary {
   readonly service: Service;
   readonly counts: HealthCounts;
+  readonly master: MasterState;
 }
 
 /** RegistryStats counts what the machine holds. */
@@ -92,6 +102,8 @@ export interface RegistryStats {
 interface ServiceRecord {
   service: Service;
   readonly instances: Map<string, Instance>;
+  /** master: the master-slave master and epoch (NO_MASTER for a service that never had one). */
+  master: MasterState;
 }
 
 type Ok = Extract<CommandResult, { ok: true }>;
@@ -171,7 +183,38 @@ export class RegistryStateMachine implements StateMachine {
     return result;
   }
 
+  /**
+   * execute runs a command, then settles the master of every master-slave service it touched in
+   * the same entry (failover.ts), and gives the entry's instance events their roles after it.
+   */
   private execute(cmd: RegistryCommand, at: number, index: number, events: RegistryEvent[]): CommandResult {
+    const result = this.executeCommand(cmd, at, index, events);
+    if (!result.ok) return result;
+    for (const name of [...touchedServices(cmd)].sort()) this.settleMaster(name, at, index, events);
+    for (let k = 0; k < events.length; k++) {
+      const e = events[k]!;
+      if (e.kind === "instance" && e.type === "put") events[k] = { ...e, role: this.roleOf(e.instance.service, e.instance.id) };
+    }
+    if (cmd.op !== "failover") return result;
+    const m = this.services.get(cmd.service)?.master ?? NO_MASTER;
+    return { ...result, master: m.master, epoch: m.epoch };
+  }
+
+  /** settleMaster applies the promotion rules to one service's state after an entry's changes. */
+  private settleMaster(name: string, at: number, index: number, events: RegistryEvent[]): void {
+    const rec = this.services.get(name);
+    if (!rec) return;
+    const d = decide(rec.master, rec.service.config, [...rec.instances.values()]);
+    if (d !== null) this.setMaster(rec, d.master, d.reason, at, index, events);
+  }
+
+  private setMaster(rec: ServiceRecord, master: string, reason: MasterReason, at: number, index: number, events: RegistryEvent[]): void {
+    const previous = rec.master.master;
+    rec.master = { master, epoch: index, since: at };
+    events.push({ index, kind: "master", type: "put", service: rec.service.name, master, previous, epoch: index, reason });
+  }
+
+  private executeCommand(cmd: RegistryCommand, at: number, index: number, events: RegistryEvent[]): CommandResult {
     try {
       switch (cmd.op) {
         case "service.put":
@@ -183,7 +226,7 @@ export class RegistryStateMachine implements StateMachine {
         case "instance.deregister":
           return this.deregister(cmd.service, cmd.id, index, events);
         case "health.set":
-          return this.setHealth(cmd.changes, at, index, events);
+          return this.setHealth(cmd.changes, cmd.positions, at, index, events);
         case "instance.reap":
           return this.reap(cmd.service, cmd.id, at, index, events);
         case "kv.put":
@@ -193,7 +236,7 @@ export class RegistryStateMachine implements StateMachine {
         case "kv.txn":
           return this.kvTxn(cmd, index, events);
         case "failover":
-          return fail(index, "failed-precondition", "failover is not applied yet");
+          return this.failover(cmd, at, index, events);
       }
     } catch (err) {
       // Validators run before any change, so a refused command changed nothing.
@@ -211,7 +254,7 @@ export class RegistryStateMachine implements StateMachine {
     if (!rec && this.services.size >= SERVICES_MAX) return fail(index, "resource-exhausted", `the registry holds ${SERVICES_MAX} services already`);
     const service: Service = { name, config: copyConfig(config), createIndex: rec?.service.createIndex ?? index, modIndex: index };
     if (rec) rec.service = service;
-    else this.services.set(name, { service, instances: new Map() });
+    else this.services.set(name, { service, instances: new Map(), master: NO_MASTER });
     events.push({ index, kind: "service", type: "put", service });
     return ok(index);
   }
@@ -222,6 +265,7 @@ export class RegistryStateMachine implements StateMachine {
     if (!rec) return fail(index, "not-found", `service ${name} is not registered`);
     for (const id of [...rec.instances.keys()].sort()) events.push({ index, kind: "instance", type: "delete", service: name, id });
     this.instanceCount -= rec.instances.size;
+    if (rec.master.master !== "") this.setMaster(rec, "", "demoted", this.clusterTime, index, events);
     this.services.delete(name);
     events.push({ index, kind: "service", type: "delete", name });
     return ok(index, { deleted: rec.instances.size });
@@ -236,11 +280,12 @@ export class RegistryStateMachine implements StateMachine {
       return fail(index, "resource-exhausted", `service ${spec.service} has ${INSTANCES_PER_SERVICE_MAX} instances already`);
     }
     if (!rec) {
-      rec = { service: { name: spec.service, config: DEFAULT_SERVICE_CONFIG, createIndex: index, modIndex: index }, instances: new Map() };
+      rec = { service: { name: spec.service, config: DEFAULT_SERVICE_CONFIG, createIndex: index, modIndex: index }, instances: new Map(), master: NO_MASTER };
       this.services.set(spec.service, rec);
       events.push({ index, kind: "service", type: "put", service: rec.service });
     }
-    const instance = makeInstance(spec, at, prev?.createIndex ?? index, index);
+    // A re-registration keeps the position the log recorded: it is the instance's, not the registration's.
+    const instance = makeInstance(spec, at, prev?.createIndex ?? index, index, prev?.replicationPosition ?? 0);
     rec.instances.set(spec.id, instance);
     if (!prev) this.instanceCount++;
     events.push({ index, kind: "instance", type: "put", instance });
@@ -267,8 +312,10 @@ export class RegistryStateMachine implements StateMachine {
    * its health or note differs; healthSince moves only when the health itself changes, so a new
    * note on a critical instance does not postpone its reaping.
    */
-  private setHealth(changes: readonly HealthChange[], at: number, index: number, events: RegistryEvent[]): CommandResult {
+  private setHealth(changes: readonly HealthChange[], positions: readonly PositionReport[] | undefined, at: number, index: number, events: RegistryEvent[]): CommandResult {
     validateHealthChanges(changes);
+    validatePositions(positions);
+    this.recordPositions(positions);
     let applied = 0;
     for (const c of changes) {
       const rec = this.services.get(c.service);
@@ -282,6 +329,40 @@ export class RegistryStateMachine implements StateMachine {
       events.push({ index, kind: "instance", type: "put", instance: next });
     }
     return ok(index, { applied });
+  }
+
+  /**
+   * recordPositions stores reported replication positions. A position alone is not an event and
+   * does not move modIndex: it would look like a re-registration to the lease tracker and wake
+   * every watcher at heartbeat rate; the next event of the instance carries it.
+   */
+  private recordPositions(positions: readonly PositionReport[] | undefined): void {
+    for (const p of positions ?? []) {
+      const rec = this.services.get(p.service);
+      const inst = rec?.instances.get(p.id);
+      if (rec && inst && inst.replicationPosition !== p.position) rec.instances.set(p.id, { ...inst, replicationPosition: p.position });
+    }
+  }
+
+  /** failover is a switchover or a fail-back: the master role moves to the target in this entry, or nothing changes and the reason is returned. */
+  private failover(cmd: Extract<RegistryCommand, { op: "failover" }>, at: number, index: number, events: RegistryEvent[]): CommandResult {
+    validateServiceName(cmd.service, "service");
+    if (cmd.to !== "") validateName(cmd.to, "to");
+    validatePositions(cmd.positions);
+    const rec = this.services.get(cmd.service);
+    if (!rec) return fail(index, "not-found", `service ${cmd.service} is not registered`);
+    this.recordPositions(cmd.positions);
+    const instances = [...rec.instances.values()];
+    if (cmd.reason === "failback") {
+      const why = failbackRefusal(rec.master, rec.service.config, instances, at);
+      if (why !== null) return fail(index, "failed-precondition", `no fail-back of ${cmd.service}: ${why}`);
+      this.setMaster(rec, rec.service.config.failback, "failback", at, index, events);
+      return ok(index);
+    }
+    const target = switchoverTarget(rec.master, rec.service.config, instances, cmd.to);
+    if ("refused" in target) return fail(index, "failed-precondition", `no switchover of ${cmd.service}: ${target.refused}`);
+    this.setMaster(rec, target.master, "switchover", at, index, events);
+    return ok(index);
   }
 
   private reap(service: string, id: string, at: number, index: number, events: RegistryEvent[]): CommandResult {
@@ -356,7 +437,30 @@ export class RegistryStateMachine implements StateMachine {
   /** getService returns a service with its instances in id order. */
   getService(name: string): ServiceView | undefined {
     const rec = this.services.get(name);
-    return rec ? { service: rec.service, instances: sortedInstances(rec) } : undefined;
+    return rec ? { service: rec.service, instances: sortedInstances(rec), master: rec.master } : undefined;
+  }
+
+  /** masterOf is a service's master state (NO_MASTER for an unknown service). */
+  masterOf(service: string): MasterState {
+    return this.services.get(service)?.master ?? NO_MASTER;
+  }
+
+  /** roleOf is an instance's role: master or standby in a master-slave service, "" otherwise. */
+  roleOf(service: string, id: string): InstanceRole {
+    const rec = this.services.get(service);
+    if (rec?.service.config.mode !== "master-slave") return "";
+    return rec.master.master === id ? "master" : "standby";
+  }
+
+  /** failbacksDue lists the master-slave services whose fail-back may happen at cluster time `now` (the leader proposes them). */
+  failbacksDue(now: number): { service: string; to: string }[] {
+    const out: { service: string; to: string }[] = [];
+    for (const rec of this.services.values()) {
+      const c = rec.service.config;
+      if (c.mode !== "master-slave" || c.failback === "" || rec.master.master === c.failback) continue;
+      if (failbackRefusal(rec.master, c, [...rec.instances.values()], now) === null) out.push({ service: rec.service.name, to: c.failback });
+    }
+    return out;
   }
 
   /** listServices returns every service in name order with its instance counts by health. */
@@ -365,7 +469,7 @@ export class RegistryStateMachine implements StateMachine {
       const rec = this.services.get(name)!;
       const n = { instances: rec.instances.size, passing: 0, warning: 0, critical: 0 };
       for (const i of rec.instances.values()) n[i.health]++;
-      return { service: rec.service, counts: n };
+      return { service: rec.service, counts: n, master: rec.master };
     });
   }
 
@@ -422,7 +526,7 @@ export class RegistryStateMachine implements StateMachine {
   snapshot(): Uint8Array {
     const services = [...this.services.keys()].sort().map((name) => {
       const rec = this.services.get(name)!;
-      return { service: rec.service, instances: sortedInstances(rec) };
+      return { service: rec.service, master: rec.master, instances: sortedInstances(rec) };
     });
     return encodeSnapshot({ applied: this.applied, clusterTime: this.clusterTime, services, kv: this.kv.all(), sessions: this.sessions.entries() });
   }
@@ -432,8 +536,8 @@ export class RegistryStateMachine implements StateMachine {
     const s = decodeSnapshot(data);
     const services = new Map<string, ServiceRecord>();
     let count = 0;
-    for (const { service, instances } of s.services) {
-      services.set(service.name, { service, instances: new Map(instances.map((i) => [i.id, i])) });
+    for (const { service, master, instances } of s.services) {
+      services.set(service.name, { service, instances: new Map(instances.map((i) => [i.id, i])), master });
       count += instances.length;
     }
     this.kv.load(s.kv);
@@ -453,30 +557,29 @@ function sortedInstances(rec: ServiceRecord): Instance[] {
 }
 
 function copyConfig(c: ServiceConfig): ServiceConfig {
-  return { ...c };
+  return copyRecord(CONFIG_FIELDS, c);
 }
 
-/** makeInstance builds the stored instance with a fixed field order and sorted metadata, so equal registrations store equal bytes. */
-function makeInstance(spec: InstanceSpec, at: number, createIndex: number, modIndex: number): Instance {
-  const metadata: Record<string, string> = Object.create(null);
-  for (const k of Object.keys(spec.metadata).sort()) metadata[k] = spec.metadata[k]!;
-  return {
-    id: spec.id,
-    service: spec.service,
-    address: spec.address,
-    port: spec.port,
-    tags: [...spec.tags],
-    metadata,
-    weight: spec.weight,
-    priority: spec.priority,
-    zone: spec.zone,
-    ttlMs: spec.ttlMs,
-    deregisterCriticalAfterMs: spec.deregisterCriticalAfterMs,
-    health: "passing",
-    note: "",
-    healthSince: at,
-    createIndex,
-    modIndex,
-    replicationPosition: 0,
-  };
+/** makeInstance builds the stored instance with the table's field order and sorted metadata, so equal registrations store equal bytes. */
+function makeInstance(spec: InstanceSpec, at: number, createIndex: number, modIndex: number, replicationPosition: number): Instance {
+  const state: Omit<Instance, keyof InstanceSpec> = { health: "passing", note: "", healthSince: at, createIndex, modIndex, replicationPosition };
+  return copyRecord(INSTANCE_FIELDS, { ...spec, ...state });
+}
+
+/** touchedServices are the services whose master an applied command may change. */
+function touchedServices(cmd: RegistryCommand): Set<string> {
+  switch (cmd.op) {
+    case "service.put":
+      return new Set([cmd.name]);
+    case "instance.register":
+      return new Set([cmd.instance.service]);
+    case "instance.deregister":
+    case "instance.reap":
+      return new Set([cmd.service]);
+    case "health.set":
+      return new Set([...cmd.changes.map((c) => c.service), ...(cmd.positions ?? []).map((p) => p.service)]);
+    default:
+      // failover sets its master itself; service.delete demotes in place; KV touches no service.
+      return new Set();
+  }
 }

@@ -5,20 +5,9 @@
  * Each throws ValidationError(field, reason) on the first field out of its limits.
  */
 import { ValidationError } from "./errors.js";
+import { type Check, CONFIG_FIELDS, SPEC_FIELDS } from "./fields.js";
 import {
-  ADDRESS_BYTES_MAX,
-  CIRCUIT_MAX_RANGE,
-  FAILBACK_HOLD_DOWN_MS_RANGE,
-  FALLBACK_BODY_BYTES_MAX,
-  FALLBACK_STATUS_RANGE,
-  HASH_ON_BYTES_MAX,
-  OUTLIER_BASE_EJECTION_MS_RANGE,
-  OUTLIER_CONSECUTIVE_FAILURES_MAX,
-  PERCENT_RANGE,
-  REPLICATION_POSITION_MAX,
   CLIENT_ID_BYTES_MAX,
-  DEREGISTER_CRITICAL_AFTER_MS_MIN,
-  DEREGISTER_CRITICAL_AFTER_MS_RANGE,
   HEALTH_CHANGES_MAX,
   KV_KEY_BYTES_MAX,
   KV_VALUE_BYTES_MAX,
@@ -28,26 +17,18 @@ import {
   NAME_BYTES_MAX,
   NAME_PATTERN,
   NOTE_BYTES_MAX,
-  PER_TRY_TIMEOUT_MS_MAX,
-  PRIORITY_RANGE,
-  RETRY_BUDGET_PERCENT_MAX,
-  SERVICE_RETRIES_MAX,
+  REPLICATION_POSITION_MAX,
   TAG_BYTES_MAX,
   TAGS_MAX,
-  TTL_MS_RANGE,
   TXN_OPS_MAX,
-  WEIGHT_RANGE,
-  ZONE_BYTES_MAX,
 } from "./limits.js";
 import {
-  BALANCE_POLICIES,
-  HASH_METHODS,
   HEALTH_VALUES,
   type HealthChange,
   type InstanceSpec,
   type KvCompare,
   type KvOp,
-  SERVICE_MODES,
+  type PositionReport,
   type ServiceConfig,
   type Session,
 } from "./types.js";
@@ -99,24 +80,49 @@ export function validateServiceName(name: unknown, field = "service"): void {
   validateName(name, field);
 }
 
-/** validateInstanceSpec checks every field of a registration. */
+/** checkField validates one value by its row's check (fields.ts). */
+export function checkField(check: Check, v: unknown, field: string): void {
+  switch (check.k) {
+    case "name":
+      validateName(v, field);
+      return;
+    case "name-or-empty":
+      if (str(field, v) !== "") validateName(v, field);
+      return;
+    case "bytes": {
+      const s = maxBytes(field, v, check.max);
+      if (check.nonEmpty && s.length === 0) throw new ValidationError(field, "must not be empty");
+      if (check.pattern && s !== "" && !check.pattern.test(s)) throw new ValidationError(field, check.patternText ?? `must match ${check.pattern}`);
+      return;
+    }
+    case "int": {
+      const n = intIn(field, v, check.min, check.max);
+      if (check.minNonZero !== undefined && n !== 0 && n < check.minNonZero) {
+        throw new ValidationError(field, `must be 0 or at least ${check.minNonZero}, got ${n}`);
+      }
+      return;
+    }
+    case "one-of":
+      oneOf(field, v, check.values);
+      return;
+    case "bool":
+      if (typeof v !== "boolean") throw new ValidationError(field, "must be a boolean");
+      return;
+    case "tags":
+      validateTags(v, field);
+      return;
+    case "metadata":
+      validateMetadata(v, field);
+      return;
+    case "none":
+      return;
+  }
+}
+
+/** validateInstanceSpec checks every field of a registration (the spec rows of INSTANCE_FIELDS). */
 export function validateInstanceSpec(spec: InstanceSpec, field = "instance"): void {
   if (typeof spec !== "object" || spec === null) throw new ValidationError(field, "must be an object");
-  validateName(spec.id, `${field}.id`);
-  validateName(spec.service, `${field}.service`);
-  const address = maxBytes(`${field}.address`, spec.address, ADDRESS_BYTES_MAX);
-  if (address.length === 0) throw new ValidationError(`${field}.address`, "must not be empty");
-  intIn(`${field}.port`, spec.port, 1, 65_535);
-  validateTags(spec.tags, `${field}.tags`);
-  validateMetadata(spec.metadata, `${field}.metadata`);
-  intIn(`${field}.weight`, spec.weight, WEIGHT_RANGE[0], WEIGHT_RANGE[1]);
-  intIn(`${field}.priority`, spec.priority, PRIORITY_RANGE[0], PRIORITY_RANGE[1]);
-  maxBytes(`${field}.zone`, spec.zone, ZONE_BYTES_MAX);
-  intIn(`${field}.ttlMs`, spec.ttlMs, TTL_MS_RANGE[0], TTL_MS_RANGE[1]);
-  const dereg = intIn(`${field}.deregisterCriticalAfterMs`, spec.deregisterCriticalAfterMs, ...DEREGISTER_CRITICAL_AFTER_MS_RANGE);
-  if (dereg !== 0 && dereg < DEREGISTER_CRITICAL_AFTER_MS_MIN) {
-    throw new ValidationError(`${field}.deregisterCriticalAfterMs`, `must be 0 (never) or at least ${DEREGISTER_CRITICAL_AFTER_MS_MIN}, got ${dereg}`);
-  }
+  for (const f of SPEC_FIELDS) checkField(f.check, (spec as unknown as Record<string, unknown>)[f.name], `${field}.${f.name}`);
 }
 
 function validateTags(tags: unknown, field: string): void {
@@ -139,49 +145,12 @@ function validateMetadata(md: unknown, field: string): void {
   }
 }
 
-/** validateServiceConfig checks a service's config; `name`, when given, is the service's own (a service is not its own fallback). */
+/** validateServiceConfig checks a service's config (CONFIG_FIELDS, then the rules between fields); `name`, when given, is the service's own (a service is not its own fallback). */
 export function validateServiceConfig(config: ServiceConfig, name?: string, field = "config"): void {
   if (typeof config !== "object" || config === null) throw new ValidationError(field, "must be an object");
-  oneOf(`${field}.policy`, config.policy, BALANCE_POLICIES);
-  oneOf(`${field}.mode`, config.mode, SERVICE_MODES);
-  intIn(`${field}.retries`, config.retries, 0, SERVICE_RETRIES_MAX);
-  intIn(`${field}.retryBudgetPercent`, config.retryBudgetPercent, 0, RETRY_BUDGET_PERCENT_MAX);
-  intIn(`${field}.perTryTimeoutMs`, config.perTryTimeoutMs, 0, PER_TRY_TIMEOUT_MS_MAX);
-  const fallback = str(`${field}.fallback`, config.fallback);
-  if (fallback !== "") {
-    validateName(fallback, `${field}.fallback`);
-    if (fallback === name) throw new ValidationError(`${field}.fallback`, "must not be the service itself");
-  }
-  validateFailoverConfig(config, field);
-  validateBalancerConfig(config, field);
-}
-
-function validateFailoverConfig(config: ServiceConfig, field: string): void {
-  intIn(`${field}.maxLagOnFailover`, config.maxLagOnFailover, 0, REPLICATION_POSITION_MAX);
-  const failback = str(`${field}.failback`, config.failback);
-  if (failback !== "") validateName(failback, `${field}.failback`);
-  intIn(`${field}.failbackHoldDownMs`, config.failbackHoldDownMs, ...FAILBACK_HOLD_DOWN_MS_RANGE);
-}
-
-/** HASH_ON_PATTERN: "source", or a header or cookie name (an HTTP token, RFC 9110 §5.6.2). */
-const HASH_ON_PATTERN = /^(?:source|(?:header|cookie):[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/;
-
-function validateBalancerConfig(config: ServiceConfig, field: string): void {
-  const hashOn = maxBytes(`${field}.hashOn`, config.hashOn, HASH_ON_BYTES_MAX);
-  if (hashOn !== "" && !HASH_ON_PATTERN.test(hashOn)) throw new ValidationError(`${field}.hashOn`, 'must be "header:<name>", "cookie:<name>" or "source"');
-  if (config.policy === "hash" && hashOn === "") throw new ValidationError(`${field}.hashOn`, "must be set with policy hash");
-  oneOf(`${field}.hashMethod`, config.hashMethod, HASH_METHODS);
-  if (typeof config.retryOn5xx !== "boolean") throw new ValidationError(`${field}.retryOn5xx`, "must be a boolean");
-  intIn(`${field}.fallbackStatus`, config.fallbackStatus, ...FALLBACK_STATUS_RANGE);
-  maxBytes(`${field}.fallbackBody`, config.fallbackBody, FALLBACK_BODY_BYTES_MAX);
-  intIn(`${field}.outlierConsecutiveFailures`, config.outlierConsecutiveFailures, 0, OUTLIER_CONSECUTIVE_FAILURES_MAX);
-  intIn(`${field}.outlierBaseEjectionMs`, config.outlierBaseEjectionMs, ...OUTLIER_BASE_EJECTION_MS_RANGE);
-  intIn(`${field}.outlierMaxEjectionPercent`, config.outlierMaxEjectionPercent, ...PERCENT_RANGE);
-  intIn(`${field}.panicThresholdPercent`, config.panicThresholdPercent, ...PERCENT_RANGE);
-  intIn(`${field}.maxConnections`, config.maxConnections, ...CIRCUIT_MAX_RANGE);
-  intIn(`${field}.maxPendingRequests`, config.maxPendingRequests, ...CIRCUIT_MAX_RANGE);
-  intIn(`${field}.maxRequests`, config.maxRequests, ...CIRCUIT_MAX_RANGE);
-  intIn(`${field}.zoneMinHealthyPercent`, config.zoneMinHealthyPercent, ...PERCENT_RANGE);
+  for (const f of CONFIG_FIELDS) checkField(f.check, config[f.name], `${field}.${f.name}`);
+  if (config.fallback !== "" && config.fallback === name) throw new ValidationError(`${field}.fallback`, "must not be the service itself");
+  if (config.policy === "hash" && config.hashOn === "") throw new ValidationError(`${field}.hashOn`, "must be set with policy hash");
 }
 
 /** validateKvKey checks a key: not empty, at most KV_KEY_BYTES_MAX bytes. */
@@ -261,6 +230,18 @@ export function validateHealthChanges(changes: readonly HealthChange[], field = 
     oneOf(`${at}.health`, c.health, HEALTH_VALUES);
     maxBytes(`${at}.note`, c.note, NOTE_BYTES_MAX);
     intIn(`${at}.ifModIndex`, c.ifModIndex, 0, Number.MAX_SAFE_INTEGER);
+  });
+}
+
+/** validatePositions checks the replication positions a health.set or failover command carries. */
+export function validatePositions(positions: readonly PositionReport[] | undefined, field = "positions"): void {
+  if (positions === undefined) return;
+  if (!Array.isArray(positions)) throw new ValidationError(field, "must be a list");
+  if (positions.length > HEALTH_CHANGES_MAX) throw new ValidationError(field, `must have at most ${HEALTH_CHANGES_MAX} entries, got ${positions.length}`);
+  positions.forEach((p, i) => {
+    validateName(p.service, `${field}[${i}].service`);
+    validateName(p.id, `${field}[${i}].id`);
+    intIn(`${field}[${i}].position`, p.position, 0, REPLICATION_POSITION_MAX);
   });
 }
 

@@ -6,7 +6,7 @@ import { SESSION_IDLE_MS } from "../../../src/registry/limits.js";
 import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import type { CommandResult, RegistryCommand, Session } from "../../../src/registry/types.js";
 import { Rng } from "../../sim/rng.js";
-import { b64, Harness, spec, T0 } from "./registry-harness.js";
+import { b64, Harness, legacySnapshot, spec, T0 } from "./registry-harness.js";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -141,9 +141,8 @@ describe("cluster time", () => {
 
     const json = JSON.parse(new TextDecoder().decode(snap)) as Record<string, unknown>;
     expect(json.clusterTime).toBe(T0 + 70_000);
-    const { clusterTime: _, ...v2 } = { ...json, version: 2 } as Record<string, unknown>;
     const old = new RegistryStateMachine();
-    old.restore(new TextEncoder().encode(JSON.stringify(v2)));
+    old.restore(legacySnapshot(snap, 2));
     // Version 2 did not record the cluster time: the latest time it holds (healthSince, lastAt) stands in.
     expect(old.clusterTime).toBe(T0 + 50_000);
     expect(old.kvGet("k")).toMatchObject({ value: b64("1") });

@@ -61,3 +61,25 @@ export class Harness {
     return this.events[this.events.length - 1] ?? [];
   }
 }
+
+/** V3_SERVICE_COLUMNS and V3_INSTANCE_COLUMNS are the fixed columns of snapshot versions 2 and 3. */
+const V3_SERVICE_COLUMNS = ["name", "policy", "mode", "retries", "retryBudgetPercent", "perTryTimeoutMs", "fallback", "createIndex", "modIndex"];
+const V3_INSTANCE_COLUMNS = ["service", "id", "address", "port", "tags", "metadata", "weight", "priority", "zone", "ttlMs", "deregisterCriticalAfterMs", "health", "note", "healthSince", "createIndex", "modIndex"];
+
+/**
+ * legacySnapshot rewrites a version-4 snapshot (headed columns) as the version-3 or version-2 layout
+ * older builds wrote: fixed columns, no masters and no newer fields (version 2 also without clusterTime).
+ */
+export function legacySnapshot(data: Uint8Array, version: 2 | 3): Uint8Array {
+  const json = JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
+  const pick = (cols: string[], have: string[], rows: unknown[][]) => rows.map((r) => cols.map((c) => r[have.indexOf(c)]));
+  const { serviceColumns, instanceColumns, clusterTime, ...rest } = json;
+  const out: Record<string, unknown> = {
+    ...rest,
+    version,
+    services: pick(V3_SERVICE_COLUMNS, serviceColumns as string[], json.services as unknown[][]),
+    instances: pick(V3_INSTANCE_COLUMNS, instanceColumns as string[], json.instances as unknown[][]),
+  };
+  if (version === 3) out.clusterTime = clusterTime;
+  return new TextEncoder().encode(JSON.stringify(out));
+}

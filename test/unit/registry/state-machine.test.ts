@@ -70,6 +70,8 @@ describe("registry state machine: services and instances", () => {
     expect(h.lastEvents).toEqual([
       { index: 6, kind: "instance", type: "delete", service: "db", id: "a" },
       { index: 6, kind: "instance", type: "delete", service: "db", id: "b" },
+      // The master (b, the first instance to pass) is demoted with its service.
+      { index: 6, kind: "master", type: "put", service: "db", master: "", previous: "b", epoch: 6, reason: "demoted" },
       { index: 6, kind: "service", type: "delete", name: "db" },
     ]);
     expect(h.sm.getService("db")).toBeUndefined();
