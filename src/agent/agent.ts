@@ -127,7 +127,16 @@ export class Agent {
       const clusterTime = { now: () => clusterClock.now(node.status().term) };
       const leases = new LeaseDriver({
         clusterNow: () => clusterTime.now(),
-        registry: { allInstances: () => registry.allInstances(), instance: (s, i) => registry.instance(s, i) },
+        registry: {
+          allInstances: () => registry.allInstances(),
+          instance: (s, i) => registry.instance(s, i),
+          // Failover reads: positions of master-slave standbys, roles and epochs for heartbeat answers, due fail-backs.
+          instances: (s) => registry.instances(s),
+          getService: (n) => registry.getService(n),
+          roleOf: (s, i) => registry.roleOf(s, i),
+          masterOf: (s) => registry.masterOf(s),
+          failbacksDue: (now) => registry.failbacksDue(now),
+        },
         propose: (cmd) => proposeCommand(ctx as ApiContext, cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
         logger: logger.child({ component: "leases" }),
         // Heartbeats are acknowledged once a quorum confirmed this node still leads (see LeaseDriver).

@@ -1,8 +1,8 @@
 import { performance } from "node:perf_hooks";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import type { OkResult } from "../api/registry-write.js";
-import { LeaseTracker } from "../registry/lease-tracker.js";
-import type { HealthChange, Instance, RegistryCommand, RegistryEvent } from "../registry/types.js";
+import { LEASE_RETRY_MS, LeaseTracker } from "../registry/lease-tracker.js";
+import type { HealthChange, Instance, InstanceRole, MasterState, PositionReport, RegistryCommand, RegistryEvent } from "../registry/types.js";
 
 /** LEASE_CHECK_MS: how often the leader looks for expired leases; expiry is noticed at most this late. */
 export const LEASE_CHECK_MS = 100;
@@ -16,10 +16,21 @@ export const LEASE_CHECK_MS = 100;
  */
 export const LEASE_CONFIRM_MS = 1_000;
 
-/** LeaseRegistry is what the driver reads from the applied registry. */
+/** POSITIONS_PER_ENTRY_MAX bounds the replication positions one entry carries (validatePositions refuses more than HEALTH_CHANGES_MAX). */
+export const POSITIONS_PER_ENTRY_MAX = 10_000;
+
+/** LeaseRegistry is what the driver reads from the applied registry (the failover reads are optional for registries without master-slave services). */
 export interface LeaseRegistry {
   allInstances(): Iterable<Instance>;
   instance(service: string, id: string): Instance | undefined;
+  /** instances lists a service's instances (for the positions of its master-slave standbys). */
+  instances?(service: string): Instance[];
+  /** getService gives a service's config (its mode). */
+  getService?(name: string): { readonly service: { readonly config: { readonly mode: string } } } | undefined;
+  roleOf?(service: string, id: string): InstanceRole;
+  masterOf?(service: string): MasterState;
+  /** failbacksDue lists the fail-backs the leader should propose at cluster time `now`. */
+  failbacksDue?(now: number): { service: string; to: string }[];
 }
 
 /** LeaseLeadership is how the driver confirms that this node still leads (RaftNode satisfies it). */
@@ -73,6 +84,20 @@ const mono = () => performance.now();
 export class LeaseDriver {
   private readonly tracker = new LeaseTracker();
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * positions: the latest replication position each instance reported in a heartbeat to this
+   * leader (key service\0id). They reach the log only with the entries that can choose a master —
+   * the health.set entries this driver proposes (an expiry or a reported critical of a master) and
+   * switchovers and fail-backs — not with every heartbeat: positions of a busy database move on
+   * every heartbeat, and logging them would turn heartbeat traffic into Raft traffic, which leases
+   * exist to avoid. Sound because a promotion reads positions only in such an entry, and this
+   * leader attaches every position it holds for the service's instances to it. A new leader holds
+   * none until the instances heartbeat again (every TTL/3), before any lease it tracks can expire
+   * (it gives each a full TTL from its election).
+   */
+  private readonly positions = new Map<string, number>();
+  /** failbackPending: services whose fail-back proposal is in flight, until this monotonic time. */
+  private readonly failbackPending = new Map<string, number>();
 
   constructor(private readonly opts: LeaseDriverOptions) {}
 
@@ -88,12 +113,47 @@ export class LeaseDriver {
   /** onRole follows this node's leadership. */
   onRole(isLeader: boolean): void {
     if (isLeader && !this.tracker.isLeading) this.tracker.becomeLeader(mono(), this.opts.registry.allInstances());
-    else if (!isLeader && this.tracker.isLeading) this.tracker.stepDown();
+    else if (!isLeader && this.tracker.isLeading) {
+      this.tracker.stepDown();
+      this.positions.clear();
+      this.failbackPending.clear();
+    }
   }
 
   /** onEvents keeps the tracker in step with the registry (call after the machine applied them). */
   onEvents(events: readonly RegistryEvent[]): void {
     this.tracker.observe(mono(), events);
+    for (const e of events) {
+      if (e.kind === "instance" && e.type === "delete") this.positions.delete(`${e.service}\u0000${e.id}`);
+      if (e.kind === "master") this.failbackPending.delete(e.service);
+    }
+  }
+
+  /**
+   * positionsFor lists the positions this leader heard for the instances of the given master-slave
+   * services that differ from the recorded ones (at most POSITIONS_PER_ENTRY_MAX), to ride on an
+   * entry that may choose a master.
+   */
+  positionsFor(services: Iterable<string>): PositionReport[] {
+    const reg = this.opts.registry;
+    const out: PositionReport[] = [];
+    if (!reg.instances || !reg.getService || this.positions.size === 0) return out;
+    for (const service of new Set(services)) {
+      if (reg.getService(service)?.service.config.mode !== "master-slave") continue;
+      for (const inst of reg.instances(service)) {
+        const p = this.positions.get(`${service}\u0000${inst.id}`);
+        if (p === undefined || p === inst.replicationPosition) continue;
+        if (out.length >= POSITIONS_PER_ENTRY_MAX) return out;
+        out.push({ service, id: inst.id, position: p });
+      }
+    }
+    return out;
+  }
+
+  /** healthSet is a health.set command carrying the positions of the master-slave services it touches. */
+  private healthSet(changes: HealthChange[]): RegistryCommand {
+    const positions = this.positionsFor(changes.map((c) => c.service));
+    return positions.length > 0 ? { op: "health.set", changes, positions } : { op: "health.set", changes };
   }
 
   /** onReset re-seeds a leading tracker after a snapshot replaced the registry. */
@@ -125,6 +185,7 @@ export class LeaseDriver {
         out.push({ code: r.reason, response: null });
         continue;
       }
+      if (it.replicationPosition) this.positions.set(`${it.service}\u0000${it.id}`, it.replicationPosition);
       const answer: RenewResultMsg = { code: "ok", response: { service: it.service, id: it.id, ttlMs: r.ttlMs, health: r.change?.health ?? "", index: 0 } };
       if (r.change) {
         changes.push(r.change);
@@ -135,7 +196,7 @@ export class LeaseDriver {
     // Asked now, in the same synchronous step as the renewals: the round starts after every one arrived.
     const confirmed = this.confirm(out.some((r) => r.code === "ok"));
     let index = 0;
-    if (changes.length > 0) index = (await this.opts.propose({ op: "health.set", changes })).index;
+    if (changes.length > 0) index = (await this.opts.propose(this.healthSet(changes))).index;
     if (!(await confirmed)) return out.map((r) => (r.code === "ok" ? { code: "unconfirmed", response: null } : r));
     for (const r of out) {
       if (!r.response) continue;
@@ -143,6 +204,10 @@ export class LeaseDriver {
       r.response.health = inst?.health ?? r.response.health;
       // Only the heartbeat that asked for the change names its index.
       r.response.index = caused.has(r) ? index : 0;
+      // Role and epoch as applied after this batch's change, and after a quorum confirmed this leader.
+      const reg = this.opts.registry;
+      r.response.role = reg.roleOf?.(r.response.service, r.response.id) ?? "";
+      r.response.epoch = r.response.role === "" ? 0 : (reg.masterOf?.(r.response.service).epoch ?? 0);
     }
     return out;
   }
@@ -163,15 +228,29 @@ export class LeaseDriver {
     }
   }
 
+  /** proposeFailbacks proposes each due fail-back once per LEASE_RETRY_MS; apply re-checks it against the cluster time it applies at. */
+  private async proposeFailbacks(): Promise<void> {
+    const due = this.opts.registry.failbacksDue?.(this.opts.clusterNow()) ?? [];
+    const now = mono();
+    for (const f of due) {
+      if ((this.failbackPending.get(f.service) ?? 0) > now) continue;
+      this.failbackPending.set(f.service, now + LEASE_RETRY_MS);
+      const positions = this.positionsFor([f.service]);
+      const cmd: RegistryCommand = { op: "failover", service: f.service, to: f.to, reason: "failback", ...(positions.length > 0 ? { positions } : {}) };
+      await this.opts.propose(cmd);
+    }
+  }
+
   private async check(): Promise<void> {
     if (!this.tracker.isLeading) return;
     const work = this.tracker.due(mono(), this.opts.clusterNow());
     try {
       if (work.expire.length > 0) {
-        const res = await this.opts.propose({ op: "health.set", changes: work.expire });
+        const res = await this.opts.propose(this.healthSet(work.expire));
         this.opts.logger.debug({ expired: work.expire.length, applied: res.applied, index: res.index }, "lease expiries applied");
       }
       for (const r of work.reap) await this.opts.propose({ op: "instance.reap", service: r.service, id: r.id });
+      await this.proposeFailbacks();
     } catch (err) {
       // Not leader any more, or a conditional change lost its race: the tracker retries or the next leader takes over.
       this.opts.logger.debug({ err }, "lease proposal did not apply");

@@ -1,5 +1,5 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { NOTE_BYTES_MAX } from "../registry/limits.js";
+import { NOTE_BYTES_MAX, REPLICATION_POSITION_MAX } from "../registry/limits.js";
 import { HEALTH_VALUES, type Health } from "../registry/types.js";
 import { validateInstanceSpec, validateServiceConfig, validateServiceName } from "../registry/validate.js";
 import type { ApiContext } from "./context.js";
@@ -32,6 +32,10 @@ function validateHeartbeat(h: HeartbeatRequestMsg): void {
     throw new InvalidArgumentError("status", `must be empty or one of ${HEALTH_VALUES.join(", ")}, got "${h.status}"`);
   }
   if (Buffer.byteLength(h.note ?? "") > NOTE_BYTES_MAX) throw new InvalidArgumentError("note", `is longer than ${NOTE_BYTES_MAX} bytes`);
+  const pos = h.replicationPosition ?? 0;
+  if (!Number.isSafeInteger(pos) || pos < 0 || pos > REPLICATION_POSITION_MAX) {
+    throw new InvalidArgumentError("replication_position", `must be below 2^53 (${REPLICATION_POSITION_MAX + 1}), got ${pos}`);
+  }
 }
 
 /**
@@ -134,11 +138,15 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
       const got = reg.getService(name);
       if (!got) throw new NotFoundError(`service ${name} is not registered`);
       const instances = passingOnly ? got.instances.filter((i) => i.health === "passing") : got.instances;
-      return { service: serviceToMsg(got.service, countHealth(got.instances)), instances: instances.map((i) => instanceToMsg(i)), index: reg.applied };
+      return {
+        service: serviceToMsg(got.service, countHealth(got.instances), got.master),
+        instances: instances.map((i) => instanceToMsg(i, reg.roleOf(name, i.id))),
+        index: reg.applied,
+      };
     }),
     ListServices: unary<{ consistency: "CONSISTENCY_LINEARIZABLE" | "CONSISTENCY_STALE" }, object>(async (call) => {
       await readBarrier(ctx, call, call.request.consistency);
-      const services = reg.listServices().map((s) => serviceToMsg(s.service, s.counts));
+      const services = reg.listServices().map((s) => serviceToMsg(s.service, s.counts, s.master));
       return { services, index: reg.applied };
     }),
     Watch: (call: WatchCall) => serveWatch({ hub: ctx.hub, applied: () => reg.applied }, call),

@@ -6,6 +6,7 @@ import type { ApiContext } from "./context.js";
 import { kvService } from "./kv-service.js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi, clientPackageDefinition } from "../common/proto.js";
+import { failoverService } from "./failover-service.js";
 import { internalService, registryService } from "./registry-service.js";
 import { watchServiceDefinition } from "./watch-stream.js";
 
@@ -28,7 +29,7 @@ export class ApiServer {
     const api = clientApi();
     this.server.addService(api.KV.service, kvService(ctx));
     this.server.addService(api.Cluster.service, clusterService(ctx));
-    this.server.addService(watchServiceDefinition(api.Registry.service), registryService(ctx));
+    this.server.addService(watchServiceDefinition(api.Registry.service), { ...registryService(ctx), ...failoverService(ctx) });
     this.server.addService(api.Internal.service, internalService(ctx));
     // grpc.health.v1 and server reflection, so grpcurl and standard health probes work.
     this.health.addToServer(this.server);

@@ -10,7 +10,7 @@ import { agentHelp, runAgent } from "./agent-command.js";
 import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { kvCommand } from "./kv-commands.js";
-import { deregisterCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
+import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
 
@@ -28,7 +28,9 @@ usage: raftmesh <command> [flags]
   register <service> <id> --address h --port n [--tags a,b] [--meta k=v,...] [--weight n]
            [--priority n] [--zone z] [--ttl ms] [--deregister-after ms]
   deregister <service> <id>
-  heartbeat <service> <id> [--status passing|warning|critical] [--note text]
+  heartbeat <service> <id> [--status passing|warning|critical] [--note text] [--position n]
+  failover <service> [--to id]     switch a master-slave service's master over (to id, or the
+                                 best eligible standby) in one entry
   services [--json]                every service with instance counts by health
   instances <service> [--passing] [--json]
   watch [--service s] [--prefix p] [--from index] [--json]
@@ -73,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
       return instancesCommand(rest, out);
     case "watch":
       return watchCommand(rest, out);
+    case "failover":
+      return failoverCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }

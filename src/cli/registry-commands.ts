@@ -130,6 +130,10 @@ export async function instancesCommand(argv: string[], out: (s: string) => void)
 function describe(e: EventMsg): string {
   if (e.kind === "kv") return `${e.index} kv ${e.type} ${e.key}${e.kv ? ` = ${e.kv.value.toString("utf8")}` : ""}`;
   if (e.kind === "instance") return `${e.index} instance ${e.type} ${e.name}/${e.id}${e.instance ? ` ${e.instance.address}:${e.instance.port} ${e.instance.health}` : ""}`;
+  if (e.kind === "master" && e.master) {
+    const m = e.master;
+    return `${e.index} master ${m.reason} ${m.service}: ${m.master || "(none)"} epoch ${m.epoch}${m.previous ? ` (was ${m.previous})` : ""}`;
+  }
   return `${e.index} service ${e.type} ${e.name}`;
 }
 
@@ -170,15 +174,35 @@ export async function watchCommand(argv: string[], out: (s: string) => void): Pr
   });
 }
 
-/** heartbeat <service> <id> [--status s] [--note n]: renew a lease once (for scripts and checks). */
+/** heartbeat <service> <id> [--status s] [--note n] [--position n]: renew a lease once (for scripts and checks). */
 export async function heartbeatCommand(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(argv, { endpoints: { type: "string" }, status: { type: "string" }, note: { type: "string" } });
+  const { values, positionals } = parse(argv, { endpoints: { type: "string" }, status: { type: "string" }, note: { type: "string" }, position: { type: "string" } });
   const [service, id, ...rest] = positionals;
-  if (!service || !id || rest.length > 0) throw new UsageError("usage: raftmesh heartbeat <service> <id> [--status passing|warning|critical] [--note text]");
+  if (!service || !id || rest.length > 0) {
+    throw new UsageError("usage: raftmesh heartbeat <service> <id> [--status passing|warning|critical] [--note text] [--position n]");
+  }
+  const replicationPosition = intFlag("position", values.position, 0);
+  if (!Number.isSafeInteger(replicationPosition)) throw new UsageError(`--position: must be below 2^53, got "${String(values.position)}"`);
   const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
   try {
-    const res = await client.heartbeat(service, id, typeof values.status === "string" ? values.status : "", typeof values.note === "string" ? values.note : "");
-    out(`${service}/${id}: ${res.health}, lease ${res.ttlMs} ms`);
+    const status = typeof values.status === "string" ? values.status : "";
+    const res = await client.heartbeat(service, id, status, typeof values.note === "string" ? values.note : "", { replicationPosition });
+    out(`${service}/${id}: ${res.health}, lease ${res.ttlMs} ms${res.role ? `, ${res.role} at epoch ${res.epoch}` : ""}`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+/** failover <service> [--to id]: switch a master-slave service's master over in one entry. */
+export async function failoverCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(argv, { endpoints: { type: "string" }, to: { type: "string" } });
+  const [service, ...rest] = positionals;
+  if (!service || rest.length > 0) throw new UsageError("usage: raftmesh failover <service> [--to instance-id]");
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  try {
+    const res = await client.failover(service, { to: typeof values.to === "string" ? values.to : "" });
+    out(`${service}: master ${res.master} at epoch ${res.epoch}`);
     return 0;
   } finally {
     client.close();

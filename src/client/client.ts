@@ -3,6 +3,7 @@ import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX, SESSION_WINDOW } from ".
 import type {
   CompareMsg,
   DeleteResponseMsg,
+  FailoverResponseMsg,
   HeartbeatResponseMsg,
   InstanceMsg,
   ListResponseMsg,
@@ -138,9 +139,22 @@ export class RaftmeshClient {
     return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "Deregister", { service, id }, opts);
   }
 
-  /** heartbeat renews an instance's lease (idempotent: safe to retry); status and note are optional. */
-  heartbeat(service: string, id: string, status = "", note = "", opts: CallOptions = {}): Promise<HeartbeatResponseMsg> {
-    return this.idempotent("Registry", "Heartbeat", { service, id, status, note }, opts);
+  /**
+   * heartbeat renews an instance's lease (idempotent: safe to retry); status and note are optional,
+   * and so is opts.replicationPosition (an opaque position such as an LSN, for master-slave failover).
+   * The answer carries the instance's role and the service's epoch.
+   */
+  heartbeat(service: string, id: string, status = "", note = "", opts: CallOptions & { replicationPosition?: number } = {}): Promise<HeartbeatResponseMsg> {
+    return this.idempotent("Registry", "Heartbeat", { service, id, status, note, replicationPosition: opts.replicationPosition ?? 0 }, opts);
+  }
+
+  /**
+   * failover switches a master-slave service's master over to `to` (or the best eligible standby)
+   * in one entry; sessioned, so a retry applies at most once. An ineligible `to` fails with
+   * FAILED_PRECONDITION naming the reason.
+   */
+  failover(service: string, opts: CallOptions & { to?: string } = {}): Promise<FailoverResponseMsg> {
+    return this.sessioned<FailoverResponseMsg>("Registry", "Failover", { service, to: opts.to ?? "" }, opts);
   }
 
   /**
