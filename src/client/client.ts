@@ -157,17 +157,6 @@ export class RaftmeshClient {
     return this.sessioned<FailoverResponseMsg>("Registry", "Failover", { service, to: opts.to ?? "" }, opts);
   }
 
-  /**
-   * heartbeatWith renews a lease with the full request: a master-slave instance may report its
-   * replication position (an opaque unsigned integer, e.g. a database's LSN). Idempotent.
-   */
-  heartbeatWith(
-    req: { service: string; id: string; status?: string; note?: string; replicationPosition?: number },
-    opts: CallOptions = {},
-  ): Promise<HeartbeatResponseMsg> {
-    return this.idempotent("Registry", "Heartbeat", { status: "", note: "", ...req }, opts);
-  }
-
   putService(name: string, config: Partial<ServiceConfigMsg>, opts: CallOptions = {}) {
     return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "PutService", { name, config }, opts);
   }

@@ -243,7 +243,7 @@ export class MasterSession {
  */
 export function clientHeartbeat(client: RaftmeshClient): HeartbeatCall {
   return async (req, deadlineMs) => {
-    const res = await client.heartbeatWith(req, { deadlineMs });
+    const res = await client.heartbeat(req.service, req.id, "", "", { deadlineMs, ...(req.replicationPosition === undefined ? {} : { replicationPosition: req.replicationPosition }) });
     const role = res.role === "master" || res.role === "standby" ? res.role : "";
     return { health: res.health, role, epoch: Number(res.epoch ?? 0) };
   };
