@@ -33,6 +33,8 @@ const FAILOVER_WAIT_MS = 20_000;
 /** WRITE_TIMEOUT_MS bounds one probe write; WRITE_GAP_MS paces probes (a probe every 5 ms resolves the time to that). */
 const WRITE_TIMEOUT_MS = 1_000;
 const WRITE_GAP_MS = 5;
+/** SETTLE_MS: the pause after a restarted backend is up, before the next kill. */
+const SETTLE_MS = 1_000;
 
 interface Backend {
   readonly id: string;
@@ -91,6 +93,11 @@ function startBackend(dir: string, endpoints: string[], id: string, ttlMs: numbe
       }
     });
   });
+}
+
+/** answeredStandby says whether a backend's log holds an answer naming it standby. */
+function answeredStandby(file: string): boolean {
+  return existsSync(file) && readFileSync(file, "utf8").includes('"role":"standby"');
 }
 
 /** lastAck is the newest acknowledged answer in a backend's log that said master. */
@@ -196,9 +203,13 @@ async function runTtl(ttlMs: number): Promise<{ ttlMs: number; rounds: number; f
         results.push(r);
         log(`TTL ${ttlMs}: round ${round}: ${victim.id} → ${next.id} (epoch ${oldEpoch} → ${r.newEpoch}) in ${Math.round(r.fromAckMs)} ms after its last acknowledged heartbeat (watcher ${Math.round(r.watcherMs)} ms, from send ${Math.round(r.fromSendMs)} ms)`);
       }
-      // The killed backend comes back as a standby.
+      // The killed backend comes back as a standby; the next round starts once it heartbeats as
+      // one and its start-up (tsx compiling the sources) no longer competes for the CPU.
       const again = await startBackend(dir, endpoints, victim.id, ttlMs);
       backends.set(again.id, again);
+      const standbyBy = hostMonotonicMs() + READY_WAIT_MS;
+      while (!answeredStandby(again.log) && hostMonotonicMs() < standbyBy) await sleep(50);
+      await sleep(SETTLE_MS);
     }
   } finally {
     watch.stop();
