@@ -11,6 +11,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { BadEpochHeader } from "./errors.js";
 
 /** EPOCH_HEADER carries the epoch the sender believes current (the fencing token). */
 export const EPOCH_HEADER = "x-raftmesh-epoch";
@@ -52,11 +53,6 @@ export interface DemoBackendOptions {
 /** hostMonotonicMs is CLOCK_MONOTONIC in ms: the same clock in every process of the host. */
 export function hostMonotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
-}
-
-/** BadEpochHeader is a malformed x-raftmesh-epoch (answered 400 naming the header). */
-export class BadEpochHeader extends Error {
-  override readonly name = "BadEpochHeader";
 }
 
 /** parseEpochHeader reads the header: absent → null; otherwise a non-negative safe integer. */
@@ -105,6 +101,7 @@ export class DemoBackend {
     try {
       headerEpoch = parseEpochHeader(req.headers[EPOCH_HEADER]);
     } catch (err) {
+      if (!(err instanceof BadEpochHeader)) throw err;
       send(res, 400, { error: "bad-request", message: (err as Error).message });
       return;
     }

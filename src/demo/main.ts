@@ -17,14 +17,10 @@ import { appendFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { clientHeartbeat, MasterSession, nudgeOnMasterEvents, RaftmeshClient, type SessionClock } from "../client/index.js";
 import { type BackendRecord, DemoBackend, hostMonotonicMs } from "./backend.js";
+import { DemoUsageError } from "./errors.js";
 
 /** DEMO_UNSAFE_SWITCHES are the demo's RAFTMESH_TEST_UNSAFE names. */
 export const DEMO_UNSAFE_SWITCHES = ["zero-demotion-margin", "ignore-lost-renewals"] as const;
-
-/** DemoUsageError is bad usage: the message names the flag; the process exits 2. */
-export class DemoUsageError extends Error {
-  override readonly name = "DemoUsageError";
-}
 
 /** DemoArgs are the parsed command line. */
 export interface DemoArgs {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type BackendRecord, DemoBackend, EPOCH_HEADER, type MasterView, WRITE_BODY_BYTES_MAX } from "../../../src/demo/backend.js";
-import { DemoUsageError, parseDemoArgs } from "../../../src/demo/main.js";
+import { DemoUsageError } from "../../../src/demo/errors.js";
+import { parseDemoArgs } from "../../../src/demo/main.js";
 
 /** view is a hand-set master view (the session's timing has its own tests). */
 function view(master: boolean, epoch: number, newest = epoch): MasterView & { master: boolean; e: number; n: number } {
