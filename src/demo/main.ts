@@ -10,8 +10,8 @@
  * written synchronously so that a killed process leaves every line it acted on.
  *
  * RAFTMESH_TEST_UNSAFE (negative controls of the failover suite, never for real use):
- * zero-demotion-margin (stand down only at the full TTL) and ignore-lost-renewals (stay master
- * until an answer says otherwise).
+ * zero-demotion-margin (stand down only at the full TTL), ignore-lost-renewals (stay master
+ * until an answer says otherwise) and slow-clock (the session's clock runs at SLOW_CLOCK_RATE).
  */
 import { appendFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -20,7 +20,13 @@ import { type BackendRecord, DemoBackend, hostMonotonicMs } from "./backend.js";
 import { DemoUsageError } from "./errors.js";
 
 /** DEMO_UNSAFE_SWITCHES are the demo's RAFTMESH_TEST_UNSAFE names. */
-export const DEMO_UNSAFE_SWITCHES = ["zero-demotion-margin", "ignore-lost-renewals"] as const;
+export const DEMO_UNSAFE_SWITCHES = ["zero-demotion-margin", "ignore-lost-renewals", "slow-clock"] as const;
+/**
+ * SLOW_CLOCK_RATE is the slow-clock control's rate: the session's clock runs at half the host's,
+ * fifty times past the assumed bound (SELF_DEMOTION_CLOCK_RATE_BOUND), so the session stands down
+ * long after the cluster has promoted another instance.
+ */
+export const SLOW_CLOCK_RATE = 0.5;
 
 /** DemoArgs are the parsed command line. */
 export interface DemoArgs {
@@ -99,12 +105,20 @@ export function parseDemoArgs(argv: readonly string[], env: Record<string, strin
   };
 }
 
-/** HOST_CLOCK is the session clock on CLOCK_MONOTONIC, so its times compare across processes. */
-const HOST_CLOCK: SessionClock = {
-  now: hostMonotonicMs,
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+/**
+ * hostClock is the session clock on CLOCK_MONOTONIC, so its times compare across processes; at a
+ * rate below 1 (the slow-clock control) it runs slower than the host's. toHost converts one of
+ * its times back to host time for the log.
+ */
+export function hostClock(rate = 1): SessionClock & { toHost(t: number): number } {
+  const origin = hostMonotonicMs();
+  return {
+    now: () => origin + (hostMonotonicMs() - origin) * rate,
+    setTimeout: (fn, ms) => setTimeout(fn, ms / rate),
+    clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+    toHost: (t) => origin + (t - origin) / rate,
+  };
+}
 
 /** REGISTER_ATTEMPTS bounds the start-up registration (the cluster may still be electing). */
 const REGISTER_ATTEMPTS = 60;
@@ -141,16 +155,17 @@ async function main(): Promise<number> {
       }
     }
   }
+  const clock = hostClock(args.unsafe.includes("slow-clock") ? SLOW_CLOCK_RATE : 1);
   session = new MasterSession(clientHeartbeat(client), {
     service: args.service,
     id: args.id,
     ttlMs: args.ttlMs,
-    clock: HOST_CLOCK,
+    clock,
     ...(args.marginMs === undefined ? {} : { marginMs: args.marginMs }),
     unsafeIgnoreLostRenewals: args.unsafe.includes("ignore-lost-renewals"),
     onPromoted: (epoch) => log({ id: args.id, type: "promoted", t: hostMonotonicMs(), epoch }),
-    onDemoted: (reason, epoch) => log({ id: args.id, type: "demoted", t: hostMonotonicMs(), epoch, reason, deadline: session?.deadline ?? null }),
-    onAnswer: (a, sentAt) => log({ id: args.id, type: "answer", t: hostMonotonicMs(), sentAt, role: a.role, epoch: a.epoch }),
+    onDemoted: (reason, epoch) => log({ id: args.id, type: "demoted", t: hostMonotonicMs(), epoch, reason, deadline: session && Number.isFinite(session.deadline) ? clock.toHost(session.deadline) : null }),
+    onAnswer: (a, sentAt) => log({ id: args.id, type: "answer", t: hostMonotonicMs(), sentAt: clock.toHost(sentAt), role: a.role, epoch: a.epoch }),
   });
   session.start();
   const stopNudges = nudgeOnMasterEvents(client, session, args.service);

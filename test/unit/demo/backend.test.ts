@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type BackendRecord, DemoBackend, EPOCH_HEADER, type MasterView, WRITE_BODY_BYTES_MAX } from "../../../src/demo/backend.js";
 import { DemoUsageError } from "../../../src/demo/errors.js";
-import { parseDemoArgs } from "../../../src/demo/main.js";
+import { hostClock, parseDemoArgs } from "../../../src/demo/main.js";
 
 /** view is a hand-set master view (the session's timing has its own tests). */
 function view(master: boolean, epoch: number, newest = epoch): MasterView & { master: boolean; e: number; n: number } {
@@ -85,5 +85,15 @@ describe("demo backend", () => {
     expect(() => parseDemoArgs(base, { RAFTMESH_TEST_UNSAFE: "nope" })).toThrow(DemoUsageError);
     expect(() => parseDemoArgs(base.slice(2), {})).toThrow(/--endpoints/);
     expect(() => parseDemoArgs([...base, "--ttl-ms", "x"], {})).toThrow(/--ttl-ms/);
+  });
+
+  it("demo: the slow-clock control's session clock runs at the given rate and converts back to host time", async () => {
+    const c = hostClock(0.5);
+    const t0 = c.now();
+    await new Promise((r) => setTimeout(r, 200));
+    const elapsed = c.now() - t0;
+    expect(elapsed).toBeGreaterThanOrEqual(99);
+    expect(elapsed).toBeLessThan(200);
+    expect(c.toHost(t0 + 100) - c.toHost(t0)).toBeCloseTo(200, 6);
   });
 });
