@@ -354,6 +354,7 @@ export class RegistryStateMachine implements StateMachine {
     this.recordPositions(cmd.positions);
     const instances = [...rec.instances.values()];
     if (cmd.reason === "failback") {
+      if (cmd.to !== rec.service.config.failback) return fail(index, "failed-precondition", `no fail-back of ${cmd.service}: ${cmd.to || '""'} is not its failback instance`);
       const why = failbackRefusal(rec.master, rec.service.config, instances, at);
       if (why !== null) return fail(index, "failed-precondition", `no fail-back of ${cmd.service}: ${why}`);
       this.setMaster(rec, rec.service.config.failback, "failback", at, index, events);

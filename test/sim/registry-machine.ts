@@ -28,6 +28,8 @@ export class RegistrySimMachine {
   private registry = this.makeRegistry();
   /** ran is, per client, the seqs whose command ran (not a duplicate, not stale), within the session window. */
   private ran = new Map<string, number[]>();
+  /** epochs: each service's last epoch seen by this node (epochs never go back; a service deleted and made again starts above). */
+  private epochs = new Map<string, number>();
   /** lastResult is what the last apply returned (undefined for no-ops). */
   lastResult: CommandResult | undefined;
 
@@ -50,6 +52,7 @@ export class RegistrySimMachine {
     this.chain = foldText(this.chain, JSON.stringify(result));
     if (this.events.length > 0) this.chain = foldText(this.chain, JSON.stringify(this.events));
     this.checkAtMostOnce(e, result);
+    this.checkMasters(e.index);
   }
 
   private checkAtMostOnce(e: Entry, result: CommandResult): void {
@@ -81,6 +84,40 @@ export class RegistrySimMachine {
     );
   }
 
+  /**
+   * masters is every master-slave service's (master, epoch), in name order. It is folded into the
+   * chain after each entry, so the checker's comparison of chains at equal applied indexes is the
+   * check that all nodes agree on (master, epoch) there.
+   */
+  masters(): string {
+    return this.registry
+      .listServices()
+      .filter((s) => s.service.config.mode === "master-slave" || s.master.master !== "")
+      .map((s) => `${s.service.name}=${s.master.master}@${s.master.epoch}`)
+      .join(",");
+  }
+
+  /** checkMasters: one master per service at most, registered, not critical, in a master-slave service; epochs never go back. */
+  private checkMasters(index: number): void {
+    const services = this.registry.listServices();
+    // A deleted service's epochs go with it; made again, its first promotion's epoch (an index) is above them anyway.
+    const present = new Set(services.map((s) => s.service.name));
+    for (const name of [...this.epochs.keys()]) if (!present.has(name)) this.epochs.delete(name);
+    for (const s of services) {
+      const { master, epoch } = s.master;
+      const name = s.service.name;
+      const before = this.epochs.get(name) ?? 0;
+      if (epoch < before || epoch > index) throw new SafetyViolation("failover", `${name}: epoch ${epoch} after ${before} at index ${index}`);
+      this.epochs.set(name, epoch);
+      if (master === "") continue;
+      const inst = this.registry.instance(name, master);
+      if (s.service.config.mode !== "master-slave" || !inst || inst.health === "critical") {
+        throw new SafetyViolation("failover", `${name}: master ${master} at ${index} is ${inst ? inst.health : "not registered"} (${s.service.config.mode})`);
+      }
+    }
+    this.chain = foldText(this.chain, this.masters());
+  }
+
   /** state is the registry's own snapshot (for checks). */
   registrySnapshot(): Uint8Array {
     return this.registry.snapshot();
@@ -97,6 +134,7 @@ export class RegistrySimMachine {
     this.registry.restore(Buffer.from(s.app, "base64"));
     this.chain = s.chain;
     this.ran = new Map(s.ran);
+    this.epochs = new Map(this.registry.listServices().map((x) => [x.service.name, x.master.epoch]));
     this.lastResult = undefined;
   }
 }

@@ -104,7 +104,34 @@ export class RegistryWorkload {
     if (roll < 62) return { op: "service.delete", name: service };
     if (roll < 78) return { op: "kv.put", key: this.pick(KEYS), value: this.pick(VALUES) };
     if (roll < 84) return r.chance(0.3) ? { op: "kv.delete", key: "k/", prefix: true } : { op: "kv.delete", key: this.pick(KEYS) };
+    if (roll >= 92) return this.failoverCommand();
     return { op: "kv.txn", compares: this.compares(), success: this.ops(), failure: this.ops() };
+  }
+
+  /**
+   * failoverCommand draws the master-slave side of the workload on service "db": health changes
+   * that carry replication positions (as the leader's lease driver sends them), switchovers to any
+   * instance or to the best, fail-backs (mostly early, so refused), and configs that turn db
+   * master-slave with a lag rule and a preferred instance.
+   */
+  private failoverCommand(): RegistryCommand {
+    const r = this.rng;
+    const roll = r.nextInt(100);
+    const positions = () => Array.from({ length: 1 + r.nextInt(3) }, () => ({ service: "db", id: this.pick(IDS), position: r.nextInt(100) }));
+    if (roll < 40) {
+      const changes = Array.from({ length: r.nextInt(3) }, () => ({ service: "db", id: this.pick(IDS), health: this.pick(HEALTH_VALUES), note: "", ifModIndex: 0 }));
+      return { op: "health.set", changes, positions: positions() };
+    }
+    if (roll < 65) return { op: "failover", service: "db", to: r.chance(0.3) ? "" : this.pick(IDS), reason: "switchover", positions: positions() };
+    if (roll < 75) return { op: "failover", service: "db", to: this.pick(IDS), reason: "failback" };
+    const config = {
+      ...DEFAULT_SERVICE_CONFIG,
+      mode: "master-slave" as const,
+      maxLagOnFailover: this.pick([0, 20]),
+      failback: r.chance(0.5) ? this.pick(IDS) : "",
+      failbackHoldDownMs: 1_000 + r.nextInt(4_000),
+    };
+    return { op: "service.put", name: "db", config };
   }
 
   private compares(): KvCompare[] {

@@ -396,6 +396,6 @@ describe("registry watches on a 3-node cluster", () => {
     const w = collect("n1", { fromIndex: 0, kinds: ["instance", "bogus"] });
     const err = await Promise.race([w.ended, sleep(3_000).then(() => "still open")]);
     expect(err).not.toBe("still open");
-    expect([(err as RaftmeshError).code, (err as RaftmeshError).details]).toEqual([status.INVALID_ARGUMENT, 'kinds: "bogus" is not service, instance or kv']);
+    expect([(err as RaftmeshError).code, (err as RaftmeshError).details]).toEqual([status.INVALID_ARGUMENT, 'kinds: "bogus" is not service, instance, kv or master']);
   });
 });

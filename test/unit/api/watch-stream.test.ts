@@ -98,7 +98,7 @@ describe("watch stream", () => {
     }
     const kinds = new FakeCall({ ...req(0), kinds: ["kv", "bogus"] });
     serveWatch({ hub, applied: () => h.applied }, kinds.asCall);
-    expect(kinds.status).toEqual({ code: status.INVALID_ARGUMENT, details: 'kinds: "bogus" is not service, instance or kv' });
+    expect(kinds.status).toEqual({ code: status.INVALID_ARGUMENT, details: 'kinds: "bogus" is not service, instance, kv or master' });
     expect(vi.getTimerCount()).toBe(0);
     expect(hub.size).toBe(0);
   });
