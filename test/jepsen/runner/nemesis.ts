@@ -6,6 +6,7 @@
 import { RaftmeshClient } from "../../../src/client/index.js";
 import type { JepsenCluster } from "../harness/types.js";
 import { sleep } from "./clock.js";
+import type { MasterTargets } from "../workloads/types.js";
 import type { HistoryRecorder } from "./history.js";
 import { deafLeader, PARTITION_NAMES, type PartitionName, type PartitionShape, pickPartition } from "./partitions.js";
 import type { Rng } from "./rng.js";
@@ -16,7 +17,7 @@ import type { Rng } from "./rng.js";
  * every fault, which with --snapshot-entries 100 and long --op-timeout-ms exposes how the old
  * leader answers writes the next leader committed and compacted).
  */
-export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership", "clock", "deaf-leader"] as const;
+export const NEMESIS_FAMILIES = ["partition", "kill", "pause", "membership", "clock", "deaf-leader", "isolate-master", "pause-master"] as const;
 
 /**
  * CLOCK_JUMP_SCALES_MS: a clock fault first picks a scale, then a jump of up to ±that: minutes
@@ -64,6 +65,8 @@ export class NemesisDriver {
     private readonly timing: NemesisTiming,
     private readonly rng: Rng,
     private readonly history: HistoryRecorder,
+    /** masters aims isolate-master and pause-master (the master workload provides it). */
+    private readonly masters?: MasterTargets,
   ) {}
 
   /** run injects faults until the signal aborts; the fault in progress then ends at once. */
@@ -106,9 +109,36 @@ export class NemesisDriver {
               ? await this.clock(leader)
               : family === "deaf-leader"
                 ? await this.cut(deafLeader(this.cluster.nodes, this.rng, leader))
-                : await this.membership();
+                : family === "isolate-master"
+                  ? await this.isolateMaster()
+                  : family === "pause-master"
+                    ? await this.pauseMaster()
+                    : await this.membership();
     this.history.nemesis(fault.f, "start", fault.value);
     return fault;
+  }
+
+  /**
+   * isolateMaster cuts the node the master heartbeats through off from every other node: the
+   * master stays with its node, which may even remain leader of a minority for a moment, so the
+   * master must stand down on its own before the majority promotes another.
+   */
+  private async isolateMaster(): Promise<Fault> {
+    if (!this.masters) throw new Error("isolate-master needs a workload with a master (--workload master)");
+    const node = await this.masters.masterNode();
+    if (!node) return { f: "partition:isolate-master-none", value: [], end: async () => {} };
+    const groups = [[node], this.cluster.nodes.filter((n) => n !== node)];
+    await this.cluster.partition(groups);
+    return { f: "partition:isolate-master", value: groups, end: () => this.cluster.heal() };
+  }
+
+  /** pauseMaster SIGSTOPs the master's own process (a long GC pause); it must not act on waking past its lease. */
+  private async pauseMaster(): Promise<Fault> {
+    if (!this.masters) throw new Error("pause-master needs a workload with a master (--workload master)");
+    const masters = this.masters;
+    const id = await masters.pauseMaster();
+    if (!id) return { f: "pause-master:none", value: [], end: async () => {} };
+    return { f: "pause-master", value: [id], end: () => masters.resumeInstance(id) };
   }
 
   private partition(leader: string | undefined): Promise<Fault> {

@@ -9,9 +9,11 @@ import { DEFAULT_NEMESES, NEMESIS_FAMILIES, type NemesisFamily } from "./nemesis
 import { PARTITION_NAMES, type PartitionName } from "./partitions.js";
 
 /** WORKLOAD_NAMES are the values of --workload. */
-export const WORKLOAD_NAMES = ["register", "set", "lease", "watch", "session"] as const;
+export const WORKLOAD_NAMES = ["register", "set", "lease", "watch", "session", "master"] as const;
 /** UNSAFE_SWITCHES are the node's test-only switches accepted by --unsafe (see src/agent/unsafe.ts). */
-export const UNSAFE_SWITCHES = ["stale-reads", "early-ack", "unconfirmed-lease-ack"] as const;
+export const UNSAFE_SWITCHES = ["stale-reads", "early-ack", "unconfirmed-lease-ack", "zero-demotion-margin", "ignore-lost-renewals", "slow-clock"] as const;
+/** INSTANCE_UNSAFE_SWITCHES go to the master workload's backends (src/demo/main.ts), not to the nodes. */
+export const INSTANCE_UNSAFE_SWITCHES = ["zero-demotion-margin", "ignore-lost-renewals", "slow-clock"] as const;
 /** CLIENT_MODES are the values of --clients (see RunOptions.clients). */
 export const CLIENT_MODES = ["roaming", "pinned"] as const;
 
@@ -53,8 +55,8 @@ export class UsageError extends Error {
 
 /** USAGE is printed by --help and after a usage error. */
 export const USAGE = `usage: npm run jepsen -- [options]
-  --workload register|set|lease|watch|session   (default register)
-  --nemesis partition,kill,pause,membership,clock,deaf-leader|none   fault families (default partition,kill,pause)
+  --workload register|set|lease|watch|session|master   (default register)
+  --nemesis partition,kill,pause,membership,clock,deaf-leader,isolate-master,pause-master|none   fault families (default partition,kill,pause)
   --partitions NAME[,NAME]   shapes the partition nemesis picks from (default all: ${PARTITION_NAMES.join(", ")})
   --clients roaming|pinned   roaming (default): clients reach every node and move on after a failure;
                         pinned: each client reaches only its own node and is cut off with it (lease workload)
@@ -71,6 +73,7 @@ export const USAGE = `usage: npm run jepsen -- [options]
   --fault-rest-ms MS    rest between faults, +-50% (default 2000)
   --check-budget-ms MS  linearizability search budget per key (default 30000)
   --unsafe NAME[,NAME]  negative control in the node: ${UNSAFE_SWITCHES.join(", ")}
+                        (${INSTANCE_UNSAFE_SWITCHES.join(", ")}: in the master workload's backends)
   --unsafe-blind-retry  negative control in the client: retry timed-out writes blindly
   --runs-dir DIR        where run folders go (default runs)`;
 
@@ -132,6 +135,8 @@ export function parseRunOptions(argv: readonly string[], randomSeed: number): Ru
   if (unsafeBlindRetry && workload !== "register") throw new UsageError("--unsafe-blind-retry applies to the register workload only");
   const clients = oneOf(str("clients") ?? "roaming", "clients", CLIENT_MODES);
   if (clients === "pinned" && workload !== "lease") throw new UsageError("--clients pinned applies to the lease workload only");
+  const unsafeRaw = str("unsafe") === undefined ? [] : listOf(str("unsafe") as string, "unsafe", UNSAFE_SWITCHES);
+  if (workload !== "master" && unsafeRaw.some((u) => (INSTANCE_UNSAFE_SWITCHES as readonly string[]).includes(u))) throw new UsageError(`--unsafe ${INSTANCE_UNSAFE_SWITCHES.join("/")} apply to the master workload only`);
   const partitions = str("partitions") === undefined ? [...PARTITION_NAMES] : listOf(str("partitions") as string, "partitions", PARTITION_NAMES);
   if (partitions.length === 0) throw new UsageError("--partitions: name at least one shape");
   return {
@@ -151,7 +156,7 @@ export function parseRunOptions(argv: readonly string[], randomSeed: number): Ru
     faultHoldMs: intFlag(str("fault-hold-ms"), "fault-hold-ms", 4_000, 100, 600_000),
     faultRestMs: intFlag(str("fault-rest-ms"), "fault-rest-ms", 2_000, 0, 600_000),
     checkBudgetMs: intFlag(str("check-budget-ms"), "check-budget-ms", 30_000, 100, 3_600_000),
-    unsafe: str("unsafe") === undefined ? [] : listOf(str("unsafe") as string, "unsafe", UNSAFE_SWITCHES),
+    unsafe: unsafeRaw,
     unsafeBlindRetry,
     runsDir: str("runs-dir") ?? "runs",
     help: values.help === true,

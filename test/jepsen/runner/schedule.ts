@@ -15,7 +15,7 @@ import { ElectionWatcher } from "./elections.js";
 import { HistoryRecorder } from "./history.js";
 import { LoopbackCluster } from "./loopback-cluster.js";
 import { NemesisDriver } from "./nemesis.js";
-import type { RunOptions } from "./options.js";
+import { INSTANCE_UNSAFE_SWITCHES, type RunOptions } from "./options.js";
 import { PARTITION_NAMES } from "./partitions.js";
 import { renderReport } from "./report-html.js";
 import { buildResults, type RunResults } from "./results.js";
@@ -54,7 +54,8 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
   if (o.clients === "pinned") notes.push("pinned clients: each reaches only its own node and is cut off with it");
   if (o.partitions.length < PARTITION_NAMES.length) notes.push(`partition shapes: ${o.partitions.join(", ")}`);
   // The clock nemesis needs the nodes' test-only clock control; it is switched on like the controls.
-  const switches = [...o.unsafe, ...(o.nemesis.includes("clock") ? ["clock"] : [])];
+  const isInstanceSwitch = (u: string) => (INSTANCE_UNSAFE_SWITCHES as readonly string[]).includes(u);
+  const switches = [...o.unsafe.filter((u) => !isInstanceSwitch(u)), ...(o.nemesis.includes("clock") ? ["clock"] : [])];
   const extraEnv: Record<string, string> = switches.length > 0 ? { RAFTMESH_TEST_UNSAFE: switches.join(",") } : {};
   if (o.snapshotEntries !== undefined) extraEnv.RAFTMESH_SNAPSHOT_ENTRIES = String(o.snapshotEntries);
   log(`seed ${o.seed}: starting a ${o.cluster} cluster in ${runDir}`);
@@ -69,7 +70,7 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
     clock,
     rng: rng.fork(),
     clients,
-    options: { opTimeoutMs: o.opTimeoutMs, concurrency: o.concurrency, rateHz: o.rateHz, loadMs, checkBudgetMs: o.checkBudgetMs, unsafeBlindRetry: o.unsafeBlindRetry, pinnedClients: o.clients === "pinned" },
+    options: { opTimeoutMs: o.opTimeoutMs, concurrency: o.concurrency, rateHz: o.rateHz, loadMs, checkBudgetMs: o.checkBudgetMs, unsafeBlindRetry: o.unsafeBlindRetry, pinnedClients: o.clients === "pinned", instanceUnsafe: o.unsafe.filter(isInstanceSwitch) },
   };
   const stopElections = new AbortController();
   try {
@@ -83,7 +84,7 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
     await sleep(o.warmupMs);
     history.phase("faults");
     log(`faults (${o.nemesis.join(",") || "none"}) for ${o.timeLimitMs / 1000} s`);
-    const nemesis = new NemesisDriver(cluster, o.nemesis, { holdMs: o.faultHoldMs, restMs: o.faultRestMs, partitions: o.partitions }, rng.fork(), history);
+    const nemesis = new NemesisDriver(cluster, o.nemesis, { holdMs: o.faultHoldMs, restMs: o.faultRestMs, partitions: o.partitions }, rng.fork(), history, workload.masterTargets);
     const stopFaults = new AbortController();
     const faults = nemesis.run(stopFaults.signal);
     await sleep(o.timeLimitMs);

@@ -2,6 +2,7 @@
 import type { WORKLOAD_NAMES } from "../runner/options.js";
 import { registerWorkload } from "./register.js";
 import { leaseWorkload } from "./lease.js";
+import { masterWorkload } from "./master.js";
 import { sessionWorkload } from "./session.js";
 import { setWorkload } from "./set.js";
 import type { Workload } from "./types.js";
@@ -14,4 +15,5 @@ export const WORKLOADS: Record<(typeof WORKLOAD_NAMES)[number], () => Workload> 
   lease: leaseWorkload,
   watch: watchWorkload,
   session: sessionWorkload,
+  master: masterWorkload,
 };

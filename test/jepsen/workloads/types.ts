@@ -25,6 +25,8 @@ export interface WorkloadOptions {
   readonly unsafeBlindRetry: boolean;
   /** pinnedClients: each client reaches only its own node (never moves on), so a partition cuts it off with that node. */
   readonly pinnedClients: boolean;
+  /** instanceUnsafe: negative controls in the master workload's backends (their RAFTMESH_TEST_UNSAFE). */
+  readonly instanceUnsafe: readonly string[];
 }
 
 /** WorkloadContext is what a workload gets from the runner. */
@@ -58,11 +60,22 @@ export interface CheckerResult {
   readonly stats?: Readonly<Record<string, unknown>>;
 }
 
+/** MasterTargets let the nemesis aim at the current master of the master workload. */
+export interface MasterTargets {
+  /** masterNode is the node the current master heartbeats through, if one is known. */
+  masterNode(): Promise<string | undefined>;
+  /** pauseMaster SIGSTOPs the current master's own process and returns its id (undefined: none). */
+  pauseMaster(): Promise<string | undefined>;
+  resumeInstance(id: string): Promise<void>;
+}
+
 /** Workload is one pluggable workload. */
 export interface Workload {
   readonly name: string;
   /** writeFs are the operation names that count as writes (for heal-to-first-write). */
   readonly writeFs: readonly string[];
+  /** masterTargets: present when the workload has a master the nemesis can aim at. */
+  readonly masterTargets?: MasterTargets;
   /** setup runs once the cluster has a leader, before any fault. */
   setup(ctx: WorkloadContext): Promise<void>;
   /** run issues operations until the signal aborts, then waits for its processes to stop. */
