@@ -32,7 +32,7 @@ import { WallClock } from "./clock.js";
 import { Founding } from "./founding.js";
 import { initialState, type StartMode } from "./initial-state.js";
 import { nodeStatus } from "./status.js";
-import { anyUnsafe, EarlyAckWriter, readUnsafeSwitches, staleReadIndexer, type UnsafeSwitches, unconfirmedLeadership } from "./unsafe.js";
+import { anyUnsafe, EarlyAckWriter, readUnsafeSwitches, staleReadIndexer, type UnsafeSwitches, unconfirmedLeadership, fastLeaseClock } from "./unsafe.js";
 
 /** BoundPorts are the ports the agent's servers listen on (useful when the configuration asked for port 0). */
 export interface BoundPorts {
@@ -276,6 +276,7 @@ function buildLeases(
     propose: (cmd) => writer.write(cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
     logger: childLogger(logger, { component: "leases" }),
     leadership: unsafe.unconfirmedLeaseAck ? unconfirmedLeadership(node) : node,
+    ...(unsafe.fastLeaseClock ? { monoMs: fastLeaseClock(() => performance.now()) } : {}),
   });
   feed.on("changes", (events) => leases.onEvents(events));
   feed.on("reset", () => leases.onReset());

@@ -19,14 +19,20 @@ export interface UnsafeSwitches {
   readonly clockControl: boolean;
   /** unconfirmedLeaseAck: heartbeats are acknowledged by whoever believes it leads, with no quorum confirming it still does. */
   readonly unconfirmedLeaseAck: boolean;
+  /**
+   * fastLeaseClock: the leader counts lease deadlines on a clock running at twice the real rate,
+   * so a master is declared expired (and a standby promoted) after half its TTL: a promotion that
+   * ignores the TTL, which the master workload's checker must catch as two masters at once.
+   */
+  readonly fastLeaseClock: boolean;
 }
 
-export const SAFE: UnsafeSwitches = { staleReads: false, earlyAck: false, clockControl: false, unconfirmedLeaseAck: false };
+export const SAFE: UnsafeSwitches = { staleReads: false, earlyAck: false, clockControl: false, unconfirmedLeaseAck: false, fastLeaseClock: false };
 
 /** UNSAFE_ENV is the variable that turns the switches on (comma-separated names). */
 export const UNSAFE_ENV = "RAFTMESH_TEST_UNSAFE";
 
-const NAMES = { "stale-reads": "staleReads", "early-ack": "earlyAck", clock: "clockControl", "unconfirmed-lease-ack": "unconfirmedLeaseAck" } as const;
+const NAMES = { "stale-reads": "staleReads", "early-ack": "earlyAck", clock: "clockControl", "unconfirmed-lease-ack": "unconfirmedLeaseAck", "fast-lease-clock": "fastLeaseClock" } as const;
 
 /** readUnsafeSwitches parses RAFTMESH_TEST_UNSAFE; an unknown name is a configuration error. */
 export function readUnsafeSwitches(env: Record<string, string | undefined>): UnsafeSwitches {
@@ -78,3 +84,11 @@ export class EarlyAckWriter implements RegistryWriter {
 
 /** staleReadIndexer is the stale-reads control: linearizable reads skip ReadIndex and answer from local state. */
 export const staleReadIndexer: ReadIndexer = { readIndex: () => Promise.resolve() };
+
+/** FAST_LEASE_CLOCK_RATE is how much faster than real time the fast-lease-clock control counts. */
+export const FAST_LEASE_CLOCK_RATE = 2;
+
+/** fastLeaseClock is the fast-lease-clock control: a monotonic clock running FAST_LEASE_CLOCK_RATE times the real rate. */
+export function fastLeaseClock(mono: () => number): () => number {
+  return () => mono() * FAST_LEASE_CLOCK_RATE;
+}

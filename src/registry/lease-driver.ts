@@ -57,9 +57,12 @@ export interface LeaseDriverOptions {
   readonly leadership: LeaseLeadership;
   /** clusterNow is the cluster time this leader stamps with (reaps compare it with replicated healthSince). */
   readonly clusterNow: () => number;
+  /**
+   * monoMs is the monotonic clock lease deadlines are counted on (default performance.now). Only
+   * the fast-lease-clock negative control passes another one.
+   */
+  readonly monoMs?: () => number;
 }
-
-const mono = () => performance.now();
 
 /**
  * LeaseDriver runs heartbeat leases on the leader: it seeds the LeaseTracker when this node
@@ -100,7 +103,11 @@ export class LeaseDriver {
   /** failbackPending: services whose fail-back proposal is in flight, until this monotonic time. */
   private readonly failbackPending = new Map<string, number>();
 
-  constructor(private readonly opts: LeaseDriverOptions) {}
+  private readonly mono: () => number;
+
+  constructor(private readonly opts: LeaseDriverOptions) {
+    this.mono = opts.monoMs ?? (() => performance.now());
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.check(), LEASE_CHECK_MS);
@@ -113,7 +120,7 @@ export class LeaseDriver {
 
   /** onRole follows this node's leadership. */
   onRole(isLeader: boolean): void {
-    if (isLeader && !this.tracker.isLeading) this.tracker.becomeLeader(mono(), this.opts.registry.allInstances());
+    if (isLeader && !this.tracker.isLeading) this.tracker.becomeLeader(this.mono(), this.opts.registry.allInstances());
     else if (!isLeader && this.tracker.isLeading) {
       this.tracker.stepDown();
       this.positions.clear();
@@ -123,7 +130,7 @@ export class LeaseDriver {
 
   /** onEvents keeps the tracker in step with the registry (call after the machine applied them). */
   onEvents(events: readonly RegistryEvent[]): void {
-    this.tracker.observe(mono(), events);
+    this.tracker.observe(this.mono(), events);
     for (const e of events) {
       if (e.kind === "instance" && e.type === "delete") this.positions.delete(`${e.service}\u0000${e.id}`);
       if (e.kind === "master") this.failbackPending.delete(e.service);
@@ -159,7 +166,7 @@ export class LeaseDriver {
 
   /** onReset re-seeds a leading tracker after a snapshot replaced the registry. */
   onReset(): void {
-    if (this.tracker.isLeading) this.tracker.becomeLeader(mono(), this.opts.registry.allInstances());
+    if (this.tracker.isLeading) this.tracker.becomeLeader(this.mono(), this.opts.registry.allInstances());
   }
 
   /** isLeading says whether this node tracks leases now. */
@@ -174,7 +181,7 @@ export class LeaseDriver {
    * acknowledged: the instance must not count on it, and sends it again).
    */
   async renew(items: readonly HeartbeatRequestMsg[]): Promise<RenewResultMsg[]> {
-    const now = mono();
+    const now = this.mono();
     const changes: HealthChange[] = [];
     const out: RenewResultMsg[] = [];
     /** caused holds the answers whose own heartbeat asked for a health change. */
@@ -232,7 +239,7 @@ export class LeaseDriver {
   /** proposeFailbacks proposes each due fail-back once per LEASE_RETRY_MS; apply re-checks it against the cluster time it applies at. */
   private async proposeFailbacks(): Promise<void> {
     const due = this.opts.registry.failbacksDue?.(this.opts.clusterNow()) ?? [];
-    const now = mono();
+    const now = this.mono();
     for (const f of due) {
       if ((this.failbackPending.get(f.service) ?? 0) > now) continue;
       this.failbackPending.set(f.service, now + LEASE_RETRY_MS);
@@ -244,7 +251,7 @@ export class LeaseDriver {
 
   private async check(): Promise<void> {
     if (!this.tracker.isLeading) return;
-    const work = this.tracker.due(mono(), this.opts.clusterNow());
+    const work = this.tracker.due(this.mono(), this.opts.clusterNow());
     try {
       if (work.expire.length > 0) {
         const res = await this.opts.propose(this.healthSet(work.expire));

@@ -11,7 +11,7 @@ import { PARTITION_NAMES, type PartitionName } from "./partitions.js";
 /** WORKLOAD_NAMES are the values of --workload. */
 export const WORKLOAD_NAMES = ["register", "set", "lease", "watch", "session", "master"] as const;
 /** UNSAFE_SWITCHES are the node's test-only switches accepted by --unsafe (see src/agent/unsafe.ts). */
-export const UNSAFE_SWITCHES = ["stale-reads", "early-ack", "unconfirmed-lease-ack", "zero-demotion-margin", "ignore-lost-renewals", "slow-clock"] as const;
+export const UNSAFE_SWITCHES = ["stale-reads", "early-ack", "unconfirmed-lease-ack", "fast-lease-clock", "zero-demotion-margin", "ignore-lost-renewals", "slow-clock"] as const;
 /** INSTANCE_UNSAFE_SWITCHES go to the master workload's backends (src/demo/main.ts), not to the nodes. */
 export const INSTANCE_UNSAFE_SWITCHES = ["zero-demotion-margin", "ignore-lost-renewals", "slow-clock"] as const;
 /** CLIENT_MODES are the values of --clients (see RunOptions.clients). */
