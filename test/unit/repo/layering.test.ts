@@ -20,7 +20,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   node: ["raft", "storage", "transport", "common"],
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
-  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common"], // the composition root
+  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer"], // the composition root
+  balancer: ["registry"], // the data plane sees registry types and the local watch only
   client: ["common"], // publishable alone: never a server module
   cli: ["client", "agent", "config", "common"],
 };

@@ -1,0 +1,30 @@
+/**
+ * What the node's main thread and the balancer workers say to each other over their MessagePort.
+ * Tables are plain data (structured clone); a worker applies each message whole, in order.
+ */
+import type { ServiceTable } from "./interim-policy.js";
+
+/** ListenerSpec is one listener a worker opens. */
+export type ListenerSpec =
+  | { readonly kind: "http"; readonly name: string; readonly host: string; readonly port: number }
+  | { readonly kind: "tcp"; readonly name: string; readonly host: string; readonly port: number; readonly service: string };
+
+/** WorkerInit is a worker's workerData. */
+export interface WorkerInit {
+  readonly index: number;
+  readonly listeners: readonly ListenerSpec[];
+  readonly localZone: string;
+  readonly logLevel: string;
+  readonly nodeId: string;
+}
+
+/** ToWorker: full replaces every table; otherwise tables are put and removed are deleted. */
+export type ToWorker =
+  | { readonly t: "tables"; readonly full: boolean; readonly tables: readonly ServiceTable[]; readonly removed: readonly string[] }
+  | { readonly t: "stop" };
+
+/** FromWorker: a listener's bound port, a listen failure, or the end of a stop. */
+export type FromWorker =
+  | { readonly t: "listening"; readonly name: string; readonly port: number }
+  | { readonly t: "listen-failed"; readonly name: string; readonly message: string }
+  | { readonly t: "stopped" };
