@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { nodeStatus } from "../api/cluster-service.js";
+import { type Balancer, startBalancer } from "../balancer/index.js";
 import type { ApiContext } from "../api/context.js";
 import { NoLeaderError } from "../api/errors.js";
 import { Forwarder } from "../api/forwarder.js";
@@ -56,6 +57,7 @@ export class Agent {
       forwarder: Forwarder;
       leases: LeaseDriver;
       batcher: HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>;
+      balancer: Balancer;
     },
     private readonly logger: Logger,
   ) {}
@@ -211,11 +213,12 @@ export class Agent {
       });
       const apiPort = await api.listen(config.apiListen);
       const adminPort = await admin.listen(config.adminListen);
+      const balancer = await startBalancer(config, { registry, hub }, logger.child({ component: "balancer" }));
       node.start();
       leases.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: ctx.version }, startMessage(mode));
-      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher }, logger);
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer }, logger);
     } catch (err) {
       await opened?.close();
       await store.close();
@@ -226,7 +229,8 @@ export class Agent {
   /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { api, transport, store, admin, forwarder, leases, batcher } = this.parts;
+      const { api, transport, store, admin, forwarder, leases, batcher, balancer } = this.parts;
+      await balancer.stop();
       await api.close();
       leases.stop();
       batcher.close();

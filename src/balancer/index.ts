@@ -16,15 +16,15 @@ export interface TcpUpstream {
   readonly port: number;
 }
 
-/** BalancerOptions are the node's listener settings. */
-export interface BalancerOptions {
-  /** httpListen is host:port of the HTTP/1.1 (and h2c) listener. */
-  readonly httpListen: string;
-  readonly workers: number;
-  readonly tcpUpstreams: readonly TcpUpstream[];
-  readonly localZone: string;
+/** BalancerSettings are the node's listener settings (the agent's configuration has these fields). */
+export interface BalancerSettings {
   readonly nodeId: string;
-  readonly logger: Logger;
+  /** balancerListen is host:port of the HTTP/1.1 (and h2c) listener; TCP upstreams listen on its host. */
+  readonly balancerListen: string;
+  readonly balancerWorkers: number;
+  readonly tcpUpstreams: readonly TcpUpstream[];
+  /** zone is the node's locality zone ("" for none). */
+  readonly zone: string;
 }
 
 /** Balancer is a running endpoint. */
@@ -35,29 +35,29 @@ export interface Balancer {
 }
 
 /** listenersOf lists the listeners the options ask for. */
-export function listenersOf(opts: Pick<BalancerOptions, "httpListen" | "tcpUpstreams">): ListenerSpec[] {
-  const cut = opts.httpListen.lastIndexOf(":");
-  const host = opts.httpListen.slice(0, cut).replace(/^\[|\]$/g, "");
-  const out: ListenerSpec[] = [{ kind: "http", name: "http", host, port: Number(opts.httpListen.slice(cut + 1)) }];
+export function listenersOf(opts: Pick<BalancerSettings, "balancerListen" | "tcpUpstreams">): ListenerSpec[] {
+  const listen = opts.balancerListen;
+  const cut = listen.lastIndexOf(":");
+  const host = listen.slice(0, cut).replace(/^\[|\]$/g, "");
+  const out: ListenerSpec[] = [{ kind: "http", name: "http", host, port: Number(listen.slice(cut + 1)) }];
   for (const u of opts.tcpUpstreams) out.push({ kind: "tcp", name: `tcp:${u.service}`, host, port: u.port, service: u.service });
   return out;
 }
 
 /** startBalancer starts the endpoint fed by the node's registry; it resolves once every listener listens. */
-export async function startBalancer(opts: BalancerOptions, source: FeedSource): Promise<Balancer> {
-  const logger = opts.logger;
+export async function startBalancer(opts: BalancerSettings, source: FeedSource, logger: Logger): Promise<Balancer> {
   let feed: RegistryFeed | undefined;
   const pool = await WorkerPool.start({
-    workers: opts.workers,
+    workers: opts.balancerWorkers,
     listeners: listenersOf(opts),
-    localZone: opts.localZone,
+    localZone: opts.zone,
     nodeId: opts.nodeId,
     logger,
     current: () => feed?.full() ?? { t: "tables", full: true, tables: [], removed: [] },
   });
   feed = new RegistryFeed(source, (m) => pool.post(m), logger);
   feed.start();
-  logger.info({ ports: Object.fromEntries(pool.ports), workers: opts.workers }, "balancing endpoint listening");
+  logger.info({ ports: Object.fromEntries(pool.ports), workers: opts.balancerWorkers }, "balancing endpoint listening");
   return {
     ports: pool.ports,
     async stop() {

@@ -21,6 +21,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
   agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer"], // the composition root
+  demo: ["client"], // demo services use the SDK like any application
   balancer: ["registry"], // the data plane sees registry types and the local watch only
   client: ["common"], // publishable alone: never a server module
   cli: ["client", "agent", "config", "common"],
