@@ -1,5 +1,5 @@
 /** Conversions between the registry's model and the client API's messages. */
-import type { Health, Instance, InstanceSpec, KvEntry, RegistryEvent, Service, ServiceConfig } from "../registry/types.js";
+import type { Health, Instance, InstanceRole, InstanceSpec, MasterState, KvEntry, RegistryEvent, Service, ServiceConfig } from "../registry/types.js";
 import { DEFAULT_SERVICE_CONFIG } from "../registry/types.js";
 import type { EventMsg, InstanceMsg, KeyValueMsg, ServiceConfigMsg, ServiceMsg } from "../common/messages.js";
 
@@ -13,12 +13,19 @@ export function kvToMsg(e: KvEntry): KeyValueMsg {
 }
 
 export function configToMsg(c: ServiceConfig): ServiceConfigMsg {
-  return { ...c };
+  const { retryOn5xx, ...rest } = c;
+  return { ...rest, retryOn_5xx: retryOn5xx };
+}
+
+/** opt reads a proto3 `optional` field: absent (undefined or null) gives the default. */
+function opt<T>(v: T | null | undefined, dflt: T): T {
+  return v === undefined || v === null ? dflt : v;
 }
 
 /** configFromMsg fills what the request left empty from the defaults. */
 export function configFromMsg(m: ServiceConfigMsg | null | undefined): ServiceConfig {
   if (!m) return DEFAULT_SERVICE_CONFIG;
+  const D = DEFAULT_SERVICE_CONFIG;
   return {
     policy: (m.policy || DEFAULT_SERVICE_CONFIG.policy) as ServiceConfig["policy"],
     mode: (m.mode || DEFAULT_SERVICE_CONFIG.mode) as ServiceConfig["mode"],
@@ -26,11 +33,29 @@ export function configFromMsg(m: ServiceConfigMsg | null | undefined): ServiceCo
     retryBudgetPercent: m.retryBudgetPercent,
     perTryTimeoutMs: m.perTryTimeoutMs,
     fallback: m.fallback,
+    maxLagOnFailover: opt(m.maxLagOnFailover, D.maxLagOnFailover),
+    failback: opt(m.failback, D.failback),
+    failbackHoldDownMs: opt(m.failbackHoldDownMs, D.failbackHoldDownMs),
+    hashOn: opt(m.hashOn, D.hashOn),
+    hashMethod: opt(m.hashMethod, D.hashMethod) as ServiceConfig["hashMethod"],
+    retryOn5xx: opt(m.retryOn_5xx, D.retryOn5xx),
+    fallbackStatus: opt(m.fallbackStatus, D.fallbackStatus),
+    fallbackBody: opt(m.fallbackBody, D.fallbackBody),
+    outlierConsecutiveFailures: opt(m.outlierConsecutiveFailures, D.outlierConsecutiveFailures),
+    outlierBaseEjectionMs: opt(m.outlierBaseEjectionMs, D.outlierBaseEjectionMs),
+    outlierMaxEjectionPercent: opt(m.outlierMaxEjectionPercent, D.outlierMaxEjectionPercent),
+    panicThresholdPercent: opt(m.panicThresholdPercent, D.panicThresholdPercent),
+    maxConnections: opt(m.maxConnections, D.maxConnections),
+    maxPendingRequests: opt(m.maxPendingRequests, D.maxPendingRequests),
+    maxRequests: opt(m.maxRequests, D.maxRequests),
+    zoneMinHealthyPercent: opt(m.zoneMinHealthyPercent, D.zoneMinHealthyPercent),
   };
 }
 
-export function serviceToMsg(s: Service, counts?: { instances: number; passing: number; warning: number; critical: number }): ServiceMsg {
+/** serviceToMsg converts a service; `master` is given for a master-slave service. */
+export function serviceToMsg(s: Service, counts?: { instances: number; passing: number; warning: number; critical: number }, master?: MasterState): ServiceMsg {
   return {
+    master: master && s.config.mode === "master-slave" ? { instanceId: master.master, epoch: master.epoch } : null,
     name: s.name,
     config: configToMsg(s.config),
     createIndex: s.createIndex,
@@ -42,7 +67,8 @@ export function serviceToMsg(s: Service, counts?: { instances: number; passing: 
   };
 }
 
-export function instanceToMsg(i: Instance): InstanceMsg {
+/** instanceToMsg converts an instance; `role` is its role in a master-slave service ("" otherwise). */
+export function instanceToMsg(i: Instance, role: InstanceRole = ""): InstanceMsg {
   return {
     id: i.id,
     service: i.service,
@@ -60,6 +86,8 @@ export function instanceToMsg(i: Instance): InstanceMsg {
     healthSinceMs: i.healthSince,
     createIndex: i.createIndex,
     modIndex: i.modIndex,
+    role,
+    replicationPosition: i.replicationPosition,
   };
 }
 
@@ -94,9 +122,11 @@ export function eventToMsg(e: RegistryEvent): EventMsg {
       return e.type === "put" ? { ...base, name: e.service.name, service: serviceToMsg(e.service) } : { ...base, name: e.name };
     case "instance":
       return e.type === "put"
-        ? { ...base, name: e.instance.service, id: e.instance.id, instance: instanceToMsg(e.instance) }
+        ? { ...base, name: e.instance.service, id: e.instance.id, instance: instanceToMsg(e.instance, e.role ?? "") }
         : { ...base, name: e.service, id: e.id };
     case "kv":
       return e.type === "put" ? { ...base, key: e.entry.key, kv: kvToMsg(e.entry) } : { ...base, key: e.key };
+    case "master":
+      return { ...base, name: e.service, id: e.master, master: { service: e.service, master: e.master, epoch: e.epoch, reason: e.reason, previous: e.previous } };
   }
 }

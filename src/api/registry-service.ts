@@ -134,7 +134,7 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
       const got = reg.getService(name);
       if (!got) throw new NotFoundError(`service ${name} is not registered`);
       const instances = passingOnly ? got.instances.filter((i) => i.health === "passing") : got.instances;
-      return { service: serviceToMsg(got.service, countHealth(got.instances)), instances: instances.map(instanceToMsg), index: reg.applied };
+      return { service: serviceToMsg(got.service, countHealth(got.instances)), instances: instances.map((i) => instanceToMsg(i)), index: reg.applied };
     }),
     ListServices: unary<{ consistency: "CONSISTENCY_LINEARIZABLE" | "CONSISTENCY_STALE" }, object>(async (call) => {
       await readBarrier(ctx, call, call.request.consistency);

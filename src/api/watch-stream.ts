@@ -74,7 +74,7 @@ function watchError(err: Error | undefined): { code: status; details: string } {
 }
 
 /** WATCH_KINDS are the values `kinds` may hold. */
-const WATCH_KINDS = ["service", "instance", "kv"] as const;
+const WATCH_KINDS = ["service", "instance", "kv", "master"] as const;
 
 /** watchRequest checks a WatchRequest and returns the hub's request. */
 function watchRequest(m: WatchRequestMsg) {
@@ -83,7 +83,7 @@ function watchRequest(m: WatchRequestMsg) {
     throw new InvalidArgumentError("from_index", `must be below 2^53 (${Number.MAX_SAFE_INTEGER + 1}), got ${m.fromIndex}`);
   }
   for (const k of m.kinds ?? []) {
-    if (!(WATCH_KINDS as readonly string[]).includes(k)) throw new InvalidArgumentError("kinds", `"${k}" is not service, instance or kv`);
+    if (!(WATCH_KINDS as readonly string[]).includes(k)) throw new InvalidArgumentError("kinds", `"${k}" is not service, instance, kv or master`);
   }
   return {
     fromIndex: m.fromIndex,

@@ -154,6 +154,10 @@ export interface TxnResponseMsg {
   duplicate?: boolean;
 }
 
+/**
+ * ServiceConfigMsg: the fields after `fallback` are proto3 `optional`: absent (undefined or null)
+ * means the default, so a meaningful zero is not mistaken for "unset".
+ */
 export interface ServiceConfigMsg {
   policy: string;
   mode: string;
@@ -161,6 +165,54 @@ export interface ServiceConfigMsg {
   retryBudgetPercent: number;
   perTryTimeoutMs: number;
   fallback: string;
+  maxLagOnFailover?: number | null;
+  failback?: string | null;
+  failbackHoldDownMs?: number | null;
+  hashOn?: string | null;
+  hashMethod?: string | null;
+  /** retry_on_5xx: the proto loader's camelCase keeps the underscore before a digit. */
+  retryOn_5xx?: boolean | null;
+  fallbackStatus?: number | null;
+  fallbackBody?: string | null;
+  outlierConsecutiveFailures?: number | null;
+  outlierBaseEjectionMs?: number | null;
+  outlierMaxEjectionPercent?: number | null;
+  panicThresholdPercent?: number | null;
+  maxConnections?: number | null;
+  maxPendingRequests?: number | null;
+  maxRequests?: number | null;
+  zoneMinHealthyPercent?: number | null;
+}
+
+/** MasterRefMsg is a master-slave service's master ("" none) and epoch (the fencing token). */
+export interface MasterRefMsg {
+  instanceId: string;
+  epoch: number;
+}
+
+/** MasterReasonName is why a master changed. */
+export type MasterReasonName = "promoted" | "demoted" | "no-master" | "switchover" | "failback";
+
+/** MasterChangeMsg is a `master` watch event's body. */
+export interface MasterChangeMsg {
+  service: string;
+  master: string;
+  epoch: number;
+  reason: string;
+  previous: string;
+}
+
+export interface FailoverRequestMsg {
+  service: string;
+  to: string;
+  session?: WriteSessionMsg | null;
+}
+
+export interface FailoverResponseMsg {
+  master: string;
+  epoch: number;
+  index: number;
+  duplicate: boolean;
 }
 
 export interface ServiceMsg {
@@ -172,6 +224,8 @@ export interface ServiceMsg {
   passing: number;
   warning: number;
   critical: number;
+  /** master: for a master-slave service only. */
+  master?: MasterRefMsg | null;
 }
 
 export interface InstanceMsg {
@@ -191,6 +245,10 @@ export interface InstanceMsg {
   healthSinceMs: number;
   createIndex: number;
   modIndex: number;
+  /** role: "master" | "standby" in a master-slave service, "" otherwise (output only). */
+  role?: string;
+  /** replicationPosition: the last position recorded in the log (output only). */
+  replicationPosition?: number;
 }
 
 export interface RegisterRequestMsg {
@@ -203,6 +261,8 @@ export interface HeartbeatRequestMsg {
   id: string;
   status: string;
   note: string;
+  /** replicationPosition: an opaque position such as an LSN (0: none), at most 2^53 - 1. */
+  replicationPosition?: number;
 }
 
 export interface HeartbeatResponseMsg {
@@ -211,6 +271,10 @@ export interface HeartbeatResponseMsg {
   ttlMs: number;
   health: string;
   index: number;
+  /** role: "master" | "standby" in a master-slave service, "" otherwise. */
+  role?: string;
+  /** epoch: the service's current epoch (master-slave), else 0. */
+  epoch?: number;
 }
 
 export interface EventMsg {
@@ -223,6 +287,8 @@ export interface EventMsg {
   name: string;
   id: string;
   key: string;
+  /** master: for kind "master". */
+  master?: MasterChangeMsg | null;
 }
 
 export interface WatchRequestMsg {

@@ -5,6 +5,7 @@
  * validate.ts's job.
  */
 import { MalformedCommandError } from "./errors.js";
+import { DEFAULT_SERVICE_CONFIG } from "./types.js";
 import type { CommandEnvelope, HealthChange, InstanceSpec, KvCompare, KvOp, RegistryCommand, ServiceConfig, Session } from "./types.js";
 
 const encoder = new TextEncoder();
@@ -73,6 +74,7 @@ function decodeBody(c: Record<string, unknown>): RegistryCommand {
 function decodeConfig(v: unknown): ServiceConfig {
   const c = obj(v, "config");
   return {
+    ...DEFAULT_SERVICE_CONFIG,
     policy: str(c.policy, "config.policy") as ServiceConfig["policy"],
     mode: str(c.mode, "config.mode") as ServiceConfig["mode"],
     retries: num(c.retries, "config.retries"),

@@ -70,3 +70,45 @@ export const PER_TRY_TIMEOUT_MS_MAX = 600_000;
 export const HEALTH_CHANGES_MAX = 10_000;
 /** SESSION_WINDOW (src/common/limits.ts): the session table's window, shared with the client that keeps its writes within it. */
 export { SESSION_WINDOW } from "../common/limits.js";
+
+// ------------------------------------------------------------ failover (master-slave services)
+
+/** MAX_LAG_ON_FAILOVER_DEFAULT: 0, no lag rule. Positions are opaque (bytes of WAL, transaction ids, …), so no default lag fits all; Patroni's 1 MiB is for PostgreSQL LSNs. */
+export const MAX_LAG_ON_FAILOVER_DEFAULT = 0;
+/** REPLICATION_POSITION_MAX: positions travel as uint64 but are JS numbers (src/common/proto.ts loads longs as Number); above 2^53 - 1 they would silently round, so they are refused. */
+export const REPLICATION_POSITION_MAX = Number.MAX_SAFE_INTEGER;
+/** FAILBACK_HOLD_DOWN_MS_DEFAULT: 30 s, several TTLs of the default 5 s lease, so an instance that flaps is not handed the master role back and forth. */
+export const FAILBACK_HOLD_DOWN_MS_DEFAULT = 30_000;
+/** FAILBACK_HOLD_DOWN_MS_RANGE: at least 1 s (one minimal TTL, or fail-back could chase every heartbeat); at most a day. */
+export const FAILBACK_HOLD_DOWN_MS_RANGE = [1_000, 86_400_000] as const;
+
+// ------------------------------------------------------------ balancing (carried for src/balancer)
+
+/** HASH_ON_BYTES_MAX: "header:" or "cookie:" plus a header or cookie name; 128 bytes is far above real names. */
+export const HASH_ON_BYTES_MAX = 128;
+/** FALLBACK_STATUS_DEFAULT: 503 Service Unavailable, what nginx and Envoy answer when no upstream is healthy. */
+export const FALLBACK_STATUS_DEFAULT = 503;
+/** FALLBACK_STATUS_RANGE: a static answer is a final HTTP status (no 1xx). */
+export const FALLBACK_STATUS_RANGE = [200, 599] as const;
+/** FALLBACK_BODY_BYTES_MAX: the body travels in every service event and snapshot row; 4 KiB fits an error page. */
+export const FALLBACK_BODY_BYTES_MAX = 4_096;
+/** OUTLIER_CONSECUTIVE_FAILURES_DEFAULT: Envoy's consecutive_5xx default. 0 turns outlier ejection off. */
+export const OUTLIER_CONSECUTIVE_FAILURES_DEFAULT = 5;
+/** OUTLIER_CONSECUTIVE_FAILURES_MAX: beyond 1,000 in a row an instance is not an outlier but down (health checks catch it). */
+export const OUTLIER_CONSECUTIVE_FAILURES_MAX = 1_000;
+/** OUTLIER_BASE_EJECTION_MS_DEFAULT: Envoy's base_ejection_time, 30 s (multiplied by the number of ejections). */
+export const OUTLIER_BASE_EJECTION_MS_DEFAULT = 30_000;
+/** OUTLIER_BASE_EJECTION_MS_RANGE: at least 100 ms (shorter is no ejection), at most 1 h (longer and an instance is lost, not resting). */
+export const OUTLIER_BASE_EJECTION_MS_RANGE = [100, 3_600_000] as const;
+/** OUTLIER_MAX_EJECTION_PERCENT_DEFAULT: Envoy's max_ejection_percent, 10 %. */
+export const OUTLIER_MAX_EJECTION_PERCENT_DEFAULT = 10;
+/** PANIC_THRESHOLD_PERCENT_DEFAULT: Envoy's healthy_panic_threshold, 50 % (0 never panics). */
+export const PANIC_THRESHOLD_PERCENT_DEFAULT = 50;
+/** CIRCUIT_MAX_DEFAULT: Envoy's circuit-breaker defaults for max_connections, max_pending_requests and max_requests, 1,024 each. */
+export const CIRCUIT_MAX_DEFAULT = 1_024;
+/** CIRCUIT_MAX_RANGE: at least 1 (0 would refuse everything), at most 1,000,000 (above that the process runs out of descriptors first). */
+export const CIRCUIT_MAX_RANGE = [1, 1_000_000] as const;
+/** ZONE_MIN_HEALTHY_PERCENT_DEFAULT: Envoy spills out of a locality when fewer than 1/1.4 (its overprovisioning factor) ≈ 71 % are healthy. */
+export const ZONE_MIN_HEALTHY_PERCENT_DEFAULT = 71;
+/** PERCENT_RANGE: shares of instances or requests. */
+export const PERCENT_RANGE = [0, 100] as const;

@@ -26,6 +26,8 @@ export function eventSizeBytes(e: RegistryEvent): number {
     }
     case "service":
       return EVENT_OVERHEAD_BYTES * 2 + (e.type === "put" ? JSON.stringify(e.service).length : e.name.length);
+    case "master":
+      return EVENT_OVERHEAD_BYTES + e.service.length + e.master.length + e.previous.length + e.reason.length;
   }
 }
 

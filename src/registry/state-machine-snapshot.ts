@@ -18,6 +18,7 @@
  */
 import { MalformedSnapshotError, SnapshotVersionError } from "./errors.js";
 import type { SessionRecord } from "./state-machine-sessions.js";
+import { DEFAULT_SERVICE_CONFIG } from "./types.js";
 import type { CommandResult, Health, Instance, KvEntry, Service, ServiceConfig } from "./types.js";
 
 /** REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout changes. */
@@ -76,6 +77,7 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
   const byName = new Map<string, Instance[]>();
   for (const t of rows(raw.services, "services", 9)) {
     const config: ServiceConfig = {
+      ...DEFAULT_SERVICE_CONFIG,
       policy: str(t[1], "service policy") as ServiceConfig["policy"],
       mode: str(t[2], "service mode") as ServiceConfig["mode"],
       retries: int(t[3], "service retries"),
@@ -145,6 +147,7 @@ function decodeInstance(t: unknown[]): Instance {
     healthSince: num(t[13], "instance healthSince"),
     createIndex: int(t[14], "instance createIndex"),
     modIndex: int(t[15], "instance modIndex"),
+    replicationPosition: 0,
   };
 }
 

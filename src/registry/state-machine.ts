@@ -192,6 +192,8 @@ export class RegistryStateMachine implements StateMachine {
           return this.kvDelete(cmd.key, cmd.prefix === true, index, events);
         case "kv.txn":
           return this.kvTxn(cmd, index, events);
+        case "failover":
+          return fail(index, "failed-precondition", "failover is not applied yet");
       }
     } catch (err) {
       // Validators run before any change, so a refused command changed nothing.
@@ -451,7 +453,7 @@ function sortedInstances(rec: ServiceRecord): Instance[] {
 }
 
 function copyConfig(c: ServiceConfig): ServiceConfig {
-  return { policy: c.policy, mode: c.mode, retries: c.retries, retryBudgetPercent: c.retryBudgetPercent, perTryTimeoutMs: c.perTryTimeoutMs, fallback: c.fallback };
+  return { ...c };
 }
 
 /** makeInstance builds the stored instance with a fixed field order and sorted metadata, so equal registrations store equal bytes. */
@@ -475,5 +477,6 @@ function makeInstance(spec: InstanceSpec, at: number, createIndex: number, modIn
     healthSince: at,
     createIndex,
     modIndex,
+    replicationPosition: 0,
   };
 }

@@ -4,6 +4,17 @@
  * stamped by the leader when it proposes.
  * Every change is identified by the Raft index of the entry that made it (the global index).
  */
+import {
+  CIRCUIT_MAX_DEFAULT,
+  FAILBACK_HOLD_DOWN_MS_DEFAULT,
+  FALLBACK_STATUS_DEFAULT,
+  MAX_LAG_ON_FAILOVER_DEFAULT,
+  OUTLIER_BASE_EJECTION_MS_DEFAULT,
+  OUTLIER_CONSECUTIVE_FAILURES_DEFAULT,
+  OUTLIER_MAX_EJECTION_PERCENT_DEFAULT,
+  PANIC_THRESHOLD_PERCENT_DEFAULT,
+  ZONE_MIN_HEALTHY_PERCENT_DEFAULT,
+} from "./limits.js";
 
 export type Health = "passing" | "warning" | "critical";
 export const HEALTH_VALUES: readonly Health[] = ["passing", "warning", "critical"];
@@ -11,8 +22,34 @@ export const HEALTH_VALUES: readonly Health[] = ["passing", "warning", "critical
 export type ServiceMode = "active-active" | "master-slave";
 export const SERVICE_MODES: readonly ServiceMode[] = ["active-active", "master-slave"];
 
-export type BalancePolicy = "round-robin" | "random" | "weighted" | "least-connections" | "p2c";
-export const BALANCE_POLICIES: readonly BalancePolicy[] = ["round-robin", "random", "weighted", "least-connections", "p2c"];
+export type BalancePolicy = "round-robin" | "random" | "weighted" | "least-connections" | "p2c" | "hash";
+export const BALANCE_POLICIES: readonly BalancePolicy[] = ["round-robin", "random", "weighted", "least-connections", "p2c", "hash"];
+
+/** HashMethod is how policy "hash" maps a key to an instance: a consistent-hash ring (ketama) or Maglev's table. */
+export type HashMethod = "ring" | "maglev";
+export const HASH_METHODS: readonly HashMethod[] = ["ring", "maglev"];
+
+/** InstanceRole is an instance's role: master or standby in a master-slave service, "" in an active-active one. */
+export type InstanceRole = "master" | "standby" | "";
+
+/** MasterReason says why a master-slave service's master changed. */
+export type MasterReason = "promoted" | "demoted" | "no-master" | "switchover" | "failback";
+export const MASTER_REASONS: readonly MasterReason[] = ["promoted", "demoted", "no-master", "switchover", "failback"];
+
+/**
+ * MasterState is a master-slave service's master, replicated. epoch is the global index of the
+ * entry that last changed it (to an instance or to none): it only grows, and is the fencing token.
+ * since is the cluster time of that entry (fail-back waits a hold-down after it).
+ */
+export interface MasterState {
+  /** master is the master's instance id, "" for none. */
+  readonly master: string;
+  readonly epoch: number;
+  readonly since: number;
+}
+
+/** NO_MASTER is the state of a service that never had a master (and of every active-active one). */
+export const NO_MASTER: MasterState = { master: "", epoch: 0, since: 0 };
 
 /** ServiceConfig is how the balancer and failover treat a service. */
 export interface ServiceConfig {
@@ -26,6 +63,32 @@ export interface ServiceConfig {
   readonly perTryTimeoutMs: number;
   /** fallback is the service to use when this one has no healthy instance ("" for none). */
   readonly fallback: string;
+  /** maxLagOnFailover: a standby more than this behind the best known replication position is not promoted (0: no lag rule). */
+  readonly maxLagOnFailover: number;
+  /** failback is the preferred master ("" for none), given the role back after failbackHoldDownMs. */
+  readonly failback: string;
+  /** failbackHoldDownMs: the preferred instance must have passed, and the master held, this long (cluster time) before fail-back. */
+  readonly failbackHoldDownMs: number;
+  /** hashOn is policy hash's key: "header:<name>", "cookie:<name>" or "source" ("" with other policies). */
+  readonly hashOn: string;
+  readonly hashMethod: HashMethod;
+  /** retryOn5xx retries a 5xx answer also for non-idempotent methods. */
+  readonly retryOn5xx: boolean;
+  /** fallbackStatus and fallbackBody are the static answer when no instance is healthy and there is no fallback service. */
+  readonly fallbackStatus: number;
+  readonly fallbackBody: string;
+  /** outlierConsecutiveFailures ejects an instance after this many failures in a row (0: never). */
+  readonly outlierConsecutiveFailures: number;
+  readonly outlierBaseEjectionMs: number;
+  readonly outlierMaxEjectionPercent: number;
+  /** panicThresholdPercent: below this share of healthy instances the balancer uses all of them. */
+  readonly panicThresholdPercent: number;
+  /** maxConnections, maxPendingRequests, maxRequests: circuit breaking per endpoint node. */
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  /** zoneMinHealthyPercent: below this share of healthy instances in the caller's zone, traffic spills to other zones. */
+  readonly zoneMinHealthyPercent: number;
 }
 
 export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
@@ -35,6 +98,22 @@ export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
   retryBudgetPercent: 20,
   perTryTimeoutMs: 0,
   fallback: "",
+  maxLagOnFailover: MAX_LAG_ON_FAILOVER_DEFAULT,
+  failback: "",
+  failbackHoldDownMs: FAILBACK_HOLD_DOWN_MS_DEFAULT,
+  hashOn: "",
+  hashMethod: "ring",
+  retryOn5xx: false,
+  fallbackStatus: FALLBACK_STATUS_DEFAULT,
+  fallbackBody: "",
+  outlierConsecutiveFailures: OUTLIER_CONSECUTIVE_FAILURES_DEFAULT,
+  outlierBaseEjectionMs: OUTLIER_BASE_EJECTION_MS_DEFAULT,
+  outlierMaxEjectionPercent: OUTLIER_MAX_EJECTION_PERCENT_DEFAULT,
+  panicThresholdPercent: PANIC_THRESHOLD_PERCENT_DEFAULT,
+  maxConnections: CIRCUIT_MAX_DEFAULT,
+  maxPendingRequests: CIRCUIT_MAX_DEFAULT,
+  maxRequests: CIRCUIT_MAX_DEFAULT,
+  zoneMinHealthyPercent: ZONE_MIN_HEALTHY_PERCENT_DEFAULT,
 };
 
 export interface Service {
@@ -69,6 +148,19 @@ export interface Instance extends InstanceSpec {
   readonly healthSince: number;
   readonly createIndex: number;
   readonly modIndex: number;
+  /**
+   * replicationPosition is the instance's last reported position (e.g. an LSN; 0: none) as recorded
+   * in the log. Positions ride on the entries that may choose a master (see failover.ts), so between
+   * those it may lag what the instance reports; a change of it alone is not an event.
+   */
+  readonly replicationPosition: number;
+}
+
+/** PositionReport is one instance's replication position, as the leader last heard it in a heartbeat. */
+export interface PositionReport {
+  readonly service: string;
+  readonly id: string;
+  readonly position: number;
 }
 
 /** KvEntry is one key with its value (base64 in JSON) and indexes, as etcd and Consul report them. */
@@ -117,7 +209,19 @@ export type RegistryCommand =
   | { readonly op: "service.delete"; readonly name: string }
   | { readonly op: "instance.register"; readonly instance: InstanceSpec }
   | { readonly op: "instance.deregister"; readonly service: string; readonly id: string }
-  | { readonly op: "health.set"; readonly changes: readonly HealthChange[] }
+  /** health.set may carry the leader's latest replication positions of the master-slave services it touches (see failover.ts). */
+  | { readonly op: "health.set"; readonly changes: readonly HealthChange[]; readonly positions?: readonly PositionReport[] }
+  /**
+   * failover hands a master-slave service's master role to `to` ("" the best eligible standby):
+   * a switchover an operator asked for, or a fail-back the leader proposes once the hold-down passed.
+   */
+  | {
+      readonly op: "failover";
+      readonly service: string;
+      readonly to: string;
+      readonly reason: "switchover" | "failback";
+      readonly positions?: readonly PositionReport[];
+    }
   /** instance.reap removes an instance only if it is still critical and has been for its deregisterCriticalAfterMs (of cluster time). */
   | { readonly op: "instance.reap"; readonly service: string; readonly id: string }
   | { readonly op: "kv.put"; readonly key: string; readonly value: string }
@@ -170,6 +274,9 @@ export type CommandResult =
       readonly gets?: readonly (KvEntry | null)[];
       /** applied: for health.set, how many changes took effect (conditional ones may not). */
       readonly applied?: number;
+      /** master and epoch: for failover, the service's master after it. */
+      readonly master?: string;
+      readonly epoch?: number;
     }
   | { readonly ok: false; readonly index: number; readonly code: ErrorCode; readonly message: string };
 
@@ -177,7 +284,19 @@ export type CommandResult =
 export type RegistryEvent =
   | { readonly index: number; readonly kind: "service"; readonly type: "put"; readonly service: Service }
   | { readonly index: number; readonly kind: "service"; readonly type: "delete"; readonly name: string }
-  | { readonly index: number; readonly kind: "instance"; readonly type: "put"; readonly instance: Instance }
+  /** role: the instance's role after the entry (master-slave services), "" otherwise. */
+  | { readonly index: number; readonly kind: "instance"; readonly type: "put"; readonly instance: Instance; readonly role?: InstanceRole }
   | { readonly index: number; readonly kind: "instance"; readonly type: "delete"; readonly service: string; readonly id: string }
   | { readonly index: number; readonly kind: "kv"; readonly type: "put"; readonly entry: KvEntry }
-  | { readonly index: number; readonly kind: "kv"; readonly type: "delete"; readonly key: string; readonly modIndex: number };
+  | { readonly index: number; readonly kind: "kv"; readonly type: "delete"; readonly key: string; readonly modIndex: number }
+  /** A master-slave service's master changed: `master` ("" none) since epoch = index. */
+  | {
+      readonly index: number;
+      readonly kind: "master";
+      readonly type: "put";
+      readonly service: string;
+      readonly master: string;
+      readonly previous: string;
+      readonly epoch: number;
+      readonly reason: MasterReason;
+    };

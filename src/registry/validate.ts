@@ -7,6 +7,15 @@
 import { ValidationError } from "./errors.js";
 import {
   ADDRESS_BYTES_MAX,
+  CIRCUIT_MAX_RANGE,
+  FAILBACK_HOLD_DOWN_MS_RANGE,
+  FALLBACK_BODY_BYTES_MAX,
+  FALLBACK_STATUS_RANGE,
+  HASH_ON_BYTES_MAX,
+  OUTLIER_BASE_EJECTION_MS_RANGE,
+  OUTLIER_CONSECUTIVE_FAILURES_MAX,
+  PERCENT_RANGE,
+  REPLICATION_POSITION_MAX,
   CLIENT_ID_BYTES_MAX,
   DEREGISTER_CRITICAL_AFTER_MS_MIN,
   DEREGISTER_CRITICAL_AFTER_MS_RANGE,
@@ -32,6 +41,7 @@ import {
 } from "./limits.js";
 import {
   BALANCE_POLICIES,
+  HASH_METHODS,
   HEALTH_VALUES,
   type HealthChange,
   type InstanceSpec,
@@ -142,6 +152,36 @@ export function validateServiceConfig(config: ServiceConfig, name?: string, fiel
     validateName(fallback, `${field}.fallback`);
     if (fallback === name) throw new ValidationError(`${field}.fallback`, "must not be the service itself");
   }
+  validateFailoverConfig(config, field);
+  validateBalancerConfig(config, field);
+}
+
+function validateFailoverConfig(config: ServiceConfig, field: string): void {
+  intIn(`${field}.maxLagOnFailover`, config.maxLagOnFailover, 0, REPLICATION_POSITION_MAX);
+  const failback = str(`${field}.failback`, config.failback);
+  if (failback !== "") validateName(failback, `${field}.failback`);
+  intIn(`${field}.failbackHoldDownMs`, config.failbackHoldDownMs, ...FAILBACK_HOLD_DOWN_MS_RANGE);
+}
+
+/** HASH_ON_PATTERN: "source", or a header or cookie name (an HTTP token, RFC 9110 §5.6.2). */
+const HASH_ON_PATTERN = /^(?:source|(?:header|cookie):[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/;
+
+function validateBalancerConfig(config: ServiceConfig, field: string): void {
+  const hashOn = maxBytes(`${field}.hashOn`, config.hashOn, HASH_ON_BYTES_MAX);
+  if (hashOn !== "" && !HASH_ON_PATTERN.test(hashOn)) throw new ValidationError(`${field}.hashOn`, 'must be "header:<name>", "cookie:<name>" or "source"');
+  if (config.policy === "hash" && hashOn === "") throw new ValidationError(`${field}.hashOn`, "must be set with policy hash");
+  oneOf(`${field}.hashMethod`, config.hashMethod, HASH_METHODS);
+  if (typeof config.retryOn5xx !== "boolean") throw new ValidationError(`${field}.retryOn5xx`, "must be a boolean");
+  intIn(`${field}.fallbackStatus`, config.fallbackStatus, ...FALLBACK_STATUS_RANGE);
+  maxBytes(`${field}.fallbackBody`, config.fallbackBody, FALLBACK_BODY_BYTES_MAX);
+  intIn(`${field}.outlierConsecutiveFailures`, config.outlierConsecutiveFailures, 0, OUTLIER_CONSECUTIVE_FAILURES_MAX);
+  intIn(`${field}.outlierBaseEjectionMs`, config.outlierBaseEjectionMs, ...OUTLIER_BASE_EJECTION_MS_RANGE);
+  intIn(`${field}.outlierMaxEjectionPercent`, config.outlierMaxEjectionPercent, ...PERCENT_RANGE);
+  intIn(`${field}.panicThresholdPercent`, config.panicThresholdPercent, ...PERCENT_RANGE);
+  intIn(`${field}.maxConnections`, config.maxConnections, ...CIRCUIT_MAX_RANGE);
+  intIn(`${field}.maxPendingRequests`, config.maxPendingRequests, ...CIRCUIT_MAX_RANGE);
+  intIn(`${field}.maxRequests`, config.maxRequests, ...CIRCUIT_MAX_RANGE);
+  intIn(`${field}.zoneMinHealthyPercent`, config.zoneMinHealthyPercent, ...PERCENT_RANGE);
 }
 
 /** validateKvKey checks a key: not empty, at most KV_KEY_BYTES_MAX bytes. */

@@ -582,6 +582,7 @@ export function matcher(req: Pick<WatchRequest, "service" | "keyPrefix" | "kinds
 function serviceOf(e: RegistryEvent): string | undefined {
   if (e.kind === "service") return e.type === "put" ? e.service.name : e.name;
   if (e.kind === "instance") return e.type === "put" ? e.instance.service : e.service;
+  if (e.kind === "master") return e.service;
   return undefined;
 }
 

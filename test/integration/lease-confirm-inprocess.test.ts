@@ -33,6 +33,7 @@ const inst: Instance = {
   healthSince: 0,
   createIndex: 1,
   modIndex: 1,
+  replicationPosition: 0,
 };
 
 interface Member {

@@ -3,6 +3,7 @@ import { encodeCommand } from "../../src/registry/codec.js";
 import {
   BALANCE_POLICIES,
   type CommandEnvelope,
+  DEFAULT_SERVICE_CONFIG,
   HEALTH_VALUES,
   type KvCompare,
   type KvOp,
@@ -97,7 +98,7 @@ export class RegistryWorkload {
     }
     if (roll < 56) return { op: "instance.reap", service, id };
     if (roll < 60) {
-      const config = { policy: this.pick(BALANCE_POLICIES), mode: this.pick(SERVICE_MODES), retries: r.nextInt(4), retryBudgetPercent: 20, perTryTimeoutMs: 0, fallback: r.chance(0.3) ? this.pick(SERVICES) : "" };
+      const config = { ...DEFAULT_SERVICE_CONFIG, policy: this.pick(BALANCE_POLICIES), mode: this.pick(SERVICE_MODES), retries: r.nextInt(4), retryBudgetPercent: 20, perTryTimeoutMs: 0, fallback: r.chance(0.3) ? this.pick(SERVICES) : "" };
       return { op: "service.put", name: service, config };
     }
     if (roll < 62) return { op: "service.delete", name: service };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeCommand, encodeCommand } from "../../../src/registry/codec.js";
 import { MalformedCommandError } from "../../../src/registry/errors.js";
-import type { CommandEnvelope } from "../../../src/registry/types.js";
+import { type CommandEnvelope, DEFAULT_SERVICE_CONFIG } from "../../../src/registry/types.js";
 import { spec } from "./registry-harness.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -9,7 +9,7 @@ const text = (s: string) => new TextEncoder().encode(s);
 describe("registry codec", () => {
   it("codec: every command round-trips", () => {
     const cmds: CommandEnvelope["cmd"][] = [
-      { op: "service.put", name: "web", config: { policy: "p2c", mode: "master-slave", retries: 1, retryBudgetPercent: 10, perTryTimeoutMs: 100, fallback: "" } },
+      { op: "service.put", name: "web", config: { ...DEFAULT_SERVICE_CONFIG, policy: "p2c", mode: "master-slave", retries: 1, retryBudgetPercent: 10, perTryTimeoutMs: 100, fallback: "" } },
       { op: "service.delete", name: "web" },
       { op: "instance.register", instance: spec("i1") },
       { op: "instance.deregister", service: "web", id: "i1" },

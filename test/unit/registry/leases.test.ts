@@ -29,6 +29,7 @@ function inst(over: Partial<Instance> = {}): Instance {
     healthSince: 0,
     createIndex: 1,
     modIndex: 1,
+    replicationPosition: 0,
     ...over,
   };
 }

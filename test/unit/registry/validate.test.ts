@@ -137,4 +137,50 @@ describe("registry validate", () => {
     expect(fieldOf(() => validateSession({ client: "", seq: 1 }))).toBe("session.client");
     expect(fieldOf(() => validateSession({ client: "c", seq: 0 }))).toBe("session.seq");
   });
+
+  it("validate: failover fields at their limits", () => {
+    expect(fieldOf(cfg({ maxLagOnFailover: L.REPLICATION_POSITION_MAX }))).toBeNull();
+    expect(fieldOf(cfg({ maxLagOnFailover: L.REPLICATION_POSITION_MAX + 1 }))).toBe("config.maxLagOnFailover");
+    expect(fieldOf(cfg({ maxLagOnFailover: -1 }))).toBe("config.maxLagOnFailover");
+    expect(fieldOf(cfg({ failback: "db-1" }))).toBeNull();
+    expect(fieldOf(cfg({ failback: "-x" }))).toBe("config.failback");
+    expect(fieldOf(cfg({ failbackHoldDownMs: L.FAILBACK_HOLD_DOWN_MS_RANGE[0] }))).toBeNull();
+    expect(fieldOf(cfg({ failbackHoldDownMs: L.FAILBACK_HOLD_DOWN_MS_RANGE[1] }))).toBeNull();
+    expect(fieldOf(cfg({ failbackHoldDownMs: L.FAILBACK_HOLD_DOWN_MS_RANGE[0] - 1 }))).toBe("config.failbackHoldDownMs");
+    expect(fieldOf(cfg({ failbackHoldDownMs: L.FAILBACK_HOLD_DOWN_MS_RANGE[1] + 1 }))).toBe("config.failbackHoldDownMs");
+  });
+
+  it("validate: balancer fields at their limits, defaults valid", () => {
+    expect(fieldOf(cfg({}))).toBeNull();
+    expect(fieldOf(cfg({ policy: "hash" }))).toBe("config.hashOn");
+    for (const on of ["source", "header:x-user", "cookie:sid"]) expect(fieldOf(cfg({ policy: "hash", hashOn: on }))).toBeNull();
+    for (const on of ["header:", "query:x", "cookie:a b", "Source"]) expect(fieldOf(cfg({ policy: "hash", hashOn: on }))).toBe("config.hashOn");
+    expect(fieldOf(cfg({ hashOn: `header:${"h".repeat(L.HASH_ON_BYTES_MAX - 7)}` }))).toBeNull();
+    expect(fieldOf(cfg({ hashOn: `header:${"h".repeat(L.HASH_ON_BYTES_MAX - 6)}` }))).toBe("config.hashOn");
+    expect(fieldOf(cfg({ hashMethod: "maglev" }))).toBeNull();
+    expect(fieldOf(cfg({ hashMethod: "rendezvous" as never }))).toBe("config.hashMethod");
+    expect(fieldOf(cfg({ retryOn5xx: 1 as never }))).toBe("config.retryOn5xx");
+    expect(fieldOf(cfg({ fallbackStatus: L.FALLBACK_STATUS_RANGE[0] }))).toBeNull();
+    expect(fieldOf(cfg({ fallbackStatus: L.FALLBACK_STATUS_RANGE[1] }))).toBeNull();
+    expect(fieldOf(cfg({ fallbackStatus: 199 }))).toBe("config.fallbackStatus");
+    expect(fieldOf(cfg({ fallbackStatus: 600 }))).toBe("config.fallbackStatus");
+    expect(fieldOf(cfg({ fallbackBody: "b".repeat(L.FALLBACK_BODY_BYTES_MAX) }))).toBeNull();
+    expect(fieldOf(cfg({ fallbackBody: "b".repeat(L.FALLBACK_BODY_BYTES_MAX + 1) }))).toBe("config.fallbackBody");
+    expect(fieldOf(cfg({ outlierConsecutiveFailures: 0 }))).toBeNull();
+    expect(fieldOf(cfg({ outlierConsecutiveFailures: L.OUTLIER_CONSECUTIVE_FAILURES_MAX }))).toBeNull();
+    expect(fieldOf(cfg({ outlierConsecutiveFailures: L.OUTLIER_CONSECUTIVE_FAILURES_MAX + 1 }))).toBe("config.outlierConsecutiveFailures");
+    expect(fieldOf(cfg({ outlierBaseEjectionMs: L.OUTLIER_BASE_EJECTION_MS_RANGE[0] - 1 }))).toBe("config.outlierBaseEjectionMs");
+    expect(fieldOf(cfg({ outlierBaseEjectionMs: L.OUTLIER_BASE_EJECTION_MS_RANGE[1] + 1 }))).toBe("config.outlierBaseEjectionMs");
+    for (const f of ["outlierMaxEjectionPercent", "panicThresholdPercent", "zoneMinHealthyPercent"] as const) {
+      expect(fieldOf(cfg({ [f]: 0 }))).toBeNull();
+      expect(fieldOf(cfg({ [f]: 100 }))).toBeNull();
+      expect(fieldOf(cfg({ [f]: 101 }))).toBe(`config.${f}`);
+    }
+    for (const f of ["maxConnections", "maxPendingRequests", "maxRequests"] as const) {
+      expect(fieldOf(cfg({ [f]: L.CIRCUIT_MAX_RANGE[0] }))).toBeNull();
+      expect(fieldOf(cfg({ [f]: L.CIRCUIT_MAX_RANGE[1] }))).toBeNull();
+      expect(fieldOf(cfg({ [f]: 0 }))).toBe(`config.${f}`);
+      expect(fieldOf(cfg({ [f]: L.CIRCUIT_MAX_RANGE[1] + 1 }))).toBe(`config.${f}`);
+    }
+  });
 });

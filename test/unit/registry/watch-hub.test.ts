@@ -110,6 +110,7 @@ function instance(service: string, id: string): Instance {
     healthSince: 0,
     createIndex: 1,
     modIndex: 1,
+    replicationPosition: 0,
   };
 }
 
