@@ -8,9 +8,8 @@
 import type { Logger } from "pino";
 import type { Instance, RegistryEvent, Service } from "../registry/types.js";
 import type { WatchHandle, WatchKind } from "../registry/watch-hub.js";
-import type { ServiceTable } from "./interim-policy.js";
-import type { ToWorker } from "./messages.js";
-import { tableOf } from "./tables.js";
+import type { ToWorker, WireTable } from "./messages.js";
+import { type MasterOf, tableOf } from "./tables.js";
 
 /** FeedSource is what the feed reads of the node (RegistryStateMachine and WatchHub fit it). */
 export interface FeedSource {
@@ -18,6 +17,8 @@ export interface FeedSource {
     readonly applied: number;
     listServices(): readonly { readonly service: Service }[];
     getService(name: string): { readonly service: Service; readonly instances: readonly Instance[] } | undefined;
+    /** masterOf, where the registry keeps masters, is a master-slave service's master and epoch. */
+    masterOf?(service: string): MasterOf;
   };
   readonly hub: {
     watch(
@@ -27,7 +28,7 @@ export interface FeedSource {
   };
 }
 
-const KINDS: readonly WatchKind[] = ["service", "instance"];
+const KINDS: readonly WatchKind[] = ["service", "instance", "master"];
 
 /** RegistryFeed turns registry changes into table messages. */
 export class RegistryFeed {
@@ -35,6 +36,8 @@ export class RegistryFeed {
   private readonly dirty = new Set<string>();
   private scheduled = false;
   private closed = false;
+  /** masters: the newest master event of each service seen by this feed (for registries without masterOf). */
+  private readonly masters = new Map<string, { master: string; epoch: number }>();
 
   constructor(
     private readonly source: FeedSource,
@@ -44,10 +47,10 @@ export class RegistryFeed {
 
   /** full is every service's table, as a worker starts from it. */
   full(): Extract<ToWorker, { t: "tables" }> {
-    const tables: ServiceTable[] = [];
+    const tables: WireTable[] = [];
     for (const { service } of this.source.registry.listServices()) {
       const v = this.source.registry.getService(service.name);
-      if (v) tables.push(tableOf(v.service, v.instances));
+      if (v) tables.push(tableOf(v.service, v.instances, this.masterOf(v.service.name)));
     }
     return { t: "tables", full: true, tables, removed: [] };
   }
@@ -60,7 +63,10 @@ export class RegistryFeed {
       { fromIndex: this.source.registry.applied, kinds: KINDS },
       {
         events: (batch, _through, done) => {
-          for (const e of batch) this.dirty.add(serviceOf(e));
+          for (const e of batch) {
+            if (e.kind === "master") this.masters.set(e.service, { master: e.master, epoch: e.epoch });
+            this.dirty.add(serviceOf(e));
+          }
           done();
           this.schedule();
           return true;
@@ -81,6 +87,10 @@ export class RegistryFeed {
     this.handle = undefined;
   }
 
+  private masterOf(service: string): MasterOf {
+    return this.source.registry.masterOf?.(service) ?? this.masters.get(service);
+  }
+
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -90,11 +100,11 @@ export class RegistryFeed {
   private flush(): void {
     this.scheduled = false;
     if (this.closed || this.dirty.size === 0) return;
-    const tables: ServiceTable[] = [];
+    const tables: WireTable[] = [];
     const removed: string[] = [];
     for (const name of this.dirty) {
       const v = this.source.registry.getService(name);
-      if (v) tables.push(tableOf(v.service, v.instances));
+      if (v) tables.push(tableOf(v.service, v.instances, this.masterOf(v.service.name)));
       else removed.push(name);
     }
     this.dirty.clear();
@@ -105,5 +115,6 @@ export class RegistryFeed {
 function serviceOf(e: RegistryEvent): string {
   if (e.kind === "service") return e.type === "put" ? e.service.name : e.name;
   if (e.kind === "instance") return e.type === "put" ? e.instance.service : e.service;
+  if (e.kind === "master") return e.service;
   return "";
 }

@@ -2,7 +2,11 @@
  * What the node's main thread and the balancer workers say to each other over their MessagePort.
  * Tables are plain data (structured clone); a worker applies each message whole, in order.
  */
-import type { ServiceTable } from "./interim-policy.js";
+import type { ServiceMode } from "../registry/types.js";
+import type { ServiceTable } from "./types.js";
+
+/** WireTable is a service's table as the feed sends it: the balancer's table and the service's mode. */
+export type WireTable = ServiceTable & { readonly mode: ServiceMode };
 
 /** ListenerSpec is one listener a worker opens. */
 export type ListenerSpec =
@@ -20,7 +24,7 @@ export interface WorkerInit {
 
 /** ToWorker: full replaces every table; otherwise tables are put and removed are deleted. */
 export type ToWorker =
-  | { readonly t: "tables"; readonly full: boolean; readonly tables: readonly ServiceTable[]; readonly removed: readonly string[] }
+  | { readonly t: "tables"; readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }
   | { readonly t: "stop" };
 
 /** FromWorker: a listener's bound port, a listen failure, or the end of a stop. */

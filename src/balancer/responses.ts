@@ -46,3 +46,9 @@ export function rawError(status: number, reason: string, message: string): strin
   const body = JSON.stringify({ error: reason, message });
   return `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
+
+/** sendStatic answers with a service's configured static fallback. */
+export function sendStatic(res: ServerResponse, status: number, body: string, service: string): void {
+  res.writeHead(status, { "content-length": Buffer.byteLength(body), "x-raftmesh-fallback": service });
+  res.end(body);
+}

@@ -1,26 +1,24 @@
 /**
- * RouteTable is a worker's copy of the service tables, with one balancer per service. Updates come
- * whole from the feed (messages.ts); the table says which endpoints went away and which services
- * changed master, so pools can drain and TCP connections to a demoted master can be cut.
+ * RouteTable is a worker's copy of the service tables, with one balancer, retry budget and circuit
+ * breaker per service. Updates come whole from the feed (messages.ts); the table says which
+ * services changed master, so TCP connections to a demoted master can be cut.
  */
-import {
-  CircuitBreaker,
-  createServiceBalancer,
-  type Endpoint,
-  RetryBudget,
-  type ServiceBalancer,
-  type ServiceTable,
-} from "./interim-policy.js";
-import type { ToWorker } from "./messages.js";
+import type { ServiceMode } from "../registry/types.js";
+import type { WireTable } from "./messages.js";
+import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
+import type { CircuitBreaker, Endpoint, RetryBudget, ServiceBalancer, ServiceTable } from "./types.js";
 
 /** Route is one service as the proxies use it. */
 export interface Route {
   table: ServiceTable;
+  mode: ServiceMode;
   readonly balancer: ServiceBalancer;
   readonly budget: RetryBudget;
   readonly breaker: CircuitBreaker;
-  /** master is the endpoint of the newest epoch in master-slave mode (undefined: none known). */
+  /** master is the endpoint of the newest epoch in master-slave mode (undefined: none known or not healthy). */
   master: Endpoint | undefined;
+  /** epochHeader is the x-raftmesh-epoch value sent to the master. */
+  epochHeader: string;
 }
 
 /** RouteChange is what one update did to a service, for the proxies to act on. */
@@ -37,6 +35,7 @@ export class RouteTable {
   constructor(
     private readonly localZone: string,
     private readonly random: () => number = Math.random,
+    private readonly onBadTable: (name: string, err: unknown) => void = () => {},
   ) {}
 
   /** get returns a service's route. */
@@ -52,31 +51,47 @@ export class RouteTable {
   }
 
   /** apply applies one feed message and returns the changes it made. */
-  apply(msg: Extract<ToWorker, { t: "tables" }>): RouteChange[] {
+  apply(msg: { readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }): RouteChange[] {
     const changes: RouteChange[] = [];
     if (msg.full) {
       const keep = new Set(msg.tables.map((t) => t.name));
       for (const name of [...this.routes.keys()]) if (!keep.has(name)) changes.push(this.remove(name));
     }
     for (const name of msg.removed) if (this.routes.has(name)) changes.push(this.remove(name));
-    for (const t of msg.tables) changes.push(this.put(t));
+    for (const t of msg.tables) {
+      try {
+        changes.push(this.put(t));
+      } catch (err) {
+        this.onBadTable(t.name, err);
+      }
+    }
     return changes;
   }
 
-  private put(table: ServiceTable): RouteChange {
+  private put(wire: WireTable): RouteChange {
+    const { mode, ...table } = wire;
     const prev = this.routes.get(table.name);
-    const master = masterOf(table);
+    const master = masterOf(table, mode);
+    const epochHeader = String(table.master?.epoch ?? 0);
     if (!prev) {
-      const budget = new RetryBudget(table.config.retryBudgetPercent);
+      const c = table.config;
       const balancer = createServiceBalancer(table, { random: this.random, localZone: this.localZone });
-      this.routes.set(table.name, { table, balancer, budget, breaker: new CircuitBreaker(), master });
+      const budget = createRetryBudget(c.retryBudgetPercent);
+      const breaker = createCircuitBreaker(c);
+      this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader });
       return { service: table.name, masterLost: undefined };
     }
+    // A master of an older epoch than the one routed to is stale news: keep routing to the newer.
+    if (prev.table.master && table.master && table.master.epoch < prev.table.master.epoch) return { service: table.name, masterLost: undefined };
+    prev.balancer.update(table);
+    prev.budget.setPercent(table.config.retryBudgetPercent);
+    prev.breaker.setLimits(table.config);
     const before = prev.master;
     prev.table = table;
+    prev.mode = mode;
     prev.master = master;
-    prev.balancer.update(table);
-    const lost = before && (!master || endpointKey(master) !== endpointKey(before) || master.id !== before.id) ? before.id : undefined;
+    prev.epochHeader = epochHeader;
+    const lost = before && (!master || master.id !== before.id || endpointKey(master) !== endpointKey(before)) ? before.id : undefined;
     return { service: table.name, masterLost: lost };
   }
 
@@ -92,9 +107,9 @@ export function endpointKey(e: Pick<Endpoint, "address" | "port">): string {
   return `${e.address}:${e.port}`;
 }
 
-/** masterOf is the endpoint the master-slave service routes to: the master of the newest epoch, if it is registered and not critical. */
-function masterOf(t: ServiceTable): Endpoint | undefined {
-  if (t.config.mode !== "master-slave" || !t.master) return undefined;
+/** masterOf is the endpoint a master-slave service routes to: the master of the newest epoch, if registered and not critical. */
+function masterOf(t: ServiceTable, mode: ServiceMode): Endpoint | undefined {
+  if (mode !== "master-slave" || !t.master) return undefined;
   const id = t.master.id;
   return t.endpoints.find((e) => e.id === id && e.health !== "critical");
 }

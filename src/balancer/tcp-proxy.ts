@@ -5,7 +5,8 @@
  * to a demoted master.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
-import type { Endpoint } from "./interim-policy.js";
+import { performance } from "node:perf_hooks";
+import type { Endpoint } from "./types.js";
 import { CLIENT_CONNECTIONS_MAX, RETRIES_MAX, TCP_CONNECT_TIMEOUT_MS } from "./limits.js";
 import type { RouteTable } from "./route-table.js";
 
@@ -45,8 +46,8 @@ export class TcpListener {
   private pick(tried: ReadonlySet<string>): Endpoint | undefined {
     const route = this.routes.get(this.service);
     if (!route) return undefined;
-    if (route.table.config.mode === "master-slave") return route.master;
-    return route.balancer.pick(tried) ?? undefined;
+    if (route.mode === "master-slave") return route.master;
+    return route.balancer.pick({ exclude: tried }, performance.now());
   }
 
   private tryConnect(client: Socket, tried: Set<string>, n: number): void {
@@ -58,11 +59,11 @@ export class TcpListener {
     }
     tried.add(ep.id);
     const route = this.routes.get(this.service);
-    route?.balancer.onStart(ep);
+    route?.balancer.onStart(ep.id);
     const up = connect({ host: ep.address, port: ep.port, noDelay: true });
     up.setTimeout(TCP_CONNECT_TIMEOUT_MS, () => up.destroy(new Error("connect timeout")));
     const onConnectError = () => {
-      route?.balancer.onEnd(ep, false);
+      route?.balancer.onEnd(ep.id, "failure", performance.now());
       if (n < Math.min(route?.table.config.retries ?? 0, RETRIES_MAX)) this.tryConnect(client, tried, n + 1);
       else client.destroy();
     };
@@ -78,7 +79,7 @@ export class TcpListener {
         if (ended) return;
         ended = true;
         set.delete(up);
-        route?.balancer.onEnd(ep, ok);
+        route?.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
       };
       up.on("error", () => {
         end(false);

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import { rawError } from "./responses.js";
 import type { RouteTable } from "./route-table.js";
@@ -18,7 +19,7 @@ export function handleUpgrade(routes: RouteTable, req: IncomingMessage, client: 
     client.end(rawError(404, "unknown-service", "no service of this name is registered"));
     return;
   }
-  const ep = route.table.config.mode === "master-slave" ? route.master : route.balancer.pick();
+  const ep = route.mode === "master-slave" ? route.master : route.balancer.pick({}, performance.now());
   if (!ep) {
     client.end(rawError(503, "no-healthy-instance", "the service has no healthy instance"));
     return;
@@ -28,7 +29,7 @@ export function handleUpgrade(routes: RouteTable, req: IncomingMessage, client: 
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) lines += `${raw[i]}: ${raw[i + 1]}\r\n`;
   lines += `x-forwarded-for: ${req.socket.remoteAddress ?? ""}\r\n`;
-  if (route.master) lines += `x-raftmesh-epoch: ${route.table.master?.epoch ?? 0}\r\n`;
+  if (route.master) lines += `x-raftmesh-epoch: ${route.epochHeader}\r\n`;
   up.write(`${lines}\r\n`);
   if (head.length > 0) up.write(head);
   up.once("error", () => {

@@ -147,5 +147,5 @@ process.on("SIGINT", stopAll);
 process.on("SIGTERM", stopAll);
 for (const id of ids) startNode(id);
 // The demo instances register themselves (retrying until the cluster has a leader) and heartbeat.
-HELLO_PORTS.forEach((p, i) => startHello(i + 1, p));
+for (const [i, p] of HELLO_PORTS.entries()) startHello(i + 1, p);
 void reportWhenLed();

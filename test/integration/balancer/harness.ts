@@ -5,10 +5,11 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import type { Endpoint, ServiceTable } from "../../../src/balancer/interim-policy.js";
-import type { ToWorker } from "../../../src/balancer/messages.js";
+import type { ToWorker, WireTable } from "../../../src/balancer/messages.js";
+import { balancerConfig } from "../../../src/balancer/policy/index.js";
+import type { BalancerConfig, Endpoint } from "../../../src/balancer/types.js";
 import { WorkerPool } from "../../../src/balancer/workers.js";
-import { DEFAULT_SERVICE_CONFIG, type ServiceConfig } from "../../../src/registry/types.js";
+import type { ServiceMode } from "../../../src/registry/types.js";
 
 /** Backend is one loopback HTTP server answering with its id. */
 export interface Backend {
@@ -59,8 +60,9 @@ export function endpointOf(b: Pick<Backend, "id" | "port">, over: Partial<Endpoi
 }
 
 /** table makes a service table. */
-export function table(name: string, endpoints: Endpoint[], config: Partial<ServiceConfig> = {}, master?: ServiceTable["master"]): ServiceTable {
-  return { name, config: { ...DEFAULT_SERVICE_CONFIG, ...config }, endpoints, master };
+export function table(name: string, endpoints: Endpoint[], config: Partial<BalancerConfig> & { mode?: ServiceMode } = {}, master?: WireTable["master"]): WireTable {
+  const { mode = "active-active", ...rest } = config;
+  return { name, mode, config: balancerConfig(rest), endpoints, master };
 }
 
 /** Endpoint under test: a worker pool with one HTTP listener (and TCP ones). */
@@ -68,12 +70,12 @@ export interface TestEndpoint {
   readonly port: number;
   readonly pool: WorkerPool;
   /** set replaces every table and waits for the worker to have it. */
-  set(tables: ServiceTable[]): Promise<void>;
+  set(tables: WireTable[]): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** startEndpoint starts a worker pool on loopback ports. */
-export async function startEndpoint(tables: ServiceTable[], tcp: { service: string }[] = [], workers = 1): Promise<TestEndpoint> {
+export async function startEndpoint(tables: WireTable[], tcp: { service: string }[] = [], workers = 1): Promise<TestEndpoint> {
   let current: Extract<ToWorker, { t: "tables" }> = { t: "tables", full: true, tables, removed: [] };
   const pool = await WorkerPool.start({
     workers,
