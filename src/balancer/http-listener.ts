@@ -10,15 +10,16 @@ import { rawError } from "./responses.js";
 import { handleUpgrade } from "./upgrade.js";
 
 /** createHttpListener makes the HTTP/1.1 server of a listener (not yet listening). */
-export function createHttpListener(ctx: ProxyContext): Server {
+export function createHttpListener(ctx: ProxyContext, headersTimeoutMs = HEADERS_TIMEOUT_MS): Server {
   const server = createServer(
     {
       maxHeaderSize: HEADER_BYTES_MAX,
-      headersTimeout: HEADERS_TIMEOUT_MS,
+      headersTimeout: headersTimeoutMs,
       // Bodies may stream for long (uploads, server-sent events): only the head is timed.
       requestTimeout: 0,
       keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS,
-      connectionsCheckingInterval: 1_000,
+      // The head timeout is checked this often, so a slow head is cut within timeout + 250 ms.
+      connectionsCheckingInterval: 250,
     },
     (req, res) => handleRequest(ctx, req, res),
   );
@@ -30,7 +31,7 @@ export function createHttpListener(ctx: ProxyContext): Server {
       return;
     }
     if (err.code === "HPE_HEADER_OVERFLOW") socket.end(rawError(431, "headers-too-large", `request head over ${HEADER_BYTES_MAX} bytes`));
-    else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") socket.end(rawError(408, "headers-timeout", `request head not received within ${HEADERS_TIMEOUT_MS} ms`));
+    else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") socket.end(rawError(408, "headers-timeout", `request head not received within ${headersTimeoutMs} ms`));
     else socket.end(rawError(400, "malformed-request", `the request could not be parsed (${err.code ?? "error"})`));
   });
   return server;

@@ -157,7 +157,9 @@ class ProxyRequest {
   private attempt(): void {
     if (this.finished) return;
     const route = this.route;
-    const ep = this.next ?? pickFor(route, { hashKey: this.hashKey, exclude: this.tried }, performance.now());
+    const now = performance.now();
+    // A retry goes to an instance not tried yet; when every one was tried, to any.
+    const ep = this.next ?? pickFor(route, { hashKey: this.hashKey, exclude: this.tried }, now) ?? pickFor(route, { hashKey: this.hashKey }, now);
     this.next = undefined;
     if (!ep) {
       this.fail("upstream-failed");
@@ -241,7 +243,8 @@ class ProxyRequest {
   /**
    * mayRetry says whether a failed try may be tried again: never once the client got response
    * bytes or a streamed body was read; after a connect failure always; after a reset, timeout or
-   * 5xx only for idempotent methods (or 5xx with retryOn5xx); within retries and the budget.
+   * 5xx only for idempotent methods (or 5xx with retryOn5xx); within retries, and but for connect
+   * failures within the retry budget.
    */
   private mayRetry(kind: FailureKind): boolean {
     if (this.finished || this.res.headersSent) return false;
@@ -249,6 +252,9 @@ class ProxyRequest {
     if (this.tries > Math.min(c.retries, RETRIES_MAX)) return false;
     if (this.streamed && this.bodyStarted) return false;
     if (kind !== "connect" && !this.idempotent && !(kind === "5xx" && c.retryOn5xx)) return false;
+    // A connect failure put no load on any instance (nothing reached it): its retry is not charged
+    // to the budget, which exists so that retries cannot multiply the load on a failing service.
+    if (kind === "connect") return true;
     if (!this.route.budget.tryStartRetry()) return false;
     this.retryHeld = true;
     return true;

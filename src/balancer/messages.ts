@@ -20,6 +20,8 @@ export interface WorkerInit {
   readonly localZone: string;
   readonly logLevel: string;
   readonly nodeId: string;
+  /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
+  readonly headersTimeoutMs?: number;
 }
 
 /** ToWorker: full replaces every table; otherwise tables are put and removed are deleted. */

@@ -27,7 +27,7 @@ function post(m: FromWorker): void {
 
 for (const spec of init.listeners) {
   let server: Server | NetServer;
-  if (spec.kind === "http") server = createHttpListener(ctx);
+  if (spec.kind === "http") server = createHttpListener(ctx, init.headersTimeoutMs);
   else {
     const l = new TcpListener(routes, spec.service);
     tcp.push(l);

@@ -23,6 +23,8 @@ export interface WorkerPoolOptions {
   readonly logger: Logger;
   /** current is the full table message a (re)started worker begins from. */
   readonly current: () => Extract<ToWorker, { t: "tables" }>;
+  /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
+  readonly headersTimeoutMs?: number;
 }
 
 interface Slot {
@@ -45,7 +47,7 @@ export class WorkerPool {
     const n = Math.max(1, Math.min(opts.workers, opts.listeners.length));
     for (let i = 0; i < n; i++) {
       const listeners = opts.listeners.filter((_, k) => k % n === i);
-      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId } });
+      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs } });
     }
     try {
       await Promise.all(pool.slots.map((s) => pool.launch(s)));

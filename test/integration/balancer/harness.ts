@@ -68,6 +68,7 @@ export function table(name: string, endpoints: Endpoint[], config: Partial<Balan
 /** Endpoint under test: a worker pool with one HTTP listener (and TCP ones). */
 export interface TestEndpoint {
   readonly port: number;
+  tcpPort(service: string): number;
   readonly pool: WorkerPool;
   /** set replaces every table and waits for the worker to have it. */
   set(tables: WireTable[]): Promise<void>;
@@ -75,21 +76,23 @@ export interface TestEndpoint {
 }
 
 /** startEndpoint starts a worker pool on loopback ports. */
-export async function startEndpoint(tables: WireTable[], tcp: { service: string }[] = [], workers = 1): Promise<TestEndpoint> {
+export async function startEndpoint(tables: WireTable[], tcp: { service: string }[] = [], opts: { workers?: number; headersTimeoutMs?: number; localZone?: string } = {}): Promise<TestEndpoint> {
   let current: Extract<ToWorker, { t: "tables" }> = { t: "tables", full: true, tables, removed: [] };
   const pool = await WorkerPool.start({
-    workers,
+    workers: opts.workers ?? 1,
+    headersTimeoutMs: opts.headersTimeoutMs,
     listeners: [
       { kind: "http", name: "http", host: "127.0.0.1", port: 0 },
       ...tcp.map((u) => ({ kind: "tcp" as const, name: `tcp:${u.service}`, host: "127.0.0.1", port: 0, service: u.service })),
     ],
-    localZone: "",
+    localZone: opts.localZone ?? "",
     nodeId: "t1",
     logger: pino({ level: "silent" }),
     current: () => current,
   });
   return {
     port: pool.ports.get("http")!,
+    tcpPort: (service: string) => pool.ports.get(`tcp:${service}`)!,
     pool,
     async set(t) {
       current = { t: "tables", full: true, tables: t, removed: [] };
