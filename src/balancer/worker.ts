@@ -3,10 +3,9 @@
  * and proxies. Nothing here touches the registry or Raft; all it knows comes over its port.
  */
 import { randomBytes } from "node:crypto";
-import type { Server } from "node:http";
 import type { Server as NetServer } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
-import { createHttpListener } from "./http-listener.js";
+import { createListener } from "./http-listener.js";
 import type { ProxyContext } from "./http-proxy.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./messages.js";
 import { RouteTable } from "./route-table.js";
@@ -18,7 +17,7 @@ const port = parentPort!;
 const routes = new RouteTable(init.localZone);
 const pools = new UpstreamPools();
 const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random };
-const servers: (Server | NetServer)[] = [];
+const servers: NetServer[] = [];
 const tcp: TcpListener[] = [];
 
 function post(m: FromWorker): void {
@@ -26,8 +25,8 @@ function post(m: FromWorker): void {
 }
 
 for (const spec of init.listeners) {
-  let server: Server | NetServer;
-  if (spec.kind === "http") server = createHttpListener(ctx, init.headersTimeoutMs);
+  let server: NetServer;
+  if (spec.kind === "http") server = createListener(ctx, init.headersTimeoutMs);
   else {
     const l = new TcpListener(routes, spec.service);
     tcp.push(l);
@@ -61,7 +60,6 @@ function stop(): void {
   if (left === 0) return void closed();
   for (const s of servers) {
     s.close(closed);
-    if ("closeAllConnections" in s) s.closeAllConnections();
   }
   for (const l of tcp) l.cutAll();
 }
