@@ -56,13 +56,25 @@ function proxyStream(
   const path = String(headers[":path"] ?? "/");
   const authority = headers[":authority"] ?? headers.host;
   const target = routeOf(path, typeof authority === "string" ? authority : undefined);
-  if (!target) return fail(stream, 400, "bad-request", undefined);
+  if (!target) {
+    fail(stream, 400, "bad-request", undefined);
+    return;
+  }
   const route = ctx.routes.get(target.service);
-  if (!route) return fail(stream, 404, "unknown-service", target.service);
+  if (!route) {
+    fail(stream, 404, "unknown-service", target.service);
+    return;
+  }
   const now = performance.now();
   const ep = route.mode === "master-slave" ? route.master : route.balancer.pick({}, now);
-  if (!ep) return fail(stream, 503, route.mode === "master-slave" ? "no-master" : "no-healthy-instance", target.service);
-  if (!route.breaker.tryStartRequest()) return fail(stream, 503, "circuit-open", target.service);
+  if (!ep) {
+    fail(stream, 503, route.mode === "master-slave" ? "no-master" : "no-healthy-instance", target.service);
+    return;
+  }
+  if (!route.breaker.tryStartRequest()) {
+    fail(stream, 503, "circuit-open", target.service);
+    return;
+  }
   route.balancer.onStart(ep.id);
   let ended = false;
   const end = (ok: boolean) => {
@@ -84,7 +96,8 @@ function proxyStream(
     up = sessionFor(endpointKey(ep), ep.address, ep.port).request(out);
   } catch {
     end(false);
-    return fail(stream, 502, "upstream-failed", target.service);
+    fail(stream, 502, "upstream-failed", target.service);
+    return;
   }
   let trailers: IncomingHttpHeaders | undefined;
   up.on("response", (h) => {

@@ -3,7 +3,7 @@
  * UPSTREAM_SOCKETS_MAX, shared by every service that names the address. A pool whose endpoint left
  * every table drains: requests already on it finish, then its sockets close.
  */
-import { Agent } from "node:http";
+import { Agent, type AgentOptions } from "node:http";
 import { UPSTREAM_IDLE_SOCKETS_MAX, UPSTREAM_IDLE_TIMEOUT_MS, UPSTREAM_SOCKETS_MAX } from "./limits.js";
 
 /** Pool is one endpoint's connections; active counts the requests using it. */
@@ -28,7 +28,9 @@ export class UpstreamPools {
           maxFreeSockets: UPSTREAM_IDLE_SOCKETS_MAX,
           timeout: UPSTREAM_IDLE_TIMEOUT_MS,
           scheduling: "lifo",
-        }),
+          // Requests and answers are small writes: Nagle's algorithm would hold them for an ACK.
+          noDelay: true,
+        } as AgentOptions),
         active: 0,
         draining: false,
       };
