@@ -5,7 +5,7 @@
  * tables keep the workers free of delta bookkeeping, and cost microseconds per change). A watch
  * that ends (snapshot installed, lagging) re-lists everything and watches again.
  */
-import type { Logger } from "pino";
+import type { Logger } from "../common/logger.js";
 import type { Instance, RegistryEvent, Service } from "../registry/types.js";
 import type { WatchHandle, WatchKind } from "../registry/watch-hub.js";
 import type { ToWorker, WireTable } from "./messages.js";

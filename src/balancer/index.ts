@@ -2,7 +2,7 @@
  * The balancing endpoint's public face: startBalancer starts the worker threads with their
  * listeners and feeds them from the node's applied registry.
  */
-import type { Logger } from "pino";
+import type { Logger } from "../common/logger.js";
 import { type FeedSource, RegistryFeed } from "./feed.js";
 import type { ListenerSpec } from "./messages.js";
 import { WorkerPool } from "./workers.js";

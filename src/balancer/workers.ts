@@ -7,7 +7,7 @@
  */
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Logger } from "pino";
+import type { Logger } from "../common/logger.js";
 import { ListenError, WorkerExitError } from "./errors.js";
 import type { FromWorker, ListenerSpec, ToWorker, WorkerInit } from "./messages.js";
 
