@@ -23,7 +23,8 @@ export interface BalancerConfig {
   readonly policy: BalancePolicy;
   /**
    * hashOn says what the data plane hashes for policy "hash": "header:<name>", "cookie:<name>"
-   * or "source" (the client's address). The policy half only sees the resulting PickRequest.hashKey.
+   * or "source" (the client's address); "" with other policies. The policy half only sees the
+   * resulting PickRequest.hashKey.
    */
   readonly hashOn: string;
   readonly hashMethod: HashMethod;
@@ -81,7 +82,9 @@ export interface ServiceTable {
   /**
    * master is set for master-slave services: only this endpoint receives traffic. The data plane
    * passes the master of the newest epoch it has seen; the balancer also ignores an update whose
-   * master has an older epoch than the one it routes to.
+   * master has an older epoch than the one it routes to. A master-slave service without a master
+   * passes { id: "", epoch }: nothing is eligible. Leaving master out means active-active, where
+   * every endpoint may take traffic, so it must never stand for "no master".
    */
   readonly master?: { readonly id: string; readonly epoch: number };
 }

@@ -5,7 +5,7 @@
  * Mapping from the registry's ServiceConfig (src/registry/types.ts; the failover work adds the
  * newer fields) — names are the same in camelCase, so the data plane passes the object through:
  *   policy                       -> policy ("hash" joins the registry's five)
- *   hash_on  / hashOn            -> hashOn ("header:<name>" | "cookie:<name>" | "source")
+ *   hash_on  / hashOn            -> hashOn ("header:<name>" | "cookie:<name>" | "source"; "" unless policy is hash)
  *   hash_method / hashMethod     -> hashMethod ("ring" | "maglev")
  *   retries, retryBudgetPercent, perTryTimeoutMs, fallback -> same names
  *   retry_on_5xx / retryOn5xx    -> retryOn5xx
@@ -16,7 +16,8 @@
  *   panic_threshold_percent      -> panicThresholdPercent
  *   zone_min_healthy_percent     -> zoneMinHealthyPercent
  *   max_connections / max_pending_requests / max_requests -> maxConnections / maxPendingRequests / maxRequests
- *   mode "master-slave"          -> not a config field here: the data plane sets ServiceTable.master
+ *   mode "master-slave"          -> not a config field here: the data plane sets ServiceTable.master,
+ *                                   to { id: "", epoch } while the service has no master (nothing routes)
  * Fields the registry does not know are ignored, so a newer registry does not break an older balancer.
  */
 import type { BalancePolicy, BalancerConfig, HashMethod } from "../types.js";
@@ -96,7 +97,11 @@ export function balancerConfig(fields: Partial<Record<keyof BalancerConfig, unkn
 export function validateBalancerConfig(c: BalancerConfig, field = "config"): void {
   if (!BALANCE_POLICIES.includes(c.policy)) throw new BalancerConfigError(`${field}.policy`, `must be one of ${BALANCE_POLICIES.join(", ")}`);
   if (!HASH_METHODS.includes(c.hashMethod)) throw new BalancerConfigError(`${field}.hashMethod`, `must be one of ${HASH_METHODS.join(", ")}`);
-  if (typeof c.hashOn !== "string" || !HASH_ON.test(c.hashOn)) throw new BalancerConfigError(`${field}.hashOn`, 'must be "source", "header:<name>" or "cookie:<name>"');
+  // "" is the registry's value for policies other than hash (as src/registry/validate.ts has it).
+  if (typeof c.hashOn !== "string" || (c.hashOn !== "" && !HASH_ON.test(c.hashOn))) {
+    throw new BalancerConfigError(`${field}.hashOn`, 'must be "source", "header:<name>" or "cookie:<name>"');
+  }
+  if (c.policy === "hash" && c.hashOn === "") throw new BalancerConfigError(`${field}.hashOn`, "must be set with policy hash");
   if (typeof c.retryOn5xx !== "boolean") throw new BalancerConfigError(`${field}.retryOn5xx`, "must be a boolean");
   if (typeof c.fallback !== "string") throw new BalancerConfigError(`${field}.fallback`, "must be a string");
   if (typeof c.fallbackBody !== "string") throw new BalancerConfigError(`${field}.fallbackBody`, "must be a string");

@@ -30,8 +30,8 @@ export const PANIC_THRESHOLD_PERCENT_DEFAULT = 50;
  */
 export const OVERPROVISIONING_FACTOR = 1.4;
 
-/** ZONE_MIN_HEALTHY_PERCENT_DEFAULT: 70 %, about 1/OVERPROVISIONING_FACTOR: the zone spills over where a priority level would. */
-export const ZONE_MIN_HEALTHY_PERCENT_DEFAULT = 70;
+/** ZONE_MIN_HEALTHY_PERCENT_DEFAULT: 71 %, 1/OVERPROVISIONING_FACTOR rounded (as the registry's default): the zone spills over where a priority level would. */
+export const ZONE_MIN_HEALTHY_PERCENT_DEFAULT = 71;
 
 /** RETRY_BUDGET_PERCENT_DEFAULT: Envoy's retry budget_percent (20 %), also the registry's default. */
 export const RETRY_BUDGET_PERCENT_DEFAULT = 20;
@@ -56,7 +56,7 @@ export const CIRCUIT_MAX_REQUESTS_DEFAULT = 1024;
  * they were and only the removed endpoint's keys move.
  */
 export const RING_VNODES_PER_ENDPOINT = 160;
-/** RING_SIZE_MAX: 2^20 points (8 MiB of Uint32 + Int32) per level, 6,553 endpoints at 160 points each; past it points are scaled down. */
+/** RING_SIZE_MAX: 2^20 points (8 MiB in two Int32Arrays) per level, 6,553 endpoints at 160 points each; past it points are scaled down. */
 export const RING_SIZE_MAX = 1 << 20;
 
 /** MAGLEV_TABLE_SIZE_MIN: Envoy's default table size, prime; Maglev wants size ≥ 100 × endpoints for ≤ 1 % imbalance. */

@@ -35,6 +35,8 @@ export interface Plan {
   /** levels with a share > 0, lowest priority value first; empty when nothing is eligible. */
   readonly levels: readonly LevelPlan[];
   readonly panic: boolean;
+  /** spare: every endpoint a retry may widen to when its level's candidates are all excluded (all healthy ones, or all in panic). */
+  readonly spare: readonly EndpointState[];
   /** nextChangeMs is the earliest moment an ejection ends (Infinity for none): the plan is stale from then. */
   readonly nextChangeMs: number;
 }
@@ -50,7 +52,7 @@ export function planEligible(
   if (master !== undefined) {
     const m = states.find((s) => s.endpoint.id === master.id);
     const levels = m !== undefined && m.endpoint.health !== "critical" ? [{ priority: m.endpoint.priority, candidates: [m], upTo: 100, local: false }] : [];
-    return { levels, panic: false, nextChangeMs: Number.POSITIVE_INFINITY };
+    return { levels, panic: false, spare: [], nextChangeMs: Number.POSITIVE_INFINITY };
   }
   let nextChangeMs = Number.POSITIVE_INFINITY;
   for (const s of states) if (s.isEjected(nowMs)) nextChangeMs = Math.min(nextChangeMs, s.ejectedUntilMs);
@@ -59,11 +61,11 @@ export function planEligible(
   const healthClass = usable.some((s) => s.endpoint.health === "passing") ? "passing" : "warning";
   const healthy = (s: EndpointState): boolean => s.endpoint.health === healthClass && !s.isEjected(nowMs);
   const healthyCount = usable.filter(healthy).length;
-  if (usable.length === 0) return { levels: [], panic: false, nextChangeMs };
+  if (usable.length === 0) return { levels: [], panic: false, spare: [], nextChangeMs };
 
   const panic = config.panicThresholdPercent > 0 && healthyCount * 100 < config.panicThresholdPercent * usable.length;
-  if (panic) return { levels: [{ priority: 0, candidates: usable, upTo: 100, local: false }], panic, nextChangeMs };
-  if (healthyCount === 0) return { levels: [], panic, nextChangeMs };
+  if (panic) return { levels: [{ priority: 0, candidates: usable, upTo: 100, local: false }], panic, spare: [], nextChangeMs };
+  if (healthyCount === 0) return { levels: [], panic, spare: [], nextChangeMs };
 
   const levels = priorityLoads(usable, healthy);
   const out: LevelPlan[] = [];
@@ -76,7 +78,8 @@ export function planEligible(
   }
   // Rounding must not leave a sliver above the last level.
   if (out.length > 0) out[out.length - 1] = { ...(out[out.length - 1] as LevelPlan), upTo: 100 };
-  return { levels: out, panic, nextChangeMs };
+  const spare = usable.filter(healthy).sort((a, b) => a.endpoint.priority - b.endpoint.priority);
+  return { levels: out, panic, spare, nextChangeMs };
 }
 
 /** priorityLoads groups endpoints by priority and gives each level its share of traffic in percent (Envoy's priority load). */

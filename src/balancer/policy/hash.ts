@@ -5,7 +5,11 @@
  * outside the eligible set).
  */
 
-/** hash32 returns the 32-bit unsigned MurmurHash3 of `s` with `seed`. */
+/**
+ * hash32 returns the MurmurHash3 of `s` with `seed` as a signed 32-bit integer: a small integer
+ * (Smi) on 64-bit V8, so passing it around allocates nothing, where an unsigned value above 2^31
+ * would be boxed as a heap number on every call. Use `>>> 0` locally where unsigned is needed.
+ */
 export function hash32(s: string, seed = 0): number {
   let h = seed >>> 0;
   const n = s.length;
@@ -30,7 +34,7 @@ export function hash32(s: string, seed = 0): number {
   return fmix32(h);
 }
 
-/** fmix32 is MurmurHash3's finalizer: it spreads every input bit over the whole word. */
+/** fmix32 is MurmurHash3's finalizer: it spreads every input bit over the whole word (signed 32-bit result, see hash32). */
 export function fmix32(x: number): number {
   let h = x | 0;
   h ^= h >>> 16;
@@ -38,5 +42,5 @@ export function fmix32(x: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }

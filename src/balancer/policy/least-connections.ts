@@ -2,11 +2,10 @@
  * Weighted least-connections, as nginx's least_conn: the candidate with the fewest requests in
  * flight per unit of weight (active/weight, compared as a cross product so no division rounds);
  * ties are broken by smooth weighted round-robin among the tied, so idle candidates still share
- * traffic in proportion to weight.
+ * traffic in proportion to weight. Two passes over the candidates at most, no allocation.
  */
 import type { EndpointState } from "./endpoint-state.js";
 import { isExcluded, type Picker } from "./picker.js";
-import { smoothWeightedPick } from "./weighted.js";
 
 /** loadBelow says whether a carries less load per weight than b (a.active/a.weight < b.active/b.weight). */
 export function loadBelow(a: EndpointState, b: EndpointState): boolean {
@@ -15,25 +14,42 @@ export function loadBelow(a: EndpointState, b: EndpointState): boolean {
 
 /** leastConnectionsPicker picks the least loaded candidate per weight. */
 export function leastConnectionsPicker(candidates: readonly EndpointState[]): Picker {
-  let best: EndpointState | undefined;
-  // tied is allocated once; it reads `best` from the enclosing pick.
-  const tied = (s: EndpointState): boolean => best !== undefined && !loadBelow(s, best) && !loadBelow(best, s);
+  const n = candidates.length;
   return {
     pick(_hash, exclude) {
-      best = undefined;
+      // Pass 1: the least load per weight, as the fraction bestActive/bestWeight, and whether it is shared.
+      let best: EndpointState | undefined;
+      let bestActive = 0;
+      let bestWeight = 1;
       let many = false;
-      for (let i = 0; i < candidates.length; i++) {
+      for (let i = 0; i < n; i++) {
         const s = candidates[i] as EndpointState;
         if (isExcluded(s, exclude)) continue;
-        if (best === undefined || loadBelow(s, best)) {
+        const a = s.active * bestWeight;
+        const b = bestActive * s.endpoint.weight;
+        if (best === undefined || a < b) {
           best = s;
+          bestActive = s.active;
+          bestWeight = s.endpoint.weight;
           many = false;
-        } else if (!loadBelow(best, s)) {
+        } else if (a === b) {
           many = true;
         }
       }
-      if (!many) return best;
-      return smoothWeightedPick(candidates, exclude, tied);
+      if (!many || best === undefined) return best;
+      // Pass 2: nginx's smooth weighted round-robin step over the tied candidates only.
+      let chosen: EndpointState | undefined;
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        const s = candidates[i] as EndpointState;
+        const w = s.endpoint.weight;
+        if (s.active * bestWeight !== bestActive * w || isExcluded(s, exclude)) continue;
+        s.swrrCurrent += w;
+        total += w;
+        if (chosen === undefined || s.swrrCurrent > chosen.swrrCurrent) chosen = s;
+      }
+      (chosen as EndpointState).swrrCurrent -= total;
+      return chosen;
     },
   };
 }

@@ -38,8 +38,8 @@ export function buildMaglevTable(candidates: readonly EndpointState[], size: num
   let maxWeight = 0;
   for (let i = 0; i < n; i++) {
     const s = candidates[i] as EndpointState;
-    offset[i] = hash32(s.endpoint.id, OFFSET_SEED) % size;
-    skip[i] = (hash32(s.endpoint.id, SKIP_SEED) % (size - 1)) + 1;
+    offset[i] = (hash32(s.endpoint.id, OFFSET_SEED) >>> 0) % size;
+    skip[i] = ((hash32(s.endpoint.id, SKIP_SEED) >>> 0) % (size - 1)) + 1;
     maxWeight = Math.max(maxWeight, s.endpoint.weight);
   }
   let filled = 0;
@@ -70,7 +70,7 @@ export function maglevPicker(unordered: readonly EndpointState[]): Picker {
   const table = buildMaglevTable(candidates, size);
   return {
     pick(hash, exclude) {
-      const start = hash % size;
+      const start = (hash >>> 0) % size;
       for (let step = 0; step < size; step++) {
         const at = start + step >= size ? start + step - size : start + step;
         const s = candidates[table[at] as number] as EndpointState;

@@ -9,7 +9,7 @@ import type { EndpointState } from "./endpoint-state.js";
 export interface Picker {
   /**
    * pick returns a candidate whose id is not in `exclude`, or undefined when every candidate is
-   * excluded. `hash` is the request's 32-bit key hash; only hash pickers read it.
+   * excluded. `hash` is the request's key hash, a signed 32-bit integer; only hash pickers read it.
    */
   pick(hash: number, exclude: ReadonlySet<string> | undefined): EndpointState | undefined;
 }

@@ -38,7 +38,7 @@ export function ringHashPicker(candidates: readonly EndpointState[]): Picker {
   }
   // Ties between equal positions go to the smaller id, so the ring does not depend on candidate order.
   raw.sort((x, y) => x.pos - y.pos || cmp((candidates[x.owner] as EndpointState).endpoint.id, (candidates[y.owner] as EndpointState).endpoint.id));
-  const positions = new Uint32Array(raw.length);
+  const positions = new Int32Array(raw.length);
   const owners = new Int32Array(raw.length);
   raw.forEach((p, i) => {
     positions[i] = p.pos;

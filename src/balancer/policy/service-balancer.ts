@@ -57,6 +57,9 @@ export class PolicyServiceBalancer implements ServiceBalancer {
   private factory!: PickerFactory;
   private master: ServiceTable["master"];
   private levels: Level[] = [];
+  private spare: readonly EndpointState[] = [];
+  /** sparePicker is built on the first retry that needs it after a replan (retries are rare; most plans never need it). */
+  private sparePicker: Picker | undefined;
   private stale = true;
   private nextChangeMs = Number.POSITIVE_INFINITY;
   private readonly cursor: Cursor = { next: 0 };
@@ -98,8 +101,9 @@ export class PolicyServiceBalancer implements ServiceBalancer {
     const levels = this.levels;
     if (levels.length === 0) return undefined;
     const keyed = this.config.policy === "hash" && req.hashKey !== undefined;
-    const hash = keyed ? hash32(req.hashKey as string) : this.config.policy === "hash" ? (this.deps.random() * 0x1_0000_0000) >>> 0 : 0;
-    const level = levels.length === 1 ? (levels[0] as Level) : this.drawLevel(levels, keyed ? fmix32(hash ^ LEVEL_SEED) / 0x1_0000_0000 : this.deps.random());
+    // Hashes stay signed 32-bit integers (Smis): an unsigned one above 2^31 would be boxed per call.
+    const hash = keyed ? hash32(req.hashKey as string) : this.config.policy === "hash" ? (this.deps.random() * 0x1_0000_0000) | 0 : 0;
+    const level = levels.length === 1 ? (levels[0] as Level) : this.drawLevel(levels, keyed ? (fmix32(hash ^ LEVEL_SEED) >>> 0) / 0x1_0000_0000 : this.deps.random());
     const exclude = req.exclude;
     const s = level.picker.pick(hash, exclude);
     if (s !== undefined) return s.endpoint;
@@ -126,19 +130,26 @@ export class PolicyServiceBalancer implements ServiceBalancer {
     return levels[levels.length - 1] as Level;
   }
 
-  /** pickWider serves a retry whose level had only excluded candidates: the other levels, in order. */
+  /**
+   * pickWider serves a retry whose level had only excluded candidates: first the other levels with
+   * a share, then any healthy endpoint (other zones, levels without a share), by the same policy.
+   */
   private pickWider(hash: number, exclude: ReadonlySet<string>): Endpoint | undefined {
     for (const l of this.levels) {
       const s = l.picker.pick(hash, exclude);
       if (s !== undefined) return s.endpoint;
     }
-    return undefined;
+    if (this.spare.length === 0) return undefined;
+    this.sparePicker ??= this.factory(this.spare, { random: this.deps.random, cursor: this.cursor });
+    return this.sparePicker.pick(hash, exclude)?.endpoint;
   }
 
   private replan(nowMs: number): void {
     const plan = planEligible(this.states, this.master, this.config, this.deps.localZone, nowMs);
     const deps = { random: this.deps.random, cursor: this.cursor };
     this.levels = plan.levels.map((l) => ({ plan: l, picker: this.factory(l.candidates, deps) }));
+    this.spare = plan.spare;
+    this.sparePicker = undefined;
     this.nextChangeMs = plan.nextChangeMs;
     this.stale = false;
   }

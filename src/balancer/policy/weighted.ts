@@ -8,17 +8,13 @@
 import type { EndpointState } from "./endpoint-state.js";
 import { isExcluded, type Picker } from "./picker.js";
 
-/** smoothWeightedPick runs one step of nginx's smooth weighted round-robin over the candidates not excluded (and, when `only` is given, for which it returns true). */
-export function smoothWeightedPick(
-  candidates: readonly EndpointState[],
-  exclude: ReadonlySet<string> | undefined,
-  only?: (s: EndpointState) => boolean,
-): EndpointState | undefined {
+/** smoothWeightedPick runs one step of nginx's smooth weighted round-robin over the candidates not excluded. */
+export function smoothWeightedPick(candidates: readonly EndpointState[], exclude: ReadonlySet<string> | undefined): EndpointState | undefined {
   let best: EndpointState | undefined;
   let total = 0;
   for (let i = 0; i < candidates.length; i++) {
     const s = candidates[i] as EndpointState;
-    if (isExcluded(s, exclude) || (only !== undefined && !only(s))) continue;
+    if (isExcluded(s, exclude)) continue;
     const w = s.endpoint.weight;
     s.swrrCurrent += w;
     total += w;

@@ -35,7 +35,9 @@ describe("balancer: smooth weighted round-robin", () => {
         expect(got).toEqual(referenceSwrr(weights, total * cycles));
         for (let c = 0; c < cycles; c++) {
           const cycle = got.slice(c * total, (c + 1) * total);
-          weights.forEach((w, i) => expect(cycle.filter((x) => x === i).length).toBe(w));
+          weights.forEach((w, i) => {
+            expect(cycle.filter((x) => x === i).length).toBe(w);
+          });
         }
       }),
       { seed: 12, numRuns: 200 },
