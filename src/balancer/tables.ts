@@ -23,6 +23,7 @@ export function tableOf(service: Service, instances: readonly Instance[], master
   } catch {
     config = DEFAULT_BALANCER_CONFIG;
   }
-  const m = service.config.mode === "master-slave" && master && master.master !== "" ? { id: master.master, epoch: master.epoch } : undefined;
+  // A master-slave service without a master is { id: "", epoch }: nothing routes (types.ts).
+  const m = service.config.mode === "master-slave" ? { id: master?.master ?? "", epoch: master?.epoch ?? 0 } : undefined;
   return { name: service.name, mode: service.config.mode, config, endpoints: instances.map(endpointOf), master: m };
 }
