@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { clusterService } from "../api/cluster-service.js";
 import { Forwarder } from "../api/forwarder.js";
+import { type Balancer, startBalancer } from "../balancer/index.js";
 import { type AddressBook, LeaderRoute } from "../api/leader-route.js";
 import { WRITE_WAIT_MS_MAX } from "../api/limits.js";
 import { kvService } from "../api/kv-service.js";
@@ -61,6 +62,7 @@ export class Agent {
       forwarder: Forwarder;
       leases: LeaseDriver;
       batcher: HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>;
+      balancer: Balancer;
     },
     private readonly logger: Logger,
   ) {}
@@ -110,11 +112,12 @@ export class Agent {
       const admin = new AdminHttp({ status: () => ({ ...status() }), running: () => node.running(), clock: unsafe.clockControl ? new WallClock() : undefined });
       const apiPort = await api.listen(config.apiListen);
       const adminPort = await admin.listen(config.adminListen);
+      const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }));
       node.start();
       leases.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
-      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher }, logger);
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer }, logger);
     } catch (err) {
       await transport?.close();
       await store.close();
@@ -125,7 +128,8 @@ export class Agent {
   /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { api, transport, store, admin, forwarder, leases, batcher } = this.parts;
+      const { api, transport, store, admin, forwarder, leases, batcher, balancer } = this.parts;
+      await balancer.stop();
       await api.close();
       leases.stop();
       batcher.close();

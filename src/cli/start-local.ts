@@ -15,6 +15,9 @@ const LOCAL_NODES = 3;
 const PEER_BASE = 7100;
 const API_BASE = 7200;
 const ADMIN_BASE = 7400;
+const BALANCER_BASE = 7300;
+/** HELLO_PORTS are the demo service's three instances (src/demo/hello.ts), behind every node's endpoint. */
+const HELLO_PORTS = [7701, 7702, 7703];
 /** LEADER_WAIT_MS bounds how long we wait for the first leader before saying something is wrong. */
 const LEADER_WAIT_MS = 15_000;
 /** STOP_WAIT_MS: a node that has not exited this long after SIGTERM gets SIGKILL. */
@@ -44,6 +47,7 @@ function startNode(id: string): void {
       RAFTMESH_PEER_LISTEN: `127.0.0.1:${port(PEER_BASE, id)}`,
       RAFTMESH_API_LISTEN: `127.0.0.1:${port(API_BASE, id)}`,
       RAFTMESH_ADMIN_LISTEN: `127.0.0.1:${port(ADMIN_BASE, id)}`,
+      RAFTMESH_BALANCER_LISTEN: `127.0.0.1:${port(BALANCER_BASE, id)}`,
       RAFTMESH_MEMBERS: members,
       RAFTMESH_BOOTSTRAP: "true",
       RAFTMESH_LOG_FORMAT: "json",
@@ -76,9 +80,29 @@ function compact(line: string): string {
   }
 }
 
+/** startHello runs one instance of the demo service as its own process, so it can be killed alone. */
+function startHello(n: number, hport: number): void {
+  const self = fileURLToPath(import.meta.url);
+  const file = self.replace(/cli[/\\]start-local\.(ts|js)$/, "demo/hello.$1");
+  const apis = ids.map((id) => `127.0.0.1:${port(API_BASE, id)}`).join(",");
+  const args = file.endsWith(".ts") ? ["--import", "tsx", file] : [file];
+  const child = spawn(process.execPath, [...args, `hello-${n}`, String(hport), apis], { stdio: ["ignore", "pipe", "pipe"] });
+  demos.add(child);
+  const relay = (stream: NodeJS.ReadableStream) => createInterface({ input: stream }).on("line", (line) => process.stdout.write(`hello-${n} | ${line}\n`));
+  if (child.stdout) relay(child.stdout);
+  if (child.stderr) relay(child.stderr);
+  child.on("exit", (code, signal) => {
+    demos.delete(child);
+    if (!stopping) process.stdout.write(`hello-${n} | exited (${signal ?? `status ${code}`}); its lease expires and traffic moves to the others\n`);
+  });
+}
+
+const demos = new Set<ChildProcess>();
+
 function stopAll(): void {
   if (stopping) return;
   stopping = true;
+  for (const d of demos) d.kill("SIGTERM");
   process.stdout.write("stopping the local cluster...\n");
   for (const child of children.values()) child.kill("SIGTERM");
   setTimeout(() => {
@@ -92,17 +116,28 @@ async function reportWhenLed(): Promise<void> {
   const client = new RaftmeshClient(ids.map((id) => `127.0.0.1:${port(API_BASE, id)}`), { deadlineMs: 1_000 });
   const start = Date.now();
   try {
-    while (!stopping && Date.now() - start < LEADER_WAIT_MS) {
+    let warned = false;
+    while (!stopping) {
+      if (!warned && Date.now() - start > LEADER_WAIT_MS) {
+        warned = true;
+        process.stdout.write(`no leader after ${LEADER_WAIT_MS} ms: see the node logs above (still waiting)\n`);
+      }
       const st = await client.status().catch(() => undefined);
       if (st?.leader) {
-        const rows = ids.map((id) => [id, `127.0.0.1:${port(PEER_BASE, id)}`, `127.0.0.1:${port(API_BASE, id)}`, `http://127.0.0.1:${port(ADMIN_BASE, id)}`]);
-        process.stdout.write(`\n${table(["NODE", "PEER", "API (gRPC)", "ADMIN (HTTP)"], rows)}\n`);
-        process.stdout.write(`leader: ${st.leader} (term ${st.term}); data in ${dataDir}/; try: npx raftmesh status; Ctrl-C stops\n\n`);
+        const rows = ids.map((id) => [
+          id,
+          `127.0.0.1:${port(PEER_BASE, id)}`,
+          `127.0.0.1:${port(API_BASE, id)}`,
+          `http://127.0.0.1:${port(BALANCER_BASE, id)}`,
+          `http://127.0.0.1:${port(ADMIN_BASE, id)}`,
+        ]);
+        process.stdout.write(`\n${table(["NODE", "PEER", "API (gRPC)", "BALANCER (HTTP)", "ADMIN (HTTP)"], rows)}\n`);
+        process.stdout.write(`leader: ${st.leader} (term ${st.term}); data in ${dataDir}/; try: npx raftmesh status; Ctrl-C stops\n`);
+        process.stdout.write(`demo: three instances of hello; try: curl 127.0.0.1:${port(BALANCER_BASE, "n1")}/svc/hello/\n\n`);
         return;
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    if (!stopping) process.stdout.write(`no leader after ${LEADER_WAIT_MS} ms: see the node logs above\n`);
   } finally {
     client.close();
   }
@@ -111,4 +146,6 @@ async function reportWhenLed(): Promise<void> {
 process.on("SIGINT", stopAll);
 process.on("SIGTERM", stopAll);
 for (const id of ids) startNode(id);
+// The demo instances register themselves (retrying until the cluster has a leader) and heartbeat.
+for (const [i, p] of HELLO_PORTS.entries()) startHello(i + 1, p);
 void reportWhenLed();

@@ -29,6 +29,20 @@ export interface AgentConfig {
   readonly logLevel: string;
   /** logFormat: auto is pretty when stdout is a terminal, JSON otherwise. */
   readonly logFormat: "auto" | "json" | "pretty";
+  /** balancerListen is host:port of the balancing endpoint (HTTP/1.1 and h2c); TCP upstreams listen on its host. */
+  readonly balancerListen: string;
+  /** balancerWorkers is the number of worker threads that run the endpoint's listeners. */
+  readonly balancerWorkers: number;
+  /** tcpUpstreams: one TCP listener per entry, forwarding to the named service. */
+  readonly tcpUpstreams: readonly TcpUpstreamConfig[];
+  /** zone is this node's locality zone: the balancer prefers instances of the same zone ("" for none). */
+  readonly zone: string;
+}
+
+/** TcpUpstreamConfig is one TCP upstream listener: the service it forwards to and its port. */
+export interface TcpUpstreamConfig {
+  readonly service: string;
+  readonly port: number;
 }
 
 /** FieldSpec describes one field: its flag, environment variable, file key, parser and default. */
@@ -122,6 +136,30 @@ export function parseMembers(raw: unknown, source: string): Member[] {
   });
 }
 
+/** BALANCER_WORKERS_RANGE: at least one thread; more than 64 is beyond any machine this runs on. */
+export const BALANCER_WORKERS_RANGE = [1, 64] as const;
+const SERVICE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const ZONE_PATTERN = /^[A-Za-z0-9._-]{0,63}$/;
+
+/** parseTcpUpstreams reads "db=7500,cache=7501": a service name and the port of its TCP listener ("" for none). */
+export function parseTcpUpstreams(raw: unknown, source: string): TcpUpstreamConfig[] {
+  const field = "tcpUpstreams";
+  const text = Array.isArray(raw) ? raw.join(",") : raw;
+  if (typeof text !== "string") throw new ConfigError(field, source, "must be a list of service=port");
+  if (text.trim() === "") return [];
+  const ports = new Set<number>();
+  return text.split(",").map((part) => {
+    const [service, portText] = part.trim().split("=");
+    const port = Number(portText);
+    if (!service || !SERVICE_NAME_PATTERN.test(service) || !/^\d{1,5}$/.test(portText ?? "") || port < 1 || port > 65535) {
+      throw new ConfigError(field, source, `"${part}" is not service=port with a port from 1 to 65535`);
+    }
+    if (ports.has(port)) throw new ConfigError(field, source, `port ${port} is listed twice`);
+    ports.add(port);
+    return { service, port };
+  });
+}
+
 /** FIELDS is the one schema that file, environment and flags all go through. */
 export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "nodeId", flag: "node-id", env: "RAFTMESH_NODE_ID", parse: str("nodeId", NODE_ID_PATTERN, "a node id (lower-case letters, digits, -)"), help: "this node's id, e.g. n1" },
@@ -139,4 +177,8 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "pendingReadsMax", flag: "pending-reads-max", env: "RAFTMESH_PENDING_READS_MAX", parse: int("pendingReadsMax", PENDING_READS_RANGE), fallback: PENDING_READS_DEFAULT, help: "linearizable reads one node holds at once; more are refused with RESOURCE_EXHAUSTED" },
   { key: "logLevel", flag: "log-level", env: "RAFTMESH_LOG_LEVEL", parse: (r, s) => { const v = str("logLevel")(r, s); if (!LOG_LEVELS.includes(v)) throw new ConfigError("logLevel", s, `must be one of ${LOG_LEVELS.join(", ")}`); return v; }, fallback: "info", help: "log level" },
   { key: "logFormat", flag: "log-format", env: "RAFTMESH_LOG_FORMAT", parse: (r, s) => { if (r !== "auto" && r !== "json" && r !== "pretty") throw new ConfigError("logFormat", s, "must be auto, json or pretty"); return r; }, fallback: "auto", help: "json, pretty, or auto (pretty on a terminal, else json)" },
+  { key: "balancerListen", flag: "balancer-listen", env: "RAFTMESH_BALANCER_LISTEN", parse: (r, s) => parseHostPort("balancerListen", r, s, true), fallback: "0.0.0.0:7300", help: "balancing endpoint listen address (HTTP/1.1 and h2c)" },
+  { key: "balancerWorkers", flag: "balancer-workers", env: "RAFTMESH_BALANCER_WORKERS", parse: int("balancerWorkers", BALANCER_WORKERS_RANGE), fallback: 1, help: "worker threads of the balancing endpoint (listeners are dealt over them)" },
+  { key: "tcpUpstreams", flag: "tcp-upstreams", env: "RAFTMESH_TCP_UPSTREAMS", parse: parseTcpUpstreams, fallback: [], help: "TCP upstream listeners: service=port,... (on the balancer's host; DESIGN: from 7500)" },
+  { key: "zone", flag: "zone", env: "RAFTMESH_ZONE", parse: (r, s) => { if (typeof r !== "string" || !ZONE_PATTERN.test(r)) throw new ConfigError("zone", s, "must be up to 63 letters, digits, '.', '_' or '-'"); return r; }, fallback: "", help: "this node's locality zone; the balancer prefers instances in it" },
 ];

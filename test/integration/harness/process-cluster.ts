@@ -26,6 +26,7 @@ export interface NodeSpec {
   readonly peerPort: number;
   readonly apiPort: number;
   readonly adminPort: number;
+  readonly balancerPort: number;
 }
 
 /** ClusterOptions shape the cluster; timing defaults are the agent's defaults. */
@@ -139,8 +140,8 @@ export class ProcessCluster {
 
   /** allocate gives a node id its ports (for a node that joins later too). */
   async allocate(id: string): Promise<NodeSpec> {
-    const [peerPort, apiPort, adminPort] = (await freePorts(3)) as [number, number, number];
-    const spec = { id, peerPort, apiPort, adminPort };
+    const [peerPort, apiPort, adminPort, balancerPort] = (await freePorts(4)) as [number, number, number, number];
+    const spec = { id, peerPort, apiPort, adminPort, balancerPort };
     this.specs.set(id, spec);
     return spec;
   }
@@ -181,6 +182,7 @@ export class ProcessCluster {
       RAFTMESH_PEER_LISTEN: `127.0.0.1:${s.peerPort}`,
       RAFTMESH_API_LISTEN: `127.0.0.1:${s.apiPort}`,
       RAFTMESH_ADMIN_LISTEN: `127.0.0.1:${s.adminPort}`,
+      RAFTMESH_BALANCER_LISTEN: `127.0.0.1:${s.balancerPort}`,
       RAFTMESH_MEMBERS: this.membersValue(),
       RAFTMESH_BOOTSTRAP: this.founders.includes(id) ? "true" : "false",
       RAFTMESH_LOG_LEVEL: "info",

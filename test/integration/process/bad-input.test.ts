@@ -55,8 +55,9 @@ describe("bad input", () => {
 
   /** otherPorts are listen addresses no running node uses, so that only the data directory is shared. */
   async function otherPorts(): Promise<Record<string, string>> {
-    const [peer, api, admin] = await freePorts(3);
+    const [peer, api, admin, balancer] = await freePorts(4);
     return {
+      RAFTMESH_BALANCER_LISTEN: `127.0.0.1:${balancer}`,
       RAFTMESH_PEER_LISTEN: `127.0.0.1:${peer}`,
       RAFTMESH_API_LISTEN: `127.0.0.1:${api}`,
       RAFTMESH_ADMIN_LISTEN: `127.0.0.1:${admin}`,

@@ -1,0 +1,29 @@
+/** BalancerError is the base of the balancing endpoint's expected failures. */
+export class BalancerError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BalancerError";
+  }
+}
+
+/** ListenError is thrown by startBalancer when a listener cannot bind (port in use, bad address). */
+export class ListenError extends BalancerError {
+  constructor(
+    readonly listener: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`balancer listener ${listener} could not listen`, options);
+    this.name = "ListenError";
+  }
+}
+
+/** WorkerExitError says a balancer worker thread ended without being asked to. */
+export class WorkerExitError extends BalancerError {
+  constructor(
+    readonly worker: number,
+    readonly code: number,
+  ) {
+    super(`balancer worker ${worker} exited with code ${code}`);
+    this.name = "WorkerExitError";
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The HTTP/1.1 proxy of one listener: keep-alive on both sides (upstream-pool.ts), bodies streamed,
+ * hop-by-hop headers removed, retries only where safe and within the service's retry budget, the
+ * next try on another instance. Upgrades (WebSocket) are tunnelled by upgrade.ts.
+ */
+import { type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { performance } from "node:perf_hooks";
+import { RETRIES_MAX, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS, RETRY_BODY_BYTES_MAX, UPSTREAM_RESPONSE_TIMEOUT_MS } from "./limits.js";
+import { type ErrorKind, sendError, sendStatic } from "./responses.js";
+import { endpointKey, type Route, type RouteTable } from "./route-table.js";
+import { routeOf } from "./routing.js";
+import type { Endpoint, PickRequest } from "./types.js";
+import type { UpstreamPools } from "./upstream-pool.js";
+
+/** HOP_BY_HOP are the headers that describe one connection, never forwarded (RFC 9110 §7.6.1); Expect is answered here. */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"];
+
+/** IDEMPOTENT methods may be retried after the request reached an instance (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+/** ProxyContext is what a listener's requests share. */
+export interface ProxyContext {
+  readonly routes: RouteTable;
+  readonly pools: UpstreamPools;
+  /** requestIdPrefix makes generated x-request-id values unique across workers and restarts. */
+  readonly requestIdPrefix: string;
+  readonly random: () => number;
+}
+
+let requestCounter = 0;
+
+/** FailureKind: connect (no byte reached the instance), reset (the connection broke after), timeout, or a 5xx answer. */
+type FailureKind = "connect" | "reset" | "timeout" | "5xx";
+
+/** handleRequest routes and proxies one request. */
+export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
+  const target = routeOf(req.url ?? "/", req.headers.host);
+  if (!target) {
+    sendError(res, "bad-request", undefined);
+    return;
+  }
+  let route = ctx.routes.get(target.service);
+  if (!route) {
+    sendError(res, "unknown-service", target.service);
+    return;
+  }
+  const now = performance.now();
+  let pr = pickRequest(route, req, undefined);
+  let first = pickFor(route, pr, now);
+  if (!first) {
+    // Fallback: a service with no healthy instance sends its requests to the configured service,
+    // or answers with its static response.
+    const c = route.table.config;
+    const fb = c.fallback !== "" ? ctx.routes.get(c.fallback) : undefined;
+    if (fb) {
+      pr = pickRequest(fb, req, undefined);
+      first = pickFor(fb, pr, now);
+    }
+    if (!fb || !first) {
+      if (c.fallbackStatus !== 0) {
+        sendStatic(res, c.fallbackStatus, c.fallbackBody, target.service);
+        return;
+      }
+      sendError(res, route.mode === "master-slave" ? "no-master" : "no-healthy-instance", target.service);
+      return;
+    }
+    route = fb;
+  }
+  if (!route.breaker.tryStartRequest()) {
+    sendError(res, "circuit-open", route.table.name);
+    return;
+  }
+  route.budget.onRequestStart();
+  new ProxyRequest(ctx, route, req, res, target.path, first, pr.hashKey).start();
+}
+
+/** pickRequest is the PickRequest of a try: the hash key only for policy "hash", read from what hashOn names. */
+function pickRequest(route: Route, req: IncomingMessage, exclude: ReadonlySet<string> | undefined): PickRequest {
+  const c = route.table.config;
+  if (c.policy !== "hash") return exclude ? { exclude } : NO_PICK;
+  return { hashKey: hashKeyOf(c.hashOn, req), exclude };
+}
+
+const NO_PICK: PickRequest = {};
+
+/** hashKeyOf reads the value policy "hash" hashes: a header, a cookie, or the client's address. */
+export function hashKeyOf(hashOn: string, req: IncomingMessage): string | undefined {
+  if (hashOn === "source" || hashOn === "") return req.socket.remoteAddress;
+  if (hashOn.startsWith("header:")) {
+    const v = req.headers[hashOn.slice(7).toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+  }
+  if (hashOn.startsWith("cookie:")) {
+    const name = hashOn.slice(7);
+    const cookie = req.headers.cookie;
+    if (!cookie) return undefined;
+    for (const part of cookie.split(";")) {
+      const eq = part.indexOf("=");
+      if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    }
+  }
+  return undefined;
+}
+
+/**
+ * pickFor takes an instance for a try. Master-slave services route only to the master of the
+ * newest epoch (none known: no instance); the policy's eligibility applies the same rule.
+ */
+function pickFor(r: Route, pr: PickRequest, now: number): Endpoint | undefined {
+  if (r.mode === "master-slave") return r.master;
+  return r.balancer.pick(pr, now);
+}
+
+/** ProxyRequest carries one client request through its tries. */
+class ProxyRequest {
+  private readonly headers: OutgoingHttpHeaders;
+  private readonly idempotent: boolean;
+  /** body: kept whole for retries (undefined: no body, or streamed). */
+  private body: Buffer[] | undefined;
+  private readonly streamed: boolean;
+  /** bodyStarted: some of a streamed body was read into an upstream request; no more tries. */
+  private bodyStarted = false;
+  private readonly tried = new Set<string>();
+  private tries = 0;
+  /** retryHeld: a retry reserved from the budget is in flight (released when it ends). */
+  private retryHeld = false;
+  private finished = false;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly route: Route,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly path: string,
+    private next: Endpoint | undefined,
+    private readonly hashKey: string | undefined,
+  ) {
+    this.idempotent = IDEMPOTENT.has(req.method ?? "GET");
+    this.headers = forwardHeaders(req.headers, req.socket.remoteAddress, ctx.requestIdPrefix);
+    const length = Number(req.headers["content-length"] ?? 0);
+    this.streamed = req.headers["transfer-encoding"] !== undefined || length > RETRY_BODY_BYTES_MAX;
+    if (!this.streamed && length > 0) this.body = [];
+    res.once("close", () => this.finish());
+  }
+
+  start(): void {
+    if (this.body) {
+      const chunks = this.body;
+      this.req.on("data", (c: Buffer) => chunks.push(c));
+      this.req.once("end", () => this.attempt());
+      return;
+    }
+    this.attempt();
+  }
+
+  private attempt(): void {
+    if (this.finished) return;
+    const route = this.route;
+    const now = performance.now();
+    // A retry goes to an instance not tried yet; when every one was tried, to any.
+    const ep = this.next ?? pickFor(route, { hashKey: this.hashKey, exclude: this.tried }, now) ?? pickFor(route, { hashKey: this.hashKey }, now);
+    this.next = undefined;
+    if (!ep) {
+      this.fail("upstream-failed");
+      return;
+    }
+    this.tries++;
+    this.tried.add(ep.id);
+    if (route.master) this.headers["x-raftmesh-epoch"] = route.epochHeader;
+    const pool = this.ctx.pools.acquire(endpointKey(ep));
+    route.balancer.onStart(ep.id);
+    let settled = false;
+    let connected = false;
+    const retrying = this.retryHeld;
+    const c = route.table.config;
+    const timeoutMs = c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS;
+    const up = httpRequest({ host: ep.address, port: ep.port, method: this.req.method, path: this.path, headers: this.headers, agent: pool.agent });
+    const timer = setTimeout(() => up.destroy(new TryTimeout()), timeoutMs);
+    const done = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
+      this.ctx.pools.release(pool);
+      if (retrying && this.retryHeld) {
+        this.retryHeld = false;
+        route.budget.onRetryEnd();
+      }
+    };
+    up.once("socket", (s: Socket) => {
+      if (!s.connecting) connected = true;
+      else s.once("connect", () => (connected = true));
+      if (this.streamed) this.pipeBody(up, s.connecting ? s : undefined);
+    });
+    up.once("response", (upRes) => {
+      clearTimeout(timer);
+      const status = upRes.statusCode ?? 502;
+      if (status >= 500 && this.mayRetry("5xx")) {
+        upRes.resume();
+        done(false);
+        return this.retry();
+      }
+      this.respond(upRes, status, () => done(status < 500));
+    });
+    up.once("error", (err) => {
+      const kind: FailureKind = err instanceof TryTimeout ? "timeout" : connected ? "reset" : "connect";
+      const wasSettled = settled;
+      done(false);
+      if (wasSettled || this.res.headersSent) return void this.res.destroy();
+      if (this.mayRetry(kind)) return this.retry();
+      this.fail(kind === "timeout" ? "upstream-timeout" : "upstream-failed");
+    });
+    if (this.body) {
+      for (const chunk of this.body) up.write(chunk);
+      up.end();
+    } else if (!this.streamed) up.end();
+  }
+
+  /** pipeBody streams the client's body once the connection is up, so a refused connect has read none of it. */
+  private pipeBody(up: ReturnType<typeof httpRequest>, connecting: Socket | undefined): void {
+    const go = () => {
+      this.bodyStarted = true;
+      this.req.pipe(up);
+    };
+    if (connecting) connecting.once("connect", go);
+    else go();
+  }
+
+  private respond(upRes: IncomingMessage, status: number, done: () => void): void {
+    const res = this.res;
+    const h = upRes.headers;
+    stripHopByHop(h);
+    res.writeHead(status, h);
+    upRes.pipe(res);
+    upRes.once("end", done);
+    upRes.once("error", () => {
+      done();
+      res.destroy();
+    });
+  }
+
+  /**
+   * mayRetry says whether a failed try may be tried again: never once the client got response
+   * bytes or a streamed body was read; after a connect failure always; after a reset, timeout or
+   * 5xx only for idempotent methods (or 5xx with retryOn5xx); within retries, and but for connect
+   * failures within the retry budget.
+   */
+  private mayRetry(kind: FailureKind): boolean {
+    if (this.finished || this.res.headersSent) return false;
+    const c = this.route.table.config;
+    if (this.tries > Math.min(c.retries, RETRIES_MAX)) return false;
+    if (this.streamed && this.bodyStarted) return false;
+    if (kind !== "connect" && !this.idempotent && !(kind === "5xx" && c.retryOn5xx)) return false;
+    // A connect failure put no load on any instance (nothing reached it): its retry is not charged
+    // to the budget, which exists so that retries cannot multiply the load on a failing service.
+    if (kind === "connect") return true;
+    if (!this.route.budget.tryStartRetry()) return false;
+    this.retryHeld = true;
+    return true;
+  }
+
+  /** retry waits a full-jitter backoff (random in [0, min(max, base × 2^n))) and tries again elsewhere. */
+  private retry(): void {
+    const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
+    setTimeout(() => this.attempt(), Math.floor(this.ctx.random() * cap));
+  }
+
+  private fail(kind: ErrorKind): void {
+    sendError(this.res, kind, this.route.table.name);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.route.breaker.onRequestEnd();
+    this.route.budget.onRequestEnd();
+    if (this.retryHeld) {
+      this.retryHeld = false;
+      this.route.budget.onRetryEnd();
+    }
+  }
+}
+
+/** TryTimeout ends a try that got no response headers within the per-try timeout. */
+class TryTimeout extends Error {
+  constructor() {
+    super("per-try timeout");
+    this.name = "TryTimeout";
+  }
+}
+
+/** forwardHeaders copies the client's headers minus hop-by-hop ones, adding x-forwarded-for and x-request-id. */
+function forwardHeaders(h: IncomingHttpHeaders, remote: string | undefined, idPrefix: string): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ...h };
+  stripHopByHop(out);
+  const xff = h["x-forwarded-for"];
+  out["x-forwarded-for"] = xff ? `${xff}, ${remote ?? ""}` : (remote ?? "");
+  if (h["x-request-id"] === undefined) out["x-request-id"] = `${idPrefix}${(++requestCounter).toString(36)}`;
+  return out;
+}
+
+/** stripHopByHop deletes the hop-by-hop headers, and those the Connection header names. */
+function stripHopByHop(h: IncomingHttpHeaders | OutgoingHttpHeaders): void {
+  const conn = h.connection;
+  if (typeof conn === "string" && conn !== "keep-alive" && conn !== "close") {
+    for (const name of conn.split(",")) delete h[name.trim().toLowerCase()];
+  }
+  for (const name of HOP_BY_HOP) if (h[name] !== undefined) delete h[name];
+}

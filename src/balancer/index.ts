@@ -1,0 +1,68 @@
+/**
+ * The balancing endpoint's public face: startBalancer starts the worker threads with their
+ * listeners and feeds them from the node's applied registry.
+ */
+import type { Logger } from "../common/logger.js";
+import { type FeedSource, RegistryFeed } from "./feed.js";
+import type { ListenerSpec } from "./messages.js";
+import { WorkerPool } from "./workers.js";
+
+export { ListenError, WorkerExitError, BalancerError } from "./errors.js";
+export type { ListenerSpec } from "./messages.js";
+
+/** TcpUpstream is one TCP listener: the service it forwards to and its port. */
+export interface TcpUpstream {
+  readonly service: string;
+  readonly port: number;
+}
+
+/** BalancerSettings are the node's listener settings (the agent's configuration has these fields). */
+export interface BalancerSettings {
+  readonly nodeId: string;
+  /** balancerListen is host:port of the HTTP/1.1 (and h2c) listener; TCP upstreams listen on its host. */
+  readonly balancerListen: string;
+  readonly balancerWorkers: number;
+  readonly tcpUpstreams: readonly TcpUpstream[];
+  /** zone is the node's locality zone ("" for none). */
+  readonly zone: string;
+}
+
+/** Balancer is a running endpoint. */
+export interface Balancer {
+  /** ports: bound port by listener name ("http", "tcp:<service>"). */
+  readonly ports: ReadonlyMap<string, number>;
+  stop(): Promise<void>;
+}
+
+/** listenersOf lists the listeners the options ask for. */
+export function listenersOf(opts: Pick<BalancerSettings, "balancerListen" | "tcpUpstreams">): ListenerSpec[] {
+  const listen = opts.balancerListen;
+  const cut = listen.lastIndexOf(":");
+  const host = listen.slice(0, cut).replace(/^\[|\]$/g, "");
+  const out: ListenerSpec[] = [{ kind: "http", name: "http", host, port: Number(listen.slice(cut + 1)) }];
+  for (const u of opts.tcpUpstreams) out.push({ kind: "tcp", name: `tcp:${u.service}`, host, port: u.port, service: u.service });
+  return out;
+}
+
+/** startBalancer starts the endpoint fed by the node's registry; it resolves once every listener listens. */
+export async function startBalancer(opts: BalancerSettings, source: FeedSource, logger: Logger): Promise<Balancer> {
+  let feed: RegistryFeed | undefined;
+  const pool = await WorkerPool.start({
+    workers: opts.balancerWorkers,
+    listeners: listenersOf(opts),
+    localZone: opts.zone,
+    nodeId: opts.nodeId,
+    logger,
+    current: () => feed?.full() ?? { t: "tables", full: true, tables: [], removed: [] },
+  });
+  feed = new RegistryFeed(source, (m) => pool.post(m), logger);
+  feed.start();
+  logger.info({ ports: Object.fromEntries(pool.ports), workers: opts.balancerWorkers }, "balancing endpoint listening");
+  return {
+    ports: pool.ports,
+    async stop() {
+      feed?.close();
+      await pool.stop();
+    },
+  };
+}

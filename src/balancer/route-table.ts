@@ -1,0 +1,115 @@
+/**
+ * RouteTable is a worker's copy of the service tables, with one balancer, retry budget and circuit
+ * breaker per service. Updates come whole from the feed (messages.ts); the table says which
+ * services changed master, so TCP connections to a demoted master can be cut.
+ */
+import type { ServiceMode } from "../registry/types.js";
+import type { WireTable } from "./messages.js";
+import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
+import type { CircuitBreaker, Endpoint, RetryBudget, ServiceBalancer, ServiceTable } from "./types.js";
+
+/** Route is one service as the proxies use it. */
+export interface Route {
+  table: ServiceTable;
+  mode: ServiceMode;
+  readonly balancer: ServiceBalancer;
+  readonly budget: RetryBudget;
+  readonly breaker: CircuitBreaker;
+  /** master is the endpoint of the newest epoch in master-slave mode (undefined: none known or not healthy). */
+  master: Endpoint | undefined;
+  /** epochHeader is the x-raftmesh-epoch value sent to the master. */
+  epochHeader: string;
+}
+
+/** RouteChange is what one update did to a service, for the proxies to act on. */
+export interface RouteChange {
+  readonly service: string;
+  /** masterLost: the master the service had before this update, when it is no longer the master. */
+  readonly masterLost: string | undefined;
+}
+
+/** RouteTable holds the services of one worker. */
+export class RouteTable {
+  private readonly routes = new Map<string, Route>();
+
+  constructor(
+    private readonly localZone: string,
+    private readonly random: () => number = Math.random,
+    private readonly onBadTable: (name: string, err: unknown) => void = () => {},
+  ) {}
+
+  /** get returns a service's route. */
+  get(name: string): Route | undefined {
+    return this.routes.get(name);
+  }
+
+  /** liveKeys lists address:port of every endpoint of every service (pools outside it may close). */
+  liveKeys(): Set<string> {
+    const out = new Set<string>();
+    for (const r of this.routes.values()) for (const e of r.table.endpoints) out.add(endpointKey(e));
+    return out;
+  }
+
+  /** apply applies one feed message and returns the changes it made. */
+  apply(msg: { readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }): RouteChange[] {
+    const changes: RouteChange[] = [];
+    if (msg.full) {
+      const keep = new Set(msg.tables.map((t) => t.name));
+      for (const name of [...this.routes.keys()]) if (!keep.has(name)) changes.push(this.remove(name));
+    }
+    for (const name of msg.removed) if (this.routes.has(name)) changes.push(this.remove(name));
+    for (const t of msg.tables) {
+      try {
+        changes.push(this.put(t));
+      } catch (err) {
+        this.onBadTable(t.name, err);
+      }
+    }
+    return changes;
+  }
+
+  private put(wire: WireTable): RouteChange {
+    const { mode, ...table } = wire;
+    const prev = this.routes.get(table.name);
+    const master = masterOf(table, mode);
+    const epochHeader = String(table.master?.epoch ?? 0);
+    if (!prev) {
+      const c = table.config;
+      const balancer = createServiceBalancer(table, { random: this.random, localZone: this.localZone });
+      const budget = createRetryBudget(c.retryBudgetPercent);
+      const breaker = createCircuitBreaker(c);
+      this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader });
+      return { service: table.name, masterLost: undefined };
+    }
+    // A master of an older epoch than the one routed to is stale news: keep routing to the newer.
+    if (prev.table.master && table.master && table.master.epoch < prev.table.master.epoch) return { service: table.name, masterLost: undefined };
+    prev.balancer.update(table);
+    prev.budget.setPercent(table.config.retryBudgetPercent);
+    prev.breaker.setLimits(table.config);
+    const before = prev.master;
+    prev.table = table;
+    prev.mode = mode;
+    prev.master = master;
+    prev.epochHeader = epochHeader;
+    const lost = before && (!master || master.id !== before.id || endpointKey(master) !== endpointKey(before)) ? before.id : undefined;
+    return { service: table.name, masterLost: lost };
+  }
+
+  private remove(name: string): RouteChange {
+    const r = this.routes.get(name);
+    this.routes.delete(name);
+    return { service: name, masterLost: r?.master?.id };
+  }
+}
+
+/** endpointKey names an endpoint's address, the key of its connection pool. */
+export function endpointKey(e: Pick<Endpoint, "address" | "port">): string {
+  return `${e.address}:${e.port}`;
+}
+
+/** masterOf is the endpoint a master-slave service routes to: the master of the newest epoch, if registered and not critical. */
+function masterOf(t: ServiceTable, mode: ServiceMode): Endpoint | undefined {
+  if (mode !== "master-slave" || !t.master) return undefined;
+  const id = t.master.id;
+  return t.endpoints.find((e) => e.id === id && e.health !== "critical");
+}

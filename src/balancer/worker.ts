@@ -1,0 +1,65 @@
+/**
+ * A balancer worker thread: opens its listeners, keeps the route table the main thread feeds it,
+ * and proxies. Nothing here touches the registry or Raft; all it knows comes over its port.
+ */
+import { randomBytes } from "node:crypto";
+import type { Server as NetServer } from "node:net";
+import { parentPort, workerData } from "node:worker_threads";
+import { createListener } from "./http-listener.js";
+import type { ProxyContext } from "./http-proxy.js";
+import type { FromWorker, ToWorker, WorkerInit } from "./messages.js";
+import { RouteTable } from "./route-table.js";
+import { TcpListener } from "./tcp-proxy.js";
+import { UpstreamPools } from "./upstream-pool.js";
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const routes = new RouteTable(init.localZone);
+const pools = new UpstreamPools();
+const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random };
+const servers: NetServer[] = [];
+const tcp: TcpListener[] = [];
+
+function post(m: FromWorker): void {
+  port.postMessage(m);
+}
+
+for (const spec of init.listeners) {
+  let server: NetServer;
+  if (spec.kind === "http") server = createListener(ctx, init.headersTimeoutMs);
+  else {
+    const l = new TcpListener(routes, spec.service);
+    tcp.push(l);
+    server = l.server;
+  }
+  servers.push(server);
+  server.once("error", (err) => post({ t: "listen-failed", name: spec.name, message: err.message }));
+  server.listen({ host: spec.host, port: spec.port, backlog: 1024 }, () => {
+    const addr = server.address();
+    post({ t: "listening", name: spec.name, port: typeof addr === "object" && addr ? addr.port : spec.port });
+  });
+}
+
+port.on("message", (m: ToWorker) => {
+  if (m.t === "tables") {
+    const changes = routes.apply(m);
+    for (const c of changes) if (c.masterLost) for (const l of tcp) if (l.service === c.service) l.cutMaster(c.masterLost);
+    pools.retain(routes.liveKeys());
+    return;
+  }
+  stop();
+});
+
+function stop(): void {
+  let left = servers.length;
+  const closed = () => {
+    if (--left > 0) return;
+    pools.close();
+    post({ t: "stopped" });
+  };
+  if (left === 0) return void closed();
+  for (const s of servers) {
+    s.close(closed);
+  }
+  for (const l of tcp) l.cutAll();
+}

@@ -1,0 +1,128 @@
+/**
+ * The balancer's worker threads, seen from the node's main thread. Node 20 cannot share one port
+ * between worker threads (no SO_REUSEPORT for net servers, and sockets cannot be handed to a
+ * worker), so each listener belongs to one worker: listeners are dealt round-robin over the
+ * workers. With the default of one worker, every listener runs in it and the main thread (Raft,
+ * the API) only posts table updates.
+ */
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { Logger } from "../common/logger.js";
+import { ListenError, WorkerExitError } from "./errors.js";
+import type { FromWorker, ListenerSpec, ToWorker, WorkerInit } from "./messages.js";
+
+/** WORKER_RESTART_MS: a worker that died is started again after this pause (a crash loop costs little). */
+const WORKER_RESTART_MS = 1_000;
+
+/** WorkerPoolOptions configure the threads. */
+export interface WorkerPoolOptions {
+  readonly workers: number;
+  readonly listeners: readonly ListenerSpec[];
+  readonly localZone: string;
+  readonly nodeId: string;
+  readonly logger: Logger;
+  /** current is the full table message a (re)started worker begins from. */
+  readonly current: () => Extract<ToWorker, { t: "tables" }>;
+  /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
+  readonly headersTimeoutMs?: number;
+}
+
+interface Slot {
+  worker: Worker | undefined;
+  readonly init: WorkerInit;
+}
+
+/** WorkerPool runs the balancer workers. */
+export class WorkerPool {
+  /** ports: the bound port of each listener by name. */
+  readonly ports = new Map<string, number>();
+  private readonly slots: Slot[] = [];
+  private stopping = false;
+
+  private constructor(private readonly opts: WorkerPoolOptions) {}
+
+  /** start launches the workers and resolves once every listener listens (ListenError otherwise). */
+  static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(opts);
+    const n = Math.max(1, Math.min(opts.workers, opts.listeners.length));
+    for (let i = 0; i < n; i++) {
+      const listeners = opts.listeners.filter((_, k) => k % n === i);
+      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs } });
+    }
+    try {
+      await Promise.all(pool.slots.map((s) => pool.launch(s)));
+    } catch (err) {
+      await pool.stop();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** post sends a table update to every worker. */
+  post(m: ToWorker): void {
+    for (const s of this.slots) s.worker?.postMessage(m);
+  }
+
+  /** stop closes the listeners (in-flight requests are cut) and ends the threads. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.slots.map(async (s) => {
+        const w = s.worker;
+        if (!w) return;
+        const stopped = new Promise<void>((resolve) => {
+          w.on("message", (m: FromWorker) => m.t === "stopped" && resolve());
+          w.once("exit", () => resolve());
+        });
+        w.postMessage({ t: "stop" } satisfies ToWorker);
+        await Promise.race([stopped, new Promise((r) => setTimeout(r, 2_000))]);
+        await w.terminate();
+        s.worker = undefined;
+      }),
+    );
+  }
+
+  private launch(slot: Slot): Promise<void> {
+    const w = spawnWorker(slot.init);
+    slot.worker = w;
+    w.postMessage(this.opts.current());
+    let pending = slot.init.listeners.length;
+    return new Promise<void>((resolve, reject) => {
+      if (pending === 0) resolve();
+      w.on("message", (m: FromWorker) => {
+        if (m.t === "listening") {
+          this.ports.set(m.name, m.port);
+          if (--pending === 0) resolve();
+        } else if (m.t === "listen-failed") reject(new ListenError(m.name, { cause: new Error(m.message) }));
+      });
+      w.on("error", (err) => {
+        this.opts.logger.error({ err, worker: slot.init.index }, "balancer worker failed");
+        reject(err);
+      });
+      w.once("exit", (code) => {
+        if (slot.worker !== w) return;
+        slot.worker = undefined;
+        if (this.stopping) return;
+        const err = new WorkerExitError(slot.init.index, code);
+        this.opts.logger.error({ err }, "balancer worker exited; starting it again");
+        reject(err);
+        setTimeout(() => {
+          if (!this.stopping) this.launch(slot).catch(() => {});
+        }, WORKER_RESTART_MS).unref();
+      });
+    });
+  }
+}
+
+/**
+ * spawnWorker starts worker.js, or worker.ts from the sources: a worker thread does not inherit the
+ * TypeScript loader of tsx or vitest, so it registers tsx's before importing the file.
+ */
+function spawnWorker(init: WorkerInit): Worker {
+  const self = fileURLToPath(import.meta.url);
+  const file = self.replace(/workers\.(ts|js)$/, "worker.$1");
+  if (!file.endsWith(".ts")) return new Worker(file, { workerData: init });
+  const api = import.meta.resolve("tsx/esm/api");
+  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); });`;
+  return new Worker(code, { eval: true, workerData: init });
+}

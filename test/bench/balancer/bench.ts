@@ -1,0 +1,236 @@
+/**
+ * npm run bench:balancer: wrk against three node:http backends directly, through the raftmesh
+ * endpoint (HTTP/1.1 and TCP), through HAProxy (roundrobin, keep-alive both sides, http-reuse
+ * always; and in TCP mode) and through nginx (upstream keepalive), side by side in one run.
+ * Reports medians over repeats of requests/s, p50/p99 latency and each proxy's CPU (from
+ * /proc/<pid>/stat, all threads), and the ratios raftmesh/HAProxy in requests/s and in requests
+ * per proxy CPU-second. Every proxy runs one thread/worker/process, so the CPU figures compare
+ * like with like.
+ *
+ *   npm run bench:balancer -- [--json out.json] [--seconds 5] [--repeats 3] [--connections 16]
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    json: { type: "string" },
+    seconds: { type: "string", default: "5" },
+    repeats: { type: "string", default: "3" },
+    connections: { type: "string", default: "16" },
+  },
+});
+const SECONDS = Number(values.seconds);
+const REPEATS = Number(values.repeats);
+const CONNECTIONS = Number(values.connections);
+const HERE = import.meta.dirname;
+const BASE_PORT = 18_300;
+const BACKENDS = [BASE_PORT + 1, BASE_PORT + 2, BASE_PORT + 3];
+const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30 };
+const CLK_TCK = 100;
+
+/** Proc is a child process we started and stop. */
+interface Proc {
+  readonly name: string;
+  readonly child: ChildProcess;
+}
+
+const procs: Proc[] = [];
+
+function start(name: string, cmd: string, args: string[], readyLine?: RegExp): Promise<Proc> {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const p = { name, child };
+  procs.push(p);
+  let errText = "";
+  child.stderr?.on("data", (c) => (errText += c));
+  return new Promise((ok, fail) => {
+    child.once("exit", (code) => fail(new Error(`${name} exited (${code}): ${errText}`)));
+    if (!readyLine) {
+      // A proxy with no ready line is ready when it is still running after a moment.
+      setTimeout(() => (child.exitCode === null ? ok(p) : fail(new Error(`${name} exited: ${errText}`))), 1_000);
+      return;
+    }
+    let seen = 0;
+    const need = name === "backends" ? BACKENDS.length : 1;
+    createInterface({ input: child.stdout! }).on("line", (l) => {
+      if (readyLine.test(l) && ++seen === need) ok(p);
+    });
+  });
+}
+
+/** cpuSeconds reads a process's user + system CPU time (all threads). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+interface Run {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly cpuS: number;
+  readonly errors: number;
+}
+
+function ms(text: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!m) return Number.NaN;
+  const v = Number(m[1]);
+  return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
+}
+
+function wrk(url: string, pid: number | undefined): Run {
+  const cpu0 = pid ? cpuSeconds(pid) : 0;
+  const out = execFileSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", url], { encoding: "utf8" });
+  const cpuS = pid ? cpuSeconds(pid) - cpu0 : 0;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = /\s50%\s+(\S+)/.exec(out)?.[1] ?? "";
+  const p99 = /\s99%\s+(\S+)/.exec(out)?.[1] ?? "";
+  const errs = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = (errs ? Number(errs[1]) : 0) + (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0);
+  return { rps, p50Ms: ms(p50), p99Ms: ms(p99), cpuS, errors };
+}
+
+/** tcpWrk measures the TCP listener with HTTP traffic: wrk's connections each stick to one backend. */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+interface Row {
+  readonly target: string;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly cpuS: number;
+  readonly reqPerCpuS: number;
+  readonly errors: number;
+}
+
+function measure(target: string, url: string, pid: number | undefined): Row {
+  wrk(url.replace(/$/, ""), pid); // warm-up run, not counted (JIT, pools)
+  const runs: Run[] = [];
+  for (let i = 0; i < REPEATS; i++) runs.push(wrk(url, pid));
+  const rps = median(runs.map((r) => r.rps));
+  const cpuS = median(runs.map((r) => r.cpuS));
+  return {
+    target,
+    rps,
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+    cpuS,
+    reqPerCpuS: pid ? median(runs.map((r) => (r.rps * SECONDS) / Math.max(r.cpuS, 0.01))) : Number.NaN,
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+  };
+}
+
+function haproxyConfig(): string {
+  const servers = BACKENDS.map((p, i) => `  server s${i} 127.0.0.1:${p}`).join("\n");
+  return `global
+  nbthread 1
+  maxconn 4096
+defaults
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+frontend http_in
+  mode http
+  option http-keep-alive
+  bind 127.0.0.1:${PORTS.haHttp}
+  default_backend be_http
+backend be_http
+  mode http
+  balance roundrobin
+  http-reuse always
+${servers}
+frontend tcp_in
+  mode tcp
+  bind 127.0.0.1:${PORTS.haTcp}
+  default_backend be_tcp
+backend be_tcp
+  mode tcp
+  balance roundrobin
+${servers}
+`;
+}
+
+function nginxConfig(dir: string): string {
+  const servers = BACKENDS.map((p) => `    server 127.0.0.1:${p};`).join("\n");
+  return `worker_processes 1;
+master_process off;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream be {
+${servers}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${PORTS.nginx};
+    location / {
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "raftmesh-bench-balancer-"));
+  writeFileSync(join(dir, "haproxy.cfg"), haproxyConfig());
+  writeFileSync(join(dir, "nginx.conf"), nginxConfig(dir));
+  const tsx = ["--import", "tsx"];
+  await start("backends", process.execPath, [...tsx, resolve(HERE, "backends.ts"), ...BACKENDS.map(String)], /^ready/);
+  const rm = await start("raftmesh", process.execPath, [...tsx, resolve(HERE, "endpoint.ts"), String(PORTS.rmHttp), String(PORTS.rmTcp), ...BACKENDS.map(String)], /^ready/);
+  const ha = await start("haproxy", "haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
+  const ng = await start("nginx", "nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
+  const rows: Row[] = [];
+  const direct = `http://127.0.0.1:${BACKENDS[0]}/`;
+  rows.push(measure("direct (one backend)", direct, undefined));
+  rows.push(measure("raftmesh http", `http://127.0.0.1:${PORTS.rmHttp}/svc/hello/`, rm.child.pid));
+  rows.push(measure("haproxy http", `http://127.0.0.1:${PORTS.haHttp}/`, ha.child.pid));
+  rows.push(measure("nginx http", `http://127.0.0.1:${PORTS.nginx}/`, ng.child.pid));
+  rows.push(measure("raftmesh tcp", `http://127.0.0.1:${PORTS.rmTcp}/`, rm.child.pid));
+  rows.push(measure("haproxy tcp", `http://127.0.0.1:${PORTS.haTcp}/`, ha.child.pid));
+  const get = (t: string) => rows.find((r) => r.target === t)!;
+  const ratio = (a: string, b: string) => ({
+    rps: get(a).rps / get(b).rps,
+    reqPerCpuS: get(a).reqPerCpuS / get(b).reqPerCpuS,
+    p99AddedMs: get(a).p99Ms - get(rows[0]!.target).p99Ms,
+  });
+  const ratios = { http: ratio("raftmesh http", "haproxy http"), tcp: ratio("raftmesh tcp", "haproxy tcp"), httpVsNginx: ratio("raftmesh http", "nginx http") };
+  const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, median of ${REPEATS}\n`);
+  process.stdout.write(`${"TARGET".padEnd(22)}${"REQ/S".padStart(10)}${"P50 MS".padStart(9)}${"P99 MS".padStart(9)}${"CPU S".padStart(8)}${"REQ/CPU-S".padStart(11)}${"ERRORS".padStart(8)}\n`);
+  for (const r of rows) {
+    process.stdout.write(`${r.target.padEnd(22)}${fmt(r.rps).padStart(10)}${fmt(r.p50Ms, 2).padStart(9)}${fmt(r.p99Ms, 2).padStart(9)}${fmt(r.cpuS, 2).padStart(8)}${fmt(r.reqPerCpuS).padStart(11)}${String(r.errors).padStart(8)}\n`);
+  }
+  for (const [k, v] of Object.entries(ratios)) {
+    process.stdout.write(`${k}: req/s ratio ${fmt(v.rps, 2)}, req per CPU-second ratio ${fmt(v.reqPerCpuS, 2)}, p99 added over direct ${fmt(v.p99AddedMs, 2)} ms\n`);
+  }
+  if (values.json) writeFileSync(values.json, `${JSON.stringify({ seconds: SECONDS, repeats: REPEATS, connections: CONNECTIONS, rows, ratios }, null, 2)}\n`);
+}
+
+function stopAll(): void {
+  for (const p of procs) p.child.kill("SIGTERM");
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`bench:balancer failed: ${(err as Error).stack}\n`);
+    process.exitCode = 1;
+  })
+  .finally(stopAll);

@@ -1,0 +1,25 @@
+/**
+ * Bench endpoint: the raftmesh balancing endpoint (real worker threads) with a static table — the
+ * data plane alone, as a node runs it, without a Raft cluster around it.
+ * Args: <http port> <tcp port> <backend port>...
+ */
+import pino from "pino";
+import { balancerConfig } from "../../../src/balancer/policy/index.js";
+import { WorkerPool } from "../../../src/balancer/workers.js";
+
+const [httpPort, tcpPort, ...backendPorts] = process.argv.slice(2).map(Number);
+const endpoints = backendPorts.map((port, i) => ({ id: `b${i}`, address: "127.0.0.1", port, weight: 1, priority: 0, zone: "", health: "passing" as const }));
+const tables = [{ name: "hello", mode: "active-active" as const, config: balancerConfig({}), endpoints }];
+const pool = await WorkerPool.start({
+  workers: Number(process.env.BENCH_WORKERS ?? 1),
+  listeners: [
+    { kind: "http", name: "http", host: "127.0.0.1", port: httpPort ?? 0 },
+    { kind: "tcp", name: "tcp", host: "127.0.0.1", port: tcpPort ?? 0, service: "hello" },
+  ],
+  localZone: "",
+  nodeId: "bench",
+  logger: pino({ level: "warn" }),
+  current: () => ({ t: "tables", full: true, tables, removed: [] }),
+});
+process.stdout.write(`ready ${JSON.stringify(Object.fromEntries(pool.ports))}\n`);
+process.on("SIGTERM", () => void pool.stop().then(() => process.exit(0)));
