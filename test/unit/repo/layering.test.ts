@@ -22,11 +22,10 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
   agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer"], // the composition root
-  demo: ["client"], // demo services use the SDK like any application
   client: ["common"], // publishable alone: never a server module
   cli: ["client", "agent", "config", "common"],
   balancer: ["common", "registry"], // registry for its types only (the feed); balancer/policy and balancer/types.ts import nothing outside src/balancer (test/unit/balancer/purity.test.ts)
-  demo: ["client", "common"], // an application of the client: it sees nothing of the server
+  demo: ["client", "common"], // demo services (hello, the master-session backend) are applications of the SDK: they see nothing of the server
 };
 
 /** KNOWN_DEBTS: arrows that break the rules today, "from -> to: why it is wrong". */
