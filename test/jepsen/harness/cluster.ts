@@ -21,6 +21,8 @@ const MAIN = join(REPO_ROOT, "src/cli/main.ts");
 export const PEER_PORT = 7100;
 export const API_PORT = 7200;
 export const ADMIN_PORT = 7400;
+/** BALANCER_PORT is the balancing endpoint's port (DESIGN.md: 7300 on every node). */
+export const BALANCER_PORT = 7300;
 /** CLUSTER_ID is the agents' RAFTMESH_CLUSTER_ID. */
 export const CLUSTER_ID = "raftmesh-jepsen";
 /** EXIT_WAIT_MS bounds the wait for a SIGKILLed agent to be reaped; SIGKILL cannot be caught, so this is generous. */
@@ -62,6 +64,10 @@ export class NetnsCluster implements JepsenCluster {
     return `${nodeAddress(node)}:${API_PORT}`;
   }
 
+  balancerAddress(node: string): string {
+    return `${nodeAddress(node)}:${BALANCER_PORT}`;
+  }
+
   /** address is node's IPv4 address on the bridge. */
   address(node: string): string {
     return nodeAddress(node);
@@ -80,6 +86,7 @@ export class NetnsCluster implements JepsenCluster {
       RAFTMESH_PEER_LISTEN: `0.0.0.0:${PEER_PORT}`,
       RAFTMESH_API_LISTEN: `0.0.0.0:${API_PORT}`,
       RAFTMESH_ADMIN_LISTEN: `0.0.0.0:${ADMIN_PORT}`,
+      RAFTMESH_BALANCER_LISTEN: `0.0.0.0:${BALANCER_PORT}`,
       RAFTMESH_MEMBERS: membersValue(this.nodes),
       RAFTMESH_BOOTSTRAP: "true",
       RAFTMESH_LOG_FORMAT: "json",

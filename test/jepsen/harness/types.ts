@@ -8,6 +8,8 @@ export interface JepsenCluster {
   readonly nodes: readonly string[];
   /** apiAddress is "ip:port" of a node's client API, reachable from the root namespace. */
   apiAddress(node: string): string;
+  /** balancerAddress is "ip:port" of a node's balancing endpoint, reachable from the root namespace. */
+  balancerAddress(node: string): string;
   /** start (re)starts a node's agent on its data directory; resolves once the process is spawned. */
   start(node: string): Promise<void>;
   /** kill sends SIGKILL and waits for the process to exit. */

@@ -45,6 +45,10 @@ export class LoopbackCluster implements JepsenCluster {
     return this.pc.api(node);
   }
 
+  balancerAddress(node: string): string {
+    return `127.0.0.1:${(this.pc.specs.get(node) as { balancerPort: number }).balancerPort}`;
+  }
+
   async start(node: string): Promise<void> {
     this.paused.delete(node);
     this.pausedByPartition.delete(node);

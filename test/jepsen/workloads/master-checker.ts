@@ -9,9 +9,11 @@
  *   another observer says it is master of is a disagreement too.
  * - epochs never go backwards in any observer's view: a watcher's events in delivery order, an
  *   instance's answers in real-time order (an answer received before another heartbeat was sent).
- * - no stale write: each accepted write was accepted by the master of its epoch, inside one of
- *   that instance's master intervals of that epoch, and not after a newer epoch's master was
- *   already acting.
+ * - no stale write, judged on the backends' own record of what they accepted and the epoch the
+ *   balancing endpoint sent with it (x-raftmesh-epoch): each accepted write carried the endpoint's
+ *   epoch, equal to the epoch the instance was master of; the observers name that instance as the
+ *   master of that epoch; it was accepted inside one of the instance's master intervals of that
+ *   epoch, and not after a newer epoch's master was already acting.
  */
 import type { Anomaly, CheckerResult, Validity } from "./types.js";
 
@@ -40,10 +42,11 @@ export interface RoleAnswer {
   readonly epoch: number;
 }
 
-/** AcceptedWrite is a write an instance accepted at time with its epoch. */
+/** AcceptedWrite is a write an instance accepted at time as master of epoch; headerEpoch is the x-raftmesh-epoch it carried (null: none). */
 export interface AcceptedWrite {
   readonly id: string;
   readonly epoch: number;
+  readonly headerEpoch: number | null;
   readonly time: number;
 }
 
@@ -149,9 +152,19 @@ export function checkMaster(input: MasterCheckInput): CheckerResult {
 function staleWrites(input: MasterCheckInput, named: ReadonlyMap<number, ReadonlySet<string>>): unknown[] {
   const out: unknown[] = [];
   for (const w of input.writes) {
-    const masters = named.get(w.epoch);
-    const inside = input.intervals.some((i) => i.id === w.id && i.epoch === w.epoch && i.from <= w.time && w.time <= i.to);
-    const newer = input.intervals.find((i) => i.epoch > w.epoch && i.from < w.time);
+    // The fencing token is the epoch the endpoint sent; a write without one was not fenced at all.
+    if (w.headerEpoch === null) {
+      out.push({ write: w, why: "accepted without the endpoint's epoch" });
+      continue;
+    }
+    const e = w.headerEpoch;
+    if (e !== w.epoch) {
+      out.push({ write: w, why: "accepted for another epoch than the endpoint sent" });
+      continue;
+    }
+    const masters = named.get(e);
+    const inside = input.intervals.some((i) => i.id === w.id && i.epoch === e && i.from <= w.time && w.time <= i.to);
+    const newer = input.intervals.find((i) => i.epoch > e && i.from < w.time);
     if (!masters?.has(w.id) || masters.size > 1) out.push({ write: w, why: "not the master of its epoch", masters: [...(masters ?? [])] });
     else if (!inside) out.push({ write: w, why: "outside the writer's master intervals" });
     else if (newer) out.push({ write: w, why: "a newer epoch's master was already acting", newer });

@@ -4,9 +4,11 @@
  * node and heartbeating through that node only, so a partition or a kill cuts it off together
  * with its node. Each backend logs, on the host's monotonic clock, when it was promoted and
  * demoted (with the lease deadline it held), every heartbeat answer and every write it accepted.
- * A watcher per node records the `master` events; client processes write to the master their
- * node's watcher names, with its epoch in x-raftmesh-epoch (the balancing endpoint, when it
- * lands, does the same). checkMaster judges it all (see master-checker.ts).
+ * A watcher per node records the `master` events (observers only: all must agree on one master per
+ * epoch); client processes write through the balancing endpoint of their own node
+ * (`/svc/jepsen-master/write`), which routes to the master of the newest epoch it knows and sends
+ * that epoch in x-raftmesh-epoch. The backends log each accepted write with the epoch the endpoint
+ * sent, and checkMaster judges it all (see master-checker.ts).
  *
  * Faults aimed at the master: the isolate-master partition (its node alone on one side) and
  * pause-master (SIGSTOP of the master's own process, as a long GC pause would) go through
@@ -16,7 +18,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import { EPOCH_HEADER, hostMonotonicMs } from "../../../src/demo/backend.js";
+import { hostMonotonicMs } from "../../../src/demo/backend.js";
 import { NetnsCluster, REPO_ROOT } from "../harness/cluster.js";
 import { nodeAddress, nsName } from "../harness/netns.js";
 import { sleep } from "../runner/clock.js";
@@ -39,6 +41,8 @@ const READY_WAIT_MS = 60_000;
 const STOP_WAIT_MS = 5_000;
 /** CATCH_UP_MS bounds the final wait for each watcher to reach the final index. */
 const CATCH_UP_MS = 15_000;
+/** FAIL_GAP_MS paces a client after a 503 (no master yet): the failover takes about a TTL anyway. */
+const FAIL_GAP_MS = 20;
 const DEMO_MAIN = join(REPO_ROOT, "src/demo/main.ts");
 
 interface Instance {
@@ -179,19 +183,26 @@ export function masterWorkload(): Workload {
       if (!masterInstance(ctx)) throw new Error(`no master within ${READY_WAIT_MS} ms`);
     },
     async run(ctx, signal) {
+      // Each client writes through the balancing endpoint of its own node: the endpoint picks the
+      // master of the newest epoch it knows and sends that epoch as x-raftmesh-epoch; the client
+      // names neither the instance nor the epoch (503 no-master while there is none).
       await runProcesses(ctx, signal, async (process, node) => {
-        const seen = current(node);
-        const inst = instances.get(seen.master);
-        if (!inst) {
-          await sleep(50, signal);
-          return "done";
-        }
-        const op = ctx.history.invoke(process, node, "write", { instance: inst.id, epoch: seen.epoch });
+        const op = ctx.history.invoke(process, node, "write", { via: node });
         try {
-          const res = await fetch(`${inst.url}/write`, { method: "POST", headers: { [EPOCH_HEADER]: String(seen.epoch) }, body: "x", signal: AbortSignal.timeout(ctx.options.opTimeoutMs) });
-          const body = (await res.json()) as Record<string, unknown>;
+          const res = await fetch(`http://${ctx.cluster.balancerAddress(node)}/svc/${SERVICE}/write`, { method: "POST", body: "x", signal: AbortSignal.timeout(ctx.options.opTimeoutMs) });
+          const text = await res.text();
+          let body: Record<string, unknown> = {};
+          try {
+            body = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            body = { error: text.slice(0, 80) };
+          }
           if (res.status === 200) op.ok(body);
-          else op.fail(String(body.error ?? res.status));
+          else {
+            op.fail(`${res.status} ${String(body.error ?? "")}`);
+            // Nobody to route to (failover in progress): do not spin on the endpoint.
+            if (res.status === 503) await sleep(FAIL_GAP_MS, signal);
+          }
           return "done";
         } catch (err) {
           op.info(errorText(err));
@@ -247,14 +258,14 @@ export function parseBackendLog(id: string, lines: readonly string[], toRun: (ho
   const writes: AcceptedWrite[] = [];
   let open: { epoch: number; from: number } | undefined;
   for (const line of lines) {
-    const r = JSON.parse(line) as { type: string; t: number; epoch?: number; deadline?: number | null; sentAt?: number; role?: string };
+    const r = JSON.parse(line) as { type: string; t: number; epoch?: number; deadline?: number | null; sentAt?: number; role?: string; headerEpoch?: number | null };
     if (r.type === "promoted") open = { epoch: Number(r.epoch), from: toRun(r.t) };
     else if (r.type === "demoted" && open) {
       const to = r.deadline === null || r.deadline === undefined ? toRun(r.t) : Math.min(toRun(r.t), toRun(r.deadline));
       intervals.push({ id, epoch: open.epoch, from: open.from, to });
       open = undefined;
     } else if (r.type === "answer") answers.push({ id, sentAt: toRun(Number(r.sentAt)), time: toRun(r.t), role: String(r.role), epoch: Number(r.epoch) });
-    else if (r.type === "write") writes.push({ id, epoch: Number(r.epoch), time: toRun(r.t) });
+    else if (r.type === "write") writes.push({ id, epoch: Number(r.epoch), headerEpoch: r.headerEpoch === undefined || r.headerEpoch === null ? null : Number(r.headerEpoch), time: toRun(r.t) });
   }
   if (open) intervals.push({ id, epoch: open.epoch, from: open.from, to: Number.POSITIVE_INFINITY });
   return { intervals, answers, writes };

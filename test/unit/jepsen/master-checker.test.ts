@@ -22,8 +22,8 @@ function clean(): MasterCheckInput {
       { id: "a", sentAt: 7_000, time: 7_050, role: "standby", epoch: 40 },
     ],
     writes: [
-      { id: "a", epoch: 10, time: 4_000 },
-      { id: "b", epoch: 40, time: 7_000 },
+      { id: "a", epoch: 10, headerEpoch: 10, time: 4_000 },
+      { id: "b", epoch: 40, headerEpoch: 40, time: 7_000 },
     ],
   };
 }
@@ -71,10 +71,20 @@ describe("master checker", () => {
 
   it("master: writes accepted by a non-master, outside mastery, or after a newer master began are stale", () => {
     const c = clean();
-    expect(kinds({ ...c, writes: [{ id: "b", epoch: 10, time: 4_000 }] })).toEqual(["stale-write"]);
-    expect(kinds({ ...c, writes: [{ id: "a", epoch: 10, time: 5_500 }] })).toEqual(["stale-write"]);
-    const long = { ...c, intervals: [{ id: "a", epoch: 10, from: 100, to: 6_300 }, c.intervals[1] as never], writes: [{ id: "a", epoch: 10, time: 6_250 }] };
+    expect(kinds({ ...c, writes: [{ id: "b", epoch: 10, headerEpoch: 10, time: 4_000 }] })).toEqual(["stale-write"]);
+    expect(kinds({ ...c, writes: [{ id: "a", epoch: 10, headerEpoch: 10, time: 5_500 }] })).toEqual(["stale-write"]);
+    const long = { ...c, intervals: [{ id: "a", epoch: 10, from: 100, to: 6_300 }, c.intervals[1] as never], writes: [{ id: "a", epoch: 10, headerEpoch: 10, time: 6_250 }] };
     expect(checkMaster(long).anomalies.find((a) => a.kind === "stale-write")?.example).toMatchObject([{ why: "a newer epoch's master was already acting" }]);
+  });
+
+  it("master: the stale-write rule judges the epoch the endpoint sent, not the one the backend claims", () => {
+    const c = clean();
+    const why = (w: { id: string; epoch: number; headerEpoch: number | null; time: number }) => checkMaster({ ...c, writes: [w] }).anomalies.find((a) => a.kind === "stale-write")?.example;
+    // No x-raftmesh-epoch: the write did not come through the endpoint's fencing.
+    expect(why({ id: "a", epoch: 10, headerEpoch: null, time: 4_000 })).toMatchObject([{ why: "accepted without the endpoint's epoch" }]);
+    // The endpoint sent an older epoch than the one the backend accepted it as.
+    expect(why({ id: "b", epoch: 40, headerEpoch: 10, time: 7_000 })).toMatchObject([{ why: "accepted for another epoch than the endpoint sent" }]);
+    expect(why({ id: "b", epoch: 40, headerEpoch: 40, time: 7_000 })).toBeUndefined();
   });
 
   it("master: a run with no master at all is unknown, not valid", () => {
@@ -85,7 +95,7 @@ describe("master checker", () => {
     const lines = [
       { type: "answer", t: 1_010, sentAt: 1_000, role: "master", epoch: 5 },
       { type: "promoted", t: 1_010, epoch: 5 },
-      { type: "write", t: 1_500, epoch: 5, seq: 1 },
+      { type: "write", t: 1_500, epoch: 5, seq: 1, headerEpoch: 5 },
       // The demotion timer ran 700 ms late (a pause): the interval ends at the deadline.
       { type: "demoted", t: 2_600, epoch: 5, reason: "lease-lost", deadline: 1_900 },
       { type: "promoted", t: 9_000, epoch: 30 },
@@ -98,7 +108,7 @@ describe("master checker", () => {
       { id: "a", epoch: 30, from: 8_000, to: 8_500 },
       { id: "a", epoch: 44, from: 11_000, to: Number.POSITIVE_INFINITY },
     ]);
-    expect(got.writes).toEqual([{ id: "a", epoch: 5, time: 500 }]);
+    expect(got.writes).toEqual([{ id: "a", epoch: 5, headerEpoch: 5, time: 500 }]);
     expect(got.answers).toEqual([{ id: "a", sentAt: 0, time: 10, role: "master", epoch: 5 }]);
   });
 });
