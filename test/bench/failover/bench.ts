@@ -3,11 +3,14 @@
  * dies. Per TTL, a fresh 3-node cluster (real agent processes) and a master-slave service with
  * three demo backends (src/demo/main.ts, real processes running the master session helper). Each
  * round SIGKILLs the master's process and measures from its last acknowledged heartbeat (the
- * moment its answer arrived, from its own log on the host's monotonic clock) to the first write
- * the new master accepts: a watcher sees the new master and epoch, and a client then writes to that
- * instance with x-raftmesh-epoch until it accepts (the balancing endpoint has not landed; when it
- * does, the request goes through it). The killed backend is restarted as a standby before the
- * next round, after a random pause so the kill falls at any phase of the heartbeat cycle.
+ * moment its answer arrived, from its own log on the host's monotonic clock) to the first request
+ * the balancing endpoint routes to the new master and the new master accepts: right after the kill
+ * a client writes through one node's endpoint (`/svc/bench-failover/write`, a different node each
+ * round) every WRITE_GAP_MS, naming neither instance nor epoch, until a write comes back accepted
+ * by another instance with a newer epoch (the endpoint sent it as x-raftmesh-epoch). A watcher
+ * records when the new master became visible, for comparison. The killed backend is restarted as
+ * a standby before the next round, after a random pause so the kill falls at any phase of the
+ * heartbeat cycle.
  *
  *   npm run bench:failover -- [--ttls 1000,3000,10000] [--rounds 20] [--json out.json]
  *
@@ -18,7 +21,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { RaftmeshClient } from "../../../src/client/index.js";
-import { EPOCH_HEADER, hostMonotonicMs } from "../../../src/demo/backend.js";
+import { hostMonotonicMs } from "../../../src/demo/backend.js";
 import { REPO_ROOT } from "../../integration/harness/process-cluster.js";
 import { BenchCluster } from "../registry/cluster.js";
 import { machineInfo, round2 } from "../registry/procs.js";
@@ -50,7 +53,9 @@ interface RoundResult {
   readonly newMaster: string;
   readonly oldEpoch: number;
   readonly newEpoch: number;
-  /** fromAckMs: last acknowledged heartbeat's answer → first write accepted by the new master. */
+  /** via is the balancing endpoint the probes went through. */
+  readonly via: string;
+  /** fromAckMs: last acknowledged heartbeat's answer → first write the endpoint routed to the new master and it accepted. */
   readonly fromAckMs: number;
   /** fromSendMs: the same from when that heartbeat was sent. */
   readonly fromSendMs: number;
@@ -148,15 +153,33 @@ class MasterWatch {
   }
 }
 
-/** firstAccepted writes to url with epoch until one is accepted; resolves with its host time. */
-async function firstAccepted(url: string, epoch: number, untilHost: number): Promise<number | undefined> {
+/** Accepted is a write the endpoint routed and a backend accepted: by whom, as master of which epoch, when. */
+interface Accepted {
+  readonly id: string;
+  readonly epoch: number;
+  readonly at: number;
+}
+
+/**
+ * firstRouted writes through the balancing endpoint at `balancer` until a write is accepted by an
+ * instance other than `old` with an epoch newer than `oldEpoch`; resolves with it (undefined past
+ * untilHost). A write accepted by the old master or with the old epoch after its kill would be a
+ * fencing failure: it throws.
+ */
+async function firstRouted(balancer: string, old: string, oldEpoch: number, untilHost: number): Promise<Accepted | undefined> {
   while (hostMonotonicMs() < untilHost) {
     try {
-      const res = await fetch(`${url}/write`, { method: "POST", headers: { [EPOCH_HEADER]: String(epoch) }, body: "x", signal: AbortSignal.timeout(WRITE_TIMEOUT_MS) });
-      if (res.status === 200) return hostMonotonicMs();
-      await res.arrayBuffer();
-    } catch {
-      // not up, or not yet master
+      const res = await fetch(`http://${balancer}/svc/${SERVICE}/write`, { method: "POST", body: "x", signal: AbortSignal.timeout(WRITE_TIMEOUT_MS) });
+      const at = hostMonotonicMs();
+      const text = await res.text();
+      if (res.status === 200) {
+        const body = JSON.parse(text) as { id: string; epoch: number };
+        if (body.id === old || Number(body.epoch) <= oldEpoch) throw new Error(`a write was accepted by ${body.id} at epoch ${body.epoch} after ${old} (epoch ${oldEpoch}) was killed`);
+        return { id: body.id, epoch: Number(body.epoch), at };
+      }
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith("a write was accepted")) throw err;
+      // 502/503 while the endpoint still routes to the dead master or knows no master yet
     }
     await sleep(WRITE_GAP_MS);
   }
@@ -166,6 +189,7 @@ async function firstAccepted(url: string, epoch: number, untilHost: number): Pro
 async function runTtl(ttlMs: number): Promise<{ ttlMs: number; rounds: number; failed: number; medianMs: number; maxMs: number; p90Ms: number; fromSend: { medianMs: number; maxMs: number }; watcher: { medianMs: number; maxMs: number }; results: RoundResult[] }> {
   const cluster = await BenchCluster.start();
   const endpoints = [...cluster.pc.specs.values()].map((s) => `127.0.0.1:${s.apiPort}`);
+  const balancers = [...cluster.pc.specs.values()].map((s) => `127.0.0.1:${s.balancerPort}`);
   const client = new RaftmeshClient(endpoints, { deadlineMs: 3_000 });
   const dir = join(cluster.pc.root, "backends");
   mkdirSync(dir, { recursive: true });
@@ -192,16 +216,18 @@ async function runTtl(ttlMs: number): Promise<{ ttlMs: number; rounds: number; f
       const ack = lastAck(victim.log);
       if (!ack) throw new Error(`round ${round}: ${victim.id} has no acknowledged heartbeat`);
       const deadline = ack.t + ttlMs + FAILOVER_WAIT_MS;
-      while (watch.epoch === oldEpoch && hostMonotonicMs() < deadline) await sleep(2);
-      const next = backends.get(watch.master);
-      const accepted = next && watch.epoch > oldEpoch ? await firstAccepted(next.url, watch.epoch, deadline) : undefined;
-      if (!next || accepted === undefined) {
+      const via = balancers[(round - 1) % balancers.length] as string;
+      const got = await firstRouted(via, victim.id, oldEpoch, deadline);
+      if (!got) {
         failed++;
-        log(`TTL ${ttlMs}: round ${round}: no new master accepted a write within TTL + ${FAILOVER_WAIT_MS} ms (watch: ${watch.master}@${watch.epoch})`);
+        log(`TTL ${ttlMs}: round ${round}: the endpoint ${via} routed no write to a new master within TTL + ${FAILOVER_WAIT_MS} ms (watch: ${watch.master}@${watch.epoch})`);
       } else {
-        const r: RoundResult = { round, killed: victim.id, newMaster: next.id, oldEpoch, newEpoch: watch.epoch, fromAckMs: round2(accepted - ack.t), fromSendMs: round2(accepted - ack.sentAt), watcherMs: round2(watch.seenAt - ack.t) };
+        // The watcher may trail the endpoint: give it a moment to report the same epoch.
+        const watchBy = hostMonotonicMs() + 2_000;
+        while (watch.epoch < got.epoch && hostMonotonicMs() < watchBy) await sleep(2);
+        const r: RoundResult = { round, killed: victim.id, newMaster: got.id, oldEpoch, newEpoch: got.epoch, via, fromAckMs: round2(got.at - ack.t), fromSendMs: round2(got.at - ack.sentAt), watcherMs: round2(watch.seenAt - ack.t) };
         results.push(r);
-        log(`TTL ${ttlMs}: round ${round}: ${victim.id} → ${next.id} (epoch ${oldEpoch} → ${r.newEpoch}) in ${Math.round(r.fromAckMs)} ms after its last acknowledged heartbeat (watcher ${Math.round(r.watcherMs)} ms, from send ${Math.round(r.fromSendMs)} ms)`);
+        log(`TTL ${ttlMs}: round ${round}: ${victim.id} → ${got.id} (epoch ${oldEpoch} → ${r.newEpoch}) via ${via} in ${Math.round(r.fromAckMs)} ms after its last acknowledged heartbeat (watcher ${Math.round(r.watcherMs)} ms, from send ${Math.round(r.fromSendMs)} ms)`);
       }
       // The killed backend comes back as a standby; the next round starts once it heartbeats as
       // one and its start-up (tsx compiling the sources) no longer competes for the CPU.
@@ -253,7 +279,7 @@ async function main(): Promise<void> {
     perTtl[String(ttl)] = r;
     const ok = r.medianMs <= ttl + 300 && r.maxMs <= ttl + 500;
     log(`TTL ${ttl} ms: ${r.rounds} rounds (${r.failed} failed): median ${r.medianMs} ms, p90 ${r.p90Ms} ms, max ${r.maxMs} ms (goal ≤ ${ttl + 300} / ≤ ${ttl + 500}: ${ok ? "met" : "NOT met"}); watcher median ${r.watcher.medianMs} ms`);
-    if (values.json) writeFileSync(values.json, `${JSON.stringify({ machine, routedBy: "watcher + direct request with x-raftmesh-epoch (no balancing endpoint yet)", measuredFrom: "the killed master's last acknowledged heartbeat (its answer's arrival, host monotonic clock)", perTtl }, null, 2)}\n`);
+    if (values.json) writeFileSync(values.json, `${JSON.stringify({ machine, routedBy: "the balancing endpoint (/svc/<service>/write on one node's endpoint, rotating per round)", measuredFrom: "the killed master's last acknowledged heartbeat (its answer's arrival, host monotonic clock)", measuredTo: "the first write the endpoint routed to the new master and it accepted (response arrival)", perTtl }, null, 2)}\n`);
   }
 }
 
