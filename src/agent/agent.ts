@@ -159,12 +159,10 @@ export class Agent {
         logger: logger.child({ component: "raft" }),
         snapshotEveryEntries: config.snapshotEntries,
         pendingReadsMax: config.pendingReadsMax,
-        onFailure: onFatal,
-        onSoftState: (st) => {
-          leases.onRole(st.role === Role.Leader);
-          api?.setServing(st.lead !== "");
-        },
       });
+      node.events.on("failure", (e) => onFatal(e.error));
+      node.events.on("role", (e) => leases.onRole(e.role === Role.Leader));
+      node.events.on("leader", (e) => api?.setServing(e.leader !== ""));
       transport.onMessage((m) => node.step(m));
       founding.follow(() => node.status());
       const forwarder = new Forwarder();
