@@ -13,10 +13,10 @@ export interface CampaignResult {
 }
 
 /** runCampaign runs seeds [first, first+count) and stops after `stopAfter` failures. */
-export function runCampaign(first: number, count: number, base: Omit<SimConfig, "seed"> = {}, stopAfter = 5): CampaignResult {
+export async function runCampaign(first: number, count: number, base: Omit<SimConfig, "seed"> = {}, stopAfter = 5): Promise<CampaignResult> {
   const out: CampaignResult = { seeds: 0, failures: [], healToWriteTicksMax: 0, elections: 0, writesAcked: 0, readsDone: 0, crashes: 0, confChanges: 0 };
   for (let seed = first; seed < first + count; seed++) {
-    const r = runSeed({ ...base, seed });
+    const r = await runSeed({ ...base, seed });
     out.seeds++;
     out.elections += r.elections;
     out.writesAcked += r.writesAcked;
@@ -43,8 +43,8 @@ export function describeFailures(r: CampaignResult, flags = ""): string {
 export const SEED_RANGE_ACTIVITY_MIN = { elections: 1000, writesAcked: 10_000, readsDone: 1000, crashes: 500, confChanges: 100 };
 
 /** checkSeedRange runs a range and returns the problems found: failures, or too little activity. */
-export function checkSeedRange(first: number, count: number, base: Omit<SimConfig, "seed"> = {}): string[] {
-  const r = runCampaign(first, count, base);
+export async function checkSeedRange(first: number, count: number, base: Omit<SimConfig, "seed"> = {}): Promise<string[]> {
+  const r = await runCampaign(first, count, base);
   const flags = base.machine && base.machine !== "kv" ? ` --machine ${base.machine}` : "";
   const problems = r.failures.length > 0 ? [describeFailures(r, flags)] : [];
   const scale = count / 1000;
