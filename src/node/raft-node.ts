@@ -324,8 +324,9 @@ export class RaftNode {
     // A leader's appends go out while its own write is under way; everything else waits for it.
     const { early, late } = splitForEarlySend(rd, this.persistedTerm);
     if (early.length > 0) this.opts.sink.send(early);
-    const mustSave = rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
-    const saving = mustSave ? this.opts.store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }) : undefined;
+    const entries = this.entriesAfterSnapshot(rd.entries);
+    const mustSave = rd.hardState !== undefined || entries.length > 0 || rd.snapshot !== undefined;
+    const saving = mustSave ? this.opts.store.save({ hardState: rd.hardState, entries, snapshot: rd.snapshot }) : undefined;
     if (rd.snapshot) {
       // A snapshot from the leader replaces the state machine: install it once it is durable.
       await saving;
@@ -380,6 +381,20 @@ export class RaftNode {
       if (previousLeader !== undefined) this.events.emit("leader", { leader: rd.softState.lead, previous: previousLeader, term: st.term });
     }
     await this.maybeSnapshot();
+  }
+
+  /**
+   * entriesAfterSnapshot drops the entries at or below this node's latest local snapshot. The core
+   * hands some back when a new leader's append arrived while their first write was under way: it
+   * keeps the still-unstable entries before the conflict and asks for them to be written again,
+   * with the new ones. If a local snapshot was taken in between, those entries are committed and
+   * inside it, and the store refuses to write below its snapshot (a node stopped on this, found by
+   * the simulator running this loop).
+   */
+  private entriesAfterSnapshot(entries: readonly Entry[]): readonly Entry[] {
+    const first = entries[0];
+    if (first === undefined || first.index > this.lastSnapshotIndex) return entries;
+    return entries.filter((e) => e.index > this.lastSnapshotIndex);
   }
 
   private applyEntry(e: Entry): void {
