@@ -92,7 +92,8 @@ export class MemoryLogStore implements RaftLogStore {
         assert(first.index > snapIndex, `entry ${first.index} would overwrite the snapshot at ${snapIndex}`);
         assert(first.index <= last + 1, `entry ${first.index} leaves a gap after ${last}`);
         assertChain(request.entries);
-        entries = [...cur.entries.filter((e) => e.index < first.index), ...request.entries];
+        // Entries are stored without gaps from snapIndex + 1, so the ones kept are a prefix.
+        entries = cur.entries.slice(0, first.index - snapIndex - 1).concat(request.entries);
       }
       const lastIndex = entries.at(-1)?.index ?? snapshot?.meta.index ?? snapIndex;
       if (hardState !== undefined) assertHardStateFollows(cur.hardState, hardState, lastIndex);
@@ -109,8 +110,8 @@ export class MemoryLogStore implements RaftLogStore {
       if (index <= snapIndex) throw new SnapshotOutOfDateError(index, snapIndex);
       assert(index <= cur.hardState.commit, `snapshot at ${index} is past commit ${cur.hardState.commit}`);
       assert(index <= (cur.entries.at(-1)?.index ?? snapIndex), `snapshot at ${index} is past the stored log`);
-      assert.equal(cur.entries.find((e) => e.index === index)?.term, term, `snapshot term ${term} disagrees with the entry at ${index}`);
-      return { hardState: cur.hardState, snapshot, entries: cur.entries.filter((e) => e.index > index) };
+      assert.equal(cur.entries[index - snapIndex - 1]?.term, term, `snapshot term ${term} disagrees with the entry at ${index}`);
+      return { hardState: cur.hardState, snapshot, entries: cur.entries.slice(index - snapIndex) };
     });
   }
 

@@ -78,7 +78,7 @@ export interface SimResult {
   elections: number;
   writesAcked: number;
   readsDone: number;
-  /** readsRefused counts reads a node was told it will never get (limit, expiry, leader gone). */
+  /** readsRefused counts reads a node refused or gave up on (limit, expiry, leader gone, deadline). */
   readsRefused: number;
   crashes: number;
   confChanges: number;
@@ -767,8 +767,15 @@ function drain(): Promise<void> {
 /** traceHash folds one message's kind, ends, term, indexes and entry count into a running 32-bit FNV-1a hash. */
 function traceHash(prev: number, m: Message): number {
   let h = prev ^ 0x811c9dc5;
-  const text = `${m.type}|${m.from}|${m.to}|${m.term}|${m.index}|${m.commit}|${m.entries.length}|${m.reject}`;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  const mix = (v: number) => {
+    h = Math.imul(h ^ v, 0x01000193);
+  };
+  for (const text of [m.type, m.from, m.to]) for (let i = 0; i < text.length; i++) mix(text.charCodeAt(i));
+  mix(m.term);
+  mix(m.index);
+  mix(m.commit);
+  mix(m.entries.length);
+  mix(m.reject ? 1 : 0);
   return h >>> 0;
 }
 
