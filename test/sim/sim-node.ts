@@ -20,8 +20,12 @@ export class SimNode {
   skipTickRate = 0;
   /** pausedUntil freezes the node (no ticks, no timers, no deliveries) until that tick. */
   pausedUntil = 0;
-  /** wasMember is set once this node applied a configuration that includes it. */
-  wasMember = false;
+  /**
+   * memberAt is the highest applied index at which this node's configuration included it (-1
+   * before it ever did). It survives crashes: a restarted node applies its log again from its
+   * snapshot, and until it passes memberAt again its configuration may predate its own addition.
+   */
+  memberAt = -1;
   /** appliedConf is the configuration of the entries the state machine applied (committed ones only). */
   appliedConf = new Membership();
 

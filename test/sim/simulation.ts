@@ -693,10 +693,12 @@ export class Simulation {
   private maybeStopRemoved(node: SimNode): void {
     if (node.appliedConf.has(node.id)) {
       // A joining node is not a member until it applies its own addition; only a node that was one can be removed.
-      node.wasMember = true;
+      node.memberAt = Math.max(node.memberAt, node.sm.applied);
       return;
     }
-    if (!node.wasMember || node.node.isLeader()) return;
+    // Removed means a configuration applied after one that included this node excludes it: a node
+    // replaying its log after a restart holds, for a while, the configuration from before it joined.
+    if (node.memberAt < 0 || node.sm.applied <= node.memberAt || node.node.isLeader()) return;
     this.removed.add(node.id);
     node.crash();
     this.crashedUntil.delete(node.id);
