@@ -1,33 +1,36 @@
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { Logger } from "pino";
-import { nodeStatus } from "../api/cluster-service.js";
-import type { ApiContext } from "../api/context.js";
-import { NoLeaderError } from "../api/errors.js";
+import { clusterService } from "../api/cluster-service.js";
 import { Forwarder } from "../api/forwarder.js";
+import { type AddressBook, LeaderRoute } from "../api/leader-route.js";
 import { WRITE_WAIT_MS_MAX } from "../api/limits.js";
-import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
-import { proposeCommand } from "../api/registry-write.js";
-import { heartbeatDeadline } from "../api/registry-service.js";
+import { kvService } from "../api/kv-service.js";
+import type { ReadIndexer } from "../api/read-barrier.js";
+import { forwardHeartbeats, internalService, registryService } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";
 import { eventBytes } from "../api/watch-stream.js";
+import { childLogger, type Logger } from "../common/logger.js";
+import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import { packageVersion } from "../common/version.js";
 import type { AgentConfig } from "../config/index.js";
-import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
+import { ClusterStateMachine, encodeAppCommand, type MemberAddress } from "../node/cluster-state-machine.js";
 import { RaftNode } from "../node/raft-node.js";
-import { type NodeId, nodeId, Role } from "../raft/index.js";
-import { ClusterClock, type ClusterTimeSource } from "../registry/cluster-clock.js";
+import { type NodeId, nodeId, type PersistedState, Role } from "../raft/index.js";
+import { ClusterClock } from "../registry/cluster-clock.js";
+import { RegistryFeed } from "../registry/events.js";
 import { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
+import { LeaseDriver } from "../registry/lease-driver.js";
 import { RegistryStateMachine } from "../registry/state-machine.js";
 import { WatchHub } from "../registry/watch-hub.js";
+import { type ClusterNow, ProposingWriter, type RegistryWriter } from "../registry/writer.js";
 import { LogStore } from "../storage/index.js";
 import { GrpcTransport } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
+import { WallClock } from "./clock.js";
 import { Founding } from "./founding.js";
 import { initialState, type StartMode } from "./initial-state.js";
-import { WallClock } from "./clock.js";
-import { LeaseDriver } from "./lease-driver.js";
-import { anyUnsafe, readUnsafeSwitches, unconfirmedLeadership } from "./unsafe.js";
+import { nodeStatus } from "./status.js";
+import { anyUnsafe, EarlyAckWriter, readUnsafeSwitches, staleReadIndexer, type UnsafeSwitches, unconfirmedLeadership } from "./unsafe.js";
 
 /** BoundPorts are the ports the agent's servers listen on (useful when the configuration asked for port 0). */
 export interface BoundPorts {
@@ -67,155 +70,47 @@ export class Agent {
   static async start(config: AgentConfig, logger: Logger, onFatal: (err: Error) => void): Promise<Agent> {
     const id = nodeId(config.nodeId);
     const dir = join(config.dataDir, config.nodeId);
-    const { store, state: loaded } = await LogStore.open(dir, {
-      clusterId: config.clusterId,
-      nodeId: id,
-      logger: logger.child({ component: "storage" }),
-    });
-    let opened: GrpcTransport | undefined;
+    const { store, state: loaded } = await LogStore.open(dir, { clusterId: config.clusterId, nodeId: id, logger: childLogger(logger, { component: "storage" }) });
+    let transport: GrpcTransport | undefined;
     try {
-      const configured = new Map(config.members.map((m) => [m.id, { peer: m.peer, api: m.api }]));
-      // Peers: the configured members, overridden by addresses recorded in the log, minus removed members.
-      let cluster: ClusterStateMachine | undefined;
-      const peersOf = (recorded: ReadonlyMap<string, MemberAddress>): Map<NodeId, string> => {
-        const out = new Map<NodeId, string>();
-        for (const [mid, a] of configured) out.set(nodeId(mid), a.peer);
-        for (const [mid, a] of recorded) out.set(nodeId(mid), a.peer);
-        for (const mid of out.keys()) if (cluster?.isRemoved(mid)) out.delete(mid);
-        out.delete(id);
-        return out;
-      };
-      const transport = new GrpcTransport({
-        clusterId: config.clusterId,
-        selfId: id,
-        peers: peersOf(new Map()),
-        logger: logger.child({ component: "transport" }),
-      });
+      const unsafe = readUnsafe(logger);
+      const peers = new PeerAddresses(config, id);
+      transport = buildTransport(config, id, peers, logger);
       // The peer port opens before the node decides how it starts: an empty node asks the other
       // members whether the cluster exists yet, and they ask it (src/agent/founding.ts).
-      opened = transport;
-      const founding = new Founding({
-        selfId: id,
-        peers: config.members.map((m) => nodeId(m.id)).filter((mid) => mid !== id),
-        probe: (peer, session) => transport.probe(peer, session),
-        logger: logger.child({ component: "founding" }),
-      });
-      transport.onProbe(() => founding.answer());
+      const founding = buildFounding(config, id, transport, logger);
       const peerPort = await transport.listen(config.peerListen);
-      const { state, mode } = await initialState(store, loaded, {
-        bootstrap: config.bootstrap,
-        members: config.members.map((m) => m.id),
-        founding,
-      });
-      // The registry, with the watch hub and the lease driver following every applied change.
-      let ctx: ApiContext | undefined;
-      const hub = new WatchHub(
-        {
-          eventsSince: (i, max) => registry.eventsSince(i, max),
-          get applied() {
-            return registry.applied;
-          },
-        },
-        {},
-        eventBytes,
-      );
-      const clock = new WallClock();
-      const unsafe = readUnsafeSwitches(process.env);
-      if (anyUnsafe(unsafe)) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
-      // Commands are stamped with cluster time, counted by this node's monotonic clock while it leads.
-      const clusterClock = new ClusterClock({ source: registryTime(() => registry), monoMs: () => performance.now() });
-      const clusterTime = { now: () => clusterClock.now(node.status().term) };
-      const leases = new LeaseDriver({
-        clusterNow: () => clusterTime.now(),
-        registry: { allInstances: () => registry.allInstances(), instance: (s, i) => registry.instance(s, i) },
-        propose: (cmd) => proposeCommand(ctx as ApiContext, cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
-        logger: logger.child({ component: "leases" }),
-        // Heartbeats are acknowledged once a quorum confirmed this node still leads (see LeaseDriver).
-        leadership: unsafe.unconfirmedLeaseAck
-          ? unconfirmedLeadership({ isLeader: () => node.isLeader() })
-          : { isLeader: () => node.isLeader(), readIndex: (ms) => node.readIndex(ms) },
-      });
-      const registry = new RegistryStateMachine({
-        onEvents: (events) => {
-          leases.onEvents(events);
-          hub.publish(events);
-        },
-        onReset: (index) => {
-          hub.reset(index);
-          leases.onReset();
-        },
-      });
-      cluster = new ClusterStateMachine(registry, (recorded) => transport.setPeers(peersOf(recorded)));
-      let api: ApiServer | undefined;
-      const node = new RaftNode({
-        id,
-        tickMs: config.tickMs,
-        electionTicks: config.electionTicks,
-        heartbeatTicks: config.heartbeatTicks,
-        store,
-        state,
-        machine: cluster,
-        sink: transport,
-        logger: logger.child({ component: "raft" }),
-        snapshotEveryEntries: config.snapshotEntries,
-        pendingReadsMax: config.pendingReadsMax,
-      });
-      node.events.on("failure", (e) => onFatal(e.error));
-      node.events.on("role", (e) => leases.onRole(e.role === Role.Leader));
-      node.events.on("leader", (e) => api?.setServing(e.leader !== ""));
-      transport.onMessage((m) => node.step(m));
+      const { state, mode } = await initialState(store, loaded, { bootstrap: config.bootstrap, members: config.members.map((m) => m.id), founding });
+      const registry = buildRegistry();
+      const cluster = buildCluster(registry.machine, transport, peers);
+      const node = buildNode(config, { id, store, state, cluster, transport, logger, onFatal });
       founding.follow(() => node.status());
+      const addressOf: AddressBook = (mid) => cluster.address(mid) ?? peers.configured(mid);
+      const clusterTime = buildClusterTime(node, registry.machine);
+      const writer = buildWriter(node, clusterTime, unsafe);
+      const leases = buildLeases({ node }, registry, { writer, clusterTime }, unsafe, logger);
       const forwarder = new Forwarder();
-      const addressOf = (mid: string) => cluster?.address(mid) ?? configured.get(mid);
-      const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({
-        send: async (items) => {
-          const leader = node.leader();
-          const leaderApi = leader ? addressOf(leader)?.api : undefined;
-          if (!leaderApi) throw new NoLeaderError("no leader is known; heartbeats were not recorded");
-          const res = await forwarder.forward<{ items: readonly HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(
-            leaderApi,
-            "Internal",
-            "RenewLeases",
-            { items },
-            heartbeatDeadline(),
-          );
-          return res.results;
-        },
-        schedule: (fn, ms) => {
-          const t = setTimeout(fn, ms);
-          return () => clearTimeout(t);
-        },
+      const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({ send: forwardHeartbeats(node, addressOf, forwarder), schedule: timerSchedule });
+      const status = () => nodeStatus({ node, clusterId: config.clusterId, version: packageVersion(), addressOf });
+      const route = new LeaderRoute(node, addressOf, forwarder);
+      const reads: ReadIndexer = unsafe.staleReads ? staleReadIndexer : node;
+      const api = new ApiServer({
+        kv: kvService({ registry: registry.machine, writer, route, reads }),
+        cluster: clusterService({ node, members: cluster, addressOf, route, status }),
+        registry: registryService({ registry: registry.machine, writer, route, reads, hub: registry.hub, node, leases, batcher }),
+        internal: internalService({ node, leases }),
       });
-      ctx = {
-        clusterTime,
-        unsafe,
-        nodeId: config.nodeId,
-        clusterId: config.clusterId,
-        version: packageVersion(),
-        node,
-        cluster,
-        registry,
-        leases,
-        hub,
-        batcher,
-        forwarder,
-        addressOf,
-      };
-      api = new ApiServer(ctx);
-      const admin = new AdminHttp({
-        status: () => ({ ...nodeStatus(ctx as ApiContext) }),
-        running: () => node.running(),
-        clock: unsafe.clockControl ? clock : undefined,
-      });
+      node.events.on("leader", (e) => api.setServing(e.leader !== ""));
+      const admin = new AdminHttp({ status: () => ({ ...status() }), running: () => node.running(), clock: unsafe.clockControl ? new WallClock() : undefined });
       const apiPort = await api.listen(config.apiListen);
       const adminPort = await admin.listen(config.adminListen);
       node.start();
       leases.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
-      logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: ctx.version }, startMessage(mode));
+      logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
       return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher }, logger);
     } catch (err) {
-      await opened?.close();
+      await transport?.close();
       await store.close();
       throw err;
     }
@@ -239,16 +134,145 @@ export class Agent {
   }
 }
 
-/** registryTime reads the applied cluster time of a registry made later (the registry's hooks need the driver first). */
-function registryTime(registry: () => RegistryStateMachine): ClusterTimeSource {
-  return {
-    get clusterTime() {
-      return registry().clusterTime;
-    },
-    get appliedTerm() {
-      return registry().appliedTerm;
-    },
-  };
+/** readUnsafe reads the negative-control switches and warns when any is on. */
+function readUnsafe(logger: Logger): UnsafeSwitches {
+  const unsafe = readUnsafeSwitches(process.env);
+  if (anyUnsafe(unsafe)) logger.warn({ unsafe }, "UNSAFE test switches are on: this node breaks its guarantees on purpose");
+  return unsafe;
+}
+
+/** PeerAddresses are the peers to dial: the configured members, overridden by addresses recorded in the log, minus removed members. */
+class PeerAddresses {
+  private readonly configuredAddresses: ReadonlyMap<string, { peer: string; api: string }>;
+
+  constructor(
+    config: AgentConfig,
+    private readonly self: NodeId,
+  ) {
+    this.configuredAddresses = new Map(config.members.map((m) => [m.id, { peer: m.peer, api: m.api }]));
+  }
+
+  /** configured is a member's addresses from this node's configuration. */
+  configured(id: string): { peer: string; api: string } | undefined {
+    return this.configuredAddresses.get(id);
+  }
+
+  /** peers is the map to dial, given the addresses recorded in the log and which members were removed. */
+  peers(recorded: ReadonlyMap<string, MemberAddress>, isRemoved: (id: NodeId) => boolean): Map<NodeId, string> {
+    const out = new Map<NodeId, string>();
+    for (const [mid, a] of this.configuredAddresses) out.set(nodeId(mid), a.peer);
+    for (const [mid, a] of recorded) out.set(nodeId(mid), a.peer);
+    for (const mid of out.keys()) if (isRemoved(mid)) out.delete(mid);
+    out.delete(this.self);
+    return out;
+  }
+}
+
+function buildTransport(config: AgentConfig, id: NodeId, peers: PeerAddresses, logger: Logger): GrpcTransport {
+  return new GrpcTransport({
+    clusterId: config.clusterId,
+    selfId: id,
+    peers: peers.peers(new Map(), () => false),
+    logger: childLogger(logger, { component: "transport" }),
+  });
+}
+
+function buildFounding(config: AgentConfig, id: NodeId, transport: GrpcTransport, logger: Logger): Founding {
+  const founding = new Founding({
+    selfId: id,
+    peers: config.members.map((m) => nodeId(m.id)).filter((mid) => mid !== id),
+    probe: (peer, session) => transport.probe(peer, session),
+    logger: childLogger(logger, { component: "founding" }),
+  });
+  transport.onProbe(() => founding.answer());
+  return founding;
+}
+
+/** buildRegistry is the registry state machine with its feed and the watch hub following every applied change. */
+function buildRegistry(): { machine: RegistryStateMachine; feed: RegistryFeed; hub: WatchHub } {
+  const feed = new RegistryFeed();
+  const machine = new RegistryStateMachine(feed.hooks());
+  feed.follow(machine);
+  const hub = new WatchHub({ eventsSince: (i, max) => machine.eventsSince(i, max), get applied() { return machine.applied; } }, {}, eventBytes);
+  // The hub and the lease driver (buildLeases) each take applied events in memory, synchronously,
+  // and neither reads the other: the order they subscribe in does not matter.
+  feed.on("changes", (events) => hub.publish(events));
+  feed.on("reset", (index) => hub.reset(index));
+  return { machine, feed, hub };
+}
+
+/** buildCluster is the node's state machine: the membership records, around the registry; recorded addresses update the transport's peers. */
+function buildCluster(registry: RegistryStateMachine, transport: GrpcTransport, peers: PeerAddresses): ClusterStateMachine {
+  const cluster: ClusterStateMachine = new ClusterStateMachine(registry, (recorded) => transport.setPeers(peers.peers(recorded, (mid) => cluster.isRemoved(mid))));
+  return cluster;
+}
+
+function buildNode(
+  config: AgentConfig,
+  p: { id: NodeId; store: LogStore; state: PersistedState; cluster: ClusterStateMachine; transport: GrpcTransport; logger: Logger; onFatal: (err: Error) => void },
+): RaftNode {
+  const node = new RaftNode({
+    id: p.id,
+    tickMs: config.tickMs,
+    electionTicks: config.electionTicks,
+    heartbeatTicks: config.heartbeatTicks,
+    store: p.store,
+    state: p.state,
+    machine: p.cluster,
+    sink: p.transport,
+    logger: childLogger(p.logger, { component: "raft" }),
+    snapshotEveryEntries: config.snapshotEntries,
+    pendingReadsMax: config.pendingReadsMax,
+  });
+  node.events.on("failure", (e) => p.onFatal(e.error));
+  p.transport.onMessage((m) => node.step(m));
+  return node;
+}
+
+/** buildClusterTime is the time commands are stamped with: the cluster time, counted by this node's monotonic clock while it leads (cluster-clock.ts). */
+function buildClusterTime(node: RaftNode, registry: RegistryStateMachine): ClusterNow {
+  const clock = new ClusterClock({ source: registry, monoMs: () => performance.now() });
+  return { now: () => clock.now(node.status().term) };
+}
+
+/** buildWriter is the registry's write path on this node; the early-ack control swaps in a writer that acknowledges before a quorum has the entry. */
+function buildWriter(node: RaftNode, clusterTime: ClusterNow, unsafe: UnsafeSwitches): RegistryWriter {
+  if (unsafe.earlyAck) return new EarlyAckWriter({ proposeAppNoWait: (data) => node.proposeNoWait(encodeAppCommand(data)) }, clusterTime);
+  return new ProposingWriter({ proposeApp: (data) => node.propose(encodeAppCommand(data)) }, clusterTime);
+}
+
+/**
+ * buildLeases is the lease driver, following the registry's changes and this node's role; its
+ * health changes go through the same write path as every other write. Heartbeats are acknowledged
+ * once a quorum confirmed this node still leads (see LeaseDriver), except under the
+ * unconfirmed-lease-ack control.
+ */
+function buildLeases(
+  { node }: { node: RaftNode },
+  registry: { machine: RegistryStateMachine; feed: RegistryFeed },
+  write: { writer: RegistryWriter; clusterTime: ClusterNow },
+  unsafe: UnsafeSwitches,
+  logger: Logger,
+): LeaseDriver {
+  const { machine, feed } = registry;
+  const { writer, clusterTime } = write;
+  const leases = new LeaseDriver({
+    clusterNow: () => clusterTime.now(),
+    registry: machine,
+    propose: (cmd) => writer.write(cmd, undefined, new Date(Date.now() + WRITE_WAIT_MS_MAX)),
+    logger: childLogger(logger, { component: "leases" }),
+    leadership: unsafe.unconfirmedLeaseAck ? unconfirmedLeadership(node) : node,
+  });
+  feed.on("changes", (events) => leases.onEvents(events));
+  feed.on("reset", () => leases.onReset());
+  node.events.on("role", (e) => leases.onRole(e.role === Role.Leader));
+  return leases;
+}
+
+/** timerSchedule runs fn after ms on a real timer (the batcher's ScheduleFn). */
+function timerSchedule(fn: () => void, ms: number): () => void {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
 }
 
 function startMessage(mode: StartMode): string {

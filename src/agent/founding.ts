@@ -24,6 +24,7 @@
  * node that lost its data after founding unrecognisable, and so refused.
  */
 import { randomUUID } from "node:crypto";
+import type { Logger } from "../common/logger.js";
 import type { NodeId } from "../raft/index.js";
 import type { ProbeAnswer } from "../transport/index.js";
 import { ClusterExistsError } from "./errors.js";
@@ -63,10 +64,8 @@ export function decideFounding(self: { readonly id: NodeId; readonly session: st
   return waitingFor.size === 0 ? { kind: "found", founders } : { kind: "wait", waitingFor };
 }
 
-/** FoundingLogger is the part of the agent's logger Founding uses. */
-export interface FoundingLogger {
-  info(fields: object, message: string): void;
-}
+/** FoundingLogger is the part of the project's Logger (src/common/logger.ts) Founding uses. */
+export type FoundingLogger = Pick<Logger, "info">;
 
 /** FoundingOptions are the node, its other members and how to ask them. */
 export interface FoundingOptions {

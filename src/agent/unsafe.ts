@@ -1,5 +1,8 @@
+import type { ReadIndexer } from "../api/read-barrier.js";
 import { ConfigError } from "../config/index.js";
-import type { LeaseLeadership } from "./lease-driver.js";
+import type { LeaseLeadership } from "../registry/lease-driver.js";
+import type { RegistryCommand, Session } from "../registry/types.js";
+import { type ClusterNow, encodeWrite, type OkResult, type RegistryWriter } from "../registry/writer.js";
 
 /**
  * UnsafeSwitches break the node's guarantees on purpose, for the fault-injection suite's negative
@@ -51,3 +54,27 @@ export function anyUnsafe(s: UnsafeSwitches): boolean {
 export function unconfirmedLeadership(node: Pick<LeaseLeadership, "isLeader">): LeaseLeadership {
   return { isLeader: () => node.isLeader(), readIndex: () => Promise.resolve() };
 }
+
+/** AppProposerNoWait appends an app command to the leader's log without waiting for it to commit (RaftNode.proposeNoWait of encodeAppCommand(data)). */
+export interface AppProposerNoWait {
+  proposeAppNoWait(data: Uint8Array): { index: number };
+}
+
+/**
+ * EarlyAckWriter is the early-ack control: a RegistryWriter that claims success as soon as the
+ * leader has the entry in its log, before a quorum has it. Built only when the switch is on.
+ */
+export class EarlyAckWriter implements RegistryWriter {
+  constructor(
+    private readonly node: AppProposerNoWait,
+    private readonly clusterTime: ClusterNow,
+  ) {}
+
+  async write(cmd: RegistryCommand, session: Session | undefined): Promise<OkResult> {
+    const { index } = this.node.proposeAppNoWait(encodeWrite(this.clusterTime, cmd, session));
+    return { ok: true, index, succeeded: true };
+  }
+}
+
+/** staleReadIndexer is the stale-reads control: linearizable reads skip ReadIndex and answer from local state. */
+export const staleReadIndexer: ReadIndexer = { readIndex: () => Promise.resolve() };

@@ -1,11 +1,11 @@
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ConfigError, NODE_ID_PATTERN, parseHostPort } from "../config/index.js";
 import { encodeMemberAddress } from "../node/cluster-state-machine.js";
-import { ConfChangeType, majority, nodeId, Role } from "../raft/index.js";
-import type { ApiContext } from "./context.js";
+import type { RaftNode } from "../node/raft-node.js";
+import { ConfChangeType, majority, nodeId } from "../raft/index.js";
 import { InvalidArgumentError, NotFoundError, OutcomeUnknownError, PreconditionError } from "./errors.js";
 import { unary } from "./handler.js";
-import { onLeader, waitUntil } from "./leader-route.js";
+import { type AddressBook, type LeaderRoute, waitUntil } from "./leader-route.js";
 import { PROMOTE_LAG_ENTRIES_MAX, TRANSFER_WAIT_MS_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
 import type {
   AddMemberRequestMsg,
@@ -21,33 +21,26 @@ import type {
 /** TRANSFER_POLL_MS is how often TransferLeader looks whether the target has taken over. */
 const TRANSFER_POLL_MS = 10;
 
-/** nodeStatus is this node's own view, as Cluster.Status and the admin endpoint report it. */
-export function nodeStatus(ctx: ApiContext): NodeStatusMsg {
-  const st = ctx.node.status();
-  const learner = st.learners.includes(st.id);
-  return {
-    id: st.id,
-    clusterId: ctx.clusterId,
-    role: learner && st.role === Role.Follower ? "learner" : st.role,
-    leader: st.lead,
-    term: st.term,
-    commit: st.commit,
-    applied: st.applied,
-    lastIndex: st.lastIndex,
-    voters: [...st.voters],
-    learners: [...st.learners],
-    api: ctx.addressOf(st.id)?.api ?? "",
-    snapshotIndex: ctx.node.snapshotIndex(),
-    version: ctx.version,
-  };
+/** ClusterNode is what the Cluster service uses of the node: its view, progress, and membership changes. */
+export type ClusterNode = Pick<RaftNode, "status" | "progress" | "propose" | "proposeConfChange" | "transferLeadership">;
+
+/** ClusterServiceDeps is what the Cluster service uses. */
+export interface ClusterServiceDeps {
+  readonly node: ClusterNode;
+  /** members is the applied membership record (its applied index answers Members). */
+  readonly members: { readonly applied: number };
+  readonly addressOf: AddressBook;
+  readonly route: LeaderRoute;
+  /** status is this node's own view, as Cluster.Status reports it (assembled by the agent). */
+  readonly status: () => NodeStatusMsg;
 }
 
 /** memberList is the configuration with addresses, and the leader's match index per member. */
-export function memberList(ctx: ApiContext): MemberMsg[] {
-  const st = ctx.node.status();
-  const progress = ctx.node.progress();
+export function memberList(deps: Pick<ClusterServiceDeps, "node" | "addressOf">): MemberMsg[] {
+  const st = deps.node.status();
+  const progress = deps.node.progress();
   const row = (id: string, learner: boolean): MemberMsg => {
-    const addr = ctx.addressOf(id);
+    const addr = deps.addressOf(id);
     return { id, peer: addr?.peer ?? "", api: addr?.api ?? "", learner, match: progress.get(nodeId(id))?.match ?? 0 };
   };
   return [...st.voters.map((id) => row(id, false)), ...st.learners.map((id) => row(id, true))];
@@ -74,33 +67,33 @@ function defaultApi(peer: string): string {
 }
 
 /** clusterService serves raftmesh.v1.Cluster. */
-export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
+export function clusterService(deps: ClusterServiceDeps): UntypedServiceImplementation {
   const change = async (deadline: Date, what: string, type: ConfChangeType, id: string): Promise<MemberChangeResponseMsg> => {
-    const index = ctx.node.status().lastIndex + 1;
-    await waitUntil(ctx.node.proposeConfChange({ type, node: nodeId(id) }), deadline, what);
-    return { members: memberList(ctx), index };
+    const index = deps.node.status().lastIndex + 1;
+    await waitUntil(deps.node.proposeConfChange({ type, node: nodeId(id) }), deadline, what);
+    return { members: memberList(deps), index };
   };
   const isMember = (id: string) => {
-    const st = ctx.node.status();
+    const st = deps.node.status();
     return st.voters.includes(nodeId(id)) || st.learners.includes(nodeId(id));
   };
   return {
-    Status: unary<object, NodeStatusMsg>(async () => nodeStatus(ctx)),
+    Status: unary<object, NodeStatusMsg>(async () => deps.status()),
     Members: unary<object, MembersResponseMsg>(async () => ({
-      members: memberList(ctx),
-      leader: ctx.node.status().lead,
-      index: ctx.cluster.applied,
+      members: memberList(deps),
+      leader: deps.node.status().lead,
+      index: deps.members.applied,
     })),
     AddMember: unary<AddMemberRequestMsg, MemberChangeResponseMsg>(async (call) => {
       const { id, learner } = call.request;
       validateId(id);
       const peer = validateAddress("peer", call.request.peer);
       const api = call.request.api ? validateAddress("api", call.request.api) : defaultApi(peer);
-      return onLeader(ctx, call, "Cluster", "AddMember", WRITE_WAIT_MS_MAX, async (deadline) => {
+      return deps.route.onLeader(call, "Cluster", "AddMember", WRITE_WAIT_MS_MAX, async (deadline) => {
         if (isMember(id)) throw new PreconditionError(`${id} is already a member; remove it first to change its addresses`);
-        if (!learner) refuseUnlessQuorumStaysLive(ctx, `adding voter ${id}`, id, undefined, call.request.force === true);
+        if (!learner) refuseUnlessQuorumStaysLive(deps, `adding voter ${id}`, id, undefined, call.request.force === true);
         // The address goes into the log first, so every node can reach the member once it is in the configuration.
-        await waitUntil(ctx.node.propose(encodeMemberAddress({ id, peer, api })), deadline, `address record of ${id}`);
+        await waitUntil(deps.node.propose(encodeMemberAddress({ id, peer, api })), deadline, `address record of ${id}`);
         try {
           return await change(deadline, `adding ${id}`, learner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter, id);
         } catch (err) {
@@ -113,43 +106,43 @@ export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
     PromoteMember: unary<MemberRequestMsg, MemberChangeResponseMsg>(async (call) => {
       const { id } = call.request;
       validateId(id);
-      return onLeader(ctx, call, "Cluster", "PromoteMember", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const st = ctx.node.status();
+      return deps.route.onLeader(call, "Cluster", "PromoteMember", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const st = deps.node.status();
         if (st.voters.includes(nodeId(id))) throw new PreconditionError(`${id} is already a voter`);
         if (!st.learners.includes(nodeId(id))) throw new NotFoundError(`${id} is not a member`);
-        const match = ctx.node.progress().get(nodeId(id))?.match ?? 0;
+        const match = deps.node.progress().get(nodeId(id))?.match ?? 0;
         if (st.commit - match > PROMOTE_LAG_ENTRIES_MAX) {
           throw new PreconditionError(
             `learner ${id} is ${st.commit - match} entries behind (limit ${PROMOTE_LAG_ENTRIES_MAX}); wait for it to catch up`,
           );
         }
-        refuseUnlessQuorumStaysLive(ctx, `promoting ${id}`, id, undefined, call.request.force === true);
+        refuseUnlessQuorumStaysLive(deps, `promoting ${id}`, id, undefined, call.request.force === true);
         return change(deadline, `promoting ${id}`, ConfChangeType.AddVoter, id);
       });
     }),
     RemoveMember: unary<MemberRequestMsg, MemberChangeResponseMsg>(async (call) => {
       const { id } = call.request;
       validateId(id);
-      return onLeader(ctx, call, "Cluster", "RemoveMember", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const st = ctx.node.status();
+      return deps.route.onLeader(call, "Cluster", "RemoveMember", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const st = deps.node.status();
         if (!isMember(id)) throw new NotFoundError(`${id} is not a member`);
         if (st.voters.length === 1 && st.voters[0] === id) throw new PreconditionError(`${id} is the last voter; a cluster needs one`);
-        if (st.voters.includes(nodeId(id))) refuseUnlessQuorumStaysLive(ctx, `removing ${id}`, undefined, id, call.request.force === true);
+        if (st.voters.includes(nodeId(id))) refuseUnlessQuorumStaysLive(deps, `removing ${id}`, undefined, id, call.request.force === true);
         return change(deadline, `removing ${id}`, ConfChangeType.Remove, id);
       });
     }),
     TransferLeader: unary<TransferLeaderRequestMsg, TransferLeaderResponseMsg>(async (call) => {
       const { id } = call.request;
       if (id) validateId(id);
-      return onLeader(ctx, call, "Cluster", "TransferLeader", TRANSFER_WAIT_MS_MAX, async (deadline) => {
-        const st = ctx.node.status();
-        const target = id || pickTransferTarget(ctx);
+      return deps.route.onLeader(call, "Cluster", "TransferLeader", TRANSFER_WAIT_MS_MAX, async (deadline) => {
+        const st = deps.node.status();
+        const target = id || pickTransferTarget(deps);
         if (!target) throw new PreconditionError("there is no other voter to transfer leadership to");
         if (target === st.id) return { leader: st.id, term: st.term };
         if (!st.voters.includes(nodeId(target))) throw new PreconditionError(`${target} is not a voter`);
-        ctx.node.transferLeadership(nodeId(target));
+        deps.node.transferLeadership(nodeId(target));
         for (;;) {
-          const now = ctx.node.status();
+          const now = deps.node.status();
           if (now.lead === target) return { leader: target, term: now.term };
           if (Date.now() >= deadline.getTime()) {
             // The hand-over message may have gone out: the target may still win an election after
@@ -172,10 +165,10 @@ export function clusterService(ctx: ApiContext): UntypedServiceImplementation {
  * a change would leave the cluster without any possible quorum, perhaps for good (etcd's strict
  * reconfiguration check). `force` skips the check, for disaster recovery.
  */
-function refuseUnlessQuorumStaysLive(ctx: ApiContext, what: string, adding: string | undefined, removing: string | undefined, force: boolean): void {
+function refuseUnlessQuorumStaysLive(deps: Pick<ClusterServiceDeps, "node">, what: string, adding: string | undefined, removing: string | undefined, force: boolean): void {
   if (force) return;
-  const st = ctx.node.status();
-  const progress = ctx.node.progress();
+  const st = deps.node.status();
+  const progress = deps.node.progress();
   const voters = new Set<string>(st.voters);
   if (adding) voters.add(adding);
   if (removing) voters.delete(removing);
@@ -190,11 +183,11 @@ function refuseUnlessQuorumStaysLive(ctx: ApiContext, what: string, adding: stri
 }
 
 /** pickTransferTarget is the other voter whose log matches furthest. */
-function pickTransferTarget(ctx: ApiContext): string | undefined {
-  const st = ctx.node.status();
+function pickTransferTarget(deps: Pick<ClusterServiceDeps, "node">): string | undefined {
+  const st = deps.node.status();
   let best: string | undefined;
   let bestMatch = -1;
-  for (const [id, pr] of ctx.node.progress()) {
+  for (const [id, pr] of deps.node.progress()) {
     if (id === st.id || !st.voters.includes(id)) continue;
     if (pr.match > bestMatch) {
       best = id;

@@ -1,14 +1,18 @@
 /**
- * The one place where typed errors become gRPC statuses. Handlers throw typed errors; toStatus
- * picks the code a client can act on: INVALID_ARGUMENT names the field, UNAVAILABLE carries the
- * leader when known, and an outcome that is unknown says so, so that no client retries a
- * non-idempotent write blindly.
+ * The one place where typed errors become gRPC statuses: ERROR_TABLE has one row per error class
+ * that can reach a handler, with its code and whether the answer carries `x-raftmesh-not-applied`.
+ * Handlers throw typed errors; toStatus looks the class up (walking up to its nearest ancestor with a
+ * row) and picks the code a client can act on: INVALID_ARGUMENT names the field, UNAVAILABLE carries
+ * the leader when known, and an outcome that is unknown says so, so that no client retries a
+ * non-idempotent write blindly. not-applied is set only on errors raised before anything was
+ * proposed, or on a proposal the core or the state machine refused outright.
  */
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
+import { InvariantViolationError } from "../common/errors.js";
 import { METADATA_LEADER, METADATA_LEADER_API, METADATA_NOT_APPLIED } from "../common/metadata.js";
-import { ValidationError } from "../registry/errors.js";
-import { HeartbeatOverloadError } from "../registry/heartbeat-batcher.js";
+import { ConfigError } from "../config/index.js";
 import {
+  NodeError,
   NodeStoppedError,
   ProposalLostError,
   ProposalOutcomeUnknownError,
@@ -19,13 +23,42 @@ import {
 } from "../node/errors.js";
 import {
   ConfChangeRejectedError,
+  InvariantError,
   NotLeaderError,
   ProposalDroppedError,
+  RaftError,
   ReadLimitError,
   ReadRejectReason,
+  SnapshotRejectedError,
   TransferRejectedError,
   UncommittedLimitError,
 } from "../raft/index.js";
+import {
+  BatcherClosedError,
+  BatchResultMismatchError,
+  CommandRefusedError,
+  CompactedError,
+  HeartbeatBatcherError,
+  HeartbeatNotRecordedError,
+  HeartbeatOverloadError,
+  MalformedCommandError,
+  MalformedSnapshotError,
+  NoResultError,
+  RefusedExhaustedError,
+  RefusedInvalidError,
+  RefusedNotFoundError,
+  RefusedPreconditionError,
+  RegistryError,
+  SnapshotVersionError,
+  StaleSessionError,
+  UnknownInstanceError,
+  ValidationError,
+  WatchError,
+  WatcherLaggingError,
+  WatchersLimitError,
+  WatchResetError,
+  WriteTimeoutError,
+} from "../registry/errors.js";
 
 /** ApiError is the base of errors the API layer raises itself. */
 export class ApiError extends Error {
@@ -85,66 +118,119 @@ export class OutcomeUnknownError extends ApiError {
   }
 }
 
+/** ErrorClass is any error constructor (abstract bases included). */
+// biome-ignore lint/suspicious/noExplicitAny: constructors of every shape are keys of the table.
+export type ErrorClass = abstract new (...args: any[]) => Error;
+
+/** ErrorRow is how one class of error answers a client. */
+export interface ErrorRow {
+  /** code is the gRPC status code, or how to pick it from the error. */
+  readonly code: Status | ((err: Error) => Status);
+  /** notApplied: the request certainly took no effect, so the client may send it again. */
+  readonly notApplied: boolean;
+  /** details is the message the client reads (default: the error's message). */
+  readonly details?: (err: Error) => string;
+  /** leader names the leader (and its client API address) in the answer's metadata, when known. */
+  readonly leader?: (err: Error) => { leader: string; api?: string };
+}
+
+const internal = (err: Error) => `internal error: ${err.message}`;
+/** A base class or a bug: never expected at a handler, answered as INTERNAL like any unknown error. */
+const INTERNAL_ROW: ErrorRow = { code: Status.INTERNAL, notApplied: false, details: internal };
+
+/**
+ * ERROR_TABLE: class → code → not-applied, for every error class a handler can meet. Errors of
+ * storage, transport, agent, cli and client never reach a handler (the API may not import them);
+ * test/unit/api/error-table.test.ts checks that every other exported class has its row here.
+ */
+export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass, ErrorRow>([
+  // The API's own: raised before anything was proposed, except OutcomeUnknownError.
+  [ApiError, { code: (e) => (e as ApiError).code, notApplied: false }],
+  [InvalidArgumentError, { code: Status.INVALID_ARGUMENT, notApplied: true }],
+  [NotFoundError, { code: Status.NOT_FOUND, notApplied: true }],
+  [PreconditionError, { code: Status.FAILED_PRECONDITION, notApplied: true }],
+  [NoLeaderError, { code: Status.UNAVAILABLE, notApplied: true, leader: (e) => ({ leader: (e as NoLeaderError).leader, api: (e as NoLeaderError).leaderApi }) }],
+  [OutcomeUnknownError, { code: Status.DEADLINE_EXCEEDED, notApplied: false }],
+  // The Raft core: it refused the proposal outright, or found a bug.
+  [RaftError, INTERNAL_ROW],
+  [NotLeaderError, { code: Status.UNAVAILABLE, notApplied: true, leader: (e) => ({ leader: (e as NotLeaderError).leader }) }],
+  [ProposalDroppedError, { code: Status.UNAVAILABLE, notApplied: true }],
+  [UncommittedLimitError, { code: Status.RESOURCE_EXHAUSTED, notApplied: true }],
+  [ReadLimitError, { code: Status.RESOURCE_EXHAUSTED, notApplied: true }],
+  [ConfChangeRejectedError, { code: Status.FAILED_PRECONDITION, notApplied: true }],
+  [TransferRejectedError, { code: Status.FAILED_PRECONDITION, notApplied: true }],
+  [SnapshotRejectedError, INTERNAL_ROW],
+  [InvariantError, INTERNAL_ROW],
+  // The node: after a proposal entered the log, its outcome is unknown unless it was overwritten.
+  [NodeError, INTERNAL_ROW],
+  [ProposalLostError, { code: Status.ABORTED, notApplied: false }],
+  [ProposalOutcomeUnknownError, { code: Status.DEADLINE_EXCEEDED, notApplied: false, details: (e) => `${e.message}: read before retrying` }],
+  [NodeStoppedError, { code: Status.UNAVAILABLE, notApplied: false }],
+  [RemovedFromClusterError, { code: Status.UNAVAILABLE, notApplied: false }],
+  [ReadTimeoutError, { code: Status.UNAVAILABLE, notApplied: false }],
+  [
+    ReadRejectedError,
+    {
+      code: (e) => ((e as ReadRejectedError).reason === ReadRejectReason.Limit ? Status.RESOURCE_EXHAUSTED : Status.UNAVAILABLE),
+      notApplied: true,
+      leader: (e) => ({ leader: (e as ReadRejectedError).reason === ReadRejectReason.Limit ? "" : (e as ReadRejectedError).leader }),
+    },
+  ],
+  [ReadCancelledError, { code: Status.CANCELLED, notApplied: false }],
+  // The registry: validation before proposing, and the results apply() refused.
+  [RegistryError, INTERNAL_ROW],
+  [ValidationError, { code: Status.INVALID_ARGUMENT, notApplied: true, details: (e) => `${(e as ValidationError).field}: ${(e as ValidationError).reason}` }],
+  [MalformedCommandError, INTERNAL_ROW],
+  [SnapshotVersionError, INTERNAL_ROW],
+  [MalformedSnapshotError, INTERNAL_ROW],
+  [CommandRefusedError, INTERNAL_ROW],
+  [RefusedNotFoundError, { code: Status.NOT_FOUND, notApplied: true }],
+  [RefusedPreconditionError, { code: Status.FAILED_PRECONDITION, notApplied: true }],
+  [RefusedInvalidError, { code: Status.INVALID_ARGUMENT, notApplied: true }],
+  // A limit apply() enforces: refused, yet answered without not-applied, as it always was.
+  [RefusedExhaustedError, { code: Status.RESOURCE_EXHAUSTED, notApplied: false }],
+  [StaleSessionError, { code: Status.DEADLINE_EXCEEDED, notApplied: false }],
+  [NoResultError, INTERNAL_ROW],
+  [WriteTimeoutError, { code: Status.DEADLINE_EXCEEDED, notApplied: false }],
+  [UnknownInstanceError, { code: Status.NOT_FOUND, notApplied: true }],
+  [HeartbeatNotRecordedError, { code: Status.UNAVAILABLE, notApplied: true }],
+  [HeartbeatBatcherError, INTERNAL_ROW],
+  [HeartbeatOverloadError, { code: Status.RESOURCE_EXHAUSTED, notApplied: true }],
+  [BatchResultMismatchError, INTERNAL_ROW],
+  [BatcherClosedError, INTERNAL_ROW],
+  // Watches end with these; a watch is a read, so not-applied does not arise.
+  [WatchError, INTERNAL_ROW],
+  [CompactedError, { code: Status.OUT_OF_RANGE, notApplied: false }],
+  [WatchResetError, { code: Status.OUT_OF_RANGE, notApplied: false }],
+  [WatcherLaggingError, { code: Status.ABORTED, notApplied: false }],
+  [WatchersLimitError, { code: Status.RESOURCE_EXHAUSTED, notApplied: false }],
+  // Configuration is checked at start; an address in a request is checked by the API (InvalidArgumentError).
+  [ConfigError, INTERNAL_ROW],
+  [InvariantViolationError, INTERNAL_ROW],
+]);
+
+/** rowOf is the row of err's class, or of its nearest ancestor that has one. */
+export function rowOf(err: Error): ErrorRow | undefined {
+  for (let c: unknown = err.constructor; typeof c === "function" && c !== Error; c = Object.getPrototypeOf(c)) {
+    const row = ERROR_TABLE.get(c as ErrorClass);
+    if (row) return row;
+  }
+  return undefined;
+}
+
 /** toStatus maps any error a handler throws to the status the client receives. */
 export function toStatus(err: unknown): Partial<StatusObject> {
-  const st = statusOf(err);
-  if (notApplied(err) && st.metadata) st.metadata.set(METADATA_NOT_APPLIED, "1");
-  return st;
-}
-
-/** notApplied: errors raised before anything was proposed, or a proposal the core refused outright. */
-function notApplied(err: unknown): boolean {
-  return (
-    err instanceof NoLeaderError ||
-    err instanceof ValidationError ||
-    err instanceof HeartbeatOverloadError ||
-    err instanceof InvalidArgumentError ||
-    err instanceof NotFoundError ||
-    err instanceof PreconditionError ||
-    err instanceof NotLeaderError ||
-    err instanceof ProposalDroppedError ||
-    err instanceof UncommittedLimitError ||
-    err instanceof ReadLimitError ||
-    err instanceof ReadRejectedError ||
-    err instanceof ConfChangeRejectedError ||
-    err instanceof TransferRejectedError
-  );
-}
-
-function statusOf(err: unknown): Partial<StatusObject> {
   const metadata = new Metadata();
-  if (err instanceof NoLeaderError) {
-    if (err.leader) metadata.set(METADATA_LEADER, err.leader);
-    if (err.leaderApi) metadata.set(METADATA_LEADER_API, err.leaderApi);
-    return { code: err.code, details: err.message, metadata };
+  const row = err instanceof Error ? rowOf(err) : undefined;
+  if (row && err instanceof Error) {
+    const who = row.leader?.(err);
+    if (who?.leader) metadata.set(METADATA_LEADER, who.leader);
+    if (who?.api) metadata.set(METADATA_LEADER_API, who.api);
+    if (row.notApplied) metadata.set(METADATA_NOT_APPLIED, "1");
+    const code = typeof row.code === "function" ? row.code(err) : row.code;
+    return { code, details: row.details ? row.details(err) : err.message, metadata };
   }
-  if (err instanceof ApiError) return { code: err.code, details: err.message, metadata };
-  if (err instanceof ValidationError) return { code: Status.INVALID_ARGUMENT, details: `${err.field}: ${err.reason}`, metadata };
-  if (err instanceof HeartbeatOverloadError) return { code: Status.RESOURCE_EXHAUSTED, details: err.message, metadata };
   if (isStatusLike(err)) return { code: err.code, details: err.details, metadata: err.metadata ?? metadata };
-  if (err instanceof NotLeaderError) {
-    if (err.leader) metadata.set(METADATA_LEADER, err.leader);
-    return { code: Status.UNAVAILABLE, details: err.message, metadata };
-  }
-  if (err instanceof ProposalLostError) return { code: Status.ABORTED, details: err.message, metadata };
-  if (err instanceof ProposalOutcomeUnknownError) {
-    return { code: Status.DEADLINE_EXCEEDED, details: `${err.message}: read before retrying`, metadata };
-  }
-  if (err instanceof ProposalDroppedError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
-  if (err instanceof NodeStoppedError || err instanceof RemovedFromClusterError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
-  if (err instanceof ReadTimeoutError) return { code: Status.UNAVAILABLE, details: err.message, metadata };
-  if (err instanceof ReadRejectedError) {
-    if (err.reason === ReadRejectReason.Limit) return { code: Status.RESOURCE_EXHAUSTED, details: err.message, metadata };
-    if (err.leader) metadata.set(METADATA_LEADER, err.leader);
-    return { code: Status.UNAVAILABLE, details: err.message, metadata };
-  }
-  if (err instanceof ReadCancelledError) return { code: Status.CANCELLED, details: err.message, metadata };
-  if (err instanceof UncommittedLimitError || err instanceof ReadLimitError) {
-    return { code: Status.RESOURCE_EXHAUSTED, details: err.message, metadata };
-  }
-  if (err instanceof ConfChangeRejectedError || err instanceof TransferRejectedError) {
-    return { code: Status.FAILED_PRECONDITION, details: err.message, metadata };
-  }
   const message = err instanceof Error ? err.message : String(err);
   return { code: Status.INTERNAL, details: `internal error: ${message}`, metadata };
 }

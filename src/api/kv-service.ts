@@ -1,15 +1,16 @@
-import type { ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import { LIST_LIMIT_MAX } from "../registry/limits.js";
+import type { RegistryStateMachine } from "../registry/state-machine.js";
 import type { KvCompare, KvOp } from "../registry/types.js";
+import type { RegistryWriter } from "../registry/writer.js";
 import { validateKvKey, validateKvValue, validateTxn } from "../registry/validate.js";
-import type { ApiContext } from "./context.js";
 import { kvToMsg } from "./convert.js";
 import { InvalidArgumentError } from "./errors.js";
-import { deadlineOf, unary } from "./handler.js";
-import { onLeader } from "./leader-route.js";
-import { LIST_RESPONSE_BYTES_MAX, READ_WAIT_MS_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
+import { unary } from "./handler.js";
+import type { LeaderRoute } from "./leader-route.js";
+import { LIST_RESPONSE_BYTES_MAX, WRITE_WAIT_MS_MAX } from "./limits.js";
+import { type ReadIndexer, readBarrier } from "./read-barrier.js";
 import type {
-  ConsistencyName,
   DeleteRequestMsg,
   DeleteResponseMsg,
   GetRequestMsg,
@@ -21,36 +22,28 @@ import type {
   TxnRequestMsg,
   TxnResponseMsg,
 } from "../common/messages.js";
-import { proposeCommand, sessionFromMsg } from "./registry-write.js";
+import { sessionFromMsg } from "./session.js";
 
 /** LIST_LIMIT_DEFAULT is the page size of List when the request sets none. */
 export const LIST_LIMIT_DEFAULT = 1_000;
 
-/** readBarrier waits, unless the read asked for STALE, until local state reflects every write acknowledged before the call. */
-export async function readBarrier(ctx: ApiContext, call: ServerUnaryCall<unknown, unknown>, consistency: ConsistencyName | undefined): Promise<void> {
-  if (consistency === "CONSISTENCY_STALE" || ctx.unsafe.staleReads) return;
-  const deadline = deadlineOf(call, READ_WAIT_MS_MAX);
-  // A caller that goes away (cancels, or its deadline passes) frees its place among pending reads at once.
-  const gone = new AbortController();
-  const onCancelled = () => gone.abort();
-  call.on("cancelled", onCancelled);
-  try {
-    await ctx.node.readIndex(Math.max(1, deadline.getTime() - Date.now()), gone.signal);
-  } finally {
-    call.removeListener("cancelled", onCancelled);
-  }
-}
-
 const b64 = (b: Buffer | undefined) => (b ?? Buffer.alloc(0)).toString("base64");
 
+/** KvServiceDeps is what the KV service uses: the applied store to read, the write path, the leader route and the read barrier. */
+export interface KvServiceDeps {
+  readonly registry: Pick<RegistryStateMachine, "kvGet" | "kvList" | "applied">;
+  readonly writer: RegistryWriter;
+  readonly route: LeaderRoute;
+  readonly reads: ReadIndexer;
+}
+
 /** kvService serves raftmesh.v1.KV on the registry's key-value store. */
-export function kvService(ctx: ApiContext): UntypedServiceImplementation {
-  const reg = ctx.registry;
+export function kvService({ registry: reg, writer, route, reads }: KvServiceDeps): UntypedServiceImplementation {
   return {
     Get: unary<GetRequestMsg, GetResponseMsg>(async (call) => {
       const { key, consistency } = call.request;
       validateKvKey(key);
-      await readBarrier(ctx, call, consistency);
+      await readBarrier(reads, call, consistency);
       const e = reg.kvGet(key);
       return { found: e !== undefined, value: e ? Buffer.from(e.value, "base64") : Buffer.alloc(0), index: reg.applied, kv: e ? kvToMsg(e) : null };
     }),
@@ -60,8 +53,8 @@ export function kvService(ctx: ApiContext): UntypedServiceImplementation {
       const v = b64(value);
       validateKvValue(v);
       const session = sessionFromMsg(call.request.session);
-      return onLeader(ctx, call, "KV", "Put", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await proposeCommand(ctx, { op: "kv.put", key, value: v }, session, deadline);
+      return route.onLeader(call, "KV", "Put", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await writer.write({ op: "kv.put", key, value: v }, session, deadline);
         return { index: res.index, hadPrevious: res.prev !== undefined, prev: res.prev ? kvToMsg(res.prev) : null, duplicate: res.duplicate === true };
       });
     }),
@@ -70,8 +63,8 @@ export function kvService(ctx: ApiContext): UntypedServiceImplementation {
       const prefix = call.request.prefix === true;
       if (!prefix) validateKvKey(key);
       const session = sessionFromMsg(call.request.session);
-      return onLeader(ctx, call, "KV", "Delete", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await proposeCommand(ctx, { op: "kv.delete", key, prefix }, session, deadline);
+      return route.onLeader(call, "KV", "Delete", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await writer.write({ op: "kv.delete", key, prefix }, session, deadline);
         const deleted = res.deleted ?? 0;
         return { index: res.index, existed: deleted > 0, deleted, duplicate: res.duplicate === true };
       });
@@ -80,7 +73,7 @@ export function kvService(ctx: ApiContext): UntypedServiceImplementation {
       const { prefix, startAfter, consistency } = call.request;
       const limit = call.request.limit || LIST_LIMIT_DEFAULT;
       if (limit > LIST_LIMIT_MAX) throw new InvalidArgumentError("limit", `must be at most ${LIST_LIMIT_MAX}, got ${limit}`);
-      await readBarrier(ctx, call, consistency);
+      await readBarrier(reads, call, consistency);
       const page = reg.kvList(prefix, { startAfter: startAfter || undefined, limit });
       // Cut the page by size too, so one answer stays a bounded message.
       const kvs = [];
@@ -114,8 +107,8 @@ export function kvService(ctx: ApiContext): UntypedServiceImplementation {
       const failure = call.request.failure.map(op);
       validateTxn({ compares, success, failure });
       const session = sessionFromMsg(call.request.session);
-      return onLeader(ctx, call, "KV", "Txn", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await proposeCommand(ctx, { op: "kv.txn", compares, success, failure }, session, deadline);
+      return route.onLeader(call, "KV", "Txn", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await writer.write({ op: "kv.txn", compares, success, failure }, session, deadline);
         return {
           succeeded: res.succeeded === true,
           index: res.index,

@@ -1,36 +1,59 @@
 import { type Metadata, type ServerUnaryCall, status } from "@grpc/grpc-js";
-import type { ApiContext } from "./context.js";
+import { untilDeadline } from "../common/deadline.js";
 import { METADATA_NOT_APPLIED } from "../common/metadata.js";
 import { NoLeaderError, OutcomeUnknownError } from "./errors.js";
+import type { Forwarder } from "./forwarder.js";
 import { deadlineOf, wasForwarded } from "./handler.js";
 
+/** LeaderView is what routing needs to know of the node: whether it leads, and whom it follows. */
+export interface LeaderView {
+  isLeader(): boolean;
+  /** leader is the known leader's id, or "" when none is known. */
+  leader(): string;
+}
+
+/** AddressBook is a member's addresses: recorded in the log, else from this node's configuration. */
+export type AddressBook = (id: string) => { peer: string; api: string } | undefined;
+
+/** ApiServiceName is a client API service a call may be forwarded to. */
+export type ApiServiceName = "KV" | "Cluster" | "Registry";
+
 /**
- * onLeader runs `local` when this node leads, else forwards the call to the leader's client API.
- * A call that was already forwarded once is never forwarded again: it fails with UNAVAILABLE
- * naming the leader, so two nodes with different views of the leader cannot bounce it forever.
+ * LeaderRoute runs a call where it can be served: here when this node leads, else on the leader's
+ * client API. A call that was already forwarded once is never forwarded again: it fails with
+ * UNAVAILABLE naming the leader, so two nodes with different views of the leader cannot bounce it
+ * forever.
  */
-export async function onLeader<Req, Res>(
-  ctx: ApiContext,
-  call: ServerUnaryCall<Req, Res>,
-  service: "KV" | "Cluster" | "Registry",
-  method: string,
-  maxMs: number,
-  local: (deadline: Date) => Promise<Res>,
-): Promise<Res> {
-  const deadline = deadlineOf(call, maxMs);
-  if (ctx.node.isLeader()) return local(deadline);
-  const leader = ctx.node.leader();
-  if (!leader) throw new NoLeaderError("no leader is known (an election is under way or there is no quorum); the request did not run");
-  const api = ctx.addressOf(leader)?.api ?? "";
-  if (wasForwarded(call)) throw new NoLeaderError(`this node is not the leader; ${leader} is`, leader, api);
-  if (!api) throw new NoLeaderError(`leader ${leader} has no known client API address; the request did not run`, leader);
-  try {
-    return await ctx.forwarder.forward<Req, Res>(api, service, method, call.request, deadline);
-  } catch (err) {
-    // The leader's own answers pass through. A call that broke on the way (leader died, connection
-    // lost) may or may not have run there: say so rather than let the client retry blindly.
-    if (isLeaderAnswer(err)) throw err;
-    throw new OutcomeUnknownError(`forwarding to leader ${leader} at ${api} failed (${(err as Error).message})`);
+export class LeaderRoute {
+  constructor(
+    private readonly node: LeaderView,
+    private readonly addressOf: AddressBook,
+    private readonly forwarder: Pick<Forwarder, "forward">,
+  ) {}
+
+  /** onLeader runs `local` with the call's deadline (capped at maxMs) when this node leads, else forwards the call. */
+  async onLeader<Req, Res>(
+    call: ServerUnaryCall<Req, Res>,
+    service: ApiServiceName,
+    method: string,
+    maxMs: number,
+    local: (deadline: Date) => Promise<Res>,
+  ): Promise<Res> {
+    const deadline = deadlineOf(call, maxMs);
+    if (this.node.isLeader()) return local(deadline);
+    const leader = this.node.leader();
+    if (!leader) throw new NoLeaderError("no leader is known (an election is under way or there is no quorum); the request did not run");
+    const api = this.addressOf(leader)?.api ?? "";
+    if (wasForwarded(call)) throw new NoLeaderError(`this node is not the leader; ${leader} is`, leader, api);
+    if (!api) throw new NoLeaderError(`leader ${leader} has no known client API address; the request did not run`, leader);
+    try {
+      return await this.forwarder.forward<Req, Res>(api, service, method, call.request, deadline);
+    } catch (err) {
+      // The leader's own answers pass through. A call that broke on the way (leader died, connection
+      // lost) may or may not have run there: say so rather than let the client retry blindly.
+      if (isLeaderAnswer(err)) throw err;
+      throw new OutcomeUnknownError(`forwarding to leader ${leader} at ${api} failed (${(err as Error).message})`);
+    }
   }
 }
 
@@ -44,18 +67,5 @@ function isLeaderAnswer(err: unknown): boolean {
 
 /** waitUntil resolves with the promise, or rejects with OutcomeUnknownError at the deadline. */
 export function waitUntil<T>(p: Promise<T>, deadline: Date, what: string): Promise<T> {
-  const ms = Math.max(0, deadline.getTime() - Date.now());
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new OutcomeUnknownError(`${what} was not applied within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
+  return untilDeadline(p, deadline, (ms) => new OutcomeUnknownError(`${what} was not applied within ${ms} ms`));
 }

@@ -2,12 +2,17 @@ import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grp
 import { NOTE_BYTES_MAX } from "../registry/limits.js";
 import { HEALTH_VALUES, type Health } from "../registry/types.js";
 import { validateInstanceSpec, validateServiceConfig, validateServiceName } from "../registry/validate.js";
-import type { ApiContext } from "./context.js";
+import { renewError } from "../registry/errors.js";
+import type { HeartbeatBatcher, SendFn } from "../registry/heartbeat-batcher.js";
+import type { LeaseDriver } from "../registry/lease-driver.js";
+import type { RegistryStateMachine } from "../registry/state-machine.js";
+import type { WatchHub } from "../registry/watch-hub.js";
+import type { RegistryWriter } from "../registry/writer.js";
 import { configFromMsg, countHealth, instanceToMsg, serviceToMsg, specFromMsg } from "./convert.js";
 import { InvalidArgumentError, NoLeaderError, NotFoundError, toStatus } from "./errors.js";
+import type { Forwarder } from "./forwarder.js";
 import { unary } from "./handler.js";
-import { readBarrier } from "./kv-service.js";
-import { onLeader } from "./leader-route.js";
+import type { AddressBook, LeaderRoute, LeaderView } from "./leader-route.js";
 import { WRITE_WAIT_MS_MAX } from "./limits.js";
 import type {
   HeartbeatRequestMsg,
@@ -18,7 +23,8 @@ import type {
   ServiceConfigMsg,
   WriteSessionMsg,
 } from "../common/messages.js";
-import { proposeCommand, sessionFromMsg } from "./registry-write.js";
+import { type ReadIndexer, readBarrier } from "./read-barrier.js";
+import { sessionFromMsg } from "./session.js";
 import { serveWatch, type WatchCall } from "./watch-stream.js";
 
 /** HEARTBEAT_WAIT_MS bounds how long a heartbeat waits for the leader's answer. */
@@ -39,31 +45,49 @@ function validateHeartbeat(h: HeartbeatRequestMsg): void {
  * to the leader per batch). It is acknowledged only once the leader accepted it and a quorum
  * confirmed, after it arrived, that the leader still leads (LeaseDriver.renew).
  */
-async function heartbeat(ctx: ApiContext, h: HeartbeatRequestMsg): Promise<HeartbeatResponseMsg> {
+async function heartbeat({ node, leases, batcher }: HeartbeatDeps, h: HeartbeatRequestMsg): Promise<HeartbeatResponseMsg> {
   validateHeartbeat(h);
   let result: RenewResultMsg | undefined;
-  if (ctx.node.isLeader() && ctx.leases.isLeading) {
-    result = (await ctx.leases.renew([h]))[0];
+  if (node.isLeader() && leases.isLeading) {
+    result = (await leases.renew([h]))[0];
   } else {
-    if (!ctx.node.leader()) throw new NoLeaderError("no leader is known; the heartbeat was not recorded");
-    result = await ctx.batcher.renew(h);
+    if (!node.leader()) throw new NoLeaderError("no leader is known; the heartbeat was not recorded");
+    result = await batcher.renew(h);
   }
-  if (!result || result.code === "not-found") throw new NotFoundError(`instance ${h.id} of service ${h.service} is not registered`);
-  if (result.code !== "ok" || !result.response) throw new NoLeaderError(`the heartbeat was not recorded (${result.code}); send it again`);
+  if (result?.code !== "ok" || !result.response) throw renewError(result?.code, h.service, h.id);
   return result.response;
 }
 
+/** LeaseRenewer renews leases on the leader (LeaseDriver). */
+export type LeaseRenewer = Pick<LeaseDriver, "isLeading" | "renew">;
+
+/** HeartbeatDeps is what a heartbeat uses: renew here when this node leads, else batch it to the leader. */
+export interface HeartbeatDeps {
+  readonly node: LeaderView;
+  readonly leases: LeaseRenewer;
+  readonly batcher: Pick<HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>, "renew">;
+}
+
+/** RegistryServiceDeps is what the Registry service uses. */
+export interface RegistryServiceDeps extends HeartbeatDeps {
+  readonly registry: Pick<RegistryStateMachine, "getService" | "listServices" | "applied">;
+  readonly writer: RegistryWriter;
+  readonly route: LeaderRoute;
+  readonly reads: ReadIndexer;
+  readonly hub: WatchHub;
+}
+
 /** registryService serves raftmesh.v1.Registry. */
-export function registryService(ctx: ApiContext): UntypedServiceImplementation {
-  const reg = ctx.registry;
+export function registryService(deps: RegistryServiceDeps): UntypedServiceImplementation {
+  const { registry: reg, writer, route, reads, hub } = deps;
   return {
     Register: unary<RegisterRequestMsg, { index: number; duplicate: boolean }>(async (call) => {
       if (!call.request.instance) throw new InvalidArgumentError("instance", "is required");
       const spec = specFromMsg(call.request.instance as InstanceMsg);
       validateInstanceSpec(spec);
       const session = sessionFromMsg(call.request.session);
-      return onLeader(ctx, call, "Registry", "Register", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await proposeCommand(ctx, { op: "instance.register", instance: spec }, session, deadline);
+      return route.onLeader(call, "Registry", "Register", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await writer.write({ op: "instance.register", instance: spec }, session, deadline);
         return { index: res.index, duplicate: res.duplicate === true };
       });
     }),
@@ -72,19 +96,19 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
       validateServiceName(service, "service");
       if (!id) throw new InvalidArgumentError("id", "must not be empty");
       const session = sessionFromMsg(call.request.session);
-      return onLeader(ctx, call, "Registry", "Deregister", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await proposeCommand(ctx, { op: "instance.deregister", service, id }, session, deadline);
+      return route.onLeader(call, "Registry", "Deregister", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await writer.write({ op: "instance.deregister", service, id }, session, deadline);
         return { index: res.index, duplicate: res.duplicate === true };
       });
     }),
-    Heartbeat: unary<HeartbeatRequestMsg, HeartbeatResponseMsg>(async (call) => heartbeat(ctx, call.request)),
+    Heartbeat: unary<HeartbeatRequestMsg, HeartbeatResponseMsg>(async (call) => heartbeat(deps, call.request)),
     KeepAlive: (call: ServerDuplexStream<HeartbeatRequestMsg, HeartbeatResponseMsg>) => {
       // Answers go out in request order: each waits for the one before it. The first failure ends
       // the stream with its status, after the answers before it.
       let chain = Promise.resolve();
       let failed = false;
       call.on("data", (h: HeartbeatRequestMsg) => {
-        const answer = heartbeat(ctx, h);
+        const answer = heartbeat(deps, h);
         // The chain handles a rejection only when it gets there, which may be after an earlier
         // heartbeat's commit: without this, Node sees an unhandled rejection and ends the process.
         answer.catch(() => undefined);
@@ -113,8 +137,8 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
       const config = configFromMsg(call.request.config);
       validateServiceConfig(config);
       const session = sessionFromMsg(call.request.session);
-      return onLeader(ctx, call, "Registry", "PutService", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await proposeCommand(ctx, { op: "service.put", name, config }, session, deadline);
+      return route.onLeader(call, "Registry", "PutService", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await writer.write({ op: "service.put", name, config }, session, deadline);
         return { index: res.index, duplicate: res.duplicate === true };
       });
     }),
@@ -122,42 +146,49 @@ export function registryService(ctx: ApiContext): UntypedServiceImplementation {
       const { name } = call.request;
       validateServiceName(name, "name");
       const session = sessionFromMsg(call.request.session);
-      return onLeader(ctx, call, "Registry", "DeleteService", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await proposeCommand(ctx, { op: "service.delete", name }, session, deadline);
+      return route.onLeader(call, "Registry", "DeleteService", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await writer.write({ op: "service.delete", name }, session, deadline);
         return { index: res.index, deleted: res.deleted ?? 0, duplicate: res.duplicate === true };
       });
     }),
     GetService: unary<{ name: string; consistency: "CONSISTENCY_LINEARIZABLE" | "CONSISTENCY_STALE"; passingOnly: boolean }, object>(async (call) => {
       const { name, consistency, passingOnly } = call.request;
       validateServiceName(name, "name");
-      await readBarrier(ctx, call, consistency);
+      await readBarrier(reads, call, consistency);
       const got = reg.getService(name);
       if (!got) throw new NotFoundError(`service ${name} is not registered`);
       const instances = passingOnly ? got.instances.filter((i) => i.health === "passing") : got.instances;
       return { service: serviceToMsg(got.service, countHealth(got.instances)), instances: instances.map(instanceToMsg), index: reg.applied };
     }),
     ListServices: unary<{ consistency: "CONSISTENCY_LINEARIZABLE" | "CONSISTENCY_STALE" }, object>(async (call) => {
-      await readBarrier(ctx, call, call.request.consistency);
+      await readBarrier(reads, call, call.request.consistency);
       const services = reg.listServices().map((s) => serviceToMsg(s.service, s.counts));
       return { services, index: reg.applied };
     }),
-    Watch: (call: WatchCall) => serveWatch({ hub: ctx.hub, applied: () => reg.applied }, call),
+    Watch: (call: WatchCall) => serveWatch({ hub, applied: () => reg.applied }, call),
   };
 }
 
 /** internalService serves raftmesh.v1.Internal: followers' heartbeat batches, on the leader only. */
-export function internalService(ctx: ApiContext): UntypedServiceImplementation {
+export function internalService({ node, leases }: { node: LeaderView; leases: LeaseRenewer }): UntypedServiceImplementation {
   return {
     RenewLeases: unary<{ items: HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(async (call) => {
-      if (!ctx.node.isLeader() || !ctx.leases.isLeading) {
-        throw new NoLeaderError("this node is not the leader; heartbeats were not recorded", ctx.node.leader());
+      if (!node.isLeader() || !leases.isLeading) {
+        throw new NoLeaderError("this node is not the leader; heartbeats were not recorded", node.leader());
       }
-      return { results: await ctx.leases.renew(call.request.items) };
+      return { results: await leases.renew(call.request.items) };
     }),
   };
 }
 
-/** deadlineOfHeartbeat is the deadline of a follower's batch to the leader. */
-export function heartbeatDeadline(): Date {
-  return new Date(Date.now() + HEARTBEAT_WAIT_MS);
+/** forwardHeartbeats is a follower's batcher send: one RenewLeases call to the leader's client API per batch, waiting up to HEARTBEAT_WAIT_MS. */
+export function forwardHeartbeats(node: LeaderView, addressOf: AddressBook, forwarder: Pick<Forwarder, "forward">): SendFn<HeartbeatRequestMsg, RenewResultMsg> {
+  return async (items) => {
+    const leader = node.leader();
+    const leaderApi = leader ? addressOf(leader)?.api : undefined;
+    if (!leaderApi) throw new NoLeaderError("no leader is known; heartbeats were not recorded");
+    const deadline = new Date(Date.now() + HEARTBEAT_WAIT_MS);
+    const res = await forwarder.forward<{ items: readonly HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(leaderApi, "Internal", "RenewLeases", { items }, deadline);
+    return res.results;
+  };
 }

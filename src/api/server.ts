@@ -1,12 +1,8 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { clusterService } from "./cluster-service.js";
-import type { ApiContext } from "./context.js";
-import { kvService } from "./kv-service.js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi, clientPackageDefinition } from "../common/proto.js";
-import { internalService, registryService } from "./registry-service.js";
 import { watchServiceDefinition } from "./watch-stream.js";
 
 /** HEALTH_SERVICES are the names grpc.health.v1 answers for: "" is the whole server. */
@@ -15,7 +11,15 @@ const HEALTH_SERVICES = ["", "raftmesh.v1.Registry", "raftmesh.v1.KV", "raftmesh
 /** API_SHUTDOWN_GRACE_MS: calls in flight get this long to finish before the API server is forced down. */
 export const API_SHUTDOWN_GRACE_MS = 2_000;
 
-/** ApiServer is the client API gRPC server of one node: KV and Cluster. */
+/** ApiServices are the implementations the client API server serves (kv-service.ts, cluster-service.ts, registry-service.ts). */
+export interface ApiServices {
+  readonly kv: UntypedServiceImplementation;
+  readonly cluster: UntypedServiceImplementation;
+  readonly registry: UntypedServiceImplementation;
+  readonly internal: UntypedServiceImplementation;
+}
+
+/** ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Internal. */
 export class ApiServer {
   private readonly server = new Server({
     "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
@@ -24,12 +28,12 @@ export class ApiServer {
 
   private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "NOT_SERVING"])));
 
-  constructor(ctx: ApiContext) {
+  constructor(services: ApiServices) {
     const api = clientApi();
-    this.server.addService(api.KV.service, kvService(ctx));
-    this.server.addService(api.Cluster.service, clusterService(ctx));
-    this.server.addService(watchServiceDefinition(api.Registry.service), registryService(ctx));
-    this.server.addService(api.Internal.service, internalService(ctx));
+    this.server.addService(api.KV.service, services.kv);
+    this.server.addService(api.Cluster.service, services.cluster);
+    this.server.addService(watchServiceDefinition(api.Registry.service), services.registry);
+    this.server.addService(api.Internal.service, services.internal);
     // grpc.health.v1 and server reflection, so grpcurl and standard health probes work.
     this.health.addToServer(this.server);
     new ReflectionService(clientPackageDefinition()).addToServer(this.server);

@@ -14,7 +14,7 @@
 import type { MethodDefinition, ServerWritableStream, ServiceDefinition } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { RegistryEvent } from "../registry/types.js";
-import { CompactedError, WatcherLaggingError, WatchersLimitError, WatchResetError, type WatchHandle, type WatchHub } from "../registry/watch-hub.js";
+import type { WatchHandle, WatchHub } from "../registry/watch-hub.js";
 import { eventToMsg } from "./convert.js";
 import { InvalidArgumentError, toStatus } from "./errors.js";
 import type { WatchRequestMsg, WatchResponseMsg } from "../common/messages.js";
@@ -62,12 +62,8 @@ export function watchServiceDefinition(def: ServiceDefinition): ServiceDefinitio
   return { ...def, Watch: { ...watch, responseSerialize: (v: WatchResponseMsg | Buffer) => (Buffer.isBuffer(v) ? v : serialize(v)) } };
 }
 
-/** watchError turns a hub's reason for ending a watch into a status the client can act on. */
+/** watchError turns a hub's reason for ending a watch into a status the client can act on (ERROR_TABLE has the rows). */
 function watchError(err: Error | undefined): { code: status; details: string } {
-  if (err instanceof CompactedError) return { code: status.OUT_OF_RANGE, details: err.message };
-  if (err instanceof WatchResetError) return { code: status.OUT_OF_RANGE, details: err.message };
-  if (err instanceof WatcherLaggingError) return { code: status.ABORTED, details: err.message };
-  if (err instanceof WatchersLimitError) return { code: status.RESOURCE_EXHAUSTED, details: err.message };
   if (err === undefined) return { code: status.UNAVAILABLE, details: "watch ended" };
   const st = toStatus(err);
   return { code: st.code ?? status.UNKNOWN, details: st.details ?? err.message };

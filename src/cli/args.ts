@@ -1,12 +1,7 @@
 import { parseArgs } from "node:util";
+import { UsageError } from "./errors.js";
 
-/** UsageError is a command line the CLI cannot run; the message says what is wrong. Exit status 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 /** ENDPOINTS_DEFAULT are the client API addresses of the local cluster `npm start` runs (and the compose file publishes). */
 export const ENDPOINTS_DEFAULT = "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203";

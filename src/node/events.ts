@@ -1,3 +1,4 @@
+import { Emitter } from "../common/emitter.js";
 import type { Entry, LogIndex, NodeId, Role, SnapshotMeta, Status, Term } from "../raft/index.js";
 
 /**
@@ -6,7 +7,7 @@ import type { Entry, LogIndex, NodeId, Role, SnapshotMeta, Status, Term } from "
  * synchronously from the host loop at the point the comment names, so a listener sees the node in
  * the state the event describes; listeners must not block and must not throw.
  */
-export interface RaftNodeEvents {
+export type RaftNodeEvents = {
   /** role: this node's role changed (after the ready that reports it was persisted and advanced). */
   role: { readonly role: Role; readonly previous: Role; readonly term: Term; readonly status: Status };
   /** leader: the leader this node knows changed ("" when it knows none), emitted with role at the same point. */
@@ -19,40 +20,13 @@ export interface RaftNodeEvents {
   snapshotInstalled: { readonly meta: SnapshotMeta; readonly bytes: number };
   /** failure: a storage failure or broken invariant stopped the node; the host should exit. */
   failure: { readonly error: Error };
-}
+};
 
 /** RaftNodeEventName names one of RaftNodeEvents. */
 export type RaftNodeEventName = keyof RaftNodeEvents;
 
-/** Listener hears one kind of event. */
-export type Listener<K extends RaftNodeEventName> = (event: RaftNodeEvents[K]) => void;
-
 /**
- * NodeEventEmitter is a small typed, synchronous emitter: listeners run in the order they were
- * added, inside emit. It has no wildcard and no error event, on purpose: every kind is typed.
+ * NodeEventEmitter is the common typed, synchronous Emitter over RaftNodeEvents: listeners run in
+ * the order they were added, inside emit. It has no wildcard and no error event, on purpose.
  */
-export class NodeEventEmitter {
-  private readonly listeners: { [K in RaftNodeEventName]?: Listener<K>[] } = {};
-
-  /** on adds a listener and returns the function that removes it. */
-  on<K extends RaftNodeEventName>(name: K, listener: Listener<K>): () => void {
-    const list = (this.listeners[name] ??= []) as Listener<K>[];
-    list.push(listener);
-    return () => {
-      const i = list.indexOf(listener);
-      if (i >= 0) list.splice(i, 1);
-    };
-  }
-
-  /** emit calls the listeners of one kind with event. */
-  emit<K extends RaftNodeEventName>(name: K, event: RaftNodeEvents[K]): void {
-    const list = this.listeners[name] as Listener<K>[] | undefined;
-    if (!list) return;
-    for (const l of [...list]) l(event);
-  }
-
-  /** has says whether anyone listens to one kind (so costly payloads are built only when heard). */
-  has(name: RaftNodeEventName): boolean {
-    return (this.listeners[name]?.length ?? 0) > 0;
-  }
-}
+export class NodeEventEmitter extends Emitter<RaftNodeEvents> {}

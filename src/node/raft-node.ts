@@ -33,6 +33,7 @@ import {
 import { NodeEventEmitter } from "./events.js";
 import { type Cancel, type HostScheduler, NODE_SCHEDULER } from "./scheduler.js";
 import type { StateMachine } from "./state-machine.js";
+import type { Logger } from "../common/logger.js";
 
 /** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
 export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 10_000;
@@ -40,13 +41,8 @@ export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 10_000;
 /** READ_TIMEOUT_MS_DEFAULT bounds how long a linearizable read waits for its read index. */
 export const READ_TIMEOUT_MS_DEFAULT = 5_000;
 
-/** NodeLogger is the subset of pino the node uses. */
-export interface NodeLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
+/** NodeLogger is the part of the project's Logger (src/common/logger.ts) the node uses. */
+export type NodeLogger = Pick<Logger, "info" | "warn" | "error" | "debug">;
 
 /** MessageSink sends messages to peers; it must never block or throw for network reasons. */
 export interface MessageSink {
@@ -400,7 +396,7 @@ export class RaftNode {
   private applyEntry(e: Entry): void {
     if (e.index <= this.opts.machine.applied) return;
     const result = this.opts.machine.apply(e);
-    if (this.events.has("applied")) this.events.emit("applied", { index: e.index, entry: e, result });
+    this.events.emit("applied", { index: e.index, entry: e, result });
     const p = this.proposals.get(e.index);
     if (!p) return;
     this.proposals.delete(e.index);

@@ -11,6 +11,7 @@
  * believes it holds the lease. Instances may only count from an acknowledged heartbeat (measured
  * from when they sent it) that they hold the lease for ttlMs.
  */
+import { BatcherClosedError, BatchResultMismatchError, HeartbeatOverloadError } from "./errors.js";
 import type { Health } from "./types.js";
 
 /** BATCH_WINDOW_MS: the longest a heartbeat waits for company; 5 ms is small next to TTLs of seconds (TTL_MS_RANGE starts at 1 s). */
@@ -38,41 +39,6 @@ export type ScheduleFn = (fn: () => void, delayMs: number) => () => void;
 
 /** SendFn passes one batch to the leader. Contract: it resolves with exactly one result per item, in item order, or rejects when the batch as a whole failed. */
 export type SendFn<I, R> = (items: readonly I[]) => Promise<readonly R[]>;
-
-/** HeartbeatBatcherError is the base of the batcher's expected failures. */
-export class HeartbeatBatcherError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "HeartbeatBatcherError";
-  }
-}
-
-/** HeartbeatOverloadError is thrown (as a rejection) by renew when HEARTBEAT_QUEUE_MAX heartbeats are already waiting or in flight. */
-export class HeartbeatOverloadError extends HeartbeatBatcherError {
-  constructor(readonly limit: number) {
-    super(`too many heartbeats waiting for the leader (limit ${limit})`);
-    this.name = "HeartbeatOverloadError";
-  }
-}
-
-/** BatchResultMismatchError rejects every caller of a batch whose send resolved with a different number of results than items. */
-export class BatchResultMismatchError extends HeartbeatBatcherError {
-  constructor(
-    readonly items: number,
-    readonly results: number,
-  ) {
-    super(`leader answered ${results} results for ${items} heartbeats`);
-    this.name = "BatchResultMismatchError";
-  }
-}
-
-/** BatcherClosedError rejects heartbeats given to, or still waiting in, a closed batcher. */
-export class BatcherClosedError extends HeartbeatBatcherError {
-  constructor() {
-    super("heartbeat batcher is closed");
-    this.name = "BatcherClosedError";
-  }
-}
 
 /** HeartbeatBatcherOptions are the batcher's dependencies and limits (the limits default to the constants). */
 export interface HeartbeatBatcherOptions<I, R> {

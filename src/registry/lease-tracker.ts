@@ -11,6 +11,7 @@
  *   `healthSince` is replicated cluster time, and the state machine re-checks the reap against the
  *   cluster time it applies at. The host must stamp `at` from the same clock it passes here.
  */
+import { invariant } from "../common/errors.js";
 import type { Health, HealthChange, Instance, RegistryEvent } from "./types.js";
 
 /** LEASE_RETRY_MS: a proposal not answered by an event this long after is proposed again. 1 s is well above a healthy commit (tens of ms) and an election (300–600 ms), so a retry means the proposal was lost, not slow. */
@@ -220,7 +221,7 @@ export class LeaseTracker {
 }
 
 function newLease(inst: LeaseSeed, now: number): Lease {
-  invariant(Number.isFinite(inst.ttlMs) && inst.ttlMs > 0, `lease ${inst.service}/${inst.id}: ttlMs ${inst.ttlMs}`);
+  invariant(Number.isFinite(inst.ttlMs) && inst.ttlMs > 0, "lease tracker", `lease ${inst.service}/${inst.id}: ttlMs ${inst.ttlMs}`);
   return {
     service: inst.service,
     id: inst.id,
@@ -243,8 +244,4 @@ function wantedStatus(lease: Lease, status: HeartbeatStatus | undefined): Heartb
   const target = status ?? (lease.health === "critical" && isLeaseExpiredNote(lease.note) ? { health: "passing" as const, note: "" } : null);
   if (target === null) return null;
   return target.health === lease.health && target.note === lease.note ? null : target;
-}
-
-function invariant(cond: boolean, message: string): asserts cond {
-  if (!cond) throw new Error(`lease tracker invariant: ${message}`);
 }

@@ -20,6 +20,8 @@
  *   encoded size, the same for every watcher).
  * - sink.end() may be called from inside watch() (refusals) and from inside publish() or reset().
  */
+import { invariant } from "../common/errors.js";
+import { CompactedError, WatcherLaggingError, type WatchError, WatchersLimitError, WatchResetError } from "./errors.js";
 import type { RegistryEvent } from "./types.js";
 
 /** WATCHERS_MAX bounds watchers on one node; each holds a gRPC stream and a queue (4,096 is far above one balancer per node plus SDK clients). */
@@ -175,50 +177,6 @@ export interface WatchHandle {
   caughtUp(): boolean;
 }
 
-/** WatchError is the base of the reasons a watch ends or is refused. */
-export class WatchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "WatchError";
-  }
-}
-
-/** CompactedError ends a watch whose fromIndex is older than the retained history; re-list (at currentIndex or later) and watch from the list's index. */
-export class CompactedError extends WatchError {
-  constructor(
-    readonly fromIndex: number,
-    readonly oldestIndex: number,
-    readonly currentIndex: number,
-  ) {
-    super(`watch from index ${fromIndex}: history compacted (oldest ${oldestIndex}), re-list at index ${currentIndex}`);
-    this.name = "CompactedError";
-  }
-}
-
-/** WatcherLaggingError ends a watcher whose sink fell behind (WATCHER_QUEUE_EVENTS_MAX events, WATCHER_QUEUE_BYTES_MAX or WATCH_QUEUE_BYTES_MAX bytes); every change up to lastDeliveredIndex was delivered, so watch again from it. */
-export class WatcherLaggingError extends WatchError {
-  constructor(readonly lastDeliveredIndex: number) {
-    super(`watcher too slow; resume from index ${lastDeliveredIndex}`);
-    this.name = "WatcherLaggingError";
-  }
-}
-
-/** WatchResetError ends every watch when the node's state was replaced by a snapshot; re-list at index (or later). */
-export class WatchResetError extends WatchError {
-  constructor(readonly index: number) {
-    super(`state replaced by a snapshot at index ${index}; re-list at index ${index}`);
-    this.name = "WatchResetError";
-  }
-}
-
-/** WatchersLimitError refuses a watch when the node already has its maximum of watchers. */
-export class WatchersLimitError extends WatchError {
-  constructor(readonly limit: number) {
-    super(`too many watchers on this node (limit ${limit})`);
-    this.name = "WatchersLimitError";
-  }
-}
-
 interface Watcher {
   readonly match: (e: RegistryEvent) => boolean;
   readonly sink: WatchSink;
@@ -299,7 +257,7 @@ export class WatchHub {
       return NOOP_HANDLE;
     }
     const applied = this.source.applied;
-    invariant(this.lastPublished <= applied, `published ${this.lastPublished} beyond applied ${applied}`);
+    invariant(this.lastPublished <= applied, "watch hub", `published ${this.lastPublished} beyond applied ${applied}`);
     let fromIndex = req.fromIndex;
     let history = this.source.eventsSince(fromIndex, this.limits.replayChunkEvents);
     if ("compacted" in history && fromIndex === 0) {
@@ -346,9 +304,9 @@ export class WatchHub {
     const first = events[0];
     const last = events.at(-1);
     if (first === undefined || last === undefined) return;
-    invariant(first.index > this.lastPublished, `publish index ${first.index} after ${this.lastPublished}`);
+    invariant(first.index > this.lastPublished, "watch hub", `publish index ${first.index} after ${this.lastPublished}`);
     for (let i = 1; i < events.length; i++) {
-      invariant((events[i]?.index ?? 0) >= (events[i - 1]?.index ?? 0), "publish: events out of index order");
+      invariant((events[i]?.index ?? 0) >= (events[i - 1]?.index ?? 0), "watch hub", "publish: events out of index order");
     }
     this.lastPublished = last.index;
     for (const w of [...this.watchers]) {
@@ -407,14 +365,14 @@ export class WatchHub {
         const through = Math.min(lastDelivered(w), (batch.events.at(-1) as RegistryEvent).index);
         w.outBytes += batch.bytes;
         this.outBytes += batch.bytes;
-        invariant(this.outBytes <= this.limits.nodeOutBytesMax || this.outBytes === batch.bytes, `out bytes ${this.outBytes} past the bound`);
+        invariant(this.outBytes <= this.limits.nodeOutBytesMax || this.outBytes === batch.bytes, "watch hub", `out bytes ${this.outBytes} past the bound`);
         let done = false;
         const release = () => {
           if (done) return;
           done = true;
           w.outBytes -= batch.bytes;
           this.outBytes -= batch.bytes;
-          invariant(w.outBytes >= 0 && this.outBytes >= 0, "out bytes below zero");
+          invariant(w.outBytes >= 0 && this.outBytes >= 0, "watch hub", "out bytes below zero");
           // Watchers already waiting for the node's bytes go first; this one queues behind them.
           this.wake();
           if (!w.ended) this.pump(w);
@@ -583,8 +541,4 @@ function serviceOf(e: RegistryEvent): string | undefined {
   if (e.kind === "service") return e.type === "put" ? e.service.name : e.name;
   if (e.kind === "instance") return e.type === "put" ? e.instance.service : e.service;
   return undefined;
-}
-
-function invariant(cond: boolean, message: string): asserts cond {
-  if (!cond) throw new Error(`watch hub invariant: ${message}`);
 }

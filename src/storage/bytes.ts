@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ByteReadError } from "./errors.js";
 
 /**
  * Fixed-width big-endian reading and writing for the storage codecs. 64-bit fields hold JavaScript
@@ -57,13 +58,8 @@ export class ByteWriter {
   }
 }
 
-/** ByteReadError is thrown by ByteReader when a record is shorter than its fields or a value is out of range. */
-export class ByteReadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ByteReadError";
-  }
-}
+/** ByteReadError lives in errors.ts; codecs import it from here too. */
+export { ByteReadError };
 
 /** ByteReader reads fields in order and throws ByteReadError instead of reading past the end. */
 export class ByteReader {

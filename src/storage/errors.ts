@@ -144,3 +144,11 @@ export class SnapshotOutOfDateError extends StorageError {
     this.name = "SnapshotOutOfDateError";
   }
 }
+
+/** ByteReadError is thrown by ByteReader when a record is shorter than its fields or a value is out of range. */
+export class ByteReadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ByteReadError";
+  }
+}

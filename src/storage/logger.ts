@@ -1,11 +1,7 @@
-/**
- * StorageLogger is the part of a logger the store uses: a fields object and a short message, so a
- * pino logger (or a child of one) fits as it is.
- */
-export interface StorageLogger {
-  warn(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-}
+import type { Logger } from "../common/logger.js";
+
+/** StorageLogger is the part of the project's Logger (src/common/logger.ts) the store uses. */
+export type StorageLogger = Pick<Logger, "warn" | "info">;
 
 /**
  * STDERR_LOGGER is the fallback when the host passes no logger. Warnings go to stderr because a

@@ -2,13 +2,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { LEASE_CONFIRM_MS, LeaseDriver } from "../../src/agent/lease-driver.js";
-import type { OkResult } from "../../src/api/registry-write.js";
+import { LEASE_CONFIRM_MS, LeaseDriver } from "../../src/registry/lease-driver.js";
+import type { OkResult } from "../../src/registry/writer.js";
 import { RaftNode } from "../../src/node/raft-node.js";
 import { bootstrapEntries, type Message, type NodeId, nodeId, Role } from "../../src/raft/index.js";
-import type { Instance } from "../../src/registry/types.js";
 import { LogStore } from "../../src/storage/index.js";
 import { KvStateMachine } from "./kv-state-machine.js";
+import { instance } from "../fixtures/registry.js";
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const IDS = ["n1", "n2", "n3"].map(nodeId);
@@ -16,24 +16,7 @@ const OLD = nodeId("n1");
 /** OLD_ELECTION_TICKS: n1's check-quorum waits 10 s (1,000 ticks of 10 ms), so it stays leader long after it is deposed. */
 const OLD_ELECTION_TICKS = 1_000;
 
-const inst: Instance = {
-  id: "a",
-  service: "web",
-  address: "10.0.0.1",
-  port: 80,
-  tags: [],
-  metadata: {},
-  weight: 1,
-  priority: 0,
-  zone: "",
-  ttlMs: 5_000,
-  deregisterCriticalAfterMs: 0,
-  health: "passing",
-  note: "",
-  healthSince: 0,
-  createIndex: 1,
-  modIndex: 1,
-};
+const inst = instance("a");
 
 interface Member {
   node: RaftNode;

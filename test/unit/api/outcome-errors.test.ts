@@ -4,8 +4,7 @@
  */
 import { Metadata, type ServerUnaryCall, type ServiceError, status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { clusterService } from "../../../src/api/cluster-service.js";
-import type { ApiContext } from "../../../src/api/context.js";
+import { type ClusterServiceDeps, clusterService } from "../../../src/api/cluster-service.js";
 import {
   InvalidArgumentError,
   NoLeaderError,
@@ -14,7 +13,7 @@ import {
   PreconditionError,
   toStatus,
 } from "../../../src/api/errors.js";
-import { proposeCommand } from "../../../src/api/registry-write.js";
+import { LeaderRoute } from "../../../src/api/leader-route.js";
 import { METADATA_NOT_APPLIED } from "../../../src/common/metadata.js";
 import { NodeStoppedError, ProposalLostError, ProposalOutcomeUnknownError, ReadTimeoutError, RemovedFromClusterError } from "../../../src/node/errors.js";
 import {
@@ -27,7 +26,8 @@ import {
   TransferRejectedError,
   UncommittedLimitError,
 } from "../../../src/raft/index.js";
-import { HeartbeatOverloadError } from "../../../src/registry/heartbeat-batcher.js";
+import { HeartbeatOverloadError } from "../../../src/registry/errors.js";
+import { ProposingWriter } from "../../../src/registry/writer.js";
 
 const n1 = nodeId("n1");
 
@@ -36,18 +36,20 @@ function answer(err: unknown): { code: string; notApplied: boolean } {
   return { code: status[st.code as status], notApplied: (st.metadata?.get(METADATA_NOT_APPLIED).length ?? 0) > 0 };
 }
 
-/** fakeCtx is a leading node whose proposals and changes do what the test says. */
-function fakeCtx(node: Partial<Record<string, unknown>>): ApiContext {
+/** fakeCluster is the Cluster service of a leading node whose proposals and changes do what the test says. */
+function fakeCluster(node: Partial<Record<string, unknown>>): ClusterServiceDeps {
   const st = { id: n1, role: Role.Leader, lead: n1, term: 2, vote: n1, commit: 10, applied: 10, lastIndex: 10, voters: ["n1", "n2", "n3"].map(nodeId), learners: [], leadTransferee: "" };
+  const fake = { isLeader: () => true, leader: () => n1, status: () => st, progress: () => new Map(), ...node } as unknown as ClusterServiceDeps["node"] & { isLeader(): boolean; leader(): string };
+  const addressOf = () => undefined;
   return {
-    nodeId: "n1",
-    clusterId: "test",
-    version: "0",
-    node: { isLeader: () => true, leader: () => n1, status: () => st, progress: () => new Map(), ...node },
-    clusterTime: { now: () => 0 },
-    unsafe: {},
-    addressOf: () => undefined,
-  } as unknown as ApiContext;
+    node: fake,
+    members: { applied: 10 },
+    addressOf,
+    route: new LeaderRoute(fake, addressOf, { forward: () => Promise.reject(new Error("a leader never forwards")) }),
+    status: () => {
+      throw new Error("not used");
+    },
+  };
 }
 
 /** callHandler runs one unary handler and returns the status it answered with. */
@@ -88,10 +90,11 @@ describe("api: error meanings", () => {
   });
 
   it("errors: a write whose seq fell out of the session window is outcome-unknown, not not-applied", async () => {
-    const ctx = fakeCtx({
-      propose: async () => ({ ok: false, index: 9, code: "stale-session", message: "client c wrote seq 300 already; seq 1 is older than the last 128" }),
-    });
-    const err = await proposeCommand(ctx, { op: "kv.put", key: "k", value: "" }, { client: "c", seq: 1 }, new Date(Date.now() + 1_000)).catch((e: unknown) => e);
+    const writer = new ProposingWriter(
+      { proposeApp: async () => ({ ok: false, index: 9, code: "stale-session", message: "client c wrote seq 300 already; seq 1 is older than the last 128" }) },
+      { now: () => 0 },
+    );
+    const err = await writer.write({ op: "kv.put", key: "k", value: "" }, { client: "c", seq: 1 }, new Date(Date.now() + 1_000)).catch((e: unknown) => e);
     expect(answer(err)).toEqual({ code: "DEADLINE_EXCEEDED", notApplied: false });
   });
 
@@ -99,7 +102,7 @@ describe("api: error meanings", () => {
     const refusals = [new ConfChangeRejectedError("the change at index 9 is not yet committed"), new NotLeaderError(nodeId("n2"))];
     for (const refusal of refusals) {
       let recorded = 0;
-      const ctx = fakeCtx({
+      const ctx = fakeCluster({
         propose: async () => {
           recorded++;
           return undefined;
@@ -116,7 +119,7 @@ describe("api: error meanings", () => {
   it("errors: TransferLeader that sent the hand-over never says not-applied, whoever leads at its deadline", async () => {
     for (const leadAtDeadline of [n1, ""]) {
       let transfers = 0;
-      const ctx = fakeCtx({
+      const ctx = fakeCluster({
         transferLeadership: () => {
           transfers++;
         },

@@ -1,16 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  BATCH_ITEMS_MAX,
-  BATCH_WINDOW_MS,
-  BatchResultMismatchError,
-  BatcherClosedError,
-  HEARTBEAT_QUEUE_MAX,
-  type HeartbeatItem,
-  HeartbeatBatcher,
-  HeartbeatOverloadError,
-  type RenewResult,
-  type ScheduleFn,
-} from "../../../src/registry/heartbeat-batcher.js";
+import { BATCH_ITEMS_MAX, BATCH_WINDOW_MS, HEARTBEAT_QUEUE_MAX, type HeartbeatItem, HeartbeatBatcher, type RenewResult, type ScheduleFn } from "../../../src/registry/heartbeat-batcher.js";
+import { BatchResultMismatchError, BatcherClosedError, HeartbeatOverloadError } from "../../../src/registry/errors.js";
 import { TTL_MS_RANGE } from "../../../src/registry/limits.js";
 
 /** FakeClock is a ScheduleFn the test advances by hand. */

@@ -8,30 +8,12 @@ import {
 } from "../../../src/registry/lease-tracker.js";
 import { TTL_MS_RANGE } from "../../../src/registry/limits.js";
 import type { Instance, RegistryEvent } from "../../../src/registry/types.js";
+import { instance } from "../../fixtures/registry.js";
 
 const TTL = 5_000;
 
-function inst(over: Partial<Instance> = {}): Instance {
-  return {
-    id: "a",
-    service: "web",
-    address: "10.0.0.1",
-    port: 80,
-    tags: [],
-    metadata: {},
-    weight: 1,
-    priority: 0,
-    zone: "",
-    ttlMs: TTL,
-    deregisterCriticalAfterMs: 0,
-    health: "passing",
-    note: "",
-    healthSince: 0,
-    createIndex: 1,
-    modIndex: 1,
-    ...over,
-  };
-}
+/** inst is instance "a" of service "web" with a TTL of TTL, passing. */
+const inst = (over: Partial<Instance> = {}): Instance => instance("a", { ttlMs: TTL, ...over });
 
 const put = (instance: Instance): RegistryEvent => ({ index: instance.modIndex, kind: "instance", type: "put", instance });
 

@@ -2,26 +2,14 @@ import { EntryKind } from "../../../src/raft/index.js";
 import { encodeCommand } from "../../../src/registry/codec.js";
 import { RegistryStateMachine, type RegistryStateMachineOptions } from "../../../src/registry/state-machine.js";
 import type { CommandResult, InstanceSpec, RegistryCommand, RegistryEvent, Session } from "../../../src/registry/types.js";
+import { instanceSpec } from "../../fixtures/registry.js";
 
 /** T0 is the leader-stamped time the harness starts at. */
 export const T0 = 1_700_000_000_000;
 
-/** spec builds a valid registration with overrides. */
+/** spec builds a valid registration with overrides (the shared fixture, with this harness's own defaults). */
 export function spec(id: string, over: Partial<InstanceSpec> = {}): InstanceSpec {
-  return {
-    id,
-    service: "web",
-    address: "10.0.0.1",
-    port: 8080,
-    tags: ["http"],
-    metadata: { v: "1" },
-    weight: 100,
-    priority: 0,
-    zone: "z1",
-    ttlMs: 10_000,
-    deregisterCriticalAfterMs: 60_000,
-    ...over,
-  };
+  return instanceSpec(id, { port: 8080, tags: ["http"], metadata: { v: "1" }, weight: 100, zone: "z1", ttlMs: 10_000, deregisterCriticalAfterMs: 60_000, ...over });
 }
 
 /** b64 encodes text as a KV value. */

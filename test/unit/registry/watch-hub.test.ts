@@ -5,27 +5,9 @@ import type { Instance, RegistryEvent } from "../../../src/registry/types.js";
 import { API_RESPONSE_BYTES_MAX } from "../../../src/api/limits.js";
 import { KV_VALUE_BYTES_MAX } from "../../../src/registry/limits.js";
 import { EventHistory } from "../../../src/registry/state-machine-history.js";
-import {
-  CompactedError,
-  type HistorySource,
-  WATCH_BATCH_BYTES_MAX,
-  WATCH_BATCH_EVENTS_MAX,
-  WATCH_MESSAGE_BYTES_MAX,
-  WATCH_OUT_BYTES_MAX,
-  WATCH_QUEUE_BYTES_MAX,
-  WATCH_REPLAY_CHUNK_EVENTS,
-  WATCHER_OUT_BYTES_MAX,
-  WATCHER_QUEUE_BYTES_MAX,
-  WATCHER_QUEUE_EVENTS_MAX,
-  WATCHERS_MAX,
-  WatcherLaggingError,
-  WatchersLimitError,
-  type WatchHandle,
-  WatchHub,
-  type WatchKind,
-  type WatchRequest,
-  WatchResetError,
-} from "../../../src/registry/watch-hub.js";
+import { type HistorySource, WATCH_BATCH_BYTES_MAX, WATCH_BATCH_EVENTS_MAX, WATCH_MESSAGE_BYTES_MAX, WATCH_OUT_BYTES_MAX, WATCH_QUEUE_BYTES_MAX, WATCH_REPLAY_CHUNK_EVENTS, WATCHER_OUT_BYTES_MAX, WATCHER_QUEUE_BYTES_MAX, WATCHER_QUEUE_EVENTS_MAX, WATCHERS_MAX, type WatchHandle, WatchHub, type WatchKind, type WatchRequest } from "../../../src/registry/watch-hub.js";
+import { CompactedError, WatcherLaggingError, WatchersLimitError, WatchResetError } from "../../../src/registry/errors.js";
+import { instance as fixtureInstance } from "../../fixtures/registry.js";
 
 /** Change is an event before the history stamps its index. */
 type Change = RegistryEvent extends infer E ? (E extends RegistryEvent ? Omit<E, "index"> : never) : never;
@@ -92,26 +74,8 @@ class Recorder {
   }
 }
 
-function instance(service: string, id: string): Instance {
-  return {
-    id,
-    service,
-    address: "10.0.0.1",
-    port: 80,
-    tags: [],
-    metadata: {},
-    weight: 1,
-    priority: 0,
-    zone: "",
-    ttlMs: 5_000,
-    deregisterCriticalAfterMs: 0,
-    health: "passing",
-    note: "",
-    healthSince: 0,
-    createIndex: 1,
-    modIndex: 1,
-  };
-}
+/** instance is a passing instance `id` of `service`. */
+const instance = (service: string, id: string): Instance => fixtureInstance(id, { service });
 
 /** bigPut is a KV put whose value weighs `bytes` to bytesOf (the value is not really that long). */
 const bigPut = (key: string, bytes: number): Change => ({ kind: "kv", type: "put", entry: { key, value: String(bytes), createIndex: 1, modIndex: 1, version: 1 } });

@@ -1,26 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { LEASE_CONFIRM_MS, LeaseDriver, type LeaseLeadership } from "../../../src/agent/lease-driver.js";
-import type { OkResult } from "../../../src/api/registry-write.js";
-import type { Instance, RegistryCommand } from "../../../src/registry/types.js";
+import { LEASE_CONFIRM_MS, LeaseDriver, type LeaseLeadership } from "../../../src/registry/lease-driver.js";
+import type { OkResult } from "../../../src/registry/writer.js";
+import type { RegistryCommand } from "../../../src/registry/types.js";
+import { instance } from "../../fixtures/registry.js";
 
-const inst: Instance = {
-  id: "a",
-  service: "web",
-  address: "10.0.0.1",
-  port: 80,
-  tags: [],
-  metadata: {},
-  weight: 1,
-  priority: 0,
-  zone: "",
-  ttlMs: 5_000,
-  deregisterCriticalAfterMs: 0,
-  health: "passing",
-  note: "",
-  healthSince: 0,
-  createIndex: 1,
-  modIndex: 1,
-};
+const inst = instance("a");
 
 describe("lease driver", () => {
   it("lease driver: a batch's status changes go into one entry, and only the heartbeat that asked names its index", async () => {

@@ -1,8 +1,9 @@
 import { performance } from "node:perf_hooks";
+import type { Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
-import type { OkResult } from "../api/registry-write.js";
-import { LeaseTracker } from "../registry/lease-tracker.js";
-import type { HealthChange, Instance, RegistryCommand, RegistryEvent } from "../registry/types.js";
+import { LeaseTracker } from "./lease-tracker.js";
+import type { HealthChange, Instance, RegistryCommand, RegistryEvent } from "./types.js";
+import type { OkResult } from "./writer.js";
 
 /** LEASE_CHECK_MS: how often the leader looks for expired leases; expiry is noticed at most this late. */
 export const LEASE_CHECK_MS = 100;
@@ -38,9 +39,9 @@ export interface LeaseLeadership {
 /** LeaseDriverOptions wire the driver to the node. */
 export interface LeaseDriverOptions {
   readonly registry: LeaseRegistry;
-  /** propose replicates a registry command on this (leading) node and resolves once applied. */
+  /** propose replicates a registry command on this (leading) node and resolves once applied (a RegistryWriter with a deadline). */
   readonly propose: (cmd: RegistryCommand) => Promise<OkResult>;
-  readonly logger: { debug(o: object, m: string): void; warn(o: object, m: string): void };
+  readonly logger: Pick<Logger, "debug" | "warn">;
   /** leadership confirms, for every batch of heartbeats, that this node still leads before any is acknowledged. */
   readonly leadership: LeaseLeadership;
   /** clusterNow is the cluster time this leader stamps with (reaps compare it with replicated healthSince). */
