@@ -1,0 +1,151 @@
+/**
+ * The eligibility pipeline through the balancer: master-only routing, health classes, draining,
+ * panic, priority levels (Envoy's priority load with overprovisioning 1.4) and zone preference.
+ */
+import { describe, expect, it } from "vitest";
+import { priorityLoads } from "../../../src/balancer/policy/eligibility.js";
+import { EndpointState } from "../../../src/balancer/policy/endpoint-state.js";
+import { balancer, countPicks, ep, eps, share, table } from "./harness.js";
+
+/** PICKS and TOLERANCE: level and zone draws are random; 0.01 is about 5 standard deviations at 60,000. */
+const PICKS = 60_000;
+const TOLERANCE = 0.01;
+
+function levelShare(counts: ReadonlyMap<string, number>, ids: readonly string[]): number {
+  return ids.reduce((a, id) => a + share(counts, id), 0);
+}
+
+describe("balancer: eligibility", () => {
+  it("eligibility: a master-slave service routes only to the master, whatever its peers' health or the policy", () => {
+    const endpoints = eps(3);
+    const b = balancer(table(endpoints, { policy: "random" }, { id: "e1", epoch: 4 }));
+    expect(countPicks(b, 500)).toEqual(new Map([["e1", 500]]));
+    expect(b.pick({ exclude: new Set(["e1"]) }, 0)).toBeUndefined(); // never a non-master, even on retry
+  });
+
+  it("eligibility: no master endpoint, or a critical master, means no endpoint at all", () => {
+    const b = balancer(table(eps(3), {}, { id: "gone", epoch: 1 }));
+    expect(b.pick({}, 0)).toBeUndefined();
+    b.update(table(eps(3, (i) => ({ health: i === 0 ? "critical" : "passing" })), {}, { id: "e0", epoch: 2 }));
+    expect(b.pick({}, 0)).toBeUndefined();
+  });
+
+  it("eligibility: a master-slave service without a master ({ id: \"\" }) routes nowhere", () => {
+    const b = balancer(table(eps(3), {}, { id: "e1", epoch: 4 }));
+    b.update(table(eps(3), {}, { id: "", epoch: 5 }));
+    expect(b.pick({}, 0)).toBeUndefined();
+    b.update(table(eps(3), {}, { id: "e2", epoch: 6 }));
+    expect(b.pick({}, 0)?.id).toBe("e2");
+  });
+
+  it("eligibility: an update carrying an older epoch's master is ignored; a newer one takes over", () => {
+    const b = balancer(table(eps(3), {}, { id: "e1", epoch: 5 }));
+    b.update(table(eps(3), {}, { id: "e0", epoch: 4 }));
+    expect(b.pick({}, 0)?.id).toBe("e1");
+    b.update(table(eps(3), {}, { id: "e2", epoch: 6 }));
+    expect(b.pick({}, 0)?.id).toBe("e2");
+    b.update(table(eps(3))); // back to active-active
+    expect(countPicks(b, 3).size).toBe(3);
+  });
+
+  it("eligibility: only passing endpoints while any passes; warning ones when none does; critical never", () => {
+    const mixed = [ep("a", { health: "passing" }), ep("b", { health: "warning" }), ep("c", { health: "critical" })];
+    const b = balancer(table(mixed, { panicThresholdPercent: 0 }));
+    expect(countPicks(b, 30)).toEqual(new Map([["a", 30]]));
+    b.update(table([ep("b", { health: "warning" }), ep("c", { health: "critical" }), ep("d", { health: "warning" })], { panicThresholdPercent: 0 }));
+    expect(countPicks(b, 30)).toEqual(new Map([["b", 15], ["d", 15]]));
+    b.update(table([ep("c", { health: "critical" })], { panicThresholdPercent: 0 }));
+    expect(b.pick({}, 0)).toBeUndefined();
+  });
+
+  it("eligibility: weight 0 drains an endpoint: no new requests", () => {
+    const b = balancer(table(eps(3, (i) => ({ weight: i === 1 ? 0 : 1 }))));
+    expect([...countPicks(b, 30).keys()].sort()).toEqual(["e0", "e2"]);
+  });
+
+  it("eligibility: panic: below the threshold of healthy endpoints, all of them take traffic", () => {
+    // 4 of 10 healthy = 40 % < 50 %: panic, all ten share the traffic.
+    const endpoints = eps(10, (i) => ({ health: i < 4 ? "passing" : "critical" }));
+    const panicking = countPicks(balancer(table(endpoints)), 1000);
+    expect(panicking.size).toBe(10);
+    // 5 of 10 = 50 %: not below the threshold, only the healthy five.
+    const calm = countPicks(balancer(table(eps(10, (i) => ({ health: i < 5 ? "passing" : "critical" })))), 1000);
+    expect([...calm.keys()].sort()).toEqual(["e0", "e1", "e2", "e3", "e4"]);
+    // Threshold 0 turns panic off: the four healthy only.
+    const off = countPicks(balancer(table(endpoints, { panicThresholdPercent: 0 })), 1000);
+    expect(off.size).toBe(4);
+    // All critical: panic routes to all rather than to none.
+    expect(countPicks(balancer(table(eps(3, () => ({ health: "critical" })))), 30).size).toBe(3);
+  });
+
+  it("eligibility: priority: the first level takes all traffic while ≥ 1/1.4 of it is healthy", () => {
+    // P0: 10 endpoints, 8 healthy → 80 % × 1.4 = 112 → 100 %.
+    const endpoints = [...eps(10, (i) => ({ health: i < 8 ? "passing" : "critical" })), ep("b0", { priority: 1 }), ep("b1", { priority: 1 })];
+    const counts = countPicks(balancer(table(endpoints)), 1000);
+    expect(counts.get("b0")).toBeUndefined();
+    expect(counts.get("b1")).toBeUndefined();
+  });
+
+  it("eligibility: priority: a level short of healthy endpoints hands the rest to the next (Envoy's priority load)", () => {
+    // P0: 5 of 10 healthy → 50 × 1.4 = 70 %; P1 healthy → the other 30 %.
+    const endpoints = [...eps(10, (i) => ({ health: i < 5 ? "passing" : "critical" })), ep("b0", { priority: 1 }), ep("b1", { priority: 1 })];
+    const counts = countPicks(balancer(table(endpoints), 21), PICKS);
+    expect(Math.abs(levelShare(counts, ["b0", "b1"]) - 0.3)).toBeLessThan(TOLERANCE);
+    expect(Math.abs(levelShare(counts, ["e0", "e1", "e2", "e3", "e4"]) - 0.7)).toBeLessThan(TOLERANCE);
+  });
+
+  it("eligibility: priority loads: scaled up when all levels together fall short of 100", () => {
+    let n = 0;
+    const mk = (priority: number, healthy: boolean) => new EndpointState(ep(`x${n++}`, { priority, health: healthy ? "passing" : "critical" }));
+    // P0 1 of 4 healthy → 35; P1 1 of 4 → 35; total 70 → scaled to 50/50.
+    const states = [mk(0, true), mk(0, false), mk(0, false), mk(0, false), mk(1, true), mk(1, false), mk(1, false), mk(1, false)];
+    const loads = priorityLoads(states, (s) => s.endpoint.health === "passing");
+    expect(loads.map((l) => [l.priority, l.load])).toEqual([
+      [0, 50],
+      [1, 50],
+    ]);
+    // Three levels: 35 + 35 + 30 (the third capped by what is left).
+    const three = priorityLoads([...states, mk(2, true), mk(2, true)], (s) => s.endpoint.health === "passing");
+    expect(three.map((l) => Math.round(l.load))).toEqual([35, 35, 30]);
+  });
+
+  it("eligibility: zone: the local zone takes all traffic while enough of it is healthy", () => {
+    const endpoints = [ep("l0", { zone: "z1" }), ep("l1", { zone: "z1" }), ep("l2", { zone: "z1" }), ep("r0", { zone: "z2" }), ep("r1", { zone: "z2" })];
+    const counts = countPicks(balancer(table(endpoints), 1, "z1"), 300);
+    expect([...counts.keys()].sort()).toEqual(["l0", "l1", "l2"]);
+    // Another node, in z2, keeps to z2.
+    expect([...countPicks(balancer(table(endpoints), 1, "z2"), 300).keys()].sort()).toEqual(["r0", "r1"]);
+    // No local zone configured: all zones.
+    expect(countPicks(balancer(table(endpoints), 1, ""), 300).size).toBe(5);
+  });
+
+  it("eligibility: zone: spills over to every zone when the local zone's healthy share drops under zoneMinHealthyPercent", () => {
+    const endpoints = (localHealthy: number) => [
+      ...eps(10, (i) => ({ zone: "z1", health: i < localHealthy ? "passing" : "critical" })),
+      ep("r0", { zone: "z2" }),
+      ep("r1", { zone: "z2" }),
+      ep("r2", { zone: "z2" }),
+    ];
+    // 8 of 10 local healthy = 80 % ≥ 71 % (the default): local only; at exactly the threshold too.
+    const at = countPicks(balancer(table(endpoints(8)), 1, "z1"), 800);
+    expect(at.get("r0")).toBeUndefined();
+    expect(countPicks(balancer(table(endpoints(7), { zoneMinHealthyPercent: 70 }), 1, "z1"), 700).get("r0")).toBeUndefined();
+    // 7 of 10 = 70 % < 71 %: all healthy endpoints, local and remote, share the traffic.
+    const under = countPicks(balancer(table(endpoints(7)), 1, "z1"), 1000);
+    expect(under.size).toBe(10);
+    expect(under.get("r0")).toBe(100);
+    // Threshold 0: local while any local endpoint is healthy.
+    expect(countPicks(balancer(table(endpoints(1), { zoneMinHealthyPercent: 0, panicThresholdPercent: 0 }), 1, "z1"), 10)).toEqual(new Map([["e0", 10]]));
+  });
+
+  it("eligibility: a retry whose candidates are all excluded widens to the next level and to other zones", () => {
+    const b = balancer(table([ep("a"), ep("b", { priority: 1 })]));
+    expect(b.pick({}, 0)?.id).toBe("a");
+    expect(b.pick({ exclude: new Set(["a"]) }, 0)?.id).toBe("b");
+    expect(b.pick({ exclude: new Set(["a", "b"]) }, 0)).toBeUndefined();
+    const zoned = balancer(table([ep("l", { zone: "z1" }), ep("r", { zone: "z2" }), ep("sick", { zone: "z2", health: "critical" })]), 1, "z1");
+    expect(zoned.pick({}, 0)?.id).toBe("l");
+    expect(zoned.pick({ exclude: new Set(["l"]) }, 0)?.id).toBe("r");
+    expect(zoned.pick({ exclude: new Set(["l", "r"]) }, 0)).toBeUndefined(); // never an unhealthy one
+  });
+});
