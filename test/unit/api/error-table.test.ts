@@ -30,6 +30,8 @@ const OFF_THE_API: Readonly<Record<string, string>> = {
   agent: "start-up refusals, reported by the process before any API listens",
   cli: "the command line's own usage errors",
   client: "the client SDK's view of a status it received",
+  balancer: "the data plane answers HTTP/TCP clients itself (JSON 4xx/5xx), never through the gRPC API",
+  demo: "demo applications of the SDK, outside the node",
 };
 
 function files(dir: string): string[] {
