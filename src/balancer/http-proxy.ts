@@ -6,6 +6,7 @@
 import { type IncomingMessage, request as httpRequest, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { TryTimeout } from "./errors.js";
 import { RETRIES_MAX, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS, RETRY_BODY_BYTES_MAX, UPSTREAM_RESPONSE_TIMEOUT_MS } from "./limits.js";
 import { type ErrorKind, sendError, sendStatic } from "./responses.js";
 import { endpointKey, type Route, type RouteTable } from "./route-table.js";
@@ -342,14 +343,6 @@ class ProxyRequest {
       this.retryHeld = false;
       this.route.budget.onRetryEnd();
     }
-  }
-}
-
-/** TryTimeout ends a try that got no response headers within the per-try timeout. */
-class TryTimeout extends Error {
-  constructor() {
-    super("per-try timeout");
-    this.name = "TryTimeout";
   }
 }
 
