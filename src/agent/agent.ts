@@ -11,14 +11,13 @@ import { failoverService } from "../api/failover-service.js";
 import { forwardHeartbeats, internalService, registryService } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";
 import { eventBytes } from "../api/watch-stream.js";
-import { Emitter } from "../common/emitter.js";
 import { childLogger, type Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import { packageVersion } from "../common/version.js";
 import type { AgentConfig } from "../config/index.js";
 import { ClusterStateMachine, encodeAppCommand, type MemberAddress } from "../node/cluster-state-machine.js";
 import { RaftNode } from "../node/raft-node.js";
-import { type NodeId, nodeId, type PersistedState, Role, type Status } from "../raft/index.js";
+import { type NodeId, nodeId, type PersistedState, Role } from "../raft/index.js";
 import { ClusterClock } from "../registry/cluster-clock.js";
 import { RegistryFeed } from "../registry/events.js";
 import { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
@@ -87,13 +86,12 @@ export class Agent {
       const { state, mode } = await initialState(store, loaded, { bootstrap: config.bootstrap, members: config.members.map((m) => m.id), founding });
       const registry = buildRegistry();
       const cluster = buildCluster(registry.machine, transport, peers);
-      const roles = new Emitter<NodeEvents>();
-      const node = buildNode(config, { id, store, state, cluster, transport, roles, logger, onFatal });
+      const node = buildNode(config, { id, store, state, cluster, transport, logger, onFatal });
       founding.follow(() => node.status());
       const addressOf: AddressBook = (mid) => cluster.address(mid) ?? peers.configured(mid);
       const clusterTime = buildClusterTime(node, registry.machine);
       const writer = buildWriter(node, clusterTime, unsafe);
-      const leases = buildLeases({ node, roles }, registry, { writer, clusterTime }, unsafe, logger);
+      const leases = buildLeases({ node }, registry, { writer, clusterTime }, unsafe, logger);
       const forwarder = new Forwarder();
       const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({ send: forwardHeartbeats(node, addressOf, forwarder), schedule: timerSchedule });
       const status = () => nodeStatus({ node, clusterId: config.clusterId, version: packageVersion(), addressOf });
@@ -108,7 +106,7 @@ export class Agent {
         },
         internal: internalService({ node, leases }),
       });
-      roles.on("softState", (st) => api.setServing(st.lead !== ""));
+      node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const admin = new AdminHttp({ status: () => ({ ...status() }), running: () => node.running(), clock: unsafe.clockControl ? new WallClock() : undefined });
       const apiPort = await api.listen(config.apiListen);
       const adminPort = await admin.listen(config.adminListen);
@@ -142,13 +140,6 @@ export class Agent {
     })();
     return this.stopping;
   }
-}
-
-/** NodeEvents are what the host loop reports as it runs (RaftNode's callbacks, fanned out). */
-interface NodeEvents {
-  [name: string]: unknown;
-  /** softState: role, leader or term changed. */
-  softState: Status;
 }
 
 /** readUnsafe reads the negative-control switches and warns when any is on. */
@@ -226,7 +217,7 @@ function buildCluster(registry: RegistryStateMachine, transport: GrpcTransport, 
 
 function buildNode(
   config: AgentConfig,
-  p: { id: NodeId; store: LogStore; state: PersistedState; cluster: ClusterStateMachine; transport: GrpcTransport; roles: Emitter<NodeEvents>; logger: Logger; onFatal: (err: Error) => void },
+  p: { id: NodeId; store: LogStore; state: PersistedState; cluster: ClusterStateMachine; transport: GrpcTransport; logger: Logger; onFatal: (err: Error) => void },
 ): RaftNode {
   const node = new RaftNode({
     id: p.id,
@@ -240,9 +231,8 @@ function buildNode(
     logger: childLogger(p.logger, { component: "raft" }),
     snapshotEveryEntries: config.snapshotEntries,
     pendingReadsMax: config.pendingReadsMax,
-    onFailure: p.onFatal,
-    onSoftState: (st) => p.roles.emit("softState", st),
   });
+  node.events.on("failure", (e) => p.onFatal(e.error));
   p.transport.onMessage((m) => node.step(m));
   return node;
 }
@@ -266,7 +256,7 @@ function buildWriter(node: RaftNode, clusterTime: ClusterNow, unsafe: UnsafeSwit
  * unconfirmed-lease-ack control.
  */
 function buildLeases(
-  { node, roles }: { node: RaftNode; roles: Emitter<NodeEvents> },
+  { node }: { node: RaftNode },
   registry: { machine: RegistryStateMachine; feed: RegistryFeed },
   write: { writer: RegistryWriter; clusterTime: ClusterNow },
   unsafe: UnsafeSwitches,
@@ -284,7 +274,7 @@ function buildLeases(
   });
   feed.on("changes", (events) => leases.onEvents(events));
   feed.on("reset", () => leases.onReset());
-  roles.on("softState", (st) => leases.onRole(st.role === Role.Leader));
+  node.events.on("role", (e) => leases.onRole(e.role === Role.Leader));
   return leases;
 }
 

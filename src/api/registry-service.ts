@@ -42,6 +42,8 @@ function validateHeartbeat(h: HeartbeatRequestMsg): void {
   if (!Number.isSafeInteger(pos) || pos < 0 || pos > REPLICATION_POSITION_MAX) {
     throw new InvalidArgumentError("replication_position", `must be below 2^53 (${REPLICATION_POSITION_MAX + 1}), got ${pos}`);
   }
+  const epoch = h.masterEpoch ?? 0;
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new InvalidArgumentError("master_epoch", `must be an integer from 0 to 2^53 - 1, got ${epoch}`);
 }
 
 /**

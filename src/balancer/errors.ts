@@ -27,3 +27,11 @@ export class WorkerExitError extends BalancerError {
     this.name = "WorkerExitError";
   }
 }
+
+/** TryTimeout ends a try that got no response headers within the per-try timeout. */
+export class TryTimeout extends BalancerError {
+  constructor() {
+    super("per-try timeout");
+    this.name = "TryTimeout";
+  }
+}

@@ -3,18 +3,19 @@
  * hop-by-hop headers removed, retries only where safe and within the service's retry budget, the
  * next try on another instance. Upgrades (WebSocket) are tunnelled by upgrade.ts.
  */
-import { type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { type IncomingMessage, request as httpRequest, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { TryTimeout } from "./errors.js";
 import { RETRIES_MAX, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS, RETRY_BODY_BYTES_MAX, UPSTREAM_RESPONSE_TIMEOUT_MS } from "./limits.js";
 import { type ErrorKind, sendError, sendStatic } from "./responses.js";
 import { endpointKey, type Route, type RouteTable } from "./route-table.js";
-import { routeOf } from "./routing.js";
+import { routeOf, SVC_PREFIX } from "./routing.js";
 import type { Endpoint, PickRequest } from "./types.js";
 import type { UpstreamPools } from "./upstream-pool.js";
 
 /** HOP_BY_HOP are the headers that describe one connection, never forwarded (RFC 9110 §7.6.1); Expect is answered here. */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"];
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"]);
 
 /** IDEMPOTENT methods may be retried after the request reached an instance (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
@@ -35,7 +36,9 @@ type FailureKind = "connect" | "reset" | "timeout" | "5xx";
 
 /** handleRequest routes and proxies one request. */
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
-  const target = routeOf(req.url ?? "/", req.headers.host);
+  const url = req.url ?? "/";
+  // The Host header is read from the raw list: building req.headers costs an object per request.
+  const target = routeOf(url, url.startsWith(SVC_PREFIX) ? undefined : hostOf(req.rawHeaders));
   if (!target) {
     sendError(res, "bad-request", undefined);
     return;
@@ -112,9 +115,26 @@ function pickFor(r: Route, pr: PickRequest, now: number): Endpoint | undefined {
   return r.balancer.pick(pr, now);
 }
 
+/** hostOf is the first Host header of a raw header list. */
+function hostOf(raw: readonly string[]): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === "host") return raw[i + 1];
+  }
+  return undefined;
+}
+
 /** ProxyRequest carries one client request through its tries. */
 class ProxyRequest {
-  private readonly headers: OutgoingHttpHeaders;
+  /**
+   * headers: the forwarded head as a raw [name, value, ...] list, built once from req.rawHeaders.
+   * Node writes such a list as it is, where an object costs a setHeader (and a copy) per header.
+   */
+  private readonly headers: string[];
+  /** hasHost: the client sent a Host header (an HTTP/1.0 client may not; the instance's address is sent then). */
+  private hasHost = false;
+  /** epochAt: index in headers of a client-sent x-raftmesh-epoch value, replaced for masters (-1: none). */
+  private epochAt = -1;
   private readonly idempotent: boolean;
   /** body: kept whole for retries (undefined: no body, or streamed). */
   private body: Buffer[] | undefined;
@@ -137,9 +157,39 @@ class ProxyRequest {
     private readonly hashKey: string | undefined,
   ) {
     this.idempotent = IDEMPOTENT.has(req.method ?? "GET");
-    this.headers = forwardHeaders(req.headers, req.socket.remoteAddress, ctx.requestIdPrefix);
-    const length = Number(req.headers["content-length"] ?? 0);
-    this.streamed = req.headers["transfer-encoding"] !== undefined || length > RETRY_BODY_BYTES_MAX;
+    // One pass over the raw head: hop-by-hop headers (and those Connection names) dropped,
+    // x-forwarded-for extended, x-request-id added when absent.
+    const raw = req.rawHeaders;
+    const named = connectionNamed(raw);
+    const out: string[] = [];
+    let xff: string | undefined;
+    let hasId = false;
+    let chunked = false;
+    let length = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === "transfer-encoding") chunked = true;
+        continue;
+      }
+      if (named?.has(lower)) continue;
+      if (lower === "x-forwarded-for") {
+        xff = xff === undefined ? value : `${xff}, ${value}`;
+        continue;
+      }
+      if (lower === "host") this.hasHost = true;
+      else if (lower === "content-length") length = Number(value);
+      else if (lower === "x-request-id") hasId = true;
+      else if (lower === "x-raftmesh-epoch") this.epochAt = out.length + 1;
+      out.push(name, value);
+    }
+    const remote = req.socket.remoteAddress ?? "";
+    out.push("x-forwarded-for", xff !== undefined ? `${xff}, ${remote}` : remote);
+    if (!hasId) out.push("x-request-id", `${ctx.requestIdPrefix}${(++requestCounter).toString(36)}`);
+    this.headers = out;
+    this.streamed = chunked || length > RETRY_BODY_BYTES_MAX;
     if (!this.streamed && length > 0) this.body = [];
     res.once("close", () => this.finish());
   }
@@ -167,7 +217,15 @@ class ProxyRequest {
     }
     this.tries++;
     this.tried.add(ep.id);
-    if (route.master) this.headers["x-raftmesh-epoch"] = route.epochHeader;
+    let headers = this.headers;
+    if (route.master || !this.hasHost) {
+      headers = headers.slice();
+      if (!this.hasHost) headers.push("host", ep.address.includes(":") ? `[${ep.address}]:${ep.port}` : `${ep.address}:${ep.port}`);
+      if (route.master) {
+        if (this.epochAt !== -1) headers[this.epochAt] = route.epochHeader;
+        else headers.push("x-raftmesh-epoch", route.epochHeader);
+      }
+    }
     const pool = this.ctx.pools.acquire(endpointKey(ep));
     route.balancer.onStart(ep.id);
     let settled = false;
@@ -175,7 +233,7 @@ class ProxyRequest {
     const retrying = this.retryHeld;
     const c = route.table.config;
     const timeoutMs = c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS;
-    const up = httpRequest({ host: ep.address, port: ep.port, method: this.req.method, path: this.path, headers: this.headers, agent: pool.agent });
+    const up = httpRequest({ host: ep.address, port: ep.port, method: this.req.method, path: this.path, headers, agent: pool.agent });
     const timer = setTimeout(() => up.destroy(new TryTimeout()), timeoutMs);
     const done = (ok: boolean) => {
       if (settled) return;
@@ -229,8 +287,14 @@ class ProxyRequest {
 
   private respond(upRes: IncomingMessage, status: number, done: () => void): void {
     const res = this.res;
-    const h = upRes.headers;
-    stripHopByHop(h);
+    const raw = upRes.rawHeaders;
+    const named = connectionNamed(raw);
+    const h: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i]!.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+      h.push(raw[i]!, raw[i + 1]!);
+    }
     res.writeHead(status, h);
     upRes.pipe(res);
     upRes.once("end", done);
@@ -282,29 +346,21 @@ class ProxyRequest {
   }
 }
 
-/** TryTimeout ends a try that got no response headers within the per-try timeout. */
-class TryTimeout extends Error {
-  constructor() {
-    super("per-try timeout");
-    this.name = "TryTimeout";
+/**
+ * connectionNamed is the set of header names a Connection header lists (RFC 9110 §7.6.1), which
+ * are hop-by-hop as well; undefined when there are none (the common case: keep-alive or close).
+ */
+function connectionNamed(raw: readonly string[]): Set<string> | undefined {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 10 || name.toLowerCase() !== "connection") continue;
+    const value = raw[i + 1]!;
+    if (value === "keep-alive" || value === "close") continue;
+    for (const t of value.split(",")) {
+      const k = t.trim().toLowerCase();
+      if (k !== "") (named ??= new Set()).add(k);
+    }
   }
-}
-
-/** forwardHeaders copies the client's headers minus hop-by-hop ones, adding x-forwarded-for and x-request-id. */
-function forwardHeaders(h: IncomingHttpHeaders, remote: string | undefined, idPrefix: string): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ...h };
-  stripHopByHop(out);
-  const xff = h["x-forwarded-for"];
-  out["x-forwarded-for"] = xff ? `${xff}, ${remote ?? ""}` : (remote ?? "");
-  if (h["x-request-id"] === undefined) out["x-request-id"] = `${idPrefix}${(++requestCounter).toString(36)}`;
-  return out;
-}
-
-/** stripHopByHop deletes the hop-by-hop headers, and those the Connection header names. */
-function stripHopByHop(h: IncomingHttpHeaders | OutgoingHttpHeaders): void {
-  const conn = h.connection;
-  if (typeof conn === "string" && conn !== "keep-alive" && conn !== "close") {
-    for (const name of conn.split(",")) delete h[name.trim().toLowerCase()];
-  }
-  for (const name of HOP_BY_HOP) if (h[name] !== undefined) delete h[name];
+  return named;
 }

@@ -53,7 +53,7 @@ export interface HeartbeatAnswer {
 }
 
 /** HeartbeatCall sends one heartbeat; it resolves once the cluster acknowledged it, and rejects otherwise. */
-export type HeartbeatCall = (req: { service: string; id: string; replicationPosition?: number }, deadlineMs: number) => Promise<HeartbeatAnswer>;
+export type HeartbeatCall = (req: { service: string; id: string; replicationPosition?: number; masterEpoch?: number }, deadlineMs: number) => Promise<HeartbeatAnswer>;
 
 /** SessionClock is a monotonic clock with timers (injected in tests). */
 export interface SessionClock {
@@ -175,7 +175,10 @@ export class MasterSession {
     const position = this.opts.replicationPosition?.();
     this.inFlight++;
     // A heartbeat older than the TTL renews nothing: its deadline is the TTL.
-    this.send({ service: this.opts.service, id: this.opts.id, ...(position === undefined ? {} : { replicationPosition: position }) }, this.opts.ttlMs).then(
+    // Saying which epoch it acts as master of lets a new leader keep telling it "master" at once
+    // (it already acts), while a newly chosen master waits until its predecessor has surely stood down.
+    const masterEpoch = this.epoch;
+    this.send({ service: this.opts.service, id: this.opts.id, masterEpoch, ...(position === undefined ? {} : { replicationPosition: position }) }, this.opts.ttlMs).then(
       (answer) => {
         this.inFlight--;
         this.acknowledged(sentAt, answer);
@@ -243,7 +246,7 @@ export class MasterSession {
  */
 export function clientHeartbeat(client: RaftmeshClient): HeartbeatCall {
   return async (req, deadlineMs) => {
-    const res = await client.heartbeat(req.service, req.id, "", "", { deadlineMs, ...(req.replicationPosition === undefined ? {} : { replicationPosition: req.replicationPosition }) });
+    const res = await client.heartbeat(req.service, req.id, "", "", { deadlineMs, masterEpoch: req.masterEpoch ?? 0, ...(req.replicationPosition === undefined ? {} : { replicationPosition: req.replicationPosition }) });
     const role = res.role === "master" || res.role === "standby" ? res.role : "";
     return { health: res.health, role, epoch: Number(res.epoch ?? 0) };
   };

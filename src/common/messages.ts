@@ -263,6 +263,8 @@ export interface HeartbeatRequestMsg {
   note: string;
   /** replicationPosition: an opaque position such as an LSN (0: none), at most 2^53 - 1. */
   replicationPosition?: number;
+  /** masterEpoch: the epoch the instance acts as master of when it sends this (0: none). */
+  masterEpoch?: number;
 }
 
 export interface HeartbeatResponseMsg {

@@ -10,6 +10,7 @@ import {
   type PersistedState,
   type ProposalRef,
   type RaftOptions,
+  type RandomSource,
   RawNode,
   ReadLimitError,
   ReadRejectReason,
@@ -19,7 +20,7 @@ import {
   splitForEarlySend,
   type Term,
 } from "../raft/index.js";
-import type { LogStore } from "../storage/index.js";
+import type { RaftLogStore } from "../storage/index.js";
 import {
   NodeStoppedError,
   ProposalLostError,
@@ -29,6 +30,8 @@ import {
   ReadTimeoutError,
   RemovedFromClusterError,
 } from "./errors.js";
+import { NodeEventEmitter } from "./events.js";
+import { type Cancel, type HostScheduler, NODE_SCHEDULER } from "./scheduler.js";
 import type { StateMachine } from "./state-machine.js";
 import type { Logger } from "../common/logger.js";
 
@@ -52,7 +55,7 @@ export interface RaftNodeOptions {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
-  readonly store: LogStore;
+  readonly store: RaftLogStore;
   /** state is what the store loaded: the core starts from it. */
   readonly state: PersistedState;
   readonly machine: StateMachine;
@@ -61,10 +64,14 @@ export interface RaftNodeOptions {
   readonly snapshotEveryEntries?: number;
   /** pendingReadsMax bounds the reads this node waits on and the reads its core holds as leader (default: PENDING_READS_MAX). */
   readonly pendingReadsMax?: number;
-  readonly onSoftState?: (status: Status) => void;
-  readonly onApplied?: (entry: Entry, result: unknown) => void;
-  /** onFailure hears of a storage failure or broken invariant that stopped the node; the host should exit. */
-  readonly onFailure?: (err: Error) => void;
+  /** scheduler runs the tick timer, read deadlines and the pump (default: Node's timers). */
+  readonly scheduler?: HostScheduler;
+  /** random seeds the core's election jitter (default: the OS's, since production nodes need no replay). */
+  readonly random?: RandomSource;
+  /** readContext makes the unique context of one read (default: 12 random bytes from the OS). */
+  readonly readContext?: () => Uint8Array;
+  /** core passes further options to the Raft core (limits, test switches); the node sets the rest. */
+  readonly core?: Omit<Partial<RaftOptions>, "id" | "electionTick" | "heartbeatTick" | "random" | "pendingReadsMax">;
 }
 
 interface PendingProposal {
@@ -77,7 +84,7 @@ interface PendingRead {
   index: LogIndex | undefined;
   /** askedLeader is the leader the core sent the request to (this node itself when it leads). */
   readonly askedLeader: NodeId;
-  readonly timer: NodeJS.Timeout;
+  readonly cancelTimer: Cancel;
   /** unlisten stops listening to the caller's abort signal. */
   readonly unlisten: () => void;
   resolve(index: LogIndex): void;
@@ -85,19 +92,28 @@ interface PendingRead {
 }
 
 /** cryptoRandom seeds the core's election jitter from the OS, since production nodes need no replay. */
-const cryptoRandom = { nextInt: (maxExclusive: number) => randomInt(maxExclusive) };
+const cryptoRandom: RandomSource = { nextInt: (maxExclusive: number) => randomInt(maxExclusive) };
+
+/** cryptoReadContext makes a read's context from the OS's randomness: unique across restarts without any state. */
+const cryptoReadContext = (): Uint8Array => randomBytes(12);
 
 /**
  * RaftNode is the host loop around one Raft core: a tick timer; a single pump that takes each
  * Ready, persists it in one synced batch, then sends its messages, then applies committed entries
  * to the state machine, then calls advance. Proposals resolve when their entry is applied, matched
- * by (index, term); reads resolve once the read index is applied.
+ * by (index, term); reads resolve once the read index is applied. It reports what happens through
+ * `events` (see events.ts). Time, randomness and storage are injected, so the simulator runs this
+ * same loop on virtual time (test/sim).
  */
 export class RaftNode {
   private readonly raw: RawNode;
   private readonly proposals = new Map<LogIndex, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTicks: Cancel | undefined;
+  /** events is where observers hear of role and leader changes, applied entries, snapshots and failure. */
+  readonly events = new NodeEventEmitter();
+  private readonly scheduler: HostScheduler;
+  private readonly readContext: () => Uint8Array;
   private pumping = false;
   private pumpAgain = false;
   private stopped = false;
@@ -118,10 +134,11 @@ export class RaftNode {
 
   constructor(private readonly opts: RaftNodeOptions) {
     const raftOptions: RaftOptions = {
+      ...opts.core,
       id: opts.id,
       electionTick: opts.electionTicks,
       heartbeatTick: opts.heartbeatTicks,
-      random: cryptoRandom,
+      random: opts.random ?? cryptoRandom,
       pendingReadsMax: opts.pendingReadsMax,
       // A leader holds a read no longer than a reader waits for it; older ones have no caller left.
       pendingReadTicksMax: Math.ceil(READ_TIMEOUT_MS_DEFAULT / opts.tickMs),
@@ -134,11 +151,14 @@ export class RaftNode {
     this.snapshotEvery = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
     this.role = this.raw.role();
     this.pendingReadsMax = opts.pendingReadsMax ?? PENDING_READS_MAX;
+    this.scheduler = opts.scheduler ?? NODE_SCHEDULER;
+    this.readContext = opts.readContext ?? cryptoReadContext;
   }
 
   /** start begins ticking. */
   start(): void {
-    this.timer = setInterval(() => {
+    if (this.stopped || this.cancelTicks) return;
+    this.cancelTicks = this.scheduler.every(this.opts.tickMs, () => {
       try {
         this.raw.tick();
       } catch (err) {
@@ -146,7 +166,7 @@ export class RaftNode {
         return;
       }
       this.schedule();
-    }, this.opts.tickMs);
+    });
     this.schedule();
   }
 
@@ -158,6 +178,11 @@ export class RaftNode {
   /** snapshotIndex is the index of the latest snapshot this node holds (0 when none). */
   snapshotIndex(): LogIndex {
     return this.lastSnapshotIndex;
+  }
+
+  /** logEntry is the entry at index in the core's log, if it holds it (for checks and tools). */
+  logEntry(index: LogIndex): Entry | undefined {
+    return this.raw.logEntry(index);
   }
 
   /** progress is the leader's view of each member, with whether the leader heard from it lately (empty on a follower). */
@@ -231,14 +256,14 @@ export class RaftNode {
     this.throwIfStopped();
     if (this.reads.size >= this.pendingReadsMax) throw new ReadLimitError(this.pendingReadsMax);
     if (signal?.aborted) throw new ReadCancelledError();
-    const ctx = randomBytes(12);
-    const key = ctx.toString("hex");
+    const ctx = this.readContext();
+    const key = Buffer.from(ctx).toString("hex");
     const p = new Promise<LogIndex>((resolve, reject) => {
-      const timer = setTimeout(() => this.finishRead(key, new ReadTimeoutError(timeoutMs, this.raw.leader())), timeoutMs);
+      const cancelTimer = this.scheduler.after(timeoutMs, () => this.finishRead(key, new ReadTimeoutError(timeoutMs, this.raw.leader())));
       const onAbort = () => this.finishRead(key, new ReadCancelledError());
       signal?.addEventListener("abort", onAbort, { once: true });
       const unlisten = () => signal?.removeEventListener("abort", onAbort);
-      this.reads.set(key, { index: undefined, askedLeader: this.raw.leader(), timer, unlisten, resolve, reject });
+      this.reads.set(key, { index: undefined, askedLeader: this.raw.leader(), cancelTimer, unlisten, resolve, reject });
     });
     try {
       this.raw.readIndex(ctx);
@@ -255,7 +280,7 @@ export class RaftNode {
     const r = this.reads.get(key);
     if (!r) return;
     this.reads.delete(key);
-    clearTimeout(r.timer);
+    r.cancelTimer();
     r.unlisten();
     if (err) r.reject(err);
   }
@@ -273,7 +298,7 @@ export class RaftNode {
       return;
     }
     this.pumping = true;
-    queueMicrotask(() => void this.pump());
+    this.scheduler.soon(() => void this.pump());
   }
 
   private async pump(): Promise<void> {
@@ -295,8 +320,9 @@ export class RaftNode {
     // A leader's appends go out while its own write is under way; everything else waits for it.
     const { early, late } = splitForEarlySend(rd, this.persistedTerm);
     if (early.length > 0) this.opts.sink.send(early);
-    const mustSave = rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
-    const saving = mustSave ? this.opts.store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }) : undefined;
+    const entries = this.entriesAfterSnapshot(rd.entries);
+    const mustSave = rd.hardState !== undefined || entries.length > 0 || rd.snapshot !== undefined;
+    const saving = mustSave ? this.opts.store.save({ hardState: rd.hardState, entries, snapshot: rd.snapshot }) : undefined;
     if (rd.snapshot) {
       // A snapshot from the leader replaces the state machine: install it once it is durable.
       await saving;
@@ -305,6 +331,7 @@ export class RaftNode {
       this.lastSnapshotIndex = rd.snapshot.meta.index;
       this.failProposalsThrough(rd.snapshot.meta.index);
       this.opts.logger.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
+      this.events.emit("snapshotInstalled", { meta: rd.snapshot.meta, bytes: rd.snapshot.data.length });
     }
     // Committed entries are already durable on a majority (a leader counts its own copy only once
     // its write finished), so applying them — and answering their clients — need not wait for this
@@ -318,9 +345,11 @@ export class RaftNode {
     for (const rr of rd.readRejects) {
       this.finishRead(Buffer.from(rr.context).toString("hex"), new ReadRejectedError(rr.reason, this.raw.leader()));
     }
+    let previousLeader: NodeId | undefined;
     if (rd.softState && rd.softState.lead !== this.knownLeader) {
       // Reads still waiting for a read index asked the old leader, whose answer (a refusal too) may
       // never arrive or be dropped as stale: refuse them now rather than at their deadline.
+      previousLeader = this.knownLeader;
       this.knownLeader = rd.softState.lead;
       for (const [key, r] of this.reads) {
         if (r.index === undefined && r.askedLeader !== this.knownLeader) {
@@ -342,16 +371,32 @@ export class RaftNode {
         // rather than let the callers wait for their deadline.
         this.failProposals(new RemovedFromClusterError(st.id));
       }
-      this.opts.onSoftState?.(st);
       this.opts.logger.info({ role: st.role, term: st.term, lead: st.lead }, "raft state changed");
+      const role = rd.softState.role;
+      if (role !== prevRole) this.events.emit("role", { role, previous: prevRole, term: st.term, status: st });
+      if (previousLeader !== undefined) this.events.emit("leader", { leader: rd.softState.lead, previous: previousLeader, term: st.term });
     }
     await this.maybeSnapshot();
+  }
+
+  /**
+   * entriesAfterSnapshot drops the entries at or below this node's latest local snapshot. The core
+   * hands some back when a new leader's append arrived while their first write was under way: it
+   * keeps the still-unstable entries before the conflict and asks for them to be written again,
+   * with the new ones. If a local snapshot was taken in between, those entries are committed and
+   * inside it, and the store refuses to write below its snapshot (a node stopped on this, found by
+   * the simulator running this loop).
+   */
+  private entriesAfterSnapshot(entries: readonly Entry[]): readonly Entry[] {
+    const first = entries[0];
+    if (first === undefined || first.index > this.lastSnapshotIndex) return entries;
+    return entries.filter((e) => e.index > this.lastSnapshotIndex);
   }
 
   private applyEntry(e: Entry): void {
     if (e.index <= this.opts.machine.applied) return;
     const result = this.opts.machine.apply(e);
-    this.opts.onApplied?.(e, result);
+    this.events.emit("applied", { index: e.index, entry: e, result });
     const p = this.proposals.get(e.index);
     if (!p) return;
     this.proposals.delete(e.index);
@@ -390,6 +435,7 @@ export class RaftNode {
     this.lastSnapshotIndex = applied;
     await this.opts.store.compact(snap);
     this.opts.logger.info({ index: applied, bytes: snap.data.length }, "took snapshot and compacted the log");
+    this.events.emit("snapshotTaken", { index: applied, term: snap.meta.term, bytes: snap.data.length });
   }
 
   private fail(err: unknown): void {
@@ -397,7 +443,7 @@ export class RaftNode {
     this.failure = err instanceof Error ? err : new Error(String(err));
     this.opts.logger.error({ err: this.failure }, "raft node failed; stopping");
     void this.stop();
-    this.opts.onFailure?.(this.failure);
+    this.events.emit("failure", { error: this.failure });
   }
 
   /** running is true from construction until stop() or a failure. */
@@ -419,7 +465,7 @@ export class RaftNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    this.cancelTicks?.();
     for (const p of this.proposals.values()) p.reject(this.failure ?? new NodeStoppedError());
     this.proposals.clear();
     for (const key of [...this.reads.keys()]) this.finishRead(key, this.failure ?? new NodeStoppedError());

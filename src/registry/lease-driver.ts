@@ -104,6 +104,19 @@ export class LeaseDriver {
   private readonly failbackPending = new Map<string, number>();
 
   private readonly mono: () => number;
+  /**
+   * masterAcks is, per master-slave service, the last "master" answer this leader gave: to whom,
+   * and until when (that heartbeat's receipt + its TTL, on this leader's monotonic clock) the
+   * instance may go on acting as master without hearing again. The instance counts its own
+   * deadline from the heartbeat's send time, which came first, minus a margin.
+   */
+  private readonly masterAcks = new Map<string, { id: string; until: number }>();
+  /**
+   * electedFenceUntil: until when an instance told "master" by a previous leader may still act on
+   * it (this leader's election + the longest TTL then registered). A previous leader acknowledged
+   * heartbeats only while a quorum still followed it, so before this leader was elected.
+   */
+  private electedFenceUntil = 0;
 
   constructor(private readonly opts: LeaseDriverOptions) {
     this.mono = opts.monoMs ?? (() => performance.now());
@@ -120,11 +133,18 @@ export class LeaseDriver {
 
   /** onRole follows this node's leadership. */
   onRole(isLeader: boolean): void {
-    if (isLeader && !this.tracker.isLeading) this.tracker.becomeLeader(this.mono(), this.opts.registry.allInstances());
-    else if (!isLeader && this.tracker.isLeading) {
+    if (isLeader && !this.tracker.isLeading) {
+      const now = this.mono();
+      this.tracker.becomeLeader(now, this.opts.registry.allInstances());
+      let ttlMax = 0;
+      for (const inst of this.opts.registry.allInstances()) ttlMax = Math.max(ttlMax, inst.ttlMs);
+      this.electedFenceUntil = now + ttlMax;
+      this.masterAcks.clear();
+    } else if (!isLeader && this.tracker.isLeading) {
       this.tracker.stepDown();
       this.positions.clear();
       this.failbackPending.clear();
+      this.masterAcks.clear();
     }
   }
 
@@ -186,6 +206,8 @@ export class LeaseDriver {
     const out: RenewResultMsg[] = [];
     /** caused holds the answers whose own heartbeat asked for a health change. */
     const caused = new Set<RenewResultMsg>();
+    /** claims holds, per answer, the epoch its instance said it acts as master of and its lease TTL. */
+    const claims = new Map<RenewResultMsg, { masterEpoch: number; ttlMs: number }>();
     for (const it of items) {
       const status = it.status ? { health: it.status as Instance["health"], note: it.note } : undefined;
       const r = this.tracker.renew(now, it.service, it.id, status);
@@ -199,6 +221,7 @@ export class LeaseDriver {
         changes.push(r.change);
         caused.add(answer);
       }
+      claims.set(answer, { masterEpoch: it.masterEpoch ?? 0, ttlMs: r.ttlMs });
       out.push(answer);
     }
     // Asked now, in the same synchronous step as the renewals: the round starts after every one arrived.
@@ -214,10 +237,35 @@ export class LeaseDriver {
       r.response.index = caused.has(r) ? index : 0;
       // Role and epoch as applied after this batch's change, and after a quorum confirmed this leader.
       const reg = this.opts.registry;
-      r.response.role = reg.roleOf?.(r.response.service, r.response.id) ?? "";
-      r.response.epoch = r.response.role === "" ? 0 : (reg.masterOf?.(r.response.service).epoch ?? 0);
+      const role = reg.roleOf?.(r.response.service, r.response.id) ?? "";
+      r.response.epoch = role === "" ? 0 : (reg.masterOf?.(r.response.service).epoch ?? 0);
+      const claim = claims.get(r) ?? { masterEpoch: 0, ttlMs: 0 };
+      r.response.role = role === "master" ? this.masterAnswer(r.response.service, r.response.id, r.response.epoch, claim, now) : role;
     }
     return out;
+  }
+
+  /**
+   * masterAnswer is what the master of `epoch` is told: "master", or "standby" for as long as the
+   * previous master may still act on an earlier "master" answer (a switchover, a deregistered or
+   * self-reported critical master: causes that, unlike a lease expiry, do not wait for its lease to
+   * run out). An instance that says it already acts as master of this epoch is told "master" at
+   * once: it was told so by a leader that had waited. `receivedAt` is when its heartbeat arrived.
+   */
+  private masterAnswer(service: string, id: string, epoch: number, claim: { masterEpoch: number; ttlMs: number }, receivedAt: number): InstanceRole {
+    const prev = this.masterAcks.get(service);
+    if (claim.masterEpoch !== epoch) {
+      const fenceUntil = prev === undefined ? this.electedFenceUntil : prev.id === id ? 0 : prev.until;
+      if (this.mono() < fenceUntil) return "standby";
+    }
+    const until = receivedAt + claim.ttlMs;
+    if (prev === undefined || prev.id !== id || prev.until < until) this.masterAcks.set(service, { id, until });
+    return "master";
+  }
+
+  /** masterFence is the last "master" answer of a service on this leader (tests and status). */
+  masterFence(service: string): { id: string; until: number } | undefined {
+    return this.masterAcks.get(service);
   }
 
   /** confirm resolves true once a quorum confirmed that this node leads (false: do not acknowledge). It never rejects. */

@@ -98,7 +98,7 @@ export function checkField(check: Check, v: unknown, field: string): void {
     case "int": {
       const n = intIn(field, v, check.min, check.max);
       if (check.minNonZero !== undefined && n !== 0 && n < check.minNonZero) {
-        throw new ValidationError(field, `must be 0 or at least ${check.minNonZero}, got ${n}`);
+        throw new ValidationError(field, `must be 0 (never) or at least ${check.minNonZero}, got ${n}`);
       }
       return;
     }

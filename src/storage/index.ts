@@ -22,9 +22,11 @@ export {
   type CompactOptions,
   type LoadedState,
   LogStore,
+  type RaftLogStore,
   type LogStoreOptions,
   type SaveRequest,
 } from "./log-store.js";
+export { MemoryLogStore, type MemoryLogStoreOptions } from "./memory-log-store.js";
 export { STDERR_LOGGER, type StorageLogger } from "./logger.js";
 export { STORAGE_FORMAT_VERSION } from "./meta.js";
 export { SNAPSHOT_DATA_BYTES_MAX } from "./snapshot-codec.js";

@@ -49,6 +49,19 @@ export interface CompactOptions {
 }
 
 /**
+ * RaftLogStore is what the host loop (src/node/raft-node.ts) needs of durable storage. Contract:
+ * writes run one at a time in call order; a write resolves only once it is durable (a crash after
+ * that keeps it, a crash before may lose it, never half of it); a write the store refuses rejects,
+ * and the host stops. LogStore (LevelDB) and MemoryLogStore (memory-log-store.ts) implement it.
+ */
+export interface RaftLogStore {
+  /** save persists one Ready's hard state, entries and snapshot from the leader as one atomic write. */
+  save(request: SaveRequest): Promise<void>;
+  /** compact stores a snapshot taken locally and drops the entries it covers (but entriesKept). */
+  compact(snapshot: Snapshot, options?: CompactOptions): Promise<void>;
+}
+
+/**
  * LogStore is the durable Raft log of one node: entries, hard state and snapshot metadata in one
  * LevelDB under `<dir>/raft.leveldb`, snapshot data in files under `<dir>/snapshots/`.
  * Contract: a save or compact resolves only after its LevelDB batch was written with sync: true,
@@ -56,7 +69,7 @@ export interface CompactOptions {
  * commit index, is not synced: losing it is harmless); writes run one at a time in call order;
  * after a failed write every call throws StorageFailedError.
  */
-export class LogStore {
+export class LogStore implements RaftLogStore {
   private queue: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private failure: { cause: unknown } | undefined;

@@ -64,15 +64,13 @@ describe("leases: a deposed leader", () => {
         state: initial,
         machine: new KvStateMachine(),
         logger: silent,
-        onSoftState: (st) => {
-          if (id === OLD) driver?.onRole(st.role === Role.Leader);
-        },
         sink: {
           send: (msgs: readonly Message[]) => {
             for (const m of msgs) if (!isolated.has(m.from) && !isolated.has(m.to)) setImmediate(() => members.get(m.to)?.node.step(m));
           },
         },
       });
+      if (id === OLD) node.events.on("role", (e) => driver?.onRole(e.role === Role.Leader));
       members.set(id, { node, store });
     }
     const old = members.get(OLD)?.node as RaftNode;

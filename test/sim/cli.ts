@@ -63,7 +63,7 @@ function show(r: SimResult): string {
 
 const one = intArg("seed", values.seed);
 if (one !== undefined) {
-  const r = runSeed({ ...base, seed: one });
+  const r = await runSeed({ ...base, seed: one });
   console.log(values.json ? JSON.stringify(r) : show(r));
   if (!r.ok) {
     console.log(`VIOLATION ${r.violation?.property} at tick ${r.violation?.tick}: ${r.violation?.message}`);
@@ -82,7 +82,7 @@ let healMaxSeed = 0;
 const heals: number[] = [];
 const tally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
 for (let s = first; s < first + count; s++) {
-  const r = runSeed({ ...base, seed: s });
+  const r = await runSeed({ ...base, seed: s });
   ticks += r.ticks;
   if (r.registry) {
     tally.commands += r.registry.commands;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type Entry, type HardState, type LogIndex, type Snapshot, nodeId } from "../../src/raft/index.js";
-import type { LoadedState, LogStore } from "../../src/storage/index.js";
+import { type LoadedState, type LogStore, MemoryLogStore, SnapshotOutOfDateError } from "../../src/storage/index.js";
 import { entries, entry, openStore, snapshot, TempDirs } from "../unit/storage/helpers.js";
 import { MemoryStorage } from "./memory-storage.js";
 import { Rng } from "./rng.js";
@@ -22,18 +22,25 @@ function comparable(s: { hardState: HardState; snapshot?: Snapshot | undefined; 
   };
 }
 
-/** runBoth applies ops to a MemoryStorage and a LevelDB LogStore and returns what each would hand a restarting node. */
+/**
+ * runBoth applies ops to the LevelDB LogStore and to both in-memory stores (MemoryLogStore, which
+ * simulated RaftNodes run on, and MemoryStorage, which the core's synchronous test hosts use) and
+ * returns what each would hand a restarting node.
+ */
 async function runBoth(ops: readonly Op[]) {
   const dir = await dirs.make();
   let { store } = await openStore(dir);
   const memory = new MemoryStorage();
+  const hosted = new MemoryLogStore();
   let ended: LoadedState | undefined;
   for (const [i, op] of ops.entries()) {
     if ("save" in op) {
       memory.save(op.save);
+      await hosted.save(op.save);
       await store.save(op.save);
     } else {
       memory.compact(op.compact);
+      await hosted.compact(op.compact);
       await store.compact(op.compact);
     }
     // Reopen now and then, so the store is also compared as it recovers mid-way.
@@ -43,10 +50,11 @@ async function runBoth(ops: readonly Op[]) {
       store = reopened.store;
       ended = reopened.state;
       expect(comparable(memory.load()), `after op ${i}: ${describeOp(op)}`).toEqual(comparable(ended));
+      expect(comparable(hosted.load()), `MemoryLogStore after op ${i}: ${describeOp(op)}`).toEqual(comparable(ended));
     }
   }
   await store.close();
-  return { memory: memory.load(), real: ended };
+  return { memory: memory.load(), hosted: hosted.load(), real: ended };
 }
 
 function describeOp(op: Op): string {
@@ -111,23 +119,63 @@ describe("sim: MemoryStorage", () => {
   it("sim: a snapshot from the leader drops every stored entry, as the LevelDB store does", async () => {
     // The log holds 1..10; the snapshot at 5 carries the stored term, so 6..10 follow it without
     // a gap. The core restores from the snapshot with an empty log, and so must what it restarts from.
-    const { memory, real } = await runBoth([
+    const { memory, hosted, real } = await runBoth([
       { save: { hardState: { term: 1, vote: VOTE, commit: 2 }, entries: entries(1, 10, 1) } },
       { save: { hardState: { term: 1, vote: VOTE, commit: 5 }, entries: [], snapshot: snapshot(5, 1) } },
     ]);
     expect(real?.entries).toEqual([]);
     expect(memory.entries).toEqual([]);
+    expect(hosted.entries).toEqual([]);
   });
 
   it("sim: a snapshot from the leader keeps the entries that came with it", async () => {
-    const { memory } = await runBoth([
+    const { memory, hosted } = await runBoth([
       { save: { hardState: { term: 1, vote: VOTE, commit: 2 }, entries: entries(1, 10, 1) } },
       { save: { hardState: { term: 2, vote: VOTE, commit: 5 }, entries: [entry(6, 2)], snapshot: snapshot(5, 1) } },
     ]);
     expect(memory.entries).toEqual([entry(6, 2)]);
+    expect(hosted.entries).toEqual([entry(6, 2)]);
   });
 
   it("sim: MemoryStorage and the LevelDB store agree on random write sequences", async () => {
     for (let seed = 1; seed <= 12; seed++) await runBoth(randomOps(new Rng(seed), 40));
+  });
+
+  it("sim: MemoryLogStore refuses what the LevelDB store refuses", async () => {
+    const store = new MemoryLogStore();
+    await store.save({ hardState: { term: 2, vote: VOTE, commit: 3 }, entries: entries(1, 5, 2) });
+    await expect(store.save({ hardState: { term: 1, vote: VOTE, commit: 3 }, entries: [] })).rejects.toThrow(/term goes down/);
+    await expect(store.save({ entries: [entry(8, 2)] })).rejects.toThrow(/gap/);
+    await store.compact(snapshot(3, 2));
+    await expect(store.compact(snapshot(2, 2))).rejects.toThrow(SnapshotOutOfDateError);
+    expect(store.load().entries.map((e) => e.index)).toEqual([4, 5]);
+  });
+
+  it("sim: a crash keeps every write that resolved and loses, whole, every write that had not", async () => {
+    const held: (() => void)[] = [];
+    const store = new MemoryLogStore(undefined, { persist: (done) => held.push(done) });
+    const first = store.save({ hardState: { term: 1, vote: VOTE, commit: 0 }, entries: entries(1, 3, 1) });
+    await new Promise((r) => setImmediate(r));
+    expect(held).toHaveLength(1);
+    held.shift()?.();
+    await first;
+    let secondDone = false;
+    void store.save({ hardState: { term: 2, vote: VOTE, commit: 2 }, entries: entries(4, 6, 2) }).then(() => {
+      secondDone = true;
+    });
+    // The second write is handed to the disk but has not finished: a crash now loses all of it.
+    await new Promise((r) => setImmediate(r));
+    expect(held).toHaveLength(1);
+    store.crash();
+    held.shift()?.();
+    await new Promise((r) => setImmediate(r));
+    expect(secondDone).toBe(false);
+    expect(comparable(store.load())).toEqual(comparable({ hardState: { term: 1, vote: VOTE, commit: 0 }, entries: entries(1, 3, 1) }));
+    // The store goes on from its durable state, as a reopened one does.
+    const third = store.save({ hardState: { term: 3, vote: VOTE, commit: 3 }, entries: entries(4, 4, 3) });
+    await new Promise((r) => setImmediate(r));
+    held.shift()?.();
+    await third;
+    expect(store.load().entries.map((e) => `${e.index}/${e.term}`)).toEqual(["1/1", "2/1", "3/1", "4/3"]);
   });
 });

@@ -5,14 +5,14 @@ import { type RegistryTally, runSeed, type SimResult } from "./simulation.js";
 // Runs seeds 1..300 with nodes running the RegistryStateMachine: Raft safety as in the kv runs, plus
 // equal apply chains over results and events, byte-identical registries at the end, and at-most-once
 // application of retried (client, seq) writes (checked by RegistrySimMachine).
-it("sim: seeds 1..300 with the registry machine keep Raft safety, identical registries and at-most-once retries", () => {
+it("sim: seeds 1..300 with the registry machine keep Raft safety, identical registries and at-most-once retries", async () => {
   const failures: SimResult[] = [];
   const tally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
   let crashes = 0;
   let confChanges = 0;
   let snapshotsSent = 0;
   for (let seed = 1; seed <= 300 && failures.length < 5; seed++) {
-    const r = runSeed({ seed, machine: "registry" });
+    const r = await runSeed({ seed, machine: "registry" });
     if (!r.ok) failures.push(r);
     crashes += r.crashes;
     confChanges += r.confChanges;

@@ -1,96 +1,69 @@
-import {
-  type Entry,
-  type LogIndex,
-  Membership,
-  type NodeId,
-  type PersistedState,
-  type RaftOptions,
-  RawNode,
-  type ReadState,
-  type Ready,
-  type Message,
-} from "../../src/raft/index.js";
+import { type Entry, type LogIndex, Membership, type NodeId, type Status } from "../../src/raft/index.js";
+import type { RaftNode } from "../../src/node/raft-node.js";
+import type { MemoryLogStore } from "../../src/storage/index.js";
 import type { LogView } from "./checker.js";
-import type { MemoryStorage } from "./memory-storage.js";
 import { type MachineKind, makeMachine, type SimMachine } from "./sim-machine.js";
-
-/** HeldReady is a ready whose disk write is still under way (a slow fsync). */
-export interface HeldReady {
-  readonly rd: Ready;
-  /** late are the ready's messages that wait for the write (see splitForEarlySend). */
-  readonly late: readonly Message[];
-  /** applied says whether its committed entries were applied when the write began. */
-  readonly applied: boolean;
-  readonly until: number;
-}
+import type { SimScheduler } from "./sim-scheduler.js";
 
 /**
- * SimNode is one simulated host: a RawNode, its durable MemoryStorage and its state machine.
- * Crashing drops everything but the storage; restarting rebuilds from it.
+ * SimNode is one simulated host: its durable MemoryLogStore, and the incarnation running on it (a
+ * production RaftNode with its scheduler and state machine). Crashing drops the incarnation and
+ * every write the store had not made durable; restarting builds a new RaftNode from the store.
  */
 export class SimNode {
-  raw: RawNode;
+  /** node is the current incarnation (after a crash, the dead one, whose status still reads). */
+  node!: RaftNode;
   sm: SimMachine;
+  sched!: SimScheduler;
   alive = true;
-  held: HeldReady | undefined;
-  readStates: ReadState[] = [];
-  lastSnapshotIndex: LogIndex = 0;
   /** skipTickRate makes this node's clock run slow by that share (clock skew). */
   skipTickRate = 0;
-  /** pausedUntil freezes the node (no ticks, no deliveries) until that tick. */
+  /** pausedUntil freezes the node (no ticks, no timers, no deliveries) until that tick. */
   pausedUntil = 0;
-  /** wasMember is set once this node applied a configuration that includes it. */
-  wasMember = false;
-  /** applied is the configuration of the entries the state machine applied (committed ones only). */
+  /**
+   * memberAt is the highest applied index at which this node's configuration included it (-1
+   * before it ever did). It survives crashes: a restarted node applies its log again from its
+   * snapshot, and until it passes memberAt again its configuration may predate its own addition.
+   */
+  memberAt = -1;
+  /** appliedConf is the configuration of the entries the state machine applied (committed ones only). */
   appliedConf = new Membership();
 
   constructor(
     readonly id: NodeId,
-    readonly storage: MemoryStorage,
-    private readonly makeOptions: () => RaftOptions,
+    readonly store: MemoryLogStore,
     readonly machine: MachineKind = "kv",
   ) {
     this.sm = makeMachine(machine);
-    this.raw = new RawNode(makeOptions(), storage.load());
-    this.restoreMachine();
   }
 
-  /** crash loses everything not written to storage. */
+  /** crash stops the incarnation and loses everything the store had not made durable. */
   crash(): void {
     this.alive = false;
     this.pausedUntil = 0;
-    this.held = undefined;
-    this.readStates = [];
+    this.sched.cancelAll();
+    void this.node.stop();
+    this.store.crash();
   }
 
-  /** restart rebuilds the node from what its storage kept. */
-  restart(): void {
-    const persisted: PersistedState = this.storage.load();
-    this.raw = new RawNode(this.makeOptions(), persisted);
+  /** fresh prepares a new incarnation's machine and configuration from what the store kept. */
+  fresh(): void {
     this.sm = makeMachine(this.machine);
-    this.restoreMachine();
+    this.appliedConf = new Membership(this.store.snapshotMeta()?.conf);
     this.alive = true;
   }
 
-  private restoreMachine(): void {
-    const snap = this.storage.snapshot;
-    if (snap && snap.data.length > 0) this.sm.restore(snap.data);
-    this.lastSnapshotIndex = snap?.meta.index ?? 0;
-    this.appliedConf = new Membership(snap?.meta.conf);
-  }
-
   /** logView exposes the node's log to the checker. */
-  logView(): LogView {
-    const st = this.raw.status();
-    const raw = this.raw;
-    const snapshotIndex = this.storage.snapshot?.meta.index ?? 0;
+  logView(st: Status = this.node.status()): LogView {
+    const node = this.node;
+    const meta = this.store.snapshotMeta();
     return {
       id: this.id,
       commit: st.commit,
       lastIndex: st.lastIndex,
-      snapshotIndex,
-      snapshotTerm: this.storage.snapshot?.meta.term ?? 0,
-      entry: (i: LogIndex): Entry | undefined => raw.logEntry(i),
+      snapshotIndex: meta?.index ?? 0,
+      snapshotTerm: meta?.term ?? 0,
+      entry: (i: LogIndex): Entry | undefined => node.logEntry(i),
     };
   }
 }

@@ -1,26 +1,26 @@
+import { ReadRejectedError, ReadTimeoutError } from "../../src/node/errors.js";
+import { RaftNode } from "../../src/node/raft-node.js";
+import type { StateMachine } from "../../src/node/state-machine.js";
 import {
   bootstrapEntries,
   type ConfChange,
   ConfChangeType,
-  Membership,
   decodeConfChange,
+  type Entry,
   EntryKind,
   type LogIndex,
+  type Message,
+  Membership,
   type NodeId,
   nodeId,
-  type ProposalRef,
   RaftError,
-  type RaftOptions,
-  type Ready,
-  type Message,
-  splitForEarlySend,
   Role,
   type Status,
   type UnsafeSwitches,
 } from "../../src/raft/index.js";
+import { type LoadedState, MemoryLogStore } from "../../src/storage/index.js";
 import { type ConfView, SafetyChecker, SafetyViolation } from "./checker.js";
 import { encodeWrite } from "./kv-machine.js";
-import { MemoryStorage } from "./memory-storage.js";
 import { SimNetwork } from "./network.js";
 import { type FaultProfile, pickProfile } from "./profiles.js";
 import { Rng } from "./rng.js";
@@ -28,11 +28,16 @@ import { RegistrySimMachine } from "./registry-machine.js";
 import { RegistryWorkload } from "./registry-workload.js";
 import type { MachineKind } from "./sim-machine.js";
 import { SimNode } from "./sim-node.js";
+import { SimScheduler } from "./sim-scheduler.js";
 import { proposeConfChangeUnsafe, type UnsafeConfVariant } from "./unsafe-conf.js";
 
-/** REGISTRY_T0_MS and REGISTRY_TICK_MS turn ticks into the wall time leaders stamp on registry commands. */
+/** REGISTRY_T0_MS and SIM_TICK_MS turn ticks into the wall time leaders stamp on registry commands. */
 const REGISTRY_T0_MS = 1_700_000_000_000;
-const REGISTRY_TICK_MS = 100;
+/** SIM_TICK_MS is one simulated tick in the nodes' virtual milliseconds (their read deadlines are counted in them). */
+const SIM_TICK_MS = 100;
+
+/** silent is the simulated nodes' logger: a run's story is its seed, not its log lines. */
+const silent = { info() {}, warn() {}, error() {}, debug() {} };
 
 /** SimConfig shapes one simulated run; every random choice inside comes from `seed`. */
 export interface SimConfig {
@@ -73,7 +78,7 @@ export interface SimResult {
   elections: number;
   writesAcked: number;
   readsDone: number;
-  /** readsRefused counts reads a node was told it will never get (limit, expiry, leader gone). */
+  /** readsRefused counts reads a node refused or gave up on (limit, expiry, leader gone, deadline). */
   readsRefused: number;
   crashes: number;
   confChanges: number;
@@ -84,20 +89,10 @@ export interface SimResult {
   /** healToWriteTicks is the liveness figure: ticks from heal to the first acknowledged write. */
   healToWriteTicks: number;
   messages: number;
+  /** trace is a hash of every message sent, in order: equal traces mean the same run (determinism). */
+  trace: number;
   /** registry is set for machine "registry". */
   registry?: RegistryTally;
-}
-
-interface PendingWrite {
-  node: NodeId;
-  proposedAt: number;
-  index: LogIndex;
-  term: number;
-}
-
-interface PendingRead {
-  node: NodeId;
-  ackedBeforeStart: LogIndex;
 }
 
 const NODE_COUNTS = [1, 3, 3, 3, 5, 5, 5, 7];
@@ -111,9 +106,12 @@ const NODE_COUNTS = [1, 3, 3, 3, 5, 5, 5, 7];
 const CONF_ISOLATE_RATE = 0.25;
 
 /**
- * Simulation runs the real Raft core on N simulated hosts over a faulty network, with crashes,
- * restarts, slow disks, clock skew, membership changes, transfers, client writes and reads,
- * checking Raft's safety properties after every tick and liveness after the faults stop.
+ * Simulation runs N production host loops (RaftNode, with the Raft core inside) on simulated
+ * hosts over a faulty network, with crashes, restarts, slow disks, clock skew, membership changes,
+ * transfers, client writes and reads, checking Raft's safety properties after every tick and
+ * liveness after the faults stop. Each node gets an in-memory store whose writes finish on virtual
+ * time, a scheduler on virtual time and randomness from the seed; the awaits of the host loops are
+ * real microtasks, drained after every tick, so a seed replays exactly.
  */
 export class Simulation {
   readonly rng: Rng;
@@ -133,8 +131,6 @@ export class Simulation {
   readonly cfg: Required<Omit<SimConfig, "unsafe" | "unsafeConf">> & { unsafe: UnsafeSwitches; unsafeConf?: UnsafeConfVariant };
   now = 0;
   private nextNodeNum: number;
-  private writes = new Map<string, PendingWrite>();
-  private reads = new Map<string, PendingRead>();
   private readSeq = 0;
   private writeSeq = 0;
   private ackedMax: LogIndex = 0;
@@ -142,6 +138,9 @@ export class Simulation {
   private firstAckAfterHeal = -1;
   private crashedUntil = new Map<NodeId, number>();
   private removed = new Set<NodeId>();
+  /** failure is the first error a node or a callback hit between checks; the next check throws it. */
+  private failure: Error | undefined;
+  private trace = 0;
 
   private readonly workload: RegistryWorkload | undefined;
   private registryTally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
@@ -183,40 +182,119 @@ export class Simulation {
     const ids = Array.from({ length: n }, (_, i) => nodeId(`n${i + 1}`));
     this.nextNodeNum = n + 1;
     const boot = bootstrapEntries(ids);
-    for (const id of ids) {
-      const storage = new MemoryStorage({ hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot });
-      this.addNode(id, storage);
-    }
+    for (const id of ids) this.addNode(id, { hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot });
   }
 
-  private addNode(id: NodeId, storage: MemoryStorage): SimNode {
-    const nodeRng = this.rng.fork();
-    const makeOptions = (): RaftOptions => ({
-      id,
-      electionTick: this.cfg.electionTick,
-      heartbeatTick: this.cfg.heartbeatTick,
-      random: nodeRng,
-      unsafe: this.cfg.unsafe,
-      // A pending-read limit of 1-4 makes leaders refuse reads, forwarded ones too, under every
-      // fault. It comes from the seed without drawing from the generator (the refusals it causes are
-      // messages, though, so a seed's schedule differs from before once one happens).
-      pendingReadsMax: 1 + (this.cfg.seed % 4),
-      inflightMessagesMax: this.profile.inflightMessagesMax,
-      messageBytesMax: this.profile.messageBytesMax,
-      snapshotKeepEntries: this.rng.nextInt(3) * 5,
-    });
-    const node = new SimNode(id, storage, makeOptions, this.cfg.machine);
+  private addNode(id: NodeId, initial?: LoadedState): SimNode {
+    this.nodeRngs.set(id, this.rng.fork());
+    // A write is slow now and then: it lands 1-3 ticks later, and the host loop waits for it.
+    const store = new MemoryLogStore(initial, { persist: (done) => this.persist(node, done) });
+    const node = new SimNode(id, store, this.cfg.machine);
+    this.boot(node);
     node.skipTickRate = this.rng.chance(0.5) ? this.rng.next() * 0.15 : 0;
     this.nodes.set(id, node);
     return node;
   }
 
+  /** persist finishes one store write now, or on a slow disk a few ticks later (on the node's own timers). */
+  private persist(node: SimNode, done: () => void): void {
+    if (this.faultRng.chance(this.slowDiskRate)) node.sched.after((1 + this.faultRng.nextInt(3)) * SIM_TICK_MS, done);
+    else done();
+  }
+
+  /** boot starts a new incarnation of a node: a production RaftNode on what its store holds. */
+  private boot(sn: SimNode): void {
+    sn.fresh();
+    const sched = new SimScheduler(SIM_TICK_MS);
+    sched.nowMs = this.now * SIM_TICK_MS;
+    sn.sched = sched;
+    const readPrefix = `${sn.id}/`;
+    const node: RaftNode = new RaftNode({
+      id: sn.id,
+      tickMs: SIM_TICK_MS,
+      electionTicks: this.cfg.electionTick,
+      heartbeatTicks: this.cfg.heartbeatTick,
+      store: sn.store,
+      state: sn.store.load(),
+      machine: this.hostMachine(sn),
+      sink: {
+        send: (msgs) => {
+          // A dead incarnation sends nothing more (its host loop may still be unwinding).
+          if (sn.node !== node || !sn.alive) return;
+          for (const m of msgs) this.send(m);
+        },
+      },
+      logger: silent,
+      snapshotEveryEntries: this.cfg.snapshotEvery,
+      // A pending-read limit of 1-4 makes leaders refuse reads, forwarded ones too, under every
+      // fault. It comes from the seed without drawing from the generator.
+      pendingReadsMax: 1 + (this.cfg.seed % 4),
+      scheduler: sched,
+      random: this.nodeRngs.get(sn.id),
+      readContext: () => new TextEncoder().encode(`${readPrefix}${this.readSeq++}`),
+      core: {
+        unsafe: this.cfg.unsafe,
+        inflightMessagesMax: this.profile.inflightMessagesMax,
+        messageBytesMax: this.profile.messageBytesMax,
+        snapshotKeepEntries: this.rng.nextInt(3) * 5,
+      },
+    });
+    sn.node = node;
+    node.events.on("snapshotInstalled", (e) => {
+      sn.appliedConf = new Membership(e.meta.conf);
+    });
+    node.events.on("failure", (e) => {
+      if (sn.node === node) this.failure ??= e.error;
+    });
+    node.start();
+  }
+
+  private readonly nodeRngs = new Map<NodeId, Rng>();
+
+  /**
+   * hostMachine is the StateMachine a node's RaftNode applies to: the node's SimMachine, with the
+   * checker told of each application, the node's applied configuration followed, and the entry's
+   * index as the result (so a client learns where its write landed).
+   */
+  private hostMachine(sn: SimNode): StateMachine {
+    return {
+      get applied() {
+        return sn.sm.applied;
+      },
+      apply: (e: Entry) => {
+        if (e.kind === EntryKind.ConfChange) sn.appliedConf.apply(decodeConfChange(e.data));
+        sn.sm.apply(e);
+        if (this.workload) this.tallyRegistry(sn, e.index);
+        this.guard(() => this.checker.onApplied(sn.id, e.index, sn.sm.chain));
+        return e.index;
+      },
+      snapshot: () => sn.sm.snapshot(),
+      restore: (data) => {
+        sn.sm.restore(data);
+        this.guard(() => this.checker.onApplied(sn.id, sn.sm.applied, sn.sm.chain));
+      },
+    };
+  }
+
+  /** guard runs a check inside the host loop; a violation is kept for the next check, since the loop would swallow it as a node failure. */
+  private guard(check: () => void): void {
+    try {
+      check();
+    } catch (err) {
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
   /** run executes the whole schedule and reports; a safety violation ends it early. */
-  run(): SimResult {
+  async run(): Promise<SimResult> {
+    // Refusals are errors in the host loop (a read over the limit, a write to a follower, a crash
+    // failing what waited): thousands per seed, whose stack traces nobody reads.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       for (this.now = 0; this.healedAt < 0 || this.now < this.healedAt + this.livenessBound; this.now++) {
         if (this.now === this.cfg.faultTicks) this.heal();
-        this.step();
+        await this.step();
         if (this.healedAt >= 0 && this.firstAckAfterHeal >= 0) break;
       }
       if (this.firstAckAfterHeal < 0) {
@@ -231,6 +309,9 @@ export class Simulation {
       if (!(err instanceof SafetyViolation) && !(err instanceof Error)) throw err;
       const property = err instanceof SafetyViolation ? err.property : `crash (${err.name})`;
       return { ...this.result(false), violation: { property, message: err.message, tick: this.now } };
+    } finally {
+      for (const n of this.nodes.values()) if (n.alive) n.crash();
+      Error.stackTraceLimit = stackTraceLimit;
     }
   }
 
@@ -244,6 +325,7 @@ export class Simulation {
       confSplits: this.checker.confSplits,
       healToWriteTicks: this.firstAckAfterHeal >= 0 ? this.firstAckAfterHeal - this.healedAt : -1,
       messages: this.net.sent,
+      trace: this.trace,
       ...(this.workload ? { registry: this.registryTally } : {}),
     };
   }
@@ -281,14 +363,18 @@ export class Simulation {
   private describe(): string {
     return [...this.nodes.values()]
       .map((n) => {
-        const s = n.raw.status();
+        const s = n.node.status();
         return `${n.id}:${n.alive ? s.role : "down"} t${s.term} c${s.commit} a${s.applied} v[${s.voters.join(",")}]`;
       })
       .join(" ");
   }
 
-  /** step runs one tick: faults, clients, deliveries, clocks, finished disk writes, checks. */
-  step(): void {
+  /**
+   * step runs one tick: faults, clients, deliveries, finished disk writes and other timers, clocks;
+   * then it lets every host loop run until it waits on something (a slow write, a message, a tick)
+   * and checks.
+   */
+  async step(): Promise<void> {
     if (this.healedAt < 0) this.injectFaults();
     this.restartDue();
     this.clients();
@@ -299,15 +385,23 @@ export class Simulation {
         this.net.redeliverAt(m, node.pausedUntil);
         continue;
       }
-      node.raw.step(m);
-      this.process(node);
+      node.node.step(m);
     }
     for (const node of this.live()) {
-      if (!this.clientRng.chance(node.skipTickRate)) node.raw.tick();
-      this.process(node);
+      node.sched.runDue(this.now * SIM_TICK_MS);
+      if (!this.clientRng.chance(node.skipTickRate)) node.sched.tick();
     }
+    await drain();
+    this.throwFailure();
+    this.stopRemoved();
     this.check();
+    // A probe runs in the core at once; the host loop takes what it did at the next drain.
     if (this.healedAt < 0) this.probeNewLeader();
+  }
+
+  private throwFailure(): void {
+    const f = this.failure;
+    if (f) throw f;
   }
 
   private live(): SimNode[] {
@@ -316,86 +410,12 @@ export class Simulation {
 
   // ------------------------------------------------------------ host loop
 
-  /** process runs the host loop of one node: take ready, persist (maybe slowly), send, apply, advance. */
-  private process(node: SimNode): void {
-    for (let guard = 0; guard < 100; guard++) {
-      if (node.held) {
-        if (node.held.until > this.now) return;
-        const { rd, late, applied } = node.held;
-        node.held = undefined;
-        if (!applied) this.applyReady(node, rd);
-        this.completeReady(node, rd, late);
-        continue;
-      }
-      if (!node.raw.hasReady()) return;
-      const rd = node.raw.ready();
-      // As the real host does: a leader's appends at a durable term leave before its own write.
-      const { early, late } = splitForEarlySend(rd, node.storage.hardState.term);
-      for (const m of early) this.send(m);
-      // As the real host does: committed entries are applied while the write is under way,
-      // except a snapshot from the leader, which is installed once durable.
-      const applyNow = rd.snapshot === undefined;
-      if (applyNow) this.applyReady(node, rd);
-      if (this.faultRng.chance(this.slowDiskRate)) {
-        node.held = { rd, late, applied: applyNow, until: this.now + 1 + this.faultRng.nextInt(3) };
-        return;
-      }
-      if (!applyNow) this.applyReady(node, rd);
-      this.completeReady(node, rd, late);
-    }
-    throw new Error(`${node.id}: host loop did not settle`);
-  }
-
-  /** applyReady installs a ready's snapshot and applies its committed entries. */
-  private applyReady(node: SimNode, rd: Ready): void {
-    if (rd.snapshot) {
-      node.appliedConf = new Membership(rd.snapshot.meta.conf);
-      node.sm.restore(rd.snapshot.data);
-      node.lastSnapshotIndex = rd.snapshot.meta.index;
-      this.checker.onApplied(node.id, node.sm.applied, node.sm.chain);
-    }
-    for (const e of rd.committedEntries) {
-      if (e.kind === EntryKind.ConfChange && e.index > node.sm.applied) this.checkConfStep(node, e.data);
-      if (e.index <= node.sm.applied) continue;
-      node.sm.apply(e);
-      if (this.workload) this.tallyRegistry(node, e.index);
-      this.checker.onApplied(node.id, e.index, node.sm.chain);
-      this.resolveWrite(node, e.index, e.term);
-    }
-    node.readStates.push(...rd.readStates);
-    for (const rr of rd.readRejects) {
-      const ctx = new TextDecoder().decode(rr.context);
-      if (this.reads.get(ctx)?.node !== node.id) continue;
-      this.reads.delete(ctx);
-      this.stats.readsRefused++;
-    }
-    this.serveReads(node);
-  }
-
-  /** completeReady runs once the ready's write is durable: the remaining messages, then advance. */
-  private completeReady(node: SimNode, rd: Ready, late: readonly Message[]): void {
-    node.storage.save(rd);
-    for (const m of late) {
-      if (m.type === "snap") this.stats.snapshotsSent++;
-      this.send(m);
-    }
-    node.raw.advance(rd);
-    this.maybeStopRemoved(node);
-    this.serveReads(node);
-    this.maybeSnapshot(node);
-  }
-
+  /** send puts a node's message on the wire: the checker sees it first (a leader-only message names its term's leader). */
   private send(m: Message): void {
-    this.checker.onSend(m);
+    this.guard(() => this.checker.onSend(m));
+    if (m.type === "snap") this.stats.snapshotsSent++;
+    this.trace = traceHash(this.trace, m);
     this.net.send(m, this.now + 1);
-  }
-
-  private maybeSnapshot(node: SimNode): void {
-    const applied = node.raw.status().applied;
-    if (applied - node.lastSnapshotIndex < this.cfg.snapshotEvery || node.sm.applied !== applied) return;
-    const snap = node.raw.compact(applied, node.sm.snapshot());
-    node.storage.compact(snap);
-    node.lastSnapshotIndex = applied;
   }
 
   // ------------------------------------------------------------ clients
@@ -409,16 +429,23 @@ export class Simulation {
   private startWrite(via: SimNode | undefined): void {
     if (!via) return;
     // Writes are forwarded to the leader the contacted node knows of, as the API layer does.
-    const lead = via.raw.status().lead;
+    const lead = via.node.status().lead;
     const node = lead === via.id ? via : this.nodes.get(lead);
     if (!node?.alive) return;
+    const proposedAt = this.now;
+    let p: Promise<unknown>;
     try {
-      const [ref] = node.raw.propose([this.writeData(node)]);
-      if (ref) this.writes.set(`${node.id}/${ref.index}`, { node: node.id, proposedAt: this.now, index: ref.index, term: ref.term });
-      this.process(node);
+      p = node.node.propose(this.writeData(node));
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
+      return;
     }
+    // The result is the index the write was applied at (see hostMachine); a write lost, overwritten
+    // or cut short by a crash is simply not acknowledged.
+    p.then(
+      (index) => this.guard(() => this.acknowledge(index as LogIndex, proposedAt)),
+      () => {},
+    );
   }
 
   /** writeData is a client write's entry data: a key=value pair, or a registry command stamped with the leader's clock. */
@@ -426,49 +453,40 @@ export class Simulation {
     if (!this.workload) return encodeWrite(`k${this.clientRng.nextInt(5)}`, `v${this.writeSeq++}`);
     // Each node's wall clock is off by -1.5, 0 or +1.5 s, so stamped time can go back when leadership moves.
     const skewMs = ((Number(leader.id.slice(1)) % 3) - 1) * 1_500;
-    return this.workload.next(REGISTRY_T0_MS + this.now * REGISTRY_TICK_MS + skewMs);
+    return this.workload.next(REGISTRY_T0_MS + this.now * SIM_TICK_MS + skewMs);
   }
 
-  private resolveWrite(node: SimNode, index: LogIndex, term: number): void {
-    const key = `${node.id}/${index}`;
-    const w = this.writes.get(key);
-    if (!w) return;
-    this.writes.delete(key);
-    if (w.term !== term) return;
+  /** acknowledge tells the client its write was applied at index. */
+  private acknowledge(index: LogIndex, proposedAt: number): void {
     this.stats.writesAcked++;
     this.ackedMax = Math.max(this.ackedMax, index);
-    if (this.healedAt >= 0 && this.firstAckAfterHeal < 0 && w.proposedAt >= this.healedAt) {
+    if (this.healedAt >= 0 && this.firstAckAfterHeal < 0 && proposedAt >= this.healedAt) {
       this.firstAckAfterHeal = this.now;
     }
   }
 
-  private startRead(node: SimNode | undefined): void {
-    if (!node) return;
-    const ctx = `r${this.readSeq++}`;
+  /** startRead asks a node for a linearizable read; once it resolves, its index must cover every write acknowledged before it began. */
+  private startRead(sn: SimNode | undefined): void {
+    if (!sn) return;
+    const ackedBeforeStart = this.ackedMax;
+    let p: Promise<LogIndex>;
     try {
-      node.raw.readIndex(new TextEncoder().encode(ctx));
-      this.reads.set(ctx, { node: node.id, ackedBeforeStart: this.ackedMax });
-      this.process(node);
+      p = sn.node.readIndex();
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
+      this.stats.readsRefused++;
+      return;
     }
-  }
-
-  private serveReads(node: SimNode): void {
-    const waiting = [];
-    for (const rs of node.readStates) {
-      if (rs.index > node.sm.applied) {
-        waiting.push(rs);
-        continue;
-      }
-      const ctx = new TextDecoder().decode(rs.context);
-      const read = this.reads.get(ctx);
-      if (!read || read.node !== node.id) continue;
-      this.reads.delete(ctx);
-      this.checker.onRead(node.id, rs.index, read.ackedBeforeStart);
-      this.stats.readsDone++;
-    }
-    node.readStates = waiting;
+    p.then(
+      (index) =>
+        this.guard(() => {
+          this.checker.onRead(sn.id, index, ackedBeforeStart);
+          this.stats.readsDone++;
+        }),
+      (err: unknown) => {
+        if (err instanceof ReadRejectedError || err instanceof ReadTimeoutError) this.stats.readsRefused++;
+      },
+    );
   }
 
   // ------------------------------------------------------------ faults
@@ -504,7 +522,6 @@ export class Simulation {
     this.stats.crashes++;
     const downTicksMax = this.profile.downTicksMax;
     this.crashedUntil.set(node.id, this.now + 1 + this.faultRng.nextInt(downTicksMax));
-    for (const [k, w] of this.writes) if (w.node === node.id) this.writes.delete(k);
   }
 
   private restartDue(): void {
@@ -513,7 +530,7 @@ export class Simulation {
       this.crashedUntil.delete(id);
       const node = this.nodes.get(id);
       if (!node || this.removed.has(id)) continue;
-      node.restart();
+      this.boot(node);
       this.checker.onRestart(id);
     }
   }
@@ -559,8 +576,8 @@ export class Simulation {
   private leader(): SimNode | undefined {
     let best: SimNode | undefined;
     for (const n of this.live()) {
-      const s = n.raw.status();
-      if (s.role === Role.Leader && (!best || s.term > best.raw.status().term)) best = n;
+      const s = n.node.status();
+      if (s.role === Role.Leader && (!best || s.term > best.node.status().term)) best = n;
     }
     return best;
   }
@@ -568,12 +585,11 @@ export class Simulation {
   private transfer(): void {
     const leader = this.leader();
     if (!leader) return;
-    const target = this.faultRng.pick(leader.raw.status().voters.filter((v) => v !== leader.id));
+    const target = this.faultRng.pick(leader.node.status().voters.filter((v) => v !== leader.id));
     if (!target) return;
     try {
-      leader.raw.transferLeadership(target);
+      leader.node.transferLeadership(target);
       this.stats.transfers++;
-      this.process(leader);
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
     }
@@ -582,21 +598,21 @@ export class Simulation {
   private changeMembership(): void {
     const leader = this.leader();
     if (!leader) return;
-    const cc = this.pickConfChange(leader.raw.status(), this.faultRng);
+    const cc = this.pickConfChange(leader.node.status(), this.faultRng);
     if (!cc) return;
     const fresh = this.isNewNode(cc);
-    const ref = this.proposeConf(leader, cc);
-    if (!ref) {
+    const index = this.proposeConf(leader, cc);
+    if (index === undefined) {
       // A refused addition still uses up its name, as it always has, so seeds replay as before.
       if (fresh) this.nextNodeNum++;
       return;
     }
     // Probe: a second change while the first is uncommitted (a lone voter commits it at once),
     // which the core must refuse.
-    if (leader.raw.status().commit < ref.index) this.probeConf(leader);
+    if (leader.node.status().commit < index) this.probeConf(leader);
     // Now and then the leader is cut off while its change is uncommitted: the next leader lacks
     // the change, and both configurations may be in use (the window the term-commit guard covers).
-    if (leader.raw.status().commit < ref.index && this.confRng.chance(CONF_ISOLATE_RATE)) {
+    if (leader.node.status().commit < index && this.confRng.chance(CONF_ISOLATE_RATE)) {
       for (const n of this.nodes.values()) if (n.id !== leader.id) this.cutBoth(leader.id, n.id);
     }
   }
@@ -609,18 +625,18 @@ export class Simulation {
   private probeNewLeader(): void {
     const leader = this.leader();
     if (!leader) return;
-    const st = leader.raw.status();
+    const st = leader.node.status();
     if (st.term <= this.probedTerm) return;
     this.probedTerm = st.term;
     // Only while the term's first commit is pending (a compacted commit index is skipped: unknown term).
-    if (leader.raw.logEntry(st.commit)?.term === st.term || leader.raw.logEntry(st.commit) === undefined) return;
+    if (leader.node.logEntry(st.commit)?.term === st.term || leader.node.logEntry(st.commit) === undefined) return;
     this.probeConf(leader);
   }
 
   /** probeConf proposes one more change drawn from confRng; only a broken core accepts it. */
   private probeConf(leader: SimNode): void {
     if (!this.cfg.membership || this.profile.weights.membership === 0) return;
-    const cc = this.pickConfChange(leader.raw.status(), this.confRng);
+    const cc = this.pickConfChange(leader.node.status(), this.confRng);
     if (cc) this.proposeConf(leader, cc);
   }
 
@@ -642,29 +658,32 @@ export class Simulation {
     return cc.type === ConfChangeType.AddLearner && !this.nodes.has(cc.node);
   }
 
-  /** proposeConf proposes cc on the leader (with the configured bug, if any); undefined when the core refuses it. */
-  private proposeConf(leader: SimNode, cc: ConfChange): ProposalRef | undefined {
+  /**
+   * proposeConf proposes cc through the leader's RaftNode (with the configured bug, if any) and
+   * returns the index of the change; undefined when the core refuses it.
+   */
+  private proposeConf(leader: SimNode, cc: ConfChange): LogIndex | undefined {
     const fresh = this.isNewNode(cc);
-    let ref: ProposalRef;
+    const propose = () => leader.node.proposeConfChange(cc);
     try {
-      if (this.cfg.unsafeConf) ref = proposeConfChangeUnsafe(leader.raw, cc, this.cfg.unsafeConf);
-      else ref = leader.raw.proposeConfChange(cc);
+      const p = this.cfg.unsafeConf ? proposeConfChangeUnsafe(leader.node, propose, this.cfg.unsafeConf) : propose();
+      p.catch(() => {});
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
       return undefined;
     }
     if (fresh) {
       this.nextNodeNum++;
-      this.addNode(cc.node, new MemoryStorage());
+      this.addNode(cc.node);
     }
     this.stats.confChanges++;
-    this.process(leader);
-    return ref;
+    // The change was appended to the leader's log just now: it is the last entry.
+    return leader.node.status().lastIndex;
   }
 
-  /** checkConfStep follows the configuration of the entries a node applied (see maybeStopRemoved). */
-  private checkConfStep(node: SimNode, data: Uint8Array): void {
-    node.appliedConf.apply(decodeConfChange(data));
+  /** stopRemoved stops every live node that applied its own removal and no longer leads. */
+  private stopRemoved(): void {
+    for (const n of this.live()) this.maybeStopRemoved(n);
   }
 
   /**
@@ -672,13 +691,14 @@ export class Simulation {
    * an operator would: a removed leader first hands leadership to a remaining voter.
    */
   private maybeStopRemoved(node: SimNode): void {
-    const st = node.raw.status();
     if (node.appliedConf.has(node.id)) {
       // A joining node is not a member until it applies its own addition; only a node that was one can be removed.
-      node.wasMember = true;
+      node.memberAt = Math.max(node.memberAt, node.sm.applied);
       return;
     }
-    if (!node.wasMember || st.role === Role.Leader) return;
+    // Removed means a configuration applied after one that included this node excludes it: a node
+    // replaying its log after a restart holds, for a while, the configuration from before it joined.
+    if (node.memberAt < 0 || node.sm.applied <= node.memberAt || node.node.isLeader()) return;
     this.removed.add(node.id);
     node.crash();
     this.crashedUntil.delete(node.id);
@@ -707,8 +727,8 @@ export class Simulation {
     const confs: ConfView[] = [];
     for (const n of this.nodes.values()) {
       if (!n.alive) continue;
-      const s = n.raw.status();
-      const view = n.logView();
+      const s = n.node.status();
+      const view = n.logView(s);
       // Paused nodes count for membership: they hold their configuration and act on it when they resume.
       confs.push({ log: view, voters: s.voters });
       if (n.pausedUntil > this.now) continue;
@@ -735,13 +755,33 @@ export class Simulation {
   private backlogAllowanceTicks(): number {
     if (this.profile.messageBytesMax > 1) return 0;
     const members = [...this.nodes.values()].filter((n) => !this.removed.has(n.id));
-    const last = Math.max(...members.map((n) => n.raw.status().lastIndex));
-    const commit = Math.min(...members.map((n) => n.raw.status().commit));
+    const last = Math.max(...members.map((n) => n.node.status().lastIndex));
+    const commit = Math.min(...members.map((n) => n.node.status().commit));
     return Math.max(0, last - commit) * 2 * (this.net.faults.delayTicksMax + 1);
   }
 }
 
+/** drain lets every host loop run until it waits on a timer, a write or a message: the microtask queue empties before a macrotask runs. */
+function drain(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** traceHash folds one message's kind, ends, term, indexes and entry count into a running 32-bit FNV-1a hash. */
+function traceHash(prev: number, m: Message): number {
+  let h = prev ^ 0x811c9dc5;
+  const mix = (v: number) => {
+    h = Math.imul(h ^ v, 0x01000193);
+  };
+  for (const text of [m.type, m.from, m.to]) for (let i = 0; i < text.length; i++) mix(text.charCodeAt(i));
+  mix(m.term);
+  mix(m.index);
+  mix(m.commit);
+  mix(m.entries.length);
+  mix(m.reject ? 1 : 0);
+  return h >>> 0;
+}
+
 /** runSeed runs one seed with the given settings. */
-export function runSeed(config: SimConfig): SimResult {
+export function runSeed(config: SimConfig): Promise<SimResult> {
   return new Simulation(config).run();
 }

@@ -1,4 +1,5 @@
-import type { ConfChange, LogIndex, ProposalRef, RawNode } from "../../src/raft/index.js";
+import type { RaftNode } from "../../src/node/raft-node.js";
+import type { LogIndex } from "../../src/raft/index.js";
 
 /**
  * UNSAFE_CONF_VARIANTS are membership bugs the simulator can put into its nodes' cores, to prove
@@ -30,13 +31,16 @@ interface CoreGuards {
   committedInCurrentTerm?: () => boolean;
 }
 
-/** proposeConfChangeUnsafe proposes cc on a leader with the guard the variant names defeated for this one call. */
-export function proposeConfChangeUnsafe(raw: RawNode, cc: ConfChange, variant: UnsafeConfVariant): ProposalRef {
-  const core = (raw as unknown as { raft: CoreGuards }).raft;
+/**
+ * proposeConfChangeUnsafe runs `propose` (a call of node.proposeConfChange, which reaches the core
+ * synchronously) with the guard the variant names defeated in the node's core for that one call.
+ */
+export function proposeConfChangeUnsafe<T>(node: RaftNode, propose: () => T, variant: UnsafeConfVariant): T {
+  const core = (node as unknown as { raw: { raft: CoreGuards } }).raw.raft;
   if (variant === "confChangeBeforeTermCommit") {
     core.committedInCurrentTerm = () => true;
     try {
-      return raw.proposeConfChange(cc);
+      return propose();
     } finally {
       delete core.committedInCurrentTerm;
     }
@@ -45,7 +49,7 @@ export function proposeConfChangeUnsafe(raw: RawNode, cc: ConfChange, variant: U
   // The guard compares confIndex with the commit index; appending the change recomputes confIndex.
   core.confIndex = 0;
   try {
-    return raw.proposeConfChange(cc);
+    return propose();
   } catch (err) {
     core.confIndex = confIndex;
     throw err;

@@ -100,6 +100,8 @@ describe("balancer: resilience through the HTTP/1.1 endpoint", () => {
   });
 
   it("balancer: an instance failing in a row is ejected, then takes traffic again after its ejection", async () => {
+    /** EJECTION_MS is long enough that the requests made while the instance is ejected all fall inside it. */
+    const EJECTION_MS = 2_000;
     let failing = true;
     const flaky = await startBackend("flaky", (req, res) => {
       req.resume();
@@ -109,14 +111,15 @@ describe("balancer: resilience through the HTTP/1.1 endpoint", () => {
     const good = await Promise.all(["g1", "g2"].map((id) => startBackend(id)));
     backends = [flaky, ...good];
     ep = await startEndpoint([
-      table("svc", backends.map((b) => endpointOf(b)), { retries: 2, outlierConsecutiveFailures: 3, outlierBaseEjectionMs: 800, outlierMaxEjectionPercent: 50 }),
+      table("svc", backends.map((b) => endpointOf(b)), { retries: 2, outlierConsecutiveFailures: 3, outlierBaseEjectionMs: EJECTION_MS, outlierMaxEjectionPercent: 50 }),
     ]);
     const statuses: number[] = [];
-    for (let i = 0; i < 60; i++) statuses.push((await call(ep.port, "/svc/svc/", { agent })).status);
+    // 30 sequential requests end well inside the ejection even on a loaded machine (66 ms each).
+    for (let i = 0; i < 30; i++) statuses.push((await call(ep.port, "/svc/svc/", { agent })).status);
     expect(statuses.every((s) => s === 200)).toBe(true);
     expect(flaky.hits).toBe(3);
     failing = false;
-    await sleep(900);
+    await sleep(EJECTION_MS + 100);
     const seen: string[] = [];
     for (let i = 0; i < 30; i++) seen.push((await call(ep.port, "/svc/svc/", { agent })).body);
     expect(count(seen).flaky ?? 0).toBeGreaterThanOrEqual(5);

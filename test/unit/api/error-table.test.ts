@@ -25,11 +25,13 @@ const SRC = join(import.meta.dirname, "..", "..", "..", "src");
 
 /** OFF_THE_API: modules whose errors never reach a handler (the API may not import them), with why. */
 const OFF_THE_API: Readonly<Record<string, string>> = {
-  storage: "storage failures stop the node (RaftNode.onFailure); callers then see NodeStoppedError",
+  storage: "storage failures stop the node (RaftNode's failure event); callers then see NodeStoppedError",
   transport: "peer-to-peer only: a failed send is a lost Raft message, retried by the core",
   agent: "start-up refusals, reported by the process before any API listens",
   cli: "the command line's own usage errors",
   client: "the client SDK's view of a status it received",
+  balancer: "the data plane answers HTTP/TCP clients itself (JSON 4xx/5xx), never through the gRPC API",
+  demo: "demo applications of the SDK, outside the node",
 };
 
 function files(dir: string): string[] {

@@ -1,0 +1,99 @@
+/**
+ * Switchovers on a real 3-node cluster (agent processes), TTL 1 s: three instances run the master
+ * session helper, each heartbeating through its own node and nudged by master watch events (so
+ * every instance hears a change one round trip after it applies: the tightest race there is).
+ * A switchover changes the master in one entry while the old master may still act on its last
+ * "master" answer; the handover fence must keep the intervals in which instances act as master
+ * from ever overlapping, on one monotonic clock (all sessions live in this process).
+ */
+import { performance } from "node:perf_hooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type MasterSession, nudgeOnMasterEvents, RaftmeshClient, startMasterSession } from "../../../src/client/index.js";
+import { ProcessCluster, waitFor } from "../harness/process-cluster.js";
+
+const TTL_MS = 1_000;
+/** SWITCHOVERS is how many switchovers the test makes, cycling through the three instances. */
+const SWITCHOVERS = 4;
+/** HANDOVER_MS_MAX bounds one switchover: at most one TTL of fence, plus heartbeat rounds on a busy machine. */
+const HANDOVER_MS_MAX = TTL_MS + 3_000;
+
+interface Instance {
+  readonly id: string;
+  readonly via: string;
+  /** intervals: [promoted at, demoted at) on this process's monotonic clock; an open one ends at +inf. */
+  readonly intervals: { from: number; to: number; epoch: number }[];
+  session?: MasterSession;
+  client?: RaftmeshClient;
+  stopNudge?: () => void;
+}
+
+describe("switchover on a 3-node cluster", () => {
+  let c: ProcessCluster;
+  const instances: Instance[] = [];
+
+  beforeAll(async () => {
+    c = await ProcessCluster.create({ size: 3 });
+    c.startAll();
+    await c.waitForLeader();
+  });
+  afterAll(async () => {
+    for (const i of instances) {
+      i.stopNudge?.();
+      i.session?.stop();
+      i.client?.close();
+    }
+    await c?.cleanup();
+  });
+
+  it("switchover: the old master stands down before the new one acts, every time, and each handover ends within one TTL and a bit", async () => {
+    await c.client("n1").putService("db", { mode: "master-slave" });
+    for (const [id, via] of [
+      ["db-a", "n1"],
+      ["db-b", "n2"],
+      ["db-c", "n3"],
+    ] as const) {
+      const inst: Instance = { id, via, intervals: [] };
+      instances.push(inst);
+      inst.client = new RaftmeshClient([c.api(via)]);
+      inst.session = await startMasterSession(inst.client, {
+        service: "db",
+        id,
+        address: "127.0.0.1",
+        port: 9000,
+        ttlMs: TTL_MS,
+        onPromoted: (epoch) => inst.intervals.push({ from: performance.now(), to: Number.POSITIVE_INFINITY, epoch }),
+        onDemoted: () => {
+          const open = inst.intervals.at(-1);
+          if (open && open.to === Number.POSITIVE_INFINITY) open.to = performance.now();
+        },
+      });
+      inst.stopNudge = nudgeOnMasterEvents(inst.client, inst.session, "db");
+    }
+    let master = await waitFor("a master", () => instances.find((i) => i.session?.isMaster()), 15_000);
+    const handovers: number[] = [];
+    for (let k = 0; k < SWITCHOVERS; k++) {
+      const target = instances[(instances.indexOf(master) + 1) % instances.length] as Instance;
+      const started = performance.now();
+      const res = await c.client("n1").failover("db", { to: target.id });
+      expect(res.master).toBe(target.id);
+      await waitFor(`${target.id} acting as master of epoch ${res.epoch}`, () => target.session?.epoch === res.epoch, HANDOVER_MS_MAX + 2_000);
+      handovers.push(Math.round(performance.now() - started));
+      master = target;
+    }
+    const all = instances.flatMap((i) => i.intervals.map((iv) => ({ ...iv, id: i.id })));
+    const overlaps: string[] = [];
+    for (const a of all) {
+      for (const b of all) {
+        if (a.id < b.id && a.from < b.to && b.from < a.to) overlaps.push(`${a.id}@${a.epoch} [${a.from.toFixed(1)}, ${a.to.toFixed(1)}) and ${b.id}@${b.epoch} [${b.from.toFixed(1)}, ${b.to.toFixed(1)})`);
+      }
+    }
+    const summary = JSON.stringify({ handovers, intervals: all.length });
+    expect(overlaps, summary).toEqual([]);
+    expect(all.length, summary).toBeGreaterThanOrEqual(SWITCHOVERS + 1);
+    for (const ms of handovers) expect(ms, summary).toBeLessThan(HANDOVER_MS_MAX);
+    // One instance per epoch.
+    const holders = new Map<number, Set<string>>();
+    for (const iv of all) holders.set(iv.epoch, (holders.get(iv.epoch) ?? new Set()).add(iv.id));
+    expect([...holders.values()].filter((ids) => ids.size > 1), summary).toEqual([]);
+  });
+});

@@ -1,0 +1,179 @@
+/**
+ * The typed events a RaftNode emits (src/node/events.ts): real RaftNodes on MemoryLogStores, with
+ * the simulator's virtual-time scheduler, so elections and deliveries happen in a fixed order.
+ */
+import { describe, expect, it } from "vitest";
+import type { RaftNodeEvents } from "../../../src/node/events.js";
+import { RaftNode } from "../../../src/node/raft-node.js";
+import { bootstrapEntries, type Message, type NodeId, nodeId, Role } from "../../../src/raft/index.js";
+import { MemoryLogStore, StorageFailedError } from "../../../src/storage/index.js";
+import { encodeKvCommand, KvStateMachine } from "../../integration/kv-state-machine.js";
+import { Rng } from "../../sim/rng.js";
+import { SimScheduler } from "../../sim/sim-scheduler.js";
+
+const silent = { info() {}, warn() {}, error() {}, debug() {} };
+const TICK_MS = 10;
+
+type Seen = { [K in keyof RaftNodeEvents]: { name: K; event: RaftNodeEvents[K] } }[keyof RaftNodeEvents];
+
+interface Member {
+  readonly node: RaftNode;
+  readonly sched: SimScheduler;
+  readonly machine: KvStateMachine;
+  readonly seen: Seen[];
+}
+
+/** Cluster is a few RaftNodes whose messages are delivered at the next tick unless the link is cut. */
+class Cluster {
+  readonly members = new Map<NodeId, Member>();
+  readonly cut = new Set<NodeId>();
+  private inFlight: Message[] = [];
+  private now = 0;
+
+  constructor(ids: NodeId[], opts: { snapshotEveryEntries?: number; store?: (id: NodeId) => MemoryLogStore } = {}) {
+    const boot = bootstrapEntries(ids);
+    for (const [i, id] of ids.entries()) {
+      const sched = new SimScheduler(TICK_MS);
+      const machine = new KvStateMachine();
+      const state = { hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot };
+      const node = new RaftNode({
+        id,
+        tickMs: TICK_MS,
+        electionTicks: 10,
+        heartbeatTicks: 2,
+        store: opts.store?.(id) ?? new MemoryLogStore(state),
+        state,
+        machine,
+        sink: { send: (msgs) => this.inFlight.push(...msgs) },
+        logger: silent,
+        snapshotEveryEntries: opts.snapshotEveryEntries,
+        scheduler: sched,
+        random: new Rng(i + 1),
+      });
+      const seen: Seen[] = [];
+      for (const name of ["role", "leader", "applied", "snapshotTaken", "snapshotInstalled", "failure"] as const) {
+        node.events.on(name, (event) => seen.push({ name, event } as Seen));
+      }
+      this.members.set(id, { node, sched, machine, seen });
+      node.start();
+    }
+  }
+
+  member(id: NodeId): Member {
+    const m = this.members.get(id);
+    if (!m) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  /** tick delivers what was sent, ticks every node and lets the host loops run. */
+  async tick(): Promise<void> {
+    this.now++;
+    const due = this.inFlight;
+    this.inFlight = [];
+    for (const m of due) if (!this.cut.has(m.from) && !this.cut.has(m.to)) this.members.get(m.to)?.node.step(m);
+    for (const m of this.members.values()) {
+      m.sched.runDue(this.now * TICK_MS);
+      m.sched.tick();
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+
+  async until(what: string, f: () => boolean, ticksMax = 500): Promise<void> {
+    for (let i = 0; !f(); i++) {
+      if (i > ticksMax) throw new Error(`no ${what} within ${ticksMax} ticks`);
+      await this.tick();
+    }
+  }
+
+  /** write proposes on the leader and ticks until it is applied there. */
+  async write(leader: NodeId, key: string): Promise<void> {
+    let done = false;
+    void this.member(leader)
+      .node.propose(encodeKvCommand({ op: "put", key, value: "v" }))
+      .then(() => {
+        done = true;
+      });
+    await this.until(`write ${key}`, () => done);
+  }
+
+  leader(): NodeId | undefined {
+    return [...this.members].find(([, m]) => m.node.isLeader())?.[0];
+  }
+}
+
+const names = (seen: readonly Seen[]) => seen.map((s) => s.name);
+
+describe("node: typed events", () => {
+  it("node: a lone node reports its election, each applied entry in order, and its local snapshots", async () => {
+    const n1 = nodeId("n1");
+    const c = new Cluster([n1], { snapshotEveryEntries: 3 });
+    await c.until("leader", () => c.leader() === n1);
+    const { seen } = c.member(n1);
+    const roles = seen.flatMap((s) => (s.name === "role" ? [s.event] : []));
+    expect(roles.at(-1)?.role).toBe(Role.Leader);
+    expect(roles.at(-1)?.status.lead).toBe(n1);
+    // Each role event names the role before it: together they form one chain from follower.
+    expect(roles[0]?.previous).toBe(Role.Follower);
+    for (let i = 1; i < roles.length; i++) expect(roles[i]?.previous).toBe(roles[i - 1]?.role);
+    const leaders = seen.flatMap((s) => (s.name === "leader" ? [s.event] : []));
+    expect(leaders).toEqual([{ leader: n1, previous: "", term: roles.at(-1)?.term }]);
+    for (let i = 0; i < 5; i++) await c.write(n1, `k${i}`);
+    const applied = seen.flatMap((s) => (s.name === "applied" ? [s.event.index] : []));
+    expect(applied).toEqual(Array.from({ length: applied.length }, (_, i) => (applied[0] ?? 0) + i));
+    expect(applied.at(-1)).toBe(c.member(n1).machine.applied);
+    const taken = seen.flatMap((s) => (s.name === "snapshotTaken" ? [s.event] : []));
+    expect(taken.length).toBeGreaterThan(0);
+    expect(taken.every((t) => t.bytes > 0 && t.index % 3 === 0)).toBe(true);
+    expect(names(seen)).not.toContain("failure");
+  });
+
+  it("node: a follower behind a compacted log reports the installed snapshot before the entries after it", async () => {
+    const ids = ["n1", "n2", "n3"].map(nodeId);
+    const c = new Cluster(ids, { snapshotEveryEntries: 4 });
+    await c.until("leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    const behind = ids.find((id) => id !== leader) as NodeId;
+    c.cut.add(behind);
+    for (let i = 0; i < 10; i++) await c.write(leader, `k${i}`);
+    const before = c.member(behind).seen.length;
+    c.cut.delete(behind);
+    await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied);
+    const after = c.member(behind).seen.slice(before);
+    const at = after.findIndex((s) => s.name === "snapshotInstalled");
+    expect(at).toBeGreaterThanOrEqual(0);
+    const installed = after[at] as Extract<Seen, { name: "snapshotInstalled" }>;
+    expect(installed.event.meta.index).toBeGreaterThan(0);
+    expect(installed.event.meta.conf.voters).toEqual(expect.arrayContaining(ids));
+    // No entry at or below the snapshot is reported as applied after it.
+    for (const s of after.slice(at + 1)) if (s.name === "applied") expect(s.event.index).toBeGreaterThan(installed.event.meta.index);
+  });
+
+  it("node: a storage failure stops the node and is reported once, as failure", async () => {
+    const n1 = nodeId("n1");
+    const cause = new Error("disk gone");
+    const failing = () => {
+      const store = new MemoryLogStore();
+      store.save = () => Promise.reject(new StorageFailedError({ cause }));
+      return store;
+    };
+    const c = new Cluster([n1], { store: failing });
+    await c.until("failure", () => !c.member(n1).node.running());
+    const failures = c.member(n1).seen.filter((s) => s.name === "failure");
+    expect(failures).toHaveLength(1);
+    expect((failures[0] as Extract<Seen, { name: "failure" }>).event.error).toBeInstanceOf(StorageFailedError);
+  });
+
+  it("node: a listener removed by the function on() returned hears nothing more", async () => {
+    const n1 = nodeId("n1");
+    const c = new Cluster([n1]);
+    const heard: number[] = [];
+    const off = c.member(n1).node.events.on("applied", (e) => heard.push(e.index));
+    await c.until("leader", () => c.leader() === n1);
+    await c.write(n1, "a");
+    off();
+    const count = heard.length;
+    expect(count).toBeGreaterThan(0);
+    await c.write(n1, "b");
+    expect(heard).toHaveLength(count);
+  });
+});
