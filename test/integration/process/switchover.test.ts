@@ -27,6 +27,20 @@ interface Instance {
   stopNudge?: () => void;
 }
 
+/** overlapsOf lists the pairs of master intervals of different instances that overlap. */
+function overlapsOf(all: { id: string; from: number; to: number; epoch: number }[]): string[] {
+  const out: string[] = [];
+  for (const a of all) {
+    for (const b of all) {
+      if (a.id < b.id && a.from < b.to && b.from < a.to) out.push(`${a.id}@${a.epoch} [${a.from.toFixed(1)}, ${a.to.toFixed(1)}) and ${b.id}@${b.epoch} [${b.from.toFixed(1)}, ${b.to.toFixed(1)})`);
+    }
+  }
+  return out;
+}
+
+/** FAILBACK_HOLD_DOWN_MS is the smallest hold-down the registry accepts. */
+const FAILBACK_HOLD_DOWN_MS = 1_000;
+
 describe("switchover on a 3-node cluster", () => {
   let c: ProcessCluster;
   const instances: Instance[] = [];
@@ -81,12 +95,7 @@ describe("switchover on a 3-node cluster", () => {
       master = target;
     }
     const all = instances.flatMap((i) => i.intervals.map((iv) => ({ ...iv, id: i.id })));
-    const overlaps: string[] = [];
-    for (const a of all) {
-      for (const b of all) {
-        if (a.id < b.id && a.from < b.to && b.from < a.to) overlaps.push(`${a.id}@${a.epoch} [${a.from.toFixed(1)}, ${a.to.toFixed(1)}) and ${b.id}@${b.epoch} [${b.from.toFixed(1)}, ${b.to.toFixed(1)})`);
-      }
-    }
+    const overlaps = overlapsOf(all);
     const summary = JSON.stringify({ handovers, intervals: all.length });
     expect(overlaps, summary).toEqual([]);
     expect(all.length, summary).toBeGreaterThanOrEqual(SWITCHOVERS + 1);
@@ -95,5 +104,50 @@ describe("switchover on a 3-node cluster", () => {
     const holders = new Map<number, Set<string>>();
     for (const iv of all) holders.set(iv.epoch, (holders.get(iv.epoch) ?? new Set()).add(iv.id));
     expect([...holders.values()].filter((ids) => ids.size > 1), summary).toEqual([]);
+  });
+
+  it("fail-back: the preferred instance, back and passing for the hold-down, takes the master role again from the standby that replaced it, never both at once", async () => {
+    await c.client("n1").putService("fb", { mode: "master-slave", failback: "fb-p", failbackHoldDownMs: FAILBACK_HOLD_DOWN_MS });
+    const start = async (id: string, via: string, adopt: boolean): Promise<Instance> => {
+      const inst: Instance = { id, via, intervals: [] };
+      instances.push(inst);
+      inst.client = new RaftmeshClient([c.api(via)]);
+      inst.session = await startMasterSession(inst.client, {
+        service: "fb",
+        id,
+        address: "127.0.0.1",
+        port: 9001,
+        ttlMs: TTL_MS,
+        adopt,
+        onPromoted: (epoch) => inst.intervals.push({ from: performance.now(), to: Number.POSITIVE_INFINITY, epoch }),
+        onDemoted: () => {
+          const open = inst.intervals.at(-1);
+          if (open && open.to === Number.POSITIVE_INFINITY) open.to = performance.now();
+        },
+      });
+      inst.stopNudge = nudgeOnMasterEvents(inst.client, inst.session, "fb");
+      return inst;
+    };
+    const preferred = await start("fb-p", "n1", false);
+    await waitFor("fb-p master", () => preferred.session?.isMaster(), 15_000);
+    const standby = await start("fb-s", "n2", false);
+    // The preferred instance goes silent: its lease runs out and the standby is promoted.
+    preferred.stopNudge?.();
+    preferred.session?.stop();
+    await waitFor("fb-s promoted", () => standby.session?.isMaster(), TTL_MS + 5_000);
+    const replacedAt = performance.now();
+    // It comes back (same instance, adopted): a standby first, then the master again once it has
+    // passed for the hold-down and the standby has held the role as long.
+    const back = await start("fb-p", "n1", true);
+    await waitFor("fb-p master again", () => back.session?.isMaster(), FAILBACK_HOLD_DOWN_MS + TTL_MS + 8_000);
+    const failbackMs = Math.round(performance.now() - replacedAt);
+    const all = [preferred, standby, back].flatMap((i) => i.intervals.map((iv) => ({ ...iv, id: i.id })));
+    const summary = JSON.stringify({ failbackMs, intervals: all.map((iv) => `${iv.id}@${iv.epoch}`) });
+    expect(overlapsOf(all), summary).toEqual([]);
+    expect(failbackMs, summary).toBeGreaterThanOrEqual(FAILBACK_HOLD_DOWN_MS);
+    expect(standby.session?.isMaster(), summary).toBe(false);
+    const master = (await c.client("n2").getService("fb")).service?.master;
+    expect(master?.instanceId, summary).toBe("fb-p");
+    expect(master?.epoch, summary).toBe(back.session?.epoch);
   });
 });
