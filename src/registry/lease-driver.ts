@@ -62,7 +62,25 @@ export interface LeaseDriverOptions {
    * the fast-lease-clock negative control passes another one.
    */
   readonly monoMs?: () => number;
+  /**
+   * timer runs the expiry check every LEASE_CHECK_MS (default Node's setInterval). The simulator
+   * passes its virtual-time scheduler so leases expire on the same clock as the rest of a seeded run.
+   */
+  readonly timer?: LeaseTimer;
 }
+
+/** LeaseTimer is the one timer the driver needs (node's HostScheduler satisfies it); the returned function cancels. */
+export interface LeaseTimer {
+  every(ms: number, fn: () => void): () => void;
+}
+
+/** NODE_LEASE_TIMER is Node's setInterval. */
+const NODE_LEASE_TIMER: LeaseTimer = {
+  every(ms, fn) {
+    const t = setInterval(fn, ms);
+    return () => clearInterval(t);
+  },
+};
 
 /**
  * LeaseDriver runs heartbeat leases on the leader: it seeds the LeaseTracker when this node
@@ -87,7 +105,7 @@ export interface LeaseDriverOptions {
  */
 export class LeaseDriver {
   private readonly tracker = new LeaseTracker();
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   /**
    * positions: the latest replication position each instance reported in a heartbeat to this
    * leader (key service\0id). They reach the log only with the entries that can choose a master —
@@ -123,11 +141,12 @@ export class LeaseDriver {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.check(), LEASE_CHECK_MS);
+    this.cancelTimer = (this.opts.timer ?? NODE_LEASE_TIMER).every(LEASE_CHECK_MS, () => void this.check());
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     this.tracker.stepDown();
   }
 
