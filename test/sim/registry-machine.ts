@@ -1,5 +1,6 @@
 import type { Entry, LogIndex } from "../../src/raft/index.js";
 import { decodeCommand } from "../../src/registry/codec.js";
+import type { LeaseRegistry } from "../../src/registry/lease-driver.js";
 import { RegistryStateMachine } from "../../src/registry/state-machine.js";
 import type { CommandResult, RegistryEvent } from "../../src/registry/types.js";
 import { SafetyViolation } from "./checker.js";
@@ -7,6 +8,9 @@ import { chainHash } from "./kv-machine.js";
 
 /** SIM_SESSION_WINDOW is the registry's session window in the simulator: small, so stale retries happen. */
 export const SIM_SESSION_WINDOW = 4;
+
+/** RESULTS_KEPT: a lease proposal's promise resolves right after its entry applies, long before 64 more entries do. */
+const RESULTS_KEPT = 64;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -32,6 +36,29 @@ export class RegistrySimMachine {
   private epochs = new Map<string, number>();
   /** lastResult is what the last apply returned (undefined for no-ops). */
   lastResult: CommandResult | undefined;
+  /** results keeps the last RESULTS_KEPT results by index, so a lease driver's proposal reads its own result. */
+  private readonly results = new Map<number, CommandResult>();
+  /** onEvents and onReset are the node's lease-driver feed (as RegistryFeed feeds it in the agent). */
+  onEvents: ((events: RegistryEvent[]) => void) | undefined;
+  onReset: (() => void) | undefined;
+
+  /** resultAt is the result of the entry at index, while it is among the last RESULTS_KEPT applied. */
+  resultAt(index: number): CommandResult | undefined {
+    return this.results.get(index);
+  }
+
+  /** leaseView is the applied registry as the lease driver reads it; it follows restores, which replace the registry. */
+  leaseView(): LeaseRegistry {
+    return {
+      allInstances: () => this.registry.allInstances(),
+      instance: (service, id) => this.registry.instance(service, id),
+      instances: (service) => this.registry.instances(service),
+      getService: (name) => this.registry.getService(name),
+      roleOf: (service, id) => this.registry.roleOf(service, id),
+      masterOf: (service) => this.registry.masterOf(service),
+      failbacksDue: (now) => this.registry.failbacksDue(now),
+    };
+  }
 
   get applied(): LogIndex {
     return this.registry.applied;
@@ -49,6 +76,9 @@ export class RegistrySimMachine {
     this.lastResult = result;
     this.chain = chainHash(this.chain, e);
     if (!result) return;
+    this.results.set(e.index, result);
+    this.results.delete(e.index - RESULTS_KEPT);
+    if (this.events.length > 0) this.onEvents?.(this.events);
     this.chain = foldText(this.chain, JSON.stringify(result));
     if (this.events.length > 0) this.chain = foldText(this.chain, JSON.stringify(this.events));
     this.checkAtMostOnce(e, result);
@@ -136,5 +166,7 @@ export class RegistrySimMachine {
     this.ran = new Map(s.ran);
     this.epochs = new Map(this.registry.listServices().map((x) => [x.service.name, x.master.epoch]));
     this.lastResult = undefined;
+    this.results.clear();
+    this.onReset?.();
   }
 }

@@ -1,5 +1,6 @@
 import { type Entry, type LogIndex, Membership, type NodeId, type Status } from "../../src/raft/index.js";
 import type { RaftNode } from "../../src/node/raft-node.js";
+import type { LeaseDriver } from "../../src/registry/lease-driver.js";
 import type { MemoryLogStore } from "../../src/storage/index.js";
 import type { LogView } from "./checker.js";
 import { type MachineKind, makeMachine, type SimMachine } from "./sim-machine.js";
@@ -15,6 +16,8 @@ export class SimNode {
   node!: RaftNode;
   sm: SimMachine;
   sched!: SimScheduler;
+  /** leases is the incarnation's lease driver (registry machine only). */
+  leases: LeaseDriver | undefined;
   alive = true;
   /** skipTickRate makes this node's clock run slow by that share (clock skew). */
   skipTickRate = 0;
@@ -42,6 +45,8 @@ export class SimNode {
     this.alive = false;
     this.pausedUntil = 0;
     this.sched.cancelAll();
+    this.leases?.stop();
+    this.leases = undefined;
     void this.node.stop();
     this.store.crash();
   }

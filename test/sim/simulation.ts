@@ -24,6 +24,9 @@ import { encodeWrite } from "./kv-machine.js";
 import { SimNetwork } from "./network.js";
 import { type FaultProfile, pickProfile } from "./profiles.js";
 import { Rng } from "./rng.js";
+import { LeaseDriver } from "../../src/registry/lease-driver.js";
+import { encodeWrite as encodeRegistryWrite, type OkResult } from "../../src/registry/writer.js";
+import { LeaseWorkload } from "./lease-workload.js";
 import { RegistrySimMachine } from "./registry-machine.js";
 import { RegistryWorkload } from "./registry-workload.js";
 import type { MachineKind } from "./sim-machine.js";
@@ -66,6 +69,8 @@ export interface RegistryTally {
   ok: number;
   duplicates: number;
   failed: Record<string, number>;
+  /** leases: heartbeats sent, acknowledged, "master" answers, and lease expiries the drivers applied. */
+  leases?: { heartbeats: number; acks: number; masterAnswers: number; expiries: number };
 }
 
 /** SimResult is the outcome of one run. */
@@ -143,6 +148,9 @@ export class Simulation {
   private trace = 0;
 
   private readonly workload: RegistryWorkload | undefined;
+  /** leaseWorkload and leaseRng: the instances' heartbeats (registry runs), on generators of their own so the other draws stay as they were. */
+  private readonly leaseWorkload: LeaseWorkload | undefined;
+  private readonly leaseRng: Rng;
   private registryTally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
   private talliedIndex: LogIndex = 0;
   private stats = { elections: 0, writesAcked: 0, readsDone: 0, readsRefused: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0 };
@@ -168,6 +176,8 @@ export class Simulation {
     // The workload has its own generator, derived from the seed without drawing from this.rng,
     // so the kv machine's runs are unchanged by the registry option.
     if (this.cfg.machine === "registry") this.workload = new RegistryWorkload(new Rng((config.seed ^ 0x5eed_1e57) >>> 0));
+    if (this.cfg.machine === "registry") this.leaseWorkload = new LeaseWorkload(new Rng((config.seed ^ 0x1ea5_e5ed) >>> 0));
+    this.leaseRng = new Rng((config.seed ^ 0x1ea5_0c0d) >>> 0);
     this.confRng = new Rng((config.seed ^ 0xc0f1_9e57) >>> 0);
     this.faultRng = this.rng.fork();
     this.clientRng = this.rng.fork();
@@ -247,6 +257,44 @@ export class Simulation {
       if (sn.node === node) this.failure ??= e.error;
     });
     node.start();
+    if (sn.sm instanceof RegistrySimMachine) this.startLeases(sn, node, sched, sn.sm);
+  }
+
+  /**
+   * startLeases runs the production lease driver on a registry node, wired as the agent wires it
+   * (buildLeases): proposals through this node, its role events, the applied registry's events, and
+   * the node's virtual clock for both its monotonic time and its expiry timer.
+   */
+  private startLeases(sn: SimNode, node: RaftNode, sched: SimScheduler, sm: RegistrySimMachine): void {
+    const clusterTime = { now: () => REGISTRY_T0_MS + sched.nowMs };
+    const leases = new LeaseDriver({
+      clusterNow: () => clusterTime.now(),
+      registry: sm.leaseView(),
+      propose: async (cmd) => {
+        const proposedMs = sched.nowMs;
+        const index = (await node.propose(encodeRegistryWrite(clusterTime, cmd, undefined))) as LogIndex;
+        const res = sm.resultAt(index);
+        if (!res?.ok) throw new Error(`lease proposal ${cmd.op} at ${index}: ${res ? res.code : "no result"}`);
+        this.guard(() =>
+          this.leaseWorkload?.onLeaseWrite(cmd, proposedMs, sched.nowMs, (c) => {
+            const inst = sm.leaseView().instance(c.service, c.id);
+            return inst?.health === "critical" && inst.note === c.note && inst.modIndex === index;
+          }),
+        );
+        return res as OkResult;
+      },
+      logger: silent,
+      leadership: node,
+      monoMs: () => sched.nowMs,
+      timer: sched,
+    });
+    sm.onEvents = (events) => leases.onEvents(events);
+    sm.onReset = () => leases.onReset();
+    node.events.on("role", (e) => {
+      if (sn.node === node) leases.onRole(e.role === Role.Leader);
+    });
+    sn.leases = leases;
+    leases.start();
   }
 
   private readonly nodeRngs = new Map<NodeId, Rng>();
@@ -326,8 +374,13 @@ export class Simulation {
       healToWriteTicks: this.firstAckAfterHeal >= 0 ? this.firstAckAfterHeal - this.healedAt : -1,
       messages: this.net.sent,
       trace: this.trace,
-      ...(this.workload ? { registry: this.registryTally } : {}),
+      ...(this.workload ? { registry: { ...this.registryTally, ...this.leaseTally() } } : {}),
     };
+  }
+
+  private leaseTally(): Pick<RegistryTally, "leases"> {
+    const w = this.leaseWorkload;
+    return w ? { leases: { heartbeats: w.heartbeats, acks: w.acks, masterAnswers: w.masterAnswers, expiries: w.expiries } } : {};
   }
 
   /** checkRegistriesAgree compares the registry snapshots of live nodes that applied the same index: equal state, equal bytes. */
@@ -391,12 +444,27 @@ export class Simulation {
       node.sched.runDue(this.now * SIM_TICK_MS);
       if (!this.clientRng.chance(node.skipTickRate)) node.sched.tick();
     }
+    this.heartbeats();
     await drain();
+    this.failure ??= this.leaseWorkload?.violation;
     this.throwFailure();
     this.stopRemoved();
     this.check();
     // A probe runs in the core at once; the host loop takes what it did at the next drain.
     if (this.healedAt < 0) this.probeNewLeader();
+  }
+
+  /** heartbeats sends the instances' heartbeats due now to a random live node that believes it leads (registry runs). */
+  private heartbeats(): void {
+    const w = this.leaseWorkload;
+    if (!w) return;
+    w.now = this.now * SIM_TICK_MS;
+    w.tick(this.now, w.now, () => {
+      const leaders = this.live().filter((n) => n.leases && n.node.status().role === Role.Leader);
+      const n = leaders.length === 0 ? undefined : leaders[this.leaseRng.nextInt(leaders.length)];
+      const leases = n?.leases;
+      return leases ? (items) => leases.renew(items) : undefined;
+    });
   }
 
   private throwFailure(): void {
