@@ -4,13 +4,15 @@ import { type RegistryTally, runSeed, type SimResult } from "./simulation.js";
 
 // Runs seeds 1..300 with nodes running the RegistryStateMachine: Raft safety as in the kv runs, plus
 // equal apply chains over results and events, byte-identical registries at the end, and at-most-once
-// application of retried (client, seq) writes (checked by RegistrySimMachine).
+// application of retried (client, seq) writes (checked by RegistrySimMachine), and the lease driver's
+// promises to heartbeating instances (checked by LeaseWorkload).
 it("sim: seeds 1..300 with the registry machine keep Raft safety, identical registries and at-most-once retries", async () => {
   const failures: SimResult[] = [];
   const tally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
   let crashes = 0;
   let confChanges = 0;
   let snapshotsSent = 0;
+  const leases = { heartbeats: 0, acks: 0, masterAnswers: 0, expiries: 0 };
   for (let seed = 1; seed <= 300 && failures.length < 5; seed++) {
     const r = await runSeed({ seed, machine: "registry" });
     if (!r.ok) failures.push(r);
@@ -18,6 +20,7 @@ it("sim: seeds 1..300 with the registry machine keep Raft safety, identical regi
     confChanges += r.confChanges;
     snapshotsSent += r.snapshotsSent;
     const t = r.registry!;
+    for (const k of Object.keys(leases) as (keyof typeof leases)[]) leases[k] += t.leases?.[k] ?? 0;
     tally.commands += t.commands;
     tally.ok += t.ok;
     tally.duplicates += t.duplicates;
@@ -31,5 +34,9 @@ it("sim: seeds 1..300 with the registry machine keep Raft safety, identical regi
   expect(tally.commands).toBeGreaterThan(20_000);
   expect(tally.ok).toBeGreaterThan(tally.commands / 2);
   expect(tally.duplicates).toBeGreaterThan(1_000);
+  // Leases: heartbeats acknowledged, "master" answers given, and leases that expired (heartbeats stopped or lost to faults).
+  expect(leases.acks).toBeGreaterThan(10_000);
+  expect(leases.masterAnswers).toBeGreaterThan(1_000);
+  expect(leases.expiries).toBeGreaterThan(1_000);
   for (const code of ["not-found", "stale-session", "invalid-argument", "failed-precondition"]) expect(tally.failed[code] ?? 0, code).toBeGreaterThan(100);
 });
