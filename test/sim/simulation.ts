@@ -56,6 +56,8 @@ export interface SimConfig {
   unsafe?: UnsafeSwitches;
   /** unsafeConf breaks the nodes' membership guards on purpose (a negative control, see unsafe-conf.ts). */
   unsafeConf?: UnsafeConfVariant;
+  /** unsafeLeaseClock runs the lease drivers' clock twice as fast as virtual time (a negative control for the lease checks). */
+  unsafeLeaseClock?: boolean;
   membership?: boolean;
   /** snapshotEvery is how many applied entries trigger a local snapshot (small, to exercise snapshots). */
   snapshotEvery?: number;
@@ -170,6 +172,7 @@ export class Simulation {
       unsafe: config.unsafe ?? {},
       ...(config.unsafeConf ? { unsafeConf: config.unsafeConf } : {}),
       membership: config.membership ?? true,
+      unsafeLeaseClock: config.unsafeLeaseClock ?? false,
       snapshotEvery: config.snapshotEvery ?? 5 + this.rng.nextInt(60),
       machine: config.machine ?? "kv",
     };
@@ -285,7 +288,7 @@ export class Simulation {
       },
       logger: silent,
       leadership: node,
-      monoMs: () => sched.nowMs,
+      monoMs: this.cfg.unsafeLeaseClock ? () => 2 * sched.nowMs : () => sched.nowMs,
       timer: sched,
     });
     sm.onEvents = (events) => leases.onEvents(events);
