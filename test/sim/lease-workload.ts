@@ -63,7 +63,8 @@ export class LeaseWorkload {
       service,
       id,
       stopsAt: rng.chance(0.4) ? 20 + rng.nextInt(400) : Number.POSITIVE_INFINITY,
-      nextAt: rng.nextInt(HEARTBEAT_EVERY_TICKS),
+      // One phase for all: the batch goes out every HEARTBEAT_EVERY_TICKS, one confirmation round each.
+      nextAt: 0,
       acked: [],
       expiredAt: [],
       masterEpoch: 0,
@@ -72,27 +73,30 @@ export class LeaseWorkload {
     }));
   }
 
-  /** tick sends the heartbeats due at `tick` (virtual time nowMs) to `pick()`'s driver, if any node believes it leads. */
+  /**
+   * tick sends the heartbeats due at `tick` (virtual time nowMs) to `pick()`'s driver, if any node
+   * believes it leads, in one batch: the agent's HeartbeatBatcher batches them too, so they share
+   * one leadership confirmation.
+   */
   tick(tick: number, nowMs: number, pick: () => LeaseSink | undefined): void {
-    for (const b of this.beaters) {
-      if (tick < b.nextAt || tick > b.stopsAt) continue;
-      b.nextAt = tick + HEARTBEAT_EVERY_TICKS;
-      const sink = pick();
-      if (!sink) continue;
-      this.heartbeats++;
-      const sentMs = nowMs;
-      const masterEpoch = b.actingUntil > nowMs ? b.masterEpoch : 0;
-      void sink([{ service: b.service, id: b.id, status: "", note: "", masterEpoch }]).then(
-        (out) => {
-          try {
-            this.answered(b, sentMs, out[0]);
-          } catch (err) {
-            this.violation ??= err instanceof Error ? err : new Error(String(err));
-          }
-        },
-        () => {},
-      );
-    }
+    const due = this.beaters.filter((b) => tick >= b.nextAt && tick <= b.stopsAt);
+    if (due.length === 0) return;
+    for (const b of due) b.nextAt = tick + HEARTBEAT_EVERY_TICKS;
+    const sink = pick();
+    if (!sink) return;
+    this.heartbeats += due.length;
+    const sentMs = nowMs;
+    const items = due.map((b) => ({ service: b.service, id: b.id, status: "", note: "", masterEpoch: b.actingUntil > nowMs ? b.masterEpoch : 0 }));
+    void sink(items).then(
+      (out) => {
+        try {
+          due.forEach((b, i) => this.answered(b, sentMs, out[i]));
+        } catch (err) {
+          this.violation ??= err instanceof Error ? err : new Error(String(err));
+        }
+      },
+      () => {},
+    );
   }
 
   /** now is the virtual time answers are received at (set by the simulation before it drains). */

@@ -462,8 +462,9 @@ export class Simulation {
     const w = this.leaseWorkload;
     if (!w) return;
     w.now = this.now * SIM_TICK_MS;
+    let leaders: SimNode[] | undefined;
     w.tick(this.now, w.now, () => {
-      const leaders = this.live().filter((n) => n.leases && n.node.status().role === Role.Leader);
+      leaders ??= this.live().filter((n) => n.leases && n.node.status().role === Role.Leader);
       const n = leaders.length === 0 ? undefined : leaders[this.leaseRng.nextInt(leaders.length)];
       const leases = n?.leases;
       return leases ? (items) => leases.renew(items) : undefined;
