@@ -15,7 +15,7 @@ import { childLogger, type Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import { packageVersion } from "../common/version.js";
 import type { AgentConfig } from "../config/index.js";
-import { ClusterStateMachine, encodeAppCommand, type MemberAddress } from "../node/cluster-state-machine.js";
+import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
 import { RaftNode } from "../node/raft-node.js";
 import { type NodeId, nodeId, type PersistedState, Role } from "../raft/index.js";
 import { ClusterClock } from "../registry/cluster-clock.js";
@@ -245,8 +245,8 @@ function buildClusterTime(node: RaftNode, registry: RegistryStateMachine): Clust
 
 /** buildWriter is the registry's write path on this node; the early-ack control swaps in a writer that acknowledges before a quorum has the entry. */
 function buildWriter(node: RaftNode, clusterTime: ClusterNow, unsafe: UnsafeSwitches): RegistryWriter {
-  if (unsafe.earlyAck) return new EarlyAckWriter({ proposeAppNoWait: (data) => node.proposeNoWait(encodeAppCommand(data)) }, clusterTime);
-  return new ProposingWriter({ proposeApp: (data) => node.propose(encodeAppCommand(data)) }, clusterTime);
+  if (unsafe.earlyAck) return new EarlyAckWriter(node, clusterTime);
+  return new ProposingWriter(node, clusterTime);
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   ReadTimeoutError,
   RemovedFromClusterError,
 } from "./errors.js";
+import { encodeAppCommand } from "./cluster-state-machine.js";
 import { NodeEventEmitter } from "./events.js";
 import { type Cancel, type HostScheduler, NODE_SCHEDULER } from "./scheduler.js";
 import type { StateMachine } from "./state-machine.js";
@@ -207,6 +208,20 @@ export class RaftNode {
   /** propose replicates data and resolves with the state machine's result once applied here. */
   propose(data: Uint8Array): Promise<unknown> {
     return this.track(this.raw.propose([data])[0]);
+  }
+
+  /**
+   * proposeApp replicates an application command, wrapped in the app-command envelope the
+   * ClusterStateMachine routes to the application (so callers never build envelopes); it resolves
+   * with the application's result once applied here. Only for nodes whose machine is a ClusterStateMachine.
+   */
+  proposeApp(data: Uint8Array): Promise<unknown> {
+    return this.propose(encodeAppCommand(data));
+  }
+
+  /** proposeAppNoWait is proposeNoWait for an application command (negative controls only). */
+  proposeAppNoWait(data: Uint8Array): { index: LogIndex } {
+    return this.proposeNoWait(encodeAppCommand(data));
   }
 
   /** proposeNoWait appends data on the leader and returns its index without waiting for commit (negative controls only). */
