@@ -58,7 +58,7 @@ export class LeaseWorkload {
   /** violation is the first broken promise an answer revealed (answers arrive in the host loop's microtasks). */
   violation: Error | undefined;
 
-  constructor(private readonly rng: WorkloadRng) {
+  constructor(rng: WorkloadRng) {
     this.beaters = HEARTBEATERS.map(([service, id]) => ({
       service,
       id,
@@ -90,7 +90,7 @@ export class LeaseWorkload {
     void sink(items).then(
       (out) => {
         try {
-          due.forEach((b, i) => this.answered(b, sentMs, out[i]));
+          for (const [i, b] of due.entries()) this.answered(b, sentMs, out[i]);
         } catch (err) {
           this.violation ??= err instanceof Error ? err : new Error(String(err));
         }
