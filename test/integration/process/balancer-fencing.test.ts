@@ -8,6 +8,7 @@
  * stood down, never one with the old epoch after the new master accepted one, and every accepted
  * write carried the epoch the endpoint sent.
  */
+import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientHeartbeat, type HeartbeatCall, MasterSession } from "../../../src/client/master-session.js";
 import { type BackendRecord, DemoBackend, hostMonotonicMs } from "../../../src/demo/backend.js";
@@ -68,7 +69,18 @@ describe("balancer: fencing through a failover", () => {
       });
       const port = await backend.listen(0);
       await client.register({ id, service: SERVICE, address: "127.0.0.1", port, ttlMs: TTL_MS });
-      const session = new MasterSession(hb, { service: SERVICE, id, ttlMs: TTL_MS, onDemoted: () => { if (inst) inst.demotedAt = hostMonotonicMs(); } });
+      // A master stands down at its deadline (isMaster() is false from then on, whatever its timer
+      // does); the demotion callback runs when the timer fires, which a busy loop makes late. So
+      // the moment it stood down is the deadline, carried over to the host clock.
+      const session: MasterSession = new MasterSession(hb, {
+        service: SERVICE,
+        id,
+        ttlMs: TTL_MS,
+        onDemoted: (reason) => {
+          const late = reason === "lease-lost" ? Math.max(0, performance.now() - session.deadline) : 0;
+          if (inst) inst.demotedAt = hostMonotonicMs() - late;
+        },
+      });
       sessionRef.s = session;
       inst = { id, backend, session, records, cut: false, demotedAt: Number.POSITIVE_INFINITY };
       instances.push(inst);
