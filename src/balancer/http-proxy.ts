@@ -11,8 +11,8 @@ import { RETRIES_MAX, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS, RETRY_BODY_BY
 import { type ErrorKind, sendError, sendStatic } from "./responses.js";
 import { endpointKey, type Route, type RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
-import type { Endpoint, PickRequest } from "./types.js";
-import type { UpstreamPools } from "./upstream-pool.js";
+import type { CircuitBreaker, Endpoint, PickRequest } from "./types.js";
+import { type Pool, type UpstreamPools, wake } from "./upstream-pool.js";
 
 /** HOP_BY_HOP are the headers that describe one connection, never forwarded (RFC 9110 §7.6.1); Expect is answered here. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"]);
@@ -30,6 +30,23 @@ export interface ProxyContext {
 }
 
 let requestCounter = 0;
+
+/** OWNER marks an upstream socket with the circuit breaker its opening was charged to (maxConnections). */
+const OWNER = Symbol("raftmesh.breaker");
+type OwnedSocket = Socket & { [OWNER]?: CircuitBreaker };
+
+/** Gate is how a try gets its connection: a free one, a new one within maxConnections, or none. */
+type Gate = "free" | "opened" | "refused";
+
+/**
+ * gate decides whether a try to pool may go now. A free keep-alive socket of the endpoint costs
+ * nothing; a new connection is charged to the service's breaker (maxConnections, counted across
+ * workers and endpoints) and released when the socket closes.
+ */
+function gate(pool: Pool, name: string, breaker: CircuitBreaker): Gate {
+  if ((pool.agent.freeSockets[name]?.length ?? 0) > 0) return "free";
+  return breaker.tryOpenConnection() ? "opened" : "refused";
+}
 
 /** FailureKind: connect (no byte reached the instance), reset (the connection broke after), timeout, or a 5xx answer. */
 type FailureKind = "connect" | "reset" | "timeout" | "5xx";
@@ -71,7 +88,7 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
     route = fb;
   }
   if (!route.breaker.tryStartRequest()) {
-    sendError(res, "circuit-open", route.table.name);
+    sendError(res, "circuit-open", route.table.name, "requests");
     return;
   }
   route.budget.onRequestStart();
@@ -215,6 +232,71 @@ class ProxyRequest {
       this.fail("upstream-failed");
       return;
     }
+    const pool = this.ctx.pools.acquire(endpointKey(ep));
+    const name = pool.agent.getName({ host: ep.address, port: ep.port });
+    const g = gate(pool, name, route.breaker);
+    if (g !== "refused") {
+      this.send(ep, pool, g === "opened");
+      return;
+    }
+    // At maxConnections. With no connection of this endpoint in use, none will be freed for the
+    // request: refuse at once. Otherwise wait for one (maxPendingRequests bounds the waiters).
+    if ((pool.agent.sockets[name]?.length ?? 0) === 0) {
+      this.ctx.pools.release(pool);
+      return void sendError(this.res, "circuit-open", route.table.name, "connections");
+    }
+    if (!route.breaker.tryEnqueuePending()) {
+      this.ctx.pools.release(pool);
+      return void sendError(this.res, "circuit-open", route.table.name, "pending");
+    }
+    this.waitForConnection(ep, pool, name);
+  }
+
+  /** waitForConnection parks the try until a socket of pool frees or closes, the client leaves, or the try times out. */
+  private waitForConnection(ep: Endpoint, pool: Pool, name: string): void {
+    const route = this.route;
+    const c = route.table.config;
+    let waiting = true;
+    const leave = () => {
+      waiting = false;
+      clearTimeout(timer);
+      this.res.off("close", onClose);
+      route.breaker.onPendingDequeued();
+      const i = pool.waiters.indexOf(waiter);
+      if (i !== -1) pool.waiters.splice(i, 1);
+    };
+    const waiter = (): boolean => {
+      if (!waiting) return true;
+      const g = gate(pool, name, route.breaker);
+      if (g === "refused") return false;
+      leave();
+      this.send(ep, pool, g === "opened");
+      return true;
+    };
+    const onClose = () => {
+      if (!waiting) return;
+      leave();
+      this.ctx.pools.release(pool);
+    };
+    const timer = setTimeout(() => {
+      if (!waiting) return;
+      leave();
+      this.ctx.pools.release(pool);
+      this.fail("upstream-timeout");
+    }, c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS);
+    this.res.once("close", onClose);
+    pool.waiters.push(waiter);
+  }
+
+  /** send makes one try to ep on pool; opened: a new connection was charged to the breaker for it. */
+  private send(ep: Endpoint, pool: Pool, opened: boolean): void {
+    if (this.finished) {
+      if (opened) this.route.breaker.onConnectionClosed();
+      this.ctx.pools.release(pool);
+      return;
+    }
+    const route = this.route;
+    let charge = opened;
     this.tries++;
     this.tried.add(ep.id);
     let headers = this.headers;
@@ -226,7 +308,6 @@ class ProxyRequest {
         else headers.push("x-raftmesh-epoch", route.epochHeader);
       }
     }
-    const pool = this.ctx.pools.acquire(endpointKey(ep));
     route.balancer.onStart(ep.id);
     let settled = false;
     let connected = false;
@@ -240,13 +321,29 @@ class ProxyRequest {
       settled = true;
       clearTimeout(timer);
       route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
+      if (charge) {
+        // The request ended without taking a new socket: the reserved connection is not used.
+        charge = false;
+        route.breaker.onConnectionClosed();
+      }
       this.ctx.pools.release(pool);
       if (retrying && this.retryHeld) {
         this.retryHeld = false;
         route.budget.onRetryEnd();
       }
     };
-    up.once("socket", (s: Socket) => {
+    up.once("socket", (s: OwnedSocket) => {
+      if (charge) {
+        charge = false;
+        if (s[OWNER] === undefined) {
+          const breaker = route.breaker;
+          s[OWNER] = breaker;
+          s.once("close", () => {
+            breaker.onConnectionClosed();
+            wake(pool);
+          });
+        } else route.breaker.onConnectionClosed(); // the agent reused a socket after all
+      }
       if (!s.connecting) connected = true;
       else s.once("connect", () => (connected = true));
       if (this.streamed) this.pipeBody(up, s.connecting ? s : undefined);

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import type { BreakerLimit } from "./types.js";
 
 /** ErrorKind names why the endpoint answered itself rather than a backend. */
 export type ErrorKind =
@@ -30,13 +31,20 @@ const MESSAGE: Record<ErrorKind, string> = {
   "bad-request": "the request could not be routed",
 };
 
-/** sendError answers with a JSON body saying what went wrong. */
-export function sendError(res: ServerResponse, kind: ErrorKind, service: string | undefined): void {
+/** LIMIT_MESSAGE says which circuit breaker limit refused a request (the 503 body's limit field). */
+const LIMIT_MESSAGE: Record<BreakerLimit, string> = {
+  requests: "the service's circuit breaker is open: too many requests in flight (maxRequests)",
+  connections: "the service's circuit breaker is open: too many upstream connections (maxConnections)",
+  pending: "the service's circuit breaker is open: too many requests waiting for a connection (maxPendingRequests)",
+};
+
+/** sendError answers with a JSON body saying what went wrong (and, for circuit-open, which limit). */
+export function sendError(res: ServerResponse, kind: ErrorKind, service: string | undefined, limit?: BreakerLimit): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: kind, service, message: MESSAGE[kind] });
+  const body = JSON.stringify(limit ? { error: kind, service, limit, message: LIMIT_MESSAGE[limit] } : { error: kind, service, message: MESSAGE[kind] });
   res.writeHead(STATUS[kind], { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-raftmesh-error": kind });
   res.end(body);
 }

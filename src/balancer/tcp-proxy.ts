@@ -3,6 +3,14 @@
  * the master of the newest epoch), trying the next instance while the connect fails. Connections
  * to a master that lost its place are cut at once (cutMaster), so a client cannot keep writing
  * to a demoted master.
+ *
+ * On a table update (prune): connections to an instance that turned critical are cut in every
+ * mode (Envoy closes a host's pooled connections when it turns unhealthy; a byte stream gains
+ * nothing from staying on a failing instance). Connections to an instance removed from the
+ * service are cut in master-slave mode (a deregistered master must not keep taking writes) but
+ * drain in active-active mode: an instance that deregisters before it exits (rolling restart)
+ * closes its own connections when done, and Envoy keeps them as well by default
+ * (close_connections_on_host_set_change is off unless set).
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -30,6 +38,18 @@ export class TcpListener {
     if (!set) return;
     for (const s of set) s.destroy();
     this.open.delete(id);
+  }
+
+  /** prune cuts connections to instances that turned critical, or (master-slave) left the service. */
+  prune(): void {
+    const route = this.routes.get(this.service);
+    for (const [id, set] of this.open) {
+      const ep = route?.table.endpoints.find((e) => e.id === id);
+      const cut = ep ? ep.health === "critical" : route === undefined || route.mode === "master-slave";
+      if (!cut) continue;
+      for (const s of set) s.destroy();
+      this.open.delete(id);
+    }
   }
 
   /** cutAll destroys every proxied connection (stop). */

@@ -11,6 +11,11 @@ export interface Pool {
   readonly agent: Agent;
   active: number;
   draining: boolean;
+  /**
+   * waiters are requests pending for a connection of this endpoint (circuit breaker at
+   * maxConnections); each is called when a socket is freed or closed and says whether it went.
+   */
+  readonly waiters: (() => boolean)[];
 }
 
 /** UpstreamPools maps address:port to its pool. */
@@ -33,7 +38,12 @@ export class UpstreamPools {
         } as AgentOptions),
         active: 0,
         draining: false,
+        waiters: [],
       };
+      const pool = p;
+      // The agent's own 'free' listener ran first: the socket is in freeSockets now, unless the
+      // agent gave it to a request queued inside it.
+      p.agent.on("free", () => wake(pool));
       this.pools.set(key, p);
     }
     p.active++;
@@ -65,5 +75,13 @@ export class UpstreamPools {
   close(): void {
     for (const p of this.pools.values()) p.agent.destroy();
     this.pools.clear();
+  }
+}
+
+/** wake offers a freed or closed connection to the requests pending on the pool, first come first. */
+export function wake(p: Pool): void {
+  for (let i = 0; i < p.waiters.length; ) {
+    if (p.waiters[i]!()) p.waiters.splice(i, 1);
+    else i++;
   }
 }

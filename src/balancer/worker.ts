@@ -44,6 +44,7 @@ port.on("message", (m: ToWorker) => {
   if (m.t === "tables") {
     const changes = routes.apply(m);
     for (const c of changes) if (c.masterLost) for (const l of tcp) if (l.service === c.service) l.cutMaster(c.masterLost);
+    for (const l of tcp) l.prune();
     pools.retain(routes.liveKeys());
     return;
   }

@@ -159,4 +159,49 @@ describe("balancer: hostile input, upgrades and TCP upstreams", () => {
     s2.destroy();
     expect(again).toBe("e2:");
   });
+  it("balancer: TCP connections to an instance that turned critical are cut; to one removed while healthy they drain (active-active) or are cut (master-slave)", async () => {
+    const eps = (over: Record<string, Partial<import("../../../src/balancer/types.js").Endpoint>>, drop: string[] = []) =>
+      echoes.map((e, i) => endpointOf({ id: `e${i + 1}`, port: e.port }, over[`e${i + 1}`])).filter((e) => !drop.includes(e.id));
+    const open = async (service: string) => {
+      const s = connect(ep.tcpPort(service), "127.0.0.1");
+      s.on("error", () => {});
+      const hello = await new Promise<string>((r) => s.once("data", (c) => r(String(c))));
+      // Bounded: a connection never cut resolves as Infinity after 5 s and fails the check.
+      const closed = new Promise<number>((r) => {
+        s.on("close", () => r(Date.now()));
+        setTimeout(() => r(Number.POSITIVE_INFINITY), 5_000).unref();
+      });
+      return { s, id: hello.slice(0, 2), closed };
+    };
+    const alive = async (s: Socket) => {
+      s.write("ping");
+      return await new Promise<string>((r) => {
+        s.once("data", (c) => r(String(c)));
+        setTimeout(() => r("silent"), 1_000);
+      });
+    };
+    const db = (over = {}, drop: string[] = []) => table("db", eps(over, drop), { mode: "master-slave" }, { id: "e2", epoch: 5 });
+    // Active-active: removed while passing, the connection drains (still echoes).
+    const a = await open("echo");
+    await ep.set([db(), table("echo", eps({}, [a.id]))]);
+    expect(await alive(a.s)).toBe("ping");
+    // Back, then critical: cut at once.
+    await ep.set([db(), table("echo", eps({}))]);
+    let at = Date.now();
+    await ep.set([db(), table("echo", eps({ [a.id]: { health: "critical" } }))]);
+    expect((await a.closed) - at).toBeLessThan(500);
+    // Master-slave: the master (e2) removed from the service is cut.
+    await ep.set([db(), table("echo", eps({}))]);
+    const m = await open("db");
+    expect(m.id).toBe("e2");
+    at = Date.now();
+    await ep.set([db({}, ["e2"]), table("echo", eps({}))]);
+    expect((await m.closed) - at).toBeLessThan(500);
+    // And one that turned critical.
+    await ep.set([db(), table("echo", eps({}))]);
+    const m2 = await open("db");
+    at = Date.now();
+    await ep.set([db({ e2: { health: "critical" } }), table("echo", eps({}))]);
+    expect((await m2.closed) - at).toBeLessThan(500);
+  });
 });

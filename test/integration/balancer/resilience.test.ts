@@ -137,7 +137,40 @@ describe("balancer: resilience through the HTTP/1.1 endpoint", () => {
     const byStatus = count(replies.map((r) => String(r.status)));
     expect(byStatus).toEqual({ 200: 2, 503: 3 });
     const refused = replies.find((r) => r.status === 503)!;
-    expect(JSON.parse(refused.body)).toMatchObject({ error: "circuit-open", service: "svc" });
+    expect(JSON.parse(refused.body)).toMatchObject({ error: "circuit-open", service: "svc", limit: "requests" });
+  });
+
+  it("balancer: circuit breaking: past maxConnections requests wait for a connection, past maxPendingRequests they get 503 saying so", async () => {
+    const seen = new Set<unknown>();
+    backends = [await startBackend("slow", (req, res) => {
+      seen.add(req.socket);
+      req.resume();
+      setTimeout(() => res.end("slow"), 300);
+    })];
+    ep = await startEndpoint([table("svc", [endpointOf(backends[0]!)], { maxConnections: 2, maxPendingRequests: 1, maxRequests: 100 })]);
+    const many = new Agent({ keepAlive: true, maxSockets: 10 });
+    const replies = await Promise.all(Array.from({ length: 5 }, () => call(ep!.port, "/svc/svc/", { agent: many })));
+    many.destroy();
+    // Two go on the two connections, one waits for a free one and goes after, two are refused.
+    expect(count(replies.map((r) => String(r.status)))).toEqual({ 200: 3, 503: 2 });
+    expect(seen.size).toBe(2);
+    for (const r of replies.filter((r) => r.status === 503)) expect(JSON.parse(r.body)).toMatchObject({ error: "circuit-open", service: "svc", limit: "pending" });
+  });
+
+  it("balancer: circuit breaking: at maxConnections a try to an instance with no connection is refused at once (503, limit connections)", async () => {
+    const slow = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
+      req.resume();
+      setTimeout(() => res.end("slow"), 300);
+    };
+    backends = [await startBackend("a", slow), await startBackend("b", slow)];
+    ep = await startEndpoint([table("svc", backends.map((b) => endpointOf(b)), { policy: "round-robin", maxConnections: 1, maxRequests: 100 })]);
+    const many = new Agent({ keepAlive: true, maxSockets: 10 });
+    const replies = await Promise.all(Array.from({ length: 2 }, () => call(ep!.port, "/svc/svc/", { agent: many })));
+    many.destroy();
+    expect(count(replies.map((r) => String(r.status)))).toEqual({ 200: 1, 503: 1 });
+    expect(JSON.parse(replies.find((r) => r.status === 503)!.body)).toMatchObject({ error: "circuit-open", service: "svc", limit: "connections" });
+    // The connection is kept alive and reused: the next request is not refused.
+    expect((await call(ep.port, "/svc/svc/")).status).toBe(200);
   });
 
   it("balancer: static fallback: a service with no instance and fallbackStatus answers with it", async () => {
