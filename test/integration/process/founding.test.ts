@@ -65,7 +65,9 @@ describe("founding", () => {
     const leader = await c.waitForLeader(30_000, FOUNDERS);
     for (const id of FOUNDERS) {
       // Every founder founded once the last one was up: the first ones waited for it.
-      const founded = (await c.logOf(id)).split("\n").find((line) => line.includes("founded a new cluster"));
+      // The line comes at the end of a node's start-up (after its balancing endpoint's worker is
+      // up), which may be after the other two elected a leader: wait for it.
+      const founded = await waitFor(`${id} to log that it founded`, async () => (await c.logOf(id)).split("\n").find((line) => line.includes("founded a new cluster")), 30_000);
       expect(founded, `${id} founded`).toBeDefined();
       expect((JSON.parse(founded as string) as { time: number }).time).toBeGreaterThan(lastStartMs);
       expect((await c.client(id).status()).voters.sort()).toEqual(FOUNDERS);
