@@ -59,6 +59,28 @@ describe("switchover on a 3-node cluster", () => {
     await c?.cleanup();
   });
 
+  /** startInstance runs a master session for id through node `via`, recording its master intervals. */
+  async function startInstance(service: string, id: string, via: string, opts: { port: number; adopt?: boolean }): Promise<Instance> {
+    const inst: Instance = { id, via, intervals: [] };
+    instances.push(inst);
+    inst.client = new RaftmeshClient([c.api(via)]);
+    inst.session = await startMasterSession(inst.client, {
+      service,
+      id,
+      address: "127.0.0.1",
+      port: opts.port,
+      ttlMs: TTL_MS,
+      adopt: opts.adopt ?? false,
+      onPromoted: (epoch) => inst.intervals.push({ from: performance.now(), to: Number.POSITIVE_INFINITY, epoch }),
+      onDemoted: () => {
+        const open = inst.intervals.at(-1);
+        if (open && open.to === Number.POSITIVE_INFINITY) open.to = performance.now();
+      },
+    });
+    inst.stopNudge = nudgeOnMasterEvents(inst.client, inst.session, service);
+    return inst;
+  }
+
   it("switchover: the old master stands down before the new one acts, every time, and each handover ends within one TTL and a bit", async () => {
     await c.client("n1").putService("db", { mode: "master-slave" });
     for (const [id, via] of [
@@ -66,22 +88,7 @@ describe("switchover on a 3-node cluster", () => {
       ["db-b", "n2"],
       ["db-c", "n3"],
     ] as const) {
-      const inst: Instance = { id, via, intervals: [] };
-      instances.push(inst);
-      inst.client = new RaftmeshClient([c.api(via)]);
-      inst.session = await startMasterSession(inst.client, {
-        service: "db",
-        id,
-        address: "127.0.0.1",
-        port: 9000,
-        ttlMs: TTL_MS,
-        onPromoted: (epoch) => inst.intervals.push({ from: performance.now(), to: Number.POSITIVE_INFINITY, epoch }),
-        onDemoted: () => {
-          const open = inst.intervals.at(-1);
-          if (open && open.to === Number.POSITIVE_INFINITY) open.to = performance.now();
-        },
-      });
-      inst.stopNudge = nudgeOnMasterEvents(inst.client, inst.session, "db");
+      await startInstance("db", id, via, { port: 9000 });
     }
     let master = await waitFor("a master", () => instances.find((i) => i.session?.isMaster()), 15_000);
     const handovers: number[] = [];
@@ -108,26 +115,7 @@ describe("switchover on a 3-node cluster", () => {
 
   it("fail-back: the preferred instance, back and passing for the hold-down, takes the master role again from the standby that replaced it, never both at once", async () => {
     await c.client("n1").putService("fb", { mode: "master-slave", failback: "fb-p", failbackHoldDownMs: FAILBACK_HOLD_DOWN_MS });
-    const start = async (id: string, via: string, adopt: boolean): Promise<Instance> => {
-      const inst: Instance = { id, via, intervals: [] };
-      instances.push(inst);
-      inst.client = new RaftmeshClient([c.api(via)]);
-      inst.session = await startMasterSession(inst.client, {
-        service: "fb",
-        id,
-        address: "127.0.0.1",
-        port: 9001,
-        ttlMs: TTL_MS,
-        adopt,
-        onPromoted: (epoch) => inst.intervals.push({ from: performance.now(), to: Number.POSITIVE_INFINITY, epoch }),
-        onDemoted: () => {
-          const open = inst.intervals.at(-1);
-          if (open && open.to === Number.POSITIVE_INFINITY) open.to = performance.now();
-        },
-      });
-      inst.stopNudge = nudgeOnMasterEvents(inst.client, inst.session, "fb");
-      return inst;
-    };
+    const start = (id: string, via: string, adopt: boolean) => startInstance("fb", id, via, { port: 9001, adopt });
     const preferred = await start("fb-p", "n1", false);
     await waitFor("fb-p master", () => preferred.session?.isMaster(), 15_000);
     const standby = await start("fb-s", "n2", false);
