@@ -1,24 +1,56 @@
 /**
- * The HTTP/1.1 proxy of one listener: keep-alive on both sides (upstream-pool.ts), bodies streamed,
- * hop-by-hop headers removed, retries only where safe and within the service's retry budget, the
- * next try on another instance. Upgrades (WebSocket) are tunnelled by upgrade.ts.
+ * The HTTP/1.1 proxy of one listener, on plain sockets: heads parsed by h1/head-parser.ts (only what
+ * routing and framing need), forwarded heads built by copying the client's header bytes minus the
+ * hop-by-hop lines plus the added ones, bodies streamed both ways with back-pressure and framed by
+ * counting Content-Length or walking chunk sizes (h1/chunked.ts), so a response's end is known and
+ * its upstream connection goes back to the endpoint's pool (upstream-pool.ts). Keep-alive on both
+ * sides; pipelined requests are served one after the other. Retries only where safe and within
+ * the service's retry budget, the next try on another instance. Upgrades (WebSocket) are tunnelled
+ * by upgrade.ts.
  */
-import { type IncomingMessage, request as httpRequest, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { TryTimeout } from "./errors.js";
-import { RETRIES_MAX, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS, RETRY_BODY_BYTES_MAX, UPSTREAM_RESPONSE_TIMEOUT_MS } from "./limits.js";
-import { type ErrorKind, sendError, sendStatic } from "./responses.js";
+import { ChunkedReader, chunkPrefix, LAST_CHUNK } from "./h1/chunked.js";
+import {
+  findHeadEnd,
+  type HeadError,
+  headerValue,
+  isHeadError,
+  LineKind,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+} from "./h1/head-parser.js";
+import {
+  CLIENT_IDLE_TIMEOUT_MS,
+  HEADER_BYTES_MAX,
+  HEADERS_TIMEOUT_MS,
+  RETRIES_MAX,
+  RETRY_BACKOFF_BASE_MS,
+  RETRY_BACKOFF_MAX_MS,
+  RETRY_BODY_BYTES_MAX,
+  UPSTREAM_HEAD_BYTES_MAX,
+  UPSTREAM_RESPONSE_TIMEOUT_MS,
+  UPSTREAM_SOCKETS_MAX,
+} from "./limits.js";
+import { type ErrorKind, errorResponse, rawError, staticResponse } from "./responses.js";
 import { endpointKey, type Route, type RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
-import type { CircuitBreaker, Endpoint, PickRequest } from "./types.js";
-import { type Pool, type UpstreamPools, wake } from "./upstream-pool.js";
-
-/** HOP_BY_HOP are the headers that describe one connection, never forwarded (RFC 9110 §7.6.1); Expect is answered here. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"]);
+import type { BreakerLimit, Endpoint, PickRequest } from "./types.js";
+import { handleUpgrade } from "./upgrade.js";
+import type { Pool, UpstreamConn, UpstreamPools, UpstreamUser } from "./upstream-pool.js";
 
 /** IDEMPOTENT methods may be retried after the request reached an instance (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+/** HEAD_SWEEP_MS: client connections are checked this often for a slow head or a long idle, so a slow head is cut within timeout + this. */
+const HEAD_SWEEP_MS = 250;
+
+const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n");
+const CRLF = Buffer.from("\r\n");
+const CONN_CLOSE = "connection: close\r\n";
+const CONN_KEEP = "connection: keep-alive\r\n";
 
 /** ProxyContext is what a listener's requests share. */
 export interface ProxyContext {
@@ -31,89 +63,313 @@ export interface ProxyContext {
 
 let requestCounter = 0;
 
-/** OWNER marks an upstream socket with the circuit breaker its opening was charged to (maxConnections). */
-const OWNER = Symbol("raftmesh.breaker");
-type OwnedSocket = Socket & { [OWNER]?: CircuitBreaker };
+/** H1Server holds a listener's HTTP/1.1 client connections and times their heads and idleness. */
+export class H1Server {
+  private readonly conns = new Set<ClientConn>();
+  private readonly sweeper: NodeJS.Timeout;
 
-/** Gate is how a try gets its connection: a free one, a new one within maxConnections, or none. */
-type Gate = "free" | "opened" | "refused";
+  constructor(
+    readonly ctx: ProxyContext,
+    readonly headersTimeoutMs: number = HEADERS_TIMEOUT_MS,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), HEAD_SWEEP_MS);
+    this.sweeper.unref();
+  }
 
-/**
- * gate decides whether a try to pool may go now. A free keep-alive socket of the endpoint costs
- * nothing; a new connection is charged to the service's breaker (maxConnections, counted across
- * workers and endpoints) and released when the socket closes.
- */
-function gate(pool: Pool, name: string, breaker: CircuitBreaker): Gate {
-  if ((pool.agent.freeSockets[name]?.length ?? 0) > 0) return "free";
-  return breaker.tryOpenConnection() ? "opened" : "refused";
+  /** accept serves a client connection whose first bytes (already read) are `first`. */
+  accept(socket: Socket, first: Buffer): void {
+    const c = new ClientConn(this, socket);
+    this.conns.add(c);
+    c.receive(first);
+  }
+
+  forget(c: ClientConn): void {
+    this.conns.delete(c);
+  }
+
+  /** close stops the sweeper and closes every client connection. */
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const c of this.conns) c.socket.destroy();
+    this.conns.clear();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const c of this.conns) c.check(now, this.headersTimeoutMs);
+  }
 }
 
-/** FailureKind: connect (no byte reached the instance), reset (the connection broke after), timeout, or a 5xx answer. */
-type FailureKind = "connect" | "reset" | "timeout" | "5xx";
+/** ClientState: reading a head, reading a request body, waiting for the response to end, tunnelling, closed. */
+enum CS {
+  Head,
+  Body,
+  Response,
+  Tunnel,
+  Closed,
+}
 
-/** handleRequest routes and proxies one request. */
-export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
-  const url = req.url ?? "/";
-  // The Host header is read from the raw list: building req.headers costs an object per request.
-  const target = routeOf(url, url.startsWith(SVC_PREFIX) ? undefined : hostOf(req.rawHeaders));
-  if (!target) {
-    sendError(res, "bad-request", undefined);
-    return;
+/** ClientConn is one client connection: its requests are read and served one after the other. */
+class ClientConn {
+  state = CS.Head;
+  /** pending: bytes read but not yet used (a head in progress, or pipelined requests). */
+  private pending: Buffer | undefined;
+  /** headStart: when the current head's first byte came (0: no head begun). */
+  private headStart: number;
+  private idleSince = 0;
+  private req: ProxyRequest | undefined;
+  private driving = false;
+  private paused = false;
+  /** ended: the client closed its side; the connection closes after the response in flight. */
+  private ended = false;
+  readonly remote: string;
+
+  constructor(
+    private readonly server: H1Server,
+    readonly socket: Socket,
+  ) {
+    this.remote = socket.remoteAddress ?? "";
+    this.headStart = performance.now();
+    socket.on("data", (c: Buffer) => this.receive(c));
+    socket.on("drain", () => this.req?.clientDrain());
+    socket.on("end", () => this.onEnd());
+    socket.on("error", () => {});
+    socket.on("close", () => this.onClose());
   }
-  let route = ctx.routes.get(target.service);
-  if (!route) {
-    sendError(res, "unknown-service", target.service);
-    return;
-  }
-  const now = performance.now();
-  let pr = pickRequest(route, req, undefined);
-  let first = pickFor(route, pr, now);
-  if (!first) {
-    // Fallback: a service with no healthy instance sends its requests to the configured service,
-    // or answers with its static response.
-    const c = route.table.config;
-    const fb = c.fallback !== "" ? ctx.routes.get(c.fallback) : undefined;
-    if (fb) {
-      pr = pickRequest(fb, req, undefined);
-      first = pickFor(fb, pr, now);
-    }
-    if (!fb || !first) {
-      if (c.fallbackStatus !== 0) {
-        sendStatic(res, c.fallbackStatus, c.fallbackBody, target.service);
+
+  receive(chunk: Buffer): void {
+    switch (this.state) {
+      case CS.Head:
+        this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+        this.drive();
+        return;
+      case CS.Body: {
+        const used = this.req!.clientBody(chunk, 0);
+        if (used < chunk.length && (this.state as CS) !== CS.Closed) this.stash(chunk.subarray(used));
         return;
       }
-      sendError(res, route.mode === "master-slave" ? "no-master" : "no-healthy-instance", target.service);
+      case CS.Response:
+        this.stash(chunk);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** stash keeps bytes that came after the request being served (pipelining), pausing reads past a head's worth. */
+  private stash(b: Buffer): void {
+    if (b.length === 0) return;
+    this.pending = this.pending ? Buffer.concat([this.pending, b]) : b;
+    if (this.pending.length > HEADER_BYTES_MAX && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** drive serves the requests in pending while a whole head is there and no request is in flight. */
+  private drive(): void {
+    if (this.driving) return;
+    this.driving = true;
+    while (this.state === CS.Head && this.pending !== undefined) {
+      const buf = this.pending;
+      this.pending = undefined;
+      if (this.headStart === 0) this.headStart = performance.now();
+      const end = findHeadEnd(buf, 0, buf.length, HEADER_BYTES_MAX);
+      if (typeof end !== "number") {
+        this.refuse(end);
+        break;
+      }
+      if (end === -1) {
+        this.pending = buf;
+        break;
+      }
+      const head = parseRequestHead(buf, 0, end);
+      if (isHeadError(head)) {
+        this.refuse(head);
+        break;
+      }
+      this.headStart = 0;
+      this.begin(buf, head);
+    }
+    this.driving = false;
+    if (this.paused && this.state === CS.Head) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private refuse(e: HeadError): void {
+    const msg = e.status === 431 ? `request head over ${HEADER_BYTES_MAX} bytes` : e.message;
+    this.close(rawError(e.status, e.reason, msg));
+  }
+
+  /** begin routes one request whose head is buf[0, head.end); the bytes after it are its body and what follows. */
+  private begin(buf: Buffer, head: RequestHead): void {
+    const ctx = this.server.ctx;
+    if (head.upgrade) {
+      this.state = CS.Tunnel;
+      this.server.forget(this);
+      this.socket.removeAllListeners("data");
+      this.socket.removeAllListeners("drain");
+      this.socket.removeAllListeners("end");
+      this.socket.removeAllListeners("close");
+      if (this.paused) this.socket.resume();
+      handleUpgrade(ctx.routes, this.socket, buf, head, this.remote);
       return;
     }
-    route = fb;
+    const hasBody = head.chunked || head.contentLength > 0;
+    const target = routeOf(head.target, head.target.startsWith(SVC_PREFIX) ? undefined : head.host);
+    if (!target) return this.answer(head, hasBody, errorResponse("bad-request", undefined, undefined, connHeader(head, hasBody)), buf);
+    let route = ctx.routes.get(target.service);
+    if (!route) return this.answer(head, hasBody, errorResponse("unknown-service", target.service, undefined, connHeader(head, hasBody)), buf);
+    const now = performance.now();
+    let pr = pickRequest(route, buf, head, this.remote, undefined);
+    let first = pickFor(route, pr, now);
+    if (!first) {
+      // Fallback: a service with no healthy instance sends its requests to the configured service,
+      // or answers with its static response.
+      const c = route.table.config;
+      const fb = c.fallback !== "" ? ctx.routes.get(c.fallback) : undefined;
+      if (fb) {
+        pr = pickRequest(fb, buf, head, this.remote, undefined);
+        first = pickFor(fb, pr, now);
+      }
+      if (!fb || !first) {
+        if (c.fallbackStatus !== 0) return this.answer(head, hasBody, staticResponse(c.fallbackStatus, c.fallbackBody, target.service, connHeader(head, hasBody)), buf);
+        const kind = route.mode === "master-slave" ? "no-master" : "no-healthy-instance";
+        return this.answer(head, hasBody, errorResponse(kind, target.service, undefined, connHeader(head, hasBody)), buf);
+      }
+      route = fb;
+    }
+    if (!route.breaker.tryStartRequest()) return this.answer(head, hasBody, errorResponse("circuit-open", route.table.name, "requests", connHeader(head, hasBody)), buf);
+    route.budget.onRequestStart();
+    if (head.expectContinue && hasBody) this.socket.write(CONTINUE);
+    const req = new ProxyRequest(ctx, this, route, buf, head, target.path, first, pr.hashKey);
+    this.req = req;
+    this.state = hasBody ? CS.Body : CS.Response;
+    const used = req.clientBody(buf, head.end);
+    if (used < buf.length && (this.state as CS) !== CS.Closed) this.stash(buf.subarray(used));
+    req.start();
   }
-  if (!route.breaker.tryStartRequest()) {
-    sendError(res, "circuit-open", route.table.name, "requests");
-    return;
+
+  /**
+   * answer sends the endpoint's own response to a request. A request with a body it did not read
+   * ends the connection (its body would be taken for the next request's head).
+   */
+  private answer(head: RequestHead, hasBody: boolean, response: Buffer, buf: Buffer): void {
+    if (hasBody || !head.keepAlive) {
+      this.close(response);
+      return;
+    }
+    this.socket.write(response);
+    if (buf.length > head.end) this.stash(buf.subarray(head.end));
+    this.idle();
   }
-  route.budget.onRequestStart();
-  new ProxyRequest(ctx, route, req, res, target.path, first, pr.hashKey).start();
+
+  /** bodyDone: the request's body was read whole; bytes after it wait for the response to end. */
+  bodyDone(): void {
+    if (this.state === CS.Body) this.state = CS.Response;
+  }
+
+  /** requestDone: the response was written whole; keepAlive says the connection may carry the next request. */
+  requestDone(req: ProxyRequest, keepAlive: boolean): void {
+    if (this.req !== req) return;
+    this.req = undefined;
+    if (!keepAlive || this.ended || this.state !== CS.Response) {
+      this.close(undefined);
+      return;
+    }
+    this.idle();
+  }
+
+  /** abandon closes the connection at once (a broken exchange: the client must not take a cut response for whole). */
+  abandon(): void {
+    this.state = CS.Closed;
+    this.socket.destroy();
+  }
+
+  private idle(): void {
+    this.state = CS.Head;
+    this.idleSince = performance.now();
+    this.drive();
+  }
+
+  write(b: Buffer | string): boolean {
+    return this.socket.write(b);
+  }
+
+  private close(last: Buffer | string | undefined): void {
+    if (this.state === CS.Closed) return;
+    this.state = CS.Closed;
+    this.pending = undefined;
+    if (last !== undefined && this.socket.writable) this.socket.end(last);
+    else this.socket.end();
+    this.socket.destroySoon();
+  }
+
+  /** check cuts a head not received within the head timeout (slowloris) and a connection idle too long. */
+  check(now: number, headersTimeoutMs: number): void {
+    if (this.state !== CS.Head) return;
+    if (this.headStart !== 0) {
+      if (now - this.headStart >= headersTimeoutMs) this.close(rawError(408, "headers-timeout", `request head not received within ${headersTimeoutMs} ms`));
+    } else if (now - this.idleSince >= CLIENT_IDLE_TIMEOUT_MS) this.close(undefined);
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    if (this.state === CS.Head) this.close(undefined);
+    else if (this.state === CS.Body) {
+      // The client ended inside its body: the request cannot complete.
+      this.req?.clientGone();
+      this.abandon();
+    }
+  }
+
+  private onClose(): void {
+    this.state = CS.Closed;
+    this.server.forget(this);
+    const r = this.req;
+    this.req = undefined;
+    r?.clientGone();
+  }
+
+  pauseReading(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  resumeReading(): void {
+    if (this.paused && (this.pending === undefined || this.pending.length <= HEADER_BYTES_MAX)) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+}
+
+/** connHeader is the Connection line of a response the endpoint writes itself. */
+function connHeader(head: RequestHead, closing: boolean): string {
+  if (closing || !head.keepAlive) return CONN_CLOSE;
+  return head.minor === 0 ? CONN_KEEP : "";
 }
 
 /** pickRequest is the PickRequest of a try: the hash key only for policy "hash", read from what hashOn names. */
-function pickRequest(route: Route, req: IncomingMessage, exclude: ReadonlySet<string> | undefined): PickRequest {
+function pickRequest(route: Route, buf: Buffer, head: RequestHead, remote: string, exclude: ReadonlySet<string> | undefined): PickRequest {
   const c = route.table.config;
   if (c.policy !== "hash") return exclude ? { exclude } : NO_PICK;
-  return { hashKey: hashKeyOf(c.hashOn, req), exclude };
+  return { hashKey: hashKeyOf(c.hashOn, buf, head, remote), exclude };
 }
 
 const NO_PICK: PickRequest = {};
 
 /** hashKeyOf reads the value policy "hash" hashes: a header, a cookie, or the client's address. */
-export function hashKeyOf(hashOn: string, req: IncomingMessage): string | undefined {
-  if (hashOn === "source" || hashOn === "") return req.socket.remoteAddress;
-  if (hashOn.startsWith("header:")) {
-    const v = req.headers[hashOn.slice(7).toLowerCase()];
-    return Array.isArray(v) ? v[0] : v;
-  }
+export function hashKeyOf(hashOn: string, buf: Buffer, head: RequestHead, remote: string): string | undefined {
+  if (hashOn === "source" || hashOn === "") return remote;
+  if (hashOn.startsWith("header:")) return headerValue(buf, head.lines, hashOn.slice(7).toLowerCase());
   if (hashOn.startsWith("cookie:")) {
     const name = hashOn.slice(7);
-    const cookie = req.headers.cookie;
+    const cookie = headerValue(buf, head.lines, "cookie");
     if (!cookie) return undefined;
     for (const part of cookie.split(";")) {
       const eq = part.indexOf("=");
@@ -132,93 +388,175 @@ function pickFor(r: Route, pr: PickRequest, now: number): Endpoint | undefined {
   return r.balancer.pick(pr, now);
 }
 
-/** hostOf is the first Host header of a raw header list. */
-function hostOf(raw: readonly string[]): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === "host") return raw[i + 1];
-  }
-  return undefined;
+/** FailureKind: connect (no byte reached the instance), reset (the connection broke after), timeout, or a 5xx answer. */
+type FailureKind = "connect" | "reset" | "timeout" | "5xx";
+
+/** Body: how a message's body is framed. */
+enum Body {
+  None,
+  Length,
+  Chunked,
+  /** Close: the body runs to the connection's close (a response without length). */
+  Close,
 }
 
-/** ProxyRequest carries one client request through its tries. */
-class ProxyRequest {
-  /**
-   * headers: the forwarded head as a raw [name, value, ...] list, built once from req.rawHeaders.
-   * Node writes such a list as it is, where an object costs a setHeader (and a copy) per header.
-   */
-  private readonly headers: string[];
-  /** hasHost: the client sent a Host header (an HTTP/1.0 client may not; the instance's address is sent then). */
-  private hasHost = false;
-  /** epochAt: index in headers of a client-sent x-raftmesh-epoch value, replaced for masters (-1: none). */
-  private epochAt = -1;
+/** forwardedHead builds the head sent upstream: the client's header lines minus hop-by-hop ones, plus the added ones. */
+function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: string, requestIdPrefix: string, master: boolean): Buffer {
+  const lines = head.lines;
+  let extra = `x-forwarded-for: ${head.forwardedFor !== undefined ? `${head.forwardedFor}, ${remote}` : remote}\r\n`;
+  if (!head.hasRequestId) extra += `x-request-id: ${requestIdPrefix}${(++requestCounter).toString(36)}\r\n`;
+  if (head.chunked) extra += "transfer-encoding: chunked\r\n";
+  const first = `${head.method} ${path} HTTP/1.1\r\n`;
+  let size = first.length + extra.length + 2;
+  for (let i = 0; i < lines.length; i += 3) {
+    const k = lines[i + 2]!;
+    if (k === LineKind.Forward || (k === LineKind.Epoch && !master)) size += lines[i + 1]! - lines[i]! + 2;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = out.write(first, 0, "latin1");
+  for (let i = 0; i < lines.length; i += 3) {
+    const k = lines[i + 2]!;
+    if (k === LineKind.Forward || (k === LineKind.Epoch && !master)) {
+      at += buf.copy(out, at, lines[i]!, lines[i + 1]! + 2);
+    }
+  }
+  at += out.write(extra, at, "latin1");
+  out[at] = 13;
+  out[at + 1] = 10;
+  return out;
+}
+
+/** ProxyRequest carries one client request through its tries; it is the user of the upstream connection of its current try. */
+class ProxyRequest implements UpstreamUser {
   private readonly idempotent: boolean;
+  private readonly isHead: boolean;
+  /** upHead: the head sent upstream (per-try additions, when needed, are made from it). */
+  private readonly upHead: Buffer;
+  private readonly masterOnly: boolean;
+  private readonly hasHost: boolean;
+  private readonly clientMinor: number;
+  private readonly clientKeepAlive: boolean;
+  // Request body.
+  private bodyMode: Body;
+  private bodyLeft: number;
+  private readonly bodyChunks: ChunkedReader | undefined;
   /** body: kept whole for retries (undefined: no body, or streamed). */
-  private body: Buffer[] | undefined;
+  private readonly body: Buffer[] | undefined;
+  private bodyComplete: boolean;
   private readonly streamed: boolean;
-  /** bodyStarted: some of a streamed body was read into an upstream request; no more tries. */
+  /** queued: streamed body bytes read before the upstream connection was up. */
+  private queued: Buffer[] | undefined;
+  private queuedBytes = 0;
+  /** bodyStarted: some of a streamed body was sent upstream; no more tries. */
   private bodyStarted = false;
-  private readonly tried = new Set<string>();
+  /** waitingBody: a body kept for retries is still being read; begun: start() was called. */
+  private waitingBody: boolean;
+  private begun = false;
+  // Tries.
+  private tried: Set<string> | undefined;
   private tries = 0;
   /** retryHeld: a retry reserved from the budget is in flight (released when it ends). */
   private retryHeld = false;
   private finished = false;
+  /** started: response bytes reached the client; no more tries. */
+  private started = false;
+  private cancelWait: (() => void) | undefined;
+  // Current try.
+  private conn: UpstreamConn | undefined;
+  private ep: Endpoint | undefined;
+  private pool: Pool | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timedOut = false;
+  private settled = true;
+  private retrying = false;
+  // Response.
+  private respBuf: Buffer | undefined;
+  private resp: ResponseHead | undefined;
+  private respMode: Body = Body.None;
+  private respLeft = 0;
+  private respChunks: ChunkedReader | undefined;
+  /** frame: chunk-encode a body read to the close (HTTP/1.1 client); decode: strip chunking (HTTP/1.0 client). */
+  private frame = false;
+  private decode = false;
+  private closeClient = false;
 
   constructor(
     private readonly ctx: ProxyContext,
+    private readonly client: ClientConn,
     private readonly route: Route,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly path: string,
+    buf: Buffer,
+    head: RequestHead,
+    path: string,
     private next: Endpoint | undefined,
     private readonly hashKey: string | undefined,
   ) {
-    this.idempotent = IDEMPOTENT.has(req.method ?? "GET");
-    // One pass over the raw head: hop-by-hop headers (and those Connection names) dropped,
-    // x-forwarded-for extended, x-request-id added when absent.
-    const raw = req.rawHeaders;
-    const named = connectionNamed(raw);
-    const out: string[] = [];
-    let xff: string | undefined;
-    let hasId = false;
-    let chunked = false;
-    let length = 0;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      const value = raw[i + 1]!;
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) {
-        if (lower === "transfer-encoding") chunked = true;
-        continue;
-      }
-      if (named?.has(lower)) continue;
-      if (lower === "x-forwarded-for") {
-        xff = xff === undefined ? value : `${xff}, ${value}`;
-        continue;
-      }
-      if (lower === "host") this.hasHost = true;
-      else if (lower === "content-length") length = Number(value);
-      else if (lower === "x-request-id") hasId = true;
-      else if (lower === "x-raftmesh-epoch") this.epochAt = out.length + 1;
-      out.push(name, value);
-    }
-    const remote = req.socket.remoteAddress ?? "";
-    out.push("x-forwarded-for", xff !== undefined ? `${xff}, ${remote}` : remote);
-    if (!hasId) out.push("x-request-id", `${ctx.requestIdPrefix}${(++requestCounter).toString(36)}`);
-    this.headers = out;
-    this.streamed = chunked || length > RETRY_BODY_BYTES_MAX;
-    if (!this.streamed && length > 0) this.body = [];
-    res.once("close", () => this.finish());
+    this.idempotent = IDEMPOTENT.has(head.method);
+    this.isHead = head.method === "HEAD";
+    this.masterOnly = route.mode === "master-slave";
+    this.hasHost = head.host !== undefined;
+    this.clientMinor = head.minor;
+    this.clientKeepAlive = head.keepAlive;
+    this.upHead = forwardedHead(buf, head, path, client.remote, ctx.requestIdPrefix, this.masterOnly);
+    if (head.chunked) {
+      this.bodyMode = Body.Chunked;
+      this.bodyChunks = new ChunkedReader();
+    } else this.bodyMode = head.contentLength > 0 ? Body.Length : Body.None;
+    this.bodyLeft = head.contentLength;
+    this.bodyComplete = this.bodyMode === Body.None;
+    this.streamed = head.chunked || head.contentLength > RETRY_BODY_BYTES_MAX;
+    this.body = !this.streamed && head.contentLength > 0 ? [] : undefined;
+    this.waitingBody = this.body !== undefined;
   }
 
   start(): void {
+    this.begun = true;
+    if (!this.waitingBody) this.attempt();
+  }
+
+  /** clientBody takes body bytes from buf[from, ...) and returns where the body ended (buf.length: it needs more). */
+  clientBody(buf: Buffer, from: number): number {
+    if (this.bodyComplete || this.finished) return from;
+    let end: number;
+    if (this.bodyMode === Body.Length) {
+      const n = Math.min(this.bodyLeft, buf.length - from);
+      end = from + n;
+      this.bodyLeft -= n;
+      if (this.bodyLeft === 0) this.bodyComplete = true;
+    } else {
+      end = this.bodyChunks!.scan(buf, from, buf.length);
+      if (this.bodyChunks!.failed) {
+        this.clientGone();
+        this.client.abandon();
+        return buf.length;
+      }
+      if (this.bodyChunks!.done) this.bodyComplete = true;
+    }
+    if (end > from) this.bodyBytes(from === 0 && end === buf.length ? buf : buf.subarray(from, end));
+    if (this.bodyComplete) {
+      this.client.bodyDone();
+      if (this.waitingBody) {
+        this.waitingBody = false;
+        if (this.begun) this.attempt();
+      }
+    }
+    return end;
+  }
+
+  private bodyBytes(b: Buffer): void {
     if (this.body) {
-      const chunks = this.body;
-      this.req.on("data", (c: Buffer) => chunks.push(c));
-      this.req.once("end", () => this.attempt());
+      this.body.push(b);
       return;
     }
-    this.attempt();
+    const c = this.conn;
+    if (c?.connected && this.settled === false) {
+      this.bodyStarted = true;
+      if (!c.socket.write(b)) this.client.pauseReading();
+      return;
+    }
+    (this.queued ??= []).push(b);
+    this.queuedBytes += b.length;
+    // Bounded: past one retry body's worth the client waits for the upstream connection.
+    if (this.queuedBytes > RETRY_BODY_BYTES_MAX) this.client.pauseReading();
   }
 
   private attempt(): void {
@@ -232,183 +570,338 @@ class ProxyRequest {
       this.fail("upstream-failed");
       return;
     }
-    const pool = this.ctx.pools.acquire(endpointKey(ep));
-    const name = pool.agent.getName({ host: ep.address, port: ep.port });
-    const g = gate(pool, name, route.breaker);
-    if (g !== "refused") {
-      this.send(ep, pool, g === "opened");
-      return;
-    }
+    const pools = this.ctx.pools;
+    const pool = pools.acquire(endpointKey(ep), ep.address, ep.port);
+    const free = pools.take(pool);
+    if (free) return this.send(ep, pool, free, false);
+    if (pool.total < UPSTREAM_SOCKETS_MAX && route.breaker.tryOpenConnection()) return this.send(ep, pool, undefined, true);
     // At maxConnections. With no connection of this endpoint in use, none will be freed for the
     // request: refuse at once. Otherwise wait for one (maxPendingRequests bounds the waiters).
-    if ((pool.agent.sockets[name]?.length ?? 0) === 0) {
-      this.ctx.pools.release(pool);
-      return void sendError(this.res, "circuit-open", route.table.name, "connections");
+    if (pool.total === 0) {
+      pools.release(pool);
+      return this.refuse("connections");
     }
     if (!route.breaker.tryEnqueuePending()) {
-      this.ctx.pools.release(pool);
-      return void sendError(this.res, "circuit-open", route.table.name, "pending");
+      pools.release(pool);
+      return this.refuse("pending");
     }
-    this.waitForConnection(ep, pool, name);
+    this.waitForConnection(ep, pool);
   }
 
-  /** waitForConnection parks the try until a socket of pool frees or closes, the client leaves, or the try times out. */
-  private waitForConnection(ep: Endpoint, pool: Pool, name: string): void {
+  private refuse(limit: BreakerLimit): void {
+    this.respondSelf(errorResponse("circuit-open", this.route.table.name, limit, this.selfConn()));
+  }
+
+  /** waitForConnection parks the try until a connection of pool frees or closes, the client leaves, or the try times out. */
+  private waitForConnection(ep: Endpoint, pool: Pool): void {
     const route = this.route;
+    const pools = this.ctx.pools;
     const c = route.table.config;
     let waiting = true;
     const leave = () => {
       waiting = false;
+      this.cancelWait = undefined;
       clearTimeout(timer);
-      this.res.off("close", onClose);
       route.breaker.onPendingDequeued();
       const i = pool.waiters.indexOf(waiter);
       if (i !== -1) pool.waiters.splice(i, 1);
     };
     const waiter = (): boolean => {
       if (!waiting) return true;
-      const g = gate(pool, name, route.breaker);
-      if (g === "refused") return false;
-      leave();
-      this.send(ep, pool, g === "opened");
-      return true;
+      const free = pools.take(pool);
+      if (free) {
+        leave();
+        this.send(ep, pool, free, false);
+        return true;
+      }
+      if (pool.total < UPSTREAM_SOCKETS_MAX && route.breaker.tryOpenConnection()) {
+        leave();
+        this.send(ep, pool, undefined, true);
+        return true;
+      }
+      return false;
     };
-    const onClose = () => {
+    this.cancelWait = () => {
       if (!waiting) return;
       leave();
-      this.ctx.pools.release(pool);
+      pools.release(pool);
     };
-    const timer = setTimeout(() => {
-      if (!waiting) return;
-      leave();
-      this.ctx.pools.release(pool);
-      this.fail("upstream-timeout");
-    }, c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS);
-    this.res.once("close", onClose);
+    const timer = setTimeout(
+      () => {
+        if (!waiting) return;
+        leave();
+        pools.release(pool);
+        this.fail("upstream-timeout");
+      },
+      c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS,
+    );
     pool.waiters.push(waiter);
   }
 
-  /** send makes one try to ep on pool; opened: a new connection was charged to the breaker for it. */
-  private send(ep: Endpoint, pool: Pool, opened: boolean): void {
+  /** send makes one try to ep on pool, over conn (an idle one) or a new connection (opened: charged to the breaker). */
+  private send(ep: Endpoint, pool: Pool, idle: UpstreamConn | undefined, opened: boolean): void {
+    const pools = this.ctx.pools;
     if (this.finished) {
-      if (opened) this.route.breaker.onConnectionClosed();
-      this.ctx.pools.release(pool);
+      if (idle) pools.put(idle);
+      else if (opened) this.route.breaker.onConnectionClosed();
+      pools.release(pool);
       return;
     }
     const route = this.route;
-    let charge = opened;
     this.tries++;
-    this.tried.add(ep.id);
-    let headers = this.headers;
-    if (route.master || !this.hasHost) {
-      headers = headers.slice();
-      if (!this.hasHost) headers.push("host", ep.address.includes(":") ? `[${ep.address}]:${ep.port}` : `${ep.address}:${ep.port}`);
-      if (route.master) {
-        if (this.epochAt !== -1) headers[this.epochAt] = route.epochHeader;
-        else headers.push("x-raftmesh-epoch", route.epochHeader);
-      }
-    }
+    (this.tried ??= new Set()).add(ep.id);
+    let conn: UpstreamConn;
+    if (idle) {
+      conn = idle;
+      conn.user = this;
+    } else conn = pools.open(pool, this, opened ? route.breaker : undefined);
+    this.conn = conn;
+    this.ep = ep;
+    this.pool = pool;
+    this.settled = false;
+    this.timedOut = false;
+    this.retrying = this.retryHeld;
+    this.respBuf = undefined;
+    this.resp = undefined;
     route.balancer.onStart(ep.id);
-    let settled = false;
-    let connected = false;
-    const retrying = this.retryHeld;
     const c = route.table.config;
-    const timeoutMs = c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS;
-    const up = httpRequest({ host: ep.address, port: ep.port, method: this.req.method, path: this.path, headers, agent: pool.agent });
-    const timer = setTimeout(() => up.destroy(new TryTimeout()), timeoutMs);
-    const done = (ok: boolean) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
-      if (charge) {
-        // The request ended without taking a new socket: the reserved connection is not used.
-        charge = false;
-        route.breaker.onConnectionClosed();
-      }
-      this.ctx.pools.release(pool);
-      if (retrying && this.retryHeld) {
-        this.retryHeld = false;
-        route.budget.onRetryEnd();
-      }
-    };
-    up.once("socket", (s: OwnedSocket) => {
-      if (charge) {
-        charge = false;
-        if (s[OWNER] === undefined) {
-          const breaker = route.breaker;
-          s[OWNER] = breaker;
-          s.once("close", () => {
-            breaker.onConnectionClosed();
-            wake(pool);
-          });
-        } else route.breaker.onConnectionClosed(); // the agent reused a socket after all
-      }
-      if (!s.connecting) connected = true;
-      else s.once("connect", () => (connected = true));
-      if (this.streamed) this.pipeBody(up, s.connecting ? s : undefined);
-    });
-    up.once("response", (upRes) => {
-      clearTimeout(timer);
-      const status = upRes.statusCode ?? 502;
-      if (status >= 500 && this.mayRetry("5xx")) {
-        upRes.resume();
-        done(false);
-        return this.retry();
-      }
-      this.respond(upRes, status, () => done(status < 500));
-    });
-    up.once("error", (err) => {
-      const kind: FailureKind = err instanceof TryTimeout ? "timeout" : connected ? "reset" : "connect";
-      const wasSettled = settled;
-      done(false);
-      if (wasSettled || this.res.headersSent) return void this.res.destroy();
-      if (this.mayRetry(kind)) return this.retry();
-      this.fail(kind === "timeout" ? "upstream-timeout" : "upstream-failed");
-    });
-    if (this.body) {
-      for (const chunk of this.body) up.write(chunk);
-      up.end();
-    } else if (!this.streamed) up.end();
-  }
-
-  /** pipeBody streams the client's body once the connection is up, so a refused connect has read none of it. */
-  private pipeBody(up: ReturnType<typeof httpRequest>, connecting: Socket | undefined): void {
-    const go = () => {
-      this.bodyStarted = true;
-      this.req.pipe(up);
-    };
-    if (connecting) connecting.once("connect", go);
-    else go();
-  }
-
-  private respond(upRes: IncomingMessage, status: number, done: () => void): void {
-    const res = this.res;
-    const raw = upRes.rawHeaders;
-    const named = connectionNamed(raw);
-    const h: string[] = [];
-    for (let i = 0; i < raw.length; i += 2) {
-      const lower = raw[i]!.toLowerCase();
-      if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
-      h.push(raw[i]!, raw[i + 1]!);
+    this.timer = setTimeout(() => this.onTimeout(conn), c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS);
+    let head = this.upHead;
+    if (this.masterOnly || !this.hasHost) {
+      let extra = "";
+      if (!this.hasHost) extra += `host: ${ep.address.includes(":") ? `[${ep.address}]:${ep.port}` : `${ep.address}:${ep.port}`}\r\n`;
+      if (this.masterOnly) extra += `x-raftmesh-epoch: ${route.epochHeader}\r\n`;
+      head = Buffer.concat([head.subarray(0, head.length - 2), Buffer.from(`${extra}\r\n`, "latin1")]);
     }
-    res.writeHead(status, h);
-    upRes.pipe(res);
-    upRes.once("end", done);
-    upRes.once("error", () => {
-      done();
-      res.destroy();
-    });
+    const s = conn.socket;
+    if (this.body) {
+      s.cork();
+      s.write(head);
+      for (const b of this.body) s.write(b);
+      s.uncork();
+    } else s.write(head);
+    if (this.streamed && conn.connected) this.flushQueued();
+  }
+
+  upConnect(conn: UpstreamConn): void {
+    if (conn === this.conn && this.streamed) this.flushQueued();
+  }
+
+  /** flushQueued sends the streamed body read so far, once the connection is up (a refused connect has sent none of it). */
+  private flushQueued(): void {
+    const q = this.queued;
+    const s = this.conn!.socket;
+    if (q) {
+      this.queued = undefined;
+      this.queuedBytes = 0;
+      this.bodyStarted = true;
+      let ok = true;
+      for (const b of q) ok = s.write(b);
+      if (!ok) this.client.pauseReading();
+      else this.client.resumeReading();
+    }
+  }
+
+  upDrain(): void {
+    this.client.resumeReading();
+  }
+
+  clientDrain(): void {
+    this.conn?.socket.resume();
+  }
+
+  private onTimeout(conn: UpstreamConn): void {
+    if (conn !== this.conn || this.resp) return;
+    this.timedOut = true;
+    conn.socket.destroy();
+  }
+
+  upData(conn: UpstreamConn, chunk: Buffer): void {
+    if (conn !== this.conn) return;
+    if (this.resp) {
+      this.forward(chunk, 0);
+      return;
+    }
+    let buf = this.respBuf ? Buffer.concat([this.respBuf, chunk]) : chunk;
+    this.respBuf = undefined;
+    for (;;) {
+      const end = findHeadEnd(buf, 0, buf.length, UPSTREAM_HEAD_BYTES_MAX);
+      if (end === -1) {
+        this.respBuf = buf;
+        return;
+      }
+      const r = typeof end === "number" ? parseResponseHead(buf, 0, end) : end;
+      if (isHeadError(r) || r.status === 101) {
+        // An answer that cannot be framed: the connection is done for.
+        conn.socket.destroy();
+        return;
+      }
+      if (r.status < 200) {
+        // Interim answers (103 Early Hints, a stray 100) are not passed on: Expect was answered here.
+        buf = buf.subarray(r.end);
+        if (buf.length === 0) return;
+        continue;
+      }
+      this.respond(conn, buf, r);
+      return;
+    }
+  }
+
+  private respond(conn: UpstreamConn, buf: Buffer, r: ResponseHead): void {
+    clearTimeout(this.timer);
+    if (r.status >= 500 && this.mayRetry("5xx")) {
+      // The rest of this answer is not read: its connection closes rather than wait for it.
+      this.endTry(false, false);
+      return this.retry();
+    }
+    this.resp = r;
+    this.started = true;
+    const noBody = this.isHead || r.status === 204 || r.status === 304;
+    let extra = "";
+    if (noBody) this.respMode = Body.None;
+    else if (r.chunked) {
+      this.respMode = Body.Chunked;
+      (this.respChunks ??= new ChunkedReader()).reset();
+      if (this.clientMinor === 1) extra = "transfer-encoding: chunked\r\n";
+      else {
+        this.decode = true;
+        this.closeClient = true;
+      }
+    } else if (r.contentLength !== -1) {
+      this.respMode = Body.Length;
+      this.respLeft = r.contentLength;
+    } else {
+      this.respMode = Body.Close;
+      if (this.clientMinor === 1) {
+        this.frame = true;
+        extra = "transfer-encoding: chunked\r\n";
+      } else this.closeClient = true;
+    }
+    if (!this.clientKeepAlive || this.closeClient) {
+      this.closeClient = true;
+      extra += CONN_CLOSE;
+    } else if (this.clientMinor === 0) extra += CONN_KEEP;
+    const out = responseHead(buf, r, extra);
+    const s = this.client.socket;
+    s.cork();
+    this.client.write(out);
+    if (this.respMode === Body.None || (this.respMode === Body.Length && this.respLeft === 0)) this.responseEnd(buf.length === r.end);
+    else if (buf.length > r.end) this.forward(buf, r.end);
+    s.uncork();
+  }
+
+  /** forward passes response body bytes buf[from, ...) to the client, framed as the response says. */
+  private forward(buf: Buffer, from: number): void {
+    const n = buf.length - from;
+    if (n <= 0) return;
+    let ok = true;
+    switch (this.respMode) {
+      case Body.Length: {
+        const take = Math.min(n, this.respLeft);
+        ok = this.client.write(from === 0 && take === buf.length ? buf : buf.subarray(from, from + take));
+        this.respLeft -= take;
+        if (this.respLeft === 0) return this.responseEnd(take === n);
+        break;
+      }
+      case Body.Chunked: {
+        const rc = this.respChunks!;
+        let end: number;
+        if (this.decode) end = rc.scan(buf, from, buf.length, (a, b) => void (ok = this.client.write(buf.subarray(a, b))));
+        else {
+          end = rc.scan(buf, from, buf.length);
+          if (!rc.failed) ok = this.client.write(from === 0 && end === buf.length ? buf : buf.subarray(from, end));
+        }
+        if (rc.failed) return this.brokenResponse();
+        if (rc.done) return this.responseEnd(end === buf.length);
+        break;
+      }
+      case Body.Close:
+        if (this.frame) {
+          const s = this.client.socket;
+          s.cork();
+          this.client.write(chunkPrefix(n));
+          this.client.write(from === 0 ? buf : buf.subarray(from));
+          ok = this.client.write(CRLF);
+          s.uncork();
+        } else ok = this.client.write(from === 0 ? buf : buf.subarray(from));
+        break;
+      default:
+        // Bytes after a body-less answer: the instance broke framing; the connection is not reused.
+        return;
+    }
+    if (!ok) this.conn?.socket.pause();
+  }
+
+  upEnd(conn: UpstreamConn): void {
+    if (conn !== this.conn) return;
+    if (this.resp && this.respMode === Body.Close) {
+      if (this.frame) this.client.write(LAST_CHUNK);
+      this.responseEnd(false);
+    }
+    // Otherwise the close that follows says what broke.
+  }
+
+  upClose(conn: UpstreamConn): void {
+    if (conn !== this.conn) return;
+    if (this.resp) {
+      // The instance went away inside its answer: the client must see a cut response, not a whole one.
+      return this.brokenResponse();
+    }
+    const kind: FailureKind = this.timedOut ? "timeout" : conn.connected ? "reset" : "connect";
+    this.conn = undefined;
+    this.endTry(false, false);
+    if (this.mayRetry(kind)) return this.retry();
+    this.fail(kind === "timeout" ? "upstream-timeout" : "upstream-failed");
+  }
+
+  /** brokenResponse ends a response the instance broke off: both connections close. */
+  private brokenResponse(): void {
+    this.endTry(false, false);
+    this.client.abandon();
+    this.finish();
+  }
+
+  /** responseEnd: the response was passed on whole; reusable says nothing followed it on the upstream connection. */
+  private responseEnd(reusable: boolean): void {
+    const status = this.resp!.status;
+    const keep = reusable && this.resp!.keepAlive && this.respMode !== Body.Close && this.bodyComplete;
+    this.endTry(status < 500, keep);
+    this.finish();
+    this.client.requestDone(this, !this.closeClient && this.bodyComplete);
+  }
+
+  /** endTry settles the current try: the connection goes back to the pool (keep) or closes, and the counters are released. */
+  private endTry(ok: boolean, keep: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    const conn = this.conn;
+    this.conn = undefined;
+    const route = this.route;
+    if (conn) {
+      if (conn.socket.isPaused()) conn.socket.resume();
+      if (keep) this.ctx.pools.put(conn);
+      else {
+        conn.user = undefined;
+        conn.socket.destroy();
+      }
+    }
+    route.balancer.onEnd(this.ep!.id, ok ? "success" : "failure", performance.now());
+    this.ctx.pools.release(this.pool!);
+    if (this.retrying && this.retryHeld) {
+      this.retryHeld = false;
+      route.budget.onRetryEnd();
+    }
   }
 
   /**
    * mayRetry says whether a failed try may be tried again: never once the client got response
-   * bytes or a streamed body was read; after a connect failure always; after a reset, timeout or
+   * bytes or a streamed body was sent; after a connect failure always; after a reset, timeout or
    * 5xx only for idempotent methods (or 5xx with retryOn5xx); within retries, and but for connect
    * failures within the retry budget.
    */
   private mayRetry(kind: FailureKind): boolean {
-    if (this.finished || this.res.headersSent) return false;
+    if (this.finished || this.started) return false;
     const c = this.route.table.config;
     if (this.tries > Math.min(c.retries, RETRIES_MAX)) return false;
     if (this.streamed && this.bodyStarted) return false;
@@ -428,7 +921,35 @@ class ProxyRequest {
   }
 
   private fail(kind: ErrorKind): void {
-    sendError(this.res, kind, this.route.table.name);
+    this.respondSelf(errorResponse(kind, this.route.table.name, undefined, this.selfConn()));
+  }
+
+  private selfConn(): string {
+    if (!this.clientKeepAlive || !this.bodyComplete) return CONN_CLOSE;
+    return this.clientMinor === 0 ? CONN_KEEP : "";
+  }
+
+  /** respondSelf answers the request with the endpoint's own response (no try left, or a limit). */
+  private respondSelf(response: Buffer): void {
+    if (this.finished) return;
+    if (this.started) {
+      this.client.abandon();
+      this.finish();
+      return;
+    }
+    this.started = true;
+    this.client.write(response);
+    this.finish();
+    this.client.requestDone(this, this.clientKeepAlive && this.bodyComplete);
+  }
+
+  /** clientGone: the client connection closed; the try in flight is abandoned. */
+  clientGone(): void {
+    if (this.finished) return;
+    this.cancelWait?.();
+    // A client leaving says nothing about the instance: the try ends as a success for outlier detection.
+    this.endTry(true, false);
+    this.finish();
   }
 
   private finish(): void {
@@ -443,21 +964,17 @@ class ProxyRequest {
   }
 }
 
-/**
- * connectionNamed is the set of header names a Connection header lists (RFC 9110 §7.6.1), which
- * are hop-by-hop as well; undefined when there are none (the common case: keep-alive or close).
- */
-function connectionNamed(raw: readonly string[]): Set<string> | undefined {
-  let named: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== "connection") continue;
-    const value = raw[i + 1]!;
-    if (value === "keep-alive" || value === "close") continue;
-    for (const t of value.split(",")) {
-      const k = t.trim().toLowerCase();
-      if (k !== "") (named ??= new Set()).add(k);
-    }
-  }
-  return named;
+/** responseHead builds the head sent to the client: HTTP/1.1, the instance's status line and lines minus hop-by-hop ones, plus extra. */
+function responseHead(buf: Buffer, r: ResponseHead, extra: string): Buffer {
+  const lines = r.lines;
+  let size = 9 + (r.statusLineEnd - r.statusAt) + 2 + extra.length + 2;
+  for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) size += lines[i + 1]! - lines[i]! + 2;
+  const out = Buffer.allocUnsafe(size);
+  let at = out.write("HTTP/1.1 ", 0, "latin1");
+  at += buf.copy(out, at, r.statusAt, r.statusLineEnd + 2);
+  for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) at += buf.copy(out, at, lines[i]!, lines[i + 1]! + 2);
+  if (extra.length > 0) at += out.write(extra, at, "latin1");
+  out[at] = 13;
+  out[at + 1] = 10;
+  return out;
 }

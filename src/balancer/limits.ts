@@ -16,6 +16,13 @@ export const HEADER_BYTES_MAX = 16 * 1024;
  */
 export const HEADERS_TIMEOUT_MS = 10_000;
 
+/**
+ * UPSTREAM_HEAD_BYTES_MAX bounds a response head from an instance: 64 KiB, above HEADER_BYTES_MAX
+ * because applications set large cookies and CSP headers, yet bounded so an instance cannot make a
+ * worker buffer without end. Past it the try fails as a reset.
+ */
+export const UPSTREAM_HEAD_BYTES_MAX = 64 * 1024;
+
 /** CLIENT_IDLE_TIMEOUT_MS closes a keep-alive client connection idle this long (above wrk's and most pools' reuse). */
 export const CLIENT_IDLE_TIMEOUT_MS = 65_000;
 

@@ -1,4 +1,4 @@
-import type { ServerResponse } from "node:http";
+import { STATUS_CODES } from "node:http";
 import type { BreakerLimit } from "./types.js";
 
 /** ErrorKind names why the endpoint answered itself rather than a backend. */
@@ -38,15 +38,16 @@ const LIMIT_MESSAGE: Record<BreakerLimit, string> = {
   pending: "the service's circuit breaker is open: too many requests waiting for a connection (maxPendingRequests)",
 };
 
-/** sendError answers with a JSON body saying what went wrong (and, for circuit-open, which limit). */
-export function sendError(res: ServerResponse, kind: ErrorKind, service: string | undefined, limit?: BreakerLimit): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
+/**
+ * errorResponse is a whole response for a request the endpoint answers itself: a JSON body saying
+ * what went wrong (and, for circuit-open, which limit). connection is "" or a Connection header line.
+ */
+export function errorResponse(kind: ErrorKind, service: string | undefined, limit: BreakerLimit | undefined, connection: string): Buffer {
   const body = JSON.stringify(limit ? { error: kind, service, limit, message: LIMIT_MESSAGE[limit] } : { error: kind, service, message: MESSAGE[kind] });
-  res.writeHead(STATUS[kind], { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-raftmesh-error": kind });
-  res.end(body);
+  const status = STATUS[kind];
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-raftmesh-error: ${kind}\r\n${connection}\r\n${body}`,
+  );
 }
 
 /** rawError is a whole HTTP/1.1 error response for a connection that has no parsed request (client errors). */
@@ -55,8 +56,7 @@ export function rawError(status: number, reason: string, message: string): strin
   return `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
-/** sendStatic answers with a service's configured static fallback. */
-export function sendStatic(res: ServerResponse, status: number, body: string, service: string): void {
-  res.writeHead(status, { "content-length": Buffer.byteLength(body), "x-raftmesh-fallback": service });
-  res.end(body);
+/** staticResponse is a service's configured static fallback as a whole response. */
+export function staticResponse(status: number, body: string, service: string, connection: string): Buffer {
+  return Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "fallback"}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-raftmesh-fallback: ${service}\r\n${connection}\r\n${body}`);
 }

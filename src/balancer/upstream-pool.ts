@@ -1,19 +1,88 @@
 /**
- * Per-endpoint upstream connection pools: one keep-alive http.Agent per address:port, bounded by
- * UPSTREAM_SOCKETS_MAX, shared by every service that names the address. A pool whose endpoint left
- * every table drains: requests already on it finish, then its sockets close.
+ * Per-endpoint upstream connection pools for the HTTP/1.1 proxy: plain keep-alive TCP connections
+ * per address:port, reused last-in first-out, at most UPSTREAM_SOCKETS_MAX per endpoint and
+ * UPSTREAM_IDLE_SOCKETS_MAX of them idle, shared by every service that names the address. A pool
+ * whose endpoint left every table drains: requests already on it finish, then its connections close.
  */
-import { Agent, type AgentOptions } from "node:http";
-import { UPSTREAM_IDLE_SOCKETS_MAX, UPSTREAM_IDLE_TIMEOUT_MS, UPSTREAM_SOCKETS_MAX } from "./limits.js";
+import { connect, type Socket } from "node:net";
+import { UPSTREAM_IDLE_SOCKETS_MAX, UPSTREAM_IDLE_TIMEOUT_MS } from "./limits.js";
+import type { CircuitBreaker } from "./types.js";
+
+/** IDLE_SWEEP_MS: idle connections are checked this often, so one idles at most UPSTREAM_IDLE_TIMEOUT_MS + this. */
+const IDLE_SWEEP_MS = 250;
+
+/** UpstreamUser is the request a connection serves; its events go there. */
+export interface UpstreamUser {
+  upConnect(conn: UpstreamConn): void;
+  upData(conn: UpstreamConn, chunk: Buffer): void;
+  /** upEnd: the instance closed its side (a body read to the close ends here). */
+  upEnd(conn: UpstreamConn): void;
+  upClose(conn: UpstreamConn): void;
+  upDrain(conn: UpstreamConn): void;
+}
+
+/** UpstreamConn is one connection to an endpoint. */
+export class UpstreamConn {
+  user: UpstreamUser | undefined;
+  connected = false;
+  /** reused: the connection served a request before (a reset on it may be the instance closing an idle one). */
+  reused = false;
+  idleSince = 0;
+  /** owner: the circuit breaker its opening was charged to (maxConnections), released when it closes. */
+  owner: CircuitBreaker | undefined;
+  closed = false;
+
+  constructor(
+    readonly pool: Pool,
+    readonly socket: Socket,
+  ) {
+    socket.on("connect", () => {
+      this.connected = true;
+      this.user?.upConnect(this);
+    });
+    socket.on("data", (c: Buffer) => {
+      if (this.user) this.user.upData(this, c);
+      // Bytes from an idle connection answer nothing: the connection cannot be trusted again.
+      else socket.destroy();
+    });
+    socket.on("end", () => {
+      if (this.user) this.user.upEnd(this);
+      else socket.destroy();
+    });
+    socket.on("drain", () => this.user?.upDrain(this));
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      this.closed = true;
+      const p = this.pool;
+      p.total--;
+      const i = p.idle.indexOf(this);
+      if (i !== -1) p.idle.splice(i, 1);
+      if (this.owner) {
+        this.owner.onConnectionClosed();
+        this.owner = undefined;
+      }
+      const u = this.user;
+      this.user = undefined;
+      u?.upClose(this);
+      wake(p);
+    });
+  }
+}
 
 /** Pool is one endpoint's connections; active counts the requests using it. */
 export interface Pool {
-  readonly agent: Agent;
+  readonly address: string;
+  readonly port: number;
+  /** idle connections, most recently used last. */
+  readonly idle: UpstreamConn[];
+  /** total counts open connections: idle, busy and connecting. */
+  total: number;
   active: number;
   draining: boolean;
   /**
    * waiters are requests pending for a connection of this endpoint (circuit breaker at
-   * maxConnections); each is called when a socket is freed or closed and says whether it went.
+   * maxConnections, or UPSTREAM_SOCKETS_MAX); each is called when a connection is freed or closed
+   * and says whether it went.
    */
   readonly waiters: (() => boolean)[];
 }
@@ -21,29 +90,19 @@ export interface Pool {
 /** UpstreamPools maps address:port to its pool. */
 export class UpstreamPools {
   private readonly pools = new Map<string, Pool>();
+  private readonly sweeper: NodeJS.Timeout;
+  private tick = 0;
+
+  constructor() {
+    this.sweeper = setInterval(() => this.sweep(), IDLE_SWEEP_MS);
+    this.sweeper.unref();
+  }
 
   /** acquire returns the pool for key, counting one more request on it; release() must follow. */
-  acquire(key: string): Pool {
+  acquire(key: string, address: string, port: number): Pool {
     let p = this.pools.get(key);
     if (!p || p.draining) {
-      p = {
-        agent: new Agent({
-          keepAlive: true,
-          maxSockets: UPSTREAM_SOCKETS_MAX,
-          maxFreeSockets: UPSTREAM_IDLE_SOCKETS_MAX,
-          timeout: UPSTREAM_IDLE_TIMEOUT_MS,
-          scheduling: "lifo",
-          // Requests and answers are small writes: Nagle's algorithm would hold them for an ACK.
-          noDelay: true,
-        } as AgentOptions),
-        active: 0,
-        draining: false,
-        waiters: [],
-      };
-      const pool = p;
-      // The agent's own 'free' listener ran first: the socket is in freeSockets now, unless the
-      // agent gave it to a request queued inside it.
-      p.agent.on("free", () => wake(pool));
+      p = { address, port, idle: [], total: 0, active: 0, draining: false, waiters: [] };
       this.pools.set(key, p);
     }
     p.active++;
@@ -53,7 +112,39 @@ export class UpstreamPools {
   /** release ends one request on the pool; a draining pool with none left closes. */
   release(p: Pool): void {
     p.active--;
-    if (p.draining && p.active === 0) p.agent.destroy();
+    if (p.draining && p.active === 0) closeIdle(p);
+  }
+
+  /** take is an idle connection of p (the most recently used), or undefined. */
+  take(p: Pool): UpstreamConn | undefined {
+    const c = p.idle.pop();
+    if (c) c.reused = true;
+    return c;
+  }
+
+  /** open starts a new connection to p's endpoint for user. */
+  open(p: Pool, user: UpstreamUser, owner: CircuitBreaker | undefined): UpstreamConn {
+    // Requests and answers are small writes: Nagle's algorithm would hold them for an ACK.
+    const socket = connect({ host: p.address, port: p.port, noDelay: true });
+    p.total++;
+    const c = new UpstreamConn(p, socket);
+    c.owner = owner;
+    c.user = user;
+    return c;
+  }
+
+  /** put returns a connection whose exchange ended cleanly; it idles for the next request or closes. */
+  put(c: UpstreamConn): void {
+    c.user = undefined;
+    const p = c.pool;
+    if (c.closed) return;
+    if (p.draining || p.idle.length >= UPSTREAM_IDLE_SOCKETS_MAX || c.socket.destroyed) {
+      c.socket.destroy();
+      return;
+    }
+    c.idleSince = this.tick;
+    p.idle.push(c);
+    wake(p);
   }
 
   /** retain drains every pool whose key is not in live. */
@@ -62,7 +153,7 @@ export class UpstreamPools {
       if (live.has(key)) continue;
       this.pools.delete(key);
       p.draining = true;
-      if (p.active === 0) p.agent.destroy();
+      closeIdle(p);
     }
   }
 
@@ -71,11 +162,29 @@ export class UpstreamPools {
     return this.pools.size;
   }
 
-  /** close destroys every pool. */
+  /** close closes every pool's idle connections and stops the sweeper. */
   close(): void {
-    for (const p of this.pools.values()) p.agent.destroy();
+    clearInterval(this.sweeper);
+    for (const p of this.pools.values()) {
+      p.draining = true;
+      closeIdle(p);
+    }
     this.pools.clear();
   }
+
+  /** sweep closes connections idle for UPSTREAM_IDLE_TIMEOUT_MS, before the instance closes them under a new request. */
+  private sweep(): void {
+    const t = ++this.tick;
+    const limit = Math.ceil(UPSTREAM_IDLE_TIMEOUT_MS / IDLE_SWEEP_MS) - 1;
+    for (const p of this.pools.values()) {
+      // Oldest first: stop at the first connection still young enough.
+      while (p.idle.length > 0 && t - p.idle[0]!.idleSince >= limit) p.idle.shift()!.socket.destroy();
+    }
+  }
+}
+
+function closeIdle(p: Pool): void {
+  for (const c of p.idle.splice(0)) c.socket.destroy();
 }
 
 /** wake offers a freed or closed connection to the requests pending on the pool, first come first. */
@@ -85,3 +194,4 @@ export function wake(p: Pool): void {
     else i++;
   }
 }
+
