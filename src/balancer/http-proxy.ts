@@ -674,12 +674,8 @@ class ProxyRequest implements UpstreamUser {
       head = Buffer.concat([head.subarray(0, head.length - 2), Buffer.from(`${extra}\r\n`, "latin1")]);
     }
     const s = conn.socket;
-    if (this.body) {
-      s.cork();
-      s.write(head);
-      for (const b of this.body) s.write(b);
-      s.uncork();
-    } else s.write(head);
+    // One write (one syscall) for the head and a body kept whole.
+    s.write(this.body ? Buffer.concat([head, ...this.body]) : head);
     if (this.streamed && conn.connected) this.flushQueued();
   }
 
@@ -781,13 +777,23 @@ class ProxyRequest implements UpstreamUser {
       this.closeClient = true;
       extra += CONN_CLOSE;
     } else if (this.clientMinor === 0) extra += CONN_KEEP;
-    const out = responseHead(buf, r, extra);
-    const s = this.client.socket;
-    s.cork();
-    this.client.write(out);
-    if (this.respMode === Body.None || (this.respMode === Body.Length && this.respLeft === 0)) this.responseEnd(buf.length === r.end);
-    else if (buf.length > r.end) this.forward(buf, r.end);
-    s.uncork();
+    // The head and the body bytes read with it go out in one write (one syscall, no writev).
+    let bodyEnd = r.end;
+    let complete = false;
+    if (this.respMode === Body.None) complete = true;
+    else if (this.respMode === Body.Length) {
+      bodyEnd += Math.min(buf.length - r.end, this.respLeft);
+      this.respLeft -= bodyEnd - r.end;
+      complete = this.respLeft === 0;
+    } else if (this.respMode === Body.Chunked && !this.decode) {
+      bodyEnd = this.respChunks!.scan(buf, r.end, buf.length);
+      if (this.respChunks!.failed) return this.brokenResponse();
+      complete = this.respChunks!.done;
+    }
+    const ok = this.client.write(responseHead(buf, r, extra, bodyEnd));
+    if (complete) return this.responseEnd(bodyEnd === buf.length);
+    if (bodyEnd < buf.length) this.forward(buf, bodyEnd);
+    else if (!ok) conn.socket.pause();
   }
 
   /** forward passes response body bytes buf[from, ...) to the client, framed as the response says. */
@@ -816,14 +822,8 @@ class ProxyRequest implements UpstreamUser {
         break;
       }
       case Body.Close:
-        if (this.frame) {
-          const s = this.client.socket;
-          s.cork();
-          this.client.write(chunkPrefix(n));
-          this.client.write(from === 0 ? buf : buf.subarray(from));
-          ok = this.client.write(CRLF);
-          s.uncork();
-        } else ok = this.client.write(from === 0 ? buf : buf.subarray(from));
+        if (this.frame) ok = this.client.write(Buffer.concat([Buffer.from(chunkPrefix(n), "latin1"), buf.subarray(from), CRLF]));
+        else ok = this.client.write(from === 0 ? buf : buf.subarray(from));
         break;
       default:
         // Bytes after a body-less answer: the instance broke framing; the connection is not reused.
@@ -964,10 +964,13 @@ class ProxyRequest implements UpstreamUser {
   }
 }
 
-/** responseHead builds the head sent to the client: HTTP/1.1, the instance's status line and lines minus hop-by-hop ones, plus extra. */
-function responseHead(buf: Buffer, r: ResponseHead, extra: string): Buffer {
+/**
+ * responseHead builds the head sent to the client: HTTP/1.1, the instance's status line and lines
+ * minus hop-by-hop ones, plus extra; followed by the body bytes buf[r.end, bodyEnd).
+ */
+function responseHead(buf: Buffer, r: ResponseHead, extra: string, bodyEnd: number): Buffer {
   const lines = r.lines;
-  let size = 9 + (r.statusLineEnd - r.statusAt) + 2 + extra.length + 2;
+  let size = 9 + (r.statusLineEnd - r.statusAt) + 2 + extra.length + 2 + (bodyEnd - r.end);
   for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) size += lines[i + 1]! - lines[i]! + 2;
   const out = Buffer.allocUnsafe(size);
   let at = out.write("HTTP/1.1 ", 0, "latin1");
@@ -976,5 +979,6 @@ function responseHead(buf: Buffer, r: ResponseHead, extra: string): Buffer {
   if (extra.length > 0) at += out.write(extra, at, "latin1");
   out[at] = 13;
   out[at + 1] = 10;
+  if (bodyEnd > r.end) buf.copy(out, at + 2, r.end, bodyEnd);
   return out;
 }

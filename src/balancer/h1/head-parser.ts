@@ -133,7 +133,12 @@ export function findHeadEnd(buf: Buffer, from: number, to: number, max: number):
 
 /** eqLower says whether buf[at, at+word.length) equals word (lowercase ASCII) ignoring ASCII case. */
 function eqLower(buf: Buffer, at: number, word: string): boolean {
-  for (let i = 0; i < word.length; i++) if ((buf[at + i]! | 0x20) !== word.charCodeAt(i)) return false;
+  for (let i = 0; i < word.length; i++) {
+    let b = buf[at + i]!;
+    // Only letters fold: b | 0x20 would also make "_" equal DEL and "^" equal "~".
+    if (b >= 65 && b <= 90) b |= 0x20;
+    if (b !== word.charCodeAt(i)) return false;
+  }
   return true;
 }
 
