@@ -219,9 +219,9 @@ class ClientConn {
     }
     const hasBody = head.chunked || head.contentLength > 0;
     const target = routeOf(head.target, head.target.startsWith(SVC_PREFIX) ? undefined : head.host);
-    if (!target) return this.answer(head, hasBody, errorResponse("bad-request", undefined, undefined, connHeader(head, hasBody)), buf);
+    if (!target) return void this.answer(head, hasBody, errorResponse("bad-request", undefined, undefined, connHeader(head, hasBody)), buf);
     let route = ctx.routes.get(target.service);
-    if (!route) return this.answer(head, hasBody, errorResponse("unknown-service", target.service, undefined, connHeader(head, hasBody)), buf);
+    if (!route) return void this.answer(head, hasBody, errorResponse("unknown-service", target.service, undefined, connHeader(head, hasBody)), buf);
     const now = performance.now();
     let pr = pickRequest(route, buf, head, this.remote, undefined);
     let first = pickFor(route, pr, now);
@@ -235,13 +235,13 @@ class ClientConn {
         first = pickFor(fb, pr, now);
       }
       if (!fb || !first) {
-        if (c.fallbackStatus !== 0) return this.answer(head, hasBody, staticResponse(c.fallbackStatus, c.fallbackBody, target.service, connHeader(head, hasBody)), buf);
+        if (c.fallbackStatus !== 0) return void this.answer(head, hasBody, staticResponse(c.fallbackStatus, c.fallbackBody, target.service, connHeader(head, hasBody)), buf);
         const kind = route.mode === "master-slave" ? "no-master" : "no-healthy-instance";
-        return this.answer(head, hasBody, errorResponse(kind, target.service, undefined, connHeader(head, hasBody)), buf);
+        return void this.answer(head, hasBody, errorResponse(kind, target.service, undefined, connHeader(head, hasBody)), buf);
       }
       route = fb;
     }
-    if (!route.breaker.tryStartRequest()) return this.answer(head, hasBody, errorResponse("circuit-open", route.table.name, "requests", connHeader(head, hasBody)), buf);
+    if (!route.breaker.tryStartRequest()) return void this.answer(head, hasBody, errorResponse("circuit-open", route.table.name, "requests", connHeader(head, hasBody)), buf);
     route.budget.onRequestStart();
     if (head.expectContinue && hasBody) this.socket.write(CONTINUE);
     const req = new ProxyRequest(ctx, this, route, buf, head, target.path, first, pr.hashKey);
@@ -573,17 +573,17 @@ class ProxyRequest implements UpstreamUser {
     const pools = this.ctx.pools;
     const pool = pools.acquire(endpointKey(ep), ep.address, ep.port);
     const free = pools.take(pool);
-    if (free) return this.send(ep, pool, free, false);
-    if (pool.total < UPSTREAM_SOCKETS_MAX && route.breaker.tryOpenConnection()) return this.send(ep, pool, undefined, true);
+    if (free) return void this.send(ep, pool, free, false);
+    if (pool.total < UPSTREAM_SOCKETS_MAX && route.breaker.tryOpenConnection()) return void this.send(ep, pool, undefined, true);
     // At maxConnections. With no connection of this endpoint in use, none will be freed for the
     // request: refuse at once. Otherwise wait for one (maxPendingRequests bounds the waiters).
     if (pool.total === 0) {
       pools.release(pool);
-      return this.refuse("connections");
+      return void this.refuse("connections");
     }
     if (!route.breaker.tryEnqueuePending()) {
       pools.release(pool);
-      return this.refuse("pending");
+      return void this.refuse("pending");
     }
     this.waitForConnection(ep, pool);
   }
@@ -748,7 +748,7 @@ class ProxyRequest implements UpstreamUser {
     if (r.status >= 500 && this.mayRetry("5xx")) {
       // The rest of this answer is not read: its connection closes rather than wait for it.
       this.endTry(false, false);
-      return this.retry();
+      return void this.retry();
     }
     this.resp = r;
     this.started = true;
@@ -787,11 +787,11 @@ class ProxyRequest implements UpstreamUser {
       complete = this.respLeft === 0;
     } else if (this.respMode === Body.Chunked && !this.decode) {
       bodyEnd = this.respChunks!.scan(buf, r.end, buf.length);
-      if (this.respChunks!.failed) return this.brokenResponse();
+      if (this.respChunks!.failed) return void this.brokenResponse();
       complete = this.respChunks!.done;
     }
     const ok = this.client.write(responseHead(buf, r, extra, bodyEnd));
-    if (complete) return this.responseEnd(bodyEnd === buf.length);
+    if (complete) return void this.responseEnd(bodyEnd === buf.length);
     if (bodyEnd < buf.length) this.forward(buf, bodyEnd);
     else if (!ok) conn.socket.pause();
   }
@@ -806,7 +806,7 @@ class ProxyRequest implements UpstreamUser {
         const take = Math.min(n, this.respLeft);
         ok = this.client.write(from === 0 && take === buf.length ? buf : buf.subarray(from, from + take));
         this.respLeft -= take;
-        if (this.respLeft === 0) return this.responseEnd(take === n);
+        if (this.respLeft === 0) return void this.responseEnd(take === n);
         break;
       }
       case Body.Chunked: {
@@ -817,8 +817,8 @@ class ProxyRequest implements UpstreamUser {
           end = rc.scan(buf, from, buf.length);
           if (!rc.failed) ok = this.client.write(from === 0 && end === buf.length ? buf : buf.subarray(from, end));
         }
-        if (rc.failed) return this.brokenResponse();
-        if (rc.done) return this.responseEnd(end === buf.length);
+        if (rc.failed) return void this.brokenResponse();
+        if (rc.done) return void this.responseEnd(end === buf.length);
         break;
       }
       case Body.Close:
@@ -845,12 +845,12 @@ class ProxyRequest implements UpstreamUser {
     if (conn !== this.conn) return;
     if (this.resp) {
       // The instance went away inside its answer: the client must see a cut response, not a whole one.
-      return this.brokenResponse();
+      return void this.brokenResponse();
     }
     const kind: FailureKind = this.timedOut ? "timeout" : conn.connected ? "reset" : "connect";
     this.conn = undefined;
     this.endTry(false, false);
-    if (this.mayRetry(kind)) return this.retry();
+    if (this.mayRetry(kind)) return void this.retry();
     this.fail(kind === "timeout" ? "upstream-timeout" : "upstream-failed");
   }
 
