@@ -35,7 +35,7 @@ import {
   UPSTREAM_SOCKETS_MAX,
 } from "./limits.js";
 import { type ErrorKind, errorResponse, rawError, staticResponse } from "./responses.js";
-import { endpointKey, type Route, type RouteTable } from "./route-table.js";
+import type { Route, RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
 import type { BreakerLimit, Endpoint, PickRequest } from "./types.js";
 import { handleUpgrade } from "./upgrade.js";
@@ -454,6 +454,7 @@ class ProxyRequest implements UpstreamUser {
   private begun = false;
   // Tries.
   private tried: Set<string> | undefined;
+  private firstTried: string | undefined;
   private tries = 0;
   /** retryHeld: a retry reserved from the budget is in flight (released when it ends). */
   private retryHeld = false;
@@ -465,7 +466,6 @@ class ProxyRequest implements UpstreamUser {
   private conn: UpstreamConn | undefined;
   private ep: Endpoint | undefined;
   private pool: Pool | undefined;
-  private timer: NodeJS.Timeout | undefined;
   private timedOut = false;
   private settled = true;
   private retrying = false;
@@ -564,6 +564,7 @@ class ProxyRequest implements UpstreamUser {
     const route = this.route;
     const now = performance.now();
     // A retry goes to an instance not tried yet; when every one was tried, to any.
+    if (this.next === undefined && this.tried === undefined && this.firstTried !== undefined) this.tried = new Set([this.firstTried]);
     const ep = this.next ?? pickFor(route, { hashKey: this.hashKey, exclude: this.tried }, now) ?? pickFor(route, { hashKey: this.hashKey }, now);
     this.next = undefined;
     if (!ep) {
@@ -571,7 +572,7 @@ class ProxyRequest implements UpstreamUser {
       return;
     }
     const pools = this.ctx.pools;
-    const pool = pools.acquire(endpointKey(ep), ep.address, ep.port);
+    const pool = pools.acquireFor(ep);
     const free = pools.take(pool);
     if (free) return void this.send(ep, pool, free, false);
     if (pool.total < UPSTREAM_SOCKETS_MAX && route.breaker.tryOpenConnection()) return void this.send(ep, pool, undefined, true);
@@ -649,7 +650,9 @@ class ProxyRequest implements UpstreamUser {
     }
     const route = this.route;
     this.tries++;
-    (this.tried ??= new Set()).add(ep.id);
+    // The set of instances tried is made on the first retry: most requests take one try.
+    if (this.tries === 1) this.firstTried = ep.id;
+    else (this.tried ??= new Set([this.firstTried!])).add(ep.id);
     let conn: UpstreamConn;
     if (idle) {
       conn = idle;
@@ -665,7 +668,7 @@ class ProxyRequest implements UpstreamUser {
     this.resp = undefined;
     route.balancer.onStart(ep.id);
     const c = route.table.config;
-    this.timer = setTimeout(() => this.onTimeout(conn), c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS);
+    conn.arm(c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS);
     let head = this.upHead;
     if (this.masterOnly || !this.hasHost) {
       let extra = "";
@@ -706,7 +709,7 @@ class ProxyRequest implements UpstreamUser {
     this.conn?.socket.resume();
   }
 
-  private onTimeout(conn: UpstreamConn): void {
+  upTimeout(conn: UpstreamConn): void {
     if (conn !== this.conn || this.resp) return;
     this.timedOut = true;
     conn.socket.destroy();
@@ -744,7 +747,7 @@ class ProxyRequest implements UpstreamUser {
   }
 
   private respond(conn: UpstreamConn, buf: Buffer, r: ResponseHead): void {
-    clearTimeout(this.timer);
+    conn.disarm();
     if (r.status >= 500 && this.mayRetry("5xx")) {
       // The rest of this answer is not read: its connection closes rather than wait for it.
       this.endTry(false, false);
@@ -874,11 +877,11 @@ class ProxyRequest implements UpstreamUser {
   private endTry(ok: boolean, keep: boolean): void {
     if (this.settled) return;
     this.settled = true;
-    clearTimeout(this.timer);
     const conn = this.conn;
     this.conn = undefined;
     const route = this.route;
     if (conn) {
+      conn.disarm();
       if (conn.socket.isPaused()) conn.socket.resume();
       if (keep) this.ctx.pools.put(conn);
       else {

@@ -19,6 +19,8 @@ export interface UpstreamUser {
   upEnd(conn: UpstreamConn): void;
   upClose(conn: UpstreamConn): void;
   upDrain(conn: UpstreamConn): void;
+  /** upTimeout: the deadline set with arm() passed. */
+  upTimeout(conn: UpstreamConn): void;
 }
 
 /** UpstreamConn is one connection to an endpoint. */
@@ -31,6 +33,34 @@ export class UpstreamConn {
   /** owner: the circuit breaker its opening was charged to (maxConnections), released when it closes. */
   owner: CircuitBreaker | undefined;
   closed = false;
+  /**
+   * One timer per connection, re-armed with refresh() for each request and left to fire idle when
+   * disarmed: cheaper than a setTimeout and clearTimeout per request.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerMs = 0;
+  private armed = false;
+
+  /** arm starts a deadline of ms for the request on the connection (upTimeout when it passes). */
+  arm(ms: number): void {
+    this.armed = true;
+    if (this.timer && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(() => {
+      if (!this.armed) return;
+      this.armed = false;
+      this.user?.upTimeout(this);
+    }, ms);
+    this.timer.unref();
+  }
+
+  disarm(): void {
+    this.armed = false;
+  }
 
   constructor(
     readonly pool: Pool,
@@ -53,6 +83,8 @@ export class UpstreamConn {
     socket.on("error", () => {});
     socket.on("close", () => {
       this.closed = true;
+      this.armed = false;
+      if (this.timer) clearTimeout(this.timer);
       const p = this.pool;
       p.total--;
       const i = p.idle.indexOf(this);
@@ -90,12 +122,26 @@ export interface Pool {
 /** UpstreamPools maps address:port to its pool. */
 export class UpstreamPools {
   private readonly pools = new Map<string, Pool>();
+  /** byEndpoint: the pool of an endpoint object of the current tables, found without building its key. */
+  private byEndpoint = new WeakMap<object, Pool>();
   private readonly sweeper: NodeJS.Timeout;
   private tick = 0;
 
   constructor() {
     this.sweeper = setInterval(() => this.sweep(), IDLE_SWEEP_MS);
     this.sweeper.unref();
+  }
+
+  /** acquireFor is acquire for an endpoint, cached per endpoint object. */
+  acquireFor(ep: { readonly address: string; readonly port: number }): Pool {
+    const p = this.byEndpoint.get(ep);
+    if (p && !p.draining) {
+      p.active++;
+      return p;
+    }
+    const fresh = this.acquire(`${ep.address}:${ep.port}`, ep.address, ep.port);
+    this.byEndpoint.set(ep, fresh);
+    return fresh;
   }
 
   /** acquire returns the pool for key, counting one more request on it; release() must follow. */

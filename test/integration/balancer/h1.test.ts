@@ -38,9 +38,15 @@ describe("balancer: HTTP/1.1 framing through the endpoint", () => {
   let echo: Backend;
   let ep: TestEndpoint;
   let raw: Awaited<ReturnType<typeof startRaw>>;
+  let hangs = 0;
 
   beforeAll(async () => {
     echo = await startBackend("echo", (req, res) => {
+      if (req.url === "/hang") {
+        // Answers only the second try of a request: the first hangs past the per-try timeout.
+        hangs++;
+        if (hangs % 2 === 1) return;
+      }
       if (req.url === "/nobody") {
         res.statusCode = 204;
         return void res.end();
@@ -71,7 +77,11 @@ describe("balancer: HTTP/1.1 framing through the endpoint", () => {
       });
     });
     raw = await startRaw("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nread to the close");
-    ep = await startEndpoint([table("echo", [endpointOf(echo)]), table("raw", [endpointOf({ id: "raw", port: raw.port })])]);
+    ep = await startEndpoint([
+      table("echo", [endpointOf(echo)]),
+      table("raw", [endpointOf({ id: "raw", port: raw.port })]),
+      table("slow", [endpointOf(echo)], { perTryTimeoutMs: 300, retries: 1, outlierConsecutiveFailures: 0 }),
+    ]);
   });
   afterAll(async () => {
     await ep.stop();
@@ -177,5 +187,19 @@ describe("balancer: HTTP/1.1 framing through the endpoint", () => {
     });
     expect(out).toMatch(/^HTTP\/1\.1 200 /);
     expect(out).toContain("GET /halfclose 0:");
+  });
+
+  it("balancer: h1: a try without an answer within perTryTimeoutMs is cut: a GET is tried again, a POST gets 504", async () => {
+    hangs = 0;
+    const t0 = Date.now();
+    const get = await call(ep.port, "/svc/slow/hang");
+    expect(get.status).toBe(200);
+    expect(get.body).toBe("GET /hang 0:");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    hangs = 0;
+    const post = await call(ep.port, "/svc/slow/hang", { method: "POST", body: "x" });
+    expect(post.status).toBe(504);
+    expect(JSON.parse(post.body)).toMatchObject({ error: "upstream-timeout", service: "slow" });
+    expect(hangs).toBe(1);
   });
 });
