@@ -91,7 +91,7 @@ export function recordRegistryEvents(
           known.delete(key(e.service, e.id));
         } else if (e.kind === "master") {
           if (e.previous !== "" && e.previous !== e.master) {
-            journal.record({ kind: "master-demoted", index: e.index, service: e.service, instance: e.previous, message: `${e.service}: ${e.previous} is no longer master (${e.reason})`, details: { reason: e.reason, epoch: String(e.epoch) } });
+            journal.record({ kind: "master-demoted", index: e.index, service: e.service, instance: e.previous, message: `${e.service}: ${e.previous} is no longer master${e.master ? `, ${e.master} took over` : ""} (${e.reason})`, details: { reason: e.reason, epoch: String(e.epoch) } });
           }
           if (e.master !== "") {
             journal.record({
