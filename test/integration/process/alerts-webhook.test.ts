@@ -3,8 +3,9 @@
  * the new leader cannot reach it and, after the rule's for-duration, sends MemberUnreachable
  * (firing) in the Alertmanager webhook shape; the old leader comes back and the same alert
  * (same fingerprint) is sent resolved. Then a master-slave service fails over (its master's
- * heartbeats stop): FailoverHappened fires and resolves after its hold. Only the leader sends
- * cluster alerts, so each arrives once.
+ * heartbeats stop): FailoverHappened fires and resolves after its hold, and every node's event
+ * stream (raftmesh.v1.Events/Watch) reports the failover with the same indexes. Only the leader
+ * sends cluster alerts, so each arrives once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";
@@ -91,6 +92,20 @@ describe("alert webhooks on a 3-node cluster", () => {
       expect((await cl.getService("db")).service.master?.instanceId).toBe("b");
       const resolved = await waitFor("FailoverHappened resolved", () => hook.alerts().find((a) => a.fingerprint === firing.fingerprint && a.status === "resolved"), FAILOVER_HOLD_MS + 10_000);
       expect(resolved.at - firing.at).toBeGreaterThanOrEqual(FAILOVER_HOLD_MS - 500);
+      // The failover's events come from applied state: every node reports them with the same index (Events/Watch, no follow).
+      const views = await Promise.all(
+        NODES.map(
+          (id) =>
+            new Promise<string[]>((resolve, reject) => {
+              const got: string[] = [];
+              c.client(id).events({ kinds: ["master-promoted", "master-demoted", "instance-expired"] }, { onEvent: (e) => got.push(`${e.kind} ${e.index} ${e.service}/${e.instance} local=${e.local}`), onEnd: (err) => (err ? reject(err) : resolve(got)) });
+            }),
+        ),
+      );
+      console.log(`events of db on n1: ${JSON.stringify(views[0])}`);
+      expect(views[0]?.some((l) => l.startsWith("master-promoted") && l.includes("db/b"))).toBe(true);
+      expect(views[1]).toEqual(views[0]);
+      expect(views[2]).toEqual(views[0]);
     } finally {
       stop = true;
       await loop;

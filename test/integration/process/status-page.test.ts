@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProcessCluster, REPO_ROOT, waitFor } from "../harness/process-cluster.js";
+import { ProcessCluster, REPO_ROOT } from "../harness/process-cluster.js";
 
 const CHROMIUM = process.env.RAFTMESH_CHROMIUM ?? "/usr/bin/chromium";
 const NODES = ["n1", "n2", "n3"] as const;

@@ -41,7 +41,7 @@ function entries(): Entry[] {
     { op: "health.set", changes: [{ service: "db", id: "b", health: "passing", note: "", ifModIndex: 0 }] },
   ];
   const out: Entry[] = [{ term: 1, index: 1, kind: EntryKind.ConfChange, data: encodeConfChange({ type: ConfChangeType.AddVoter, node: nodeId("n1") }) }];
-  cmds.forEach((cmd, i) => out.push({ term: 1, index: i + 2, kind: EntryKind.Normal, data: encodeAppCommand(encodeCommand({ v: 1, at: 1_000 + i, cmd })) }));
+  for (const [i, cmd] of cmds.entries()) out.push({ term: 1, index: i + 2, kind: EntryKind.Normal, data: encodeAppCommand(encodeCommand({ v: 1, at: 1_000 + i, cmd })) });
   out.push({ term: 1, index: out.length + 1, kind: EntryKind.ConfChange, data: encodeConfChange({ type: ConfChangeType.Remove, node: nodeId("n1") }) });
   return out;
 }
