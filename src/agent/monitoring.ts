@@ -192,7 +192,7 @@ export class Monitoring {
       node: self,
       members,
       services,
-      balancer: this.balancer ?? null,
+      balancer: this.balancer ? { ...this.balancer, signals: this.signals.counts() } : null,
       events: this.journal.recent(OVERVIEW_EVENTS_MAX),
       alerts: this.alerting.active().map(alertRow),
       webhooks: this.webhookStats(),

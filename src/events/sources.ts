@@ -175,6 +175,8 @@ export class ReachabilityWatch {
  */
 export class BalancerSignals {
   private readonly last = new Map<string, number>();
+  /** perService counts the events recorded per service and kind (the status page's figures). */
+  private readonly perService = new Map<string, Record<string, number>>();
 
   constructor(
     private readonly journal: EventJournal,
@@ -187,6 +189,11 @@ export class BalancerSignals {
     const prev = this.last.get(k);
     if (prev !== undefined && now - prev < BALANCER_SIGNAL_MIN_GAP_MS) return;
     this.last.set(k, now);
+    if (this.last.size > BALANCER_SUBJECTS_MAX) this.last.delete(this.last.keys().next().value as string);
+    const counts = this.perService.get(s.service) ?? {};
+    counts[s.kind] = (counts[s.kind] ?? 0) + 1;
+    this.perService.set(s.service, counts);
+    if (this.perService.size > BALANCER_SUBJECTS_MAX) this.perService.delete(this.perService.keys().next().value as string);
     const what =
       s.kind === "outlier-ejected"
         ? `${s.service}/${s.instance ?? "?"} ejected as an outlier`
@@ -195,7 +202,15 @@ export class BalancerSignals {
           : `${s.service}: retry refused, budget exhausted`;
     journal(this.journal, s, what);
   }
+
+  /** counts are the events recorded per service and kind since the node started. */
+  counts(): Record<string, Record<string, number>> {
+    return Object.fromEntries([...this.perService].map(([k, v]) => [k, { ...v }]));
+  }
 }
+
+/** BALANCER_SUBJECTS_MAX bounds the subjects remembered for throttling and counting; the oldest go first. */
+const BALANCER_SUBJECTS_MAX = 4_096;
 
 function journal(j: EventJournal, s: BalancerSignal, message: string): void {
   j.record({ kind: s.kind, service: s.service, instance: s.instance ?? "", message, details: s.limit ? { limit: s.limit } : {} });

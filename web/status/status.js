@@ -55,7 +55,10 @@ function renderBalancer(o) {
   const ports = Object.entries(b.ports).map(([k, v]) => `${esc(k)}: ${v}`).join(", ");
   const tcp = b.tcpUpstreams.map((u) => `${esc(u.service)}→${u.port}`).join(", ") || "none";
   const webhooks = o.webhooks ? `; alert webhooks sent ${o.webhooks.sent}, failed ${o.webhooks.failed}, dropped ${o.webhooks.dropped}, waiting ${o.webhooks.pending}` : "";
-  $("balancer").innerHTML = `listen <b>${esc(b.listen)}</b>, ${b.workers} worker(s), ports ${ports}; TCP upstreams ${tcp}${webhooks}`;
+  const signals = Object.entries(b.signals || {})
+    .map(([svc, c]) => `<li data-signals="${esc(svc)}">${esc(svc)}: ${Object.entries(c).map(([k, n]) => `${esc(k)} ${n}`).join(", ")}</li>`)
+    .join("");
+  $("balancer").innerHTML = `listen <b>${esc(b.listen)}</b>, ${b.workers} worker(s), ports ${ports}; TCP upstreams ${tcp}${webhooks}` + (signals ? `<ul>${signals}</ul>` : "");
 }
 
 function renderAlerts(o) {
