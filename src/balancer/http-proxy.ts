@@ -37,6 +37,7 @@ import {
 import { type ErrorKind, errorResponse, rawError, staticResponse } from "./responses.js";
 import type { Route, RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
+import type { WorkerSignal } from "./messages.js";
 import type { BreakerLimit, Endpoint, PickRequest } from "./types.js";
 import { handleUpgrade } from "./upgrade.js";
 import type { Pool, UpstreamConn, UpstreamPools, UpstreamUser } from "./upstream-pool.js";
@@ -59,6 +60,8 @@ export interface ProxyContext {
   /** requestIdPrefix makes generated x-request-id values unique across workers and restarts. */
   readonly requestIdPrefix: string;
   readonly random: () => number;
+  /** signal, when given, hears outlier ejections, open circuits and refused retries (the worker throttles and posts them). */
+  readonly signal?: (s: WorkerSignal) => void;
 }
 
 let requestCounter = 0;
@@ -241,7 +244,10 @@ class ClientConn {
       }
       route = fb;
     }
-    if (!route.breaker.tryStartRequest()) return void this.answer(head, hasBody, errorResponse("circuit-open", route.table.name, "requests", connHeader(head, hasBody)), buf);
+    if (!route.breaker.tryStartRequest()) {
+      ctx.signal?.({ kind: "circuit-open", service: route.table.name, limit: "requests" });
+      return void this.answer(head, hasBody, errorResponse("circuit-open", route.table.name, "requests", connHeader(head, hasBody)), buf);
+    }
     route.budget.onRequestStart();
     if (head.expectContinue && hasBody) this.socket.write(CONTINUE);
     const req = new ProxyRequest(ctx, this, route, buf, head, target.path, first, pr.hashKey);
@@ -590,6 +596,7 @@ class ProxyRequest implements UpstreamUser {
   }
 
   private refuse(limit: BreakerLimit): void {
+    this.ctx.signal?.({ kind: "circuit-open", service: this.route.table.name, limit });
     this.respondSelf(errorResponse("circuit-open", this.route.table.name, limit, this.selfConn()));
   }
 
@@ -889,7 +896,7 @@ class ProxyRequest implements UpstreamUser {
         conn.socket.destroy();
       }
     }
-    route.balancer.onEnd(this.ep!.id, ok ? "success" : "failure", performance.now());
+    if (route.balancer.onEnd(this.ep!.id, ok ? "success" : "failure", performance.now())) this.ctx.signal?.({ kind: "outlier-ejected", service: route.table.name, instance: this.ep!.id });
     this.ctx.pools.release(this.pool!);
     if (this.retrying && this.retryHeld) {
       this.retryHeld = false;
@@ -912,7 +919,10 @@ class ProxyRequest implements UpstreamUser {
     // A connect failure put no load on any instance (nothing reached it): its retry is not charged
     // to the budget, which exists so that retries cannot multiply the load on a failing service.
     if (kind === "connect") return true;
-    if (!this.route.budget.tryStartRetry()) return false;
+    if (!this.route.budget.tryStartRetry()) {
+      this.ctx.signal?.({ kind: "retry-budget-exhausted", service: this.route.table.name });
+      return false;
+    }
     this.retryHeld = true;
     return true;
   }
