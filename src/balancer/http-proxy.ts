@@ -733,7 +733,7 @@ class ProxyRequest implements UpstreamUser {
     for (;;) {
       const end = findHeadEnd(buf, 0, buf.length, UPSTREAM_HEAD_BYTES_MAX);
       if (end === -1) {
-        this.respBuf = buf;
+        this.respBuf = Buffer.from(buf);
         return;
       }
       const r = typeof end === "number" ? parseResponseHead(buf, 0, end) : end;
@@ -806,7 +806,10 @@ class ProxyRequest implements UpstreamUser {
     else if (!ok) conn.socket.pause();
   }
 
-  /** forward passes response body bytes buf[from, ...) to the client, framed as the response says. */
+  /**
+   * forward passes response body bytes buf[from, ...) to the client, framed as the response says.
+   * buf is the upstream read buffer, reused by the next read: what is written is a copy.
+   */
   private forward(buf: Buffer, from: number): void {
     const n = buf.length - from;
     if (n <= 0) return;
@@ -814,7 +817,7 @@ class ProxyRequest implements UpstreamUser {
     switch (this.respMode) {
       case Body.Length: {
         const take = Math.min(n, this.respLeft);
-        ok = this.client.write(from === 0 && take === buf.length ? buf : buf.subarray(from, from + take));
+        ok = this.client.write(Buffer.from(buf.subarray(from, from + take)));
         this.respLeft -= take;
         if (this.respLeft === 0) return void this.responseEnd(take === n);
         break;
@@ -822,10 +825,10 @@ class ProxyRequest implements UpstreamUser {
       case Body.Chunked: {
         const rc = this.respChunks!;
         let end: number;
-        if (this.decode) end = rc.scan(buf, from, buf.length, (a, b) => void (ok = this.client.write(buf.subarray(a, b))));
+        if (this.decode) end = rc.scan(buf, from, buf.length, (a, b) => void (ok = this.client.write(Buffer.from(buf.subarray(a, b)))));
         else {
           end = rc.scan(buf, from, buf.length);
-          if (!rc.failed) ok = this.client.write(from === 0 && end === buf.length ? buf : buf.subarray(from, end));
+          if (!rc.failed) ok = this.client.write(Buffer.from(buf.subarray(from, end)));
         }
         if (rc.failed) return void this.brokenResponse();
         if (rc.done) return void this.responseEnd(end === buf.length);
@@ -833,7 +836,7 @@ class ProxyRequest implements UpstreamUser {
       }
       case Body.Close:
         if (this.frame) ok = this.client.write(Buffer.concat([Buffer.from(chunkPrefix(n), "latin1"), buf.subarray(from), CRLF]));
-        else ok = this.client.write(from === 0 ? buf : buf.subarray(from));
+        else ok = this.client.write(Buffer.from(buf.subarray(from)));
         break;
       default:
         // Bytes after a body-less answer: the instance broke framing; the connection is not reused.

@@ -8,12 +8,17 @@ import { connect, type Socket } from "node:net";
 import { UPSTREAM_IDLE_SOCKETS_MAX, UPSTREAM_IDLE_TIMEOUT_MS } from "./limits.js";
 import type { CircuitBreaker } from "./types.js";
 
+/** READ_BUFFER_BYTES: one read takes up to 64 KiB (a response head and body of most answers at once). */
+const READ_BUFFER_BYTES = 64 * 1024;
+const READ_BUFFER = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+
 /** IDLE_SWEEP_MS: idle connections are checked this often, so one idles at most UPSTREAM_IDLE_TIMEOUT_MS + this. */
 const IDLE_SWEEP_MS = 250;
 
 /** UpstreamUser is the request a connection serves; its events go there. */
 export interface UpstreamUser {
   upConnect(conn: UpstreamConn): void;
+  /** upData: bytes read; chunk is a view of a shared buffer, valid only during the call (copy what is kept). */
   upData(conn: UpstreamConn, chunk: Buffer): void;
   /** upEnd: the instance closed its side (a body read to the close ends here). */
   upEnd(conn: UpstreamConn): void;
@@ -69,11 +74,6 @@ export class UpstreamConn {
     socket.on("connect", () => {
       this.connected = true;
       this.user?.upConnect(this);
-    });
-    socket.on("data", (c: Buffer) => {
-      if (this.user) this.user.upData(this, c);
-      // Bytes from an idle connection answer nothing: the connection cannot be trusted again.
-      else socket.destroy();
     });
     socket.on("end", () => {
       if (this.user) this.user.upEnd(this);
@@ -170,10 +170,27 @@ export class UpstreamPools {
 
   /** open starts a new connection to p's endpoint for user. */
   open(p: Pool, user: UpstreamUser, owner: CircuitBreaker | undefined): UpstreamConn {
-    // Requests and answers are small writes: Nagle's algorithm would hold them for an ACK.
-    const socket = connect({ host: p.address, port: p.port, noDelay: true });
+    let c: UpstreamConn | undefined;
+    // Requests and answers are small writes: Nagle's algorithm would hold them for an ACK. Reads
+    // land in one buffer shared by every upstream connection of the thread (onread), skipping the
+    // stream machinery of 'data' events: the user copies what it keeps past the call.
+    const socket = connect({
+      host: p.address,
+      port: p.port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          const conn = c!;
+          if (conn.user) conn.user.upData(conn, Buffer.from(buf.buffer, buf.byteOffset, n));
+          // Bytes from an idle connection answer nothing: the connection cannot be trusted again.
+          else socket.destroy();
+          return true;
+        },
+      },
+    });
     p.total++;
-    const c = new UpstreamConn(p, socket);
+    c = new UpstreamConn(p, socket);
     c.owner = owner;
     c.user = user;
     return c;
