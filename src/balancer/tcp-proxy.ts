@@ -15,7 +15,7 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Endpoint } from "./types.js";
-import { CLIENT_CONNECTIONS_MAX, RETRIES_MAX, TCP_CONNECT_TIMEOUT_MS } from "./limits.js";
+import { CLIENT_CONNECTIONS_MAX, RETRIES_MAX, TCP_CONNECT_TIMEOUT_MS, TCP_READ_BUFFER_BYTES } from "./limits.js";
 import type { RouteTable } from "./route-table.js";
 
 /** TcpListener proxies one upstream's connections. */
@@ -79,8 +79,34 @@ export class TcpListener {
     }
     tried.add(ep.id);
     const route = this.routes.get(this.service);
+    // Each upstream connection counts against the service's maxConnections (shared with the HTTP
+    // proxies' new connections, across workers). At the limit the client is closed at once: a byte
+    // stream has no status to answer with, and a log line per refusal would let a flood fill the log.
+    const breaker = route?.breaker;
+    if (breaker && !breaker.tryOpenConnection()) {
+      client.destroy();
+      return;
+    }
     route?.balancer.onStart(ep.id);
-    const up = connect({ host: ep.address, port: ep.port, noDelay: true });
+    // Upstream bytes are read into one buffer per connection and written to the client from the
+    // read callback (net's onread): no Buffer allocated and no stream machinery run per chunk.
+    // The buffer is lent to a write the kernel did not take at once, and then replaced.
+    let buf = Buffer.allocUnsafe(TCP_READ_BUFFER_BYTES);
+    const up = connect({
+      host: ep.address,
+      port: ep.port,
+      noDelay: true,
+      onread: {
+        buffer: () => buf,
+        callback: (n: number, b: Buffer): boolean => {
+          const ok = client.write(n === b.length ? b : b.subarray(0, n));
+          if (client.writableLength > 0) buf = Buffer.allocUnsafe(TCP_READ_BUFFER_BYTES);
+          return ok;
+        },
+      },
+    });
+    // Released when this socket closes, whether its connect failed or the connection ran.
+    if (breaker) up.once("close", () => breaker.onConnectionClosed());
     up.setTimeout(TCP_CONNECT_TIMEOUT_MS, () => up.destroy(new Error("connect timeout")));
     const onConnectError = () => {
       route?.balancer.onEnd(ep.id, "failure", performance.now());
@@ -105,13 +131,21 @@ export class TcpListener {
         end(false);
         client.destroy();
       });
-      up.once("close", () => {
-        end(true);
-        client.destroy();
+      // An upstream that closed cleanly has its last bytes queued to the client: end, not destroy.
+      up.once("end", () => client.end());
+      up.once("close", (hadError: boolean) => {
+        end(!hadError);
+        if (hadError) client.destroy();
+        else client.end();
       });
       client.once("close", () => up.destroy());
-      client.pipe(up);
-      up.pipe(client);
+      client.once("end", () => up.end());
+      // Client bytes go to the upstream from 'data' (no pipe() layer); backpressure both ways.
+      client.on("data", (c: Buffer) => {
+        if (!up.write(c)) client.pause();
+      });
+      up.on("drain", () => client.resume());
+      client.on("drain", () => up.resume());
       client.resume();
     });
   }
