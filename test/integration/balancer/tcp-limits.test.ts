@@ -1,7 +1,8 @@
 /**
  * TCP upstream connections count against the service's circuit breaker (maxConnections), across
  * the pool's workers: at the limit a new client is closed at once, and a closed connection frees
- * its place.
+ * its place. And an instance that closes its side cleanly while a slow client still has bytes
+ * to read: the client gets all of them, then the end.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import pino from "pino";
@@ -52,16 +53,26 @@ function open(port: number): Promise<Opened> {
 describe("balancer: TCP connections and the circuit breaker", () => {
   let echo: Awaited<ReturnType<typeof startEcho>>;
   let pool: WorkerPool;
+  let bye: Server;
+  /** BYE_BYTES: a last answer larger than a socket's buffers, so some of it is still queued when the instance closes. */
+  const BYE_BYTES = 4 << 20;
 
   beforeAll(async () => {
     echo = await startEcho("e1");
-    const tables = [table("capped", [endpointOf({ id: "e1", port: echo.port })], { maxConnections: LIMIT })];
+    bye = createServer((s) => {
+      s.on("error", () => {});
+      s.end(Buffer.alloc(BYE_BYTES, 9));
+    });
+    await new Promise<void>((r) => bye.listen(0, "127.0.0.1", () => r()));
+    const byePort = (bye.address() as { port: number }).port;
+    const tables = [table("capped", [endpointOf({ id: "e1", port: echo.port })], { maxConnections: LIMIT }), table("bye", [endpointOf({ id: "b1", port: byePort })])];
     // Two workers, one TCP listener of the service each: the limit must hold for the node.
     pool = await WorkerPool.start({
       workers: 2,
       listeners: [
         { kind: "tcp", name: "a", host: "127.0.0.1", port: 0, service: "capped" },
         { kind: "tcp", name: "b", host: "127.0.0.1", port: 0, service: "capped" },
+        { kind: "tcp", name: "bye", host: "127.0.0.1", port: 0, service: "bye" },
       ],
       localZone: "",
       nodeId: "t1",
@@ -73,6 +84,24 @@ describe("balancer: TCP connections and the circuit breaker", () => {
     await pool.stop();
     for (const s of echo.sockets) s.destroy();
     echo.server.close();
+    bye.close();
+  });
+
+  it("balancer: an instance that ends its side cleanly: the client gets every byte, then the end", async () => {
+    const got = await new Promise<{ bytes: number; ended: boolean }>((resolve) => {
+      const s = connect(pool.ports.get("bye")!, "127.0.0.1");
+      let bytes = 0;
+      let ended = false;
+      s.on("error", () => {});
+      // A slow reader: the endpoint's writes to it queue while the instance has already closed.
+      s.pause();
+      setTimeout(() => s.resume(), 300);
+      s.on("data", (c: Buffer) => (bytes += c.length));
+      s.on("end", () => (ended = true));
+      s.on("close", () => resolve({ bytes, ended }));
+      setTimeout(() => s.destroy(), 5_000).unref();
+    });
+    expect(got).toEqual({ bytes: BYE_BYTES, ended: true });
   });
 
   it("balancer: at maxConnections a TCP client is closed at once, whichever worker it reaches; a closed connection frees its place", async () => {
