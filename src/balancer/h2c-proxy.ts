@@ -144,7 +144,10 @@ function handleStream(ctx: ProxyContext, sessions: Sessions, stream: ServerHttp2
   if (!route) return void fail(stream, "unknown-service", target.service);
   const first = pickFor(route, undefined, performance.now());
   if (!first) return void fail(stream, route.mode === "master-slave" ? "no-master" : "no-healthy-instance", target.service);
-  if (!route.breaker.tryStartRequest()) return void fail(stream, "circuit-open", target.service, "requests");
+  if (!route.breaker.tryStartRequest()) {
+    ctx.signal?.({ kind: "circuit-open", service: route.table.name, limit: "requests" });
+    return void fail(stream, "circuit-open", target.service, "requests");
+  }
   route.budget.onRequestStart();
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) {
@@ -229,13 +232,19 @@ class H2Request {
     const key = endpointKey(ep);
     let up = this.sessions.live(key);
     if (!up) {
-      if (!route.breaker.tryOpenConnection()) return void this.fail("circuit-open", "connections");
+      if (!route.breaker.tryOpenConnection()) {
+        this.ctx.signal?.({ kind: "circuit-open", service: route.table.name, limit: "connections" });
+        return void this.fail("circuit-open", "connections");
+      }
       up = this.sessions.open(key, ep.address, ep.port, route.breaker);
     }
     // A try on a session not ready yet waits for it: it is pending (maxPendingRequests).
     let pending = false;
     if (!up.ready) {
-      if (!route.breaker.tryEnqueuePending()) return void this.fail("circuit-open", "pending");
+      if (!route.breaker.tryEnqueuePending()) {
+        this.ctx.signal?.({ kind: "circuit-open", service: route.table.name, limit: "pending" });
+        return void this.fail("circuit-open", "pending");
+      }
       pending = true;
     }
     this.send(ep, up, pending);
@@ -264,7 +273,7 @@ class H2Request {
       clearTimeout(timer);
       unpend();
       u.waiting.delete(unpend);
-      route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
+      this.ended(ep, ok);
       if (retrying && this.retryHeld) {
         this.retryHeld = false;
         route.budget.onRetryEnd();
@@ -282,7 +291,7 @@ class H2Request {
     try {
       up = u.session.request(this.headers, { endStream: false });
     } catch {
-      route.balancer.onEnd(ep.id, "failure", performance.now());
+      this.ended(ep, false);
       settled = true;
       unpend();
       u.waiting.delete(unpend);
@@ -381,7 +390,10 @@ class H2Request {
     // Neither put load on an instance: not charged to the budget, which exists so that retries
     // cannot multiply the load on a failing service.
     if (kind === "connect" || kind === "refused") return true;
-    if (!this.route.budget.tryStartRetry()) return false;
+    if (!this.route.budget.tryStartRetry()) {
+      this.ctx.signal?.({ kind: "retry-budget-exhausted", service: this.route.table.name });
+      return false;
+    }
     this.retryHeld = true;
     return true;
   }
@@ -391,6 +403,11 @@ class H2Request {
     this.stream.pause();
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
     setTimeout(() => this.attempt(), Math.floor(this.ctx.random() * cap));
+  }
+
+  /** ended tells the balancer a try to ep ended; an ejection it causes is signalled. */
+  private ended(ep: Endpoint, ok: boolean): void {
+    if (this.route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now())) this.ctx.signal?.({ kind: "outlier-ejected", service: this.route.table.name, instance: ep.id });
   }
 
   private fail(kind: ErrorKind, limit?: BreakerLimit): void {

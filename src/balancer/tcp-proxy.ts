@@ -14,9 +14,10 @@
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import type { WorkerSignal } from "./messages.js";
 import type { Endpoint } from "./types.js";
 import { CLIENT_CONNECTIONS_MAX, RETRIES_MAX, TCP_CONNECT_TIMEOUT_MS, TCP_READ_BUFFER_BYTES } from "./limits.js";
-import type { RouteTable } from "./route-table.js";
+import type { Route, RouteTable } from "./route-table.js";
 
 /** TcpListener proxies one upstream's connections. */
 export class TcpListener {
@@ -27,6 +28,8 @@ export class TcpListener {
   constructor(
     private readonly routes: RouteTable,
     readonly service: string,
+    /** signal hears open circuits and ejections (the worker throttles them: never one per connection). */
+    private readonly signal?: (s: WorkerSignal) => void,
   ) {
     this.server = createServer({ pauseOnConnect: true, noDelay: true }, (c) => this.accept(c));
     this.server.maxConnections = CLIENT_CONNECTIONS_MAX;
@@ -63,6 +66,11 @@ export class TcpListener {
     this.tryConnect(client, new Set(), 0);
   }
 
+  /** ended tells the balancer a connection to ep ended; an ejection it causes is signalled. */
+  private ended(route: Route | undefined, ep: Endpoint, ok: boolean): void {
+    if (route?.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now())) this.signal?.({ kind: "outlier-ejected", service: this.service, instance: ep.id });
+  }
+
   private pick(tried: ReadonlySet<string>): Endpoint | undefined {
     const route = this.routes.get(this.service);
     if (!route) return undefined;
@@ -84,6 +92,7 @@ export class TcpListener {
     // stream has no status to answer with, and a log line per refusal would let a flood fill the log.
     const breaker = route?.breaker;
     if (breaker && !breaker.tryOpenConnection()) {
+      this.signal?.({ kind: "circuit-open", service: this.service, limit: "connections" });
       client.destroy();
       return;
     }
@@ -109,7 +118,7 @@ export class TcpListener {
     if (breaker) up.once("close", () => breaker.onConnectionClosed());
     up.setTimeout(TCP_CONNECT_TIMEOUT_MS, () => up.destroy(new Error("connect timeout")));
     const onConnectError = () => {
-      route?.balancer.onEnd(ep.id, "failure", performance.now());
+      this.ended(route, ep, false);
       if (n < Math.min(route?.table.config.retries ?? 0, RETRIES_MAX)) this.tryConnect(client, tried, n + 1);
       else client.destroy();
     };
@@ -125,7 +134,7 @@ export class TcpListener {
         if (ended) return;
         ended = true;
         set.delete(up);
-        route?.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
+        this.ended(route, ep, ok);
       };
       up.on("error", () => {
         end(false);

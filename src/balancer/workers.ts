@@ -10,7 +10,7 @@ import { Worker } from "node:worker_threads";
 import type { Logger } from "../common/logger.js";
 import { ListenError, WorkerExitError } from "./errors.js";
 import { BREAKER_SERVICE_SLOTS } from "./limits.js";
-import type { FromWorker, ListenerSpec, ToWorker, WireTable, WorkerInit } from "./messages.js";
+import type { FromWorker, ListenerSpec, ToWorker, WireTable, WorkerInit, WorkerSignal } from "./messages.js";
 import { SharedBreakerCounters } from "./policy/index.js";
 
 /** WORKER_RESTART_MS: a worker that died is started again after this pause (a crash loop costs little). */
@@ -27,6 +27,8 @@ export interface WorkerPoolOptions {
   readonly current: () => Extract<ToWorker, { t: "tables" }>;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** onSignal hears the workers' signals (outliers ejected, circuits open, retries refused). */
+  readonly onSignal?: (s: WorkerSignal) => void;
 }
 
 interface Slot {
@@ -114,6 +116,10 @@ export class WorkerPool {
           this.ports.set(m.name, m.port);
           if (--pending === 0) resolve();
         } else if (m.t === "listen-failed") reject(new ListenError(m.name, { cause: new Error(m.message) }));
+        else if (m.t === "signal") {
+          const { t: _, ...s } = m;
+          this.opts.onSignal?.(s);
+        }
       });
       w.on("error", (err) => {
         this.opts.logger.error({ err, worker: slot.init.index }, "balancer worker failed");
