@@ -287,18 +287,16 @@ class H2Request {
       if (this.mayRetry(kind)) return void this.retry();
       this.fail(kind === "timeout" ? "upstream-timeout" : "upstream-failed");
     };
+    let timer: NodeJS.Timeout | undefined;
     let up: ClientHttp2Stream;
     try {
       up = u.session.request(this.headers, { endStream: false });
     } catch {
-      this.ended(ep, false);
-      settled = true;
-      unpend();
-      u.waiting.delete(unpend);
+      done(false);
       if (this.mayRetry(u.connected ? "reset" : "connect")) return void this.retry();
       return void this.fail("upstream-failed");
     }
-    const timer = setTimeout(
+    timer = setTimeout(
       () => {
         timedOut = true;
         up.close(constants.NGHTTP2_CANCEL);
@@ -314,11 +312,14 @@ class H2Request {
       clearTimeout(timer);
       gotResponse = true;
       const status = Number(h[":status"] ?? 502);
-      if (status >= 500 && this.mayRetry("5xx")) {
+      if (status >= 500) {
+        // The try ends here (releasing a retry it held) before mayRetry may reserve the next one.
         done(false);
-        this.current = undefined;
-        up.close(constants.NGHTTP2_CANCEL);
-        return void this.retry();
+        if (this.mayRetry("5xx")) {
+          this.current = undefined;
+          up.close(constants.NGHTTP2_CANCEL);
+          return void this.retry();
+        }
       }
       this.respond(up, h, status, (ok) => done(ok && status < 500));
     });

@@ -148,6 +148,7 @@ describe("balancer: h2c retries and circuit limits", () => {
       ["refuseLate", "refuse-late"],
       ["reset", "reset"],
       ["five", "5xx"],
+      ["five2", "5xx"],
       ["hang", "hang"],
       ["partial", "partial"],
       ["down1", "reset"],
@@ -167,6 +168,7 @@ describe("balancer: h2c retries and circuit limits", () => {
       table("refused-late", [ep_("refuseLate"), ep_("ok1")], { retries: 1, ...NO_EJECT }),
       table("reset", [ep_("reset"), ep_("ok1")], { retries: 1, ...NO_EJECT }),
       table("five", [ep_("five"), ep_("ok1")], { retries: 1, ...NO_EJECT }),
+      table("five-chain", [ep_("five"), ep_("five2"), ep_("ok1")], { retries: 2, ...NO_EJECT }),
       table("five-ok", [ep_("five"), ep_("ok1")], { retries: 1, retryOn5xx: true, ...NO_EJECT }),
       table("partial", [ep_("partial"), ep_("ok1")], { retries: 1, ...NO_EJECT }),
       table("slow", [ep_("hang"), ep_("ok1")], { retries: 1, perTryTimeoutMs: 200, ...NO_EJECT }),
@@ -221,6 +223,13 @@ describe("balancer: h2c retries and circuit limits", () => {
     expect((await seq(4, () => h2("five", "GET"))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
     expect(count((await seq(4, () => h2("five", "POST", "x"))).map((r) => String(r.status)))).toEqual({ 200: 2, 503: 2 });
     expect((await seq(4, () => h2("five-ok", "POST", "x"))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+  });
+
+  it("balancer: h2c: a retry that fails again and is retried leaves nothing held in the retry budget", async () => {
+    // Each request may need two retries (both 5xx instances first); a reservation kept by mistake
+    // per such chain would use up the budget's floor of 3 within a few requests and turn the rest into 503s.
+    const r = await seq(12, () => h2("five-chain", "GET"));
+    expect(r.map((x) => x.status)).toEqual(Array(12).fill(200));
   });
 
   it("balancer: h2c: never retried once the answer started; a hung instance is left after the per-try timeout", async () => {
