@@ -60,3 +60,9 @@ export function rawError(status: number, reason: string, message: string): strin
 export function staticResponse(status: number, body: string, service: string, connection: string): Buffer {
   return Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "fallback"}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-raftmesh-fallback: ${service}\r\n${connection}\r\n${body}`);
 }
+
+/** errorBody is an error answer's status and JSON body, for proxies that do not answer through a ServerResponse (h2c). */
+export function errorBody(kind: ErrorKind, service: string | undefined, limit?: BreakerLimit): { readonly status: number; readonly body: string } {
+  const body = JSON.stringify(limit ? { error: kind, service, limit, message: LIMIT_MESSAGE[limit] } : { error: kind, service, message: MESSAGE[kind] });
+  return { status: STATUS[kind], body };
+}
