@@ -28,13 +28,6 @@ export class WorkerExitError extends BalancerError {
   }
 }
 
-/** TryTimeout ends a try that got no response headers within the per-try timeout. */
-export class TryTimeout extends BalancerError {
-  constructor() {
-    super("per-try timeout");
-    this.name = "TryTimeout";
-  }
-}
 
 /**
  * AnswerCut resets a client's h2c stream whose answer had started when its upstream failed: a

@@ -43,8 +43,7 @@ const LIMIT_MESSAGE: Record<BreakerLimit, string> = {
  * what went wrong (and, for circuit-open, which limit). connection is "" or a Connection header line.
  */
 export function errorResponse(kind: ErrorKind, service: string | undefined, limit: BreakerLimit | undefined, connection: string): Buffer {
-  const body = JSON.stringify(limit ? { error: kind, service, limit, message: LIMIT_MESSAGE[limit] } : { error: kind, service, message: MESSAGE[kind] });
-  const status = STATUS[kind];
+  const { status, body } = errorBody(kind, service, limit);
   return Buffer.from(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-raftmesh-error: ${kind}\r\n${connection}\r\n${body}`,
   );
