@@ -23,8 +23,9 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   api: ["node", "registry", "raft", "common", "config"],
   agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer"], // the composition root
   client: ["common"], // publishable alone: never a server module
-  cli: ["client", "agent", "config", "common"],
+  cli: ["client", "agent", "config", "common", "local"],
   balancer: ["common", "registry"], // registry for its types only (the feed); balancer/policy and balancer/types.ts import nothing outside src/balancer (test/unit/balancer/purity.test.ts)
+  local: ["client", "common"], // the node's local agent talks to its node through the SDK, like any application
   demo: ["client", "common"], // demo services (hello, the master-session backend) are applications of the SDK: they see nothing of the server
 };
 
