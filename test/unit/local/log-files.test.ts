@@ -43,6 +43,18 @@ describe("rotating log files", () => {
     expect(readFileSync(join(d, "out.log"), "utf8")).toBe("12");
   });
 
+  it("log files: at the default bound, LOG_FILE_BYTES_MAX bytes fill one file and the next byte rotates", () => {
+    const d = dir();
+    const f = new RotatingLogFile(join(d, "out.log"));
+    f.write(Buffer.alloc(LOG_FILE_BYTES_MAX, 120));
+    expect(readdirSync(d)).toEqual(["out.log"]);
+    f.write("y");
+    f.close();
+    expect(readdirSync(d).sort()).toEqual(["out.log", "out.log.1"]);
+    expect(statSync(join(d, "out.log.1")).size).toBe(LOG_FILE_BYTES_MAX);
+    expect(statSync(join(d, "out.log")).size).toBe(1);
+  });
+
   it("log files: filesKept 0 keeps only the current file; the defaults are 10 MiB and 5 files", () => {
     const d = dir();
     const f = new RotatingLogFile(join(d, "out.log"), { bytesMax: 4, filesKept: 0 });
