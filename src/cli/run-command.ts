@@ -1,12 +1,13 @@
 /**
  * `raftmesh run --service web --id web-1 --port 8080 [--address h] [--ttl ms] [--node h:p,...]
- *  [--log-dir d] [--grace-ms n] [--user u] [--cwd d] -- command args...`: supervise one process
+ *  [--log-dir d] [--grace-ms n] [--user u] [--cwd d] [--crash-loop-restarts n] [--crash-loop-window-ms n] -- command args...`: supervise one process
  * (src/local/supervisor.ts) and keep its instance registered (run-instance.ts). Prints one JSON
  * line per event. SIGTERM or SIGINT stops the process (grace period), deregisters, and exits 0.
  */
 import { join } from "node:path";
 import { RaftmeshClient } from "../client/index.js";
 import { SupervisorError } from "../local/errors.js";
+import { CRASH_LOOP_RESTARTS, CRASH_LOOP_WINDOW_MS } from "../local/restart-policy.js";
 import { Supervisor } from "../local/supervisor.js";
 import { endpointsOf, parse, UsageError } from "./args.js";
 import { SupervisedInstance } from "./run-instance.js";
@@ -15,7 +16,7 @@ import { SupervisedInstance } from "./run-instance.js";
 const RUN_TTL_MS_DEFAULT = 5_000;
 
 export const RUN_USAGE =
-  "usage: raftmesh run --service s --id i [--port n] [--address h] [--ttl ms] [--node host:port,...] [--log-dir dir] [--grace-ms n] [--user u] [--cwd dir] -- command [args...]";
+  "usage: raftmesh run --service s --id i [--port n] [--address h] [--ttl ms] [--node host:port,...] [--log-dir dir] [--grace-ms n] [--user u] [--cwd dir] [--crash-loop-restarts n] [--crash-loop-window-ms n] -- command [args...]";
 
 function whole(name: string, v: string | boolean | undefined, fallback: number, min: number, max: number): number {
   if (v === undefined) return fallback;
@@ -40,6 +41,8 @@ export async function runCommand(argv: string[], out: (s: string) => void): Prom
     "grace-ms": { type: "string" },
     user: { type: "string" },
     cwd: { type: "string" },
+    "crash-loop-restarts": { type: "string" },
+    "crash-loop-window-ms": { type: "string" },
   });
   if (positionals.length > 0) throw new UsageError(`run: unexpected "${positionals[0]}" before "--"; ${RUN_USAGE}`);
   const service = values.service;
@@ -49,6 +52,8 @@ export async function runCommand(argv: string[], out: (s: string) => void): Prom
   const port = whole("port", values.port, 0, 1, 65_535);
   const ttlMs = whole("ttl", values.ttl, RUN_TTL_MS_DEFAULT, 1_000, 3_600_000);
   const gracePeriodMs = whole("grace-ms", values["grace-ms"], 10_000, 0, 3_600_000);
+  const crashLoopRestarts = whole("crash-loop-restarts", values["crash-loop-restarts"], CRASH_LOOP_RESTARTS, 0, 1_000_000);
+  const crashLoopWindowMs = whole("crash-loop-window-ms", values["crash-loop-window-ms"], CRASH_LOOP_WINDOW_MS, 1, 86_400_000);
   const address = typeof values.address === "string" ? values.address : "127.0.0.1";
   const endpoints = endpointsOf(values.node ?? values.endpoints, process.env);
   const logDir = typeof values["log-dir"] === "string" ? values["log-dir"] : join("logs", service);
@@ -61,7 +66,7 @@ export async function runCommand(argv: string[], out: (s: string) => void): Prom
       logDir,
       ...(typeof values.user === "string" ? { user: values.user } : {}),
       ...(typeof values.cwd === "string" ? { cwd: values.cwd } : {}),
-    });
+    }, { crashLoopRestarts, crashLoopWindowMs });
   } catch (err) {
     if (err instanceof SupervisorError) throw new UsageError(`run: --${err.message}`);
     throw err;

@@ -16,6 +16,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { RaftmeshClient } from "../../../src/client/index.js";
 import { hostMonotonicMs } from "../../../src/demo/backend.js";
 import { freePorts, REPO_ROOT } from "../../integration/harness/process-cluster.js";
@@ -60,7 +61,9 @@ interface Round {
   readonly via: string;
   /** ms: kill → first write the endpoint routed to the new master and it accepted. */
   readonly ms: number;
-  /** reportedMs: kill → the supervisor's critical report acknowledged (from its own line). */
+  /** exitSeenMs: kill → raftmesh run's "exited" line arrived here; reportedMs: kill → its "reported" (critical acknowledged) line. */
+  readonly exitSeenMs: number;
+  readonly reportedMs: number;
   readonly reads: number;
   readonly readsFailed: number;
   readonly writesRefused: number;
@@ -130,7 +133,8 @@ async function firstWrite(via: string, old: string, oldEpoch: number, untilHost:
 
 function startBackend(dir: string, api: string, id: string, port: number, ttlMs: number): Backend {
   const run = new RunProcess(
-    ["--service", SERVICE, "--id", id, "--port", String(port), "--ttl", String(ttlMs), "--node", api, "--log-dir", join(dir, "logs"), "--grace-ms", "2000"],
+    // The bench kills each backend every other round: that is not a crash loop.
+    ["--service", SERVICE, "--id", id, "--port", String(port), "--ttl", String(ttlMs), "--node", api, "--log-dir", join(dir, "logs"), "--grace-ms", "2000", "--crash-loop-restarts", "1000"],
     [process.execPath, "--import", "tsx", DEMO_MAIN, "--adopt", "--endpoints", api, "--service", SERVICE, "--id", id, "--listen", `127.0.0.1:${port}`, "--ttl-ms", String(ttlMs), "--log", join(dir, `${id}.jsonl`)],
     { RAFTMESH_TEST_UNSAFE: "" },
   );
@@ -182,17 +186,20 @@ export async function runCrash(opts: { rounds: number; ttlMs: number; json: stri
       await sleep(50);
       const linesBefore = victim.run.lines.length;
       const killedAt = hostMonotonicMs();
+      const killedPerf = performance.now();
       process.kill(pid, "SIGKILL");
       const got = await firstWrite(via, victim.id, m.epoch, killedAt + FAILOVER_WAIT_MS);
       await sleep(AFTER_MS);
       const r = await readers.stop();
+      const exitLine = await victim.run.next("exited", linesBefore, READY_WAIT_MS);
+      const reportLine = await victim.run.next("reported", linesBefore, READY_WAIT_MS, (l) => l.why === "exit");
       if (!got) {
         failed++;
         log(`round ${round}: no write reached a new master through ${via} within ${FAILOVER_WAIT_MS} ms`);
       } else {
-        const row: Round = { round, killed: victim.id, newMaster: got.id, oldEpoch: m.epoch, newEpoch: got.epoch, via, ms: round2(got.at - killedAt), reads: r.reads, readsFailed: r.failed, writesRefused: got.refused };
+        const row: Round = { round, killed: victim.id, newMaster: got.id, oldEpoch: m.epoch, newEpoch: got.epoch, via, ms: round2(got.at - killedAt), exitSeenMs: round2(exitLine.arrivedAt - killedPerf), reportedMs: round2(reportLine.arrivedAt - killedPerf), reads: r.reads, readsFailed: r.failed, writesRefused: got.refused };
         rounds.push(row);
-        log(`round ${round}: ${victim.id} killed → ${got.id} (epoch ${m.epoch} → ${got.epoch}) via ${via} in ${Math.round(row.ms)} ms; reads ${r.reads}, failed ${r.failed}${r.failures.length ? ` (${r.failures.join("; ")})` : ""}; writes refused meanwhile ${got.refused}`);
+        log(`round ${round}: ${victim.id} killed → ${got.id} (epoch ${m.epoch} → ${got.epoch}) via ${via} in ${Math.round(row.ms)} ms (exit seen ${Math.round(row.exitSeenMs)} ms, critical acknowledged ${Math.round(row.reportedMs)} ms); reads ${r.reads}, failed ${r.failed}${r.failures.length ? ` (${r.failures.join("; ")})` : ""}; writes refused meanwhile ${got.refused}`);
       }
       // The supervisor restarts the killed backend; the next round starts once it is passing again.
       await victim.run.next("reported", linesBefore, READY_WAIT_MS, (l) => l.why === "up");
