@@ -148,6 +148,28 @@ describe("lease driver: exit reports and the handover fence", () => {
     driver.stop();
   });
 
+  it("exit: an earlier leader's answer to another process still fences after this leader lifted its own answers", async () => {
+    const { h, clock, driver, epoch } = setup();
+    // p0 was told master by the previous leader and then went quiet towards this one (cut off, or an orphan).
+    expect(await roleOf(driver, "m", { masterEpoch: epoch, processToken: "p0" })).toBe("master");
+    driver.onRole(false);
+    driver.onRole(true);
+    const electedAt = clock.now;
+    clock.now += 100;
+    // p1 already acts as master of the epoch: told so at once, and recorded by this leader.
+    expect(await roleOf(driver, "m", { masterEpoch: epoch, processToken: "p1" })).toBe("master");
+    clock.now += 100;
+    await roleOf(driver, "m", { status: "critical", processToken: "p1", exitedProcess: "p1" });
+    expect(h.sm.masterOf("db").master).toBe("s");
+    // This leader knows nothing of p0; only its election fence covers it.
+    expect(await roleOf(driver, "s")).toBe("standby");
+    clock.now = electedAt + TTL - 1;
+    expect(await roleOf(driver, "s")).toBe("standby");
+    clock.now = electedAt + TTL;
+    expect(await roleOf(driver, "s")).toBe("master");
+    driver.stop();
+  });
+
   it("exit: a late heartbeat of the dead process, answered after the report, does not put the fence back", async () => {
     const { h, clock, driver, epoch } = setup();
     expect(await roleOf(driver, "m", { masterEpoch: epoch, processToken: "p1" })).toBe("master");
