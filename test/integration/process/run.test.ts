@@ -66,6 +66,25 @@ describe("raftmesh run", () => {
     expect(() => process.kill(newPid, 0)).toThrow();
   });
 
+  it("run: a crash loop stops restarting at the limit and leaves the instance critical, saying so", async () => {
+    const [port] = (await freePorts(1)) as [number];
+    // Up long enough to be registered, then it dies: every run.
+    const server = `require("node:net").createServer((s) => s.end()).listen(${port}, "127.0.0.1"); setTimeout(() => process.exit(1), 300)`;
+    const run = new RunProcess(["--service", "loop", "--id", "l1", "--port", String(port), "--ttl", String(TTL_MS), "--node", c.api("n1"), "--log-dir", `${c.root}/run-logs`, "--crash-loop-restarts", "1"], [process.execPath, "-e", server]);
+    runs.push(run);
+    const loop = await run.next("crash-loop", 0, 15_000);
+    expect(loop).toMatchObject({ restarts: 1, windowMs: 60_000 });
+    expect(run.lines.filter((l) => l.event === "started")).toHaveLength(2);
+    const inst = await waitFor("l1 critical with the crash loop", async () => {
+      const i = (await c.client("n1").getService("loop")).instances.find((x) => x.id === "l1");
+      return i?.health === "critical" && i.note.startsWith("crash loop") ? i : undefined;
+    });
+    expect(inst.note).toBe("crash loop: 1 restarts within 60000 ms; not restarted");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(run.lines.filter((l) => l.event === "started")).toHaveLength(2);
+    expect(await run.stop()).toBe(0);
+  });
+
   it("run: bad command lines exit 2 and name the flag", async () => {
     // One real process shows the exit status and the message; the rest are refused before anything starts.
     const real = await runCli(["run", "--service", "web", "--id", "w", "--port", "http", "--", "true"]);
