@@ -80,6 +80,7 @@ function proxyStream(
   const end = (ok: boolean) => {
     if (ended) return;
     ended = true;
+    route.meter.finished((performance.now() - now) / 1000, ok ? 200 : 502);
     route.breaker.onRequestEnd();
     route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
   };

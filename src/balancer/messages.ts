@@ -6,7 +6,11 @@ import type { ServiceMode } from "../registry/types.js";
 import type { ServiceTable } from "./types.js";
 
 /** WireTable is a service's table as the feed sends it: the balancer's table and the service's mode. */
-export type WireTable = ServiceTable & { readonly mode: ServiceMode };
+export type WireTable = ServiceTable & {
+  readonly mode: ServiceMode;
+  /** slot is the service's stats slot (stats.ts; absent: metrics off), its endpoints carry theirs. */
+  readonly slot?: number;
+};
 
 /** ListenerSpec is one listener a worker opens. */
 export type ListenerSpec =
@@ -22,6 +26,8 @@ export interface WorkerInit {
   readonly nodeId: string;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** stats is this worker's counters buffer (stats.ts); absent when metrics are off. */
+  readonly stats?: SharedArrayBuffer;
 }
 
 /** ToWorker: full replaces every table; otherwise tables are put and removed are deleted. */

@@ -6,6 +6,7 @@
 import type { ServiceMode } from "../registry/types.js";
 import type { WireTable } from "./messages.js";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
+import { instanceSlotsOf, meteredBalancer, meteredBreaker, meteredBudget, NO_METER, RouteMeter } from "./stats.js";
 import type { CircuitBreaker, Endpoint, RetryBudget, ServiceBalancer, ServiceTable } from "./types.js";
 
 /** Route is one service as the proxies use it. */
@@ -19,6 +20,10 @@ export interface Route {
   master: Endpoint | undefined;
   /** epochHeader is the x-raftmesh-epoch value sent to the master. */
   epochHeader: string;
+  /** meter counts the service's requests in this worker's stats (NO_METER when metrics are off). */
+  meter: RouteMeter;
+  /** instanceSlots maps endpoint ids to their stats slots. */
+  instanceSlots: ReadonlyMap<string, number>;
 }
 
 /** RouteChange is what one update did to a service, for the proxies to act on. */
@@ -36,6 +41,8 @@ export class RouteTable {
     private readonly localZone: string,
     private readonly random: () => number = Math.random,
     private readonly onBadTable: (name: string, err: unknown) => void = () => {},
+    /** stats is this worker's counters (stats.ts); undefined counts nothing and wraps nothing. */
+    private readonly stats?: Float64Array,
   ) {}
 
   /** get returns a service's route. */
@@ -78,7 +85,25 @@ export class RouteTable {
       const balancer = createServiceBalancer(table, { random: this.random, localZone: this.localZone });
       const budget = createRetryBudget(c.retryBudgetPercent);
       const breaker = createCircuitBreaker(c);
-      this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader });
+      const meter = this.meterOf(wire);
+      const instanceSlots = instanceSlotsOf(table.endpoints);
+      if (!this.stats) {
+        this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader, meter, instanceSlots });
+        return { service: table.name, masterLost: undefined };
+      }
+      // The route's decisions count themselves: the proxies need only call meter.finished/retried.
+      const route: Route = {
+        table,
+        mode,
+        balancer: meteredBalancer(balancer, () => route.meter, () => route.instanceSlots),
+        budget: meteredBudget(budget, () => route.meter),
+        breaker: meteredBreaker(breaker, () => route.meter),
+        master,
+        epochHeader,
+        meter,
+        instanceSlots,
+      };
+      this.routes.set(table.name, route);
       return { service: table.name, masterLost: undefined };
     }
     // A master of an older epoch than the one routed to is stale news: keep routing to the newer.
@@ -91,8 +116,16 @@ export class RouteTable {
     prev.mode = mode;
     prev.master = master;
     prev.epochHeader = epochHeader;
+    if (this.stats) {
+      if (prev.meter.slot !== wire.slot) prev.meter = this.meterOf(wire);
+      prev.instanceSlots = instanceSlotsOf(table.endpoints);
+    }
     const lost = before && (!master || master.id !== before.id || endpointKey(master) !== endpointKey(before)) ? before.id : undefined;
     return { service: table.name, masterLost: lost };
+  }
+
+  private meterOf(wire: WireTable): RouteMeter {
+    return this.stats ? new RouteMeter(this.stats, wire.slot ?? 0) : NO_METER;
   }
 
   private remove(name: string): RouteChange {

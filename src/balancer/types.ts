@@ -113,6 +113,8 @@ export interface ServiceBalancer {
   onStart(id: string): void;
   /** onEnd records that a request to `id` ended; a failure feeds outlier detection. Each onStart has exactly one onEnd. */
   onEnd(id: string, outcome: Outcome, nowMs: number): void;
+  /** ejections, where the balancer ejects outliers, counts its ejections so far (for metrics). */
+  ejections?(): number;
 }
 
 /** BalancerDeps is what a balancer needs from its host: randomness in [0, 1) and the node's own zone. */

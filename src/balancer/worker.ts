@@ -14,7 +14,7 @@ import { UpstreamPools } from "./upstream-pool.js";
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const routes = new RouteTable(init.localZone);
+const routes = new RouteTable(init.localZone, Math.random, undefined, init.stats ? new Float64Array(init.stats) : undefined);
 const pools = new UpstreamPools();
 const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random };
 const servers: NetServer[] = [];

@@ -10,6 +10,7 @@ import { Worker } from "node:worker_threads";
 import type { Logger } from "../common/logger.js";
 import { ListenError, WorkerExitError } from "./errors.js";
 import type { FromWorker, ListenerSpec, ToWorker, WorkerInit } from "./messages.js";
+import { clearGauges, newStatsBuffer } from "./stats.js";
 
 /** WORKER_RESTART_MS: a worker that died is started again after this pause (a crash loop costs little). */
 const WORKER_RESTART_MS = 1_000;
@@ -25,6 +26,8 @@ export interface WorkerPoolOptions {
   readonly current: () => Extract<ToWorker, { t: "tables" }>;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** stats gives each worker a counters buffer (stats.ts); off: the workers count nothing. */
+  readonly stats?: boolean;
 }
 
 interface Slot {
@@ -47,7 +50,8 @@ export class WorkerPool {
     const n = Math.max(1, Math.min(opts.workers, opts.listeners.length));
     for (let i = 0; i < n; i++) {
       const listeners = opts.listeners.filter((_, k) => k % n === i);
-      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs } });
+      const stats = opts.stats ? newStatsBuffer() : undefined;
+      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, stats } });
     }
     try {
       await Promise.all(pool.slots.map((s) => pool.launch(s)));
@@ -56,6 +60,11 @@ export class WorkerPool {
       throw err;
     }
     return pool;
+  }
+
+  /** statsBuffers are the workers' counters buffers (empty when stats are off); a restarted worker keeps its buffer. */
+  statsBuffers(): SharedArrayBuffer[] {
+    return this.slots.flatMap((s) => (s.init.stats ? [s.init.stats] : []));
   }
 
   /** post sends a table update to every worker. */
@@ -103,6 +112,8 @@ export class WorkerPool {
         if (slot.worker !== w) return;
         slot.worker = undefined;
         if (this.stopping) return;
+        // Its counters stay (merged into the next life's); its connections died with it.
+        if (slot.init.stats) clearGauges(slot.init.stats);
         const err = new WorkerExitError(slot.init.index, code);
         this.opts.logger.error({ err }, "balancer worker exited; starting it again");
         reject(err);

@@ -52,6 +52,7 @@ interface Level {
 /** PolicyServiceBalancer is the ServiceBalancer of src/balancer/policy. */
 export class PolicyServiceBalancer implements ServiceBalancer {
   private states: EndpointState[] = [];
+  private ejected = 0;
   private readonly byId = new Map<string, EndpointState>();
   private config!: BalancerConfig;
   private factory!: PickerFactory;
@@ -120,7 +121,15 @@ export class PolicyServiceBalancer implements ServiceBalancer {
     const s = this.byId.get(id);
     if (s === undefined) return; // removed meanwhile: its requests drain untracked
     if (s.active > 0) s.active--;
-    if (recordOutcome(s, this.states, outcome === "failure", nowMs, this.config) === "ejected") this.stale = true;
+    if (recordOutcome(s, this.states, outcome === "failure", nowMs, this.config) === "ejected") {
+      this.stale = true;
+      this.ejected++;
+    }
+  }
+
+  /** ejections counts the ejections outlier detection made in this balancer's life. */
+  ejections(): number {
+    return this.ejected;
   }
 
   /** drawLevel maps u in [0, 1) onto the levels' cumulative shares. */
