@@ -21,7 +21,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   node: ["raft", "storage", "transport", "common"],
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
-  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer"], // the composition root
+  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "metrics"], // the composition root
+  metrics: ["node", "registry", "raft", "storage", "balancer", "common"], // follows each part through its events or one wrapper the agent puts in place; nothing imports it but the agent
   client: ["common"], // publishable alone: never a server module
   cli: ["client", "agent", "config", "common"],
   balancer: ["common", "registry"], // registry for its types only (the feed); balancer/policy and balancer/types.ts import nothing outside src/balancer (test/unit/balancer/purity.test.ts)
