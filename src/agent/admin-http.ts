@@ -63,7 +63,10 @@ export class AdminHttp {
   /** serveMetrics answers GET /metrics: the node's series, or 404 naming the switch when metrics are off. */
   private serveMetrics(res: ServerResponse): void {
     const metrics = this.sources.metrics;
-    if (!metrics) return send(res, 404, { error: "metrics are off on this node (configuration field metrics: false)" });
+    if (!metrics) {
+      send(res, 404, { error: "metrics are off on this node (configuration field metrics: false)" });
+      return;
+    }
     metrics.text().then(
       (text) => {
         res.writeHead(200, { "content-type": metrics.contentType });
