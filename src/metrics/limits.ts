@@ -12,6 +12,9 @@ export const FSYNC_BUCKETS_SECONDS: readonly number[] = [0.0001, 0.00025, 0.0005
 /** APPEND_RTT_BUCKETS_SECONDS: an append's round trip to a peer, which includes the peer's fsync; loopback is sub-millisecond, a WAN link 100 ms. */
 export const APPEND_RTT_BUCKETS_SECONDS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
+/** APPEND_PENDING_MS_MAX: an append unanswered this long (past the top bucket) is forgotten and timing starts again with the next one. */
+export const APPEND_PENDING_MS_MAX = 2_000;
+
 /** SNAPSHOT_DURATION_BUCKETS_SECONDS: writing a snapshot file and compacting the log; small registries take milliseconds, 100,000 instances about a second. */
 export const SNAPSHOT_DURATION_BUCKETS_SECONDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

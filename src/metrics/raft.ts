@@ -10,7 +10,7 @@ import type { MessageSink } from "../node/raft-node.js";
 import type { Emitter } from "../common/emitter.js";
 import { type Message, MessageType, type MemberProgress, type NodeId, Role, type Snapshot, type Status } from "../raft/index.js";
 import type { CompactOptions, RaftLogStore, SaveRequest } from "../storage/index.js";
-import { APPEND_RTT_BUCKETS_SECONDS, FSYNC_BUCKETS_SECONDS, PROPOSAL_BUCKETS_SECONDS, SNAPSHOT_DURATION_BUCKETS_SECONDS, SNAPSHOT_SIZE_BUCKETS_BYTES } from "./limits.js";
+import { APPEND_PENDING_MS_MAX, APPEND_RTT_BUCKETS_SECONDS, FSYNC_BUCKETS_SECONDS, PROPOSAL_BUCKETS_SECONDS, SNAPSHOT_DURATION_BUCKETS_SECONDS, SNAPSHOT_SIZE_BUCKETS_BYTES } from "./limits.js";
 
 /** RaftSource is what the Raft metrics read of a node (RaftNode fits it). */
 export interface RaftSource {
@@ -22,8 +22,6 @@ export interface RaftSource {
 /** ROLES are the values of raftmesh_raft_role's label, each series 1 for the node's role and 0 for the others. */
 const ROLES: readonly Role[] = [Role.Follower, Role.PreCandidate, Role.Candidate, Role.Leader];
 
-/** seconds is a duration since a performance.now() reading, in seconds. */
-const since = (t0: number) => (performance.now() - t0) / 1000;
 
 /** RaftMetrics registers the Raft series of one node: the timings at construction (the store and sink are wrapped before the node exists), the rest when it follows the node. */
 export class RaftMetrics {
@@ -34,8 +32,14 @@ export class RaftMetrics {
   private readonly appendRtt: Histogram<"peer">;
   /** pending: per peer, the first unanswered append (its last index, when it left), so each round trip is timed without a map of every message. */
   private readonly pending = new Map<string, { index: number; t0: number }>();
+  /** synced: the term and vote of the last hard state saved; a save that changes neither and has no entries is not synced (LogStore.save). */
+  private synced = { term: -1, vote: "" };
 
-  constructor(private readonly reg: Registry) {
+  /** now is a monotonic clock in ms (performance.now; tests pass their own). */
+  constructor(
+    private readonly reg: Registry,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     const registers = [reg];
     this.proposals = new PromCounter({ name: "raftmesh_raft_proposals_total", help: "Registry writes proposed by this node, by result (ok: applied; error: refused, lost or timed out).", labelNames: ["result"], registers });
     for (const result of ["ok", "error"]) this.proposals.inc({ result }, 0);
@@ -94,19 +98,27 @@ export class RaftMetrics {
     });
   }
 
+  /** since is the time since t0 (a now() reading), in seconds. */
+  private since(t0: number): number {
+    return (this.now() - t0) / 1000;
+  }
+
   /** store wraps the node's log store to time synced writes and snapshot writes. */
   store<S extends RaftLogStore>(inner: S): RaftLogStore {
     return {
       save: async (req: SaveRequest) => {
-        const t0 = performance.now();
+        const t0 = this.now();
         await inner.save(req);
-        if (req.snapshot !== undefined) this.snapshotSeconds.observe({ kind: "installed" }, since(t0));
-        else if (req.entries.length > 0 || req.hardState !== undefined) this.fsyncSeconds.observe(since(t0));
+        const hs = req.hardState;
+        const voted = hs !== undefined && (hs.term !== this.synced.term || hs.vote !== this.synced.vote);
+        if (hs !== undefined) this.synced = { term: hs.term, vote: hs.vote };
+        if (req.snapshot !== undefined) this.snapshotSeconds.observe({ kind: "installed" }, this.since(t0));
+        else if (req.entries.length > 0 || voted) this.fsyncSeconds.observe(this.since(t0));
       },
       compact: async (snap: Snapshot, options?: CompactOptions) => {
-        const t0 = performance.now();
+        const t0 = this.now();
         await inner.compact(snap, options);
-        this.snapshotSeconds.observe({ kind: "taken" }, since(t0));
+        this.snapshotSeconds.observe({ kind: "taken" }, this.since(t0));
       },
     };
   }
@@ -115,9 +127,13 @@ export class RaftMetrics {
   sink(inner: MessageSink): MessageSink {
     return {
       send: (messages) => {
-        const now = performance.now();
+        const now = this.now();
         for (const m of messages) {
-          if (m.type !== MessageType.App || m.entries.length === 0 || this.pending.has(m.to)) continue;
+          if (m.type !== MessageType.App || m.entries.length === 0) continue;
+          // An append that was never answered (peer down, message dropped) is forgotten after a
+          // while, so its outage does not show up as one enormous round trip.
+          const p = this.pending.get(m.to);
+          if (p !== undefined && now - p.t0 < APPEND_PENDING_MS_MAX) continue;
           this.pending.set(m.to, { index: m.index + m.entries.length, t0: now });
         }
         inner.send(messages);
@@ -136,7 +152,7 @@ export class RaftMetrics {
     }
     if (m.index < p.index) return;
     this.pending.delete(m.from);
-    this.appendRtt.observe({ peer: m.from }, since(p.t0));
+    this.appendRtt.observe({ peer: m.from }, this.since(p.t0));
   }
 
   /** proposed records one registry write's outcome and duration. */

@@ -9,6 +9,7 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { AdminHttp } from "../../../src/agent/admin-http.js";
 import { NodeMetrics, OTHER_SERVICE, REGISTRY_SERVICE_SERIES_MAX } from "../../../src/metrics/index.js";
+import { APPEND_PENDING_MS_MAX } from "../../../src/metrics/limits.js";
 import { RaftMetrics } from "../../../src/metrics/raft.js";
 import { RegistryMetrics } from "../../../src/metrics/registry.js";
 import { NodeEventEmitter } from "../../../src/node/events.js";
@@ -108,6 +109,27 @@ describe("metrics: one node's series", () => {
     expect(await sample(reg, 'raftmesh_raft_peer_recent_active{peer="n2"}')).toBe(0);
     events.emit("leader", { leader: nodeId("n1"), previous: nodeId(""), term: 3 });
     expect(await sample(reg, "raftmesh_raft_leader_changes_total")).toBe(1);
+  });
+
+  it("metrics: an append unanswered for APPEND_PENDING_MS_MAX is forgotten; one answered just inside it is timed", async () => {
+    const reg = new Registry();
+    let now = 0;
+    const raft = new RaftMetrics(reg, () => now);
+    const sink = raft.sink({ send: () => {} });
+    const entry = { term: 1, index: 1, kind: EntryKind.Normal, data: new Uint8Array() };
+    const ack = (index: number) => raft.received(message({ type: MessageType.AppResp, from: nodeId("n2"), to: nodeId("n1"), index }));
+    sink.send([message({ index: 0, entries: [entry] })]);
+    now = APPEND_PENDING_MS_MAX - 1;
+    sink.send([message({ index: 1, entries: [{ ...entry, index: 2 }] })]); // still waiting for the first: not restarted
+    ack(1);
+    expect(await sample(reg, 'raftmesh_raft_append_round_trip_seconds_sum{peer="n2"}')).toBeCloseTo((APPEND_PENDING_MS_MAX - 1) / 1000, 6);
+    sink.send([message({ index: 2, entries: [{ ...entry, index: 3 }] })]);
+    now += APPEND_PENDING_MS_MAX; // never answered: the next append starts the clock again
+    sink.send([message({ index: 3, entries: [{ ...entry, index: 4 }] })]);
+    now += 5;
+    ack(4);
+    expect(await sample(reg, 'raftmesh_raft_append_round_trip_seconds_count{peer="n2"}')).toBe(2);
+    expect(await sample(reg, 'raftmesh_raft_append_round_trip_seconds_sum{peer="n2"}')).toBeCloseTo((APPEND_PENDING_MS_MAX - 1 + 5) / 1000, 6);
   });
 
   it("metrics: GET /metrics serves the text format, or 404 naming the switch when metrics are off", async () => {
