@@ -8,8 +8,10 @@ import type { ServiceTable } from "./types.js";
 /** WireTable is a service's table as the feed sends it: the balancer's table and the service's mode. */
 export type WireTable = ServiceTable & {
   readonly mode: ServiceMode;
-  /** slot is the service's stats slot (stats.ts; absent: metrics off), its endpoints carry theirs. */
+  /** slot is the service's stats slot (stats.ts; absent: metrics off). */
   readonly slot?: number;
+  /** instanceSlots are [endpoint id, stats slot] pairs the worker has not been sent before (all of them in a full message). */
+  readonly instanceSlots?: readonly (readonly [string, number])[];
 };
 
 /** ListenerSpec is one listener a worker opens. */

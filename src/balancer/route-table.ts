@@ -6,7 +6,7 @@
 import type { ServiceMode } from "../registry/types.js";
 import type { WireTable } from "./messages.js";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
-import { instanceSlotsOf, meteredBalancer, meteredBreaker, meteredBudget, NO_METER, RouteMeter } from "./stats.js";
+import { meteredBalancer, meteredBreaker, meteredBudget, NO_METER, RouteMeter } from "./stats.js";
 import type { CircuitBreaker, Endpoint, RetryBudget, ServiceBalancer, ServiceTable } from "./types.js";
 
 /** Route is one service as the proxies use it. */
@@ -22,8 +22,8 @@ export interface Route {
   epochHeader: string;
   /** meter counts the service's requests in this worker's stats (NO_METER when metrics are off). */
   meter: RouteMeter;
-  /** instanceSlots maps endpoint ids to their stats slots. */
-  instanceSlots: ReadonlyMap<string, number>;
+  /** instanceSlots maps endpoint ids to their stats slots (filled from the table messages' instanceSlots). */
+  readonly instanceSlots: Map<string, number>;
 }
 
 /** RouteChange is what one update did to a service, for the proxies to act on. */
@@ -86,7 +86,7 @@ export class RouteTable {
       const budget = createRetryBudget(c.retryBudgetPercent);
       const breaker = createCircuitBreaker(c);
       const meter = this.meterOf(wire);
-      const instanceSlots = instanceSlotsOf(table.endpoints);
+      const instanceSlots = new Map(wire.instanceSlots ?? []);
       if (!this.stats) {
         this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader, meter, instanceSlots });
         return { service: table.name, masterLost: undefined };
@@ -118,7 +118,7 @@ export class RouteTable {
     prev.epochHeader = epochHeader;
     if (this.stats) {
       if (prev.meter.slot !== wire.slot) prev.meter = this.meterOf(wire);
-      prev.instanceSlots = instanceSlotsOf(table.endpoints);
+      for (const [id, slot] of wire.instanceSlots ?? []) prev.instanceSlots.set(id, slot);
     }
     const lost = before && (!master || master.id !== before.id || endpointKey(master) !== endpointKey(before)) ? before.id : undefined;
     return { service: table.name, masterLost: lost };

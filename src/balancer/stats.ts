@@ -135,9 +135,6 @@ export class RouteMeter {
 /** NO_METER counts nothing (metrics off, or a route built without stats). */
 export const NO_METER = new RouteMeter(undefined, 0);
 
-/** StampedEndpoint is an endpoint with the stats slot the main thread gave it. */
-type StampedEndpoint = Endpoint & { readonly slot?: number };
-
 /** meteredBudget counts retries refused by the budget. */
 export function meteredBudget(inner: RetryBudget, meter: () => RouteMeter): RetryBudget {
   return {
@@ -180,8 +177,8 @@ export function meteredBreaker(inner: CircuitBreaker, meter: () => RouteMeter): 
 
 /**
  * meteredBalancer counts each try's outcome per instance, and the ejections outlier detection
- * made. instanceSlots maps an endpoint id to its slot (rebuilt by the route on each table update,
- * so a try costs one map lookup).
+ * made. instanceSlots maps an endpoint id to its slot (the route adds the slots each table
+ * message brings), so a try costs one map lookup.
  */
 export function meteredBalancer(inner: ServiceBalancer, meter: () => RouteMeter, instanceSlots: () => ReadonlyMap<string, number>): ServiceBalancer {
   let ejections = inner.ejections?.() ?? 0;
@@ -203,30 +200,31 @@ export function meteredBalancer(inner: ServiceBalancer, meter: () => RouteMeter,
   };
 }
 
-/** instanceSlotsOf maps the endpoints of a stamped table to their slots. */
-export function instanceSlotsOf(endpoints: readonly Endpoint[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const e of endpoints) out.set(e.id, (e as StampedEndpoint).slot ?? 0);
-  return out;
-}
-
 /**
  * StatsSlots is the main thread's directory of slots: a service or instance gets the next free
  * slot the first time its table is sent, and keeps it while the node runs (counters only grow, so
- * a slot is never given to another name); past the limits, slot 0 ("_other").
+ * a slot is never given to another name); past the limits, slot 0 ("_other"). A table message
+ * carries only the instance slots the worker has not been sent yet (all of them in a full
+ * message, which a restarted worker starts from), so a change to a large service costs a map
+ * lookup per instance, no copy.
  */
 export class StatsSlots {
   private readonly services = new Map<string, number>([[OTHER, 0]]);
-  private readonly instances = new Map<string, number>([[`${OTHER}\u0000${OTHER}`, 0]]);
+  private readonly instances = new Map<string, Map<string, number>>([[OTHER, new Map([[OTHER, 0]])]]);
+  private instanceCount = 1;
 
   /** service is the slot of a service, given now if it has none. */
   service(name: string): number {
-    return slotOf(this.services, name, STATS_SERVICES_MAX);
+    const have = this.services.get(name);
+    if (have !== undefined) return have;
+    if (this.services.size >= STATS_SERVICES_MAX) return 0;
+    this.services.set(name, this.services.size);
+    return this.services.size - 1;
   }
 
   /** instance is the slot of an instance of a service, given now if it has none. */
   instance(service: string, id: string): number {
-    return slotOf(this.instances, `${service}\u0000${id}`, STATS_INSTANCES_MAX);
+    return this.instanceSlot(service, id) ?? 0;
   }
 
   /** serviceNames lists [slot, service] for every slot given. */
@@ -236,28 +234,42 @@ export class StatsSlots {
 
   /** instanceNames lists [slot, service, instance] for every slot given. */
   instanceNames(): [number, string, string][] {
-    return [...this.instances].map(([key, slot]) => {
-      const [service = "", id = ""] = key.split("\u0000");
-      return [slot, service, id];
-    });
+    const out: [number, string, string][] = [];
+    for (const [service, ids] of this.instances) for (const [id, slot] of ids) out.push([slot, service, id]);
+    return out;
   }
 
-  /** stamp gives a table message's services and endpoints their slots. */
-  stamp(m: ToWorker): ToWorker {
+  /** stamp gives a table message's services their slots, with the instance slots the workers lack. */
+  stamp<M extends ToWorker>(m: M): M {
     if (m.t !== "tables") return m;
-    const tables: WireTable[] = m.tables.map((t) => ({
-      ...t,
-      slot: this.service(t.name),
-      endpoints: t.endpoints.map((e) => ({ ...e, slot: this.instance(t.name, e.id) })),
-    }));
+    const tables: WireTable[] = m.tables.map((t) => {
+      const known = this.instances.get(t.name);
+      const instanceSlots: [string, number][] = [];
+      for (const e of t.endpoints) {
+        const had = known?.get(e.id);
+        if (had !== undefined) {
+          if (m.full) instanceSlots.push([e.id, had]);
+          continue;
+        }
+        const slot = this.instanceSlot(t.name, e.id);
+        if (slot !== undefined) instanceSlots.push([e.id, slot]);
+      }
+      return { ...t, slot: this.service(t.name), instanceSlots };
+    });
     return { ...m, tables };
   }
-}
 
-function slotOf(map: Map<string, number>, key: string, max: number): number {
-  const have = map.get(key);
-  if (have !== undefined) return have;
-  if (map.size >= max) return 0;
-  map.set(key, map.size);
-  return map.size - 1;
+  /** instanceSlot is an instance's slot, given now if it has none and the limit allows (undefined: past it). */
+  private instanceSlot(service: string, id: string): number | undefined {
+    let ids = this.instances.get(service);
+    const have = ids?.get(id);
+    if (have !== undefined) return have;
+    if (this.instanceCount >= STATS_INSTANCES_MAX) return undefined;
+    if (ids === undefined) {
+      ids = new Map();
+      this.instances.set(service, ids);
+    }
+    ids.set(id, this.instanceCount);
+    return this.instanceCount++;
+  }
 }

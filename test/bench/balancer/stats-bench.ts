@@ -6,7 +6,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { createCircuitBreaker, createServiceBalancer, DEFAULT_BALANCER_CONFIG } from "../../../src/balancer/policy/index.js";
-import { instanceSlotsOf, meteredBalancer, meteredBreaker, newStatsBuffer, RouteMeter, StatsSlots } from "../../../src/balancer/stats.js";
+import type { ToWorker } from "../../../src/balancer/messages.js";
+import { meteredBalancer, meteredBreaker, newStatsBuffer, RouteMeter, StatsSlots } from "../../../src/balancer/stats.js";
 import type { ServiceTable } from "../../../src/balancer/types.js";
 
 const N = Number(process.argv[2] ?? 2_000_000);
@@ -16,10 +17,11 @@ const t: ServiceTable = {
   endpoints: ["b0", "b1", "b2"].map((id, i) => ({ id, address: "127.0.0.1", port: 9000 + i, weight: 1, priority: 0, zone: "", health: "passing" as const })),
 };
 const slots = new StatsSlots();
-const stamped = slots.stamp({ t: "tables", full: true, tables: [{ ...t, mode: "active-active" }], removed: [] });
+const message: ToWorker = { t: "tables", full: true, tables: [{ ...t, mode: "active-active" }], removed: [] };
+const stamped = slots.stamp(message);
 const wire = stamped.t === "tables" ? stamped.tables[0]! : t;
 const meter = new RouteMeter(new Float64Array(newStatsBuffer()), slots.service("hello"));
-const ids = instanceSlotsOf(wire.endpoints);
+const ids = new Map(stamped.t === "tables" ? stamped.tables[0]?.instanceSlots : []);
 
 function run(metered: boolean): number {
   const inner = createServiceBalancer(wire, { random: Math.random, localZone: "" });

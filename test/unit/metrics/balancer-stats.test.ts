@@ -9,7 +9,6 @@ import { describe, expect, it } from "vitest";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer, DEFAULT_BALANCER_CONFIG } from "../../../src/balancer/policy/index.js";
 import {
   clearGauges,
-  instanceSlotsOf,
   meteredBalancer,
   meteredBreaker,
   meteredBudget,
@@ -22,6 +21,7 @@ import {
   SvcField,
   serviceField,
 } from "../../../src/balancer/stats.js";
+import type { ToWorker } from "../../../src/balancer/messages.js";
 import type { ServiceTable } from "../../../src/balancer/types.js";
 import { balancerCollector } from "../../../src/metrics/balancer.js";
 
@@ -72,7 +72,8 @@ describe("metrics: balancer counters", () => {
     const buf = new Float64Array(newStatsBuffer());
     const slots = new StatsSlots();
     const t = table("svc", ["e1", "e2", "e3"], { outlierConsecutiveFailures: 2, outlierMaxEjectionPercent: 100, maxRequests: 1 });
-    const stamped = slots.stamp({ t: "tables", full: true, tables: [{ ...t, mode: "active-active" }], removed: [] });
+    const msg: ToWorker = { t: "tables", full: true, tables: [{ ...t, mode: "active-active" }], removed: [] };
+    const stamped = slots.stamp(msg);
     if (stamped.t !== "tables") throw new Error("stamp changed the message kind");
     const wire = stamped.tables[0]!;
     const meter = new RouteMeter(buf, wire.slot ?? -1);
@@ -93,7 +94,14 @@ describe("metrics: balancer counters", () => {
     breaker.onConnectionClosed();
     expect(at(SvcField.connections)).toBe(1);
     // Balancer: two failures in a row eject e1; each try counts on its instance's slot.
-    const slotsOf = instanceSlotsOf(wire.endpoints);
+    const slotsOf = new Map(wire.instanceSlots);
+    expect([...slotsOf]).toEqual([["e1", 1], ["e2", 2], ["e3", 3]]);
+    // A later change sends only the slots the worker lacks; a full message (a restarted worker) sends them all.
+    const more: ToWorker = { t: "tables", full: false, tables: [{ ...table("svc", ["e1", "e2", "e3", "e4"]), mode: "active-active" }], removed: [] };
+    const again = slots.stamp(more);
+    expect(again.t === "tables" && again.tables[0]?.instanceSlots).toEqual([["e4", 4]]);
+    const full = slots.stamp({ ...more, full: true });
+    expect(full.t === "tables" && full.tables[0]?.instanceSlots?.length).toBe(4);
     const balancer = meteredBalancer(createServiceBalancer(wire, { random: () => 0.5, localZone: "" }), () => meter, () => slotsOf);
     for (let i = 0; i < 2; i++) {
       balancer.onStart("e1");
