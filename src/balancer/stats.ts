@@ -12,7 +12,7 @@
  * the feed first sends its table (StatsSlots.stamp); the worker's route carries its slot.
  */
 import type { ToWorker, WireTable } from "./messages.js";
-import type { CircuitBreaker, Endpoint, RetryBudget, ServiceBalancer } from "./types.js";
+import type { CircuitBreaker, RetryBudget, ServiceBalancer } from "./types.js";
 
 /**
  * STATS_SERVICES_MAX is how many services get their own series (slot 0 is "_other", the services
