@@ -77,7 +77,8 @@ export class RaftMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [id, p] of node.progress()) this.set({ peer: id }, p.recentActive ? 1 : 0);
+        const self = st().id;
+        for (const [id, p] of node.progress()) if (id !== self) this.set({ peer: id }, p.recentActive ? 1 : 0);
       },
     });
     const leaderChanges = new PromCounter({ name: "raftmesh_raft_leader_changes_total", help: "Changes of the leader this node knows (to none included).", registers });
