@@ -4,12 +4,12 @@
  */
 import type { Logger } from "../common/logger.js";
 import { type FeedSource, RegistryFeed } from "./feed.js";
-import type { ListenerSpec, ToWorker } from "./messages.js";
+import type { ListenerSpec, ToWorker, WorkerSignal } from "./messages.js";
 import { StatsSlots } from "./stats.js";
 import { WorkerPool } from "./workers.js";
 
 export { ListenError, WorkerExitError, BalancerError } from "./errors.js";
-export type { ListenerSpec } from "./messages.js";
+export type { ListenerSpec, WorkerSignal } from "./messages.js";
 export { StatsSlots } from "./stats.js";
 
 /** TcpUpstream is one TCP listener: the service it forwards to and its port. */
@@ -50,8 +50,8 @@ export function listenersOf(opts: Pick<BalancerSettings, "balancerListen" | "tcp
   return out;
 }
 
-/** startBalancer starts the endpoint fed by the node's registry; it resolves once every listener listens. */
-export async function startBalancer(opts: BalancerSettings, source: FeedSource, logger: Logger): Promise<Balancer> {
+/** startBalancer starts the endpoint fed by the node's registry; it resolves once every listener listens. onSignal hears the workers' signals. */
+export async function startBalancer(opts: BalancerSettings, source: FeedSource, logger: Logger, onSignal?: (s: WorkerSignal) => void): Promise<Balancer> {
   let feed: RegistryFeed | undefined;
   const slots = opts.metrics ? new StatsSlots() : undefined;
   const stamp = <M extends ToWorker>(m: M): M => (slots ? (slots.stamp(m) as M) : m);
@@ -63,6 +63,7 @@ export async function startBalancer(opts: BalancerSettings, source: FeedSource, 
     logger,
     current: () => stamp(feed?.full() ?? { t: "tables", full: true, tables: [], removed: [] }),
     stats: slots !== undefined,
+    onSignal,
   });
   feed = new RegistryFeed(source, (m) => pool.post(stamp(m)), logger);
   feed.start();

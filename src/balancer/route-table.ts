@@ -41,6 +41,8 @@ export class RouteTable {
     private readonly localZone: string,
     private readonly random: () => number = Math.random,
     private readonly onBadTable: (name: string, err: unknown) => void = () => {},
+    /** breakerCounters gives a counter slot's shared counts and this worker's tally (absent: per-worker counts). */
+    private readonly breakerCounters?: (slot: number) => { readonly shared: Int32Array; readonly tally: Int32Array },
     /** stats is this worker's counters (stats.ts); undefined counts nothing and wraps nothing. */
     private readonly stats?: Float64Array,
   ) {}
@@ -76,7 +78,7 @@ export class RouteTable {
   }
 
   private put(wire: WireTable): RouteChange {
-    const { mode, ...table } = wire;
+    const { mode, counterSlot, ...table } = wire;
     const prev = this.routes.get(table.name);
     const master = masterOf(table, mode);
     const epochHeader = String(table.master?.epoch ?? 0);
@@ -84,7 +86,8 @@ export class RouteTable {
       const c = table.config;
       const balancer = createServiceBalancer(table, { random: this.random, localZone: this.localZone });
       const budget = createRetryBudget(c.retryBudgetPercent);
-      const breaker = createCircuitBreaker(c);
+      const views = counterSlot !== undefined ? this.breakerCounters?.(counterSlot) : undefined;
+      const breaker = createCircuitBreaker(c, views?.shared, views?.tally);
       const meter = this.meterOf(wire);
       const instanceSlots = new Map(wire.instanceSlots ?? []);
       if (!this.stats) {

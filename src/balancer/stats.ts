@@ -181,22 +181,17 @@ export function meteredBreaker(inner: CircuitBreaker, meter: () => RouteMeter): 
  * message brings), so a try costs one map lookup.
  */
 export function meteredBalancer(inner: ServiceBalancer, meter: () => RouteMeter, instanceSlots: () => ReadonlyMap<string, number>): ServiceBalancer {
-  let ejections = inner.ejections?.() ?? 0;
   return {
     update: (t) => inner.update(t),
     pick: (req, now) => inner.pick(req, now),
     onStart: (id) => inner.onStart(id),
     onEnd: (id, outcome, now) => {
-      inner.onEnd(id, outcome, now);
+      const ejected = inner.onEnd(id, outcome, now);
       const m = meter();
-      const failed = outcome === "failure";
-      m.instance(instanceSlots().get(id) ?? 0, failed);
-      if (!failed) return;
-      const n = inner.ejections?.() ?? 0;
-      if (n > ejections) m.add(SvcField.ejections, n - ejections);
-      ejections = n;
+      m.instance(instanceSlots().get(id) ?? 0, outcome === "failure");
+      if (ejected) m.add(SvcField.ejections, 1);
+      return ejected;
     },
-    ejections: () => inner.ejections?.() ?? 0,
   };
 }
 

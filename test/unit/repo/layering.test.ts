@@ -21,7 +21,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   node: ["raft", "storage", "transport", "common"],
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
-  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "metrics"], // the composition root
+  events: ["node", "registry", "raft", "common"], // follows node and registry events; the agent wires it (no config: it takes its settings as values)
+  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "events", "metrics"], // the composition root
   metrics: ["node", "registry", "raft", "storage", "balancer", "common"], // follows each part through its events or one wrapper the agent puts in place; nothing imports it but the agent
   client: ["common"], // publishable alone: never a server module
   cli: ["client", "agent", "config", "common"],
