@@ -6,7 +6,18 @@ import type { ServiceMode } from "../registry/types.js";
 import type { ServiceTable } from "./types.js";
 
 /** WireTable is a service's table as the feed sends it: the balancer's table and the service's mode. */
-export type WireTable = ServiceTable & { readonly mode: ServiceMode };
+export type WireTable = ServiceTable & {
+  readonly mode: ServiceMode;
+  /** counterSlot is the service's slot in the pool's shared circuit-breaker counters (absent: counts kept per worker). */
+  readonly counterSlot?: number;
+};
+
+/** BreakerCountersInit is the pool's shared circuit-breaker counters, as a worker receives them. */
+export interface BreakerCountersInit {
+  readonly buffer: SharedArrayBuffer;
+  readonly serviceSlots: number;
+  readonly workers: number;
+}
 
 /** ListenerSpec is one listener a worker opens. */
 export type ListenerSpec =
@@ -22,6 +33,8 @@ export interface WorkerInit {
   readonly nodeId: string;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** breakerCounters makes each service's circuit-breaker limits hold across the pool's workers. */
+  readonly breakerCounters?: BreakerCountersInit;
 }
 
 /** ToWorker: full replaces every table; otherwise tables are put and removed are deleted. */
@@ -29,8 +42,24 @@ export type ToWorker =
   | { readonly t: "tables"; readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }
   | { readonly t: "stop" };
 
-/** FromWorker: a listener's bound port, a listen failure, or the end of a stop. */
+/**
+ * WorkerSignal is something an operator should hear of (the node's event stream): an outlier
+ * ejected, a circuit that refused a request (limit: connections, pending or requests), a retry
+ * the budget refused. A worker sends each subject at most once per SIGNAL_MIN_GAP_MS.
+ */
+export interface WorkerSignal {
+  readonly kind: "outlier-ejected" | "circuit-open" | "retry-budget-exhausted";
+  readonly service: string;
+  readonly instance?: string;
+  readonly limit?: string;
+}
+
+/** SIGNAL_MIN_GAP_MS: an overload refuses thousands of requests a second; one message a second per subject tells the node all it reports. */
+export const SIGNAL_MIN_GAP_MS = 1_000;
+
+/** FromWorker: a listener's bound port, a listen failure, the end of a stop, or a signal. */
 export type FromWorker =
+  | ({ readonly t: "signal" } & WorkerSignal)
   | { readonly t: "listening"; readonly name: string; readonly port: number }
   | { readonly t: "listen-failed"; readonly name: string; readonly message: string }
   | { readonly t: "stopped" };

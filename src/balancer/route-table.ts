@@ -36,6 +36,8 @@ export class RouteTable {
     private readonly localZone: string,
     private readonly random: () => number = Math.random,
     private readonly onBadTable: (name: string, err: unknown) => void = () => {},
+    /** breakerCounters gives a counter slot's shared counts and this worker's tally (absent: per-worker counts). */
+    private readonly breakerCounters?: (slot: number) => { readonly shared: Int32Array; readonly tally: Int32Array },
   ) {}
 
   /** get returns a service's route. */
@@ -69,7 +71,7 @@ export class RouteTable {
   }
 
   private put(wire: WireTable): RouteChange {
-    const { mode, ...table } = wire;
+    const { mode, counterSlot, ...table } = wire;
     const prev = this.routes.get(table.name);
     const master = masterOf(table, mode);
     const epochHeader = String(table.master?.epoch ?? 0);
@@ -77,7 +79,8 @@ export class RouteTable {
       const c = table.config;
       const balancer = createServiceBalancer(table, { random: this.random, localZone: this.localZone });
       const budget = createRetryBudget(c.retryBudgetPercent);
-      const breaker = createCircuitBreaker(c);
+      const views = counterSlot !== undefined ? this.breakerCounters?.(counterSlot) : undefined;
+      const breaker = createCircuitBreaker(c, views?.shared, views?.tally);
       this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader });
       return { service: table.name, masterLost: undefined };
     }

@@ -7,16 +7,18 @@ import type { Server as NetServer } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import { createListener } from "./http-listener.js";
 import type { ProxyContext } from "./http-proxy.js";
-import type { FromWorker, ToWorker, WorkerInit } from "./messages.js";
+import { type FromWorker, SIGNAL_MIN_GAP_MS, type ToWorker, type WorkerInit, type WorkerSignal } from "./messages.js";
+import { SharedBreakerCounters } from "./policy/index.js";
 import { RouteTable } from "./route-table.js";
 import { TcpListener } from "./tcp-proxy.js";
 import { UpstreamPools } from "./upstream-pool.js";
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const routes = new RouteTable(init.localZone);
+const counters = init.breakerCounters ? new SharedBreakerCounters(init.breakerCounters.serviceSlots, init.breakerCounters.workers, init.breakerCounters.buffer) : undefined;
+const routes = new RouteTable(init.localZone, Math.random, undefined, counters && ((slot) => ({ shared: counters.shared(slot), tally: counters.tally(slot, init.index) })));
 const pools = new UpstreamPools();
-const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random };
+const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random, signal };
 const servers: NetServer[] = [];
 const tcp: TcpListener[] = [];
 
@@ -24,11 +26,26 @@ function post(m: FromWorker): void {
   port.postMessage(m);
 }
 
+/** SIGNAL_SUBJECTS_MAX bounds the throttle's memory; past it the throttle starts afresh (at worst one extra message per subject). */
+const SIGNAL_SUBJECTS_MAX = 4_096;
+const lastSignal = new Map<string, number>();
+
+/** signal posts a signal to the node, at most once per SIGNAL_MIN_GAP_MS per subject. */
+function signal(s: WorkerSignal): void {
+  const k = `${s.kind}\u0000${s.service}\u0000${s.instance ?? ""}`;
+  const now = Date.now();
+  const prev = lastSignal.get(k);
+  if (prev !== undefined && now - prev < SIGNAL_MIN_GAP_MS) return;
+  if (lastSignal.size >= SIGNAL_SUBJECTS_MAX) lastSignal.clear();
+  lastSignal.set(k, now);
+  post({ t: "signal", ...s });
+}
+
 for (const spec of init.listeners) {
   let server: NetServer;
   if (spec.kind === "http") server = createListener(ctx, init.headersTimeoutMs);
   else {
-    const l = new TcpListener(routes, spec.service);
+    const l = new TcpListener(routes, spec.service, signal);
     tcp.push(l);
     server = l.server;
   }

@@ -9,6 +9,7 @@ import { RaftmeshError } from "../client/index.js";
 import { agentHelp, runAgent } from "./agent-command.js";
 import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
+import { eventsCommand } from "./events-command.js";
 import { kvCommand } from "./kv-commands.js";
 import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
@@ -34,6 +35,8 @@ usage: raftmesh <command> [flags]
   services [--json]                every service with instance counts by health
   instances <service> [--passing] [--json]
   watch [--service s] [--prefix p] [--from index] [--json]
+  events [--follow] [--json] [--kind k,...] [--from seq]
+                                 one node's events (leader elected, failovers, health...)
   kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
      | cas <key> <value> <expected mod index>
 
@@ -77,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
       return watchCommand(rest, out);
     case "failover":
       return failoverCommand(rest, out);
+    case "events":
+      return eventsCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }

@@ -62,7 +62,13 @@ export class PolicyServiceBalancer implements ServiceBalancer {
   private sparePicker: Picker | undefined;
   private stale = true;
   private nextChangeMs = Number.POSITIVE_INFINITY;
-  private readonly cursor: Cursor = { next: 0 };
+  /**
+   * cursors: one round-robin position per plan entry (kept across replans), and one for the spare
+   * picker. Entries sharing one position would skew each other: a position left by an entry of 5
+   * candidates, taken modulo 3 by the next, favours some of its candidates.
+   */
+  private readonly cursors: Cursor[] = [];
+  private readonly spareCursor: Cursor = { next: 0 };
 
   constructor(
     table: ServiceTable,
@@ -116,11 +122,14 @@ export class PolicyServiceBalancer implements ServiceBalancer {
     if (s !== undefined) s.active++;
   }
 
-  onEnd(id: string, outcome: Outcome, nowMs: number): void {
+  /** onEnd records a request's outcome; it returns true when the outcome ejected the endpoint (an outlier). */
+  onEnd(id: string, outcome: Outcome, nowMs: number): boolean {
     const s = this.byId.get(id);
-    if (s === undefined) return; // removed meanwhile: its requests drain untracked
+    if (s === undefined) return false; // removed meanwhile: its requests drain untracked
     if (s.active > 0) s.active--;
-    if (recordOutcome(s, this.states, outcome === "failure", nowMs, this.config) === "ejected") this.stale = true;
+    if (recordOutcome(s, this.states, outcome === "failure", nowMs, this.config) !== "ejected") return false;
+    this.stale = true;
+    return true;
   }
 
   /** drawLevel maps u in [0, 1) onto the levels' cumulative shares. */
@@ -140,14 +149,13 @@ export class PolicyServiceBalancer implements ServiceBalancer {
       if (s !== undefined) return s.endpoint;
     }
     if (this.spare.length === 0) return undefined;
-    this.sparePicker ??= this.factory(this.spare, { random: this.deps.random, cursor: this.cursor });
+    this.sparePicker ??= this.factory(this.spare, { random: this.deps.random, cursor: this.spareCursor });
     return this.sparePicker.pick(hash, exclude)?.endpoint;
   }
 
   private replan(nowMs: number): void {
     const plan = planEligible(this.states, this.master, this.config, this.deps.localZone, nowMs);
-    const deps = { random: this.deps.random, cursor: this.cursor };
-    this.levels = plan.levels.map((l) => ({ plan: l, picker: this.factory(l.candidates, deps) }));
+    this.levels = plan.levels.map((l, i) => ({ plan: l, picker: this.factory(l.candidates, { random: this.deps.random, cursor: (this.cursors[i] ??= { next: 0 }) }) }));
     this.spare = plan.spare;
     this.sparePicker = undefined;
     this.nextChangeMs = plan.nextChangeMs;

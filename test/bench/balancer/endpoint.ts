@@ -10,6 +10,12 @@ import { WorkerPool } from "../../../src/balancer/workers.js";
 const [httpPort, tcpPort, ...backendPorts] = process.argv.slice(2).map(Number);
 const endpoints = backendPorts.map((port, i) => ({ id: `b${i}`, address: "127.0.0.1", port, weight: 1, priority: 0, zone: "", health: "passing" as const }));
 const tables = [{ name: "hello", mode: "active-active" as const, config: balancerConfig({}), endpoints }];
+// BENCH_GRPC_PORTS (comma-separated) adds service "hello-grpc" over those gRPC backends, reached through h2c.
+const grpcPorts = (process.env.BENCH_GRPC_PORTS ?? "").split(",").filter((p) => p !== "").map(Number);
+if (grpcPorts.length > 0) {
+  const grpcEndpoints = grpcPorts.map((port, i) => ({ id: `g${i}`, address: "127.0.0.1", port, weight: 1, priority: 0, zone: "", health: "passing" as const }));
+  tables.push({ name: "hello-grpc", mode: "active-active" as const, config: balancerConfig({}), endpoints: grpcEndpoints });
+}
 const pool = await WorkerPool.start({
   workers: Number(process.env.BENCH_WORKERS ?? 1),
   listeners: [
