@@ -181,6 +181,8 @@ class H2Request {
   private retryHeld = false;
   private responded = false;
   private finished = false;
+  /** started: when the request began, for the duration histogram (stats.ts). */
+  private readonly started = performance.now();
 
   constructor(
     private readonly ctx: ProxyContext,
@@ -401,6 +403,7 @@ class H2Request {
 
   /** retry waits a full-jitter backoff and tries again elsewhere; the client's body waits meanwhile. */
   private retry(): void {
+    this.route.meter.retried();
     this.stream.pause();
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
     setTimeout(() => this.attempt(), Math.floor(this.ctx.random() * cap));
@@ -418,6 +421,7 @@ class H2Request {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.route.meter.finished((performance.now() - this.started) / 1000, Number(this.stream.sentHeaders?.[":status"] ?? 502));
     this.route.breaker.onRequestEnd();
     this.route.budget.onRequestEnd();
     if (this.retryHeld) {

@@ -34,7 +34,7 @@ import {
   UPSTREAM_RESPONSE_TIMEOUT_MS,
   UPSTREAM_SOCKETS_MAX,
 } from "./limits.js";
-import { type ErrorKind, errorResponse, rawError, staticResponse } from "./responses.js";
+import { type ErrorKind, errorBody, errorResponse, rawError, staticResponse } from "./responses.js";
 import type { Route, RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
 import type { WorkerSignal } from "./messages.js";
@@ -485,6 +485,9 @@ class ProxyRequest implements UpstreamUser {
   private frame = false;
   private decode = false;
   private closeClient = false;
+  /** startedAt: when the request began, for the duration histogram (stats.ts); status: the status answered (0: none). */
+  private readonly startedAt = performance.now();
+  private status = 0;
 
   constructor(
     private readonly ctx: ProxyContext,
@@ -597,6 +600,7 @@ class ProxyRequest implements UpstreamUser {
 
   private refuse(limit: BreakerLimit): void {
     this.ctx.signal?.({ kind: "circuit-open", service: this.route.table.name, limit });
+    this.status = 503;
     this.respondSelf(errorResponse("circuit-open", this.route.table.name, limit, this.selfConn()));
   }
 
@@ -762,6 +766,7 @@ class ProxyRequest implements UpstreamUser {
     }
     this.resp = r;
     this.started = true;
+    this.status = r.status;
     const noBody = this.isHead || r.status === 204 || r.status === 304;
     let extra = "";
     if (noBody) this.respMode = Body.None;
@@ -932,11 +937,13 @@ class ProxyRequest implements UpstreamUser {
 
   /** retry waits a full-jitter backoff (random in [0, min(max, base × 2^n))) and tries again elsewhere. */
   private retry(): void {
+    this.route.meter.retried();
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
     setTimeout(() => this.attempt(), Math.floor(this.ctx.random() * cap));
   }
 
   private fail(kind: ErrorKind): void {
+    this.status = errorBody(kind, undefined).status;
     this.respondSelf(errorResponse(kind, this.route.table.name, undefined, this.selfConn()));
   }
 
@@ -971,6 +978,7 @@ class ProxyRequest implements UpstreamUser {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.route.meter.finished((performance.now() - this.startedAt) / 1000, this.status);
     this.route.breaker.onRequestEnd();
     this.route.budget.onRequestEnd();
     if (this.retryHeld) {

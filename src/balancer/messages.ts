@@ -8,6 +8,10 @@ import type { ServiceTable } from "./types.js";
 /** WireTable is a service's table as the feed sends it: the balancer's table and the service's mode. */
 export type WireTable = ServiceTable & {
   readonly mode: ServiceMode;
+  /** slot is the service's stats slot (stats.ts; absent: metrics off). */
+  readonly slot?: number;
+  /** instanceSlots are [endpoint id, stats slot] pairs the worker has not been sent before (all of them in a full message). */
+  readonly instanceSlots?: readonly (readonly [string, number])[];
   /** counterSlot is the service's slot in the pool's shared circuit-breaker counters (absent: counts kept per worker). */
   readonly counterSlot?: number;
 };
@@ -33,6 +37,8 @@ export interface WorkerInit {
   readonly nodeId: string;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** stats is this worker's counters buffer (stats.ts); absent when metrics are off. */
+  readonly stats?: SharedArrayBuffer;
   /** breakerCounters makes each service's circuit-breaker limits hold across the pool's workers. */
   readonly breakerCounters?: BreakerCountersInit;
 }

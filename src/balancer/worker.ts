@@ -16,7 +16,13 @@ import { UpstreamPools } from "./upstream-pool.js";
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const counters = init.breakerCounters ? new SharedBreakerCounters(init.breakerCounters.serviceSlots, init.breakerCounters.workers, init.breakerCounters.buffer) : undefined;
-const routes = new RouteTable(init.localZone, Math.random, undefined, counters && ((slot) => ({ shared: counters.shared(slot), tally: counters.tally(slot, init.index) })));
+const routes = new RouteTable(
+  init.localZone,
+  Math.random,
+  undefined,
+  counters && ((slot) => ({ shared: counters.shared(slot), tally: counters.tally(slot, init.index) })),
+  init.stats ? new Float64Array(init.stats) : undefined,
+);
 const pools = new UpstreamPools();
 const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random, signal };
 const servers: NetServer[] = [];

@@ -12,6 +12,7 @@ import { ListenError, WorkerExitError } from "./errors.js";
 import { BREAKER_SERVICE_SLOTS } from "./limits.js";
 import type { FromWorker, ListenerSpec, ToWorker, WireTable, WorkerInit, WorkerSignal } from "./messages.js";
 import { SharedBreakerCounters } from "./policy/index.js";
+import { clearGauges, newStatsBuffer } from "./stats.js";
 
 /** WORKER_RESTART_MS: a worker that died is started again after this pause (a crash loop costs little). */
 const WORKER_RESTART_MS = 1_000;
@@ -27,6 +28,8 @@ export interface WorkerPoolOptions {
   readonly current: () => Extract<ToWorker, { t: "tables" }>;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** stats gives each worker a counters buffer (stats.ts); off: the workers count nothing. */
+  readonly stats?: boolean;
   /** onSignal hears the workers' signals (outliers ejected, circuits open, retries refused). */
   readonly onSignal?: (s: WorkerSignal) => void;
 }
@@ -57,7 +60,8 @@ export class WorkerPool {
     const breakerCounters = { buffer: counters.buffer, serviceSlots: counters.serviceSlots, workers: n };
     for (let i = 0; i < n; i++) {
       const listeners = opts.listeners.filter((_, k) => k % n === i);
-      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters } });
+      const stats = opts.stats ? newStatsBuffer() : undefined;
+      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters, stats } });
     }
     try {
       await Promise.all(pool.slots.map((s) => pool.launch(s)));
@@ -66,6 +70,11 @@ export class WorkerPool {
       throw err;
     }
     return pool;
+  }
+
+  /** statsBuffers are the workers' counters buffers (empty when stats are off); a restarted worker keeps its buffer. */
+  statsBuffers(): SharedArrayBuffer[] {
+    return this.slots.flatMap((s) => (s.init.stats ? [s.init.stats] : []));
   }
 
   /** post sends a table update to every worker. */
@@ -131,6 +140,8 @@ export class WorkerPool {
         // Its connections and requests died with it: its share of the shared counts goes too.
         this.counters?.forgetWorker(slot.init.index);
         if (this.stopping) return;
+        // Its counters stay (merged into the next life's); its connections died with it.
+        if (slot.init.stats) clearGauges(slot.init.stats);
         const err = new WorkerExitError(slot.init.index, code);
         this.opts.logger.error({ err }, "balancer worker exited; starting it again");
         reject(err);

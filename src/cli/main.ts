@@ -11,6 +11,7 @@ import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { eventsCommand } from "./events-command.js";
 import { kvCommand } from "./kv-commands.js";
+import { runCommand } from "./run-command.js";
 import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
@@ -32,6 +33,11 @@ usage: raftmesh <command> [flags]
   heartbeat <service> <id> [--status passing|warning|critical] [--note text] [--position n]
   failover <service> [--to id]     switch a master-slave service's master over (to id, or the
                                  best eligible standby) in one entry
+  run --service s --id i [--port n] [--address h] [--ttl ms] [--node h:p] [--log-dir d]
+      [--grace-ms n] [--user u] [--cwd d] -- command [args...]
+                                 run a process, restart it when it exits (backoff, crash-loop
+                                 limit) and keep its instance registered: critical at once on
+                                 an exit, passing once its port accepts connections again
   services [--json]                every service with instance counts by health
   instances <service> [--passing] [--json]
   watch [--service s] [--prefix p] [--from index] [--json]
@@ -50,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
     out(HELP);
     return command ? 0 : 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // `run` passes everything after "--" to its command: a --help there is the command's.
+  const flags = command === "run" && rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (flags.includes("--help") || flags.includes("-h")) {
     out(command === "agent" ? agentHelp() : HELP);
     return 0;
   }
@@ -80,6 +88,8 @@ async function main(argv: string[]): Promise<number> {
       return watchCommand(rest, out);
     case "failover":
       return failoverCommand(rest, out);
+    case "run":
+      return runCommand(rest, out);
     case "events":
       return eventsCommand(rest, out);
     default:

@@ -13,6 +13,9 @@
  *
  *   npm run bench:balancer -- [--json out.json] [--seconds 5] [--repeats 3] [--connections 16]
  *                             [--grpc-concurrency 16] [--grpc-calls 200000]
+ *   npm run bench:balancer -- --metrics-cost [--seconds 5] [--repeats 5]: only the raftmesh
+ *     endpoint, with metrics on and off side by side (runs interleaved on, off, on, off, ...), and
+ *     the cost of metrics in requests/s and in requests per CPU-second.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "5" },
     repeats: { type: "string", default: "3" },
     connections: { type: "string", default: "16" },
+    "metrics-cost": { type: "boolean", default: false },
     "grpc-concurrency": { type: "string", default: "16" },
     "grpc-calls": { type: "string", default: "200000" },
   },
@@ -226,7 +230,50 @@ ${servers}
 `;
 }
 
+/** metricsCost measures the endpoint with metrics on and off, interleaved so drifts in machine load hit both alike. */
+async function metricsCost(): Promise<void> {
+  const tsx = ["--import", "tsx"];
+  await start("backends", process.execPath, [...tsx, resolve(HERE, "backends.ts"), ...BACKENDS.map(String)], /^ready/);
+  const env = (on: boolean) => ({ ...process.env, BENCH_METRICS: on ? "1" : "0" });
+  const on = await startWith("raftmesh metrics on", env(true), [String(PORTS.rmHttp), String(PORTS.rmTcp)]);
+  const off = await startWith("raftmesh metrics off", env(false), [String(BASE_PORT + 12), String(BASE_PORT + 13)]);
+  const targets = [
+    { name: "metrics on", url: `http://127.0.0.1:${PORTS.rmHttp}/svc/hello/`, pid: on.child.pid },
+    { name: "metrics off", url: `http://127.0.0.1:${BASE_PORT + 12}/svc/hello/`, pid: off.child.pid },
+  ];
+  for (const t of targets) wrk(t.url, t.pid); // warm-up runs, not counted
+  const runs = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
+  for (let i = 0; i < REPEATS; i++) for (const t of i % 2 === 0 ? targets : [...targets].reverse()) runs.get(t.name)!.push(wrk(t.url, t.pid));
+  const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${REPEATS} interleaved runs each, medians\n`);
+  process.stdout.write(`${"ENDPOINT".padEnd(14)}${"REQ/S".padStart(10)}${"P50 MS".padStart(9)}${"P99 MS".padStart(9)}${"REQ/CPU-S".padStart(11)}${"ERRORS".padStart(8)}\n`);
+  const row = (name: string) => {
+    const rs = runs.get(name)!;
+    return { rps: median(rs.map((r) => r.rps)), perCpu: median(rs.map((r) => (r.rps * SECONDS) / Math.max(r.cpuS, 0.01))), p50: median(rs.map((r) => r.p50Ms)), p99: median(rs.map((r) => r.p99Ms)), errors: rs.reduce((n, r) => n + r.errors, 0) };
+  };
+  for (const t of targets) {
+    const r = row(t.name);
+    process.stdout.write(`${t.name.padEnd(14)}${fmt(r.rps).padStart(10)}${fmt(r.p50, 2).padStart(9)}${fmt(r.p99, 2).padStart(9)}${fmt(r.perCpu).padStart(11)}${String(r.errors).padStart(8)}\n`);
+  }
+  const a = row("metrics on");
+  const b = row("metrics off");
+  process.stdout.write(`metrics cost: req/s ${fmt((1 - a.rps / b.rps) * 100, 1)} %, req per CPU-second ${fmt((1 - a.perCpu / b.perCpu) * 100, 1)} % (negative: metrics on measured faster)\n`);
+}
+
+function startWith(name: string, env: NodeJS.ProcessEnv, ports: string[]): Promise<Proc> {
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(HERE, "endpoint.ts"), ...ports, ...BACKENDS.map(String)], { stdio: ["ignore", "pipe", "pipe"], env });
+  const p = { name, child };
+  procs.push(p);
+  return new Promise((ok, fail) => {
+    child.once("exit", (code) => fail(new Error(`${name} exited (${code})`)));
+    createInterface({ input: child.stdout! }).on("line", (l) => {
+      if (/^ready/.test(l)) ok(p);
+    });
+  });
+}
+
 async function main(): Promise<void> {
+  if (values["metrics-cost"]) return metricsCost();
   const dir = mkdtempSync(join(tmpdir(), "raftmesh-bench-balancer-"));
   writeFileSync(join(dir, "haproxy.cfg"), haproxyConfig());
   writeFileSync(join(dir, "nginx.conf"), nginxConfig(dir));
