@@ -759,10 +759,16 @@ class ProxyRequest implements UpstreamUser {
 
   private respond(conn: UpstreamConn, buf: Buffer, r: ResponseHead): void {
     conn.disarm();
-    if (r.status >= 500 && this.mayRetry("5xx")) {
-      // The rest of this answer is not read: its connection closes rather than wait for it.
-      this.endTry(false, false);
-      return void this.retry();
+    if (r.status >= 500) {
+      // The try's own retry reservation ends before mayRetry may reserve the next one: one flag
+      // holds one reservation, and a retry answered with a 5xx and retried again would otherwise
+      // keep a place in the budget for good (as h2c-proxy.ts does, the 5xx passed on is not counted).
+      this.releaseRetry();
+      if (this.mayRetry("5xx")) {
+        // The rest of this answer is not read: its connection closes rather than wait for it.
+        this.endTry(false, false);
+        return void this.retry("5xx");
+      }
     }
     this.resp = r;
     this.started = true;
@@ -868,7 +874,7 @@ class ProxyRequest implements UpstreamUser {
     const kind: FailureKind = this.timedOut ? "timeout" : conn.connected ? "reset" : "connect";
     this.conn = undefined;
     this.endTry(false, false);
-    if (this.mayRetry(kind)) return void this.retry();
+    if (this.mayRetry(kind)) return void this.retry(kind);
     this.fail(kind === "timeout" ? "upstream-timeout" : "upstream-failed");
   }
 
@@ -906,9 +912,15 @@ class ProxyRequest implements UpstreamUser {
     }
     if (route.balancer.onEnd(this.ep!.id, ok ? "success" : "failure", performance.now())) this.ctx.signal?.({ kind: "outlier-ejected", service: route.table.name, instance: this.ep!.id });
     this.ctx.pools.release(this.pool!);
+    this.releaseRetry();
+  }
+
+  /** releaseRetry gives back the budget place the current try holds, if it is a retry that holds one. */
+  private releaseRetry(): void {
     if (this.retrying && this.retryHeld) {
+      this.retrying = false;
       this.retryHeld = false;
-      route.budget.onRetryEnd();
+      this.route.budget.onRetryEnd();
     }
   }
 
@@ -936,7 +948,7 @@ class ProxyRequest implements UpstreamUser {
   }
 
   /** retry waits a full-jitter backoff (random in [0, min(max, base × 2^n))) and tries again elsewhere. */
-  private retry(): void {
+  private retry(_kind: FailureKind): void {
     this.route.meter.retried();
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
     setTimeout(() => this.attempt(), Math.floor(this.ctx.random() * cap));
