@@ -26,6 +26,7 @@ import {
   CLIENT_IDLE_TIMEOUT_MS,
   HEADER_BYTES_MAX,
   HEADERS_TIMEOUT_MS,
+  MASTER_WAIT_MS_MAX,
   RETRIES_MAX,
   RETRY_BACKOFF_BASE_MS,
   RETRY_BACKOFF_MAX_MS,
@@ -35,7 +36,7 @@ import {
   UPSTREAM_SOCKETS_MAX,
 } from "./limits.js";
 import { type ErrorKind, errorBody, errorResponse, rawError, staticResponse } from "./responses.js";
-import type { Route, RouteTable } from "./route-table.js";
+import { endpointKey, type Route, type RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
 import type { WorkerSignal } from "./messages.js";
 import type { BreakerLimit, Endpoint, PickRequest } from "./types.js";
@@ -464,6 +465,10 @@ class ProxyRequest implements UpstreamUser {
   private tries = 0;
   /** retryHeld: a retry reserved from the budget is in flight (released when it ends). */
   private retryHeld = false;
+  /** holdLeftMs: how much longer, in all, the request may wait for a new master (hold()). */
+  private holdLeftMs = MASTER_WAIT_MS_MAX;
+  /** sentEpoch: the master's epoch (route.epochHeader) when the current try was sent. */
+  private sentEpoch = "";
   private finished = false;
   /** started: response bytes reached the client; no more tries. */
   private started = false;
@@ -672,6 +677,7 @@ class ProxyRequest implements UpstreamUser {
     this.conn = conn;
     this.ep = ep;
     this.pool = pool;
+    this.sentEpoch = route.epochHeader;
     this.settled = false;
     this.timedOut = false;
     this.retrying = this.retryHeld;
@@ -947,11 +953,63 @@ class ProxyRequest implements UpstreamUser {
     return true;
   }
 
-  /** retry waits a full-jitter backoff (random in [0, min(max, base × 2^n))) and tries again elsewhere. */
-  private retry(_kind: FailureKind): void {
+  /**
+   * retry waits a full-jitter backoff (random in [0, min(max, base × 2^n))) and tries again
+   * elsewhere; a master-slave request whose master refused its connection, with no other master
+   * to go to, waits for the table instead (hold()).
+   */
+  private retry(kind: FailureKind): void {
     this.route.meter.retried();
+    if (kind === "connect" && this.masterOnly && this.holdLeftMs > 0 && !this.otherMaster() && this.hold()) return;
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
     setTimeout(() => this.attempt(), Math.floor(this.ctx.random() * cap));
+  }
+
+  /** otherMaster: the table names a master other than the one the last try went to (another instance, or a new epoch). */
+  private otherMaster(): boolean {
+    const m = this.route.master;
+    const ep = this.ep;
+    if (!m || !ep) return false;
+    return m.id !== ep.id || endpointKey(m) !== endpointKey(ep) || this.route.epochHeader !== this.sentEpoch;
+  }
+
+  /**
+   * hold parks the retry of a master-slave request whose master refused its connection until an
+   * update of the table names another master, at most holdLeftMs in all (MASTER_WAIT_MS_MAX): in
+   * a failover the table lags the crash by tens to hundreds of ms, and blind backoffs would spend
+   * every retry on the dead port. A refused connect sent nothing, so any method may wait. A held
+   * request counts as pending in the circuit breaker; false says the pending limit is full (the
+   * retry backs off as any other). A client that leaves ends the hold (cancelWait); at the bound
+   * the retry goes ahead as usual.
+   */
+  private hold(): boolean {
+    const route = this.route;
+    if (!route.breaker.tryEnqueuePending()) return false;
+    const since = performance.now();
+    let unwatch: () => void;
+    const leave = () => {
+      this.cancelWait = undefined;
+      clearTimeout(timer);
+      unwatch();
+      route.breaker.onPendingDequeued();
+      this.holdLeftMs -= performance.now() - since;
+    };
+    const changed = () => {
+      if (!this.otherMaster()) {
+        unwatch = this.ctx.routes.watch(route.table.name, changed);
+        return;
+      }
+      leave();
+      this.attempt();
+    };
+    unwatch = this.ctx.routes.watch(route.table.name, changed);
+    const timer = setTimeout(() => {
+      leave();
+      this.holdLeftMs = 0;
+      this.attempt();
+    }, this.holdLeftMs);
+    this.cancelWait = leave;
+    return true;
   }
 
   private fail(kind: ErrorKind): void {

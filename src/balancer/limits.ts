@@ -66,6 +66,15 @@ export const RETRY_BODY_BYTES_MAX = 64 * 1024;
 export const RETRY_BACKOFF_BASE_MS = 25;
 export const RETRY_BACKOFF_MAX_MS = 250;
 
+/**
+ * MASTER_WAIT_MS_MAX bounds how long, in all, a master-slave request whose master refused its
+ * connection waits for the table to name another master (http-proxy.ts) before its retries go
+ * on as usual. A supervised crash puts the new master in the table 30–230 ms after the kill (the
+ * failover bench, test/bench/failover/crash.ts, whose goal is ≤ 250 ms): 500 ms covers that with
+ * room for a loaded machine, and stays far below client timeouts (seconds).
+ */
+export const MASTER_WAIT_MS_MAX = 500;
+
 /** RETRIES_MAX caps a service's configured retries, whatever the registry says (3 tries beyond the first). */
 export const RETRIES_MAX = 3;
 

@@ -36,6 +36,8 @@ export interface RouteChange {
 /** RouteTable holds the services of one worker. */
 export class RouteTable {
   private readonly routes = new Map<string, Route>();
+  /** watchers wait for a service's next update (held retries, http-proxy.ts); at most one per held request. */
+  private readonly watchers = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly localZone: string,
@@ -59,6 +61,22 @@ export class RouteTable {
     return out;
   }
 
+  /**
+   * watch calls fn once, after the next update that carries service name (or removes it), when the
+   * whole update is applied; the function returned cancels. fn must look at the route itself: an
+   * update may change nothing it waits for.
+   */
+  watch(name: string, fn: () => void): () => void {
+    let set = this.watchers.get(name);
+    if (!set) this.watchers.set(name, (set = new Set()));
+    const mine = set;
+    mine.add(fn);
+    return () => {
+      mine.delete(fn);
+      if (mine.size === 0 && this.watchers.get(name) === mine) this.watchers.delete(name);
+    };
+  }
+
   /** apply applies one feed message and returns the changes it made. */
   apply(msg: { readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }): RouteChange[] {
     const changes: RouteChange[] = [];
@@ -72,6 +90,15 @@ export class RouteTable {
         changes.push(this.put(t));
       } catch (err) {
         this.onBadTable(t.name, err);
+      }
+    }
+    // The table is whole again: wake what waited for these services (a watcher may watch anew).
+    if (this.watchers.size > 0) {
+      for (const c of changes) {
+        const set = this.watchers.get(c.service);
+        if (!set) continue;
+        this.watchers.delete(c.service);
+        for (const fn of set) fn();
       }
     }
     return changes;
