@@ -582,6 +582,9 @@ class ProxyRequest implements UpstreamUser {
     const ep = this.next ?? pickFor(route, { hashKey: this.hashKey, exclude: this.tried }, now) ?? pickFor(route, { hashKey: this.hashKey }, now);
     this.next = undefined;
     if (!ep) {
+      // A master-slave retry finding no master (the one it tried went critical: the table is
+      // between masters) waits for the next one as a refused connect does.
+      if (this.masterOnly && this.tries > 0 && this.holdLeftMs > 0 && this.hold(true)) return;
       this.fail("upstream-failed");
       return;
     }
@@ -960,16 +963,17 @@ class ProxyRequest implements UpstreamUser {
    */
   private retry(kind: FailureKind): void {
     this.route.meter.retried();
-    if (kind === "connect" && this.masterOnly && this.holdLeftMs > 0 && !this.otherMaster() && this.hold()) return;
+    if (kind === "connect" && this.masterOnly && this.holdLeftMs > 0 && !this.otherMaster() && this.hold(false)) return;
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
     setTimeout(() => this.attempt(), Math.floor(this.ctx.random() * cap));
   }
 
-  /** otherMaster: the table names a master other than the one the last try went to (another instance, or a new epoch). */
-  private otherMaster(): boolean {
+  /** otherMaster: the table names a master other than the one the last try went to (another instance, or a new epoch); anyMaster: any master. */
+  private otherMaster(anyMaster = false): boolean {
     const m = this.route.master;
     const ep = this.ep;
-    if (!m || !ep) return false;
+    if (!m) return false;
+    if (anyMaster || !ep) return true;
     return m.id !== ep.id || endpointKey(m) !== endpointKey(ep) || this.route.epochHeader !== this.sentEpoch;
   }
 
@@ -980,9 +984,9 @@ class ProxyRequest implements UpstreamUser {
    * every retry on the dead port. A refused connect sent nothing, so any method may wait. A held
    * request counts as pending in the circuit breaker; false says the pending limit is full (the
    * retry backs off as any other). A client that leaves ends the hold (cancelWait); at the bound
-   * the retry goes ahead as usual.
+   * the retry goes ahead as usual. anyMaster: the table had no master, so any master ends the wait.
    */
-  private hold(): boolean {
+  private hold(anyMaster: boolean): boolean {
     const route = this.route;
     if (!route.breaker.tryEnqueuePending()) return false;
     const since = performance.now();
@@ -995,7 +999,7 @@ class ProxyRequest implements UpstreamUser {
       this.holdLeftMs -= performance.now() - since;
     };
     const changed = () => {
-      if (!this.otherMaster()) {
+      if (!this.otherMaster(anyMaster)) {
         unwatch = this.ctx.routes.watch(route.table.name, changed);
         return;
       }

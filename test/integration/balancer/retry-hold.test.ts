@@ -134,6 +134,28 @@ describe("balancer: HTTP/1.1 retry budget and master wait", () => {
       expect(b.hits).toBe(0);
     });
 
+    it("balancer: a GET reset by the master, retried while the table names no master (it went critical), waits for the new one", async () => {
+      backends = [await startBackend("b", echo)];
+      const b = backends[0]!;
+      let table2: Promise<void> | undefined;
+      // The master marks itself critical as the request arrives, then drops the connection: the
+      // retry (after ≤ 25 ms) finds the table between masters.
+      const a = await startBackend("a", (req) => {
+        table2 = ep!.set([ms(a.port, b, { id: "a", epoch: 1 }, { aHealth: "critical" })]);
+        setTimeout(() => req.socket.destroy(), 60);
+      });
+      backends.push(a);
+      ep = await startEndpoint([ms(a.port, b, { id: "a", epoch: 1 })]);
+      const got = timed(ep.port, "/svc/ms/");
+      await sleep(250);
+      await table2;
+      await ep.set([ms(a.port, b, { id: "b", epoch: 2 })]);
+      const r = await got;
+      expect(`${r.status} ${r.body}`).toBe("200 b:");
+      expect(a.hits).toBe(1);
+      expect(b.hits).toBe(1);
+    });
+
     it("balancer: a held request counts as pending (past maxPendingRequests a retry backs off as before); one whose client left is dropped", async () => {
       const a = await refusingPort();
       backends = [await startBackend("b", echo)];
