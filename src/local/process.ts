@@ -1,0 +1,24 @@
+/**
+ * The local agent's view of a supervised process: the shape of src/local/supervisor.ts's
+ * Supervisor, so the agent composes the real one (`superviseWith`) and the local agent needs
+ * nothing else from it.
+ */
+import type { Emitter } from "../common/emitter.js";
+import type { ProcessSpec } from "./types.js";
+
+/** ProcessEvent is what a supervisor reports (src/local/supervisor.ts's SupervisorEvent). */
+export type ProcessEvent =
+  | { kind: "started"; pid: number }
+  | { kind: "exited"; code: number | null; signal: string | null; restartInMs: number | null }
+  | { kind: "crash-loop"; restarts: number; windowMs: number };
+
+/** SupervisedProcess is one supervised process. */
+export interface SupervisedProcess {
+  readonly events: Emitter<{ event: ProcessEvent }>;
+  start(): void;
+  stop(): Promise<void>;
+  readonly running: boolean;
+}
+
+/** Supervise builds (does not start) the supervisor of one definition's process; name is "service/id". */
+export type Supervise = (name: string, spec: ProcessSpec) => SupervisedProcess;
