@@ -10,6 +10,7 @@ import { agentHelp, runAgent } from "./agent-command.js";
 import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { kvCommand } from "./kv-commands.js";
+import { reloadCommand } from "./local-commands.js";
 import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
@@ -32,12 +33,18 @@ usage: raftmesh <command> [flags]
   failover <service> [--to id]     switch a master-slave service's master over (to id, or the
                                  best eligible standby) in one entry
   services [--json]                every service with instance counts by health
+  services register -f file.json [--name n.json]
+                                 validate a service definition and write it into the node's
+                                 services directory (--admin), which reloads
+  reload                         the node (--admin) reads its services directory again
   instances <service> [--passing] [--json]
   watch [--service s] [--prefix p] [--from index] [--json]
   kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
      | cas <key> <value> <expected mod index>
 
-Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203).`;
+Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203).
+Local agent commands (reload, services register) take --admin host:port (or RAFTMESH_ADMIN;
+default 127.0.0.1:7400): the node whose services directory they change.`;
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -77,6 +84,8 @@ async function main(argv: string[]): Promise<number> {
       return watchCommand(rest, out);
     case "failover":
       return failoverCommand(rest, out);
+    case "reload":
+      return reloadCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }

@@ -37,6 +37,8 @@ export interface AgentConfig {
   readonly tcpUpstreams: readonly TcpUpstreamConfig[];
   /** zone is this node's locality zone: the balancer prefers instances of the same zone ("" for none). */
   readonly zone: string;
+  /** servicesDir holds this node's service definitions (JSON; README "Local agent"); "" runs no local agent. */
+  readonly servicesDir: string;
 }
 
 /** TcpUpstreamConfig is one TCP upstream listener: the service it forwards to and its port. */
@@ -181,4 +183,5 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "balancerWorkers", flag: "balancer-workers", env: "RAFTMESH_BALANCER_WORKERS", parse: int("balancerWorkers", BALANCER_WORKERS_RANGE), fallback: 1, help: "worker threads of the balancing endpoint (listeners are dealt over them)" },
   { key: "tcpUpstreams", flag: "tcp-upstreams", env: "RAFTMESH_TCP_UPSTREAMS", parse: parseTcpUpstreams, fallback: [], help: "TCP upstream listeners: service=port,... (on the balancer's host; DESIGN: from 7500)" },
   { key: "zone", flag: "zone", env: "RAFTMESH_ZONE", parse: (r, s) => { if (typeof r !== "string" || !ZONE_PATTERN.test(r)) throw new ConfigError("zone", s, "must be up to 63 letters, digits, '.', '_' or '-'"); return r; }, fallback: "", help: "this node's locality zone; the balancer prefers instances in it" },
+  { key: "servicesDir", flag: "services-dir", env: "RAFTMESH_SERVICES_DIR", parse: (r, s) => { if (typeof r !== "string") throw new ConfigError("servicesDir", s, "must be a directory path (or empty for none)"); return r; }, fallback: "", help: "directory of service definitions the node registers, checks and heartbeats (reloaded on SIGHUP and raftmesh reload)" },
 ];

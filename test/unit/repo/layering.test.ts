@@ -21,10 +21,11 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   node: ["raft", "storage", "transport", "common"],
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
-  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer"], // the composition root
+  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "local", "client"], // the composition root; client: the local agent's loopback client
   client: ["common"], // publishable alone: never a server module
   cli: ["client", "agent", "config", "common"],
   balancer: ["common", "registry"], // registry for its types only (the feed); balancer/policy and balancer/types.ts import nothing outside src/balancer (test/unit/balancer/purity.test.ts)
+  local: ["client", "common"], // the node's local agent talks to its node through the client API, as any instance would
   demo: ["client", "common"], // demo services (hello, the master-session backend) are applications of the SDK: they see nothing of the server
 };
 
