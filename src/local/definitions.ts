@@ -55,6 +55,7 @@ class Reader {
     throw new DefinitionError(this.file, this.at(key), reason);
   }
   at(key: string): string {
+    if (key === "") return this.path;
     return this.path === "" ? key : `${this.path}.${key}`;
   }
   known(keys: readonly string[]): void {
