@@ -11,6 +11,7 @@ import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { kvCommand } from "./kv-commands.js";
 import { reloadCommand } from "./local-commands.js";
+import { maintCommand } from "./maint-command.js";
 import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
@@ -32,6 +33,9 @@ usage: raftmesh <command> [flags]
   heartbeat <service> <id> [--status passing|warning|critical] [--note text] [--position n]
   failover <service> [--to id]     switch a master-slave service's master over (to id, or the
                                  best eligible standby) in one entry
+  maint <service> <id> on|off [--reason text]
+                                 drain an instance (no new requests; in-flight ones finish)
+                                 or return it to rotation, without stopping it
   services [--json]                every service with instance counts by health
   services register -f file.json [--name n.json]
                                  validate a service definition and write it into the node's
@@ -86,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
       return failoverCommand(rest, out);
     case "reload":
       return reloadCommand(rest, out);
+    case "maint":
+      return maintCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }

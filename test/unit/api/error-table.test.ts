@@ -32,6 +32,7 @@ const OFF_THE_API: Readonly<Record<string, string>> = {
   client: "the client SDK's view of a status it received",
   balancer: "the data plane answers HTTP/TCP clients itself (JSON 4xx/5xx), never through the gRPC API",
   demo: "demo applications of the SDK, outside the node",
+  local: "the node's local agent is a client of the API: its definition errors reach the log and the admin endpoint (400 with the field)",
 };
 
 function files(dir: string): string[] {
