@@ -224,7 +224,8 @@ function parseProcess(r: Reader, logDir: string): ProcessSpec {
     env: r.strmap("env"),
     ...(cwd !== "" ? { cwd } : {}),
     ...(user !== "" ? { user } : {}),
-    gracePeriodMs: r.int("gracePeriodMs", GRACE_PERIOD_MS_RANGE, 5_000),
+    // Without one, the supervisor's own default applies.
+    ...(r.o.gracePeriodMs !== undefined ? { gracePeriodMs: r.int("gracePeriodMs", GRACE_PERIOD_MS_RANGE) } : {}),
     logDir: r.str("logDir", logDir),
   };
 }

@@ -151,6 +151,6 @@ export class LocalAgent {
   private processOf(key: string, def: Definition): SupervisedProcess | undefined {
     if (!def.process) return undefined;
     if (!this.opts.supervise) throw new ProcessUnavailableError(key);
-    return this.opts.supervise(key, def.process);
+    return this.opts.supervise(`${def.instance.service}-${def.instance.id}`, def.process);
   }
 }

@@ -20,5 +20,5 @@ export interface SupervisedProcess {
   readonly running: boolean;
 }
 
-/** Supervise builds (does not start) the supervisor of one definition's process; name is "service/id". */
+/** Supervise builds (does not start) the supervisor of one definition's process; name is "service-id" (it names the log files). */
 export type Supervise = (name: string, spec: ProcessSpec) => SupervisedProcess;

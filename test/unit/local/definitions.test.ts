@@ -44,7 +44,8 @@ describe("local: definitions", () => {
       ],
       [],
     ]);
-    expect(defs[1]?.process).toMatchObject({ command: "node", args: ["server.js"], logDir: "/var/log/raftmesh/a-2", gracePeriodMs: 5_000 });
+    expect(defs[1]?.process).toMatchObject({ command: "node", args: ["server.js"], logDir: "/var/log/raftmesh/a-2" });
+    expect(defs[1]?.process?.gracePeriodMs).toBeUndefined();
   });
 
   it("local: a bad field is refused naming the file and the field's path", () => {
