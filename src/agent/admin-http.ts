@@ -7,6 +7,25 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
  */
 export const TEST_CLOCK_OFFSET_MS_MAX = 7 * 24 * 3_600_000;
 
+/**
+ * READY_APPLY_LAG_MAX is how far behind what it knows committed a node may apply and still be
+ * ready (/readyz): "caught up". A second or so of writes at the throughput a node sustains; a node
+ * further behind serves stale reads and watches late, and a load balancer should skip it.
+ */
+export const READY_APPLY_LAG_MAX = 1_000;
+
+/** readiness is /readyz's answer: running, knowing a leader, and applying within READY_APPLY_LAG_MAX of the commit index. */
+export function readiness(running: boolean, st: { leader: string; commit?: unknown; applied?: unknown }): { ok: boolean; reason?: string } {
+  if (!running) return { ok: false, reason: "node stopped" };
+  if (st.leader === "") return { ok: false, reason: "no leader known" };
+  const lag = Number(st.commit ?? 0) - Number(st.applied ?? 0);
+  if (lag > READY_APPLY_LAG_MAX) return { ok: false, reason: `applied index ${lag} entries behind the commit index (limit ${READY_APPLY_LAG_MAX})` };
+  return { ok: true };
+}
+
+/** AdminRoute answers a request it knows (true) or leaves it to the next (false). */
+export type AdminRoute = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
+
 /** AdminSources are what the admin endpoint reports. */
 export interface AdminSources {
   /** status is this node's view (Cluster.Status). */
@@ -15,6 +34,8 @@ export interface AdminSources {
   running(): boolean;
   /** clock, when given, is shifted by POST /test/clock?offset_ms=N (a test-only control). */
   clock?: { setOffset(ms: number): void; readonly offset: number };
+  /** routes are further GET handlers (the status page, its data and event stream), tried in order before 404. */
+  routes?: readonly AdminRoute[];
   /** local, when the node runs a local agent, serves POST /reload and POST /services?name=file.json. */
   local?: LocalControl;
 }
@@ -30,9 +51,11 @@ export interface LocalControl {
 export const ADMIN_BODY_BYTES_MAX = 1024 * 1024;
 
 /**
- * AdminHttp serves the admin endpoint: GET /health (200 when this node runs and knows a leader,
- * 503 otherwise, so a load balancer or Docker healthcheck skips a node cut off from the cluster)
- * and GET /status (this node's view as JSON).
+ * AdminHttp serves the admin endpoint: GET /healthz (200 while the process is up), GET /readyz
+ * (200 when this node runs, knows a leader and is caught up, see readiness; 503 otherwise, so a
+ * load balancer or Docker healthcheck skips a node cut off from the cluster or far behind),
+ * GET /health (the older check: running and a leader known), GET /status (this node's view as
+ * JSON), and whatever its routes answer (the status page).
  */
 export class AdminHttp {
   private readonly server: Server;
@@ -42,7 +65,7 @@ export class AdminHttp {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
     const clock = this.sources.clock;
     if (path === "/test/clock" && clock) {
       const raw = new URL(req.url ?? "/", "http://x").searchParams.get("offset_ms");
@@ -63,8 +86,16 @@ export class AdminHttp {
       const running = this.sources.running();
       const ok = running && status.leader !== "";
       send(res, ok ? 200 : 503, { ok, leader: status.leader, reason: ok ? undefined : running ? "no leader known" : "node stopped" });
+    } else if (path === "/healthz") {
+      send(res, 200, { ok: true, running: this.sources.running() });
+    } else if (path === "/readyz") {
+      const status = this.sources.status();
+      const r = readiness(this.sources.running(), status);
+      send(res, r.ok ? 200 : 503, { ...r, leader: status.leader, commit: status.commit, applied: status.applied });
     } else if (path === "/status") {
       send(res, 200, this.sources.status());
+    } else if (this.sources.routes?.some((route) => route(req, res, path))) {
+      // answered by a route
     } else {
       send(res, 404, { error: `no such path ${path}; try /health or /status` });
     }

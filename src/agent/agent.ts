@@ -33,7 +33,10 @@ import { AdminHttp } from "./admin-http.js";
 import { WallClock } from "./clock.js";
 import { Founding } from "./founding.js";
 import { initialState, type StartMode } from "./initial-state.js";
+import { Monitoring } from "./monitoring.js";
 import { nodeStatus } from "./status.js";
+import { statusPageRoutes } from "./status-page.js";
+import { eventsService } from "../events/service.js";
 import { anyUnsafe, EarlyAckWriter, readUnsafeSwitches, staleReadIndexer, type UnsafeSwitches, unconfirmedLeadership, fastLeaseClock } from "./unsafe.js";
 
 /** BoundPorts are the ports the agent's servers listen on (useful when the configuration asked for port 0). */
@@ -64,6 +67,7 @@ export class Agent {
       leases: LeaseDriver;
       batcher: HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>;
       balancer: Balancer;
+      monitoring: Monitoring;
       local: { agent: LocalAgent; client: RaftmeshClient } | undefined;
     },
     private readonly logger: Logger,
@@ -99,6 +103,8 @@ export class Agent {
       const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({ send: forwardHeartbeats(node, addressOf, forwarder), schedule: timerSchedule });
       const status = () => nodeStatus({ node, clusterId: config.clusterId, version: packageVersion(), addressOf });
       const route = new LeaderRoute(node, addressOf, forwarder);
+      // Monitoring follows the node and the registry before the node starts, so entries applied again at start-up are reported too.
+      const monitoring = new Monitoring({ config, node, feed: registry.feed, registry: registry.machine, status, addressOf, replayedThrough: state.hardState.commit, logger });
       const reads: ReadIndexer = unsafe.staleReads ? staleReadIndexer : node;
       const api = new ApiServer({
         kv: kvService({ registry: registry.machine, writer, route, reads }),
@@ -108,19 +114,28 @@ export class Agent {
           ...failoverService({ route, writer, leases }),
         },
         internal: internalService({ node, leases }),
+        events: eventsService(monitoring.journal),
       });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen);
       const local = buildLocal(config, dir, apiPort, logger);
-      const admin = new AdminHttp({ status: () => ({ ...status() }), running: () => node.running(), clock: unsafe.clockControl ? new WallClock() : undefined, local: local?.agent });
+      const admin = new AdminHttp({
+        status: () => ({ ...status() }),
+        running: () => node.running(),
+        clock: unsafe.clockControl ? new WallClock() : undefined,
+        routes: statusPageRoutes(monitoring),
+        local: local?.agent,
+      });
       const adminPort = await admin.listen(config.adminListen);
-      const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }));
+      const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
+      monitoring.balancer = { listen: config.balancerListen, workers: config.balancerWorkers, ports: Object.fromEntries(balancer.ports), tcpUpstreams: config.tcpUpstreams };
       node.start();
       leases.start();
+      monitoring.start();
       await local?.agent.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
-      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, local }, logger);
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local }, logger);
     } catch (err) {
       await transport?.close();
       await store.close();
@@ -136,9 +151,10 @@ export class Agent {
   /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { api, transport, store, admin, forwarder, leases, batcher, balancer, local } = this.parts;
+      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring, local } = this.parts;
       await local?.agent.stop();
       local?.client.close();
+      monitoring.stop();
       await balancer.stop();
       await api.close();
       leases.stop();

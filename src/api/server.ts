@@ -17,6 +17,8 @@ export interface ApiServices {
   readonly cluster: UntypedServiceImplementation;
   readonly registry: UntypedServiceImplementation;
   readonly internal: UntypedServiceImplementation;
+  /** events serves raftmesh.v1.Events (the node's event stream), when given. */
+  readonly events?: UntypedServiceImplementation;
 }
 
 /** ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Internal. */
@@ -34,6 +36,7 @@ export class ApiServer {
     this.server.addService(api.Cluster.service, services.cluster);
     this.server.addService(watchServiceDefinition(api.Registry.service), services.registry);
     this.server.addService(api.Internal.service, services.internal);
+    if (services.events) this.server.addService(api.Events.service, services.events);
     // grpc.health.v1 and server reflection, so grpcurl and standard health probes work.
     this.health.addToServer(this.server);
     new ReflectionService(clientPackageDefinition()).addToServer(this.server);

@@ -12,6 +12,7 @@ import { type ErrorKind, sendError, sendStatic } from "./responses.js";
 import { endpointKey, type Route, type RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
 import type { CircuitBreaker, Endpoint, PickRequest } from "./types.js";
+import type { WorkerSignal } from "./messages.js";
 import { type Pool, type UpstreamPools, wake } from "./upstream-pool.js";
 
 /** HOP_BY_HOP are the headers that describe one connection, never forwarded (RFC 9110 §7.6.1); Expect is answered here. */
@@ -27,6 +28,8 @@ export interface ProxyContext {
   /** requestIdPrefix makes generated x-request-id values unique across workers and restarts. */
   readonly requestIdPrefix: string;
   readonly random: () => number;
+  /** signal, when given, hears outlier ejections, open circuits and refused retries (the worker throttles and posts them). */
+  readonly signal?: (s: WorkerSignal) => void;
 }
 
 let requestCounter = 0;
@@ -89,6 +92,7 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   }
   if (!route.breaker.tryStartRequest()) {
     sendError(res, "circuit-open", route.table.name, "requests");
+    ctx.signal?.({ kind: "circuit-open", service: route.table.name, limit: "requests" });
     return;
   }
   route.budget.onRequestStart();
@@ -243,10 +247,12 @@ class ProxyRequest {
     // request: refuse at once. Otherwise wait for one (maxPendingRequests bounds the waiters).
     if ((pool.agent.sockets[name]?.length ?? 0) === 0) {
       this.ctx.pools.release(pool);
+      this.ctx.signal?.({ kind: "circuit-open", service: route.table.name, limit: "connections" });
       return void sendError(this.res, "circuit-open", route.table.name, "connections");
     }
     if (!route.breaker.tryEnqueuePending()) {
       this.ctx.pools.release(pool);
+      this.ctx.signal?.({ kind: "circuit-open", service: route.table.name, limit: "pending" });
       return void sendError(this.res, "circuit-open", route.table.name, "pending");
     }
     this.waitForConnection(ep, pool, name);
@@ -320,7 +326,7 @@ class ProxyRequest {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
+      if (route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now())) this.ctx.signal?.({ kind: "outlier-ejected", service: route.table.name, instance: ep.id });
       if (charge) {
         // The request ended without taking a new socket: the reserved connection is not used.
         charge = false;
@@ -416,7 +422,10 @@ class ProxyRequest {
     // A connect failure put no load on any instance (nothing reached it): its retry is not charged
     // to the budget, which exists so that retries cannot multiply the load on a failing service.
     if (kind === "connect") return true;
-    if (!this.route.budget.tryStartRetry()) return false;
+    if (!this.route.budget.tryStartRetry()) {
+      this.ctx.signal?.({ kind: "retry-budget-exhausted", service: this.route.table.name });
+      return false;
+    }
     this.retryHeld = true;
     return true;
   }

@@ -4,11 +4,11 @@
  */
 import type { Logger } from "../common/logger.js";
 import { type FeedSource, RegistryFeed } from "./feed.js";
-import type { ListenerSpec } from "./messages.js";
+import type { ListenerSpec, WorkerSignal } from "./messages.js";
 import { WorkerPool } from "./workers.js";
 
 export { ListenError, WorkerExitError, BalancerError } from "./errors.js";
-export type { ListenerSpec } from "./messages.js";
+export type { ListenerSpec, WorkerSignal } from "./messages.js";
 
 /** TcpUpstream is one TCP listener: the service it forwards to and its port. */
 export interface TcpUpstream {
@@ -44,8 +44,8 @@ export function listenersOf(opts: Pick<BalancerSettings, "balancerListen" | "tcp
   return out;
 }
 
-/** startBalancer starts the endpoint fed by the node's registry; it resolves once every listener listens. */
-export async function startBalancer(opts: BalancerSettings, source: FeedSource, logger: Logger): Promise<Balancer> {
+/** startBalancer starts the endpoint fed by the node's registry; it resolves once every listener listens. onSignal hears the workers' signals. */
+export async function startBalancer(opts: BalancerSettings, source: FeedSource, logger: Logger, onSignal?: (s: WorkerSignal) => void): Promise<Balancer> {
   let feed: RegistryFeed | undefined;
   const pool = await WorkerPool.start({
     workers: opts.balancerWorkers,
@@ -54,6 +54,7 @@ export async function startBalancer(opts: BalancerSettings, source: FeedSource, 
     nodeId: opts.nodeId,
     logger,
     current: () => feed?.full() ?? { t: "tables", full: true, tables: [], removed: [] },
+    onSignal,
   });
   feed = new RegistryFeed(source, (m) => pool.post(m), logger);
   feed.start();

@@ -29,8 +29,24 @@ export type ToWorker =
   | { readonly t: "tables"; readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }
   | { readonly t: "stop" };
 
-/** FromWorker: a listener's bound port, a listen failure, or the end of a stop. */
+/**
+ * WorkerSignal is something an operator should hear of (the node's event stream): an outlier
+ * ejected, a circuit that refused a request (limit: connections, pending or requests), a retry
+ * the budget refused. A worker sends each subject at most once per SIGNAL_MIN_GAP_MS.
+ */
+export interface WorkerSignal {
+  readonly kind: "outlier-ejected" | "circuit-open" | "retry-budget-exhausted";
+  readonly service: string;
+  readonly instance?: string;
+  readonly limit?: string;
+}
+
+/** SIGNAL_MIN_GAP_MS: an overload refuses thousands of requests a second; one message a second per subject tells the node all it reports. */
+export const SIGNAL_MIN_GAP_MS = 1_000;
+
+/** FromWorker: a listener's bound port, a listen failure, the end of a stop, or a signal. */
 export type FromWorker =
+  | ({ readonly t: "signal" } & WorkerSignal)
   | { readonly t: "listening"; readonly name: string; readonly port: number }
   | { readonly t: "listen-failed"; readonly name: string; readonly message: string }
   | { readonly t: "stopped" };

@@ -111,8 +111,8 @@ export interface ServiceBalancer {
   pick(req: PickRequest, nowMs: number): Endpoint | undefined;
   /** onStart records that a request to endpoint `id` began (least-connections, p2c). Unknown ids are ignored. */
   onStart(id: string): void;
-  /** onEnd records that a request to `id` ended; a failure feeds outlier detection. Each onStart has exactly one onEnd. */
-  onEnd(id: string, outcome: Outcome, nowMs: number): void;
+  /** onEnd records that a request to `id` ended; a failure feeds outlier detection (true: it ejected the endpoint). Each onStart has exactly one onEnd. */
+  onEnd(id: string, outcome: Outcome, nowMs: number): boolean;
 }
 
 /** BalancerDeps is what a balancer needs from its host: randomness in [0, 1) and the node's own zone. */

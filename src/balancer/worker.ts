@@ -7,7 +7,7 @@ import type { Server as NetServer } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import { createListener } from "./http-listener.js";
 import type { ProxyContext } from "./http-proxy.js";
-import type { FromWorker, ToWorker, WorkerInit } from "./messages.js";
+import { type FromWorker, SIGNAL_MIN_GAP_MS, type ToWorker, type WorkerInit, type WorkerSignal } from "./messages.js";
 import { RouteTable } from "./route-table.js";
 import { TcpListener } from "./tcp-proxy.js";
 import { UpstreamPools } from "./upstream-pool.js";
@@ -16,12 +16,27 @@ const init = workerData as WorkerInit;
 const port = parentPort!;
 const routes = new RouteTable(init.localZone);
 const pools = new UpstreamPools();
-const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random };
+const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random, signal };
 const servers: NetServer[] = [];
 const tcp: TcpListener[] = [];
 
 function post(m: FromWorker): void {
   port.postMessage(m);
+}
+
+/** SIGNAL_SUBJECTS_MAX bounds the throttle's memory; past it the throttle starts afresh (at worst one extra message per subject). */
+const SIGNAL_SUBJECTS_MAX = 4_096;
+const lastSignal = new Map<string, number>();
+
+/** signal posts a signal to the node, at most once per SIGNAL_MIN_GAP_MS per subject. */
+function signal(s: WorkerSignal): void {
+  const k = `${s.kind}\u0000${s.service}\u0000${s.instance ?? ""}`;
+  const now = Date.now();
+  const prev = lastSignal.get(k);
+  if (prev !== undefined && now - prev < SIGNAL_MIN_GAP_MS) return;
+  if (lastSignal.size >= SIGNAL_SUBJECTS_MAX) lastSignal.clear();
+  lastSignal.set(k, now);
+  post({ t: "signal", ...s });
 }
 
 for (const spec of init.listeners) {

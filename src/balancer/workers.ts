@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../common/logger.js";
 import { ListenError, WorkerExitError } from "./errors.js";
-import type { FromWorker, ListenerSpec, ToWorker, WorkerInit } from "./messages.js";
+import type { FromWorker, ListenerSpec, ToWorker, WorkerInit, WorkerSignal } from "./messages.js";
 
 /** WORKER_RESTART_MS: a worker that died is started again after this pause (a crash loop costs little). */
 const WORKER_RESTART_MS = 1_000;
@@ -25,6 +25,8 @@ export interface WorkerPoolOptions {
   readonly current: () => Extract<ToWorker, { t: "tables" }>;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** onSignal hears the workers' signals (outliers ejected, circuits open, retries refused). */
+  readonly onSignal?: (s: WorkerSignal) => void;
 }
 
 interface Slot {
@@ -94,6 +96,10 @@ export class WorkerPool {
           this.ports.set(m.name, m.port);
           if (--pending === 0) resolve();
         } else if (m.t === "listen-failed") reject(new ListenError(m.name, { cause: new Error(m.message) }));
+        else if (m.t === "signal") {
+          const { t: _, ...s } = m;
+          this.opts.onSignal?.(s);
+        }
       });
       w.on("error", (err) => {
         this.opts.logger.error({ err, worker: slot.init.index }, "balancer worker failed");

@@ -9,6 +9,7 @@ import { RaftmeshError } from "../client/index.js";
 import { agentHelp, runAgent } from "./agent-command.js";
 import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
+import { eventsCommand } from "./events-command.js";
 import { kvCommand } from "./kv-commands.js";
 import { reloadCommand } from "./local-commands.js";
 import { maintCommand } from "./maint-command.js";
@@ -43,6 +44,8 @@ usage: raftmesh <command> [flags]
   reload                         the node (--admin) reads its services directory again
   instances <service> [--passing] [--json]
   watch [--service s] [--prefix p] [--from index] [--json]
+  events [--follow] [--json] [--kind k,...] [--from seq]
+                                 one node's events (leader elected, failovers, health...)
   kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
      | cas <key> <value> <expected mod index>
 
@@ -92,6 +95,8 @@ async function main(argv: string[]): Promise<number> {
       return reloadCommand(rest, out);
     case "maint":
       return maintCommand(rest, out);
+    case "events":
+      return eventsCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }

@@ -26,7 +26,22 @@ import { RaftmeshError } from "./errors.js";
 /** CALL_DEADLINE_MS_DEFAULT is every call's deadline unless the caller gives one. */
 export const CALL_DEADLINE_MS_DEFAULT = 5_000;
 
-type ServiceName = "KV" | "Cluster" | "Registry";
+type ServiceName = "KV" | "Cluster" | "Registry" | "Events";
+
+/** MeshEventMsg is one event of raftmesh.v1.Events/Watch. */
+export interface MeshEventMsg {
+  seq: number;
+  kind: string;
+  index: number;
+  local: boolean;
+  node: string;
+  atMs: number;
+  service: string;
+  instance: string;
+  member: string;
+  message: string;
+  details: Record<string, string>;
+}
 
 /** CallOptions apply to one call. */
 export interface CallOptions {
@@ -203,6 +218,33 @@ export class RaftmeshClient {
     const call = stub.Watch({ fromIndex: req.fromIndex, service: req.service ?? "", keyPrefix: req.keyPrefix ?? "", kinds: req.kinds ?? [] });
     let done = false;
     call.on("data", (m: WatchResponseMsg) => handlers.onMessage(m));
+    call.on("error", (err) => {
+      if (done) return;
+      done = true;
+      handlers.onEnd(RaftmeshError.from(err, endpoint));
+    });
+    call.on("end", () => {
+      if (done) return;
+      done = true;
+      handlers.onEnd();
+    });
+    return { cancel: () => call.cancel() };
+  }
+
+  /**
+   * events streams one node's events (raftmesh.v1.Events/Watch): those after fromSeq (0: all it
+   * holds), then with follow new ones. It ends with the stream; cancel() stops it.
+   */
+  events(
+    req: { fromSeq?: number; follow?: boolean; kinds?: string[] },
+    handlers: { onEvent: (e: MeshEventMsg) => void; onEnd: (err?: RaftmeshError) => void },
+    opts: { endpoint?: string } = {},
+  ): { cancel(): void } {
+    const endpoint = opts.endpoint ?? (this.endpoints[this.preferred] as string);
+    const stub = this.stub(endpoint, "Events") as unknown as { Watch(req: object): import("@grpc/grpc-js").ClientReadableStream<MeshEventMsg> };
+    const call = stub.Watch({ fromSeq: req.fromSeq ?? 0, follow: req.follow === true, kinds: req.kinds ?? [] });
+    let done = false;
+    call.on("data", (e: MeshEventMsg) => handlers.onEvent(e));
     call.on("error", (err) => {
       if (done) return;
       done = true;

@@ -8,7 +8,7 @@ import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { findProtoDir } from "./proto-dir.js";
 
 /** CLIENT_PROTO_FILES are the client API's files below proto/. */
-export const CLIENT_PROTO_FILES = ["raftmesh/v1/cluster.proto", "raftmesh/v1/kv.proto", "raftmesh/v1/registry.proto"] as const;
+export const CLIENT_PROTO_FILES = ["raftmesh/v1/cluster.proto", "raftmesh/v1/kv.proto", "raftmesh/v1/registry.proto", "raftmesh/v1/events.proto"] as const;
 
 /** ClientApi holds one client constructor per service; `.service` on each is its server definition. */
 export interface ClientApi {
@@ -16,6 +16,7 @@ export interface ClientApi {
   readonly KV: ServiceClientConstructor;
   readonly Registry: ServiceClientConstructor;
   readonly Internal: ServiceClientConstructor;
+  readonly Events: ServiceClientConstructor;
 }
 
 let loaded: ClientApi | undefined;
@@ -46,6 +47,7 @@ export function clientApi(): ClientApi {
     KV: v1.KV as ServiceClientConstructor,
     Registry: v1.Registry as ServiceClientConstructor,
     Internal: v1.Internal as ServiceClientConstructor,
+    Events: v1.Events as ServiceClientConstructor,
   };
   return loaded;
 }

@@ -39,6 +39,20 @@ export interface AgentConfig {
   readonly zone: string;
   /** servicesDir holds this node's service definitions (JSON; README "Local agent"); "" runs no local agent. */
   readonly servicesDir: string;
+  /** alertWebhooks: URLs that receive every firing and resolved alert (Alertmanager webhook payload). */
+  readonly alertWebhooks: readonly string[];
+  /** alertExternalUrl is the payloads' externalURL ("" for this node's admin address). */
+  readonly alertExternalUrl: string;
+  /** alert rule thresholds (src/events/alerts.ts says what each rule does). */
+  readonly alertNoLeaderMs: number;
+  readonly alertMemberUnreachableMs: number;
+  readonly alertNoMasterMs: number;
+  readonly alertCriticalPercent: number;
+  readonly alertCriticalMs: number;
+  readonly alertFailoverHoldMs: number;
+  readonly alertCrashLoopRestarts: number;
+  readonly alertCrashLoopWindowMs: number;
+  readonly alertRetryBudgetHoldMs: number;
 }
 
 /** TcpUpstreamConfig is one TCP upstream listener: the service it forwards to and its port. */
@@ -162,6 +176,31 @@ export function parseTcpUpstreams(raw: unknown, source: string): TcpUpstreamConf
   });
 }
 
+/** ALERT_MS_RANGE bounds every alert duration: 0 (at once) to a day; longer is no alert at all. */
+export const ALERT_MS_RANGE = [0, 86_400_000] as const;
+/** ALERT_WEBHOOKS_MAX: each URL gets its own queue and deliveries; a handful is what any setup uses. */
+export const ALERT_WEBHOOKS_MAX = 8;
+
+/** parseWebhooks reads "http://a/hook,https://b/hook": http or https URLs. */
+export function parseWebhooks(raw: unknown, source: string): string[] {
+  const field = "alertWebhooks";
+  const text = Array.isArray(raw) ? raw.join(",") : raw;
+  if (typeof text !== "string") throw new ConfigError(field, source, "must be a list of http(s) URLs");
+  if (text.trim() === "") return [];
+  const urls = text.split(",").map((u) => u.trim());
+  if (urls.length > ALERT_WEBHOOKS_MAX) throw new ConfigError(field, source, `at most ${ALERT_WEBHOOKS_MAX} URLs, got ${urls.length}`);
+  for (const u of urls) {
+    let ok = false;
+    try {
+      ok = ["http:", "https:"].includes(new URL(u).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ConfigError(field, source, `"${u}" is not an http(s) URL`);
+  }
+  return urls;
+}
+
 /** FIELDS is the one schema that file, environment and flags all go through. */
 export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "nodeId", flag: "node-id", env: "RAFTMESH_NODE_ID", parse: str("nodeId", NODE_ID_PATTERN, "a node id (lower-case letters, digits, -)"), help: "this node's id, e.g. n1" },
@@ -184,4 +223,15 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "tcpUpstreams", flag: "tcp-upstreams", env: "RAFTMESH_TCP_UPSTREAMS", parse: parseTcpUpstreams, fallback: [], help: "TCP upstream listeners: service=port,... (on the balancer's host; DESIGN: from 7500)" },
   { key: "zone", flag: "zone", env: "RAFTMESH_ZONE", parse: (r, s) => { if (typeof r !== "string" || !ZONE_PATTERN.test(r)) throw new ConfigError("zone", s, "must be up to 63 letters, digits, '.', '_' or '-'"); return r; }, fallback: "", help: "this node's locality zone; the balancer prefers instances in it" },
   { key: "servicesDir", flag: "services-dir", env: "RAFTMESH_SERVICES_DIR", parse: (r, s) => { if (typeof r !== "string") throw new ConfigError("servicesDir", s, "must be a directory path (or empty for none)"); return r; }, fallback: "", help: "directory of service definitions the node registers, checks and heartbeats (reloaded on SIGHUP and raftmesh reload)" },
+  { key: "alertWebhooks", flag: "alert-webhooks", env: "RAFTMESH_ALERT_WEBHOOKS", parse: parseWebhooks, fallback: [], help: "URLs that get each firing and resolved alert as an Alertmanager webhook POST: url,..." },
+  { key: "alertExternalUrl", flag: "alert-external-url", env: "RAFTMESH_ALERT_EXTERNAL_URL", parse: (r, s) => { if (typeof r !== "string") throw new ConfigError("alertExternalUrl", s, "must be a URL"); return r; }, fallback: "", help: "externalURL of alert payloads (default: this node's admin address)" },
+  { key: "alertNoLeaderMs", flag: "alert-no-leader-ms", env: "RAFTMESH_ALERT_NO_LEADER_MS", parse: int("alertNoLeaderMs", ALERT_MS_RANGE), fallback: 10_000, help: "NoLeader fires after a node knew no leader this long" },
+  { key: "alertMemberUnreachableMs", flag: "alert-member-unreachable-ms", env: "RAFTMESH_ALERT_MEMBER_UNREACHABLE_MS", parse: int("alertMemberUnreachableMs", ALERT_MS_RANGE), fallback: 15_000, help: "MemberUnreachable fires after the leader could not reach a member this long" },
+  { key: "alertNoMasterMs", flag: "alert-no-master-ms", env: "RAFTMESH_ALERT_NO_MASTER_MS", parse: int("alertNoMasterMs", ALERT_MS_RANGE), fallback: 10_000, help: "ServiceWithoutMaster fires after a master-slave service with instances had no master this long" },
+  { key: "alertCriticalPercent", flag: "alert-critical-percent", env: "RAFTMESH_ALERT_CRITICAL_PERCENT", parse: int("alertCriticalPercent", [0, 100]), fallback: 50, help: "CriticalInstances fires when more than this share (%) of a service's instances is critical..." },
+  { key: "alertCriticalMs", flag: "alert-critical-ms", env: "RAFTMESH_ALERT_CRITICAL_MS", parse: int("alertCriticalMs", ALERT_MS_RANGE), fallback: 30_000, help: "...for this long" },
+  { key: "alertFailoverHoldMs", flag: "alert-failover-hold-ms", env: "RAFTMESH_ALERT_FAILOVER_HOLD_MS", parse: int("alertFailoverHoldMs", ALERT_MS_RANGE), fallback: 300_000, help: "FailoverHappened fires at an unplanned master change and resolves this long after the last" },
+  { key: "alertCrashLoopRestarts", flag: "alert-crash-loop-restarts", env: "RAFTMESH_ALERT_CRASH_LOOP_RESTARTS", parse: int("alertCrashLoopRestarts", [1, 1_000]), fallback: 3, help: "InstanceCrashLooping fires for an instance re-registered this often..." },
+  { key: "alertCrashLoopWindowMs", flag: "alert-crash-loop-window-ms", env: "RAFTMESH_ALERT_CRASH_LOOP_WINDOW_MS", parse: int("alertCrashLoopWindowMs", ALERT_MS_RANGE), fallback: 300_000, help: "...within this window" },
+  { key: "alertRetryBudgetHoldMs", flag: "alert-retry-budget-hold-ms", env: "RAFTMESH_ALERT_RETRY_BUDGET_HOLD_MS", parse: int("alertRetryBudgetHoldMs", ALERT_MS_RANGE), fallback: 60_000, help: "RetryBudgetExhausted fires when this node's balancer refused a retry and resolves this long after the last" },
 ];

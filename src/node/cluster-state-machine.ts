@@ -41,6 +41,16 @@ export function encodeAppCommand(data: Uint8Array): Uint8Array {
   return tagged(TAG_APP, data);
 }
 
+/**
+ * appCommandOf is the application's command in an entry's data, or undefined for the cluster's
+ * own records, leader no-ops and configuration changes (for followers of the node's applied
+ * events that want to read the command an entry carried, e.g. the event stream).
+ */
+export function appCommandOf(entry: Entry): Uint8Array | undefined {
+  if (entry.kind !== EntryKind.Normal || entry.data[0] !== TAG_APP) return undefined;
+  return entry.data.subarray(1);
+}
+
 function tagged(tag: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(body.length + 1);
   out[0] = tag;

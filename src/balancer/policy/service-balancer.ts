@@ -116,11 +116,14 @@ export class PolicyServiceBalancer implements ServiceBalancer {
     if (s !== undefined) s.active++;
   }
 
-  onEnd(id: string, outcome: Outcome, nowMs: number): void {
+  /** onEnd records a request's outcome; it returns true when the outcome ejected the endpoint (an outlier). */
+  onEnd(id: string, outcome: Outcome, nowMs: number): boolean {
     const s = this.byId.get(id);
-    if (s === undefined) return; // removed meanwhile: its requests drain untracked
+    if (s === undefined) return false; // removed meanwhile: its requests drain untracked
     if (s.active > 0) s.active--;
-    if (recordOutcome(s, this.states, outcome === "failure", nowMs, this.config) === "ejected") this.stale = true;
+    if (recordOutcome(s, this.states, outcome === "failure", nowMs, this.config) !== "ejected") return false;
+    this.stale = true;
+    return true;
   }
 
   /** drawLevel maps u in [0, 1) onto the levels' cumulative shares. */

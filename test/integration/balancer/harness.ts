@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import type { ToWorker, WireTable } from "../../../src/balancer/messages.js";
+import type { ToWorker, WireTable, WorkerSignal } from "../../../src/balancer/messages.js";
 import { balancerConfig } from "../../../src/balancer/policy/index.js";
 import type { BalancerConfig, Endpoint } from "../../../src/balancer/types.js";
 import { WorkerPool } from "../../../src/balancer/workers.js";
@@ -76,7 +76,11 @@ export interface TestEndpoint {
 }
 
 /** startEndpoint starts a worker pool on loopback ports. */
-export async function startEndpoint(tables: WireTable[], tcp: { service: string }[] = [], opts: { workers?: number; headersTimeoutMs?: number; localZone?: string } = {}): Promise<TestEndpoint> {
+export async function startEndpoint(
+  tables: WireTable[],
+  tcp: { service: string }[] = [],
+  opts: { workers?: number; headersTimeoutMs?: number; localZone?: string; onSignal?: (s: WorkerSignal) => void } = {},
+): Promise<TestEndpoint> {
   let current: Extract<ToWorker, { t: "tables" }> = { t: "tables", full: true, tables, removed: [] };
   const pool = await WorkerPool.start({
     workers: opts.workers ?? 1,
@@ -89,6 +93,7 @@ export async function startEndpoint(tables: WireTable[], tcp: { service: string 
     nodeId: "t1",
     logger: pino({ level: "silent" }),
     current: () => current,
+    onSignal: opts.onSignal,
   });
   return {
     port: pool.ports.get("http")!,

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../../src/config/index.js";
-import { PENDING_READS_DEFAULT, PENDING_READS_RANGE } from "../../../src/config/schema.js";
+import { ALERT_MS_RANGE, ALERT_WEBHOOKS_MAX, PENDING_READS_DEFAULT, PENDING_READS_RANGE } from "../../../src/config/schema.js";
 import { PENDING_READS_MAX } from "../../../src/raft/index.js";
 
 const MEMBERS = "n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103";
@@ -70,5 +70,24 @@ describe("config: one schema for file, environment and flags", () => {
     const unknown = join(dir, "unknown.json");
     writeFileSync(unknown, JSON.stringify({ nodeId: "n1", members: MEMBERS, colour: "red" }));
     expect(fails(() => loadConfig({ file: unknown, env: {}, flags: {} })).field).toBe("colour");
+  });
+});
+
+describe("config: alerts", () => {
+  const base = { "node-id": "n1", members: MEMBERS };
+  it("config: webhook URLs are http(s), at most ALERT_WEBHOOKS_MAX; thresholds take their ranges' ends and refuse past them, naming the field", () => {
+    const cfg = loadConfig({ env: { RAFTMESH_ALERT_WEBHOOKS: "http://127.0.0.1:9000/hook, https://alerts.example/x" }, flags: base });
+    expect(cfg.alertWebhooks).toEqual(["http://127.0.0.1:9000/hook", "https://alerts.example/x"]);
+    expect(loadConfig({ env: {}, flags: base }).alertWebhooks).toEqual([]);
+    const max = Array.from({ length: ALERT_WEBHOOKS_MAX }, (_, i) => `http://h/${i}`);
+    expect(loadConfig({ env: {}, flags: { ...base, "alert-webhooks": max.join(",") } }).alertWebhooks).toHaveLength(ALERT_WEBHOOKS_MAX);
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "alert-webhooks": [...max, "http://h/x"].join(",") } })).field).toBe("alertWebhooks");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "alert-webhooks": "ftp://h/x" } })).reason).toMatch(/not an http\(s\) URL/);
+    expect(fails(() => loadConfig({ env: { RAFTMESH_ALERT_WEBHOOKS: "nonsense" }, flags: base })).source).toBe("RAFTMESH_ALERT_WEBHOOKS");
+    expect(loadConfig({ env: {}, flags: { ...base, "alert-no-leader-ms": String(ALERT_MS_RANGE[1]) } }).alertNoLeaderMs).toBe(ALERT_MS_RANGE[1]);
+    expect(loadConfig({ env: {}, flags: { ...base, "alert-no-leader-ms": "0" } }).alertNoLeaderMs).toBe(0);
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "alert-no-leader-ms": String(ALERT_MS_RANGE[1] + 1) } })).field).toBe("alertNoLeaderMs");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "alert-critical-percent": "101" } })).field).toBe("alertCriticalPercent");
+    expect(fails(() => loadConfig({ env: {}, flags: { ...base, "alert-crash-loop-restarts": "0" } })).field).toBe("alertCrashLoopRestarts");
   });
 });

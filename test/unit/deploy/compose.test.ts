@@ -306,6 +306,18 @@ describe("deploy: docker-compose.yml describes a cluster the agent's config load
     expect(dockerfile).toMatch(/^USER 10001/m);
   });
 
+  it("deploy: the healthcheck asks /readyz (running, a leader known, caught up) and the image carries the status page", () => {
+    const dockerfile = readFileSync(join(ROOT, DOCKERFILE), "utf8");
+    const check = /^HEALTHCHECK[^\n]*\\\n\s*CMD (.+)$/m.exec(dockerfile)?.[1] ?? "";
+    expect(check).toContain("/readyz");
+    expect(dockerfile).toMatch(/^COPY web \.\/web$/m);
+    // The compose services inherit the image's healthcheck; one that overrides it must ask /readyz too.
+    for (const s of SERVICES) {
+      const own = JSON.stringify(asMap(asMap(asMap(DOC, "compose file").services, "services")[s.name] ?? null, s.name).healthcheck ?? null);
+      if (own !== "null") expect(own).toContain("/readyz");
+    }
+  });
+
   it("deploy: the YAML subset parser resolves merges and refuses what it does not understand", () => {
     const text = ["x: &a", '  K: "1"', "  L: b", "y:", "  <<: *a", "  L: c # own key wins", "z:", '- "7201:7200"', "- p: 1", "  q: 2", "w:", "  - 'it''s'"];
     const doc = parseYamlSubset(`${text.join("\n")}\n`);

@@ -21,7 +21,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   node: ["raft", "storage", "transport", "common"],
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
-  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "local", "client"], // the composition root; client: the local agent's loopback client
+  events: ["node", "registry", "raft", "common"], // follows node and registry events; the agent wires it (no config: it takes its settings as values)
+  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "events", "local", "client"], // the composition root; client: the local agent's loopback client
   client: ["common"], // publishable alone: never a server module
   cli: ["client", "agent", "config", "common"],
   balancer: ["common", "registry"], // registry for its types only (the feed); balancer/policy and balancer/types.ts import nothing outside src/balancer (test/unit/balancer/purity.test.ts)
