@@ -8,13 +8,13 @@ import type { ProcessSpec } from "./types.js";
 
 /** ProcessEvent is what a supervisor reports (src/local/supervisor.ts's SupervisorEvent). */
 export type ProcessEvent =
-  | { kind: "started"; pid: number }
-  | { kind: "exited"; code: number | null; signal: string | null; restartInMs: number | null }
+  | { kind: "started"; pid: number; processToken?: string }
+  | { kind: "exited"; code: number | null; signal: string | null; restartInMs: number | null; processToken?: string }
   | { kind: "crash-loop"; restarts: number; windowMs: number };
 
-/** SupervisedProcess is one supervised process. */
+/** SupervisedProcess is one supervised process (only `on` of its emitter is used, so a supervisor whose events carry more fits). */
 export interface SupervisedProcess {
-  readonly events: Emitter<{ event: ProcessEvent }>;
+  readonly events: Pick<Emitter<{ event: ProcessEvent }>, "on">;
   start(): void;
   stop(): Promise<void>;
   readonly running: boolean;
