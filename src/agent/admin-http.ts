@@ -34,6 +34,8 @@ export interface AdminSources {
   running(): boolean;
   /** clock, when given, is shifted by POST /test/clock?offset_ms=N (a test-only control). */
   clock?: { setOffset(ms: number): void; readonly offset: number };
+  /** metrics, when on, is served by GET /metrics in the Prometheus text format. */
+  metrics?: { readonly contentType: string; text(): Promise<string> };
   /** routes are further GET handlers (the status page, its data and event stream), tried in order before 404. */
   routes?: readonly AdminRoute[];
   /** local, when the node runs a local agent, serves POST /reload and POST /services?name=file.json. */
@@ -94,6 +96,8 @@ export class AdminHttp {
       send(res, r.ok ? 200 : 503, { ...r, leader: status.leader, commit: status.commit, applied: status.applied });
     } else if (path === "/status") {
       send(res, 200, this.sources.status());
+    } else if (path === "/metrics") {
+      this.serveMetrics(res);
     } else if (this.sources.routes?.some((route) => route(req, res, path))) {
       // answered by a route
     } else {
@@ -126,6 +130,22 @@ export class AdminHttp {
       if (typeof e.field === "string") send(res, 400, { error: e.message, field: e.field });
       else send(res, 500, { error: String(err) });
     }
+  }
+
+  /** serveMetrics answers GET /metrics: the node's series, or 404 naming the switch when metrics are off. */
+  private serveMetrics(res: ServerResponse): void {
+    const metrics = this.sources.metrics;
+    if (!metrics) {
+      send(res, 404, { error: "metrics are off on this node (configuration field metrics: false)" });
+      return;
+    }
+    metrics.text().then(
+      (text) => {
+        res.writeHead(200, { "content-type": metrics.contentType });
+        res.end(text);
+      },
+      (err: unknown) => send(res, 500, { error: `metrics failed: ${err instanceof Error ? err.message : String(err)}` }),
+    );
   }
 
   /** listen binds "host:port" and returns the bound port. */

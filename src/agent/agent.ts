@@ -27,6 +27,8 @@ import { WatchHub } from "../registry/watch-hub.js";
 import { type ClusterNow, ProposingWriter, type RegistryWriter } from "../registry/writer.js";
 import { RaftmeshClient } from "../client/index.js";
 import { LocalAgent } from "../local/index.js";
+import { Supervisor } from "../local/supervisor.js";
+import { NodeMetrics } from "../metrics/index.js";
 import { LogStore } from "../storage/index.js";
 import { GrpcTransport } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
@@ -91,13 +93,17 @@ export class Agent {
       const founding = buildFounding(config, id, transport, logger);
       const peerPort = await transport.listen(config.peerListen);
       const { state, mode } = await initialState(store, loaded, { bootstrap: config.bootstrap, members: config.members.map((m) => m.id), founding });
+      const metrics = config.metrics ? new NodeMetrics({ node: config.nodeId, cluster: config.clusterId, version: packageVersion() }) : undefined;
       const registry = buildRegistry();
       const cluster = buildCluster(registry.machine, transport, peers);
-      const node = buildNode(config, { id, store, state, cluster, transport, logger, onFatal });
+      const node = buildNode(config, { id, store, state, cluster, transport, logger, onFatal, metrics });
+      metrics?.followNode(node);
+      metrics?.followRegistry(registry);
       founding.follow(() => node.status());
       const addressOf: AddressBook = (mid) => cluster.address(mid) ?? peers.configured(mid);
       const clusterTime = buildClusterTime(node, registry.machine);
-      const writer = buildWriter(node, clusterTime, unsafe);
+      const unmetered = buildWriter(node, clusterTime, unsafe);
+      const writer = metrics ? metrics.writer(unmetered) : unmetered;
       const leases = buildLeases({ node }, registry, { writer, clusterTime }, unsafe, logger);
       const forwarder = new Forwarder();
       const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({ send: forwardHeartbeats(node, addressOf, forwarder), schedule: timerSchedule });
@@ -115,7 +121,7 @@ export class Agent {
         },
         internal: internalService({ node, leases }),
         events: eventsService(monitoring.journal),
-      });
+      }, metrics ? [metrics.apiInterceptor()] : []);
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen);
       const local = buildLocal(config, dir, apiPort, logger);
@@ -124,10 +130,12 @@ export class Agent {
         running: () => node.running(),
         clock: unsafe.clockControl ? new WallClock() : undefined,
         routes: statusPageRoutes(monitoring),
+        metrics,
         local: local?.agent,
       });
       const adminPort = await admin.listen(config.adminListen);
       const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
+      if (metrics && balancer.stats) metrics.followBalancer(balancer.stats);
       monitoring.balancer = { listen: config.balancerListen, workers: config.balancerWorkers, ports: Object.fromEntries(balancer.ports), tcpUpstreams: config.tcpUpstreams };
       node.start();
       leases.start();
@@ -180,7 +188,7 @@ function buildLocal(config: AgentConfig, dir: string, apiPort: number, logger: L
   const host = config.apiListen.slice(0, config.apiListen.lastIndexOf(":")).replace(/^\[|\]$/g, "");
   const loopback = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   const client = new RaftmeshClient([`${loopback}:${apiPort}`]);
-  const agent = new LocalAgent({ servicesDir: config.servicesDir, logDir: join(dir, "logs"), client, logger });
+  const agent = new LocalAgent({ servicesDir: config.servicesDir, logDir: join(dir, "logs"), client, logger, supervise: (name, spec) => new Supervisor(name, spec) });
   return { agent, client };
 }
 
@@ -259,23 +267,31 @@ function buildCluster(registry: RegistryStateMachine, transport: GrpcTransport, 
 
 function buildNode(
   config: AgentConfig,
-  p: { id: NodeId; store: LogStore; state: PersistedState; cluster: ClusterStateMachine; transport: GrpcTransport; logger: Logger; onFatal: (err: Error) => void },
+  p: { id: NodeId; store: LogStore; state: PersistedState; cluster: ClusterStateMachine; transport: GrpcTransport; logger: Logger; onFatal: (err: Error) => void; metrics?: NodeMetrics },
 ): RaftNode {
+  const timed = p.metrics?.raft;
   const node = new RaftNode({
     id: p.id,
     tickMs: config.tickMs,
     electionTicks: config.electionTicks,
     heartbeatTicks: config.heartbeatTicks,
-    store: p.store,
+    store: timed ? timed.store(p.store) : p.store,
     state: p.state,
     machine: p.cluster,
-    sink: p.transport,
+    sink: timed ? timed.sink(p.transport) : p.transport,
     logger: childLogger(p.logger, { component: "raft" }),
     snapshotEveryEntries: config.snapshotEntries,
     pendingReadsMax: config.pendingReadsMax,
   });
   node.events.on("failure", (e) => p.onFatal(e.error));
-  p.transport.onMessage((m) => node.step(m));
+  p.transport.onMessage(
+    timed
+      ? (m) => {
+          timed.received(m);
+          node.step(m);
+        }
+      : (m) => node.step(m),
+  );
   return node;
 }
 

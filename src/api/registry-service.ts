@@ -1,4 +1,5 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { processTokenProblem } from "../common/process-token.js";
 import { NOTE_BYTES_MAX, REPLICATION_POSITION_MAX } from "../registry/limits.js";
 import { HEALTH_VALUES, type Health } from "../registry/types.js";
 import { validateInstanceSpec, validateMaintenanceReason, validateName, validateServiceConfig, validateServiceName } from "../registry/validate.js";
@@ -44,6 +45,13 @@ function validateHeartbeat(h: HeartbeatRequestMsg): void {
   }
   const epoch = h.masterEpoch ?? 0;
   if (!Number.isSafeInteger(epoch) || epoch < 0) throw new InvalidArgumentError("master_epoch", `must be an integer from 0 to 2^53 - 1, got ${epoch}`);
+  const tokenProblem = processTokenProblem(h.processToken ?? "");
+  if (tokenProblem !== null) throw new InvalidArgumentError("process_token", tokenProblem);
+  const exited = h.exitedProcess ?? "";
+  const exitedProblem = processTokenProblem(exited);
+  if (exitedProblem !== null) throw new InvalidArgumentError("exited_process", exitedProblem);
+  // An exit report lifts a handover fence only together with the critical that demotes the master.
+  if (exited !== "" && h.status !== "critical") throw new InvalidArgumentError("exited_process", `needs status critical, got "${h.status}"`);
 }
 
 /**

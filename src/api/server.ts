@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
@@ -23,14 +23,17 @@ export interface ApiServices {
 
 /** ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Internal. */
 export class ApiServer {
-  private readonly server = new Server({
-    "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
-    "grpc.max_send_message_length": API_RESPONSE_BYTES_MAX,
-  });
+  private readonly server: Server;
 
   private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "NOT_SERVING"])));
 
-  constructor(services: ApiServices) {
+  /** interceptors see every call (the node's metrics count and time them there). */
+  constructor(services: ApiServices, interceptors: readonly ServerInterceptor[] = []) {
+    this.server = new Server({
+      "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
+      "grpc.max_send_message_length": API_RESPONSE_BYTES_MAX,
+      interceptors: [...interceptors],
+    });
     const api = clientApi();
     this.server.addService(api.KV.service, services.kv);
     this.server.addService(api.Cluster.service, services.cluster);

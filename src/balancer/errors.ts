@@ -35,3 +35,14 @@ export class TryTimeout extends BalancerError {
     this.name = "TryTimeout";
   }
 }
+
+/**
+ * AnswerCut resets a client's h2c stream whose answer had started when its upstream failed: a
+ * reset (RST_STREAM), so the client cannot take a truncated answer for a whole one.
+ */
+export class AnswerCut extends BalancerError {
+  constructor() {
+    super("the upstream stream failed after the answer started");
+    this.name = "AnswerCut";
+  }
+}

@@ -167,6 +167,8 @@ class ProxyRequest {
   /** retryHeld: a retry reserved from the budget is in flight (released when it ends). */
   private retryHeld = false;
   private finished = false;
+  /** started: when the request began, for the duration histogram (stats.ts). */
+  private readonly started = performance.now();
 
   constructor(
     private readonly ctx: ProxyContext,
@@ -432,6 +434,7 @@ class ProxyRequest {
 
   /** retry waits a full-jitter backoff (random in [0, min(max, base × 2^n))) and tries again elsewhere. */
   private retry(): void {
+    this.route.meter.retried();
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
     setTimeout(() => this.attempt(), Math.floor(this.ctx.random() * cap));
   }
@@ -443,6 +446,7 @@ class ProxyRequest {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.route.meter.finished((performance.now() - this.started) / 1000, this.res.statusCode);
     this.route.breaker.onRequestEnd();
     this.route.budget.onRequestEnd();
     if (this.retryHeld) {

@@ -4,11 +4,13 @@
  */
 import type { Logger } from "../common/logger.js";
 import { type FeedSource, RegistryFeed } from "./feed.js";
-import type { ListenerSpec, WorkerSignal } from "./messages.js";
+import type { ListenerSpec, ToWorker, WorkerSignal } from "./messages.js";
+import { StatsSlots } from "./stats.js";
 import { WorkerPool } from "./workers.js";
 
 export { ListenError, WorkerExitError, BalancerError } from "./errors.js";
 export type { ListenerSpec, WorkerSignal } from "./messages.js";
+export { StatsSlots } from "./stats.js";
 
 /** TcpUpstream is one TCP listener: the service it forwards to and its port. */
 export interface TcpUpstream {
@@ -25,12 +27,16 @@ export interface BalancerSettings {
   readonly tcpUpstreams: readonly TcpUpstream[];
   /** zone is the node's locality zone ("" for none). */
   readonly zone: string;
+  /** metrics: the workers count requests into shared buffers the node's metrics read (stats.ts). */
+  readonly metrics?: boolean;
 }
 
 /** Balancer is a running endpoint. */
 export interface Balancer {
   /** ports: bound port by listener name ("http", "tcp:<service>"). */
   readonly ports: ReadonlyMap<string, number>;
+  /** stats, when metrics are on: the slot directory and every worker's counters buffer. */
+  readonly stats?: { readonly slots: StatsSlots; buffers(): SharedArrayBuffer[] };
   stop(): Promise<void>;
 }
 
@@ -47,20 +53,24 @@ export function listenersOf(opts: Pick<BalancerSettings, "balancerListen" | "tcp
 /** startBalancer starts the endpoint fed by the node's registry; it resolves once every listener listens. onSignal hears the workers' signals. */
 export async function startBalancer(opts: BalancerSettings, source: FeedSource, logger: Logger, onSignal?: (s: WorkerSignal) => void): Promise<Balancer> {
   let feed: RegistryFeed | undefined;
+  const slots = opts.metrics ? new StatsSlots() : undefined;
+  const stamp = <M extends ToWorker>(m: M): M => (slots ? (slots.stamp(m) as M) : m);
   const pool = await WorkerPool.start({
     workers: opts.balancerWorkers,
     listeners: listenersOf(opts),
     localZone: opts.zone,
     nodeId: opts.nodeId,
     logger,
-    current: () => feed?.full() ?? { t: "tables", full: true, tables: [], removed: [] },
+    current: () => stamp(feed?.full() ?? { t: "tables", full: true, tables: [], removed: [] }),
+    stats: slots !== undefined,
     onSignal,
   });
-  feed = new RegistryFeed(source, (m) => pool.post(m), logger);
+  feed = new RegistryFeed(source, (m) => pool.post(stamp(m)), logger);
   feed.start();
   logger.info({ ports: Object.fromEntries(pool.ports), workers: opts.balancerWorkers }, "balancing endpoint listening");
   return {
     ports: pool.ports,
+    stats: slots ? { slots, buffers: () => pool.statsBuffers() } : undefined,
     async stop() {
       feed?.close();
       await pool.stop();

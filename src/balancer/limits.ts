@@ -65,8 +65,23 @@ export const RETRIES_MAX = 3;
 /** TCP_CONNECT_TIMEOUT_MS bounds the connect to one endpoint for a TCP upstream before the next is tried. */
 export const TCP_CONNECT_TIMEOUT_MS = 2_000;
 
+/**
+ * TCP_READ_BUFFER_BYTES is the read buffer of one proxied TCP upstream connection, reused for
+ * every read: 16 KiB holds a loopback or LAN segment burst in one read, and at CLIENT_CONNECTIONS_MAX
+ * connections of one listener costs 160 MiB at most (Node's default reads take 64 KiB each).
+ */
+export const TCP_READ_BUFFER_BYTES = 16 * 1024;
+
 /** TCP_PENDING_BYTES_MAX bounds what a TCP client may send while the upstream connection is opening (then it is paused). */
 export const TCP_PENDING_BYTES_MAX = 64 * 1024;
+
+/**
+ * BREAKER_SERVICE_SLOTS bounds the services whose circuit-breaker counts are shared across a
+ * node's workers (a slot per service name, kept for the pool's life so a worker never counts into
+ * another service's slot): 4,096 services cost 48 KiB per worker plus 48 KiB. A service past it
+ * is counted per worker (its limits then hold per worker).
+ */
+export const BREAKER_SERVICE_SLOTS = 4_096;
 
 /** TABLE_FLUSH_MS: registry changes of one loop turn go to the workers together, at most this late. */
 export const TABLE_FLUSH_MS = 0;

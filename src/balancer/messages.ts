@@ -6,7 +6,22 @@ import type { ServiceMode } from "../registry/types.js";
 import type { ServiceTable } from "./types.js";
 
 /** WireTable is a service's table as the feed sends it: the balancer's table and the service's mode. */
-export type WireTable = ServiceTable & { readonly mode: ServiceMode };
+export type WireTable = ServiceTable & {
+  readonly mode: ServiceMode;
+  /** slot is the service's stats slot (stats.ts; absent: metrics off). */
+  readonly slot?: number;
+  /** instanceSlots are [endpoint id, stats slot] pairs the worker has not been sent before (all of them in a full message). */
+  readonly instanceSlots?: readonly (readonly [string, number])[];
+  /** counterSlot is the service's slot in the pool's shared circuit-breaker counters (absent: counts kept per worker). */
+  readonly counterSlot?: number;
+};
+
+/** BreakerCountersInit is the pool's shared circuit-breaker counters, as a worker receives them. */
+export interface BreakerCountersInit {
+  readonly buffer: SharedArrayBuffer;
+  readonly serviceSlots: number;
+  readonly workers: number;
+}
 
 /** ListenerSpec is one listener a worker opens. */
 export type ListenerSpec =
@@ -22,6 +37,10 @@ export interface WorkerInit {
   readonly nodeId: string;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** stats is this worker's counters buffer (stats.ts); absent when metrics are off. */
+  readonly stats?: SharedArrayBuffer;
+  /** breakerCounters makes each service's circuit-breaker limits hold across the pool's workers. */
+  readonly breakerCounters?: BreakerCountersInit;
 }
 
 /** ToWorker: full replaces every table; otherwise tables are put and removed are deleted. */

@@ -60,3 +60,9 @@ export function sendStatic(res: ServerResponse, status: number, body: string, se
   res.writeHead(status, { "content-length": Buffer.byteLength(body), "x-raftmesh-fallback": service });
   res.end(body);
 }
+
+/** errorBody is an error answer's status and JSON body, for proxies that do not answer through a ServerResponse (h2c). */
+export function errorBody(kind: ErrorKind, service: string | undefined, limit?: BreakerLimit): { readonly status: number; readonly body: string } {
+  const body = JSON.stringify(limit ? { error: kind, service, limit, message: LIMIT_MESSAGE[limit] } : { error: kind, service, message: MESSAGE[kind] });
+  return { status: STATUS[kind], body };
+}

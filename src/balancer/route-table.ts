@@ -6,6 +6,7 @@
 import type { ServiceMode } from "../registry/types.js";
 import type { WireTable } from "./messages.js";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
+import { meteredBalancer, meteredBreaker, meteredBudget, NO_METER, RouteMeter } from "./stats.js";
 import type { CircuitBreaker, Endpoint, RetryBudget, ServiceBalancer, ServiceTable } from "./types.js";
 
 /** Route is one service as the proxies use it. */
@@ -19,6 +20,10 @@ export interface Route {
   master: Endpoint | undefined;
   /** epochHeader is the x-raftmesh-epoch value sent to the master. */
   epochHeader: string;
+  /** meter counts the service's requests in this worker's stats (NO_METER when metrics are off). */
+  meter: RouteMeter;
+  /** instanceSlots maps endpoint ids to their stats slots (filled from the table messages' instanceSlots). */
+  readonly instanceSlots: Map<string, number>;
 }
 
 /** RouteChange is what one update did to a service, for the proxies to act on. */
@@ -36,6 +41,10 @@ export class RouteTable {
     private readonly localZone: string,
     private readonly random: () => number = Math.random,
     private readonly onBadTable: (name: string, err: unknown) => void = () => {},
+    /** breakerCounters gives a counter slot's shared counts and this worker's tally (absent: per-worker counts). */
+    private readonly breakerCounters?: (slot: number) => { readonly shared: Int32Array; readonly tally: Int32Array },
+    /** stats is this worker's counters (stats.ts); undefined counts nothing and wraps nothing. */
+    private readonly stats?: Float64Array,
   ) {}
 
   /** get returns a service's route. */
@@ -69,7 +78,7 @@ export class RouteTable {
   }
 
   private put(wire: WireTable): RouteChange {
-    const { mode, ...table } = wire;
+    const { mode, counterSlot, ...table } = wire;
     const prev = this.routes.get(table.name);
     const master = masterOf(table, mode);
     const epochHeader = String(table.master?.epoch ?? 0);
@@ -77,8 +86,27 @@ export class RouteTable {
       const c = table.config;
       const balancer = createServiceBalancer(table, { random: this.random, localZone: this.localZone });
       const budget = createRetryBudget(c.retryBudgetPercent);
-      const breaker = createCircuitBreaker(c);
-      this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader });
+      const views = counterSlot !== undefined ? this.breakerCounters?.(counterSlot) : undefined;
+      const breaker = createCircuitBreaker(c, views?.shared, views?.tally);
+      const meter = this.meterOf(wire);
+      const instanceSlots = new Map(wire.instanceSlots ?? []);
+      if (!this.stats) {
+        this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader, meter, instanceSlots });
+        return { service: table.name, masterLost: undefined };
+      }
+      // The route's decisions count themselves: the proxies need only call meter.finished/retried.
+      const route: Route = {
+        table,
+        mode,
+        balancer: meteredBalancer(balancer, () => route.meter, () => route.instanceSlots),
+        budget: meteredBudget(budget, () => route.meter),
+        breaker: meteredBreaker(breaker, () => route.meter),
+        master,
+        epochHeader,
+        meter,
+        instanceSlots,
+      };
+      this.routes.set(table.name, route);
       return { service: table.name, masterLost: undefined };
     }
     // A master of an older epoch than the one routed to is stale news: keep routing to the newer.
@@ -91,8 +119,16 @@ export class RouteTable {
     prev.mode = mode;
     prev.master = master;
     prev.epochHeader = epochHeader;
+    if (this.stats) {
+      if (prev.meter.slot !== wire.slot) prev.meter = this.meterOf(wire);
+      for (const [id, slot] of wire.instanceSlots ?? []) prev.instanceSlots.set(id, slot);
+    }
     const lost = before && (!master || master.id !== before.id || endpointKey(master) !== endpointKey(before)) ? before.id : undefined;
     return { service: table.name, masterLost: lost };
+  }
+
+  private meterOf(wire: WireTable): RouteMeter {
+    return this.stats ? new RouteMeter(this.stats, wire.slot ?? 0) : NO_METER;
   }
 
   private remove(name: string): RouteChange {

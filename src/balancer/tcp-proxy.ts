@@ -14,9 +14,10 @@
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import type { WorkerSignal } from "./messages.js";
 import type { Endpoint } from "./types.js";
-import { CLIENT_CONNECTIONS_MAX, RETRIES_MAX, TCP_CONNECT_TIMEOUT_MS } from "./limits.js";
-import type { RouteTable } from "./route-table.js";
+import { CLIENT_CONNECTIONS_MAX, RETRIES_MAX, TCP_CONNECT_TIMEOUT_MS, TCP_READ_BUFFER_BYTES } from "./limits.js";
+import type { Route, RouteTable } from "./route-table.js";
 
 /** TcpListener proxies one upstream's connections. */
 export class TcpListener {
@@ -27,6 +28,8 @@ export class TcpListener {
   constructor(
     private readonly routes: RouteTable,
     readonly service: string,
+    /** signal hears open circuits and ejections (the worker throttles them: never one per connection). */
+    private readonly signal?: (s: WorkerSignal) => void,
   ) {
     this.server = createServer({ pauseOnConnect: true, noDelay: true }, (c) => this.accept(c));
     this.server.maxConnections = CLIENT_CONNECTIONS_MAX;
@@ -63,6 +66,11 @@ export class TcpListener {
     this.tryConnect(client, new Set(), 0);
   }
 
+  /** ended tells the balancer a connection to ep ended; an ejection it causes is signalled. */
+  private ended(route: Route | undefined, ep: Endpoint, ok: boolean): void {
+    if (route?.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now())) this.signal?.({ kind: "outlier-ejected", service: this.service, instance: ep.id });
+  }
+
   private pick(tried: ReadonlySet<string>): Endpoint | undefined {
     const route = this.routes.get(this.service);
     if (!route) return undefined;
@@ -79,11 +87,38 @@ export class TcpListener {
     }
     tried.add(ep.id);
     const route = this.routes.get(this.service);
+    // Each upstream connection counts against the service's maxConnections (shared with the HTTP
+    // proxies' new connections, across workers). At the limit the client is closed at once: a byte
+    // stream has no status to answer with, and a log line per refusal would let a flood fill the log.
+    const breaker = route?.breaker;
+    if (breaker && !breaker.tryOpenConnection()) {
+      this.signal?.({ kind: "circuit-open", service: this.service, limit: "connections" });
+      client.destroy();
+      return;
+    }
     route?.balancer.onStart(ep.id);
-    const up = connect({ host: ep.address, port: ep.port, noDelay: true });
+    // Upstream bytes are read into one buffer per connection and written to the client from the
+    // read callback (net's onread): no Buffer allocated and no stream machinery run per chunk.
+    // The buffer is lent to a write the kernel did not take at once, and then replaced.
+    let buf = Buffer.allocUnsafe(TCP_READ_BUFFER_BYTES);
+    const up = connect({
+      host: ep.address,
+      port: ep.port,
+      noDelay: true,
+      onread: {
+        buffer: () => buf,
+        callback: (n: number, b: Buffer): boolean => {
+          const ok = client.write(n === b.length ? b : b.subarray(0, n));
+          if (client.writableLength > 0) buf = Buffer.allocUnsafe(TCP_READ_BUFFER_BYTES);
+          return ok;
+        },
+      },
+    });
+    // Released when this socket closes, whether its connect failed or the connection ran.
+    if (breaker) up.once("close", () => breaker.onConnectionClosed());
     up.setTimeout(TCP_CONNECT_TIMEOUT_MS, () => up.destroy(new Error("connect timeout")));
     const onConnectError = () => {
-      route?.balancer.onEnd(ep.id, "failure", performance.now());
+      this.ended(route, ep, false);
       if (n < Math.min(route?.table.config.retries ?? 0, RETRIES_MAX)) this.tryConnect(client, tried, n + 1);
       else client.destroy();
     };
@@ -99,19 +134,27 @@ export class TcpListener {
         if (ended) return;
         ended = true;
         set.delete(up);
-        route?.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now());
+        this.ended(route, ep, ok);
       };
       up.on("error", () => {
         end(false);
         client.destroy();
       });
-      up.once("close", () => {
-        end(true);
-        client.destroy();
+      // An upstream that closed cleanly has its last bytes queued to the client: end, not destroy.
+      up.once("end", () => client.end());
+      up.once("close", (hadError: boolean) => {
+        end(!hadError);
+        if (hadError) client.destroy();
+        else client.end();
       });
       client.once("close", () => up.destroy());
-      client.pipe(up);
-      up.pipe(client);
+      client.once("end", () => up.end());
+      // Client bytes go to the upstream from 'data' (no pipe() layer); backpressure both ways.
+      client.on("data", (c: Buffer) => {
+        if (!up.write(c)) client.pause();
+      });
+      up.on("drain", () => client.resume());
+      client.on("drain", () => up.resume());
       client.resume();
     });
   }

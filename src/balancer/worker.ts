@@ -8,13 +8,21 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createListener } from "./http-listener.js";
 import type { ProxyContext } from "./http-proxy.js";
 import { type FromWorker, SIGNAL_MIN_GAP_MS, type ToWorker, type WorkerInit, type WorkerSignal } from "./messages.js";
+import { SharedBreakerCounters } from "./policy/index.js";
 import { RouteTable } from "./route-table.js";
 import { TcpListener } from "./tcp-proxy.js";
 import { UpstreamPools } from "./upstream-pool.js";
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const routes = new RouteTable(init.localZone);
+const counters = init.breakerCounters ? new SharedBreakerCounters(init.breakerCounters.serviceSlots, init.breakerCounters.workers, init.breakerCounters.buffer) : undefined;
+const routes = new RouteTable(
+  init.localZone,
+  Math.random,
+  undefined,
+  counters && ((slot) => ({ shared: counters.shared(slot), tally: counters.tally(slot, init.index) })),
+  init.stats ? new Float64Array(init.stats) : undefined,
+);
 const pools = new UpstreamPools();
 const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random, signal };
 const servers: NetServer[] = [];
@@ -43,7 +51,7 @@ for (const spec of init.listeners) {
   let server: NetServer;
   if (spec.kind === "http") server = createListener(ctx, init.headersTimeoutMs);
   else {
-    const l = new TcpListener(routes, spec.service);
+    const l = new TcpListener(routes, spec.service, signal);
     tcp.push(l);
     server = l.server;
   }

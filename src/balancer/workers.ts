@@ -9,7 +9,10 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../common/logger.js";
 import { ListenError, WorkerExitError } from "./errors.js";
-import type { FromWorker, ListenerSpec, ToWorker, WorkerInit, WorkerSignal } from "./messages.js";
+import { BREAKER_SERVICE_SLOTS } from "./limits.js";
+import type { FromWorker, ListenerSpec, ToWorker, WireTable, WorkerInit, WorkerSignal } from "./messages.js";
+import { SharedBreakerCounters } from "./policy/index.js";
+import { clearGauges, newStatsBuffer } from "./stats.js";
 
 /** WORKER_RESTART_MS: a worker that died is started again after this pause (a crash loop costs little). */
 const WORKER_RESTART_MS = 1_000;
@@ -25,6 +28,8 @@ export interface WorkerPoolOptions {
   readonly current: () => Extract<ToWorker, { t: "tables" }>;
   /** headersTimeoutMs overrides HEADERS_TIMEOUT_MS (tests shrink it). */
   readonly headersTimeoutMs?: number;
+  /** stats gives each worker a counters buffer (stats.ts); off: the workers count nothing. */
+  readonly stats?: boolean;
   /** onSignal hears the workers' signals (outliers ejected, circuits open, retries refused). */
   readonly onSignal?: (s: WorkerSignal) => void;
 }
@@ -40,6 +45,9 @@ export class WorkerPool {
   readonly ports = new Map<string, number>();
   private readonly slots: Slot[] = [];
   private stopping = false;
+  private counters: SharedBreakerCounters | undefined;
+  /** counterSlots: each service name's slot in counters, assigned on first sight and kept. */
+  private readonly counterSlots = new Map<string, number>();
 
   private constructor(private readonly opts: WorkerPoolOptions) {}
 
@@ -47,9 +55,13 @@ export class WorkerPool {
   static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(opts);
     const n = Math.max(1, Math.min(opts.workers, opts.listeners.length));
+    const counters = new SharedBreakerCounters(BREAKER_SERVICE_SLOTS, n);
+    pool.counters = counters;
+    const breakerCounters = { buffer: counters.buffer, serviceSlots: counters.serviceSlots, workers: n };
     for (let i = 0; i < n; i++) {
       const listeners = opts.listeners.filter((_, k) => k % n === i);
-      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs } });
+      const stats = opts.stats ? newStatsBuffer() : undefined;
+      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters, stats } });
     }
     try {
       await Promise.all(pool.slots.map((s) => pool.launch(s)));
@@ -60,9 +72,26 @@ export class WorkerPool {
     return pool;
   }
 
+  /** statsBuffers are the workers' counters buffers (empty when stats are off); a restarted worker keeps its buffer. */
+  statsBuffers(): SharedArrayBuffer[] {
+    return this.slots.flatMap((s) => (s.init.stats ? [s.init.stats] : []));
+  }
+
   /** post sends a table update to every worker. */
   post(m: ToWorker): void {
-    for (const s of this.slots) s.worker?.postMessage(m);
+    const stamped = this.stamp(m);
+    for (const s of this.slots) s.worker?.postMessage(stamped);
+  }
+
+  /** stamp gives each table its service's counter slot, so every worker counts the service in the same place. */
+  private stamp<M extends ToWorker>(m: M): M {
+    if (m.t !== "tables") return m;
+    const tables = m.tables.map((t): WireTable => {
+      let slot = this.counterSlots.get(t.name);
+      if (slot === undefined && this.counterSlots.size < BREAKER_SERVICE_SLOTS) this.counterSlots.set(t.name, (slot = this.counterSlots.size));
+      return slot === undefined ? t : { ...t, counterSlot: slot };
+    });
+    return { ...m, tables };
   }
 
   /** stop closes the listeners (in-flight requests are cut) and ends the threads. */
@@ -87,7 +116,7 @@ export class WorkerPool {
   private launch(slot: Slot): Promise<void> {
     const w = spawnWorker(slot.init);
     slot.worker = w;
-    w.postMessage(this.opts.current());
+    w.postMessage(this.stamp(this.opts.current()));
     let pending = slot.init.listeners.length;
     return new Promise<void>((resolve, reject) => {
       if (pending === 0) resolve();
@@ -108,7 +137,11 @@ export class WorkerPool {
       w.once("exit", (code) => {
         if (slot.worker !== w) return;
         slot.worker = undefined;
+        // Its connections and requests died with it: its share of the shared counts goes too.
+        this.counters?.forgetWorker(slot.init.index);
         if (this.stopping) return;
+        // Its counters stay (merged into the next life's); its connections died with it.
+        if (slot.init.stats) clearGauges(slot.init.stats);
         const err = new WorkerExitError(slot.init.index, code);
         this.opts.logger.error({ err }, "balancer worker exited; starting it again");
         reject(err);

@@ -13,6 +13,7 @@ import { eventsCommand } from "./events-command.js";
 import { kvCommand } from "./kv-commands.js";
 import { reloadCommand } from "./local-commands.js";
 import { maintCommand } from "./maint-command.js";
+import { runCommand } from "./run-command.js";
 import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
@@ -37,6 +38,11 @@ usage: raftmesh <command> [flags]
   maint <service> <id> on|off [--reason text]
                                  drain an instance (no new requests; in-flight ones finish)
                                  or return it to rotation, without stopping it
+  run --service s --id i [--port n] [--address h] [--ttl ms] [--node h:p] [--log-dir d]
+      [--grace-ms n] [--user u] [--cwd d] -- command [args...]
+                                 run a process, restart it when it exits (backoff, crash-loop
+                                 limit) and keep its instance registered: critical at once on
+                                 an exit, passing once its port accepts connections again
   services [--json]                every service with instance counts by health
   services register -f file.json [--name n.json]
                                  validate a service definition and write it into the node's
@@ -61,7 +67,9 @@ async function main(argv: string[]): Promise<number> {
     out(HELP);
     return command ? 0 : 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // `run` passes everything after "--" to its command: a --help there is the command's.
+  const flags = command === "run" && rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (flags.includes("--help") || flags.includes("-h")) {
     out(command === "agent" ? agentHelp() : HELP);
     return 0;
   }
@@ -95,6 +103,8 @@ async function main(argv: string[]): Promise<number> {
       return reloadCommand(rest, out);
     case "maint":
       return maintCommand(rest, out);
+    case "run":
+      return runCommand(rest, out);
     case "events":
       return eventsCommand(rest, out);
     default:

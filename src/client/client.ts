@@ -166,10 +166,23 @@ export class RaftmeshClient {
    * heartbeat renews an instance's lease (idempotent: safe to retry); status and note are optional,
    * and so is opts.replicationPosition (an opaque position such as an LSN, for master-slave failover);
    * opts.masterEpoch says which epoch the instance acts as master of (see MasterSession).
+   * opts.processToken names the process the heartbeat speaks for, and opts.exitedProcess (with
+   * status critical) reports that the process with that token exited (src/common/process-token.ts).
    * The answer carries the instance's role and the service's epoch.
    */
-  heartbeat(service: string, id: string, status = "", note = "", opts: CallOptions & { replicationPosition?: number; masterEpoch?: number } = {}): Promise<HeartbeatResponseMsg> {
-    return this.idempotent("Registry", "Heartbeat", { service, id, status, note, replicationPosition: opts.replicationPosition ?? 0, masterEpoch: opts.masterEpoch ?? 0 }, opts);
+  heartbeat(
+    service: string,
+    id: string,
+    status = "",
+    note = "",
+    opts: CallOptions & { replicationPosition?: number; masterEpoch?: number; processToken?: string; exitedProcess?: string } = {},
+  ): Promise<HeartbeatResponseMsg> {
+    return this.idempotent(
+      "Registry",
+      "Heartbeat",
+      { service, id, status, note, replicationPosition: opts.replicationPosition ?? 0, masterEpoch: opts.masterEpoch ?? 0, processToken: opts.processToken ?? "", exitedProcess: opts.exitedProcess ?? "" },
+      opts,
+    );
   }
 
   /**

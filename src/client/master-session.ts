@@ -18,6 +18,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { RaftmeshClient } from "./client.js";
+import { PROCESS_TOKEN_ENV } from "../common/process-token.js";
 import { RaftmeshError } from "./errors.js";
 
 /**
@@ -53,7 +54,7 @@ export interface HeartbeatAnswer {
 }
 
 /** HeartbeatCall sends one heartbeat; it resolves once the cluster acknowledged it, and rejects otherwise. */
-export type HeartbeatCall = (req: { service: string; id: string; replicationPosition?: number; masterEpoch?: number }, deadlineMs: number) => Promise<HeartbeatAnswer>;
+export type HeartbeatCall = (req: { service: string; id: string; replicationPosition?: number; masterEpoch?: number; processToken?: string }, deadlineMs: number) => Promise<HeartbeatAnswer>;
 
 /** SessionClock is a monotonic clock with timers (injected in tests). */
 export interface SessionClock {
@@ -93,6 +94,12 @@ export interface MasterSessionOptions {
    * no heartbeat is acknowledged. Test-only: the negative control of the failover suite.
    */
   readonly unsafeIgnoreLostRenewals?: boolean;
+  /**
+   * processToken names this process in every heartbeat (default: RAFTMESH_PROCESS_TOKEN, which
+   * `raftmesh run` sets). When the process exits, its supervisor reports the token, and the next
+   * master need not wait for this process's lease (src/common/process-token.ts).
+   */
+  readonly processToken?: string;
 }
 
 /** MasterSession: see the module comment. */
@@ -110,6 +117,8 @@ export class MasterSession {
   private tickTimer: unknown;
   private demoteTimer: unknown;
   private running = false;
+  /** processToken: see MasterSessionOptions.processToken ("" none). */
+  readonly processToken: string;
 
   constructor(
     private readonly send: HeartbeatCall,
@@ -119,6 +128,7 @@ export class MasterSession {
     this.marginMs = opts.marginMs ?? selfDemotionMarginMs(opts.ttlMs);
     if (!(this.marginMs >= 0 && this.marginMs < opts.ttlMs)) throw new RangeError(`marginMs: ${this.marginMs} must be in [0, ttlMs=${opts.ttlMs})`);
     this.intervalMs = Math.floor(opts.ttlMs / HEARTBEATS_PER_TTL);
+    this.processToken = opts.processToken ?? process.env[PROCESS_TOKEN_ENV] ?? "";
   }
 
   /** deadline is when a master stands down without a newer acknowledged heartbeat. */
@@ -178,7 +188,8 @@ export class MasterSession {
     // Saying which epoch it acts as master of lets a new leader keep telling it "master" at once
     // (it already acts), while a newly chosen master waits until its predecessor has surely stood down.
     const masterEpoch = this.epoch;
-    this.send({ service: this.opts.service, id: this.opts.id, masterEpoch, ...(position === undefined ? {} : { replicationPosition: position }) }, this.opts.ttlMs).then(
+    const token = this.processToken === "" ? {} : { processToken: this.processToken };
+    this.send({ service: this.opts.service, id: this.opts.id, masterEpoch, ...token, ...(position === undefined ? {} : { replicationPosition: position }) }, this.opts.ttlMs).then(
       (answer) => {
         this.inFlight--;
         this.acknowledged(sentAt, answer);
@@ -246,7 +257,12 @@ export class MasterSession {
  */
 export function clientHeartbeat(client: RaftmeshClient): HeartbeatCall {
   return async (req, deadlineMs) => {
-    const res = await client.heartbeat(req.service, req.id, "", "", { deadlineMs, masterEpoch: req.masterEpoch ?? 0, ...(req.replicationPosition === undefined ? {} : { replicationPosition: req.replicationPosition }) });
+    const res = await client.heartbeat(req.service, req.id, "", "", {
+      deadlineMs,
+      masterEpoch: req.masterEpoch ?? 0,
+      processToken: req.processToken ?? "",
+      ...(req.replicationPosition === undefined ? {} : { replicationPosition: req.replicationPosition }),
+    });
     const role = res.role === "master" || res.role === "standby" ? res.role : "";
     return { health: res.health, role, epoch: Number(res.epoch ?? 0) };
   };

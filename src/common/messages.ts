@@ -268,6 +268,10 @@ export interface HeartbeatRequestMsg {
   replicationPosition?: number;
   /** masterEpoch: the epoch the instance acts as master of when it sends this (0: none). */
   masterEpoch?: number;
+  /** processToken: the process this heartbeat speaks for ("" none; see src/common/process-token.ts). */
+  processToken?: string;
+  /** exitedProcess: with status critical, a supervisor's report that the process with this token exited. */
+  exitedProcess?: string;
 }
 
 export interface HeartbeatResponseMsg {

@@ -53,6 +53,8 @@ export interface AgentConfig {
   readonly alertCrashLoopRestarts: number;
   readonly alertCrashLoopWindowMs: number;
   readonly alertRetryBudgetHoldMs: number;
+  /** metrics: keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted). */
+  readonly metrics: boolean;
 }
 
 /** TcpUpstreamConfig is one TCP upstream listener: the service it forwards to and its port. */
@@ -234,4 +236,5 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "alertCrashLoopRestarts", flag: "alert-crash-loop-restarts", env: "RAFTMESH_ALERT_CRASH_LOOP_RESTARTS", parse: int("alertCrashLoopRestarts", [1, 1_000]), fallback: 3, help: "InstanceCrashLooping fires for an instance re-registered this often..." },
   { key: "alertCrashLoopWindowMs", flag: "alert-crash-loop-window-ms", env: "RAFTMESH_ALERT_CRASH_LOOP_WINDOW_MS", parse: int("alertCrashLoopWindowMs", ALERT_MS_RANGE), fallback: 300_000, help: "...within this window" },
   { key: "alertRetryBudgetHoldMs", flag: "alert-retry-budget-hold-ms", env: "RAFTMESH_ALERT_RETRY_BUDGET_HOLD_MS", parse: int("alertRetryBudgetHoldMs", ALERT_MS_RANGE), fallback: 60_000, help: "RetryBudgetExhausted fires when this node's balancer refused a retry and resolves this long after the last" },
+  { key: "metrics", flag: "metrics", env: "RAFTMESH_METRICS", parse: bool("metrics"), fallback: true, help: "keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted)" },
 ];

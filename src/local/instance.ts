@@ -35,6 +35,9 @@ export class LocalInstance {
   private loggedStatus: CheckStatus | undefined;
   private lastError = "";
   private processState: { up: boolean; note: string } = { up: true, note: "" };
+  /** token is the current (or last) process's token; exited names it once it exited (README: "Handover fence"). */
+  private token = "";
+  private exited = "";
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -109,11 +112,14 @@ export class LocalInstance {
   private onProcess(e: ProcessEvent): void {
     if (e.kind === "started") {
       this.processState = { up: true, note: "" };
+      this.token = e.processToken ?? "";
+      this.exited = "";
       this.logger.info({ pid: e.pid }, "process started");
     } else if (e.kind === "exited") {
       const how = e.code !== null ? `exit ${e.code}` : `signal ${e.signal}`;
       const next = e.restartInMs === null ? "not restarted" : `restart in ${e.restartInMs} ms`;
       this.processState = { up: false, note: `process exited (${how}); ${next}` };
+      this.exited = e.processToken ?? "";
       this.logger.warn({ code: e.code, signal: e.signal, restartInMs: e.restartInMs }, "process exited");
     } else {
       this.processState = { up: false, note: `process crash loop: ${e.restarts} restarts in ${e.windowMs} ms; not restarted` };
@@ -159,6 +165,12 @@ export class LocalInstance {
     }
   }
 
+  /** beatOptions name the process a heartbeat speaks for, and with critical the exited one, so a master's successor need not wait for its lease. */
+  private beatOptions(h: Health, deadlineMs: number) {
+    const exited = h.status === "critical" && this.exited !== "" ? { exitedProcess: this.exited } : {};
+    return { deadlineMs, ...(this.token !== "" ? { processToken: this.token } : {}), ...exited };
+  }
+
   private async sendOnce(): Promise<void> {
     const h = this.health();
     if (h === undefined || this.stopped) return;
@@ -171,7 +183,7 @@ export class LocalInstance {
         this.logger.info({}, "registered");
       }
       try {
-        await this.client.heartbeat(service, id, h.status, h.note, { deadlineMs });
+        await this.client.heartbeat(service, id, h.status, h.note, this.beatOptions(h, deadlineMs));
       } catch (err) {
         if (!(err instanceof RaftmeshError && err.code === GrpcStatus.NOT_FOUND)) throw err;
         // The cluster no longer knows the instance (its lease expired, or the registry lost it):
@@ -180,7 +192,7 @@ export class LocalInstance {
         this.logger.warn({}, "the cluster does not know this instance; registering it again");
         await this.client.register({ ...this.def.instance, tags: [...this.def.instance.tags], metadata: { ...this.def.instance.metadata } }, { deadlineMs });
         this.registered = true;
-        await this.client.heartbeat(service, id, h.status, h.note, { deadlineMs });
+        await this.client.heartbeat(service, id, h.status, h.note, this.beatOptions(h, deadlineMs));
       }
       this.lastReported = h;
       if (this.lastError !== "") this.logger.info({}, "heartbeats go through again");

@@ -20,6 +20,70 @@ export const LEASE_CONFIRM_MS = 1_000;
 /** POSITIONS_PER_ENTRY_MAX bounds the replication positions one entry carries (validatePositions refuses more than HEALTH_CHANGES_MAX). */
 export const POSITIONS_PER_ENTRY_MAX = 10_000;
 
+/**
+ * MASTER_PROCESSES_TRACKED_MAX bounds the process tokens a master's answers are kept under. One
+ * master instance has one process at a time (two while an orphan of a killed supervisor lives on);
+ * past 8 the answers are folded under "no token", which no exit report lifts (safe, only slower).
+ */
+export const MASTER_PROCESSES_TRACKED_MAX = 8;
+
+/** EXITED_PROCESSES_MAX bounds the exit reports kept per master (a crash loop stops restarting long before). */
+export const EXITED_PROCESSES_MAX = 8;
+
+/** MasterClaim is what an answer's heartbeat said: the epoch it acts as master of, its TTL, and the process it speaks for. */
+interface MasterClaim {
+  readonly masterEpoch: number;
+  readonly ttlMs: number;
+  readonly processToken: string;
+}
+
+/**
+ * MasterAcks are the "master" answers this leader gave one master instance: until when, in all and
+ * per process token ("" for heartbeats that named none), and the tokens whose process a supervisor
+ * reported exited. Invariant: until = the largest until recorded.
+ */
+interface MasterAcks {
+  readonly id: string;
+  until: number;
+  readonly byProcess: Map<string, number>;
+  readonly exited: Set<string>;
+}
+
+function newMasterAcks(id: string, until: number, token: string): MasterAcks {
+  return { id, until, byProcess: new Map([[token, until]]), exited: new Set() };
+}
+
+function recordMasterAck(acks: MasterAcks, until: number, token: string): void {
+  acks.until = Math.max(acks.until, until);
+  // An exited process cannot act on this answer (its heartbeat was sent before it died).
+  if (acks.exited.has(token)) return;
+  acks.byProcess.set(token, Math.max(acks.byProcess.get(token) ?? 0, until));
+  if (acks.byProcess.size > MASTER_PROCESSES_TRACKED_MAX) {
+    let most = 0;
+    for (const u of acks.byProcess.values()) most = Math.max(most, u);
+    acks.byProcess.clear();
+    acks.byProcess.set("", most);
+  }
+}
+
+/**
+ * fenceOf is until when a new master must wait for the previous master `acks` named: the end of
+ * every lease this leader gave it (acks.until), unless a supervisor reported some of its processes
+ * exited. Then the smallest correct rule: the answers given to exited processes are dropped (a dead
+ * process acts on nothing: its supervisor saw it exit and killed its process group before sending
+ * the report), every other answer still counts (another process of the same instance — an orphan
+ * of a killed supervisor, a second copy, a heartbeat that named no process — may still act as
+ * master), and so does electedFenceUntil (an earlier leader's answers to processes this leader
+ * never heard from). The report names the process by a token only its supervisor and the process
+ * itself know, so a critical report about one process never lifts the fence of another.
+ */
+function fenceOf(acks: MasterAcks, electedFenceUntil: number): number {
+  if (acks.exited.size === 0) return acks.until;
+  let until = electedFenceUntil;
+  for (const [token, u] of acks.byProcess) if (!acks.exited.has(token)) until = Math.max(until, u);
+  return until;
+}
+
 /** LeaseRegistry is what the driver reads from the applied registry (the failover reads are optional for registries without master-slave services). */
 export interface LeaseRegistry {
   allInstances(): Iterable<Instance>;
@@ -123,12 +187,13 @@ export class LeaseDriver {
 
   private readonly mono: () => number;
   /**
-   * masterAcks is, per master-slave service, the last "master" answer this leader gave: to whom,
+   * masterAcks is, per master-slave service, the last "master" answers this leader gave: to whom,
    * and until when (that heartbeat's receipt + its TTL, on this leader's monotonic clock) the
-   * instance may go on acting as master without hearing again. The instance counts its own
-   * deadline from the heartbeat's send time, which came first, minus a margin.
+   * instance may go on acting as master without hearing again, in all and per process token (see
+   * MasterAcks). The instance counts its own deadline from the heartbeat's send time, which came
+   * first, minus a margin.
    */
-  private readonly masterAcks = new Map<string, { id: string; until: number }>();
+  private readonly masterAcks = new Map<string, MasterAcks>();
   /**
    * electedFenceUntil: until when an instance told "master" by a previous leader may still act on
    * it (this leader's election + the longest TTL then registered). A previous leader acknowledged
@@ -226,8 +291,10 @@ export class LeaseDriver {
     /** caused holds the answers whose own heartbeat asked for a health change. */
     const caused = new Set<RenewResultMsg>();
     /** claims holds, per answer, the epoch its instance said it acts as master of and its lease TTL. */
-    const claims = new Map<RenewResultMsg, { masterEpoch: number; ttlMs: number }>();
+    const claims = new Map<RenewResultMsg, MasterClaim>();
     for (const it of items) {
+      // At receipt: the supervisor saw the process exit before it sent the report.
+      if (it.exitedProcess && it.status === "critical") this.processExited(it.service, it.id, it.exitedProcess);
       const status = it.status ? { health: it.status as Instance["health"], note: it.note } : undefined;
       const r = this.tracker.renew(now, it.service, it.id, status);
       if (!r.ok) {
@@ -240,7 +307,7 @@ export class LeaseDriver {
         changes.push(r.change);
         caused.add(answer);
       }
-      claims.set(answer, { masterEpoch: it.masterEpoch ?? 0, ttlMs: r.ttlMs });
+      claims.set(answer, { masterEpoch: it.masterEpoch ?? 0, ttlMs: r.ttlMs, processToken: it.processToken ?? "" });
       out.push(answer);
     }
     // Asked now, in the same synchronous step as the renewals: the round starts after every one arrived.
@@ -258,7 +325,7 @@ export class LeaseDriver {
       const reg = this.opts.registry;
       const role = reg.roleOf?.(r.response.service, r.response.id) ?? "";
       r.response.epoch = role === "" ? 0 : (reg.masterOf?.(r.response.service).epoch ?? 0);
-      const claim = claims.get(r) ?? { masterEpoch: 0, ttlMs: 0 };
+      const claim = claims.get(r) ?? { masterEpoch: 0, ttlMs: 0, processToken: "" };
       r.response.role = role === "master" ? this.masterAnswer(r.response.service, r.response.id, r.response.epoch, claim, now) : role;
     }
     return out;
@@ -271,20 +338,37 @@ export class LeaseDriver {
    * run out). An instance that says it already acts as master of this epoch is told "master" at
    * once: it was told so by a leader that had waited. `receivedAt` is when its heartbeat arrived.
    */
-  private masterAnswer(service: string, id: string, epoch: number, claim: { masterEpoch: number; ttlMs: number }, receivedAt: number): InstanceRole {
+  private masterAnswer(service: string, id: string, epoch: number, claim: MasterClaim, receivedAt: number): InstanceRole {
     const prev = this.masterAcks.get(service);
     if (claim.masterEpoch !== epoch) {
-      const fenceUntil = prev === undefined ? this.electedFenceUntil : prev.id === id ? 0 : prev.until;
+      const fenceUntil = prev === undefined ? this.electedFenceUntil : prev.id === id ? 0 : fenceOf(prev, this.electedFenceUntil);
       if (this.mono() < fenceUntil) return "standby";
     }
     const until = receivedAt + claim.ttlMs;
-    if (prev === undefined || prev.id !== id || prev.until < until) this.masterAcks.set(service, { id, until });
+    if (prev === undefined || prev.id !== id) this.masterAcks.set(service, newMasterAcks(id, until, claim.processToken));
+    else recordMasterAck(prev, until, claim.processToken);
     return "master";
+  }
+
+  /**
+   * processExited takes a supervisor's report that the process with `token`, which spoke for
+   * instance `id`, exited (its process group killed) before the report was sent: the "master"
+   * answers this leader gave that process no longer hold back the next master. Answers given to
+   * any other process of the instance (another token, or none), and whatever an earlier leader
+   * said (electedFenceUntil), still do; see fenceOf.
+   */
+  private processExited(service: string, id: string, token: string): void {
+    const acks = this.masterAcks.get(service);
+    if (acks === undefined || acks.id !== id) return; // no answer of this leader to lift
+    acks.exited.add(token);
+    // Bounded: forgetting the oldest exit only makes the fence wait for that process again.
+    if (acks.exited.size > EXITED_PROCESSES_MAX) acks.exited.delete(acks.exited.values().next().value as string);
   }
 
   /** masterFence is the last "master" answer of a service on this leader (tests and status). */
   masterFence(service: string): { id: string; until: number } | undefined {
-    return this.masterAcks.get(service);
+    const acks = this.masterAcks.get(service);
+    return acks === undefined ? undefined : { id: acks.id, until: acks.until };
   }
 
   /** confirm resolves true once a quorum confirmed that this node leads (false: do not acknowledge). It never rejects. */

@@ -81,7 +81,10 @@ let healMax = 0;
 let healMaxSeed = 0;
 const heals: number[] = [];
 const tally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
+/** ran counts the seeds actually run: a campaign stops early at its tenth failure. */
+let ran = 0;
 for (let s = first; s < first + count; s++) {
+  ran++;
   const r = await runSeed({ ...base, seed: s });
   ticks += r.ticks;
   if (r.registry) {
@@ -111,10 +114,11 @@ for (let s = first; s < first + count; s++) {
 const secs = (performance.now() - started) / 1000;
 heals.sort((a, b) => a - b);
 const summary = {
-  seeds: count,
+  seeds: ran,
+  ...(ran < count ? { stoppedEarlyOf: count } : {}),
   failures,
   seconds: Number(secs.toFixed(1)),
-  seedsPerSecond: Number((count / secs).toFixed(1)),
+  seedsPerSecond: Number((ran / secs).toFixed(1)),
   ticksPerSecond: Math.round(ticks / secs),
   healToWriteTicksMedian: heals[Math.floor(heals.length / 2)] ?? -1,
   healToWriteTicksMax: healMax,

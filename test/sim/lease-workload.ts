@@ -34,6 +34,16 @@ interface Heartbeater {
   masterEpoch: number;
   actingFrom: number;
   actingUntil: number;
+  /**
+   * supervised: when it stops, its process exited under a supervisor, which reports it at once
+   * (critical, naming the process token): from then on it acts on nothing, and the report may lift
+   * the handover fence (lease-driver.ts, fenceOf). Otherwise it stops as a cut-off process would,
+   * acting until its own deadline.
+   */
+  readonly supervised: boolean;
+  readonly token: string;
+  /** exited: the exit happened and was reported (sent once; a lost report leaves the fence in place). */
+  exited: boolean;
 }
 
 /** LeaseSink is the node-side end of a heartbeat: a lease driver's renew. */
@@ -55,13 +65,19 @@ export class LeaseWorkload {
   acks = 0;
   masterAnswers = 0;
   expiries = 0;
+  /** exitReports: supervised exits reported to a leader. */
+  exitReports = 0;
   /** violation is the first broken promise an answer revealed (answers arrive in the host loop's microtasks). */
   violation: Error | undefined;
 
   constructor(rng: WorkloadRng) {
-    this.beaters = HEARTBEATERS.map(([service, id]) => ({
+    this.beaters = HEARTBEATERS.map(([service, id], i) => ({
       service,
       id,
+      // Every other instance is supervised (no draw, so the other draws stay as they were).
+      supervised: i % 2 === 0,
+      token: `${service}-${id}-p1`,
+      exited: false,
       stopsAt: rng.chance(0.4) ? 20 + rng.nextInt(400) : Number.POSITIVE_INFINITY,
       // One phase for all: the batch goes out every HEARTBEAT_EVERY_TICKS, one confirmation round each.
       nextAt: 0,
@@ -80,17 +96,28 @@ export class LeaseWorkload {
    */
   tick(tick: number, nowMs: number, pick: () => LeaseSink | undefined): void {
     const due = this.beaters.filter((b) => tick >= b.nextAt && tick <= b.stopsAt);
-    if (due.length === 0) return;
+    const exits = this.beaters.filter((b) => b.supervised && !b.exited && tick > b.stopsAt);
+    if (due.length === 0 && exits.length === 0) return;
     for (const b of due) b.nextAt = tick + HEARTBEAT_EVERY_TICKS;
+    // The process is dead from its exit on, whether or not the report gets through.
+    for (const b of exits) {
+      b.exited = true;
+      b.actingUntil = Math.min(b.actingUntil, nowMs);
+    }
     const sink = pick();
     if (!sink) return;
     this.heartbeats += due.length;
+    this.exitReports += exits.length;
     const sentMs = nowMs;
-    const items = due.map((b) => ({ service: b.service, id: b.id, status: "", note: "", masterEpoch: b.actingUntil > nowMs ? b.masterEpoch : 0 }));
+    const items = [
+      ...due.map((b) => ({ service: b.service, id: b.id, status: "", note: "", masterEpoch: b.actingUntil > nowMs ? b.masterEpoch : 0, processToken: b.supervised ? b.token : "" })),
+      ...exits.map((b) => ({ service: b.service, id: b.id, status: "critical", note: "process exited", masterEpoch: 0, processToken: b.token, exitedProcess: b.token })),
+    ];
     void sink(items).then(
       (out) => {
         try {
           for (const [i, b] of due.entries()) this.answered(b, sentMs, out[i]);
+          // The exit reports' answers (after the heartbeats') concern dead processes: nothing acts on them.
         } catch (err) {
           this.violation ??= err instanceof Error ? err : new Error(String(err));
         }
@@ -105,6 +132,8 @@ export class LeaseWorkload {
   private answered(b: Heartbeater, sentMs: number, r: RenewResultMsg | undefined): void {
     const res = r?.response;
     if (r?.code !== "ok" || !res) return;
+    // A dead process acts on no answer (its heartbeat was sent before it died).
+    if (b.exited) return;
     this.acks++;
     b.acked.push({ sentMs, ttlMs: res.ttlMs });
     if (b.acked.length > KEPT) b.acked.shift();

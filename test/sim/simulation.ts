@@ -72,7 +72,7 @@ export interface RegistryTally {
   duplicates: number;
   failed: Record<string, number>;
   /** leases: heartbeats sent, acknowledged, "master" answers, and lease expiries the drivers applied. */
-  leases?: { heartbeats: number; acks: number; masterAnswers: number; expiries: number };
+  leases?: { heartbeats: number; acks: number; masterAnswers: number; expiries: number; exitReports?: number };
 }
 
 /** SimResult is the outcome of one run. */
@@ -383,7 +383,7 @@ export class Simulation {
 
   private leaseTally(): Pick<RegistryTally, "leases"> {
     const w = this.leaseWorkload;
-    return w ? { leases: { heartbeats: w.heartbeats, acks: w.acks, masterAnswers: w.masterAnswers, expiries: w.expiries } } : {};
+    return w ? { leases: { heartbeats: w.heartbeats, acks: w.acks, masterAnswers: w.masterAnswers, expiries: w.expiries, exitReports: w.exitReports } } : {};
   }
 
   /** checkRegistriesAgree compares the registry snapshots of live nodes that applied the same index: equal state, equal bytes. */

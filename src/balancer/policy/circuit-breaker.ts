@@ -5,7 +5,10 @@
  *
  * The counters live in an Int32Array and change with Atomics, so the data plane may back them with
  * a SharedArrayBuffer and give every worker the same three counters: the limits then hold for the
- * node, not per worker. A plain Int32Array works the same within one thread.
+ * node, not per worker. A plain Int32Array works the same within one thread. `tally`, when given,
+ * is this worker's own share of the shared counts (only this worker writes it): when a worker dies
+ * with connections counted, its owner subtracts the tally from the shared counts, so a crash
+ * cannot leave a service's limit taken for good.
  */
 import type { BreakerLimit, CircuitBreaker } from "../types.js";
 import { BalancerConfigError } from "./errors.js";
@@ -32,8 +35,10 @@ export class AtomicCircuitBreaker implements CircuitBreaker {
   constructor(
     limits: CircuitLimits,
     private readonly counters: Int32Array = new Int32Array(COUNTER_SLOTS),
+    private readonly tally?: Int32Array,
   ) {
     if (counters.length < COUNTER_SLOTS) throw new BalancerConfigError("counters", `must hold ${COUNTER_SLOTS} slots`);
+    if (tally && tally.length < COUNTER_SLOTS) throw new BalancerConfigError("tally", `must hold ${COUNTER_SLOTS} slots`);
     this.setLimits(limits);
   }
 
@@ -78,15 +83,70 @@ export class AtomicCircuitBreaker implements CircuitBreaker {
         this.refused[name]++;
         return false;
       }
-      if (Atomics.compareExchange(this.counters, slot, cur, cur + 1) === cur) return true;
+      if (Atomics.compareExchange(this.counters, slot, cur, cur + 1) === cur) {
+        if (this.tally) Atomics.add(this.tally, slot, 1);
+        return true;
+      }
     }
   }
 
   private release(slot: number): void {
+    if (this.tally) {
+      // Only what this worker took is released here (a dead worker's share was subtracted by its owner).
+      if (Atomics.load(this.tally, slot) <= 0) return;
+      Atomics.sub(this.tally, slot, 1);
+    }
     for (;;) {
       const cur = Atomics.load(this.counters, slot);
       if (cur <= 0) return; // an unmatched release is a caller bug; it must not drive the count negative
       if (Atomics.compareExchange(this.counters, slot, cur, cur - 1) === cur) return;
     }
+  }
+}
+
+/**
+ * SharedBreakerCounters lays out the circuit-breaker counters of a worker pool in one
+ * SharedArrayBuffer: for each service slot, the node's shared counts (row 0) and each worker's
+ * tally (row 1 + worker). The main thread assigns slots by service name; every worker builds its
+ * breaker of a service over that slot, so the limits hold for the node.
+ */
+export class SharedBreakerCounters {
+  readonly buffer: SharedArrayBuffer;
+
+  constructor(
+    readonly serviceSlots: number,
+    readonly workers: number,
+    buffer?: SharedArrayBuffer,
+  ) {
+    const bytes = serviceSlots * (1 + workers) * COUNTER_SLOTS * Int32Array.BYTES_PER_ELEMENT;
+    if (buffer && buffer.byteLength < bytes) throw new BalancerConfigError("counters", `must hold ${bytes} bytes`);
+    this.buffer = buffer ?? new SharedArrayBuffer(bytes);
+  }
+
+  /** shared is the node-wide counts of a service slot. */
+  shared(slot: number): Int32Array {
+    return this.view(slot, 0);
+  }
+
+  /** tally is one worker's share of a service slot's counts. */
+  tally(slot: number, worker: number): Int32Array {
+    return this.view(slot, 1 + worker);
+  }
+
+  /** forgetWorker subtracts a dead worker's tallies from the shared counts and zeroes them (call only when it no longer runs). */
+  forgetWorker(worker: number): void {
+    for (let s = 0; s < this.serviceSlots; s++) {
+      const shared = this.shared(s);
+      const own = this.tally(s, worker);
+      for (let k = 0; k < COUNTER_SLOTS; k++) {
+        const n = Atomics.exchange(own, k, 0);
+        if (n > 0) Atomics.sub(shared, k, Math.min(n, Atomics.load(shared, k)));
+      }
+    }
+  }
+
+  private view(slot: number, row: number): Int32Array {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.serviceSlots) throw new BalancerConfigError("counterSlot", `must be an integer in [0, ${this.serviceSlots})`);
+    return new Int32Array(this.buffer, (slot * (1 + this.workers) + row) * COUNTER_SLOTS * Int32Array.BYTES_PER_ELEMENT, COUNTER_SLOTS);
   }
 }

@@ -13,8 +13,12 @@
  *  5. Priority levels (Envoy's priority load): a level's health is min(100, 1.4 × its healthy
  *     percent); the lowest level takes up to its health in percent of traffic, the next the rest up
  *     to its own, and so on; when all levels together fall short of 100, shares are scaled up.
- *  6. Locality, within a level: the healthy endpoints of the local zone, while at least
- *     zoneMinHealthyPercent of that zone's endpoints are healthy; otherwise all healthy ones.
+ *  6. Locality, within a level: the healthy endpoints of the local zone take all of the level's
+ *     traffic while at least zoneMinHealthyPercent of that zone's endpoints are healthy. Below, the
+ *     zone keeps a share in proportion to its health, healthyPercent / zoneMinHealthyPercent (with
+ *     the default 71 %, Envoy's overprovisioning of 1.4 × healthy), and the rest goes to the
+ *     healthy endpoints of the other zones, each zone in proportion to its healthy endpoints:
+ *     spill-over grows with the local zone's losses instead of moving everything at once.
  */
 import type { BalancerConfig, ServiceTable } from "../types.js";
 import { OVERPROVISIONING_FACTOR } from "./defaults.js";
@@ -72,9 +76,11 @@ export function planEligible(
   let upTo = 0;
   for (const l of levels) {
     if (l.load <= 0) continue;
-    upTo += l.load;
-    const { candidates, local } = localityCandidates(l.members, healthy, localZone, config.zoneMinHealthyPercent);
-    out.push({ priority: l.priority, candidates, upTo, local });
+    // A level split by locality is several entries of the same priority, each with its share.
+    for (const part of localitySplit(l.members, healthy, localZone, config.zoneMinHealthyPercent)) {
+      upTo += l.load * part.share;
+      out.push({ priority: l.priority, candidates: part.candidates, upTo, local: part.local });
+    }
   }
   // Rounding must not leave a sliver above the last level.
   if (out.length > 0) out[out.length - 1] = { ...(out[out.length - 1] as LevelPlan), upTo: 100 };
@@ -104,20 +110,37 @@ export function priorityLoads(
   return levels;
 }
 
-/** localityCandidates prefers the healthy endpoints of the local zone while enough of that zone is healthy. */
-export function localityCandidates(
+/** LocalityPart is a share (0, 1] of a level's traffic and the endpoints that take it. */
+export interface LocalityPart {
+  readonly candidates: EndpointState[];
+  readonly share: number;
+  readonly local: boolean;
+}
+
+/**
+ * localitySplit divides a level's traffic between the local zone and the others: all local while
+ * at least zoneMinHealthyPercent of the local zone is healthy; below, the local zone keeps
+ * healthyPercent / zoneMinHealthyPercent of it and the other zones' healthy endpoints take the rest.
+ * With no local zone set, no healthy local endpoint or no healthy remote one, one part: all healthy.
+ */
+export function localitySplit(
   members: readonly EndpointState[],
   healthy: (s: EndpointState) => boolean,
   localZone: string,
   zoneMinHealthyPercent: number,
-): { candidates: EndpointState[]; local: boolean } {
+): LocalityPart[] {
   const all = members.filter(healthy);
-  if (localZone === "") return { candidates: all, local: false };
-  const zone = members.filter((s) => s.endpoint.zone === localZone);
+  if (localZone === "") return [{ candidates: all, share: 1, local: false }];
   const local = all.filter((s) => s.endpoint.zone === localZone);
-  if (local.length > 0 && local.length < all.length && local.length * 100 >= zoneMinHealthyPercent * zone.length) {
-    return { candidates: local, local: true };
-  }
-  return { candidates: all, local: false };
+  if (local.length === 0) return [{ candidates: all, share: 1, local: false }];
+  const remote = all.filter((s) => s.endpoint.zone !== localZone);
+  if (remote.length === 0) return [{ candidates: local, share: 1, local: true }];
+  const zoneSize = members.filter((s) => s.endpoint.zone === localZone).length;
+  const healthyPercent = (100 * local.length) / zoneSize;
+  const share = zoneMinHealthyPercent <= 0 ? 1 : Math.min(1, healthyPercent / zoneMinHealthyPercent);
+  if (share >= 1) return [{ candidates: local, share: 1, local: true }];
+  return [
+    { candidates: local, share, local: true },
+    { candidates: remote, share: 1 - share, local: false },
+  ];
 }
-

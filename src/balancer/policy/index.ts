@@ -12,7 +12,7 @@ import { PolicyServiceBalancer } from "./service-balancer.js";
 export { BALANCE_POLICIES, balancerConfig, DEFAULT_BALANCER_CONFIG, HASH_METHODS, validateBalancerConfig } from "./config.js";
 export * from "./defaults.js";
 export { BalancerConfigError, BalancerError } from "./errors.js";
-export { COUNTER_SLOTS, type CircuitLimits } from "./circuit-breaker.js";
+export { COUNTER_SLOTS, type CircuitLimits, SharedBreakerCounters } from "./circuit-breaker.js";
 export { hash32 } from "./hash.js";
 
 /** createServiceBalancer builds the balancer of one service; it throws BalancerConfigError for a bad table. */
@@ -27,8 +27,9 @@ export function createRetryBudget(percent: number, minConcurrency = RETRY_BUDGET
 
 /**
  * createCircuitBreaker builds a service's circuit breaker. Pass `counters` (COUNTER_SLOTS Int32
- * slots, e.g. over a SharedArrayBuffer) to share the counts between workers.
+ * slots, e.g. over a SharedArrayBuffer) to share the counts between workers, and `tally` for this
+ * worker's share of them (see SharedBreakerCounters).
  */
-export function createCircuitBreaker(limits: CircuitLimits, counters?: Int32Array): CircuitBreaker {
-  return new AtomicCircuitBreaker(limits, counters);
+export function createCircuitBreaker(limits: CircuitLimits, counters?: Int32Array, tally?: Int32Array): CircuitBreaker {
+  return new AtomicCircuitBreaker(limits, counters, tally);
 }

@@ -62,7 +62,13 @@ export class PolicyServiceBalancer implements ServiceBalancer {
   private sparePicker: Picker | undefined;
   private stale = true;
   private nextChangeMs = Number.POSITIVE_INFINITY;
-  private readonly cursor: Cursor = { next: 0 };
+  /**
+   * cursors: one round-robin position per plan entry (kept across replans), and one for the spare
+   * picker. Entries sharing one position would skew each other: a position left by an entry of 5
+   * candidates, taken modulo 3 by the next, favours some of its candidates.
+   */
+  private readonly cursors: Cursor[] = [];
+  private readonly spareCursor: Cursor = { next: 0 };
 
   constructor(
     table: ServiceTable,
@@ -143,14 +149,13 @@ export class PolicyServiceBalancer implements ServiceBalancer {
       if (s !== undefined) return s.endpoint;
     }
     if (this.spare.length === 0) return undefined;
-    this.sparePicker ??= this.factory(this.spare, { random: this.deps.random, cursor: this.cursor });
+    this.sparePicker ??= this.factory(this.spare, { random: this.deps.random, cursor: this.spareCursor });
     return this.sparePicker.pick(hash, exclude)?.endpoint;
   }
 
   private replan(nowMs: number): void {
     const plan = planEligible(this.states, this.master, this.config, this.deps.localZone, nowMs);
-    const deps = { random: this.deps.random, cursor: this.cursor };
-    this.levels = plan.levels.map((l) => ({ plan: l, picker: this.factory(l.candidates, deps) }));
+    this.levels = plan.levels.map((l, i) => ({ plan: l, picker: this.factory(l.candidates, { random: this.deps.random, cursor: (this.cursors[i] ??= { next: 0 }) }) }));
     this.spare = plan.spare;
     this.sparePicker = undefined;
     this.nextChangeMs = plan.nextChangeMs;

@@ -7,7 +7,15 @@
  * per proxy CPU-second. Every proxy runs one thread/worker/process, so the CPU figures compare
  * like with like.
  *
+ * Then gRPC: a bounded grpc-js unary call load (--grpc-concurrency callers, at most --grpc-calls
+ * calls per run) against three grpc-js backends directly (client-side round-robin) and through the
+ * endpoint's h2c: calls/s, p50/p99, the proxy's CPU and the ratio through/direct.
+ *
  *   npm run bench:balancer -- [--json out.json] [--seconds 5] [--repeats 3] [--connections 16]
+ *                             [--grpc-concurrency 16] [--grpc-calls 200000]
+ *   npm run bench:balancer -- --metrics-cost [--seconds 5] [--repeats 5]: only the raftmesh
+ *     endpoint, with metrics on and off side by side (runs interleaved on, off, on, off, ...), and
+ *     the cost of metrics in requests/s and in requests per CPU-second.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import { grpcLoad } from "./grpc-load.js";
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +31,9 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "5" },
     repeats: { type: "string", default: "3" },
     connections: { type: "string", default: "16" },
+    "metrics-cost": { type: "boolean", default: false },
+    "grpc-concurrency": { type: "string", default: "16" },
+    "grpc-calls": { type: "string", default: "200000" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -32,6 +44,10 @@ const BASE_PORT = 18_300;
 const BACKENDS = [BASE_PORT + 1, BASE_PORT + 2, BASE_PORT + 3];
 const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30 };
 const CLK_TCK = 100;
+const GRPC_BACKENDS = [BASE_PORT + 41, BASE_PORT + 42, BASE_PORT + 43];
+const GRPC_CONCURRENCY = Number(values["grpc-concurrency"]);
+/** GRPC_CALLS_MAX bounds one gRPC run's calls (besides --seconds). */
+const GRPC_CALLS_MAX = Number(values["grpc-calls"]);
 
 /** Proc is a child process we started and stop. */
 interface Proc {
@@ -127,6 +143,32 @@ function measure(target: string, url: string, pid: number | undefined): Row {
   };
 }
 
+/** GrpcRow is one gRPC target's medians over the repeats. */
+interface GrpcRow {
+  readonly target: string;
+  readonly callsPerS: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly cpuS: number;
+  readonly callsPerCpuS: number;
+  readonly errors: number;
+}
+
+/** measureGrpc runs the gRPC load (a warm-up, then the repeats) and takes medians; pid's CPU is the proxy's. */
+async function measureGrpc(target: string, address: string, authority: string | undefined, pid: number | undefined): Promise<GrpcRow> {
+  const opts = { seconds: SECONDS, concurrency: GRPC_CONCURRENCY, maxCalls: GRPC_CALLS_MAX };
+  await grpcLoad(address, authority, { ...opts, seconds: Math.min(2, SECONDS) }); // warm-up, not counted
+  const runs: { callsPerS: number; p50Ms: number; p99Ms: number; cpuS: number; callsPerCpuS: number; errors: number }[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const cpu0 = pid ? cpuSeconds(pid) : 0;
+    const r = await grpcLoad(address, authority, opts);
+    const cpuS = pid ? cpuSeconds(pid) - cpu0 : 0;
+    runs.push({ ...r, cpuS, callsPerCpuS: pid ? r.calls / Math.max(cpuS, 0.01) : Number.NaN });
+  }
+  const med = (f: (r: (typeof runs)[number]) => number) => median(runs.map(f));
+  return { target, callsPerS: med((r) => r.callsPerS), p50Ms: med((r) => r.p50Ms), p99Ms: med((r) => r.p99Ms), cpuS: med((r) => r.cpuS), callsPerCpuS: med((r) => r.callsPerCpuS), errors: runs.reduce((n, r) => n + r.errors, 0) };
+}
+
 function haproxyConfig(): string {
   const servers = BACKENDS.map((p, i) => `  server s${i} 127.0.0.1:${p}`).join("\n");
   return `global
@@ -188,12 +230,58 @@ ${servers}
 `;
 }
 
+/** metricsCost measures the endpoint with metrics on and off, interleaved so drifts in machine load hit both alike. */
+async function metricsCost(): Promise<void> {
+  const tsx = ["--import", "tsx"];
+  await start("backends", process.execPath, [...tsx, resolve(HERE, "backends.ts"), ...BACKENDS.map(String)], /^ready/);
+  const env = (on: boolean) => ({ ...process.env, BENCH_METRICS: on ? "1" : "0" });
+  const on = await startWith("raftmesh metrics on", env(true), [String(PORTS.rmHttp), String(PORTS.rmTcp)]);
+  const off = await startWith("raftmesh metrics off", env(false), [String(BASE_PORT + 12), String(BASE_PORT + 13)]);
+  const targets = [
+    { name: "metrics on", url: `http://127.0.0.1:${PORTS.rmHttp}/svc/hello/`, pid: on.child.pid },
+    { name: "metrics off", url: `http://127.0.0.1:${BASE_PORT + 12}/svc/hello/`, pid: off.child.pid },
+  ];
+  for (const t of targets) wrk(t.url, t.pid); // warm-up runs, not counted
+  const runs = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
+  for (let i = 0; i < REPEATS; i++) for (const t of i % 2 === 0 ? targets : [...targets].reverse()) runs.get(t.name)!.push(wrk(t.url, t.pid));
+  const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${REPEATS} interleaved runs each, medians\n`);
+  process.stdout.write(`${"ENDPOINT".padEnd(14)}${"REQ/S".padStart(10)}${"P50 MS".padStart(9)}${"P99 MS".padStart(9)}${"REQ/CPU-S".padStart(11)}${"ERRORS".padStart(8)}\n`);
+  const row = (name: string) => {
+    const rs = runs.get(name)!;
+    return { rps: median(rs.map((r) => r.rps)), perCpu: median(rs.map((r) => (r.rps * SECONDS) / Math.max(r.cpuS, 0.01))), p50: median(rs.map((r) => r.p50Ms)), p99: median(rs.map((r) => r.p99Ms)), errors: rs.reduce((n, r) => n + r.errors, 0) };
+  };
+  for (const t of targets) {
+    const r = row(t.name);
+    process.stdout.write(`${t.name.padEnd(14)}${fmt(r.rps).padStart(10)}${fmt(r.p50, 2).padStart(9)}${fmt(r.p99, 2).padStart(9)}${fmt(r.perCpu).padStart(11)}${String(r.errors).padStart(8)}\n`);
+  }
+  const a = row("metrics on");
+  const b = row("metrics off");
+  process.stdout.write(`metrics cost: req/s ${fmt((1 - a.rps / b.rps) * 100, 1)} %, req per CPU-second ${fmt((1 - a.perCpu / b.perCpu) * 100, 1)} % (negative: metrics on measured faster)\n`);
+}
+
+function startWith(name: string, env: NodeJS.ProcessEnv, ports: string[]): Promise<Proc> {
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(HERE, "endpoint.ts"), ...ports, ...BACKENDS.map(String)], { stdio: ["ignore", "pipe", "pipe"], env });
+  const p = { name, child };
+  procs.push(p);
+  return new Promise((ok, fail) => {
+    child.once("exit", (code) => fail(new Error(`${name} exited (${code})`)));
+    createInterface({ input: child.stdout! }).on("line", (l) => {
+      if (/^ready/.test(l)) ok(p);
+    });
+  });
+}
+
 async function main(): Promise<void> {
+  if (values["metrics-cost"]) return metricsCost();
   const dir = mkdtempSync(join(tmpdir(), "raftmesh-bench-balancer-"));
   writeFileSync(join(dir, "haproxy.cfg"), haproxyConfig());
   writeFileSync(join(dir, "nginx.conf"), nginxConfig(dir));
   const tsx = ["--import", "tsx"];
   await start("backends", process.execPath, [...tsx, resolve(HERE, "backends.ts"), ...BACKENDS.map(String)], /^ready/);
+  await start("grpc-backends", process.execPath, [...tsx, resolve(HERE, "grpc-backends.ts"), ...GRPC_BACKENDS.map(String)], /^ready/);
+  // The endpoint learns the gRPC backends from its environment (service "hello-grpc").
+  process.env.BENCH_GRPC_PORTS = GRPC_BACKENDS.join(",");
   const rm = await start("raftmesh", process.execPath, [...tsx, resolve(HERE, "endpoint.ts"), String(PORTS.rmHttp), String(PORTS.rmTcp), ...BACKENDS.map(String)], /^ready/);
   const ha = await start("haproxy", "haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
   const ng = await start("nginx", "nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
@@ -221,7 +309,18 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(ratios)) {
     process.stdout.write(`${k}: req/s ratio ${fmt(v.rps, 2)}, req per CPU-second ratio ${fmt(v.reqPerCpuS, 2)}, p99 added over direct ${fmt(v.p99AddedMs, 2)} ms\n`);
   }
-  if (values.json) writeFileSync(values.json, `${JSON.stringify({ seconds: SECONDS, repeats: REPEATS, connections: CONNECTIONS, rows, ratios }, null, 2)}\n`);
+  const grpcRows = [
+    await measureGrpc("direct grpc (3 backends)", `ipv4:${GRPC_BACKENDS.map((p) => `127.0.0.1:${p}`).join(",")}`, undefined, undefined),
+    await measureGrpc("raftmesh h2c", `127.0.0.1:${PORTS.rmHttp}`, "hello-grpc", rm.child.pid),
+  ];
+  const grpcRatio = { callsPerS: grpcRows[1]!.callsPerS / grpcRows[0]!.callsPerS, p99AddedMs: grpcRows[1]!.p99Ms - grpcRows[0]!.p99Ms };
+  process.stdout.write(`\ngrpc-js unary calls, ${GRPC_CONCURRENCY} concurrent, ${SECONDS}s (at most ${GRPC_CALLS_MAX} calls), median of ${REPEATS}\n`);
+  process.stdout.write(`${"TARGET".padEnd(26)}${"CALLS/S".padStart(10)}${"P50 MS".padStart(9)}${"P99 MS".padStart(9)}${"CPU S".padStart(8)}${"CALLS/CPU-S".padStart(13)}${"ERRORS".padStart(8)}\n`);
+  for (const r of grpcRows) {
+    process.stdout.write(`${r.target.padEnd(26)}${fmt(r.callsPerS).padStart(10)}${fmt(r.p50Ms, 2).padStart(9)}${fmt(r.p99Ms, 2).padStart(9)}${fmt(r.cpuS, 2).padStart(8)}${fmt(r.callsPerCpuS).padStart(13)}${String(r.errors).padStart(8)}\n`);
+  }
+  process.stdout.write(`grpc: calls/s through h2c / direct ${fmt(grpcRatio.callsPerS, 2)}, p99 added ${fmt(grpcRatio.p99AddedMs, 2)} ms\n`);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify({ seconds: SECONDS, repeats: REPEATS, connections: CONNECTIONS, rows, ratios, grpc: { concurrency: GRPC_CONCURRENCY, maxCalls: GRPC_CALLS_MAX, rows: grpcRows, ratio: grpcRatio } }, null, 2)}\n`);
 }
 
 function stopAll(): void {

@@ -13,6 +13,7 @@
  * heartbeat cycle.
  *
  *   npm run bench:failover -- [--ttls 1000,3000,10000] [--rounds 20] [--json out.json]
+ *   npm run bench:failover -- --cause crash [--ttl 5000] [--rounds 20] [--json out.json]   (crash.ts)
  *
  * Goal: median ≤ TTL + 300 ms, max ≤ TTL + 500 ms.
  */
@@ -24,6 +25,7 @@ import { RaftmeshClient } from "../../../src/client/index.js";
 import { hostMonotonicMs } from "../../../src/demo/backend.js";
 import { REPO_ROOT } from "../../integration/harness/process-cluster.js";
 import { BenchCluster } from "../registry/cluster.js";
+import { runCrash } from "./crash.js";
 import { machineInfo, round2 } from "../registry/procs.js";
 
 const SERVICE = "bench-failover";
@@ -63,7 +65,8 @@ interface RoundResult {
   readonly watcherMs: number;
 }
 
-const { values } = parseArgs({ options: { ttls: { type: "string" }, rounds: { type: "string" }, json: { type: "string" } }, strict: true });
+const { values } = parseArgs({ options: { ttls: { type: "string" }, rounds: { type: "string" }, json: { type: "string" }, cause: { type: "string" }, ttl: { type: "string" } }, strict: true });
+if (values.cause !== undefined && values.cause !== "ttl" && values.cause !== "crash") throw new Error(`--cause: "${values.cause}" is not ttl or crash`);
 const ttls = (values.ttls ?? "1000,3000,10000").split(",").map((s) => {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1_000) throw new Error(`--ttls: "${s}" is not a TTL in ms (at least 1000)`);
@@ -271,6 +274,12 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
+  if (values.cause === "crash") {
+    const ttlMs = Number(values.ttl ?? 5_000);
+    if (!Number.isInteger(ttlMs) || ttlMs < 1_000) throw new Error(`--ttl: "${values.ttl}" is not a TTL in ms (at least 1000)`);
+    await runCrash({ rounds, ttlMs, json: values.json });
+    return;
+  }
   const machine = machineInfo();
   const perTtl: Record<string, Awaited<ReturnType<typeof runTtl>>> = {};
   for (const ttl of ttls) {

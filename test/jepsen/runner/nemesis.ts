@@ -38,6 +38,9 @@ const MEMBERSHIP_STEP_MS = 15_000;
 /** NemesisFamily is one of NEMESIS_FAMILIES. */
 export type NemesisFamily = (typeof NEMESIS_FAMILIES)[number];
 
+/** JITTER_MIN: a fault's hold and a rest last at least this share of their option (see jitter). */
+export const JITTER_MIN = 0.5;
+
 /** NemesisTiming: each fault lasts holdMs (±50 %), then the cluster rests restMs (±50 %). */
 export interface NemesisTiming {
   readonly holdMs: number;
@@ -297,7 +300,7 @@ export class NemesisDriver {
   }
 
   private jitter(ms: number): number {
-    return Math.round(ms * (0.5 + this.rng.next()));
+    return Math.round(ms * (JITTER_MIN + this.rng.next()));
   }
 }
 

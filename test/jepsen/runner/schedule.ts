@@ -14,7 +14,7 @@ import { CLUSTER_FACTORIES, type ClusterFactory } from "./cluster-factory.js";
 import { ElectionWatcher } from "./elections.js";
 import { HistoryRecorder } from "./history.js";
 import { LoopbackCluster } from "./loopback-cluster.js";
-import { NemesisDriver } from "./nemesis.js";
+import { JITTER_MIN, NemesisDriver } from "./nemesis.js";
 import { INSTANCE_UNSAFE_SWITCHES, type RunOptions } from "./options.js";
 import { PARTITION_NAMES } from "./partitions.js";
 import { renderReport } from "./report-html.js";
@@ -70,7 +70,7 @@ export async function runTest(o: RunOptions, log: (line: string) => void, factor
     clock,
     rng: rng.fork(),
     clients,
-    options: { opTimeoutMs: o.opTimeoutMs, concurrency: o.concurrency, rateHz: o.rateHz, loadMs, checkBudgetMs: o.checkBudgetMs, unsafeBlindRetry: o.unsafeBlindRetry, pinnedClients: o.clients === "pinned", instanceUnsafe: o.unsafe.filter(isInstanceSwitch) },
+    options: { opTimeoutMs: o.opTimeoutMs, concurrency: o.concurrency, rateHz: o.rateHz, loadMs, checkBudgetMs: o.checkBudgetMs, unsafeBlindRetry: o.unsafeBlindRetry, pinnedClients: o.clients === "pinned", instanceUnsafe: o.unsafe.filter(isInstanceSwitch), faultHoldMinMs: Math.round(o.faultHoldMs * JITTER_MIN) },
   };
   const stopElections = new AbortController();
   try {

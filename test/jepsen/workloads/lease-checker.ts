@@ -11,16 +11,31 @@
  *   the end, marked no later than r + ttl + boundMs; a fault overlapping that window moves the
  *   deadline to the fault's end + ttl + boundMs (a new leader starts every lease afresh). The mark
  *   judged is the one that left it critical, which may precede r when its last attempts failed.
+ * - confirmation: no heartbeat sent to a node while it was cut off from a majority of the cluster
+ *   is acknowledged. A heartbeat is acknowledged only once a quorum confirmed, after it arrived,
+ *   that its leader still leads (a write needs a quorum too); a node on the minority side of a
+ *   partition can get neither. A deposed leader that acknowledges anyway (the unconfirmed-lease-ack
+ *   control) breaks the safety rule above only when its answer lands in the few hundred ms before
+ *   it notices and a new leader's expiry follows within the TTL, which a 60 s run often misses;
+ *   this rule sees every such answer.
  */
 import type { OpStatus } from "../checker/history.js";
 import type { Anomaly, CheckerResult } from "./types.js";
 
-/** LeaseHeartbeat is one heartbeat attempt. */
+/** LeaseHeartbeat is one heartbeat attempt; node is the node it was sent to. */
 export interface LeaseHeartbeat {
   readonly id: string;
   readonly status: OpStatus;
   readonly call: number;
   readonly return: number;
+  readonly node?: string;
+}
+
+/** CutOff is a time during which a node certainly could not reach a majority of the cluster. */
+export interface CutOff {
+  readonly node: string;
+  readonly from: number;
+  readonly to: number;
 }
 
 /** HealthTransition is one observed health value of an instance (from the watch), in index order. */
@@ -56,6 +71,8 @@ export interface LeaseCheckInput {
   readonly faults: readonly { readonly from: number; readonly to: number }[];
   /** endAt is when the transitions were last known complete. */
   readonly endAt: number;
+  /** cutOff are the windows in which a node could not reach a majority (cutOffWindows); none: not checked. */
+  readonly cutOff?: readonly CutOff[];
 }
 
 const EXAMPLE_MAX = 6;
@@ -121,6 +138,41 @@ export function criticalMarks(transitions: readonly HealthTransition[]): HealthT
   return out;
 }
 
+/** PartitionFault is a nemesis fault interval as faultIntervals gives it. */
+export interface PartitionFault {
+  readonly f: string;
+  readonly value: unknown;
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * cutOffWindows finds, for each symmetric partition whose groups divide the whole cluster, the
+ * nodes of every group smaller than a majority, and the window in which they were certainly cut
+ * off: from the fault's start (recorded once the cut was in place) for holdMinMs (the nemesis holds
+ * a fault at least that long before it heals it). A fault that ended sooner (cut short by the end
+ * of the load) gives none: its heal may have begun before its end was recorded. Other shapes
+ * (one-way cuts, a bridge node in no group) give none, and neither does any fault of a run that
+ * changed membership (a majority of which configuration?).
+ */
+export function cutOffWindows(faults: readonly PartitionFault[], nodes: readonly string[], holdMinMs: number): CutOff[] {
+  if (faults.some((f) => f.f.startsWith("membership"))) return [];
+  const out: CutOff[] = [];
+  const majority = Math.floor(nodes.length / 2) + 1;
+  for (const f of faults) {
+    if (!f.f.startsWith("partition:") || f.to < f.from + holdMinMs || !Array.isArray(f.value)) continue;
+    const groups = f.value as unknown[];
+    if (!groups.every((g) => Array.isArray(g) && g.every((n) => typeof n === "string"))) continue;
+    const members = (groups as string[][]).flat();
+    // Disjoint groups that name every node exactly once (a list of one-way cuts names nodes twice).
+    if (members.length !== nodes.length || new Set(members).size !== nodes.length || !nodes.every((n) => members.includes(n))) continue;
+    for (const g of groups as string[][]) {
+      if (g.length < majority) for (const node of g) out.push({ node, from: f.from, to: f.from + holdMinMs });
+    }
+  }
+  return out;
+}
+
 /** livenessDeadline is r + ttl + bound, pushed past every fault that overlaps the window. */
 export function livenessDeadline(lastReturn: number, ttlMs: number, boundMs: number, faults: LeaseCheckInput["faults"]): number {
   let deadline = lastReturn + ttlMs + boundMs;
@@ -146,6 +198,14 @@ export function checkLease(input: LeaseCheckInput): CheckerResult {
   }
   if (early.length > 0) anomalies.push({ kind: "critical-while-renewed", message: `${early.length} instances marked critical before the TTL of an acknowledged heartbeat ran out`, example: early.slice(0, EXAMPLE_MAX) });
 
+  const unconfirmed: unknown[] = [];
+  for (const h of input.heartbeats) {
+    if (h.status !== "ok" || h.node === undefined) continue;
+    const w = input.cutOff?.find((c) => c.node === h.node && h.call > c.from && h.return < c.to);
+    if (w) unconfirmed.push({ id: h.id, node: h.node, heartbeat: { call: Math.round(h.call), return: Math.round(h.return) }, cutOff: { from: Math.round(w.from), to: Math.round(w.to) }, afterCutMs: Math.round(h.call - w.from) });
+  }
+  if (unconfirmed.length > 0) anomalies.push({ kind: "acknowledged-while-cut-off", message: `${unconfirmed.length} heartbeats acknowledged by a node cut off from a majority (no quorum could confirm them)`, example: unconfirmed.slice(0, EXAMPLE_MAX) });
+
   const notMarked: unknown[] = [];
   const late: unknown[] = [];
   let undecided = 0;
@@ -165,11 +225,11 @@ export function checkLease(input: LeaseCheckInput): CheckerResult {
   }
   if (notMarked.length > 0) anomalies.push({ kind: "never-marked", message: `${notMarked.length} instances with stopped heartbeats were not critical by their deadline`, example: notMarked.slice(0, EXAMPLE_MAX) });
   if (late.length > 0) anomalies.push({ kind: "marked-late", message: `${late.length} instances marked critical after TTL + ${boundMs} ms`, example: late.slice(0, EXAMPLE_MAX) });
-  const stats = { ttlMs, boundMs, heartbeats: input.heartbeats.length, acked: input.heartbeats.filter((h) => h.status === "ok").length, criticalMarks: marks.length, stopped: input.stopped.length, undecided };
+  const stats = { ttlMs, boundMs, heartbeats: input.heartbeats.length, acked: input.heartbeats.filter((h) => h.status === "ok").length, criticalMarks: marks.length, stopped: input.stopped.length, undecided, cutOffWindows: input.cutOff?.length ?? 0, sentWhileCutOff: input.heartbeats.filter((h) => h.node !== undefined && input.cutOff?.some((c) => c.node === h.node && h.call > c.from && h.return < c.to)).length };
   const valid = anomalies.length > 0 ? false : undecided > 0 ? "unknown" : true;
   const summary =
     valid === false
       ? anomalies.map((a) => a.message).join("; ")
-      : `${marks.length} critical marks, none while renewed; ${input.stopped.length - undecided} of ${input.stopped.length} stopped instances marked within TTL + ${boundMs} ms`;
+      : `${marks.length} critical marks, none while renewed; ${input.stopped.length - undecided} of ${input.stopped.length} stopped instances marked within TTL + ${boundMs} ms${input.cutOff ? `; none of ${stats.sentWhileCutOff} heartbeats sent to a cut-off node acknowledged` : ""}`;
   return { name: "lease", valid, summary, anomalies, stats };
 }

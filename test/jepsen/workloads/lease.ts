@@ -11,7 +11,7 @@ import { errorOutcome, errorText } from "../runner/outcome.js";
 import { faultIntervals } from "../runner/stats.js";
 import type { NemesisRecord } from "../runner/history.js";
 import { retryUntil } from "./processes.js";
-import { checkLease, type HealthTransition, type LeaseHeartbeat, markLowerBounds, markTimes, type StoppedInstance } from "./lease-checker.js";
+import { checkLease, cutOffWindows, type HealthTransition, type LeaseHeartbeat, markLowerBounds, markTimes, type StoppedInstance } from "./lease-checker.js";
 import type { Workload, WorkloadContext } from "./types.js";
 import { ReconnectingWatcher } from "./watcher.js";
 
@@ -110,7 +110,7 @@ export function leaseWorkload(): Workload {
       const heartbeats: LeaseHeartbeat[] = ctx.history
         .ops()
         .filter((o) => o.f === "heartbeat")
-        .map((o) => ({ id: (o.input as { id: string }).id, status: o.status, call: o.call, return: o.return }));
+        .map((o) => ({ id: (o.input as { id: string }).id, status: o.status, call: o.call, return: o.return, node: o.node }));
       const nemesis = ctx.history.entries.filter((e): e is NemesisRecord => e.type === "nemesis");
       // healthSince is cluster time: markTimes converts it to run time (wall clocks play no part,
       // so clock faults change nothing here).
@@ -138,7 +138,9 @@ export function leaseWorkload(): Workload {
         return { id: inst.id, index: e.index, health: inst.health, at: at[i] as number, notBefore: notBefore[i] as number };
       });
       const stoppedList: StoppedInstance[] = [...stopped].map(([id, lastReturn]) => ({ id, lastReturn }));
-      const result = checkLease({ ttlMs: LEASE_TTL_MS, boundMs: LEASE_MARK_BOUND_MS, slackMs: CLOCK_SLACK_MS, heartbeats, transitions, stopped: stoppedList, faults: faultIntervals(nemesis, endAt), endAt: caughtUp ? endAt : 0 });
+      const faults = faultIntervals(nemesis, endAt);
+      const cutOff = cutOffWindows(faults, ctx.cluster.nodes, ctx.options.faultHoldMinMs);
+      const result = checkLease({ ttlMs: LEASE_TTL_MS, boundMs: LEASE_MARK_BOUND_MS, slackMs: CLOCK_SLACK_MS, heartbeats, transitions, stopped: stoppedList, faults, endAt: caughtUp ? endAt : 0, cutOff });
       return [caughtUp ? result : { ...result, valid: result.valid === false ? false : "unknown", summary: `${result.summary} (the watcher never caught up)` }];
     },
   };

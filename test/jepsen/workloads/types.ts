@@ -27,6 +27,8 @@ export interface WorkloadOptions {
   readonly pinnedClients: boolean;
   /** instanceUnsafe: negative controls in the master workload's backends (their RAFTMESH_TEST_UNSAFE). */
   readonly instanceUnsafe: readonly string[];
+  /** faultHoldMinMs: a fault that is not cut short by the end of the load lasts at least this long before it is healed. */
+  readonly faultHoldMinMs: number;
 }
 
 /** WorkloadContext is what a workload gets from the runner. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BalancerConfigError, COUNTER_SLOTS, createCircuitBreaker } from "../../../src/balancer/policy/index.js";
+import { BalancerConfigError, COUNTER_SLOTS, createCircuitBreaker, SharedBreakerCounters } from "../../../src/balancer/policy/index.js";
 import { AtomicCircuitBreaker } from "../../../src/balancer/policy/circuit-breaker.js";
 
 const LIMITS = { maxConnections: 3, maxPendingRequests: 2, maxRequests: 4 };
@@ -50,6 +50,24 @@ describe("balancer: circuit breaker", () => {
     expect(b.tryStartRequest()).toBe(false);
     b.onRequestEnd();
     expect(a.tryStartRequest()).toBe(true);
+  });
+
+  it("circuit breaker: shared counters by service slot; a dead worker's share is given back, the live one's kept", () => {
+    const counters = new SharedBreakerCounters(2, 2);
+    const w0 = createCircuitBreaker(LIMITS, counters.shared(1), counters.tally(1, 0));
+    const w1 = createCircuitBreaker(LIMITS, counters.shared(1), counters.tally(1, 1));
+    const other = createCircuitBreaker(LIMITS, counters.shared(0), counters.tally(0, 1));
+    expect(w0.tryOpenConnection() && w0.tryOpenConnection() && w1.tryOpenConnection()).toBe(true);
+    expect(w1.tryOpenConnection()).toBe(false); // 3 across the two workers
+    expect(other.tryOpenConnection()).toBe(true); // another service's slot is its own
+    counters.forgetWorker(0);
+    expect(w1.counts().connections).toBe(1);
+    expect(w1.tryOpenConnection() && w1.tryOpenConnection()).toBe(true);
+    expect(w1.tryOpenConnection()).toBe(false);
+    // The dead worker's breaker (it no longer runs) cannot release what was given back for it.
+    w0.onConnectionClosed();
+    expect(w1.counts().connections).toBe(3);
+    expect(() => counters.shared(2)).toThrow(BalancerConfigError);
   });
 
   it("circuit breaker: bad limits are refused, naming the field", () => {

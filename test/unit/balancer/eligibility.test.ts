@@ -3,7 +3,7 @@
  * panic, priority levels (Envoy's priority load with overprovisioning 1.4) and zone preference.
  */
 import { describe, expect, it } from "vitest";
-import { priorityLoads } from "../../../src/balancer/policy/eligibility.js";
+import { localitySplit, priorityLoads } from "../../../src/balancer/policy/eligibility.js";
 import { EndpointState } from "../../../src/balancer/policy/endpoint-state.js";
 import { balancer, countPicks, ep, eps, share, table } from "./harness.js";
 
@@ -119,23 +119,44 @@ describe("balancer: eligibility", () => {
     expect(countPicks(balancer(table(endpoints), 1, ""), 300).size).toBe(5);
   });
 
-  it("eligibility: zone: spills over to every zone when the local zone's healthy share drops under zoneMinHealthyPercent", () => {
+  it("eligibility: zone: below zoneMinHealthyPercent the local zone keeps a share in proportion to its health; the other zones take the rest", () => {
     const endpoints = (localHealthy: number) => [
       ...eps(10, (i) => ({ zone: "z1", health: i < localHealthy ? "passing" : "critical" })),
       ep("r0", { zone: "z2" }),
       ep("r1", { zone: "z2" }),
-      ep("r2", { zone: "z2" }),
+      ep("r2", { zone: "z3" }),
     ];
+    const local = (n: number) => Array.from({ length: n }, (_, i) => `e${i}`);
     // 8 of 10 local healthy = 80 % ≥ 71 % (the default): local only; at exactly the threshold too.
     const at = countPicks(balancer(table(endpoints(8)), 1, "z1"), 800);
     expect(at.get("r0")).toBeUndefined();
     expect(countPicks(balancer(table(endpoints(7), { zoneMinHealthyPercent: 70 }), 1, "z1"), 700).get("r0")).toBeUndefined();
-    // 7 of 10 = 70 % < 71 %: all healthy endpoints, local and remote, share the traffic.
-    const under = countPicks(balancer(table(endpoints(7)), 1, "z1"), 1000);
-    expect(under.size).toBe(10);
-    expect(under.get("r0")).toBe(100);
-    // Threshold 0: local while any local endpoint is healthy.
+    // Below it the share falls with the zone's health: 70/71, 50/71, 20/71 of the traffic stays local;
+    // the rest is spread over the three remote endpoints, whatever their zone.
+    for (const healthy of [7, 5, 2]) {
+      const counts = countPicks(balancer(table(endpoints(healthy), { panicThresholdPercent: 0 }), 1, "z1"), PICKS);
+      const keep = (healthy * 10) / 71;
+      expect(Math.abs(levelShare(counts, local(healthy)) - keep)).toBeLessThan(TOLERANCE);
+      for (const r of ["r0", "r1", "r2"]) expect(Math.abs(share(counts, r) - (1 - keep) / 3)).toBeLessThan(TOLERANCE);
+    }
+    // None healthy locally: all remote. Threshold 0: local while any local endpoint is healthy.
+    expect([...countPicks(balancer(table(endpoints(0), { panicThresholdPercent: 0 }), 1, "z1"), 30).keys()].sort()).toEqual(["r0", "r1", "r2"]);
     expect(countPicks(balancer(table(endpoints(1), { zoneMinHealthyPercent: 0, panicThresholdPercent: 0 }), 1, "z1"), 10)).toEqual(new Map([["e0", 10]]));
+  });
+
+  it("eligibility: zone: localitySplit is pure and its shares add to one", () => {
+    const mk = (id: string, zone: string, ok: boolean) => new EndpointState(ep(id, { zone, health: ok ? "passing" : "critical" }));
+    const members = [mk("a", "z1", true), mk("b", "z1", false), mk("c", "z1", false), mk("d", "z1", false), mk("x", "z2", true), mk("y", "z2", true)];
+    const healthy = (s: EndpointState) => s.endpoint.health === "passing";
+    const parts = localitySplit(members, healthy, "z1", 50);
+    // 1 of 4 local healthy = 25 % of a 50 % threshold: half stays local.
+    expect(parts.map((p) => [p.candidates.map((c) => c.endpoint.id), p.share, p.local])).toEqual([
+      [["a"], 0.5, true],
+      [["x", "y"], 0.5, false],
+    ]);
+    expect(localitySplit(members, healthy, "z1", 50)).toEqual(parts);
+    expect(localitySplit(members, healthy, "z1", 25).map((p) => p.share)).toEqual([1]);
+    expect(localitySplit(members, healthy, "", 50).map((p) => p.candidates.length)).toEqual([3]);
   });
 
   it("eligibility: a retry whose candidates are all excluded widens to the next level and to other zones", () => {

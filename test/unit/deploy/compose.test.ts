@@ -178,8 +178,13 @@ function portOf(v: Yaml, where: string): Port {
   return { published: Number(asString(map.published, `${where}.published`)), target: Number(asString(map.target, `${where}.target`)) };
 }
 
+/** MONITORING_PROFILE is the compose profile of the optional Prometheus and Grafana services. */
+const MONITORING_PROFILE = "monitoring";
+
+/** servicesOf reads the raftmesh nodes: every service but the optional ones under a profile. */
 function servicesOf(doc: Yaml): Service[] {
-  return Object.entries(asMap(asMap(doc, "compose file").services, "services")).map(([name, raw]) => {
+  const all = Object.entries(asMap(asMap(doc, "compose file").services, "services"));
+  return all.filter(([, raw]) => asMap(raw, "service").profiles === undefined).map(([name, raw]) => {
     const s = asMap(raw, name);
     const envRaw = s.environment ?? {};
     const env: Record<string, string> = {};
@@ -316,6 +321,21 @@ describe("deploy: docker-compose.yml describes a cluster the agent's config load
       const own = JSON.stringify(asMap(asMap(asMap(DOC, "compose file").services, "services")[s.name] ?? null, s.name).healthcheck ?? null);
       if (own !== "null") expect(own).toContain("/readyz");
     }
+  });
+
+  it("deploy: Prometheus and Grafana are optional (profile monitoring) and mount the repository's config", () => {
+    const services = asMap(asMap(DOC, "compose file").services, "services");
+    for (const name of ["prometheus", "grafana"]) {
+      const s = asMap(services[name] ?? null, name);
+      expect(asList(s.profiles ?? null, `${name}.profiles`)).toEqual([MONITORING_PROFILE]);
+      for (const v of asList(s.volumes ?? [], `${name}.volumes`)) {
+        const source = asString(v, `${name}.volumes`).split(":")[0] ?? "";
+        expect(existsSync(join(ROOT, source)), `${name} mounts ${source}, which does not exist`).toBe(true);
+      }
+    }
+    // Prometheus scrapes every node's admin port by its compose hostname.
+    const prom = readFileSync(join(ROOT, "cluster/prometheus/prometheus.yml"), "utf8");
+    for (const node of SERVICES) expect(prom).toContain(`"${node.hostname}:${portOfAddress(configOf(node).adminListen)}"`);
   });
 
   it("deploy: the YAML subset parser resolves merges and refuses what it does not understand", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkLease, criticalMarks, type LeaseCheckInput, livenessDeadline } from "../../jepsen/workloads/lease-checker.js";
+import { checkLease, criticalMarks, cutOffWindows, type LeaseCheckInput, livenessDeadline } from "../../jepsen/workloads/lease-checker.js";
 
 const base: LeaseCheckInput = { ttlMs: 3_000, boundMs: 2_000, slackMs: 50, heartbeats: [], transitions: [], stopped: [], faults: [], endAt: 60_000 };
 
@@ -99,5 +99,37 @@ describe("lease checker", () => {
       { id: "a", index: 9, health: "critical", at: 30 },
     ]);
     expect(marks.map((m) => m.index)).toEqual([4, 9]);
+  });
+
+  it("lease checker: cutOffWindows — the minority side of a symmetric partition, from the cut for the least hold, and nothing else", () => {
+    const nodes = ["n1", "n2", "n3", "n4", "n5"];
+    const isolate = { f: "partition:isolate-leader", value: [["n5"], ["n1", "n2", "n3", "n4"]], from: 1_000, to: 6_000 };
+    expect(cutOffWindows([isolate], nodes, 2_500)).toEqual([{ node: "n5", from: 1_000, to: 3_500 }]);
+    const halves = { f: "partition:random-halves", value: [["n2", "n4", "n5"], ["n1", "n3"]], from: 7_000, to: 12_000 };
+    expect(cutOffWindows([halves], nodes, 2_500).map((w) => w.node)).toEqual(["n1", "n3"]);
+    // One-way cuts name the target once per link; a bridge node is in no group; neither is judged.
+    const deaf = { f: "partition:one-way-deaf", value: nodes.filter((n) => n !== "n5").map((n) => [n, "n5"]), from: 1_000, to: 6_000 };
+    const bridge = { f: "partition:bridge", value: [["n1", "n2"], ["n4", "n5"]], from: 1_000, to: 6_000 };
+    expect(cutOffWindows([deaf, bridge], nodes, 2_500)).toEqual([]);
+    // A fault that ended before the least hold was cut short (its heal may predate its recorded end).
+    expect(cutOffWindows([{ ...isolate, to: 3_400 }], nodes, 2_500)).toEqual([]);
+    // Kills, pauses and clock jumps are not partitions; a run that changed membership is not judged.
+    expect(cutOffWindows([{ f: "kill:one", value: ["n5"], from: 1_000, to: 6_000 }], nodes, 2_500)).toEqual([]);
+    expect(cutOffWindows([isolate, { f: "membership:shrink", value: ["n2"], from: 7_000, to: 9_000 }], nodes, 2_500)).toEqual([]);
+  });
+
+  it("lease checker: flags a heartbeat acknowledged by a node cut off from a majority (planted), and only inside the window", () => {
+    const cutOff = [{ node: "n5", from: 1_000, to: 3_500 }];
+    const ack = (node: string, call: number) => ({ id: "a", status: "ok" as const, call, return: call + 5, node });
+    // Before the cut, after the window, through another node, or not acknowledged: fine.
+    const fine = checkLease({ ...base, cutOff, heartbeats: [ack("n5", 990), ack("n5", 3_600), ack("n1", 1_500), { ...ack("n5", 1_500), status: "fail" }] });
+    expect(fine.valid).toBe(true);
+    expect(fine.summary).toContain("none of 1 heartbeats sent to a cut-off node acknowledged");
+    const r = checkLease({ ...base, cutOff, heartbeats: [ack("n5", 1_200)] });
+    expect(r.valid).toBe(false);
+    expect(r.anomalies[0]).toMatchObject({ kind: "acknowledged-while-cut-off" });
+    expect(r.anomalies[0]?.example[0]).toMatchObject({ id: "a", node: "n5", afterCutMs: 200 });
+    // Without windows the rule is not applied (a run with no partitions to judge by).
+    expect(checkLease({ ...base, heartbeats: [ack("n5", 1_200)] }).valid).toBe(true);
   });
 });

@@ -22,11 +22,12 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
   events: ["node", "registry", "raft", "common"], // follows node and registry events; the agent wires it (no config: it takes its settings as values)
-  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "events", "local", "client"], // the composition root; client: the local agent's loopback client
+  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "events", "metrics", "local", "client"], // the composition root; client: the local agent's loopback client
+  metrics: ["node", "registry", "raft", "storage", "balancer", "common"], // follows each part through its events or one wrapper the agent puts in place; nothing imports it but the agent
   client: ["common"], // publishable alone: never a server module
-  cli: ["client", "agent", "config", "common"],
+  cli: ["client", "agent", "config", "common", "local"],
   balancer: ["common", "registry"], // registry for its types only (the feed); balancer/policy and balancer/types.ts import nothing outside src/balancer (test/unit/balancer/purity.test.ts)
-  local: ["client", "common"], // the node's local agent talks to its node through the client API, as any instance would
+  local: ["client", "common"], // the node's local agent talks to its node through the SDK, like any application
   demo: ["client", "common"], // demo services (hello, the master-session backend) are applications of the SDK: they see nothing of the server
 };
 
