@@ -38,7 +38,19 @@ export interface AdminSources {
   metrics?: { readonly contentType: string; text(): Promise<string> };
   /** routes are further GET handlers (the status page, its data and event stream), tried in order before 404. */
   routes?: readonly AdminRoute[];
+  /** local, when the node runs a local agent, serves POST /reload and POST /services?name=file.json. */
+  local?: LocalControl;
 }
+
+/** LocalControl is what the admin endpoint asks of the local agent (src/local's LocalAgent fits). */
+export interface LocalControl {
+  reload(): Promise<unknown>;
+  /** writeDefinition validates and writes a definition file, then reloads; a bad one throws an error with `field` (nothing written). */
+  writeDefinition(name: string, text: string): Promise<unknown>;
+}
+
+/** ADMIN_BODY_BYTES_MAX bounds a definition posted to /services: the local agent's definition file limit (1 MiB). */
+export const ADMIN_BODY_BYTES_MAX = 1024 * 1024;
 
 /**
  * AdminHttp serves the admin endpoint: GET /healthz (200 while the process is up), GET /readyz
@@ -67,6 +79,8 @@ export class AdminHttp {
         clock.setOffset(Number(raw));
       }
       send(res, 200, { offsetMs: clock.offset });
+    } else if ((path === "/reload" || path === "/services") && req.method === "POST") {
+      void this.handleLocal(path, req, res);
     } else if (req.method !== "GET") {
       send(res, 405, { error: "only GET is served here" });
     } else if (path === "/health") {
@@ -88,6 +102,33 @@ export class AdminHttp {
       // answered by a route
     } else {
       send(res, 404, { error: `no such path ${path}; try /health or /status` });
+    }
+  }
+
+  private async handleLocal(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const local = this.sources.local;
+    if (!local) {
+      req.resume();
+      send(res, 404, { error: "this node runs no local agent (set servicesDir / --services-dir)" });
+      return;
+    }
+    try {
+      if (path === "/reload") {
+        req.resume();
+        send(res, 200, await local.reload());
+        return;
+      }
+      const name = new URL(req.url ?? "/", "http://x").searchParams.get("name") ?? "";
+      const text = await readBody(req, ADMIN_BODY_BYTES_MAX);
+      if (text === undefined) {
+        send(res, 413, { error: `a definition is at most ${ADMIN_BODY_BYTES_MAX} bytes` });
+        return;
+      }
+      send(res, 200, await local.writeDefinition(name, text));
+    } catch (err) {
+      const e = err as { field?: string; message?: string };
+      if (typeof e.field === "string") send(res, 400, { error: e.message, field: e.field });
+      else send(res, 500, { error: String(err) });
     }
   }
 
@@ -126,6 +167,20 @@ export class AdminHttp {
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** readBody reads a request body as UTF-8, or undefined past maxBytes. */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    req.on("data", (c: Buffer) => {
+      bytes += c.length;
+      if (bytes <= maxBytes) chunks.push(c);
+    });
+    req.on("end", () => resolve(bytes > maxBytes ? undefined : Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {

@@ -25,6 +25,9 @@ import { LeaseDriver } from "../registry/lease-driver.js";
 import { RegistryStateMachine } from "../registry/state-machine.js";
 import { WatchHub } from "../registry/watch-hub.js";
 import { type ClusterNow, ProposingWriter, type RegistryWriter } from "../registry/writer.js";
+import { RaftmeshClient } from "../client/index.js";
+import { LocalAgent } from "../local/index.js";
+import { Supervisor } from "../local/supervisor.js";
 import { NodeMetrics } from "../metrics/index.js";
 import { LogStore } from "../storage/index.js";
 import { GrpcTransport } from "../transport/index.js";
@@ -67,6 +70,7 @@ export class Agent {
       batcher: HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>;
       balancer: Balancer;
       monitoring: Monitoring;
+      local: { agent: LocalAgent; client: RaftmeshClient } | undefined;
     },
     private readonly logger: Logger,
   ) {}
@@ -119,8 +123,16 @@ export class Agent {
         events: eventsService(monitoring.journal),
       }, metrics ? [metrics.apiInterceptor()] : []);
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
-      const admin = new AdminHttp({ status: () => ({ ...status() }), running: () => node.running(), clock: unsafe.clockControl ? new WallClock() : undefined, routes: statusPageRoutes(monitoring), metrics });
       const apiPort = await api.listen(config.apiListen);
+      const local = buildLocal(config, dir, apiPort, logger);
+      const admin = new AdminHttp({
+        status: () => ({ ...status() }),
+        running: () => node.running(),
+        clock: unsafe.clockControl ? new WallClock() : undefined,
+        routes: statusPageRoutes(monitoring),
+        metrics,
+        local: local?.agent,
+      });
       const adminPort = await admin.listen(config.adminListen);
       const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
       if (metrics && balancer.stats) metrics.followBalancer(balancer.stats);
@@ -128,9 +140,10 @@ export class Agent {
       node.start();
       leases.start();
       monitoring.start();
+      await local?.agent.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
-      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring }, logger);
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local }, logger);
     } catch (err) {
       await transport?.close();
       await store.close();
@@ -138,10 +151,17 @@ export class Agent {
     }
   }
 
+  /** reloadServices reads the services directory again (SIGHUP); a node without one has nothing to reload. */
+  reloadServices(): Promise<unknown> {
+    return this.parts.local?.agent.reload() ?? Promise.resolve(undefined);
+  }
+
   /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring } = this.parts;
+      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring, local } = this.parts;
+      await local?.agent.stop();
+      local?.client.close();
       monitoring.stop();
       await balancer.stop();
       await api.close();
@@ -156,6 +176,20 @@ export class Agent {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * buildLocal builds the local agent when the node has a services directory. It reaches this node's
+ * client API on loopback through the client SDK, exactly as an external instance would, so a
+ * local instance's registration and heartbeats take the one path every other instance takes.
+ */
+function buildLocal(config: AgentConfig, dir: string, apiPort: number, logger: Logger): { agent: LocalAgent; client: RaftmeshClient } | undefined {
+  if (config.servicesDir === "") return undefined;
+  const host = config.apiListen.slice(0, config.apiListen.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  const loopback = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  const client = new RaftmeshClient([`${loopback}:${apiPort}`]);
+  const agent = new LocalAgent({ servicesDir: config.servicesDir, logDir: join(dir, "logs"), client, logger, supervise: (name, spec) => new Supervisor(name, spec) });
+  return { agent, client };
 }
 
 /** readUnsafe reads the negative-control switches and warns when any is on. */

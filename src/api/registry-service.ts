@@ -2,7 +2,7 @@ import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grp
 import { processTokenProblem } from "../common/process-token.js";
 import { NOTE_BYTES_MAX, REPLICATION_POSITION_MAX } from "../registry/limits.js";
 import { HEALTH_VALUES, type Health } from "../registry/types.js";
-import { validateInstanceSpec, validateServiceConfig, validateServiceName } from "../registry/validate.js";
+import { validateInstanceSpec, validateMaintenanceReason, validateName, validateServiceConfig, validateServiceName } from "../registry/validate.js";
 import { renewError } from "../registry/errors.js";
 import type { HeartbeatBatcher, SendFn } from "../registry/heartbeat-batcher.js";
 import type { LeaseDriver } from "../registry/lease-driver.js";
@@ -112,6 +112,17 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
       const session = sessionFromMsg(call.request.session);
       return route.onLeader(call, "Registry", "Deregister", WRITE_WAIT_MS_MAX, async (deadline) => {
         const res = await writer.write({ op: "instance.deregister", service, id }, session, deadline);
+        return { index: res.index, duplicate: res.duplicate === true };
+      });
+    }),
+    SetMaintenance: unary<{ service: string; id: string; on: boolean; reason: string; session?: WriteSessionMsg }, { index: number; duplicate: boolean }>(async (call) => {
+      const { service, id, on, reason } = call.request;
+      validateServiceName(service, "service");
+      validateName(id, "id");
+      validateMaintenanceReason(reason, "reason");
+      const session = sessionFromMsg(call.request.session);
+      return route.onLeader(call, "Registry", "SetMaintenance", WRITE_WAIT_MS_MAX, async (deadline) => {
+        const res = await writer.write({ op: "instance.maintenance", service, id, on, reason }, session, deadline);
         return { index: res.index, duplicate: res.duplicate === true };
       });
     }),

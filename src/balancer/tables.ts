@@ -3,9 +3,13 @@ import type { WireTable } from "./messages.js";
 import { balancerConfig, DEFAULT_BALANCER_CONFIG } from "./policy/index.js";
 import type { BalancerConfig, Endpoint } from "./types.js";
 
-/** endpointOf is an instance as the balancer sees it. */
+/**
+ * endpointOf is an instance as the balancer sees it. An instance in maintenance has weight 0: the
+ * eligibility pipeline's drain (no new requests, in-flight ones finish, not counted as usable).
+ */
 export function endpointOf(i: Instance): Endpoint {
-  return { id: i.id, address: i.address, port: i.port, weight: i.weight, priority: i.priority, zone: i.zone, health: i.health };
+  const weight = i.maintenance ? 0 : i.weight;
+  return { id: i.id, address: i.address, port: i.port, weight, priority: i.priority, zone: i.zone, health: i.health };
 }
 
 /** MasterOf is a master-slave service's master of the newest epoch ("" none). */

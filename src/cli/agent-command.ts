@@ -40,6 +40,11 @@ export async function runAgent(argv: string[]): Promise<void> {
       },
     );
   };
+  // SIGHUP reloads the service definitions (the node's other settings are read once, at start).
+  process.on("SIGHUP", () => {
+    logger.info({ signal: "SIGHUP" }, "reloading service definitions");
+    agent.reloadServices().catch((err: unknown) => logger.error({ err }, "reload failed"));
+  });
   process.once("SIGINT", () => stop("SIGINT"));
   process.once("SIGTERM", () => stop("SIGTERM"));
 }

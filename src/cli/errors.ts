@@ -5,3 +5,14 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
+
+/** AdminError is a refusal or failure answered by a node's admin endpoint (a bad definition names its field). Exit status 1. */
+export class AdminError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "AdminError";
+  }
+}

@@ -11,6 +11,8 @@ import { UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { eventsCommand } from "./events-command.js";
 import { kvCommand } from "./kv-commands.js";
+import { reloadCommand } from "./local-commands.js";
+import { maintCommand } from "./maint-command.js";
 import { runCommand } from "./run-command.js";
 import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
@@ -33,12 +35,19 @@ usage: raftmesh <command> [flags]
   heartbeat <service> <id> [--status passing|warning|critical] [--note text] [--position n]
   failover <service> [--to id]     switch a master-slave service's master over (to id, or the
                                  best eligible standby) in one entry
+  maint <service> <id> on|off [--reason text]
+                                 drain an instance (no new requests; in-flight ones finish)
+                                 or return it to rotation, without stopping it
   run --service s --id i [--port n] [--address h] [--ttl ms] [--node h:p] [--log-dir d]
       [--grace-ms n] [--user u] [--cwd d] -- command [args...]
                                  run a process, restart it when it exits (backoff, crash-loop
                                  limit) and keep its instance registered: critical at once on
                                  an exit, passing once its port accepts connections again
   services [--json]                every service with instance counts by health
+  services register -f file.json [--name n.json]
+                                 validate a service definition and write it into the node's
+                                 services directory (--admin), which reloads
+  reload                         the node (--admin) reads its services directory again
   instances <service> [--passing] [--json]
   watch [--service s] [--prefix p] [--from index] [--json]
   events [--follow] [--json] [--kind k,...] [--from seq]
@@ -46,7 +55,9 @@ usage: raftmesh <command> [flags]
   kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
      | cas <key> <value> <expected mod index>
 
-Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203).`;
+Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203).
+Local agent commands (reload, services register) take --admin host:port (or RAFTMESH_ADMIN;
+default 127.0.0.1:7400): the node whose services directory they change.`;
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -88,6 +99,10 @@ async function main(argv: string[]): Promise<number> {
       return watchCommand(rest, out);
     case "failover":
       return failoverCommand(rest, out);
+    case "reload":
+      return reloadCommand(rest, out);
+    case "maint":
+      return maintCommand(rest, out);
     case "run":
       return runCommand(rest, out);
     case "events":

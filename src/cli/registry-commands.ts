@@ -1,3 +1,4 @@
+import { servicesRegisterCommand } from "./local-commands.js";
 import type { EventMsg, InstanceMsg } from "../common/messages.js";
 import { RaftmeshClient } from "../client/index.js";
 import { endpointsOf, parse, UsageError } from "./args.js";
@@ -77,6 +78,7 @@ export async function deregisterCommand(argv: string[], out: (s: string) => void
 
 /** services [--json] [--stale] */
 export async function servicesCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  if (argv[0] === "register") return servicesRegisterCommand(argv.slice(1), out);
   const { values, positionals } = parse(argv, { endpoints: { type: "string" }, json: { type: "boolean" }, stale: { type: "boolean" } });
   if (positionals.length > 0) throw new UsageError("usage: raftmesh services [--json] [--stale]");
   const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));

@@ -155,6 +155,14 @@ export class RaftmeshClient {
   }
 
   /**
+   * setMaintenance drains an instance (on: balancers send it no new requests, in-flight ones
+   * finish, failover skips it) or returns it to rotation, without stopping it; sessioned.
+   */
+  setMaintenance(service: string, id: string, on: boolean, reason = "", opts: CallOptions = {}) {
+    return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "SetMaintenance", { service, id, on, reason }, opts);
+  }
+
+  /**
    * heartbeat renews an instance's lease (idempotent: safe to retry); status and note are optional,
    * and so is opts.replicationPosition (an opaque position such as an LSN, for master-slave failover);
    * opts.masterEpoch says which epoch the instance acts as master of (see MasterSession).

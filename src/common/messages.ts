@@ -249,6 +249,9 @@ export interface InstanceMsg {
   role?: string;
   /** replicationPosition: the last position recorded in the log (output only). */
   replicationPosition?: number;
+  /** maintenance: the instance is drained (output only; set with SetMaintenance). */
+  maintenance?: boolean;
+  maintenanceReason?: string;
 }
 
 export interface RegisterRequestMsg {

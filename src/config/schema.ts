@@ -37,6 +37,8 @@ export interface AgentConfig {
   readonly tcpUpstreams: readonly TcpUpstreamConfig[];
   /** zone is this node's locality zone: the balancer prefers instances of the same zone ("" for none). */
   readonly zone: string;
+  /** servicesDir holds this node's service definitions (JSON; README "Local agent"); "" runs no local agent. */
+  readonly servicesDir: string;
   /** alertWebhooks: URLs that receive every firing and resolved alert (Alertmanager webhook payload). */
   readonly alertWebhooks: readonly string[];
   /** alertExternalUrl is the payloads' externalURL ("" for this node's admin address). */
@@ -222,6 +224,7 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "balancerWorkers", flag: "balancer-workers", env: "RAFTMESH_BALANCER_WORKERS", parse: int("balancerWorkers", BALANCER_WORKERS_RANGE), fallback: 1, help: "worker threads of the balancing endpoint (listeners are dealt over them)" },
   { key: "tcpUpstreams", flag: "tcp-upstreams", env: "RAFTMESH_TCP_UPSTREAMS", parse: parseTcpUpstreams, fallback: [], help: "TCP upstream listeners: service=port,... (on the balancer's host; DESIGN: from 7500)" },
   { key: "zone", flag: "zone", env: "RAFTMESH_ZONE", parse: (r, s) => { if (typeof r !== "string" || !ZONE_PATTERN.test(r)) throw new ConfigError("zone", s, "must be up to 63 letters, digits, '.', '_' or '-'"); return r; }, fallback: "", help: "this node's locality zone; the balancer prefers instances in it" },
+  { key: "servicesDir", flag: "services-dir", env: "RAFTMESH_SERVICES_DIR", parse: (r, s) => { if (typeof r !== "string") throw new ConfigError("servicesDir", s, "must be a directory path (or empty for none)"); return r; }, fallback: "", help: "directory of service definitions the node registers, checks and heartbeats (reloaded on SIGHUP and raftmesh reload)" },
   { key: "alertWebhooks", flag: "alert-webhooks", env: "RAFTMESH_ALERT_WEBHOOKS", parse: parseWebhooks, fallback: [], help: "URLs that get each firing and resolved alert as an Alertmanager webhook POST: url,..." },
   { key: "alertExternalUrl", flag: "alert-external-url", env: "RAFTMESH_ALERT_EXTERNAL_URL", parse: (r, s) => { if (typeof r !== "string") throw new ConfigError("alertExternalUrl", s, "must be a URL"); return r; }, fallback: "", help: "externalURL of alert payloads (default: this node's admin address)" },
   { key: "alertNoLeaderMs", flag: "alert-no-leader-ms", env: "RAFTMESH_ALERT_NO_LEADER_MS", parse: int("alertNoLeaderMs", ALERT_MS_RANGE), fallback: 10_000, help: "NoLeader fires after a node knew no leader this long" },

@@ -48,6 +48,8 @@ function decodeBody(c: Record<string, unknown>): RegistryCommand {
       return { op: c.op, name: str(c.name, "name") };
     case "instance.register":
       return { op: c.op, instance: decodeSpec(c.instance) };
+    case "instance.maintenance":
+      return { op: c.op, service: str(c.service, "service"), id: str(c.id, "id"), on: bool(c.on, "on"), reason: str(c.reason, "reason") };
     case "instance.deregister":
     case "instance.reap":
       return { op: c.op, service: str(c.service, "service"), id: str(c.id, "id") };

@@ -4,7 +4,7 @@
  * alone, in the same entry as the cause.
  *
  * - A master keeps the role while it is registered and not critical (a warning master still serves).
- * - Otherwise the best eligible standby is promoted: eligible = passing, and not more than
+ * - Otherwise the best eligible standby is promoted: eligible = passing, not in maintenance, and not more than
  *   maxLagOnFailover behind the best known replication position (Patroni's maximum_lag_on_failover;
  *   0: no lag rule); best = highest position, then lowest priority value (README: "a lower number
  *   is preferred"), then smallest id. Without positions (all 0) priority decides.
@@ -20,7 +20,7 @@
 import type { Instance, MasterReason, MasterState, ServiceConfig } from "./types.js";
 
 /** Candidate is what the rules read of an instance. */
-export type Candidate = Pick<Instance, "id" | "health" | "healthSince" | "priority" | "replicationPosition">;
+export type Candidate = Pick<Instance, "id" | "health" | "healthSince" | "priority" | "replicationPosition"> & { readonly maintenance?: boolean };
 
 /** MasterDecision is a change of master: to `master` ("" none) for `reason`. */
 export interface MasterDecision {
@@ -38,6 +38,7 @@ export function bestKnownPosition(instances: readonly Candidate[]): number {
 /** ineligibleReason says why an instance may not become master now, or null if it may. */
 export function ineligibleReason(c: Candidate, best: number, maxLag: number): string | null {
   if (c.health !== "passing") return `instance ${c.id} is ${c.health}, not passing`;
+  if (c.maintenance === true) return `instance ${c.id} is in maintenance`;
   const behind = best - c.replicationPosition;
   if (maxLag > 0 && behind > maxLag) {
     return `instance ${c.id} is ${behind} behind the best known replication position ${best}, more than max_lag_on_failover ${maxLag}`;

@@ -111,6 +111,8 @@ export const INSTANCE_FIELDS: readonly FieldDef<Instance>[] = withWireNames(
     createIndex: state("int", 0, { k: "none" }),
     modIndex: state("int", 0, { k: "none" }),
     replicationPosition: { ...state("int", 0, int(0, REPLICATION_POSITION_MAX)), added: true },
+    maintenance: { ...state("bool", false, { k: "bool" }), added: true },
+    maintenanceReason: { ...state("string", "", { k: "bytes", max: NOTE_BYTES_MAX }), added: true },
   }),
 );
 

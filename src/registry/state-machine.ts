@@ -42,6 +42,7 @@ import {
   validateKvKey,
   validateKvPrefix,
   validateKvValue,
+  validateMaintenanceReason,
   validateName,
   validatePositions,
   validateServiceConfig,
@@ -229,6 +230,8 @@ export class RegistryStateMachine implements StateMachine {
           return this.setHealth(cmd.changes, cmd.positions, at, index, events);
         case "instance.reap":
           return this.reap(cmd.service, cmd.id, at, index, events);
+        case "instance.maintenance":
+          return this.setMaintenance(cmd.service, cmd.id, cmd.on, cmd.reason, index, events);
         case "kv.put":
           return this.kvPut(cmd.key, cmd.value, index, events);
         case "kv.delete":
@@ -285,7 +288,8 @@ export class RegistryStateMachine implements StateMachine {
       events.push({ index, kind: "service", type: "put", service: rec.service });
     }
     // A re-registration keeps the position the log recorded: it is the instance's, not the registration's.
-    const instance = makeInstance(spec, at, prev?.createIndex ?? index, index, prev?.replicationPosition ?? 0);
+    // So is maintenance: an operator drained the instance, and its agent re-registering must not undo that.
+    const instance = makeInstance(spec, at, prev?.createIndex ?? index, index, prev?.replicationPosition ?? 0, prev);
     rec.instances.set(spec.id, instance);
     if (!prev) this.instanceCount++;
     events.push({ index, kind: "instance", type: "put", instance });
@@ -298,6 +302,22 @@ export class RegistryStateMachine implements StateMachine {
     if (!this.services.get(service)?.instances.has(id)) return fail(index, "not-found", `instance ${service}/${id} is not registered`);
     this.removeInstance(service, id, index, events);
     return ok(index, { deleted: 1 });
+  }
+
+  /** setMaintenance turns an instance's drain on or off; setting what is already set changes nothing (no event). */
+  private setMaintenance(service: string, id: string, on: boolean, reason: string, index: number, events: RegistryEvent[]): CommandResult {
+    validateName(service, "service");
+    validateName(id, "id");
+    validateMaintenanceReason(reason);
+    const rec = this.services.get(service);
+    const inst = rec?.instances.get(id);
+    if (!rec || !inst) return fail(index, "not-found", `instance ${service}/${id} is not registered`);
+    const maintenanceReason = on ? reason : "";
+    if (inst.maintenance === on && inst.maintenanceReason === maintenanceReason) return ok(index);
+    const next: Instance = { ...inst, maintenance: on, maintenanceReason, modIndex: index };
+    rec.instances.set(id, next);
+    events.push({ index, kind: "instance", type: "put", instance: next });
+    return ok(index);
   }
 
   private removeInstance(service: string, id: string, index: number, events: RegistryEvent[]): void {
@@ -562,8 +582,10 @@ function copyConfig(c: ServiceConfig): ServiceConfig {
 }
 
 /** makeInstance builds the stored instance with the table's field order and sorted metadata, so equal registrations store equal bytes. */
-function makeInstance(spec: InstanceSpec, at: number, createIndex: number, modIndex: number, replicationPosition: number): Instance {
-  const state: Omit<Instance, keyof InstanceSpec> = { health: "passing", note: "", healthSince: at, createIndex, modIndex, replicationPosition };
+function makeInstance(spec: InstanceSpec, at: number, createIndex: number, modIndex: number, replicationPosition: number, prev?: Instance): Instance {
+  const maintenance = prev?.maintenance ?? false;
+  const maintenanceReason = prev?.maintenanceReason ?? "";
+  const state: Omit<Instance, keyof InstanceSpec> = { health: "passing", note: "", healthSince: at, createIndex, modIndex, replicationPosition, maintenance, maintenanceReason };
   return copyRecord(INSTANCE_FIELDS, { ...spec, ...state });
 }
 

@@ -154,6 +154,14 @@ export interface Instance extends InstanceSpec {
    * those it may lag what the instance reports; a change of it alone is not an event.
    */
   readonly replicationPosition: number;
+  /**
+   * maintenance drains the instance: balancers send it no new requests (in-flight ones finish) and
+   * a failover does not choose it, while it stays registered and heartbeated. An operator sets it
+   * (`instance.maintenance`); a re-registration keeps it.
+   */
+  readonly maintenance: boolean;
+  /** maintenanceReason says why, for the operator who finds it drained ("" when none was given). */
+  readonly maintenanceReason: string;
 }
 
 /** PositionReport is one instance's replication position, as the leader last heard it in a heartbeat. */
@@ -222,6 +230,8 @@ export type RegistryCommand =
       readonly reason: "switchover" | "failback";
       readonly positions?: readonly PositionReport[];
     }
+  /** instance.maintenance turns an instance's maintenance (drain) on or off, with a reason. */
+  | { readonly op: "instance.maintenance"; readonly service: string; readonly id: string; readonly on: boolean; readonly reason: string }
   /** instance.reap removes an instance only if it is still critical and has been for its deregisterCriticalAfterMs (of cluster time). */
   | { readonly op: "instance.reap"; readonly service: string; readonly id: string }
   | { readonly op: "kv.put"; readonly key: string; readonly value: string }

@@ -233,6 +233,11 @@ export function validateHealthChanges(changes: readonly HealthChange[], field = 
   });
 }
 
+/** validateMaintenanceReason checks a maintenance reason: a note, so at most NOTE_BYTES_MAX bytes. */
+export function validateMaintenanceReason(reason: unknown, field = "reason"): void {
+  maxBytes(field, reason, NOTE_BYTES_MAX);
+}
+
 /** validatePositions checks the replication positions a health.set or failover command carries. */
 export function validatePositions(positions: readonly PositionReport[] | undefined, field = "positions"): void {
   if (positions === undefined) return;

@@ -32,8 +32,8 @@ const OFF_THE_API: Readonly<Record<string, string>> = {
   client: "the client SDK's view of a status it received",
   balancer: "the data plane answers HTTP/TCP clients itself (JSON 4xx/5xx), never through the gRPC API",
   demo: "demo applications of the SDK, outside the node",
+  local: "the node's local agent is a client of the API: its definition and supervisor errors stay in the process that runs it (the log, the admin endpoint's 400 with the field)",
   events: "Events/Watch maps its own errors to codes (src/events/service.ts statusOf, test/unit/events/service.test.ts); webhook failures are logged and counted, never answered",
-  local: "the local agent talks to its node through the SDK; its errors stay in the process that runs it",
 };
 
 function files(dir: string): string[] {

@@ -22,7 +22,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   registry: ["raft", "common"], // the state machine sees raft types only
   api: ["node", "registry", "raft", "common", "config"],
   events: ["node", "registry", "raft", "common"], // follows node and registry events; the agent wires it (no config: it takes its settings as values)
-  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "events", "metrics"], // the composition root
+  agent: ["api", "node", "registry", "raft", "storage", "transport", "config", "common", "balancer", "events", "metrics", "local", "client"], // the composition root; client: the local agent's loopback client
   metrics: ["node", "registry", "raft", "storage", "balancer", "common"], // follows each part through its events or one wrapper the agent puts in place; nothing imports it but the agent
   client: ["common"], // publishable alone: never a server module
   cli: ["client", "agent", "config", "common", "local"],

@@ -1,0 +1,78 @@
+/**
+ * A definition that names a process: the node starts it under its supervisor, registers it once
+ * its check passes, reports it critical the moment it exits (no TTL, no check interval), restarts
+ * it, and reports it passing again once its check passes; removing the definition stops the
+ * process and deregisters the instance.
+ */
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RaftmeshClient } from "../../../src/client/index.js";
+import { freePorts, ProcessCluster, waitFor } from "../harness/process-cluster.js";
+
+/** SERVER is a tiny HTTP server that writes its pid to a file and answers 200. */
+const SERVER = `
+const fs = require("node:fs");
+fs.writeFileSync(process.argv[2], String(process.pid));
+require("node:http").createServer((q, s) => s.end("ok")).listen(Number(process.argv[1]), "127.0.0.1");
+`;
+
+describe("local agent: supervised processes", () => {
+  let c: ProcessCluster;
+  let client: RaftmeshClient;
+  let dir: string;
+  let port: number;
+  let pidFile: string;
+
+  const web = async () => (await client.getService("web").catch(() => undefined))?.instances.find((i) => i.id === "p1");
+
+  beforeAll(async () => {
+    c = await ProcessCluster.create({ size: 1 });
+    dir = join(c.dataDir, "services");
+    await mkdir(dir, { recursive: true });
+    [port] = (await freePorts(1)) as [number];
+    pidFile = join(c.dataDir, "server.pid");
+    await writeFile(
+      join(dir, "web.json"),
+      JSON.stringify({
+        service: "web",
+        id: "p1",
+        port,
+        ttlMs: 3_000,
+        process: { command: process.execPath, args: ["-e", SERVER, String(port), pidFile] },
+        checks: [{ http: `http://127.0.0.1:${port}/`, intervalMs: 100, rise: 1, fall: 1, jitterMs: 0 }],
+      }),
+    );
+    c.start("n1", { RAFTMESH_SERVICES_DIR: dir });
+    await c.waitForLeader();
+    client = c.client("n1");
+  }, 20_000);
+  afterAll(async () => {
+    await c?.cleanup();
+  });
+
+  it("local agent: a supervised process is registered, critical at once when it dies, restarted and passing again; removed with its definition", async () => {
+    await waitFor("p1 passing", async () => (await web())?.health === "passing");
+    const pid = Number(await readFile(pidFile, "utf8"));
+    const t0 = performance.now();
+    process.kill(pid, "SIGKILL");
+    const down = await waitFor("p1 critical", async () => {
+      const i = await web();
+      return i?.health === "critical" ? i : undefined;
+    }, 5_000);
+    // The exit is reported by itself, not found by the check (every 100 ms, fall 1) or the TTL (3 s).
+    expect(down.note).toMatch(/^process exited \(signal SIGKILL\); restart in \d+ ms/);
+    const criticalAfterMs = performance.now() - t0;
+    await waitFor("p1 restarted and passing", async () => (await web())?.health === "passing", 10_000);
+    expect(Number(await readFile(pidFile, "utf8"))).not.toBe(pid);
+    console.log(`supervised exit seen as critical in ${Math.round(criticalAfterMs)} ms (polling every 50 ms)`);
+
+    await rm(join(dir, "web.json"));
+    const res = await fetch(`http://127.0.0.1:${c.specs.get("n1")?.adminPort}/reload`, { method: "POST" });
+    expect(((await res.json()) as { removed: string[] }).removed).toEqual(["web/p1"]);
+    expect(await web()).toBeUndefined();
+    const last = Number(await readFile(pidFile, "utf8"));
+    expect(() => process.kill(last, 0)).toThrow();
+  });
+});
