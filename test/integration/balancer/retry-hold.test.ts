@@ -172,7 +172,9 @@ describe("balancer: HTTP/1.1 retry budget and master wait", () => {
       const budget = route.budget as CountingRetryBudget;
       // Two requests, one pending place: one waits, the other spends its retries on the dead port.
       const two = [timed(p.port, "/svc/ms/"), timed(p.port, "/svc/ms/")];
-      await sleep(300);
+      const first = await Promise.race(two);
+      expect(first.status).toBe(502);
+      expect(first.ms).toBeLessThan(MASTER_WAIT_MS_MAX);
       expect(breaker.counts().pending).toBe(1);
       p.routes.apply({ full: true, tables: [msTable({ id: "b", epoch: 2 })], removed: [] });
       const got = await Promise.all(two);
