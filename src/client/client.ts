@@ -229,19 +229,7 @@ export class RaftmeshClient {
     const endpoint = opts.endpoint ?? (this.endpoints[this.preferred] as string);
     const stub = this.stub(endpoint, "Registry") as unknown as { Watch(req: object): import("@grpc/grpc-js").ClientReadableStream<WatchResponseMsg> };
     const call = stub.Watch({ fromIndex: req.fromIndex, service: req.service ?? "", keyPrefix: req.keyPrefix ?? "", kinds: req.kinds ?? [] });
-    let done = false;
-    call.on("data", (m: WatchResponseMsg) => handlers.onMessage(m));
-    call.on("error", (err) => {
-      if (done) return;
-      done = true;
-      handlers.onEnd(RaftmeshError.from(err, endpoint));
-    });
-    call.on("end", () => {
-      if (done) return;
-      done = true;
-      handlers.onEnd();
-    });
-    return { cancel: () => call.cancel() };
+    return follow(call, endpoint, handlers.onMessage, handlers.onEnd);
   }
 
   /**
@@ -256,19 +244,7 @@ export class RaftmeshClient {
     const endpoint = opts.endpoint ?? (this.endpoints[this.preferred] as string);
     const stub = this.stub(endpoint, "Events") as unknown as { Watch(req: object): import("@grpc/grpc-js").ClientReadableStream<MeshEventMsg> };
     const call = stub.Watch({ fromSeq: req.fromSeq ?? 0, follow: req.follow === true, kinds: req.kinds ?? [] });
-    let done = false;
-    call.on("data", (e: MeshEventMsg) => handlers.onEvent(e));
-    call.on("error", (err) => {
-      if (done) return;
-      done = true;
-      handlers.onEnd(RaftmeshError.from(err, endpoint));
-    });
-    call.on("end", () => {
-      if (done) return;
-      done = true;
-      handlers.onEnd();
-    });
-    return { cancel: () => call.cancel() };
+    return follow(call, endpoint, handlers.onEvent, handlers.onEnd);
   }
 
   /** close drops every channel. */
@@ -384,4 +360,24 @@ export class RaftmeshClient {
     }
     return c;
   }
+}
+
+/**
+ * follow hands a server stream's messages to onMessage and calls onEnd exactly once: with the
+ * typed error, or with nothing when the stream ended cleanly. cancel() stops it.
+ */
+function follow<T>(call: import("@grpc/grpc-js").ClientReadableStream<T>, endpoint: string, onMessage: (m: T) => void, onEnd: (err?: RaftmeshError) => void): { cancel(): void } {
+  let done = false;
+  call.on("data", (m: T) => onMessage(m));
+  call.on("error", (err) => {
+    if (done) return;
+    done = true;
+    onEnd(RaftmeshError.from(err, endpoint));
+  });
+  call.on("end", () => {
+    if (done) return;
+    done = true;
+    onEnd();
+  });
+  return { cancel: () => call.cancel() };
 }

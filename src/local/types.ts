@@ -1,5 +1,7 @@
 /** The shapes of the local agent: a service definition, its checks, and a check's outcome. */
 
+import type { ProcessSpec } from "./supervisor.js";
+
 /** CheckStatus is a check's verdict, in the registry's health words. */
 export type CheckStatus = "passing" | "warning" | "critical";
 
@@ -66,19 +68,8 @@ export interface CheckSpec {
   readonly timing: Timing;
 }
 
-/**
- * ProcessSpec is a process a definition runs under the node's supervisor (the shape of
- * src/local/supervisor.ts's ProcessSpec).
- */
-export interface ProcessSpec {
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly env?: Record<string, string>;
-  readonly cwd?: string;
-  readonly user?: string;
-  readonly gracePeriodMs?: number;
-  readonly logDir: string;
-}
+/** ProcessSpec is a process a definition runs under the node's supervisor: the supervisor's own type. */
+export type { ProcessSpec };
 
 /** InstanceDef is the registry instance a definition registers (the registry's spec fields). */
 export interface InstanceDef {
