@@ -465,6 +465,8 @@ class ProxyRequest implements UpstreamUser {
   private tries = 0;
   /** retryHeld: a retry reserved from the budget is in flight (released when it ends). */
   private retryHeld = false;
+  /** placeRefused: the budget refused this master-slave request's retry, which waits for the next master (see mayRetry). */
+  private placeRefused = false;
   /** holdLeftMs: how much longer, in all, the request may wait for a new master (hold()). */
   private holdLeftMs = MASTER_WAIT_MS_MAX;
   /** sentEpoch: the master's epoch (route.epochHeader) when the current try was sent. */
@@ -587,6 +589,12 @@ class ProxyRequest implements UpstreamUser {
       if (this.masterOnly && this.tries > 0 && this.holdLeftMs > 0 && this.hold(true)) return;
       this.fail("upstream-failed");
       return;
+    }
+    if (this.placeRefused) {
+      // A retry the budget refused goes only to another master, uncharged; to the same one (the
+      // wait ended with no failover) it stays refused.
+      this.placeRefused = false;
+      if (!this.otherMaster()) return void this.budgetExhausted();
     }
     const pools = this.ctx.pools;
     const pool = pools.acquireFor(ep);
@@ -949,11 +957,28 @@ class ProxyRequest implements UpstreamUser {
     // to the budget, which exists so that retries cannot multiply the load on a failing service.
     if (kind === "connect") return true;
     if (!this.route.budget.tryStartRetry()) {
+      // Master-slave: the requests in flight when the master dies are reset together, more of
+      // them than the budget's floor. A refused retry after a reset waits for the next master instead of
+      // failing (hold()), sending nothing meanwhile, and goes to it uncharged: a try on the new
+      // master is that request's first there, no added load on the instance that failed (HAProxy's
+      // redispatch, to another server, is not a retry against the one that failed either). If
+      // the wait ends with no other master, it fails as refused (attempt()): a master that
+      // resets every request, with no failover, still sees at most the budget's retries.
+      if (kind === "reset" && this.masterOnly && this.holdLeftMs > 0) {
+        this.placeRefused = true;
+        return true;
+      }
       this.ctx.signal?.({ kind: "retry-budget-exhausted", service: this.route.table.name });
       return false;
     }
     this.retryHeld = true;
     return true;
+  }
+
+  /** budgetExhausted answers a request whose retry the budget refused. */
+  private budgetExhausted(): void {
+    this.ctx.signal?.({ kind: "retry-budget-exhausted", service: this.route.table.name });
+    this.fail("upstream-failed");
   }
 
   /**
@@ -962,6 +987,11 @@ class ProxyRequest implements UpstreamUser {
    * to go to, waits for the table instead (hold()).
    */
   private retry(kind: FailureKind): void {
+    if (this.placeRefused) {
+      if (this.hold(false)) return;
+      this.placeRefused = false;
+      return void this.budgetExhausted();
+    }
     this.route.meter.retried();
     if (kind === "connect" && this.masterOnly && this.holdLeftMs > 0 && !this.otherMaster() && this.hold(false)) return;
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
