@@ -595,6 +595,7 @@ class ProxyRequest implements UpstreamUser {
       // wait ended with no failover) it stays refused.
       this.placeRefused = false;
       if (!this.otherMaster()) return void this.budgetExhausted();
+      this.route.meter.retried();
     }
     const pools = this.ctx.pools;
     const pool = pools.acquireFor(ep);
@@ -987,6 +988,7 @@ class ProxyRequest implements UpstreamUser {
    * to go to, waits for the table instead (hold()).
    */
   private retry(kind: FailureKind): void {
+    // A retry the budget refused is counted once it goes to the next master (attempt()).
     if (this.placeRefused) {
       if (this.hold(false)) return;
       this.placeRefused = false;
