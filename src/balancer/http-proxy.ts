@@ -51,6 +51,7 @@ const HEAD_SWEEP_MS = 250;
 
 const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n");
 const CRLF = Buffer.from("\r\n");
+const HTTP11 = Buffer.from("HTTP/1.1 ");
 const CONN_CLOSE = "connection: close\r\n";
 const CONN_KEEP = "connection: keep-alive\r\n";
 
@@ -127,12 +128,15 @@ class ClientConn {
   /** ended: the client closed its side; the connection closes after the response in flight. */
   private ended = false;
   readonly remote: string;
+  /** xff: the x-forwarded-for line added to this connection's requests that bring none (built once). */
+  readonly xff: string;
 
   constructor(
     private readonly server: H1Server,
     readonly socket: Socket,
   ) {
     this.remote = socket.remoteAddress ?? "";
+    this.xff = `x-forwarded-for: ${this.remote}\r\n`;
     this.headStart = performance.now();
     socket.on("data", (c: Buffer) => this.receive(c));
     socket.on("drain", () => this.req?.clientDrain());
@@ -407,12 +411,35 @@ enum Body {
   Close,
 }
 
-/** forwardedHead builds the head sent upstream: the client's header lines minus hop-by-hop ones, plus the added ones. */
-function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: string, requestIdPrefix: string, master: boolean): Buffer {
+/** copyLines copies the lines of kind k (or, with also, kind also) with their CRLFs to out at at, a run of adjacent lines in one copy; returns the new offset. */
+function copyLines(buf: Buffer, lines: readonly number[], out: Buffer, at: number, k: LineKind, also: LineKind | -1): number {
+  let runStart = -1;
+  let runEnd = -1;
+  for (let i = 0; i < lines.length; i += 3) {
+    const kind = lines[i + 2]!;
+    if (kind !== k && kind !== also) continue;
+    const s = lines[i]!;
+    if (s !== runEnd) {
+      if (runStart !== -1) at += buf.copy(out, at, runStart, runEnd);
+      runStart = s;
+    }
+    runEnd = lines[i + 1]! + 2;
+  }
+  if (runStart !== -1) at += buf.copy(out, at, runStart, runEnd);
+  return at;
+}
+
+/**
+ * forwardedHead builds the head sent upstream: the client's header lines minus hop-by-hop ones,
+ * plus the added ones. xff is the connection's own x-forwarded-for line (the same for each of its
+ * requests that brings none of its own).
+ */
+function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: string, xff: string, requestIdPrefix: string, master: boolean): Buffer {
   const lines = head.lines;
-  let extra = `x-forwarded-for: ${head.forwardedFor !== undefined ? `${head.forwardedFor}, ${remote}` : remote}\r\n`;
+  let extra = head.forwardedFor !== undefined ? `x-forwarded-for: ${head.forwardedFor}, ${remote}\r\n` : xff;
   if (!head.hasRequestId) extra += `x-request-id: ${requestIdPrefix}${(++requestCounter).toString(36)}\r\n`;
   if (head.chunked) extra += "transfer-encoding: chunked\r\n";
+  // The request line and the added lines are written in one call: path and method are latin1 already.
   const first = `${head.method} ${path} HTTP/1.1\r\n`;
   let size = first.length + extra.length + 2;
   for (let i = 0; i < lines.length; i += 3) {
@@ -421,12 +448,7 @@ function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: str
   }
   const out = Buffer.allocUnsafe(size);
   let at = out.write(first, 0, "latin1");
-  for (let i = 0; i < lines.length; i += 3) {
-    const k = lines[i + 2]!;
-    if (k === LineKind.Forward || (k === LineKind.Epoch && !master)) {
-      at += buf.copy(out, at, lines[i]!, lines[i + 1]! + 2);
-    }
-  }
+  at = copyLines(buf, lines, out, at, LineKind.Forward, master ? -1 : LineKind.Epoch);
   at += out.write(extra, at, "latin1");
   out[at] = 13;
   out[at + 1] = 10;
@@ -512,7 +534,7 @@ class ProxyRequest implements UpstreamUser {
     this.hasHost = head.host !== undefined;
     this.clientMinor = head.minor;
     this.clientKeepAlive = head.keepAlive;
-    this.upHead = forwardedHead(buf, head, path, client.remote, ctx.requestIdPrefix, this.masterOnly);
+    this.upHead = forwardedHead(buf, head, path, client.remote, client.xff, ctx.requestIdPrefix, this.masterOnly);
     if (head.chunked) {
       this.bodyMode = Body.Chunked;
       this.bodyChunks = new ChunkedReader();
@@ -697,7 +719,7 @@ class ProxyRequest implements UpstreamUser {
     this.resp = undefined;
     route.balancer.onStart(ep.id);
     const c = route.table.config;
-    conn.arm(c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS);
+    conn.arm(c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS, performance.now());
     let head = this.upHead;
     if (this.masterOnly || !this.hasHost) {
       let extra = "";
@@ -1103,9 +1125,9 @@ function responseHead(buf: Buffer, r: ResponseHead, extra: string, bodyEnd: numb
   let size = 9 + (r.statusLineEnd - r.statusAt) + 2 + extra.length + 2 + (bodyEnd - r.end);
   for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) size += lines[i + 1]! - lines[i]! + 2;
   const out = Buffer.allocUnsafe(size);
-  let at = out.write("HTTP/1.1 ", 0, "latin1");
+  let at = HTTP11.copy(out, 0);
   at += buf.copy(out, at, r.statusAt, r.statusLineEnd + 2);
-  for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) at += buf.copy(out, at, lines[i]!, lines[i + 1]! + 2);
+  at = copyLines(buf, lines, out, at, LineKind.Forward, -1);
   if (extra.length > 0) at += out.write(extra, at, "latin1");
   out[at] = 13;
   out[at + 1] = 10;
