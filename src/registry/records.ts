@@ -11,7 +11,7 @@
  *   values (sorted, as copyRecord does), since records are immutable (a change replaces the record).
  * Interning changes no value, so the state, its snapshot bytes and every answer stay the same.
  */
-import { copyRecord, INSTANCE_FIELDS } from "./fields.js";
+import { INSTANCE_FIELDS } from "./fields.js";
 import type { Instance } from "./types.js";
 
 /**
@@ -82,13 +82,14 @@ const buildInstance = new Function("o", `return { ${INSTANCE_FIELDS.map((f) => `
 
 /** compactInstance is the record to store for `i`: the same values in the compact layout, repeated strings shared. */
 export function compactInstance(i: Instance, pool: StringPool): Instance {
-  // copyRecord settles field order and value shapes; the literal then stores them in-object.
-  const r = copyRecord(INSTANCE_FIELDS, i) as { -readonly [K in keyof Instance]: Instance[K] };
-  r.service = pool.intern(r.service);
-  r.zone = pool.intern(r.zone);
-  r.note = pool.intern(r.note);
-  r.maintenanceReason = pool.intern(r.maintenanceReason);
-  r.tags = pool.tags(r.tags);
-  r.metadata = pool.metadata(r.metadata);
-  return buildInstance(r);
+  // The literal settles field order; tags and metadata are copied (shared) as copyRecord would copy them.
+  return buildInstance({
+    ...i,
+    service: pool.intern(i.service),
+    zone: pool.intern(i.zone),
+    note: pool.intern(i.note),
+    maintenanceReason: pool.intern(i.maintenanceReason),
+    tags: pool.tags(i.tags),
+    metadata: pool.metadata(i.metadata),
+  });
 }
