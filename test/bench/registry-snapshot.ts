@@ -70,16 +70,16 @@ new ClusterStateMachine(new RegistryStateMachine()).restore(wrapped);
 const w2 = performance.now();
 
 const result = JSON.stringify({
-    clusterSnapshotBytes: wrapped.length,
-    clusterSnapshotMs: Math.round(w1 - w0),
-    clusterRestoreMs: Math.round(w2 - w1),
-    instances,
-    kvKeys: 10_000,
-    sessions: sm.stats().sessions,
-    buildMs: Math.round(built),
-    snapshotBytes: bytes.length,
-    snapshotMsMean: Number((snapMs / runs).toFixed(1)),
-    restoreMsMean: Number((restoreMs / runs).toFixed(1)),
+  clusterSnapshotBytes: wrapped.length,
+  clusterSnapshotMs: Math.round(w1 - w0),
+  clusterRestoreMs: Math.round(w2 - w1),
+  instances,
+  kvKeys: 10_000,
+  sessions: sm.stats().sessions,
+  buildMs: Math.round(built),
+  snapshotBytes: bytes.length,
+  snapshotMsMean: Number((snapMs / runs).toFixed(1)),
+  restoreMsMean: Number((restoreMs / runs).toFixed(1)),
 });
 console.log(result);
 if (jsonFile) writeFileSync(jsonFile, `${result}\n`);
