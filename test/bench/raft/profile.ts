@@ -120,6 +120,16 @@ function table(p: Profile, fromUs: number, toUs: number): string {
   ].join("\n");
 }
 
+/** counters reads the counts this table reports from a node's /metrics: synced writes and acknowledged appends. */
+async function counters(adminPort: number): Promise<{ fsyncs: number; appendAcks: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const sum = (re: RegExp) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+  return {
+    fsyncs: sum(/^raftmesh_storage_fsync_duration_seconds_count(?:\{[^}]*\})? (\S+)$/gm),
+    appendAcks: sum(/^raftmesh_raft_append_round_trip_seconds_count(?:\{[^}]*\})? (\S+)$/gm),
+  };
+}
+
 const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${PRELOAD}`, RAFTMESH_BENCH_CPU_PROF_DIR: out } });
 try {
   pc.startAll();
@@ -131,6 +141,8 @@ try {
   await runLoad({ put, concurrency: 16, durationMs: WARMUP_MS });
   const pids = new Map(pc.runningIds().map((id) => [id, pc.pid(id) as number]));
   const cpu0 = new Map([...pids].map(([id, pid]) => [id, procCpuSeconds(pid)]));
+  const adminPort = (id: string) => (pc.specs.get(id) as { adminPort: number }).adminPort;
+  const m0 = new Map(await Promise.all(pc.runningIds().map(async (id) => [id, await counters(adminPort(id))] as const)));
   const fromUs = Number(process.hrtime.bigint() / 1000n);
   const r = await runLoad({ put, concurrency, durationMs });
   const toUs = Number(process.hrtime.bigint() / 1000n);
@@ -140,6 +152,13 @@ try {
     `c=${concurrency}: ${Math.round(r.opsPerSec)} puts/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, errors ${r.errors}; load average ${loadavg()[0]?.toFixed(2)}`,
   );
   console.log(`server CPU ${serverCpu.toFixed(2)} s (${cpu.map(([id, s]) => `${id}${id === leader ? "*" : ""} ${s.toFixed(2)}`).join(", ")}), ${((1000 * serverCpu) / r.ops).toFixed(3)} ms per put`);
+  for (const id of pc.runningIds()) {
+    const a = m0.get(id) as { fsyncs: number; appendAcks: number };
+    const b = await counters(adminPort(id));
+    console.log(
+      `${id}${id === leader ? "*" : ""}: ${((b.fsyncs - a.fsyncs) / r.ops).toFixed(3)} synced writes per put${id === leader ? `, ${((b.appendAcks - a.appendAcks) / r.ops).toFixed(3)} appends acknowledged per put (all peers)` : ""}`,
+    );
+  }
   for (const id of pc.runningIds()) await pc.stop(id);
   const leaderPid = pids.get(leader) as number;
   const file = readdirSync(out).find((f) => f === `${leaderPid}.cpuprofile`);
