@@ -133,7 +133,8 @@ async function counters(adminPort: number): Promise<{ fsyncs: number; appendAcks
 const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${PRELOAD}`, RAFTMESH_BENCH_CPU_PROF_DIR: out } });
 try {
   pc.startAll();
-  const leader = await pc.waitForLeader(30_000);
+  // Three agents compiling through tsx on a busy shared machine have taken over 30 s to elect.
+  const leader = await pc.waitForLeader(120_000);
   const client = pc.client(leader);
   const put = async (key: string, value: Uint8Array) => {
     await client.put(key, value);
