@@ -32,6 +32,7 @@ function valueArb<T>(f: FieldDef<T>): fc.Arbitrary<unknown> {
     case "name-or-empty":
       return fc.oneof(fc.constant(""), nameArb);
     case "bytes":
+      if (c.pattern && f.name === "address") return fc.constantFrom("10.0.0.1", "db-1.internal", "::1", "fe80::1%eth0");
       if (c.pattern) return fc.constantFrom("", "source", "header:x-user", "cookie:sid");
       return c.nonEmpty ? fc.string({ minLength: 1, maxLength: 20 }) : fc.string({ maxLength: 20 });
     case "int":
@@ -41,7 +42,7 @@ function valueArb<T>(f: FieldDef<T>): fc.Arbitrary<unknown> {
     case "bool":
       return fc.boolean();
     case "tags":
-      return fc.array(fc.string({ maxLength: 10 }), { maxLength: 4 });
+      return fc.array(fc.string({ minLength: 1, maxLength: 10 }).filter((t) => !/[\x00-\x1f\x7f]/.test(t)), { maxLength: 4 });
     case "metadata":
       return fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 4 });
     case "none":
