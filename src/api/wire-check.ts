@@ -11,9 +11,6 @@ import { isUtf8 } from "node:buffer";
 import { Metadata, type ServerInterceptor, ServerInterceptingCall, type ServiceDefinition } from "@grpc/grpc-js";
 import { MalformedRequestError, toStatus } from "./errors.js";
 
-/** WIRE_DEPTH_MAX: the API's messages nest three deep (TxnRequest → TxnOp, Instance → map entry); 16 refuses recursion bombs long before the stack. */
-export const WIRE_DEPTH_MAX = 16;
-
 /** The parts of a protobuf DescriptorProto (as proto-loader presents it) the walk reads. */
 interface FieldDesc {
   readonly name: string;
@@ -51,9 +48,8 @@ function varint(buf: Buffer, pos: number, field: string): [number, number] {
   throw new MalformedRequestError(`${field}: a varint is longer than 10 bytes`);
 }
 
-/** walk checks buf as message `desc`; `at` is the path of the field holding it ("" at the top). */
-function walk(buf: Buffer, desc: MessageDesc, resolve: Resolve, at: string, depth: number): void {
-  if (depth > WIRE_DEPTH_MAX) throw new MalformedRequestError(`${at || "request"}: nested more than ${WIRE_DEPTH_MAX} deep`);
+/** walk checks buf as message `desc`; `at` is the path of the field holding it ("" at the top). It recurses only into fields the descriptor knows as messages; the API has no recursive message, so the depth is the schema's (at most 3). */
+function walk(buf: Buffer, desc: MessageDesc, resolve: Resolve, at: string): void {
   let pos = 0;
   while (pos < buf.length) {
     const [tag, next] = varint(buf, pos, at || "request");
@@ -83,7 +79,7 @@ function walk(buf: Buffer, desc: MessageDesc, resolve: Resolve, at: string, dept
         if (f?.type === "TYPE_STRING" && !isUtf8(body)) throw new MalformedRequestError(`${name}: is not valid UTF-8`);
         if (f?.type === "TYPE_MESSAGE") {
           const sub = resolve(desc, f.typeName);
-          if (sub) walk(body, sub, resolve, name, depth + 1);
+          if (sub) walk(body, sub, resolve, name);
         }
         break;
       }
@@ -97,7 +93,7 @@ function walk(buf: Buffer, desc: MessageDesc, resolve: Resolve, at: string, dept
 /** wireProblem is why buf is not a well-formed `desc`, or null. */
 export function wireProblem(buf: Buffer, desc: MessageDesc, resolve: Resolve): string | null {
   try {
-    walk(buf, desc, resolve, "", 0);
+    walk(buf, desc, resolve, "");
     return null;
   } catch (err) {
     if (err instanceof MalformedRequestError) return err.problem;
