@@ -14,6 +14,7 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  */
 export const ADDRESS_PATTERN = /^[A-Za-z0-9._:%[\]-]+$/;
 /** CONTROL_CHARS: C0 controls and DEL. Refused in tags and KV keys, which end up in terminals, logs and header values. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern finds.
 export const CONTROL_CHARS = /[\x00-\x1f\x7f]/;
 /** TAGS_MAX and TAG_BYTES_MAX bound what every watch event and list answer carries per instance. */
 export const TAGS_MAX = 32;

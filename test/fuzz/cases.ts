@@ -192,7 +192,7 @@ const refusedBytes = fc.oneof(
 function rawBytes(valid: fc.Arbitrary<Buffer> | undefined): fc.Arbitrary<Buffer> {
   const random = fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u));
   const deep = fc.integer({ min: 1, max: 40 }).map((d) => {
-    let b = Buffer.alloc(0);
+    let b: Buffer = Buffer.alloc(0);
     for (let i = 0; i < d; i++) b = lenField(1, b);
     return b;
   });

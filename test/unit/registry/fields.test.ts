@@ -1,3 +1,4 @@
+import { CONTROL_CHARS } from "../../../src/registry/limits.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { configFromMsg, configToMsg, instanceToMsg, specFromMsg } from "../../../src/api/convert.js";
@@ -42,7 +43,7 @@ function valueArb<T>(f: FieldDef<T>): fc.Arbitrary<unknown> {
     case "bool":
       return fc.boolean();
     case "tags":
-      return fc.array(fc.string({ minLength: 1, maxLength: 10 }).filter((t) => !/[\x00-\x1f\x7f]/.test(t)), { maxLength: 4 });
+      return fc.array(fc.string({ minLength: 1, maxLength: 10 }).filter((t) => !CONTROL_CHARS.test(t)), { maxLength: 4 });
     case "metadata":
       return fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 4 });
     case "none":
