@@ -137,27 +137,31 @@ const EDGE: Readonly<Record<string, fc.Arbitrary<object>>> = {
   "KV.List": fc.record({ prefix: fc.constant(""), limit: fc.constant(10_000) }),
 };
 
+/** Values each refused in its place: as a name, a KV key, an address, a tag. */
 const bad = fc.constantFrom("", " ", "a b", "\0", "a\r\nb", "\x1b[2J", long(NAME_BYTES_MAX + 1), long(80_000), "-lead", "😀", "../x");
+const badKey = fc.constantFrom("", "\0", "a\r\nb", "\x1b[2J", "del\x7f", long(KV_KEY_BYTES_MAX + 1), long(80_000));
+const badAddress = fc.constantFrom("", " ", "a b", "\0", "a\r\nb", "😀", "../x", "h:80/x", long(256), long(80_000));
+const badTag = fc.constantFrom("", "\0", "a\r\nb", "\t", long(TAG_BYTES_MAX + 1), long(80_000));
 /** INVALID: values past a limit or of a wrong form, per method. */
 const INVALID: Readonly<Record<string, fc.Arbitrary<object>>> = {
-  "KV.Get": fc.record({ key: bad }),
+  "KV.Get": fc.record({ key: badKey }),
   "KV.Put": fc.oneof(
-    fc.record({ key: bad, value }),
+    fc.record({ key: badKey, value }),
     fc.record({ key, value: fc.constant(Buffer.alloc(512 * 1024 + 1)) }),
     fc.record({ key, value, session: fc.record({ clientId: fc.constantFrom(long(65), "x"), seq: fc.constantFrom(0, 2 ** 53 + 2) }) }),
   ),
-  "KV.Delete": fc.record({ key: bad, prefix: fc.boolean() }),
-  "KV.List": fc.record({ prefix: bad, limit: fc.constantFrom(10_001, 2 ** 32 - 1) }),
+  "KV.Delete": fc.oneof(fc.record({ key: badKey }), fc.record({ key: badKey.filter((k) => k !== ""), prefix: fc.constant(true) })),
+  "KV.List": fc.oneof(fc.record({ prefix: badKey.filter((k) => k !== "") }), fc.record({ limit: fc.constantFrom(10_001, 2 ** 32 - 1) })),
   "KV.Txn": fc.oneof(
-    fc.record({ success: fc.array(fc.record({ op: fc.constantFrom("put", "nope", ""), key: bad }), { minLength: 1, maxLength: 2 }) }),
+    fc.record({ success: fc.array(fc.record({ op: fc.constantFrom("put", "nope", ""), key: badKey }), { minLength: 1, maxLength: 2 }) }),
     fc.record({ compares: fc.array(fc.record({ key, target: fc.constantFrom("nope", ""), op: fc.constantFrom("=~", "") }), { minLength: 1, maxLength: 2 }) }),
     fc.record({ success: fc.constant(Array.from({ length: 129 }, () => ({ op: "get", key: "fz/a" }))) }),
   ),
   "Registry.Register": fc.oneof(
     fc.constant({}),
     fc.record({ instance: instance.map((i) => ({ ...i, id: "\0" })) }),
-    fc.record({ instance: fc.tuple(instance, bad).map(([i, b]) => ({ ...i, address: b })) }),
-    fc.record({ instance: fc.tuple(instance, bad).map(([i, b]) => ({ ...i, tags: [b] })) }),
+    fc.record({ instance: fc.tuple(instance, badAddress).map(([i, b]) => ({ ...i, address: b })) }),
+    fc.record({ instance: fc.tuple(instance, badTag).map(([i, b]) => ({ ...i, tags: [b] })) }),
     fc.record({ instance: instance.map((i) => ({ ...i, port: 70_000 })) }),
     fc.record({ instance: instance.map((i) => ({ ...i, ttlMs: 10 })) }),
     fc.record({ instance: instance.map((i) => ({ ...i, metadata: { [long(80_000)]: "v" } })) }),
