@@ -102,7 +102,7 @@ function unclear(a: RawAnswer): string | null {
 }
 
 /** runFuzz sends `cases` cases drawn from `seed` to the running cluster and checks it; `log` gets progress lines. */
-export async function runFuzz(cluster: ProcessCluster, ids: readonly string[], cases: number, seed: number, log: (s: string) => void = () => undefined): Promise<FuzzReport> {
+export async function runFuzz(cluster: Pick<ProcessCluster, "api" | "isRunning">, ids: readonly string[], cases: number, seed: number, log: (s: string) => void = () => undefined): Promise<FuzzReport> {
   const t0 = performance.now();
   const clients = ids.map((id) => new RawClient(cluster.api(id)));
   const perMethod: Record<string, Record<string, number>> = {};
@@ -175,7 +175,9 @@ async function compareState(client: RawClient, model: Model): Promise<string[]> 
   const want = model.sm.kvList("", { limit: 10_000 }).entries.map((e) => `${e.key}=${e.value}@${e.version}`);
   if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`KV differs: cluster ${got.length} keys [${got.slice(0, 5).join(", ")}…], replay ${want.length} [${want.slice(0, 5).join(", ")}…]`);
   const services = await call<{ services: { name: string; config: unknown }[] }>("Registry", "ListServices", {});
-  const gotSvc = services.services.map((s) => JSON.stringify([s.name, s.config])).sort();
+  // Decoded with oneofs, a proto3 `optional` field also comes with its synthetic oneof ("_field"): not part of the config.
+  const plain = (c: unknown) => Object.fromEntries(Object.entries(c as Record<string, unknown>).filter(([k]) => !k.startsWith("_")));
+  const gotSvc = services.services.map((s) => JSON.stringify([s.name, plain(s.config)])).sort();
   const wantSvc = model.sm.listServices().map((s) => JSON.stringify([s.service.name, configToMsg(s.service.config)])).sort();
   if (JSON.stringify(gotSvc) !== JSON.stringify(wantSvc)) problems.push(`services differ: cluster ${gotSvc.join(" ")}; replay ${wantSvc.join(" ")}`);
   for (const s of model.sm.listServices()) {
