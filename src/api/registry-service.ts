@@ -161,7 +161,8 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
       const { name } = call.request;
       validateServiceName(name, "name");
       const config = configFromMsg(call.request.config);
-      validateServiceConfig(config);
+      // With the name, as apply() checks it: a service that is its own fallback is refused before it is proposed.
+      validateServiceConfig(config, name);
       const session = sessionFromMsg(call.request.session);
       return route.onLeader(call, "Registry", "PutService", WRITE_WAIT_MS_MAX, async (deadline) => {
         const res = await writer.write({ op: "service.put", name, config }, session, deadline);

@@ -17,6 +17,7 @@ interface FieldDesc {
   readonly number: number;
   readonly type: string;
   readonly typeName: string;
+  readonly label?: string;
 }
 interface MessageDesc {
   readonly name: string;
@@ -48,6 +49,36 @@ function varint(buf: Buffer, pos: number, field: string): [number, number] {
   throw new MalformedRequestError(`${field}: a varint is longer than 10 bytes`);
 }
 
+/** FIELD_NUMBER_MAX: protobuf field numbers are at most 2^29 - 1. */
+const FIELD_NUMBER_MAX = 2 ** 29 - 1;
+
+/** wireTypeOf is the wire type a field's scalar values travel in. */
+function wireTypeOf(f: FieldDesc): number {
+  switch (f.type) {
+    case "TYPE_DOUBLE":
+    case "TYPE_FIXED64":
+    case "TYPE_SFIXED64":
+      return 1;
+    case "TYPE_FLOAT":
+    case "TYPE_FIXED32":
+    case "TYPE_SFIXED32":
+      return 5;
+    case "TYPE_STRING":
+    case "TYPE_BYTES":
+    case "TYPE_MESSAGE":
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+/** lengthDelimited: strings, bytes, messages, and repeated scalars (packed). */
+function lengthDelimited(f: FieldDesc): boolean {
+  return wireTypeOf(f) === 2 || f.label === "LABEL_REPEATED";
+}
+
+const typeText = (f: FieldDesc) => f.type.replace(/^TYPE_/, "").toLowerCase();
+
 /** walk checks buf as message `desc`; `at` is the path of the field holding it ("" at the top). It recurses only into fields the descriptor knows as messages; the API has no recursive message, so the depth is the schema's (at most 3). */
 function walk(buf: Buffer, desc: MessageDesc, resolve: Resolve, at: string): void {
   let pos = 0;
@@ -58,20 +89,24 @@ function walk(buf: Buffer, desc: MessageDesc, resolve: Resolve, at: string): voi
     const wt = tag % 8;
     const f = desc.field.find((x) => x.number === num);
     const name = f ? `${at ? `${at}.` : ""}${snake(f.name)}` : `${at ? `${at}.` : ""}field ${num}`;
-    if (num === 0) throw new MalformedRequestError(`${at || "request"}: field number 0 is not valid`);
+    if (num === 0 || num > FIELD_NUMBER_MAX) throw new MalformedRequestError(`${at || "request"}: field number ${num} is not valid`);
     switch (wt) {
       case 0:
+        if (f && wireTypeOf(f) !== 0) throw new MalformedRequestError(`${name}: wire type 0 is not valid for its type (${typeText(f)})`);
         pos = varint(buf, pos, name)[1];
         break;
       case 1:
+        if (f && wireTypeOf(f) !== 1) throw new MalformedRequestError(`${name}: wire type 1 is not valid for its type (${typeText(f)})`);
         if (pos + 8 > buf.length) throw new MalformedRequestError(`${name}: the message ends inside a 64-bit value`);
         pos += 8;
         break;
       case 5:
+        if (f && wireTypeOf(f) !== 5) throw new MalformedRequestError(`${name}: wire type 5 is not valid for its type (${typeText(f)})`);
         if (pos + 4 > buf.length) throw new MalformedRequestError(`${name}: the message ends inside a 32-bit value`);
         pos += 4;
         break;
       case 2: {
+        if (f && !lengthDelimited(f)) throw new MalformedRequestError(`${name}: wire type 2 is not valid for its type (${typeText(f)})`);
         const [len, start] = varint(buf, pos, name);
         if (start + len > buf.length) throw new MalformedRequestError(`${name}: its length (${len} bytes) runs past the end of the message (${buf.length - start} left): the request is truncated`);
         const body = buf.subarray(start, start + len);
@@ -133,7 +168,13 @@ export function checkedService(service: ServiceDefinition, types: Readonly<Recor
       ...def,
       requestDeserialize: (buf: Buffer) => {
         const problem = wireProblem(buf, desc, resolve);
-        return problem === null ? decode(buf) : new MalformedRequest(problem);
+        if (problem !== null) return new MalformedRequest(problem);
+        try {
+          return decode(buf);
+        } catch (err) {
+          // A backstop: whatever the walk let through and the decoder still refuses is answered INVALID_ARGUMENT too, never INTERNAL.
+          return new MalformedRequest(`the request does not decode: ${(err as Error).message}`);
+        }
       },
     };
   }

@@ -70,6 +70,9 @@ describe("client API: hostile bytes", () => {
     expect(v.details).toMatch(/^malformed request: instance\.id: its length \(9 bytes\)/);
     const wt = await raw.unary("KV", "Get", Buffer.from([0x0b]));
     expect(wt.details).toBe("malformed request: key: wire type 3 is not valid here");
+    // A known field in another wire type than its own (the decoder answered INTERNAL).
+    const mismatch = await raw.unary("Registry", "ListServices", Buffer.from([0x0a, 0x02, 0xc3, 0x28]));
+    expect(mismatch.details).toBe("malformed request: consistency: wire type 2 is not valid for its type (enum)");
     const eof = await raw.unary("KV", "Get", Buffer.from([0x28, 0xff]));
     expect(eof.details).toBe("malformed request: field 5: the message ends inside a varint");
   });
