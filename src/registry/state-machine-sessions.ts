@@ -55,6 +55,9 @@ export function requestDigest(cmd: RegistryCommand): string {
   return createHash("sha256").update(JSON.stringify(cmd)).digest("base64").slice(0, 22);
 }
 
+/** NEW is the answer for a seq that has not run (one shared object: answers are read-only). */
+const NEW: SessionAnswer = { kind: "new" };
+
 /**
  * SessionTable is bounded by `sessionsMax` clients, least recently used first out, remembers each
  * client's last `window` sequence numbers, and forgets clients idle for `idleMs` of cluster time
@@ -83,14 +86,16 @@ export class SessionTable {
    */
   lookup(client: string, seq: number, digest: string): SessionAnswer {
     const rec = this.records.get(client);
-    if (!rec) return { kind: "new" };
+    if (!rec) return NEW;
     if (seq <= rec.maxSeq - this.window) return { kind: "stale", maxSeq: rec.maxSeq };
+    // The common case, a client's next write, is past every stored seq: no need to look.
+    if (seq > rec.maxSeq) return NEW;
     for (const [s, result] of rec.results) {
       if (s !== seq) continue;
       if (result.digest !== undefined && result.digest !== digest) return { kind: "reused" };
       return { kind: "duplicate", result: answerOf(result) };
     }
-    return { kind: "new" };
+    return NEW;
   }
 
   /**
@@ -108,9 +113,20 @@ export class SessionTable {
   record(client: string, seq: number, result: CommandResult, digest: string, at: number): void {
     const prev = this.records.get(client);
     const maxSeq = Math.max(prev?.maxSeq ?? 0, seq);
-    const results = [...(prev?.results ?? []), [seq, compact(result, digest)] as const]
-      .filter(([s]) => s > maxSeq - this.window)
-      .sort((a, b) => a[0] - b[0]);
+    const entry = [seq, compact(result, digest)] as const;
+    let results: (readonly [number, StoredResult])[];
+    if (prev === undefined || seq > prev.maxSeq) {
+      // The common case on every write: seq is the newest, so it goes last and only seqs now out of
+      // the window leave from the front; no sort. A fresh array all the same: a record is never
+      // changed in place, so a snapshot that holds the old one still sees what it froze.
+      const old = prev?.results ?? [];
+      let from = 0;
+      while (from < old.length && (old[from] as readonly [number, StoredResult])[0] <= maxSeq - this.window) from++;
+      results = old.slice(from);
+      results.push(entry);
+    } else {
+      results = [...prev.results, entry].filter(([s]) => s > maxSeq - this.window).sort((a, b) => a[0] - b[0]);
+    }
     this.records.delete(client);
     this.records.set(client, { maxSeq, lastAt: at, results });
     if (this.records.size > this.sessionsMax) {
