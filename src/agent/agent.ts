@@ -10,6 +10,7 @@ import type { ReadIndexer } from "../api/read-barrier.js";
 import { failoverService } from "../api/failover-service.js";
 import { forwardHeartbeats, internalService, registryService } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";
+import { rateLimitInterceptor } from "../api/rate-limit.js";
 import { eventBytes } from "../api/watch-stream.js";
 import { childLogger, type Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
@@ -121,7 +122,7 @@ export class Agent {
         },
         internal: internalService({ node, leases }),
         events: eventsService(monitoring.journal),
-      }, metrics ? [metrics.apiInterceptor()] : []);
+      }, [...(metrics ? [metrics.apiInterceptor()] : []), rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate })]);
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen);
       const local = buildLocal(config, dir, apiPort, logger);
