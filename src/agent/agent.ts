@@ -288,9 +288,9 @@ function buildNode(
     timed
       ? (m) => {
           timed.received(m);
-          node.step(m);
+          return node.step(m)?.reason;
         }
-      : (m) => node.step(m),
+      : (m) => node.step(m)?.reason,
   );
   return node;
 }

@@ -144,12 +144,14 @@ describe("raft: impossible peer messages are the sender's fault", () => {
     const last = before.last;
     const t = before.term;
     const logTerm = c.node(n2).logEntry(last)?.term ?? 0;
+    expect(logTerm).toBe(t);
+    expect(t).toBeGreaterThan(1);
     const e = (index: number, term: number): Entry => ({ term, index, kind: EntryKind.Normal, data: new Uint8Array(0) });
     const shapes: { entries: Entry[]; logTerm: number; want: string }[] = [
       { entries: [e(last + 2, t)], logTerm, want: "not" },
       { entries: [e(last + 1, t), e(last + 3, t)], logTerm, want: "not" },
       { entries: [e(last + 1, t + 1)], logTerm, want: "outside" },
-      { entries: [e(last + 1, logTerm - 1 < 0 ? 0 : logTerm - 1)], logTerm: logTerm === 0 ? 1 : logTerm, want: "outside" },
+      { entries: [e(last + 1, t - 1)], logTerm: t, want: "outside" },
       { entries: [], logTerm: t + 1, want: "later than" },
     ];
     for (const s of shapes) {
