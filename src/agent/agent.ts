@@ -293,7 +293,9 @@ function buildNode(
     timed
       ? (m) => {
           timed.received(m);
-          return node.step(m)?.reason;
+          const impossible = node.step(m);
+          if (impossible) timed.impossible(impossible.from, impossible.type);
+          return impossible?.reason;
         }
       : (m) => node.step(m)?.reason,
   );

@@ -114,6 +114,11 @@ describe("hostile peers against a real cluster", () => {
     expect(targetLog).toContain("impossible peer message dropped; stream closed");
     expect(targetLog).toContain(`"peer":"${impostor}"`);
     expect(await c.logOf(leader)).toContain("impossible peer message dropped; stream closed");
+    // And counted, by sender and type.
+    const metrics = await (await fetch(`http://127.0.0.1:${c.specs.get(target)?.adminPort}/metrics`)).text();
+    for (const type of [MessageType.TimeoutNow, MessageType.Heartbeat, MessageType.App]) {
+      expect(metrics).toContain(`raftmesh_peer_impossible_messages_total{peer="${impostor}",type="${type}"} 1`);
+    }
   }, 60_000);
 
   it("peer guard: Internal.RenewLeases is not served on the client port; heartbeats through followers still reach the leader over the peer port", async () => {
