@@ -32,7 +32,8 @@ describe("hostile peers against a real cluster", () => {
   beforeAll(async () => {
     c = await ProcessCluster.create({ size: 3 });
     c.startAll();
-    leader = await c.waitForLeader();
+    // The wait includes starting three tsx processes, which alone takes over 10 s on a loaded 2-core machine.
+    leader = await c.waitForLeader(45_000);
     [target, impostor] = NODES.filter((n) => n !== leader) as [string, string];
     // A write through a follower: forwarding works, and the last entry is of the current term.
     await c.client(target).put("before", "1");
