@@ -168,11 +168,10 @@ export class GrpcTransport {
    * (identity.ts), which anyone on the network path can spoof. Loopback-only setups stay quiet.
    */
   private warnIfPlaintextOffHost(bindAddress: string): void {
-    const offHost = [...this.addresses.values()].filter((a) => !isLoopbackHost(hostOf(a)));
-    const bindHost = hostOf(bindAddress);
-    if (offHost.length === 0 && isLoopbackHost(bindHost)) return;
+    const offHost = offHostPeerAddresses(bindAddress, [...this.addresses.values()]);
+    if (offHost === undefined) return;
     this.logger.warn(
-      { bindAddress, offHostPeers: offHost },
+      { bindAddress, offHost },
       "PLAINTEXT PEER PORT ON A NON-LOOPBACK ADDRESS: peer calls are neither encrypted nor authenticated; " +
         "a member's id is checked only against the address it connects from. Use TLS outside a trusted network",
     );
@@ -302,6 +301,12 @@ export class GrpcTransport {
     this.undelivered++;
     return undefined;
   }
+}
+
+/** offHostPeerAddresses lists the non-loopback peer addresses (and the bind address, when it is not loopback), or undefined when peer traffic stays on this machine. */
+export function offHostPeerAddresses(bindAddress: string, peerAddresses: readonly string[]): string[] | undefined {
+  const offHost = [bindAddress, ...peerAddresses].filter((a) => !isLoopbackHost(hostOf(a)));
+  return offHost.length === 0 ? undefined : offHost;
 }
 
 /** shutdown lets open calls finish for a short grace period, then forces the server down. */

@@ -4,6 +4,7 @@ import { clientApi } from "../../../src/common/proto.js";
 import { MessageType, nodeId } from "../../../src/raft/types.js";
 import { WrongPeerAddressError } from "../../../src/transport/errors.js";
 import { GrpcTransport } from "../../../src/transport/index.js";
+import { offHostPeerAddresses } from "../../../src/transport/transport.js";
 import { hostOf, identityMetadata, isLoopbackHost, verifyPeerIdentity } from "../../../src/transport/identity.js";
 import { peerMethods } from "../../../src/transport/proto.js";
 import { encodeMessage, type WireEnvelope } from "../../../src/transport/wire.js";
@@ -44,6 +45,12 @@ describe("transport: peer identity from the connection's address", () => {
     expect(isLoopbackHost("127.0.0.5")).toBe(true);
     expect(isLoopbackHost("::ffff:127.0.0.1")).toBe(true);
     expect(isLoopbackHost("10.0.0.1")).toBe(false);
+  });
+
+  it("transport: plaintext peer traffic is flagged when the bind address or any peer address is not loopback", () => {
+    expect(offHostPeerAddresses("127.0.0.1:7100", ["127.0.0.2:7100", "localhost:7101", "[::1]:7102"])).toBeUndefined();
+    expect(offHostPeerAddresses("0.0.0.0:7100", ["127.0.0.2:7100"])).toEqual(["0.0.0.0:7100"]);
+    expect(offHostPeerAddresses("127.0.0.1:7100", ["10.0.0.2:7100", "h3.example:7100"])).toEqual(["10.0.0.2:7100", "h3.example:7100"]);
   });
 
   it("transport: verifyPeerIdentity accepts the member's own IP (also IPv4-mapped) and refuses any other; host names are not checked", () => {
