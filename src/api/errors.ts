@@ -24,6 +24,8 @@ import {
 } from "../node/errors.js";
 import {
   ConfChangeRejectedError,
+  DamagedStateError,
+  ImpossibleMessageError,
   InvariantError,
   NotLeaderError,
   ProposalDroppedError,
@@ -171,6 +173,9 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass
   [TransferRejectedError, { code: Status.FAILED_PRECONDITION, notApplied: true }],
   [SnapshotRejectedError, INTERNAL_ROW],
   [InvariantError, INTERNAL_ROW],
+  // Peer-message outcomes (Raft.step): never raised by a client call, listed so every class has a row.
+  [ImpossibleMessageError, INTERNAL_ROW],
+  [DamagedStateError, INTERNAL_ROW],
   // The node: after a proposal entered the log, its outcome is unknown unless it was overwritten.
   [NodeError, INTERNAL_ROW],
   [ProposalLostError, { code: Status.ABORTED, notApplied: false }],

@@ -1,4 +1,4 @@
-import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { Metadata, ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { echo } from "../common/echo.js";
 import { processTokenProblem } from "../common/process-token.js";
 import { NOTE_BYTES_MAX, REPLICATION_POSITION_MAX } from "../registry/limits.js";
@@ -200,7 +200,7 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
   };
 }
 
-/** internalService serves raftmesh.v1.Internal: followers' heartbeat batches, on the leader only. */
+/** internalService serves raftmesh.v1.Internal: followers' heartbeat batches, on the leader only, on the peer port only (agent.ts). */
 export function internalService({ node, leases }: { node: LeaderView; leases: LeaseRenewer }): UntypedServiceImplementation {
   return {
     RenewLeases: unary<{ items: HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(async (call) => {
@@ -212,14 +212,31 @@ export function internalService({ node, leases }: { node: LeaderView; leases: Le
   };
 }
 
-/** forwardHeartbeats is a follower's batcher send: one RenewLeases call to the leader's client API per batch, waiting up to HEARTBEAT_WAIT_MS. */
-export function forwardHeartbeats(node: LeaderView, addressOf: AddressBook, forwarder: Pick<Forwarder, "forward">): SendFn<HeartbeatRequestMsg, RenewResultMsg> {
+/**
+ * forwardHeartbeats is a follower's batcher send: one RenewLeases call per batch to the leader's
+ * peer port (Internal is served there only, to members: never on the client port, where anyone
+ * could renew any instance's lease), carrying this node's peer identity (peerIdentity(leader)),
+ * waiting up to HEARTBEAT_WAIT_MS.
+ */
+export function forwardHeartbeats(
+  node: LeaderView,
+  addressOf: AddressBook,
+  forwarder: Pick<Forwarder, "forward">,
+  peerIdentity: (leader: string) => Metadata,
+): SendFn<HeartbeatRequestMsg, RenewResultMsg> {
   return async (items) => {
     const leader = node.leader();
-    const leaderApi = leader ? addressOf(leader)?.api : undefined;
-    if (!leaderApi) throw new NoLeaderError("no leader is known; heartbeats were not recorded");
+    const leaderPeer = leader ? addressOf(leader)?.peer : undefined;
+    if (!leader || !leaderPeer) throw new NoLeaderError("no leader is known; heartbeats were not recorded");
     const deadline = new Date(Date.now() + HEARTBEAT_WAIT_MS);
-    const res = await forwarder.forward<{ items: readonly HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(leaderApi, "Internal", "RenewLeases", { items }, deadline);
+    const res = await forwarder.forward<{ items: readonly HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(
+      leaderPeer,
+      "Internal",
+      "RenewLeases",
+      { items },
+      deadline,
+      peerIdentity(leader),
+    );
     return res.results;
   };
 }

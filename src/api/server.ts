@@ -17,12 +17,14 @@ export interface ApiServices {
   readonly kv: UntypedServiceImplementation;
   readonly cluster: UntypedServiceImplementation;
   readonly registry: UntypedServiceImplementation;
-  readonly internal: UntypedServiceImplementation;
   /** events serves raftmesh.v1.Events (the node's event stream), when given. */
   readonly events?: UntypedServiceImplementation;
 }
 
-/** ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Internal. */
+/**
+ * ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Events. Internal
+ * (node-to-node) is deliberately not here: it is served on the peer port, to members only.
+ */
 export class ApiServer {
   private readonly server: Server;
 
@@ -44,7 +46,6 @@ export class ApiServer {
     this.server.addService(checked(api.KV.service), services.kv);
     this.server.addService(checked(api.Cluster.service), services.cluster);
     this.server.addService(checked(watchServiceDefinition(api.Registry.service)), services.registry);
-    this.server.addService(checked(api.Internal.service), services.internal);
     if (services.events) this.server.addService(checked(api.Events.service), services.events);
     // grpc.health.v1 and server reflection, so grpcurl and standard health probes work.
     this.health.addToServer(this.server);

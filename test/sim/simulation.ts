@@ -445,7 +445,9 @@ export class Simulation {
         this.net.redeliverAt(m, node.pausedUntil);
         continue;
       }
-      node.node.step(m);
+      // Every simulated peer is correct: a message the core calls impossible is a core bug.
+      const impossible = node.node.step(m);
+      if (impossible) this.failure ??= impossible;
     }
     for (const node of this.live()) {
       node.sched.runDue(this.now * SIM_TICK_MS);

@@ -20,7 +20,6 @@ describe("client API: hostile bytes", () => {
       kv: kvService({} as KvServiceDeps),
       registry: registryService({} as RegistryServiceDeps),
       cluster: {},
-      internal: {},
     });
     const port = await server.listen("127.0.0.1:0");
     raw = new RawClient(`127.0.0.1:${port}`);

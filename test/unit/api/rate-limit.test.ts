@@ -20,7 +20,7 @@ describe("client API: per-client rate limits", () => {
   let now = 0;
   beforeAll(async () => {
     server = new ApiServer(
-      { kv: kvService({} as KvServiceDeps), registry: registryService({} as RegistryServiceDeps), cluster: {}, internal: {} },
+      { kv: kvService({} as KvServiceDeps), registry: registryService({} as RegistryServiceDeps), cluster: {} },
       [rateLimitInterceptor({ writesPerSecond: WRITES, watchesPerSecond: WATCHES }, () => now)],
     );
     raw = new RawClient(`127.0.0.1:${await server.listen("127.0.0.1:0")}`);
