@@ -196,6 +196,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** CLI_HEALTHY_TIMEOUT_MS bounds the wait for a freshly started cluster to take writes on every node. */
+const CLI_HEALTHY_TIMEOUT_MS = 60_000;
+
 /** FaultSummary is one kind of failure over its rounds, for the report. */
 interface FaultSummary {
   readonly fault: FailoverFault;
@@ -222,6 +225,8 @@ async function main(): Promise<void> {
   const { RaftmeshCluster } = await import("./raftmesh-cluster.js");
   console.log(`${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}, load average ${loadavg()[0]?.toFixed(2)} at start`);
   const cluster = await RaftmeshCluster.start();
+  // A fresh cluster on a busy machine may take a while before every node takes writes.
+  await cluster.waitHealthy(CLI_HEALTHY_TIMEOUT_MS);
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));
   const summaries: FaultSummary[] = [];
   try {
