@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { MessageType, type NodeId, nodeId } from "../../../src/raft/types.js";
 import { connect, message, startNode, type TestNode, waitFor } from "./helpers.js";
@@ -41,4 +42,30 @@ describe("transport: a peer's stream ending", () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(ended).toEqual([]);
   });
+});
+
+describe("transport: a peer process that dies", () => {
+  it("transport: a SIGKILLed peer's stream end is reported within a second, long before any keepalive would notice", async () => {
+    const b = await startNode("n2");
+    nodes.push(b);
+    b.transport.setPeers(new Map([[nodeId("n1"), "127.0.0.1:1"]]));
+    const ended: { peer: NodeId; atMs: number }[] = [];
+    b.transport.onPeerDisconnected((peer) => ended.push({ peer, atMs: Date.now() }));
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/transport-sender.ts", b.address], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => d.toString().includes("sending") && resolve());
+        child.once("exit", (code) => reject(new Error(`sender exited early (${code})`)));
+      });
+      await waitFor(() => b.received.length > 0, 10_000, "a heartbeat from the child");
+      expect(ended).toEqual([]);
+      const killedMs = Date.now();
+      child.kill("SIGKILL");
+      await waitFor(() => ended.length > 0, 5_000, "stream end report");
+      expect(ended[0]?.peer).toBe(nodeId("n1"));
+      expect((ended[0]?.atMs ?? Number.POSITIVE_INFINITY) - killedMs).toBeLessThan(1000);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+  }, 30_000);
 });
