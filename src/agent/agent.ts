@@ -300,6 +300,9 @@ function buildNode(
         }
       : (m) => node.step(m)?.reason,
   );
+  // A leader's stream that ends (its process died, its connection reset) lets a follower campaign
+  // early instead of waiting out the election timeout; pre-vote keeps a mere reset harmless.
+  p.transport.onPeerDisconnected((peer) => node.peerDisconnected(peer));
   return node;
 }
 

@@ -218,6 +218,17 @@ export class RaftNode {
     return undefined;
   }
 
+  /**
+   * peerDisconnected hands the core the news that the connection from a peer ended (closed or
+   * reset: the transport saw it, no timeout involved). A follower whose leader that was campaigns
+   * early (RawNode.peerDisconnected); for anyone else it changes nothing.
+   */
+  peerDisconnected(id: NodeId): void {
+    if (this.stopped) return;
+    this.raw.peerDisconnected(id);
+    this.schedule();
+  }
+
   /** propose replicates data and resolves with the state machine's result once applied here. */
   propose(data: Uint8Array): Promise<unknown> {
     return this.track(this.raw.propose([data])[0]);

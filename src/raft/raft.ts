@@ -9,6 +9,7 @@ import {
   TransferRejectedError,
   UncommittedLimitError,
 } from "./errors.js";
+import { EARLY_CAMPAIGN_JITTER_DIVISOR } from "./limits.js";
 import { entryBytes, RaftLog } from "./log.js";
 import { decodeConfChange, encodeConfChange, Membership } from "./membership.js";
 import type { ResolvedOptions } from "./options.js";
@@ -257,6 +258,24 @@ export class Raft {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(undefined);
     }
+  }
+
+  /**
+   * peerDisconnected is told that the connection from `id` ended: closed or reset, not timed out
+   * (a crashed process's sockets close at once). When `id` is this follower's leader, the follower
+   * forgets it (so it no longer counts as in the leader's lease and will grant pre-votes) and
+   * campaigns after a short random delay instead of a full election timeout. This is safe: it
+   * only moves an election earlier, and with pre-vote and check-quorum the campaign starts with a
+   * pre-vote that every node still hearing from a leader within its election timeout ignores
+   * (stepHigherTerm), and that the leader ignores too; so if the connection merely reset, no term
+   * moves and the next heartbeat restores the leader here.
+   */
+  peerDisconnected(id: NodeId): void {
+    if (this.role !== Role.Follower || this.lead === NO_NODE || id !== this.lead || !this.promotable()) return;
+    this.lead = NO_NODE;
+    const jitterTicks = Math.max(1, Math.floor(this.opts.electionTick / EARLY_CAMPAIGN_JITTER_DIVISOR));
+    const due = this.randomizedElectionTimeout - 1 - this.opts.random.nextInt(jitterTicks);
+    this.electionElapsed = Math.max(this.electionElapsed, due);
   }
 
   /** quorumActive says whether a quorum answered since the last check; it clears the marks. */

@@ -27,6 +27,12 @@ export interface PeerServerOptions {
   readonly deliver: (m: Message) => string | undefined;
   /** answerProbe answers a member's Probe (undefined: this host does not answer yet). It must not throw. */
   readonly answerProbe: (from: NodeId, session: string) => ProbeAnswer | undefined;
+  /**
+   * streamEnded is told when the last open Stream call from a peer ended from the peer's side:
+   * closed, reset or cancelled (its process died or its connection broke), never a timeout and
+   * never a call this server ended itself. It must not throw.
+   */
+  readonly streamEnded?: (peer: NodeId) => void;
 }
 
 /** PeerServerStats counts what the receiving side saw since it started. */
@@ -43,6 +49,7 @@ export interface PeerServerStats {
 /** OpenCall is one accepted call; end() answers it once, with an error or with success. */
 interface OpenCall {
   readonly peer: NodeId;
+  readonly kind: "stream" | "snapshot";
   end(error?: TransportError): void;
 }
 
@@ -112,7 +119,18 @@ export class PeerServer {
         }
       }
     });
-    call.on("end", () => open.end());
+    call.on("end", () => {
+      const wasOpen = this.open.has(open);
+      open.end();
+      if (wasOpen) this.noteStreamEnded(open.peer);
+    });
+  }
+
+  /** noteStreamEnded reports a peer whose stream ended from its side, unless another stream from it is still open. */
+  private noteStreamEnded(peer: NodeId): void {
+    if (this.closed) return;
+    for (const other of this.open) if (other.peer === peer && other.kind === "stream") return;
+    this.options.streamEnded?.(peer);
   }
 
   /** dropImpossible ends the stream of a peer that sent a message no correct peer sends, naming the peer in the log. */
@@ -225,6 +243,7 @@ export class PeerServer {
     const logger = this.options.logger;
     const open: OpenCall = {
       peer: identity.nodeId,
+      kind,
       end: (error) => {
         if (!this.open.delete(open)) return;
         if (kind === "snapshot") this.snapshotsFrom.delete(open.peer);
@@ -236,7 +255,9 @@ export class PeerServer {
     logger.debug({ peer: open.peer, kind, address: call.getPeer() }, "peer call accepted");
     // A cancelled or broken call needs no answer, only forgetting.
     const forget = () => {
-      if (this.open.delete(open) && kind === "snapshot") this.snapshotsFrom.delete(open.peer);
+      if (!this.open.delete(open)) return;
+      if (kind === "snapshot") this.snapshotsFrom.delete(open.peer);
+      else this.noteStreamEnded(open.peer);
     };
     call.on("cancelled", forget);
     call.on("error", forget);

@@ -80,6 +80,7 @@ export class GrpcTransport {
   private messageHandler: ((m: Message) => string | undefined) | undefined;
   private readonly peerServices: { service: ServiceDefinition; implementation: () => UntypedServiceImplementation | undefined }[] = [];
   private unreachableHandler: ((peer: NodeId) => void) | undefined;
+  private disconnectedHandler: ((peer: NodeId) => void) | undefined;
   private snapshotHandler: ((report: SnapshotReport) => void) | undefined;
   private probeHandler: ((from: NodeId, session: string) => ProbeAnswer | undefined) | undefined;
   private retired: Totals = { sent: 0, dropped: 0, reconnects: 0 };
@@ -97,6 +98,9 @@ export class GrpcTransport {
       snapshotBytesMax: this.limits.snapshotBytesMax,
       deliver: (m) => this.deliver(m),
       answerProbe: (from, session) => this.probeHandler?.(from, session),
+      streamEnded: (peer) => {
+        if (!this.closed) this.disconnectedHandler?.(peer);
+      },
     });
     this.setPeers(options.peers);
   }
@@ -209,6 +213,15 @@ export class GrpcTransport {
   /** onUnreachable sets the handler told, never from inside send(), that messages to a peer were lost (core: reportUnreachable). */
   onUnreachable(handler: (peer: NodeId) => void): void {
     this.unreachableHandler = handler;
+  }
+
+  /**
+   * onPeerDisconnected sets the handler told when a peer's incoming stream ended from its side
+   * (closed or reset, as when its process dies; not a timeout) and no other stream from it is open
+   * (core: peerDisconnected).
+   */
+  onPeerDisconnected(handler: (peer: NodeId) => void): void {
+    this.disconnectedHandler = handler;
   }
 
   /** onSnapshot sets the handler told how each snapshot sent ended (core: reportSnapshot). */
