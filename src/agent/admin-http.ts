@@ -1,3 +1,4 @@
+import { echo } from "../common/echo.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
 /**
@@ -101,7 +102,7 @@ export class AdminHttp {
     } else if (this.sources.routes?.some((route) => route(req, res, path))) {
       // answered by a route
     } else {
-      send(res, 404, { error: `no such path ${path}; try /health or /status` });
+      send(res, 404, { error: `no such path ${echo(path)}; try /health or /status` });
     }
   }
 

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import { performance } from "node:perf_hooks";
 import { clusterService } from "../api/cluster-service.js";
 import { Forwarder } from "../api/forwarder.js";
@@ -10,9 +11,11 @@ import type { ReadIndexer } from "../api/read-barrier.js";
 import { failoverService } from "../api/failover-service.js";
 import { forwardHeartbeats, internalService, registryService } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";
+import { rateLimitInterceptor } from "../api/rate-limit.js";
 import { eventBytes } from "../api/watch-stream.js";
 import { childLogger, type Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
+import { clientApi } from "../common/proto.js";
 import { packageVersion } from "../common/version.js";
 import type { AgentConfig } from "../config/index.js";
 import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-machine.js";
@@ -30,7 +33,7 @@ import { LocalAgent } from "../local/index.js";
 import { Supervisor } from "../local/supervisor.js";
 import { NodeMetrics } from "../metrics/index.js";
 import { LogStore } from "../storage/index.js";
-import { GrpcTransport } from "../transport/index.js";
+import { GrpcTransport, identityMetadata } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
 import { WallClock } from "./clock.js";
 import { Founding } from "./founding.js";
@@ -91,6 +94,9 @@ export class Agent {
       // The peer port opens before the node decides how it starts: an empty node asks the other
       // members whether the cluster exists yet, and they ask it (src/agent/founding.ts).
       const founding = buildFounding(config, id, transport, logger);
+      // Internal (followers' heartbeat batches) is for members only: on the peer port, never the client port.
+      let internal: UntypedServiceImplementation | undefined;
+      transport.addPeerService(clientApi().Internal.service, () => internal);
       const peerPort = await transport.listen(config.peerListen);
       const { state, mode } = await initialState(store, loaded, { bootstrap: config.bootstrap, members: config.members.map((m) => m.id), founding });
       const metrics = config.metrics ? new NodeMetrics({ node: config.nodeId, cluster: config.clusterId, version: packageVersion() }) : undefined;
@@ -106,7 +112,7 @@ export class Agent {
       const writer = metrics ? metrics.writer(unmetered) : unmetered;
       const leases = buildLeases({ node }, registry, { writer, clusterTime }, unsafe, logger);
       const forwarder = new Forwarder();
-      const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({ send: forwardHeartbeats(node, addressOf, forwarder), schedule: timerSchedule });
+      const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({ send: forwardHeartbeats(node, addressOf, forwarder, (leader) => identityMetadata({ clusterId: config.clusterId, nodeId: id, targetId: nodeId(leader) })), schedule: timerSchedule });
       const status = () => nodeStatus({ node, clusterId: config.clusterId, version: packageVersion(), addressOf });
       const route = new LeaderRoute(node, addressOf, forwarder);
       // Monitoring follows the node and the registry before the node starts, so entries applied again at start-up are reported too.
@@ -119,9 +125,9 @@ export class Agent {
           ...registryService({ registry: registry.machine, writer, route, reads, hub: registry.hub, node, leases, batcher }),
           ...failoverService({ route, writer, leases }),
         },
-        internal: internalService({ node, leases }),
         events: eventsService(monitoring.journal),
-      }, metrics ? [metrics.apiInterceptor()] : []);
+      }, [...(metrics ? [metrics.apiInterceptor()] : []), rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate })]);
+      internal = internalService({ node, leases });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen);
       const local = buildLocal(config, dir, apiPort, logger);
@@ -288,10 +294,15 @@ function buildNode(
     timed
       ? (m) => {
           timed.received(m);
-          node.step(m);
+          const impossible = node.step(m);
+          if (impossible) timed.impossible(impossible.from, impossible.type);
+          return impossible?.reason;
         }
-      : (m) => node.step(m),
+      : (m) => node.step(m)?.reason,
   );
+  // A leader's stream that ends (its process died, its connection reset) lets a follower campaign
+  // early instead of waiting out the election timeout; pre-vote keeps a mere reset harmless.
+  p.transport.onPeerDisconnected((peer) => node.peerDisconnected(peer));
   return node;
 }
 

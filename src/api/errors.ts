@@ -8,6 +8,7 @@
  * proposed, or on a proposal the core or the state machine refused outright.
  */
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
+import { clipDetails } from "../common/echo.js";
 import { InvariantViolationError } from "../common/errors.js";
 import { METADATA_LEADER, METADATA_LEADER_API, METADATA_NOT_APPLIED } from "../common/metadata.js";
 import { ConfigError } from "../config/index.js";
@@ -23,6 +24,8 @@ import {
 } from "../node/errors.js";
 import {
   ConfChangeRejectedError,
+  DamagedStateError,
+  ImpossibleMessageError,
   InvariantError,
   NotLeaderError,
   ProposalDroppedError,
@@ -79,6 +82,14 @@ export class InvalidArgumentError extends ApiError {
   ) {
     super(Status.INVALID_ARGUMENT, `${field}: ${reason}`);
     this.name = "InvalidArgumentError";
+  }
+}
+
+/** MalformedRequestError: a request's protobuf bytes are not a well-formed message (truncated, invalid UTF-8 in a string; wire-check.ts). */
+export class MalformedRequestError extends ApiError {
+  constructor(readonly problem: string) {
+    super(Status.INVALID_ARGUMENT, `malformed request: ${problem}`);
+    this.name = "MalformedRequestError";
   }
 }
 
@@ -147,6 +158,7 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass
   // The API's own: raised before anything was proposed, except OutcomeUnknownError.
   [ApiError, { code: (e) => (e as ApiError).code, notApplied: false }],
   [InvalidArgumentError, { code: Status.INVALID_ARGUMENT, notApplied: true }],
+  [MalformedRequestError, { code: Status.INVALID_ARGUMENT, notApplied: true }],
   [NotFoundError, { code: Status.NOT_FOUND, notApplied: true }],
   [PreconditionError, { code: Status.FAILED_PRECONDITION, notApplied: true }],
   [NoLeaderError, { code: Status.UNAVAILABLE, notApplied: true, leader: (e) => ({ leader: (e as NoLeaderError).leader, api: (e as NoLeaderError).leaderApi }) }],
@@ -161,6 +173,9 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass
   [TransferRejectedError, { code: Status.FAILED_PRECONDITION, notApplied: true }],
   [SnapshotRejectedError, INTERNAL_ROW],
   [InvariantError, INTERNAL_ROW],
+  // Peer-message outcomes (Raft.step): never raised by a client call, listed so every class has a row.
+  [ImpossibleMessageError, INTERNAL_ROW],
+  [DamagedStateError, INTERNAL_ROW],
   // The node: after a proposal entered the log, its outcome is unknown unless it was overwritten.
   [NodeError, INTERNAL_ROW],
   [ProposalLostError, { code: Status.ABORTED, notApplied: false }],
@@ -228,11 +243,11 @@ export function toStatus(err: unknown): Partial<StatusObject> {
     if (who?.api) metadata.set(METADATA_LEADER_API, who.api);
     if (row.notApplied) metadata.set(METADATA_NOT_APPLIED, "1");
     const code = typeof row.code === "function" ? row.code(err) : row.code;
-    return { code, details: row.details ? row.details(err) : err.message, metadata };
+    return { code, details: clipDetails(row.details ? row.details(err) : err.message), metadata };
   }
-  if (isStatusLike(err)) return { code: err.code, details: err.details, metadata: err.metadata ?? metadata };
+  if (isStatusLike(err)) return { code: err.code, details: clipDetails(err.details), metadata: err.metadata ?? metadata };
   const message = err instanceof Error ? err.message : String(err);
-  return { code: Status.INTERNAL, details: `internal error: ${message}`, metadata };
+  return { code: Status.INTERNAL, details: clipDetails(`internal error: ${message}`), metadata };
 }
 
 /** A status that came back from a forwarded call passes through unchanged. */

@@ -14,10 +14,13 @@ type ServiceName = "KV" | "Cluster" | "Registry" | "Internal";
 export class Forwarder {
   private readonly clients = new Map<string, Client>();
 
-  /** forward calls `method` of `service` on the node at `api` with the caller's deadline. */
-  forward<Req, Res>(api: string, service: ServiceName, method: string, request: Req, deadline: Date): Promise<Res> {
+  /**
+   * forward calls `method` of `service` on the node at `api` with the caller's deadline. `metadata`
+   * is sent too: a node-to-node call (Internal, on the peer port) carries the sender's peer identity.
+   */
+  forward<Req, Res>(api: string, service: ServiceName, method: string, request: Req, deadline: Date, metadata?: Metadata): Promise<Res> {
     const client = this.client(api, service);
-    const md = new Metadata();
+    const md = metadata?.clone() ?? new Metadata();
     md.set(METADATA_FORWARDED, "1");
     return new Promise<Res>((resolve, reject) => {
       const fn = (client as unknown as Record<string, (...args: unknown[]) => void>)[method];

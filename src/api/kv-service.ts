@@ -3,7 +3,7 @@ import { LIST_LIMIT_MAX } from "../registry/limits.js";
 import type { RegistryStateMachine } from "../registry/state-machine.js";
 import type { KvCompare, KvOp } from "../registry/types.js";
 import type { RegistryWriter } from "../registry/writer.js";
-import { validateKvKey, validateKvValue, validateTxn } from "../registry/validate.js";
+import { validateKvKey, validateKvPrefix, validateKvValue, validateTxn } from "../registry/validate.js";
 import { kvToMsg } from "./convert.js";
 import { InvalidArgumentError } from "./errors.js";
 import { unary } from "./handler.js";
@@ -61,7 +61,8 @@ export function kvService({ registry: reg, writer, route, reads }: KvServiceDeps
     Delete: unary<DeleteRequestMsg, DeleteResponseMsg>(async (call) => {
       const { key } = call.request;
       const prefix = call.request.prefix === true;
-      if (!prefix) validateKvKey(key);
+      if (prefix) validateKvPrefix(key, "key");
+      else validateKvKey(key);
       const session = sessionFromMsg(call.request.session);
       return route.onLeader(call, "KV", "Delete", WRITE_WAIT_MS_MAX, async (deadline) => {
         const res = await writer.write({ op: "kv.delete", key, prefix }, session, deadline);
@@ -72,6 +73,8 @@ export function kvService({ registry: reg, writer, route, reads }: KvServiceDeps
     List: unary<ListRequestMsg, ListResponseMsg>(async (call) => {
       const { prefix, startAfter, consistency } = call.request;
       const limit = call.request.limit || LIST_LIMIT_DEFAULT;
+      validateKvPrefix(prefix, "prefix");
+      validateKvPrefix(startAfter, "start_after");
       if (limit > LIST_LIMIT_MAX) throw new InvalidArgumentError("limit", `must be at most ${LIST_LIMIT_MAX}, got ${limit}`);
       await readBarrier(reads, call, consistency);
       const page = reg.kvList(prefix, { startAfter: startAfter || undefined, limit });

@@ -1,4 +1,5 @@
-import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { Metadata, ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { echo } from "../common/echo.js";
 import { processTokenProblem } from "../common/process-token.js";
 import { NOTE_BYTES_MAX, REPLICATION_POSITION_MAX } from "../registry/limits.js";
 import { HEALTH_VALUES, type Health } from "../registry/types.js";
@@ -34,9 +35,9 @@ export const HEARTBEAT_WAIT_MS = 3_000;
 /** validateHeartbeat checks a heartbeat's fields and returns its status, if any. */
 function validateHeartbeat(h: HeartbeatRequestMsg): void {
   validateServiceName(h.service, "service");
-  if (!h.id) throw new InvalidArgumentError("id", "must not be empty");
+  validateName(h.id, "id");
   if (h.status && !HEALTH_VALUES.includes(h.status as Health)) {
-    throw new InvalidArgumentError("status", `must be empty or one of ${HEALTH_VALUES.join(", ")}, got "${h.status}"`);
+    throw new InvalidArgumentError("status", `must be empty or one of ${HEALTH_VALUES.join(", ")}, got "${echo(h.status)}"`);
   }
   if (Buffer.byteLength(h.note ?? "") > NOTE_BYTES_MAX) throw new InvalidArgumentError("note", `is longer than ${NOTE_BYTES_MAX} bytes`);
   const pos = h.replicationPosition ?? 0;
@@ -51,7 +52,7 @@ function validateHeartbeat(h: HeartbeatRequestMsg): void {
   const exitedProblem = processTokenProblem(exited);
   if (exitedProblem !== null) throw new InvalidArgumentError("exited_process", exitedProblem);
   // An exit report lifts a handover fence only together with the critical that demotes the master.
-  if (exited !== "" && h.status !== "critical") throw new InvalidArgumentError("exited_process", `needs status critical, got "${h.status}"`);
+  if (exited !== "" && h.status !== "critical") throw new InvalidArgumentError("exited_process", `needs status critical, got "${echo(h.status)}"`);
 }
 
 /**
@@ -108,7 +109,7 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
     Deregister: unary<{ service: string; id: string; session?: WriteSessionMsg }, { index: number; duplicate: boolean }>(async (call) => {
       const { service, id } = call.request;
       validateServiceName(service, "service");
-      if (!id) throw new InvalidArgumentError("id", "must not be empty");
+      validateName(id, "id");
       const session = sessionFromMsg(call.request.session);
       return route.onLeader(call, "Registry", "Deregister", WRITE_WAIT_MS_MAX, async (deadline) => {
         const res = await writer.write({ op: "instance.deregister", service, id }, session, deadline);
@@ -160,7 +161,8 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
       const { name } = call.request;
       validateServiceName(name, "name");
       const config = configFromMsg(call.request.config);
-      validateServiceConfig(config);
+      // With the name, as apply() checks it: a service that is its own fallback is refused before it is proposed.
+      validateServiceConfig(config, name);
       const session = sessionFromMsg(call.request.session);
       return route.onLeader(call, "Registry", "PutService", WRITE_WAIT_MS_MAX, async (deadline) => {
         const res = await writer.write({ op: "service.put", name, config }, session, deadline);
@@ -198,7 +200,7 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
   };
 }
 
-/** internalService serves raftmesh.v1.Internal: followers' heartbeat batches, on the leader only. */
+/** internalService serves raftmesh.v1.Internal: followers' heartbeat batches, on the leader only, on the peer port only (agent.ts). */
 export function internalService({ node, leases }: { node: LeaderView; leases: LeaseRenewer }): UntypedServiceImplementation {
   return {
     RenewLeases: unary<{ items: HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(async (call) => {
@@ -210,14 +212,31 @@ export function internalService({ node, leases }: { node: LeaderView; leases: Le
   };
 }
 
-/** forwardHeartbeats is a follower's batcher send: one RenewLeases call to the leader's client API per batch, waiting up to HEARTBEAT_WAIT_MS. */
-export function forwardHeartbeats(node: LeaderView, addressOf: AddressBook, forwarder: Pick<Forwarder, "forward">): SendFn<HeartbeatRequestMsg, RenewResultMsg> {
+/**
+ * forwardHeartbeats is a follower's batcher send: one RenewLeases call per batch to the leader's
+ * peer port (Internal is served there only, to members: never on the client port, where anyone
+ * could renew any instance's lease), carrying this node's peer identity (peerIdentity(leader)),
+ * waiting up to HEARTBEAT_WAIT_MS.
+ */
+export function forwardHeartbeats(
+  node: LeaderView,
+  addressOf: AddressBook,
+  forwarder: Pick<Forwarder, "forward">,
+  peerIdentity: (leader: string) => Metadata,
+): SendFn<HeartbeatRequestMsg, RenewResultMsg> {
   return async (items) => {
     const leader = node.leader();
-    const leaderApi = leader ? addressOf(leader)?.api : undefined;
-    if (!leaderApi) throw new NoLeaderError("no leader is known; heartbeats were not recorded");
+    const leaderPeer = leader ? addressOf(leader)?.peer : undefined;
+    if (!leader || !leaderPeer) throw new NoLeaderError("no leader is known; heartbeats were not recorded");
     const deadline = new Date(Date.now() + HEARTBEAT_WAIT_MS);
-    const res = await forwarder.forward<{ items: readonly HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(leaderApi, "Internal", "RenewLeases", { items }, deadline);
+    const res = await forwarder.forward<{ items: readonly HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(
+      leaderPeer,
+      "Internal",
+      "RenewLeases",
+      { items },
+      deadline,
+      peerIdentity(leader),
+    );
     return res.results;
   };
 }

@@ -4,6 +4,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi, clientPackageDefinition } from "../common/proto.js";
 import { watchServiceDefinition } from "./watch-stream.js";
+import { checkedService, wireInterceptor } from "./wire-check.js";
 
 /** HEALTH_SERVICES are the names grpc.health.v1 answers for: "" is the whole server. */
 const HEALTH_SERVICES = ["", "raftmesh.v1.Registry", "raftmesh.v1.KV", "raftmesh.v1.Cluster"];
@@ -16,12 +17,14 @@ export interface ApiServices {
   readonly kv: UntypedServiceImplementation;
   readonly cluster: UntypedServiceImplementation;
   readonly registry: UntypedServiceImplementation;
-  readonly internal: UntypedServiceImplementation;
   /** events serves raftmesh.v1.Events (the node's event stream), when given. */
   readonly events?: UntypedServiceImplementation;
 }
 
-/** ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Internal. */
+/**
+ * ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Events. Internal
+ * (node-to-node) is deliberately not here: it is served on the peer port, to members only.
+ */
 export class ApiServer {
   private readonly server: Server;
 
@@ -34,14 +37,16 @@ export class ApiServer {
       "grpc.max_send_message_length": API_RESPONSE_BYTES_MAX,
       // Nothing reads channelz here, and its per-call bookkeeping showed in the leader's profile.
       "grpc.enable_channelz": 0,
-      interceptors: [...interceptors],
+      // The wire check answers malformed requests inside the others, so metrics count them too.
+      interceptors: [...interceptors, wireInterceptor],
     });
     const api = clientApi();
-    this.server.addService(api.KV.service, services.kv);
-    this.server.addService(api.Cluster.service, services.cluster);
-    this.server.addService(watchServiceDefinition(api.Registry.service), services.registry);
-    this.server.addService(api.Internal.service, services.internal);
-    if (services.events) this.server.addService(api.Events.service, services.events);
+    // Every request's bytes are checked before they are decoded (wire-check.ts).
+    const checked = (def: Parameters<typeof checkedService>[0]) => checkedService(def, clientPackageDefinition());
+    this.server.addService(checked(api.KV.service), services.kv);
+    this.server.addService(checked(api.Cluster.service), services.cluster);
+    this.server.addService(checked(watchServiceDefinition(api.Registry.service)), services.registry);
+    if (services.events) this.server.addService(checked(api.Events.service), services.events);
     // grpc.health.v1 and server reflection, so grpcurl and standard health probes work.
     this.health.addToServer(this.server);
     new ReflectionService(clientPackageDefinition()).addToServer(this.server);

@@ -11,6 +11,7 @@
  * callback) or the stream is gone, so a client that does not read holds no more than the hub's
  * per-watcher bound, and all of them no more than its per-node bound.
  */
+import { echo } from "../common/echo.js";
 import type { MethodDefinition, ServerWritableStream, ServiceDefinition } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { RegistryEvent } from "../registry/types.js";
@@ -79,7 +80,7 @@ function watchRequest(m: WatchRequestMsg) {
     throw new InvalidArgumentError("from_index", `must be below 2^53 (${Number.MAX_SAFE_INTEGER + 1}), got ${m.fromIndex}`);
   }
   for (const k of m.kinds ?? []) {
-    if (!(WATCH_KINDS as readonly string[]).includes(k)) throw new InvalidArgumentError("kinds", `"${k}" is not service, instance, kv or master`);
+    if (!(WATCH_KINDS as readonly string[]).includes(k)) throw new InvalidArgumentError("kinds", `"${echo(k)}" is not service, instance, kv or master`);
   }
   return {
     fromIndex: m.fromIndex,

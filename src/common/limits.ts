@@ -23,3 +23,9 @@ export const API_RESPONSE_BYTES_MAX = 2 * KV_VALUE_BYTES_MAX + 64 * 1024 + 4 * 1
  * bundled client keeps its writes in flight within it.
  */
 export const SESSION_WINDOW = 128;
+
+/** CLIENT_WRITE_RATE_DEFAULT: writes per second per client address (src/api/rate-limit.ts); a 3-node cluster commits some thousands a second in all, so one client gets a large share, not all of it. */
+export const CLIENT_WRITE_RATE_DEFAULT = 5_000;
+
+/** CLIENT_WATCH_RATE_DEFAULT: new watches per second per client address; a client opens its watches at start and after a reconnect, not continuously. */
+export const CLIENT_WATCH_RATE_DEFAULT = 200;

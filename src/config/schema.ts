@@ -1,3 +1,4 @@
+import { CLIENT_WATCH_RATE_DEFAULT, CLIENT_WRITE_RATE_DEFAULT } from "../common/limits.js";
 import { ConfigError } from "./errors.js";
 
 /** Member is one cluster member's addresses. */
@@ -26,6 +27,9 @@ export interface AgentConfig {
   readonly snapshotEntries: number;
   /** pendingReadsMax bounds the linearizable reads one node holds at once; past it reads are refused. */
   readonly pendingReadsMax: number;
+  /** clientWriteRate and clientWatchRate: writes and new watches per second one client address may send this node (0: no limit; src/api/rate-limit.ts). */
+  readonly clientWriteRate: number;
+  readonly clientWatchRate: number;
   readonly logLevel: string;
   /** logFormat: auto is pretty when stdout is a terminal, JSON otherwise. */
   readonly logFormat: "auto" | "json" | "pretty";
@@ -84,6 +88,8 @@ export const TICK_MS_RANGE = [1, 1000] as const;
 export const ELECTION_TICKS_RANGE = [2, 10_000] as const;
 /** PENDING_READS_RANGE: at least one read must fit; 1 M pending reads is ~100 MiB of bookkeeping. */
 export const PENDING_READS_RANGE = [1, 1_000_000] as const;
+/** CLIENT_RATE_RANGE bounds clientWriteRate and clientWatchRate: 0 is no limit; a million a second is beyond any one node. */
+export const CLIENT_RATE_RANGE = [0, 1_000_000] as const;
 /**
  * PENDING_READS_DEFAULT is the Raft core's PENDING_READS_MAX (config may not import the core; a
  * test keeps the two equal).
@@ -218,6 +224,8 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "heartbeatTicks", flag: "heartbeat-ticks", env: "RAFTMESH_HEARTBEAT_TICKS", parse: int("heartbeatTicks", [1, 1000]), fallback: 5, help: "leader heartbeat interval in ticks" },
   { key: "snapshotEntries", flag: "snapshot-entries", env: "RAFTMESH_SNAPSHOT_ENTRIES", parse: int("snapshotEntries", SNAPSHOT_ENTRIES_RANGE), fallback: 10_000, help: "take a snapshot every this many applied entries" },
   { key: "pendingReadsMax", flag: "pending-reads-max", env: "RAFTMESH_PENDING_READS_MAX", parse: int("pendingReadsMax", PENDING_READS_RANGE), fallback: PENDING_READS_DEFAULT, help: "linearizable reads one node holds at once; more are refused with RESOURCE_EXHAUSTED" },
+  { key: "clientWriteRate", flag: "client-write-rate", env: "RAFTMESH_CLIENT_WRITE_RATE", parse: int("clientWriteRate", CLIENT_RATE_RANGE), fallback: CLIENT_WRITE_RATE_DEFAULT, help: "writes per second one client address may send this node, bursts of 5 s of it (0: no limit); more get RESOURCE_EXHAUSTED" },
+  { key: "clientWatchRate", flag: "client-watch-rate", env: "RAFTMESH_CLIENT_WATCH_RATE", parse: int("clientWatchRate", CLIENT_RATE_RANGE), fallback: CLIENT_WATCH_RATE_DEFAULT, help: "new watches per second one client address may open on this node, bursts of 5 s of it (0: no limit)" },
   { key: "logLevel", flag: "log-level", env: "RAFTMESH_LOG_LEVEL", parse: (r, s) => { const v = str("logLevel")(r, s); if (!LOG_LEVELS.includes(v)) throw new ConfigError("logLevel", s, `must be one of ${LOG_LEVELS.join(", ")}`); return v; }, fallback: "info", help: "log level" },
   { key: "logFormat", flag: "log-format", env: "RAFTMESH_LOG_FORMAT", parse: (r, s) => { if (r !== "auto" && r !== "json" && r !== "pretty") throw new ConfigError("logFormat", s, "must be auto, json or pretty"); return r; }, fallback: "auto", help: "json, pretty, or auto (pretty on a terminal, else json)" },
   { key: "balancerListen", flag: "balancer-listen", env: "RAFTMESH_BALANCER_LISTEN", parse: (r, s) => parseHostPort("balancerListen", r, s, true), fallback: "0.0.0.0:7300", help: "balancing endpoint listen address (HTTP/1.1 and h2c)" },

@@ -1,3 +1,4 @@
+import { echo } from "../common/echo.js";
 import { rename, writeFile } from "node:fs/promises";
 import { isDeepStrictEqual } from "node:util";
 import { join } from "node:path";
@@ -71,7 +72,7 @@ export class LocalAgent {
    */
   writeDefinition(name: string, text: string): Promise<ReloadReport> {
     return this.serial(async () => {
-      if (!DEFINITION_FILE_NAME_PATTERN.test(name)) throw new DefinitionError(name, "name", `must match ${DEFINITION_FILE_NAME_PATTERN}`);
+      if (!DEFINITION_FILE_NAME_PATTERN.test(name)) throw new DefinitionError(echo(name), "name", `must match ${DEFINITION_FILE_NAME_PATTERN}`);
       const file = join(this.opts.servicesDir, name);
       const defs = parseDefinitions(text, { file, logDir: this.opts.logDir });
       if (!this.opts.supervise) for (const d of defs) if (d.process) throw new DefinitionError(file, "process", "cannot run here: this node has no process supervisor");

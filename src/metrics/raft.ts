@@ -30,6 +30,7 @@ export class RaftMetrics {
   private readonly fsyncSeconds: Histogram;
   private readonly snapshotSeconds: Histogram<"kind">;
   private readonly appendRtt: Histogram<"peer">;
+  private readonly impossibleMessages: Counter<"peer" | "type">;
   /** pending: per peer, the first unanswered append (its last index, when it left), so each round trip is timed without a map of every message. */
   private readonly pending = new Map<string, { index: number; t0: number }>();
   /** synced: the term and vote of the last hard state saved; a save that changes neither and has no entries is not synced (LogStore.save). */
@@ -46,6 +47,8 @@ export class RaftMetrics {
     this.proposalSeconds = new PromHistogram({ name: "raftmesh_raft_proposal_duration_seconds", help: "Time from proposing a registry write to its result (applied here).", buckets: [...PROPOSAL_BUCKETS_SECONDS], registers });
     this.fsyncSeconds = new PromHistogram({ name: "raftmesh_storage_fsync_duration_seconds", help: "Time of one synced write of the Raft log (one batch per Ready).", buckets: [...FSYNC_BUCKETS_SECONDS], registers });
     this.snapshotSeconds = new PromHistogram({ name: "raftmesh_raft_snapshot_duration_seconds", help: "Time to write a snapshot durably: taken (file + log compaction) or installed (file + batch).", labelNames: ["kind"], buckets: [...SNAPSHOT_DURATION_BUCKETS_SECONDS], registers });
+    // Labelled by the sender's member id (only members get past the transport's checks), so the series stay bounded.
+    this.impossibleMessages = new PromCounter({ name: "raftmesh_peer_impossible_messages_total", help: "Peer messages no correct peer sends, dropped with the sender's stream (DESIGN note at Raft.step), by claimed sender and message type.", labelNames: ["peer", "type"], registers });
     this.appendRtt = new PromHistogram({ name: "raftmesh_raft_append_round_trip_seconds", help: "Time from sending an append to a peer to its acknowledgement (includes the peer's fsync).", labelNames: ["peer"], buckets: [...APPEND_RTT_BUCKETS_SECONDS], registers });
   }
 
@@ -154,6 +157,11 @@ export class RaftMetrics {
     if (m.index < p.index) return;
     this.pending.delete(m.from);
     this.appendRtt.observe({ peer: m.from }, this.since(p.t0));
+  }
+
+  /** impossible counts one peer message the core refused as impossible (the sender's fault). */
+  impossible(from: NodeId, type: MessageType): void {
+    this.impossibleMessages.inc({ peer: from, type });
   }
 
   /** proposed records one registry write's outcome and duration. */

@@ -3,6 +3,7 @@ import {
   type ConfChange,
   type Entry,
   type LogIndex,
+  ImpossibleMessageError,
   type Message,
   NO_NODE,
   type NodeId,
@@ -197,17 +198,34 @@ export class RaftNode {
     return this.raw.progress();
   }
 
-  /** step hands a message from a peer to the core. */
-  step(m: Message): void {
-    if (this.stopped) return;
+  /**
+   * step hands a message from a peer to the core. A message no correct peer sends (the core's
+   * ImpossibleMessageError) is dropped and returned, so the transport can close that peer's stream;
+   * this node carries on.
+   */
+  step(m: Message): ImpossibleMessageError | undefined {
+    if (this.stopped) return undefined;
     try {
       this.raw.step(m);
     } catch (err) {
+      if (err instanceof ImpossibleMessageError) return err;
       // A broken invariant (e.g. a leader's commit index beyond this node's log, which means this
       // node lost data it had acknowledged) stops the node; carrying on would risk safety.
       this.fail(err);
-      return;
+      return undefined;
     }
+    this.schedule();
+    return undefined;
+  }
+
+  /**
+   * peerDisconnected hands the core the news that the connection from a peer ended (closed or
+   * reset: the transport saw it, no timeout involved). A follower whose leader that was campaigns
+   * early (RawNode.peerDisconnected); for anyone else it changes nothing.
+   */
+  peerDisconnected(id: NodeId): void {
+    if (this.stopped) return;
+    this.raw.peerDisconnected(id);
     this.schedule();
   }
 

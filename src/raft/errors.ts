@@ -1,4 +1,4 @@
-import type { NodeId } from "./types.js";
+import type { MessageType, NodeId } from "./types.js";
 
 /** RaftError is the base of every expected failure the core reports to its host. */
 export class RaftError extends Error {
@@ -67,11 +67,40 @@ export class SnapshotRejectedError extends RaftError {
   }
 }
 
+/**
+ * ImpossibleMessageError is thrown by step() for a message no correct peer sends in this node's
+ * state (the DESIGN note "Impossible peer messages" in raft.ts lists them): the fault is the
+ * sender's, the core's state is untouched, and the host drops the message, closes that peer's
+ * stream, logs the sender and counts it. It never means that this node must stop.
+ */
+export class ImpossibleMessageError extends RaftError {
+  constructor(
+    readonly from: NodeId,
+    readonly type: MessageType,
+    readonly reason: string,
+  ) {
+    super(`impossible ${type} message from ${from}: ${reason}`);
+    this.name = "ImpossibleMessageError";
+  }
+}
+
 /** InvariantError reports a broken invariant: a bug. The host must crash, never carry on. */
 export class InvariantError extends Error {
   constructor(message: string) {
     super(`raft invariant violated: ${message}`);
     this.name = "InvariantError";
+  }
+}
+
+/**
+ * DamagedStateError is an InvariantError whose cause is this node's own durable state, not a bug in
+ * the code: a correct peer's message shows that this node lost data it had acknowledged. The host
+ * stops, as for any InvariantError; the message says what to look at.
+ */
+export class DamagedStateError extends InvariantError {
+  constructor(message: string) {
+    super(message);
+    this.name = "DamagedStateError";
   }
 }
 

@@ -34,3 +34,12 @@ export const ENTRY_OVERHEAD_BYTES = 24;
 
 /** ELECTION_TICK_MIN is the smallest election timeout in ticks the core accepts: it must exceed the heartbeat interval. */
 export const ELECTION_TICK_MIN = 2;
+
+/**
+ * EARLY_CAMPAIGN_JITTER_DIVISOR: after its leader's connection ends, a follower campaigns within a
+ * random 1..electionTick/3 ticks (100 ms at the defaults). Every follower of a crashed leader sees
+ * its connection end at the same instant; a third of the timeout spreads their pre-votes over ten
+ * 10 ms ticks, so usually one asks first and wins before the next asks, while a crash still fails
+ * over in well under the timeout.
+ */
+export const EARLY_CAMPAIGN_JITTER_DIVISOR = 3;

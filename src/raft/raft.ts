@@ -1,5 +1,7 @@
 import {
   ConfChangeRejectedError,
+  DamagedStateError,
+  ImpossibleMessageError,
   invariant,
   NotLeaderError,
   ProposalDroppedError,
@@ -7,6 +9,7 @@ import {
   TransferRejectedError,
   UncommittedLimitError,
 } from "./errors.js";
+import { EARLY_CAMPAIGN_JITTER_DIVISOR } from "./limits.js";
 import { entryBytes, RaftLog } from "./log.js";
 import { decodeConfChange, encodeConfChange, Membership } from "./membership.js";
 import type { ResolvedOptions } from "./options.js";
@@ -60,6 +63,12 @@ export class Raft {
   term: Term;
   vote: NodeId;
   lead: NodeId = NO_NODE;
+  /**
+   * termLead is the leader of the current term once this node has heard of it. Unlike `lead` it
+   * survives a pre-vote or a step-down within the term: a term has one leader, so messages that
+   * only a leader sends, from anyone else in the same term, are impossible (see step()).
+   */
+  private termLead: NodeId = NO_NODE;
   role: Role = Role.Follower;
   readonly log: RaftLog;
   membership: Membership;
@@ -140,6 +149,7 @@ export class Raft {
     if (this.term !== term) {
       this.term = term;
       this.vote = NO_NODE;
+      this.termLead = NO_NODE;
     }
     this.lead = NO_NODE;
     this.electionElapsed = 0;
@@ -173,8 +183,14 @@ export class Raft {
 
   becomeFollower(term: Term, lead: NodeId): void {
     this.reset(term);
-    this.lead = lead;
+    this.follow(lead);
     this.role = Role.Follower;
+  }
+
+  /** follow records the leader of the current term (NO_NODE: none known, which forgets nothing). */
+  private follow(lead: NodeId): void {
+    this.lead = lead;
+    if (lead !== NO_NODE) this.termLead = lead;
   }
 
   private becomePreCandidate(): void {
@@ -195,7 +211,7 @@ export class Raft {
   private becomeLeader(): void {
     invariant(this.role === Role.Candidate, () => `${this.role} cannot become leader`);
     this.reset(this.term);
-    this.lead = this.id;
+    this.follow(this.id);
     this.role = Role.Leader;
     this.prs.get(this.id)?.becomeReplicate();
     // The no-op entry lets the leader commit, and so learn, everything earlier terms committed.
@@ -242,6 +258,24 @@ export class Raft {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(undefined);
     }
+  }
+
+  /**
+   * peerDisconnected is told that the connection from `id` ended: closed or reset, not timed out
+   * (a crashed process's sockets close at once). When `id` is this follower's leader, the follower
+   * forgets it (so it no longer counts as in the leader's lease and will grant pre-votes) and
+   * campaigns after a short random delay instead of a full election timeout. This is safe: it
+   * only moves an election earlier, and with pre-vote and check-quorum the campaign starts with a
+   * pre-vote that every node still hearing from a leader within its election timeout ignores
+   * (stepHigherTerm), and that the leader ignores too; so if the connection merely reset, no term
+   * moves and the next heartbeat restores the leader here.
+   */
+  peerDisconnected(id: NodeId): void {
+    if (this.role !== Role.Follower || this.lead === NO_NODE || id !== this.lead || !this.promotable()) return;
+    this.lead = NO_NODE;
+    const jitterTicks = Math.max(1, Math.floor(this.opts.electionTick / EARLY_CAMPAIGN_JITTER_DIVISOR));
+    const due = this.randomizedElectionTimeout - 1 - this.opts.random.nextInt(jitterTicks);
+    this.electionElapsed = Math.max(this.electionElapsed, due);
   }
 
   /** quorumActive says whether a quorum answered since the last check; it clears the marks. */
@@ -315,12 +349,48 @@ export class Raft {
 
   // ---------------------------------------------------------------- step
 
-  /** step takes one message from the network (or a local Hup). */
+  /**
+   * step takes one message from the network (or a local Hup).
+   *
+   * DESIGN: Impossible peer messages. Raft assumes peers that follow the protocol; the transport
+   * checks who a caller claims to be (src/transport/identity.ts), but without mutual TLS a claim
+   * can be forged, and a bug or a damaged disk elsewhere can send nonsense. A message that no
+   * correct peer can send in this node's state is one of two kinds:
+   *
+   * - "That peer is wrong": the message contradicts facts this node holds for sure, so the sender
+   *   (or whoever speaks in its name) is faulty. step() throws ImpossibleMessageError before
+   *   touching any state; the host drops the message, closes that peer's stream, logs the peer and
+   *   counts it. This node carries on. The cases (impossibleReason below):
+   *   - app, heartbeat or snap in the current term from a node other than the term's leader (a
+   *     term has one leader; this is how a forged append or commit from a non-leader is refused);
+   *   - app whose entries do not follow its (index, logTerm) with contiguous indexes and terms
+   *     that never decrease and never pass the message's term;
+   *   - timeout-now from anyone but the current term's leader, or from a later term (a leader
+   *     sends it only to a follower that caught up with it, so in the leader's own term);
+   *   - app-resp, on a leader in its term, for an index beyond the leader's own last index (a
+   *     follower acknowledges only what the leader sent; the leader's log only grows in its term),
+   *     or a rejection hinting past the index it rejects;
+   *   - a granted read-index-resp from anyone but the current term's leader, or from a later term.
+   * - "My own state is damaged": a correct peer's message proves that this node lost data it had
+   *   acknowledged. The one case: a heartbeat from the term's leader whose commit index is beyond
+   *   this node's last index. A leader sends min(match, commit), and match is what this node
+   *   acknowledged after making it durable, so this log lost entries (a replaced, truncated or
+   *   restored data directory). etcd-io/raft stops there too (raftLog.commitTo panics, "Was the
+   *   raft log corrupted, truncated, or lost?"). The node stops (DamagedStateError): carrying on,
+   *   it would count towards quorums for entries it no longer has. An append's commit is instead
+   *   clamped to what the append verified, as in etcd, so an append never stops a node.
+   *
+   * What this cannot catch: a forger that passes as the current leader, or as any member in a
+   * later term, is a leader as far as Raft can tell. Only peer authentication (mutual TLS with
+   * certificate identities) closes that; README "Guarantees / Security" says so.
+   */
   step(m: Message): void {
     if (m.type === MessageType.Hup) {
       this.hup(false);
       return;
     }
+    const wrong = this.impossibleReason(m);
+    if (wrong !== undefined) throw new ImpossibleMessageError(m.from, m.type, wrong);
     if (m.term > this.term) {
       if (!this.stepHigherTerm(m)) return;
     } else if (m.term < this.term) {
@@ -341,6 +411,36 @@ export class Raft {
         break;
       default:
         this.stepFollower(m);
+    }
+  }
+
+  /** impossibleReason says why no correct peer could have sent m now, or undefined (see step()). */
+  private impossibleReason(m: Message): string | undefined {
+    if (m.from === this.id) return "it names this node as its sender";
+    const sameTerm = m.term === this.term;
+    const notTermLead = this.termLead !== NO_NODE && m.from !== this.termLead;
+    switch (m.type) {
+      case MessageType.App:
+      case MessageType.Heartbeat:
+      case MessageType.Snap:
+        if (sameTerm && notTermLead) return `term ${m.term} already has leader ${this.termLead}; a term has one leader`;
+        return m.type === MessageType.App ? appendShapeError(m) : undefined;
+      case MessageType.TimeoutNow:
+        if (m.term > this.term) return `it comes from term ${m.term}, later than this node's ${this.term}; a leader sends it only in its own term`;
+        if (sameTerm && notTermLead) return `only the leader of term ${m.term} (${this.termLead}) may send it`;
+        return undefined;
+      case MessageType.AppResp:
+        if (!sameTerm || this.role !== Role.Leader) return undefined;
+        if (m.index > this.log.lastIndex()) return `it acknowledges index ${m.index}, beyond this leader's last index ${this.log.lastIndex()}`;
+        if (m.reject && m.rejectHint > m.index) return `its hint ${m.rejectHint} is beyond the index ${m.index} it rejects`;
+        return undefined;
+      case MessageType.ReadIndexResp:
+        if (m.reject) return undefined;
+        if (m.term > this.term) return `a granted read from term ${m.term}, later than this node's ${this.term}`;
+        if (sameTerm && notTermLead) return `a granted read from a node that does not lead term ${m.term} (${this.termLead} does)`;
+        return undefined;
+      default:
+        return undefined;
     }
   }
 
@@ -412,24 +512,29 @@ export class Raft {
     switch (m.type) {
       case MessageType.App:
         this.electionElapsed = 0;
-        this.lead = m.from;
+        this.follow(m.from);
         this.handleAppend(m);
         return;
       case MessageType.Heartbeat:
         this.electionElapsed = 0;
-        this.lead = m.from;
+        this.follow(m.from);
         this.handleHeartbeat(m);
         return;
       case MessageType.Snap:
         this.electionElapsed = 0;
-        this.lead = m.from;
+        this.follow(m.from);
         this.handleSnapshot(m);
         return;
       case MessageType.TimeoutNow:
-        this.hup(true);
+        // Only the term's leader hands over leadership; when no leader is known (this node restarted
+        // since it caught up) the transfer is left to time out rather than trusted.
+        if (m.from === this.termLead) this.hup(true);
         return;
       case MessageType.ReadIndexResp:
         if (!m.context) return;
+        // A granted read index is the leader's word on what is committed: from a sender that is not
+        // known to lead this term it is not taken (step() refused it outright when another leads).
+        if (!m.reject && m.from !== this.termLead) return;
         if (!m.reject) this.readStates.push({ index: m.index, context: m.context });
         else this.readRejects.push({ context: m.context, reason: m.readReject ?? ReadRejectReason.NotLeader });
         return;
@@ -470,7 +575,15 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Message): void {
-    // The leader sends min(match, commit), an index this log is known to hold.
+    // The leader sends min(match, commit), an index this log is known to hold: beyond it, this
+    // node's own state is damaged (the DESIGN note at step()).
+    if (m.commit > this.log.lastIndex() && m.commit > this.log.committed) {
+      throw new DamagedStateError(
+        `leader ${m.from} of term ${m.term} commits index ${m.commit}, beyond this node's last index ${this.log.lastIndex()}: ` +
+          "the leader sends at most what this node acknowledged, so this log lost entries it had made durable " +
+          "(was the data directory replaced, truncated or restored from a backup?)",
+      );
+    }
     this.log.commitTo(m.commit);
     this.send({ type: MessageType.HeartbeatResp, to: m.from, context: m.context });
   }
@@ -821,6 +934,19 @@ export class Raft {
       to: fields.to,
     });
   }
+}
+
+/** appendShapeError says why an append's entries cannot be a piece of a leader's log, or undefined. */
+function appendShapeError(m: Message): string | undefined {
+  if (m.logTerm > m.term) return `its previous entry has term ${m.logTerm}, later than the message's ${m.term}`;
+  let prevTerm = m.logTerm;
+  for (let i = 0; i < m.entries.length; i++) {
+    const e = m.entries[i] as Entry;
+    if (e.index !== m.index + 1 + i) return `entry ${i} has index ${e.index}, not ${m.index + 1 + i}`;
+    if (e.term < prevTerm || e.term > m.term) return `entry ${e.index} has term ${e.term}, outside ${prevTerm}..${m.term}`;
+    prevTerm = e.term;
+  }
+  return undefined;
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -68,6 +68,15 @@ export class RawNode {
     this.raft.hup(false);
   }
 
+  /**
+   * peerDisconnected tells the core that the connection from peer `id` ended (closed or reset, not
+   * a timeout). A follower whose leader it was campaigns soon rather than after an election
+   * timeout; see Raft.peerDisconnected for why that is safe. Harmless for any other peer or role.
+   */
+  peerDisconnected(id: NodeId): void {
+    this.raft.peerDisconnected(id);
+  }
+
   /** step takes one message from a peer. Messages addressed to another node are a host bug. */
   step(m: Message): void {
     invariant(m.to === this.raft.id, () => `message for ${m.to} stepped into ${this.raft.id}`);

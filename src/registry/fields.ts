@@ -7,6 +7,7 @@
  */
 import {
   ADDRESS_BYTES_MAX,
+  ADDRESS_PATTERN,
   CIRCUIT_MAX_RANGE,
   DEREGISTER_CRITICAL_AFTER_MS_MIN,
   DEREGISTER_CRITICAL_AFTER_MS_RANGE,
@@ -96,7 +97,7 @@ export const INSTANCE_FIELDS: readonly FieldDef<Instance>[] = withWireNames(
   rowsOf<Instance>({
     id: spec("string", "", name),
     service: spec("string", "", name),
-    address: spec("string", "", { k: "bytes", max: ADDRESS_BYTES_MAX, nonEmpty: true }),
+    address: spec("string", "", { k: "bytes", max: ADDRESS_BYTES_MAX, nonEmpty: true, pattern: ADDRESS_PATTERN, patternText: "must be a host name or IP address (letters, digits, '.', '-', '_', ':', '%', '[', ']'; no spaces or control characters)" }),
     port: spec("int", 0, int(1, 65_535)),
     tags: spec("strings", [], { k: "tags" }),
     metadata: spec("strmap", {}, { k: "metadata" }),

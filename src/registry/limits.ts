@@ -7,6 +7,15 @@
 export const NAME_BYTES_MAX = 128;
 /** NAME_PATTERN: letters, digits, '.', '_', '-'; starts with a letter or digit. Names appear in hostnames, metrics and URLs. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/**
+ * ADDRESS_PATTERN: a host name, an IPv4 or IPv6 literal (with brackets or a %zone): letters,
+ * digits and . - _ : % [ ]. No spaces, NUL or line breaks: an address is dialled by the balancer
+ * and written into logs and HTTP headers, where such bytes cut or forge what follows.
+ */
+export const ADDRESS_PATTERN = /^[A-Za-z0-9._:%[\]-]+$/;
+/** CONTROL_CHARS: C0 controls and DEL. Refused in tags and KV keys, which end up in terminals, logs and header values. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern finds.
+export const CONTROL_CHARS = /[\x00-\x1f\x7f]/;
 /** TAGS_MAX and TAG_BYTES_MAX bound what every watch event and list answer carries per instance. */
 export const TAGS_MAX = 32;
 export const TAG_BYTES_MAX = 128;

@@ -3,7 +3,15 @@
  * have several writes in flight: per client, the results of its most recent sequence numbers, so
  * a retry gets the first answer instead of applying again.
  */
-import type { CommandResult } from "./types.js";
+import { createHash } from "node:crypto";
+import type { CommandResult, RegistryCommand } from "./types.js";
+
+/**
+ * StoredResult is a result as the table keeps it: with the digest of the request that produced it
+ * (requestDigest), so a seq reused for another request is told apart from a retry. Results stored
+ * by builds before the digest have none: their seqs answer every request as a retry, as they did.
+ */
+export type StoredResult = CommandResult & { readonly digest?: string };
 
 /** SessionRecord is what the table keeps per client. */
 export interface SessionRecord {
@@ -12,23 +20,39 @@ export interface SessionRecord {
   /** lastAt is the cluster time of the client's last write. */
   readonly lastAt: number;
   /** results are the stored answers of the seqs that ran within the window, ascending by seq. */
-  readonly results: readonly (readonly [number, CommandResult])[];
+  readonly results: readonly (readonly [number, StoredResult])[];
 }
 
 /** SessionAnswer says what to do with a sessioned command. */
 export type SessionAnswer =
   | { readonly kind: "new" }
   | { readonly kind: "duplicate"; readonly result: CommandResult }
+  | { readonly kind: "reused" }
   | { readonly kind: "stale"; readonly maxSeq: number };
 
 /**
  * compact keeps what a retry needs to hear (success, index, counts) and drops bulky payloads
  * (previous values, transaction reads), so the table's memory stays bounded by counts alone.
  */
-function compact(r: CommandResult): CommandResult {
-  if (!r.ok) return r;
+function compact(r: CommandResult, digest: string): StoredResult {
+  if (!r.ok) return { ...r, digest };
   const { prev: _prev, gets: _gets, ...rest } = r;
-  return rest;
+  return { ...rest, digest };
+}
+
+/** answerOf is a stored result without its digest: what a retry hears. */
+function answerOf(r: StoredResult): CommandResult {
+  if (r.digest === undefined) return r;
+  const { digest: _digest, ...result } = r;
+  return result as CommandResult;
+}
+
+/**
+ * requestDigest identifies a command's content (sha256 of its JSON, first 128 bits). The command
+ * is the one decoded from the log, so every node computes the same digest for the same entry.
+ */
+export function requestDigest(cmd: RegistryCommand): string {
+  return createHash("sha256").update(JSON.stringify(cmd)).digest("base64").slice(0, 22);
 }
 
 /** NEW is the answer for a seq that has not run (one shared object: answers are read-only). */
@@ -56,14 +80,21 @@ export class SessionTable {
     return this.records.get(client);
   }
 
-  /** lookup classifies (client, seq): new, a retry of a seq that ran, or older than the window. */
-  lookup(client: string, seq: number): SessionAnswer {
+  /**
+   * lookup classifies (client, seq) for the request with `digest`: new, a retry of a seq that ran
+   * (same request), a seq that ran for a different request (reused), or older than the window.
+   */
+  lookup(client: string, seq: number, digest: string): SessionAnswer {
     const rec = this.records.get(client);
-    if (!rec) return { kind: "new" };
+    if (!rec) return NEW;
     if (seq <= rec.maxSeq - this.window) return { kind: "stale", maxSeq: rec.maxSeq };
     // The common case, a client's next write, is past every stored seq: no need to look.
     if (seq > rec.maxSeq) return NEW;
-    for (const [s, result] of rec.results) if (s === seq) return { kind: "duplicate", result };
+    for (const [s, result] of rec.results) {
+      if (s !== seq) continue;
+      if (result.digest !== undefined && result.digest !== digest) return { kind: "reused" };
+      return { kind: "duplicate", result: answerOf(result) };
+    }
     return NEW;
   }
 
@@ -79,18 +110,18 @@ export class SessionTable {
   }
 
   /** record stores the result of a seq that ran, makes the client the most recently used, and evicts past the bounds. */
-  record(client: string, seq: number, result: CommandResult, at: number): void {
+  record(client: string, seq: number, result: CommandResult, digest: string, at: number): void {
     const prev = this.records.get(client);
     const maxSeq = Math.max(prev?.maxSeq ?? 0, seq);
-    const entry = [seq, compact(result)] as const;
-    let results: (readonly [number, CommandResult])[];
+    const entry = [seq, compact(result, digest)] as const;
+    let results: (readonly [number, StoredResult])[];
     if (prev === undefined || seq > prev.maxSeq) {
       // The common case on every write: seq is the newest, so it goes last and only seqs now out of
       // the window leave from the front; no sort. A fresh array all the same: a record is never
       // changed in place, so a snapshot that holds the old one still sees what it froze.
       const old = prev?.results ?? [];
       let from = 0;
-      while (from < old.length && (old[from] as readonly [number, CommandResult])[0] <= maxSeq - this.window) from++;
+      while (from < old.length && (old[from] as readonly [number, StoredResult])[0] <= maxSeq - this.window) from++;
       results = old.slice(from);
       results.push(entry);
     } else {

@@ -12,7 +12,7 @@ import { MalformedCommandError, ValidationError } from "./errors.js";
 import { HISTORY_BYTES_MAX, HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSION_WINDOW, SESSIONS_MAX } from "./limits.js";
 import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
-import { SessionTable } from "./state-machine-sessions.js";
+import { requestDigest, SessionTable } from "./state-machine-sessions.js";
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_SLICE_ROWS, type SnapshotState, SnapshotWriter } from "./state-machine-snapshot.js";
 import { compactInstance, StringPool } from "./records.js";
 import { decide, failbackRefusal, switchoverTarget } from "./failover.js";
@@ -177,13 +177,17 @@ export class RegistryStateMachine implements StateMachine {
       if (err instanceof ValidationError) return fail(index, "invalid-argument", err.message);
       throw err;
     }
-    const seen = this.sessions.lookup(s.client, s.seq);
+    const digest = requestDigest(env.cmd);
+    const seen = this.sessions.lookup(s.client, s.seq, digest);
     if (seen.kind === "duplicate") return seen.result.ok ? { ...seen.result, duplicate: true } : seen.result;
+    if (seen.kind === "reused") {
+      return fail(index, "failed-precondition", `session.seq: seq ${s.seq} of client ${s.client} already ran a different request; use a new seq for a new write`);
+    }
     if (seen.kind === "stale") {
       return fail(index, "stale-session", `client ${s.client} wrote seq ${seen.maxSeq} already; seq ${s.seq} is older than the last ${this.sessionWindow}`);
     }
     const result = this.execute(env.cmd, now, index, events);
-    this.sessions.record(s.client, s.seq, result, now);
+    this.sessions.record(s.client, s.seq, result, digest, now);
     return result;
   }
 

@@ -4,10 +4,12 @@
  * the only thing every node agrees on and a bad command must be refused the same way everywhere.
  * Each throws ValidationError(field, reason) on the first field out of its limits.
  */
+import { echo } from "../common/echo.js";
 import { ValidationError } from "./errors.js";
 import { type Check, CONFIG_FIELDS, SPEC_FIELDS } from "./fields.js";
 import {
   CLIENT_ID_BYTES_MAX,
+  CONTROL_CHARS,
   HEALTH_CHANGES_MAX,
   KV_KEY_BYTES_MAX,
   KV_VALUE_BYTES_MAX,
@@ -129,7 +131,9 @@ function validateTags(tags: unknown, field: string): void {
   if (!Array.isArray(tags)) throw new ValidationError(field, "must be a list of strings");
   if (tags.length > TAGS_MAX) throw new ValidationError(field, `must have at most ${TAGS_MAX} tags, got ${tags.length}`);
   tags.forEach((t, i) => {
-    maxBytes(`${field}[${i}]`, t, TAG_BYTES_MAX);
+    const s = maxBytes(`${field}[${i}]`, t, TAG_BYTES_MAX);
+    if (s.length === 0) throw new ValidationError(`${field}[${i}]`, "must not be empty");
+    if (CONTROL_CHARS.test(s)) throw new ValidationError(`${field}[${i}]`, "must not contain control characters (CR, LF, NUL, ...)");
   });
 }
 
@@ -138,7 +142,7 @@ function validateMetadata(md: unknown, field: string): void {
   const keys = Object.keys(md);
   if (keys.length > METADATA_ENTRIES_MAX) throw new ValidationError(field, `must have at most ${METADATA_ENTRIES_MAX} entries, got ${keys.length}`);
   for (const k of keys) {
-    const at = `${field}[${JSON.stringify(k)}]`;
+    const at = `${field}[${JSON.stringify(echo(k))}]`;
     if (k.length === 0) throw new ValidationError(at, "key must not be empty");
     if (byteLength(k) > METADATA_KEY_BYTES_MAX) throw new ValidationError(at, `key must be at most ${METADATA_KEY_BYTES_MAX} bytes`);
     maxBytes(at, (md as Record<string, unknown>)[k], METADATA_VALUE_BYTES_MAX);
@@ -157,11 +161,17 @@ export function validateServiceConfig(config: ServiceConfig, name?: string, fiel
 export function validateKvKey(key: unknown, field = "key"): void {
   const s = maxBytes(field, key, KV_KEY_BYTES_MAX);
   if (s.length === 0) throw new ValidationError(field, "must not be empty");
+  noControl(field, s);
+}
+
+/** noControl refuses C0 control characters and DEL (CONTROL_CHARS). */
+function noControl(field: string, s: string): void {
+  if (CONTROL_CHARS.test(s)) throw new ValidationError(field, "must not contain control characters (NUL, CR, LF, ESC, ...)");
 }
 
 /** validateKvPrefix checks a prefix (of a list or a prefix delete): may be empty (everything), at most KV_KEY_BYTES_MAX bytes. */
 export function validateKvPrefix(prefix: unknown, field = "prefix"): void {
-  maxBytes(field, prefix, KV_KEY_BYTES_MAX);
+  noControl(field, maxBytes(field, prefix, KV_KEY_BYTES_MAX));
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -24,11 +24,16 @@ import { invariant } from "../common/errors.js";
 import { CompactedError, WatcherLaggingError, type WatchError, WatchersLimitError, WatchResetError } from "./errors.js";
 import type { RegistryEvent } from "./types.js";
 
-/** WATCHERS_MAX bounds watchers on one node; each holds a gRPC stream and a queue (4,096 is far above one balancer per node plus SDK clients). */
-export const WATCHERS_MAX = 4_096;
+/**
+ * WATCHERS_MAX bounds watchers on one node; each holds a gRPC stream and a queue. 16,384 leaves
+ * room above the 10,000 watchers one node is measured to serve (test/bench/registry/watch-fanout.ts):
+ * one per SDK client or sidecar of a large mesh. publish() visits only the watchers an event may
+ * match (by service and key prefix), so idle watchers cost no time per change.
+ */
+export const WATCHERS_MAX = 16_384;
 
-/** WATCHER_QUEUE_EVENTS_MAX bounds live events queued for one full sink: about 2 s of changes at 1,000/s. The queue holds references to shared events, so all watchers together hold at most 4,096 × 2,048 × 8 bytes = 64 MiB. */
-export const WATCHER_QUEUE_EVENTS_MAX = 2_048;
+/** WATCHER_QUEUE_EVENTS_MAX bounds live matching events queued for one full sink: half a second of a service changing 1,000 times/s. The queue holds references to shared events, so all watchers together hold at most 16,384 × 512 × 8 bytes = 64 MiB. */
+export const WATCHER_QUEUE_EVENTS_MAX = 512;
 
 /** WATCH_BATCH_EVENTS_MAX is the target size of one delivered batch; a single index with more events is still delivered whole. */
 export const WATCH_BATCH_EVENTS_MAX = 256;
@@ -178,6 +183,11 @@ export interface WatchHandle {
 }
 
 interface Watcher {
+  /** seq orders watchers by creation, the order publish() serves them in. */
+  readonly seq: number;
+  /** selectors say which index buckets the watcher is in (see WatchHub.candidates). */
+  readonly service: string | undefined;
+  readonly keyPrefix: string | undefined;
   readonly match: (e: RegistryEvent) => boolean;
   readonly sink: WatchSink;
   /** seen: every event with index <= seen was either handed over, queued, filtered out, or is still to be replayed from the history. */
@@ -225,6 +235,19 @@ export class WatchHub {
   /** waiting: watchers with a batch ready that the node's out bound holds back, in the order they came. */
   private readonly waiting = new Set<Watcher>();
   private waking = false;
+  private nextSeq = 0;
+  /**
+   * The watcher index: publish() visits only the watchers an event may match. Watchers with a
+   * service selector are found by the event's service, those with a key prefix by the prefixes of
+   * the event's key (one lookup per distinct prefix length in use), those with neither always, and
+   * replaying ones always (their replay reads on through every new index).
+   */
+  private readonly byService = new Map<string, Set<Watcher>>();
+  private readonly byPrefix = new Map<string, Set<Watcher>>();
+  /** prefixLengths counts the watchers per key-prefix length, so a key is looked up once per length in use. */
+  private readonly prefixLengths = new Map<number, number>();
+  private readonly unselected = new Set<Watcher>();
+  private readonly replaying = new Set<Watcher>();
 
   constructor(
     private readonly source: HistorySource,
@@ -269,6 +292,9 @@ export class WatchHub {
       return NOOP_HANDLE;
     }
     const w: Watcher = {
+      seq: this.nextSeq++,
+      service: req.service ? req.service : undefined,
+      keyPrefix: req.keyPrefix,
       match: matcher(req),
       sink,
       // Events the history holds beyond applied are published later; they are replayed then.
@@ -285,8 +311,10 @@ export class WatchHub {
       pumping: false,
       ended: false,
     };
-    this.load(w, history.events);
     this.watchers.add(w);
+    this.indexWatcher(w);
+    this.replaying.add(w);
+    this.load(w, history.events);
     this.pump(w);
     return {
       close: () => this.remove(w),
@@ -309,7 +337,7 @@ export class WatchHub {
       invariant((events[i]?.index ?? 0) >= (events[i - 1]?.index ?? 0), "watch hub", "publish: events out of index order");
     }
     this.lastPublished = last.index;
-    for (const w of [...this.watchers]) {
+    for (const w of this.candidates(events)) {
       if (w.ended || last.index <= w.seen) continue;
       if (w.replaying) {
         // The history has these too: the replay reads on through them, and nothing is queued.
@@ -333,6 +361,61 @@ export class WatchHub {
       if (w.queue.length - w.queueHead > l.queueEventsMax || w.queueBytes > l.queueBytesMax || this.queueBytes > l.nodeQueueBytesMax) {
         this.end(w, new WatcherLaggingError(lastDelivered(w)));
       }
+    }
+  }
+
+  /**
+   * candidates are the watchers publish() must visit for events, in creation order: replaying ones,
+   * those without a selector, and those whose service or key prefix an event has. A watcher left
+   * out matches none of the events; its `seen` stays behind, which only makes lastDelivered more
+   * cautious (nothing it would match lies in between).
+   */
+  private candidates(events: readonly RegistryEvent[]): Watcher[] {
+    const found = new Set<Watcher>(this.replaying);
+    for (const w of this.unselected) found.add(w);
+    let previous: RegistryEvent | undefined;
+    for (const e of events) {
+      // A group's events often share their service or key prefix (an instance and its service).
+      if (previous !== undefined && sameSelectors(previous, e)) continue;
+      previous = e;
+      const service = serviceOf(e);
+      if (service !== undefined) for (const w of this.byService.get(service) ?? []) found.add(w);
+      if (e.kind === "kv" && this.prefixLengths.size > 0) {
+        const key = e.type === "put" ? e.entry.key : e.key;
+        for (const length of this.prefixLengths.keys()) {
+          if (length > key.length) continue;
+          for (const w of this.byPrefix.get(key.slice(0, length)) ?? []) found.add(w);
+        }
+      }
+    }
+    const list = [...found];
+    if (list.length > 1) list.sort((a, b) => a.seq - b.seq);
+    return list;
+  }
+
+  /** indexWatcher puts a new watcher in the buckets of its selectors. */
+  private indexWatcher(w: Watcher): void {
+    if (w.service === undefined && w.keyPrefix === undefined) {
+      this.unselected.add(w);
+      return;
+    }
+    if (w.service !== undefined) addTo(this.byService, w.service, w);
+    if (w.keyPrefix !== undefined) {
+      addTo(this.byPrefix, w.keyPrefix, w);
+      this.prefixLengths.set(w.keyPrefix.length, (this.prefixLengths.get(w.keyPrefix.length) ?? 0) + 1);
+    }
+  }
+
+  /** unindexWatcher takes a watcher out of every bucket. */
+  private unindexWatcher(w: Watcher): void {
+    this.unselected.delete(w);
+    this.replaying.delete(w);
+    if (w.service !== undefined) removeFrom(this.byService, w.service, w);
+    if (w.keyPrefix !== undefined) {
+      removeFrom(this.byPrefix, w.keyPrefix, w);
+      const n = (this.prefixLengths.get(w.keyPrefix.length) ?? 0) - 1;
+      if (n > 0) this.prefixLengths.set(w.keyPrefix.length, n);
+      else this.prefixLengths.delete(w.keyPrefix.length);
     }
   }
 
@@ -462,6 +545,7 @@ export class WatchHub {
     while (end < events.length && (events[end] as RegistryEvent).index <= w.seen) end++;
     if (end === start) {
       w.replaying = false;
+      this.replaying.delete(w);
       w.replayed = w.seen;
       w.replay = [];
       w.replayPos = 0;
@@ -505,9 +589,29 @@ export class WatchHub {
     w.queue = [];
     w.queueHead = 0;
     this.watchers.delete(w);
+    this.unindexWatcher(w);
     this.waiting.delete(w);
     return true;
   }
+}
+
+function addTo(map: Map<string, Set<Watcher>>, key: string, w: Watcher): void {
+  const set = map.get(key);
+  if (set) set.add(w);
+  else map.set(key, new Set([w]));
+}
+
+function removeFrom(map: Map<string, Set<Watcher>>, key: string, w: Watcher): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(w);
+  if (set.size === 0) map.delete(key);
+}
+
+/** sameSelectors says whether two events have the same service and the same key, so the second finds no other watchers. */
+function sameSelectors(a: RegistryEvent, b: RegistryEvent): boolean {
+  const keyOf = (e: RegistryEvent) => (e.kind === "kv" ? (e.type === "put" ? e.entry.key : e.key) : undefined);
+  return serviceOf(a) === serviceOf(b) && keyOf(a) === keyOf(b);
 }
 
 function skipUnmatched(w: Watcher): void {

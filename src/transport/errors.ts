@@ -56,6 +56,35 @@ export class WrongTargetError extends TransportError {
   }
 }
 
+/**
+ * WrongPeerAddressError is raised by a receiver when a caller claims a member's id but connects from
+ * a host other than that member's configured peer address (checked when that address is an IP).
+ */
+export class WrongPeerAddressError extends TransportError {
+  constructor(
+    readonly remoteNodeId: string,
+    readonly remoteHost: string,
+    readonly configuredHost: string,
+  ) {
+    super(`a call claiming node id "${remoteNodeId}" comes from ${remoteHost}, but that member's peer address is on ${configuredHost}`);
+    this.name = "WrongPeerAddressError";
+  }
+}
+
+/**
+ * ImpossiblePeerMessageError ends a peer's stream after it sent a message no correct peer sends
+ * (the Raft core's ImpossibleMessageError): the message was dropped and this node carries on.
+ */
+export class ImpossiblePeerMessageError extends TransportError {
+  constructor(
+    readonly peerId: NodeId,
+    readonly reason: string,
+  ) {
+    super(`node "${peerId}" sent an impossible message, dropped with its stream: ${reason}`);
+    this.name = "ImpossiblePeerMessageError";
+  }
+}
+
 /** MissingIdentityError is raised by a receiver when a call lacks one of the identity metadata keys. */
 export class MissingIdentityError extends TransportError {
   constructor(readonly key: string) {
@@ -116,9 +145,9 @@ export class PeerRefusedError extends TransportError {
 
 /** statusOf maps a transport error to the gRPC status a receiver answers with; this is the only place that mapping lives. */
 export function statusOf(error: TransportError): status {
-  if (error instanceof ForeignClusterError || error instanceof UnknownPeerError) return status.PERMISSION_DENIED;
+  if (error instanceof ForeignClusterError || error instanceof UnknownPeerError || error instanceof WrongPeerAddressError) return status.PERMISSION_DENIED;
   if (error instanceof WrongTargetError || error instanceof MissingIdentityError) return status.FAILED_PRECONDITION;
-  if (error instanceof WireFormatError) return status.INVALID_ARGUMENT;
+  if (error instanceof WireFormatError || error instanceof ImpossiblePeerMessageError) return status.INVALID_ARGUMENT;
   if (error instanceof SnapshotIntegrityError) return status.DATA_LOSS;
   if (error instanceof SnapshotBusyError) return status.RESOURCE_EXHAUSTED;
   if (error instanceof TransportClosedError) return status.UNAVAILABLE;

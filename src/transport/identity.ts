@@ -2,9 +2,10 @@
  * The identity every peer call carries in its metadata, and the receiver's check of it. The check
  * is pure so that it is tested without sockets.
  */
+import { isIP } from "node:net";
 import { Metadata } from "@grpc/grpc-js";
 import { type NodeId, nodeId } from "../raft/types.js";
-import { ForeignClusterError, MissingIdentityError, type TransportError, UnknownPeerError, WrongTargetError } from "./errors.js";
+import { ForeignClusterError, MissingIdentityError, type TransportError, UnknownPeerError, WrongPeerAddressError, WrongTargetError } from "./errors.js";
 
 /** METADATA_CLUSTER_ID carries the sender's cluster id. */
 export const METADATA_CLUSTER_ID = "x-raftmesh-cluster-id";
@@ -25,6 +26,14 @@ export interface LocalIdentity {
   readonly clusterId: string;
   readonly selfId: NodeId;
   isPeer(id: NodeId): boolean;
+  /** addressOf is a peer's configured peer address "host:port" (undefined: none known). */
+  addressOf(id: NodeId): string | undefined;
+}
+
+/** PeerCall is the part of an incoming gRPC call the identity checks look at. */
+export interface PeerCall {
+  /** getPeer is the connection's remote address as gRPC reports it: "1.2.3.4:5", "[::1]:5". */
+  getPeer(): string;
 }
 
 /** identityMetadata builds the metadata a sender attaches to every call. */
@@ -52,7 +61,7 @@ export function readIdentity(md: Metadata): CallIdentity | MissingIdentityError 
  * checkIdentity returns why a receiver must refuse a call, or undefined when it may accept it.
  * Cluster first, because a foreign cluster's node ids mean nothing here.
  */
-export function checkIdentity(remote: CallIdentity, local: LocalIdentity): TransportError | undefined {
+export function checkIdentity(remote: CallIdentity, local: Pick<LocalIdentity, "clusterId" | "selfId" | "isPeer">): TransportError | undefined {
   if (remote.clusterId !== local.clusterId) {
     return new ForeignClusterError(local.clusterId, local.selfId, remote.clusterId, remote.nodeId);
   }
@@ -61,4 +70,48 @@ export function checkIdentity(remote: CallIdentity, local: LocalIdentity): Trans
   }
   if (remote.targetId !== local.selfId) return new WrongTargetError(local.selfId, remote.targetId, remote.nodeId);
   return undefined;
+}
+
+/**
+ * verifyPeerIdentity checks that a call claiming to come from member `claimedId` (already known to
+ * be a peer by checkIdentity) arrives from that member: without TLS, the one thing a receiver can
+ * check is that the connection comes from the host of the member's configured peer address. It
+ * is checked only when that address is an IP literal (a host name may resolve to several
+ * addresses, or differently here), and it proves little when members share a host: any process on
+ * that host may claim any of their ids. Mutual TLS with certificate identities is the real proof;
+ * its check belongs here too, so every peer call goes through this one function.
+ */
+export function verifyPeerIdentity(call: PeerCall, claimedId: NodeId, local: Pick<LocalIdentity, "addressOf">): TransportError | undefined {
+  const configured = local.addressOf(claimedId);
+  if (configured === undefined) return undefined;
+  const configuredHost = normalizeHost(hostOf(configured));
+  if (isIP(configuredHost) === 0) return undefined;
+  const remoteHost = normalizeHost(hostOf(call.getPeer()));
+  if (remoteHost === configuredHost) return undefined;
+  return new WrongPeerAddressError(claimedId, remoteHost, configuredHost);
+}
+
+/** hostOf is the host part of "host:port", "[v6]:port" or a bare host. */
+export function hostOf(address: string): string {
+  if (address.startsWith("[")) {
+    const end = address.indexOf("]");
+    return end < 0 ? address : address.slice(1, end);
+  }
+  const colon = address.lastIndexOf(":");
+  // More than one colon without brackets is a bare IPv6 address, not host:port.
+  if (colon < 0 || address.indexOf(":") !== colon) return address;
+  return address.slice(0, colon);
+}
+
+/** normalizeHost writes an IPv4-mapped IPv6 address (how a dual-stack listener sees IPv4 callers) as IPv4, and lowercases. */
+function normalizeHost(host: string): string {
+  const lower = host.toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  return mapped?.[1] ?? lower;
+}
+
+/** isLoopbackHost says whether a host is this machine only: 127.0.0.0/8, ::1 or "localhost". */
+export function isLoopbackHost(host: string): boolean {
+  const h = normalizeHost(host);
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }

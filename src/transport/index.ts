@@ -4,6 +4,7 @@
  */
 export {
   ForeignClusterError,
+  ImpossiblePeerMessageError,
   MissingIdentityError,
   PeerRefusedError,
   SnapshotBusyError,
@@ -13,9 +14,10 @@ export {
   TransportError,
   UnknownPeerError,
   WireFormatError,
+  WrongPeerAddressError,
   WrongTargetError,
 } from "./errors.js";
-export { METADATA_CLUSTER_ID, METADATA_NODE_ID, METADATA_TARGET_ID } from "./identity.js";
+export { identityMetadata, METADATA_CLUSTER_ID, METADATA_NODE_ID, METADATA_TARGET_ID, verifyPeerIdentity } from "./identity.js";
 export * from "./limits.js";
 export { STDERR_LOGGER, type TransportLogger } from "./logger.js";
 export type { PeerStats } from "./peer-client.js";

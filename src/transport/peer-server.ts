@@ -5,8 +5,8 @@
  */
 import { type Server, type ServerReadableStream, type ServerUnaryCall, type sendUnaryData, Metadata, status } from "@grpc/grpc-js";
 import type { Message, NodeId } from "../raft/types.js";
-import { SnapshotBusyError, statusOf, TransportClosedError, TransportError, UnknownPeerError, WireFormatError } from "./errors.js";
-import { type CallIdentity, checkIdentity, type LocalIdentity, readIdentity } from "./identity.js";
+import { ImpossiblePeerMessageError, SnapshotBusyError, statusOf, TransportClosedError, TransportError, UnknownPeerError, WireFormatError } from "./errors.js";
+import { type CallIdentity, checkIdentity, type LocalIdentity, type PeerCall, readIdentity, verifyPeerIdentity } from "./identity.js";
 import type { TransportLogger } from "./logger.js";
 import { encodeProbeAnswer, type ProbeAnswer, type WireProbeRequest, type WireProbeResponse } from "./probe.js";
 import { peerMethods } from "./proto.js";
@@ -19,16 +19,28 @@ export interface PeerServerOptions {
   readonly logger: TransportLogger;
   /** snapshotBytesMax bounds the data one incoming snapshot may announce. */
   readonly snapshotBytesMax: number;
-  /** deliver is called synchronously, in arrival order per stream, with each checked message. It must not throw. */
-  readonly deliver: (m: Message) => void;
+  /**
+   * deliver is called synchronously, in arrival order per stream, with each checked message. It
+   * returns why the message is one no correct peer sends (the message was dropped; the stream is
+   * then ended and the sender logged), or undefined. It must not throw.
+   */
+  readonly deliver: (m: Message) => string | undefined;
   /** answerProbe answers a member's Probe (undefined: this host does not answer yet). It must not throw. */
   readonly answerProbe: (from: NodeId, session: string) => ProbeAnswer | undefined;
+  /**
+   * streamEnded is told when the last open Stream call from a peer ended from the peer's side:
+   * closed, reset or cancelled (its process died or its connection broke), never a timeout and
+   * never a call this server ended itself. It must not throw.
+   */
+  readonly streamEnded?: (peer: NodeId) => void;
 }
 
 /** PeerServerStats counts what the receiving side saw since it started. */
 export interface PeerServerStats {
   readonly received: number;
   readonly refused: number;
+  /** impossible counts messages dropped, with their stream, because no correct peer sends them. */
+  readonly impossible: number;
   readonly snapshotsReceived: number;
   readonly snapshotsRefused: number;
   readonly streamsOpen: number;
@@ -37,6 +49,7 @@ export interface PeerServerStats {
 /** OpenCall is one accepted call; end() answers it once, with an error or with success. */
 interface OpenCall {
   readonly peer: NodeId;
+  readonly kind: "stream" | "snapshot";
   end(error?: TransportError): void;
 }
 
@@ -49,6 +62,7 @@ export class PeerServer {
   private closed = false;
   private received = 0;
   private refused = 0;
+  private impossible = 0;
   private snapshotsReceived = 0;
   private snapshotsRefused = 0;
   private readonly refusalLog = new RefusalLog();
@@ -83,8 +97,8 @@ export class PeerServer {
 
   /** stats returns the counters of the receiving side. */
   stats(): PeerServerStats {
-    const { received, refused, snapshotsReceived, snapshotsRefused } = this;
-    return { received, refused, snapshotsReceived, snapshotsRefused, streamsOpen: this.open.size };
+    const { received, refused, impossible, snapshotsReceived, snapshotsRefused } = this;
+    return { received, refused, impossible, snapshotsReceived, snapshotsRefused, streamsOpen: this.open.size };
   }
 
   private handleStream(call: Call<WireEnvelope>, callback: sendUnaryData<WireAck>): void {
@@ -98,10 +112,35 @@ export class PeerServer {
         const m = this.decode(open, wire);
         if (!m) return;
         this.received++;
-        this.options.deliver(m);
+        const impossible = this.options.deliver(m);
+        if (impossible !== undefined) {
+          this.dropImpossible(open, call, m, impossible);
+          return;
+        }
       }
     });
-    call.on("end", () => open.end());
+    call.on("end", () => {
+      const wasOpen = this.open.has(open);
+      open.end();
+      if (wasOpen) this.noteStreamEnded(open.peer);
+    });
+  }
+
+  /** noteStreamEnded reports a peer whose stream ended from its side, unless another stream from it is still open. */
+  private noteStreamEnded(peer: NodeId): void {
+    if (this.closed) return;
+    for (const other of this.open) if (other.peer === peer && other.kind === "stream") return;
+    this.options.streamEnded?.(peer);
+  }
+
+  /** dropImpossible ends the stream of a peer that sent a message no correct peer sends, naming the peer in the log. */
+  private dropImpossible(open: OpenCall, call: PeerCall, m: Message, reason: string): void {
+    this.impossible++;
+    const error = new ImpossiblePeerMessageError(open.peer, reason);
+    const fields = { err: error, peer: open.peer, address: call.getPeer(), type: m.type, term: m.term, clusterId: this.options.local.clusterId };
+    if (this.refusalLog.shouldLog(`impossible ${open.peer} ${m.type}`)) this.options.logger.error(fields, "impossible peer message dropped; stream closed");
+    else this.options.logger.debug(fields, "impossible peer message dropped; stream closed");
+    open.end(error);
   }
 
   private handleSnapshot(call: Call<WireSnapshotChunk>, callback: sendUnaryData<WireAck>): void {
@@ -140,8 +179,9 @@ export class PeerServer {
       }
       this.snapshotsReceived++;
       this.options.logger.info({ peer: open.peer, index: m.snapshot?.meta.index, bytes: m.snapshot?.data.length }, "snapshot received");
-      this.options.deliver(m);
-      open.end();
+      const impossible = this.options.deliver(m);
+      if (impossible !== undefined) this.dropImpossible(open, call, m, impossible);
+      else open.end();
     });
   }
 
@@ -152,17 +192,8 @@ export class PeerServer {
       callback({ code: statusOf(closed), details: closed.message });
       return;
     }
-    const identity = readIdentity(call.metadata);
-    if (identity instanceof TransportError) {
-      this.refuse(call, callback, "probe", identity, {});
-      return;
-    }
-    const refusal = checkIdentity(identity, this.options.local);
-    if (refusal) {
-      const remote = { remoteClusterId: identity.clusterId, remoteNodeId: identity.nodeId, targetId: identity.targetId };
-      this.refuse(call, callback, "probe", refusal, remote);
-      return;
-    }
+    const identity = this.checkCaller(call, callback, "probe");
+    if (!identity) return;
     const answer = this.options.answerProbe(identity.nodeId, call.request.session);
     if (answer === undefined) {
       callback({ code: status.UNAVAILABLE, details: `node "${this.options.local.selfId}" is starting and cannot answer yet` });
@@ -180,16 +211,26 @@ export class PeerServer {
       callback({ code: statusOf(closed), details: closed.message });
       return undefined;
     }
+    const identity = this.checkCaller(call, callback, kind);
+    return identity ? this.track(call, callback, kind, identity) : undefined;
+  }
+
+  /**
+   * checkCaller checks who a peer-port call comes from: identity metadata, cluster, membership and
+   * target (checkIdentity), then that the connection comes from that member (verifyPeerIdentity).
+   * It answers a refused call itself and returns undefined. Every service on the peer port uses it.
+   */
+  checkCaller<R>(call: PeerCall & { readonly metadata: Metadata }, callback: sendUnaryData<R>, kind: string): CallIdentity | undefined {
     const identity = readIdentity(call.metadata);
     if (identity instanceof TransportError) return this.refuse(call, callback, kind, identity, {});
-    const refusal = checkIdentity(identity, this.options.local);
-    if (!refusal) return this.track(call, callback, kind, identity);
+    const refusal = checkIdentity(identity, this.options.local) ?? verifyPeerIdentity(call, identity.nodeId, this.options.local);
+    if (!refusal) return identity;
     const remote = { remoteClusterId: identity.clusterId, remoteNodeId: identity.nodeId, targetId: identity.targetId };
     return this.refuse(call, callback, kind, refusal, remote);
   }
 
   /** refuse logs a refusal (as an error once per reason and interval, else as debug) and answers the call with it. */
-  private refuse<R>(call: { getPeer(): string }, callback: sendUnaryData<R>, kind: string, error: TransportError, remote: object): undefined {
+  private refuse<R>(call: PeerCall, callback: sendUnaryData<R>, kind: string, error: TransportError, remote: object): undefined {
     this.refused++;
     const fields = { err: error, kind, address: call.getPeer(), clusterId: this.options.local.clusterId, ...remote };
     if (this.refusalLog.shouldLog(error.message)) this.options.logger.error(fields, "refused peer call");
@@ -202,6 +243,7 @@ export class PeerServer {
     const logger = this.options.logger;
     const open: OpenCall = {
       peer: identity.nodeId,
+      kind,
       end: (error) => {
         if (!this.open.delete(open)) return;
         if (kind === "snapshot") this.snapshotsFrom.delete(open.peer);
@@ -213,7 +255,9 @@ export class PeerServer {
     logger.debug({ peer: open.peer, kind, address: call.getPeer() }, "peer call accepted");
     // A cancelled or broken call needs no answer, only forgetting.
     const forget = () => {
-      if (this.open.delete(open) && kind === "snapshot") this.snapshotsFrom.delete(open.peer);
+      if (!this.open.delete(open)) return;
+      if (kind === "snapshot") this.snapshotsFrom.delete(open.peer);
+      else this.noteStreamEnded(open.peer);
     };
     call.on("cancelled", forget);
     call.on("error", forget);

@@ -3,10 +3,19 @@
  * PeerServer for receiving, behind the small surface the host loop needs.
  */
 import assert from "node:assert/strict";
-import { type ChannelOptions, Server, ServerCredentials } from "@grpc/grpc-js";
+import {
+  type ChannelOptions,
+  type handleUnaryCall,
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  status,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import type { Message, NodeId } from "../raft/types.js";
 import { TransportClosedError, TransportError, UnknownPeerError } from "./errors.js";
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, PEER_FRAME_BYTES_MAX, resolveLimits, SERVER_SHUTDOWN_GRACE_MS, type TransportLimits } from "./limits.js";
+import { hostOf, isLoopbackHost } from "./identity.js";
 import { childLogger, STDERR_LOGGER, type TransportLogger } from "./logger.js";
 import { PeerClient, type PeerStats } from "./peer-client.js";
 import { PeerServer } from "./peer-server.js";
@@ -50,6 +59,8 @@ export interface TransportStats {
   readonly undelivered: number;
   /** refused counts incoming calls refused for identity reasons or because the transport was closing. */
   readonly refused: number;
+  /** impossible counts received messages no correct peer sends, dropped with their sender's stream. */
+  readonly impossible: number;
   readonly snapshotsReceived: number;
   readonly snapshotsRefused: number;
 }
@@ -66,8 +77,10 @@ export class GrpcTransport {
   private ownServer: Server | undefined;
   private registered = false;
   private closed = false;
-  private messageHandler: ((m: Message) => void) | undefined;
+  private messageHandler: ((m: Message) => string | undefined) | undefined;
+  private readonly peerServices: { service: ServiceDefinition; implementation: () => UntypedServiceImplementation | undefined }[] = [];
   private unreachableHandler: ((peer: NodeId) => void) | undefined;
+  private disconnectedHandler: ((peer: NodeId) => void) | undefined;
   private snapshotHandler: ((report: SnapshotReport) => void) | undefined;
   private probeHandler: ((from: NodeId, session: string) => ProbeAnswer | undefined) | undefined;
   private retired: Totals = { sent: 0, dropped: 0, reconnects: 0 };
@@ -80,11 +93,14 @@ export class GrpcTransport {
     // repeat the keys in every JSON line, which strict parsers reject); the fallback names the node.
     this.logger = options.logger ?? childLogger(STDERR_LOGGER, { node: options.selfId });
     this.server = new PeerServer({
-      local: { clusterId: options.clusterId, selfId: options.selfId, isPeer: (id) => this.addresses.has(id) },
+      local: { clusterId: options.clusterId, selfId: options.selfId, isPeer: (id) => this.addresses.has(id), addressOf: (id) => this.addresses.get(id) },
       logger: childLogger(this.logger, { side: "server" }),
       snapshotBytesMax: this.limits.snapshotBytesMax,
       deliver: (m) => this.deliver(m),
       answerProbe: (from, session) => this.probeHandler?.(from, session),
+      streamEnded: (peer) => {
+        if (!this.closed) this.disconnectedHandler?.(peer);
+      },
     });
     this.setPeers(options.peers);
   }
@@ -100,6 +116,7 @@ export class GrpcTransport {
       });
       this.ownServer = server;
       this.logger.info({ bindAddress, port }, "peer server listening");
+      this.warnIfPlaintextOffHost(bindAddress);
       return port;
     } catch (error) {
       server.forceShutdown();
@@ -112,6 +129,56 @@ export class GrpcTransport {
     assert(!this.registered, "the peer service is already registered");
     this.registered = true;
     this.server.register(server);
+    for (const { service, implementation } of this.peerServices) this.registerPeerService(server, service, implementation);
+  }
+
+  /**
+   * addPeerService serves a node-to-node service on the peer port, behind the caller checks every
+   * Raft call passes (PeerServer.checkCaller): calls that only members may make (Internal) live
+   * here, never on the client port. Only unary methods. implementation is looked up per call, so
+   * the host may build it after the port opens; until then calls are answered UNAVAILABLE. Call
+   * it before listen() or register().
+   */
+  addPeerService(service: ServiceDefinition, implementation: () => UntypedServiceImplementation | undefined): void {
+    assert(!this.registered, "peer services must be added before the peer service is registered");
+    this.peerServices.push({ service, implementation });
+  }
+
+  private registerPeerService(server: Server, service: ServiceDefinition, implementation: () => UntypedServiceImplementation | undefined): void {
+    const handlers: UntypedServiceImplementation = {};
+    for (const [name, def] of Object.entries(service)) {
+      assert(!def.requestStream && !def.responseStream, `peer service method ${name} must be unary`);
+      const handler: handleUnaryCall<unknown, unknown> = (call, callback) => {
+        if (this.closed) {
+          callback({ code: status.UNAVAILABLE, details: "peer transport is closed" });
+          return;
+        }
+        if (!this.server.checkCaller(call, callback, name)) return;
+        const impl = implementation()?.[name] as handleUnaryCall<unknown, unknown> | undefined;
+        if (!impl) {
+          callback({ code: status.UNAVAILABLE, details: `node "${this.options.selfId}" is starting and cannot answer ${name} yet` });
+          return;
+        }
+        impl(call, callback);
+      };
+      handlers[name] = handler;
+    }
+    server.addService(service, handlers);
+  }
+
+  /**
+   * warnIfPlaintextOffHost warns, once at start, when peer traffic may leave this machine in plain
+   * text: without TLS a caller's claimed identity can only be checked against its address
+   * (identity.ts), which anyone on the network path can spoof. Loopback-only setups stay quiet.
+   */
+  private warnIfPlaintextOffHost(bindAddress: string): void {
+    const offHost = offHostPeerAddresses(bindAddress, [...this.addresses.values()]);
+    if (offHost === undefined) return;
+    this.logger.warn(
+      { bindAddress, offHost },
+      "PLAINTEXT PEER PORT ON A NON-LOOPBACK ADDRESS: peer calls are neither encrypted nor authenticated; " +
+        "a member's id is checked only against the address it connects from. Use TLS outside a trusted network",
+    );
   }
 
   /**
@@ -134,14 +201,27 @@ export class GrpcTransport {
     }
   }
 
-  /** onMessage sets the handler every received message goes to, synchronously and in order per sending peer. */
-  onMessage(handler: (m: Message) => void): void {
+  /**
+   * onMessage sets the handler every received message goes to, synchronously and in order per
+   * sending peer. It returns why a message is one no correct peer sends (then the sender's stream
+   * is closed and the sender logged and counted), or undefined.
+   */
+  onMessage(handler: (m: Message) => string | undefined): void {
     this.messageHandler = handler;
   }
 
   /** onUnreachable sets the handler told, never from inside send(), that messages to a peer were lost (core: reportUnreachable). */
   onUnreachable(handler: (peer: NodeId) => void): void {
     this.unreachableHandler = handler;
+  }
+
+  /**
+   * onPeerDisconnected sets the handler told when a peer's incoming stream ended from its side
+   * (closed or reset, as when its process dies; not a timeout) and no other stream from it is open
+   * (core: peerDisconnected).
+   */
+  onPeerDisconnected(handler: (peer: NodeId) => void): void {
+    this.disconnectedHandler = handler;
   }
 
   /** onSnapshot sets the handler told how each snapshot sent ended (core: reportSnapshot). */
@@ -191,6 +271,7 @@ export class GrpcTransport {
       received: server.received,
       undelivered: this.undelivered,
       refused: server.refused,
+      impossible: server.impossible,
       snapshotsReceived: server.snapshotsReceived,
       snapshotsRefused: server.snapshotsRefused,
     };
@@ -227,11 +308,18 @@ export class GrpcTransport {
     this.clients.delete(id);
   }
 
-  private deliver(m: Message): void {
-    if (this.closed) return;
-    if (this.messageHandler) this.messageHandler(m);
-    else this.undelivered++;
+  private deliver(m: Message): string | undefined {
+    if (this.closed) return undefined;
+    if (this.messageHandler) return this.messageHandler(m);
+    this.undelivered++;
+    return undefined;
   }
+}
+
+/** offHostPeerAddresses lists the non-loopback peer addresses (and the bind address, when it is not loopback), or undefined when peer traffic stays on this machine. */
+export function offHostPeerAddresses(bindAddress: string, peerAddresses: readonly string[]): string[] | undefined {
+  const offHost = [bindAddress, ...peerAddresses].filter((a) => !isLoopbackHost(hostOf(a)));
+  return offHost.length === 0 ? undefined : offHost;
 }
 
 /** shutdown lets open calls finish for a short grace period, then forces the server down. */

@@ -58,7 +58,7 @@ const base = { nodes, unsafe, faultTicks, machine, ...(unsafeConf ? { unsafeConf
 const replayFlags = `${values.unsafe ? ` --unsafe ${values.unsafe}` : ""}${machine !== "kv" ? ` --machine ${machine}` : ""}`;
 
 function show(r: SimResult): string {
-  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} refused=${r.readsRefused} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} confSplits=${r.confSplits} heal->write=${r.healToWriteTicks} msgs=${r.messages}${r.registry ? ` registry=${JSON.stringify(r.registry)}` : ""}`;
+  return `seed=${r.seed} nodes=${r.nodes} ticks=${r.ticks} elections=${r.elections} acked=${r.writesAcked} reads=${r.readsDone} refused=${r.readsRefused} crashes=${r.crashes} conf=${r.confChanges} transfers=${r.transfers} snapshots=${r.snapshotsSent} leaderDisconnects=${r.leaderDisconnects} confSplits=${r.confSplits} heal->write=${r.healToWriteTicks} msgs=${r.messages}${r.registry ? ` registry=${JSON.stringify(r.registry)}` : ""}`;
 }
 
 const one = intArg("seed", values.seed);
@@ -83,10 +83,12 @@ const heals: number[] = [];
 const tally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
 /** ran counts the seeds actually run: a campaign stops early at its tenth failure. */
 let ran = 0;
+let leaderDisconnects = 0;
 for (let s = first; s < first + count; s++) {
   ran++;
   const r = await runSeed({ ...base, seed: s });
   ticks += r.ticks;
+  leaderDisconnects += r.leaderDisconnects;
   if (r.registry) {
     tally.commands += r.registry.commands;
     tally.ok += r.registry.ok;
@@ -120,6 +122,7 @@ const summary = {
   seconds: Number(secs.toFixed(1)),
   seedsPerSecond: Number((ran / secs).toFixed(1)),
   ticksPerSecond: Math.round(ticks / secs),
+  leaderDisconnects,
   healToWriteTicksMedian: heals[Math.floor(heals.length / 2)] ?? -1,
   healToWriteTicksMax: healMax,
   healToWriteTicksMaxSeed: healMaxSeed,

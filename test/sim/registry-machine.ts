@@ -104,6 +104,11 @@ export class RegistrySimMachine {
       if (session.seq > maxSeq - SIM_SESSION_WINDOW) throw new SafetyViolation("at-most-once", `refused as stale inside the window: ${what}`);
       return;
     }
+    // A seq that ran, sent again with another request, is refused and nothing runs (a reuse, not a retry).
+    if (!result.ok && result.code === "failed-precondition" && result.message.startsWith("session.seq:")) {
+      if (!ran.includes(session.seq)) throw new SafetyViolation("at-most-once", `refused as a reused seq but never ran: ${what}`);
+      return;
+    }
     // A retry's answer is the first application's result (a failure too), which carries its index.
     if (result.index !== e.index || (result.ok && result.duplicate)) {
       if (!ran.includes(session.seq) || result.index >= e.index) throw new SafetyViolation("at-most-once", `answered as a retry but never ran: ${what}`);

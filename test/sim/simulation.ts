@@ -93,6 +93,8 @@ export interface SimResult {
   confChanges: number;
   transfers: number;
   snapshotsSent: number;
+  /** leaderDisconnects counts connection-end notices that reached a follower about its own leader (each starts an early campaign). */
+  leaderDisconnects: number;
   /** confSplits counts the ticks at which nodes holding every committed entry used different configurations. */
   confSplits: number;
   /** healToWriteTicks is the liveness figure: ticks from heal to the first acknowledged write. */
@@ -114,6 +116,13 @@ const NODE_COUNTS = [1, 3, 3, 3, 5, 5, 5, 7];
  */
 const CONF_ISOLATE_RATE = 0.25;
 
+/** CRASH_NOTICE_RATE: most peers of a crashed node see its connection close; a tenth do not (no stream open then) and must time out. */
+const CRASH_NOTICE_RATE = 0.9;
+/** CUT_NOTICE_RATE: a cut link is seen closing at both ends this often; otherwise the failure is silent and only timeouts find it. */
+const CUT_NOTICE_RATE = 0.3;
+/** SPURIOUS_NOTICE_RATE: per fault-phase tick, a connection between two live nodes resets (about one every 50 ticks, several per election timeout window of a run). */
+const SPURIOUS_NOTICE_RATE = 0.02;
+
 /**
  * Simulation runs N production host loops (RaftNode, with the Raft core inside) on simulated
  * hosts over a faulty network, with crashes, restarts, slow disks, clock skew, membership changes,
@@ -133,6 +142,12 @@ export class Simulation {
    * nothing in a run.
    */
   private readonly confRng: Rng;
+  /**
+   * disconnectRng draws the connection-end notices (see noteDisconnect) on a generator of its own,
+   * so the other draws stay as they were; disconnects are those notices, in (time, order) of making.
+   */
+  private readonly disconnectRng: Rng;
+  private disconnects: { readonly at: number; readonly to: NodeId; readonly peer: NodeId }[] = [];
   private probedTerm = 0;
   readonly net: SimNetwork;
   readonly nodes = new Map<NodeId, SimNode>();
@@ -157,7 +172,7 @@ export class Simulation {
   private readonly leaseRng: Rng;
   private registryTally: RegistryTally = { commands: 0, ok: 0, duplicates: 0, failed: {} };
   private talliedIndex: LogIndex = 0;
-  private stats = { elections: 0, writesAcked: 0, readsDone: 0, readsRefused: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0 };
+  private stats = { elections: 0, writesAcked: 0, readsDone: 0, readsRefused: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0, leaderDisconnects: 0 };
   private slowDiskRate: number;
   readonly profile: FaultProfile;
 
@@ -185,6 +200,7 @@ export class Simulation {
     if (this.cfg.machine === "registry") this.leaseWorkload = new LeaseWorkload(new Rng((config.seed ^ 0x1ea5_e5ed) >>> 0));
     this.leaseRng = new Rng((config.seed ^ 0x1ea5_0c0d) >>> 0);
     this.confRng = new Rng((config.seed ^ 0xc0f1_9e57) >>> 0);
+    this.disconnectRng = new Rng((config.seed ^ 0xd15c_0ec7) >>> 0);
     this.faultRng = this.rng.fork();
     this.clientRng = this.rng.fork();
     this.net = new SimNetwork(this.rng.fork());
@@ -445,8 +461,11 @@ export class Simulation {
         this.net.redeliverAt(m, node.pausedUntil);
         continue;
       }
-      node.node.step(m);
+      // Every simulated peer is correct: a message the core calls impossible is a core bug.
+      const impossible = node.node.step(m);
+      if (impossible) this.failure ??= impossible;
     }
+    this.deliverDisconnects();
     for (const node of this.live()) {
       node.sched.runDue(this.now * SIM_TICK_MS);
       if (!this.clientRng.chance(node.skipTickRate)) node.sched.tick();
@@ -596,6 +615,11 @@ export class Simulation {
     if (!node?.alive) return;
     node.crash();
     this.stats.crashes++;
+    // A crashed process's connections close at once: its peers usually hear of it (not always:
+    // one that had no stream open at the time hears nothing and waits for its timeout).
+    for (const other of this.nodes.values()) {
+      if (other.id !== node.id && this.disconnectRng.chance(CRASH_NOTICE_RATE)) this.noteDisconnect(other.id, node.id);
+    }
     const downTicksMax = this.profile.downTicksMax;
     this.crashedUntil.set(node.id, this.now + 1 + this.faultRng.nextInt(downTicksMax));
   }
@@ -647,6 +671,42 @@ export class Simulation {
   private cutBoth(a: NodeId, b: NodeId): void {
     this.net.cut(a, b);
     this.net.cut(b, a);
+    // Some network failures reset the connection (both ends see it close), most are silent.
+    if (this.disconnectRng.chance(CUT_NOTICE_RATE)) {
+      this.noteDisconnect(a, b);
+      this.noteDisconnect(b, a);
+    }
+  }
+
+  /** noteDisconnect tells `to`, after the network's delay, that its connection from `peer` ended. */
+  private noteDisconnect(to: NodeId, peer: NodeId): void {
+    this.disconnects.push({ at: this.now + this.disconnectRng.nextInt(this.net.faults.delayTicksMax + 1), to, peer });
+  }
+
+  /**
+   * deliverDisconnects hands the notices due now to their nodes (a paused node gets its notices
+   * when it resumes; a dead one never). In the fault phase it also makes spurious ones: a
+   * connection that resets while both ends live, which must cost nothing but an ignored pre-vote.
+   */
+  private deliverDisconnects(): void {
+    if (this.healedAt < 0 && this.disconnectRng.chance(SPURIOUS_NOTICE_RATE)) {
+      const ids = [...this.nodes.keys()];
+      const to = this.disconnectRng.pick(ids);
+      const peer = this.disconnectRng.pick(ids.filter((id) => id !== to));
+      if (to && peer) this.noteDisconnect(to, peer);
+    }
+    if (this.disconnects.length === 0) return;
+    const later: typeof this.disconnects = [];
+    for (const d of this.disconnects) {
+      const node = this.nodes.get(d.to);
+      if (d.at > this.now || (node?.alive && node.pausedUntil > this.now)) later.push(d);
+      else if (node?.alive) {
+        const st = node.node.status();
+        if (st.role === Role.Follower && st.lead === d.peer) this.stats.leaderDisconnects++;
+        node.node.peerDisconnected(d.peer);
+      }
+    }
+    this.disconnects = later;
   }
 
   private leader(): SimNode | undefined {

@@ -1,12 +1,25 @@
 /**
  * Failover measurement for any 3-member cluster behind the Cluster interface. Each round keeps a
- * light open-loop write load on the followers, SIGKILLs the leader at T0, and takes as the failover
+ * light open-loop write load on the followers, fails the leader at T0, and takes as the failover
  * time the moment the first write *sent after T0* is acknowledged: the outage a client sees. Then
- * the killed member is restarted and the round waits for the cluster to be whole again.
+ * the member is brought back and the round waits for the cluster to be whole again.
+ *
+ * Two kinds of failure: "kill" SIGKILLs the leader (a process crash: the kernel closes its
+ * connections at once, so its peers see them end) and restarts it; "stop" SIGSTOPs it (a silent
+ * failure, as a network partition or a hung host: connections stay open and say nothing, so only
+ * timeouts find it) and SIGCONTs it after the failover.
+ *
+ * Run on its own, it measures a 3-node raftmesh cluster at the agent's defaults:
+ *
+ *   npx tsx test/bench/raft/failover.ts [--rounds 20] [--kinds kill,stop] [--json out.json]
  */
+import { writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
 import { ClusterUnhealthyError, FailoverTimeoutError } from "./errors.js";
 import { PacedWriter } from "./paced-writer.js";
-import { median } from "./stats.js";
+import { formatTable, median, percentile } from "./stats.js";
 
 /**
  * Cluster is what runFailover needs from the system under test. Member ids are the harness's own
@@ -21,6 +34,10 @@ export interface Cluster {
   restart(id: string): Promise<void>;
   /** put writes one key through a live member other than viaNotId; with timeoutMs it must settle (reject) within that time. */
   put(key: string, value: Uint8Array, opts?: ClusterPutOptions): Promise<void>;
+  /** pause SIGSTOPs the member synchronously, before its first await (needed for fault "stop"). */
+  pause?(id: string): void;
+  /** resume SIGCONTs a paused member. */
+  resume?(id: string): void;
   /** waitHealthy, when present, resolves once every member runs, all agree on one leader and each accepts a write; it rejects after timeoutMs. */
   waitHealthy?(timeoutMs: number): Promise<void>;
 }
@@ -57,9 +74,14 @@ const HEALTH_POLL_MS = 100;
 /** FAILOVER_VALUE_BYTES matches the load generator's value size. */
 const FAILOVER_VALUE_BYTES = 256;
 
+/** FailoverFault is how the leader fails: "kill" (SIGKILL, then restart) or "stop" (SIGSTOP, then SIGCONT). */
+export type FailoverFault = "kill" | "stop";
+
 /** FailoverOptions configure runFailover; every field but cluster has the default named above. */
 export interface FailoverOptions {
   readonly cluster: Cluster;
+  /** fault is how the leader fails (default "kill"). */
+  readonly fault?: FailoverFault;
   readonly rounds?: number;
   readonly writeIntervalMs?: number;
   readonly putTimeoutMs?: number;
@@ -112,6 +134,8 @@ async function runRound(options: FailoverOptions, round: number): Promise<Failov
   const { cluster } = options;
   const putTimeoutMs = options.putTimeoutMs ?? FAILOVER_PUT_TIMEOUT_MS;
   const roundTimeoutMs = options.roundTimeoutMs ?? FAILOVER_ROUND_TIMEOUT_MS;
+  const fault = options.fault ?? "kill";
+  if (fault === "stop" && (!cluster.pause || !cluster.resume)) throw new RangeError("fault stop needs a cluster with pause and resume");
   const killedId = await cluster.leader();
   const writer = new PacedWriter({
     put: (key, value) => cluster.put(key, value, { viaNotId: killedId, timeoutMs: putTimeoutMs }),
@@ -127,15 +151,21 @@ async function runRound(options: FailoverOptions, round: number): Promise<Failov
     if (writer.snapshot().acked === 0) throw new ClusterUnhealthyError(options.warmupMs ?? FAILOVER_WARMUP_MS, "no write acknowledged before the kill");
     // mark and the signal happen in one synchronous step (kill signals before its first await), so no put is sent between them.
     const t0Ms = writer.mark();
-    const exited = cluster.kill(killedId);
-    killed = true;
-    await exited;
+    if (fault === "stop") {
+      cluster.pause?.(killedId);
+      killed = true;
+    } else {
+      const exited = cluster.kill(killedId);
+      killed = true;
+      await exited;
+    }
     const ackMs = await writer.firstAckAfterMark(roundTimeoutMs);
     if (ackMs === undefined) throw new FailoverTimeoutError(round, roundTimeoutMs);
     failoverMs = ackMs - t0Ms;
   } finally {
     await writer.stop();
-    if (killed) await cluster.restart(killedId);
+    if (killed && fault === "stop") cluster.resume?.(killedId);
+    else if (killed) await cluster.restart(killedId);
   }
   const newLeaderId = await cluster.leader().catch(() => "?");
   const rejoinStartMs = performance.now();
@@ -165,3 +195,62 @@ async function waitHealthy(cluster: Cluster, timeoutMs: number): Promise<void> {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** CLI_HEALTHY_TIMEOUT_MS bounds the wait for a freshly started cluster to take writes on every node. */
+const CLI_HEALTHY_TIMEOUT_MS = 60_000;
+
+/** FaultSummary is one kind of failure over its rounds, for the report. */
+interface FaultSummary {
+  readonly fault: FailoverFault;
+  readonly rounds: number;
+  readonly medianMs: number;
+  readonly p90Ms: number;
+  readonly maxMs: number;
+  readonly failoverMs: readonly number[];
+  readonly writesFailed: number;
+  readonly loadavgBefore: number;
+  readonly loadavgAfter: number;
+}
+
+/** main measures a 3-node raftmesh cluster at the agent's defaults, each fault kind in turn on the same cluster. */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { rounds: { type: "string", default: "20" }, kinds: { type: "string", default: "kill,stop" }, json: { type: "string" } },
+    strict: true,
+  });
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > FAILOVER_ROUNDS_MAX) throw new RangeError(`--rounds: an integer in [1, ${FAILOVER_ROUNDS_MAX}], got "${values.rounds}"`);
+  const kinds = values.kinds.split(",").map((k) => k.trim());
+  for (const k of kinds) if (k !== "kill" && k !== "stop") throw new RangeError(`--kinds: kill and/or stop, got "${k}"`);
+  const { RaftmeshCluster } = await import("./raftmesh-cluster.js");
+  console.log(`${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}, load average ${loadavg()[0]?.toFixed(2)} at start`);
+  const cluster = await RaftmeshCluster.start();
+  // A fresh cluster on a busy machine may take a while before every node takes writes.
+  await cluster.waitHealthy(CLI_HEALTHY_TIMEOUT_MS);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));
+  const summaries: FaultSummary[] = [];
+  try {
+    for (const fault of kinds as FailoverFault[]) {
+      const loadavgBefore = loadavg()[0] ?? 0;
+      const r = await runFailover({ cluster, rounds, fault, onRound: (x) => console.log(`${fault} round ${x.round}: ${Math.round(x.failoverMs)} ms (${x.killedId} -> ${x.newLeaderId})`) });
+      summaries.push({
+        fault,
+        rounds,
+        medianMs: r.medianMs,
+        p90Ms: percentile(r.failoverMs, 90),
+        maxMs: r.maxMs,
+        failoverMs: r.failoverMs.map((x) => Math.round(x)),
+        writesFailed: r.rounds.reduce((a, x) => a + x.writesFailed, 0),
+        loadavgBefore,
+        loadavgAfter: loadavg()[0] ?? 0,
+      });
+    }
+  } finally {
+    await cluster.stop();
+  }
+  const rows = summaries.map((x) => [x.fault, x.rounds, Math.round(x.medianMs), Math.round(x.p90Ms), Math.round(x.maxMs), x.loadavgBefore.toFixed(1), x.loadavgAfter.toFixed(1)]);
+  console.log(`\n${formatTable(["fault", "rounds", "median ms", "p90 ms", "max ms", "load before", "load after"], rows)}`);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify({ machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, summaries }, null, 2)}\n`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -48,6 +48,21 @@ export class RaftmeshCluster implements Cluster {
     return this.pc.kill(id).then(() => undefined);
   }
 
+  pause(id: string): void {
+    this.signal(id, "SIGSTOP");
+  }
+
+  resume(id: string): void {
+    this.signal(id, "SIGCONT");
+  }
+
+  /** signal sends a signal to a running member's process. */
+  private signal(id: string, signal: NodeJS.Signals): void {
+    const pid = this.pc.pid(id);
+    if (pid === undefined) throw new UnknownMemberError(id);
+    process.kill(pid, signal);
+  }
+
   async restart(id: string): Promise<void> {
     this.pc.start(id);
   }

@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 async function serve(journal: EventJournal): Promise<RaftmeshClient> {
-  server = new ApiServer({ kv: {}, cluster: {}, registry: {}, internal: {}, events: eventsService(journal) });
+  server = new ApiServer({ kv: {}, cluster: {}, registry: {}, events: eventsService(journal) });
   const port = await server.listen("127.0.0.1:0");
   client = new RaftmeshClient([`127.0.0.1:${port}`]);
   return client;

@@ -770,3 +770,69 @@ describe("raft: log conflict search", () => {
     );
   });
 });
+
+// ------------------------------------------------------------------------------------------ leader connection ended
+
+describe("raft: peerDisconnected (the leader's connection ended)", () => {
+  /** ticksUntilLeader ticks the live nodes one tick at a time, settling after each, until one of them leads. */
+  function ticksUntilLeader(c: TestCluster, live: readonly NodeId[], max: number): number {
+    for (let t = 1; t <= max; t++) {
+      for (const id of live) c.node(id).tick();
+      c.settle();
+      if (live.some((id) => c.node(id).status().role === "leader")) return t;
+    }
+    return Number.POSITIVE_INFINITY;
+  }
+
+  it("raft: followers told that their leader's connection ended elect a new leader within electionTick/3 ticks, in the next term", () => {
+    const c = new TestCluster([n1, n2, n3]);
+    const term = c.elect(n1).status().term;
+    c.isolated.add(n1); // the leader's process is gone
+    c.node(n2).peerDisconnected(n1);
+    c.node(n3).peerDisconnected(n1);
+    expect(c.node(n2).status().lead).toBe(NO_NODE);
+    // electionTick 10: a third is 3 ticks of jitter, so a campaign starts by the third tick and wins in it.
+    expect(ticksUntilLeader(c, [n2, n3], 10)).toBeLessThanOrEqual(3);
+    const leader = [n2, n3].find((id) => c.node(id).status().role === "leader");
+    expect(leader && c.node(leader).status().term).toBe(term + 1);
+  });
+
+  it("raft: without the notice the same followers wait out their election timeout (the control)", () => {
+    const c = new TestCluster([n1, n2, n3]);
+    c.elect(n1);
+    c.isolated.add(n1);
+    expect(ticksUntilLeader(c, [n2, n3], 30)).toBeGreaterThanOrEqual(10);
+  });
+
+  it("raft: a reset connection with a live leader moves no term: the pre-vote is ignored by nodes that still hear the leader", () => {
+    const c = new TestCluster([n1, n2, n3]);
+    const term = c.elect(n1).status().term;
+    c.node(n2).peerDisconnected(n1);
+    for (let t = 0; t < 3; t++) {
+      c.node(n2).tick(); // only n2's clock moves: no heartbeat reaches it before it campaigns
+      c.settle();
+    }
+    expect(c.sent.some((m) => m.type === MessageType.PreVote && m.from === n2)).toBe(true);
+    expect(c.sent.some((m) => m.type === MessageType.PreVoteResp && m.to === n2 && !m.reject)).toBe(false);
+    for (const id of [n1, n2, n3]) expect(c.node(id).status().term).toBe(term);
+    expect(c.node(n1).status().role).toBe("leader");
+    // The leader's next heartbeat makes n2 its follower again.
+    for (let t = 0; t < 2; t++) c.node(n1).tick();
+    c.settle();
+    expect(c.node(n2).status()).toMatchObject({ role: "follower", lead: n1, term });
+  });
+
+  it("raft: a notice about a peer that is not the leader, or to the leader itself, changes nothing", () => {
+    const c = new TestCluster([n1, n2, n3]);
+    const term = c.elect(n1).status().term;
+    c.node(n2).peerDisconnected(n3);
+    c.node(n1).peerDisconnected(n2);
+    for (let t = 0; t < 9; t++) {
+      c.node(n2).tick(); // below n2's election timeout (10 + 1 ticks)
+      c.settle();
+    }
+    expect(c.sent.some((m) => m.type === MessageType.PreVote && m.from === n2)).toBe(false);
+    expect(c.node(n2).status()).toMatchObject({ role: "follower", lead: n1, term });
+    expect(c.node(n1).status().role).toBe("leader");
+  });
+});

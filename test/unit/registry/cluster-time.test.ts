@@ -81,7 +81,8 @@ function leaderAheadRun(stamping: Stamping, aheadMs: number) {
   c.elect(b);
   c.realMs += 100;
   c.run({ op: "kv.put", key: "other", value: b64("x") });
-  const retry = c.run({ op: "kv.put", key: "k", value: b64("twice") }, { client: "c1", seq: 1 });
+  // The same request again (a seq reused for a different request is refused, not a retry).
+  const retry = c.run({ op: "kv.put", key: "k", value: b64("once") }, { client: "c1", seq: 1 });
   const reap = c.run({ op: "instance.reap", service: "web", id: "i" });
   return { c, first, retry, reap };
 }
@@ -104,7 +105,7 @@ describe("cluster time", () => {
       const { c, retry, reap } = leaderAheadRun("wall", aheadMs);
       expect(retry).toMatchObject({ ok: true });
       expect((retry as { duplicate?: boolean }).duplicate).toBeUndefined();
-      expect(c.sm.kvGet("k")).toMatchObject({ value: b64("twice"), version: 2 });
+      expect(c.sm.kvGet("k")).toMatchObject({ value: b64("once"), version: 2 });
       expect(reap).toMatchObject({ ok: true, deleted: 1 });
     });
   }

@@ -1,3 +1,4 @@
+import { CONTROL_CHARS } from "../../../src/registry/limits.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { configFromMsg, configToMsg, instanceToMsg, specFromMsg } from "../../../src/api/convert.js";
@@ -32,6 +33,7 @@ function valueArb<T>(f: FieldDef<T>): fc.Arbitrary<unknown> {
     case "name-or-empty":
       return fc.oneof(fc.constant(""), nameArb);
     case "bytes":
+      if (c.pattern && f.name === "address") return fc.constantFrom("10.0.0.1", "db-1.internal", "::1", "fe80::1%eth0");
       if (c.pattern) return fc.constantFrom("", "source", "header:x-user", "cookie:sid");
       return c.nonEmpty ? fc.string({ minLength: 1, maxLength: 20 }) : fc.string({ maxLength: 20 });
     case "int":
@@ -41,7 +43,7 @@ function valueArb<T>(f: FieldDef<T>): fc.Arbitrary<unknown> {
     case "bool":
       return fc.boolean();
     case "tags":
-      return fc.array(fc.string({ maxLength: 10 }), { maxLength: 4 });
+      return fc.array(fc.string({ minLength: 1, maxLength: 10 }).filter((t) => !CONTROL_CHARS.test(t)), { maxLength: 4 });
     case "metadata":
       return fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 4 });
     case "none":

@@ -13,6 +13,13 @@ function referenceResults(prev: readonly (readonly [number, CommandResult])[], s
 }
 
 const result = (index: number): CommandResult => ({ ok: true, index });
+/** DIGEST stands for every request's digest here (one request per seq); the table stores it with the result and answers without it. */
+const DIGEST = "d";
+const stored = (r: CommandResult): CommandResult => ({ ...r, digest: DIGEST }) as unknown as CommandResult;
+const answered = (r: CommandResult): CommandResult => {
+  const { digest: _d, ...rest } = r as CommandResult & { digest?: string };
+  return rest as CommandResult;
+};
 
 describe("session table", () => {
   it("records and answers exactly as the append-filter-sort rule, for in-order and out-of-order seqs", () => {
@@ -25,21 +32,21 @@ describe("session table", () => {
         ops.forEach((op, i) => {
           // Half the ops are a client's next seq (the fast path), the rest any seq at all.
           const seq = op.step ? (next.get(op.client) ?? 0) + 1 : op.seq;
-          const answer = table.lookup(op.client, seq);
+          const answer = table.lookup(op.client, seq, DIGEST);
           const m = model.get(op.client);
           if (m === undefined) expect(answer).toEqual({ kind: "new" });
           else if (seq <= m.maxSeq - window) expect(answer).toEqual({ kind: "stale", maxSeq: m.maxSeq });
           else {
             const hit = m.results.find(([s]) => s === seq);
-            expect(answer).toEqual(hit ? { kind: "duplicate", result: hit[1] } : { kind: "new" });
+            expect(answer).toEqual(hit ? { kind: "duplicate", result: answered(hit[1]) } : { kind: "new" });
           }
           if (answer.kind !== "new") return;
           const before = table.get(op.client);
           const frozen = before ? [...before.results] : [];
-          table.record(op.client, seq, result(i), i);
+          table.record(op.client, seq, result(i), DIGEST, i);
           // A record is replaced, never changed in place (snapshots hold old ones).
           if (before) expect(before.results).toEqual(frozen);
-          const results = referenceResults(m?.results ?? [], seq, result(i), window, m?.maxSeq ?? 0);
+          const results = referenceResults(m?.results ?? [], seq, stored(result(i)), window, m?.maxSeq ?? 0);
           model.delete(op.client);
           model.set(op.client, { maxSeq: Math.max(m?.maxSeq ?? 0, seq), results });
           if (model.size > 2) model.delete(model.keys().next().value as string);

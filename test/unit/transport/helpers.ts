@@ -88,7 +88,10 @@ export async function startNode(
   });
   const port = await transport.listen(`127.0.0.1:${options.port ?? 0}`);
   const received: Message[] = [];
-  transport.onMessage((m) => received.push(m));
+  transport.onMessage((m) => {
+    received.push(m);
+    return undefined;
+  });
   return { id: nodeId(id), transport, port, address: `127.0.0.1:${port}`, received, logger };
 }
 

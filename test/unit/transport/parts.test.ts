@@ -65,7 +65,7 @@ describe("transport parts", () => {
   });
 
   it("transport: identity checks name the cluster, the unknown id, or the wrong target", () => {
-    const local: LocalIdentity = { clusterId: "alpha", selfId: nodeId("n1"), isPeer: (id) => id === "n2" };
+    const local: LocalIdentity = { clusterId: "alpha", selfId: nodeId("n1"), isPeer: (id) => id === "n2", addressOf: () => undefined };
     const ok = { clusterId: "alpha", nodeId: nodeId("n2"), targetId: nodeId("n1") };
     expect(checkIdentity(ok, local)).toBeUndefined();
     expect(checkIdentity({ ...ok, clusterId: "beta" }, local)).toBeInstanceOf(ForeignClusterError);
