@@ -50,7 +50,15 @@ export type WireAbsent = "value" | "zero-is-default" | "optional";
 export type Check =
   | { readonly k: "name" }
   | { readonly k: "name-or-empty" }
-  | { readonly k: "bytes"; readonly max: number; readonly nonEmpty?: boolean; readonly pattern?: RegExp; readonly patternText?: string }
+  | {
+      readonly k: "bytes";
+      readonly max: number;
+      readonly nonEmpty?: boolean;
+      readonly pattern?: RegExp;
+      readonly patternText?: string;
+      /** requestOnly: the pattern holds for requests, not for commands already in the log (validate.ts InputRules). */
+      readonly requestOnly?: boolean;
+    }
   | { readonly k: "int"; readonly min: number; readonly max: number; readonly minNonZero?: number }
   | { readonly k: "one-of"; readonly values: readonly string[] }
   | { readonly k: "bool" }
@@ -97,7 +105,7 @@ export const INSTANCE_FIELDS: readonly FieldDef<Instance>[] = withWireNames(
   rowsOf<Instance>({
     id: spec("string", "", name),
     service: spec("string", "", name),
-    address: spec("string", "", { k: "bytes", max: ADDRESS_BYTES_MAX, nonEmpty: true, pattern: ADDRESS_PATTERN, patternText: "must be a host name or IP address (letters, digits, '.', '-', '_', ':', '%', '[', ']'; no spaces or control characters)" }),
+    address: spec("string", "", { k: "bytes", max: ADDRESS_BYTES_MAX, nonEmpty: true, pattern: ADDRESS_PATTERN, requestOnly: true, patternText: "must be a host name or IP address (letters, digits, '.', '-', '_', ':', '%', '[', ']'; no spaces or control characters)" }),
     port: spec("int", 0, int(1, 65_535)),
     tags: spec("strings", [], { k: "tags" }),
     metadata: spec("strmap", {}, { k: "metadata" }),

@@ -282,7 +282,7 @@ export class RegistryStateMachine implements StateMachine {
   }
 
   private register(spec: InstanceSpec, at: number, index: number, events: RegistryEvent[]): CommandResult {
-    validateInstanceSpec(spec);
+    validateInstanceSpec(spec, "instance", "log");
     let rec = this.services.get(spec.service);
     const prev = rec?.instances.get(spec.id);
     if (!rec && this.services.size >= SERVICES_MAX) return fail(index, "resource-exhausted", `the registry holds ${SERVICES_MAX} services already`);
@@ -409,7 +409,7 @@ export class RegistryStateMachine implements StateMachine {
   // ------------------------------------------------------------ KV
 
   private kvPut(key: string, value: string, index: number, events: RegistryEvent[]): CommandResult {
-    validateKvKey(key);
+    validateKvKey(key, "key", "log");
     validateKvValue(value);
     const prev = this.kv.get(key);
     if (!prev && this.kv.size >= KV_KEYS_MAX) return fail(index, "resource-exhausted", `the KV holds ${KV_KEYS_MAX} keys already`);
@@ -420,12 +420,12 @@ export class RegistryStateMachine implements StateMachine {
 
   private kvDelete(key: string, prefix: boolean, index: number, events: RegistryEvent[]): CommandResult {
     if (prefix) {
-      validateKvPrefix(key, "key");
+      validateKvPrefix(key, "key", "log");
       const gone = this.kv.deletePrefix(key);
       for (const e of gone) events.push({ index, kind: "kv", type: "delete", key: e.key, modIndex: index });
       return ok(index, { deleted: gone.length });
     }
-    validateKvKey(key);
+    validateKvKey(key, "key", "log");
     const prev = this.kv.delete(key);
     if (!prev) return ok(index, { deleted: 0 });
     events.push({ index, kind: "kv", type: "delete", key, modIndex: index });
@@ -433,7 +433,7 @@ export class RegistryStateMachine implements StateMachine {
   }
 
   private kvTxn(cmd: Extract<RegistryCommand, { op: "kv.txn" }>, index: number, events: RegistryEvent[]): CommandResult {
-    validateTxn(cmd);
+    validateTxn(cmd, "txn", "log");
     const succeeded = cmd.compares.every((c) => this.kv.compare(c));
     const ops = succeeded ? cmd.success : cmd.failure;
     // Counted before any change, so a transaction that would overfill the KV changes nothing.

@@ -82,8 +82,20 @@ export function validateServiceName(name: unknown, field = "service"): void {
   validateName(name, field);
 }
 
+/**
+ * InputRules says which rules a value is held to. "request": everything a client sends now, the
+ * strictest rules. "log": a command already in the Raft log, held to the rules in force when such
+ * commands were first accepted (no address pattern, empty or control-character tags and control
+ * characters in KV keys allowed). Applying an entry must give the same result on every node and at
+ * every replay, whatever build applies it: a node that restores a snapshot taken after an older
+ * build applied such an entry, and a node that replays the entry itself, must agree. New rules
+ * therefore apply to requests only, and entries already written keep the rules they were written
+ * under (a later change of the log format may retire them).
+ */
+export type InputRules = "request" | "log";
+
 /** checkField validates one value by its row's check (fields.ts). */
-export function checkField(check: Check, v: unknown, field: string): void {
+export function checkField(check: Check, v: unknown, field: string, rules: InputRules = "request"): void {
   switch (check.k) {
     case "name":
       validateName(v, field);
@@ -94,7 +106,7 @@ export function checkField(check: Check, v: unknown, field: string): void {
     case "bytes": {
       const s = maxBytes(field, v, check.max);
       if (check.nonEmpty && s.length === 0) throw new ValidationError(field, "must not be empty");
-      if (check.pattern && s !== "" && !check.pattern.test(s)) throw new ValidationError(field, check.patternText ?? `must match ${check.pattern}`);
+      if (check.pattern && s !== "" && (rules === "request" || check.requestOnly !== true) && !check.pattern.test(s)) throw new ValidationError(field, check.patternText ?? `must match ${check.pattern}`);
       return;
     }
     case "int": {
@@ -111,7 +123,7 @@ export function checkField(check: Check, v: unknown, field: string): void {
       if (typeof v !== "boolean") throw new ValidationError(field, "must be a boolean");
       return;
     case "tags":
-      validateTags(v, field);
+      validateTags(v, field, rules);
       return;
     case "metadata":
       validateMetadata(v, field);
@@ -122,16 +134,17 @@ export function checkField(check: Check, v: unknown, field: string): void {
 }
 
 /** validateInstanceSpec checks every field of a registration (the spec rows of INSTANCE_FIELDS). */
-export function validateInstanceSpec(spec: InstanceSpec, field = "instance"): void {
+export function validateInstanceSpec(spec: InstanceSpec, field = "instance", rules: InputRules = "request"): void {
   if (typeof spec !== "object" || spec === null) throw new ValidationError(field, "must be an object");
-  for (const f of SPEC_FIELDS) checkField(f.check, (spec as unknown as Record<string, unknown>)[f.name], `${field}.${f.name}`);
+  for (const f of SPEC_FIELDS) checkField(f.check, (spec as unknown as Record<string, unknown>)[f.name], `${field}.${f.name}`, rules);
 }
 
-function validateTags(tags: unknown, field: string): void {
+function validateTags(tags: unknown, field: string, rules: InputRules): void {
   if (!Array.isArray(tags)) throw new ValidationError(field, "must be a list of strings");
   if (tags.length > TAGS_MAX) throw new ValidationError(field, `must have at most ${TAGS_MAX} tags, got ${tags.length}`);
   tags.forEach((t, i) => {
     const s = maxBytes(`${field}[${i}]`, t, TAG_BYTES_MAX);
+    if (rules === "log") return;
     if (s.length === 0) throw new ValidationError(`${field}[${i}]`, "must not be empty");
     if (CONTROL_CHARS.test(s)) throw new ValidationError(`${field}[${i}]`, "must not contain control characters (CR, LF, NUL, ...)");
   });
@@ -158,10 +171,10 @@ export function validateServiceConfig(config: ServiceConfig, name?: string, fiel
 }
 
 /** validateKvKey checks a key: not empty, at most KV_KEY_BYTES_MAX bytes. */
-export function validateKvKey(key: unknown, field = "key"): void {
+export function validateKvKey(key: unknown, field = "key", rules: InputRules = "request"): void {
   const s = maxBytes(field, key, KV_KEY_BYTES_MAX);
   if (s.length === 0) throw new ValidationError(field, "must not be empty");
-  noControl(field, s);
+  if (rules === "request") noControl(field, s);
 }
 
 /** noControl refuses C0 control characters and DEL (CONTROL_CHARS). */
@@ -170,8 +183,9 @@ function noControl(field: string, s: string): void {
 }
 
 /** validateKvPrefix checks a prefix (of a list or a prefix delete): may be empty (everything), at most KV_KEY_BYTES_MAX bytes. */
-export function validateKvPrefix(prefix: unknown, field = "prefix"): void {
-  noControl(field, maxBytes(field, prefix, KV_KEY_BYTES_MAX));
+export function validateKvPrefix(prefix: unknown, field = "prefix", rules: InputRules = "request"): void {
+  const s = maxBytes(field, prefix, KV_KEY_BYTES_MAX);
+  if (rules === "request") noControl(field, s);
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -203,7 +217,7 @@ const COMPARE_TARGETS = ["value", "mod", "create", "version"] as const;
 const COMPARE_OPS = ["==", "!=", "<", ">"] as const;
 
 /** validateTxn checks a transaction: at most TXN_OPS_MAX compares plus operations, each key and value valid. */
-export function validateTxn(txn: Txn, field = "txn"): void {
+export function validateTxn(txn: Txn, field = "txn", rules: InputRules = "request"): void {
   const { compares, success, failure } = txn;
   if (!Array.isArray(compares) || !Array.isArray(success) || !Array.isArray(failure)) {
     throw new ValidationError(field, "must have lists compares, success and failure");
@@ -212,20 +226,20 @@ export function validateTxn(txn: Txn, field = "txn"): void {
   if (total > TXN_OPS_MAX) throw new ValidationError(field, `must have at most ${TXN_OPS_MAX} compares and operations, got ${total}`);
   compares.forEach((c, i) => {
     const at = `${field}.compares[${i}]`;
-    validateKvKey(c.key, `${at}.key`);
+    validateKvKey(c.key, `${at}.key`, rules);
     const target = oneOf(`${at}.target`, c.target, COMPARE_TARGETS);
     oneOf(`${at}.op`, c.op, COMPARE_OPS);
     if (target === "value" && c.value !== undefined) validateKvValue(c.value, `${at}.value`);
     if (target !== "value" && c.number !== undefined) intIn(`${at}.number`, c.number, 0, Number.MAX_SAFE_INTEGER);
   });
-  for (const [i, op] of success.entries()) validateKvOp(op, `${field}.success[${i}]`);
-  for (const [i, op] of failure.entries()) validateKvOp(op, `${field}.failure[${i}]`);
+  for (const [i, op] of success.entries()) validateKvOp(op, `${field}.success[${i}]`, rules);
+  for (const [i, op] of failure.entries()) validateKvOp(op, `${field}.failure[${i}]`, rules);
 }
 
-function validateKvOp(op: KvOp, field: string): void {
+function validateKvOp(op: KvOp, field: string, rules: InputRules): void {
   const kind = oneOf(`${field}.op`, op.op, ["put", "delete", "get"] as const);
-  if (kind === "delete" && op.op === "delete" && op.prefix === true) validateKvPrefix(op.key, `${field}.key`);
-  else validateKvKey(op.key, `${field}.key`);
+  if (kind === "delete" && op.op === "delete" && op.prefix === true) validateKvPrefix(op.key, `${field}.key`, rules);
+  else validateKvKey(op.key, `${field}.key`, rules);
   if (op.op === "put") validateKvValue(op.value, `${field}.value`);
 }
 
