@@ -14,6 +14,7 @@ import { kvCommand } from "./kv-commands.js";
 import { reloadCommand } from "./local-commands.js";
 import { maintCommand } from "./maint-command.js";
 import { runCommand } from "./run-command.js";
+import { tlsCommand } from "./tls-command.js";
 import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
@@ -52,6 +53,8 @@ usage: raftmesh <command> [flags]
   watch [--service s] [--prefix p] [--from index] [--json]
   events [--follow] [--json] [--kind k,...] [--from seq]
                                  one node's events (leader elected, failovers, health...)
+  tls init --dir d --nodes n1,n2,n3 [--hosts h,...] [--days n] [--client name]
+                                 a development CA and per-node certificates (PEM)
   kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
      | cas <key> <value> <expected mod index>
 
@@ -107,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, out);
     case "events":
       return eventsCommand(rest, out);
+    case "tls":
+      return tlsCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }
