@@ -5,9 +5,9 @@
  * or configuration.
  */
 import { ConfigError } from "../config/index.js";
-import { RaftmeshError } from "../client/index.js";
+import { RaftmeshError, TlsError } from "../client/index.js";
 import { agentHelp, runAgent } from "./agent-command.js";
-import { UsageError } from "./args.js";
+import { takeTlsFlags, UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { eventsCommand } from "./events-command.js";
 import { kvCommand } from "./kv-commands.js";
@@ -58,14 +58,19 @@ usage: raftmesh <command> [flags]
   kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
      | cas <key> <value> <expected mod index>
 
-Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203).
+Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203),
+and for a cluster with TLS --ca file (RAFTMESH_CA), with --cert file --key file (RAFTMESH_CERT,
+RAFTMESH_KEY) when it asks clients for a certificate, and --tls-server-name (RAFTMESH_TLS_SERVER_NAME)
+when the endpoints' host names are not in the nodes' certificates.
 Local agent commands (reload, services register) take --admin host:port (or RAFTMESH_ADMIN;
 default 127.0.0.1:7400): the node whose services directory they change.`;
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...all] = argv;
+  // The agent reads its own TLS settings (--tls-ca ...); every other command is a client.
+  const rest = command === "agent" || command === "tls" ? all : takeTlsFlags(all, process.env);
   if (!command || command === "help" || command === "--help" || command === "-h") {
     out(HELP);
     return command ? 0 : 2;
@@ -123,6 +128,10 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
+    if (err instanceof TlsError) {
+      process.stderr.write(`raftmesh: TLS ${err.message}\n`);
+      process.exit(2);
+    }
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`raftmesh: ${err.message}\n`);
       process.exit(2);

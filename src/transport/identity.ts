@@ -2,9 +2,11 @@
  * The identity every peer call carries in its metadata, and the receiver's check of it. The check
  * is pure so that it is tested without sockets.
  */
+import type { PeerCertificate } from "node:tls";
 import { Metadata } from "@grpc/grpc-js";
+import { certificateMembers } from "../common/tls.js";
 import { type NodeId, nodeId } from "../raft/types.js";
-import { ForeignClusterError, MissingIdentityError, type TransportError, UnknownPeerError, WrongTargetError } from "./errors.js";
+import { ForeignClusterError, MissingIdentityError, PeerCertificateError, type TransportError, UnknownPeerError, WrongTargetError } from "./errors.js";
 
 /** METADATA_CLUSTER_ID carries the sender's cluster id. */
 export const METADATA_CLUSTER_ID = "x-raftmesh-cluster-id";
@@ -61,4 +63,16 @@ export function checkIdentity(remote: CallIdentity, local: LocalIdentity): Trans
   }
   if (remote.targetId !== local.selfId) return new WrongTargetError(local.selfId, remote.targetId, remote.nodeId);
   return undefined;
+}
+
+/**
+ * verifyPeerIdentity, with TLS on (`required`), refuses a call whose client certificate does not
+ * name the member the metadata claims (SAN URI raftmesh://member/<id>; the CA was already checked
+ * by the TLS handshake). Without TLS there is no certificate to check and it accepts.
+ */
+export function verifyPeerIdentity(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null }, claimed: NodeId, required: boolean): TransportError | undefined {
+  if (!required) return undefined;
+  const cert = call.getAuthContext()?.sslPeerCertificate;
+  const named = cert ? certificateMembers(cert) : [];
+  return named.includes(claimed) ? undefined : new PeerCertificateError(claimed, named);
 }

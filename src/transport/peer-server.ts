@@ -6,7 +6,7 @@
 import { type Server, type ServerReadableStream, type ServerUnaryCall, type sendUnaryData, Metadata, status } from "@grpc/grpc-js";
 import type { Message, NodeId } from "../raft/types.js";
 import { SnapshotBusyError, statusOf, TransportClosedError, TransportError, UnknownPeerError, WireFormatError } from "./errors.js";
-import { type CallIdentity, checkIdentity, type LocalIdentity, readIdentity } from "./identity.js";
+import { type CallIdentity, checkIdentity, type LocalIdentity, readIdentity, verifyPeerIdentity } from "./identity.js";
 import type { TransportLogger } from "./logger.js";
 import { encodeProbeAnswer, type ProbeAnswer, type WireProbeRequest, type WireProbeResponse } from "./probe.js";
 import { peerMethods } from "./proto.js";
@@ -23,6 +23,8 @@ export interface PeerServerOptions {
   readonly deliver: (m: Message) => void;
   /** answerProbe answers a member's Probe (undefined: this host does not answer yet). It must not throw. */
   readonly answerProbe: (from: NodeId, session: string) => ProbeAnswer | undefined;
+  /** requireCertificate: with TLS on, a caller's certificate must name the member it claims to be. */
+  readonly requireCertificate?: boolean;
 }
 
 /** PeerServerStats counts what the receiving side saw since it started. */
@@ -157,7 +159,7 @@ export class PeerServer {
       this.refuse(call, callback, "probe", identity, {});
       return;
     }
-    const refusal = checkIdentity(identity, this.options.local);
+    const refusal = checkIdentity(identity, this.options.local) ?? verifyPeerIdentity(call, identity.nodeId, this.options.requireCertificate === true);
     if (refusal) {
       const remote = { remoteClusterId: identity.clusterId, remoteNodeId: identity.nodeId, targetId: identity.targetId };
       this.refuse(call, callback, "probe", refusal, remote);
@@ -182,7 +184,7 @@ export class PeerServer {
     }
     const identity = readIdentity(call.metadata);
     if (identity instanceof TransportError) return this.refuse(call, callback, kind, identity, {});
-    const refusal = checkIdentity(identity, this.options.local);
+    const refusal = checkIdentity(identity, this.options.local) ?? verifyPeerIdentity(call, identity.nodeId, this.options.requireCertificate === true);
     if (!refusal) return this.track(call, callback, kind, identity);
     const remote = { remoteClusterId: identity.clusterId, remoteNodeId: identity.nodeId, targetId: identity.targetId };
     return this.refuse(call, callback, kind, refusal, remote);
