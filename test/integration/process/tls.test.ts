@@ -86,8 +86,8 @@ beforeAll(async () => {
   tlsInit({ dir: join(certs, "foreign"), nodes: [...NODES] });
   cluster = await ProcessCluster.create({ size: 3, clientTls: { ca: join(dir, "ca.pem") } });
   for (const id of NODES) cluster.start(id, tlsEnv(id));
-  await cluster.waitForLeader(30_000);
-}, 60_000);
+  await cluster.waitForLeader(45_000);
+}, 90_000);
 
 afterAll(async () => {
   await cluster?.cleanup();
