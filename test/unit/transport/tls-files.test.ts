@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CERT_DAYS_RANGE, tlsCommand, tlsInit } from "../../../src/cli/tls-command.js";
 import { UsageError } from "../../../src/cli/args.js";
-import { memberUri, readTlsMaterial, TlsError, TlsFiles } from "../../../src/common/tls.js";
+import { memberUri, readTlsMaterial, type TlsError, TlsFiles } from "../../../src/common/tls.js";
 import { ConfigError, loadConfig } from "../../../src/config/index.js";
 import { verifyPeerIdentity } from "../../../src/transport/identity.js";
 
