@@ -131,6 +131,12 @@ export interface LeaseDriverOptions {
    * passes its virtual-time scheduler so leases expire on the same clock as the rest of a seeded run.
    */
   readonly timer?: LeaseTimer;
+  /**
+   * unsafeSkipMasterFence answers "master" to a newly promoted master at once, without waiting for
+   * the previous master's leases to run out. Only the simulator's negative control sets it: it must
+   * be caught as two masters at once.
+   */
+  readonly unsafeSkipMasterFence?: boolean;
 }
 
 /** LeaseTimer is the one timer the driver needs (node's HostScheduler satisfies it); the returned function cancels. */
@@ -342,7 +348,7 @@ export class LeaseDriver {
     const prev = this.masterAcks.get(service);
     if (claim.masterEpoch !== epoch) {
       const fenceUntil = prev === undefined ? this.electedFenceUntil : prev.id === id ? 0 : fenceOf(prev, this.electedFenceUntil);
-      if (this.mono() < fenceUntil) return "standby";
+      if (this.mono() < fenceUntil && this.opts.unsafeSkipMasterFence !== true) return "standby";
     }
     const until = receivedAt + claim.ttlMs;
     if (prev === undefined || prev.id !== id) this.masterAcks.set(service, newMasterAcks(id, until, claim.processToken));

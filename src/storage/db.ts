@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { Level } from "level";
-import { StorageLockedError } from "./errors.js";
+import { LevelDbOpenError, StorageLockedError } from "./errors.js";
+import { checkLevelDbFiles } from "./leveldb-files.js";
 
 /** LogDb is the node's one LevelDB: Buffer keys (see keys.ts), Uint8Array values (see codec.ts). */
 export type LogDb = Level<Buffer, Uint8Array>;
@@ -49,12 +50,14 @@ function isLockError(error: unknown): boolean {
 /** openLogDb opens (creating when missing) the LevelDB of the data directory dataDir. */
 export async function openLogDb(dataDir: string): Promise<LogDb> {
   const location = join(dataDir, LEVELDB_DIR);
+  // LevelDB would skip a damaged log record in silence, or abort on a damaged table block: check first.
+  await checkLevelDbFiles(location);
   const db: LogDb = new Level<Buffer, Uint8Array>(location, { keyEncoding: "buffer", valueEncoding: "view" });
   try {
     await db.open();
   } catch (error) {
     if (isLockError(error)) throw new StorageLockedError(dataDir, { cause: error });
-    throw error;
+    throw new LevelDbOpenError(location, { cause: error });
   }
   return db;
 }

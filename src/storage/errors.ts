@@ -152,3 +152,36 @@ export class ByteReadError extends Error {
     this.name = "ByteReadError";
   }
 }
+
+/**
+ * CorruptFileError is thrown by LogStore.open when one of LevelDB's own files (a write-ahead log, a
+ * manifest, a table, CURRENT) fails a checksum or does not parse (see leveldb-files.ts). LevelDB
+ * would skip or misread the damage in silence, so the node refuses to start; restore the data
+ * directory, or replace the node (remove it, start it empty, add it back).
+ */
+export class CorruptFileError extends StorageError {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    readonly reason: string,
+  ) {
+    super(`storage file ${file} is damaged at byte ${offset}: ${reason}`);
+    this.name = "CorruptFileError";
+  }
+}
+
+/**
+ * LevelDbOpenError is thrown by LogStore.open when LevelDB itself refuses to open its folder for a
+ * reason other than another process holding it (a damaged manifest the file checks let through, a
+ * missing table): the node refuses to start with LevelDB's own words.
+ */
+export class LevelDbOpenError extends StorageError {
+  constructor(
+    readonly location: string,
+    options?: { cause?: unknown },
+  ) {
+    const cause = (options?.cause as { cause?: { message?: string } } | undefined)?.cause?.message ?? (options?.cause as Error | undefined)?.message;
+    super(`LevelDB refused to open ${location}: ${cause ?? "unknown reason"}`, options);
+    this.name = "LevelDbOpenError";
+  }
+}

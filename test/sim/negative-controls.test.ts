@@ -16,6 +16,13 @@ const CONTROL_SEEDS_MAX = 500;
 /** LEASE_CONTROL_SEEDS_MAX: the fast lease clock was first caught at seed 3 (then 4) at the time of writing; 20 leaves room and stays fast. */
 const LEASE_CONTROL_SEEDS_MAX = 20;
 
+/**
+ * FENCE_CONTROL_SEEDS_MAX: with the handover fence disabled (a new master told "master" while the
+ * previous one may still act on its lease) the two-masters check first failed at registry seed 11
+ * (then 79, 102) at the time of writing.
+ */
+const FENCE_CONTROL_SEEDS_MAX = 150;
+
 const CONTROLS: [keyof UnsafeSwitches, string[]][] = [
   ["grantVoteWithoutLogCheck", ["leader completeness", "log matching", "state machine safety"]],
   ["commitPriorTermByCount", ["leader completeness", "log matching", "state machine safety"]],
@@ -40,6 +47,15 @@ describe("sim: negative controls", () => {
     const first = r.failures[0];
     expect(first, `the fast lease clock was not caught in ${LEASE_CONTROL_SEEDS_MAX} seeds`).toBeDefined();
     expect(first?.violation?.property).toBe("lease");
+  });
+
+  // The handover fence is what keeps two masters apart: without it the two-masters check must fire.
+  it(`sim: a master promoted without waiting out the previous master's lease is caught as two masters within ${FENCE_CONTROL_SEEDS_MAX} registry seeds`, async () => {
+    const r = await runCampaign(1, FENCE_CONTROL_SEEDS_MAX, { machine: "registry", unsafeMasterFence: true }, 1);
+    const first = r.failures[0];
+    expect(first, `the disabled fence was not caught in ${FENCE_CONTROL_SEEDS_MAX} seeds`).toBeDefined();
+    expect(first?.violation?.property).toBe("lease");
+    expect(first?.violation?.message).toMatch(/told master .* while .* acts as master/);
   });
 
   for (const [name, properties] of CONTROLS) {

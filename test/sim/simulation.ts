@@ -58,6 +58,8 @@ export interface SimConfig {
   unsafeConf?: UnsafeConfVariant;
   /** unsafeLeaseClock runs the lease drivers' clock twice as fast as virtual time (a negative control for the lease checks). */
   unsafeLeaseClock?: boolean;
+  /** unsafeMasterFence lets the lease drivers promote a master without waiting out the previous master's leases (a negative control for the two-masters check). */
+  unsafeMasterFence?: boolean;
   membership?: boolean;
   /** snapshotEvery is how many applied entries trigger a local snapshot (small, to exercise snapshots). */
   snapshotEvery?: number;
@@ -173,6 +175,7 @@ export class Simulation {
       ...(config.unsafeConf ? { unsafeConf: config.unsafeConf } : {}),
       membership: config.membership ?? true,
       unsafeLeaseClock: config.unsafeLeaseClock ?? false,
+      unsafeMasterFence: config.unsafeMasterFence ?? false,
       snapshotEvery: config.snapshotEvery ?? 5 + this.rng.nextInt(60),
       machine: config.machine ?? "kv",
     };
@@ -290,6 +293,7 @@ export class Simulation {
       leadership: node,
       monoMs: this.cfg.unsafeLeaseClock ? () => 2 * sched.nowMs : () => sched.nowMs,
       timer: sched,
+      unsafeSkipMasterFence: this.cfg.unsafeMasterFence,
     });
     sm.onEvents = (events) => leases.onEvents(events);
     sm.onReset = () => leases.onReset();
