@@ -14,6 +14,7 @@ import { UsageError } from "../../../src/cli/args.js";
 import { memberUri, readTlsMaterial, type TlsError, TlsFiles } from "../../../src/common/tls.js";
 import { ConfigError, loadConfig } from "../../../src/config/index.js";
 import { verifyPeerIdentity } from "../../../src/transport/identity.js";
+import { isLoopback, warnPlaintext } from "../../../src/agent/tls.js";
 
 const root = mkdtempSync(join(tmpdir(), "raftmesh-tls-unit-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -163,5 +164,20 @@ describe("verifyPeerIdentity", () => {
     expect(verifyPeerIdentity(callWith("URI:raftmesh://client/client"), "n3" as never, true)?.message).toMatch(/presented no certificate naming a member/);
     expect(verifyPeerIdentity(callWith(), "n3" as never, true)).toBeDefined();
     expect(verifyPeerIdentity(callWith(), "n3" as never, false)).toBeUndefined();
+  });
+});
+
+describe("the plaintext warning", () => {
+  it("names each non-loopback port of a node without TLS, and says nothing on loopback or with TLS", () => {
+    const warned: string[] = [];
+    const logger = { warn: (_o: object, msg: string) => warned.push(msg) } as never;
+    const cfg = (peer: string, api: string, admin: string, tlsCa = "") => ({ peerListen: peer, apiListen: api, adminListen: admin, tlsCa }) as never;
+    expect(warnPlaintext(cfg("127.0.0.1:7101", "[::1]:7201", "localhost:7401"), logger)).toEqual([]);
+    expect(warnPlaintext(cfg("0.0.0.0:7100", "127.0.0.1:7200", "10.0.0.5:7400"), logger)).toEqual(["peerListen=0.0.0.0:7100", "adminListen=10.0.0.5:7400"]);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/^PLAINTEXT on a non-loopback address/);
+    expect(warnPlaintext(cfg("0.0.0.0:7100", "0.0.0.0:7200", "0.0.0.0:7400", "/ca.pem"), logger)).toEqual([]);
+    expect(isLoopback("127.1.2.3:1")).toBe(true);
+    expect(isLoopback("[::]:1")).toBe(false);
   });
 });
