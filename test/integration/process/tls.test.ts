@@ -167,6 +167,14 @@ describe("a cluster with mutual TLS", () => {
     const expiry = expiryOf((await adminGet("n1", "/metrics")).body);
     expect(expiry).toBeGreaterThan(29 * 86_400);
     expect(expiry).toBeLessThanOrEqual(30 * 86_400);
+    // The CLI's admin commands reach the HTTPS admin port with --ca, and cannot without it.
+    const admin = `127.0.0.1:${cluster.specs.get("n1")?.adminPort}`;
+    const withCa = await runCli(["reload", "--admin", admin, "--ca", join(dir, "ca.pem")]);
+    expect(withCa.stderr).not.toMatch(/cannot reach the admin endpoint/);
+    expect(withCa.stderr).toMatch(/admin endpoint|local agent|services/i);
+    const without = await runCli(["reload", "--admin", admin]);
+    expect(without.code).not.toBe(0);
+    expect(without.stderr).toMatch(/cannot reach the admin endpoint/);
   });
 
   it("takes new certificate files without a restart", async () => {
