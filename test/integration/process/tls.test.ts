@@ -115,7 +115,9 @@ describe("a cluster with mutual TLS", () => {
       const err = await transport.probe(nodeId("n1"), "s1").catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect(err).not.toBeInstanceOf(PeerRefusedError);
-      expect(String((err as Error).message)).toMatch(/did not answer the probe \(UNAVAILABLE\)/);
+      // The handshake fails, so the probe (which waits for a connection) is never answered; the next
+      // test's positive control shows the same call with this cluster's CA is.
+      expect(String((err as Error).message)).toMatch(/did not answer the probe \((UNAVAILABLE|DEADLINE_EXCEEDED)\)/);
     } finally {
       await transport.close();
       files.close();
