@@ -51,6 +51,7 @@ const HEAD_SWEEP_MS = 250;
 
 const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n");
 const CRLF = Buffer.from("\r\n");
+const HTTP11 = Buffer.from("HTTP/1.1 ");
 const CONN_CLOSE = "connection: close\r\n";
 const CONN_KEEP = "connection: keep-alive\r\n";
 
@@ -127,12 +128,15 @@ class ClientConn {
   /** ended: the client closed its side; the connection closes after the response in flight. */
   private ended = false;
   readonly remote: string;
+  /** xff: the x-forwarded-for line added to this connection's requests that bring none (built once). */
+  readonly xff: string;
 
   constructor(
     private readonly server: H1Server,
     readonly socket: Socket,
   ) {
     this.remote = socket.remoteAddress ?? "";
+    this.xff = `x-forwarded-for: ${this.remote}\r\n`;
     this.headStart = performance.now();
     socket.on("data", (c: Buffer) => this.receive(c));
     socket.on("drain", () => this.req?.clientDrain());
@@ -407,12 +411,35 @@ enum Body {
   Close,
 }
 
-/** forwardedHead builds the head sent upstream: the client's header lines minus hop-by-hop ones, plus the added ones. */
-function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: string, requestIdPrefix: string, master: boolean): Buffer {
+/** copyLines copies the lines of kind k (or, with also, kind also) with their CRLFs to out at at, a run of adjacent lines in one copy; returns the new offset. */
+function copyLines(buf: Buffer, lines: readonly number[], out: Buffer, at: number, k: LineKind, also: LineKind | -1): number {
+  let runStart = -1;
+  let runEnd = -1;
+  for (let i = 0; i < lines.length; i += 3) {
+    const kind = lines[i + 2]!;
+    if (kind !== k && kind !== also) continue;
+    const s = lines[i]!;
+    if (s !== runEnd) {
+      if (runStart !== -1) at += buf.copy(out, at, runStart, runEnd);
+      runStart = s;
+    }
+    runEnd = lines[i + 1]! + 2;
+  }
+  if (runStart !== -1) at += buf.copy(out, at, runStart, runEnd);
+  return at;
+}
+
+/**
+ * forwardedHead builds the head sent upstream: the client's header lines minus hop-by-hop ones,
+ * plus the added ones. xff is the connection's own x-forwarded-for line (the same for each of its
+ * requests that brings none of its own).
+ */
+function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: string, xff: string, requestIdPrefix: string, master: boolean): Buffer {
   const lines = head.lines;
-  let extra = `x-forwarded-for: ${head.forwardedFor !== undefined ? `${head.forwardedFor}, ${remote}` : remote}\r\n`;
+  let extra = head.forwardedFor !== undefined ? `x-forwarded-for: ${head.forwardedFor}, ${remote}\r\n` : xff;
   if (!head.hasRequestId) extra += `x-request-id: ${requestIdPrefix}${(++requestCounter).toString(36)}\r\n`;
   if (head.chunked) extra += "transfer-encoding: chunked\r\n";
+  // The request line and the added lines are written in one call: path and method are latin1 already.
   const first = `${head.method} ${path} HTTP/1.1\r\n`;
   let size = first.length + extra.length + 2;
   for (let i = 0; i < lines.length; i += 3) {
@@ -421,12 +448,7 @@ function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: str
   }
   const out = Buffer.allocUnsafe(size);
   let at = out.write(first, 0, "latin1");
-  for (let i = 0; i < lines.length; i += 3) {
-    const k = lines[i + 2]!;
-    if (k === LineKind.Forward || (k === LineKind.Epoch && !master)) {
-      at += buf.copy(out, at, lines[i]!, lines[i + 1]! + 2);
-    }
-  }
+  at = copyLines(buf, lines, out, at, LineKind.Forward, master ? -1 : LineKind.Epoch);
   at += out.write(extra, at, "latin1");
   out[at] = 13;
   out[at + 1] = 10;
@@ -465,6 +487,8 @@ class ProxyRequest implements UpstreamUser {
   private tries = 0;
   /** retryHeld: a retry reserved from the budget is in flight (released when it ends). */
   private retryHeld = false;
+  /** placeRefused: the budget refused this master-slave request's retry, which waits for the next master (see mayRetry). */
+  private placeRefused = false;
   /** holdLeftMs: how much longer, in all, the request may wait for a new master (hold()). */
   private holdLeftMs = MASTER_WAIT_MS_MAX;
   /** sentEpoch: the master's epoch (route.epochHeader) when the current try was sent. */
@@ -510,7 +534,7 @@ class ProxyRequest implements UpstreamUser {
     this.hasHost = head.host !== undefined;
     this.clientMinor = head.minor;
     this.clientKeepAlive = head.keepAlive;
-    this.upHead = forwardedHead(buf, head, path, client.remote, ctx.requestIdPrefix, this.masterOnly);
+    this.upHead = forwardedHead(buf, head, path, client.remote, client.xff, ctx.requestIdPrefix, this.masterOnly);
     if (head.chunked) {
       this.bodyMode = Body.Chunked;
       this.bodyChunks = new ChunkedReader();
@@ -587,6 +611,13 @@ class ProxyRequest implements UpstreamUser {
       if (this.masterOnly && this.tries > 0 && this.holdLeftMs > 0 && this.hold(true)) return;
       this.fail("upstream-failed");
       return;
+    }
+    if (this.placeRefused) {
+      // A retry the budget refused goes only to another master, uncharged; to the same one (the
+      // wait ended with no failover) it stays refused.
+      this.placeRefused = false;
+      if (!this.otherMaster()) return void this.budgetExhausted();
+      this.route.meter.retried();
     }
     const pools = this.ctx.pools;
     const pool = pools.acquireFor(ep);
@@ -688,7 +719,7 @@ class ProxyRequest implements UpstreamUser {
     this.resp = undefined;
     route.balancer.onStart(ep.id);
     const c = route.table.config;
-    conn.arm(c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS);
+    conn.arm(c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS, performance.now());
     let head = this.upHead;
     if (this.masterOnly || !this.hasHost) {
       let extra = "";
@@ -949,11 +980,28 @@ class ProxyRequest implements UpstreamUser {
     // to the budget, which exists so that retries cannot multiply the load on a failing service.
     if (kind === "connect") return true;
     if (!this.route.budget.tryStartRetry()) {
+      // Master-slave: the requests in flight when the master dies are reset together, more of
+      // them than the budget's floor. A refused retry after a reset waits for the next master instead of
+      // failing (hold()), sending nothing meanwhile, and goes to it uncharged: a try on the new
+      // master is that request's first there, no added load on the instance that failed (HAProxy's
+      // redispatch, to another server, is not a retry against the one that failed either). If
+      // the wait ends with no other master, it fails as refused (attempt()): a master that
+      // resets every request, with no failover, still sees at most the budget's retries.
+      if (kind === "reset" && this.masterOnly && this.holdLeftMs > 0) {
+        this.placeRefused = true;
+        return true;
+      }
       this.ctx.signal?.({ kind: "retry-budget-exhausted", service: this.route.table.name });
       return false;
     }
     this.retryHeld = true;
     return true;
+  }
+
+  /** budgetExhausted answers a request whose retry the budget refused. */
+  private budgetExhausted(): void {
+    this.ctx.signal?.({ kind: "retry-budget-exhausted", service: this.route.table.name });
+    this.fail("upstream-failed");
   }
 
   /**
@@ -962,6 +1010,12 @@ class ProxyRequest implements UpstreamUser {
    * to go to, waits for the table instead (hold()).
    */
   private retry(kind: FailureKind): void {
+    // A retry the budget refused is counted once it goes to the next master (attempt()).
+    if (this.placeRefused) {
+      if (this.hold(false)) return;
+      this.placeRefused = false;
+      return void this.budgetExhausted();
+    }
     this.route.meter.retried();
     if (kind === "connect" && this.masterOnly && this.holdLeftMs > 0 && !this.otherMaster() && this.hold(false)) return;
     const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** (this.tries - 1));
@@ -1071,9 +1125,9 @@ function responseHead(buf: Buffer, r: ResponseHead, extra: string, bodyEnd: numb
   let size = 9 + (r.statusLineEnd - r.statusAt) + 2 + extra.length + 2 + (bodyEnd - r.end);
   for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) size += lines[i + 1]! - lines[i]! + 2;
   const out = Buffer.allocUnsafe(size);
-  let at = out.write("HTTP/1.1 ", 0, "latin1");
+  let at = HTTP11.copy(out, 0);
   at += buf.copy(out, at, r.statusAt, r.statusLineEnd + 2);
-  for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) at += buf.copy(out, at, lines[i]!, lines[i + 1]! + 2);
+  at = copyLines(buf, lines, out, at, LineKind.Forward, -1);
   if (extra.length > 0) at += out.write(extra, at, "latin1");
   out[at] = 13;
   out[at + 1] = 10;

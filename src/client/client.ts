@@ -51,6 +51,28 @@ export interface CallOptions {
   readonly endpoint?: string;
 }
 
+
+/**
+ * InstanceInput is an instance as an application registers it: the registry's instance spec
+ * (src/registry/types.ts InstanceSpec, which the server validates), with defaults for what is
+ * left out. The node's local agent registers its service definitions with it too.
+ */
+export interface InstanceInput {
+  readonly id: string;
+  readonly service: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly weight?: number;
+  readonly priority?: number;
+  readonly zone?: string;
+  /** ttlMs is the heartbeat lease (0 or absent: the registry's default). */
+  readonly ttlMs?: number;
+  /** deregisterCriticalAfterMs removes the instance once critical for this long (0 or absent: never). */
+  readonly deregisterCriticalAfterMs?: number;
+}
+
 /**
  * RaftmeshClient talks to a cluster through a list of client API endpoints. Reads and status
  * calls move to the next endpoint when one fails; a write moves on only when the server said it
@@ -147,17 +169,7 @@ export class RaftmeshClient {
   }
 
   /** register creates or replaces an instance; sessioned, so a retry applies at most once. */
-  register(
-    instance: Partial<Omit<InstanceMsg, "tags" | "metadata">> & {
-      id: string;
-      service: string;
-      address: string;
-      port: number;
-      tags?: readonly string[];
-      metadata?: Readonly<Record<string, string>>;
-    },
-    opts: CallOptions = {},
-  ) {
+  register(instance: InstanceInput, opts: CallOptions = {}) {
     return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "Register", { instance }, opts);
   }
 

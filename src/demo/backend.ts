@@ -18,9 +18,22 @@ export const EPOCH_HEADER = "x-raftmesh-epoch";
 /** WRITE_BODY_BYTES_MAX bounds a write's body: the demo stores nothing, it only counts writes. */
 export const WRITE_BODY_BYTES_MAX = 64 * 1024;
 
+/**
+ * PROMOTION_WAIT_MS_MAX bounds how long a write that the endpoint sent to this instance as master
+ * of an epoch it is not master of (yet) waits for the session to be promoted before it is refused.
+ * In a failover the endpoint's table names the new master at about the moment the new master's
+ * session sends the heartbeat whose answer promotes it: 30-160 ms on a loaded 2-core machine (the
+ * crash failover bench, test/bench/failover/crash.ts). 500 ms covers that with room, as the
+ * endpoint's own wait for a new master does (MASTER_WAIT_MS_MAX, src/balancer/limits.ts), and
+ * stays far below a client's timeout.
+ */
+export const PROMOTION_WAIT_MS_MAX = 500;
+
 /** MasterView is what the backend needs of a master session. */
 export interface MasterView {
   isMaster(): boolean;
+  /** heartbeatNow asks the cluster for this instance's role at once (MasterSession.heartbeatNow). */
+  heartbeatNow?(): void;
   /** epoch is the epoch this instance is master of, 0 when it is not master. */
   readonly epoch: number;
   /** newestEpoch is the newest epoch the session heard of. */
@@ -68,6 +81,8 @@ export class DemoBackend {
   private readonly server: Server;
   private newestFromRequests = 0;
   private seq = 0;
+  /** promotionWaits: the writes waiting for this instance's promotion (see awaitPromotion). */
+  private readonly promotionWaits = new Set<() => void>();
 
   constructor(private readonly opts: DemoBackendOptions) {
     this.server = createServer((req, res) => this.handle(req, res));
@@ -91,7 +106,13 @@ export class DemoBackend {
     });
   }
 
+  /** roleChanged wakes the writes waiting for a promotion (call it when the session was promoted). */
+  roleChanged(): void {
+    for (const wake of [...this.promotionWaits]) wake();
+  }
+
   close(): Promise<void> {
+    for (const wake of [...this.promotionWaits]) wake();
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
@@ -125,11 +146,11 @@ export class DemoBackend {
     });
     // The decision is taken when the whole request has arrived, in one turn with the answer.
     req.on("end", () => {
-      if (!res.headersSent) this.answer(res, isWrite, headerEpoch);
+      if (!res.headersSent) this.answer(res, isWrite, headerEpoch, false);
     });
   }
 
-  private answer(res: ServerResponse, isWrite: boolean, headerEpoch: number | null): void {
+  private answer(res: ServerResponse, isWrite: boolean, headerEpoch: number | null, waited: boolean): void {
     const newest = this.newestEpoch;
     if (headerEpoch !== null && headerEpoch < newest) {
       this.reject(res, "stale-epoch", headerEpoch, newest);
@@ -138,6 +159,17 @@ export class DemoBackend {
     if (headerEpoch !== null) this.newestFromRequests = Math.max(this.newestFromRequests, headerEpoch);
     if (!isWrite) {
       send(res, 200, { writes: this.seq, ...this.status() });
+      return;
+    }
+    // The endpoint sent a write to this instance as master of an epoch it is not master of: the
+    // cluster has promoted it and its session has not heard yet (the endpoint's table and the
+    // session's answer both follow the same failover entry). It asks at once and waits, bounded,
+    // instead of refusing a write it is about to be allowed; the decision below is still taken
+    // from the session alone, in one turn with the answer.
+    if (isWrite && !waited && headerEpoch !== null && headerEpoch > 0 && !this.opts.session.isMaster()) {
+      this.awaitPromotion(() => {
+        if (!res.destroyed && !res.headersSent) this.answer(res, isWrite, headerEpoch, true);
+      });
       return;
     }
     const t = this.opts.now();
@@ -154,6 +186,18 @@ export class DemoBackend {
     const seq = ++this.seq;
     this.opts.record?.({ type: "write", t, epoch, seq, headerEpoch });
     send(res, 200, { id: this.opts.id, epoch, seq });
+  }
+
+  /** awaitPromotion runs then() once the session was promoted (roleChanged) or after PROMOTION_WAIT_MS_MAX, whichever comes first. */
+  private awaitPromotion(then: () => void): void {
+    const wake = () => {
+      if (!this.promotionWaits.delete(wake)) return;
+      clearTimeout(timer);
+      then();
+    };
+    const timer = setTimeout(wake, PROMOTION_WAIT_MS_MAX);
+    this.promotionWaits.add(wake);
+    this.opts.session.heartbeatNow?.();
   }
 
   private reject(res: ServerResponse, error: Rejection["error"], requestEpoch: number | null, newestEpoch: number): void {

@@ -140,7 +140,16 @@ async function main(): Promise<number> {
   const backend = new DemoBackend({
     id: args.id,
     now: hostMonotonicMs,
-    session: { isMaster: () => session?.isMaster() === true, get epoch() { return session?.epoch ?? 0; }, get newestEpoch() { return session?.newestEpoch ?? 0; } },
+    session: {
+      isMaster: () => session?.isMaster() === true,
+      heartbeatNow: () => session?.heartbeatNow(),
+      get epoch() {
+        return session?.epoch ?? 0;
+      },
+      get newestEpoch() {
+        return session?.newestEpoch ?? 0;
+      },
+    },
     record: (r: BackendRecord) => log({ id: args.id, ...r }),
   });
   const port = await backend.listen(args.listenPort, args.listenHost);
@@ -163,7 +172,10 @@ async function main(): Promise<number> {
     clock,
     ...(args.marginMs === undefined ? {} : { marginMs: args.marginMs }),
     unsafeIgnoreLostRenewals: args.unsafe.includes("ignore-lost-renewals"),
-    onPromoted: (epoch) => log({ id: args.id, type: "promoted", t: hostMonotonicMs(), epoch }),
+    onPromoted: (epoch) => {
+      log({ id: args.id, type: "promoted", t: hostMonotonicMs(), epoch });
+      backend.roleChanged();
+    },
     onDemoted: (reason, epoch) => log({ id: args.id, type: "demoted", t: hostMonotonicMs(), epoch, reason, deadline: session && Number.isFinite(session.deadline) ? clock.toHost(session.deadline) : null }),
     onAnswer: (a, sentAt) => log({ id: args.id, type: "answer", t: hostMonotonicMs(), sentAt: clock.toHost(sentAt), role: a.role, epoch: a.epoch }),
   });

@@ -178,7 +178,7 @@ export class LocalInstance {
     const { service, id } = this.def.instance;
     try {
       if (!this.registered) {
-        await this.client.register({ ...this.def.instance, tags: [...this.def.instance.tags], metadata: { ...this.def.instance.metadata } }, { deadlineMs });
+        await this.client.register(this.def.instance, { deadlineMs });
         this.registered = true;
         this.logger.info({}, "registered");
       }
@@ -190,7 +190,7 @@ export class LocalInstance {
         // register it again and report at once.
         this.registered = false;
         this.logger.warn({}, "the cluster does not know this instance; registering it again");
-        await this.client.register({ ...this.def.instance, tags: [...this.def.instance.tags], metadata: { ...this.def.instance.metadata } }, { deadlineMs });
+        await this.client.register(this.def.instance, { deadlineMs });
         this.registered = true;
         await this.client.heartbeat(service, id, h.status, h.note, this.beatOptions(h, deadlineMs));
       }

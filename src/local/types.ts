@@ -1,5 +1,6 @@
 /** The shapes of the local agent: a service definition, its checks, and a check's outcome. */
 
+import type { InstanceInput } from "../client/index.js";
 import type { ProcessSpec } from "./supervisor.js";
 
 /** CheckStatus is a check's verdict, in the registry's health words. */
@@ -71,19 +72,12 @@ export interface CheckSpec {
 /** ProcessSpec is a process a definition runs under the node's supervisor: the supervisor's own type. */
 export type { ProcessSpec };
 
-/** InstanceDef is the registry instance a definition registers (the registry's spec fields). */
-export interface InstanceDef {
-  readonly service: string;
-  readonly id: string;
-  readonly address: string;
-  readonly port: number;
-  readonly tags: readonly string[];
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly weight: number;
-  readonly priority: number;
-  readonly zone: string;
-  readonly ttlMs: number;
-}
+/**
+ * InstanceDef is the registry instance a definition registers: the SDK's InstanceInput with every
+ * field a definition file gives filled in (definitions.ts sets the defaults). A definition has no
+ * deregisterCriticalAfterMs: a local instance is removed with its definition.
+ */
+export type InstanceDef = Required<Omit<InstanceInput, "deregisterCriticalAfterMs">>;
 
 /** Definition is one local service instance: what to register, how to check it, what to run. */
 export interface Definition {

@@ -1,5 +1,5 @@
 import { ConfChangeType, decodeConfChange, type Entry, EntryKind, type LogIndex } from "../raft/index.js";
-import type { StateMachine } from "./state-machine.js";
+import { runSnapshotJob, type SnapshotJob, type StateMachine, wholeSnapshot } from "./state-machine.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -129,17 +129,26 @@ export class ClusterStateMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    const app = this.app.snapshot();
+    return runSnapshotJob(this.beginSnapshot());
+  }
+
+  /** beginSnapshot takes the header now and slices the application's snapshot when it can (SnapshotJob). */
+  beginSnapshot(): SnapshotJob {
     const header = encoder.encode(
       JSON.stringify({ applied: this.applied, addresses: [...this.addresses.values()], removed: [...this.removed] }),
     );
-    const out = Buffer.allocUnsafe(SNAPSHOT_PREFIX_BYTES + header.length + app.length);
-    out.set(SNAPSHOT_MAGIC, 0);
-    out[SNAPSHOT_MAGIC.length] = CLUSTER_SNAPSHOT_VERSION;
-    out.writeUInt32BE(header.length, SNAPSHOT_MAGIC.length + 1);
-    out.set(header, SNAPSHOT_PREFIX_BYTES);
-    out.set(app, SNAPSHOT_PREFIX_BYTES + header.length);
-    return out;
+    const prefix = Buffer.allocUnsafe(SNAPSHOT_PREFIX_BYTES + header.length);
+    prefix.set(SNAPSHOT_MAGIC, 0);
+    prefix[SNAPSHOT_MAGIC.length] = CLUSTER_SNAPSHOT_VERSION;
+    prefix.writeUInt32BE(header.length, SNAPSHOT_MAGIC.length + 1);
+    prefix.set(header, SNAPSHOT_PREFIX_BYTES);
+    const app = this.app.beginSnapshot?.() ?? wholeSnapshot(this.app.snapshot());
+    return {
+      step: () => {
+        const chunks = app.step();
+        return chunks === undefined ? undefined : [prefix, ...chunks];
+      },
+    };
   }
 
   restore(data: Uint8Array): void {

@@ -15,8 +15,10 @@ import {
   ReadLimitError,
   ReadRejectReason,
   type Ready,
+  SnapshotRejectedError,
   Role,
   type Status,
+  type Snapshot,
   splitForEarlySend,
   type Term,
 } from "../raft/index.js";
@@ -33,7 +35,7 @@ import {
 import { encodeAppCommand } from "./cluster-state-machine.js";
 import { NodeEventEmitter } from "./events.js";
 import { type Cancel, type HostScheduler, NODE_SCHEDULER } from "./scheduler.js";
-import type { StateMachine } from "./state-machine.js";
+import { joinChunks, type SnapshotJob, type StateMachine, wholeSnapshot } from "./state-machine.js";
 import type { Logger } from "../common/logger.js";
 
 /** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
@@ -123,6 +125,10 @@ export class RaftNode {
   private persistedTerm: Term;
   private failure: Error | undefined;
   private readonly snapshotEvery: number;
+  /** snapshotJob is the local snapshot being written a slice at a time, at `index`, while applies go on. */
+  private snapshotJob: { readonly index: LogIndex; readonly job: SnapshotJob } | undefined;
+  /** snapshotDone is a written local snapshot waiting for the pump to hand it to the core and the store. */
+  private snapshotDone: { readonly index: LogIndex; readonly data: Uint8Array } | undefined;
   /**
    * role is the role the last Ready reported. The core changes role inside step (a leader that
    * removed itself steps down the moment the removal commits), before the host takes the Ready
@@ -321,6 +327,7 @@ export class RaftNode {
       do {
         this.pumpAgain = false;
         while (!this.stopped && this.raw.hasReady()) await this.handleReady(this.raw.ready());
+        if (!this.stopped && this.snapshotDone) await this.finishSnapshot();
       } while (this.pumpAgain && !this.stopped);
     } catch (err) {
       this.fail(err);
@@ -443,14 +450,59 @@ export class RaftNode {
     }
   }
 
+  /**
+   * maybeSnapshot starts a local snapshot every snapshotEvery applied entries. The machine writes it
+   * a slice at a time (SnapshotJob), each slice on its own task, so a large state never holds the
+   * event loop (heartbeats, client calls) for the whole of it; the pump keeps applying meanwhile,
+   * and the finished snapshot is handed to the core and the store by the pump (finishSnapshot).
+   */
   private async maybeSnapshot(): Promise<void> {
+    if (this.snapshotJob || this.snapshotDone) return;
     const applied = this.raw.applied();
     if (applied - this.lastSnapshotIndex < this.snapshotEvery || this.opts.machine.applied !== applied) return;
-    const snap = this.raw.compact(applied, this.opts.machine.snapshot());
-    this.lastSnapshotIndex = applied;
+    const m = this.opts.machine;
+    this.snapshotJob = { index: applied, job: m.beginSnapshot?.() ?? wholeSnapshot(m.snapshot()) };
+    this.snapshotSlice();
+  }
+
+  /** snapshotSlice runs one step of the snapshot job, then lets everything waiting run before the next. */
+  private snapshotSlice(): void {
+    const running = this.snapshotJob;
+    if (this.stopped || !running) return;
+    let chunks: readonly Uint8Array[] | undefined;
+    try {
+      chunks = running.job.step();
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (chunks === undefined) {
+      // A timer, not a microtask: a microtask would run before any I/O, which is the point of slicing.
+      this.scheduler.after(0, () => this.snapshotSlice());
+      return;
+    }
+    this.snapshotJob = undefined;
+    this.snapshotDone = { index: running.index, data: joinChunks(chunks) };
+    this.schedule();
+  }
+
+  /** finishSnapshot compacts the core's log to a written snapshot and stores it, unless a snapshot from the leader passed it meanwhile. */
+  private async finishSnapshot(): Promise<void> {
+    const done = this.snapshotDone;
+    this.snapshotDone = undefined;
+    if (!done || done.index <= this.lastSnapshotIndex) return;
+    let snap: Snapshot;
+    try {
+      snap = this.raw.compact(done.index, done.data);
+    } catch (err) {
+      // The core compacted past it already (a snapshot from the leader): this one has no use.
+      if (err instanceof SnapshotRejectedError) return;
+      throw err;
+    }
+    this.lastSnapshotIndex = done.index;
     await this.opts.store.compact(snap);
-    this.opts.logger.info({ index: applied, bytes: snap.data.length }, "took snapshot and compacted the log");
-    this.events.emit("snapshotTaken", { index: applied, term: snap.meta.term, bytes: snap.data.length });
+    this.opts.logger.info({ index: done.index, bytes: snap.data.length }, "took snapshot and compacted the log");
+    this.events.emit("snapshotTaken", { index: done.index, term: snap.meta.term, bytes: snap.data.length });
   }
 
   private fail(err: unknown): void {

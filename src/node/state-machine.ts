@@ -1,6 +1,17 @@
 import type { Entry, LogIndex } from "../raft/index.js";
 
 /**
+ * SnapshotJob writes one snapshot a slice at a time, so a large state never holds the event loop
+ * for the whole of it. Contract: the job owns a frozen view of the state taken when it began, so
+ * the bytes are exactly the state at that index whatever is applied between the slices; each
+ * step() does a bounded amount of work and returns undefined while work remains, then the
+ * snapshot's bytes as chunks to be joined in order.
+ */
+export interface SnapshotJob {
+  step(): readonly Uint8Array[] | undefined;
+}
+
+/**
  * StateMachine is what the node replicates. Contract: apply is deterministic and produces the same
  * result on every node for the same sequence of entries; it is called once per committed entry, in
  * index order, with no gaps: membership entries (already handled by the core) and empty leader
@@ -12,5 +23,34 @@ export interface StateMachine {
   readonly applied: LogIndex;
   apply(entry: Entry): unknown;
   snapshot(): Uint8Array;
+  /** beginSnapshot (optional) starts a sliced snapshot of the state at `applied`; without it the node calls snapshot(). */
+  beginSnapshot?(): SnapshotJob;
   restore(data: Uint8Array): void;
+}
+
+/** wholeSnapshot is a job that is already done: a machine's snapshot() as one chunk. */
+export function wholeSnapshot(data: Uint8Array): SnapshotJob {
+  return { step: () => [data] };
+}
+
+/** runSnapshotJob runs a job to its end at once and joins its chunks. */
+export function runSnapshotJob(job: SnapshotJob): Uint8Array {
+  for (;;) {
+    const chunks = job.step();
+    if (chunks !== undefined) return joinChunks(chunks);
+  }
+}
+
+/** joinChunks joins a job's chunks into one array (the chunk itself when there is only one). */
+export function joinChunks(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }

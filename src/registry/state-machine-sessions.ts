@@ -31,6 +31,9 @@ function compact(r: CommandResult): CommandResult {
   return rest;
 }
 
+/** NEW is the answer for a seq that has not run (one shared object: answers are read-only). */
+const NEW: SessionAnswer = { kind: "new" };
+
 /**
  * SessionTable is bounded by `sessionsMax` clients, least recently used first out, remembers each
  * client's last `window` sequence numbers, and forgets clients idle for `idleMs` of cluster time
@@ -58,8 +61,10 @@ export class SessionTable {
     const rec = this.records.get(client);
     if (!rec) return { kind: "new" };
     if (seq <= rec.maxSeq - this.window) return { kind: "stale", maxSeq: rec.maxSeq };
+    // The common case, a client's next write, is past every stored seq: no need to look.
+    if (seq > rec.maxSeq) return NEW;
     for (const [s, result] of rec.results) if (s === seq) return { kind: "duplicate", result };
-    return { kind: "new" };
+    return NEW;
   }
 
   /**
@@ -77,9 +82,20 @@ export class SessionTable {
   record(client: string, seq: number, result: CommandResult, at: number): void {
     const prev = this.records.get(client);
     const maxSeq = Math.max(prev?.maxSeq ?? 0, seq);
-    const results = [...(prev?.results ?? []), [seq, compact(result)] as const]
-      .filter(([s]) => s > maxSeq - this.window)
-      .sort((a, b) => a[0] - b[0]);
+    const entry = [seq, compact(result)] as const;
+    let results: (readonly [number, CommandResult])[];
+    if (prev === undefined || seq > prev.maxSeq) {
+      // The common case on every write: seq is the newest, so it goes last and only seqs now out of
+      // the window leave from the front; no sort. A fresh array all the same: a record is never
+      // changed in place, so a snapshot that holds the old one still sees what it froze.
+      const old = prev?.results ?? [];
+      let from = 0;
+      while (from < old.length && (old[from] as readonly [number, CommandResult])[0] <= maxSeq - this.window) from++;
+      results = old.slice(from);
+      results.push(entry);
+    } else {
+      results = [...prev.results, entry].filter(([s]) => s > maxSeq - this.window).sort((a, b) => a[0] - b[0]);
+    }
     this.records.delete(client);
     this.records.set(client, { maxSeq, lastAt: at, results });
     if (this.records.size > this.sessionsMax) {

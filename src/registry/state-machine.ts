@@ -6,16 +6,17 @@
  * history watches resume from.
  */
 import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
-import type { StateMachine } from "../node/state-machine.js";
+import type { SnapshotJob, StateMachine } from "../node/state-machine.js";
 import { decodeCommand } from "./codec.js";
 import { MalformedCommandError, ValidationError } from "./errors.js";
 import { HISTORY_BYTES_MAX, HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSION_WINDOW, SESSIONS_MAX } from "./limits.js";
 import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
 import { SessionTable } from "./state-machine-sessions.js";
-import { decodeSnapshot, encodeSnapshot } from "./state-machine-snapshot.js";
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_SLICE_ROWS, type SnapshotState, SnapshotWriter } from "./state-machine-snapshot.js";
+import { compactInstance, StringPool } from "./records.js";
 import { decide, failbackRefusal, switchoverTarget } from "./failover.js";
-import { CONFIG_FIELDS, copyRecord, INSTANCE_FIELDS } from "./fields.js";
+import { CONFIG_FIELDS, copyRecord } from "./fields.js";
 import {
   type CommandEnvelope,
   type CommandResult,
@@ -131,6 +132,8 @@ export class RegistryStateMachine implements StateMachine {
   private readonly sessions: SessionTable;
   private readonly sessionWindow: number;
   private readonly history: EventHistory;
+  /** pool shares the repeated strings of instance records (records.ts). */
+  private readonly pool = new StringPool();
 
   constructor(private readonly opts: RegistryStateMachineOptions = {}) {
     const l = opts.limits ?? {};
@@ -289,7 +292,7 @@ export class RegistryStateMachine implements StateMachine {
     }
     // A re-registration keeps the position the log recorded: it is the instance's, not the registration's.
     // So is maintenance: an operator drained the instance, and its agent re-registering must not undo that.
-    const instance = makeInstance(spec, at, prev?.createIndex ?? index, index, prev?.replicationPosition ?? 0, prev);
+    const instance = makeInstance(this.pool, spec, at, prev?.createIndex ?? index, index, prev?.replicationPosition ?? 0, prev);
     rec.instances.set(spec.id, instance);
     if (!prev) this.instanceCount++;
     events.push({ index, kind: "instance", type: "put", instance });
@@ -545,11 +548,25 @@ export class RegistryStateMachine implements StateMachine {
 
   /** snapshot encodes the whole state but the watch history; the same state gives the same bytes. */
   snapshot(): Uint8Array {
+    return encodeSnapshot(this.frozenView());
+  }
+
+  /**
+   * beginSnapshot starts a sliced snapshot of the state now (the node's SnapshotJob): it takes a
+   * view of arrays of the current records (~5 ms for 100,000 instances: pointers only, no record is
+   * copied, since every change replaces a record rather than editing it), so the bytes are the state
+   * at `applied` whatever is applied between the slices.
+   */
+  beginSnapshot(sliceRows = SNAPSHOT_SLICE_ROWS): SnapshotJob {
+    return new SnapshotWriter(this.frozenView(), sliceRows);
+  }
+
+  private frozenView(): SnapshotState {
     const services = [...this.services.keys()].sort().map((name) => {
       const rec = this.services.get(name)!;
-      return { service: rec.service, master: rec.master, instances: sortedInstances(rec) };
+      return { service: rec.service, master: rec.master, instances: [...rec.instances.values()] };
     });
-    return encodeSnapshot({ applied: this.applied, clusterTime: this.clusterTime, services, kv: this.kv.all(), sessions: this.sessions.entries() });
+    return { applied: this.applied, clusterTime: this.clusterTime, services, kv: this.kv.all(), sessions: this.sessions.entries() };
   }
 
   /** restore replaces the whole state with a snapshot's; the watch history starts empty at its index. */
@@ -558,7 +575,7 @@ export class RegistryStateMachine implements StateMachine {
     const services = new Map<string, ServiceRecord>();
     let count = 0;
     for (const { service, master, instances } of s.services) {
-      services.set(service.name, { service, instances: new Map(instances.map((i) => [i.id, i])), master });
+      services.set(service.name, { service, instances: new Map(instances.map((i) => [i.id, compactInstance(i, this.pool)])), master });
       count += instances.length;
     }
     this.kv.load(s.kv);
@@ -582,11 +599,11 @@ function copyConfig(c: ServiceConfig): ServiceConfig {
 }
 
 /** makeInstance builds the stored instance with the table's field order and sorted metadata, so equal registrations store equal bytes. */
-function makeInstance(spec: InstanceSpec, at: number, createIndex: number, modIndex: number, replicationPosition: number, prev?: Instance): Instance {
+function makeInstance(pool: StringPool, spec: InstanceSpec, at: number, createIndex: number, modIndex: number, replicationPosition: number, prev?: Instance): Instance {
   const maintenance = prev?.maintenance ?? false;
   const maintenanceReason = prev?.maintenanceReason ?? "";
   const state: Omit<Instance, keyof InstanceSpec> = { health: "passing", note: "", healthSince: at, createIndex, modIndex, replicationPosition, maintenance, maintenanceReason };
-  return copyRecord(INSTANCE_FIELDS, { ...spec, ...state });
+  return compactInstance({ ...spec, ...state }, pool);
 }
 
 /** touchedServices are the services whose master an applied command may change. */

@@ -21,8 +21,34 @@ const MAGIC = Buffer.from("RMSNAP");
 const SNAPSHOT_VERSION = 1;
 const utf8 = new TextEncoder();
 
+/**
+ * CRC_SLICE_BYTES is how much of a snapshot's data one turn of the event loop checksums: the
+ * table-driven CRC runs at roughly 0.5–1 GB/s here, so 1 MiB holds the loop for 1–2 ms, while a
+ * 20 MB snapshot in one go would hold it for 20–40 ms.
+ */
+export const CRC_SLICE_BYTES = 1024 * 1024;
+
 /** encodeSnapshotHeader returns the bytes that precede snapshot.data in its file, CRC included. */
 export function encodeSnapshotHeader(snapshot: Snapshot): Uint8Array {
+  const { writer, prefix } = headerWithoutCrc(snapshot);
+  writer.u32(crc32c(snapshot.data, crc32c(prefix)));
+  return writer.finish();
+}
+
+/** encodeSnapshotHeaderSliced is encodeSnapshotHeader with the data's CRC computed CRC_SLICE_BYTES per event-loop turn. */
+export async function encodeSnapshotHeaderSliced(snapshot: Snapshot): Promise<Uint8Array> {
+  const { writer, prefix } = headerWithoutCrc(snapshot);
+  let crc = crc32c(prefix);
+  const data = snapshot.data;
+  for (let at = 0; at < data.length; at += CRC_SLICE_BYTES) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    crc = crc32c(data.subarray(at, Math.min(at + CRC_SLICE_BYTES, data.length)), crc);
+  }
+  writer.u32(crc);
+  return writer.finish();
+}
+
+function headerWithoutCrc(snapshot: Snapshot): { writer: ByteWriter; prefix: Uint8Array } {
   assert(snapshot.meta.index >= 1, `snapshot index ${snapshot.meta.index} invalid`);
   assert(snapshot.meta.term >= 1, `snapshot term ${snapshot.meta.term} invalid`);
   assert(snapshot.data.length <= SNAPSHOT_DATA_BYTES_MAX, `snapshot data ${snapshot.data.length} bytes too large`);
@@ -34,9 +60,7 @@ export function encodeSnapshotHeader(snapshot: Snapshot): Uint8Array {
   writer.u32(meta.length);
   writer.raw(meta);
   writer.u64(snapshot.data.length);
-  const crc = crc32c(snapshot.data, crc32c(writer.bytes.subarray(0, writer.position)));
-  writer.u32(crc);
-  return writer.finish();
+  return { writer, prefix: writer.bytes.subarray(0, writer.position) };
 }
 
 /** decodeSnapshotFile reads a whole snapshot file; the returned data is a view into bytes, not a copy. */

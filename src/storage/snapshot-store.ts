@@ -3,7 +3,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from "nod
 import { join } from "node:path";
 import type { LogIndex, Snapshot, SnapshotMeta, Term } from "../raft/types.js";
 import type { StorageLogger } from "./logger.js";
-import { decodeSnapshotFile, encodeSnapshotHeader } from "./snapshot-codec.js";
+import { decodeSnapshotFile, encodeSnapshotHeaderSliced } from "./snapshot-codec.js";
 
 /**
  * SNAPSHOTS_KEPT is how many snapshot files survive pruning. Two, because the log store writes a
@@ -87,7 +87,7 @@ export class SnapshotStore {
   async save(snapshot: Snapshot): Promise<void> {
     const name = snapshotFileName(snapshot.meta);
     const temp = join(this.dir, name + TEMP_SUFFIX);
-    const header = encodeSnapshotHeader(snapshot);
+    const header = await encodeSnapshotHeaderSliced(snapshot);
     const handle = await open(temp, "w");
     try {
       await writeAll(handle, header);

@@ -1,15 +1,18 @@
 /**
  * Measures RegistryStateMachine snapshot() and restore() for a registry of 100,000 instances
  * (1,000 services × 100 instances, realistic tags and metadata) plus 10,000 KV keys and sessions.
- *   npx tsx test/bench/registry-snapshot.ts [instances]
+ *   npx tsx test/bench/registry-snapshot.ts [instances] [--json out.json]
  */
+import { writeFileSync } from "node:fs";
 import { ClusterStateMachine } from "../../src/node/cluster-state-machine.js";
 import { EntryKind } from "../../src/raft/index.js";
 import { encodeCommand } from "../../src/registry/codec.js";
 import { RegistryStateMachine } from "../../src/registry/state-machine.js";
 import type { CommandEnvelope } from "../../src/registry/types.js";
 
-const instances = Number(process.argv[2] ?? 100_000);
+const jsonAt = process.argv.indexOf("--json");
+const jsonFile = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
+const instances = Number(jsonAt === 2 ? 100_000 : (process.argv[2] ?? 100_000));
 const perService = 100;
 const sm = new RegistryStateMachine();
 let index = 0;
@@ -66,17 +69,17 @@ const w1 = performance.now();
 new ClusterStateMachine(new RegistryStateMachine()).restore(wrapped);
 const w2 = performance.now();
 
-console.log(
-  JSON.stringify({
-    clusterSnapshotBytes: wrapped.length,
-    clusterSnapshotMs: Math.round(w1 - w0),
-    clusterRestoreMs: Math.round(w2 - w1),
-    instances,
-    kvKeys: 10_000,
-    sessions: sm.stats().sessions,
-    buildMs: Math.round(built),
-    snapshotBytes: bytes.length,
-    snapshotMsMean: Number((snapMs / runs).toFixed(1)),
-    restoreMsMean: Number((restoreMs / runs).toFixed(1)),
-  }),
-);
+const result = JSON.stringify({
+  clusterSnapshotBytes: wrapped.length,
+  clusterSnapshotMs: Math.round(w1 - w0),
+  clusterRestoreMs: Math.round(w2 - w1),
+  instances,
+  kvKeys: 10_000,
+  sessions: sm.stats().sessions,
+  buildMs: Math.round(built),
+  snapshotBytes: bytes.length,
+  snapshotMsMean: Number((snapMs / runs).toFixed(1)),
+  restoreMsMean: Number((restoreMs / runs).toFixed(1)),
+});
+console.log(result);
+if (jsonFile) writeFileSync(jsonFile, `${result}\n`);

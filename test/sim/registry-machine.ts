@@ -1,3 +1,4 @@
+import { joinChunks, type SnapshotJob } from "../../src/node/state-machine.js";
 import type { Entry, LogIndex } from "../../src/raft/index.js";
 import { decodeCommand } from "../../src/registry/codec.js";
 import type { LeaseRegistry } from "../../src/registry/lease-driver.js";
@@ -8,6 +9,9 @@ import { chainHash } from "./kv-machine.js";
 
 /** SIM_SESSION_WINDOW is the registry's session window in the simulator: small, so stale retries happen. */
 export const SIM_SESSION_WINDOW = 4;
+
+/** SIM_SNAPSHOT_SLICE_ROWS: a few rows per slice, so a simulated registry's snapshot takes several slices. */
+const SIM_SNAPSHOT_SLICE_ROWS = 3;
 
 /** RESULTS_KEPT: a lease proposal's promise resolves right after its entry applies, long before 64 more entries do. */
 const RESULTS_KEPT = 64;
@@ -156,6 +160,24 @@ export class RegistrySimMachine {
   snapshot(): Uint8Array {
     const app = Buffer.from(this.registry.snapshot()).toString("base64");
     return encoder.encode(JSON.stringify({ chain: this.chain, ran: [...this.ran], app }));
+  }
+
+  /**
+   * beginSnapshot slices the registry's snapshot SIM_SNAPSHOT_SLICE_ROWS rows at a time, so the
+   * node's sliced snapshots (entries applied between the slices) run in every seed.
+   */
+  beginSnapshot(): SnapshotJob {
+    const chain = this.chain;
+    const ran = [...this.ran].map(([client, seqs]) => [client, [...seqs]]);
+    const job = this.registry.beginSnapshot(SIM_SNAPSHOT_SLICE_ROWS);
+    return {
+      step: () => {
+        const chunks = job.step();
+        if (chunks === undefined) return undefined;
+        const app = Buffer.from(joinChunks(chunks)).toString("base64");
+        return [encoder.encode(JSON.stringify({ chain, ran, app }))];
+      },
+    };
   }
 
   restore(data: Uint8Array): void {

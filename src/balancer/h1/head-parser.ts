@@ -131,6 +131,19 @@ export function findHeadEnd(buf: Buffer, from: number, to: number, max: number):
   return -1;
 }
 
+/** methodOf is the method buf[from, to) as a string; the common ones are constants, not a new string per request. */
+function methodOf(buf: Buffer, from: number, to: number): string {
+  const len = to - from;
+  if (len === 3 && buf[from] === 71 && buf[from + 1] === 69 && buf[from + 2] === 84) return "GET";
+  if (len === 4 && buf[from] === 80 && buf[from + 1] === 79 && buf[from + 2] === 83 && buf[from + 3] === 84) return "POST";
+  return buf.toString("latin1", from, to);
+}
+
+/** isHttp1 says whether buf[at, at+7) is "HTTP/1." (case-sensitive, RFC 9112 §2.3). */
+function isHttp1(buf: Buffer, at: number): boolean {
+  return buf[at] === 72 && buf[at + 1] === 84 && buf[at + 2] === 84 && buf[at + 3] === 80 && buf[at + 4] === 47 && buf[at + 5] === 49 && buf[at + 6] === 46;
+}
+
 /** eqLower says whether buf[at, at+word.length) equals word (lowercase ASCII) ignoring ASCII case. */
 function eqLower(buf: Buffer, at: number, word: string): boolean {
   for (let i = 0; i < word.length; i++) {
@@ -271,10 +284,45 @@ function valueEnd(buf: Buffer, from: number, to: number): number {
 }
 
 /**
- * scanHeaders walks the header lines of buf[from, end) (end: just past the blank line), checking
- * each and calling onHeader for the named ones. Returns an error or undefined.
+ * NAMED holds (id, value start, value end) for each header line scanHeaders found the proxy acts on,
+ * reused by every parse (the parsers are synchronous and each thread has its own module): a head
+ * costs no closure and no array for them.
  */
-function scanHeaders(buf: Buffer, from: number, end: number, lines: number[], onHeader: (id: H, vs: number, ve: number) => HeadError | undefined): HeadError | undefined {
+const NAMED: number[] = [];
+
+/**
+ * scanHeaders walks the header lines of buf[from, end) (end: just past the blank line) in one pass
+ * over the bytes, checking each, pushing [start, end, kind] per line to lines and (id, vs, ve) per
+ * named header to NAMED (cleared first). Returns an error or undefined.
+ */
+function scanHeaders(buf: Buffer, from: number, end: number, lines: number[]): HeadError | undefined {
+  NAMED.length = 0;
+  let p = from;
+  const stop = end - 2;
+  while (p < stop) {
+    const first = buf[p]!;
+    let c = p;
+    while (c < stop && TCHAR[buf[c]!] === 1) c++;
+    // The value runs to the first CR; every byte before it must be a field-value byte.
+    let eol = c + 1;
+    let b = buf[eol]!;
+    while (eol < stop && VALUE_OK[b] === 1) b = buf[++eol]!;
+    if (c === p || buf[c] !== COLON || b !== CR || buf[eol + 1] !== LF || first === SP || first === HT) return scanError(buf, from, end);
+    const id = headerId(buf, p, c - p);
+    let kind = LineKind.Forward;
+    if (id !== H.Other) {
+      const vs = valueStart(buf, c + 1, eol);
+      NAMED.push(id, vs, valueEnd(buf, vs, eol));
+      kind = id === H.ForwardedFor ? LineKind.ForwardedFor : id === H.Epoch ? LineKind.Epoch : id === H.Host || id === H.ContentLength || id === H.RequestId ? LineKind.Forward : LineKind.Drop;
+    }
+    lines.push(p, eol, kind);
+    p = eol + 2;
+  }
+  return undefined;
+}
+
+/** scanError says why scanHeaders refused a head, checking each line in the order the rules are stated (line end, folding, name, value). */
+function scanError(buf: Buffer, from: number, end: number): HeadError {
   let p = from;
   const stop = end - 2;
   while (p < stop) {
@@ -286,19 +334,10 @@ function scanHeaders(buf: Buffer, from: number, end: number, lines: number[], on
     while (c < eol && TCHAR[buf[c]!] === 1) c++;
     if (c === p || c === eol || buf[c] !== COLON) return ERR.headerName;
     for (let i = c + 1; i < eol; i++) if (VALUE_OK[buf[i]!] !== 1) return ERR.headerValue;
-    const id = headerId(buf, p, c - p);
-    let kind = LineKind.Forward;
-    if (id !== H.Other) {
-      const vs = valueStart(buf, c + 1, eol);
-      const ve = valueEnd(buf, vs, eol);
-      const err = onHeader(id, vs, ve);
-      if (err) return err;
-      kind = id === H.ForwardedFor ? LineKind.ForwardedFor : id === H.Epoch ? LineKind.Epoch : id === H.Host || id === H.ContentLength || id === H.RequestId ? LineKind.Forward : LineKind.Drop;
-    }
-    lines.push(p, eol, kind);
     p = eol + 2;
   }
-  return undefined;
+  // Not reached for a head scanHeaders refused; refused all the same rather than let it through.
+  return ERR.headerValue;
 }
 
 /**
@@ -316,13 +355,13 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   let i = p;
   while (i < eol && TCHAR[buf[i]!] === 1) i++;
   if (i === p || buf[i] !== SP) return ERR.requestLine;
-  const method = buf.toString("latin1", p, i);
+  const method = methodOf(buf, p, i);
   const ts = ++i;
   while (i < eol && TARGET_OK[buf[i]!] === 1) i++;
   if (i === ts || buf[i] !== SP) return ERR.requestLine;
   const target = buf.toString("latin1", ts, i);
   i++;
-  if (eol - i !== 8 || !buf.toString("latin1", i, i + 7).startsWith("HTTP/1.")) return ERR.version;
+  if (eol - i !== 8 || !isHttp1(buf, i)) return ERR.version;
   const minorByte = buf[i + 7]!;
   if (minorByte !== 48 && minorByte !== 49) return ERR.version;
   const minor = minorByte - 48;
@@ -337,46 +376,50 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   let hasRequestId = false;
   let forwardedFor: string | undefined;
   const conn: ConnTokens = { close: false, keepAlive: false, upgrade: false, named: undefined };
-  const err = scanHeaders(buf, eol + 2, end, lines, (id, vs, ve) => {
-    switch (id) {
+  // A header the proxy refuses on a line before a malformed one is the error answered, as the lines come.
+  const err = scanHeaders(buf, eol + 2, end, lines);
+  for (let n = 0; n < NAMED.length; n += 3) {
+    const vs = NAMED[n + 1]!;
+    const ve = NAMED[n + 2]!;
+    switch (NAMED[n] as H) {
       case H.Host:
         if (host !== undefined) return ERR.duplicateHost;
         host = buf.toString("latin1", vs, ve);
-        return undefined;
+        continue;
       case H.ContentLength: {
-        const n = parseLength(buf, vs, ve);
-        if (n < 0 || (contentLength !== -1 && contentLength !== n)) return ERR.contentLength;
-        contentLength = n;
-        return undefined;
+        const len = parseLength(buf, vs, ve);
+        if (len < 0 || (contentLength !== -1 && contentLength !== len)) return ERR.contentLength;
+        contentLength = len;
+        continue;
       }
       case H.TransferEncoding:
         if (te) return ERR.chunkedTwice;
         te = true;
         if (ve - vs !== 7 || !eqLower(buf, vs, "chunked")) return ERR.coding;
         chunked = true;
-        return undefined;
+        continue;
       case H.Connection:
         connectionTokens(buf, vs, ve, conn);
-        return undefined;
+        continue;
       case H.Upgrade:
         upgradeHeader = true;
-        return undefined;
+        continue;
       case H.Expect:
         if (ve - vs === 12 && eqLower(buf, vs, "100-continue")) expectContinue = true;
         else return ERR.expectation;
-        return undefined;
+        continue;
       case H.RequestId:
         hasRequestId = true;
-        return undefined;
+        continue;
       case H.ForwardedFor: {
         const v = buf.toString("latin1", vs, ve);
         forwardedFor = forwardedFor === undefined ? v : `${forwardedFor}, ${v}`;
-        return undefined;
+        continue;
       }
       default:
-        return undefined;
+        continue;
     }
-  });
+  }
   if (err) return err;
   if (chunked && contentLength !== -1) return ERR.lengthAndChunked;
   if (chunked && minor === 0) return ERR.chunked10;
@@ -413,7 +456,7 @@ export function parseResponseHead(buf: Buffer, from: number, end: number): Respo
   const eol = buf.indexOf(CR, from);
   if (eol === -1 || eol >= end || buf[eol + 1] !== LF) return RESPONSE_ERR;
   // HTTP/1.x SP 3DIGIT [SP reason]
-  if (eol - from < 12 || !buf.toString("latin1", from, from + 7).startsWith("HTTP/1.") || buf[from + 8] !== SP) return RESPONSE_ERR;
+  if (eol - from < 12 || !isHttp1(buf, from) || buf[from + 8] !== SP) return RESPONSE_ERR;
   const minorByte = buf[from + 7]!;
   if (minorByte !== 48 && minorByte !== 49) return RESPONSE_ERR;
   let status = 0;
@@ -429,19 +472,23 @@ export function parseResponseHead(buf: Buffer, from: number, end: number): Respo
   let contentLength = -1;
   let chunked = false;
   const conn: ConnTokens = { close: false, keepAlive: false, upgrade: false, named: undefined };
-  const err = scanHeaders(buf, eol + 2, end, lines, (id, vs, ve) => {
+  // A header the proxy refuses on a line before a malformed one is the error answered, as the lines come.
+  const err = scanHeaders(buf, eol + 2, end, lines);
+  for (let n = 0; n < NAMED.length; n += 3) {
+    const id = NAMED[n] as H;
+    const vs = NAMED[n + 1]!;
+    const ve = NAMED[n + 2]!;
     if (id === H.ContentLength) {
-      const n = parseLength(buf, vs, ve);
-      if (n < 0 || (contentLength !== -1 && contentLength !== n)) return RESPONSE_ERR;
-      contentLength = n;
+      const len = parseLength(buf, vs, ve);
+      if (len < 0 || (contentLength !== -1 && contentLength !== len)) return RESPONSE_ERR;
+      contentLength = len;
     } else if (id === H.TransferEncoding) {
       // Only chunked is framed here. Another coding would run to the close (RFC 9112 §6.3) and,
       // its header being hop-by-hop, reach the client undecodable: refused as a bad response.
       if (chunked || ve - vs !== 7 || !eqLower(buf, vs, "chunked")) return RESPONSE_ERR;
       chunked = true;
     } else if (id === H.Connection) connectionTokens(buf, vs, ve, conn);
-    return undefined;
-  });
+  }
   if (err) return err;
   if (conn.named) dropNamed(buf, lines, conn.named);
   // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3); the length line is then not forwarded.

@@ -5,14 +5,16 @@
  * Reports medians over repeats of requests/s, p50/p99 latency and each proxy's CPU (from
  * /proc/<pid>/stat, all threads), and the ratios raftmesh/HAProxy in requests/s and in requests
  * per proxy CPU-second. Every proxy runs one thread/worker/process, so the CPU figures compare
- * like with like.
+ * like with like. Baseline row "node minimal tcp" (minimal-tcp.ts): the smallest Node TCP proxy, the
+ * floor of what Node's socket API allows. Paced rows: the same wrk with a delay per connection
+ * between requests (--paced-delay-ms), below saturation, for the p99 added at a load kept up with.
  *
  * Then gRPC: a bounded grpc-js unary call load (--grpc-concurrency callers, at most --grpc-calls
  * calls per run) against three grpc-js backends directly (client-side round-robin) and through the
  * endpoint's h2c: calls/s, p50/p99, the proxy's CPU and the ratio through/direct.
  *
  *   npm run bench:balancer -- [--json out.json] [--seconds 5] [--repeats 3] [--connections 16]
- *                             [--grpc-concurrency 16] [--grpc-calls 200000]
+ *                             [--grpc-concurrency 16] [--grpc-calls 200000] [--paced-delay-ms 2]
  *   npm run bench:balancer -- --metrics-cost [--seconds 5] [--repeats 5]: only the raftmesh
  *     endpoint, with metrics on and off side by side (runs interleaved on, off, on, off, ...), and
  *     the cost of metrics in requests/s and in requests per CPU-second.
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     "metrics-cost": { type: "boolean", default: false },
     "grpc-concurrency": { type: "string", default: "16" },
     "grpc-calls": { type: "string", default: "200000" },
+    "paced-delay-ms": { type: "string", default: "2" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -42,10 +45,16 @@ const CONNECTIONS = Number(values.connections);
 const HERE = import.meta.dirname;
 const BASE_PORT = 18_300;
 const BACKENDS = [BASE_PORT + 1, BASE_PORT + 2, BASE_PORT + 3];
-const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30 };
+const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30, nodeTcp: BASE_PORT + 31 };
 const CLK_TCK = 100;
 const GRPC_BACKENDS = [BASE_PORT + 41, BASE_PORT + 42, BASE_PORT + 43];
 const GRPC_CONCURRENCY = Number(values["grpc-concurrency"]);
+/**
+ * PACED_DELAY_MS: in the paced rows each wrk connection waits this long after each answer before
+ * its next request (wrk's delay() hook), which holds the rate below the endpoint's saturation: the
+ * p99 added there is the latency a request pays at a load the proxy keeps up with.
+ */
+const PACED_DELAY_MS = Number(values["paced-delay-ms"]);
 /** GRPC_CALLS_MAX bounds one gRPC run's calls (besides --seconds). */
 const GRPC_CALLS_MAX = Number(values["grpc-calls"]);
 
@@ -100,9 +109,9 @@ function ms(text: string): number {
   return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
 }
 
-function wrk(url: string, pid: number | undefined): Run {
+function wrk(url: string, pid: number | undefined, script?: string): Run {
   const cpu0 = pid ? cpuSeconds(pid) : 0;
-  const out = execFileSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", url], { encoding: "utf8" });
+  const out = execFileSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", ...(script ? ["-s", script] : []), url], { encoding: "utf8" });
   const cpuS = pid ? cpuSeconds(pid) - cpu0 : 0;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = /\s50%\s+(\S+)/.exec(out)?.[1] ?? "";
@@ -126,10 +135,10 @@ interface Row {
   readonly errors: number;
 }
 
-function measure(target: string, url: string, pid: number | undefined): Row {
-  wrk(url.replace(/$/, ""), pid); // warm-up run, not counted (JIT, pools)
+function measure(target: string, url: string, pid: number | undefined, script?: string): Row {
+  wrk(url.replace(/$/, ""), pid, script); // warm-up run, not counted (JIT, pools)
   const runs: Run[] = [];
-  for (let i = 0; i < REPEATS; i++) runs.push(wrk(url, pid));
+  for (let i = 0; i < REPEATS; i++) runs.push(wrk(url, pid, script));
   const rps = median(runs.map((r) => r.rps));
   const cpuS = median(runs.map((r) => r.cpuS));
   return {
@@ -285,6 +294,7 @@ async function main(): Promise<void> {
   const rm = await start("raftmesh", process.execPath, [...tsx, resolve(HERE, "endpoint.ts"), String(PORTS.rmHttp), String(PORTS.rmTcp), ...BACKENDS.map(String)], /^ready/);
   const ha = await start("haproxy", "haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
   const ng = await start("nginx", "nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
+  const nt = await start("node minimal tcp", process.execPath, [...tsx, resolve(HERE, "minimal-tcp.ts"), String(PORTS.nodeTcp), ...BACKENDS.map(String)], /^ready/);
   const rows: Row[] = [];
   const direct = `http://127.0.0.1:${BACKENDS[0]}/`;
   rows.push(measure("direct (one backend)", direct, undefined));
@@ -293,15 +303,31 @@ async function main(): Promise<void> {
   rows.push(measure("nginx http", `http://127.0.0.1:${PORTS.nginx}/`, ng.child.pid));
   rows.push(measure("raftmesh tcp", `http://127.0.0.1:${PORTS.rmTcp}/`, rm.child.pid));
   rows.push(measure("haproxy tcp", `http://127.0.0.1:${PORTS.haTcp}/`, ha.child.pid));
+  // Baseline: the smallest Node TCP proxy (minimal-tcp.ts), what Node's socket API allows at best.
+  rows.push(measure("node minimal tcp", `http://127.0.0.1:${PORTS.nodeTcp}/`, nt.child.pid));
+  // Paced: the same -c, each connection pausing PACED_DELAY_MS between requests (below saturation).
+  const paced = join(dir, "paced.lua");
+  writeFileSync(paced, `function delay()\n  return ${PACED_DELAY_MS}\nend\n`);
+  rows.push(measure("direct paced", direct, undefined, paced));
+  rows.push(measure("raftmesh http paced", `http://127.0.0.1:${PORTS.rmHttp}/svc/hello/`, rm.child.pid, paced));
+  rows.push(measure("haproxy http paced", `http://127.0.0.1:${PORTS.haHttp}/`, ha.child.pid, paced));
+  rows.push(measure("raftmesh tcp paced", `http://127.0.0.1:${PORTS.rmTcp}/`, rm.child.pid, paced));
   const get = (t: string) => rows.find((r) => r.target === t)!;
-  const ratio = (a: string, b: string) => ({
+  const ratio = (a: string, b: string, base = rows[0]!.target) => ({
     rps: get(a).rps / get(b).rps,
     reqPerCpuS: get(a).reqPerCpuS / get(b).reqPerCpuS,
-    p99AddedMs: get(a).p99Ms - get(rows[0]!.target).p99Ms,
+    p99AddedMs: get(a).p99Ms - get(base).p99Ms,
   });
-  const ratios = { http: ratio("raftmesh http", "haproxy http"), tcp: ratio("raftmesh tcp", "haproxy tcp"), httpVsNginx: ratio("raftmesh http", "nginx http") };
+  const ratios = {
+    http: ratio("raftmesh http", "haproxy http"),
+    tcp: ratio("raftmesh tcp", "haproxy tcp"),
+    httpVsNginx: ratio("raftmesh http", "nginx http"),
+    nodeTcpFloor: ratio("node minimal tcp", "haproxy tcp"),
+    httpPaced: ratio("raftmesh http paced", "haproxy http paced", "direct paced"),
+    tcpPaced: ratio("raftmesh tcp paced", "haproxy http paced", "direct paced"),
+  };
   const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "-");
-  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, median of ${REPEATS}\n`);
+  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, median of ${REPEATS}; paced rows: ${PACED_DELAY_MS} ms delay per connection between requests\n`);
   process.stdout.write(`${"TARGET".padEnd(22)}${"REQ/S".padStart(10)}${"P50 MS".padStart(9)}${"P99 MS".padStart(9)}${"CPU S".padStart(8)}${"REQ/CPU-S".padStart(11)}${"ERRORS".padStart(8)}\n`);
   for (const r of rows) {
     process.stdout.write(`${r.target.padEnd(22)}${fmt(r.rps).padStart(10)}${fmt(r.p50Ms, 2).padStart(9)}${fmt(r.p99Ms, 2).padStart(9)}${fmt(r.cpuS, 2).padStart(8)}${fmt(r.reqPerCpuS).padStart(11)}${String(r.errors).padStart(8)}\n`);

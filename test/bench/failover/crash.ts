@@ -14,7 +14,7 @@
  *
  * Goal: median ≤ 100 ms, max ≤ 250 ms; no failed idempotent request.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { RaftmeshClient } from "../../../src/client/index.js";
@@ -64,6 +64,13 @@ interface Round {
   /** exitSeenMs: kill → raftmesh run's "exited" line arrived here; reportedMs: kill → its "reported" (critical acknowledged) line. */
   readonly exitSeenMs: number;
   readonly reportedMs: number;
+  /**
+   * promoteSentMs: kill → the new master sent the heartbeat whose answer made it master (it sends
+   * one as soon as it sees the master event: the failover entry was committed and applied);
+   * promotedMs: kill → that answer arrived. From the backend's own log, on the host's clock.
+   */
+  readonly promoteSentMs: number;
+  readonly promotedMs: number;
   readonly reads: number;
   readonly readsFailed: number;
   readonly writesRefused: number;
@@ -129,6 +136,22 @@ async function firstWrite(via: string, old: string, oldEpoch: number, untilHost:
     }
   }
   return undefined;
+}
+
+/** promotion reads from a backend's log the answer that made it master of `epoch`: its heartbeat's send time and arrival (host clock; NaN: not found). */
+function promotion(dir: string, id: string, epoch: number): { sentAt: number; at: number } {
+  let text = "";
+  try {
+    text = readFileSync(join(dir, `${id}.jsonl`), "utf8");
+  } catch {
+    return { sentAt: Number.NaN, at: Number.NaN };
+  }
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const r = JSON.parse(line) as { type?: string; role?: string; epoch?: number; sentAt?: number; t?: number };
+    if (r.type === "answer" && r.role === "master" && r.epoch === epoch) return { sentAt: Number(r.sentAt), at: Number(r.t) };
+  }
+  return { sentAt: Number.NaN, at: Number.NaN };
 }
 
 function startBackend(dir: string, api: string, id: string, port: number, ttlMs: number): Backend {
@@ -197,9 +220,25 @@ export async function runCrash(opts: { rounds: number; ttlMs: number; json: stri
         failed++;
         log(`round ${round}: no write reached a new master through ${via} within ${FAILOVER_WAIT_MS} ms`);
       } else {
-        const row: Round = { round, killed: victim.id, newMaster: got.id, oldEpoch: m.epoch, newEpoch: got.epoch, via, ms: round2(got.at - killedAt), exitSeenMs: round2(exitLine.arrivedAt - killedPerf), reportedMs: round2(reportLine.arrivedAt - killedPerf), reads: r.reads, readsFailed: r.failed, writesRefused: got.refused };
+        const p = promotion(dir, got.id, got.epoch);
+        const row: Round = {
+          round,
+          killed: victim.id,
+          newMaster: got.id,
+          oldEpoch: m.epoch,
+          newEpoch: got.epoch,
+          via,
+          ms: round2(got.at - killedAt),
+          exitSeenMs: round2(exitLine.arrivedAt - killedPerf),
+          reportedMs: round2(reportLine.arrivedAt - killedPerf),
+          promoteSentMs: round2(p.sentAt - killedAt),
+          promotedMs: round2(p.at - killedAt),
+          reads: r.reads,
+          readsFailed: r.failed,
+          writesRefused: got.refused,
+        };
         rounds.push(row);
-        log(`round ${round}: ${victim.id} killed → ${got.id} (epoch ${m.epoch} → ${got.epoch}) via ${via} in ${Math.round(row.ms)} ms (exit seen ${Math.round(row.exitSeenMs)} ms, critical acknowledged ${Math.round(row.reportedMs)} ms); reads ${r.reads}, failed ${r.failed}${r.failures.length ? ` (${r.failures.join("; ")})` : ""}; writes refused meanwhile ${got.refused}`);
+        log(`round ${round}: ${victim.id} killed → ${got.id} (epoch ${m.epoch} → ${got.epoch}) via ${via} in ${Math.round(row.ms)} ms (exit seen ${Math.round(row.exitSeenMs)} ms, critical acknowledged ${Math.round(row.reportedMs)} ms, master event at the new master ${Math.round(row.promoteSentMs)} ms, its "master" answer ${Math.round(row.promotedMs)} ms); reads ${r.reads}, failed ${r.failed}${r.failures.length ? ` (${r.failures.join("; ")})` : ""}; writes refused meanwhile ${got.refused}`);
       }
       // The supervisor restarts the killed backend; the next round starts once it is passing again.
       await victim.run.next("reported", linesBefore, READY_WAIT_MS, (l) => l.why === "up");
@@ -213,6 +252,14 @@ export async function runCrash(opts: { rounds: number; ttlMs: number; json: stri
   const s = stat(rounds.map((r) => r.ms));
   const reads = rounds.reduce((a, r) => a + r.reads, 0);
   const readsFailed = rounds.reduce((a, r) => a + r.readsFailed, 0);
+  const finite = (xs: number[]) => xs.filter((x) => Number.isFinite(x));
+  const breakdown = {
+    exitSeen: stat(finite(rounds.map((r) => r.exitSeenMs))),
+    criticalAcknowledged: stat(finite(rounds.map((r) => r.reportedMs))),
+    masterEventAtNewMaster: stat(finite(rounds.map((r) => r.promoteSentMs))),
+    masterAnswer: stat(finite(rounds.map((r) => r.promotedMs))),
+  };
+  log(`from the kill (median / max ms): exit seen ${breakdown.exitSeen.medianMs} / ${breakdown.exitSeen.maxMs}; critical acknowledged ${breakdown.criticalAcknowledged.medianMs} / ${breakdown.criticalAcknowledged.maxMs}; master event at the new master ${breakdown.masterEventAtNewMaster.medianMs} / ${breakdown.masterEventAtNewMaster.maxMs}; its "master" answer ${breakdown.masterAnswer.medianMs} / ${breakdown.masterAnswer.maxMs}`);
   const met = s.medianMs <= GOAL_MEDIAN_MS && s.maxMs <= GOAL_MAX_MS && readsFailed === 0 && failed === 0;
   log(
     `${rounds.length} rounds (${failed} failed): kill → first write accepted by the new master through the endpoint: median ${s.medianMs} ms, p90 ${s.p90Ms} ms, max ${s.maxMs} ms (goal ≤ ${GOAL_MEDIAN_MS} / ≤ ${GOAL_MAX_MS}); idempotent reads during the failovers: ${readsFailed} of ${reads} failed (${round2((100 * readsFailed) / Math.max(1, reads))} %); goals ${met ? "met" : "NOT met"}`,
@@ -220,7 +267,7 @@ export async function runCrash(opts: { rounds: number; ttlMs: number; json: stri
   if (opts.json) {
     writeFileSync(
       opts.json,
-      `${JSON.stringify({ machine: machineInfo(), cause: "crash", ttlMs: opts.ttlMs, retries: RETRIES, readers: READERS, measuredFrom: "SIGKILL of the master's process (its supervisor, raftmesh run, stays up)", measuredTo: "the first write a balancing endpoint routed to the new master and it accepted (response arrival)", rounds: rounds.length, failed, ...s, reads, readsFailed, goalsMet: met, results: rounds }, null, 2)}\n`,
+      `${JSON.stringify({ machine: machineInfo(), cause: "crash", ttlMs: opts.ttlMs, retries: RETRIES, readers: READERS, measuredFrom: "SIGKILL of the master's process (its supervisor, raftmesh run, stays up)", measuredTo: "the first write a balancing endpoint routed to the new master and it accepted (response arrival)", rounds: rounds.length, failed, ...s, breakdown, reads, readsFailed, goalsMet: met, results: rounds }, null, 2)}\n`,
     );
   }
   return met;

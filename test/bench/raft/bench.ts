@@ -4,10 +4,15 @@
  * under a light write load; time to the first acknowledged write sent after the kill).
  * With --vs etcd, a 3-member etcd cluster runs the same load in the same run, interleaved run by
  * run (order alternating per repeat), and the table gives raftmesh/etcd ratios of medians.
+ * Every run also counts the CPU time all three server processes spent (from /proc), so the table
+ * gives puts per server CPU-second too, which a busy shared machine distorts far less than puts/s.
+ * Unless --skip-register, raftmesh also runs instance registrations of the same size at each
+ * concurrency (etcd has none), for registrations/s against its own puts/s.
  *
  *   npm run bench:raft -- [--vs etcd] [--seconds 5] [--repeats 3] [--concurrency 1,16,64,256]
  *                         [--rounds 10] [--target leader|all] [--etcd-heartbeat-ms 100]
- *                         [--etcd-election-ms 1000] [--skip-load] [--skip-failover] [--json out.json]
+ *                         [--etcd-election-ms 1000] [--skip-load] [--skip-failover] [--skip-register]
+ *                         [--json out.json]
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -16,6 +21,7 @@ import { EtcdCluster } from "./etcd-cluster.js";
 import { type FailoverResult, runFailover } from "./failover.js";
 import { type LoadResult, runLoad } from "./load.js";
 import { RaftmeshCluster } from "./raftmesh-cluster.js";
+import { procCpuSeconds } from "./proc-cpu.js";
 import { formatTable, median } from "./stats.js";
 
 /** VALUE_BYTES is the value size the issue asks for. */
@@ -24,6 +30,13 @@ const VALUE_BYTES = 256;
 const WARMUP_MS = 1_000;
 /** WARMUP_CONCURRENCY drives the warm-up run. */
 const WARMUP_CONCURRENCY = 16;
+/** REGISTER_SERVICE is the service every benchmark registration goes to. */
+const REGISTER_SERVICE = "bench";
+/**
+ * REGISTER_METADATA_CHARS: the registration carries this many characters of metadata, so with its
+ * id, address and port it holds about as many bytes as a put's key and 256-byte value.
+ */
+const REGISTER_METADATA_CHARS = VALUE_BYTES;
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +50,7 @@ const { values } = parseArgs({
     "etcd-election-ms": { type: "string", default: "1000" },
     "skip-load": { type: "boolean", default: false },
     "skip-failover": { type: "boolean", default: false },
+    "skip-register": { type: "boolean", default: false },
     json: { type: "string" },
   },
   strict: true,
@@ -56,6 +70,10 @@ interface Subject {
   readonly name: System;
   /** put goes to the leader's client (target leader) or round-robin through every node (target all). */
   put(key: string, value: Uint8Array): Promise<void>;
+  /** register registers one instance of about the same size as a put (raftmesh only). */
+  register?: (key: string) => Promise<void>;
+  /** pids are the server processes' ids, for their CPU time. */
+  pids(): number[];
   failover(): Promise<FailoverResult>;
   stop(): Promise<void>;
 }
@@ -63,12 +81,19 @@ interface Subject {
 async function raftmeshSubject(): Promise<Subject> {
   const c = await RaftmeshCluster.start();
   let leader = await c.leader();
+  const metadata = { blob: "m".repeat(REGISTER_METADATA_CHARS) };
   return {
     name: "raftmesh",
     put: async (key, value) => {
       if (values.target === "all") return c.put(key, value);
       await c.client(leader).put(key, value);
     },
+    register: async (key) => {
+      const id = key.replace(/[^A-Za-z0-9._-]/g, "-");
+      const via = values.target === "all" ? c.ids[Number(id.slice(id.lastIndexOf("-") + 1)) % c.ids.length] : leader;
+      await c.client(via ?? leader).register({ service: REGISTER_SERVICE, id, address: "10.0.0.1", port: 8080, metadata }, { deadlineMs: 5_000 });
+    },
+    pids: () => c.ids.map((id) => c.pc.pid(id)).filter((p): p is number => p !== undefined),
     failover: async () => {
       const r = await runFailover({ cluster: c, rounds, onRound: (x) => console.log(`  raftmesh round ${x.round}: ${Math.round(x.failoverMs)} ms`) });
       leader = await c.leader();
@@ -87,6 +112,7 @@ async function etcdSubject(): Promise<Subject> {
       if (values.target === "all") return c.put(key, value);
       await c.client(leader).put(key, value);
     },
+    pids: () => c.pids(),
     failover: async () => {
       const r = await runFailover({ cluster: c, rounds, onRound: (x) => console.log(`  etcd round ${x.round}: ${Math.round(x.failoverMs)} ms`) });
       leader = await c.leader();
@@ -108,7 +134,16 @@ process.once("SIGINT", () => void stopAll().then(() => process.exit(130)));
 try {
   subjects.push(await raftmeshSubject());
   if (values.vs === "etcd") subjects.push(await etcdSubject());
-  const runs = new Map<string, LoadResult[]>();
+  /** Run is one load run with the CPU time the servers spent during it. */
+  type Run = LoadResult & { serverCpuSeconds: number; loadavg: number };
+  const runs = new Map<string, Run[]>();
+  const measured = async (s: Subject, concurrency: number, put: (key: string, value: Uint8Array) => Promise<void>, keyPrefix: string): Promise<Run> => {
+    const pids = s.pids();
+    const cpu0 = pids.reduce((a, pid) => a + procCpuSeconds(pid), 0);
+    const r = await runLoad({ put, concurrency, valueBytes: VALUE_BYTES, durationMs, keyPrefix });
+    const serverCpuSeconds = pids.reduce((a, pid) => a + procCpuSeconds(pid), 0) - cpu0;
+    return { ...r, serverCpuSeconds, loadavg: loadavg()[0] ?? 0 };
+  };
   if (!values["skip-load"]) {
     for (const s of subjects) await runLoad({ put: s.put, concurrency: WARMUP_CONCURRENCY, valueBytes: VALUE_BYTES, durationMs: WARMUP_MS });
     for (let rep = 0; rep < repeats; rep++) {
@@ -116,10 +151,22 @@ try {
         // Alternate who goes first, so neither system always runs on a warmer (or busier) machine.
         const order = rep % 2 === 0 ? subjects : [...subjects].reverse();
         for (const s of order) {
-          const r = await runLoad({ put: s.put, concurrency, valueBytes: VALUE_BYTES, durationMs, keyPrefix: `${s.name}-${rep}-${concurrency}-` });
+          const r = await measured(s, concurrency, s.put, `${s.name}-${rep}-${concurrency}-`);
           const key = `${s.name}/${concurrency}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
-          console.log(`  ${s.name} c=${concurrency} run ${rep + 1}: ${Math.round(r.opsPerSec)} puts/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
+          console.log(
+            `  ${s.name} c=${concurrency} run ${rep + 1}: ${Math.round(r.opsPerSec)} puts/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, server CPU ${r.serverCpuSeconds.toFixed(2)} s (${Math.round(r.ops / r.serverCpuSeconds)} puts/CPU-s), load ${r.loadavg.toFixed(1)}${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`,
+          );
+        }
+        const register = subjects[0]?.register;
+        if (register && !values["skip-register"]) {
+          const s = subjects[0] as Subject;
+          const r = await measured(s, concurrency, (key) => register(key), `reg-${rep}-${concurrency}-`);
+          const key = `${s.name}-register/${concurrency}`;
+          runs.set(key, [...(runs.get(key) ?? []), r]);
+          console.log(
+            `  ${s.name} register c=${concurrency} run ${rep + 1}: ${Math.round(r.opsPerSec)} registrations/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, server CPU ${r.serverCpuSeconds.toFixed(2)} s${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`,
+          );
         }
       }
     }
@@ -132,17 +179,40 @@ try {
       row[`${s.name}P50Ms`] = median(rs.map((r) => r.p50Ms));
       row[`${s.name}P99Ms`] = median(rs.map((r) => r.p99Ms));
       row[`${s.name}Errors`] = rs.reduce((a, r) => a + r.errors, 0);
+      row[`${s.name}ServerCpuSeconds`] = median(rs.map((r) => r.serverCpuSeconds));
+      // Puts per server CPU-second over all of a system's runs at this concurrency (total puts / total CPU).
+      row[`${s.name}PutsPerCpuSecond`] = rs.reduce((a, r) => a + r.ops, 0) / rs.reduce((a, r) => a + r.serverCpuSeconds, 0);
     }
-    if (subjects.length === 2) row.ratio = (row.raftmeshPutsPerSec ?? 0) / (row.etcdPutsPerSec ?? 1);
+    const regs = runs.get(`raftmesh-register/${concurrency}`) ?? [];
+    if (regs.length > 0) {
+      row.raftmeshRegistrationsPerSec = median(regs.map((r) => r.opsPerSec));
+      row.raftmeshRegisterP99Ms = median(regs.map((r) => r.p99Ms));
+      row.raftmeshRegisterErrors = regs.reduce((a, r) => a + r.errors, 0);
+      row.registrationsToPuts = row.raftmeshRegistrationsPerSec / (row.raftmeshPutsPerSec ?? Number.NaN);
+    }
+    if (subjects.length === 2) {
+      row.ratio = (row.raftmeshPutsPerSec ?? 0) / (row.etcdPutsPerSec ?? 1);
+      row.p50Ratio = (row.raftmeshP50Ms ?? 0) / (row.etcdP50Ms ?? 1);
+      row.p99Ratio = (row.raftmeshP99Ms ?? 0) / (row.etcdP99Ms ?? 1);
+      row.putsPerCpuSecondRatio = (row.raftmeshPutsPerCpuSecond ?? 0) / (row.etcdPutsPerCpuSecond ?? 1);
+    }
     return row;
   });
   const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "-" : x >= 100 ? Math.round(x) : Math.round(x * 100) / 100);
   if (!values["skip-load"]) {
-    const header = ["conc", ...subjects.flatMap((s) => [`${s.name} puts/s`, "p50 ms", "p99 ms"]), ...(subjects.length === 2 ? ["raftmesh/etcd"] : [])];
+    const both = subjects.length === 2;
+    const withRegs = summary.some((r) => r.raftmeshRegistrationsPerSec !== undefined);
+    const header = [
+      "conc",
+      ...subjects.flatMap((s) => [`${s.name} puts/s`, "p50 ms", "p99 ms", "puts/CPU-s"]),
+      ...(both ? ["puts/s ratio", "p50 ratio", "p99 ratio", "puts/CPU-s ratio"] : []),
+      ...(withRegs ? ["regs/s", "regs/puts"] : []),
+    ];
     const rows = summary.map((r) => [
       r.concurrency as number,
-      ...subjects.flatMap((s) => [fmt(r[`${s.name}PutsPerSec`]), fmt(r[`${s.name}P50Ms`]), fmt(r[`${s.name}P99Ms`])]),
-      ...(subjects.length === 2 ? [fmt(r.ratio)] : []),
+      ...subjects.flatMap((s) => [fmt(r[`${s.name}PutsPerSec`]), fmt(r[`${s.name}P50Ms`]), fmt(r[`${s.name}P99Ms`]), fmt(r[`${s.name}PutsPerCpuSecond`])]),
+      ...(both ? [fmt(r.ratio), fmt(r.p50Ratio), fmt(r.p99Ratio), fmt(r.putsPerCpuSecondRatio)] : []),
+      ...(withRegs ? [fmt(r.raftmeshRegistrationsPerSec), fmt(r.registrationsToPuts)] : []),
     ]);
     console.log(`\nwrites (median of ${repeats})\n${formatTable(header, rows)}\n`);
   }
@@ -156,6 +226,7 @@ try {
   }
   const report = {
     machine: { ...machine, loadavgAtEnd: loadavg()[0] },
+    ratios: "raftmesh/etcd of medians (puts/s, p50, p99); puts/CPU-s is total puts over total server CPU-seconds of a system's runs; registrationsToPuts is raftmesh's own",
     settings: {
       durationMs,
       repeats,

@@ -129,6 +129,11 @@ export class EtcdCluster implements Cluster {
     return [...this.byName.keys()];
   }
 
+  /** pids are the running members' process ids (for their CPU time in /proc). */
+  pids(): number[] {
+    return [...this.byName.values()].map((m) => m.child?.pid).filter((p): p is number => p !== undefined);
+  }
+
   /** dataDir is the temporary directory that holds every member's data and log. */
   get dataDir(): string {
     return this.root;

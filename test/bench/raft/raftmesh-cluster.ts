@@ -8,6 +8,8 @@ import type { Cluster, ClusterPutOptions } from "./failover.js";
 
 /** HEALTH_POLL_MS is the pause between health probes. */
 const HEALTH_POLL_MS = 50;
+/** START_TIMEOUT_MS bounds the wait for the first leader: three agents compiling their sources through tsx on a busy shared machine have taken over 30 s. */
+const START_TIMEOUT_MS = 120_000;
 /** PUT_TIMEOUT_MS_DEFAULT is a put's deadline when the caller gives none. */
 const PUT_TIMEOUT_MS_DEFAULT = 5_000;
 
@@ -24,7 +26,7 @@ export class RaftmeshCluster implements Cluster {
     const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", ...env } });
     try {
       pc.startAll();
-      await pc.waitForLeader(30_000);
+      await pc.waitForLeader(START_TIMEOUT_MS);
       return new RaftmeshCluster(pc);
     } catch (err) {
       await pc.cleanup();

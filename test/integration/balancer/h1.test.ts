@@ -202,4 +202,16 @@ describe("balancer: HTTP/1.1 framing through the endpoint", () => {
     expect(JSON.parse(post.body)).toMatchObject({ error: "upstream-timeout", service: "slow" });
     expect(hangs).toBe(1);
   });
+
+  it("balancer: h1: a pooled connection last used under the 30 s default still cuts a 300 ms per-try timeout on time", async () => {
+    // "echo" and "slow" share the instance, so they share its pooled connections: a connection
+    // whose deadline timer was set for the 30 s default must be set anew for the shorter deadline.
+    for (let i = 0; i < 4; i++) expect((await call(ep.port, "/svc/echo/warm")).status).toBe(200);
+    hangs = 0;
+    const t0 = Date.now();
+    const post = await call(ep.port, "/svc/slow/hang", { method: "POST", body: "x" });
+    expect(post.status).toBe(504);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
 });

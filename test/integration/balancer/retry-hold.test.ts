@@ -14,7 +14,7 @@ import type { CountingRetryBudget } from "../../../src/balancer/policy/retry-bud
 import { RouteTable } from "../../../src/balancer/route-table.js";
 import { UpstreamPools } from "../../../src/balancer/upstream-pool.js";
 import type { WireTable } from "../../../src/balancer/messages.js";
-import { type Backend, call, endpointOf, type Handler, startBackend, startEndpoint, type TestEndpoint, table } from "./harness.js";
+import { type Backend, call, count, endpointOf, type Handler, startBackend, startEndpoint, type TestEndpoint, table } from "./harness.js";
 
 const NO_EJECT = { outlierConsecutiveFailures: 0 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,6 +154,60 @@ describe("balancer: HTTP/1.1 retry budget and master wait", () => {
       expect(`${r.status} ${r.body}`).toBe("200 b:");
       expect(a.hits).toBe(1);
       expect(b.hits).toBe(1);
+    });
+
+    it("balancer: six GETs in flight when the master dies (all reset at once) are all answered by the new master, though the budget's floor is 3", async () => {
+      const N = 6;
+      backends = [await startBackend("b", echo)];
+      const b = backends[0]!;
+      // The master takes the N requests, then dies with all of them in flight: its connections are
+      // reset together and its port refuses from then on, as after a supervised process's exit.
+      const a = await startBackend("a", (_req, _res, self) => {
+        if (self.hits < N) return;
+        self.server.close();
+        self.server.closeAllConnections();
+      });
+      backends.push(a);
+      const msTable = (master: { id: string; epoch: number }) =>
+        table("ms", [endpointOf(a), endpointOf(b)], { mode: "master-slave", retries: 3, ...NO_EJECT }, master);
+      const p = await inProcess([msTable({ id: "a", epoch: 1 })]);
+      closers.push(() => {
+        p.server.close();
+        p.pools.close();
+      });
+      const gets = Array.from({ length: N }, () => timed(p.port, "/svc/ms/"));
+      while (a.hits < N) await sleep(5);
+      // The table names the new master 100 ms after the crash (a supervised crash's failover on a
+      // loaded machine), past every backoff of the retries.
+      await sleep(100);
+      p.routes.apply({ full: true, tables: [msTable({ id: "b", epoch: 2 })], removed: [] });
+      const got = await Promise.all(gets);
+      expect(got.map((r) => `${r.status} ${r.body}`)).toEqual(Array(N).fill("200 b:"));
+      expect(b.hits).toBe(N);
+      const route = p.routes.get("ms")!;
+      expect((route.budget as CountingRetryBudget).counts()).toEqual({ requests: 0, retries: 0 });
+      expect((route.breaker as AtomicCircuitBreaker).counts()).toMatchObject({ pending: 0, requests: 0 });
+    });
+
+    it("balancer: the retry budget still holds for a master that resets every request and no new master comes (tries stay within the budget)", async () => {
+      const N = 20;
+      const a = await startBackend("a", (req) => {
+        setTimeout(() => req.socket.destroy(), 20);
+      });
+      backends = [a, await startBackend("b", echo)];
+      const p = await inProcess([table("ms", [endpointOf(a), endpointOf(backends[1]!)], { mode: "master-slave", retries: 3, retryBudgetPercent: 20, ...NO_EJECT }, { id: "a", epoch: 1 })]);
+      closers.push(() => {
+        p.server.close();
+        p.pools.close();
+      });
+      const got = await Promise.all(Array.from({ length: N }, () => timed(p.port, "/svc/ms/")));
+      expect(count(got.map((r) => String(r.status)))).toEqual({ 502: N });
+      // Without a budget: N × (1 + 3) = 80 tries. With max(3, 20 % of 20) = 4 retries in flight,
+      // each spending its 3 retries: N + 4 × 3 = 32 at most.
+      expect(a.hits).toBeGreaterThanOrEqual(N);
+      expect(a.hits).toBeLessThanOrEqual(N + 4 * 3);
+      expect(backends[1]!.hits).toBe(0);
+      expect((p.routes.get("ms")!.budget as CountingRetryBudget).counts()).toEqual({ requests: 0, retries: 0 });
     });
 
     it("balancer: a held request counts as pending (past maxPendingRequests a retry backs off as before); one whose client left is dropped", async () => {

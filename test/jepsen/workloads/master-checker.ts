@@ -6,7 +6,11 @@
  *   deadline the session refuses to act, even if its demotion timer ran late).
  * - one master per epoch: every observer (the watchers' `master` events and the instances' own
  *   heartbeat answers) names the same master for an epoch; an instance told "standby" at an epoch
- *   another observer says it is master of is a disagreement too.
+ *   another observer says it is master of is a disagreement too, when it was acting as master of
+ *   that epoch as it sent the heartbeat. An instance not acting as master then (one that lost
+ *   its lease, or a newly chosen one) may be told "standby" at its own epoch by design: the
+ *   lease driver's handover fence answers "not yet" that way until the previous master's
+ *   acknowledged lease, or one TTL after a new leader's election, has run out.
  * - epochs never go backwards in any observer's view: a watcher's events in delivery order, an
  *   instance's answers in real-time order (an answer received before another heartbeat was sent).
  * - no stale write, judged on the backends' own record of what they accepted and the epoch the
@@ -130,8 +134,9 @@ export function checkMaster(input: MasterCheckInput): CheckerResult {
   const named = mastersByEpoch(input);
   const disagree: unknown[] = [];
   for (const [epoch, set] of named) if (set.size > 1) disagree.push({ epoch, masters: [...set].sort() });
+  const acting = (id: string, epoch: number, t: number) => input.intervals.some((i) => i.id === id && i.epoch === epoch && i.from <= t && t < i.to);
   for (const a of input.answers) {
-    if (a.role === "standby" && named.get(a.epoch)?.has(a.id)) disagree.push({ epoch: a.epoch, toldStandby: a.id, at: Math.round(a.time) });
+    if (a.role === "standby" && named.get(a.epoch)?.has(a.id) && acting(a.id, a.epoch, a.sentAt)) disagree.push({ epoch: a.epoch, toldStandby: a.id, at: Math.round(a.time) });
   }
   if (disagree.length > 0) anomalies.push({ kind: "masters-disagree", message: `${disagree.length} epochs with more than one master named`, example: disagree.slice(0, EXAMPLE_MAX) });
   const back = backwards(input);

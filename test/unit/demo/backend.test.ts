@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type BackendRecord, DemoBackend, EPOCH_HEADER, type MasterView, WRITE_BODY_BYTES_MAX } from "../../../src/demo/backend.js";
+import { type BackendRecord, DemoBackend, EPOCH_HEADER, type MasterView, PROMOTION_WAIT_MS_MAX, WRITE_BODY_BYTES_MAX } from "../../../src/demo/backend.js";
 import { DemoUsageError } from "../../../src/demo/errors.js";
 import { hostClock, parseDemoArgs } from "../../../src/demo/main.js";
 
@@ -66,6 +66,40 @@ describe("demo backend", () => {
     expect((await call("POST", "/write", "30", "x")).body).toMatchObject({ error: "not-master" });
     expect(await call("GET", "/read", "30")).toMatchObject({ code: 200, body: { role: "standby", newestEpoch: 30 } });
     expect(await call("GET", "/status")).toMatchObject({ code: 200, body: { role: "standby" } });
+  });
+
+  it("demo: a write sent to a standby as master of an epoch it is not master of asks the cluster at once and is accepted once the session is promoted", async () => {
+    let nudges = 0;
+    const v = Object.assign(view(false, 0, 30), { heartbeatNow: () => void nudges++ });
+    const { call, b, records } = await start(v);
+    const t0 = performance.now();
+    const w = call("POST", "/write", "31", "x");
+    while (nudges === 0) await new Promise((r) => setTimeout(r, 5));
+    // The session's answer arrives: it is master of 31 now.
+    v.master = true;
+    v.e = 31;
+    v.n = 31;
+    b.roleChanged();
+    expect(await w).toEqual({ code: 200, body: { id: "a", epoch: 31, seq: 1 } });
+    expect(performance.now() - t0).toBeLessThan(PROMOTION_WAIT_MS_MAX);
+    expect(nudges).toBe(1);
+    expect(records.map((r) => r.type)).toEqual(["write"]);
+  });
+
+  it("demo: a standby not promoted within PROMOTION_WAIT_MS_MAX refuses the write (not-master); a promotion to another epoch is refused too", async () => {
+    const v = view(false, 0, 30);
+    const { call, b } = await start(v);
+    const t0 = performance.now();
+    expect((await call("POST", "/write", "31", "x")).body).toMatchObject({ error: "not-master" });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(PROMOTION_WAIT_MS_MAX - 5);
+    // Promoted, but as master of 32: the write meant for the master of 31 is not taken.
+    const w = call("POST", "/write", "31", "x");
+    await new Promise((r) => setTimeout(r, 20));
+    v.master = true;
+    v.e = 32;
+    v.n = 32;
+    b.roleChanged();
+    expect((await w).body).toMatchObject({ error: "stale-epoch" });
   });
 
   it("demo: a bad epoch header is a 400 naming the header; a body over the limit is a 413", async () => {

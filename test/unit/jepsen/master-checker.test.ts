@@ -54,6 +54,21 @@ describe("master checker", () => {
     expect(checkMaster({ ...c, intervals: [{ id: "a", epoch: 10, from: 100, to: 6_200 }, c.intervals[1] as never] }).valid).toBe(true);
   });
 
+  it("master: a master that lost its lease, told standby at its own epoch by the handover fence before it is told master again, does not disagree", () => {
+    const c = clean();
+    // b acts as master of 40, loses its lease at 8,000 (a partition), is fenced by a new leader
+    // (standby at 40 for a heartbeat sent at 8,100) and is told master of 40 again at 9,000.
+    const fenced: MasterCheckInput = {
+      ...c,
+      intervals: [c.intervals[0]!, { id: "b", epoch: 40, from: 6_200, to: 8_000 }, { id: "b", epoch: 40, from: 9_000, to: Number.POSITIVE_INFINITY }],
+      answers: [...c.answers, { id: "b", sentAt: 8_100, time: 8_200, role: "standby", epoch: 40 }, { id: "b", sentAt: 8_900, time: 9_000, role: "master", epoch: 40 }],
+    };
+    expect(checkMaster(fenced).valid).toBe(true);
+    // The same answer to a heartbeat sent while b was still acting as master of 40 disagrees.
+    const contradicted: MasterCheckInput = { ...fenced, answers: [...fenced.answers, { id: "b", sentAt: 7_900, time: 8_300, role: "standby", epoch: 40 }] };
+    expect(kinds(contradicted)).toEqual(["masters-disagree"]);
+  });
+
   it("master: two masters named for one epoch, or a master told standby at its own epoch, disagree", () => {
     const c = clean();
     expect(kinds({ ...c, events: [...c.events, { observer: "n3", time: 6_300, epoch: 40, master: "c" }] })).toContain("masters-disagree");

@@ -1,0 +1,171 @@
+/**
+ * npm run bench:raft-profile: a 3-node raftmesh cluster whose agents run under `node --cpu-prof`,
+ * (through a preload, since NODE_OPTIONS refuses --cpu-prof), a closed loop of 256-byte puts to the leader at one concurrency, then a clean stop (so V8 writes
+ * the profiles) and a table of the leader's top frames by self time, counted over the load window
+ * only (V8's profile clock and process.hrtime are both CLOCK_MONOTONIC on Linux), plus every
+ * node's CPU over the window from /proc.
+ *
+ *   npm run bench:raft-profile -- [--concurrency 64] [--seconds 8] [--out dir] [--top 30]
+ */
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ProcessCluster } from "../../integration/harness/process-cluster.js";
+import { runLoad } from "./load.js";
+import { procCpuSeconds } from "./proc-cpu.js";
+import { formatTable } from "./stats.js";
+
+/** PRELOAD starts V8's profiler in each agent (see the file). */
+const PRELOAD = fileURLToPath(new URL("./cpu-profile-preload.mjs", import.meta.url));
+/** WARMUP_MS: a discarded first run gets the JIT past its cold start before the window opens. */
+const WARMUP_MS = 2_000;
+
+const { values } = parseArgs({
+  options: {
+    concurrency: { type: "string", default: "64" },
+    seconds: { type: "string", default: "8" },
+    out: { type: "string" },
+    top: { type: "string", default: "30" },
+  },
+  strict: true,
+});
+const concurrency = Number(values.concurrency);
+const durationMs = Number(values.seconds) * 1000;
+const top = Number(values.top);
+const out = values.out ?? join(tmpdir(), `raftmesh-prof-${process.pid}`);
+mkdirSync(out, { recursive: true });
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** frameLabel names a frame by function, file (shortened) and line. */
+function frameLabel(f: ProfileNode["callFrame"]): string {
+  const url = f.url
+    .replace(/^file:\/\//, "")
+    .replace(/.*\/node_modules\//, "")
+    .replace(/.*\/(src|test)\//, "$1/");
+  const name = f.functionName || "(anonymous)";
+  return url ? `${name} ${url}:${f.lineNumber + 1}` : name;
+}
+
+/** area groups a frame into the part of the stack it belongs to. */
+function area(f: ProfileNode["callFrame"]): string {
+  const u = f.url;
+  if (!u) return f.functionName.startsWith("(") ? f.functionName : "(native)";
+  if (u.includes("@grpc")) return "grpc-js";
+  if (u.includes("node_modules/")) return u.replace(/.*node_modules\/((@[^/]+\/)?[^/]+).*/, "$1");
+  if (u.startsWith("node:")) return u.replace(/^node:(internal\/)?([^/]+).*/, "node:$2");
+  const m = u.match(/\/src\/([^/]+)\//);
+  return m ? `src/${m[1]}` : "other";
+}
+
+/** selfTimes sums each node's self time (µs) over samples whose time falls in [fromUs, toUs]. */
+function selfTimes(p: Profile, fromUs: number, toUs: number): { byNode: Map<number, number>; totalUs: number } {
+  const byNode = new Map<number, number>();
+  let t = p.startTime;
+  let totalUs = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = p.timeDeltas[i] ?? 0;
+    t += dt;
+    if (t < fromUs || t > toUs) continue;
+    // A sample's weight is the time to the next sample (the last one gets the mean interval).
+    const next = p.timeDeltas[i + 1] ?? dt;
+    const id = p.samples[i] as number;
+    byNode.set(id, (byNode.get(id) ?? 0) + next);
+    totalUs += next;
+  }
+  return { byNode, totalUs };
+}
+
+function table(p: Profile, fromUs: number, toUs: number): string {
+  const nodes = new Map(p.nodes.map((n) => [n.id, n]));
+  const { byNode, totalUs } = selfTimes(p, fromUs, toUs);
+  const byFrame = new Map<string, number>();
+  const byArea = new Map<string, number>();
+  for (const [id, us] of byNode) {
+    const f = (nodes.get(id) as ProfileNode).callFrame;
+    const label = frameLabel(f);
+    byFrame.set(label, (byFrame.get(label) ?? 0) + us);
+    byArea.set(area(f), (byArea.get(area(f)) ?? 0) + us);
+  }
+  const idle = byFrame.get("(idle)") ?? 0;
+  const busy = totalUs - idle;
+  const pct = (us: number) => Math.round((1000 * us) / totalUs) / 10;
+  const busyPct = (us: number) => Math.round((1000 * us) / Math.max(1, busy)) / 10;
+  const frames = [...byFrame].sort((a, b) => b[1] - a[1]).slice(0, top);
+  const areas = [...byArea].sort((a, b) => b[1] - a[1]);
+  return [
+    `window ${(totalUs / 1e6).toFixed(2)} s, busy ${(busy / 1e6).toFixed(2)} s (${pct(busy)} %)`,
+    formatTable(
+      ["self % of window", "% of busy", "frame"],
+      frames.map(([label, us]) => [pct(us), label === "(idle)" ? "-" : busyPct(us), label]),
+    ),
+    "",
+    formatTable(
+      ["self % of window", "% of busy", "area"],
+      areas.map(([a, us]) => [pct(us), a === "(idle)" ? "-" : busyPct(us), a]),
+    ),
+  ].join("\n");
+}
+
+/** counters reads the counts this table reports from a node's /metrics: synced writes and acknowledged appends. */
+async function counters(adminPort: number): Promise<{ fsyncs: number; appendAcks: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const sum = (re: RegExp) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+  return {
+    fsyncs: sum(/^raftmesh_storage_fsync_duration_seconds_count(?:\{[^}]*\})? (\S+)$/gm),
+    appendAcks: sum(/^raftmesh_raft_append_round_trip_seconds_count(?:\{[^}]*\})? (\S+)$/gm),
+  };
+}
+
+const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${PRELOAD}`, RAFTMESH_BENCH_CPU_PROF_DIR: out } });
+try {
+  pc.startAll();
+  // Three agents compiling through tsx on a busy shared machine have taken over 30 s to elect.
+  const leader = await pc.waitForLeader(120_000);
+  const client = pc.client(leader);
+  const put = async (key: string, value: Uint8Array) => {
+    await client.put(key, value);
+  };
+  await runLoad({ put, concurrency: 16, durationMs: WARMUP_MS });
+  const pids = new Map(pc.runningIds().map((id) => [id, pc.pid(id) as number]));
+  const cpu0 = new Map([...pids].map(([id, pid]) => [id, procCpuSeconds(pid)]));
+  const adminPort = (id: string) => (pc.specs.get(id) as { adminPort: number }).adminPort;
+  const m0 = new Map(await Promise.all(pc.runningIds().map(async (id) => [id, await counters(adminPort(id))] as const)));
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
+  const r = await runLoad({ put, concurrency, durationMs });
+  const toUs = Number(process.hrtime.bigint() / 1000n);
+  const cpu = [...pids].map(([id, pid]) => [id, procCpuSeconds(pid) - (cpu0.get(id) as number)] as const);
+  const serverCpu = cpu.reduce((a, [, s]) => a + s, 0);
+  console.log(
+    `c=${concurrency}: ${Math.round(r.opsPerSec)} puts/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, errors ${r.errors}; load average ${loadavg()[0]?.toFixed(2)}`,
+  );
+  console.log(`server CPU ${serverCpu.toFixed(2)} s (${cpu.map(([id, s]) => `${id}${id === leader ? "*" : ""} ${s.toFixed(2)}`).join(", ")}), ${((1000 * serverCpu) / r.ops).toFixed(3)} ms per put`);
+  for (const id of pc.runningIds()) {
+    const a = m0.get(id) as { fsyncs: number; appendAcks: number };
+    const b = await counters(adminPort(id));
+    console.log(
+      `${id}${id === leader ? "*" : ""}: ${((b.fsyncs - a.fsyncs) / r.ops).toFixed(3)} synced writes per put${id === leader ? `, ${((b.appendAcks - a.appendAcks) / r.ops).toFixed(3)} appends acknowledged per put (all peers)` : ""}`,
+    );
+  }
+  for (const id of pc.runningIds()) await pc.stop(id);
+  const leaderPid = pids.get(leader) as number;
+  const file = readdirSync(out).find((f) => f === `${leaderPid}.cpuprofile`);
+  if (!file) throw new Error(`no profile for the leader (pid ${leaderPid}) in ${out}`);
+  const profile = JSON.parse(readFileSync(join(out, file), "utf8")) as Profile;
+  console.log(`\nleader ${leader} profile ${join(out, file)}\n${table(profile, fromUs, toUs)}`);
+} finally {
+  await pc.cleanup();
+}
