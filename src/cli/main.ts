@@ -65,6 +65,19 @@ when the endpoints' host names are not in the nodes' certificates.
 Local agent commands (reload, services register) take --admin host:port (or RAFTMESH_ADMIN;
 default 127.0.0.1:7400): the node whose services directory they change.`;
 
+/**
+ * grpc-js passes the endpoint's host as the TLS server name even when it is an IP address, which
+ * Node ignores (the certificate is still checked against the IP) but warns about once per process
+ * as DEP0123: that line would land in every command's and node's stderr with TLS on, so it alone
+ * is dropped.
+ */
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+  if (code === "DEP0123") return;
+  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
+
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
 async function main(argv: string[]): Promise<number> {
