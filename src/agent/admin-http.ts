@@ -1,5 +1,7 @@
 import { echo } from "../common/echo.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { TlsFiles } from "../common/tls.js";
 
 /**
  * TEST_CLOCK_OFFSET_MS_MAX bounds the test clock shift: a week. The clock nemesis jumps by up to
@@ -41,6 +43,8 @@ export interface AdminSources {
   routes?: readonly AdminRoute[];
   /** local, when the node runs a local agent, serves POST /reload and POST /services?name=file.json. */
   local?: LocalControl;
+  /** tls, when given, serves HTTPS with the node's certificate (taken again when the files change); clientAuth asks clients for a certificate of the CA. */
+  tls?: { files: TlsFiles; clientAuth: boolean };
 }
 
 /** LocalControl is what the admin endpoint asks of the local agent (src/local's LocalAgent fits). */
@@ -64,7 +68,16 @@ export class AdminHttp {
   private readonly server: Server;
 
   constructor(private readonly sources: AdminSources) {
-    this.server = createServer((req, res) => this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.handle(req, res);
+    const tls = sources.tls;
+    if (tls) {
+      const https = createHttpsServer({ ...tls.files.secureContextOptions(), requestCert: tls.clientAuth, rejectUnauthorized: tls.clientAuth }, handler);
+      // New connections use the new certificate; open ones carry on with theirs.
+      tls.files.onChange(() => https.setSecureContext(tls.files.secureContextOptions()));
+      this.server = https;
+    } else {
+      this.server = createServer(handler);
+    }
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -41,6 +41,7 @@ import { initialState, type StartMode } from "./initial-state.js";
 import { Monitoring } from "./monitoring.js";
 import { nodeStatus } from "./status.js";
 import { statusPageRoutes } from "./status-page.js";
+import { loadNodeTls, type NodeTls, warnPlaintext } from "./tls.js";
 import { eventsService } from "../events/service.js";
 import { anyUnsafe, EarlyAckWriter, readUnsafeSwitches, staleReadIndexer, type UnsafeSwitches, unconfirmedLeadership, fastLeaseClock } from "./unsafe.js";
 
@@ -74,6 +75,7 @@ export class Agent {
       balancer: Balancer;
       monitoring: Monitoring;
       local: { agent: LocalAgent; client: RaftmeshClient } | undefined;
+      tls: NodeTls | undefined;
     },
     private readonly logger: Logger,
   ) {}
@@ -87,10 +89,13 @@ export class Agent {
     const dir = join(config.dataDir, config.nodeId);
     const { store, state: loaded } = await LogStore.open(dir, { clusterId: config.clusterId, nodeId: id, logger: childLogger(logger, { component: "storage" }) });
     let transport: GrpcTransport | undefined;
+    let tls: NodeTls | undefined;
     try {
       const unsafe = readUnsafe(logger);
+      tls = loadNodeTls(config, childLogger(logger, { component: "tls" }));
+      warnPlaintext(config, logger);
       const peers = new PeerAddresses(config, id);
-      transport = buildTransport(config, id, peers, logger);
+      transport = buildTransport(config, id, peers, logger, tls);
       // The peer port opens before the node decides how it starts: an empty node asks the other
       // members whether the cluster exists yet, and they ask it (src/agent/founding.ts).
       const founding = buildFounding(config, id, transport, logger);
@@ -104,6 +109,7 @@ export class Agent {
       const cluster = buildCluster(registry.machine, transport, peers);
       const node = buildNode(config, { id, store, state, cluster, transport, logger, onFatal, metrics });
       metrics?.followNode(node);
+      if (metrics && tls) metrics.followTls(tls.files);
       metrics?.followRegistry(registry);
       founding.follow(() => node.status());
       const addressOf: AddressBook = (mid) => cluster.address(mid) ?? peers.configured(mid);
@@ -111,12 +117,12 @@ export class Agent {
       const unmetered = buildWriter(node, clusterTime, unsafe);
       const writer = metrics ? metrics.writer(unmetered) : unmetered;
       const leases = buildLeases({ node }, registry, { writer, clusterTime }, unsafe, logger);
-      const forwarder = new Forwarder();
+      const forwarder = new Forwarder(tls?.members);
       const batcher = new HeartbeatBatcher<HeartbeatRequestMsg, RenewResultMsg>({ send: forwardHeartbeats(node, addressOf, forwarder, (leader) => identityMetadata({ clusterId: config.clusterId, nodeId: id, targetId: nodeId(leader) })), schedule: timerSchedule });
       const status = () => nodeStatus({ node, clusterId: config.clusterId, version: packageVersion(), addressOf });
       const route = new LeaderRoute(node, addressOf, forwarder);
       // Monitoring follows the node and the registry before the node starts, so entries applied again at start-up are reported too.
-      const monitoring = new Monitoring({ config, node, feed: registry.feed, registry: registry.machine, status, addressOf, replayedThrough: state.hardState.commit, logger });
+      const monitoring = new Monitoring({ config, node, feed: registry.feed, registry: registry.machine, status, addressOf, replayedThrough: state.hardState.commit, logger, apiCredentials: tls?.members });
       const reads: ReadIndexer = unsafe.staleReads ? staleReadIndexer : node;
       const api = new ApiServer({
         kv: kvService({ registry: registry.machine, writer, route, reads }),
@@ -129,8 +135,8 @@ export class Agent {
       }, [...(metrics ? [metrics.apiInterceptor()] : []), rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate })]);
       internal = internalService({ node, leases });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
-      const apiPort = await api.listen(config.apiListen);
-      const local = buildLocal(config, dir, apiPort, logger);
+      const apiPort = await api.listen(config.apiListen, tls?.api);
+      const local = buildLocal(config, dir, apiPort, logger, tls);
       const admin = new AdminHttp({
         status: () => ({ ...status() }),
         running: () => node.running(),
@@ -138,6 +144,7 @@ export class Agent {
         routes: statusPageRoutes(monitoring),
         metrics,
         local: local?.agent,
+        tls: tls ? { files: tls.files, clientAuth: tls.clientAuth } : undefined,
       });
       const adminPort = await admin.listen(config.adminListen);
       const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
@@ -149,8 +156,9 @@ export class Agent {
       await local?.agent.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
-      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local }, logger);
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local, tls }, logger);
     } catch (err) {
+      tls?.files.close();
       await transport?.close();
       await store.close();
       throw err;
@@ -165,7 +173,7 @@ export class Agent {
   /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring, local } = this.parts;
+      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring, local, tls } = this.parts;
       await local?.agent.stop();
       local?.client.close();
       monitoring.stop();
@@ -178,6 +186,7 @@ export class Agent {
       await transport.close();
       await store.close();
       await admin.close();
+      tls?.files.close();
       this.logger.info({}, "agent stopped");
     })();
     return this.stopping;
@@ -189,11 +198,12 @@ export class Agent {
  * client API on loopback through the client SDK, exactly as an external instance would, so a
  * local instance's registration and heartbeats take the one path every other instance takes.
  */
-function buildLocal(config: AgentConfig, dir: string, apiPort: number, logger: Logger): { agent: LocalAgent; client: RaftmeshClient } | undefined {
+function buildLocal(config: AgentConfig, dir: string, apiPort: number, logger: Logger, tls: NodeTls | undefined): { agent: LocalAgent; client: RaftmeshClient } | undefined {
   if (config.servicesDir === "") return undefined;
   const host = config.apiListen.slice(0, config.apiListen.lastIndexOf(":")).replace(/^\[|\]$/g, "");
   const loopback = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-  const client = new RaftmeshClient([`${loopback}:${apiPort}`]);
+  // With TLS the local agent is a client like any other: it presents this node's certificate.
+  const client = new RaftmeshClient([`${loopback}:${apiPort}`], { tls: tls?.paths });
   const agent = new LocalAgent({ servicesDir: config.servicesDir, logDir: join(dir, "logs"), client, logger, supervise: (name, spec) => new Supervisor(name, spec) });
   return { agent, client };
 }
@@ -232,8 +242,9 @@ class PeerAddresses {
   }
 }
 
-function buildTransport(config: AgentConfig, id: NodeId, peers: PeerAddresses, logger: Logger): GrpcTransport {
+function buildTransport(config: AgentConfig, id: NodeId, peers: PeerAddresses, logger: Logger, tls: NodeTls | undefined): GrpcTransport {
   return new GrpcTransport({
+    tls: tls?.files,
     clusterId: config.clusterId,
     selfId: id,
     peers: peers.peers(new Map(), () => false),

@@ -3,7 +3,7 @@
  * alert rules on a timer with webhook delivery; and what the status page shows (the overview and
  * the live event stream as server-sent events).
  */
-import { credentials, type ServiceError } from "@grpc/grpc-js";
+import { type ChannelCredentials, credentials, type ServiceError } from "@grpc/grpc-js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { childLogger, type Logger } from "../common/logger.js";
 import type { NodeStatusMsg } from "../common/messages.js";
@@ -43,6 +43,8 @@ export interface MonitoringDeps {
   /** replayedThrough is the commit index found on disk: entries up to it are applied again at start-up, and alerted on before. */
   readonly replayedThrough: number;
   readonly logger: Logger;
+  /** apiCredentials dial the other members' client APIs for their status (TLS when on). */
+  readonly apiCredentials?: ChannelCredentials;
 }
 
 /** BalancerFigures are the balancing endpoint's figures the page shows. */
@@ -208,7 +210,7 @@ export class Monitoring {
     else {
       let stub = this.stubs.get(api);
       if (!stub) {
-        stub = new (clientApi().Cluster)(api, credentials.createInsecure());
+        stub = new (clientApi().Cluster)(api, this.deps.apiCredentials ?? credentials.createInsecure());
         this.stubs.set(api, stub);
       }
       const s = stub;

@@ -1,4 +1,4 @@
-import { type Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { type ChannelCredentials, type Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi } from "../common/proto.js";
 
@@ -13,6 +13,9 @@ type ServiceName = "KV" | "Cluster" | "Registry" | "Internal";
  */
 export class Forwarder {
   private readonly clients = new Map<string, Client>();
+
+  /** channel dials the leader's client API (and, for Internal, its peer port): the node's TLS credentials when TLS is on. */
+  constructor(private readonly channel: ChannelCredentials = credentials.createInsecure()) {}
 
   /**
    * forward calls `method` of `service` on the node at `api` with the caller's deadline. `metadata`
@@ -37,7 +40,7 @@ export class Forwarder {
     let c = this.clients.get(key);
     if (!c) {
       const Ctor = clientApi()[service];
-      c = new Ctor(api, credentials.createInsecure(), {
+      c = new Ctor(api, this.channel, {
         "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
         "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
       });

@@ -57,10 +57,10 @@ export class ApiServer {
     for (const s of HEALTH_SERVICES) this.health.setStatus(s, serving ? "SERVING" : "NOT_SERVING");
   }
 
-  /** listen binds "host:port" (port 0 picks one) and returns the bound port. */
-  listen(address: string): Promise<number> {
+  /** listen binds "host:port" (port 0 picks one) and returns the bound port; plaintext unless credentials are given. */
+  listen(address: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
     });
   }
 

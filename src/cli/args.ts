@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { type ClientTlsOptions, TlsError, tlsFromEnv } from "../client/index.js";
 import { UsageError } from "./errors.js";
 
 export { UsageError };
@@ -28,4 +29,51 @@ export function endpointsOf(flag: string | boolean | undefined, env: NodeJS.Proc
   }
   if (list.length === 0) throw new UsageError("--endpoints: at least one host:port is needed");
   return list;
+}
+
+/** TLS_FLAGS are the client TLS flags every client command takes; main() moves them into the environment. */
+export const TLS_FLAGS: Readonly<Record<string, string>> = {
+  "--ca": "RAFTMESH_CA",
+  "--cert": "RAFTMESH_CERT",
+  "--key": "RAFTMESH_KEY",
+  "--tls-server-name": "RAFTMESH_TLS_SERVER_NAME",
+};
+
+/**
+ * takeTlsFlags removes --ca, --cert, --key and --tls-server-name (as "--f v" or "--f=v") from
+ * argv and sets their environment variables, so each command's own parser never sees them and
+ * every client the command makes dials the same way. Arguments after "--" are left alone.
+ */
+export function takeTlsFlags(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const name = TLS_FLAGS[flag];
+    if (!name) {
+      out.push(a);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined || value === "") throw new UsageError(`${flag} needs a value`);
+    env[name] = value;
+  }
+  return out;
+}
+
+/** clientTls is the SDK's TLS options from the environment (flags were moved there by takeTlsFlags); {} means plaintext. */
+export function clientTls(env: NodeJS.ProcessEnv = process.env): { tls?: ClientTlsOptions; serverName?: string } {
+  let tls: ClientTlsOptions | undefined;
+  try {
+    tls = tlsFromEnv(env);
+  } catch (err) {
+    if (err instanceof TlsError) throw new UsageError(err.message.replace("RAFTMESH_CA", "--ca (RAFTMESH_CA)"));
+    throw err;
+  }
+  const serverName = env.RAFTMESH_TLS_SERVER_NAME || undefined;
+  return tls ? { tls, serverName } : {};
 }

@@ -1,6 +1,6 @@
 import type { MemberMsg, NodeStatusMsg } from "../common/messages.js";
 import { RaftmeshClient } from "../client/index.js";
-import { endpointsOf, parse, UsageError } from "./args.js";
+import { clientTls, endpointsOf, parse, UsageError } from "./args.js";
 import { table } from "./table.js";
 
 /** STATUS_DEADLINE_MS: a node that does not answer status within this is shown as unreachable. */
@@ -17,7 +17,7 @@ interface NodeRow {
 /** status: every member's own view (role, leader, term, commit, applied), as a table or JSON. */
 export async function statusCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values } = parse(argv, { endpoints: { type: "string" }, json: { type: "boolean" } });
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), { deadlineMs: STATUS_DEADLINE_MS });
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), { ...clientTls(), deadlineMs: STATUS_DEADLINE_MS });
   try {
     const members = await client.members();
     const rows: NodeRow[] = await Promise.all(
@@ -65,7 +65,7 @@ export async function membersCommand(argv: string[], out: (s: string) => void): 
   });
   const [sub = "list", id, ...rest] = positionals;
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     let members: MemberMsg[];
     switch (sub) {
@@ -101,7 +101,7 @@ export async function membersCommand(argv: string[], out: (s: string) => void): 
 export async function transferLeaderCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { endpoints: { type: "string" } });
   if (positionals.length > 1) throw new UsageError("usage: raftmesh transfer-leader [id]");
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), { deadlineMs: 10_000 });
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), { ...clientTls(), deadlineMs: 10_000 });
   try {
     const res = await client.transferLeader(positionals[0] ?? "");
     out(`leader: ${res.leader} (term ${res.term})`);

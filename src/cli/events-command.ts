@@ -1,5 +1,5 @@
 import { type MeshEventMsg, RaftmeshClient } from "../client/index.js";
-import { endpointsOf, parse, UsageError } from "./args.js";
+import { clientTls, endpointsOf, parse, UsageError } from "./args.js";
 
 /** EVENTS_RESUME_PAUSE_MS: a broken --follow stream resumes from its last seq after this pause. */
 const EVENTS_RESUME_PAUSE_MS = 500;
@@ -29,7 +29,7 @@ export async function eventsCommand(argv: string[], out: (s: string) => void): P
   if (!/^\d+$/.test(fromRaw) || !Number.isSafeInteger(Number(fromRaw))) throw new UsageError(`--from: must be a seq (a whole number), got "${fromRaw}"`);
   const kinds = typeof values.kind === "string" && values.kind !== "" ? values.kind.split(",") : [];
   const endpoint = endpointsOf(values.endpoints, process.env)[0] as string;
-  const client = new RaftmeshClient([endpoint]);
+  const client = new RaftmeshClient([endpoint], clientTls());
   let from = Number(fromRaw);
   const follow = values.follow === true;
   return new Promise<number>((resolve) => {

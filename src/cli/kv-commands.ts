@@ -1,5 +1,5 @@
 import { RaftmeshClient } from "../client/index.js";
-import { endpointsOf, parse, UsageError } from "./args.js";
+import { clientTls, endpointsOf, parse, UsageError } from "./args.js";
 
 /** kv get|put|del: the small key-value store. */
 export async function kvCommand(argv: string[], out: (s: string) => void): Promise<number> {
@@ -13,7 +13,7 @@ export async function kvCommand(argv: string[], out: (s: string) => void): Promi
   if (expected !== undefined && sub !== "cas") throw new UsageError(`unexpected argument: ${expected}`);
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
   if (!sub || (!key && sub !== "ls")) throw new UsageError("usage: raftmesh kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix] | cas <key> <value> <mod-index>");
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     switch (sub) {
       case "get": {

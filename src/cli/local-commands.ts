@@ -3,10 +3,12 @@
  * `services register -f file.json`. They act on the node they are pointed at (--admin), as Consul's
  * `consul reload` and `consul services register` act on the local agent.
  */
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { basename } from "node:path";
 import { AdminError } from "./errors.js";
-import { parse, UsageError } from "./args.js";
+import { clientTls, parse, UsageError } from "./args.js";
 
 /** ADMIN_DEFAULT is the admin endpoint of a node on this machine with the default settings. */
 export const ADMIN_DEFAULT = "127.0.0.1:7400";
@@ -19,10 +21,49 @@ function adminOf(flag: string | boolean | undefined, env: NodeJS.ProcessEnv): st
   return raw;
 }
 
+/** AdminAnswer is an admin endpoint's status and body. */
+interface AdminAnswer {
+  readonly status: number;
+  readonly ok: boolean;
+  text(): Promise<string>;
+}
+
+/** postHttps posts over HTTPS to a node with TLS on (--ca, and --cert/--key when it asks clients for a certificate). */
+function postHttps(admin: string, path: string, body: string | undefined, tls: { ca: string; cert?: string; key?: string }, serverName?: string): Promise<AdminAnswer> {
+  const cut = admin.lastIndexOf(":");
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: admin.slice(0, cut).replace(/^\[|\]$/g, ""),
+        port: Number(admin.slice(cut + 1)),
+        path,
+        method: "POST",
+        ca: readFileSync(tls.ca),
+        cert: tls.cert ? readFileSync(tls.cert) : undefined,
+        key: tls.key ? readFileSync(tls.key) : undefined,
+        servername: serverName,
+        signal: AbortSignal.timeout(ADMIN_CALL_TIMEOUT_MS),
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, ok: (res.statusCode ?? 0) < 300, text: async () => text }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 async function post(admin: string, path: string, body?: string): Promise<unknown> {
-  let res: Response;
+  let res: AdminAnswer;
+  const { tls, serverName } = clientTls();
   try {
-    res = await fetch(`http://${admin}${path}`, { method: "POST", body, signal: AbortSignal.timeout(ADMIN_CALL_TIMEOUT_MS) });
+    res = tls ? await postHttps(admin, path, body, tls, serverName) : await fetch(`http://${admin}${path}`, { method: "POST", body, signal: AbortSignal.timeout(ADMIN_CALL_TIMEOUT_MS) });
   } catch (err) {
     throw new AdminError(0, `cannot reach the admin endpoint ${admin}: ${(err as Error).cause ?? (err as Error).message}`);
   }

@@ -5,15 +5,16 @@
  * or configuration.
  */
 import { ConfigError } from "../config/index.js";
-import { RaftmeshError } from "../client/index.js";
+import { RaftmeshError, TlsError } from "../client/index.js";
 import { agentHelp, runAgent } from "./agent-command.js";
-import { UsageError } from "./args.js";
+import { takeTlsFlags, UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
 import { eventsCommand } from "./events-command.js";
 import { kvCommand } from "./kv-commands.js";
 import { reloadCommand } from "./local-commands.js";
 import { maintCommand } from "./maint-command.js";
 import { runCommand } from "./run-command.js";
+import { tlsCommand } from "./tls-command.js";
 import { deregisterCommand, failoverCommand, heartbeatCommand, instancesCommand, registerCommand, servicesCommand, watchCommand } from "./registry-commands.js";
 
 const HELP = `raftmesh: a service registry and mesh node on Raft
@@ -52,17 +53,37 @@ usage: raftmesh <command> [flags]
   watch [--service s] [--prefix p] [--from index] [--json]
   events [--follow] [--json] [--kind k,...] [--from seq]
                                  one node's events (leader elected, failovers, health...)
+  tls init --dir d --nodes n1,n2,n3 [--hosts h,...] [--days n] [--client name]
+                                 a development CA and per-node certificates (PEM)
   kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
      | cas <key> <value> <expected mod index>
 
-Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203).
+Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203),
+and for a cluster with TLS --ca file (RAFTMESH_CA), with --cert file --key file (RAFTMESH_CERT,
+RAFTMESH_KEY) when it asks clients for a certificate, and --tls-server-name (RAFTMESH_TLS_SERVER_NAME)
+when the endpoints' host names are not in the nodes' certificates.
 Local agent commands (reload, services register) take --admin host:port (or RAFTMESH_ADMIN;
 default 127.0.0.1:7400): the node whose services directory they change.`;
+
+/**
+ * grpc-js passes the endpoint's host as the TLS server name even when it is an IP address, which
+ * Node ignores (the certificate is still checked against the IP) but warns about once per process
+ * as DEP0123: that line would land in every command's and node's stderr with TLS on, so it alone
+ * is dropped.
+ */
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+  if (code === "DEP0123") return;
+  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...all] = argv;
+  // The agent reads its own TLS settings (--tls-ca ...); every other command is a client.
+  const rest = command === "agent" || command === "tls" ? all : takeTlsFlags(all, process.env);
   if (!command || command === "help" || command === "--help" || command === "-h") {
     out(HELP);
     return command ? 0 : 2;
@@ -107,6 +128,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, out);
     case "events":
       return eventsCommand(rest, out);
+    case "tls":
+      return tlsCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }
@@ -118,6 +141,10 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
+    if (err instanceof TlsError) {
+      process.stderr.write(`raftmesh: TLS ${err.message}\n`);
+      process.exit(2);
+    }
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`raftmesh: ${err.message}\n`);
       process.exit(2);

@@ -1,5 +1,5 @@
 import { RaftmeshClient } from "../client/index.js";
-import { endpointsOf, parse, UsageError } from "./args.js";
+import { clientTls, endpointsOf, parse, UsageError } from "./args.js";
 
 const USAGE = "usage: raftmesh maint <service> <id> on|off [--reason text]";
 
@@ -13,7 +13,7 @@ export async function maintCommand(argv: string[], out: (s: string) => void): Pr
   const [service, id, mode, ...rest] = positionals;
   if (!service || !id || (mode !== "on" && mode !== "off") || rest.length > 0) throw new UsageError(USAGE);
   if (mode === "off" && typeof values.reason === "string") throw new UsageError("--reason: only with on");
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     const res = await client.setMaintenance(service, id, mode === "on", typeof values.reason === "string" ? values.reason : "");
     out(`${service}/${id}: maintenance ${mode} (index ${res.index})`);

@@ -1,7 +1,7 @@
 import { servicesRegisterCommand } from "./local-commands.js";
 import type { EventMsg, InstanceMsg } from "../common/messages.js";
 import { RaftmeshClient } from "../client/index.js";
-import { endpointsOf, parse, UsageError } from "./args.js";
+import { clientTls, endpointsOf, parse, UsageError } from "./args.js";
 import { table } from "./table.js";
 
 /** WATCH_RESUME_PAUSE_MS: a broken watch resumes from its last index after this pause. */
@@ -51,7 +51,7 @@ export async function registerCommand(argv: string[], out: (s: string) => void):
     ttlMs: intFlag("ttl", values.ttl, 0),
     deregisterCriticalAfterMs: intFlag("deregister-after", values["deregister-after"], 0),
   };
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     const res = await client.register(instance);
     out(`registered ${service}/${id} (index ${res.index})`);
@@ -66,7 +66,7 @@ export async function deregisterCommand(argv: string[], out: (s: string) => void
   const { values, positionals } = parse(argv, { endpoints: { type: "string" } });
   const [service, id, ...rest] = positionals;
   if (!service || !id || rest.length > 0) throw new UsageError("usage: raftmesh deregister <service> <id>");
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     const res = await client.deregister(service, id);
     out(`deregistered ${service}/${id} (index ${res.index})`);
@@ -81,7 +81,7 @@ export async function servicesCommand(argv: string[], out: (s: string) => void):
   if (argv[0] === "register") return servicesRegisterCommand(argv.slice(1), out);
   const { values, positionals } = parse(argv, { endpoints: { type: "string" }, json: { type: "boolean" }, stale: { type: "boolean" } });
   if (positionals.length > 0) throw new UsageError("usage: raftmesh services [--json] [--stale]");
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     const res = await client.listServices({ stale: values.stale === true });
     if (values.json) out(JSON.stringify(res, null, 2));
@@ -110,7 +110,7 @@ export async function instancesCommand(argv: string[], out: (s: string) => void)
   });
   const [service, ...rest] = positionals;
   if (!service || rest.length > 0) throw new UsageError("usage: raftmesh instances <service> [--passing] [--json] [--stale]");
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     const res = await client.getService(service, { stale: values.stale === true, passingOnly: values.passing === true });
     if (values.json) out(JSON.stringify(res, null, 2));
@@ -149,7 +149,7 @@ export async function watchCommand(argv: string[], out: (s: string) => void): Pr
     json: { type: "boolean" },
   });
   if (positionals.length > 0) throw new UsageError("usage: raftmesh watch [--service name] [--prefix key-prefix] [--from index] [--json]");
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   let from = intFlag("from", values.from, 0);
   return new Promise<number>((resolve) => {
     const start = () =>
@@ -185,7 +185,7 @@ export async function heartbeatCommand(argv: string[], out: (s: string) => void)
   }
   const replicationPosition = intFlag("position", values.position, 0);
   if (!Number.isSafeInteger(replicationPosition)) throw new UsageError(`--position: must be below 2^53, got "${String(values.position)}"`);
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     const status = typeof values.status === "string" ? values.status : "";
     const res = await client.heartbeat(service, id, status, typeof values.note === "string" ? values.note : "", { replicationPosition });
@@ -201,7 +201,7 @@ export async function failoverCommand(argv: string[], out: (s: string) => void):
   const { values, positionals } = parse(argv, { endpoints: { type: "string" }, to: { type: "string" } });
   const [service, ...rest] = positionals;
   if (!service || rest.length > 0) throw new UsageError("usage: raftmesh failover <service> [--to instance-id]");
-  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env));
+  const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
     const res = await client.failover(service, { to: typeof values.to === "string" ? values.to : "" });
     out(`${service}: master ${res.master} at epoch ${res.epoch}`);

@@ -9,7 +9,7 @@ import { RaftmeshClient } from "../client/index.js";
 import { SupervisorError } from "../local/errors.js";
 import { CRASH_LOOP_RESTARTS, CRASH_LOOP_WINDOW_MS } from "../local/restart-policy.js";
 import { Supervisor } from "../local/supervisor.js";
-import { endpointsOf, parse, UsageError } from "./args.js";
+import { clientTls, endpointsOf, parse, UsageError } from "./args.js";
 import { SupervisedInstance } from "./run-instance.js";
 
 /** RUN_TTL_MS_DEFAULT: the registry's default lease (README: "default 5 s"). */
@@ -71,7 +71,7 @@ export async function runCommand(argv: string[], out: (s: string) => void): Prom
     if (err instanceof SupervisorError) throw new UsageError(`run: --${err.message}`);
     throw err;
   }
-  const client = new RaftmeshClient(endpoints, { deadlineMs: ttlMs });
+  const client = new RaftmeshClient(endpoints, { ...clientTls(), deadlineMs: ttlMs });
   const instance = new SupervisedInstance({ client, supervisor, service, id, address, port, ttlMs, report: (r) => out(JSON.stringify(r)) });
   instance.start();
   await new Promise<void>((resolve) => {

@@ -1,12 +1,17 @@
 /**
  * npm start: a local 3-node cluster on 127.0.0.1, one `raftmesh agent` process per node, data
  * in ./data/<id>/. Prints each node's addresses and the leader; Ctrl-C stops all three cleanly;
- * the next `npm start` restarts them on the same data.
+ * the next `npm start` restarts them on the same data. `npm start -- --tls` runs them with mutual
+ * TLS on every port, with a development CA and node certificates made in ./data/tls/ (kept across
+ * starts; `raftmesh tls init` is the same code).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RaftmeshClient } from "../client/index.js";
+import { tlsInit } from "./tls-command.js";
 import { table } from "./table.js";
 
 /** LOCAL_NODES is the size of the local cluster. */
@@ -27,6 +32,33 @@ const ids = Array.from({ length: LOCAL_NODES }, (_, i) => `n${i + 1}`);
 const port = (base: number, id: string) => base + Number(id.slice(1));
 const members = ids.map((id) => `${id}=127.0.0.1:${port(PEER_BASE, id)}/127.0.0.1:${port(API_BASE, id)}`).join(",");
 const dataDir = process.env.RAFTMESH_DATA_DIR || "./data";
+const startArgs = process.argv.slice(2);
+for (const a of startArgs) {
+  if (a !== "--tls") {
+    process.stderr.write(`npm start: unknown option "${a}" (the only one is --tls)\n`);
+    process.exit(2);
+  }
+}
+/** tlsDir holds the local cluster's CA and node certificates when --tls is given. */
+const tlsDir = startArgs.includes("--tls") ? join(dataDir, "tls") : undefined;
+
+/** prepareTls makes the development CA and node certificates once; later starts reuse them. */
+function prepareTls(dir: string): void {
+  if (ids.every((id) => existsSync(join(dir, `${id}.pem`))) && existsSync(join(dir, "ca.pem"))) return;
+  const result = tlsInit({ dir, nodes: ids });
+  process.stdout.write(`TLS: ${result.caKept ? "kept the CA" : "made a development CA"} and node certificates in ${dir}/\n`);
+}
+
+/** tlsEnv is node id's TLS settings (none without --tls). */
+function tlsEnv(id: string): Record<string, string> {
+  if (!tlsDir) return {};
+  return { RAFTMESH_TLS_CA: join(tlsDir, "ca.pem"), RAFTMESH_TLS_CERT: join(tlsDir, `${id}.pem`), RAFTMESH_TLS_KEY: join(tlsDir, `${id}-key.pem`) };
+}
+
+/** clientEnv is what a client of the local cluster needs: the CA to trust (none without --tls). */
+function clientEnv(): Record<string, string> {
+  return tlsDir ? { RAFTMESH_CA: join(tlsDir, "ca.pem") } : {};
+}
 
 /** Children run the same CLI: through tsx from the sources, or plain node from dist/. */
 function agentCommand(): string[] {
@@ -51,6 +83,7 @@ function startNode(id: string): void {
       RAFTMESH_MEMBERS: members,
       RAFTMESH_BOOTSTRAP: "true",
       RAFTMESH_LOG_FORMAT: "json",
+      ...tlsEnv(id),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -86,7 +119,7 @@ function startHello(n: number, hport: number): void {
   const file = self.replace(/cli[/\\]start-local\.(ts|js)$/, "demo/hello.$1");
   const apis = ids.map((id) => `127.0.0.1:${port(API_BASE, id)}`).join(",");
   const args = file.endsWith(".ts") ? ["--import", "tsx", file] : [file];
-  const child = spawn(process.execPath, [...args, `hello-${n}`, String(hport), apis], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...args, `hello-${n}`, String(hport), apis], { env: { ...process.env, ...clientEnv() }, stdio: ["ignore", "pipe", "pipe"] });
   demos.add(child);
   const relay = (stream: NodeJS.ReadableStream) => createInterface({ input: stream }).on("line", (line) => process.stdout.write(`hello-${n} | ${line}\n`));
   if (child.stdout) relay(child.stdout);
@@ -113,7 +146,8 @@ function stopAll(): void {
 }
 
 async function reportWhenLed(): Promise<void> {
-  const client = new RaftmeshClient(ids.map((id) => `127.0.0.1:${port(API_BASE, id)}`), { deadlineMs: 1_000 });
+  const client = new RaftmeshClient(ids.map((id) => `127.0.0.1:${port(API_BASE, id)}`), { deadlineMs: 1_000, tls: tlsDir ? { ca: join(tlsDir, "ca.pem") } : undefined });
+  const admin = tlsDir ? "https" : "http";
   const start = Date.now();
   try {
     let warned = false;
@@ -129,10 +163,12 @@ async function reportWhenLed(): Promise<void> {
           `127.0.0.1:${port(PEER_BASE, id)}`,
           `127.0.0.1:${port(API_BASE, id)}`,
           `http://127.0.0.1:${port(BALANCER_BASE, id)}`,
-          `http://127.0.0.1:${port(ADMIN_BASE, id)}`,
+          `${admin}://127.0.0.1:${port(ADMIN_BASE, id)}`,
         ]);
         process.stdout.write(`\n${table(["NODE", "PEER", "API (gRPC)", "BALANCER (HTTP)", "ADMIN (HTTP)"], rows)}\n`);
-        process.stdout.write(`leader: ${st.leader} (term ${st.term}); data in ${dataDir}/; try: npx raftmesh status; Ctrl-C stops\n`);
+        const ca = tlsDir ? ` --ca ${join(tlsDir, "ca.pem")}` : "";
+        process.stdout.write(`leader: ${st.leader} (term ${st.term}); data in ${dataDir}/; try: npx raftmesh status${ca}; Ctrl-C stops\n`);
+        if (tlsDir) process.stdout.write(`TLS: mutual TLS between the nodes; API and admin over TLS (CA ${join(tlsDir, "ca.pem")}; client certificate ${join(tlsDir, "client.pem")})\n`);
         process.stdout.write(`demo: three instances of hello; try: curl 127.0.0.1:${port(BALANCER_BASE, "n1")}/svc/hello/\n\n`);
         return;
       }
@@ -143,6 +179,7 @@ async function reportWhenLed(): Promise<void> {
   }
 }
 
+if (tlsDir) prepareTls(tlsDir);
 process.on("SIGINT", stopAll);
 process.on("SIGTERM", stopAll);
 for (const id of ids) startNode(id);

@@ -1,4 +1,5 @@
-import { type Client, credentials, type ServiceError, status } from "@grpc/grpc-js";
+import { type ChannelCredentials, type Client, credentials, type ServiceError, status } from "@grpc/grpc-js";
+import { channelCredentials, type ClientTlsOptions, TlsFiles } from "../common/tls.js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX, SESSION_WINDOW } from "../common/limits.js";
 import type {
   CompareMsg,
@@ -89,12 +90,22 @@ export class RaftmeshClient {
    */
   private readonly outstanding = new Set<number>();
   private readonly waiters: (() => void)[] = [];
+  private readonly channel: ChannelCredentials;
+  private readonly tlsFiles: TlsFiles | undefined;
 
+  /**
+   * defaults.tls dials with TLS: the CA to trust and, for a cluster that asks clients for a
+   * certificate, this client's certificate and key (PEM paths, reloaded when they change; a
+   * TlsError names the bad one). serverName replaces the endpoints' host names in the check of
+   * the server's certificate.
+   */
   constructor(
     readonly endpoints: readonly string[],
-    private readonly defaults: { deadlineMs?: number } = {},
+    private readonly defaults: { deadlineMs?: number; tls?: ClientTlsOptions; serverName?: string } = {},
   ) {
     if (endpoints.length === 0) throw new Error("at least one endpoint is needed");
+    this.tlsFiles = defaults.tls ? new TlsFiles(defaults.tls) : undefined;
+    this.channel = this.tlsFiles ? channelCredentials(this.tlsFiles) : credentials.createInsecure();
   }
 
   status(opts: CallOptions = {}): Promise<NodeStatusMsg> {
@@ -263,6 +274,7 @@ export class RaftmeshClient {
   close(): void {
     for (const c of this.stubs.values()) c.close();
     this.stubs.clear();
+    this.tlsFiles?.close();
   }
 
   private order(opts: CallOptions): string[] {
@@ -364,9 +376,10 @@ export class RaftmeshClient {
     const key = `${service}@${endpoint}`;
     let c = this.stubs.get(key);
     if (!c) {
-      c = new (clientApi()[service])(endpoint, credentials.createInsecure(), {
+      c = new (clientApi()[service])(endpoint, this.channel, {
         "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
         "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
+        ...(this.defaults.serverName ? { "grpc.ssl_target_name_override": this.defaults.serverName } : {}),
       });
       this.stubs.set(key, c);
     }

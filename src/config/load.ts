@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { readTlsMaterial, TlsError } from "../common/tls.js";
 import { ConfigError } from "./errors.js";
 import { type AgentConfig, FIELDS } from "./schema.js";
 
@@ -61,5 +62,29 @@ function checkCrossFields(cfg: AgentConfig): void {
   }
   if (cfg.bootstrap && !cfg.members.some((m) => m.id === cfg.nodeId)) {
     throw new ConfigError("members", "merged", `must include this node (${cfg.nodeId}) to bootstrap a new cluster`);
+  }
+  checkTls(cfg);
+}
+
+/** checkTls insists on all three TLS files or none, and reads them now so a bad file is a configuration error naming its field. */
+function checkTls(cfg: AgentConfig): void {
+  const set = { tlsCa: cfg.tlsCa, tlsCert: cfg.tlsCert, tlsKey: cfg.tlsKey };
+  const given = Object.entries(set).filter(([, v]) => v !== "");
+  if (given.length === 0) {
+    if (cfg.tlsClientAuth) throw new ConfigError("tlsClientAuth", "merged", "needs tlsCa, tlsCert and tlsKey");
+    return;
+  }
+  const missing = Object.entries(set).find(([, v]) => v === "");
+  if (missing) throw new ConfigError(missing[0], "merged", `is needed with ${given.map(([k]) => k).join(" and ")} (TLS takes all three)`);
+  let members: readonly string[];
+  try {
+    members = readTlsMaterial({ ca: cfg.tlsCa, cert: cfg.tlsCert, key: cfg.tlsKey }, { ca: "tlsCa", cert: "tlsCert", key: "tlsKey" }).members;
+  } catch (err) {
+    if (err instanceof TlsError) throw new ConfigError(err.field, "merged", err.message.slice(err.field.length + 2));
+    throw err;
+  }
+  if (!members.includes(cfg.nodeId)) {
+    const named = members.length ? members.map((m) => `"${m}"`).join(", ") : "no member";
+    throw new ConfigError("tlsCert", "merged", `${cfg.tlsCert} names ${named} (SAN URI raftmesh://member/<id>), not this node "${cfg.nodeId}"`);
   }
 }

@@ -59,6 +59,16 @@ export interface AgentConfig {
   readonly alertRetryBudgetHoldMs: number;
   /** metrics: keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted). */
   readonly metrics: boolean;
+  /**
+   * TLS: the cluster CA, this node's certificate (naming it as SAN URI raftmesh://member/<id>)
+   * and key, all PEM paths, all three or none ("": plaintext). With them every port speaks TLS and
+   * peers authenticate each other by certificate; files are reloaded when they change.
+   */
+  readonly tlsCa: string;
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  /** tlsClientAuth: clients of the API and admin ports must present a certificate of the CA too. */
+  readonly tlsClientAuth: boolean;
 }
 
 /** TcpUpstreamConfig is one TCP upstream listener: the service it forwards to and its port. */
@@ -113,6 +123,13 @@ function int(field: string, [min, max]: readonly [number, number]) {
       throw new ConfigError(field, source, `must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
     }
     return n;
+  };
+}
+
+function path(field: string) {
+  return (raw: unknown, source: string): string => {
+    if (typeof raw !== "string") throw new ConfigError(field, source, "must be a file path (or empty for none)");
+    return raw;
   };
 }
 
@@ -244,5 +261,9 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "alertCrashLoopRestarts", flag: "alert-crash-loop-restarts", env: "RAFTMESH_ALERT_CRASH_LOOP_RESTARTS", parse: int("alertCrashLoopRestarts", [1, 1_000]), fallback: 3, help: "InstanceCrashLooping fires for an instance re-registered this often..." },
   { key: "alertCrashLoopWindowMs", flag: "alert-crash-loop-window-ms", env: "RAFTMESH_ALERT_CRASH_LOOP_WINDOW_MS", parse: int("alertCrashLoopWindowMs", ALERT_MS_RANGE), fallback: 300_000, help: "...within this window" },
   { key: "alertRetryBudgetHoldMs", flag: "alert-retry-budget-hold-ms", env: "RAFTMESH_ALERT_RETRY_BUDGET_HOLD_MS", parse: int("alertRetryBudgetHoldMs", ALERT_MS_RANGE), fallback: 60_000, help: "RetryBudgetExhausted fires when this node's balancer refused a retry and resolves this long after the last" },
+  { key: "tlsCa", flag: "tls-ca", env: "RAFTMESH_TLS_CA", parse: path("tlsCa"), fallback: "", help: "PEM file of the cluster CA; with --tls-cert and --tls-key every port speaks TLS and peers check each other's certificate (\"\": plaintext)" },
+  { key: "tlsCert", flag: "tls-cert", env: "RAFTMESH_TLS_CERT", parse: path("tlsCert"), fallback: "", help: "PEM file of this node's certificate (SAN URI raftmesh://member/<node id>; reloaded on change)" },
+  { key: "tlsKey", flag: "tls-key", env: "RAFTMESH_TLS_KEY", parse: path("tlsKey"), fallback: "", help: "PEM file of this node's private key (reloaded on change)" },
+  { key: "tlsClientAuth", flag: "tls-client-auth", env: "RAFTMESH_TLS_CLIENT_AUTH", parse: bool("tlsClientAuth"), fallback: false, help: "with TLS: API and admin clients must present a certificate of the CA too (peers always must)" },
   { key: "metrics", flag: "metrics", env: "RAFTMESH_METRICS", parse: bool("metrics"), fallback: true, help: "keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted)" },
 ];

@@ -7,7 +7,7 @@
  * Run alone: tsx src/demo/hello.ts <id> <port> <api address,...>
  */
 import { createServer } from "node:http";
-import { RaftmeshClient } from "../client/index.js";
+import { RaftmeshClient, tlsFromEnv } from "../client/index.js";
 
 /** HELLO_TTL_MS is the demo's lease: short, so a killed instance leaves the rotation within seconds. */
 const HELLO_TTL_MS = 3_000;
@@ -16,7 +16,7 @@ const RETRY_MS = 500;
 
 const [id = "hello-1", portText = "7701", apis = "127.0.0.1:7201"] = process.argv.slice(2);
 const port = Number(portText);
-const client = new RaftmeshClient(apis.split(","), { deadlineMs: 2_000 });
+const client = new RaftmeshClient(apis.split(","), { deadlineMs: 2_000, tls: tlsFromEnv(process.env) });
 let served = 0;
 
 const server = createServer((req, res) => {

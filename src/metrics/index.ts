@@ -53,6 +53,30 @@ export class NodeMetrics {
     balancerCollector(this.registry, src);
   }
 
+  /**
+   * followTls reports the node's certificate: seconds until it expires (read at each scrape, so a
+   * renewed certificate shows at once) and how often the files were taken again.
+   */
+  followTls(files: { readonly material: { readonly notAfterMs?: number }; readonly reloads: number }): void {
+    new PromGauge({
+      name: "raftmesh_tls_cert_expiry_seconds",
+      help: "Seconds until this node's TLS certificate expires (negative once expired).",
+      registers: [this.registry],
+      collect() {
+        const notAfter = files.material.notAfterMs;
+        if (notAfter !== undefined) this.set((notAfter - Date.now()) / 1000);
+      },
+    });
+    new PromGauge({
+      name: "raftmesh_tls_reloads",
+      help: "Times this node took changed TLS files into use since it started.",
+      registers: [this.registry],
+      collect() {
+        this.set(files.reloads);
+      },
+    });
+  }
+
   /** apiInterceptor is the gRPC server interceptor that counts and times client API calls. */
   apiInterceptor(): ServerInterceptor {
     return apiInterceptor(this.registry);

@@ -93,6 +93,25 @@ export class MissingIdentityError extends TransportError {
   }
 }
 
+/**
+ * PeerCertificateError is raised by a receiver with TLS on when the caller's certificate does not
+ * name the member it claims to be (or there is no certificate): the identity in the metadata is
+ * only believed when the certificate says the same.
+ */
+export class PeerCertificateError extends TransportError {
+  constructor(
+    readonly claimedNodeId: string,
+    readonly certificateMembers: readonly string[],
+  ) {
+    super(
+      certificateMembers.length === 0
+        ? `caller claims to be node "${claimedNodeId}" but presented no certificate naming a member`
+        : `caller claims to be node "${claimedNodeId}" but its certificate names ${certificateMembers.map((m) => `"${m}"`).join(", ")}`,
+    );
+    this.name = "PeerCertificateError";
+  }
+}
+
 /** WireFormatError is thrown by the wire decoders when a frame does not describe a valid Raft message. */
 export class WireFormatError extends TransportError {
   constructor(reason: string) {
@@ -146,6 +165,7 @@ export class PeerRefusedError extends TransportError {
 /** statusOf maps a transport error to the gRPC status a receiver answers with; this is the only place that mapping lives. */
 export function statusOf(error: TransportError): status {
   if (error instanceof ForeignClusterError || error instanceof UnknownPeerError || error instanceof WrongPeerAddressError) return status.PERMISSION_DENIED;
+  if (error instanceof PeerCertificateError) return status.UNAUTHENTICATED;
   if (error instanceof WrongTargetError || error instanceof MissingIdentityError) return status.FAILED_PRECONDITION;
   if (error instanceof WireFormatError || error instanceof ImpossiblePeerMessageError) return status.INVALID_ARGUMENT;
   if (error instanceof SnapshotIntegrityError) return status.DATA_LOSS;

@@ -3,9 +3,11 @@
  * is pure so that it is tested without sockets.
  */
 import { isIP } from "node:net";
+import type { PeerCertificate } from "node:tls";
 import { Metadata } from "@grpc/grpc-js";
+import { certificateMembers } from "../common/tls.js";
 import { type NodeId, nodeId } from "../raft/types.js";
-import { ForeignClusterError, MissingIdentityError, type TransportError, UnknownPeerError, WrongPeerAddressError, WrongTargetError } from "./errors.js";
+import { ForeignClusterError, MissingIdentityError, PeerCertificateError, type TransportError, UnknownPeerError, WrongPeerAddressError, WrongTargetError } from "./errors.js";
 
 /** METADATA_CLUSTER_ID carries the sender's cluster id. */
 export const METADATA_CLUSTER_ID = "x-raftmesh-cluster-id";
@@ -74,14 +76,26 @@ export function checkIdentity(remote: CallIdentity, local: Pick<LocalIdentity, "
 
 /**
  * verifyPeerIdentity checks that a call claiming to come from member `claimedId` (already known to
- * be a peer by checkIdentity) arrives from that member: without TLS, the one thing a receiver can
- * check is that the connection comes from the host of the member's configured peer address. It
- * is checked only when that address is an IP literal (a host name may resolve to several
- * addresses, or differently here), and it proves little when members share a host: any process on
- * that host may claim any of their ids. Mutual TLS with certificate identities is the real proof;
- * its check belongs here too, so every peer call goes through this one function.
+ * be a peer by checkIdentity) comes from that member. With TLS on (`requireCertificate`), the proof
+ * is the client certificate: it must name the claimed member (SAN URI raftmesh://member/<id>; the
+ * cluster CA was already checked by the handshake). Without TLS, the one thing a receiver can check
+ * is that the connection comes from the host of the member's configured peer address. That is
+ * checked only when the address is an IP literal (a host name may resolve to several addresses, or
+ * differently here), and it proves little when members share a host: any process on that host may
+ * claim any of their ids. With a certificate the address is not checked (NAT and container
+ * networks may show another source address; the certificate is the stronger proof).
  */
-export function verifyPeerIdentity(call: PeerCall, claimedId: NodeId, local: Pick<LocalIdentity, "addressOf">): TransportError | undefined {
+export function verifyPeerIdentity(
+  call: PeerCall & { getAuthContext?(): { sslPeerCertificate?: PeerCertificate } | null },
+  claimedId: NodeId,
+  local: Pick<LocalIdentity, "addressOf">,
+  requireCertificate = false,
+): TransportError | undefined {
+  if (requireCertificate) {
+    const cert = call.getAuthContext?.()?.sslPeerCertificate;
+    const named = cert ? certificateMembers(cert) : [];
+    return named.includes(claimedId) ? undefined : new PeerCertificateError(claimedId, named);
+  }
   const configured = local.addressOf(claimedId);
   if (configured === undefined) return undefined;
   const configuredHost = normalizeHost(hostOf(configured));

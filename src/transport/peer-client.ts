@@ -4,7 +4,7 @@
  * blocks the caller or throws for a network reason: a message that cannot go is dropped and
  * counted, because Raft retries whatever matters.
  */
-import { type ChannelOptions, Client, type ClientWritableStream, credentials, type ServiceError, status } from "@grpc/grpc-js";
+import { type ChannelCredentials, type ChannelOptions, Client, type ClientWritableStream, credentials, type ServiceError, status } from "@grpc/grpc-js";
 import type { Message, NodeId } from "../raft/types.js";
 import { Backoff } from "./backoff.js";
 import { isRefusal, PeerRefusedError, TransportClosedError, TransportError } from "./errors.js";
@@ -40,6 +40,8 @@ export interface PeerClientOptions {
   readonly onUnreachable: (peer: NodeId) => void;
   /** onSnapshot is called once per snapshot handed to sendSnapshot, when it was acknowledged or failed. */
   readonly onSnapshot: (report: SnapshotReport) => void;
+  /** credentials dial the peer (TLS, checking that its certificate names the target); plaintext when absent. */
+  readonly credentials?: ChannelCredentials;
 }
 
 /** PeerStats counts what happened on the way to one peer since its client was created. */
@@ -84,7 +86,7 @@ export class PeerClient {
 
   constructor(private readonly options: PeerClientOptions) {
     const { limits } = options;
-    this.client = new Client(options.address, credentials.createInsecure(), channelOptions(limits));
+    this.client = new Client(options.address, options.credentials ?? credentials.createInsecure(), channelOptions(limits));
     this.backoff = new Backoff(limits.reconnectBackoffMsMin, limits.reconnectBackoffMsMax, options.random);
     this.snapshots = new SnapshotSender({ ...options, client: this.client });
     this.connect();

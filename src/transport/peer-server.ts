@@ -33,6 +33,8 @@ export interface PeerServerOptions {
    * never a call this server ended itself. It must not throw.
    */
   readonly streamEnded?: (peer: NodeId) => void;
+  /** requireCertificate: with TLS on, a caller's certificate must name the member it claims to be. */
+  readonly requireCertificate?: boolean;
 }
 
 /** PeerServerStats counts what the receiving side saw since it started. */
@@ -223,7 +225,7 @@ export class PeerServer {
   checkCaller<R>(call: PeerCall & { readonly metadata: Metadata }, callback: sendUnaryData<R>, kind: string): CallIdentity | undefined {
     const identity = readIdentity(call.metadata);
     if (identity instanceof TransportError) return this.refuse(call, callback, kind, identity, {});
-    const refusal = checkIdentity(identity, this.options.local) ?? verifyPeerIdentity(call, identity.nodeId, this.options.local);
+    const refusal = checkIdentity(identity, this.options.local) ?? verifyPeerIdentity(call, identity.nodeId, this.options.local, this.options.requireCertificate === true);
     if (!refusal) return identity;
     const remote = { remoteClusterId: identity.clusterId, remoteNodeId: identity.nodeId, targetId: identity.targetId };
     return this.refuse(call, callback, kind, refusal, remote);

@@ -12,6 +12,7 @@ import {
   status,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { channelCredentials, memberCheck, serverCredentials, type TlsFiles } from "../common/tls.js";
 import type { Message, NodeId } from "../raft/types.js";
 import { TransportClosedError, TransportError, UnknownPeerError } from "./errors.js";
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, PEER_FRAME_BYTES_MAX, resolveLimits, SERVER_SHUTDOWN_GRACE_MS, type TransportLimits } from "./limits.js";
@@ -44,6 +45,12 @@ export interface GrpcTransportOptions {
   readonly limits?: Partial<TransportLimits>;
   /** random drives reconnect jitter; Math.random by default. */
   readonly random?: () => number;
+  /**
+   * tls, when given, is mutual TLS on the peer port: the server asks every caller for a certificate
+   * of the CA naming the member it claims to be, and each client checks that the peer it dialled
+   * presents the certificate of the member it meant. Both follow the files when they change.
+   */
+  readonly tls?: TlsFiles;
 }
 
 /** TransportStats are the transport's counters; totals include peers that were removed since. */
@@ -101,6 +108,7 @@ export class GrpcTransport {
       streamEnded: (peer) => {
         if (!this.closed) this.disconnectedHandler?.(peer);
       },
+      requireCertificate: options.tls !== undefined,
     });
     this.setPeers(options.peers);
   }
@@ -112,7 +120,8 @@ export class GrpcTransport {
     this.register(server);
     try {
       const port = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(bindAddress, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+        const creds = this.options.tls ? serverCredentials(this.options.tls, true) : ServerCredentials.createInsecure();
+        server.bindAsync(bindAddress, creds, (error, bound) => (error ? reject(error) : resolve(bound)));
       });
       this.ownServer = server;
       this.logger.info({ bindAddress, port }, "peer server listening");
@@ -298,6 +307,7 @@ export class GrpcTransport {
       random: this.options.random,
       onUnreachable: (peer) => this.unreachableHandler?.(peer),
       onSnapshot: (report) => this.snapshotHandler?.(report),
+      credentials: this.options.tls ? channelCredentials(this.options.tls, memberCheck(id)) : undefined,
     });
   }
 

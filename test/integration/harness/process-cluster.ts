@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { RaftmeshClient } from "../../../src/client/index.js";
+import { type ClientTlsOptions, RaftmeshClient } from "../../../src/client/index.js";
 
 /** REPO_ROOT is where src/cli/main.ts lives; agents run from the sources through tsx. */
 export const REPO_ROOT = resolve(import.meta.dirname, "../../..");
@@ -34,6 +34,8 @@ export interface ClusterOptions {
   readonly size?: number;
   /** env is added to every node's environment (e.g. RAFTMESH_SNAPSHOT_ENTRIES). */
   readonly env?: Record<string, string>;
+  /** clientTls makes client() dial with TLS (a cluster started with TLS on). */
+  readonly clientTls?: ClientTlsOptions;
 }
 
 /** freePorts asks the kernel for n distinct free ports on 127.0.0.1. */
@@ -279,7 +281,7 @@ export class ProcessCluster {
   client(id: string): RaftmeshClient {
     let c = this.clients.get(id);
     if (!c) {
-      c = new RaftmeshClient([this.api(id)], { deadlineMs: 3_000 });
+      c = new RaftmeshClient([this.api(id)], { deadlineMs: 3_000, tls: this.options.clientTls });
       this.clients.set(id, c);
     }
     return c;
