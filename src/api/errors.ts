@@ -9,7 +9,7 @@
  */
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
 import { clipDetails } from "../common/echo.js";
-import { InvariantViolationError } from "../common/errors.js";
+import { InvariantViolationError, TlsError } from "../common/errors.js";
 import { METADATA_LEADER, METADATA_LEADER_API, METADATA_NOT_APPLIED } from "../common/metadata.js";
 import { ConfigError } from "../config/index.js";
 import {
@@ -222,6 +222,8 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass
   // Configuration is checked at start; an address in a request is checked by the API (InvalidArgumentError).
   [ConfigError, INTERNAL_ROW],
   [InvariantViolationError, INTERNAL_ROW],
+  // TLS material is read at start and on file change, never in a request.
+  [TlsError, INTERNAL_ROW],
 ]);
 
 /** rowOf is the row of err's class, or of its nearest ancestor that has one. */

@@ -1,7 +1,8 @@
 /** The typed client of the raftmesh client API, used by the CLI, the tests and applications. */
 export { CALL_DEADLINE_MS_DEFAULT, type CallOptions, type InstanceInput, type MeshEventMsg, RaftmeshClient } from "./client.js";
 export { RaftmeshError } from "./errors.js";
-export { type ClientTlsOptions, TlsError, tlsFromEnv } from "../common/tls.js";
+export { TlsError } from "../common/errors.js";
+export { type ClientTlsOptions, tlsFromEnv } from "../common/tls.js";
 export {
   clientHeartbeat,
   type DemotionReason,

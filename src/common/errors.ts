@@ -19,3 +19,15 @@ export class InvariantViolationError extends Error {
 export function invariant(cond: unknown, component: string, message: string | (() => string)): asserts cond {
   if (!cond) throw new InvariantViolationError(component, typeof message === "string" ? message : message());
 }
+
+/** TlsError is TLS material that cannot be used, naming the field (config key or flag) it came from. */
+export class TlsError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${field}: ${message}`, options);
+    this.name = "TlsError";
+  }
+}

@@ -4,6 +4,7 @@
  * them. A node's certificate names the member it belongs to as the SAN URI
  * `raftmesh://member/<id>`; a peer is checked against that URI, never against its address.
  */
+import { TlsError } from "./errors.js";
 import { readFileSync, statSync } from "node:fs";
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import type { PeerCertificate, SecureContextOptions } from "node:tls";
@@ -25,18 +26,6 @@ export const TLS_RELOAD_CHECK_MS = 1_000;
 /** memberUri is the SAN URI a member's certificate carries. */
 export function memberUri(id: string): string {
   return `${MEMBER_URI_PREFIX}${id}`;
-}
-
-/** TlsError is TLS material that cannot be used, naming the field (config key or flag) it came from. */
-export class TlsError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${field}: ${message}`, options);
-    this.name = "TlsError";
-  }
 }
 
 /** TlsPaths name the PEM files: the CA bundle to trust, and this side's certificate and key (both or neither). */

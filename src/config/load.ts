@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { readTlsMaterial, TlsError } from "../common/tls.js";
+import { TlsError } from "../common/errors.js";
+import { readTlsMaterial } from "../common/tls.js";
 import { ConfigError } from "./errors.js";
 import { type AgentConfig, FIELDS } from "./schema.js";
 
