@@ -75,7 +75,8 @@ describe("cluster time on a 3-node cluster", () => {
 
     // Any write under the new leader (sessions expire as commands apply), then the client's retry.
     await c.client(next).put("ct/other", Buffer.from("x"));
-    const retry = await unaryCall<{ index: number; duplicate: boolean }>(kv(next), "Put", { key: "ct/k", value: Buffer.from("second"), session });
+    // The retry is the same request (a different one under a spent seq is refused whatever the clock).
+    const retry = await unaryCall<{ index: number; duplicate: boolean }>(kv(next), "Put", { key: "ct/k", value: Buffer.from("first"), session });
     expect(retry).toMatchObject({ duplicate: true, index: first.index });
     const got = await c.client(next).get("ct/k");
     expect([got.value.toString(), got.kv?.version]).toEqual(["first", 1]);

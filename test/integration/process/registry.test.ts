@@ -214,13 +214,17 @@ describe("registry on a 3-node cluster", () => {
       session,
     });
     expect(first.duplicate).toBe(false);
-    // The retry carries a different value: if it applied, the value and version would show it.
+    // The retry is the same request: answered as the first, applied once (the version shows it).
     const retry = await unaryCall<{ index: number; duplicate: boolean }>(raw(clientApi().KV, followers[1] as string), "Put", {
       key: "session/k",
-      value: Buffer.from("second"),
+      value: Buffer.from("first"),
       session,
     });
     expect(retry).toMatchObject({ duplicate: true, index: first.index });
+    // The same seq for a different request is refused naming session.seq, and does not apply.
+    const reused = await unaryCall(raw(clientApi().KV, followers[1] as string), "Put", { key: "session/k", value: Buffer.from("second"), session }).catch((e: unknown) => e);
+    expect(reused).toMatchObject({ code: status.FAILED_PRECONDITION });
+    expect((reused as { details: string }).details).toContain("session.seq");
     const got = await c.client(leader).get("session/k");
     expect([got.value.toString(), got.kv?.version, got.kv?.modIndex]).toEqual(["first", 1, first.index]);
 
