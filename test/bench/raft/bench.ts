@@ -30,8 +30,11 @@ const VALUE_BYTES = 256;
 const WARMUP_MS = 1_000;
 /** WARMUP_CONCURRENCY drives the warm-up run. */
 const WARMUP_CONCURRENCY = 16;
-/** REGISTER_SERVICE is the service every benchmark registration goes to. */
-const REGISTER_SERVICE = "bench";
+/**
+ * REGISTER_SERVICES: registrations are spread over this many services ("bench-0" …), so a whole
+ * run (tens of thousands of registrations) stays under the registry's 10,000 instances per service.
+ */
+const REGISTER_SERVICES = 100;
 /**
  * REGISTER_METADATA_CHARS: the registration carries this many characters of metadata, so with its
  * id, address and port it holds about as many bytes as a put's key and 256-byte value.
@@ -90,8 +93,9 @@ async function raftmeshSubject(): Promise<Subject> {
     },
     register: async (key) => {
       const id = key.replace(/[^A-Za-z0-9._-]/g, "-");
-      const via = values.target === "all" ? c.ids[Number(id.slice(id.lastIndexOf("-") + 1)) % c.ids.length] : leader;
-      await c.client(via ?? leader).register({ service: REGISTER_SERVICE, id, address: "10.0.0.1", port: 8080, metadata }, { deadlineMs: 5_000 });
+      const n = Number(id.slice(id.lastIndexOf("-") + 1));
+      const via = values.target === "all" ? c.ids[n % c.ids.length] : leader;
+      await c.client(via ?? leader).register({ service: `bench-${n % REGISTER_SERVICES}`, id, address: "10.0.0.1", port: 8080, metadata }, { deadlineMs: 5_000 });
     },
     pids: () => c.ids.map((id) => c.pc.pid(id)).filter((p): p is number => p !== undefined),
     failover: async () => {
