@@ -7,35 +7,22 @@
  * skipped with a note, except in CI, where it fails.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Backend, call, startBackend } from "../balancer/harness.js";
 import { freePorts, ProcessCluster, REPO_ROOT, waitFor } from "../harness/process-cluster.js";
+import { findOnPath, IN_CI } from "../../fixtures/tools.js";
 
 const NODES = ["n1", "n2", "n3"] as const;
 /** REQUESTS is how many requests go through n1's balancing endpoint; its counters must show exactly these. */
 const REQUESTS = 25;
 /** PROMETHEUS_WAIT_MS bounds the wait for Prometheus to scrape all three nodes (1 s interval). */
 const PROMETHEUS_WAIT_MS = 12_000;
-const IN_CI = Boolean(process.env.CI) && process.env.CI !== "false";
 const PROMETHEUS = findOnPath("prometheus");
 const SKIP_PROMETHEUS = PROMETHEUS === undefined && !IN_CI;
-
-function findOnPath(bin: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    try {
-      accessSync(join(dir, bin), constants.X_OK);
-      return join(dir, bin);
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
 
 /** Sample is one line of the text format: name, labels, value. */
 interface Sample {

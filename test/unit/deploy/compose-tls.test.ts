@@ -6,35 +6,22 @@
  * path mapped to a temporary directory), so a certificate naming the wrong node would fail here.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { tlsInit } from "../../../src/cli/tls-command.js";
 import { FIELDS, loadConfig } from "../../../src/config/index.js";
+import { findOnPath, IN_CI } from "../../fixtures/tools.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 /** COMPOSE_TIMEOUT_MS bounds one `docker-compose config` run (a Python start-up, about a second). */
 const COMPOSE_TIMEOUT_MS = 60_000;
 /** TLS_DIR is where the compose file mounts the certificates in each container. */
 const TLS_DIR = "/etc/raftmesh/tls";
-const IN_CI = Boolean(process.env.CI) && process.env.CI !== "false";
 const COMPOSE_BIN = findOnPath("docker-compose");
 const SKIP = COMPOSE_BIN === undefined && !IN_CI;
-
-function findOnPath(bin: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    try {
-      accessSync(join(dir, bin), constants.X_OK);
-      return join(dir, bin);
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
 
 /** serviceBlocks cuts compose's normalised output into its services' text (two-space-indented keys under the top-level services:). */
 function serviceBlocks(text: string): Map<string, string> {

@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, readFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { type AgentConfig, FIELDS, loadConfig } from "../../../src/config/index.js";
+import { findOnPath, IN_CI } from "../../fixtures/tools.js";
 
 // The compose file must describe a cluster that the agent's own config loader accepts. loadConfig
 // ignores environment variables it does not know, so a misspelt RAFTMESH_ name would silently fall
@@ -17,7 +18,6 @@ const BALANCER_PORT = 7300;
 /** COMPOSE_TIMEOUT_MS bounds one `docker-compose config` run (a Python start-up, about a second). */
 const COMPOSE_TIMEOUT_MS = 60_000;
 
-const IN_CI = Boolean(process.env.CI) && process.env.CI !== "false";
 const COMPOSE_BIN = findOnPath("docker-compose");
 const SKIP_COMPOSE = COMPOSE_BIN === undefined && !IN_CI;
 
@@ -205,19 +205,6 @@ function servicesOf(doc: Yaml): Service[] {
       dockerfile: asString(asMap(s.build, `${name}.build`).dockerfile, `${name}.build.dockerfile`),
     };
   });
-}
-
-function findOnPath(bin: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    try {
-      accessSync(join(dir, bin), constants.X_OK);
-      return join(dir, bin);
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
 }
 
 function portOfAddress(hostPort: string): number {

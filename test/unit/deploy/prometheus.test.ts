@@ -4,33 +4,20 @@
  * check can fail. Without promtool the test is skipped with a note, except in CI, where it fails.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { findOnPath, IN_CI } from "../../fixtures/tools.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const ALERTS = join(ROOT, "cluster/prometheus/alerts.yml");
 /** PROMTOOL_TIMEOUT_MS bounds one promtool run (it starts in well under a second). */
 const PROMTOOL_TIMEOUT_MS = 30_000;
-const IN_CI = Boolean(process.env.CI) && process.env.CI !== "false";
 const PROMTOOL = findOnPath("promtool");
 const SKIP = PROMTOOL === undefined && !IN_CI;
 const note = SKIP ? " (skipped: promtool is not on PATH; install Debian's prometheus package — .ci/run does, and CI=1 makes this fail)" : "";
-
-function findOnPath(bin: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    try {
-      accessSync(join(dir, bin), constants.X_OK);
-      return join(dir, bin);
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
 
 function checkRules(file: string) {
   if (PROMTOOL === undefined) throw new Error("promtool is not on PATH in CI; .ci/run should have installed Debian's prometheus package");
