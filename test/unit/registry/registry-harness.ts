@@ -3,6 +3,8 @@ import { encodeCommand } from "../../../src/registry/codec.js";
 import { RegistryStateMachine, type RegistryStateMachineOptions } from "../../../src/registry/state-machine.js";
 import type { CommandResult, InstanceSpec, RegistryCommand, RegistryEvent, Session } from "../../../src/registry/types.js";
 import { instanceSpec } from "../../fixtures/registry.js";
+import { RegistryWorkload } from "../../sim/registry-workload.js";
+import { Rng } from "../../sim/rng.js";
 
 /** T0 is the leader-stamped time the harness starts at. */
 export const T0 = 1_700_000_000_000;
@@ -70,4 +72,15 @@ export function legacySnapshot(data: Uint8Array, version: 2 | 3): Uint8Array {
   };
   if (version === 3) out.clusterTime = clusterTime;
   return new TextEncoder().encode(JSON.stringify(out));
+}
+
+/** randomLog draws a random log: registry writes (with retries, stale and bad ones) and leader no-ops, with leader time that may step back. */
+export function randomLog(seed: number, length: number): Uint8Array[] {
+  const rng = new Rng(seed);
+  const workload = new RegistryWorkload(rng);
+  let at = T0;
+  return Array.from({ length }, () => {
+    at += rng.nextInt(3_000) - 500;
+    return rng.chance(0.05) ? new Uint8Array(0) : workload.next(at);
+  });
 }

@@ -5,20 +5,8 @@ import { EntryKind } from "../../../src/raft/index.js";
 import { copyRecord, INSTANCE_FIELDS } from "../../../src/registry/fields.js";
 import { compactInstance, INTERN_CHARS_MAX, StringPool } from "../../../src/registry/records.js";
 import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
-import { RegistryWorkload } from "../../sim/registry-workload.js";
-import { Rng } from "../../sim/rng.js";
-import { b64, Harness, spec, T0 } from "./registry-harness.js";
+import { b64, Harness, randomLog, spec } from "./registry-harness.js";
 
-/** script draws a random log of registry writes (with retries, stale and bad ones) and leader no-ops. */
-function script(seed: number, length: number): Uint8Array[] {
-  const rng = new Rng(seed);
-  const workload = new RegistryWorkload(rng);
-  let at = T0;
-  return Array.from({ length }, () => {
-    at += rng.nextInt(3_000) - 500;
-    return rng.chance(0.05) ? new Uint8Array(0) : workload.next(at);
-  });
-}
 
 const apply = (sm: RegistryStateMachine, data: Uint8Array) => sm.apply({ term: 1, index: sm.applied + 1, kind: EntryKind.Normal, data });
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -27,7 +15,7 @@ describe("sliced registry snapshots", () => {
   it("snapshot property: writes applied between the slices never reach the snapshot; it is exactly the state at its index", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 5 }), (seed, at, sliceRows) => {
-        const log = script(seed, 300);
+        const log = randomLog(seed, 300);
         const live = new RegistryStateMachine();
         const still = new RegistryStateMachine();
         for (const d of log.slice(0, at)) {

@@ -4,20 +4,8 @@ import { EntryKind } from "../../../src/raft/index.js";
 import { MalformedSnapshotError, SnapshotVersionError } from "../../../src/registry/errors.js";
 import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import { REGISTRY_SNAPSHOT_VERSION } from "../../../src/registry/state-machine-snapshot.js";
-import { RegistryWorkload } from "../../sim/registry-workload.js";
-import { Rng } from "../../sim/rng.js";
-import { b64, Harness, spec, T0 } from "./registry-harness.js";
+import { b64, Harness, randomLog, spec, T0 } from "./registry-harness.js";
 
-/** script draws a random log: registry writes (with retries, stale and bad ones) and leader no-ops, with leader time that may step back. */
-function script(seed: number, length: number): Uint8Array[] {
-  const rng = new Rng(seed);
-  const workload = new RegistryWorkload(rng);
-  let at = T0;
-  return Array.from({ length }, () => {
-    at += rng.nextInt(3_000) - 500;
-    return rng.chance(0.05) ? new Uint8Array(0) : workload.next(at);
-  });
-}
 
 function feed(sm: RegistryStateMachine, data: readonly Uint8Array[], from = 0): unknown[] {
   return data.map((d, i) => sm.apply({ term: 1, index: from + i + 1, kind: EntryKind.Normal, data: d }));
@@ -86,7 +74,7 @@ describe("registry snapshots", () => {
   it("snapshot property: two machines fed the same random log end with the same results and byte-identical snapshots", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 300 }), (seed, length) => {
-        const log = script(seed, length);
+        const log = randomLog(seed, length);
         const a = new RegistryStateMachine();
         const b = new RegistryStateMachine();
         expect(JSON.stringify(feed(b, log))).toBe(JSON.stringify(feed(a, log)));
@@ -99,7 +87,7 @@ describe("registry snapshots", () => {
   it("snapshot property: snapshot, restore and continue equals continuing directly", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 2, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, length, cut) => {
-        const log = script(seed, length);
+        const log = randomLog(seed, length);
         const at = Math.floor(cut * length);
         const direct = new RegistryStateMachine();
         const directResults = feed(direct, log);
