@@ -1,5 +1,8 @@
 import { createServer } from "node:net";
+import type { Client, Metadata, ServiceError } from "@grpc/grpc-js";
 import { EntryKind, type Message, type MessageType, type NodeId, nodeId, type Snapshot } from "../../../src/raft/types.js";
+import { peerMethods } from "../../../src/transport/proto.js";
+import type { WireEnvelope } from "../../../src/transport/wire.js";
 import { GrpcTransport, type TransportLimits, type TransportLogger } from "../../../src/transport/index.js";
 
 /** CLUSTER is the cluster id the transport tests run in. */
@@ -118,4 +121,14 @@ export async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   if (address === null || typeof address === "string") throw new Error("no port");
   return address.port;
+}
+
+/** rawStream opens Stream with the given metadata, writes envelopes, and resolves with the call's error, or null. */
+export function rawStream(client: Client, metadata: Metadata, envelopes: WireEnvelope[]): Promise<ServiceError | null> {
+  const { stream } = peerMethods();
+  return new Promise((resolve) => {
+    const call = client.makeClientStreamRequest(stream.path, stream.requestSerialize, stream.responseDeserialize, metadata, { deadline: Date.now() + 3000 }, (error) => resolve(error));
+    for (const e of envelopes) call.write(e);
+    call.end();
+  });
 }

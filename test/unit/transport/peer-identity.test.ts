@@ -6,9 +6,8 @@ import { WrongPeerAddressError } from "../../../src/transport/errors.js";
 import { GrpcTransport } from "../../../src/transport/index.js";
 import { offHostPeerAddresses } from "../../../src/transport/transport.js";
 import { hostOf, identityMetadata, isLoopbackHost, verifyPeerIdentity } from "../../../src/transport/identity.js";
-import { peerMethods } from "../../../src/transport/proto.js";
-import { encodeMessage, type WireEnvelope } from "../../../src/transport/wire.js";
-import { CLUSTER, capturingLogger, message, startNode, type TestNode, waitFor } from "./helpers.js";
+import { encodeMessage, } from "../../../src/transport/wire.js";
+import { CLUSTER, capturingLogger, message, startNode, type TestNode, waitFor , rawStream } from "./helpers.js";
 
 const nodes: TestNode[] = [];
 const clients: Client[] = [];
@@ -22,16 +21,6 @@ function rawClient(address: string): Client {
   const client = new Client(address, credentials.createInsecure());
   clients.push(client);
   return client;
-}
-
-/** rawStream opens Stream with the given metadata, writes envelopes, and resolves with the call's error, or null. */
-function rawStream(client: Client, metadata: Metadata, envelopes: WireEnvelope[]): Promise<ServiceError | null> {
-  const { stream } = peerMethods();
-  return new Promise((resolve) => {
-    const call = client.makeClientStreamRequest(stream.path, stream.requestSerialize, stream.responseDeserialize, metadata, { deadline: Date.now() + 3000 }, (error) => resolve(error));
-    for (const e of envelopes) call.write(e);
-    call.end();
-  });
 }
 
 const claimN1 = identityMetadata({ clusterId: CLUSTER, nodeId: nodeId("n1"), targetId: nodeId("n2") });

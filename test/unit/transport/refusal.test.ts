@@ -5,8 +5,8 @@ import { METADATA_NODE_ID } from "../../../src/transport/index.js";
 import { identityMetadata } from "../../../src/transport/identity.js";
 import { peerMethods } from "../../../src/transport/proto.js";
 import { snapshotChunks } from "../../../src/transport/snapshot-chunks.js";
-import { encodeMessage, type WireEnvelope, type WireSnapshotChunk } from "../../../src/transport/wire.js";
-import { CLUSTER, connect, message, snapshot, startNode, type TestNode, waitFor } from "./helpers.js";
+import { encodeMessage, type WireSnapshotChunk } from "../../../src/transport/wire.js";
+import { CLUSTER, connect, message, snapshot, startNode, type TestNode, waitFor , rawStream } from "./helpers.js";
 
 const nodes: TestNode[] = [];
 const clients: Client[] = [];
@@ -28,16 +28,6 @@ function rawSnapshot(client: Client, metadata: Metadata, chunks: WireSnapshotChu
   return new Promise((resolve) => {
     const call = client.makeClientStreamRequest(installSnapshot.path, installSnapshot.requestSerialize, installSnapshot.responseDeserialize, metadata, { deadline: Date.now() + 3000 }, (error) => resolve(error));
     for (const chunk of chunks) call.write(chunk);
-    call.end();
-  });
-}
-
-/** rawStream opens Stream with the given metadata, writes envelopes, and resolves with the call's error, or null. */
-function rawStream(client: Client, metadata: Metadata, envelopes: WireEnvelope[]): Promise<ServiceError | null> {
-  const { stream } = peerMethods();
-  return new Promise((resolve) => {
-    const call = client.makeClientStreamRequest(stream.path, stream.requestSerialize, stream.responseDeserialize, metadata, { deadline: Date.now() + 3000 }, (error) => resolve(error));
-    for (const e of envelopes) call.write(e);
     call.end();
   });
 }
