@@ -146,31 +146,33 @@ export function checkTableFile(path: string, bytes: Uint8Array): void {
     at = size.next;
   }
   const [metaindex, index] = handles as [BlockHandle, BlockHandle];
-  for (const handle of [metaindex, ...blockHandles(path, bytes, metaindex, footerAt), ...blockHandles(path, bytes, index, footerAt)]) {
-    readBlock(path, bytes, handle, footerAt);
+  // The two handle blocks are checked as they are parsed; the blocks they name only need their checksums.
+  for (const handle of [...blockHandles(path, bytes, metaindex, footerAt), ...blockHandles(path, bytes, index, footerAt)]) {
+    checkBlock(path, bytes, handle, footerAt);
   }
 }
 
-/** readBlock checks one block's checksum and returns its contents, uncompressed. */
-function readBlock(path: string, bytes: Uint8Array, handle: BlockHandle, limit: number): Uint8Array {
+/**
+ * checkBlock checks one block's checksum (over the stored, possibly compressed, bytes) and its
+ * compression type, and returns the stored contents and type. Data blocks need no more: a block
+ * whose checksum holds is the block LevelDB wrote.
+ */
+function checkBlock(path: string, bytes: Uint8Array, handle: BlockHandle, limit: number): { contents: Uint8Array; compressed: boolean } {
   if (handle.offset + handle.size + BLOCK_TRAILER_BYTES > limit) throw new CorruptFileError(path, handle.offset, "block runs past the table's data");
   const contents = bytes.subarray(handle.offset, handle.offset + handle.size);
   const trailer = handle.offset + handle.size;
   const type = bytes[trailer] as number;
   const stored = new DataView(bytes.buffer, bytes.byteOffset + trailer + 1, 4).getUint32(0, true);
   if (crc32c(bytes.subarray(trailer, trailer + 1), crc32c(contents)) !== unmask(stored)) throw new CorruptFileError(path, handle.offset, "block checksum mismatch");
-  if (type === 0) return contents;
-  if (type === 1) {
-    const out = snappyDecompress(contents);
-    if (out === undefined) throw new CorruptFileError(path, handle.offset, "block does not decompress");
-    return out;
-  }
-  throw new CorruptFileError(path, trailer, `unknown block compression ${type}`);
+  if (type !== 0 && type !== 1) throw new CorruptFileError(path, trailer, `unknown block compression ${type}`);
+  return { contents, compressed: type === 1 };
 }
 
 /** blockHandles reads a block whose entries' values are block handles (an index or metaindex block). */
 function blockHandles(path: string, bytes: Uint8Array, handle: BlockHandle, limit: number): BlockHandle[] {
-  const block = readBlock(path, bytes, handle, limit);
+  const stored = checkBlock(path, bytes, handle, limit);
+  const block = stored.compressed ? snappyDecompress(stored.contents) : stored.contents;
+  if (block === undefined) throw new CorruptFileError(path, handle.offset, "block does not decompress");
   if (block.length < 4) throw new CorruptFileError(path, handle.offset, "block too short for its restart count");
   const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
   const restarts = view.getUint32(block.length - 4, true);
