@@ -208,9 +208,8 @@ function aclDocument(acl: AclState): { bootstrapIndex: number; tokens: unknown[]
   return { bootstrapIndex: acl.bootstrapIndex, tokens: acl.tokens.map((t) => [t.accessor, t.secretHash, t.name, t.rules, t.createIndex]) };
 }
 
-/** decodeAcl reads the "acl" member (absent: NO_ACL), checking every token as apply() would have. */
+/** decodeAcl reads the "acl" member, checking every token as apply() would have. */
 function decodeAcl(v: unknown): AclState {
-  if (v === undefined) return NO_ACL;
   if (typeof v !== "object" || v === null) throw new MalformedSnapshotError("acl is not an object");
   const o = v as Record<string, unknown>;
   const tokens = rows(o.tokens, "acl tokens", 5).map((t): AclToken => {
@@ -307,7 +306,7 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     ];
   });
   const clusterTime = version === SNAPSHOT_VERSION_NO_CLUSTER_TIME ? largestTime(services, sessions) : num(raw.clusterTime, "clusterTime");
-  return { applied, clusterTime, services, kv, sessions, acl: decodeAcl(raw.acl) };
+  return raw.acl === undefined ? { applied, clusterTime, services, kv, sessions } : { applied, clusterTime, services, kv, sessions, acl: decodeAcl(raw.acl) };
 }
 
 /** columns checks a header: strings, each known (a column this code does not know would be lost), none twice. */
