@@ -128,6 +128,24 @@ describe("access control on a process cluster", () => {
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.every((n) => n === "orders")).toBe(true);
 
+    // A stream is checked message by message: KeepAlive for orders goes through, then billing ends it.
+    const stub = new (clientApi().Registry)(c.api(f), credentials.createInsecure());
+    const md = new Metadata();
+    md.set("authorization", `Bearer ${orders.secret}`);
+    const ended = await new Promise<{ answers: number; code: number; details: string }>((resolve) => {
+      const call = (stub as unknown as { KeepAlive: (m: Metadata) => import("@grpc/grpc-js").ClientDuplexStream<object, object> }).KeepAlive(md);
+      let answers = 0;
+      call.on("data", () => {
+        answers++;
+        if (answers === 1) call.write({ service: "billing", id: "b1" });
+      });
+      call.on("error", (e: ServiceError) => resolve({ answers, code: e.code, details: e.details }));
+      call.on("end", () => resolve({ answers, code: status.OK, details: "" }));
+      call.write({ service: "orders", id: "o1" });
+    });
+    stub.close();
+    expect(ended).toEqual({ answers: 1, code: status.PERMISSION_DENIED, details: expect.stringContaining('KeepAlive needs write on service "billing"') });
+
     // A deleted token is refused on every node within a moment.
     await admin.aclDeleteToken(orders.token.accessor);
     await waitFor(
