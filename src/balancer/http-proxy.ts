@@ -10,6 +10,7 @@
  */
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { type ClientReader, isShared } from "./client-read.js";
 import { ChunkedReader, chunkPrefix, LAST_CHUNK } from "./h1/chunked.js";
 import {
   findHeadEnd,
@@ -81,9 +82,9 @@ export class H1Server {
     this.sweeper.unref();
   }
 
-  /** accept serves a client connection whose first bytes (already read) are `first`. */
-  accept(socket: Socket, first: Buffer): void {
-    const c = new ClientConn(this, socket);
+  /** accept serves a client connection whose first bytes (already read, maybe a view of the shared read buffer) are `first`. */
+  accept(socket: Socket, reader: ClientReader, first: Buffer): void {
+    const c = new ClientConn(this, socket, reader);
     this.conns.add(c);
     c.receive(first);
   }
@@ -134,18 +135,30 @@ class ClientConn {
   constructor(
     private readonly server: H1Server,
     readonly socket: Socket,
+    private readonly reader: ClientReader,
   ) {
     this.remote = socket.remoteAddress ?? "";
     this.xff = `x-forwarded-for: ${this.remote}\r\n`;
     this.headStart = performance.now();
-    socket.on("data", (c: Buffer) => this.receive(c));
+    reader.to((c: Buffer) => this.receive(c));
     socket.on("drain", () => this.req?.clientDrain());
     socket.on("end", () => this.onEnd());
     socket.on("error", () => {});
     socket.on("close", () => this.onClose());
   }
 
+  /**
+   * receive takes bytes read from the client. chunk may be a view of the thread's shared read
+   * buffer (client-read.ts), valid only during the call: it is parsed and forwarded in place, and
+   * what is kept past the call (a head in progress, pipelined bytes, a body) is copied.
+   */
   receive(chunk: Buffer): void {
+    this.take(chunk);
+    const p = this.pending;
+    if (p !== undefined && isShared(p)) this.pending = Buffer.from(p);
+  }
+
+  private take(chunk: Buffer): void {
     switch (this.state) {
       case CS.Head:
         this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -217,12 +230,13 @@ class ClientConn {
     if (head.upgrade) {
       this.state = CS.Tunnel;
       this.server.forget(this);
-      this.socket.removeAllListeners("data");
+      this.reader.release();
       this.socket.removeAllListeners("drain");
       this.socket.removeAllListeners("end");
       this.socket.removeAllListeners("close");
       if (this.paused) this.socket.resume();
-      handleUpgrade(ctx.routes, this.socket, buf, head, this.remote);
+      // The tunnel writes the bytes after the head when its connection is up: they are its own copy.
+      handleUpgrade(ctx.routes, this.socket, isShared(buf) ? Buffer.from(buf) : buf, head, this.remote);
       return;
     }
     const hasBody = head.chunked || head.contentLength > 0;
@@ -580,7 +594,10 @@ class ProxyRequest implements UpstreamUser {
     return end;
   }
 
-  private bodyBytes(b: Buffer): void {
+  private bodyBytes(view: Buffer): void {
+    // Body bytes are kept (for retries, or queued) or written (a write may complete later): a view
+    // of the shared read buffer is copied first.
+    const b = isShared(view) ? Buffer.from(view) : view;
     if (this.body) {
       this.body.push(b);
       return;
