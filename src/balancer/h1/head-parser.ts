@@ -240,6 +240,17 @@ interface ConnTokens {
   named: string[] | undefined;
 }
 
+/** CONN is the ConnTokens every parse fills (reset first): parses are synchronous, each thread has its own. */
+const CONN: ConnTokens = { close: false, keepAlive: false, upgrade: false, named: undefined };
+
+function resetConn(): ConnTokens {
+  CONN.close = false;
+  CONN.keepAlive = false;
+  CONN.upgrade = false;
+  CONN.named = undefined;
+  return CONN;
+}
+
 function connectionTokens(buf: Buffer, from: number, to: number, into: ConnTokens): void {
   let i = from;
   while (i < to) {
@@ -289,14 +300,16 @@ function valueEnd(buf: Buffer, from: number, to: number): number {
  * costs no closure and no array for them.
  */
 const NAMED: number[] = [];
+/** namedLength is how much of NAMED the last scan filled (NAMED keeps its size: no array resize per head). */
+let namedLength = 0;
 
 /**
  * scanHeaders walks the header lines of buf[from, end) (end: just past the blank line) in one pass
  * over the bytes, checking each, pushing [start, end, kind] per line to lines and (id, vs, ve) per
- * named header to NAMED (cleared first). Returns an error or undefined.
+ * named header to NAMED[0, namedLength) (refilled from 0). Returns an error or undefined.
  */
 function scanHeaders(buf: Buffer, from: number, end: number, lines: number[]): HeadError | undefined {
-  NAMED.length = 0;
+  namedLength = 0;
   let p = from;
   const stop = end - 2;
   while (p < stop) {
@@ -312,7 +325,10 @@ function scanHeaders(buf: Buffer, from: number, end: number, lines: number[]): H
     let kind = LineKind.Forward;
     if (id !== H.Other) {
       const vs = valueStart(buf, c + 1, eol);
-      NAMED.push(id, vs, valueEnd(buf, vs, eol));
+      NAMED[namedLength] = id;
+      NAMED[namedLength + 1] = vs;
+      NAMED[namedLength + 2] = valueEnd(buf, vs, eol);
+      namedLength += 3;
       kind = id === H.ForwardedFor ? LineKind.ForwardedFor : id === H.Epoch ? LineKind.Epoch : id === H.Host || id === H.ContentLength || id === H.RequestId ? LineKind.Forward : LineKind.Drop;
     }
     lines.push(p, eol, kind);
@@ -375,10 +391,10 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   let upgradeHeader = false;
   let hasRequestId = false;
   let forwardedFor: string | undefined;
-  const conn: ConnTokens = { close: false, keepAlive: false, upgrade: false, named: undefined };
+  const conn = resetConn();
   // A header the proxy refuses on a line before a malformed one is the error answered, as the lines come.
   const err = scanHeaders(buf, eol + 2, end, lines);
-  for (let n = 0; n < NAMED.length; n += 3) {
+  for (let n = 0; n < namedLength; n += 3) {
     const vs = NAMED[n + 1]!;
     const ve = NAMED[n + 2]!;
     switch (NAMED[n] as H) {
@@ -471,10 +487,10 @@ export function parseResponseHead(buf: Buffer, from: number, end: number): Respo
   const lines: number[] = [];
   let contentLength = -1;
   let chunked = false;
-  const conn: ConnTokens = { close: false, keepAlive: false, upgrade: false, named: undefined };
+  const conn = resetConn();
   // A header the proxy refuses on a line before a malformed one is the error answered, as the lines come.
   const err = scanHeaders(buf, eol + 2, end, lines);
-  for (let n = 0; n < NAMED.length; n += 3) {
+  for (let n = 0; n < namedLength; n += 3) {
     const id = NAMED[n] as H;
     const vs = NAMED[n + 1]!;
     const ve = NAMED[n + 2]!;
