@@ -1197,12 +1197,12 @@ function responseHead(buf: Buffer, r: ResponseHead, extra: string, bodyEnd: numb
   let size = 9 + (r.statusLineEnd - r.statusAt) + 2 + extra.length + 2 + (bodyEnd - r.end);
   for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) size += lines[i + 1]! - lines[i]! + 2;
   const out = Buffer.allocUnsafe(size);
-  let at = HTTP11.copy(out, 0);
-  at += buf.copy(out, at, r.statusAt, r.statusLineEnd + 2);
+  let at = put(out, 0, HTTP11, 0, HTTP11.length);
+  at = put(out, at, buf, r.statusAt, r.statusLineEnd + 2);
   at = copyLines(buf, lines, out, at, LineKind.Forward, -1);
   if (extra.length > 0) at += out.write(extra, at, "latin1");
   out[at] = 13;
   out[at + 1] = 10;
-  if (bodyEnd > r.end) buf.copy(out, at + 2, r.end, bodyEnd);
+  if (bodyEnd > r.end) put(out, at + 2, buf, r.end, bodyEnd);
   return out;
 }

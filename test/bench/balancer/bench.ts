@@ -18,9 +18,10 @@
  *                             [--grpc-concurrency 16] [--grpc-calls 200000] [--paced-delay-ms 2]
  *                             [--only "raftmesh http,haproxy http,..."]: only the named rows (and
  *                             the ratios between them; gRPC only when "grpc" is named)
- *                             [--compare <dir>]: a second endpoint from another checkout of the
- *                             repository (rows "baseline http", "baseline tcp", "baseline http
- *                             paced"), interleaved with this one: a hot-path change before/after
+ *                             [--compare <name>=<dir>,...]: endpoints from other checkouts of the
+ *                             repository (rows "<name> http", "<name> tcp", "<name> http paced";
+ *                             a bare <dir> is named "baseline"), interleaved with this one: a
+ *                             hot-path change before/after
  *   npm run bench:balancer -- --metrics-cost [--seconds 5] [--repeats 5]: only the raftmesh
  *     endpoint, with metrics on and off side by side (runs interleaved on, off, on, off, ...), and
  *     the cost of metrics in requests/s and in requests per CPU-second.
@@ -53,7 +54,7 @@ const CONNECTIONS = Number(values.connections);
 const HERE = import.meta.dirname;
 const BASE_PORT = 18_300;
 const BACKENDS = [BASE_PORT + 1, BASE_PORT + 2, BASE_PORT + 3];
-const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30, nodeTcp: BASE_PORT + 31, baseHttp: BASE_PORT + 14, baseTcp: BASE_PORT + 15 };
+const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30, nodeTcp: BASE_PORT + 31, compare: BASE_PORT + 50 };
 const CLK_TCK = 100;
 const GRPC_BACKENDS = [BASE_PORT + 41, BASE_PORT + 42, BASE_PORT + 43];
 const GRPC_CONCURRENCY = Number(values["grpc-concurrency"]);
@@ -335,9 +336,14 @@ async function main(): Promise<void> {
   // The endpoint learns the gRPC backends from its environment (service "hello-grpc").
   process.env.BENCH_GRPC_PORTS = GRPC_BACKENDS.join(",");
   const rm = await start("raftmesh", process.execPath, [...tsx, resolve(HERE, "endpoint.ts"), String(PORTS.rmHttp), String(PORTS.rmTcp), ...BACKENDS.map(String)], /^ready/);
-  const base = values.compare
-    ? await start("baseline", process.execPath, [...tsx, resolve(values.compare, "test/bench/balancer/endpoint.ts"), String(PORTS.baseHttp), String(PORTS.baseTcp), ...BACKENDS.map(String)], /^ready/)
-    : undefined;
+  const others: { name: string; proc: Proc; http: number; tcp: number }[] = [];
+  for (const [i, spec] of (values.compare?.split(",") ?? []).entries()) {
+    const eq = spec.indexOf("=");
+    const name = eq === -1 ? "baseline" : spec.slice(0, eq);
+    const http = PORTS.compare + 2 * i;
+    const proc = await start(name, process.execPath, [...tsx, resolve(spec.slice(eq + 1), "test/bench/balancer/endpoint.ts"), String(http), String(http + 1), ...BACKENDS.map(String)], /^ready/);
+    others.push({ name, proc, http, tcp: http + 1 });
+  }
   const ha = await start("haproxy", "haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
   const ng = await start("nginx", "nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
   const nt = await start("node minimal tcp", process.execPath, [...tsx, resolve(HERE, "minimal-tcp.ts"), String(PORTS.nodeTcp), ...BACKENDS.map(String)], /^ready/);
@@ -355,19 +361,17 @@ async function main(): Promise<void> {
     { target: "haproxy tcp", url: `http://127.0.0.1:${PORTS.haTcp}/`, pid: ha.child.pid },
     // Baseline: the smallest Node TCP proxy (minimal-tcp.ts), what Node's socket API allows at best.
     { target: "node minimal tcp", url: `http://127.0.0.1:${PORTS.nodeTcp}/`, pid: nt.child.pid },
-    ...(base
-      ? [
-          { target: "baseline http", url: `http://127.0.0.1:${PORTS.baseHttp}/svc/hello/`, pid: base.child.pid },
-          { target: "baseline tcp", url: `http://127.0.0.1:${PORTS.baseTcp}/`, pid: base.child.pid },
-        ]
-      : []),
+    ...others.flatMap((o) => [
+      { target: `${o.name} http`, url: `http://127.0.0.1:${o.http}/svc/hello/`, pid: o.proc.child.pid },
+      { target: `${o.name} tcp`, url: `http://127.0.0.1:${o.tcp}/`, pid: o.proc.child.pid },
+    ]),
   ];
   const allPaced: Target[] = [
     { target: "direct paced", url: direct, pid: undefined, script: paced },
     { target: "raftmesh http paced", url: rmUrl, pid: rm.child.pid, script: paced },
     { target: "haproxy http paced", url: `http://127.0.0.1:${PORTS.haHttp}/`, pid: ha.child.pid, script: paced },
     { target: "raftmesh tcp paced", url: `http://127.0.0.1:${PORTS.rmTcp}/`, pid: rm.child.pid, script: paced },
-    ...(base ? [{ target: "baseline http paced", url: `http://127.0.0.1:${PORTS.baseHttp}/svc/hello/`, pid: base.child.pid, script: paced }] : []),
+    ...others.map((o) => ({ target: `${o.name} http paced`, url: `http://127.0.0.1:${o.http}/svc/hello/`, pid: o.proc.child.pid, script: paced })),
   ];
   // Saturated and paced rows are interleaved apart: a paced run beside saturated ones would see their tail.
   const rows: Row[] = [...measureAll(all.filter((t) => wanted(t.target))), ...measureAll(allPaced.filter((t) => wanted(t.target)))];
@@ -386,9 +390,13 @@ async function main(): Promise<void> {
       nodeTcpFloor: ratio("node minimal tcp", "haproxy tcp"),
       httpPaced: ratio("raftmesh http paced", "haproxy http paced", "direct paced"),
       tcpPaced: ratio("raftmesh tcp paced", "haproxy http paced", "direct paced"),
-      baselineHttp: ratio("baseline http", "haproxy http"),
-      httpVsBaseline: ratio("raftmesh http", "baseline http"),
-      baselineHttpPaced: ratio("baseline http paced", "haproxy http paced", "direct paced"),
+      ...Object.fromEntries(
+        others.flatMap((o) => [
+          [`${o.name}Http`, ratio(`${o.name} http`, "haproxy http")],
+          [`httpVs_${o.name}`, ratio("raftmesh http", `${o.name} http`)],
+          [`${o.name}HttpPaced`, ratio(`${o.name} http paced`, "haproxy http paced", "direct paced")],
+        ]),
+      ),
     }).filter(([, v]) => v !== undefined),
   ) as Record<string, { rps: number; reqPerCpuS: number; p99AddedMs: number }>;
   const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "-");
