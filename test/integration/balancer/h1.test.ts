@@ -185,7 +185,7 @@ describe("balancer: HTTP/1.1 framing through the endpoint", () => {
     const [a, b, rest] = await Promise.all([putInPieces(ep.port, "/svc/echo/kept", kept), putInPieces(ep.port, "/svc/echo/streamed", streamed), others]);
     expect(a.equals(Buffer.concat([Buffer.from(`PUT /kept ${kept.length}:`), kept]))).toBe(true);
     expect(b.equals(Buffer.concat([Buffer.from(`PUT /streamed ${streamed.length}:`), streamed]))).toBe(true);
-    rest.forEach((r, i) => expect(r.equals(Buffer.concat([Buffer.from(`PUT /o${i} 3000:`), noise(3000, 10 + i)]))).toBe(true));
+    for (const [i, r] of rest.entries()) expect(r.equals(Buffer.concat([Buffer.from(`PUT /o${i} 3000:`), noise(3000, 10 + i)]))).toBe(true);
   });
 
   it("balancer: h1: HEAD and 204 answers have no body, and the connection carries the next request", async () => {
