@@ -98,6 +98,8 @@ const HT = 9;
 const COLON = 58;
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 const LFLF = Buffer.from("\n\n");
+/** NEAR_HEAD_BYTES: findHeadEnd looks for the blank line by a loop over this many bytes first (a typical head is 100-500 bytes). */
+const NEAR_HEAD_BYTES = 1024;
 
 /** TCHAR[b] is 1 for the bytes of a token (RFC 9110 §5.6.2): header names and methods. */
 const TCHAR = new Uint8Array(256);
@@ -120,6 +122,17 @@ for (let c = 33; c < 127; c++) TARGET_OK[c] = 1;
  * yet, or an error when it can never be valid: longer than max, or ended by bare LFs.
  */
 export function findHeadEnd(buf: Buffer, from: number, to: number, max: number): number | HeadError {
+  // Most heads end within the first bytes read: a loop over them finds the blank line for less
+  // than Buffer#indexOf's call and argument checks cost; past them (or not found), indexOf.
+  const near = Math.min(to, from + NEAR_HEAD_BYTES, from + max);
+  for (let i = from + 3; i < near; i++) {
+    if (buf[i] === LF && buf[i - 1] === CR && buf[i - 2] === LF && buf[i - 3] === CR) return i + 1;
+  }
+  if (near === to && to - from <= max) {
+    // The whole of buf[from, to) was looked at: no blank line yet.
+    const lf = buf.indexOf(LFLF, from);
+    return lf !== -1 && lf < to ? ERR.bareLf : -1;
+  }
   const at = buf.indexOf(CRLFCRLF, from);
   if (at !== -1 && at + 4 <= to) {
     if (at + 4 - from > max) return ERR.tooLarge;
