@@ -9,7 +9,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer as createH2cServer, connect as h2Connect, type ServerHttp2Session } from "node:http2";
+import { createServer as createH2cServer, createSecureServer, connect as h2Connect, type ServerHttp2Session } from "node:http2";
 import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -185,6 +185,35 @@ describe("balancer: TLS termination and origination", () => {
     // Both instances answered, each saw the node's certificate; keep-alive reuses the TLS connections.
     expect([...bodies].sort()).toEqual(["b1 client=n1", "b2 client=n1"]);
     expect(b1.handshakes + b2.handshakes).toBeLessThanOrEqual(4);
+  });
+
+  it("h2 (gRPC) streams to instances over TLS with ALPN h2 and the node's client certificate", async () => {
+    const secure = createSecureServer({ cert: pem(dir, "b1.pem"), key: pem(dir, "b1-key.pem"), ca: pem(dir, "ca.pem"), requestCert: true, rejectUnauthorized: true });
+    const sessions = new Set<ServerHttp2Session>();
+    secure.on("session", (x) => sessions.add(x));
+    secure.on("stream", (st) => {
+      const cn = (st.session?.socket as TLSSocket | undefined)?.getPeerCertificate().subject?.CN ?? "none";
+      st.respond({ ":status": 200 });
+      st.end(`h2s client=${cn}`);
+    });
+    await new Promise<void>((r) => secure.listen(0, "127.0.0.1", () => r()));
+    const port = (secure.address() as AddressInfo).port;
+    backends = [{ id: "h2s", port, server: secure as never, hits: 0, last: undefined, close: () => new Promise<void>((r) => { secure.close(() => r()); for (const x of sessions) x.destroy(); }) }];
+    await ep.set([table("grpcs", [endpointOf({ id: "h2s", port })], { upstreamTls: true })]);
+    const session = h2Connect(`https://127.0.0.1:${ep.port}`, { ca: pem(dir, "ca.pem") });
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        const st = session.request({ ":path": "/svc/grpcs/x", ":authority": "grpcs" });
+        let out = "";
+        st.on("data", (c) => (out += c));
+        st.once("end", () => resolve(out));
+        st.once("error", reject);
+        st.end();
+      });
+      expect(body).toBe("h2s client=n1");
+    } finally {
+      session.close();
+    }
   });
 
   it("an instance whose certificate does not verify: 502 upstream-tls-failed with the reason, one handshake per request", async () => {
