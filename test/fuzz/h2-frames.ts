@@ -337,8 +337,12 @@ export async function runH2Fuzz(cluster: Pick<ProcessCluster, "api" | "isRunning
     if (list.code !== Status.OK) problems.push(`KV.List for the state check: ${statusName(list.code)} ${list.details}`);
     else {
       const got = decode<{ kvs: { key: string; value: Buffer }[] }>("KV", "List", list.response!).kvs.map((e) => `${e.key}=${e.value.toString("base64")}`);
-      const want = [...written].map(([k, v]) => `${k}=${v}`).sort();
-      if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`state differs under ${prefix}: cluster ${got.length} keys, the valid puts ${want.length}`);
+      // In key order, as KV.List answers (sorting the joined strings would put "1=" after "10=").
+      const want = [...written].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`);
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        const first = got.findIndex((g, i) => g !== want[i]);
+        problems.push(`state differs under ${prefix}: cluster ${got.length} keys, the valid puts ${want.length}; first difference at ${first}: cluster ${got[first]}, puts ${want[first]}`);
+      }
     }
   } finally {
     for (const c of clients) c.close();
