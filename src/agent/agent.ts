@@ -94,6 +94,8 @@ export class Agent {
     let tls: NodeTls | undefined;
     let balancerTls: ReturnType<typeof loadBalancerTls> | undefined;
     let unwatchExpiry: (() => void) | undefined;
+    // started: what runs once Raft has started, so a failed start (a balancer port taken) stops it again.
+    let started: { node: RaftNode; leases: LeaseDriver; monitoring: Monitoring; api: ApiServer; admin: AdminHttp } | undefined;
     try {
       const unsafe = readUnsafe(logger);
       tls = loadNodeTls(config, childLogger(logger, { component: "tls" }));
@@ -151,6 +153,14 @@ export class Agent {
         tls: tls ? { files: tls.files, clientAuth: tls.clientAuth } : undefined,
       });
       const adminPort = await admin.listen(config.adminListen);
+      // Raft starts before the balancer's worker threads: spawning them took 2-3 s on a loaded
+      // machine (each loads the balancer's modules), and a restarted member that waits for them
+      // before it ticks delays the cluster's next election by as much. The feed lists the
+      // registry in full when it starts, so entries applied meanwhile are not missed.
+      node.start();
+      leases.start();
+      monitoring.start();
+      started = { node, leases, monitoring, api, admin };
       balancerTls = loadBalancerTls(config, tls, childLogger(logger, { component: "balancer" }));
       const expiring = [...(tls ? [{ name: "node", files: tls.files }] : []), ...balancerTls.own];
       unwatchExpiry = watchCertificateExpiry(expiring, childLogger(logger, { component: "tls" }), (w) =>
@@ -159,14 +169,18 @@ export class Agent {
       const balancer = await startBalancer({ ...config, tls: balancerTls.files }, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
       if (metrics && balancer.stats) metrics.followBalancer(balancer.stats);
       monitoring.balancer = { listen: config.balancerListen, workers: config.balancerWorkers, ports: Object.fromEntries(balancer.ports), tcpUpstreams: config.tcpUpstreams };
-      node.start();
-      leases.start();
-      monitoring.start();
       await local?.agent.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
       return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, balancerTls, unwatchExpiry }, logger);
     } catch (err) {
+      if (started) {
+        started.monitoring.stop();
+        started.leases.stop();
+        await started.api.close();
+        await started.node.stop();
+        await started.admin.close();
+      }
       unwatchExpiry?.();
       balancerTls?.close();
       tls?.files.close();

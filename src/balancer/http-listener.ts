@@ -6,6 +6,7 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
+import { ClientReader } from "./client-read.js";
 import { createH2cServer } from "./h2c-proxy.js";
 import { H1Server, type ProxyContext } from "./http-proxy.js";
 import { CLIENT_CONNECTIONS_MAX, HEADERS_TIMEOUT_MS } from "./limits.js";
@@ -21,7 +22,8 @@ const H2_PREFACE_START = Buffer.from("PRI");
 export function createListener(ctx: ProxyContext, headersTimeoutMs = HEADERS_TIMEOUT_MS): NetServer {
   const { serve, close } = servers(ctx, headersTimeoutMs);
   // allowHalfOpen: a client that ends its side after its request still gets the response.
-  const front = createNetServer({ noDelay: true, allowHalfOpen: true }, serve);
+  // pauseOnConnect: the connection reads through a ClientReader (client-read.ts), started in serve.
+  const front = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, serve);
   front.maxConnections = CLIENT_CONNECTIONS_MAX;
   front.on("close", close);
   return front;
@@ -29,8 +31,9 @@ export function createListener(ctx: ProxyContext, headersTimeoutMs = HEADERS_TIM
 
 /**
  * createTlsListener is createListener over TLS with pem's certificate: ALPN "h2" goes to the
- * HTTP/2 server, anything else (http/1.1, no ALPN) to the HTTP/1.1 proxy. The handshake must end
- * within the head timeout; setSecureContext on the server takes a new certificate.
+ * HTTP/2 server, anything else (http/1.1, no ALPN) to the HTTP/1.1 proxy (whose ClientReader reads
+ * a TLS socket by 'data' events). The handshake must end within the head timeout; setSecureContext
+ * on the server takes a new certificate.
  */
 export function createTlsListener(ctx: ProxyContext, pem: { readonly cert: string; readonly key: string }, headersTimeoutMs = HEADERS_TIMEOUT_MS): TlsServer {
   const { serve, close, h2 } = servers(ctx, headersTimeoutMs);
@@ -53,13 +56,14 @@ function servers(ctx: ProxyContext, headersTimeoutMs: number): { serve: (socket:
   const serve = (socket: Socket) => {
     // A connection that sends nothing is held no longer than a slow head would be.
     socket.setTimeout(headersTimeoutMs, () => socket.destroy());
-    socket.once("data", (chunk: Buffer) => {
+    const reader = new ClientReader(socket, (chunk: Buffer) => {
       socket.setTimeout(0);
-      if (chunk.length >= 3 && chunk.subarray(0, 3).equals(H2_PREFACE_START)) {
-        h2.emit("connection", replayed(socket, chunk));
+      if (chunk.length >= 3 && chunk[0] === H2_PREFACE_START[0] && chunk[1] === H2_PREFACE_START[1] && chunk[2] === H2_PREFACE_START[2]) {
+        reader.release();
+        h2.emit("connection", replayed(socket, Buffer.from(chunk)));
         return;
       }
-      h1.accept(socket, chunk);
+      h1.accept(socket, reader, chunk);
     });
     socket.on("error", () => socket.destroy());
   };
