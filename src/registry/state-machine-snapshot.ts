@@ -277,11 +277,12 @@ function readSessionRow(t: readonly unknown[]): [string, SessionRecord] {
 }
 
 /**
- * SNAPSHOT_READ_SLICE_ROWS is how many rows one step of a SnapshotReader parses and checks: like
- * SNAPSHOT_SLICE_ROWS, 2,000 instance rows are a few milliseconds of the event loop
- * (test/bench/registry/snapshot-stall.ts), and 100,000 instances take ~60 steps.
+ * SNAPSHOT_READ_SLICE_ROWS is how many rows one step of a SnapshotReader parses and checks (and
+ * the registry's restore then makes compact): reading a row costs more than writing one, and
+ * 2,000 rows measured 30-40 ms of CPU per step on the project's loaded 2-core machine
+ * (test/bench/registry/snapshot-stall.ts), so half that; 100,000 instances take ~200 steps.
  */
-export const SNAPSHOT_READ_SLICE_ROWS = 2_000;
+export const SNAPSHOT_READ_SLICE_ROWS = 1_000;
 
 /** NotSliceable: the bytes are not laid out as SnapshotWriter writes them; the reader decodes them in one go instead. */
 class NotSliceable extends Error {}
@@ -302,18 +303,24 @@ function isSpace(c: number | undefined): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
-/** stringEnd is the index past the string that opens at p (its closing quote not escaped). */
-function stringEnd(b: Uint8Array, p: number): number {
-  for (let i = p + 1; i < b.length; i++) {
-    const c = b[i];
-    if (c === BACKSLASH) i++;
-    else if (c === QUOTE) return i + 1;
+/**
+ * stringEnd is the index past the string that opens at p: the first quote after it not escaped
+ * (preceded by an even number of backslashes). Quotes are found by Buffer#indexOf, not byte by
+ * byte in JavaScript: strings are most of a snapshot's bytes.
+ */
+function stringEnd(b: Buffer, p: number): number {
+  for (let from = p + 1; ; ) {
+    const q = b.indexOf(QUOTE, from);
+    if (q < 0) throw notSliceable;
+    let backslashes = 0;
+    while (b[q - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    from = q + 1;
   }
-  throw notSliceable;
 }
 
 /** valueEnd is the index past the JSON value that starts at p (its well-formedness is JSON.parse's to check). */
-function valueEnd(b: Uint8Array, p: number): number {
+function valueEnd(b: Buffer, p: number): number {
   const c = b[p];
   if (c === QUOTE) return stringEnd(b, p);
   if (c === LBRACKET || c === LBRACE) {
@@ -343,11 +350,14 @@ export class SnapshotReader {
   private readonly steps: Generator<void, SnapshotState, void>;
   private result: SnapshotState | undefined;
   private p = 0;
+  /** bytes are the snapshot's bytes as a Buffer (no copy), for indexOf. */
+  private readonly bytes: Buffer;
 
   constructor(
     private readonly data: Uint8Array,
     private readonly sliceRows = SNAPSHOT_READ_SLICE_ROWS,
   ) {
+    this.bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.steps = this.read();
   }
 
@@ -365,21 +375,21 @@ export class SnapshotReader {
   }
 
   private skipSpace(): void {
-    const b = this.data;
+    const b = this.bytes;
     while (isSpace(b[this.p])) this.p++;
   }
 
   private expect(c: number): void {
     this.skipSpace();
-    if (this.data[this.p] !== c) throw notSliceable;
+    if (this.bytes[this.p] !== c) throw notSliceable;
     this.p++;
   }
 
   private value(): unknown {
     this.skipSpace();
     const start = this.p;
-    this.p = valueEnd(this.data, start);
-    return JSON.parse(decoder.decode(this.data.subarray(start, this.p)));
+    this.p = valueEnd(this.bytes, start);
+    return JSON.parse(decoder.decode(this.bytes.subarray(start, this.p)));
   }
 
   /** field reads `"name":` (after a comma unless first) and the value's start. */
@@ -391,7 +401,7 @@ export class SnapshotReader {
 
   /** batches reads an array of rows, sliceRows at a time, each batch parsed by one JSON.parse. */
   private *batches(): Generator<unknown[], void, void> {
-    const b = this.data;
+    const b = this.bytes;
     this.expect(LBRACKET);
     this.skipSpace();
     if (b[this.p] === RBRACKET) {
@@ -463,7 +473,7 @@ export class SnapshotReader {
     }
     this.expect(RBRACE);
     this.skipSpace();
-    if (this.p !== this.data.length) throw notSliceable;
+    if (this.p !== this.bytes.length) throw notSliceable;
     return { applied, clusterTime, services, kv, sessions };
   }
 }
