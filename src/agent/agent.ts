@@ -90,6 +90,8 @@ export class Agent {
     const { store, state: loaded } = await LogStore.open(dir, { clusterId: config.clusterId, nodeId: id, logger: childLogger(logger, { component: "storage" }) });
     let transport: GrpcTransport | undefined;
     let tls: NodeTls | undefined;
+    // started: what runs once Raft has started, so a failed start (a balancer port taken) stops it again.
+    let started: { node: RaftNode; leases: LeaseDriver; monitoring: Monitoring; api: ApiServer; admin: AdminHttp } | undefined;
     try {
       const unsafe = readUnsafe(logger);
       tls = loadNodeTls(config, childLogger(logger, { component: "tls" }));
@@ -147,17 +149,29 @@ export class Agent {
         tls: tls ? { files: tls.files, clientAuth: tls.clientAuth } : undefined,
       });
       const adminPort = await admin.listen(config.adminListen);
-      const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
-      if (metrics && balancer.stats) metrics.followBalancer(balancer.stats);
-      monitoring.balancer = { listen: config.balancerListen, workers: config.balancerWorkers, ports: Object.fromEntries(balancer.ports), tcpUpstreams: config.tcpUpstreams };
+      // Raft starts before the balancer's worker threads: spawning them took 2-3 s on a loaded
+      // machine (each loads the balancer's modules), and a restarted member that waits for them
+      // before it ticks delays the cluster's next election by as much. The feed lists the
+      // registry in full when it starts, so entries applied meanwhile are not missed.
       node.start();
       leases.start();
       monitoring.start();
+      started = { node, leases, monitoring, api, admin };
+      const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
+      if (metrics && balancer.stats) metrics.followBalancer(balancer.stats);
+      monitoring.balancer = { listen: config.balancerListen, workers: config.balancerWorkers, ports: Object.fromEntries(balancer.ports), tcpUpstreams: config.tcpUpstreams };
       await local?.agent.start();
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
       return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local, tls }, logger);
     } catch (err) {
+      if (started) {
+        started.monitoring.stop();
+        started.leases.stop();
+        await started.api.close();
+        await started.node.stop();
+        await started.admin.close();
+      }
       tls?.files.close();
       await transport?.close();
       await store.close();

@@ -1,7 +1,8 @@
 /**
  * The CI smoke of the fault-injection suite: five agents in network namespaces, register and set
  * workloads under partitions and SIGKILLs, and one negative control (a node build that serves
- * stale reads) that the checker must flag, about 4 minutes. It needs root, `ip netns` and `nft`:
+ * stale reads) that the checker must flag, about 2.5 minutes (35 s of faults per workload
+ * run, about six faults; the long runs are `npm run jepsen`). It needs root, `ip netns` and `nft`:
  * in CI (CI set) their absence is a failure; elsewhere the test is skipped and says why.
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -61,13 +62,13 @@ describe.skipIf(why !== undefined)(`jepsen smoke${why ? ` (skipped: ${why})` : "
   });
 
   it("jepsen smoke: register stays linearizable under partitions and SIGKILLs", async () => {
-    const { code, out } = await jepsen(["--workload", "register", "--nemesis", "partition,kill", "--time-limit", "50", "--seed", "7"], runsDir);
+    const { code, out } = await jepsen(["--workload", "register", "--nemesis", "partition,kill", "--time-limit", "35", "--seed", "7"], runsDir);
     expect(out, out).toMatch(/RESULT: VALID/);
     expect(code).toBe(0);
   }, RUN_TIMEOUT_MS + 10_000);
 
   it("jepsen smoke: set loses no acknowledged registration under partitions and SIGKILLs", async () => {
-    const { code, out } = await jepsen(["--workload", "set", "--nemesis", "partition,kill", "--time-limit", "50", "--seed", "3"], runsDir);
+    const { code, out } = await jepsen(["--workload", "set", "--nemesis", "partition,kill", "--time-limit", "35", "--seed", "3"], runsDir);
     expect(out, out).toMatch(/RESULT: VALID/);
     expect(code).toBe(0);
   }, RUN_TIMEOUT_MS + 10_000);

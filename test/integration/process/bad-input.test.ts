@@ -4,6 +4,8 @@
  * use or corrupt (exit 1, nothing changed on disk), and client API requests out of bounds
  * (INVALID_ARGUMENT naming the field).
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { Level } from "level";
@@ -109,6 +111,29 @@ describe("bad input", () => {
     expect(c.isRunning("n1")).toBe(true);
     await c.client("n1").put("after-lock", "ok");
     expect((await c.client("n1").get("after-lock")).value.toString()).toBe("ok");
+  });
+
+  // Raft starts before the balancer's workers (agent.ts), so a start that fails at the balancer
+  // must stop the running Raft loop and servers again, not hang or leave a half-started node.
+  it("bad input: an agent whose balancing port is taken exits 1 naming the listener, at once", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "raftmesh-balancer-port-"));
+    try {
+      const ports = await otherPorts();
+      const started = Date.now();
+      const res = await runCli(["agent"], {
+        ...c.env("n1", ports),
+        RAFTMESH_NODE_ID: "solo",
+        RAFTMESH_DATA_DIR: dataDir,
+        RAFTMESH_MEMBERS: `solo=${ports.RAFTMESH_PEER_LISTEN}/${ports.RAFTMESH_API_LISTEN}`,
+        RAFTMESH_BOOTSTRAP: "true",
+        RAFTMESH_BALANCER_LISTEN: c.env("n1").RAFTMESH_BALANCER_LISTEN as string,
+      }, 20_000);
+      expect(res.code, res.stderr).toBe(1);
+      expect(res.stderr).toContain("balancer listener http could not listen");
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it("bad input: a node with a corrupt committed entry refuses to start, names the index, and changes nothing on disk", async () => {
