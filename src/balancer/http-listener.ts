@@ -4,6 +4,7 @@
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { ClientReader } from "./client-read.js";
 import { createH2cServer } from "./h2c-proxy.js";
 import { H1Server, type ProxyContext } from "./http-proxy.js";
 import { CLIENT_CONNECTIONS_MAX, HEADERS_TIMEOUT_MS } from "./limits.js";
@@ -20,16 +21,18 @@ export function createListener(ctx: ProxyContext, headersTimeoutMs = HEADERS_TIM
   const h1 = new H1Server(ctx, headersTimeoutMs);
   const h2 = createH2cServer(ctx);
   // allowHalfOpen: a client that ends its side after its request still gets the response.
-  const front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+  // pauseOnConnect: the connection reads through a ClientReader (client-read.ts), started here.
+  const front = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     // A connection that sends nothing is held no longer than a slow head would be.
     socket.setTimeout(headersTimeoutMs, () => socket.destroy());
-    socket.once("data", (chunk: Buffer) => {
+    const reader = new ClientReader(socket, (chunk: Buffer) => {
       socket.setTimeout(0);
-      if (chunk.length >= 3 && chunk.subarray(0, 3).equals(H2_PREFACE_START)) {
-        h2.emit("connection", replayed(socket, chunk));
+      if (chunk.length >= 3 && chunk[0] === H2_PREFACE_START[0] && chunk[1] === H2_PREFACE_START[1] && chunk[2] === H2_PREFACE_START[2]) {
+        reader.release();
+        h2.emit("connection", replayed(socket, Buffer.from(chunk)));
         return;
       }
-      h1.accept(socket, chunk);
+      h1.accept(socket, reader, chunk);
     });
     socket.on("error", () => socket.destroy());
   });

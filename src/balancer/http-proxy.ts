@@ -10,6 +10,7 @@
  */
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { type ClientReader, isShared } from "./client-read.js";
 import { ChunkedReader, chunkPrefix, LAST_CHUNK } from "./h1/chunked.js";
 import {
   findHeadEnd,
@@ -81,9 +82,9 @@ export class H1Server {
     this.sweeper.unref();
   }
 
-  /** accept serves a client connection whose first bytes (already read) are `first`. */
-  accept(socket: Socket, first: Buffer): void {
-    const c = new ClientConn(this, socket);
+  /** accept serves a client connection whose first bytes (already read, maybe a view of the shared read buffer) are `first`. */
+  accept(socket: Socket, reader: ClientReader, first: Buffer): void {
+    const c = new ClientConn(this, socket, reader);
     this.conns.add(c);
     c.receive(first);
   }
@@ -129,23 +130,35 @@ class ClientConn {
   private ended = false;
   readonly remote: string;
   /** xff: the x-forwarded-for line added to this connection's requests that bring none (built once). */
-  readonly xff: string;
+  readonly xff: Buffer;
 
   constructor(
     private readonly server: H1Server,
     readonly socket: Socket,
+    private readonly reader: ClientReader,
   ) {
     this.remote = socket.remoteAddress ?? "";
-    this.xff = `x-forwarded-for: ${this.remote}\r\n`;
+    this.xff = Buffer.from(`x-forwarded-for: ${this.remote}\r\n`, "latin1");
     this.headStart = performance.now();
-    socket.on("data", (c: Buffer) => this.receive(c));
+    reader.to((c: Buffer) => this.receive(c));
     socket.on("drain", () => this.req?.clientDrain());
     socket.on("end", () => this.onEnd());
     socket.on("error", () => {});
     socket.on("close", () => this.onClose());
   }
 
+  /**
+   * receive takes bytes read from the client. chunk may be a view of the thread's shared read
+   * buffer (client-read.ts), valid only during the call: it is parsed and forwarded in place, and
+   * what is kept past the call (a head in progress, pipelined bytes, a body) is copied.
+   */
   receive(chunk: Buffer): void {
+    this.take(chunk);
+    const p = this.pending;
+    if (p !== undefined && isShared(p)) this.pending = Buffer.from(p);
+  }
+
+  private take(chunk: Buffer): void {
     switch (this.state) {
       case CS.Head:
         this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -181,13 +194,14 @@ class ClientConn {
     while (this.state === CS.Head && this.pending !== undefined) {
       const buf = this.pending;
       this.pending = undefined;
-      if (this.headStart === 0) this.headStart = performance.now();
       const end = findHeadEnd(buf, 0, buf.length, HEADER_BYTES_MAX);
       if (typeof end !== "number") {
         this.refuse(end);
         break;
       }
       if (end === -1) {
+        // A head in pieces: timed from its first piece (a whole head needs no clock read).
+        if (this.headStart === 0) this.headStart = performance.now();
         this.pending = buf;
         break;
       }
@@ -217,12 +231,13 @@ class ClientConn {
     if (head.upgrade) {
       this.state = CS.Tunnel;
       this.server.forget(this);
-      this.socket.removeAllListeners("data");
+      this.reader.release();
       this.socket.removeAllListeners("drain");
       this.socket.removeAllListeners("end");
       this.socket.removeAllListeners("close");
       if (this.paused) this.socket.resume();
-      handleUpgrade(ctx.routes, this.socket, buf, head, this.remote);
+      // The tunnel writes the bytes after the head when its connection is up: they are its own copy.
+      handleUpgrade(ctx.routes, this.socket, isShared(buf) ? Buffer.from(buf) : buf, head, this.remote);
       return;
     }
     const hasBody = head.chunked || head.contentLength > 0;
@@ -255,7 +270,7 @@ class ClientConn {
     }
     route.budget.onRequestStart();
     if (head.expectContinue && hasBody) this.socket.write(CONTINUE);
-    const req = new ProxyRequest(ctx, this, route, buf, head, target.path, first, pr.hashKey);
+    const req = new ProxyRequest(ctx, this, route, buf, head, target.path, first, pr.hashKey, now);
     this.req = req;
     this.state = hasBody ? CS.Body : CS.Response;
     const used = req.clientBody(buf, head.end);
@@ -420,36 +435,87 @@ function copyLines(buf: Buffer, lines: readonly number[], out: Buffer, at: numbe
     if (kind !== k && kind !== also) continue;
     const s = lines[i]!;
     if (s !== runEnd) {
-      if (runStart !== -1) at += buf.copy(out, at, runStart, runEnd);
+      if (runStart !== -1) at = put(out, at, buf, runStart, runEnd);
       runStart = s;
     }
     runEnd = lines[i + 1]! + 2;
   }
-  if (runStart !== -1) at += buf.copy(out, at, runStart, runEnd);
+  if (runStart !== -1) at = put(out, at, buf, runStart, runEnd);
   return at;
+}
+
+/** put copies src[s, e) to out at at and returns the new offset: short runs byte by byte (Buffer.copy makes a view per call). */
+function put(out: Buffer, at: number, src: Uint8Array, s: number, e: number): number {
+  if (e - s > SHORT_COPY_BYTES) return at + (src as Buffer).copy(out, at, s, e);
+  for (let i = s; i < e; i++) out[at++] = src[i]!;
+  return at;
+}
+
+/** SHORT_COPY_BYTES: runs up to this long are copied by a loop, longer ones by Buffer.copy (its per-call view costs less than the loop past it). */
+const SHORT_COPY_BYTES = 48;
+
+const HTTP11_CRLF = Buffer.from(" HTTP/1.1\r\n");
+const TE_CHUNKED = Buffer.from("transfer-encoding: chunked\r\n");
+const RID_NAME = Buffer.from("x-request-id: ");
+/** ridPrefix is the latin1 bytes of requestIdPrefix (the same string in every request of a worker: built once). */
+let ridPrefixOf = "";
+let ridPrefix = Buffer.alloc(0);
+
+/** base36Length is the number of base-36 digits of n (n >= 1). */
+function base36Length(n: number): number {
+  let len = 1;
+  while (n >= 36) {
+    n = Math.floor(n / 36);
+    len++;
+  }
+  return len;
 }
 
 /**
  * forwardedHead builds the head sent upstream: the client's header lines minus hop-by-hop ones,
- * plus the added ones. xff is the connection's own x-forwarded-for line (the same for each of its
+ * plus the added ones, in one buffer sized first and filled by copies (no string built per request
+ * but the path). xff is the connection's own x-forwarded-for line (the same for each of its
  * requests that brings none of its own).
  */
-function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: string, xff: string, requestIdPrefix: string, master: boolean): Buffer {
+function forwardedHead(buf: Buffer, head: RequestHead, path: string, remote: string, xff: Buffer, requestIdPrefix: string, master: boolean): Buffer {
   const lines = head.lines;
-  let extra = head.forwardedFor !== undefined ? `x-forwarded-for: ${head.forwardedFor}, ${remote}\r\n` : xff;
-  if (!head.hasRequestId) extra += `x-request-id: ${requestIdPrefix}${(++requestCounter).toString(36)}\r\n`;
-  if (head.chunked) extra += "transfer-encoding: chunked\r\n";
-  // The request line and the added lines are written in one call: path and method are latin1 already.
-  const first = `${head.method} ${path} HTTP/1.1\r\n`;
-  let size = first.length + extra.length + 2;
+  const ownXff = head.forwardedFor !== undefined ? `x-forwarded-for: ${head.forwardedFor}, ${remote}\r\n` : undefined;
+  const rid = head.hasRequestId ? 0 : ++requestCounter;
+  if (rid !== 0 && requestIdPrefix !== ridPrefixOf) {
+    ridPrefixOf = requestIdPrefix;
+    ridPrefix = Buffer.concat([RID_NAME, Buffer.from(requestIdPrefix, "latin1")]);
+  }
+  const ridDigits = rid === 0 ? 0 : base36Length(rid);
+  const methodLen = head.method.length;
+  // The request line's method is the client's bytes; path and method are latin1.
+  let size = methodLen + 1 + path.length + HTTP11_CRLF.length + (ownXff !== undefined ? ownXff.length : xff.length) + 2;
+  if (rid !== 0) size += ridPrefix.length + ridDigits + 2;
+  if (head.chunked) size += TE_CHUNKED.length;
   for (let i = 0; i < lines.length; i += 3) {
     const k = lines[i + 2]!;
     if (k === LineKind.Forward || (k === LineKind.Epoch && !master)) size += lines[i + 1]! - lines[i]! + 2;
   }
   const out = Buffer.allocUnsafe(size);
-  let at = out.write(first, 0, "latin1");
+  let at = put(out, 0, buf, head.start, head.start + methodLen);
+  out[at++] = 32;
+  at += path.length === 0 ? 0 : out.write(path, at, "latin1");
+  at = put(out, at, HTTP11_CRLF, 0, HTTP11_CRLF.length);
   at = copyLines(buf, lines, out, at, LineKind.Forward, master ? -1 : LineKind.Epoch);
-  at += out.write(extra, at, "latin1");
+  at = ownXff !== undefined ? at + out.write(ownXff, at, "latin1") : put(out, at, xff, 0, xff.length);
+  if (rid !== 0) {
+    at = put(out, at, ridPrefix, 0, ridPrefix.length);
+    // The counter in base 36, most significant digit first (0-9 then a-z, as Number#toString(36)).
+    let n = rid;
+    for (let i = at + ridDigits - 1; i >= at; i--) {
+      const d = n % 36;
+      out[i] = d < 10 ? 48 + d : 87 + d;
+      n = Math.floor(n / 36);
+    }
+    at += ridDigits;
+    out[at++] = 13;
+    out[at++] = 10;
+  }
+  if (head.chunked) at = put(out, at, TE_CHUNKED, 0, TE_CHUNKED.length);
   out[at] = 13;
   out[at + 1] = 10;
   return out;
@@ -515,7 +581,7 @@ class ProxyRequest implements UpstreamUser {
   private decode = false;
   private closeClient = false;
   /** startedAt: when the request began, for the duration histogram (stats.ts); status: the status answered (0: none). */
-  private readonly startedAt = performance.now();
+  private readonly startedAt: number;
   private status = 0;
 
   constructor(
@@ -527,7 +593,10 @@ class ProxyRequest implements UpstreamUser {
     path: string,
     private next: Endpoint | undefined,
     private readonly hashKey: string | undefined,
+    /** now: performance.now() when the request was routed (its start; its first try's clock). */
+    now: number,
   ) {
+    this.startedAt = now;
     this.idempotent = IDEMPOTENT.has(head.method);
     this.isHead = head.method === "HEAD";
     this.masterOnly = route.mode === "master-slave";
@@ -548,7 +617,7 @@ class ProxyRequest implements UpstreamUser {
 
   start(): void {
     this.begun = true;
-    if (!this.waitingBody) this.attempt();
+    if (!this.waitingBody) this.attempt(this.startedAt);
   }
 
   /** clientBody takes body bytes from buf[from, ...) and returns where the body ended (buf.length: it needs more). */
@@ -580,7 +649,10 @@ class ProxyRequest implements UpstreamUser {
     return end;
   }
 
-  private bodyBytes(b: Buffer): void {
+  private bodyBytes(view: Buffer): void {
+    // Body bytes are kept (for retries, or queued) or written (a write may complete later): a view
+    // of the shared read buffer is copied first.
+    const b = isShared(view) ? Buffer.from(view) : view;
     if (this.body) {
       this.body.push(b);
       return;
@@ -597,10 +669,9 @@ class ProxyRequest implements UpstreamUser {
     if (this.queuedBytes > RETRY_BODY_BYTES_MAX) this.client.pauseReading();
   }
 
-  private attempt(): void {
+  private attempt(now = performance.now()): void {
     if (this.finished) return;
     const route = this.route;
-    const now = performance.now();
     // A retry goes to an instance not tried yet; when every one was tried, to any.
     if (this.next === undefined && this.tried === undefined && this.firstTried !== undefined) this.tried = new Set([this.firstTried]);
     const ep = this.next ?? pickFor(route, { hashKey: this.hashKey, exclude: this.tried }, now) ?? pickFor(route, { hashKey: this.hashKey }, now);
@@ -622,8 +693,8 @@ class ProxyRequest implements UpstreamUser {
     const pools = this.ctx.pools;
     const pool = pools.acquireFor(ep);
     const free = pools.take(pool);
-    if (free) return void this.send(ep, pool, free, false);
-    if (pool.total < UPSTREAM_SOCKETS_MAX && route.breaker.tryOpenConnection()) return void this.send(ep, pool, undefined, true);
+    if (free) return void this.send(ep, pool, free, false, now);
+    if (pool.total < UPSTREAM_SOCKETS_MAX && route.breaker.tryOpenConnection()) return void this.send(ep, pool, undefined, true, now);
     // At maxConnections. With no connection of this endpoint in use, none will be freed for the
     // request: refuse at once. Otherwise wait for one (maxPendingRequests bounds the waiters).
     if (pool.total === 0) {
@@ -690,7 +761,7 @@ class ProxyRequest implements UpstreamUser {
   }
 
   /** send makes one try to ep on pool, over conn (an idle one) or a new connection (opened: charged to the breaker). */
-  private send(ep: Endpoint, pool: Pool, idle: UpstreamConn | undefined, opened: boolean): void {
+  private send(ep: Endpoint, pool: Pool, idle: UpstreamConn | undefined, opened: boolean, now = performance.now()): void {
     const pools = this.ctx.pools;
     if (this.finished) {
       if (idle) pools.put(idle);
@@ -719,7 +790,7 @@ class ProxyRequest implements UpstreamUser {
     this.resp = undefined;
     route.balancer.onStart(ep.id);
     const c = route.table.config;
-    conn.arm(c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS, performance.now());
+    conn.arm(c.perTryTimeoutMs > 0 ? c.perTryTimeoutMs : UPSTREAM_RESPONSE_TIMEOUT_MS, now);
     let head = this.upHead;
     if (this.masterOnly || !this.hasHost) {
       let extra = "";
@@ -929,13 +1000,14 @@ class ProxyRequest implements UpstreamUser {
   private responseEnd(reusable: boolean): void {
     const status = this.resp!.status;
     const keep = reusable && this.resp!.keepAlive && this.respMode !== Body.Close && this.bodyComplete;
-    this.endTry(status < 500, keep);
-    this.finish();
+    const now = performance.now();
+    this.endTry(status < 500, keep, now);
+    this.finish(now);
     this.client.requestDone(this, !this.closeClient && this.bodyComplete);
   }
 
   /** endTry settles the current try: the connection goes back to the pool (keep) or closes, and the counters are released. */
-  private endTry(ok: boolean, keep: boolean): void {
+  private endTry(ok: boolean, keep: boolean, now = performance.now()): void {
     if (this.settled) return;
     this.settled = true;
     const conn = this.conn;
@@ -950,7 +1022,7 @@ class ProxyRequest implements UpstreamUser {
         conn.socket.destroy();
       }
     }
-    if (route.balancer.onEnd(this.ep!.id, ok ? "success" : "failure", performance.now())) this.ctx.signal?.({ kind: "outlier-ejected", service: route.table.name, instance: this.ep!.id });
+    if (route.balancer.onEnd(this.ep!.id, ok ? "success" : "failure", now)) this.ctx.signal?.({ kind: "outlier-ejected", service: route.table.name, instance: this.ep!.id });
     this.ctx.pools.release(this.pool!);
     this.releaseRetry();
   }
@@ -1103,10 +1175,10 @@ class ProxyRequest implements UpstreamUser {
     this.finish();
   }
 
-  private finish(): void {
+  private finish(now = performance.now()): void {
     if (this.finished) return;
     this.finished = true;
-    this.route.meter.finished((performance.now() - this.startedAt) / 1000, this.status);
+    this.route.meter.finished((now - this.startedAt) / 1000, this.status);
     this.route.breaker.onRequestEnd();
     this.route.budget.onRequestEnd();
     if (this.retryHeld) {
@@ -1125,12 +1197,12 @@ function responseHead(buf: Buffer, r: ResponseHead, extra: string, bodyEnd: numb
   let size = 9 + (r.statusLineEnd - r.statusAt) + 2 + extra.length + 2 + (bodyEnd - r.end);
   for (let i = 0; i < lines.length; i += 3) if (lines[i + 2] === LineKind.Forward) size += lines[i + 1]! - lines[i]! + 2;
   const out = Buffer.allocUnsafe(size);
-  let at = HTTP11.copy(out, 0);
-  at += buf.copy(out, at, r.statusAt, r.statusLineEnd + 2);
+  let at = put(out, 0, HTTP11, 0, HTTP11.length);
+  at = put(out, at, buf, r.statusAt, r.statusLineEnd + 2);
   at = copyLines(buf, lines, out, at, LineKind.Forward, -1);
   if (extra.length > 0) at += out.write(extra, at, "latin1");
   out[at] = 13;
   out[at + 1] = 10;
-  if (bodyEnd > r.end) buf.copy(out, at + 2, r.end, bodyEnd);
+  if (bodyEnd > r.end) put(out, at + 2, buf, r.end, bodyEnd);
   return out;
 }

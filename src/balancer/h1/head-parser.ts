@@ -98,6 +98,8 @@ const HT = 9;
 const COLON = 58;
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 const LFLF = Buffer.from("\n\n");
+/** NEAR_HEAD_BYTES: findHeadEnd looks for the blank line by a loop over this many bytes first (a typical head is 100-500 bytes). */
+const NEAR_HEAD_BYTES = 1024;
 
 /** TCHAR[b] is 1 for the bytes of a token (RFC 9110 §5.6.2): header names and methods. */
 const TCHAR = new Uint8Array(256);
@@ -120,6 +122,17 @@ for (let c = 33; c < 127; c++) TARGET_OK[c] = 1;
  * yet, or an error when it can never be valid: longer than max, or ended by bare LFs.
  */
 export function findHeadEnd(buf: Buffer, from: number, to: number, max: number): number | HeadError {
+  // Most heads end within the first bytes read: a loop over them finds the blank line for less
+  // than Buffer#indexOf's call and argument checks cost; past them (or not found), indexOf.
+  const near = Math.min(to, from + NEAR_HEAD_BYTES, from + max);
+  for (let i = from + 3; i < near; i++) {
+    if (buf[i] === LF && buf[i - 1] === CR && buf[i - 2] === LF && buf[i - 3] === CR) return i + 1;
+  }
+  if (near === to && to - from <= max) {
+    // The whole of buf[from, to) was looked at: no blank line yet.
+    const lf = buf.indexOf(LFLF, from);
+    return lf !== -1 && lf < to ? ERR.bareLf : -1;
+  }
   const at = buf.indexOf(CRLFCRLF, from);
   if (at !== -1 && at + 4 <= to) {
     if (at + 4 - from > max) return ERR.tooLarge;
@@ -240,6 +253,17 @@ interface ConnTokens {
   named: string[] | undefined;
 }
 
+/** CONN is the ConnTokens every parse fills (reset first): parses are synchronous, each thread has its own. */
+const CONN: ConnTokens = { close: false, keepAlive: false, upgrade: false, named: undefined };
+
+function resetConn(): ConnTokens {
+  CONN.close = false;
+  CONN.keepAlive = false;
+  CONN.upgrade = false;
+  CONN.named = undefined;
+  return CONN;
+}
+
 function connectionTokens(buf: Buffer, from: number, to: number, into: ConnTokens): void {
   let i = from;
   while (i < to) {
@@ -289,14 +313,16 @@ function valueEnd(buf: Buffer, from: number, to: number): number {
  * costs no closure and no array for them.
  */
 const NAMED: number[] = [];
+/** namedLength is how much of NAMED the last scan filled (NAMED keeps its size: no array resize per head). */
+let namedLength = 0;
 
 /**
  * scanHeaders walks the header lines of buf[from, end) (end: just past the blank line) in one pass
  * over the bytes, checking each, pushing [start, end, kind] per line to lines and (id, vs, ve) per
- * named header to NAMED (cleared first). Returns an error or undefined.
+ * named header to NAMED[0, namedLength) (refilled from 0). Returns an error or undefined.
  */
 function scanHeaders(buf: Buffer, from: number, end: number, lines: number[]): HeadError | undefined {
-  NAMED.length = 0;
+  namedLength = 0;
   let p = from;
   const stop = end - 2;
   while (p < stop) {
@@ -312,7 +338,10 @@ function scanHeaders(buf: Buffer, from: number, end: number, lines: number[]): H
     let kind = LineKind.Forward;
     if (id !== H.Other) {
       const vs = valueStart(buf, c + 1, eol);
-      NAMED.push(id, vs, valueEnd(buf, vs, eol));
+      NAMED[namedLength] = id;
+      NAMED[namedLength + 1] = vs;
+      NAMED[namedLength + 2] = valueEnd(buf, vs, eol);
+      namedLength += 3;
       kind = id === H.ForwardedFor ? LineKind.ForwardedFor : id === H.Epoch ? LineKind.Epoch : id === H.Host || id === H.ContentLength || id === H.RequestId ? LineKind.Forward : LineKind.Drop;
     }
     lines.push(p, eol, kind);
@@ -375,10 +404,10 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   let upgradeHeader = false;
   let hasRequestId = false;
   let forwardedFor: string | undefined;
-  const conn: ConnTokens = { close: false, keepAlive: false, upgrade: false, named: undefined };
+  const conn = resetConn();
   // A header the proxy refuses on a line before a malformed one is the error answered, as the lines come.
   const err = scanHeaders(buf, eol + 2, end, lines);
-  for (let n = 0; n < NAMED.length; n += 3) {
+  for (let n = 0; n < namedLength; n += 3) {
     const vs = NAMED[n + 1]!;
     const ve = NAMED[n + 2]!;
     switch (NAMED[n] as H) {
@@ -471,10 +500,10 @@ export function parseResponseHead(buf: Buffer, from: number, end: number): Respo
   const lines: number[] = [];
   let contentLength = -1;
   let chunked = false;
-  const conn: ConnTokens = { close: false, keepAlive: false, upgrade: false, named: undefined };
+  const conn = resetConn();
   // A header the proxy refuses on a line before a malformed one is the error answered, as the lines come.
   const err = scanHeaders(buf, eol + 2, end, lines);
-  for (let n = 0; n < NAMED.length; n += 3) {
+  for (let n = 0; n < namedLength; n += 3) {
     const id = NAMED[n] as H;
     const vs = NAMED[n + 1]!;
     const ve = NAMED[n + 2]!;

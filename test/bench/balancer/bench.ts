@@ -3,8 +3,9 @@
  * endpoint (HTTP/1.1 and TCP), through HAProxy (roundrobin, keep-alive both sides, http-reuse
  * always; and in TCP mode) and through nginx (upstream keepalive), side by side in one run.
  * Reports medians over repeats of requests/s, p50/p99 latency and each proxy's CPU (from
- * /proc/<pid>/stat, all threads), and the ratios raftmesh/HAProxy in requests/s and in requests
- * per proxy CPU-second. Every proxy runs one thread/worker/process, so the CPU figures compare
+ * /proc/<pid>/stat, all threads; user and system apart), and the ratios raftmesh/HAProxy in
+ * requests/s and in requests per proxy CPU-second. The repeats are interleaved: repeat i runs every
+ * target once (in reverse order on odd i), so a drift in the shared machine's load hits all alike. Every proxy runs one thread/worker/process, so the CPU figures compare
  * like with like. Baseline row "node minimal tcp" (minimal-tcp.ts): the smallest Node TCP proxy, the
  * floor of what Node's socket API allows. Paced rows: the same wrk with a delay per connection
  * between requests (--paced-delay-ms), below saturation, for the p99 added at a load kept up with.
@@ -15,6 +16,12 @@
  *
  *   npm run bench:balancer -- [--json out.json] [--seconds 5] [--repeats 3] [--connections 16]
  *                             [--grpc-concurrency 16] [--grpc-calls 200000] [--paced-delay-ms 2]
+ *                             [--only "raftmesh http,haproxy http,..."]: only the named rows (and
+ *                             the ratios between them; gRPC only when "grpc" is named)
+ *                             [--compare <name>=<dir>,...]: endpoints from other checkouts of the
+ *                             repository (rows "<name> http", "<name> tcp", "<name> http paced";
+ *                             a bare <dir> is named "baseline"), interleaved with this one: a
+ *                             hot-path change before/after
  *   npm run bench:balancer -- --metrics-cost [--seconds 5] [--repeats 5]: only the raftmesh
  *     endpoint, with metrics on and off side by side (runs interleaved on, off, on, off, ...), and
  *     the cost of metrics in requests/s and in requests per CPU-second.
@@ -37,6 +44,8 @@ const { values } = parseArgs({
     "grpc-concurrency": { type: "string", default: "16" },
     "grpc-calls": { type: "string", default: "200000" },
     "paced-delay-ms": { type: "string", default: "2" },
+    only: { type: "string" },
+    compare: { type: "string" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -45,7 +54,7 @@ const CONNECTIONS = Number(values.connections);
 const HERE = import.meta.dirname;
 const BASE_PORT = 18_300;
 const BACKENDS = [BASE_PORT + 1, BASE_PORT + 2, BASE_PORT + 3];
-const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30, nodeTcp: BASE_PORT + 31 };
+const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30, nodeTcp: BASE_PORT + 31, compare: BASE_PORT + 50 };
 const CLK_TCK = 100;
 const GRPC_BACKENDS = [BASE_PORT + 41, BASE_PORT + 42, BASE_PORT + 43];
 const GRPC_CONCURRENCY = Number(values["grpc-concurrency"]);
@@ -65,6 +74,10 @@ interface Proc {
 }
 
 const procs: Proc[] = [];
+
+/** ONLY: the rows --only names (undefined: every row). */
+const ONLY = values.only?.split(",").map((s) => s.trim());
+const wanted = (target: string) => ONLY === undefined || ONLY.includes(target);
 
 function start(name: string, cmd: string, args: string[], readyLine?: RegExp): Promise<Proc> {
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -89,9 +102,15 @@ function start(name: string, cmd: string, args: string[], readyLine?: RegExp): P
 
 /** cpuSeconds reads a process's user + system CPU time (all threads). */
 function cpuSeconds(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+}
+
+/** cpuTimes reads a process's user and system CPU time apart (all threads). */
+function cpuTimes(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK };
 }
 
 interface Run {
@@ -99,6 +118,8 @@ interface Run {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly cpuS: number;
+  /** userS: the user part of cpuS (the rest is the kernel's, mostly the same syscalls for every proxy). */
+  readonly userS: number;
   readonly errors: number;
 }
 
@@ -110,16 +131,18 @@ function ms(text: string): number {
 }
 
 function wrk(url: string, pid: number | undefined, script?: string): Run {
-  const cpu0 = pid ? cpuSeconds(pid) : 0;
+  const cpu0 = pid ? cpuTimes(pid) : { user: 0, sys: 0 };
   const out = execFileSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", ...(script ? ["-s", script] : []), url], { encoding: "utf8" });
-  const cpuS = pid ? cpuSeconds(pid) - cpu0 : 0;
+  const cpu1 = pid ? cpuTimes(pid) : { user: 0, sys: 0 };
+  const cpuS = cpu1.user + cpu1.sys - cpu0.user - cpu0.sys;
+  const userS = cpu1.user - cpu0.user;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = /\s50%\s+(\S+)/.exec(out)?.[1] ?? "";
   const p99 = /\s99%\s+(\S+)/.exec(out)?.[1] ?? "";
   const errs = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = (errs ? Number(errs[1]) : 0) + (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0);
-  return { rps, p50Ms: ms(p50), p99Ms: ms(p99), cpuS, errors };
+  return { rps, p50Ms: ms(p50), p99Ms: ms(p99), cpuS, userS, errors };
 }
 
 /** tcpWrk measures the TCP listener with HTTP traffic: wrk's connections each stick to one backend. */
@@ -132,24 +155,45 @@ interface Row {
   readonly p99Ms: number;
   readonly cpuS: number;
   readonly reqPerCpuS: number;
+  /** userUsPerReq: the proxy's user CPU per request, in µs (median over the repeats). */
+  readonly userUsPerReq: number;
+  /** sysUsPerReq: the proxy's system CPU per request, in µs. */
+  readonly sysUsPerReq: number;
   readonly errors: number;
 }
 
-function measure(target: string, url: string, pid: number | undefined, script?: string): Row {
-  wrk(url.replace(/$/, ""), pid, script); // warm-up run, not counted (JIT, pools)
-  const runs: Run[] = [];
-  for (let i = 0; i < REPEATS; i++) runs.push(wrk(url, pid, script));
-  const rps = median(runs.map((r) => r.rps));
-  const cpuS = median(runs.map((r) => r.cpuS));
-  return {
-    target,
-    rps,
-    p50Ms: median(runs.map((r) => r.p50Ms)),
-    p99Ms: median(runs.map((r) => r.p99Ms)),
-    cpuS,
-    reqPerCpuS: pid ? median(runs.map((r) => (r.rps * SECONDS) / Math.max(r.cpuS, 0.01))) : Number.NaN,
-    errors: runs.reduce((n, r) => n + r.errors, 0),
-  };
+/** Target is one row to measure: a URL through a proxy (pid: whose CPU counts), with wrk's script (paced rows). */
+interface Target {
+  readonly target: string;
+  readonly url: string;
+  readonly pid: number | undefined;
+  readonly script?: string;
+}
+
+/**
+ * measureAll runs a warm-up of each target (JIT, pools; not counted), then REPEATS rounds that
+ * each run every target once, in reverse order on odd rounds: interleaved, so a change in the
+ * shared machine's load during the run lands on every target alike. Medians per target.
+ */
+function measureAll(targets: readonly Target[]): Row[] {
+  for (const t of targets) wrk(t.url, t.pid, t.script);
+  const runs = new Map<string, Run[]>(targets.map((t) => [t.target, []]));
+  for (let i = 0; i < REPEATS; i++) for (const t of i % 2 === 0 ? targets : [...targets].reverse()) runs.get(t.target)!.push(wrk(t.url, t.pid, t.script));
+  return targets.map((t) => {
+    const rs = runs.get(t.target)!;
+    const perReq = (f: (r: Run) => number) => (t.pid ? median(rs.map((r) => (f(r) * 1e6) / Math.max(r.rps * SECONDS, 1))) : Number.NaN);
+    return {
+      target: t.target,
+      rps: median(rs.map((r) => r.rps)),
+      p50Ms: median(rs.map((r) => r.p50Ms)),
+      p99Ms: median(rs.map((r) => r.p99Ms)),
+      cpuS: median(rs.map((r) => r.cpuS)),
+      reqPerCpuS: t.pid ? median(rs.map((r) => (r.rps * SECONDS) / Math.max(r.cpuS, 0.01))) : Number.NaN,
+      userUsPerReq: perReq((r) => r.userS),
+      sysUsPerReq: perReq((r) => r.cpuS - r.userS),
+      errors: rs.reduce((n, r) => n + r.errors, 0),
+    };
+  });
 }
 
 /** GrpcRow is one gRPC target's medians over the repeats. */
@@ -292,48 +336,81 @@ async function main(): Promise<void> {
   // The endpoint learns the gRPC backends from its environment (service "hello-grpc").
   process.env.BENCH_GRPC_PORTS = GRPC_BACKENDS.join(",");
   const rm = await start("raftmesh", process.execPath, [...tsx, resolve(HERE, "endpoint.ts"), String(PORTS.rmHttp), String(PORTS.rmTcp), ...BACKENDS.map(String)], /^ready/);
+  const others: { name: string; proc: Proc; http: number; tcp: number }[] = [];
+  for (const [i, spec] of (values.compare?.split(",") ?? []).entries()) {
+    const eq = spec.indexOf("=");
+    const name = eq === -1 ? "baseline" : spec.slice(0, eq);
+    const http = PORTS.compare + 2 * i;
+    const proc = await start(name, process.execPath, [...tsx, resolve(spec.slice(eq + 1), "test/bench/balancer/endpoint.ts"), String(http), String(http + 1), ...BACKENDS.map(String)], /^ready/);
+    others.push({ name, proc, http, tcp: http + 1 });
+  }
   const ha = await start("haproxy", "haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
   const ng = await start("nginx", "nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
   const nt = await start("node minimal tcp", process.execPath, [...tsx, resolve(HERE, "minimal-tcp.ts"), String(PORTS.nodeTcp), ...BACKENDS.map(String)], /^ready/);
-  const rows: Row[] = [];
   const direct = `http://127.0.0.1:${BACKENDS[0]}/`;
-  rows.push(measure("direct (one backend)", direct, undefined));
-  rows.push(measure("raftmesh http", `http://127.0.0.1:${PORTS.rmHttp}/svc/hello/`, rm.child.pid));
-  rows.push(measure("haproxy http", `http://127.0.0.1:${PORTS.haHttp}/`, ha.child.pid));
-  rows.push(measure("nginx http", `http://127.0.0.1:${PORTS.nginx}/`, ng.child.pid));
-  rows.push(measure("raftmesh tcp", `http://127.0.0.1:${PORTS.rmTcp}/`, rm.child.pid));
-  rows.push(measure("haproxy tcp", `http://127.0.0.1:${PORTS.haTcp}/`, ha.child.pid));
-  // Baseline: the smallest Node TCP proxy (minimal-tcp.ts), what Node's socket API allows at best.
-  rows.push(measure("node minimal tcp", `http://127.0.0.1:${PORTS.nodeTcp}/`, nt.child.pid));
+  const rmUrl = `http://127.0.0.1:${PORTS.rmHttp}/svc/hello/`;
   // Paced: the same -c, each connection pausing PACED_DELAY_MS between requests (below saturation).
   const paced = join(dir, "paced.lua");
   writeFileSync(paced, `function delay()\n  return ${PACED_DELAY_MS}\nend\n`);
-  rows.push(measure("direct paced", direct, undefined, paced));
-  rows.push(measure("raftmesh http paced", `http://127.0.0.1:${PORTS.rmHttp}/svc/hello/`, rm.child.pid, paced));
-  rows.push(measure("haproxy http paced", `http://127.0.0.1:${PORTS.haHttp}/`, ha.child.pid, paced));
-  rows.push(measure("raftmesh tcp paced", `http://127.0.0.1:${PORTS.rmTcp}/`, rm.child.pid, paced));
-  const get = (t: string) => rows.find((r) => r.target === t)!;
-  const ratio = (a: string, b: string, base = rows[0]!.target) => ({
-    rps: get(a).rps / get(b).rps,
-    reqPerCpuS: get(a).reqPerCpuS / get(b).reqPerCpuS,
-    p99AddedMs: get(a).p99Ms - get(base).p99Ms,
-  });
-  const ratios = {
-    http: ratio("raftmesh http", "haproxy http"),
-    tcp: ratio("raftmesh tcp", "haproxy tcp"),
-    httpVsNginx: ratio("raftmesh http", "nginx http"),
-    nodeTcpFloor: ratio("node minimal tcp", "haproxy tcp"),
-    httpPaced: ratio("raftmesh http paced", "haproxy http paced", "direct paced"),
-    tcpPaced: ratio("raftmesh tcp paced", "haproxy http paced", "direct paced"),
+  const all: Target[] = [
+    { target: "direct (one backend)", url: direct, pid: undefined },
+    { target: "raftmesh http", url: rmUrl, pid: rm.child.pid },
+    { target: "haproxy http", url: `http://127.0.0.1:${PORTS.haHttp}/`, pid: ha.child.pid },
+    { target: "nginx http", url: `http://127.0.0.1:${PORTS.nginx}/`, pid: ng.child.pid },
+    { target: "raftmesh tcp", url: `http://127.0.0.1:${PORTS.rmTcp}/`, pid: rm.child.pid },
+    { target: "haproxy tcp", url: `http://127.0.0.1:${PORTS.haTcp}/`, pid: ha.child.pid },
+    // Baseline: the smallest Node TCP proxy (minimal-tcp.ts), what Node's socket API allows at best.
+    { target: "node minimal tcp", url: `http://127.0.0.1:${PORTS.nodeTcp}/`, pid: nt.child.pid },
+    ...others.flatMap((o) => [
+      { target: `${o.name} http`, url: `http://127.0.0.1:${o.http}/svc/hello/`, pid: o.proc.child.pid },
+      { target: `${o.name} tcp`, url: `http://127.0.0.1:${o.tcp}/`, pid: o.proc.child.pid },
+    ]),
+  ];
+  const allPaced: Target[] = [
+    { target: "direct paced", url: direct, pid: undefined, script: paced },
+    { target: "raftmesh http paced", url: rmUrl, pid: rm.child.pid, script: paced },
+    { target: "haproxy http paced", url: `http://127.0.0.1:${PORTS.haHttp}/`, pid: ha.child.pid, script: paced },
+    { target: "raftmesh tcp paced", url: `http://127.0.0.1:${PORTS.rmTcp}/`, pid: rm.child.pid, script: paced },
+    ...others.map((o) => ({ target: `${o.name} http paced`, url: `http://127.0.0.1:${o.http}/svc/hello/`, pid: o.proc.child.pid, script: paced })),
+  ];
+  // Saturated and paced rows are interleaved apart: a paced run beside saturated ones would see their tail.
+  const rows: Row[] = [...measureAll(all.filter((t) => wanted(t.target))), ...measureAll(allPaced.filter((t) => wanted(t.target)))];
+  const get = (t: string) => rows.find((r) => r.target === t);
+  const ratio = (a: string, b: string, base = "direct (one backend)") => {
+    const ra = get(a);
+    const rb = get(b);
+    if (!ra || !rb) return undefined;
+    return { rps: ra.rps / rb.rps, reqPerCpuS: ra.reqPerCpuS / rb.reqPerCpuS, p99AddedMs: ra.p99Ms - (get(base)?.p99Ms ?? Number.NaN) };
   };
+  const ratios = Object.fromEntries(
+    Object.entries({
+      http: ratio("raftmesh http", "haproxy http"),
+      tcp: ratio("raftmesh tcp", "haproxy tcp"),
+      httpVsNginx: ratio("raftmesh http", "nginx http"),
+      nodeTcpFloor: ratio("node minimal tcp", "haproxy tcp"),
+      httpPaced: ratio("raftmesh http paced", "haproxy http paced", "direct paced"),
+      tcpPaced: ratio("raftmesh tcp paced", "haproxy http paced", "direct paced"),
+      ...Object.fromEntries(
+        others.flatMap((o) => [
+          [`${o.name}Http`, ratio(`${o.name} http`, "haproxy http")],
+          [`httpVs_${o.name}`, ratio("raftmesh http", `${o.name} http`)],
+          [`${o.name}HttpPaced`, ratio(`${o.name} http paced`, "haproxy http paced", "direct paced")],
+        ]),
+      ),
+    }).filter(([, v]) => v !== undefined),
+  ) as Record<string, { rps: number; reqPerCpuS: number; p99AddedMs: number }>;
   const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "-");
-  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, median of ${REPEATS}; paced rows: ${PACED_DELAY_MS} ms delay per connection between requests\n`);
-  process.stdout.write(`${"TARGET".padEnd(22)}${"REQ/S".padStart(10)}${"P50 MS".padStart(9)}${"P99 MS".padStart(9)}${"CPU S".padStart(8)}${"REQ/CPU-S".padStart(11)}${"ERRORS".padStart(8)}\n`);
+  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, median of ${REPEATS} interleaved runs; paced rows: ${PACED_DELAY_MS} ms delay per connection between requests\n`);
+  process.stdout.write(`${"TARGET".padEnd(22)}${"REQ/S".padStart(10)}${"P50 MS".padStart(9)}${"P99 MS".padStart(9)}${"CPU S".padStart(8)}${"REQ/CPU-S".padStart(11)}${"USR US/REQ".padStart(12)}${"SYS US/REQ".padStart(12)}${"ERRORS".padStart(8)}\n`);
   for (const r of rows) {
-    process.stdout.write(`${r.target.padEnd(22)}${fmt(r.rps).padStart(10)}${fmt(r.p50Ms, 2).padStart(9)}${fmt(r.p99Ms, 2).padStart(9)}${fmt(r.cpuS, 2).padStart(8)}${fmt(r.reqPerCpuS).padStart(11)}${String(r.errors).padStart(8)}\n`);
+    process.stdout.write(`${r.target.padEnd(22)}${fmt(r.rps).padStart(10)}${fmt(r.p50Ms, 2).padStart(9)}${fmt(r.p99Ms, 2).padStart(9)}${fmt(r.cpuS, 2).padStart(8)}${fmt(r.reqPerCpuS).padStart(11)}${fmt(r.userUsPerReq, 1).padStart(12)}${fmt(r.sysUsPerReq, 1).padStart(12)}${String(r.errors).padStart(8)}\n`);
   }
   for (const [k, v] of Object.entries(ratios)) {
     process.stdout.write(`${k}: req/s ratio ${fmt(v.rps, 2)}, req per CPU-second ratio ${fmt(v.reqPerCpuS, 2)}, p99 added over direct ${fmt(v.p99AddedMs, 2)} ms\n`);
+  }
+  if (!wanted("grpc")) {
+    if (values.json) writeFileSync(values.json, `${JSON.stringify({ seconds: SECONDS, repeats: REPEATS, connections: CONNECTIONS, rows, ratios }, null, 2)}\n`);
+    return;
   }
   const grpcRows = [
     await measureGrpc("direct grpc (3 backends)", `ipv4:${GRPC_BACKENDS.map((p) => `127.0.0.1:${p}`).join(",")}`, undefined, undefined),

@@ -1,6 +1,7 @@
 import { request } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RETRY_BODY_BYTES_MAX } from "../../../src/balancer/limits.js";
 import { type Backend, call, endpointOf, startBackend, startEndpoint, type TestEndpoint, table } from "./harness.js";
 
 /** exchange writes bytes on a fresh connection and reads until the server closes it, `until` matches, or timeoutMs. */
@@ -20,6 +21,36 @@ function exchange(port: number, data: string | Buffer, until?: (s: string) => bo
     s.on("close", () => resolve(out));
     s.setTimeout(timeoutMs, done);
     s.write(data);
+  });
+}
+
+/** noise is n bytes of a seeded generator: a body whose every byte matters (a constant fill would hide bytes overwritten by another read). */
+function noise(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+/** putInPieces sends body as a PUT in 16 KiB writes a turn of the event loop apart (several reads at the endpoint) and returns the answer's body. */
+function putInPieces(port: number, path: string, body: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, method: "PUT", headers: { "content-length": body.length } }, (res) => {
+      const out: Buffer[] = [];
+      res.on("data", (c: Buffer) => out.push(c));
+      res.on("end", () => resolve(Buffer.concat(out)));
+    });
+    req.on("error", reject);
+    let at = 0;
+    const step = () => {
+      if (at >= body.length) return void req.end();
+      req.write(body.subarray(at, (at += 16 * 1024)));
+      setImmediate(step);
+    };
+    step();
   });
 }
 
@@ -145,6 +176,16 @@ describe("balancer: HTTP/1.1 framing through the endpoint", () => {
     const down = await call(ep.port, "/svc/echo/big");
     expect(down.body.length).toBe(4 << 20);
     expect(down.body.replaceAll("a", "")).toBe("");
+  });
+
+  it("balancer: h1: bodies read in pieces into the shared read buffer arrive whole while other connections read: one kept for retries (RETRY_BODY_BYTES_MAX), one streamed (1 MiB)", async () => {
+    const kept = noise(RETRY_BODY_BYTES_MAX, 1);
+    const streamed = noise(1 << 20, 2);
+    const others = Promise.all(Array.from({ length: 40 }, (_, i) => putInPieces(ep.port, `/svc/echo/o${i}`, noise(3000, 10 + i))));
+    const [a, b, rest] = await Promise.all([putInPieces(ep.port, "/svc/echo/kept", kept), putInPieces(ep.port, "/svc/echo/streamed", streamed), others]);
+    expect(a.equals(Buffer.concat([Buffer.from(`PUT /kept ${kept.length}:`), kept]))).toBe(true);
+    expect(b.equals(Buffer.concat([Buffer.from(`PUT /streamed ${streamed.length}:`), streamed]))).toBe(true);
+    for (const [i, r] of rest.entries()) expect(r.equals(Buffer.concat([Buffer.from(`PUT /o${i} 3000:`), noise(3000, 10 + i)]))).toBe(true);
   });
 
   it("balancer: h1: HEAD and 204 answers have no body, and the connection carries the next request", async () => {

@@ -100,6 +100,29 @@ describe("balancer: HTTP/1.1 head parser", () => {
     expect(ok("PUT / HTTP/1.1\r\nhost: a\r\nexpect: 100-Continue\r\ncontent-length: 1\r\n\r\n").expectContinue).toBe(true);
   });
 
+  it("balancer: h1: findHeadEnd (a loop over the first bytes, then indexOf) answers as a plain indexOf search does, for any bytes, offsets and limit", () => {
+    // The reference: the blank line by indexOf alone, then the same limit and bare-LF rules.
+    const reference = (buf: Buffer, from: number, to: number, max: number): number | HeadError => {
+      const at = buf.indexOf("\r\n\r\n", from);
+      if (at !== -1 && at + 4 <= to) return at + 4 - from > max ? { status: 431 } as HeadError : at + 4;
+      if (to - from > max) return { status: 431 } as HeadError;
+      const lf = buf.indexOf("\n\n", from);
+      return lf !== -1 && lf < to ? ({ status: 400 } as HeadError) : -1;
+    };
+    const status = (r: number | HeadError) => (typeof r === "number" ? r : r.status);
+    // Bytes mostly CR, LF and one letter, so blank lines (and bare LFs) come at every place; long runs cross the loop's 1024 bytes.
+    const bytes = fc.array(fc.constantFrom(13, 10, 120, 120, 120), { minLength: 0, maxLength: 3000, size: "max" });
+    const limit = fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 3000 }));
+    fc.assert(
+      fc.property(bytes, fc.nat(3000), limit, (arr, fromSeed, max) => {
+        const buf = Buffer.from(arr);
+        const from = buf.length === 0 ? 0 : fromSeed % (buf.length + 1);
+        expect(status(findHeadEnd(buf, from, buf.length, max))).toBe(status(reference(buf, from, buf.length, max)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it("balancer: h1: a head of HEADER_BYTES_MAX bytes is accepted, one byte more is 431; bare LF heads are refused before they end", () => {
     const prefix = "GET / HTTP/1.1\r\nhost: a\r\nx-fill: ";
     const at = (n: number) => Buffer.from(`${prefix}${"x".repeat(n - prefix.length - 4)}\r\n\r\n`);
