@@ -69,6 +69,13 @@ export interface AgentConfig {
   readonly tlsKey: string;
   /** tlsClientAuth: clients of the API and admin ports must present a certificate of the CA too. */
   readonly tlsClientAuth: boolean;
+  /** balancerTls: the balancing endpoint's HTTP listener serves HTTPS (balancerTlsCert/Key, else the node's certificate). */
+  readonly balancerTls: boolean;
+  /** balancerTlsCert, balancerTlsKey: PEM paths of the endpoint's own certificate (chain) and key ("": the node's tlsCert/tlsKey). */
+  readonly balancerTlsCert: string;
+  readonly balancerTlsKey: string;
+  /** balancerUpstreamCa: PEM CA bundle that instances of services with upstreamTls are checked against ("": the cluster CA, else Node's public roots). */
+  readonly balancerUpstreamCa: string;
 }
 
 /** TcpUpstreamConfig is one TCP upstream listener: the service it forwards to and its port. */
@@ -265,5 +272,9 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "tlsCert", flag: "tls-cert", env: "RAFTMESH_TLS_CERT", parse: path("tlsCert"), fallback: "", help: "PEM file of this node's certificate (SAN URI raftmesh://member/<node id>; reloaded on change)" },
   { key: "tlsKey", flag: "tls-key", env: "RAFTMESH_TLS_KEY", parse: path("tlsKey"), fallback: "", help: "PEM file of this node's private key (reloaded on change)" },
   { key: "tlsClientAuth", flag: "tls-client-auth", env: "RAFTMESH_TLS_CLIENT_AUTH", parse: bool("tlsClientAuth"), fallback: false, help: "with TLS: API and admin clients must present a certificate of the CA too (peers always must)" },
+  { key: "balancerTls", flag: "balancer-tls", env: "RAFTMESH_BALANCER_TLS", parse: bool("balancerTls"), fallback: false, help: "the balancing endpoint serves HTTPS (ALPN h2 and http/1.1) with --balancer-tls-cert/--balancer-tls-key, else the node's certificate (reloaded on change)" },
+  { key: "balancerTlsCert", flag: "balancer-tls-cert", env: "RAFTMESH_BALANCER_TLS_CERT", parse: path("balancerTlsCert"), fallback: "", help: "PEM certificate (chain) of the balancing endpoint's HTTPS listener (\"\": the node's --tls-cert)" },
+  { key: "balancerTlsKey", flag: "balancer-tls-key", env: "RAFTMESH_BALANCER_TLS_KEY", parse: path("balancerTlsKey"), fallback: "", help: "PEM private key of the balancing endpoint's HTTPS listener (\"\": the node's --tls-key)" },
+  { key: "balancerUpstreamCa", flag: "balancer-upstream-ca", env: "RAFTMESH_BALANCER_UPSTREAM_CA", parse: path("balancerUpstreamCa"), fallback: "", help: "PEM CA bundle that instances of services with upstreamTls are checked against (\"\": the cluster CA, else Node's public roots)" },
   { key: "metrics", flag: "metrics", env: "RAFTMESH_METRICS", parse: bool("metrics"), fallback: true, help: "keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted)" },
 ];
