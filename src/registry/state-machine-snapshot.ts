@@ -21,7 +21,7 @@
  * were leader wall clocks); the cluster time is taken as the largest time it holds, so time goes on
  * from there and no recorded time lies in the future.
  */
-import { MalformedSnapshotError, SnapshotVersionError } from "./errors.js";
+import { MalformedSnapshotError, NotSliceableSnapshotError, SnapshotVersionError } from "./errors.js";
 import { CONFIG_FIELDS, type FieldDef, INSTANCE_FIELDS, readField } from "./fields.js";
 import type { SessionRecord } from "./state-machine-sessions.js";
 import type { CommandResult, Instance, KvEntry, MasterState, Service, ServiceConfig } from "./types.js";
@@ -284,10 +284,8 @@ function readSessionRow(t: readonly unknown[]): [string, SessionRecord] {
  */
 export const SNAPSHOT_READ_SLICE_ROWS = 1_000;
 
-/** NotSliceable: the bytes are not laid out as SnapshotWriter writes them; the reader decodes them in one go instead. */
-class NotSliceable extends Error {}
-
-const notSliceable = new NotSliceable("not in the sliced layout");
+/** One instance, thrown and caught inside the reader: it never leaves this module. */
+const notSliceable = new NotSliceableSnapshotError();
 
 // The bytes the reader looks for between values; UTF-8 never uses them inside a multi-byte character.
 const QUOTE = 0x22;
