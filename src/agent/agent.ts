@@ -44,7 +44,7 @@ import { initialState, type StartMode } from "./initial-state.js";
 import { Monitoring } from "./monitoring.js";
 import { nodeStatus } from "./status.js";
 import { statusPageRoutes } from "./status-page.js";
-import { loadNodeTls, type NodeTls, warnPlaintext } from "./tls.js";
+import { loadBalancerTls, loadNodeTls, type NodeTls, warnPlaintext, watchCertificateExpiry } from "./tls.js";
 import { eventsService } from "../events/service.js";
 import { anyUnsafe, EarlyAckWriter, readUnsafeSwitches, staleReadIndexer, type UnsafeSwitches, unconfirmedLeadership, fastLeaseClock } from "./unsafe.js";
 
@@ -80,6 +80,8 @@ export class Agent {
       local: { agent: LocalAgent; client: RaftmeshClient } | undefined;
       tls: NodeTls | undefined;
       stopAclBootstrap: () => void;
+      balancerTls: ReturnType<typeof loadBalancerTls>;
+      unwatchExpiry: () => void;
     },
     private readonly logger: Logger,
   ) {}
@@ -94,6 +96,8 @@ export class Agent {
     const { store, state: loaded } = await LogStore.open(dir, { clusterId: config.clusterId, nodeId: id, logger: childLogger(logger, { component: "storage" }) });
     let transport: GrpcTransport | undefined;
     let tls: NodeTls | undefined;
+    let balancerTls: ReturnType<typeof loadBalancerTls> | undefined;
+    let unwatchExpiry: (() => void) | undefined;
     // started: what runs once Raft has started, so a failed start (a balancer port taken) stops it again.
     let started: { node: RaftNode; leases: LeaseDriver; monitoring: Monitoring; api: ApiServer; admin: AdminHttp } | undefined;
     try {
@@ -165,7 +169,12 @@ export class Agent {
       leases.start();
       monitoring.start();
       started = { node, leases, monitoring, api, admin };
-      const balancer = await startBalancer(config, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
+      balancerTls = loadBalancerTls(config, tls, childLogger(logger, { component: "balancer" }));
+      const expiring = [...(tls ? [{ name: "node", files: tls.files }] : []), ...balancerTls.own];
+      unwatchExpiry = watchCertificateExpiry(expiring, childLogger(logger, { component: "tls" }), (w) =>
+        monitoring.journal.record({ kind: "tls-cert-expiring", message: `${w.name} certificate ${w.file} expires at ${new Date(w.notAfterMs).toISOString()}`, details: { certificate: w.name, file: w.file, notAfter: new Date(w.notAfterMs).toISOString() } }),
+      ).stop;
+      const balancer = await startBalancer({ ...config, tls: balancerTls.files }, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
       if (metrics && balancer.stats) metrics.followBalancer(balancer.stats);
       monitoring.balancer = { listen: config.balancerListen, workers: config.balancerWorkers, ports: Object.fromEntries(balancer.ports), tcpUpstreams: config.tcpUpstreams };
       await local?.agent.start();
@@ -173,7 +182,7 @@ export class Agent {
       const stopAclBootstrap = config.acl && config.aclBootstrapToken ? startConfigBootstrap({ secret: config.aclBootstrapToken, node, registry: registry.machine, writer, logger: childLogger(logger, { component: "acl" }) }) : () => undefined;
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
-      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, stopAclBootstrap }, logger);
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, stopAclBootstrap, balancerTls, unwatchExpiry }, logger);
     } catch (err) {
       if (started) {
         started.monitoring.stop();
@@ -182,6 +191,8 @@ export class Agent {
         await started.node.stop();
         await started.admin.close();
       }
+      unwatchExpiry?.();
+      balancerTls?.close();
       tls?.files.close();
       await transport?.close();
       await store.close();
@@ -197,7 +208,7 @@ export class Agent {
   /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, stopAclBootstrap } = this.parts;
+      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, stopAclBootstrap, balancerTls, unwatchExpiry } = this.parts;
       stopAclBootstrap();
       await local?.agent.stop();
       local?.client.close();
@@ -211,6 +222,8 @@ export class Agent {
       await transport.close();
       await store.close();
       await admin.close();
+      unwatchExpiry?.();
+      balancerTls?.close();
       tls?.files.close();
       this.logger.info({}, "agent stopped");
     })();

@@ -21,3 +21,17 @@ export const PROMOTE_LAG_ENTRIES_MAX = 1000;
 
 /** LIST_RESPONSE_BYTES_MAX: a List page stops growing past 4 MiB of keys and values (more = true). */
 export const LIST_RESPONSE_BYTES_MAX = 4 * 1024 * 1024;
+
+/**
+ * API_KEEPALIVE_TIME_MS and API_KEEPALIVE_TIMEOUT_MS: the client API server pings each connection
+ * this often and closes one whose answer does not come in time. A peer that stopped inside an
+ * HTTP/2 frame (a frame header declaring 16 MiB, then silence) held its connection and descriptor
+ * open for ever otherwise (the HTTP/2 frame fuzz found it); every gRPC client answers pings by
+ * itself, so live clients, idle watches included, are never cut. 30 s + 10 s bounds how long a dead
+ * or stalled connection lives while costing one ping per half minute per connection.
+ */
+export const API_KEEPALIVE_TIME_MS = 30_000;
+export const API_KEEPALIVE_TIMEOUT_MS = 10_000;
+
+/** API_CONNECTION_IDLE_MS: a connection with no call for this long is closed (GOAWAY); its client reconnects on its next call. */
+export const API_CONNECTION_IDLE_MS = 5 * 60_000;

@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
+import { API_CONNECTION_IDLE_MS, API_KEEPALIVE_TIME_MS, API_KEEPALIVE_TIMEOUT_MS, API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi, clientPackageDefinition } from "../common/proto.js";
 import { watchServiceDefinition } from "./watch-stream.js";
 import { checkedService, wireInterceptor } from "./wire-check.js";
@@ -23,6 +23,15 @@ export interface ApiServices {
   readonly acl?: UntypedServiceImplementation;
 }
 
+/** ConnectionLimits bound how long a connection lives without answering pings or without calls (limits.ts). */
+export interface ConnectionLimits {
+  readonly keepaliveMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly idleMs: number;
+}
+
+const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { keepaliveMs: API_KEEPALIVE_TIME_MS, keepaliveTimeoutMs: API_KEEPALIVE_TIMEOUT_MS, idleMs: API_CONNECTION_IDLE_MS };
+
 /**
  * ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Events. Internal
  * (node-to-node) is deliberately not here: it is served on the peer port, to members only.
@@ -32,11 +41,16 @@ export class ApiServer {
 
   private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "NOT_SERVING"])));
 
-  /** interceptors see every call (the node's metrics count and time them there). */
-  constructor(services: ApiServices, interceptors: readonly ServerInterceptor[] = []) {
+  /** interceptors see every call (the node's metrics count and time them there); connection overrides the connection limits (tests). */
+  constructor(services: ApiServices, interceptors: readonly ServerInterceptor[] = [], connection: Partial<ConnectionLimits> = {}) {
+    const limits = { ...DEFAULT_CONNECTION_LIMITS, ...connection };
     this.server = new Server({
       "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
       "grpc.max_send_message_length": API_RESPONSE_BYTES_MAX,
+      // Dead and stalled connections are found by pings and closed (limits.ts says why).
+      "grpc.keepalive_time_ms": limits.keepaliveMs,
+      "grpc.keepalive_timeout_ms": limits.keepaliveTimeoutMs,
+      "grpc.max_connection_idle_ms": limits.idleMs,
       // Nothing reads channelz here, and its per-call bookkeeping showed in the leader's profile.
       "grpc.enable_channelz": 0,
       // The wire check answers malformed requests inside the others, so metrics count them too.

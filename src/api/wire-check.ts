@@ -36,17 +36,28 @@ const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 /** Resolves a field's message type: a nested type of the message first, then a top-level one of the package. */
 type Resolve = (from: MessageDesc, typeName: string) => MessageDesc | undefined;
 
-function varint(buf: Buffer, pos: number, field: string): [number, number] {
+/**
+ * fieldName is the path of field `num` (described by f, when the message knows it) under `at`; with
+ * f null, the message itself. Spelled only for an error: no name is built for a well-formed request
+ * (and no closure made per field, which the TypeScript loader would wrap in a naming call).
+ */
+function fieldName(at: string, f: FieldDesc | undefined | null, num: number): string {
+  if (f === null) return at || "request";
+  return f ? `${at ? `${at}.` : ""}${snake(f.name)}` : `${at ? `${at}.` : ""}field ${num}`;
+}
+
+/** varint reads a varint at pos; an error names the field as fieldName(at, f, num) does. */
+function varint(buf: Buffer, pos: number, at: string, f: FieldDesc | undefined | null, num: number): [number, number] {
   let result = 0;
   let mul = 1;
   for (let i = 0; i < 10; i++) {
-    if (pos >= buf.length) throw new MalformedRequestError(`${field}: the message ends inside a varint`);
+    if (pos >= buf.length) throw new MalformedRequestError(`${fieldName(at, f, num)}: the message ends inside a varint`);
     const b = buf[pos++]!;
     result += (b & 0x7f) * mul;
     if ((b & 0x80) === 0) return [result, pos];
     mul *= 128;
   }
-  throw new MalformedRequestError(`${field}: a varint is longer than 10 bytes`);
+  throw new MalformedRequestError(`${fieldName(at, f, num)}: a varint is longer than 10 bytes`);
 }
 
 /** FIELD_NUMBER_MAX: protobuf field numbers are at most 2^29 - 1. */
@@ -79,48 +90,61 @@ function lengthDelimited(f: FieldDesc): boolean {
 
 const typeText = (f: FieldDesc) => f.type.replace(/^TYPE_/, "").toLowerCase();
 
-/** walk checks buf as message `desc`; `at` is the path of the field holding it ("" at the top). It recurses only into fields the descriptor knows as messages; the API has no recursive message, so the depth is the schema's (at most 3). */
+/** fieldsByNumber is each message's fields by number, built once per descriptor. */
+const fieldsByNumber = new WeakMap<MessageDesc, Map<number, FieldDesc>>();
+
+function fieldOf(desc: MessageDesc, num: number): FieldDesc | undefined {
+  let m = fieldsByNumber.get(desc);
+  if (m === undefined) {
+    m = new Map(desc.field.map((f) => [f.number, f]));
+    fieldsByNumber.set(desc, m);
+  }
+  return m.get(num);
+}
+
+/**
+ * walk checks buf as message `desc`; `at` is the path of the field holding it ("" at the top). It recurses only into fields the descriptor knows as messages; the API has no recursive message, so the depth is the schema's (at most 3).
+ */
 function walk(buf: Buffer, desc: MessageDesc, resolve: Resolve, at: string): void {
   let pos = 0;
   while (pos < buf.length) {
-    const [tag, next] = varint(buf, pos, at || "request");
+    const [tag, next] = varint(buf, pos, at, null, 0);
     pos = next;
     const num = Math.floor(tag / 8);
     const wt = tag % 8;
-    const f = desc.field.find((x) => x.number === num);
-    const name = f ? `${at ? `${at}.` : ""}${snake(f.name)}` : `${at ? `${at}.` : ""}field ${num}`;
+    const f = fieldOf(desc, num);
     if (num === 0 || num > FIELD_NUMBER_MAX) throw new MalformedRequestError(`${at || "request"}: field number ${num} is not valid`);
     switch (wt) {
       case 0:
-        if (f && wireTypeOf(f) !== 0) throw new MalformedRequestError(`${name}: wire type 0 is not valid for its type (${typeText(f)})`);
-        pos = varint(buf, pos, name)[1];
+        if (f && wireTypeOf(f) !== 0) throw new MalformedRequestError(`${fieldName(at, f, num)}: wire type 0 is not valid for its type (${typeText(f)})`);
+        pos = varint(buf, pos, at, f, num)[1];
         break;
       case 1:
-        if (f && wireTypeOf(f) !== 1) throw new MalformedRequestError(`${name}: wire type 1 is not valid for its type (${typeText(f)})`);
-        if (pos + 8 > buf.length) throw new MalformedRequestError(`${name}: the message ends inside a 64-bit value`);
+        if (f && wireTypeOf(f) !== 1) throw new MalformedRequestError(`${fieldName(at, f, num)}: wire type 1 is not valid for its type (${typeText(f)})`);
+        if (pos + 8 > buf.length) throw new MalformedRequestError(`${fieldName(at, f, num)}: the message ends inside a 64-bit value`);
         pos += 8;
         break;
       case 5:
-        if (f && wireTypeOf(f) !== 5) throw new MalformedRequestError(`${name}: wire type 5 is not valid for its type (${typeText(f)})`);
-        if (pos + 4 > buf.length) throw new MalformedRequestError(`${name}: the message ends inside a 32-bit value`);
+        if (f && wireTypeOf(f) !== 5) throw new MalformedRequestError(`${fieldName(at, f, num)}: wire type 5 is not valid for its type (${typeText(f)})`);
+        if (pos + 4 > buf.length) throw new MalformedRequestError(`${fieldName(at, f, num)}: the message ends inside a 32-bit value`);
         pos += 4;
         break;
       case 2: {
-        if (f && !lengthDelimited(f)) throw new MalformedRequestError(`${name}: wire type 2 is not valid for its type (${typeText(f)})`);
-        const [len, start] = varint(buf, pos, name);
-        if (start + len > buf.length) throw new MalformedRequestError(`${name}: its length (${len} bytes) runs past the end of the message (${buf.length - start} left): the request is truncated`);
+        if (f && !lengthDelimited(f)) throw new MalformedRequestError(`${fieldName(at, f, num)}: wire type 2 is not valid for its type (${typeText(f)})`);
+        const [len, start] = varint(buf, pos, at, f, num);
+        if (start + len > buf.length) throw new MalformedRequestError(`${fieldName(at, f, num)}: its length (${len} bytes) runs past the end of the message (${buf.length - start} left): the request is truncated`);
         const body = buf.subarray(start, start + len);
         pos = start + len;
-        if (f?.type === "TYPE_STRING" && !isUtf8(body)) throw new MalformedRequestError(`${name}: is not valid UTF-8`);
+        if (f?.type === "TYPE_STRING" && !isUtf8(body)) throw new MalformedRequestError(`${fieldName(at, f, num)}: is not valid UTF-8`);
         if (f?.type === "TYPE_MESSAGE") {
           const sub = resolve(desc, f.typeName);
-          if (sub) walk(body, sub, resolve, name);
+          if (sub) walk(body, sub, resolve, fieldName(at, f, num));
         }
         break;
       }
       default:
         // Groups (3, 4) are proto2 only; 6 and 7 do not exist.
-        throw new MalformedRequestError(`${name}: wire type ${wt} is not valid here`);
+        throw new MalformedRequestError(`${fieldName(at, f, num)}: wire type ${wt} is not valid here`);
     }
   }
 }
@@ -147,7 +171,7 @@ interface RequestType {
  * deserializer INTERNAL "Error deserializing request", which names nothing).
  */
 export function checkedService(service: ServiceDefinition, types: Readonly<Record<string, RequestType | unknown>>): ServiceDefinition {
-  const resolve: Resolve = (from, typeName) => {
+  const lookup: Resolve = (from, typeName) => {
     const short = typeName.replace(/^\./, "");
     const nested = from.nestedType.find((n) => n.name === short);
     if (nested) return nested;
@@ -155,6 +179,19 @@ export function checkedService(service: ServiceDefinition, types: Readonly<Recor
       if (k === short || k.endsWith(`.${short}`)) return (v as RequestType).type;
     }
     return undefined;
+  };
+  // A lookup walks every type of the package: done once per (message, field type), not per request.
+  const resolved = new WeakMap<MessageDesc, Map<string, MessageDesc | undefined>>();
+  const resolve: Resolve = (from, typeName) => {
+    let byName = resolved.get(from);
+    if (byName === undefined) {
+      byName = new Map();
+      resolved.set(from, byName);
+    }
+    if (byName.has(typeName)) return byName.get(typeName);
+    const found = lookup(from, typeName);
+    byName.set(typeName, found);
+    return found;
   };
   const out: Record<string, unknown> = {};
   for (const [method, def] of Object.entries(service)) {

@@ -29,10 +29,12 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import { performance } from "node:perf_hooks";
+import type { SecureContext, TLSSocket } from "node:tls";
 import { AnswerCut } from "./errors.js";
 import type { ProxyContext } from "./http-proxy.js";
 import { RETRIES_MAX, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS, RETRY_BODY_BYTES_MAX, UPSTREAM_RESPONSE_TIMEOUT_MS } from "./limits.js";
 import { type ErrorKind, errorBody } from "./responses.js";
+import { dialTls, tlsFailure, tlsPoolKey, type UpstreamTls, upstreamTlsOf } from "./tls.js";
 import { endpointKey, type Route } from "./route-table.js";
 import { routeOf } from "./routing.js";
 import type { BreakerLimit, CircuitBreaker, Endpoint } from "./types.js";
@@ -52,6 +54,8 @@ interface UpSession {
   readonly session: ClientHttp2Session;
   connected: boolean;
   ready: boolean;
+  /** tlsFailure: why the TLS handshake failed (a service with upstreamTls), undefined otherwise. */
+  tlsFailure?: string;
   /** waiting: the pending tries to call once the session is ready or closed (a set, not listeners: up to maxPendingRequests of them). */
   readonly waiting: Set<() => void>;
 }
@@ -77,12 +81,21 @@ class Sessions {
     return u;
   }
 
-  /** open starts a session to key; its opening was charged to breaker, released when it closes. */
-  open(key: string, address: string, port: number, breaker: CircuitBreaker): UpSession {
+  /** open starts a session to key (over TLS with ALPN h2 when tls is given); its opening was charged to breaker, released when it closes. */
+  open(key: string, address: string, port: number, breaker: CircuitBreaker, tls?: { readonly t: UpstreamTls; readonly context: () => SecureContext }): UpSession {
     if (this.map.size >= H2_SESSIONS_MAX) for (const [k, old] of this.map) if (old.session.closed || old.session.destroyed) this.map.delete(k);
     const host = address.includes(":") ? `[${address}]` : address;
-    const session = connect(`http://${host}:${port}`);
+    let socket: TLSSocket | undefined;
+    const session = tls
+      ? connect(`https://${host}:${port}`, { createConnection: () => (socket = dialTls(address, port, tls.context(), tls.t, ["h2"])) })
+      : connect(`http://${host}:${port}`);
     const u: UpSession = { session, connected: false, ready: false, waiting: new Set() };
+    if (socket) {
+      const s = socket;
+      let tcpUp = false;
+      s.once("connect", () => (tcpUp = true));
+      s.on("error", (err) => (u.tlsFailure ??= tlsFailure(err, tcpUp && !u.connected)));
+    }
     const drop = () => {
       if (this.map.get(key) === u) this.map.delete(key);
     };
@@ -127,10 +140,10 @@ function cut(stream: ServerHttp2Stream): void {
   if (!stream.destroyed) stream.destroy(new AnswerCut());
 }
 
-function fail(stream: ServerHttp2Stream, kind: ErrorKind, service: string | undefined, limit?: BreakerLimit): void {
+function fail(stream: ServerHttp2Stream, kind: ErrorKind, service: string | undefined, limit?: BreakerLimit, reason?: string): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) return void cut(stream);
-  const { status, body } = errorBody(kind, service, limit);
+  const { status, body } = errorBody(kind, service, limit, reason);
   stream.respond({ ":status": status, "content-type": "application/json", "x-raftmesh-error": kind });
   stream.end(body);
 }
@@ -231,14 +244,15 @@ class H2Request {
     const ep = this.next ?? pickFor(route, this.tried, now) ?? pickFor(route, undefined, now);
     this.next = undefined;
     if (!ep) return void this.fail("upstream-failed");
-    const key = endpointKey(ep);
+    const tls = upstreamTlsOf(route.table.config);
+    const key = endpointKey(ep) + tlsPoolKey(tls);
     let up = this.sessions.live(key);
     if (!up) {
       if (!route.breaker.tryOpenConnection()) {
         this.ctx.signal?.({ kind: "circuit-open", service: route.table.name, limit: "connections" });
         return void this.fail("circuit-open", "connections");
       }
-      up = this.sessions.open(key, ep.address, ep.port, route.breaker);
+      up = this.sessions.open(key, ep.address, ep.port, route.breaker, tls && { t: tls, context: () => this.ctx.pools.tlsContext() });
     }
     // A try on a session not ready yet waits for it: it is pending (maxPendingRequests).
     let pending = false;
@@ -286,6 +300,11 @@ class H2Request {
       done(false);
       if (this.current === up) this.current = undefined;
       if (this.responded || this.stream.headersSent) return void cut(this.stream);
+      // A certificate that does not verify fails the same way on every try: answered at once, never retried.
+      if (u.tlsFailure !== undefined && kind !== "timeout") {
+        this.ctx.signal?.({ kind: "upstream-tls-failed", service: route.table.name, instance: ep.id });
+        return void this.fail("upstream-tls-failed", undefined, u.tlsFailure);
+      }
       if (this.mayRetry(kind)) return void this.retry();
       this.fail(kind === "timeout" ? "upstream-timeout" : "upstream-failed");
     };
@@ -414,8 +433,8 @@ class H2Request {
     if (this.route.balancer.onEnd(ep.id, ok ? "success" : "failure", performance.now())) this.ctx.signal?.({ kind: "outlier-ejected", service: this.route.table.name, instance: ep.id });
   }
 
-  private fail(kind: ErrorKind, limit?: BreakerLimit): void {
-    fail(this.stream, kind, this.route.table.name, limit);
+  private fail(kind: ErrorKind, limit?: BreakerLimit, reason?: string): void {
+    fail(this.stream, kind, this.route.table.name, limit, reason);
   }
 
   private finish(): void {

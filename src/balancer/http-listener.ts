@@ -1,9 +1,11 @@
 /**
  * One HTTP listener: HTTP/1.1 (http-proxy.ts, parsing heads itself on plain sockets, with the
- * endpoint's limits: head size, head timeout, connection count) and h2c on the same port.
+ * endpoint's limits: head size, head timeout, connection count) and h2c on the same port; or,
+ * with a certificate, the same over TLS (HTTP/2 chosen by ALPN "h2").
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
 import { ClientReader } from "./client-read.js";
 import { createH2cServer } from "./h2c-proxy.js";
 import { H1Server, type ProxyContext } from "./http-proxy.js";
@@ -18,11 +20,40 @@ const H2_PREFACE_START = Buffer.from("PRI");
  * bytes are handed to the HTTP/1.1 proxy or the HTTP/2 server.
  */
 export function createListener(ctx: ProxyContext, headersTimeoutMs = HEADERS_TIMEOUT_MS): NetServer {
+  const { serve, close } = servers(ctx, headersTimeoutMs);
+  // allowHalfOpen: a client that ends its side after its request still gets the response.
+  // pauseOnConnect: the connection reads through a ClientReader (client-read.ts), started in serve.
+  const front = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, serve);
+  front.maxConnections = CLIENT_CONNECTIONS_MAX;
+  front.on("close", close);
+  return front;
+}
+
+/**
+ * createTlsListener is createListener over TLS with pem's certificate: ALPN "h2" goes to the
+ * HTTP/2 server, anything else (http/1.1, no ALPN) to the HTTP/1.1 proxy (whose ClientReader reads
+ * a TLS socket by 'data' events). The handshake must end within the head timeout; setSecureContext
+ * on the server takes a new certificate.
+ */
+export function createTlsListener(ctx: ProxyContext, pem: { readonly cert: string; readonly key: string }, headersTimeoutMs = HEADERS_TIMEOUT_MS): TlsServer {
+  const { serve, close, h2 } = servers(ctx, headersTimeoutMs);
+  const front = createTlsServer({ cert: pem.cert, key: pem.key, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: headersTimeoutMs, allowHalfOpen: true }, (socket: TLSSocket) => {
+    socket.setNoDelay(true);
+    if (socket.alpnProtocol === "h2") return void h2.emit("connection", socket);
+    serve(socket);
+  });
+  // A client that fails its handshake (wrong protocol, no shared cipher) is dropped without a log line each.
+  front.on("tlsClientError", (_err, socket) => socket.destroy());
+  front.maxConnections = CLIENT_CONNECTIONS_MAX;
+  front.on("close", close);
+  return front;
+}
+
+/** servers makes a listener's HTTP/1.1 and HTTP/2 servers and the per-connection function that hands a connection to one of them. */
+function servers(ctx: ProxyContext, headersTimeoutMs: number): { serve: (socket: Socket) => void; close: () => void; h2: ReturnType<typeof createH2cServer> } {
   const h1 = new H1Server(ctx, headersTimeoutMs);
   const h2 = createH2cServer(ctx);
-  // allowHalfOpen: a client that ends its side after its request still gets the response.
-  // pauseOnConnect: the connection reads through a ClientReader (client-read.ts), started here.
-  const front = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+  const serve = (socket: Socket) => {
     // A connection that sends nothing is held no longer than a slow head would be.
     socket.setTimeout(headersTimeoutMs, () => socket.destroy());
     const reader = new ClientReader(socket, (chunk: Buffer) => {
@@ -35,13 +66,12 @@ export function createListener(ctx: ProxyContext, headersTimeoutMs = HEADERS_TIM
       h1.accept(socket, reader, chunk);
     });
     socket.on("error", () => socket.destroy());
-  });
-  front.maxConnections = CLIENT_CONNECTIONS_MAX;
-  front.on("close", () => {
+  };
+  const close = () => {
     h1.close();
     h2.close();
-  });
-  return front;
+  };
+  return { serve, close, h2 };
 }
 
 /**

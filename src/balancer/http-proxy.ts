@@ -40,6 +40,7 @@ import { type ErrorKind, errorBody, errorResponse, rawError, staticResponse } fr
 import { endpointKey, type Route, type RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
 import type { WorkerSignal } from "./messages.js";
+import { upstreamTlsOf } from "./tls.js";
 import type { BreakerLimit, Endpoint, PickRequest } from "./types.js";
 import { handleUpgrade } from "./upgrade.js";
 import type { Pool, UpstreamConn, UpstreamPools, UpstreamUser } from "./upstream-pool.js";
@@ -237,7 +238,7 @@ class ClientConn {
       this.socket.removeAllListeners("close");
       if (this.paused) this.socket.resume();
       // The tunnel writes the bytes after the head when its connection is up: they are its own copy.
-      handleUpgrade(ctx.routes, this.socket, isShared(buf) ? Buffer.from(buf) : buf, head, this.remote);
+      handleUpgrade(ctx.routes, this.socket, isShared(buf) ? Buffer.from(buf) : buf, head, this.remote, () => ctx.pools.tlsContext());
       return;
     }
     const hasBody = head.chunked || head.contentLength > 0;
@@ -691,7 +692,7 @@ class ProxyRequest implements UpstreamUser {
       this.route.meter.retried();
     }
     const pools = this.ctx.pools;
-    const pool = pools.acquireFor(ep);
+    const pool = pools.acquireFor(ep, upstreamTlsOf(route.table.config));
     const free = pools.take(pool);
     if (free) return void this.send(ep, pool, free, false, now);
     if (pool.total < UPSTREAM_SOCKETS_MAX && route.breaker.tryOpenConnection()) return void this.send(ep, pool, undefined, true, now);
@@ -985,6 +986,8 @@ class ProxyRequest implements UpstreamUser {
     const kind: FailureKind = this.timedOut ? "timeout" : conn.connected ? "reset" : "connect";
     this.conn = undefined;
     this.endTry(false, false);
+    // A certificate that does not verify fails the same way on every try: answered at once, never retried.
+    if (conn.tlsFailure !== undefined && !this.timedOut) return void this.failTls(conn.tlsFailure);
     if (this.mayRetry(kind)) return void this.retry(kind);
     this.fail(kind === "timeout" ? "upstream-timeout" : "upstream-failed");
   }
@@ -1145,6 +1148,12 @@ class ProxyRequest implements UpstreamUser {
   private fail(kind: ErrorKind): void {
     this.status = errorBody(kind, undefined).status;
     this.respondSelf(errorResponse(kind, this.route.table.name, undefined, this.selfConn()));
+  }
+
+  private failTls(reason: string): void {
+    this.ctx.signal?.({ kind: "upstream-tls-failed", service: this.route.table.name, instance: this.ep?.id });
+    this.status = 502;
+    this.respondSelf(errorResponse("upstream-tls-failed", this.route.table.name, undefined, this.selfConn(), reason));
   }
 
   private selfConn(): string {

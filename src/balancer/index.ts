@@ -6,11 +6,13 @@ import type { Logger } from "../common/logger.js";
 import { type FeedSource, RegistryFeed } from "./feed.js";
 import type { ListenerSpec, ToWorker, WorkerSignal } from "./messages.js";
 import { StatsSlots } from "./stats.js";
+import { type BalancerTlsFiles, followTls, workerTls } from "./tls.js";
 import { WorkerPool } from "./workers.js";
 
 export { ListenError, WorkerExitError, BalancerError } from "./errors.js";
 export type { ListenerSpec, WorkerSignal } from "./messages.js";
 export { StatsSlots } from "./stats.js";
+export type { BalancerTlsFiles } from "./tls.js";
 
 /** TcpUpstream is one TCP listener: the service it forwards to and its port. */
 export interface TcpUpstream {
@@ -29,6 +31,10 @@ export interface BalancerSettings {
   readonly zone: string;
   /** metrics: the workers count requests into shared buffers the node's metrics read (stats.ts). */
   readonly metrics?: boolean;
+  /** balancerTls: the HTTP listener serves HTTPS with tls.listener's certificate. */
+  readonly balancerTls?: boolean;
+  /** tls: the files the endpoint follows (listener certificate, upstream CA, the node's own certificate for mTLS to instances). */
+  readonly tls?: BalancerTlsFiles;
 }
 
 /** Balancer is a running endpoint. */
@@ -41,11 +47,11 @@ export interface Balancer {
 }
 
 /** listenersOf lists the listeners the options ask for. */
-export function listenersOf(opts: Pick<BalancerSettings, "balancerListen" | "tcpUpstreams">): ListenerSpec[] {
+export function listenersOf(opts: Pick<BalancerSettings, "balancerListen" | "tcpUpstreams" | "balancerTls">): ListenerSpec[] {
   const listen = opts.balancerListen;
   const cut = listen.lastIndexOf(":");
   const host = listen.slice(0, cut).replace(/^\[|\]$/g, "");
-  const out: ListenerSpec[] = [{ kind: "http", name: "http", host, port: Number(listen.slice(cut + 1)) }];
+  const out: ListenerSpec[] = [{ kind: "http", name: "http", host, port: Number(listen.slice(cut + 1)), tls: opts.balancerTls === true }];
   for (const u of opts.tcpUpstreams) out.push({ kind: "tcp", name: `tcp:${u.service}`, host, port: u.port, service: u.service });
   return out;
 }
@@ -64,14 +70,17 @@ export async function startBalancer(opts: BalancerSettings, source: FeedSource, 
     current: () => stamp(feed?.full() ?? { t: "tables", full: true, tables: [], removed: [] }),
     stats: slots !== undefined,
     onSignal,
+    tls: opts.tls ? workerTls(opts.tls) : undefined,
   });
+  const unfollow = opts.tls ? followTls(opts.tls, (t) => pool.postTls(t)) : undefined;
   feed = new RegistryFeed(source, (m) => pool.post(stamp(m)), logger);
   feed.start();
-  logger.info({ ports: Object.fromEntries(pool.ports), workers: opts.balancerWorkers }, "balancing endpoint listening");
+  logger.info({ ports: Object.fromEntries(pool.ports), workers: opts.balancerWorkers, https: opts.balancerTls === true }, "balancing endpoint listening");
   return {
     ports: pool.ports,
     stats: slots ? { slots, buffers: () => pool.statsBuffers() } : undefined,
     async stop() {
+      unfollow?.();
       feed?.close();
       await pool.stop();
     },

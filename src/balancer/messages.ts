@@ -3,6 +3,7 @@
  * Tables are plain data (structured clone); a worker applies each message whole, in order.
  */
 import type { ServiceMode } from "../registry/types.js";
+import type { WorkerTls } from "./tls.js";
 import type { ServiceTable } from "./types.js";
 
 /** WireTable is a service's table as the feed sends it: the balancer's table and the service's mode. */
@@ -25,7 +26,7 @@ export interface BreakerCountersInit {
 
 /** ListenerSpec is one listener a worker opens. */
 export type ListenerSpec =
-  | { readonly kind: "http"; readonly name: string; readonly host: string; readonly port: number }
+  | { readonly kind: "http"; readonly name: string; readonly host: string; readonly port: number; /** tls: serve HTTPS with WorkerInit.tls.listener. */ readonly tls?: boolean }
   | { readonly kind: "tcp"; readonly name: string; readonly host: string; readonly port: number; readonly service: string };
 
 /** WorkerInit is a worker's workerData. */
@@ -41,20 +42,24 @@ export interface WorkerInit {
   readonly stats?: SharedArrayBuffer;
   /** breakerCounters makes each service's circuit-breaker limits hold across the pool's workers. */
   readonly breakerCounters?: BreakerCountersInit;
+  /** tls is the listener's certificate and the upstream CA and client certificate (absent: no TLS material). */
+  readonly tls?: WorkerTls;
 }
 
 /** ToWorker: full replaces every table; otherwise tables are put and removed are deleted. */
 export type ToWorker =
   | { readonly t: "tables"; readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }
+  | { readonly t: "tls"; readonly tls: WorkerTls }
   | { readonly t: "stop" };
 
 /**
  * WorkerSignal is something an operator should hear of (the node's event stream): an outlier
  * ejected, a circuit that refused a request (limit: connections, pending or requests), a retry
- * the budget refused. A worker sends each subject at most once per SIGNAL_MIN_GAP_MS.
+ * the budget refused, a TLS instance whose handshake failed. A worker sends each subject at most
+ * once per SIGNAL_MIN_GAP_MS.
  */
 export interface WorkerSignal {
-  readonly kind: "outlier-ejected" | "circuit-open" | "retry-budget-exhausted";
+  readonly kind: "outlier-ejected" | "circuit-open" | "retry-budget-exhausted" | "upstream-tls-failed";
   readonly service: string;
   readonly instance?: string;
   readonly limit?: string;

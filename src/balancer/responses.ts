@@ -9,6 +9,7 @@ export type ErrorKind =
   | "circuit-open"
   | "upstream-failed"
   | "upstream-timeout"
+  | "upstream-tls-failed"
   | "bad-request";
 
 const STATUS: Record<ErrorKind, number> = {
@@ -18,6 +19,7 @@ const STATUS: Record<ErrorKind, number> = {
   "circuit-open": 503,
   "upstream-failed": 502,
   "upstream-timeout": 504,
+  "upstream-tls-failed": 502,
   "bad-request": 400,
 };
 
@@ -28,6 +30,7 @@ const MESSAGE: Record<ErrorKind, string> = {
   "circuit-open": "the service's circuit breaker is open: too many requests in flight",
   "upstream-failed": "every try to reach an instance failed",
   "upstream-timeout": "the instance did not answer in time",
+  "upstream-tls-failed": "the TLS handshake with the instance failed: its certificate did not verify against the upstream CA, or it refused this node's certificate (not retried: see reason)",
   "bad-request": "the request could not be routed",
 };
 
@@ -42,8 +45,8 @@ const LIMIT_MESSAGE: Record<BreakerLimit, string> = {
  * errorResponse is a whole response for a request the endpoint answers itself: a JSON body saying
  * what went wrong (and, for circuit-open, which limit). connection is "" or a Connection header line.
  */
-export function errorResponse(kind: ErrorKind, service: string | undefined, limit: BreakerLimit | undefined, connection: string): Buffer {
-  const { status, body } = errorBody(kind, service, limit);
+export function errorResponse(kind: ErrorKind, service: string | undefined, limit: BreakerLimit | undefined, connection: string, reason?: string): Buffer {
+  const { status, body } = errorBody(kind, service, limit, reason);
   return Buffer.from(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-raftmesh-error: ${kind}\r\n${connection}\r\n${body}`,
   );
@@ -60,8 +63,12 @@ export function staticResponse(status: number, body: string, service: string, co
   return Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "fallback"}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-raftmesh-fallback: ${service}\r\n${connection}\r\n${body}`);
 }
 
-/** errorBody is an error answer's status and JSON body, for proxies that do not answer through a ServerResponse (h2c). */
-export function errorBody(kind: ErrorKind, service: string | undefined, limit?: BreakerLimit): { readonly status: number; readonly body: string } {
-  const body = JSON.stringify(limit ? { error: kind, service, limit, message: LIMIT_MESSAGE[limit] } : { error: kind, service, message: MESSAGE[kind] });
+/** REASON_CHARS_MAX bounds the reason echoed in an error body (a TLS library message): enough for a code and its sentence. */
+const REASON_CHARS_MAX = 200;
+
+/** errorBody is an error answer's status and JSON body, for proxies that do not answer through a ServerResponse (h2c); reason, when given, says what failed. */
+export function errorBody(kind: ErrorKind, service: string | undefined, limit?: BreakerLimit, reason?: string): { readonly status: number; readonly body: string } {
+  const why = reason === undefined ? {} : { reason: reason.slice(0, REASON_CHARS_MAX) };
+  const body = JSON.stringify(limit ? { error: kind, service, limit, message: LIMIT_MESSAGE[limit] } : { error: kind, service, message: MESSAGE[kind], ...why });
   return { status: STATUS[kind], body };
 }

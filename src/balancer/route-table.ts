@@ -6,6 +6,7 @@
 import type { ServiceMode } from "../registry/types.js";
 import type { WireTable } from "./messages.js";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
+import { tlsPoolKey, upstreamTlsOf } from "./tls.js";
 import { meteredBalancer, meteredBreaker, meteredBudget, NO_METER, RouteMeter } from "./stats.js";
 import type { CircuitBreaker, Endpoint, RetryBudget, ServiceBalancer, ServiceTable } from "./types.js";
 
@@ -54,10 +55,13 @@ export class RouteTable {
     return this.routes.get(name);
   }
 
-  /** liveKeys lists address:port of every endpoint of every service (pools outside it may close). */
+  /** liveKeys lists the pool key (address:port, and the TLS settings of a TLS service) of every endpoint of every service (pools outside it may close). */
   liveKeys(): Set<string> {
     const out = new Set<string>();
-    for (const r of this.routes.values()) for (const e of r.table.endpoints) out.add(endpointKey(e));
+    for (const r of this.routes.values()) {
+      const tls = tlsPoolKey(upstreamTlsOf(r.table.config));
+      for (const e of r.table.endpoints) out.add(endpointKey(e) + tls);
+    }
     return out;
   }
 

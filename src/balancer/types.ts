@@ -52,6 +52,12 @@ export interface BalancerConfig {
   readonly panicThresholdPercent: number;
   /** zoneMinHealthyPercent: traffic stays in the local zone while at least this share of its endpoints is healthy. */
   readonly zoneMinHealthyPercent: number;
+  /** upstreamTls: tries dial the endpoints over TLS (the worker's upstream CA and client certificate). */
+  readonly upstreamTls: boolean;
+  /** upstreamTlsServerName is the SNI and the name checked in the endpoint's certificate ("": the endpoint's address). */
+  readonly upstreamTlsServerName: string;
+  /** upstreamTlsVerify: the endpoint's certificate must verify (false: encrypted, not authenticated). */
+  readonly upstreamTlsVerify: boolean;
   /** maxConnections bounds upstream connections of the service (per circuit breaker); 0 means no bound. */
   readonly maxConnections: number;
   /** maxPendingRequests bounds requests waiting for a connection; 0 means no bound. */

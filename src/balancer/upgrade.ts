@@ -5,13 +5,15 @@
  */
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import type { SecureContext } from "node:tls";
 import { LineKind, type RequestHead } from "./h1/head-parser.js";
 import { rawError } from "./responses.js";
 import type { RouteTable } from "./route-table.js";
 import { routeOf, SVC_PREFIX } from "./routing.js";
+import { dialTls, upstreamTlsOf } from "./tls.js";
 
-/** handleUpgrade tunnels one upgrade request (head: buf[0, head.end); bytes after it are the client's first tunnel bytes). */
-export function handleUpgrade(routes: RouteTable, client: Socket, buf: Buffer, head: RequestHead, remote: string): void {
+/** handleUpgrade tunnels one upgrade request (head: buf[0, head.end); bytes after it are the client's first tunnel bytes); tlsContext dials services with upstreamTls. */
+export function handleUpgrade(routes: RouteTable, client: Socket, buf: Buffer, head: RequestHead, remote: string, tlsContext?: () => SecureContext): void {
   const target = routeOf(head.target, head.target.startsWith(SVC_PREFIX) ? undefined : head.host);
   const route = target ? routes.get(target.service) : undefined;
   client.on("error", () => {});
@@ -24,7 +26,8 @@ export function handleUpgrade(routes: RouteTable, client: Socket, buf: Buffer, h
     client.end(rawError(503, "no-healthy-instance", "the service has no healthy instance"));
     return;
   }
-  const up: Socket = connect({ host: ep.address, port: ep.port, noDelay: true });
+  const tls = tlsContext && upstreamTlsOf(route.table.config);
+  const up: Socket = tls ? dialTls(ep.address, ep.port, tlsContext(), tls, ["http/1.1"]) : connect({ host: ep.address, port: ep.port, noDelay: true });
   let lines = `${head.method} ${target.path} HTTP/1.1\r\n`;
   const l = head.lines;
   for (let i = 0; i < l.length; i += 3) {

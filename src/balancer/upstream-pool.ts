@@ -3,10 +3,13 @@
  * per address:port, reused last-in first-out, at most UPSTREAM_SOCKETS_MAX per endpoint and
  * UPSTREAM_IDLE_SOCKETS_MAX of them idle, shared by every service that names the address. A pool
  * whose endpoint left every table drains: requests already on it finish, then its connections close.
+ * A service with upstreamTls has TLS pools of its own (tls.ts), keyed apart from plaintext ones.
  */
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import type { SecureContext } from "node:tls";
 import { UPSTREAM_IDLE_SOCKETS_MAX, UPSTREAM_IDLE_TIMEOUT_MS } from "./limits.js";
+import { dialTls, tlsFailure, tlsPoolKey, type UpstreamTls, upstreamContext, type WorkerTls } from "./tls.js";
 import type { CircuitBreaker } from "./types.js";
 
 /** READ_BUFFER_BYTES: one read takes up to 64 KiB (a response head and body of most answers at once). */
@@ -39,6 +42,8 @@ export class UpstreamConn {
   /** owner: the circuit breaker its opening was charged to (maxConnections), released when it closes. */
   owner: CircuitBreaker | undefined;
   closed = false;
+  /** tlsFailure: why the TLS handshake (or the instance's check of this node's certificate) failed; undefined otherwise. */
+  tlsFailure: string | undefined;
   /**
    * One timer per connection, set for the first deadline and left running: a request arms the
    * connection by moving its deadline (a number), and a timer that fires before the deadline sets
@@ -85,10 +90,16 @@ export class UpstreamConn {
     readonly pool: Pool,
     readonly socket: Socket,
   ) {
-    socket.on("connect", () => {
+    // Over TLS the connection is up once the handshake is done: before, nothing of a request reached the instance.
+    socket.on(pool.tls ? "secureConnect" : "connect", () => {
       this.connected = true;
       this.user?.upConnect(this);
     });
+    if (pool.tls) {
+      let tcpUp = false;
+      socket.once("connect", () => (tcpUp = true));
+      socket.on("error", (err) => (this.tlsFailure ??= tlsFailure(err, tcpUp && !this.connected)));
+    }
     socket.on("end", () => {
       if (this.user) this.user.upEnd(this);
       else socket.destroy();
@@ -119,6 +130,8 @@ export class UpstreamConn {
 export interface Pool {
   readonly address: string;
   readonly port: number;
+  /** tls: the pool's connections are TLS (undefined: plaintext). */
+  readonly tls?: UpstreamTls;
   /** idle connections, most recently used last. */
   readonly idle: UpstreamConn[];
   /** total counts open connections: idle, busy and connecting. */
@@ -140,29 +153,44 @@ export class UpstreamPools {
   private byEndpoint = new WeakMap<object, Pool>();
   private readonly sweeper: NodeJS.Timeout;
   private tick = 0;
+  private tlsNow: WorkerTls | undefined;
+  /** context: the secure context of new TLS connections, built on first use after each change. */
+  private context: SecureContext | undefined;
 
   constructor() {
     this.sweeper = setInterval(() => this.sweep(), IDLE_SWEEP_MS);
     this.sweeper.unref();
   }
 
-  /** acquireFor is acquire for an endpoint, cached per endpoint object. */
-  acquireFor(ep: { readonly address: string; readonly port: number }): Pool {
+  /** setTls takes new TLS material: connections opened from now on use it, open ones carry on. */
+  setTls(t: WorkerTls | undefined): void {
+    this.tlsNow = t;
+    this.context = undefined;
+  }
+
+  /** tlsContext is the secure context of new TLS upstream connections. */
+  tlsContext(): SecureContext {
+    this.context ??= upstreamContext(this.tlsNow);
+    return this.context;
+  }
+
+  /** acquireFor is acquire for an endpoint (over TLS when tls is given), cached per endpoint object: a table's endpoints and config change together. */
+  acquireFor(ep: { readonly address: string; readonly port: number }, tls?: UpstreamTls): Pool {
     const p = this.byEndpoint.get(ep);
     if (p && !p.draining) {
       p.active++;
       return p;
     }
-    const fresh = this.acquire(`${ep.address}:${ep.port}`, ep.address, ep.port);
+    const fresh = this.acquire(`${ep.address}:${ep.port}${tlsPoolKey(tls)}`, ep.address, ep.port, tls);
     this.byEndpoint.set(ep, fresh);
     return fresh;
   }
 
   /** acquire returns the pool for key, counting one more request on it; release() must follow. */
-  acquire(key: string, address: string, port: number): Pool {
+  acquire(key: string, address: string, port: number, tls?: UpstreamTls): Pool {
     let p = this.pools.get(key);
     if (!p || p.draining) {
-      p = { address, port, idle: [], total: 0, active: 0, draining: false, waiters: [] };
+      p = { address, port, tls, idle: [], total: 0, active: 0, draining: false, waiters: [] };
       this.pools.set(key, p);
     }
     p.active++;
@@ -184,6 +212,7 @@ export class UpstreamPools {
 
   /** open starts a new connection to p's endpoint for user. */
   open(p: Pool, user: UpstreamUser, owner: CircuitBreaker | undefined): UpstreamConn {
+    if (p.tls) return this.openTls(p, user, owner);
     let c: UpstreamConn | undefined;
     // Requests and answers are small writes: Nagle's algorithm would hold them for an ACK. Reads
     // land in one buffer shared by every upstream connection of the thread (onread), skipping the
@@ -207,6 +236,20 @@ export class UpstreamPools {
     c = new UpstreamConn(p, socket);
     c.owner = owner;
     c.user = user;
+    return c;
+  }
+
+  /** openTls opens a TLS connection: reads come as 'data' events (TLS sockets take no onread buffer). */
+  private openTls(p: Pool, user: UpstreamUser, owner: CircuitBreaker | undefined): UpstreamConn {
+    const socket = dialTls(p.address, p.port, this.tlsContext(), p.tls!, ["http/1.1"]);
+    p.total++;
+    const c = new UpstreamConn(p, socket);
+    c.owner = owner;
+    c.user = user;
+    socket.on("data", (chunk: Buffer) => {
+      if (c.user) c.user.upData(c, chunk);
+      else socket.destroy();
+    });
     return c;
   }
 

@@ -4,8 +4,9 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Server as NetServer } from "node:net";
+import type { Server as TlsServer } from "node:tls";
 import { parentPort, workerData } from "node:worker_threads";
-import { createListener } from "./http-listener.js";
+import { createListener, createTlsListener } from "./http-listener.js";
 import type { ProxyContext } from "./http-proxy.js";
 import { type FromWorker, SIGNAL_MIN_GAP_MS, type ToWorker, type WorkerInit, type WorkerSignal } from "./messages.js";
 import { SharedBreakerCounters } from "./policy/index.js";
@@ -24,8 +25,11 @@ const routes = new RouteTable(
   init.stats ? new Float64Array(init.stats) : undefined,
 );
 const pools = new UpstreamPools();
+pools.setTls(init.tls);
 const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random, signal };
 const servers: NetServer[] = [];
+/** secure: the HTTPS listeners, given each new certificate. */
+const secure: TlsServer[] = [];
 const tcp: TcpListener[] = [];
 
 function post(m: FromWorker): void {
@@ -49,7 +53,15 @@ function signal(s: WorkerSignal): void {
 
 for (const spec of init.listeners) {
   let server: NetServer;
-  if (spec.kind === "http") server = createListener(ctx, init.headersTimeoutMs);
+  if (spec.kind === "http" && spec.tls) {
+    if (!init.tls?.listener) {
+      post({ t: "listen-failed", name: spec.name, message: "HTTPS asked for without a certificate and key" });
+      continue;
+    }
+    const s = createTlsListener(ctx, init.tls.listener, init.headersTimeoutMs);
+    secure.push(s);
+    server = s;
+  } else if (spec.kind === "http") server = createListener(ctx, init.headersTimeoutMs);
   else {
     const l = new TcpListener(routes, spec.service, signal);
     tcp.push(l);
@@ -69,6 +81,12 @@ port.on("message", (m: ToWorker) => {
     for (const c of changes) if (c.masterLost) for (const l of tcp) if (l.service === c.service) l.cutMaster(c.masterLost);
     for (const l of tcp) l.prune();
     pools.retain(routes.liveKeys());
+    return;
+  }
+  if (m.t === "tls") {
+    pools.setTls(m.tls);
+    const l = m.tls.listener;
+    if (l) for (const s of secure) s.setSecureContext({ cert: l.cert, key: l.key });
     return;
   }
   stop();

@@ -13,6 +13,7 @@ import { BREAKER_SERVICE_SLOTS } from "./limits.js";
 import type { FromWorker, ListenerSpec, ToWorker, WireTable, WorkerInit, WorkerSignal } from "./messages.js";
 import { SharedBreakerCounters } from "./policy/index.js";
 import { clearGauges, newStatsBuffer } from "./stats.js";
+import type { WorkerTls } from "./tls.js";
 
 /** WORKER_RESTART_MS: a worker that died is started again after this pause (a crash loop costs little). */
 const WORKER_RESTART_MS = 1_000;
@@ -32,6 +33,8 @@ export interface WorkerPoolOptions {
   readonly stats?: boolean;
   /** onSignal hears the workers' signals (outliers ejected, circuits open, retries refused). */
   readonly onSignal?: (s: WorkerSignal) => void;
+  /** tls is the listener's certificate and the upstream CA and client certificate (postTls replaces it). */
+  readonly tls?: WorkerTls;
 }
 
 interface Slot {
@@ -48,8 +51,12 @@ export class WorkerPool {
   private counters: SharedBreakerCounters | undefined;
   /** counterSlots: each service name's slot in counters, assigned on first sight and kept. */
   private readonly counterSlots = new Map<string, number>();
+  /** tlsNow: the newest TLS material, which a (re)started worker begins from. */
+  private tlsNow: WorkerTls | undefined;
 
-  private constructor(private readonly opts: WorkerPoolOptions) {}
+  private constructor(private readonly opts: WorkerPoolOptions) {
+    this.tlsNow = opts.tls;
+  }
 
   /** start launches the workers and resolves once every listener listens (ListenError otherwise). */
   static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
@@ -83,6 +90,12 @@ export class WorkerPool {
     for (const s of this.slots) s.worker?.postMessage(stamped);
   }
 
+  /** postTls gives every worker new TLS material (the files changed): new connections use it. */
+  postTls(tls: WorkerTls): void {
+    this.tlsNow = tls;
+    for (const s of this.slots) s.worker?.postMessage({ t: "tls", tls } satisfies ToWorker);
+  }
+
   /** stamp gives each table its service's counter slot, so every worker counts the service in the same place. */
   private stamp<M extends ToWorker>(m: M): M {
     if (m.t !== "tables") return m;
@@ -114,7 +127,7 @@ export class WorkerPool {
   }
 
   private launch(slot: Slot): Promise<void> {
-    const w = spawnWorker(slot.init);
+    const w = spawnWorker({ ...slot.init, tls: this.tlsNow });
     slot.worker = w;
     w.postMessage(this.stamp(this.opts.current()));
     let pending = slot.init.listeners.length;

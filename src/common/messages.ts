@@ -182,6 +182,9 @@ export interface ServiceConfigMsg {
   maxPendingRequests?: number | null;
   maxRequests?: number | null;
   zoneMinHealthyPercent?: number | null;
+  upstreamTls?: boolean | null;
+  upstreamTlsServerName?: string | null;
+  upstreamTlsVerify?: boolean | null;
 }
 
 /** MasterRefMsg is a master-slave service's master ("" none) and epoch (the fencing token). */

@@ -28,7 +28,11 @@ export function memberUri(id: string): string {
   return `${MEMBER_URI_PREFIX}${id}`;
 }
 
-/** TlsPaths name the PEM files: the CA bundle to trust, and this side's certificate and key (both or neither). */
+/**
+ * TlsPaths name the PEM files: the CA bundle to trust, and this side's certificate and key (both
+ * or neither). ca "" names no CA: an identity only (a listener's certificate of another CA, whose
+ * chain the certificate file carries), not checked against any issuer.
+ */
 export interface TlsPaths {
   readonly ca: string;
   readonly cert?: string;
@@ -87,14 +91,16 @@ export function readTlsMaterial(paths: TlsPaths, fields: { ca: string; cert: str
     const missing = paths.cert === undefined ? fields.cert : fields.key;
     throw new TlsError(missing, `is needed with ${missing === fields.cert ? fields.key : fields.cert}`);
   }
-  const ca = readField(fields.ca, paths.ca);
-  let cas: X509Certificate[];
+  const identityOnly = paths.ca === "";
+  if (identityOnly && paths.cert === undefined) throw new TlsError(fields.cert, "is needed without a CA file");
+  const ca = identityOnly ? Buffer.alloc(0) : readField(fields.ca, paths.ca);
+  let cas: X509Certificate[] = [];
   try {
-    cas = pemCertificates(ca.toString("utf8"));
+    if (!identityOnly) cas = pemCertificates(ca.toString("utf8"));
   } catch (err) {
     throw new TlsError(fields.ca, `${paths.ca} holds a certificate that does not parse: ${(err as Error).message}`, { cause: err });
   }
-  if (cas.length === 0) throw new TlsError(fields.ca, `${paths.ca} holds no PEM certificate`);
+  if (!identityOnly && cas.length === 0) throw new TlsError(fields.ca, `${paths.ca} holds no PEM certificate`);
   if (paths.cert === undefined || paths.key === undefined) return { ca, members: [] };
   const cert = readField(fields.cert, paths.cert);
   const key = readField(fields.key, paths.key);
@@ -113,7 +119,7 @@ export function readTlsMaterial(paths: TlsPaths, fields: { ca: string; cert: str
     throw new TlsError(fields.key, `${paths.key} is not a PEM private key: ${(err as Error).message}`, { cause: err });
   }
   if (!x509.checkPrivateKey(keyObject)) throw new TlsError(fields.key, `${paths.key} is not the key of the certificate in ${paths.cert}`);
-  if (!cas.some((c) => x509.checkIssued(c) && x509.verify(c.publicKey))) {
+  if (!identityOnly && !cas.some((c) => x509.checkIssued(c) && x509.verify(c.publicKey))) {
     throw new TlsError(fields.cert, `${paths.cert} (${x509.subject.replace(/\n/g, ", ")}) is not signed by a CA in ${paths.ca}`);
   }
   const notBefore = Date.parse(x509.validFrom);
@@ -232,7 +238,7 @@ export class TlsFiles implements CertificateProvider {
   private stat(): string {
     return [this.paths.ca, this.paths.cert, this.paths.key]
       .map((p) => {
-        if (p === undefined) return "-";
+        if (p === undefined || p === "") return "-";
         try {
           const s = statSync(p);
           return `${s.size}:${s.mtimeMs}:${s.ino}`;

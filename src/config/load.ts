@@ -65,6 +65,24 @@ function checkCrossFields(cfg: AgentConfig): void {
     throw new ConfigError("members", "merged", `must include this node (${cfg.nodeId}) to bootstrap a new cluster`);
   }
   checkTls(cfg);
+  checkBalancerTls(cfg);
+}
+
+/** checkBalancerTls: HTTPS on the endpoint needs a certificate (its own pair, or the node's); each file is read now so a bad one names its field. */
+function checkBalancerTls(cfg: AgentConfig): void {
+  const own = cfg.balancerTlsCert !== "" || cfg.balancerTlsKey !== "";
+  if (own && (cfg.balancerTlsCert === "" || cfg.balancerTlsKey === "")) {
+    throw new ConfigError(cfg.balancerTlsCert === "" ? "balancerTlsCert" : "balancerTlsKey", "merged", "is needed with the other of balancerTlsCert and balancerTlsKey");
+  }
+  if (own && !cfg.balancerTls) throw new ConfigError("balancerTls", "merged", "must be true when balancerTlsCert and balancerTlsKey are set");
+  if (cfg.balancerTls && !own && cfg.tlsCert === "") throw new ConfigError("balancerTls", "merged", "needs balancerTlsCert and balancerTlsKey, or the node's TLS (tlsCa, tlsCert, tlsKey)");
+  try {
+    if (own) readTlsMaterial({ ca: "", cert: cfg.balancerTlsCert, key: cfg.balancerTlsKey }, { ca: "balancerUpstreamCa", cert: "balancerTlsCert", key: "balancerTlsKey" });
+    if (cfg.balancerUpstreamCa !== "") readTlsMaterial({ ca: cfg.balancerUpstreamCa }, { ca: "balancerUpstreamCa", cert: "tlsCert", key: "tlsKey" });
+  } catch (err) {
+    if (err instanceof TlsError) throw new ConfigError(err.field, "merged", err.message.slice(err.field.length + 2));
+    throw err;
+  }
 }
 
 /** checkTls insists on all three TLS files or none, and reads them now so a bad file is a configuration error naming its field. */

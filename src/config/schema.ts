@@ -75,6 +75,13 @@ export interface AgentConfig {
   readonly aclBootstrapToken: string;
   /** aclAgentToken: the secret the node's own local agent sends to its client API ("": none). */
   readonly aclAgentToken: string;
+  /** balancerTls: the balancing endpoint's HTTP listener serves HTTPS (balancerTlsCert/Key, else the node's certificate). */
+  readonly balancerTls: boolean;
+  /** balancerTlsCert, balancerTlsKey: PEM paths of the endpoint's own certificate (chain) and key ("": the node's tlsCert/tlsKey). */
+  readonly balancerTlsCert: string;
+  readonly balancerTlsKey: string;
+  /** balancerUpstreamCa: PEM CA bundle that instances of services with upstreamTls are checked against ("": the cluster CA, else Node's public roots). */
+  readonly balancerUpstreamCa: string;
 }
 
 /** TcpUpstreamConfig is one TCP upstream listener: the service it forwards to and its port. */
@@ -288,5 +295,9 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "acl", flag: "acl", env: "RAFTMESH_ACL", parse: bool("acl"), fallback: false, help: "access control: every client API and admin call needs a token (README \"Access control\")" },
   { key: "aclBootstrapToken", flag: "acl-bootstrap-token", env: "RAFTMESH_ACL_BOOTSTRAP_TOKEN", parse: secret("aclBootstrapToken"), fallback: "", help: "secret (64 hex digits) of the first admin token, created when the cluster has none; prefer the variable or file to the flag, which ps shows" },
   { key: "aclAgentToken", flag: "acl-agent-token", env: "RAFTMESH_ACL_AGENT_TOKEN", parse: secret("aclAgentToken"), fallback: "", help: "secret of a token (write on the node's services) its local agent uses to register and heartbeat" },
+  { key: "balancerTls", flag: "balancer-tls", env: "RAFTMESH_BALANCER_TLS", parse: bool("balancerTls"), fallback: false, help: "the balancing endpoint serves HTTPS (ALPN h2 and http/1.1) with --balancer-tls-cert/--balancer-tls-key, else the node's certificate (reloaded on change)" },
+  { key: "balancerTlsCert", flag: "balancer-tls-cert", env: "RAFTMESH_BALANCER_TLS_CERT", parse: path("balancerTlsCert"), fallback: "", help: "PEM certificate (chain) of the balancing endpoint's HTTPS listener (\"\": the node's --tls-cert)" },
+  { key: "balancerTlsKey", flag: "balancer-tls-key", env: "RAFTMESH_BALANCER_TLS_KEY", parse: path("balancerTlsKey"), fallback: "", help: "PEM private key of the balancing endpoint's HTTPS listener (\"\": the node's --tls-key)" },
+  { key: "balancerUpstreamCa", flag: "balancer-upstream-ca", env: "RAFTMESH_BALANCER_UPSTREAM_CA", parse: path("balancerUpstreamCa"), fallback: "", help: "PEM CA bundle that instances of services with upstreamTls are checked against (\"\": the cluster CA, else Node's public roots)" },
   { key: "metrics", flag: "metrics", env: "RAFTMESH_METRICS", parse: bool("metrics"), fallback: true, help: "keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted)" },
 ];

@@ -199,7 +199,9 @@ export class BalancerSignals {
         ? `${s.service}/${s.instance ?? "?"} ejected as an outlier`
         : s.kind === "circuit-open"
           ? `${s.service}: circuit open (${s.limit ?? "limit"})`
-          : `${s.service}: retry refused, budget exhausted`;
+          : s.kind === "upstream-tls-failed"
+            ? `${s.service}/${s.instance ?? "?"}: TLS handshake failed (certificate not verified, or ours refused)`
+            : `${s.service}: retry refused, budget exhausted`;
     journal(this.journal, s, what);
   }
 

@@ -22,7 +22,9 @@ export const EVENT_KINDS = [
   "outlier-ejected",
   "circuit-open",
   "retry-budget-exhausted",
+  "upstream-tls-failed",
   "snapshot-taken",
+  "tls-cert-expiring",
 ] as const;
 
 export type MeshEventKind = (typeof EVENT_KINDS)[number];
@@ -36,7 +38,9 @@ export const LOCAL_KINDS: ReadonlySet<MeshEventKind> = new Set<MeshEventKind>([
   "outlier-ejected",
   "circuit-open",
   "retry-budget-exhausted",
+  "upstream-tls-failed",
   "snapshot-taken",
+  "tls-cert-expiring",
 ]);
 
 /** MeshEvent is one event as the ring holds it and the stream, the CLI and the status page show it. */
@@ -66,7 +70,7 @@ export type EventInput = Pick<MeshEvent, "kind" | "message"> & Partial<Pick<Mesh
  * an outlier ejected, a circuit that refused a request, a retry refused by the budget.
  */
 export interface BalancerSignal {
-  readonly kind: "outlier-ejected" | "circuit-open" | "retry-budget-exhausted";
+  readonly kind: "outlier-ejected" | "circuit-open" | "retry-budget-exhausted" | "upstream-tls-failed";
   readonly service: string;
   readonly instance?: string;
   /** limit names the circuit-breaking limit for circuit-open (connections, pending, requests). */

@@ -1,5 +1,5 @@
 import { ConfChangeType, decodeConfChange, type Entry, EntryKind, type LogIndex } from "../raft/index.js";
-import { runSnapshotJob, type SnapshotJob, type StateMachine, wholeSnapshot } from "./state-machine.js";
+import { type RestoreJob, runRestoreJob, runSnapshotJob, type SnapshotJob, type StateMachine, wholeSnapshot } from "./state-machine.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -152,12 +152,28 @@ export class ClusterStateMachine implements StateMachine {
   }
 
   restore(data: Uint8Array): void {
+    runRestoreJob(this.beginRestore(data));
+  }
+
+  /** beginRestore reads the header now and slices the application's restore when it can (RestoreJob); the header takes effect with the application's last step. */
+  beginRestore(data: Uint8Array): RestoreJob {
     const { header, app } = splitSnapshot(data);
-    this.app.restore(app);
-    this.applied = header.applied;
-    this.addresses = new Map(header.addresses.map((a) => [a.id, a]));
-    this.removed = new Set(header.removed ?? []);
-    this.onAddressesChanged(this.addresses);
+    const job: RestoreJob = this.app.beginRestore?.(app) ?? {
+      step: () => {
+        this.app.restore(app);
+        return true;
+      },
+    };
+    return {
+      step: () => {
+        if (!job.step()) return false;
+        this.applied = header.applied;
+        this.addresses = new Map(header.addresses.map((a) => [a.id, a]));
+        this.removed = new Set(header.removed ?? []);
+        this.onAddressesChanged(this.addresses);
+        return true;
+      },
+    };
   }
 }
 

@@ -367,7 +367,7 @@ export class RaftNode {
       // A snapshot from the leader replaces the state machine: install it once it is durable.
       await saving;
       if (this.stopped) return;
-      this.opts.machine.restore(rd.snapshot.data);
+      if (!(await this.install(rd.snapshot.data))) return;
       this.lastSnapshotIndex = rd.snapshot.meta.index;
       this.failProposalsThrough(rd.snapshot.meta.index);
       this.opts.logger.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
@@ -417,6 +417,28 @@ export class RaftNode {
       if (previousLeader !== undefined) this.events.emit("leader", { leader: rd.softState.lead, previous: previousLeader, term: st.term });
     }
     await this.maybeSnapshot();
+  }
+
+  /**
+   * install replaces the machine's state with a snapshot's, a slice per task when the machine can
+   * (RestoreJob), so a large snapshot does not hold the event loop — heartbeats and votes included —
+   * for the whole of it. The pump waits here, so nothing is applied before the state is whole; peer
+   * messages are stepped into the core meanwhile and their Ready comes after. False when the node
+   * stopped on the way (the machine still holds its old state).
+   */
+  private async install(data: Uint8Array): Promise<boolean> {
+    const m = this.opts.machine;
+    if (!m.beginRestore) {
+      m.restore(data);
+      return true;
+    }
+    const job = m.beginRestore(data);
+    while (!job.step()) {
+      // A timer, not a microtask: a microtask would run before any I/O, which is the point of slicing.
+      await new Promise<void>((resolve) => this.scheduler.after(0, resolve));
+      if (this.stopped) return false;
+    }
+    return true;
   }
 
   /**

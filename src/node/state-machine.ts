@@ -12,6 +12,17 @@ export interface SnapshotJob {
 }
 
 /**
+ * RestoreJob replaces a machine's state with a snapshot's a slice at a time, so installing a large
+ * snapshot never holds the event loop for the whole of it. Contract: the machine keeps its old
+ * state, readable and whole, until the step that returns true replaces all of it at once; the host
+ * applies nothing between the steps (it would apply to the state being replaced); each step does a
+ * bounded amount of work. A snapshot that cannot be read throws from a step, the old state intact.
+ */
+export interface RestoreJob {
+  step(): boolean;
+}
+
+/**
  * StateMachine is what the node replicates. Contract: apply is deterministic and produces the same
  * result on every node for the same sequence of entries; it is called once per committed entry, in
  * index order, with no gaps: membership entries (already handled by the core) and empty leader
@@ -26,11 +37,20 @@ export interface StateMachine {
   /** beginSnapshot (optional) starts a sliced snapshot of the state at `applied`; without it the node calls snapshot(). */
   beginSnapshot?(): SnapshotJob;
   restore(data: Uint8Array): void;
+  /** beginRestore (optional) starts a sliced restore (RestoreJob); without it the node calls restore(). */
+  beginRestore?(data: Uint8Array): RestoreJob;
 }
 
 /** wholeSnapshot is a job that is already done: a machine's snapshot() as one chunk. */
 export function wholeSnapshot(data: Uint8Array): SnapshotJob {
   return { step: () => [data] };
+}
+
+/** runRestoreJob runs a restore job to its end at once. */
+export function runRestoreJob(job: RestoreJob): void {
+  while (!job.step()) {
+    // each step does a slice; the last one replaces the state
+  }
 }
 
 /** runSnapshotJob runs a job to its end at once and joins its chunks. */

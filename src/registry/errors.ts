@@ -252,3 +252,15 @@ export function renewError(code: string | undefined, service: string, id: string
   if (code === undefined || code === "not-found") return new UnknownInstanceError(service, id);
   return new HeartbeatNotRecordedError(code);
 }
+
+/**
+ * NotSliceableSnapshotError: the snapshot's bytes are not laid out as SnapshotWriter writes them, so
+ * the sliced reader (state-machine-snapshot.ts) stops and the snapshot is decoded in one go, where
+ * a malformed one gets its MalformedSnapshotError. Never reaches a caller.
+ */
+export class NotSliceableSnapshotError extends RegistryError {
+  constructor() {
+    super("snapshot not in the sliced layout");
+    this.name = "NotSliceableSnapshotError";
+  }
+}

@@ -24,6 +24,7 @@ import {
   REPLICATION_POSITION_MAX,
   RETRY_BUDGET_PERCENT_MAX,
   SERVICE_RETRIES_MAX,
+  TLS_SERVER_NAME_BYTES_MAX,
   TTL_MS_RANGE,
   WEIGHT_RANGE,
   ZONE_BYTES_MAX,
@@ -146,6 +147,9 @@ const cfg = (n: keyof ServiceConfig & string, type: FieldType, wireAbsent: WireA
 /** HASH_ON_PATTERN: "source", or a header or cookie name (an HTTP token, RFC 9110 §5.6.2). */
 const HASH_ON_PATTERN = /^(?:source|(?:header|cookie):[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/;
 
+/** TLS_SERVER_NAME_PATTERN: a DNS name of labels of letters, digits and '-' (RFC 1123), or "" (the instance's address). */
+const TLS_SERVER_NAME_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)?$/;
+
 /** CONFIG_FIELDS: every field of a ServiceConfig (defaults in DEFAULT_SERVICE_CONFIG); snapshot columns follow this order. */
 export const CONFIG_FIELDS: readonly FieldDef<ServiceConfig>[] = rowsOf<ServiceConfig>({
   policy: cfg("policy", "string", "zero-is-default", { k: "one-of", values: BALANCE_POLICIES }),
@@ -176,6 +180,14 @@ export const CONFIG_FIELDS: readonly FieldDef<ServiceConfig>[] = rowsOf<ServiceC
   maxPendingRequests: cfg("maxPendingRequests", "int", "optional", int(...CIRCUIT_MAX_RANGE)),
   maxRequests: cfg("maxRequests", "int", "optional", int(...CIRCUIT_MAX_RANGE)),
   zoneMinHealthyPercent: cfg("zoneMinHealthyPercent", "int", "optional", int(...PERCENT_RANGE)),
+  upstreamTls: cfg("upstreamTls", "bool", "optional", { k: "bool" }),
+  upstreamTlsServerName: cfg("upstreamTlsServerName", "string", "optional", {
+    k: "bytes",
+    max: TLS_SERVER_NAME_BYTES_MAX,
+    pattern: TLS_SERVER_NAME_PATTERN,
+    patternText: "must be a DNS name (letters, digits, '-', '.') or empty for the instance's address",
+  }),
+  upstreamTlsVerify: cfg("upstreamTlsVerify", "bool", "optional", { k: "bool" }),
 });
 
 /**

@@ -95,6 +95,8 @@ export const FAILBACK_HOLD_DOWN_MS_RANGE = [1_000, 86_400_000] as const;
 
 /** HASH_ON_BYTES_MAX: "header:" or "cookie:" plus a header or cookie name; 128 bytes is far above real names. */
 export const HASH_ON_BYTES_MAX = 128;
+/** TLS_SERVER_NAME_BYTES_MAX: a DNS name is at most 253 bytes in text form (RFC 1035 §2.3.4). */
+export const TLS_SERVER_NAME_BYTES_MAX = 253;
 /** FALLBACK_STATUS_DEFAULT: 503 Service Unavailable, what nginx and Envoy answer when no upstream is healthy. */
 export const FALLBACK_STATUS_DEFAULT = 503;
 /** FALLBACK_STATUS_RANGE: a static answer is a final HTTP status (no 1xx). */

@@ -25,7 +25,7 @@
  */
 import { type AclState, type AclToken, validateAclToken } from "./acl.js";
 import { decodeAclRule } from "./codec.js";
-import { MalformedSnapshotError, SnapshotVersionError, ValidationError } from "./errors.js";
+import { MalformedSnapshotError, NotSliceableSnapshotError, SnapshotVersionError, ValidationError } from "./errors.js";
 import { CONFIG_FIELDS, type FieldDef, INSTANCE_FIELDS, readField } from "./fields.js";
 import type { SessionRecord } from "./state-machine-sessions.js";
 import type { CommandResult, Instance, KvEntry, MasterState, Service, ServiceConfig } from "./types.js";
@@ -271,42 +271,263 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
   const services: { service: Service; master: MasterState; instances: Instance[] }[] = [];
   const byName = new Map<string, Instance[]>();
   const svcCols = headers ? columns(raw.serviceColumns, "serviceColumns", serviceColumns()) : [...V3_SERVICE_COLUMNS];
-  for (const t of rows(raw.services, "services", svcCols.length)) {
-    const o = byColumn(svcCols, t);
-    const config = readRow(CONFIG_FIELDS, o, "service") as unknown as ServiceConfig;
-    const service: Service = { name: str(o.name, "service name"), config, createIndex: int(o.createIndex, "service createIndex"), modIndex: int(o.modIndex, "service modIndex") };
-    const master: MasterState =
-      o.master === undefined ? { master: "", epoch: 0, since: 0 } : { master: str(o.master, "service master"), epoch: int(o.epoch, "service epoch"), since: num(o.masterSince, "service masterSince") };
-    const instances: Instance[] = [];
-    byName.set(service.name, instances);
-    services.push({ service, master, instances });
-  }
+  for (const t of rows(raw.services, "services", svcCols.length)) services.push(readServiceRow(svcCols, t, byName));
   const instCols = headers ? columns(raw.instanceColumns, "instanceColumns", INSTANCE_FIELDS.map((f) => f.name)) : [...V3_INSTANCE_COLUMNS];
-  for (const t of rows(raw.instances, "instances", instCols.length)) {
-    const inst = readRow(INSTANCE_FIELDS, byColumn(instCols, t), "instance") as unknown as Instance;
-    const list = byName.get(inst.service);
-    if (!list) throw new MalformedSnapshotError(`instance ${inst.id} of unknown service ${inst.service}`);
-    list.push(inst);
-  }
-  const kv = rows(raw.kv, "kv", 5).map(
-    (t): KvEntry => ({ key: str(t[0], "kv key"), value: str(t[1], "kv value"), createIndex: int(t[2], "kv createIndex"), modIndex: int(t[3], "kv modIndex"), version: int(t[4], "kv version") }),
-  );
-  const sessions = rows(raw.sessions, "sessions", 4).map((t): [string, SessionRecord] => {
-    const results = t[3];
-    if (!Array.isArray(results) || !results.every((x) => Array.isArray(x) && x.length === 2 && typeof x[1] === "object" && x[1] !== null)) {
-      throw new MalformedSnapshotError("session results are not [seq, result] pairs");
-    }
-    return [
-      str(t[0], "session client"),
-      {
-        maxSeq: int(t[1], "session maxSeq"),
-        lastAt: num(t[2], "session lastAt"),
-        results: results.map((x) => [int(x[0], "session result seq"), x[1] as CommandResult] as const),
-      },
-    ];
-  });
+  for (const t of rows(raw.instances, "instances", instCols.length)) readInstanceRow(instCols, t, byName);
+  const kv = rows(raw.kv, "kv", KV_COLUMNS).map(readKvRow);
+  const sessions = rows(raw.sessions, "sessions", SESSION_COLUMNS).map(readSessionRow);
   const clusterTime = version === SNAPSHOT_VERSION_NO_CLUSTER_TIME ? largestTime(services, sessions) : num(raw.clusterTime, "clusterTime");
   return raw.acl === undefined ? { applied, clusterTime, services, kv, sessions } : { applied, clusterTime, services, kv, sessions, acl: decodeAcl(raw.acl) };
+}
+
+/** KV_COLUMNS and SESSION_COLUMNS are the widths of a kv row and a session row. */
+const KV_COLUMNS = 5;
+const SESSION_COLUMNS = 4;
+
+/** readServiceRow reads one service row and files an empty instance list under its name. */
+function readServiceRow(svcCols: readonly string[], t: readonly unknown[], byName: Map<string, Instance[]>): { service: Service; master: MasterState; instances: Instance[] } {
+  const o = byColumn(svcCols, t);
+  const config = readRow(CONFIG_FIELDS, o, "service") as unknown as ServiceConfig;
+  const service: Service = { name: str(o.name, "service name"), config, createIndex: int(o.createIndex, "service createIndex"), modIndex: int(o.modIndex, "service modIndex") };
+  const master: MasterState =
+    o.master === undefined ? { master: "", epoch: 0, since: 0 } : { master: str(o.master, "service master"), epoch: int(o.epoch, "service epoch"), since: num(o.masterSince, "service masterSince") };
+  const instances: Instance[] = [];
+  byName.set(service.name, instances);
+  return { service, master, instances };
+}
+
+/** readInstanceRow reads one instance row into its service's list. */
+function readInstanceRow(instCols: readonly string[], t: readonly unknown[], byName: Map<string, Instance[]>): void {
+  const inst = readRow(INSTANCE_FIELDS, byColumn(instCols, t), "instance") as unknown as Instance;
+  const list = byName.get(inst.service);
+  if (!list) throw new MalformedSnapshotError(`instance ${inst.id} of unknown service ${inst.service}`);
+  list.push(inst);
+}
+
+function readKvRow(t: readonly unknown[]): KvEntry {
+  return { key: str(t[0], "kv key"), value: str(t[1], "kv value"), createIndex: int(t[2], "kv createIndex"), modIndex: int(t[3], "kv modIndex"), version: int(t[4], "kv version") };
+}
+
+function readSessionRow(t: readonly unknown[]): [string, SessionRecord] {
+  const results = t[3];
+  if (!Array.isArray(results) || !results.every((x) => Array.isArray(x) && x.length === 2 && typeof x[1] === "object" && x[1] !== null)) {
+    throw new MalformedSnapshotError("session results are not [seq, result] pairs");
+  }
+  return [
+    str(t[0], "session client"),
+    {
+      maxSeq: int(t[1], "session maxSeq"),
+      lastAt: num(t[2], "session lastAt"),
+      results: results.map((x) => [int(x[0], "session result seq"), x[1] as CommandResult] as const),
+    },
+  ];
+}
+
+/**
+ * SNAPSHOT_READ_SLICE_ROWS is how many rows one step of a SnapshotReader parses and checks (and
+ * the registry's restore then makes compact): reading a row costs more than writing one, and
+ * 2,000 rows measured 30-40 ms of CPU per step on the project's loaded 2-core machine
+ * (test/bench/registry/snapshot-stall.ts), so half that; 100,000 instances take ~200 steps.
+ */
+export const SNAPSHOT_READ_SLICE_ROWS = 1_000;
+
+/** One instance, thrown and caught inside the reader: it never leaves this module. */
+const notSliceable = new NotSliceableSnapshotError();
+
+// The bytes the reader looks for between values; UTF-8 never uses them inside a multi-byte character.
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+
+function isSpace(c: number | undefined): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/**
+ * stringEnd is the index past the string that opens at p: the first quote after it not escaped
+ * (preceded by an even number of backslashes). Quotes are found by Buffer#indexOf, not byte by
+ * byte in JavaScript: strings are most of a snapshot's bytes.
+ */
+function stringEnd(b: Buffer, p: number): number {
+  for (let from = p + 1; ; ) {
+    const q = b.indexOf(QUOTE, from);
+    if (q < 0) throw notSliceable;
+    let backslashes = 0;
+    while (b[q - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    from = q + 1;
+  }
+}
+
+/** valueEnd is the index past the JSON value that starts at p (its well-formedness is JSON.parse's to check). */
+function valueEnd(b: Buffer, p: number): number {
+  const c = b[p];
+  if (c === QUOTE) return stringEnd(b, p);
+  if (c === LBRACKET || c === LBRACE) {
+    let depth = 0;
+    for (let i = p; i < b.length; i++) {
+      const x = b[i];
+      if (x === QUOTE) i = stringEnd(b, i) - 1;
+      else if (x === LBRACKET || x === LBRACE) depth++;
+      else if ((x === RBRACKET || x === RBRACE) && --depth === 0) return i + 1;
+    }
+    throw notSliceable;
+  }
+  let i = p;
+  while (i < b.length && !isSpace(b[i]) && b[i] !== COMMA && b[i] !== RBRACKET && b[i] !== RBRACE) i++;
+  if (i === p) throw notSliceable;
+  return i;
+}
+
+/**
+ * SnapshotReader decodes a snapshot a slice at a time (a learner installing a large snapshot): each
+ * step parses and checks up to sliceRows rows, so the event loop is never held for the whole of
+ * it. Its result equals decodeSnapshot's: bytes not laid out as SnapshotWriter writes them
+ * (an older version, other key order), and any error on the way, are decoded by decodeSnapshot in
+ * one step, so the error is decodeSnapshot's own.
+ */
+export class SnapshotReader {
+  private readonly steps: Generator<void, SnapshotState, void>;
+  private result: SnapshotState | undefined;
+  private p = 0;
+  /** bytes are the snapshot's bytes as a Buffer (no copy), for indexOf. */
+  private readonly bytes: Buffer;
+
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly sliceRows = SNAPSHOT_READ_SLICE_ROWS,
+  ) {
+    this.bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.steps = this.read();
+  }
+
+  /** step reads up to sliceRows rows; undefined while work remains, then the state. */
+  step(): SnapshotState | undefined {
+    if (this.result !== undefined) return this.result;
+    try {
+      const r = this.steps.next();
+      if (r.done !== true) return undefined;
+      this.result = r.value;
+    } catch {
+      this.result = decodeSnapshot(this.data);
+    }
+    return this.result;
+  }
+
+  private skipSpace(): void {
+    const b = this.bytes;
+    while (isSpace(b[this.p])) this.p++;
+  }
+
+  private expect(c: number): void {
+    this.skipSpace();
+    if (this.bytes[this.p] !== c) throw notSliceable;
+    this.p++;
+  }
+
+  private value(): unknown {
+    this.skipSpace();
+    const start = this.p;
+    this.p = valueEnd(this.bytes, start);
+    return JSON.parse(decoder.decode(this.bytes.subarray(start, this.p)));
+  }
+
+  /** field reads `"name":` (after a comma unless first) and the value's start. */
+  private field(name: string, first = false): void {
+    if (!first) this.expect(COMMA);
+    if (this.value() !== name) throw notSliceable;
+    this.expect(COLON);
+  }
+
+  /** batches reads an array of rows, sliceRows at a time, each batch parsed by one JSON.parse. */
+  private *batches(): Generator<unknown[], void, void> {
+    const b = this.bytes;
+    this.expect(LBRACKET);
+    this.skipSpace();
+    if (b[this.p] === RBRACKET) {
+      this.p++;
+      return;
+    }
+    for (;;) {
+      const start = this.p;
+      let n = 0;
+      let more = true;
+      while (n < this.sliceRows) {
+        this.skipSpace();
+        this.p = valueEnd(b, this.p);
+        n++;
+        this.skipSpace();
+        if (b[this.p] === COMMA) {
+          this.p++;
+          continue;
+        }
+        if (b[this.p] !== RBRACKET) throw notSliceable;
+        more = false;
+        break;
+      }
+      // A full batch ends past a comma, the last one before the bracket.
+      const end = more ? this.p - 1 : this.p;
+      if (!more) this.p++;
+      const rows = JSON.parse(`[${decoder.decode(b.subarray(start, end))}]`) as unknown[];
+      if (rows.length !== n) throw notSliceable;
+      yield rows;
+      if (!more) return;
+    }
+  }
+
+  private *read(): Generator<void, SnapshotState, void> {
+    this.expect(LBRACE);
+    this.field("version", true);
+    if (this.value() !== REGISTRY_SNAPSHOT_VERSION) throw notSliceable;
+    this.field("applied");
+    const applied = int(this.value(), "applied");
+    this.field("clusterTime");
+    const clusterTime = num(this.value(), "clusterTime");
+    this.field("serviceColumns");
+    const svcCols = columns(this.value(), "serviceColumns", serviceColumns());
+    const services: { service: Service; master: MasterState; instances: Instance[] }[] = [];
+    const byName = new Map<string, Instance[]>();
+    this.field("services");
+    for (const batch of this.batches()) {
+      for (const t of rows(batch, "services", svcCols.length)) services.push(readServiceRow(svcCols, t, byName));
+      yield;
+    }
+    this.field("instanceColumns");
+    const instCols = columns(this.value(), "instanceColumns", INSTANCE_FIELDS.map((f) => f.name));
+    this.field("instances");
+    for (const batch of this.batches()) {
+      for (const t of rows(batch, "instances", instCols.length)) readInstanceRow(instCols, t, byName);
+      yield;
+    }
+    const kv: KvEntry[] = [];
+    this.field("kv");
+    for (const batch of this.batches()) {
+      for (const t of rows(batch, "kv", KV_COLUMNS)) kv.push(readKvRow(t));
+      yield;
+    }
+    const sessions: [string, SessionRecord][] = [];
+    this.field("sessions");
+    for (const batch of this.batches()) {
+      for (const t of rows(batch, "sessions", SESSION_COLUMNS)) sessions.push(readSessionRow(t));
+      yield;
+    }
+    // The access-control member, when there is one, is small (at most ACL_TOKENS_MAX tokens): read in one step.
+    this.skipSpace();
+    let acl: AclState | undefined;
+    if (this.bytes[this.p] === COMMA) {
+      this.field("acl");
+      acl = decodeAcl(this.value());
+    }
+    this.expect(RBRACE);
+    this.skipSpace();
+    if (this.p !== this.bytes.length) throw notSliceable;
+    return acl === undefined ? { applied, clusterTime, services, kv, sessions } : { applied, clusterTime, services, kv, sessions, acl };
+  }
 }
 
 /** columns checks a header: strings, each known (a column this code does not know would be lost), none twice. */

@@ -6,14 +6,14 @@
  * history watches resume from.
  */
 import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
-import type { SnapshotJob, StateMachine } from "../node/state-machine.js";
+import { type RestoreJob, runRestoreJob, type SnapshotJob, type StateMachine } from "../node/state-machine.js";
 import { decodeCommand } from "./codec.js";
 import { MalformedCommandError, ValidationError } from "./errors.js";
 import { ACL_TOKENS_MAX, HISTORY_BYTES_MAX, HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSION_WINDOW, SESSIONS_MAX } from "./limits.js";
 import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
 import { requestDigest, SessionTable } from "./state-machine-sessions.js";
-import { decodeSnapshot, encodeSnapshot, NO_ACL, SNAPSHOT_SLICE_ROWS, type SnapshotState, SnapshotWriter } from "./state-machine-snapshot.js";
+import { encodeSnapshot, NO_ACL, SNAPSHOT_READ_SLICE_ROWS, SNAPSHOT_SLICE_ROWS, SnapshotReader, type SnapshotState, SnapshotWriter } from "./state-machine-snapshot.js";
 import { compactInstance, StringPool } from "./records.js";
 import { decide, failbackRefusal, switchoverTarget } from "./failover.js";
 import { AclTable, type AclRule, type AclToken, BOOTSTRAP_TOKEN_NAME, validateAclToken } from "./acl.js";
@@ -617,11 +617,36 @@ export class RegistryStateMachine implements StateMachine {
 
   /** restore replaces the whole state with a snapshot's; the watch history starts empty at its index. */
   restore(data: Uint8Array): void {
-    const s = decodeSnapshot(data);
+    runRestoreJob(this.beginRestore(data));
+  }
+
+  /**
+   * beginRestore replaces the state with a snapshot's a slice at a time (the node's RestoreJob): the
+   * snapshot's rows are read, then its instances made compact, sliceRows per step, into new maps;
+   * the last step swaps them in, so until then the old state stays whole for readers. The host
+   * applies nothing between the steps.
+   */
+  beginRestore(data: Uint8Array, sliceRows = SNAPSHOT_READ_SLICE_ROWS): RestoreJob {
+    const steps = this.restoreSteps(data, sliceRows);
+    return { step: () => steps.next().done === true };
+  }
+
+  private *restoreSteps(data: Uint8Array, sliceRows: number): Generator<void, void, void> {
+    const reader = new SnapshotReader(data, sliceRows);
+    let s: SnapshotState | undefined;
+    while ((s = reader.step()) === undefined) yield;
     const services = new Map<string, ServiceRecord>();
     let count = 0;
+    let budget = sliceRows;
     for (const { service, master, instances } of s.services) {
-      services.set(service.name, { service, instances: new Map(instances.map((i) => [i.id, compactInstance(i, this.pool)])), master });
+      const byId = new Map<string, Instance>();
+      for (const i of instances) {
+        byId.set(i.id, compactInstance(i, this.pool));
+        if (--budget > 0) continue;
+        budget = sliceRows;
+        yield;
+      }
+      services.set(service.name, { service, instances: byId, master });
       count += instances.length;
     }
     this.kv.load(s.kv);

@@ -90,6 +90,12 @@ export interface ServiceConfig {
   readonly maxRequests: number;
   /** zoneMinHealthyPercent: below this share of healthy instances in the caller's zone, traffic spills to other zones. */
   readonly zoneMinHealthyPercent: number;
+  /** upstreamTls: the balancer dials the instances over TLS (presenting the node's certificate when an instance asks for one). */
+  readonly upstreamTls: boolean;
+  /** upstreamTlsServerName is the name sent (SNI) and checked in the instance's certificate ("": the instance's address). */
+  readonly upstreamTlsServerName: string;
+  /** upstreamTlsVerify: the instance's certificate must verify against the upstream CA (false: encrypted but not authenticated). */
+  readonly upstreamTlsVerify: boolean;
 }
 
 export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
@@ -115,6 +121,9 @@ export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
   maxPendingRequests: CIRCUIT_MAX_DEFAULT,
   maxRequests: CIRCUIT_MAX_DEFAULT,
   zoneMinHealthyPercent: ZONE_MIN_HEALTHY_PERCENT_DEFAULT,
+  upstreamTls: false,
+  upstreamTlsServerName: "",
+  upstreamTlsVerify: true,
 };
 
 export interface Service {

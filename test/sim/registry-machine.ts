@@ -1,4 +1,4 @@
-import { joinChunks, type SnapshotJob } from "../../src/node/state-machine.js";
+import { joinChunks, type RestoreJob, type SnapshotJob } from "../../src/node/state-machine.js";
 import type { Entry, LogIndex } from "../../src/raft/index.js";
 import { decodeCommand } from "../../src/registry/codec.js";
 import type { LeaseRegistry } from "../../src/registry/lease-driver.js";
@@ -186,9 +186,32 @@ export class RegistrySimMachine {
   }
 
   restore(data: Uint8Array): void {
+    const job = this.beginRestore(data);
+    while (!job.step()) {
+      // slice by slice, as the node does
+    }
+  }
+
+  /**
+   * beginRestore restores the registry SIM_SNAPSHOT_SLICE_ROWS rows at a time into a new registry,
+   * taken on in the last step, so the node's sliced installs (tasks running between the slices,
+   * nothing applied) run in every seed that installs a snapshot.
+   */
+  beginRestore(data: Uint8Array): RestoreJob {
     const s = JSON.parse(decoder.decode(data)) as { chain: number; ran: [string, number[]][]; app: string };
-    this.registry = this.makeRegistry();
-    this.registry.restore(Buffer.from(s.app, "base64"));
+    const registry = this.makeRegistry();
+    const job = registry.beginRestore(Buffer.from(s.app, "base64"), SIM_SNAPSHOT_SLICE_ROWS);
+    return {
+      step: () => {
+        if (!job.step()) return false;
+        this.restored(registry, s);
+        return true;
+      },
+    };
+  }
+
+  private restored(registry: RegistryStateMachine, s: { chain: number; ran: [string, number[]][] }): void {
+    this.registry = registry;
     this.chain = s.chain;
     this.ran = new Map(s.ran);
     this.epochs = new Map(this.registry.listServices().map((x) => [x.service.name, x.master.epoch]));

@@ -1,3 +1,4 @@
+import type { RestoreJob } from "../../src/node/state-machine.js";
 import type { Entry, LogIndex } from "../../src/raft/index.js";
 import { KvMachine } from "./kv-machine.js";
 import { RegistrySimMachine } from "./registry-machine.js";
@@ -12,6 +13,8 @@ export interface SimMachine {
   apply(e: Entry): void;
   snapshot(): Uint8Array;
   restore(data: Uint8Array): void;
+  /** beginRestore (optional) restores a slice at a time, as the node's RestoreJob. */
+  beginRestore?(data: Uint8Array): RestoreJob;
 }
 
 /** makeMachine builds a fresh machine of a kind. */

@@ -344,6 +344,28 @@ export class Simulation {
         sn.sm.restore(data);
         this.guard(() => this.checker.onApplied(sn.id, sn.sm.applied, sn.sm.chain));
       },
+      // The node installs a slice per task: a machine without slices still takes one task's pause
+      // before its restore, so tasks (ticks, peer messages) run inside every install.
+      beginRestore: (data) => {
+        let first = true;
+        const job = sn.sm.beginRestore?.(data) ?? {
+          step: () => {
+            if (first) {
+              first = false;
+              return false;
+            }
+            sn.sm.restore(data);
+            return true;
+          },
+        };
+        return {
+          step: () => {
+            if (!job.step()) return false;
+            this.guard(() => this.checker.onApplied(sn.id, sn.sm.applied, sn.sm.chain));
+            return true;
+          },
+        };
+      },
     };
   }
 

@@ -15,6 +15,7 @@
  *   outlier_max_ejection_percent -> outlierMaxEjectionPercent
  *   panic_threshold_percent      -> panicThresholdPercent
  *   zone_min_healthy_percent     -> zoneMinHealthyPercent
+ *   upstream_tls, upstream_tls_server_name, upstream_tls_verify -> upstreamTls, upstreamTlsServerName, upstreamTlsVerify
  *   max_connections / max_pending_requests / max_requests -> maxConnections / maxPendingRequests / maxRequests
  *   mode "master-slave"          -> not a config field here: the data plane sets ServiceTable.master,
  *                                   to { id: "", epoch } while the service has no master (nothing routes)
@@ -60,6 +61,9 @@ export const DEFAULT_BALANCER_CONFIG: BalancerConfig = {
   maxConnections: CIRCUIT_MAX_CONNECTIONS_DEFAULT,
   maxPendingRequests: CIRCUIT_MAX_PENDING_REQUESTS_DEFAULT,
   maxRequests: CIRCUIT_MAX_REQUESTS_DEFAULT,
+  upstreamTls: false,
+  upstreamTlsServerName: "",
+  upstreamTlsVerify: true,
 };
 
 /** HASH_ON matches the accepted hashOn forms. */
@@ -88,6 +92,9 @@ export function balancerConfig(fields: Partial<Record<keyof BalancerConfig, unkn
     maxConnections: pick("maxConnections"),
     maxPendingRequests: pick("maxPendingRequests"),
     maxRequests: pick("maxRequests"),
+    upstreamTls: pick("upstreamTls"),
+    upstreamTlsServerName: pick("upstreamTlsServerName"),
+    upstreamTlsVerify: pick("upstreamTlsVerify"),
   };
   validateBalancerConfig(c);
   return c;
@@ -103,6 +110,9 @@ export function validateBalancerConfig(c: BalancerConfig, field = "config"): voi
   }
   if (c.policy === "hash" && c.hashOn === "") throw new BalancerConfigError(`${field}.hashOn`, "must be set with policy hash");
   if (typeof c.retryOn5xx !== "boolean") throw new BalancerConfigError(`${field}.retryOn5xx`, "must be a boolean");
+  if (typeof c.upstreamTls !== "boolean") throw new BalancerConfigError(`${field}.upstreamTls`, "must be a boolean");
+  if (typeof c.upstreamTlsVerify !== "boolean") throw new BalancerConfigError(`${field}.upstreamTlsVerify`, "must be a boolean");
+  if (typeof c.upstreamTlsServerName !== "string") throw new BalancerConfigError(`${field}.upstreamTlsServerName`, "must be a string");
   if (typeof c.fallback !== "string") throw new BalancerConfigError(`${field}.fallback`, "must be a string");
   if (typeof c.fallbackBody !== "string") throw new BalancerConfigError(`${field}.fallbackBody`, "must be a string");
   if (c.fallbackStatus !== 0) intIn(`${field}.fallbackStatus`, c.fallbackStatus, 200, 599);

@@ -6,7 +6,9 @@
  *   sliced   what RaftNode does now: beginSnapshot(), one step per timer task, then the snapshot
  *            file written by SnapshotStore (CRC a slice per turn), while a registration is applied
  *            every millisecond; the bytes are then checked to be the state at the snapshot's index;
- *   restore  restore() of that snapshot into an empty machine (a learner installing it), timed.
+ *   restore  restore() of that snapshot into an empty machine in one task (how learners installed it before), timed;
+ *   restoreSliced  what RaftNode does now: beginRestore(), one step per timer task, checked to
+ *            give the machine the snapshot's state.
  * The probe is a 1 ms timer whose lateness is the loop's delay, and monitorEventLoopDelay at 1 ms.
  *
  *   npx tsx test/bench/registry/snapshot-stall.ts [--instances 100000] [--runs 3] [--json out.json]
@@ -102,6 +104,7 @@ const idle: Figures[] = [];
 const whole: Figures[] = [];
 const sliced: (Figures & { beginCpuMs: number; joinCpuMs: number; slices: number; appliedMeanwhile: number })[] = [];
 const restore: Figures[] = [];
+const restoreSliced: (Figures & { slices: number })[] = [];
 let bytes = 0;
 
 for (let r = 0; r < RUNS; r++) {
@@ -167,12 +170,35 @@ for (let r = 0; r < RUNS; r++) {
   await sleep(20);
   a = performance.now();
   cpu = process.cpuUsage();
-  new ClusterStateMachine(new RegistryStateMachine()).restore(out);
+  const restoredWhole = new RegistryStateMachine();
+  new ClusterStateMachine(restoredWhole).restore(out);
   ms = performance.now() - a;
   const restoreCpu = cpuMs(cpu);
   await sleep(20);
   restore.push({ ...probe.stop(), ms, longestTaskCpuMs: round1(restoreCpu) });
-  console.log(`run ${r + 1}: idle ${JSON.stringify(idle.at(-1))} whole ${JSON.stringify(whole.at(-1))} sliced ${JSON.stringify(sliced.at(-1))} restore ${JSON.stringify(restore.at(-1))}`);
+
+  probe.start();
+  await sleep(20);
+  a = performance.now();
+  const learner = new RegistryStateMachine();
+  const restoring = new ClusterStateMachine(learner).beginRestore(out);
+  let restoreSlices = 0;
+  let restoreLongest = 0;
+  for (;;) {
+    restoreSlices++;
+    cpu = process.cpuUsage();
+    const done = restoring.step();
+    restoreLongest = Math.max(restoreLongest, cpuMs(cpu));
+    if (done) break;
+    await sleep(0);
+  }
+  ms = performance.now() - a;
+  await sleep(20);
+  restoreSliced.push({ ...probe.stop(), ms, longestTaskCpuMs: round1(restoreLongest), slices: restoreSlices });
+  if (learner.applied !== at || JSON.stringify(learner.stats()) !== JSON.stringify(restoredWhole.stats())) {
+    throw new Error(`the sliced restore is not the snapshot's state: ${JSON.stringify(learner.stats())}`);
+  }
+  console.log(`run ${r + 1}: idle ${JSON.stringify(idle.at(-1))} whole ${JSON.stringify(whole.at(-1))} sliced ${JSON.stringify(sliced.at(-1))} restore ${JSON.stringify(restore.at(-1))} restoreSliced ${JSON.stringify(restoreSliced.at(-1))}`);
 }
 rmSync(dir, { recursive: true, force: true });
 
@@ -189,7 +215,8 @@ const report = {
   whole: summary(whole),
   sliced: summary(sliced),
   restore: summary(restore),
-  all: { idle, whole, sliced, restore },
+  restoreSliced: summary(restoreSliced),
+  all: { idle, whole, sliced, restore, restoreSliced },
 };
-console.log(JSON.stringify({ idle: report.idle, whole: report.whole, sliced: report.sliced, restore: report.restore, snapshotBytes: bytes }));
+console.log(JSON.stringify({ idle: report.idle, whole: report.whole, sliced: report.sliced, restore: report.restore, restoreSliced: report.restoreSliced, snapshotBytes: bytes }));
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

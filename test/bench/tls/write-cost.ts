@@ -2,11 +2,16 @@
  * The cost of TLS on the write path: a 3-node process cluster (real agents, real LevelDB) with
  * plaintext and with mutual TLS, run alternately, the same load each time: `--concurrency` clients
  * put 100-byte values through the leader's client API for `--seconds`. Reports writes/s and latency
- * percentiles per mode and the TLS/plaintext ratio of the medians over the repeats.
+ * percentiles per mode, the server CPU per write (user + system CPU-seconds of the three node
+ * processes, all their threads, from /proc/<pid>/stat over the measured window, divided by the
+ * writes; and the leader's alone), the TLS/plaintext ratios of the medians over the repeats, and the
+ * load average (a loaded machine inflates both modes' latency, less their CPU per write).
  *
  *   npm run bench:tls -- [--seconds 5] [--concurrency 16] [--repeats 2] [--json file]
  */
-import { writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +38,23 @@ interface Result {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errors: number;
+  /** cpuSeconds: user + system CPU of the three node processes over the measured window. */
+  readonly cpuSeconds: number;
+  /** cpuMsPerWrite: cpuSeconds per acknowledged write, in ms; leaderCpuMsPerWrite the leader's share alone. */
+  readonly cpuMsPerWrite: number;
+  readonly leaderCpuMsPerWrite: number;
+}
+
+/** CLK_TCK is the unit of /proc/<pid>/stat's utime and stime (100 on Linux; getconf says). */
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** cpuSeconds is a process's user + system CPU so far (every thread: Raft, gRPC, the balancer's workers), from /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) throw new Error("a node is not running");
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after "(comm)": state is the 3rd field, utime the 14th and stime the 15th.
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -65,11 +87,18 @@ async function runOnce(mode: "plaintext" | "tls", certs: string): Promise<Result
           }
         }
       };
+      const cpu = () => NODES.map((id) => cpuSeconds(cluster.pid(id)));
+      const cpu0 = cpu();
       const t0 = performance.now();
       await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
       const elapsed = (performance.now() - t0) / 1000;
+      const cpu1 = cpu();
+      const used = cpu1.map((c, i) => c - cpu0[i]!);
+      const total = used.reduce((a, b) => a + b, 0);
+      const leaderUsed = used[NODES.indexOf(leader)]!;
       latencies.sort((a, b) => a - b);
-      return { mode, writes: latencies.length, perSecond: latencies.length / elapsed, p50Ms: pct(latencies, 50), p99Ms: pct(latencies, 99), errors };
+      const n = latencies.length;
+      return { mode, writes: n, perSecond: n / elapsed, p50Ms: pct(latencies, 50), p99Ms: pct(latencies, 99), errors, cpuSeconds: total, cpuMsPerWrite: (total * 1000) / n, leaderCpuMsPerWrite: (leaderUsed * 1000) / n };
     } finally {
       client.close();
     }
@@ -84,6 +113,7 @@ function median(xs: number[]): number {
 }
 
 const certs = await mkdtemp(join(tmpdir(), "raftmesh-bench-tls-"));
+const loadBefore = loadavg();
 try {
   tlsInit({ dir: certs, nodes: NODES });
   const results: Result[] = [];
@@ -91,7 +121,10 @@ try {
     for (const mode of ["plaintext", "tls"] as const) {
       const res = await runOnce(mode, certs);
       results.push(res);
-      process.stdout.write(`${mode.padEnd(9)} run ${r + 1}: ${res.perSecond.toFixed(0)} writes/s, p50 ${res.p50Ms.toFixed(1)} ms, p99 ${res.p99Ms.toFixed(1)} ms, ${res.writes} writes, ${res.errors} errors\n`);
+      process.stdout.write(
+        `${mode.padEnd(9)} run ${r + 1}: ${res.perSecond.toFixed(0)} writes/s, p50 ${res.p50Ms.toFixed(1)} ms, p99 ${res.p99Ms.toFixed(1)} ms, ${res.writes} writes, ${res.errors} errors; ` +
+          `server CPU ${res.cpuSeconds.toFixed(2)} s = ${res.cpuMsPerWrite.toFixed(3)} ms/write (leader ${res.leaderCpuMsPerWrite.toFixed(3)})\n`,
+      );
     }
   }
   const of = (mode: string, f: (r: Result) => number) => median(results.filter((r) => r.mode === mode).map(f));
@@ -99,12 +132,17 @@ try {
     seconds,
     concurrency,
     repeats,
-    plaintext: { perSecond: of("plaintext", (r) => r.perSecond), p50Ms: of("plaintext", (r) => r.p50Ms), p99Ms: of("plaintext", (r) => r.p99Ms) },
-    tls: { perSecond: of("tls", (r) => r.perSecond), p50Ms: of("tls", (r) => r.p50Ms), p99Ms: of("tls", (r) => r.p99Ms) },
+    plaintext: { perSecond: of("plaintext", (r) => r.perSecond), p50Ms: of("plaintext", (r) => r.p50Ms), p99Ms: of("plaintext", (r) => r.p99Ms), cpuMsPerWrite: of("plaintext", (r) => r.cpuMsPerWrite), leaderCpuMsPerWrite: of("plaintext", (r) => r.leaderCpuMsPerWrite) },
+    tls: { perSecond: of("tls", (r) => r.perSecond), p50Ms: of("tls", (r) => r.p50Ms), p99Ms: of("tls", (r) => r.p99Ms), cpuMsPerWrite: of("tls", (r) => r.cpuMsPerWrite), leaderCpuMsPerWrite: of("tls", (r) => r.leaderCpuMsPerWrite) },
+    cpuPerWriteRatio: 0,
+    loadavg: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: loadavg().map((x) => Number(x.toFixed(2))) },
   };
+  summary.cpuPerWriteRatio = summary.tls.cpuMsPerWrite / summary.plaintext.cpuMsPerWrite;
   process.stdout.write(
     `median of ${repeats}: plaintext ${summary.plaintext.perSecond.toFixed(0)} writes/s (p50 ${summary.plaintext.p50Ms.toFixed(1)} ms), ` +
-      `TLS ${summary.tls.perSecond.toFixed(0)} writes/s (p50 ${summary.tls.p50Ms.toFixed(1)} ms): TLS/plaintext throughput ${(summary.tls.perSecond / summary.plaintext.perSecond).toFixed(2)}\n`,
+      `TLS ${summary.tls.perSecond.toFixed(0)} writes/s (p50 ${summary.tls.p50Ms.toFixed(1)} ms): TLS/plaintext throughput ${(summary.tls.perSecond / summary.plaintext.perSecond).toFixed(2)}\n` +
+      `server CPU per write (3 nodes): plaintext ${summary.plaintext.cpuMsPerWrite.toFixed(3)} ms, TLS ${summary.tls.cpuMsPerWrite.toFixed(3)} ms: TLS/plaintext ${summary.cpuPerWriteRatio.toFixed(2)}; ` +
+      `leader alone ${summary.plaintext.leaderCpuMsPerWrite.toFixed(3)} / ${summary.tls.leaderCpuMsPerWrite.toFixed(3)} ms; load average before ${summary.loadavg.before.join(" ")}, after ${summary.loadavg.after.join(" ")}\n`,
   );
   if (values.json) writeFileSync(values.json, `${JSON.stringify({ summary, results }, null, 2)}\n`);
 } finally {

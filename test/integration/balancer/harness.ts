@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import pino from "pino";
 import type { ToWorker, WireTable, WorkerSignal } from "../../../src/balancer/messages.js";
 import { balancerConfig } from "../../../src/balancer/policy/index.js";
+import type { WorkerTls } from "../../../src/balancer/tls.js";
 import type { BalancerConfig, Endpoint } from "../../../src/balancer/types.js";
 import { WorkerPool } from "../../../src/balancer/workers.js";
 import type { ServiceMode } from "../../../src/registry/types.js";
@@ -68,6 +69,8 @@ export function table(name: string, endpoints: Endpoint[], config: Partial<Balan
 /** Endpoint under test: a worker pool with one HTTP listener (and TCP ones). */
 export interface TestEndpoint {
   readonly port: number;
+  /** plainPort: the plaintext listener beside an HTTPS one (startEndpoint with https). */
+  readonly plainPort: number;
   tcpPort(service: string): number;
   readonly pool: WorkerPool;
   /** set replaces every table and waits for the worker to have it. */
@@ -79,14 +82,16 @@ export interface TestEndpoint {
 export async function startEndpoint(
   tables: WireTable[],
   tcp: { service: string }[] = [],
-  opts: { workers?: number; headersTimeoutMs?: number; localZone?: string; onSignal?: (s: WorkerSignal) => void } = {},
+  opts: { workers?: number; headersTimeoutMs?: number; localZone?: string; onSignal?: (s: WorkerSignal) => void; tls?: WorkerTls; https?: boolean } = {},
 ): Promise<TestEndpoint> {
   let current: Extract<ToWorker, { t: "tables" }> = { t: "tables", full: true, tables, removed: [] };
   const pool = await WorkerPool.start({
     workers: opts.workers ?? 1,
     headersTimeoutMs: opts.headersTimeoutMs,
     listeners: [
-      { kind: "http", name: "http", host: "127.0.0.1", port: 0 },
+      { kind: "http", name: "http", host: "127.0.0.1", port: 0, tls: opts.https },
+      // With https, a plaintext listener beside it (the same worker and tables).
+      ...(opts.https ? [{ kind: "http" as const, name: "http-plain", host: "127.0.0.1", port: 0 }] : []),
       ...tcp.map((u) => ({ kind: "tcp" as const, name: `tcp:${u.service}`, host: "127.0.0.1", port: 0, service: u.service })),
     ],
     localZone: opts.localZone ?? "",
@@ -94,9 +99,11 @@ export async function startEndpoint(
     logger: pino({ level: "silent" }),
     current: () => current,
     onSignal: opts.onSignal,
+    tls: opts.tls,
   });
   return {
     port: pool.ports.get("http")!,
+    plainPort: pool.ports.get("http-plain") ?? 0,
     tcpPort: (service: string) => pool.ports.get(`tcp:${service}`)!,
     pool,
     async set(t) {

@@ -85,7 +85,8 @@ beforeAll(async () => {
   tlsInit({ dir, nodes: [...NODES], days: 30 });
   tlsInit({ dir: join(certs, "foreign"), nodes: [...NODES] });
   cluster = await ProcessCluster.create({ size: 3, clientTls: { ca: join(dir, "ca.pem") } });
-  for (const id of NODES) cluster.start(id, tlsEnv(id));
+  // n1's balancing endpoint serves HTTPS with the node's certificate; n2's and n3's stay plaintext.
+  for (const id of NODES) cluster.start(id, id === "n1" ? { ...tlsEnv(id), RAFTMESH_BALANCER_TLS: "true" } : tlsEnv(id));
   await cluster.waitForLeader(45_000);
 }, 90_000);
 
@@ -177,6 +178,22 @@ describe("a cluster with mutual TLS", () => {
     const without = await runCli(["reload", "--admin", admin]);
     expect(without.code).not.toBe(0);
     expect(without.stderr).toMatch(/cannot reach the admin endpoint/);
+  });
+
+  it("serves the balancing endpoint over HTTPS with the node's certificate when balancerTls is set", async () => {
+    const port = cluster.specs.get("n1")!.balancerPort;
+    const answer = await new Promise<{ status: number; body: string; cert: string }>((resolve, reject) => {
+      const req = httpsGet({ host: "127.0.0.1", port, path: "/svc/nothing/", ca: readFileSync(join(dir, "ca.pem")), timeout: 3_000 }, (res) => {
+        const cert = (res.socket as import("node:tls").TLSSocket).getPeerCertificate().fingerprint256;
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, cert }));
+      });
+      req.on("error", reject);
+    });
+    expect(answer.status).toBe(404);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: "unknown-service", service: "nothing" });
+    expect(answer.cert).toBe(new X509Certificate(readFileSync(join(dir, "n1.pem"))).fingerprint256);
   });
 
   it("takes new certificate files without a restart", async () => {

@@ -30,11 +30,11 @@ class Cluster {
   private inFlight: Message[] = [];
   private now = 0;
 
-  constructor(ids: NodeId[], opts: { snapshotEveryEntries?: number; store?: (id: NodeId) => MemoryLogStore } = {}) {
+  constructor(ids: NodeId[], opts: { snapshotEveryEntries?: number; store?: (id: NodeId) => MemoryLogStore; machine?: () => KvStateMachine } = {}) {
     const boot = bootstrapEntries(ids);
     for (const [i, id] of ids.entries()) {
       const sched = new SimScheduler(TICK_MS);
-      const machine = new KvStateMachine();
+      const machine = opts.machine?.() ?? new KvStateMachine();
       const state = { hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot };
       const node = new RaftNode({
         id,
@@ -63,6 +63,11 @@ class Cluster {
     const m = this.members.get(id);
     if (!m) throw new Error(`no member ${id}`);
     return m;
+  }
+
+  /** ticks is how many ticks have run. */
+  get ticks(): number {
+    return this.now;
   }
 
   /** tick delivers what was sent, ticks every node and lets the host loops run. */
@@ -146,6 +151,54 @@ describe("node: typed events", () => {
     expect(installed.event.meta.conf.voters).toEqual(expect.arrayContaining(ids));
     // No entry at or below the snapshot is reported as applied after it.
     for (const s of after.slice(at + 1)) if (s.name === "applied") expect(s.event.index).toBeGreaterThan(installed.event.meta.index);
+  });
+
+  it("node: a sliced install runs a step per task, with ticks between the steps and no entry applied before its last step", async () => {
+    const ids = ["n1", "n2", "n3"].map(nodeId);
+    const RESTORE_STEPS = 5;
+    const log: { what: "step" | "apply"; tick: number; applied: number }[] = [];
+    let c: Cluster | undefined;
+    /** SlicedKv restores in RESTORE_STEPS steps, the state taken on in the last, and logs each step and apply. */
+    class SlicedKv extends KvStateMachine {
+      override apply(entry: Parameters<KvStateMachine["apply"]>[0]) {
+        log.push({ what: "apply", tick: c?.ticks ?? 0, applied: this.applied });
+        return super.apply(entry);
+      }
+      beginRestore(data: Uint8Array) {
+        let n = 0;
+        return {
+          step: () => {
+            log.push({ what: "step", tick: c?.ticks ?? 0, applied: this.applied });
+            if (++n < RESTORE_STEPS) return false;
+            this.restore(data);
+            return true;
+          },
+        };
+      }
+    }
+    c = new Cluster(ids, { snapshotEveryEntries: 4, machine: () => new SlicedKv() });
+    await c.until("leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    const behind = ids.find((id) => id !== leader) as NodeId;
+    c.cut.add(behind);
+    for (let i = 0; i < 10; i++) await c.write(leader, `k${i}`);
+    const from = log.length;
+    c.cut.delete(behind);
+    await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied);
+    const after = log.slice(from);
+    const steps = after.flatMap((e, i) => (e.what === "step" ? [i] : []));
+    expect(steps.length).toBeGreaterThanOrEqual(RESTORE_STEPS);
+    const first = steps[0] as number;
+    const last = steps[RESTORE_STEPS - 1] as number;
+    // The steps of one install are consecutive (no apply between them) and each ran in a later task than the one before.
+    expect(after.slice(first, last + 1).every((e) => e.what === "step")).toBe(true);
+    for (let i = first + 1; i <= last; i++) expect((after[i] as { tick: number }).tick).toBeGreaterThan((after[i - 1] as { tick: number }).tick);
+    const installed = c.member(behind).seen.find((s) => s.name === "snapshotInstalled") as Extract<Seen, { name: "snapshotInstalled" }> | undefined;
+    expect(installed).toBeDefined();
+    // Entries applied after it come after the snapshot's index.
+    for (const e of after.slice(last + 1)) if (e.what === "apply") expect(e.applied).toBeGreaterThanOrEqual(installed?.event.meta.index ?? 0);
+    expect(c.member(behind).machine.get("k9")).toBe("v");
+    expect(names(c.member(behind).seen)).not.toContain("failure");
   });
 
   it("node: a storage failure stops the node and is reported once, as failure", async () => {

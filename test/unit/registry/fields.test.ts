@@ -34,6 +34,7 @@ function valueArb<T>(f: FieldDef<T>): fc.Arbitrary<unknown> {
       return fc.oneof(fc.constant(""), nameArb);
     case "bytes":
       if (c.pattern && f.name === "address") return fc.constantFrom("10.0.0.1", "db-1.internal", "::1", "fe80::1%eth0");
+      if (c.pattern && f.name === "upstreamTlsServerName") return fc.constantFrom("", "db.internal", "orders-1", "a.b-c.example");
       if (c.pattern) return fc.constantFrom("", "source", "header:x-user", "cookie:sid");
       return c.nonEmpty ? fc.string({ minLength: 1, maxLength: 20 }) : fc.string({ maxLength: 20 });
     case "int":
@@ -165,8 +166,11 @@ describe("field table", () => {
     const reg = registryMethods();
     const read = (config: object) => configFromMsg(reg.PutService!.requestDeserialize(reg.PutService!.requestSerialize({ name: "svc", config })).config as ServiceConfigMsg);
     const optional = Object.fromEntries(CONFIG_FIELDS.filter((f) => f.wireAbsent === "optional").map((f) => [f.name, f.dflt]));
-    expect(Object.keys(optional).length).toBe(16);
+    expect(Object.keys(optional).length).toBe(19);
     expect(read({})).toMatchObject(optional);
+    // upstreamTlsVerify defaults to true: an absent field must not read as false (unchecked TLS).
+    expect(read({}).upstreamTlsVerify).toBe(true);
+    expect(read({ upstreamTls: true, upstreamTlsVerify: false })).toMatchObject({ upstreamTls: true, upstreamTlsVerify: false });
     expect(read({ panicThresholdPercent: 0, outlierConsecutiveFailures: 0 })).toMatchObject({ panicThresholdPercent: 0, outlierConsecutiveFailures: 0 });
     expect(read({ retryOn_5xx: true, hashMethod: "maglev" })).toMatchObject({ retryOn5xx: true, hashMethod: "maglev" });
   });

@@ -150,6 +150,18 @@ describe("registry validate", () => {
     expect(fieldOf(cfg({ failbackHoldDownMs: L.FAILBACK_HOLD_DOWN_MS_RANGE[1] + 1 }))).toBe("config.failbackHoldDownMs");
   });
 
+  it("validate: upstream TLS fields: a DNS server name of at most TLS_SERVER_NAME_BYTES_MAX bytes, booleans", () => {
+    expect(fieldOf(cfg({ upstreamTls: true, upstreamTlsServerName: "orders.internal", upstreamTlsVerify: false }))).toBeNull();
+    // 253 bytes: labels of 63, 63, 63 and 61 letters joined by dots.
+    const longest = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61)].join(".");
+    expect(longest.length).toBe(L.TLS_SERVER_NAME_BYTES_MAX);
+    expect(fieldOf(cfg({ upstreamTlsServerName: longest }))).toBeNull();
+    expect(fieldOf(cfg({ upstreamTlsServerName: `${longest}e` }))).toBe("config.upstreamTlsServerName");
+    for (const bad of ["a b", "-x.example", "x..example", "x_y", "10.0.0.1:443", "name\u0000"]) expect(fieldOf(cfg({ upstreamTlsServerName: bad }))).toBe("config.upstreamTlsServerName");
+    expect(fieldOf(cfg({ upstreamTls: "yes" as never }))).toBe("config.upstreamTls");
+    expect(fieldOf(cfg({ upstreamTlsVerify: 0 as never }))).toBe("config.upstreamTlsVerify");
+  });
+
   it("validate: balancer fields at their limits, defaults valid", () => {
     expect(fieldOf(cfg({}))).toBeNull();
     expect(fieldOf(cfg({ policy: "hash" }))).toBe("config.hashOn");

@@ -15,7 +15,7 @@ import type { TlsError } from "../../../src/common/errors.js";
 import { memberUri, readTlsMaterial, TlsFiles } from "../../../src/common/tls.js";
 import { ConfigError, loadConfig } from "../../../src/config/index.js";
 import { verifyPeerIdentity } from "../../../src/transport/identity.js";
-import { isLoopback, warnPlaintext } from "../../../src/agent/tls.js";
+import { CERT_EXPIRY_REPEAT_MS, CERT_EXPIRY_WARN_MS, type ExpiryWarning, isLoopback, warnPlaintext, watchCertificateExpiry } from "../../../src/agent/tls.js";
 
 const root = mkdtempSync(join(tmpdir(), "raftmesh-tls-unit-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -185,5 +185,84 @@ describe("the plaintext warning", () => {
     expect(warnPlaintext(cfg("0.0.0.0:7100", "0.0.0.0:7200", "0.0.0.0:7400", "/ca.pem"), logger)).toEqual([]);
     expect(isLoopback("127.1.2.3:1")).toBe(true);
     expect(isLoopback("[::]:1")).toBe(false);
+  });
+});
+
+describe("the balancing endpoint's TLS configuration", () => {
+  const base = { "node-id": "n1", members: "n1=127.0.0.1:7101" };
+  const nodeTls = { "tls-ca": join(dir, "ca.pem"), "tls-cert": join(dir, "n1.pem"), "tls-key": join(dir, "n1-key.pem") };
+
+  it("serves HTTPS with its own pair or the node's, and names the field of each mistake", () => {
+    expect(loadConfig({ env: {}, flags: { ...base, ...nodeTls, "balancer-tls": "true" } }).balancerTls).toBe(true);
+    // Its own certificate may come from another CA: its chain is its own business.
+    const own = loadConfig({ env: {}, flags: { ...base, "balancer-tls": "true", "balancer-tls-cert": join(other, "n1.pem"), "balancer-tls-key": join(other, "n1-key.pem") } });
+    expect(own.balancerTlsCert).toBe(join(other, "n1.pem"));
+    expect(() => loadConfig({ env: {}, flags: { ...base, "balancer-tls": "true" } })).toThrow(/balancerTls .*needs balancerTlsCert and balancerTlsKey, or the node's TLS/);
+    expect(() => loadConfig({ env: {}, flags: { ...base, "balancer-tls": "true", "balancer-tls-cert": join(other, "n1.pem") } })).toThrow(/balancerTlsKey .*is needed/);
+    expect(() => loadConfig({ env: {}, flags: { ...base, "balancer-tls-cert": join(other, "n1.pem"), "balancer-tls-key": join(other, "n1-key.pem") } })).toThrow(/balancerTls .*must be true/);
+    expect(() => loadConfig({ env: {}, flags: { ...base, "balancer-tls": "true", "balancer-tls-cert": join(other, "n1.pem"), "balancer-tls-key": join(dir, "n1-key.pem") } })).toThrow(/balancerTlsKey .*is not the key/);
+    expect(() => loadConfig({ env: {}, flags: { ...base, "balancer-upstream-ca": join(dir, "n1-key.pem") } })).toThrow(/balancerUpstreamCa .*holds no PEM certificate/);
+    expect(loadConfig({ env: { RAFTMESH_BALANCER_UPSTREAM_CA: join(other, "ca.pem") }, flags: base }).balancerUpstreamCa).toBe(join(other, "ca.pem"));
+  });
+});
+
+describe("certificate expiry in the node's own log and events", () => {
+  const logger = (lines: string[]) => ({ warn: (_o: object, msg: string) => lines.push(msg), info() {}, error() {} }) as never;
+
+  it("warns of a certificate expiring within 14 days at start, not of one further out; the window's edge", () => {
+    const soon = new TlsFiles({ ca: join(dir, "ca.pem"), cert: join(dir, "n1.pem"), key: join(dir, "n1-key.pem") }, { checkMs: 3_600_000 });
+    const later = new TlsFiles({ ca: join(other, "ca.pem"), cert: join(other, "n1.pem"), key: join(other, "n1-key.pem") }, { checkMs: 3_600_000 });
+    const lines: string[] = [];
+    const warned: ExpiryWarning[] = [];
+    const w = watchCertificateExpiry([{ name: "node", files: soon }, { name: "balancer", files: later }], logger(lines), (x) => warned.push(x));
+    try {
+      expect(warned.map((x) => x.name)).toEqual(["node"]);
+      expect(warned[0]!.file).toBe(join(dir, "n1.pem"));
+      expect(warned[0]!.leftMs).toBeLessThan(CERT_EXPIRY_WARN_MS);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/n1\.pem \(node\) expires within 14 days/);
+      // The window decides, not the file: the 365-day certificate at the window's edge, and one ms inside.
+      const edge = later.material.notAfterMs!;
+      const at = (t: number) => {
+        const got: ExpiryWarning[] = [];
+        watchCertificateExpiry([{ name: "balancer", files: later }], logger([]), (x) => got.push(x), () => t).stop();
+        return got.length;
+      };
+      expect(at(edge - CERT_EXPIRY_WARN_MS)).toBe(0);
+      expect(at(edge - CERT_EXPIRY_WARN_MS + 1)).toBe(1);
+    } finally {
+      w.stop();
+      soon.close();
+      later.close();
+    }
+  });
+
+  it("says it again once a day while the certificate stays near, and at once for a renewed one still near", () => {
+    const live = join(root, "expiry-live");
+    tlsInit({ dir: live, nodes: ["n1"], days: 10 });
+    const files = new TlsFiles({ ca: join(live, "ca.pem"), cert: join(live, "n1.pem"), key: join(live, "n1-key.pem") }, { checkMs: 3_600_000 });
+    let now = Date.now();
+    const warned: ExpiryWarning[] = [];
+    const w = watchCertificateExpiry([{ name: "node", files }], logger([]), (x) => warned.push(x), () => now);
+    try {
+      expect(warned).toHaveLength(1);
+      // Hourly checks within the day say nothing more.
+      now += CERT_EXPIRY_REPEAT_MS - 1;
+      w.check();
+      expect(warned).toHaveLength(1);
+      now += 1;
+      w.check();
+      expect(warned).toHaveLength(2);
+      // A renewal that is still within the window (5 days) is a new certificate: said at once, on the reload.
+      tlsInit({ dir: live, nodes: ["n1"], days: 5 });
+      const t = new Date(Date.now() + 5_000);
+      utimesSync(join(live, "n1.pem"), t, t);
+      expect(files.check()).toBe(true);
+      expect(warned).toHaveLength(3);
+      expect(warned[2]!.notAfterMs).toBeLessThan(warned[1]!.notAfterMs);
+    } finally {
+      w.stop();
+      files.close();
+    }
   });
 });
