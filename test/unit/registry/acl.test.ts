@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encodeCommand } from "../../../src/registry/codec.js";
 import { ACL_NAME_BYTES_MAX, ACL_RULES_PER_TOKEN_MAX, ACL_TOKENS_MAX } from "../../../src/registry/limits.js";
 import type { AclRule } from "../../../src/registry/acl.js";
+import { decodeSnapshot, SnapshotReader } from "../../../src/registry/state-machine-snapshot.js";
 import { Harness, T0 } from "./registry-harness.js";
 
 const acc = (n: number) => n.toString(16).padStart(16, "0");
@@ -83,6 +84,20 @@ describe("registry access control", () => {
     h.ok({ op: "acl.token.delete", accessor: acc(1) });
     h.ok(create(ACL_TOKENS_MAX + 1));
     expect(h.sm.aclTokens()).toHaveLength(ACL_TOKENS_MAX);
+  });
+
+  it("acl: the sliced snapshot reader, a row per step, returns the tokens and the bootstrap as the whole-document decoder does", () => {
+    const h = new Harness();
+    h.ok({ op: "acl.bootstrap", accessor: acc(9), secretHash: hash(9) });
+    h.ok(create(1, [{ role: "write", keys: "config/" }]));
+    h.ok({ op: "kv.put", key: "a", value: "" });
+    const data = h.sm.snapshot();
+    const reader = new SnapshotReader(data, 1);
+    expect(reader.step()).toBeUndefined();
+    let s: ReturnType<SnapshotReader["step"]>;
+    while ((s = reader.step()) === undefined);
+    expect(s).toEqual(decodeSnapshot(data));
+    expect(s.acl).toEqual({ bootstrapIndex: 1, tokens: h.sm.aclTokens() });
   });
 
   it("acl: a snapshot carries the tokens under \"acl\", by secret hash", () => {
