@@ -36,7 +36,7 @@ import { LocalAgent } from "../local/index.js";
 import { Supervisor } from "../local/supervisor.js";
 import { NodeMetrics } from "../metrics/index.js";
 import { LogStore } from "../storage/index.js";
-import { GrpcTransport, identityMetadata } from "../transport/index.js";
+import { GrpcTransport, identityMetadata, mayBeMember } from "../transport/index.js";
 import { AdminHttp } from "./admin-http.js";
 import { WallClock } from "./clock.js";
 import { Founding } from "./founding.js";
@@ -145,7 +145,7 @@ export class Agent {
         },
         events: eventsService(monitoring.journal),
         acl: aclService({ enabled: config.acl, registry: registry.machine, writer, route }),
-      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate })]);
+      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate, fromMember: (peer) => mayBeMember(peer, memberAddresses(cluster, peers)) })]);
       internal = internalService({ node, leases });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen, tls?.api);
@@ -255,6 +255,12 @@ function readUnsafe(logger: Logger): UnsafeSwitches {
   return unsafe;
 }
 
+/** memberAddresses are every member's peer and API addresses, recorded in the log or configured: where a forwarding member calls from. */
+function* memberAddresses(cluster: ClusterStateMachine, peers: PeerAddresses): Iterable<string> {
+  for (const a of cluster.allAddresses().values()) yield* [a.peer, a.api];
+  for (const a of peers.allConfigured()) yield* [a.peer, a.api];
+}
+
 /** PeerAddresses are the peers to dial: the configured members, overridden by addresses recorded in the log, minus removed members. */
 class PeerAddresses {
   private readonly configuredAddresses: ReadonlyMap<string, { peer: string; api: string }>;
@@ -269,6 +275,11 @@ class PeerAddresses {
   /** configured is a member's addresses from this node's configuration. */
   configured(id: string): { peer: string; api: string } | undefined {
     return this.configuredAddresses.get(id);
+  }
+
+  /** allConfigured are the configured members' addresses, peer and API. */
+  allConfigured(): Iterable<{ peer: string; api: string }> {
+    return this.configuredAddresses.values();
   }
 
   /** peers is the map to dial, given the addresses recorded in the log and which members were removed. */

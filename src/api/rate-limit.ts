@@ -3,7 +3,7 @@
  * for watches, so one client cannot take the leader's write path or a node's watch capacity from the
  * others (RESOURCE_EXHAUSTED, not-applied: the client may retry after a pause). The client is its
  * address: a client id is whatever the caller says. Calls another node forwarded were counted
- * where they entered. Heartbeats are not counted: their batching has its own overload bound.
+ * where they entered, so they pass uncounted when they come from a member's address. Heartbeats are not counted: their batching has its own overload bound.
  */
 import { Metadata, type ServerInterceptor, ServerInterceptingCall, status as Status } from "@grpc/grpc-js";
 import { METADATA_NOT_APPLIED } from "../common/metadata.js";
@@ -35,6 +35,12 @@ export const WATCH_METHODS: ReadonlySet<string> = new Set(["/raftmesh.v1.Registr
 export interface RateLimits {
   readonly writesPerSecond: number;
   readonly watchesPerSecond: number;
+  /**
+   * fromMember says whether a caller's address (grpc-js peer) may be a member: only then is a call
+   * marked forwarded let through uncounted (it was counted where it entered). Without it, a
+   * stranger setting the marker skipped the limit. Absent: every call is counted.
+   */
+  readonly fromMember?: (peer: string) => boolean;
 }
 
 /** Buckets is a token bucket per key, bounded to RATE_CLIENTS_MAX keys (Map order is the LRU order). */
@@ -87,7 +93,8 @@ export function rateLimitInterceptor(limits: RateLimits, now?: () => number): Se
       start(next) {
         next({
           onReceiveMetadata(md, nextMd) {
-            if (md.get(METADATA_FORWARDED).length > 0 || buckets.take(clientOf(call.getPeer()))) {
+            const forwarded = md.get(METADATA_FORWARDED).length > 0 && limits.fromMember?.(call.getPeer()) === true;
+            if (forwarded || buckets.take(clientOf(call.getPeer()))) {
               nextMd(md);
               return;
             }

@@ -105,6 +105,21 @@ export function verifyPeerIdentity(
   return new WrongPeerAddressError(claimedId, remoteHost, configuredHost);
 }
 
+/**
+ * mayBeMember says whether a caller at remote ("ipv4:10.0.0.2:5000" as grpc-js names peers) may be
+ * one of the members at memberAddresses, by the rule verifyPeerIdentity uses without TLS: its host
+ * is a member's IP literal, or some member is named by a host name, which cannot be checked here
+ * (then the caller is given the benefit of the doubt, as it was before the check).
+ */
+export function mayBeMember(remote: string, memberAddresses: Iterable<string>): boolean {
+  const remoteHost = normalizeHost(hostOf(remote.replace(/^ipv[46]:/, "")));
+  for (const a of memberAddresses) {
+    const h = normalizeHost(hostOf(a));
+    if (isIP(h) === 0 || h === remoteHost) return true;
+  }
+  return false;
+}
+
 /** hostOf is the host part of "host:port", "[v6]:port" or a bare host. */
 export function hostOf(address: string): string {
   if (address.startsWith("[")) {

@@ -17,7 +17,7 @@ export {
   WrongPeerAddressError,
   WrongTargetError,
 } from "./errors.js";
-export { identityMetadata, METADATA_CLUSTER_ID, METADATA_NODE_ID, METADATA_TARGET_ID, verifyPeerIdentity } from "./identity.js";
+export { identityMetadata, mayBeMember, METADATA_CLUSTER_ID, METADATA_NODE_ID, METADATA_TARGET_ID, verifyPeerIdentity } from "./identity.js";
 export * from "./limits.js";
 export { STDERR_LOGGER, type TransportLogger } from "./logger.js";
 export type { PeerStats } from "./peer-client.js";

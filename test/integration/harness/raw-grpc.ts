@@ -49,7 +49,7 @@ export class RawClient {
   }
 
   /** unary sends body to a unary method and resolves with how it ended (never rejects). */
-  unary(service: string, method: string, body: Buffer, deadlineMs = 5_000): Promise<RawAnswer> {
+  unary(service: string, method: string, body: Buffer, deadlineMs = 5_000, metadata = new Metadata()): Promise<RawAnswer> {
     const t0 = performance.now();
     return new Promise((resolve) => {
       this.client.makeUnaryRequest(
@@ -57,7 +57,7 @@ export class RawClient {
         (b: Buffer) => b,
         (b: Buffer) => b,
         body,
-        new Metadata(),
+        metadata,
         { deadline: Date.now() + deadlineMs },
         (err: ServiceError | null, res?: Buffer) => {
           const ms = performance.now() - t0;

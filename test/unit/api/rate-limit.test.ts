@@ -3,12 +3,14 @@
  * exactly the burst passes, the next write (or watch) is RESOURCE_EXHAUSTED naming the limit with
  * not-applied, time refills the bucket at the rate, reads are not counted.
  */
-import { status as Status } from "@grpc/grpc-js";
+import { Metadata, status as Status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { METADATA_FORWARDED } from "../../../src/api/forwarder.js";
 import { kvService, type KvServiceDeps } from "../../../src/api/kv-service.js";
 import { Buckets, clientOf, RATE_BURST_SECONDS, rateLimitInterceptor } from "../../../src/api/rate-limit.js";
 import { registryService, type RegistryServiceDeps } from "../../../src/api/registry-service.js";
 import { ApiServer } from "../../../src/api/server.js";
+import { mayBeMember } from "../../../src/transport/index.js";
 import { encode, RawClient, statusName } from "../../integration/harness/raw-grpc.js";
 
 const WRITES = 2;
@@ -51,6 +53,32 @@ describe("client API: per-client rate limits", () => {
     const over = await watch();
     expect(over.code).toBe(Status.RESOURCE_EXHAUSTED);
     expect(over.details).toContain("too many watches (limit 1/s)");
+  });
+
+  it("a call marked forwarded passes uncounted only from a member's address; a stranger's marker gains nothing", async () => {
+    const forwardedMd = () => {
+      const md = new Metadata();
+      md.set(METADATA_FORWARDED, "1");
+      return md;
+    };
+    for (const [members, uncounted] of [[["127.0.0.1:7100"], true], [["10.9.9.9:7100"], false], [["n2.example:7100"], true]] as const) {
+      const s = new ApiServer({ kv: kvService({} as KvServiceDeps), registry: registryService({} as RegistryServiceDeps), cluster: {} }, [
+        rateLimitInterceptor({ writesPerSecond: WRITES, watchesPerSecond: WATCHES, fromMember: (peer) => mayBeMember(peer, members) }, () => 0),
+      ]);
+      const c = new RawClient(`127.0.0.1:${await s.listen("127.0.0.1:0")}`);
+      try {
+        const codes = [];
+        for (let i = 0; i < WRITES * RATE_BURST_SECONDS + 3; i++) codes.push(statusName((await c.unary("KV", "Put", encode("KV", "Put", { key: "" }), 5_000, forwardedMd())).code));
+        // From a member (127.0.0.1, or a member named by a host name, which cannot be checked) nothing is refused; from a stranger the burst is.
+        expect(codes.includes("RESOURCE_EXHAUSTED"), `members ${members.join(",")}`).toBe(!uncounted);
+      } finally {
+        c.close();
+        await s.close();
+      }
+    }
+    expect(mayBeMember("ipv4:10.0.0.2:5000", ["10.0.0.2:7100"])).toBe(true);
+    expect(mayBeMember("ipv6:[::ffff:10.0.0.2]:5000", ["10.0.0.2:7100"])).toBe(true);
+    expect(mayBeMember("ipv4:10.0.0.3:5000", ["10.0.0.2:7100", "[::1]:7100"])).toBe(false);
   });
 
   it("buckets: at most the key bound, least recently seen dropped first; peers parse to their address", () => {
