@@ -43,6 +43,12 @@ export interface AdminSources {
   routes?: readonly AdminRoute[];
   /** local, when the node runs a local agent, serves POST /reload and POST /services?name=file.json. */
   local?: LocalControl;
+  /**
+   * authorize, when access control is on, checks a request's Authorization header before any path
+   * but the liveness and readiness checks (ADMIN_OPEN_PATHS); it returns the refusal (401 or 403
+   * with the reason), or undefined to go on.
+   */
+  authorize?: (authorization: string | undefined, method: string, path: string) => { status: 401 | 403; error: string } | undefined;
   /** tls, when given, serves HTTPS with the node's certificate (taken again when the files change); clientAuth asks clients for a certificate of the CA. */
   tls?: { files: TlsFiles; clientAuth: boolean };
 }
@@ -53,6 +59,9 @@ export interface LocalControl {
   /** writeDefinition validates and writes a definition file, then reloads; a bad one throws an error with `field` (nothing written). */
   writeDefinition(name: string, text: string): Promise<unknown>;
 }
+
+/** ADMIN_OPEN_PATHS answer without a token even with access control on: probes (Docker, load balancers) carry none, and they say only up or not. */
+export const ADMIN_OPEN_PATHS: ReadonlySet<string> = new Set(["/health", "/healthz", "/readyz"]);
 
 /** ADMIN_BODY_BYTES_MAX bounds a definition posted to /services: the local agent's definition file limit (1 MiB). */
 export const ADMIN_BODY_BYTES_MAX = 1024 * 1024;
@@ -82,6 +91,13 @@ export class AdminHttp {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const refused = ADMIN_OPEN_PATHS.has(path) ? undefined : this.sources.authorize?.(req.headers.authorization, req.method ?? "GET", path);
+    if (refused) {
+      req.resume();
+      res.writeHead(refused.status, { "content-type": "application/json", ...(refused.status === 401 ? { "www-authenticate": 'Bearer realm="raftmesh"' } : {}) });
+      res.end(`${JSON.stringify({ error: refused.error })}\n`);
+      return;
+    }
     const clock = this.sources.clock;
     if (path === "/test/clock" && clock) {
       const raw = new URL(req.url ?? "/", "http://x").searchParams.get("offset_ms");

@@ -12,6 +12,9 @@ import { failoverService } from "../api/failover-service.js";
 import { forwardHeartbeats, internalService, registryService } from "../api/registry-service.js";
 import { ApiServer } from "../api/server.js";
 import { rateLimitInterceptor } from "../api/rate-limit.js";
+import { aclService } from "../api/acl-service.js";
+import { authInterceptor } from "../api/auth.js";
+import { adminAuthorizer, startConfigBootstrap } from "./acl.js";
 import { eventBytes } from "../api/watch-stream.js";
 import { childLogger, type Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
@@ -76,6 +79,7 @@ export class Agent {
       monitoring: Monitoring;
       local: { agent: LocalAgent; client: RaftmeshClient } | undefined;
       tls: NodeTls | undefined;
+      stopAclBootstrap: () => void;
       balancerTls: ReturnType<typeof loadBalancerTls>;
       unwatchExpiry: () => void;
     },
@@ -128,8 +132,10 @@ export class Agent {
       const status = () => nodeStatus({ node, clusterId: config.clusterId, version: packageVersion(), addressOf });
       const route = new LeaderRoute(node, addressOf, forwarder);
       // Monitoring follows the node and the registry before the node starts, so entries applied again at start-up are reported too.
-      const monitoring = new Monitoring({ config, node, feed: registry.feed, registry: registry.machine, status, addressOf, replayedThrough: state.hardState.commit, logger, apiCredentials: tls?.members });
+      const monitoring = new Monitoring({ config, node, feed: registry.feed, registry: registry.machine, status, addressOf, replayedThrough: state.hardState.commit, logger, apiCredentials: tls?.members, apiToken: config.acl ? config.aclAgentToken || config.aclBootstrapToken : "" });
       const reads: ReadIndexer = unsafe.staleReads ? staleReadIndexer : node;
+      const authRefused = config.acl ? metrics?.authFailures() : undefined;
+      const auth = config.acl ? [authInterceptor({ tokens: registry.machine, onRefused: authRefused })] : [];
       const api = new ApiServer({
         kv: kvService({ registry: registry.machine, writer, route, reads }),
         cluster: clusterService({ node, members: cluster, addressOf, route, status }),
@@ -138,7 +144,8 @@ export class Agent {
           ...failoverService({ route, writer, leases }),
         },
         events: eventsService(monitoring.journal),
-      }, [...(metrics ? [metrics.apiInterceptor()] : []), rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate })]);
+        acl: aclService({ enabled: config.acl, registry: registry.machine, writer, route }),
+      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate })]);
       internal = internalService({ node, leases });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen, tls?.api);
@@ -151,6 +158,7 @@ export class Agent {
         metrics,
         local: local?.agent,
         tls: tls ? { files: tls.files, clientAuth: tls.clientAuth } : undefined,
+        authorize: config.acl ? adminAuthorizer(registry.machine, authRefused) : undefined,
       });
       const adminPort = await admin.listen(config.adminListen);
       // Raft starts before the balancer's worker threads: spawning them took 2-3 s on a loaded
@@ -170,9 +178,11 @@ export class Agent {
       if (metrics && balancer.stats) metrics.followBalancer(balancer.stats);
       monitoring.balancer = { listen: config.balancerListen, workers: config.balancerWorkers, ports: Object.fromEntries(balancer.ports), tcpUpstreams: config.tcpUpstreams };
       await local?.agent.start();
+      // Last, so no failed start leaves its timer behind.
+      const stopAclBootstrap = config.acl && config.aclBootstrapToken ? startConfigBootstrap({ secret: config.aclBootstrapToken, node, registry: registry.machine, writer, logger: childLogger(logger, { component: "acl" }) }) : () => undefined;
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
       logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
-      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, balancerTls, unwatchExpiry }, logger);
+      return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, stopAclBootstrap, balancerTls, unwatchExpiry }, logger);
     } catch (err) {
       if (started) {
         started.monitoring.stop();
@@ -198,7 +208,8 @@ export class Agent {
   /** stop shuts the agent down in reverse order: client API, Raft loop, transport, storage, admin. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, balancerTls, unwatchExpiry } = this.parts;
+      const { api, transport, store, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, stopAclBootstrap, balancerTls, unwatchExpiry } = this.parts;
+      stopAclBootstrap();
       await local?.agent.stop();
       local?.client.close();
       monitoring.stop();
@@ -230,7 +241,9 @@ function buildLocal(config: AgentConfig, dir: string, apiPort: number, logger: L
   const host = config.apiListen.slice(0, config.apiListen.lastIndexOf(":")).replace(/^\[|\]$/g, "");
   const loopback = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   // With TLS the local agent is a client like any other: it presents this node's certificate.
-  const client = new RaftmeshClient([`${loopback}:${apiPort}`], { tls: tls?.paths });
+  // With access control on it sends the configured agent token, as an application would send its own.
+  if (config.acl && !config.aclAgentToken) logger.warn({}, "access control is on and aclAgentToken is not set: the local agent's registrations and heartbeats will be refused");
+  const client = new RaftmeshClient([`${loopback}:${apiPort}`], { tls: tls?.paths, token: config.aclAgentToken || undefined });
   const agent = new LocalAgent({ servicesDir: config.servicesDir, logDir: join(dir, "logs"), client, logger, supervise: (name, spec) => new Supervisor(name, spec) });
   return { agent, client };
 }

@@ -3,7 +3,7 @@
  * alert rules on a timer with webhook delivery; and what the status page shows (the overview and
  * the live event stream as server-sent events).
  */
-import { type ChannelCredentials, credentials, type ServiceError } from "@grpc/grpc-js";
+import { type ChannelCredentials, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { childLogger, type Logger } from "../common/logger.js";
 import type { NodeStatusMsg } from "../common/messages.js";
@@ -45,6 +45,8 @@ export interface MonitoringDeps {
   readonly logger: Logger;
   /** apiCredentials dial the other members' client APIs for their status (TLS when on). */
   readonly apiCredentials?: ChannelCredentials;
+  /** apiToken is sent with those calls when access control is on ("" for none). */
+  readonly apiToken?: string;
 }
 
 /** BalancerFigures are the balancing endpoint's figures the page shows. */
@@ -215,8 +217,11 @@ export class Monitoring {
       }
       const s = stub;
       view = await new Promise<PeerView>((resolve) => {
-        const fn = (s as unknown as { Status: (req: object, opts: object, cb: (err: ServiceError | null, res: NodeStatusMsg) => void) => void }).Status;
-        fn.call(s, {}, { deadline: new Date(Date.now() + PEER_STATUS_DEADLINE_MS) }, (err, res) =>
+        const fn = (s as unknown as { Status: (req: object, md: Metadata, opts: object, cb: (err: ServiceError | null, res: NodeStatusMsg) => void) => void }).Status;
+        const md = new Metadata();
+        // With access control on, peers' Status needs a token (any valid one: acl-policy.ts).
+        if (this.deps.apiToken) md.set("authorization", `Bearer ${this.deps.apiToken}`);
+        fn.call(s, {}, md, { deadline: new Date(Date.now() + PEER_STATUS_DEADLINE_MS) }, (err, res) =>
           resolve(err ? { at: Date.now(), error: err.details || err.message } : { at: Date.now(), status: res }),
         );
       });

@@ -130,6 +130,22 @@ export class OutcomeUnknownError extends ApiError {
   }
 }
 
+/** UnauthenticatedError: access control is on and the call carries no token, or one no node knows (never names the secret). */
+export class UnauthenticatedError extends ApiError {
+  constructor(message: string) {
+    super(Status.UNAUTHENTICATED, message);
+    this.name = "UnauthenticatedError";
+  }
+}
+
+/** PermissionDeniedError: the token is known but its rules do not allow the call; the message names the method and the missing role and scope. */
+export class PermissionDeniedError extends ApiError {
+  constructor(message: string) {
+    super(Status.PERMISSION_DENIED, message);
+    this.name = "PermissionDeniedError";
+  }
+}
+
 /** ErrorClass is any error constructor (abstract bases included). */
 // biome-ignore lint/suspicious/noExplicitAny: constructors of every shape are keys of the table.
 export type ErrorClass = abstract new (...args: any[]) => Error;
@@ -164,6 +180,8 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass
   [PreconditionError, { code: Status.FAILED_PRECONDITION, notApplied: true }],
   [NoLeaderError, { code: Status.UNAVAILABLE, notApplied: true, leader: (e) => ({ leader: (e as NoLeaderError).leader, api: (e as NoLeaderError).leaderApi }) }],
   [OutcomeUnknownError, { code: Status.DEADLINE_EXCEEDED, notApplied: false }],
+  [UnauthenticatedError, { code: Status.UNAUTHENTICATED, notApplied: true }],
+  [PermissionDeniedError, { code: Status.PERMISSION_DENIED, notApplied: true }],
   // The Raft core: it refused the proposal outright, or found a bug.
   [RaftError, INTERNAL_ROW],
   [NotLeaderError, { code: Status.UNAVAILABLE, notApplied: true, leader: (e) => ({ leader: (e as NotLeaderError).leader }) }],

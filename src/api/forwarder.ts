@@ -5,7 +5,7 @@ import { clientApi } from "../common/proto.js";
 /** METADATA_FORWARDED marks a call one node forwarded to the leader, so it is never forwarded twice. */
 export const METADATA_FORWARDED = "x-raftmesh-forwarded";
 
-type ServiceName = "KV" | "Cluster" | "Registry" | "Internal";
+type ServiceName = "KV" | "Cluster" | "Registry" | "Internal" | "Acl";
 
 /**
  * Forwarder sends a request a follower cannot serve to the leader's client API, over one cached

@@ -3,6 +3,7 @@ import { untilDeadline } from "../common/deadline.js";
 import { METADATA_NOT_APPLIED } from "../common/metadata.js";
 import { NoLeaderError, OutcomeUnknownError } from "./errors.js";
 import type { Forwarder } from "./forwarder.js";
+import { authorizationOf } from "./auth.js";
 import { deadlineOf, wasForwarded } from "./handler.js";
 
 /** LeaderView is what routing needs to know of the node: whether it leads, and whom it follows. */
@@ -16,7 +17,7 @@ export interface LeaderView {
 export type AddressBook = (id: string) => { peer: string; api: string } | undefined;
 
 /** ApiServiceName is a client API service a call may be forwarded to. */
-export type ApiServiceName = "KV" | "Cluster" | "Registry";
+export type ApiServiceName = "KV" | "Cluster" | "Registry" | "Acl";
 
 /**
  * LeaderRoute runs a call where it can be served: here when this node leads, else on the leader's
@@ -47,7 +48,8 @@ export class LeaderRoute {
     if (wasForwarded(call)) throw new NoLeaderError(`this node is not the leader; ${leader} is`, leader, api);
     if (!api) throw new NoLeaderError(`leader ${leader} has no known client API address; the request did not run`, leader);
     try {
-      return await this.forwarder.forward<Req, Res>(api, service, method, call.request, deadline);
+      // The caller's authorization goes along: the leader checks the call again (auth.ts).
+      return await this.forwarder.forward<Req, Res>(api, service, method, call.request, deadline, authorizationOf(call.metadata));
     } catch (err) {
       // The leader's own answers pass through. A call that broke on the way (leader died, connection
       // lost) may or may not have run there: say so rather than let the client retry blindly.

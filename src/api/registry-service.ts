@@ -13,6 +13,8 @@ import type { RegistryWriter } from "../registry/writer.js";
 import { configFromMsg, countHealth, instanceToMsg, serviceToMsg, specFromMsg } from "./convert.js";
 import { InvalidArgumentError, NoLeaderError, NotFoundError, toStatus } from "./errors.js";
 import type { Forwarder } from "./forwarder.js";
+import { eventVisible, serviceVisible } from "./acl-policy.js";
+import { grantOf } from "./auth.js";
 import { unary } from "./handler.js";
 import type { AddressBook, LeaderRoute, LeaderView } from "./leader-route.js";
 import { WRITE_WAIT_MS_MAX } from "./limits.js";
@@ -193,10 +195,16 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
     }),
     ListServices: unary<{ consistency: "CONSISTENCY_LINEARIZABLE" | "CONSISTENCY_STALE" }, object>(async (call) => {
       await readBarrier(reads, call, call.request.consistency);
-      const services = reg.listServices().map((s) => serviceToMsg(s.service, s.counts, s.master));
+      // With access control on, only the services the token may read (acl-policy.ts).
+      const grant = grantOf(call.metadata);
+      const listed = grant ? reg.listServices().filter((s) => serviceVisible(grant.rules, s.service.name)) : reg.listServices();
+      const services = listed.map((s) => serviceToMsg(s.service, s.counts, s.master));
       return { services, index: reg.applied };
     }),
-    Watch: (call: WatchCall) => serveWatch({ hub, applied: () => reg.applied }, call),
+    Watch: (call: WatchCall) => {
+      const grant = grantOf(call.metadata);
+      serveWatch({ hub, applied: () => reg.applied }, call, grant ? (e) => eventVisible(grant.rules, e) : undefined);
+    },
   };
 }
 

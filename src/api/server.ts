@@ -19,6 +19,8 @@ export interface ApiServices {
   readonly registry: UntypedServiceImplementation;
   /** events serves raftmesh.v1.Events (the node's event stream), when given. */
   readonly events?: UntypedServiceImplementation;
+  /** acl serves raftmesh.v1.Acl (access tokens), when given. */
+  readonly acl?: UntypedServiceImplementation;
 }
 
 /** ConnectionLimits bound how long a connection lives without answering pings or without calls (limits.ts). */
@@ -61,6 +63,7 @@ export class ApiServer {
     this.server.addService(checked(api.Cluster.service), services.cluster);
     this.server.addService(checked(watchServiceDefinition(api.Registry.service)), services.registry);
     if (services.events) this.server.addService(checked(api.Events.service), services.events);
+    if (services.acl) this.server.addService(checked(api.Acl.service), services.acl);
     // grpc.health.v1 and server reflection, so grpcurl and standard health probes work.
     this.health.addToServer(this.server);
     new ReflectionService(clientPackageDefinition()).addToServer(this.server);

@@ -99,8 +99,12 @@ export interface WatchDeps {
 /** WatchCall is a Watch stream: it takes response objects (progress notices) and already encoded responses. */
 export type WatchCall = ServerWritableStream<WatchRequestMsg, WatchResponseMsg | Buffer>;
 
-/** serveWatch serves one Watch call until the hub ends it, the client cancels, or the stream fails. */
-export function serveWatch(deps: WatchDeps, call: WatchCall): void {
+/**
+ * serveWatch serves one Watch call until the hub ends it, the client cancels, or the stream fails.
+ * visible, when given, drops the events the caller may not read (access control); the index still
+ * moves past them, so the watch resumes from the right place.
+ */
+export function serveWatch(deps: WatchDeps, call: WatchCall, visible?: (e: RegistryEvent) => boolean): void {
   let ended = false;
   let handle: WatchHandle | undefined;
   let progress: ReturnType<typeof setInterval> | undefined;
@@ -146,7 +150,7 @@ export function serveWatch(deps: WatchDeps, call: WatchCall): void {
     handle = deps.hub.watch(req, {
       events: (batch, through, done) => {
         unsent.add(done);
-        return call.write(encodeWatchResponse(batch, through), () => {
+        return call.write(encodeWatchResponse(visible ? batch.filter(visible) : batch, through), () => {
           unsent.delete(done);
           done();
         });

@@ -39,9 +39,12 @@ export const TLS_FLAGS: Readonly<Record<string, string>> = {
   "--tls-server-name": "RAFTMESH_TLS_SERVER_NAME",
 };
 
+/** TOKEN_FLAGS: the access token every client command takes (RAFTMESH_TOKEN), moved into the environment like the TLS flags. */
+export const TOKEN_FLAGS: Readonly<Record<string, string>> = { "--token": "RAFTMESH_TOKEN" };
+
 /**
- * takeTlsFlags removes --ca, --cert, --key and --tls-server-name (as "--f v" or "--f=v") from
- * argv and sets their environment variables, so each command's own parser never sees them and
+ * takeTlsFlags removes --ca, --cert, --key, --tls-server-name and --token (as "--f v" or "--f=v")
+ * from argv and sets their environment variables, so each command's own parser never sees them and
  * every client the command makes dials the same way. Arguments after "--" are left alone.
  */
 export function takeTlsFlags(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
@@ -53,7 +56,7 @@ export function takeTlsFlags(argv: readonly string[], env: NodeJS.ProcessEnv): s
       break;
     }
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-    const name = TLS_FLAGS[flag];
+    const name = TLS_FLAGS[flag] ?? TOKEN_FLAGS[flag];
     if (!name) {
       out.push(a);
       continue;
@@ -65,8 +68,11 @@ export function takeTlsFlags(argv: readonly string[], env: NodeJS.ProcessEnv): s
   return out;
 }
 
-/** clientTls is the SDK's TLS options from the environment (flags were moved there by takeTlsFlags); {} means plaintext. */
-export function clientTls(env: NodeJS.ProcessEnv = process.env): { tls?: ClientTlsOptions; serverName?: string } {
+/**
+ * clientTls is the SDK's connection options from the environment (flags were moved there by
+ * takeTlsFlags): TLS ({} means plaintext) and the access token of RAFTMESH_TOKEN, if any.
+ */
+export function clientTls(env: NodeJS.ProcessEnv = process.env): { tls?: ClientTlsOptions; serverName?: string; token?: string } {
   let tls: ClientTlsOptions | undefined;
   try {
     tls = tlsFromEnv(env);
@@ -75,5 +81,6 @@ export function clientTls(env: NodeJS.ProcessEnv = process.env): { tls?: ClientT
     throw err;
   }
   const serverName = env.RAFTMESH_TLS_SERVER_NAME || undefined;
-  return tls ? { tls, serverName } : {};
+  const token = env.RAFTMESH_TOKEN || undefined;
+  return { ...(tls ? { tls, serverName } : {}), ...(token ? { token } : {}) };
 }

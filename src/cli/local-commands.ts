@@ -29,7 +29,7 @@ interface AdminAnswer {
 }
 
 /** postHttps posts over HTTPS to a node with TLS on (--ca, and --cert/--key when it asks clients for a certificate). */
-function postHttps(admin: string, path: string, body: string | undefined, tls: { ca: string; cert?: string; key?: string }, serverName?: string): Promise<AdminAnswer> {
+function postHttps(admin: string, path: string, body: string | undefined, tls: { ca: string; cert?: string; key?: string }, serverName?: string, headers: Record<string, string> = {}): Promise<AdminAnswer> {
   const cut = admin.lastIndexOf(":");
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
@@ -38,6 +38,7 @@ function postHttps(admin: string, path: string, body: string | undefined, tls: {
         port: Number(admin.slice(cut + 1)),
         path,
         method: "POST",
+        headers,
         ca: readFileSync(tls.ca),
         cert: tls.cert ? readFileSync(tls.cert) : undefined,
         key: tls.key ? readFileSync(tls.key) : undefined,
@@ -61,9 +62,11 @@ function postHttps(admin: string, path: string, body: string | undefined, tls: {
 
 async function post(admin: string, path: string, body?: string): Promise<unknown> {
   let res: AdminAnswer;
-  const { tls, serverName } = clientTls();
+  const { tls, serverName, token } = clientTls();
+  // With access control on, the admin port wants the same token as the client API (an admin rule).
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   try {
-    res = tls ? await postHttps(admin, path, body, tls, serverName) : await fetch(`http://${admin}${path}`, { method: "POST", body, signal: AbortSignal.timeout(ADMIN_CALL_TIMEOUT_MS) });
+    res = tls ? await postHttps(admin, path, body, tls, serverName, headers) : await fetch(`http://${admin}${path}`, { method: "POST", body, headers, signal: AbortSignal.timeout(ADMIN_CALL_TIMEOUT_MS) });
   } catch (err) {
     throw new AdminError(0, `cannot reach the admin endpoint ${admin}: ${(err as Error).cause ?? (err as Error).message}`);
   }

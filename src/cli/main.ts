@@ -6,6 +6,7 @@
  */
 import { ConfigError } from "../config/index.js";
 import { RaftmeshError, TlsError } from "../client/index.js";
+import { aclCommand } from "./acl-commands.js";
 import { agentHelp, runAgent } from "./agent-command.js";
 import { takeTlsFlags, UsageError } from "./args.js";
 import { membersCommand, statusCommand, transferLeaderCommand } from "./cluster-commands.js";
@@ -57,11 +58,17 @@ usage: raftmesh <command> [flags]
                                  a development CA and per-node certificates (PEM)
   kv get <key> [--stale] | put <key> <value> | del <key> [--prefix] | ls [prefix]
      | cas <key> <value> <expected mod index>
+  acl bootstrap                  create the first admin token (once per cluster) and print its secret
+  acl token create --name n --rule ROLE[:service=s|:key=p] [--rule ...]
+                                 a token (ROLE read, write or admin; s a name or prefix*; p a
+                                 key prefix); its secret is printed once
+  acl token list | acl token delete <accessor>
 
 Client commands take --endpoints host:port,... (or RAFTMESH_ENDPOINTS; default 127.0.0.1:7201-7203),
 and for a cluster with TLS --ca file (RAFTMESH_CA), with --cert file --key file (RAFTMESH_CERT,
 RAFTMESH_KEY) when it asks clients for a certificate, and --tls-server-name (RAFTMESH_TLS_SERVER_NAME)
-when the endpoints' host names are not in the nodes' certificates.
+when the endpoints' host names are not in the nodes' certificates. With access control on, every
+client and local agent command takes --token secret (or RAFTMESH_TOKEN).
 Local agent commands (reload, services register) take --admin host:port (or RAFTMESH_ADMIN;
 default 127.0.0.1:7400): the node whose services directory they change.`;
 
@@ -130,6 +137,8 @@ async function main(argv: string[]): Promise<number> {
       return eventsCommand(rest, out);
     case "tls":
       return tlsCommand(rest, out);
+    case "acl":
+      return aclCommand(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"; run raftmesh help`);
   }

@@ -1,7 +1,10 @@
-import { type ChannelCredentials, type Client, credentials, type ServiceError, status } from "@grpc/grpc-js";
+import { type ChannelCredentials, type Client, credentials, type Interceptor, InterceptingCall, type ServiceError, status } from "@grpc/grpc-js";
 import { channelCredentials, type ClientTlsOptions, TlsFiles } from "../common/tls.js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX, SESSION_WINDOW } from "../common/limits.js";
 import type {
+  AclRuleMsg,
+  AclTokenSecretMsg,
+  ListTokensResponseMsg,
   CompareMsg,
   DeleteResponseMsg,
   FailoverResponseMsg,
@@ -27,7 +30,7 @@ import { RaftmeshError } from "./errors.js";
 /** CALL_DEADLINE_MS_DEFAULT is every call's deadline unless the caller gives one. */
 export const CALL_DEADLINE_MS_DEFAULT = 5_000;
 
-type ServiceName = "KV" | "Cluster" | "Registry" | "Events";
+type ServiceName = "KV" | "Cluster" | "Registry" | "Events" | "Acl";
 
 /** MeshEventMsg is one event of raftmesh.v1.Events/Watch. */
 export interface MeshEventMsg {
@@ -97,11 +100,12 @@ export class RaftmeshClient {
    * defaults.tls dials with TLS: the CA to trust and, for a cluster that asks clients for a
    * certificate, this client's certificate and key (PEM paths, reloaded when they change; a
    * TlsError names the bad one). serverName replaces the endpoints' host names in the check of
-   * the server's certificate.
+   * the server's certificate. token is the secret of an access token, sent with every call as
+   * "authorization: Bearer <token>" (clusters with access control on).
    */
   constructor(
     readonly endpoints: readonly string[],
-    private readonly defaults: { deadlineMs?: number; tls?: ClientTlsOptions; serverName?: string } = {},
+    private readonly defaults: { deadlineMs?: number; tls?: ClientTlsOptions; serverName?: string; token?: string } = {},
   ) {
     if (endpoints.length === 0) throw new Error("at least one endpoint is needed");
     this.tlsFiles = defaults.tls ? new TlsFiles(defaults.tls) : undefined;
@@ -131,6 +135,26 @@ export class RaftmeshClient {
 
   transferLeader(id: string, opts: CallOptions = {}): Promise<TransferLeaderResponseMsg> {
     return this.write("Cluster", "TransferLeader", { id }, opts);
+  }
+
+  /** aclBootstrap creates the first admin token of a cluster with access control on; it works once (FAILED_PRECONDITION after). The secret is in the answer only. */
+  aclBootstrap(opts: CallOptions = {}): Promise<AclTokenSecretMsg> {
+    return this.write("Acl", "Bootstrap", {}, opts);
+  }
+
+  /** aclCreateToken creates a token with the rules ("" scopes: none) and returns its secret, shown only here. */
+  aclCreateToken(name: string, rules: readonly AclRuleMsg[], opts: CallOptions = {}): Promise<AclTokenSecretMsg> {
+    return this.write("Acl", "CreateToken", { name, rules }, opts);
+  }
+
+  /** aclListTokens lists every token (accessors, names, rules; never secrets). */
+  aclListTokens(opts: CallOptions = {}): Promise<ListTokensResponseMsg> {
+    return this.idempotent("Acl", "ListTokens", {}, opts);
+  }
+
+  /** aclDeleteToken deletes a token by its accessor. */
+  aclDeleteToken(accessor: string, opts: CallOptions = {}): Promise<{ index: number }> {
+    return this.write("Acl", "DeleteToken", { accessor }, opts);
   }
 
   get(key: string, opts: CallOptions & { stale?: boolean } = {}): Promise<GetResponseMsg> {
@@ -380,11 +404,23 @@ export class RaftmeshClient {
         "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
         "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
         ...(this.defaults.serverName ? { "grpc.ssl_target_name_override": this.defaults.serverName } : {}),
+        ...(this.defaults.token ? { interceptors: [bearerInterceptor(this.defaults.token)] } : {}),
       });
       this.stubs.set(key, c);
     }
     return c;
   }
+}
+
+/** bearerInterceptor adds "authorization: Bearer <token>" to every call of a stub, streams included. */
+function bearerInterceptor(token: string): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set("authorization", `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
 }
 
 /**

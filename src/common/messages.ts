@@ -319,3 +319,33 @@ export interface RenewResultMsg {
   code: string;
   response?: HeartbeatResponseMsg | null;
 }
+
+/** AclRuleMsg is one rule of a token; "" services or keys means the rule has no such scope. */
+export interface AclRuleMsg {
+  role: string;
+  services: string;
+  keys: string;
+}
+
+export interface AclTokenMsg {
+  accessor: string;
+  name: string;
+  rules: AclRuleMsg[];
+  createIndex: number;
+}
+
+export interface AclTokenSecretMsg {
+  token: AclTokenMsg;
+  secret: string;
+  index: number;
+}
+
+export interface CreateTokenRequestMsg {
+  name: string;
+  rules: AclRuleMsg[];
+}
+
+export interface ListTokensResponseMsg {
+  tokens: AclTokenMsg[];
+  index: number;
+}

@@ -8,7 +8,7 @@ import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { findProtoDir } from "./proto-dir.js";
 
 /** CLIENT_PROTO_FILES are the client API's files below proto/. */
-export const CLIENT_PROTO_FILES = ["raftmesh/v1/cluster.proto", "raftmesh/v1/kv.proto", "raftmesh/v1/registry.proto", "raftmesh/v1/events.proto"] as const;
+export const CLIENT_PROTO_FILES = ["raftmesh/v1/cluster.proto", "raftmesh/v1/kv.proto", "raftmesh/v1/registry.proto", "raftmesh/v1/events.proto", "raftmesh/v1/acl.proto"] as const;
 
 /** ClientApi holds one client constructor per service; `.service` on each is its server definition. */
 export interface ClientApi {
@@ -17,6 +17,7 @@ export interface ClientApi {
   readonly Registry: ServiceClientConstructor;
   readonly Internal: ServiceClientConstructor;
   readonly Events: ServiceClientConstructor;
+  readonly Acl: ServiceClientConstructor;
 }
 
 let loaded: ClientApi | undefined;
@@ -48,6 +49,7 @@ export function clientApi(): ClientApi {
     Registry: v1.Registry as ServiceClientConstructor,
     Internal: v1.Internal as ServiceClientConstructor,
     Events: v1.Events as ServiceClientConstructor,
+    Acl: v1.Acl as ServiceClientConstructor,
   };
   return loaded;
 }

@@ -69,6 +69,12 @@ export interface AgentConfig {
   readonly tlsKey: string;
   /** tlsClientAuth: clients of the API and admin ports must present a certificate of the CA too. */
   readonly tlsClientAuth: boolean;
+  /** acl: every client API and admin call must carry a token whose rules allow it (README "Access control"). */
+  readonly acl: boolean;
+  /** aclBootstrapToken: the secret of the first admin token, created once when the cluster has none ("": bootstrap with raftmesh acl bootstrap). */
+  readonly aclBootstrapToken: string;
+  /** aclAgentToken: the secret the node's own local agent sends to its client API ("": none). */
+  readonly aclAgentToken: string;
   /** balancerTls: the balancing endpoint's HTTP listener serves HTTPS (balancerTlsCert/Key, else the node's certificate). */
   readonly balancerTls: boolean;
   /** balancerTlsCert, balancerTlsKey: PEM paths of the endpoint's own certificate (chain) and key ("": the node's tlsCert/tlsKey). */
@@ -233,6 +239,20 @@ export function parseWebhooks(raw: unknown, source: string): string[] {
   return urls;
 }
 
+/** ACL_SECRET_PATTERN: 64 hex digits, the form of every token secret (src/registry/acl.ts SECRET_PATTERN; config may not import the registry). */
+export const ACL_SECRET_PATTERN = /^[0-9a-f]{64}$/;
+
+/** secret reads a token secret: "" or 64 hex digits. The error never repeats the value: it is a credential. */
+function secret(field: string) {
+  return (raw: unknown, source: string): string => {
+    if (raw === "") return "";
+    if (typeof raw !== "string" || !ACL_SECRET_PATTERN.test(raw)) {
+      throw new ConfigError(field, source, "must be 64 lower-case hex digits (256 random bits, e.g. from openssl rand -hex 32); the value is not shown");
+    }
+    return raw;
+  };
+}
+
 /** FIELDS is the one schema that file, environment and flags all go through. */
 export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "nodeId", flag: "node-id", env: "RAFTMESH_NODE_ID", parse: str("nodeId", NODE_ID_PATTERN, "a node id (lower-case letters, digits, -)"), help: "this node's id, e.g. n1" },
@@ -272,6 +292,9 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "tlsCert", flag: "tls-cert", env: "RAFTMESH_TLS_CERT", parse: path("tlsCert"), fallback: "", help: "PEM file of this node's certificate (SAN URI raftmesh://member/<node id>; reloaded on change)" },
   { key: "tlsKey", flag: "tls-key", env: "RAFTMESH_TLS_KEY", parse: path("tlsKey"), fallback: "", help: "PEM file of this node's private key (reloaded on change)" },
   { key: "tlsClientAuth", flag: "tls-client-auth", env: "RAFTMESH_TLS_CLIENT_AUTH", parse: bool("tlsClientAuth"), fallback: false, help: "with TLS: API and admin clients must present a certificate of the CA too (peers always must)" },
+  { key: "acl", flag: "acl", env: "RAFTMESH_ACL", parse: bool("acl"), fallback: false, help: "access control: every client API and admin call needs a token (README \"Access control\")" },
+  { key: "aclBootstrapToken", flag: "acl-bootstrap-token", env: "RAFTMESH_ACL_BOOTSTRAP_TOKEN", parse: secret("aclBootstrapToken"), fallback: "", help: "secret (64 hex digits) of the first admin token, created when the cluster has none; prefer the variable or file to the flag, which ps shows" },
+  { key: "aclAgentToken", flag: "acl-agent-token", env: "RAFTMESH_ACL_AGENT_TOKEN", parse: secret("aclAgentToken"), fallback: "", help: "secret of a token (write on the node's services) its local agent uses to register and heartbeat" },
   { key: "balancerTls", flag: "balancer-tls", env: "RAFTMESH_BALANCER_TLS", parse: bool("balancerTls"), fallback: false, help: "the balancing endpoint serves HTTPS (ALPN h2 and http/1.1) with --balancer-tls-cert/--balancer-tls-key, else the node's certificate (reloaded on change)" },
   { key: "balancerTlsCert", flag: "balancer-tls-cert", env: "RAFTMESH_BALANCER_TLS_CERT", parse: path("balancerTlsCert"), fallback: "", help: "PEM certificate (chain) of the balancing endpoint's HTTPS listener (\"\": the node's --tls-cert)" },
   { key: "balancerTlsKey", flag: "balancer-tls-key", env: "RAFTMESH_BALANCER_TLS_KEY", parse: path("balancerTlsKey"), fallback: "", help: "PEM private key of the balancing endpoint's HTTPS listener (\"\": the node's --tls-key)" },

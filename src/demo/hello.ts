@@ -16,7 +16,8 @@ const RETRY_MS = 500;
 
 const [id = "hello-1", portText = "7701", apis = "127.0.0.1:7201"] = process.argv.slice(2);
 const port = Number(portText);
-const client = new RaftmeshClient(apis.split(","), { deadlineMs: 2_000, tls: tlsFromEnv(process.env) });
+// RAFTMESH_TOKEN: a write token for service hello, when the cluster runs with access control.
+const client = new RaftmeshClient(apis.split(","), { deadlineMs: 2_000, tls: tlsFromEnv(process.env), token: process.env.RAFTMESH_TOKEN || undefined });
 let served = 0;
 
 const server = createServer((req, res) => {

@@ -135,7 +135,8 @@ async function main(): Promise<number> {
   const log = (line: object) => {
     if (args.log) appendFileSync(args.log, `${JSON.stringify(line)}\n`);
   };
-  const client = new RaftmeshClient(args.endpoints, { deadlineMs: Math.max(1_000, Math.floor(args.ttlMs / 3)) });
+  // RAFTMESH_TOKEN: a write token for the demo's service, when the cluster runs with access control.
+  const client = new RaftmeshClient(args.endpoints, { deadlineMs: Math.max(1_000, Math.floor(args.ttlMs / 3)), token: process.env.RAFTMESH_TOKEN || undefined });
   let session: MasterSession | undefined;
   const backend = new DemoBackend({
     id: args.id,

@@ -6,7 +6,7 @@
  * counters) or through one wrapper the composition root puts in place (store, sink, writer, the
  * API server's interceptor); nothing below the agent knows metrics exist.
  */
-import { collectDefaultMetrics, Gauge as PromGauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter as PromCounter, Gauge as PromGauge, Registry } from "prom-client";
 import type { ServerInterceptor } from "@grpc/grpc-js";
 import type { RegistryWriter } from "../registry/writer.js";
 import { apiInterceptor } from "./api.js";
@@ -75,6 +75,21 @@ export class NodeMetrics {
         this.set(files.reloads);
       },
     });
+  }
+
+  /**
+   * authFailures registers raftmesh_api_auth_failures_total and returns what counts one refusal:
+   * code is UNAUTHENTICATED or PERMISSION_DENIED, method the gRPC path (or "admin GET /status" for
+   * the admin port). Both label sets are bounded: the methods are the API's, the paths the admin's.
+   */
+  authFailures(): (code: string, method: string) => void {
+    const c = new PromCounter({
+      name: "raftmesh_api_auth_failures_total",
+      help: "Calls refused by access control, by status code (UNAUTHENTICATED, PERMISSION_DENIED) and method.",
+      labelNames: ["code", "method"],
+      registers: [this.registry],
+    });
+    return (code, method) => c.inc({ code, method });
   }
 
   /** apiInterceptor is the gRPC server interceptor that counts and times client API calls. */

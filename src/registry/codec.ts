@@ -4,6 +4,7 @@
  * the state machine never stores a field no encoder wrote; the limits (ranges, sizes) are
  * validate.ts's job.
  */
+import type { AclRule } from "./acl.js";
 import { MalformedCommandError } from "./errors.js";
 import { CONFIG_FIELDS, readRecord, SPEC_FIELDS } from "./fields.js";
 import type { CommandEnvelope, HealthChange, InstanceSpec, KvCompare, KvOp, PositionReport, RegistryCommand, ServiceConfig, Session } from "./types.js";
@@ -76,9 +77,25 @@ function decodeBody(c: Record<string, unknown>): RegistryCommand {
         success: list(c.success, "success").map(decodeOp),
         failure: list(c.failure, "failure").map(decodeOp),
       };
+    case "acl.token.create":
+      return { op: c.op, accessor: str(c.accessor, "accessor"), secretHash: str(c.secretHash, "secretHash"), name: str(c.name, "name"), rules: list(c.rules, "rules").map(decodeAclRule) };
+    case "acl.token.delete":
+      return { op: c.op, accessor: str(c.accessor, "accessor") };
+    case "acl.bootstrap":
+      return { op: c.op, accessor: str(c.accessor, "accessor"), secretHash: str(c.secretHash, "secretHash") };
     default:
       throw new MalformedCommandError(`unknown op ${JSON.stringify(c.op)}`);
   }
+}
+
+/** decodeAclRule reads one rule; the role's value and the scopes' form are validate's job (acl.ts). */
+export function decodeAclRule(v: unknown): AclRule {
+  const r = obj(v, "rule");
+  const role = str(r.role, "rule.role") as AclRule["role"];
+  const out: { role: AclRule["role"]; services?: string; keys?: string } = { role };
+  if (r.services !== undefined) out.services = str(r.services, "rule.services");
+  if (r.keys !== undefined) out.keys = str(r.keys, "rule.keys");
+  return out;
 }
 
 const malformed = (reason: string) => new MalformedCommandError(reason);

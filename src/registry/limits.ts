@@ -123,3 +123,14 @@ export const CIRCUIT_MAX_RANGE = [1, 1_000_000] as const;
 export const ZONE_MIN_HEALTHY_PERCENT_DEFAULT = 71;
 /** PERCENT_RANGE: shares of instances or requests. */
 export const PERCENT_RANGE = [0, 100] as const;
+
+// ------------------------------------------------------------ access control (acl.ts)
+
+/** ACL_TOKENS_MAX bounds the tokens of a cluster: one per application or operator is hundreds; 10,000 (Consul's tokens are also kept in memory) keeps every node's table and snapshot small. */
+export const ACL_TOKENS_MAX = 10_000;
+/** ACL_RULES_PER_TOKEN_MAX: a token is checked rule by rule on every call; 32 rules cover a service and its keys many times over. */
+export const ACL_RULES_PER_TOKEN_MAX = 32;
+/** ACL_NAME_BYTES_MAX: a token name says whose it is ("orders deployer"); it is listed, never matched. */
+export const ACL_NAME_BYTES_MAX = 128;
+/** ACL_SCOPE_BYTES_MAX: a service scope is a name (NAME_BYTES_MAX) plus "*"; a key scope a key prefix, well below KV_KEY_BYTES_MAX in practice. */
+export const ACL_SCOPE_BYTES_MAX = 1_024;

@@ -13,7 +13,9 @@
  *     services: [[...]],
  *     instanceColumns: [...INSTANCE_FIELDS], instances: [[...]],
  *     kv:        [[key, value, createIndex, modIndex, version]],
- *     sessions:  [[client, maxSeq, lastAt, [[seq, result]...]]] }
+ *     sessions:  [[client, maxSeq, lastAt, [[seq, result]...]]],
+ *     acl:       { bootstrapIndex, tokens: [[accessor, secretHash, name, rules, createIndex]] } }
+ *   "acl" is there only when access control holds a token or was bootstrapped (acl.ts).
  *
  * Version 3 (still read) had no headers: its fixed columns are V3_SERVICE_COLUMNS and
  * V3_INSTANCE_COLUMNS, and no masters (every service reads as NO_MASTER; a master-slave service
@@ -21,7 +23,9 @@
  * were leader wall clocks); the cluster time is taken as the largest time it holds, so time goes on
  * from there and no recorded time lies in the future.
  */
-import { MalformedSnapshotError, NotSliceableSnapshotError, SnapshotVersionError } from "./errors.js";
+import { type AclState, type AclToken, validateAclToken } from "./acl.js";
+import { decodeAclRule } from "./codec.js";
+import { MalformedSnapshotError, NotSliceableSnapshotError, SnapshotVersionError, ValidationError } from "./errors.js";
 import { CONFIG_FIELDS, type FieldDef, INSTANCE_FIELDS, readField } from "./fields.js";
 import type { SessionRecord } from "./state-machine-sessions.js";
 import type { CommandResult, Instance, KvEntry, MasterState, Service, ServiceConfig } from "./types.js";
@@ -76,7 +80,12 @@ export interface SnapshotState {
   readonly kv: readonly KvEntry[];
   /** sessions in LRU order (least recently used first). */
   readonly sessions: readonly (readonly [string, SessionRecord])[];
+  /** acl: the access-control tokens in accessor order and the bootstrap index (acl.ts); absent: NO_ACL. */
+  readonly acl?: AclState;
 }
+
+/** NO_ACL is the access-control state of a cluster that never bootstrapped it. */
+export const NO_ACL: AclState = { bootstrapIndex: 0, tokens: [] };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -187,8 +196,46 @@ export class SnapshotWriter {
       first = false;
       if (spend(1)) yield;
     }
-    this.put("]}");
+    // Written only once access control holds something, so the snapshot of a cluster without it
+    // keeps its bytes. A reader older than "acl" would drop it: run one version across a cluster.
+    const acl = s.acl ?? NO_ACL;
+    this.put(acl.bootstrapIndex === 0 && acl.tokens.length === 0 ? "]}" : `],"acl":${JSON.stringify(aclDocument(acl))}}`);
   }
+}
+
+/** aclDocument is the "acl" member of a snapshot: tokens as rows [accessor, secretHash, name, rules, createIndex]. */
+function aclDocument(acl: AclState): { bootstrapIndex: number; tokens: unknown[][] } {
+  return { bootstrapIndex: acl.bootstrapIndex, tokens: acl.tokens.map((t) => [t.accessor, t.secretHash, t.name, t.rules, t.createIndex]) };
+}
+
+/** decodeAcl reads the "acl" member, checking every token as apply() would have. */
+function decodeAcl(v: unknown): AclState {
+  if (typeof v !== "object" || v === null) throw new MalformedSnapshotError("acl is not an object");
+  const o = v as Record<string, unknown>;
+  const tokens = rows(o.tokens, "acl tokens", 5).map((t): AclToken => {
+    if (!Array.isArray(t[3])) throw new MalformedSnapshotError("acl token rules are not a list");
+    const token: AclToken = {
+      accessor: str(t[0], "acl token accessor"),
+      secretHash: str(t[1], "acl token secretHash"),
+      name: str(t[2], "acl token name"),
+      rules: (t[3] as unknown[]).map((r) => {
+        try {
+          return decodeAclRule(r);
+        } catch (err) {
+          throw new MalformedSnapshotError(`acl token rule: ${(err as Error).message}`);
+        }
+      }),
+      createIndex: int(t[4], "acl token createIndex"),
+    };
+    try {
+      validateAclToken(token);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new MalformedSnapshotError(`acl token ${err.message}`);
+      throw err;
+    }
+    return token;
+  });
+  return { bootstrapIndex: int(o.bootstrapIndex, "acl bootstrapIndex"), tokens };
 }
 
 function byId(a: Instance, b: Instance): number {
@@ -230,7 +277,7 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
   const kv = rows(raw.kv, "kv", KV_COLUMNS).map(readKvRow);
   const sessions = rows(raw.sessions, "sessions", SESSION_COLUMNS).map(readSessionRow);
   const clusterTime = version === SNAPSHOT_VERSION_NO_CLUSTER_TIME ? largestTime(services, sessions) : num(raw.clusterTime, "clusterTime");
-  return { applied, clusterTime, services, kv, sessions };
+  return raw.acl === undefined ? { applied, clusterTime, services, kv, sessions } : { applied, clusterTime, services, kv, sessions, acl: decodeAcl(raw.acl) };
 }
 
 /** KV_COLUMNS and SESSION_COLUMNS are the widths of a kv row and a session row. */
@@ -469,10 +516,17 @@ export class SnapshotReader {
       for (const t of rows(batch, "sessions", SESSION_COLUMNS)) sessions.push(readSessionRow(t));
       yield;
     }
+    // The access-control member, when there is one, is small (at most ACL_TOKENS_MAX tokens): read in one step.
+    this.skipSpace();
+    let acl: AclState | undefined;
+    if (this.bytes[this.p] === COMMA) {
+      this.field("acl");
+      acl = decodeAcl(this.value());
+    }
     this.expect(RBRACE);
     this.skipSpace();
     if (this.p !== this.bytes.length) throw notSliceable;
-    return { applied, clusterTime, services, kv, sessions };
+    return acl === undefined ? { applied, clusterTime, services, kv, sessions } : { applied, clusterTime, services, kv, sessions, acl };
   }
 }
 

@@ -9,13 +9,14 @@ import { type Entry, EntryKind, type LogIndex } from "../raft/index.js";
 import { type RestoreJob, runRestoreJob, type SnapshotJob, type StateMachine } from "../node/state-machine.js";
 import { decodeCommand } from "./codec.js";
 import { MalformedCommandError, ValidationError } from "./errors.js";
-import { HISTORY_BYTES_MAX, HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSION_WINDOW, SESSIONS_MAX } from "./limits.js";
+import { ACL_TOKENS_MAX, HISTORY_BYTES_MAX, HISTORY_EVENTS_MAX, INSTANCES_PER_SERVICE_MAX, KV_KEYS_MAX, LIST_LIMIT_MAX, SERVICES_MAX, SESSION_IDLE_MS, SESSION_WINDOW, SESSIONS_MAX } from "./limits.js";
 import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
 import { requestDigest, SessionTable } from "./state-machine-sessions.js";
-import { encodeSnapshot, SNAPSHOT_READ_SLICE_ROWS, SNAPSHOT_SLICE_ROWS, SnapshotReader, type SnapshotState, SnapshotWriter } from "./state-machine-snapshot.js";
+import { encodeSnapshot, NO_ACL, SNAPSHOT_READ_SLICE_ROWS, SNAPSHOT_SLICE_ROWS, SnapshotReader, type SnapshotState, SnapshotWriter } from "./state-machine-snapshot.js";
 import { compactInstance, StringPool } from "./records.js";
 import { decide, failbackRefusal, switchoverTarget } from "./failover.js";
+import { AclTable, type AclRule, type AclToken, BOOTSTRAP_TOKEN_NAME, validateAclToken } from "./acl.js";
 import { CONFIG_FIELDS, copyRecord } from "./fields.js";
 import {
   type CommandEnvelope,
@@ -129,6 +130,7 @@ export class RegistryStateMachine implements StateMachine {
   private services = new Map<string, ServiceRecord>();
   private instanceCount = 0;
   private readonly kv = new KvStore();
+  private readonly acl = new AclTable();
   private readonly sessions: SessionTable;
   private readonly sessionWindow: number;
   private readonly history: EventHistory;
@@ -247,6 +249,10 @@ export class RegistryStateMachine implements StateMachine {
           return this.kvTxn(cmd, index, events);
         case "failover":
           return this.failover(cmd, at, index, events);
+        case "acl.token.create":
+        case "acl.token.delete":
+        case "acl.bootstrap":
+          return this.aclCommand(cmd, index);
       }
     } catch (err) {
       // Validators run before any change, so a refused command changed nothing.
@@ -460,6 +466,42 @@ export class RegistryStateMachine implements StateMachine {
     return gone.length;
   }
 
+  // ------------------------------------------------------------ access control
+
+  /** aclCommand applies a token change (acl.ts). Tokens are not watch events: nothing outside the ACL reads them. */
+  private aclCommand(cmd: Extract<RegistryCommand, { op: `acl.${string}` }>, index: number): CommandResult {
+    if (cmd.op === "acl.token.delete") {
+      if (!this.acl.delete(cmd.accessor)) return fail(index, "not-found", `token ${cmd.accessor} does not exist`);
+      return ok(index, { deleted: 1 });
+    }
+    const bootstrap = cmd.op === "acl.bootstrap";
+    if (bootstrap && this.acl.bootstrapIndex !== 0) return fail(index, "failed-precondition", `access control was bootstrapped already (at index ${this.acl.bootstrapIndex})`);
+    const token: AclToken = bootstrap
+      ? { accessor: cmd.accessor, secretHash: cmd.secretHash, name: BOOTSTRAP_TOKEN_NAME, rules: [{ role: "admin" }], createIndex: index }
+      : { accessor: cmd.accessor, secretHash: cmd.secretHash, name: cmd.name, rules: cmd.rules.map(copyAclRule), createIndex: index };
+    validateAclToken(token);
+    if (this.acl.get(token.accessor) || this.acl.hasHash(token.secretHash)) return fail(index, "failed-precondition", `token ${token.accessor} exists already`);
+    if (this.acl.size >= ACL_TOKENS_MAX) return fail(index, "resource-exhausted", `the cluster holds ${ACL_TOKENS_MAX} tokens already`);
+    this.acl.add(token);
+    if (bootstrap) this.acl.bootstrapIndex = index;
+    return ok(index);
+  }
+
+  /** aclTokenBySecretHash is the token whose secret hashes to `hash` (the hex SHA-256). */
+  aclTokenBySecretHash(hash: string): AclToken | undefined {
+    return this.acl.bySecretHash(hash);
+  }
+
+  /** aclTokens lists every token in accessor order (with hashes: callers must not pass these on). */
+  aclTokens(): AclToken[] {
+    return this.acl.list();
+  }
+
+  /** aclBootstrapIndex is the index of the entry that bootstrapped access control (0: not yet). */
+  get aclBootstrapIndex(): number {
+    return this.acl.bootstrapIndex;
+  }
+
   // ------------------------------------------------------------ reads
 
   /** getService returns a service with its instances in id order. */
@@ -570,7 +612,7 @@ export class RegistryStateMachine implements StateMachine {
       const rec = this.services.get(name)!;
       return { service: rec.service, master: rec.master, instances: [...rec.instances.values()] };
     });
-    return { applied: this.applied, clusterTime: this.clusterTime, services, kv: this.kv.all(), sessions: this.sessions.entries() };
+    return { applied: this.applied, clusterTime: this.clusterTime, services, kv: this.kv.all(), sessions: this.sessions.entries(), acl: this.acl.state() };
   }
 
   /** restore replaces the whole state with a snapshot's; the watch history starts empty at its index. */
@@ -611,6 +653,7 @@ export class RegistryStateMachine implements StateMachine {
     this.services = services;
     this.instanceCount = count;
     this.sessions.load(s.sessions);
+    this.acl.load(s.acl ?? NO_ACL);
     this.applied = s.applied;
     this.clusterTime = s.clusterTime;
     this.appliedTerm = 0;
@@ -621,6 +664,11 @@ export class RegistryStateMachine implements StateMachine {
 
 function sortedInstances(rec: ServiceRecord): Instance[] {
   return [...rec.instances.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** copyAclRule keeps a rule's known fields only, in one order, so equal rules store equal bytes. */
+function copyAclRule(r: AclRule): AclRule {
+  return { role: r.role, ...(r.services !== undefined ? { services: r.services } : {}), ...(r.keys !== undefined ? { keys: r.keys } : {}) };
 }
 
 function copyConfig(c: ServiceConfig): ServiceConfig {

@@ -4,6 +4,7 @@
  * stamped by the leader when it proposes.
  * Every change is identified by the Raft index of the entry that made it (the global index).
  */
+import type { AclRule } from "./acl.js";
 import {
   CIRCUIT_MAX_DEFAULT,
   FAILBACK_HOLD_DOWN_MS_DEFAULT,
@@ -250,7 +251,12 @@ export type RegistryCommand =
       readonly compares: readonly KvCompare[];
       readonly success: readonly KvOp[];
       readonly failure: readonly KvOp[];
-    };
+    }
+  /** acl.token.create adds a token (acl.ts): the secret's hash only, never the secret. */
+  | { readonly op: "acl.token.create"; readonly accessor: string; readonly secretHash: string; readonly name: string; readonly rules: readonly AclRule[] }
+  | { readonly op: "acl.token.delete"; readonly accessor: string }
+  /** acl.bootstrap adds the first admin token; it applies once per cluster (the state records that it did). */
+  | { readonly op: "acl.bootstrap"; readonly accessor: string; readonly secretHash: string };
 
 /** Session identifies a client's write for at-most-once application (Raft dissertation §6.3). */
 export interface Session {

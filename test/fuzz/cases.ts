@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { KV_KEY_BYTES_MAX, NAME_BYTES_MAX, TAG_BYTES_MAX, TAGS_MAX } from "../../src/registry/limits.js";
 import { encode, lenField, varint } from "../integration/harness/raw-grpc.js";
 
-export type ServiceName = "KV" | "Registry" | "Cluster" | "Internal" | "Events";
+export type ServiceName = "KV" | "Registry" | "Cluster" | "Internal" | "Events" | "Acl";
 export type CaseKind = "valid" | "edge" | "invalid" | "raw";
 export type Shape = "unary" | "server-stream" | "bidi";
 
@@ -56,6 +56,12 @@ export const METHODS: readonly Method[] = [
   { service: "Cluster", method: "TransferLeader", shape: "unary", dangerous: true },
   { service: "Internal", method: "RenewLeases", shape: "unary", dangerous: true },
   { service: "Events", method: "Watch", shape: "server-stream" },
+  // Access control is off in the fuzzed cluster, where Acl answers FAILED_PRECONDITION; on, a token
+  // minted by the fuzzer would be state the replay check cannot see: only refused bytes go there.
+  { service: "Acl", method: "Bootstrap", shape: "unary", dangerous: true },
+  { service: "Acl", method: "CreateToken", shape: "unary", dangerous: true },
+  { service: "Acl", method: "ListTokens", shape: "unary", dangerous: true },
+  { service: "Acl", method: "DeleteToken", shape: "unary", dangerous: true },
 ];
 
 // ---------------------------------------------------------------- values

@@ -36,6 +36,8 @@ export interface ClusterOptions {
   readonly env?: Record<string, string>;
   /** clientTls makes client() dial with TLS (a cluster started with TLS on). */
   readonly clientTls?: ClientTlsOptions;
+  /** token makes client() send this access token (a cluster started with access control on). */
+  readonly token?: string;
 }
 
 /** freePorts asks the kernel for n distinct free ports on 127.0.0.1. */
@@ -281,7 +283,7 @@ export class ProcessCluster {
   client(id: string): RaftmeshClient {
     let c = this.clients.get(id);
     if (!c) {
-      c = new RaftmeshClient([this.api(id)], { deadlineMs: 3_000, tls: this.options.clientTls });
+      c = new RaftmeshClient([this.api(id)], { deadlineMs: 3_000, tls: this.options.clientTls, token: this.options.token });
       this.clients.set(id, c);
     }
     return c;

@@ -21,19 +21,19 @@ export function statusName(code: number): string {
 }
 
 /** serviceOf is the method table of a client API service ("KV", "Registry", ...). */
-export function methods(service: "KV" | "Registry" | "Cluster" | "Internal" | "Events") {
+export function methods(service: "KV" | "Registry" | "Cluster" | "Internal" | "Events" | "Acl") {
   return clientApi()[service].service;
 }
 
 /** encode serializes a request object as the proto says (for valid requests, and as a base to damage). */
-export function encode(service: "KV" | "Registry" | "Cluster" | "Internal" | "Events", method: string, req: object): Buffer {
+export function encode(service: "KV" | "Registry" | "Cluster" | "Internal" | "Events" | "Acl", method: string, req: object): Buffer {
   const def = methods(service)[method];
   if (!def) throw new Error(`no method ${service}.${method}`);
   return def.requestSerialize(req);
 }
 
 /** decode deserializes a response of service.method. */
-export function decode<T>(service: "KV" | "Registry" | "Cluster" | "Internal" | "Events", method: string, buf: Buffer): T {
+export function decode<T>(service: "KV" | "Registry" | "Cluster" | "Internal" | "Events" | "Acl", method: string, buf: Buffer): T {
   return methods(service)[method]!.responseDeserialize(buf) as T;
 }
 

@@ -31,7 +31,7 @@ it(`fuzz: ${FUZZ_CASES} cases (seed ${FUZZ_SEED}) over every method: no crash, n
   console.log(formatReport(report));
   expect(report.problems).toEqual([]);
   // Every method was called, with every kind it has.
-  expect(Object.keys(report.perMethod).length).toBe(24);
+  expect(Object.keys(report.perMethod).length).toBe(28);
 }, 120_000);
 
 // After the case run: its state check covers the whole store, and the attacks' valid writes live under their own prefix.
