@@ -22,6 +22,16 @@
  *                             repository (rows "<name> http", "<name> tcp", "<name> http paced";
  *                             a bare <dir> is named "baseline"), interleaved with this one: a
  *                             hot-path change before/after
+ *                             [--tls]: adds the TLS rows, interleaved with the plaintext ones
+ *                             (also on when --only names one of them): "raftmesh https" (wrk over
+ *                             HTTPS to the endpoint's TLS listener, plaintext to the backends),
+ *                             "raftmesh http→tls" (plaintext client, the endpoint dialling the
+ *                             backends over TLS: upstreamTls, checked against a test CA) and
+ *                             "haproxy https" (HAProxy terminating TLS with the same certificate),
+ *                             and the ratios https/http. wrk keeps its connections alive, so the
+ *                             handshake (one per connection per run) is amortised: these rows are
+ *                             the cost of TLS records on a warm connection, not of handshakes. The
+ *                             certificates (`raftmesh tls init`'s writer) go to the run's temp dir.
  *   npm run bench:balancer -- --metrics-cost [--seconds 5] [--repeats 5]: only the raftmesh
  *     endpoint, with metrics on and off side by side (runs interleaved on, off, on, off, ...), and
  *     the cost of metrics in requests/s and in requests per CPU-second.
@@ -32,6 +42,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import { tlsInit } from "../../../src/cli/tls-command.js";
 import { grpcLoad } from "./grpc-load.js";
 
 const { values } = parseArgs({
@@ -46,6 +57,7 @@ const { values } = parseArgs({
     "paced-delay-ms": { type: "string", default: "2" },
     only: { type: "string" },
     compare: { type: "string" },
+    tls: { type: "boolean", default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -55,6 +67,10 @@ const HERE = import.meta.dirname;
 const BASE_PORT = 18_300;
 const BACKENDS = [BASE_PORT + 1, BASE_PORT + 2, BASE_PORT + 3];
 const PORTS = { rmHttp: BASE_PORT + 10, rmTcp: BASE_PORT + 11, haHttp: BASE_PORT + 20, haTcp: BASE_PORT + 21, nginx: BASE_PORT + 30, nodeTcp: BASE_PORT + 31, compare: BASE_PORT + 50 };
+/** TLS_PORTS: the TLS rows' listeners (endpoint processes of their own, so the plaintext endpoint is the same as without --tls). */
+const TLS_PORTS = { rmHttps: BASE_PORT + 14, rmHttpsTcp: BASE_PORT + 15, rmUpTls: BASE_PORT + 16, rmUpTlsTcp: BASE_PORT + 17, haHttps: BASE_PORT + 22 };
+/** TLS_BACKENDS: the same backends as BACKENDS, serving HTTPS (the "raftmesh http→tls" row). */
+const TLS_BACKENDS = [BASE_PORT + 4, BASE_PORT + 5, BASE_PORT + 6];
 const CLK_TCK = 100;
 const GRPC_BACKENDS = [BASE_PORT + 41, BASE_PORT + 42, BASE_PORT + 43];
 const GRPC_CONCURRENCY = Number(values["grpc-concurrency"]);
@@ -77,10 +93,13 @@ const procs: Proc[] = [];
 
 /** ONLY: the rows --only names (undefined: every row). */
 const ONLY = values.only?.split(",").map((s) => s.trim());
-const wanted = (target: string) => ONLY === undefined || ONLY.includes(target);
+const TLS_ROWS = ["raftmesh https", "raftmesh http→tls", "haproxy https"];
+/** TLS: the TLS rows are measured (--tls, or --only names one); off, nothing TLS is started. */
+const TLS = values.tls || (ONLY?.some((t) => TLS_ROWS.includes(t)) ?? false);
+const wanted = (target: string) => (ONLY === undefined ? !TLS_ROWS.includes(target) || TLS : ONLY.includes(target));
 
-function start(name: string, cmd: string, args: string[], readyLine?: RegExp): Promise<Proc> {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+function start(name: string, cmd: string, args: string[], readyLine?: RegExp, env?: NodeJS.ProcessEnv): Promise<Proc> {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
   const p = { name, child };
   procs.push(p);
   let errText = "";
@@ -93,7 +112,7 @@ function start(name: string, cmd: string, args: string[], readyLine?: RegExp): P
       return;
     }
     let seen = 0;
-    const need = name === "backends" ? BACKENDS.length : 1;
+    const need = name === "backends" ? BACKENDS.length : name === "tls backends" ? TLS_BACKENDS.length : 1;
     createInterface({ input: child.stdout! }).on("line", (l) => {
       if (readyLine.test(l) && ++seen === need) ok(p);
     });
@@ -222,7 +241,8 @@ async function measureGrpc(target: string, address: string, authority: string | 
   return { target, callsPerS: med((r) => r.callsPerS), p50Ms: med((r) => r.p50Ms), p99Ms: med((r) => r.p99Ms), cpuS: med((r) => r.cpuS), callsPerCpuS: med((r) => r.callsPerCpuS), errors: runs.reduce((n, r) => n + r.errors, 0) };
 }
 
-function haproxyConfig(): string {
+/** haproxyConfig: tlsPem (certificate and key in one PEM file) adds the HTTPS frontend of the "haproxy https" row. */
+function haproxyConfig(tlsPem?: string): string {
   const servers = BACKENDS.map((p, i) => `  server s${i} 127.0.0.1:${p}`).join("\n");
   return `global
   nbthread 1
@@ -249,7 +269,16 @@ backend be_tcp
   mode tcp
   balance roundrobin
 ${servers}
-`;
+${
+  tlsPem
+    ? `frontend https_in
+  mode http
+  option http-keep-alive
+  bind 127.0.0.1:${TLS_PORTS.haHttps} ssl crt ${tlsPem} alpn h2,http/1.1
+  default_backend be_http
+`
+    : ""
+}`;
 }
 
 function nginxConfig(dir: string): string {
@@ -328,7 +357,14 @@ function startWith(name: string, env: NodeJS.ProcessEnv, ports: string[]): Promi
 async function main(): Promise<void> {
   if (values["metrics-cost"]) return metricsCost();
   const dir = mkdtempSync(join(tmpdir(), "raftmesh-bench-balancer-"));
-  writeFileSync(join(dir, "haproxy.cfg"), haproxyConfig());
+  // TLS: a test CA and one certificate (for 127.0.0.1 and localhost) that the endpoint, HAProxy and the TLS backends all serve.
+  const certs = join(dir, "certs");
+  if (TLS) tlsInit({ dir: certs, nodes: ["bench"] });
+  const cert = join(certs, "bench.pem");
+  const key = join(certs, "bench-key.pem");
+  const haPem = join(certs, "haproxy.pem");
+  if (TLS) writeFileSync(haPem, readFileSync(cert, "utf8") + readFileSync(key, "utf8"));
+  writeFileSync(join(dir, "haproxy.cfg"), haproxyConfig(TLS ? haPem : undefined));
   writeFileSync(join(dir, "nginx.conf"), nginxConfig(dir));
   const tsx = ["--import", "tsx"];
   await start("backends", process.execPath, [...tsx, resolve(HERE, "backends.ts"), ...BACKENDS.map(String)], /^ready/);
@@ -347,6 +383,19 @@ async function main(): Promise<void> {
   const ha = await start("haproxy", "haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
   const ng = await start("nginx", "nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
   const nt = await start("node minimal tcp", process.execPath, [...tsx, resolve(HERE, "minimal-tcp.ts"), String(PORTS.nodeTcp), ...BACKENDS.map(String)], /^ready/);
+  // TLS rows: their own endpoint processes (HTTPS listener; TLS to backends of their own), so the plaintext rows measure what they measure without --tls.
+  const tlsTargets: Target[] = [];
+  if (TLS) {
+    const endpoint = (http: number, tcp: number, backends: number[]) => [...tsx, resolve(HERE, "endpoint.ts"), String(http), String(tcp), ...backends.map(String)];
+    await start("tls backends", process.execPath, [...tsx, resolve(HERE, "backends.ts"), ...TLS_BACKENDS.map(String)], /^ready/, { BENCH_BACKEND_TLS_CERT: cert, BENCH_BACKEND_TLS_KEY: key });
+    const rmHttps = await start("raftmesh https", process.execPath, endpoint(TLS_PORTS.rmHttps, TLS_PORTS.rmHttpsTcp, BACKENDS), /^ready/, { BENCH_TLS_CERT: cert, BENCH_TLS_KEY: key });
+    const rmUpTls = await start("raftmesh http→tls", process.execPath, endpoint(TLS_PORTS.rmUpTls, TLS_PORTS.rmUpTlsTcp, TLS_BACKENDS), /^ready/, { BENCH_UPSTREAM_CA: join(certs, "ca.pem") });
+    tlsTargets.push(
+      { target: "raftmesh https", url: `https://127.0.0.1:${TLS_PORTS.rmHttps}/svc/hello/`, pid: rmHttps.child.pid },
+      { target: "raftmesh http→tls", url: `http://127.0.0.1:${TLS_PORTS.rmUpTls}/svc/hello/`, pid: rmUpTls.child.pid },
+      { target: "haproxy https", url: `https://127.0.0.1:${TLS_PORTS.haHttps}/`, pid: ha.child.pid },
+    );
+  }
   const direct = `http://127.0.0.1:${BACKENDS[0]}/`;
   const rmUrl = `http://127.0.0.1:${PORTS.rmHttp}/svc/hello/`;
   // Paced: the same -c, each connection pausing PACED_DELAY_MS between requests (below saturation).
@@ -365,6 +414,7 @@ async function main(): Promise<void> {
       { target: `${o.name} http`, url: `http://127.0.0.1:${o.http}/svc/hello/`, pid: o.proc.child.pid },
       { target: `${o.name} tcp`, url: `http://127.0.0.1:${o.tcp}/`, pid: o.proc.child.pid },
     ]),
+    ...tlsTargets,
   ];
   const allPaced: Target[] = [
     { target: "direct paced", url: direct, pid: undefined, script: paced },
@@ -388,6 +438,11 @@ async function main(): Promise<void> {
       tcp: ratio("raftmesh tcp", "haproxy tcp"),
       httpVsNginx: ratio("raftmesh http", "nginx http"),
       nodeTcpFloor: ratio("node minimal tcp", "haproxy tcp"),
+      // TLS: each over its plaintext twin (the cost of TLS), and raftmesh's HTTPS over HAProxy's.
+      httpsVsHttp: ratio("raftmesh https", "raftmesh http"),
+      upstreamTlsVsHttp: ratio("raftmesh http→tls", "raftmesh http"),
+      haproxyHttpsVsHttp: ratio("haproxy https", "haproxy http"),
+      https: ratio("raftmesh https", "haproxy https"),
       httpPaced: ratio("raftmesh http paced", "haproxy http paced", "direct paced"),
       tcpPaced: ratio("raftmesh tcp paced", "haproxy http paced", "direct paced"),
       ...Object.fromEntries(
