@@ -4,15 +4,16 @@
  * while a writer puts through the same node. Passes when the term did not move (no election) and
  * the writes' p99 under load is within 2x of the same writer with the endpoint idle.
  *
- *   npm run test:balancer-isolation -- [--seconds 30] [--connections 64]
+ *   npm run test:balancer-isolation -- [--seconds 30] [--connections 64] [--json out.json]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { freePorts, ProcessCluster } from "../../integration/harness/process-cluster.js";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "30" }, connections: { type: "string", default: "64" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "30" }, connections: { type: "string", default: "64" }, json: { type: "string" } } });
 const SECONDS = Number(values.seconds);
 /** WRITES_MAX bounds the writer's loop per phase. */
 const WRITES_MAX = 100_000;
@@ -69,6 +70,7 @@ async function main(): Promise<number> {
       leaderAfter: st.leader,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
     const ok = st.term === term0 && st.leader === leader && report.loaded.p99Ms <= 2 * report.idle.p99Ms && rps > 0;
     process.stdout.write(ok ? "PASS: no election, write p99 under endpoint load within 2x idle\n" : "FAIL\n");
     return ok ? 0 : 1;

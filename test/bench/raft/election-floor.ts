@@ -7,12 +7,13 @@
  * moves when a pre-vote won, so this is an election attempt, won or not); leader changes are
  * counted too. Terms are monotonic, so a slow or missed status poll cannot hide an increase.
  *
- *   npx tsx test/bench/raft/election-floor.ts [--seconds 20] [--rounds 5] [--settings 10,10/3,15,20,30]
+ *   npx tsx test/bench/raft/election-floor.ts [--seconds 20] [--rounds 5] [--settings 10,10/3,15,20,30] [--json out.json]
  *
  * A setting is `electionTicks` or `electionTicks/heartbeatTicks` (heartbeat 5 ticks when omitted),
  * at a fixed tick of TICK_MS.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -235,7 +236,7 @@ function elections(p: PhaseResult | undefined): string {
 }
 
 /** printReport prints the table and one JSON line. */
-function printReport(results: readonly SettingResult[], phaseMs: number, rounds: number): void {
+function printReport(results: readonly SettingResult[], phaseMs: number, rounds: number, jsonPath: string | undefined): void {
   const round = (x: number | undefined) => (x === undefined ? Number.NaN : Math.round(x));
   const header = ["setting e/hb", "timeout ms", "hb ms", "quiet", "load", "load+hog", "puts/s load", "puts/s hog", "failover med ms", "max ms"];
   const rows = results.map((r) => [
@@ -253,7 +254,9 @@ function printReport(results: readonly SettingResult[], phaseMs: number, rounds:
   console.log(`\nspurious elections as term increases/leader changes in ${phaseMs / 1000} s per phase; failover over ${rounds} rounds`);
   console.log(formatTable(header, rows));
   for (const r of results) if (r.error) console.log(`${label(r.setting)}: ${r.error}`);
-  console.log(`\n${JSON.stringify({ tickMs: TICK_MS, phaseMs, rounds, loadConcurrency: LOAD_CONCURRENCY, loadavgAtEnd: loadavg()[0], results })}`);
+  const json = JSON.stringify({ machine: `${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}`, tickMs: TICK_MS, phaseMs, rounds, loadConcurrency: LOAD_CONCURRENCY, loadavgAtEnd: loadavg()[0], results });
+  console.log(`\n${json}`);
+  if (jsonPath !== undefined) writeFileSync(jsonPath, `${json}\n`);
 }
 
 /** stopOnSignal kills hogs and the cluster's agents (both signal synchronously) before the reaper exits the process. */
@@ -272,6 +275,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "20" },
     rounds: { type: "string", default: "5" },
     settings: { type: "string", default: "10,10/3,15,20,30" },
+    json: { type: "string" },
   },
   strict: true,
 });
@@ -286,4 +290,4 @@ console.log(`${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${pr
 console.log(`tick ${TICK_MS} ms, ${phaseMs / 1000} s per phase, load concurrency ${LOAD_CONCURRENCY}, ${availableParallelism()} hog processes, ${rounds} failover rounds\n`);
 const results: SettingResult[] = [];
 for (const setting of settings) results.push(await measureSetting(setting, phaseMs, rounds));
-printReport(results, phaseMs, rounds);
+printReport(results, phaseMs, rounds, values.json);

@@ -4,8 +4,10 @@
  * costs (decode, session digest, value check, the KV put). Each part runs in rounds, interleaved,
  * and the table gives the median µs per put over the rounds: compare builds side by side.
  *
- *   npx tsx test/bench/raft/write-path-micro.ts [--puts 20000] [--rounds 7]
+ *   npx tsx test/bench/raft/write-path-micro.ts [--puts 20000] [--rounds 7] [--json out.json]
  */
+import { writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { checkedService } from "../../../src/api/wire-check.js";
 import { clientApi, clientPackageDefinition } from "../../../src/common/proto.js";
@@ -17,7 +19,7 @@ import { validateKvValue } from "../../../src/registry/validate.js";
 import type { CommandEnvelope } from "../../../src/registry/types.js";
 import { median } from "./stats.js";
 
-const { values } = parseArgs({ options: { puts: { type: "string", default: "20000" }, rounds: { type: "string", default: "7" } }, strict: true });
+const { values } = parseArgs({ options: { puts: { type: "string", default: "20000" }, rounds: { type: "string", default: "7" }, json: { type: "string" } }, strict: true });
 const PUTS = Number(values.puts);
 const ROUNDS = Number(values.rounds);
 /** VALUE_BYTES: bench:raft's put size. */
@@ -66,5 +68,9 @@ for (let r = 0; r < ROUNDS; r++) {
     (times[name] ??= []).push(Number(process.hrtime.bigint() - t) / 1000 / PUTS);
   }
 }
-for (const [name, xs] of Object.entries(times)) console.log(`${name.padEnd(34)} ${median(xs.slice(1)).toFixed(2)} µs per put`);
+const medians = Object.fromEntries(Object.entries(times).map(([name, xs]) => [name, median(xs.slice(1))]));
+for (const [name, us] of Object.entries(medians)) console.log(`${name.padEnd(34)} ${us.toFixed(2)} µs per put`);
+if (values.json !== undefined) {
+  writeFileSync(values.json, `${JSON.stringify({ machine: `${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}`, loadavg: loadavg()[0], puts: PUTS, rounds: ROUNDS, microsecondsPerPut: medians }, null, 2)}\n`);
+}
 if (sink === 0.5) console.log(sink);
