@@ -75,7 +75,9 @@ interface Txn {
 
 const machine = machineInfo();
 console.log(`${machine.cpu}, ${machine.cores} cores, node ${machine.node}, load average ${machine.loadavgAtStart.join(" ")}`);
-const cluster = await BenchCluster.start();
+// All watchers come from this one process, so from one client address: the per-client watch rate
+// limit (200/s, bursts of 5 s) is for many clients and would refuse most of them here.
+const cluster = await BenchCluster.start({ RAFTMESH_CLIENT_WATCH_RATE: "0" });
 const clients: RaftmeshClient[] = [];
 const cancels: (() => void)[] = [];
 try {
