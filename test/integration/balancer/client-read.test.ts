@@ -2,17 +2,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { ClientReader, isShared } from "../../../src/balancer/client-read.js";
-
-/** noise is n bytes of a seeded generator: every byte matters (a constant fill would hide overwritten bytes). */
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
+import { noise } from "./harness.js";
 
 /** serve starts a server that pauses its connections on accept (as the HTTP listener does) and gives each to onSocket. */
 async function serve(onSocket: (s: Socket) => void): Promise<{ server: Server; port: number }> {

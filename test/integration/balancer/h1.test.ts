@@ -2,7 +2,7 @@ import { request } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RETRY_BODY_BYTES_MAX } from "../../../src/balancer/limits.js";
-import { type Backend, call, endpointOf, startBackend, startEndpoint, type TestEndpoint, table } from "./harness.js";
+import { type Backend, call, endpointOf, noise, startBackend, startEndpoint, type TestEndpoint, table } from "./harness.js";
 
 /** exchange writes bytes on a fresh connection and reads until the server closes it, `until` matches, or timeoutMs. */
 function exchange(port: number, data: string | Buffer, until?: (s: string) => boolean, timeoutMs = 5_000): Promise<string> {
@@ -22,17 +22,6 @@ function exchange(port: number, data: string | Buffer, until?: (s: string) => bo
     s.setTimeout(timeoutMs, done);
     s.write(data);
   });
-}
-
-/** noise is n bytes of a seeded generator: a body whose every byte matters (a constant fill would hide bytes overwritten by another read). */
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
 }
 
 /** putInPieces sends body as a PUT in 16 KiB writes a turn of the event loop apart (several reads at the endpoint) and returns the answer's body. */

@@ -9,7 +9,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer as createH2cServer, createSecureServer, connect as h2Connect, type ServerHttp2Session } from "node:http2";
+import { type ClientHttp2Session, createServer as createH2cServer, createSecureServer, connect as h2Connect, type ServerHttp2Session } from "node:http2";
 import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -104,6 +104,18 @@ function presented(port: number, ca: string): Promise<string> {
 
 const fingerprint = (d: string, name: string) => new X509Certificate(readFileSync(join(d, name))).fingerprint256;
 
+/** h2Body sends one request on session and resolves with its whole body. */
+function h2Body(session: ClientHttp2Session, path: string, authority: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const s = session.request({ ":path": path, ":authority": authority });
+    let out = "";
+    s.on("data", (c) => (out += c));
+    s.once("end", () => resolve(out));
+    s.once("error", reject);
+    s.end();
+  });
+}
+
 describe("balancer: TLS termination and origination", () => {
   // One endpoint for every case (a worker pool's start is most of the cost): its listener follows
   // files in work/, its upstream material is nodeTls() unless a case posts other material.
@@ -156,14 +168,7 @@ describe("balancer: TLS termination and origination", () => {
     await expect(call(ep.port, "/svc/web/x")).rejects.toThrow();
     const session = h2Connect(`https://127.0.0.1:${ep.port}`, { ca: pem(dir, "ca.pem") });
     try {
-      const body = await new Promise<string>((resolve, reject) => {
-        const s = session.request({ ":path": "/svc/grpc/hello", ":authority": "grpc" });
-        let out = "";
-        s.on("data", (c) => (out += c));
-        s.once("end", () => resolve(out));
-        s.once("error", reject);
-        s.end();
-      });
+      const body = await h2Body(session, "/svc/grpc/hello", "grpc");
       expect(body).toBe("h2 /hello");
       expect((session.socket as TLSSocket).alpnProtocol).toBe("h2");
     } finally {
@@ -202,14 +207,7 @@ describe("balancer: TLS termination and origination", () => {
     await ep.set([table("grpcs", [endpointOf({ id: "h2s", port })], { upstreamTls: true })]);
     const session = h2Connect(`https://127.0.0.1:${ep.port}`, { ca: pem(dir, "ca.pem") });
     try {
-      const body = await new Promise<string>((resolve, reject) => {
-        const st = session.request({ ":path": "/svc/grpcs/x", ":authority": "grpcs" });
-        let out = "";
-        st.on("data", (c) => (out += c));
-        st.once("end", () => resolve(out));
-        st.once("error", reject);
-        st.end();
-      });
+      const body = await h2Body(session, "/svc/grpcs/x", "grpcs");
       expect(body).toBe("h2s client=n1");
     } finally {
       session.close();
