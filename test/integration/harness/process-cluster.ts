@@ -6,7 +6,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type ClientTlsOptions, RaftmeshClient } from "../../../src/client/index.js";
@@ -19,6 +18,8 @@ const MAIN = join(REPO_ROOT, "src/cli/main.ts");
 const EXIT_WAIT_MS = 15_000;
 /** POLL_MS is how often the wait helpers look again. */
 const POLL_MS = 50;
+/** LOG_TAIL_LINES is how many of a node's last log lines a failed wait prints. */
+const LOG_TAIL_LINES = 6;
 
 /** NodeSpec is one node's identity and ports. */
 export interface NodeSpec {
@@ -40,26 +41,9 @@ export interface ClusterOptions {
   readonly token?: string;
 }
 
-/** freePorts asks the kernel for n distinct free ports on 127.0.0.1. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import("node:net").Server>((ok, fail) => {
-          const s = createServer();
-          s.once("error", fail);
-          s.listen(0, "127.0.0.1", () => ok(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    return typeof a === "object" && a ? a.port : 0;
-  });
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+import { freePorts } from "./ports.js";
+
+export { freePorts };
 
 /** waitFor polls f until it returns something truthy, or throws after timeoutMs naming what it waited for. */
 export async function waitFor<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
@@ -124,6 +108,8 @@ export class ProcessCluster {
   readonly specs = new Map<string, NodeSpec>();
   private readonly running = new Map<string, Running>();
   private readonly clients = new Map<string, RaftmeshClient>();
+  /** lastExit is how each node's last process ended (a signal name or "code N"), for failure messages. */
+  private readonly lastExit = new Map<string, string>();
   /** founders are the ids in RAFTMESH_MEMBERS (the initial cluster). */
   private founders: string[] = [];
 
@@ -207,7 +193,12 @@ export class ProcessCluster {
     });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
-    const exited = new Promise<number | null>((r) => child.on("exit", (code, signal) => r(signal ? null : code)));
+    const exited = new Promise<number | null>((r) =>
+      child.on("exit", (code, signal) => {
+        this.lastExit.set(id, signal ?? `code ${code}`);
+        r(signal ? null : code);
+      }),
+    );
     const entry = { child, exited, log };
     this.running.set(id, entry);
     void exited.then(() => {
@@ -299,7 +290,7 @@ export class ProcessCluster {
    * running) reports the same leader, and that leader reports itself as leader.
    */
   async waitForLeader(timeoutMs = 20_000, among: readonly string[] = this.runningIds()): Promise<string> {
-    return waitFor(
+    return this.explained(among, waitFor(
       `one leader agreed by ${among.join(", ")}`,
       async () => {
         const views = await Promise.all(among.map((id) => this.client(id).status({ deadlineMs: 1_000 }).catch(() => undefined)));
@@ -309,7 +300,33 @@ export class ProcessCluster {
         return own?.role === "leader" ? leader : undefined;
       },
       timeoutMs,
-    );
+    ));
+  }
+
+  /**
+   * explained passes wait's result through; when it fails, the error also says, for each node of
+   * `ids`, whether its process still runs (or how it exited), what it answers now, and the last
+   * lines it logged, so a failed wait in CI shows its cause and not only its timeout.
+   */
+  private async explained<T>(ids: readonly string[], wait: Promise<T>): Promise<T> {
+    try {
+      return await wait;
+    } catch (err) {
+      const lines = await Promise.all(ids.map((id) => this.describe(id)));
+      throw new Error(`${(err as Error).message}\n${lines.join("\n")}`);
+    }
+  }
+
+  /** describe is one node's state for a failure message: process, status answer, last log lines. */
+  private async describe(id: string): Promise<string> {
+    const r = this.running.get(id);
+    const proc = r ? `running (pid ${r.child.pid})` : `not running (${this.lastExit.get(id) ?? "never started"})`;
+    const view = await this.client(id)
+      .status({ deadlineMs: 1_000 })
+      .then((v) => `role ${v.role}, leader ${v.leader || "none"}, term ${v.term}, commit ${v.commit}`)
+      .catch((e: unknown) => `status failed: ${(e as Error).message}`);
+    const tail = (await this.logOf(id)).trim().split("\n").slice(-LOG_TAIL_LINES).join("\n    ");
+    return `  ${id}: ${proc}; ${view}\n    ${tail}`;
   }
 
   /** logOf is what node id has printed so far (stdout and stderr). */
