@@ -5,16 +5,20 @@
  *         entry size (the baseline ratio);
  *   hb    sustained heartbeats for 10,000 instances (every TTL/3, via all three nodes), with every
  *         agent's CPU share and the leader's commit growth (renewals must not be log entries);
- *   mem   RSS of nodes holding 100,000 instances, and a learner catching up through a snapshot;
+ *   mem   RSS of nodes holding 100,000 instances registered by 10,000 client sessions, plus 10,000
+ *         KV keys, and a learner catching up through a snapshot;
  *   snap  snapshot() / restore() of a 100,000-instance RegistryStateMachine, in-process;
  *   watch fan-out latency of 200 writes to 1,000 watchers.
  *
  *   npm run bench:registry -- [--quick] [--only reg,hb,mem,snap,watch] [--json out.json]
  *     [--seconds 5] [--repeats 3] [--concurrency 1,16,64]
  *     [--hb-instances 10000] [--hb-ttl-ms 10000] [--hb-seconds 20]
- *     [--mem-instances 100000] [--mem-concurrency 64] [--skip-learner]
+ *     [--mem-instances 100000] [--mem-sessions 10000] [--mem-keys 10000] [--mem-concurrency 64] [--skip-learner]
  *     [--snap-instances 100000] [--snap-runs 5]
- *     [--watchers 1000] [--watch-channels 2] [--watch-writes 200] [--watch-gap-ms 50]
+ *     [--watchers 1000] [--watch-channels 2] [--watch-writes 200] [--watch-gap-ms 50] [--tsx]
+ *
+ * Agents run from dist/ as deployed (the npm script builds first); --tsx runs them from the
+ * sources through tsx instead (its loader adds ~55 MB of RSS to every agent).
  */
 import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -44,6 +48,8 @@ const { values } = parseArgs({
     "hb-seconds": { type: "string" },
     "mem-instances": { type: "string" },
     "mem-concurrency": { type: "string" },
+    "mem-sessions": { type: "string" },
+    "mem-keys": { type: "string" },
     "skip-learner": { type: "boolean", default: false },
     "snap-instances": { type: "string" },
     "snap-runs": { type: "string" },
@@ -51,6 +57,7 @@ const { values } = parseArgs({
     "watch-channels": { type: "string" },
     "watch-writes": { type: "string" },
     "watch-gap-ms": { type: "string" },
+    tsx: { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -65,13 +72,20 @@ function num(name: keyof typeof values, full: number, quick: number): number {
 
 const settings = {
   quick: values.quick,
+  agents: values.tsx ? "tsx" : "compiled",
   register: {
     durationMs: num("seconds", 5, 2) * 1000,
     repeats: num("repeats", 3, 1),
     concurrencies: (values.concurrency ?? "1,16,64").split(",").map(Number),
   },
   heartbeat: { instances: num("hb-instances", 10_000, 2_000), ttlMs: num("hb-ttl-ms", 10_000, 10_000), durationMs: num("hb-seconds", 20, 6) * 1000 },
-  memory: { instances: num("mem-instances", 100_000, 10_000), concurrency: num("mem-concurrency", 64, 64), learner: !values["skip-learner"] },
+  memory: {
+    instances: num("mem-instances", 100_000, 10_000),
+    sessions: num("mem-sessions", 10_000, 1_000),
+    keys: num("mem-keys", 10_000, 1_000),
+    concurrency: num("mem-concurrency", 64, 64),
+    learner: !values["skip-learner"],
+  },
   snapshot: { instances: num("snap-instances", 100_000, 10_000), runs: num("snap-runs", 5, 3) },
   watch: { watchers: num("watchers", 1_000, 100), channelsPerNode: num("watch-channels", 2, 2), writes: num("watch-writes", 200, 40), gapMs: num("watch-gap-ms", 50, 50) },
 };
@@ -101,7 +115,7 @@ const started = performance.now();
 /** withCluster runs one phase on a fresh cluster and always stops it. */
 async function withCluster<T>(name: string, f: (c: BenchCluster) => Promise<T>): Promise<T> {
   log(`[${name}] starting a 3-node cluster`);
-  const c = await BenchCluster.start();
+  const c = await BenchCluster.start({}, !values.tsx);
   try {
     return await f(c);
   } finally {

@@ -69,10 +69,10 @@ export class BenchCluster {
     readonly pids: Map<string, number>,
   ) {}
 
-  /** start launches n1..n3 with env added to the agents' and waits for a leader. */
-  static async start(env: Record<string, string> = {}): Promise<BenchCluster> {
+  /** start launches n1..n3 (from dist/ when compiled, else through tsx) with env added to the agents' and waits for a leader. */
+  static async start(env: Record<string, string> = {}, compiled = false): Promise<BenchCluster> {
     install();
-    const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", ...env } });
+    const pc = await ProcessCluster.create({ size: 3, compiled, env: { RAFTMESH_LOG_LEVEL: "warn", ...env } });
     live.add(pc);
     try {
       pc.startAll();

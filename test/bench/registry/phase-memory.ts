@@ -1,10 +1,13 @@
 /**
- * Phase 3: memory of nodes holding n instances (100 per service, long TTL so nothing expires):
+ * Phase 3: memory of nodes holding n instances (100 per service, long TTL so nothing expires),
+ * registered by `sessions` clients (each its own at-most-once session in the replicated session
+ * table), plus `keys` KV keys:
  * every agent's RSS before and after registering them, bytes per instance, and the registry's
  * totals. Then, optionally, a new learner joins with an empty data directory and the time until
  * it has applied the leader's commit index is measured (it must catch up through a snapshot,
  * since the leader's log was compacted every RAFTMESH_SNAPSHOT_ENTRIES entries).
  */
+import { RaftmeshClient } from "../../../src/client/index.js";
 import { runLoad } from "../raft/load.js";
 import { waitFor } from "../../integration/harness/process-cluster.js";
 import type { BenchCluster } from "./cluster.js";
@@ -26,12 +29,18 @@ const LEARNER_JOIN_WAIT_MS = 60_000;
 const LEARNER_CATCHUP_MS_MAX = 180_000;
 /** LEARNER_ID is the joining node's id. */
 const LEARNER_ID = "n4";
+/** KV_VALUE_PAD makes each key's value about 100 bytes. */
+const KV_VALUE_PAD = 80;
 /** SERVICE_PREFIX names this phase's services. */
 const SERVICE_PREFIX = "mem-";
 
 /** MemoryOptions size the phase. */
 export interface MemoryOptions {
   readonly instances: number;
+  /** sessions is how many clients register the instances (instance i by client i mod sessions). */
+  readonly sessions: number;
+  /** keys is how many KV keys are written after the instances. */
+  readonly keys: number;
   readonly concurrency: number;
   readonly learner: boolean;
 }
@@ -58,6 +67,8 @@ export interface LearnerCatchUp {
 export interface MemoryReport {
   readonly leader: string;
   readonly instances: number;
+  readonly sessions: number;
+  readonly keysWritten: number;
   readonly registered: number;
   readonly registerSeconds: number;
   readonly registersPerSec: number;
@@ -75,6 +86,9 @@ export async function runMemoryPhase(c: BenchCluster, o: MemoryOptions, log: (li
   await sleep(SETTLE_MS);
   const before = new Map([...c.pids].map(([id, pid]) => [id, rssBytesOf(pid)]));
   const client = c.pc.client(leader);
+  // grpc-js shares one connection among clients of the same address, so many clients cost
+  // sessions in the registry, not sockets.
+  const sessionClients = Array.from({ length: o.sessions }, () => new RaftmeshClient([c.pc.api(leader)], { deadlineMs: 10_000 }));
   const r = await runLoad({
     concurrency: o.concurrency,
     maxOps: o.instances,
@@ -83,10 +97,21 @@ export async function runMemoryPhase(c: BenchCluster, o: MemoryOptions, log: (li
     put: async (key) => {
       const i = Number(key.slice(key.lastIndexOf("/") + 1));
       const service = `${SERVICE_PREFIX}${Math.floor(i / INSTANCES_PER_SERVICE)}`;
-      await client.register(instanceSpec(i, service, `${service}-${i % INSTANCES_PER_SERVICE}`, TTL_MS_LONG));
+      await (sessionClients[i % o.sessions] as RaftmeshClient).register(instanceSpec(i, service, `${service}-${i % INSTANCES_PER_SERVICE}`, TTL_MS_LONG));
     },
   });
+  for (const s of sessionClients) s.close();
   log(`  registered ${r.ops}/${o.instances} in ${r.seconds.toFixed(1)} s (${Math.round(r.opsPerSec)}/s)${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
+  const kv = await runLoad({
+    concurrency: o.concurrency,
+    maxOps: o.keys,
+    durationMs: REGISTER_TIME_MS_MAX,
+    keyPrefix: "mem",
+    put: async (key) => {
+      await client.put(`config/${key}`, Buffer.from(`value of ${key}: ${"x".repeat(KV_VALUE_PAD)}`));
+    },
+  });
+  log(`  wrote ${kv.ops}/${o.keys} keys in ${kv.seconds.toFixed(1)} s${kv.errors ? `, ${kv.errors} errors (${kv.firstError})` : ""}`);
   const status = await client.status();
   if (Number.isNaN(await waitApplied(c, c.ids, status.commit, CONVERGE_MS_MAX))) log(`  warning: not every node applied ${status.commit} within ${CONVERGE_MS_MAX} ms`);
   await sleep(SETTLE_MS);
@@ -101,6 +126,8 @@ export async function runMemoryPhase(c: BenchCluster, o: MemoryOptions, log: (li
   const report: MemoryReport = {
     leader,
     instances: o.instances,
+    sessions: o.sessions,
+    keysWritten: kv.ops,
     registered: r.ops,
     registerSeconds: r.seconds,
     registersPerSec: r.opsPerSec,

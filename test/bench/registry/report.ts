@@ -49,7 +49,9 @@ export function printHeartbeat(h: HeartbeatReport, log: Log): void {
 }
 
 export function printMemory(m: MemoryReport, log: Log): void {
-  log(`\nmemory: ${m.registered}/${m.instances} instances registered in ${m.registerSeconds.toFixed(1)} s (${fmt(m.registersPerSec)}/s)${m.errors ? `, ${m.errors} errors (${m.firstError})` : ""}`);
+  log(
+    `\nmemory: ${m.registered}/${m.instances} instances registered by ${m.sessions} sessions in ${m.registerSeconds.toFixed(1)} s (${fmt(m.registersPerSec)}/s)${m.errors ? `, ${m.errors} errors (${m.firstError})` : ""}, then ${m.keysWritten} KV keys`,
+  );
   const rows = Object.entries(m.nodes).map(([id, n]) => [id, n.role, mib(n.rssBeforeBytes), mib(n.rssAfterBytes), mib(n.rssAfterBytes - n.rssBeforeBytes), fmt(n.bytesPerInstance)]);
   log(formatTable(["node", "role", "RSS before MiB", "RSS after MiB", "growth MiB", "bytes/instance"], rows));
   const t = m.totals;
