@@ -31,17 +31,32 @@ function watchSerialize(): Serialize {
   return (clientApi().Registry.service as unknown as { Watch: { responseSerialize: Serialize } }).Watch.responseSerialize;
 }
 
-const encoded = new WeakMap<RegistryEvent, Buffer>();
+/**
+ * ENCODED_EVENTS_CACHED bounds the encodings kept for sharing: a live event reaches every watcher
+ * within moments of its apply, so the newest few thousand suffice for fan-out to 10,000 watchers.
+ * Keeping an encoding for as long as the event lived (a WeakMap keyed by it) kept one for every
+ * event of the watch history once the node's own balancer feed had seen it: 100,000 small buffers,
+ * each pinning a slab of Node's buffer pool, ~60 MB on a 100,000-instance registry.
+ */
+export const ENCODED_EVENTS_CACHED = 8_192;
+/** encoded holds the most recent encodings in insertion order (the oldest is evicted first). */
+const encoded = new Map<RegistryEvent, Buffer>();
 
-/** encodedEvent is the event as field 1 (events) of a WatchResponse, encoded on first use and then shared. */
+/** encodedEvent is the event as field 1 (events) of a WatchResponse, encoded on first use and then shared while recent. */
 export function encodedEvent(e: RegistryEvent): Buffer {
   let bytes = encoded.get(e);
   if (bytes === undefined) {
     // No index: a proto3 message omits what it does not set, so this is the events field alone.
     bytes = watchSerialize()({ events: [eventToMsg(e)] });
+    if (encoded.size >= ENCODED_EVENTS_CACHED) encoded.delete(encoded.keys().next().value as RegistryEvent);
     encoded.set(e, bytes);
   }
   return bytes;
+}
+
+/** encodedEventsCached is how many encodings are held now (for tests of the bound). */
+export function encodedEventsCached(): number {
+  return encoded.size;
 }
 
 /** eventBytes is the encoded size of an event in a WatchResponse (the hub's measure of it). */

@@ -38,7 +38,7 @@ function environOf(pid: number): Map<string, string> | undefined {
 function isAgent(pid: number): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return argv.some((a) => a.endsWith("src/cli/main.ts")) && argv.includes("agent");
+    return argv.some((a) => a.endsWith("src/cli/main.ts") || a.endsWith("dist/cli/main.js")) && argv.includes("agent");
   } catch {
     return false;
   }

@@ -4,7 +4,15 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import * as convert from "../../../src/api/convert.js";
 import type { WatchRequestMsg, WatchResponseMsg } from "../../../src/common/messages.js";
 import { clientApi } from "../../../src/common/proto.js";
-import { encodedEvent, encodeWatchResponse, eventBytes, serveWatch, type WatchCall } from "../../../src/api/watch-stream.js";
+import {
+  ENCODED_EVENTS_CACHED,
+  encodedEvent,
+  encodedEventsCached,
+  encodeWatchResponse,
+  eventBytes,
+  serveWatch,
+  type WatchCall,
+} from "../../../src/api/watch-stream.js";
 import type { RegistryEvent } from "../../../src/registry/types.js";
 import { type HistorySource, WatchHub } from "../../../src/registry/watch-hub.js";
 
@@ -85,6 +93,18 @@ describe("watch stream", () => {
     for (const call of calls) serveWatch({ hub, applied: () => h.applied }, call.asCall);
     for (const call of calls) expect(call.decoded().flatMap((m) => m.events.map((e) => e.kv?.key))).toEqual(h.events.map((e) => (e.kind === "kv" && e.type === "put" ? e.entry.key : "")));
     expect(vi.mocked(convert.eventToMsg)).toHaveBeenCalledTimes(20);
+  });
+
+  it("watch stream: at most ENCODED_EVENTS_CACHED encodings are kept; an evicted event encodes again to the same bytes", () => {
+    const h = history(ENCODED_EVENTS_CACHED + 100);
+    const first = h.events[0] as RegistryEvent;
+    const firstBytes = Buffer.from(encodedEvent(first));
+    for (const e of h.events) encodedEvent(e);
+    expect(encodedEventsCached()).toBe(ENCODED_EVENTS_CACHED);
+    vi.mocked(convert.eventToMsg).mockClear();
+    expect(encodedEvent(first)).toEqual(firstBytes);
+    expect(vi.mocked(convert.eventToMsg)).toHaveBeenCalledTimes(1);
+    expect(encodedEventsCached()).toBe(ENCODED_EVENTS_CACHED);
   });
 
   it("watch stream: from_index 2^53 or more is INVALID_ARGUMENT naming from_index, with no timer or watcher left behind", () => {

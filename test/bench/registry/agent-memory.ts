@@ -1,0 +1,102 @@
+/**
+ * Where a loaded agent's memory goes: a cluster of compiled agents (npm run build first), n
+ * instances registered through `sessions` clients at concurrency 64, then each agent's RSS beside
+ * its V8 heap (used, total) and external memory from its own /metrics. With --heap-snapshot the
+ * leader writes a V8 heap snapshot into the repository root (Node's --heapsnapshot-signal), to be
+ * read with Chrome's DevTools or a script.
+ *   npx tsx test/bench/registry/agent-memory.ts [--instances 100000] [--sessions 10000] [--nodes 1]
+ *     [--heap-snapshot] [--json out.json]
+ */
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import { RaftmeshClient } from "../../../src/client/index.js";
+import { ProcessCluster } from "../../integration/harness/process-cluster.js";
+import { runLoad } from "../raft/load.js";
+import { instanceSpec, TTL_MS_LONG } from "./instances.js";
+
+/** REGISTER_TIME_MS_MAX bounds the registrations in time; the report says how many were made. */
+const REGISTER_TIME_MS_MAX = 600_000;
+/** SETTLE_MS lets the agents finish applying and collect garbage before memory is read. */
+const SETTLE_MS = 5_000;
+/** HEAP_SNAPSHOT_WAIT_MS bounds the wait for the heap snapshot file. */
+const HEAP_SNAPSHOT_WAIT_MS = 120_000;
+
+const { values } = parseArgs({
+  options: {
+    instances: { type: "string", default: "100000" },
+    sessions: { type: "string", default: "10000" },
+    nodes: { type: "string", default: "1" },
+    "heap-snapshot": { type: "boolean", default: false },
+    json: { type: "string" },
+  },
+  strict: true,
+});
+const positive = (name: string, raw: string): number => {
+  const x = Number(raw);
+  if (!Number.isInteger(x) || x < 1) throw new Error(`--${name} must be a positive integer, got ${raw}`);
+  return x;
+};
+const instances = positive("instances", values.instances);
+const sessions = positive("sessions", values.sessions);
+const nodes = positive("nodes", values.nodes);
+
+const pc = await ProcessCluster.create({
+  size: nodes,
+  compiled: true,
+  env: { RAFTMESH_LOG_LEVEL: "warn", ...(values["heap-snapshot"] ? { NODE_OPTIONS: "--heapsnapshot-signal=SIGUSR2" } : {}) },
+});
+
+/** memoryOf is node id's RSS (from /proc) and its V8 figures (from its /metrics), in MiB. */
+async function memoryOf(id: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${pc.specs.get(id)?.adminPort}/metrics`)).text();
+  const metric = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1]) / 2 ** 20;
+  const rssKiB = Number(readFileSync(`/proc/${pc.pid(id)}/status`, "utf8").match(/VmRSS:\s+(\d+)/)?.[1]);
+  const mib = (x: number) => Math.round(x * 10) / 10;
+  return { rssMiB: mib(rssKiB / 1024), heapUsedMiB: mib(metric("nodejs_heap_size_used_bytes")), heapTotalMiB: mib(metric("nodejs_heap_size_total_bytes")), externalMiB: mib(metric("nodejs_external_memory_bytes")) };
+}
+
+try {
+  pc.startAll();
+  const leader = await pc.waitForLeader(60_000);
+  const before = Object.fromEntries(await Promise.all(pc.runningIds().map(async (id) => [id, await memoryOf(id)] as const)));
+  // grpc-js shares one connection among clients of one address: many clients cost sessions, not sockets.
+  const clients = Array.from({ length: sessions }, () => new RaftmeshClient([pc.api(leader)], { deadlineMs: 10_000 }));
+  const r = await runLoad({
+    concurrency: 64,
+    maxOps: instances,
+    durationMs: REGISTER_TIME_MS_MAX,
+    keyPrefix: "m",
+    put: async (key) => {
+      const i = Number(key.slice(key.lastIndexOf("/") + 1));
+      const service = `mem-${Math.floor(i / 100)}`;
+      await (clients[i % sessions] as RaftmeshClient).register(instanceSpec(i, service, `${service}-${i % 100}`, TTL_MS_LONG));
+    },
+  });
+  for (const c of clients) c.close();
+  console.log(`registered ${r.ops}/${instances} through ${sessions} sessions in ${r.seconds.toFixed(1)} s (${Math.round(r.opsPerSec)}/s)${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  const after = Object.fromEntries(await Promise.all(pc.runningIds().map(async (id) => [id, await memoryOf(id)] as const)));
+  for (const id of pc.runningIds()) console.log(`${id}${id === leader ? " (leader)" : ""}: before ${JSON.stringify(before[id])}, after ${JSON.stringify(after[id])}`);
+  if (values["heap-snapshot"]) {
+    const pid = pc.pid(leader) as number;
+    process.kill(pid, "SIGUSR2");
+    const { readdirSync } = await import("node:fs");
+    const started = Date.now();
+    const mine = () => readdirSync(".").filter((f) => f.endsWith(".heapsnapshot") && f.includes(`.${pid}.`));
+    // The file appears when V8 starts writing it: wait until it exists and stops growing.
+    let size = -1;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const f = mine()[0];
+      const now = f === undefined ? -1 : statSync(f).size;
+      if ((now > 0 && now === size) || Date.now() - started > HEAP_SNAPSHOT_WAIT_MS) break;
+      size = now;
+    }
+    console.log(`heap snapshot: ${mine().join(", ") || "none within the wait"}`);
+  }
+  const report = { machine: { loadavg: loadavg() }, instances, sessions, nodes, registered: r.ops, seconds: r.seconds, registersPerSec: r.opsPerSec, errors: r.errors, leader, before, after };
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+} finally {
+  await pc.cleanup();
+}
