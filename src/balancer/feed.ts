@@ -22,7 +22,7 @@ export interface FeedSource {
   };
   readonly hub: {
     watch(
-      req: { fromIndex: number; kinds: readonly WatchKind[] },
+      req: { fromIndex: number; kinds: readonly WatchKind[]; local?: boolean },
       sink: { events(batch: readonly RegistryEvent[], through: number, done: () => void): boolean | undefined; end(err?: Error): void },
     ): WatchHandle;
   };
@@ -60,7 +60,7 @@ export class RegistryFeed {
     if (this.closed) return;
     this.send(this.full());
     this.handle = this.source.hub.watch(
-      { fromIndex: this.source.registry.applied, kinds: KINDS },
+      { fromIndex: this.source.registry.applied, kinds: KINDS, local: true },
       {
         events: (batch, _through, done) => {
           for (const e of batch) {

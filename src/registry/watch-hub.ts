@@ -22,6 +22,7 @@
  */
 import { invariant } from "../common/errors.js";
 import { CompactedError, WatcherLaggingError, type WatchError, WatchersLimitError, WatchResetError } from "./errors.js";
+import { eventSizeBytes } from "./state-machine-history.js";
 import type { RegistryEvent } from "./types.js";
 
 /**
@@ -152,6 +153,12 @@ export interface WatchRequest {
   readonly keyPrefix?: string;
   /** kinds keeps only events of these kinds (absent or empty: all kinds). */
   readonly kinds?: readonly WatchKind[];
+  /**
+   * local: the sink is in this process and never encodes what it receives (the balancer's feed),
+   * so its events count by the history's estimate of their size instead of their encoding: the
+   * encoding would be protobuf work for nothing on every applied change.
+   */
+  readonly local?: boolean;
 }
 
 /** WatchSink receives one watcher's events. */
@@ -189,6 +196,8 @@ interface Watcher {
   readonly service: string | undefined;
   readonly keyPrefix: string | undefined;
   readonly match: (e: RegistryEvent) => boolean;
+  /** bytesOf measures an event for this watcher's bounds (the host's encoding, or an estimate for a local sink). */
+  readonly bytesOf: (e: RegistryEvent) => number;
   readonly sink: WatchSink;
   /** seen: every event with index <= seen was either handed over, queued, filtered out, or is still to be replayed from the history. */
   seen: number;
@@ -296,6 +305,7 @@ export class WatchHub {
       service: req.service ? req.service : undefined,
       keyPrefix: req.keyPrefix,
       match: matcher(req),
+      bytesOf: req.local ? eventSizeBytes : this.eventBytes,
       sink,
       // Events the history holds beyond applied are published later; they are replayed then.
       seen: Math.max(fromIndex, applied),
@@ -351,7 +361,7 @@ export class WatchHub {
       let bytes = 0;
       for (const e of fresh) {
         w.queue.push(e);
-        bytes += this.eventBytes(e);
+        bytes += w.bytesOf(e);
       }
       w.queueBytes += bytes;
       this.queueBytes += bytes;
@@ -503,7 +513,7 @@ export class WatchHub {
       for (; end < src.length && (src[end] as RegistryEvent).index === index; end++) {
         const e = src[end] as RegistryEvent;
         if (!w.match(e)) continue;
-        const b = this.eventBytes(e);
+        const b = w.bytesOf(e);
         if (events.length + group.length > 0 && bytes + groupBytes + b > this.limits.messageBytesMax) {
           cut = true;
           break;

@@ -5,7 +5,8 @@
  * leader writes a V8 heap snapshot into the repository root (Node's --heapsnapshot-signal), to be
  * read with Chrome's DevTools or a script.
  *   npx tsx test/bench/registry/agent-memory.ts [--instances 100000] [--sessions 10000] [--nodes 1]
- *     [--heap-snapshot] [--json out.json]
+ *     [--heap-snapshot] [--hold-seconds 0] [--json out.json]
+ * --hold-seconds keeps the cluster running after the figures, to read /proc/<pid>/smaps by hand.
  */
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     sessions: { type: "string", default: "10000" },
     nodes: { type: "string", default: "1" },
     "heap-snapshot": { type: "boolean", default: false },
+    "hold-seconds": { type: "string", default: "0" },
     json: { type: "string" },
   },
   strict: true,
@@ -94,6 +96,11 @@ try {
       size = now;
     }
     console.log(`heap snapshot: ${mine().join(", ") || "none within the wait"}`);
+  }
+  const holdSeconds = Number(values["hold-seconds"]);
+  if (holdSeconds > 0) {
+    console.log(`holding for ${holdSeconds} s: pids ${pc.runningIds().map((id) => `${id}=${pc.pid(id)}`).join(" ")}`);
+    await new Promise((resolve) => setTimeout(resolve, holdSeconds * 1000));
   }
   const report = { machine: { loadavg: loadavg() }, instances, sessions, nodes, registered: r.ops, seconds: r.seconds, registersPerSec: r.opsPerSec, errors: r.errors, leader, before, after };
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

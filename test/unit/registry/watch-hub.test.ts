@@ -193,6 +193,26 @@ describe("watch hub", () => {
     expect(webInstances.indexes).toEqual([3, 5]);
   });
 
+  it("watch: a local watcher's events are measured by the history's estimate and never by the host's encoding; a remote one's by the encoding", () => {
+    const history = new MemoryHistory();
+    let encoded = 0;
+    const hub = new WatchHub(history, {}, (e) => {
+      encoded++;
+      return bytesOf(e);
+    });
+    for (let i = 0; i < 3; i++) hub.publish(history.apply([instPut("web", `r${i}`)]));
+    const local = new Recorder();
+    hub.watch({ fromIndex: 0, local: true }, local.sink);
+    for (let i = 0; i < 5; i++) hub.publish(history.apply([instPut("web", `i${i}`)]));
+    expect(local.indexes).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(encoded).toBe(0);
+    const remote = new Recorder();
+    hub.watch({ fromIndex: 0 }, remote.sink);
+    hub.publish(history.apply([instPut("web", "last")]));
+    expect(remote.indexes).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(encoded).toBeGreaterThanOrEqual(9);
+  });
+
   it("watch: a full sink is held, resumed in whole-index batches, and a too-slow one lags with a resumable index", () => {
     const limits = { watchersMax: 10, queueEventsMax: 4 };
     const { history, hub } = hubWith(1, limits);
