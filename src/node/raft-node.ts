@@ -23,7 +23,7 @@ import {
   splitForEarlySend,
   type Term,
 } from "../raft/index.js";
-import type { RaftLogStore } from "../storage/index.js";
+import { type RaftLogStore, SnapshotOutOfDateError, StorageClosedError } from "../storage/index.js";
 import {
   NodeStoppedError,
   ProposalLostError,
@@ -130,6 +130,8 @@ export class RaftNode {
   private snapshotJob: { readonly index: LogIndex; readonly job: SnapshotJob } | undefined;
   /** snapshotDone is a written local snapshot waiting for the pump to hand it to the core and the store. */
   private snapshotDone: { readonly index: LogIndex; readonly data: Uint8Array } | undefined;
+  /** storing is the store's compaction to the last local snapshot, while it runs (finishSnapshot). */
+  private storing: Promise<void> | undefined;
   /**
    * role is the role the last Ready reported. The core changes role inside step (a leader that
    * removed itself steps down the moment the removal commits), before the host takes the Ready
@@ -345,7 +347,7 @@ export class RaftNode {
       do {
         this.pumpAgain = false;
         while (!this.stopped && this.raw.hasReady()) await this.handleReady(this.raw.ready());
-        if (!this.stopped && this.snapshotDone) await this.finishSnapshot();
+        if (!this.stopped && this.snapshotDone && this.storing === undefined) this.finishSnapshot();
       } while (this.pumpAgain && !this.stopped);
     } catch (err) {
       this.fail(err);
@@ -526,8 +528,15 @@ export class RaftNode {
     this.schedule();
   }
 
-  /** finishSnapshot compacts the core's log to a written snapshot and stores it, unless a snapshot from the leader passed it meanwhile. */
-  private async finishSnapshot(): Promise<void> {
+  /**
+   * finishSnapshot compacts the core's log to a written snapshot and starts storing it, unless a
+   * snapshot from the leader passed it meanwhile. The pump does not wait for the store: writing and
+   * syncing the file takes hundreds of milliseconds with a large registry, and a pump that waited
+   * sent no heartbeats meanwhile (a leader lost its term at every snapshot with 60,000+ instances).
+   * The log store writes the file beside the log's own writes and joins its write queue only for
+   * the compaction batch (RaftLogStore.compact). One store at a time: `storing` holds the next.
+   */
+  private finishSnapshot(): void {
     const done = this.snapshotDone;
     this.snapshotDone = undefined;
     if (!done || done.index <= this.lastSnapshotIndex) return;
@@ -540,9 +549,21 @@ export class RaftNode {
       throw err;
     }
     this.lastSnapshotIndex = done.index;
-    await this.opts.store.compact(snap);
-    this.opts.logger.info({ index: done.index, bytes: snap.data.length }, "took snapshot and compacted the log");
-    this.events.emit("snapshotTaken", { index: done.index, term: snap.meta.term, bytes: snap.data.length });
+    this.storing = this.opts.store.compact(snap).then(
+      () => {
+        this.opts.logger.info({ index: done.index, bytes: snap.data.length }, "took snapshot and compacted the log");
+        this.events.emit("snapshotTaken", { index: done.index, term: snap.meta.term, bytes: snap.data.length });
+      },
+      (err: unknown) => {
+        // A snapshot from the leader stored meanwhile makes this one old news; a store closed by stop() ends it.
+        if (err instanceof SnapshotOutOfDateError || (this.stopped && err instanceof StorageClosedError)) return;
+        this.fail(err);
+      },
+    );
+    void this.storing.finally(() => {
+      this.storing = undefined;
+      if (!this.stopped && this.snapshotDone) this.schedule();
+    });
   }
 
   private fail(err: unknown): void {

@@ -149,20 +149,28 @@ export class LogStore implements RaftLogStore {
     });
   }
 
-  /** compact stores a snapshot taken locally, then deletes entries up to its index minus entriesKept. */
-  compact(snapshot: Snapshot, options: CompactOptions = {}): Promise<void> {
+  /**
+   * compact stores a snapshot taken locally, then deletes entries up to its index minus entriesKept.
+   * The file is written and synced before the call joins the write queue: it is the slow part (tens
+   * of MB and an fsync with a large registry), it touches no log key, and until the compaction batch
+   * names it in the snapshot meta, recovery ignores it (it loads the meta's snapshot, and pruning
+   * keeps SNAPSHOTS_KEPT files). Holding the queue for it held every append behind it, and with
+   * them a leader's pump and its heartbeats.
+   */
+  async compact(snapshot: Snapshot, options: CompactOptions = {}): Promise<void> {
+    this.assertOpen();
+    this.assertNewer(snapshot.meta);
+    await this.durably(() => this.snapshots.save(snapshot));
     return this.serially(async () => {
       const { meta } = snapshot;
+      // Checked again: a snapshot from the leader may have been stored while the file was written.
       this.assertNewer(meta);
       assert(meta.index <= this.hardState.commit, `snapshot at ${meta.index} is past commit ${this.hardState.commit}`);
       assert(meta.index <= this.range.last, `snapshot at ${meta.index} is past the stored log`);
       await this.assertTermAt(meta.index, meta.term);
       const plan = planCompact(this.range, meta.index, options.entriesKept ?? COMPACTION_ENTRIES_KEPT);
       plan.ops.push(snapshotMetaOp(meta));
-      await this.durably(async () => {
-        await this.snapshots.save(snapshot);
-        await writeSynced(this.db, plan.ops);
-      });
+      await this.durably(() => writeSynced(this.db, plan.ops));
       this.range = plan.range;
       this.snapshotMeta = meta;
       await this.pruneSnapshots();

@@ -18,7 +18,8 @@
  *     [--watchers 1000] [--watch-channels 2] [--watch-writes 200] [--watch-gap-ms 50] [--tsx]
  *
  * Agents run from dist/ as deployed (the npm script builds first); --tsx runs them from the
- * sources through tsx instead (its loader adds ~55 MB of RSS to every agent).
+ * sources through tsx instead (its loader adds ~55 MB of RSS to every agent). Agents log at warn;
+ * BENCH_LOG_LEVEL=info (with KEEP_CLUSTER=1 to keep the logs) shows elections and snapshots.
  */
 import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -115,7 +116,7 @@ const started = performance.now();
 /** withCluster runs one phase on a fresh cluster and always stops it. */
 async function withCluster<T>(name: string, f: (c: BenchCluster) => Promise<T>): Promise<T> {
   log(`[${name}] starting a 3-node cluster`);
-  const c = await BenchCluster.start({}, !values.tsx);
+  const c = await BenchCluster.start(process.env.BENCH_LOG_LEVEL ? { RAFTMESH_LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}, !values.tsx);
   try {
     return await f(c);
   } finally {

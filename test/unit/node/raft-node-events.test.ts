@@ -201,6 +201,42 @@ describe("node: typed events", () => {
     expect(names(c.member(behind).seen)).not.toContain("failure");
   });
 
+  it("node: while the store writes a local snapshot, the node keeps its leadership, commits writes and stays live; the snapshot is reported when stored", async () => {
+    const ids = [nodeId("n1"), nodeId("n2"), nodeId("n3")];
+    // Every store's compaction waits for the gate, as a large snapshot file takes its time to write.
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    let compactions = 0;
+    const boot = bootstrapEntries(ids);
+    const slow = () => {
+      const store = new MemoryLogStore({ hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot });
+      const compact = store.compact.bind(store);
+      store.compact = async (snap, options) => {
+        compactions++;
+        await gate;
+        return compact(snap, options);
+      };
+      return store;
+    };
+    const c = new Cluster(ids, { snapshotEveryEntries: 4, store: slow });
+    await c.until("a leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    const term = c.member(leader).node.status().term;
+    for (let i = 0; i < 5; i++) await c.write(leader, `k${i}`);
+    await c.until("a compaction under way", () => compactions > 0);
+    // Ten election timeouts with the compaction held: writes still commit, nobody takes over.
+    for (let i = 0; i < 20; i++) await c.write(leader, `during-${i}`);
+    for (let i = 0; i < 200; i++) await c.tick();
+    expect(c.leader()).toBe(leader);
+    expect(c.member(leader).node.status().term).toBe(term);
+    expect(names(c.member(leader).seen)).not.toContain("snapshotTaken");
+    open();
+    await c.until("the snapshot stored", () => names(c.member(leader).seen).includes("snapshotTaken"));
+    for (const id of ids) expect(names(c.member(id).seen)).not.toContain("failure");
+  });
+
   it("node: a storage failure stops the node and is reported once, as failure", async () => {
     const n1 = nodeId("n1");
     const cause = new Error("disk gone");

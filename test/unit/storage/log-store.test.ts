@@ -13,6 +13,7 @@ import {
   StorageLockedError,
   type StorageLogger,
 } from "../../../src/storage/index.js";
+import type { Snapshot } from "../../../src/raft/types.js";
 import { entries, entry, hardState, openStore, snapshot, TempDirs } from "./helpers.js";
 
 const dirs = new TempDirs();
@@ -40,6 +41,52 @@ describe("LogStore", () => {
     expect(state.snapshot).toBeUndefined();
     expect([store.firstIndex(), store.lastIndex()]).toEqual([1, 6]);
     await store.close();
+  });
+
+  it("storage: appends are stored while a compaction's snapshot file is still being written; a snapshot stored from the leader meanwhile makes the compaction out of date", async () => {
+    const dir = await dirs.make();
+    const { store } = await openStore(dir);
+    await store.save({ hardState: hardState(1, 6), entries: entries(1, 6, 1) });
+    // The file write waits for the gate, as a file of tens of MB and its fsync take their time.
+    const files = (store as unknown as { snapshots: { save(s: Snapshot): Promise<void> } }).snapshots;
+    const save = files.save.bind(files);
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    files.save = async (s) => {
+      if (s.meta.index === 5) await gate;
+      return save(s);
+    };
+    let compacted = false;
+    const compaction = store.compact(snapshot(5, 1)).then(() => {
+      compacted = true;
+    });
+    await store.save({ hardState: hardState(1, 9), entries: entries(7, 9, 1) });
+    expect(store.lastIndex()).toBe(9);
+    expect(compacted).toBe(false);
+    open();
+    await compaction;
+    expect(store.firstIndex()).toBeGreaterThan(1);
+
+    // A leader's snapshot at 12 stored while the local one at 11 is written: the local one is refused.
+    await store.save({ hardState: hardState(1, 11), entries: entries(10, 11, 1) });
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    files.save = async (s) => {
+      if (s.meta.index === 11) await held;
+      return save(s);
+    };
+    const late = store.compact(snapshot(11, 1)).catch((e: unknown) => e);
+    await store.save({ hardState: hardState(1, 12), entries: [], snapshot: snapshot(12, 1) });
+    release();
+    expect(await late).toBeInstanceOf(SnapshotOutOfDateError);
+    await store.close();
+    const reopened = await openStore(dir);
+    expect(reopened.state.snapshot?.meta.index).toBe(12);
+    await reopened.store.close();
   });
 
   it("storage: an overwrite deletes every stored entry from its first index on", async () => {
