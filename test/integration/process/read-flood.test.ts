@@ -73,7 +73,11 @@ describe("read flood", () => {
     const allowed = new Set(["ok", "RESOURCE_EXHAUSTED", ...(lostLeader ? ["UNAVAILABLE not-leader"] : [])]);
     expect(notLeader, JSON.stringify(summary)).toBeLessThanOrEqual(PENDING_READS_MAX * ids.length);
     expect([...counts.keys()].filter((k) => !allowed.has(k)), JSON.stringify(summary)).toEqual([]);
-    expect(counts.get("ok") ?? 0, JSON.stringify(summary)).toBeGreaterThan(0);
+    // Reads are answered unless the leader was lost: a CI run saw the flood itself starve a loaded
+    // leader past the election timeout before it confirmed any read index (termBefore 2, termAfter
+    // 3: 2,869 refused for the limit, the 131 it held refused as not-leader, none answered). That
+    // refusal is the honest outcome this test is about; the reads after the flood show liveness.
+    if (!lostLeader) expect(counts.get("ok") ?? 0, JSON.stringify(summary)).toBeGreaterThan(0);
     expect(counts.get("RESOURCE_EXHAUSTED") ?? 0, JSON.stringify(summary)).toBeGreaterThan(0);
     expect(elapsedMs).toBeLessThan(FLOOD_MS_MAX);
     // The cluster still takes writes, through every node, and reads them back.
