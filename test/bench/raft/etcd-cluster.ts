@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { EtcdMemberClient, type EtcdStatus } from "./etcd-client.js";
 import { ClusterUnhealthyError, EtcdExitedError, NoLeaderError, UnknownMemberError } from "./errors.js";
 import type { Cluster, ClusterPutOptions } from "./failover.js";
-import { freePorts } from "./ports.js";
+import { freePorts } from "../../integration/harness/ports.js";
 import { trackChild, trackDir, untrackDir } from "./reaper.js";
 
 /** ETCD_HEARTBEAT_INTERVAL_MS_DEFAULT is etcd's own default --heartbeat-interval. */

@@ -8,13 +8,15 @@
  *     [--heap-snapshot] [--hold-seconds 0] [--json out.json]
  * --hold-seconds keeps the cluster running after the figures, to read /proc/<pid>/smaps by hand.
  */
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { RaftmeshClient } from "../../../src/client/index.js";
-import { ProcessCluster } from "../../integration/harness/process-cluster.js";
+import { ProcessCluster, REPO_ROOT } from "../../integration/harness/process-cluster.js";
 import { runLoad } from "../raft/load.js";
 import { instanceSpec, TTL_MS_LONG } from "./instances.js";
+import { rssBytesOf } from "./procs.js";
 
 /** REGISTER_TIME_MS_MAX bounds the registrations in time; the report says how many were made. */
 const REGISTER_TIME_MS_MAX = 600_000;
@@ -53,9 +55,8 @@ const pc = await ProcessCluster.create({
 async function memoryOf(id: string): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${pc.specs.get(id)?.adminPort}/metrics`)).text();
   const metric = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1]) / 2 ** 20;
-  const rssKiB = Number(readFileSync(`/proc/${pc.pid(id)}/status`, "utf8").match(/VmRSS:\s+(\d+)/)?.[1]);
   const mib = (x: number) => Math.round(x * 10) / 10;
-  return { rssMiB: mib(rssKiB / 1024), heapUsedMiB: mib(metric("nodejs_heap_size_used_bytes")), heapTotalMiB: mib(metric("nodejs_heap_size_total_bytes")), externalMiB: mib(metric("nodejs_external_memory_bytes")) };
+  return { rssMiB: mib(rssBytesOf(pc.pid(id) as number) / 2 ** 20), heapUsedMiB: mib(metric("nodejs_heap_size_used_bytes")), heapTotalMiB: mib(metric("nodejs_heap_size_total_bytes")), externalMiB: mib(metric("nodejs_external_memory_bytes")) };
 }
 
 try {
@@ -83,9 +84,9 @@ try {
   if (values["heap-snapshot"]) {
     const pid = pc.pid(leader) as number;
     process.kill(pid, "SIGUSR2");
-    const { readdirSync } = await import("node:fs");
     const started = Date.now();
-    const mine = () => readdirSync(".").filter((f) => f.endsWith(".heapsnapshot") && f.includes(`.${pid}.`));
+    // The agents run in the repository root (ProcessCluster's cwd), where Node writes the file.
+    const mine = () => readdirSync(REPO_ROOT).filter((f) => f.endsWith(".heapsnapshot") && f.includes(`.${pid}.`)).map((f) => join(REPO_ROOT, f));
     // The file appears when V8 starts writing it: wait until it exists and stops growing.
     let size = -1;
     for (;;) {
