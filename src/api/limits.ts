@@ -33,5 +33,16 @@ export const LIST_RESPONSE_BYTES_MAX = 4 * 1024 * 1024;
 export const API_KEEPALIVE_TIME_MS = 30_000;
 export const API_KEEPALIVE_TIMEOUT_MS = 10_000;
 
+/**
+ * API_STREAMS_PER_CONNECTION_MAX: one client connection runs at most this many calls at once (the
+ * server's HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more wait in the client until one ends, watches
+ * included. HTTP/2 HEADERS frames are not flow-controlled, so without a bound one socket read
+ * brought a whole burst — 3,000 linearizable reads — into one event-loop turn: ~450 ms of stream
+ * set-up with no Raft tick, and the leader lost its term every time (test/bench/raft/burst.ts: 2 of
+ * 2 bursts; with 1,000, 0 of 3, largest loop delay 195 ms). A client that needs more than 1,000
+ * watches at once opens a second connection.
+ */
+export const API_STREAMS_PER_CONNECTION_MAX = 1_000;
+
 /** API_CONNECTION_IDLE_MS: a connection with no call for this long is closed (GOAWAY); its client reconnects on its next call. */
 export const API_CONNECTION_IDLE_MS = 5 * 60_000;

@@ -1,7 +1,14 @@
 import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { API_CONNECTION_IDLE_MS, API_KEEPALIVE_TIME_MS, API_KEEPALIVE_TIMEOUT_MS, API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
+import {
+  API_CONNECTION_IDLE_MS,
+  API_KEEPALIVE_TIME_MS,
+  API_KEEPALIVE_TIMEOUT_MS,
+  API_MESSAGE_BYTES_MAX,
+  API_RESPONSE_BYTES_MAX,
+  API_STREAMS_PER_CONNECTION_MAX,
+} from "./limits.js";
 import { clientApi, clientPackageDefinition } from "../common/proto.js";
 import { watchServiceDefinition } from "./watch-stream.js";
 import { checkedService, wireInterceptor } from "./wire-check.js";
@@ -53,6 +60,10 @@ export class ApiServer {
       "grpc.max_connection_idle_ms": limits.idleMs,
       // Nothing reads channelz here, and its per-call bookkeeping showed in the leader's profile.
       "grpc.enable_channelz": 0,
+      // A connection's calls beyond this wait in the client (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS):
+      // HEADERS frames are not flow-controlled, so without it one socket read could start thousands
+      // of calls in one event-loop turn and starve the Raft heartbeats (limits.ts).
+      "grpc.max_concurrent_streams": API_STREAMS_PER_CONNECTION_MAX,
       // The wire check answers malformed requests inside the others, so metrics count them too.
       interceptors: [...interceptors, wireInterceptor],
     });

@@ -45,6 +45,15 @@ export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 10_000;
 /** READ_TIMEOUT_MS_DEFAULT bounds how long a linearizable read waits for its read index. */
 export const READ_TIMEOUT_MS_DEFAULT = 5_000;
 
+/**
+ * READS_ANSWERED_PER_TASK bounds how many waiting reads are answered in one task; the rest are
+ * answered on the next ones. A heartbeat round confirms every read that waited for it at once, and
+ * answering thousands of them (each a state-machine read and a gRPC reply, ~0.2 ms) in one go held
+ * a leader's event loop for over a second: no tick, so no heartbeat, and its followers elected
+ * another leader (test/bench/raft/burst.ts). Between two slices the timers and peer I/O run.
+ */
+export const READS_ANSWERED_PER_TASK = 256;
+
 /** NodeLogger is the part of the project's Logger (src/common/logger.ts) the node uses. */
 export type NodeLogger = Pick<Logger, "info" | "warn" | "error" | "debug">;
 
@@ -113,6 +122,10 @@ export class RaftNode {
   private readonly raw: RawNode;
   private readonly proposals = new Map<LogIndex, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
+  /** confirmed holds the keys of reads whose read index is known, oldest first (releaseReads walks these only). */
+  private confirmed: string[] = [];
+  /** answering is the timer that answers the next slice of applied reads (READS_ANSWERED_PER_TASK). */
+  private answering: Cancel | undefined;
   private cancelTicks: Cancel | undefined;
   /** events is where observers hear of role and leader changes, applied entries, snapshots and failure. */
   readonly events = new NodeEventEmitter();
@@ -381,8 +394,12 @@ export class RaftNode {
     // loses it either way, and restart rebuilds it from the snapshot and the log.
     for (const e of rd.committedEntries) this.applyEntry(e);
     for (const rs of rd.readStates) {
-      const r = this.reads.get(Buffer.from(rs.context).toString("hex"));
-      if (r) r.index = rs.index;
+      const key = Buffer.from(rs.context).toString("hex");
+      const r = this.reads.get(key);
+      if (r && r.index === undefined) {
+        r.index = rs.index;
+        this.confirmed.push(key);
+      }
     }
     for (const rr of rd.readRejects) {
       this.finishRead(Buffer.from(rr.context).toString("hex"), new ReadRejectedError(rr.reason, this.raw.leader()));
@@ -483,12 +500,36 @@ export class RaftNode {
     }
   }
 
+  /**
+   * releaseReads answers the confirmed reads whose index is applied, at most
+   * READS_ANSWERED_PER_TASK now; the rest on a later task (each slice schedules the next).
+   */
   private releaseReads(): void {
+    if (this.confirmed.length === 0 || this.answering) return;
     const applied = this.opts.machine.applied;
-    for (const [key, r] of this.reads) {
-      if (r.index === undefined || r.index > applied) continue;
+    const waiting: string[] = [];
+    let answered = 0;
+    let i = 0;
+    for (; i < this.confirmed.length && answered < READS_ANSWERED_PER_TASK; i++) {
+      const key = this.confirmed[i] as string;
+      const r = this.reads.get(key);
+      // Gone: timed out, cancelled or refused meanwhile.
+      if (!r || r.index === undefined) continue;
+      if (r.index > applied) {
+        waiting.push(key);
+        continue;
+      }
       this.finishRead(key, undefined);
       r.resolve(r.index);
+      answered++;
+    }
+    const more = i < this.confirmed.length;
+    this.confirmed = more ? [...waiting, ...this.confirmed.slice(i)] : waiting;
+    if (more) {
+      this.answering = this.scheduler.after(0, () => {
+        this.answering = undefined;
+        if (!this.stopped) this.releaseReads();
+      });
     }
   }
 
@@ -594,6 +635,8 @@ export class RaftNode {
     if (this.stopped) return;
     this.stopped = true;
     this.cancelTicks?.();
+    this.answering?.();
+    this.answering = undefined;
     for (const p of this.proposals.values()) p.reject(this.failure ?? new NodeStoppedError());
     this.proposals.clear();
     for (const key of [...this.reads.keys()]) this.finishRead(key, this.failure ?? new NodeStoppedError());

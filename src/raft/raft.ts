@@ -894,8 +894,8 @@ export class Raft {
       this.broadcastPending = false;
       this.bcastAppend();
     }
-    if (this.readOnly.hasBatch()) {
-      const id = this.readOnly.startRound(this.log.committed, this.id);
+    if (this.readOnly.roundDue(this.ticks, this.opts.heartbeatTick)) {
+      const id = this.readOnly.startRound(this.log.committed, this.id, this.ticks);
       const alone = hasQuorum(this.membership.voters, (v) => v === this.id);
       if (alone || this.opts.unsafe.readWithoutHeartbeat) {
         for (const r of this.readOnly.releaseThrough(id)) this.releaseRead(r.from, r.index, r.context);
@@ -907,7 +907,7 @@ export class Raft {
 
   /** hasPendingFlush says whether flush() would produce output. */
   hasPendingFlush(): boolean {
-    return this.role === Role.Leader && (this.broadcastPending || this.readOnly.hasBatch());
+    return this.role === Role.Leader && (this.broadcastPending || this.readOnly.roundDue(this.ticks, this.opts.heartbeatTick));
   }
 
   /** onPersisted records that entries up to index are durable on this node. */

@@ -14,6 +14,8 @@ export interface PendingRead extends ReadRequest {
 /** ReadRound is one heartbeat round that confirms leadership for every read it carries. */
 interface ReadRound {
   readonly id: number;
+  /** tick is the leader's tick count when the round started. */
+  readonly tick: number;
   /** index is the leader's commit index when the round started: the read index of its reads. */
   readonly index: LogIndex;
   readonly acks: Set<NodeId>;
@@ -26,33 +28,50 @@ export interface ReleasedRead extends ReadRequest {
 }
 
 /**
- * ReadOnly batches ReadIndex requests into heartbeat rounds. Every read that arrives before the next
- * ready() shares one round; a quorum of acks for a round also confirms every earlier round, since
- * the leader was still leading when the later one started.
+ * ReadOnly batches ReadIndex requests into heartbeat rounds. Reads that arrive while a round is in
+ * flight wait together for the next one, which the leader starts once no round is unanswered (or
+ * the newest has waited a heartbeat interval: see roundDue); a quorum of acks for a round also
+ * confirms every earlier round, since the leader was still leading when the later one started.
+ * One round per round trip, not one per ready: a burst of thousands of reads once started a round
+ * per ready, and the leader's heartbeats and their acks (each looked up among all open rounds)
+ * held its event loop past the election timeout (test/bench/raft/burst.ts).
  */
 export class ReadOnly {
   private nextId = 1;
   private batch: PendingRead[] = [];
   private rounds: ReadRound[] = [];
+  /** count is the number of reads in the batch and in rounds (kept, so size() is O(1)). */
+  private count = 0;
 
   /** size is the number of reads waiting in the batch and in rounds. */
   size(): number {
-    return this.batch.length + this.rounds.reduce((n, r) => n + r.reads.length, 0);
+    return this.count;
   }
 
   /** add queues a read for the next round. Reads are added in arrival order (their ticks never decrease). */
   add(read: PendingRead): void {
     this.batch.push(read);
+    this.count++;
   }
 
-  /** hasBatch says whether a round should be started. */
+  /** hasBatch says whether reads wait for a round. */
   hasBatch(): boolean {
     return this.batch.length > 0;
   }
 
-  /** startRound moves the batch into a new round at the given commit index and returns its id. */
-  startRound(index: LogIndex, self: NodeId): number {
-    const round: ReadRound = { id: this.nextId++, index, acks: new Set([self]), reads: this.batch };
+  /**
+   * roundDue says whether a round should start now: reads wait, and no round is unanswered, or the
+   * newest has waited `patienceTicks` (its acks may be lost; a new round must not wait forever).
+   */
+  roundDue(now: number, patienceTicks: number): boolean {
+    if (this.batch.length === 0) return false;
+    const newest = this.rounds[this.rounds.length - 1];
+    return newest === undefined || now - newest.tick >= patienceTicks;
+  }
+
+  /** startRound moves the batch into a new round at the given commit index and tick, and returns its id. */
+  startRound(index: LogIndex, self: NodeId, tick: number): number {
+    const round: ReadRound = { id: this.nextId++, tick, index, acks: new Set([self]), reads: this.batch };
     this.batch = [];
     this.rounds.push(round);
     return round.id;
@@ -73,6 +92,7 @@ export class ReadOnly {
     while (this.rounds.length > 0 && (this.rounds[0]?.id ?? Number.POSITIVE_INFINITY) <= id) {
       const r = this.rounds.shift();
       if (r) for (const read of r.reads) out.push({ ...read, index: r.index });
+      if (r) this.count -= r.reads.length;
     }
     return out;
   }
@@ -85,12 +105,16 @@ export class ReadOnly {
     const out: PendingRead[] = [];
     while (this.rounds.length > 0) {
       const r = this.rounds[0] as ReadRound;
-      out.push(...takeOlder(r.reads, before));
+      const taken = takeOlder(r.reads, before);
+      this.count -= taken.length;
+      out.push(...taken);
       if (r.reads.length > 0) return out;
       // An empty round confirms nothing anyone waits for; an ack for it later finds no round.
       this.rounds.shift();
     }
-    out.push(...takeOlder(this.batch, before));
+    const taken = takeOlder(this.batch, before);
+    this.count -= taken.length;
+    out.push(...taken);
     return out;
   }
 
@@ -99,6 +123,7 @@ export class ReadOnly {
     const dropped = [...this.rounds.flatMap((r) => r.reads), ...this.batch];
     this.batch = [];
     this.rounds = [];
+    this.count = 0;
     return dropped;
   }
 }

@@ -498,7 +498,13 @@ export class WatchHub {
    * larger than that on its own is a batch by itself, cut only at WATCH_MESSAGE_BYTES_MAX.
    */
   private nextBatch(w: Watcher): Batch | undefined {
-    if (w.replaying && w.replayPos >= w.replay.length && !this.readHistory(w)) return undefined;
+    // A chunk may hold nothing this watcher matches (skipUnmatched then leaves it spent): read on
+    // until a chunk has something or the replay ends. Stopping at a spent chunk left the watcher
+    // replaying with nothing to send until the next publish, which might never come (the property
+    // test found it: a change seen only after another one).
+    while (w.replaying && w.replayPos >= w.replay.length) {
+      if (!this.readHistory(w)) return undefined;
+    }
     const fromReplay = w.replayPos < w.replay.length;
     const src = fromReplay ? w.replay : w.queue;
     let pos = fromReplay ? w.replayPos : w.queueHead;

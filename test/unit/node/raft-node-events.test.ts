@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { RaftNodeEvents } from "../../../src/node/events.js";
-import { RaftNode } from "../../../src/node/raft-node.js";
+import { RaftNode, READS_ANSWERED_PER_TASK } from "../../../src/node/raft-node.js";
 import { bootstrapEntries, type Message, type NodeId, nodeId, Role } from "../../../src/raft/index.js";
 import { MemoryLogStore, StorageFailedError } from "../../../src/storage/index.js";
 import { encodeKvCommand, KvStateMachine } from "../../integration/kv-state-machine.js";
@@ -130,6 +130,32 @@ describe("node: typed events", () => {
     expect(taken.length).toBeGreaterThan(0);
     expect(taken.every((t) => t.bytes > 0 && t.index % 3 === 0)).toBe(true);
     expect(names(seen)).not.toContain("failure");
+  });
+
+  it("node: reads confirmed together are answered a slice per task, so a burst never holds the loop for all of them", async () => {
+    const ids = ["n1", "n2", "n3"].map(nodeId);
+    const c = new Cluster(ids);
+    await c.until("leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    await c.write(leader, "before");
+    const total = 2 * READS_ANSWERED_PER_TASK + 88;
+    let answered = 0;
+    const reads = Array.from({ length: total }, () =>
+      c
+        .member(leader)
+        .node.readIndex()
+        .then(() => {
+          answered++;
+        }),
+    );
+    const perTick: number[] = [];
+    await c.until("every read answered", () => {
+      perTick.push(answered - perTick.reduce((a, b) => a + b, 0));
+      return answered === total;
+    });
+    await Promise.all(reads);
+    expect(Math.max(...perTick)).toBe(READS_ANSWERED_PER_TASK);
+    expect(perTick.filter((n) => n > 0).length).toBeGreaterThanOrEqual(3);
   });
 
   it("node: a follower behind a compacted log reports the installed snapshot before the entries after it", async () => {

@@ -22,6 +22,7 @@ import {
   RawNode,
   ReadLimitError,
   type ReadReject,
+  type Ready,
   ReadRejectReason,
   TransferRejectedError,
   UncommittedLimitError,
@@ -52,6 +53,8 @@ class TestCluster {
   readonly sent: Message[] = [];
   /** readRejects records every read refused to its own node, with that node's id. */
   readonly readRejects: (ReadReject & { readonly id: NodeId })[] = [];
+  /** readyLog keeps every node's readies, for assertions on read states. */
+  readonly readyLog = new Map<NodeId, Ready[]>();
   private queue: Message[] = [];
 
   constructor(ids: readonly NodeId[], overrides: Overrides = {}, learners: readonly NodeId[] = []) {
@@ -89,6 +92,7 @@ class TestCluster {
       if (!raw.hasReady()) continue;
       busy = true;
       const rd = raw.ready();
+      this.readyLog.set(id, [...(this.readyLog.get(id) ?? []), rd]);
       this.storages.get(id)?.save(rd);
       for (const r of rd.readRejects) this.readRejects.push({ id, ...r });
       for (const m of rd.messages) {
@@ -241,6 +245,43 @@ describe("raft: typed errors", () => {
     expect(err).toBeInstanceOf(ReadLimitError);
     expect((err as ReadLimitError).limit).toBe(2);
 
+  });
+
+  it("raft: reads that arrive while a read round is unanswered wait for one next round, started by its acks or after a heartbeat interval", () => {
+    // heartbeatTick 3, so a round's patience is 3 ticks.
+    const c = new TestCluster([n1, n2, n3], { heartbeatTick: 3 });
+    const leader = c.elect(n1);
+    const rounds = () => c.sent.filter((m) => m.type === MessageType.Heartbeat && m.context !== undefined && m.to === n2).length;
+    const before = rounds();
+    leader.readIndex(enc.encode("r1"));
+    c.processReady(); // round 1 goes out; its acks are not delivered yet
+    expect(rounds()).toBe(before + 1);
+    // Many readies, one read each: none starts a round while round 1 is unanswered.
+    for (let i = 2; i <= 20; i++) {
+      leader.readIndex(enc.encode(`r${i}`));
+      c.processReady();
+    }
+    expect(rounds()).toBe(before + 1);
+    expect(leader.hasReady()).toBe(false);
+    // Round 1's acks confirm r1 and start round 2 for r2…r20, whose acks confirm them all.
+    c.settle();
+    expect(rounds()).toBe(before + 2);
+    const confirmed = (rd: { readStates: readonly { context: Uint8Array }[] }[]) => rd.flatMap((r) => r.readStates.map((s) => new TextDecoder().decode(s.context)));
+    expect(confirmed(c.readyLog.get(n1) ?? []).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `r${i + 1}`).sort());
+    // A round whose acks are lost does not hold the next read for ever: after the heartbeat interval
+    // (3 ticks) a new round starts.
+    c.isolated.add(n2).add(n3);
+    leader.readIndex(enc.encode("lost"));
+    c.processReady();
+    const afterLost = rounds();
+    leader.readIndex(enc.encode("next"));
+    c.processReady();
+    expect(rounds()).toBe(afterLost);
+    c.isolated.clear();
+    for (let t = 0; t < 3; t++) leader.tick();
+    c.settle();
+    expect(rounds()).toBeGreaterThan(afterLost);
+    expect(confirmed(c.readyLog.get(n1) ?? [])).toEqual(expect.arrayContaining(["lost", "next"]));
   });
 
   it("raft: reads held by a new leader before its first commit count against pendingReadsMax", () => {

@@ -620,7 +620,13 @@ describe("watch hub", () => {
           expect(w.rec.got).toEqual(expected);
         }
       }),
-      { numRuns: 300 },
+      // The example is a counterexample fast-check found once in ~16,000 runs (a replay chunk with
+      // nothing the watcher matched left it stalled until the next publish): it runs every time.
+      { numRuns: 300, examples: [WATCH_STALL_EXAMPLE as never] },
     );
   });
 });
+
+/** WATCH_STALL_EXAMPLE: watch from 0 with a full sink, then changes applied but published only at the end. */
+const WATCH_STALL_EXAMPLE = [[{"t":"apply","cs":[{"kind":"service","type":"delete","name":"web"},{"kind":"kv","type":"put","entry":{"key":"a/1","value":"","createIndex":1,"modIndex":1,"version":1}}]},{"t":"apply","cs":[{"kind":"kv","type":"delete","key":"b/1","modIndex":1}]},{"t":"watch","back":3,"req":{"keyPrefix":"a/"}},{"t":"pressure","w":0,"full":true},{"t":"apply","cs":[{"kind":"kv","type":"put","entry":{"key":"a/1","value":"","createIndex":1,"modIndex":1,"version":1}}]},{"t":"apply","cs":[{"kind":"service","type":"delete","name":"web"},{"kind":"instance","type":"put","instance":{"id":"i","service":"web","address":"10.0.0.1","port":80,"tags":[],"metadata":{},"weight":1,"priority":0,"zone":"","ttlMs":5000,"deregisterCriticalAfterMs":0,"health":"passing","note":"","healthSince":0,"createIndex":1,"modIndex":1,"replicationPosition":0,"maintenance":false,"maintenanceReason":""}}]},{"t":"apply","cs":[{"kind":"kv","type":"put","entry":{"key":"a/1","value":"","createIndex":1,"modIndex":1,"version":1}}]}]];
+
