@@ -75,6 +75,14 @@ export class ApiError extends Error {
   }
 }
 
+/** BusyError: the node's queue of client calls waiting for a later event-loop turn is full (turn-budget.ts). */
+export class BusyError extends ApiError {
+  constructor(readonly limit: number) {
+    super(Status.RESOURCE_EXHAUSTED, `node busy: ${limit} client calls already wait to start; retry later`);
+    this.name = "BusyError";
+  }
+}
+
 /** InvalidArgumentError names the request field that is wrong. */
 export class InvalidArgumentError extends ApiError {
   constructor(
@@ -174,6 +182,7 @@ const INTERNAL_ROW: ErrorRow = { code: Status.INTERNAL, notApplied: false, detai
 export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass, ErrorRow>([
   // The API's own: raised before anything was proposed, except OutcomeUnknownError.
   [ApiError, { code: (e) => (e as ApiError).code, notApplied: false }],
+  [BusyError, { code: Status.RESOURCE_EXHAUSTED, notApplied: true }],
   [InvalidArgumentError, { code: Status.INVALID_ARGUMENT, notApplied: true }],
   [MalformedRequestError, { code: Status.INVALID_ARGUMENT, notApplied: true }],
   [NotFoundError, { code: Status.NOT_FOUND, notApplied: true }],

@@ -16,6 +16,9 @@ export async function readBarrier(reads: ReadIndexer, call: ServerUnaryCall<unkn
   const gone = new AbortController();
   const onCancelled = () => gone.abort();
   call.on("cancelled", onCancelled);
+  // The handler may start after the caller went (a call that waited for the turn budget, or was
+  // forwarded slowly): the event has fired already, so look.
+  if (call.cancelled) gone.abort();
   try {
     await reads.readIndex(Math.max(1, deadline.getTime() - Date.now()), gone.signal);
   } finally {

@@ -15,7 +15,7 @@ import { InvalidArgumentError, NoLeaderError, NotFoundError, toStatus } from "./
 import type { Forwarder } from "./forwarder.js";
 import { eventVisible, serviceVisible } from "./acl-policy.js";
 import { grantOf } from "./auth.js";
-import { unary } from "./handler.js";
+import { unary, unaryNow } from "./handler.js";
 import type { AddressBook, LeaderRoute, LeaderView } from "./leader-route.js";
 import { WRITE_WAIT_MS_MAX } from "./limits.js";
 import type {
@@ -211,7 +211,8 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
 /** internalService serves raftmesh.v1.Internal: followers' heartbeat batches, on the leader only, on the peer port only (agent.ts). */
 export function internalService({ node, leases }: { node: LeaderView; leases: LeaseRenewer }): UntypedServiceImplementation {
   return {
-    RenewLeases: unary<{ items: HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(async (call) => {
+    // Not behind the client turn budget: a member's renewals must not wait behind a client burst.
+    RenewLeases: unaryNow<{ items: HeartbeatRequestMsg[] }, { results: RenewResultMsg[] }>(async (call) => {
       if (!node.isLeader() || !leases.isLeading) {
         throw new NoLeaderError("this node is not the leader; heartbeats were not recorded", node.leader());
       }

@@ -6,11 +6,24 @@
  * leader (test/bench/raft/burst.ts). Now a call starts at once while the turn's client work is
  * under TURN_BUDGET_MS; past it, calls wait in arrival order and start a budget's worth per later
  * turn, each after the timers (ticks, heartbeats) and the peers' I/O of that turn had their go.
- * Peer traffic never passes here: only client calls are deferred, never Raft's own messages.
+ * Raft's own messages never pass here (the peer transport is a stream, not a unary call); the
+ * followers' lease-renewal batches (Internal.RenewLeases) skip it too (registry-service.ts). The
+ * first deferred slice may run in the same turn as the burst (an immediate queued from the poll
+ * phase runs in that turn's check phase), so a turn does at most two budgets before its timers.
  */
 
 /** TURN_BUDGET_MS is how much client-call work one event-loop turn starts before the rest waits for the next. */
 export const TURN_BUDGET_MS = 10;
+
+/**
+ * TURN_QUEUE_MAX bounds the calls waiting for a later turn: 20 connections' worth of
+ * API_STREAMS_PER_CONNECTION_MAX. Past it a call is refused at once (BusyError, RESOURCE_EXHAUSTED)
+ * rather than queued without end.
+ */
+export const TURN_QUEUE_MAX = 20_000;
+
+/** QUEUE_COMPACT_AT: the spent head of the queue is cut off once it is this long (and half the array). */
+const QUEUE_COMPACT_AT = 1_024;
 
 /** Clock is the time source (performance.now unless a test gives another). */
 type Clock = () => number;
@@ -27,17 +40,23 @@ export class TurnBudget {
   constructor(
     private readonly budgetMs = TURN_BUDGET_MS,
     private readonly now: Clock = () => performance.now(),
+    private readonly queueMax = TURN_QUEUE_MAX,
   ) {}
 
-  /** admit runs fn now if this turn's budget allows and nothing waits, else queues it. */
-  admit(fn: () => void): void {
+  /**
+   * admit runs fn now if this turn's budget allows and nothing waits, else queues it; false (fn
+   * not run, not queued) when TURN_QUEUE_MAX calls already wait. fn must not throw.
+   */
+  admit(fn: () => void): boolean {
     if (this.queue.length === this.head && this.withinBudget()) {
       fn();
-      return;
+      return true;
     }
+    if (this.waiting >= this.queueMax) return false;
     this.deferred++;
     this.queue.push(fn);
     this.scheduleDrain();
+    return true;
   }
 
   /** waiting is the number of queued calls. */
@@ -72,16 +91,24 @@ export class TurnBudget {
   private drain(): void {
     this.draining = false;
     const start = this.now();
-    while (this.head < this.queue.length && this.now() - start < this.budgetMs) {
-      const fn = this.queue[this.head] as () => void;
-      this.queue[this.head++] = noop;
-      fn();
-    }
-    if (this.head === this.queue.length) {
-      this.queue.length = 0;
-      this.head = 0;
-    } else {
-      this.scheduleDrain();
+    try {
+      while (this.head < this.queue.length && this.now() - start < this.budgetMs) {
+        const fn = this.queue[this.head] as () => void;
+        this.queue[this.head++] = noop;
+        fn();
+      }
+    } finally {
+      // Even if a call threw (a bug: fn must not), the rest of the queue is not stranded.
+      if (this.head === this.queue.length) {
+        this.queue.length = 0;
+        this.head = 0;
+      } else {
+        if (this.head >= QUEUE_COMPACT_AT && this.head * 2 >= this.queue.length) {
+          this.queue.splice(0, this.head);
+          this.head = 0;
+        }
+        this.scheduleDrain();
+      }
     }
   }
 }

@@ -124,6 +124,8 @@ export class RaftNode {
   private readonly reads = new Map<string, PendingRead>();
   /** confirmed holds the keys of reads whose read index is known, oldest first (releaseReads walks these only). */
   private confirmed: string[] = [];
+  /** confirmedHead: confirmed[0 … confirmedHead) were looked at already (answered or gone). */
+  private confirmedHead = 0;
   /** answering is the timer that answers the next slice of applied reads (READS_ANSWERED_PER_TASK). */
   private answering: Cancel | undefined;
   private cancelTicks: Cancel | undefined;
@@ -505,26 +507,29 @@ export class RaftNode {
    * READS_ANSWERED_PER_TASK now; the rest on a later task (each slice schedules the next).
    */
   private releaseReads(): void {
-    if (this.confirmed.length === 0 || this.answering) return;
+    if (this.confirmedHead >= this.confirmed.length || this.answering) return;
     const applied = this.opts.machine.applied;
-    const waiting: string[] = [];
+    // keep: confirmed reads whose index is not applied yet; they are looked at again next time.
+    const keep: string[] = [];
     let answered = 0;
-    let i = 0;
-    for (; i < this.confirmed.length && answered < READS_ANSWERED_PER_TASK; i++) {
-      const key = this.confirmed[i] as string;
+    while (this.confirmedHead < this.confirmed.length && answered < READS_ANSWERED_PER_TASK) {
+      const key = this.confirmed[this.confirmedHead++] as string;
       const r = this.reads.get(key);
       // Gone: timed out, cancelled or refused meanwhile.
       if (!r || r.index === undefined) continue;
       if (r.index > applied) {
-        waiting.push(key);
+        keep.push(key);
         continue;
       }
       this.finishRead(key, undefined);
       r.resolve(r.index);
       answered++;
     }
-    const more = i < this.confirmed.length;
-    this.confirmed = more ? [...waiting, ...this.confirmed.slice(i)] : waiting;
+    const more = this.confirmedHead < this.confirmed.length;
+    if (keep.length > 0 || !more) {
+      this.confirmed = keep.concat(this.confirmed.slice(this.confirmedHead));
+      this.confirmedHead = 0;
+    }
     if (more) {
       this.answering = this.scheduler.after(0, () => {
         this.answering = undefined;

@@ -7,7 +7,12 @@
  * moves when a pre-vote won, so this is an election attempt, won or not); leader changes are
  * counted too. Terms are monotonic, so a slow or missed status poll cannot hide an increase.
  *
- *   npx tsx test/bench/raft/election-floor.ts [--seconds 20] [--rounds 5] [--settings 10,10/3,15,20,30] [--json out.json]
+ *   npx tsx test/bench/raft/election-floor.ts [--seconds 20] [--rounds 5] [--settings 10,10/3,15,20,30]
+ *                                             [--instances 0] [--json out.json]
+ *
+ * --instances N registers N instances (100 per service, one-hour TTLs, the registry bench's shape)
+ * before the phases, so the state machine is large: every node then writes snapshots of tens of MB
+ * during the load phases (one per 10,000 entries), which once cost the leader its term.
  *
  * A setting is `electionTicks` or `electionTicks/heartbeatTicks` (heartbeat 5 ticks when omitted),
  * at a fixed tick of TICK_MS.
@@ -22,6 +27,7 @@ import { type LoadResult, runLoad } from "./load.js";
 import { RaftmeshCluster } from "./raftmesh-cluster.js";
 import { trackChild, trackDir, untrackDir } from "./reaper.js";
 import { formatTable } from "./stats.js";
+import { instanceSpec, TTL_MS_LONG } from "../registry/instances.js";
 
 /** TICK_MS is the agent's default tick; the sweep varies the tick counts, not the tick. */
 const TICK_MS = 10;
@@ -43,6 +49,12 @@ const WARMUP_MS = 1_000;
 const WARMUP_CONCURRENCY = 16;
 /** HOG_EXIT_WAIT_MS bounds the wait for a SIGKILLed hog to be reaped. */
 const HOG_EXIT_WAIT_MS = 5_000;
+/** PRELOAD_CONCURRENCY is how many registrations of the preload are in flight at once. */
+const PRELOAD_CONCURRENCY = 64;
+/** PRELOAD_INSTANCES_PER_SERVICE spreads the preload as the registry bench does. */
+const PRELOAD_INSTANCES_PER_SERVICE = 100;
+/** INSTANCES_MAX bounds the preload (the registry's own limit is 10,000 per service and 10,000 services). */
+const INSTANCES_MAX = 500_000;
 /** SETTINGS_MAX bounds the sweep, so a typo cannot start a run of hours. */
 const SETTINGS_MAX = 16;
 
@@ -74,6 +86,8 @@ interface PhaseResult extends PhaseWatch {
 interface SettingResult {
   readonly setting: Setting;
   readonly timeoutMs: readonly [number, number];
+  /** preload: the instances registered before the phases, and how long it took. */
+  preload?: { instances: number; seconds: number; errors: number };
   quiet?: PhaseResult;
   load?: PhaseResult;
   loadHog?: PhaseResult;
@@ -175,7 +189,25 @@ async function stopHogs(): Promise<void> {
 let current: RaftmeshCluster | undefined;
 
 /** measureSetting starts a cluster with the setting and runs the four phases; the cluster and hogs are always stopped. */
-async function measureSetting(setting: Setting, phaseMs: number, rounds: number): Promise<SettingResult> {
+/** preload registers n instances through the leader, PRELOAD_CONCURRENCY at a time. */
+async function preload(cluster: RaftmeshCluster, n: number): Promise<{ instances: number; seconds: number; errors: number }> {
+  const client = cluster.client(await cluster.leader());
+  const started = performance.now();
+  let next = 0;
+  let errors = 0;
+  const worker = async () => {
+    for (let i = next++; i < n; i = next++) {
+      const service = `floor-${Math.floor(i / PRELOAD_INSTANCES_PER_SERVICE)}`;
+      await client.register(instanceSpec(i, service, `${service}-${i % PRELOAD_INSTANCES_PER_SERVICE}`, TTL_MS_LONG), { deadlineMs: PUT_DEADLINE_MS }).catch(() => {
+        errors++;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: PRELOAD_CONCURRENCY }, worker));
+  return { instances: n, seconds: Math.round((performance.now() - started) / 100) / 10, errors };
+}
+
+async function measureSetting(setting: Setting, phaseMs: number, rounds: number, instances: number): Promise<SettingResult> {
   const result: SettingResult = { setting, timeoutMs: [setting.electionTicks * TICK_MS, 2 * setting.electionTicks * TICK_MS] };
   const tag = label(setting);
   let cluster: RaftmeshCluster;
@@ -194,6 +226,10 @@ async function measureSetting(setting: Setting, phaseMs: number, rounds: number)
   try {
     const leader = await cluster.leader();
     await runLoad({ put: putVia(cluster, leader), concurrency: WARMUP_CONCURRENCY, valueBytes: LOAD_VALUE_BYTES, durationMs: WARMUP_MS });
+    if (instances > 0) {
+      result.preload = await preload(cluster, instances);
+      console.log(`  ${tag} preload: ${instances} instances in ${result.preload.seconds} s, ${result.preload.errors} errors`);
+    }
     result.quiet = await watchElections(cluster, phaseMs);
     console.log(`  ${tag} quiet: ${describe(result.quiet)}`);
     result.load = await watchUnderLoad(cluster, phaseMs, `floor/${tag}/load`);
@@ -238,11 +274,12 @@ function elections(p: PhaseResult | undefined): string {
 /** printReport prints the table and one JSON line. */
 function printReport(results: readonly SettingResult[], phaseMs: number, rounds: number, jsonPath: string | undefined): void {
   const round = (x: number | undefined) => (x === undefined ? Number.NaN : Math.round(x));
-  const header = ["setting e/hb", "timeout ms", "hb ms", "quiet", "load", "load+hog", "puts/s load", "puts/s hog", "failover med ms", "max ms"];
+  const header = ["setting e/hb", "timeout ms", "hb ms", "instances", "quiet", "load", "load+hog", "puts/s load", "puts/s hog", "failover med ms", "max ms"];
   const rows = results.map((r) => [
     label(r.setting),
     `${r.timeoutMs[0]}-${r.timeoutMs[1]}`,
     r.setting.heartbeatTicks * TICK_MS,
+    r.preload?.instances ?? 0,
     elections(r.quiet),
     elections(r.load),
     elections(r.loadHog),
@@ -275,6 +312,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "20" },
     rounds: { type: "string", default: "5" },
     settings: { type: "string", default: "10,10/3,15,20,30" },
+    instances: { type: "string", default: "0" },
     json: { type: "string" },
   },
   strict: true,
@@ -283,11 +321,13 @@ const phaseMs = Number(values.seconds) * 1000;
 const rounds = Number(values.rounds);
 if (!(phaseMs > 0) || !Number.isFinite(phaseMs) || !Number.isInteger(rounds) || rounds < 1) throw new RangeError("--seconds and --rounds must be positive numbers");
 const settings = parseSettings(values.settings);
+const instances = Number(values.instances);
+if (!Number.isInteger(instances) || instances < 0 || instances > INSTANCES_MAX) throw new RangeError(`--instances must be 0..${INSTANCES_MAX}`);
 
 // Registered before the reaper installs its own handlers, so these run first and the agents get their SIGKILL.
 stopOnSignal();
 console.log(`${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}, load average ${(loadavg()[0] ?? 0).toFixed(2)} at start`);
 console.log(`tick ${TICK_MS} ms, ${phaseMs / 1000} s per phase, load concurrency ${LOAD_CONCURRENCY}, ${availableParallelism()} hog processes, ${rounds} failover rounds\n`);
 const results: SettingResult[] = [];
-for (const setting of settings) results.push(await measureSetting(setting, phaseMs, rounds));
+for (const setting of settings) results.push(await measureSetting(setting, phaseMs, rounds, instances));
 printReport(results, phaseMs, rounds, values.json);

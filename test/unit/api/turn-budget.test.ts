@@ -1,6 +1,10 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { TURN_BUDGET_MS, TurnBudget } from "../../../src/api/turn-budget.js";
+import type { ServerUnaryCall } from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
+import { NotFoundError } from "../../../src/api/errors.js";
+import { unary } from "../../../src/api/handler.js";
+import { TURN_BUDGET_MS, TURN_QUEUE_MAX, TurnBudget } from "../../../src/api/turn-budget.js";
 
 /** FakeClock is a clock the test moves by hand (each admitted call "costs" what the test says). */
 class FakeClock {
@@ -57,5 +61,43 @@ describe("TurnBudget", () => {
     expect(tick).toBeGreaterThan(0);
     // The tick ran before the queue was drained, not after all 30 calls.
     expect(tick).toBeLessThan(order.length - 1);
+  });
+
+  it(`refuses a call at once when ${TURN_QUEUE_MAX} already wait (the queue is bounded), and takes calls again once it drained`, async () => {
+    const clock = new FakeClock();
+    const max = 5;
+    const budget = new TurnBudget(TURN_BUDGET_MS, clock.now, max);
+    let ran = 0;
+    const expensive = () => {
+      ran++;
+      clock.t += TURN_BUDGET_MS;
+    };
+    expect(budget.admit(expensive)).toBe(true); // runs now and spends the turn
+    for (let i = 0; i < max; i++) expect(budget.admit(expensive)).toBe(true);
+    expect(budget.waiting).toBe(max);
+    expect(budget.admit(expensive)).toBe(false);
+    expect(ran).toBe(1);
+    while (budget.waiting > 0) await nextTurn();
+    expect(ran).toBe(1 + max);
+    await nextTurn();
+    expect(budget.admit(expensive)).toBe(true);
+  });
+
+  it("a call whose caller is gone by the time it starts runs nothing; a handler that throws at once is answered with its status", () => {
+    const answers: unknown[] = [];
+    let ran = 0;
+    const handler = unary(async () => {
+      ran++;
+      return {};
+    });
+    handler({ cancelled: true } as unknown as ServerUnaryCall<unknown, unknown>, (err, res) => answers.push(err ?? res));
+    expect(ran).toBe(0);
+    expect(answers).toEqual([]);
+    const throwing = unary((() => {
+      throw new NotFoundError("no such thing");
+    }) as unknown as () => Promise<object>);
+    throwing({ cancelled: false } as unknown as ServerUnaryCall<unknown, unknown>, (err) => answers.push(err));
+    expect(answers).toHaveLength(1);
+    expect((answers[0] as { code: number }).code).toBe(Status.NOT_FOUND);
   });
 });
