@@ -1,0 +1,106 @@
+/**
+ * The lease tracker's wakeup heap answers exactly what the full scan it replaced answered
+ * (scan-lease-tracker.ts, the old code kept as the oracle): both are driven through the same random
+ * histories of takeovers, registrations, health changes, deletions, renewals with and without a
+ * status, both clocks moving (the cluster clock sometimes jumping ahead) and due() calls, and every
+ * answer of due() and renew() must be equal (as sets: the heap lists by deadline, the scan by
+ * table order; histories stay under the batch limits, so the sets are whole).
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { LeaseTracker } from "../../../src/registry/lease-tracker.js";
+import type { Health, Instance, RegistryEvent } from "../../../src/registry/types.js";
+import { instance } from "../../fixtures/registry.js";
+import { LeaseTracker as ScanLeaseTracker } from "./scan-lease-tracker.js";
+
+const IDS = ["a", "b", "c"];
+const SERVICES = ["web", "api"];
+const HEALTH: Health[] = ["passing", "warning", "critical"];
+
+type Op =
+  | { t: "takeover" }
+  | { t: "register"; s: number; i: number; ttl: number; after: number; health: number }
+  | { t: "health"; s: number; i: number; health: number; note: number }
+  | { t: "delete"; s: number; i: number }
+  | { t: "deleteService"; s: number }
+  | { t: "renew"; s: number; i: number; status: number }
+  | { t: "time"; mono: number; cluster: number }
+  | { t: "due" };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { arbitrary: fc.constant({ t: "takeover" as const }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant("register" as const), s: fc.nat(1), i: fc.nat(2), ttl: fc.constantFrom(1_000, 2_000, 3_000), after: fc.constantFrom(0, 0, 1_000, 3_000), health: fc.nat(2) }), weight: 4 },
+  { arbitrary: fc.record({ t: fc.constant("health" as const), s: fc.nat(1), i: fc.nat(2), health: fc.nat(2), note: fc.nat(2) }), weight: 3 },
+  { arbitrary: fc.record({ t: fc.constant("delete" as const), s: fc.nat(1), i: fc.nat(2) }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant("deleteService" as const), s: fc.nat(1) }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant("renew" as const), s: fc.nat(1), i: fc.nat(2), status: fc.nat(3) }), weight: 4 },
+  { arbitrary: fc.record({
+      t: fc.constant("time" as const),
+      // Steps that add up to deadlines exactly (a look at the very deadline must agree too).
+      mono: fc.constantFrom(0, 1, 500, 1_000, 2_000, 3_000),
+      cluster: fc.constantFrom(0, 1, 500, 1_000, 2_000, 3_000, 20_000),
+    }), weight: 5 },
+  { arbitrary: fc.constant({ t: "due" as const }), weight: 6 },
+);
+
+const sorted = <T>(xs: readonly T[]) => xs.map((x) => JSON.stringify(x)).sort();
+
+describe("lease tracker: wakeup heap against the full scan", () => {
+  it("leases: property — due() and renew() answer exactly as the scan did, for any history", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+        const heap = new LeaseTracker();
+        const scan = new ScanLeaseTracker();
+        // The applied registry both trackers follow.
+        const live = new Map<string, Instance>();
+        let index = 1;
+        let mono = 0;
+        let cluster = 1_700_000_000_000;
+        const both = (f: (t: LeaseTracker | ScanLeaseTracker) => unknown) => [f(heap), f(scan)];
+        const apply = (events: RegistryEvent[]) => both((t) => t.observe(mono, events));
+        both((t) => t.becomeLeader(mono, []));
+        for (const o of ops) {
+          if (o.t === "takeover") both((t) => t.becomeLeader(mono, [...live.values()]));
+          else if (o.t === "register") {
+            const svc = SERVICES[o.s] as string;
+            const id = IDS[o.i] as string;
+            const health = HEALTH[o.health] as Health;
+            const inst = instance(id, { service: svc, ttlMs: o.ttl, deregisterCriticalAfterMs: o.after, health, note: health === "critical" ? "down" : "", createIndex: ++index, modIndex: index, healthSince: cluster });
+            live.set(`${svc}/${id}`, inst);
+            apply([{ index, kind: "instance", type: "put", instance: inst }]);
+          } else if (o.t === "health") {
+            const prev = live.get(`${SERVICES[o.s]}/${IDS[o.i]}`);
+            if (!prev) continue;
+            const health = HEALTH[o.health] as Health;
+            const note = ["", "down", "lease expired: no heartbeat"][o.note] as string;
+            const inst = { ...prev, health, note, modIndex: ++index, healthSince: health === prev.health ? prev.healthSince : cluster };
+            live.set(`${inst.service}/${inst.id}`, inst);
+            apply([{ index, kind: "instance", type: "put", instance: inst }]);
+          } else if (o.t === "delete") {
+            const svc = SERVICES[o.s] as string;
+            const id = IDS[o.i] as string;
+            if (!live.delete(`${svc}/${id}`)) continue;
+            apply([{ index: ++index, kind: "instance", type: "delete", service: svc, id }]);
+          } else if (o.t === "deleteService") {
+            const svc = SERVICES[o.s] as string;
+            for (const k of [...live.keys()]) if (k.startsWith(`${svc}/`)) live.delete(k);
+            apply([{ index: ++index, kind: "service", type: "delete", name: svc }]);
+          } else if (o.t === "renew") {
+            const status = [undefined, { health: "passing" as const, note: "" }, { health: "warning" as const, note: "slow" }, { health: "critical" as const, note: "down" }][o.status];
+            const [a, b] = both((t) => t.renew(mono, SERVICES[o.s] as string, IDS[o.i] as string, status));
+            expect(a).toEqual(b);
+          } else if (o.t === "time") {
+            mono += o.mono;
+            cluster += o.cluster;
+          } else {
+            const [a, b] = both((t) => t.due(mono, cluster)) as [ReturnType<LeaseTracker["due"]>, ReturnType<LeaseTracker["due"]>];
+            expect(sorted(a.expire)).toEqual(sorted(b.expire));
+            expect(sorted(a.reap)).toEqual(sorted(b.reap));
+          }
+        }
+        expect(heap.size).toBe(scan.size);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+});

@@ -1,0 +1,252 @@
+/**
+ * The lease tracker as it was before its wakeup heap (a full scan of every lease in each due()),
+ * kept unchanged as the oracle of test/unit/registry/lease-tracker-equivalence.test.ts: the heap
+ * must answer exactly what the scan answered.
+ */
+/**
+ * The leader's table of heartbeat leases. Renewals live only here, in memory: heartbeat traffic
+ * never becomes Raft traffic. Only changes of health leave this module, as HealthChange values the
+ * host proposes (one health.set command per due() call) and reap candidates it proposes as
+ * instance.reap commands.
+ *
+ * Two clocks, both passed in by the caller so tests are exact:
+ * - `now` is the leader's monotonic clock in ms. Lease deadlines use it, because a wall clock can
+ *   jump and a deadline must not.
+ * - `clusterNow` (due() only) is the cluster time (cluster-clock.ts). Reaping uses it, because
+ *   `healthSince` is replicated cluster time, and the state machine re-checks the reap against the
+ *   cluster time it applies at. The host must stamp `at` from the same clock it passes here.
+ */
+import { invariant } from "../../../src/common/errors.js";
+import type { Health, HealthChange, Instance, RegistryEvent } from "../../../src/registry/types.js";
+
+/** LEASE_RETRY_MS: a proposal not answered by an event this long after is proposed again. 1 s is well above a healthy commit (tens of ms) and an election (300–600 ms), so a retry means the proposal was lost, not slow. */
+export const LEASE_RETRY_MS = 1_000;
+
+/** LEASE_EXPIRE_BATCH_MAX bounds the changes in one due() answer (one health.set entry, ~150 bytes each): 1,000 keeps the entry near 150 KB; the rest follow at the next call. */
+export const LEASE_EXPIRE_BATCH_MAX = 1_000;
+
+/** LEASE_REAP_BATCH_MAX bounds the reaps in one due() answer (one instance.reap entry each). */
+export const LEASE_REAP_BATCH_MAX = 100;
+
+/** LEASE_EXPIRED_NOTE_PREFIX starts the note of every expiry, so any later leader can tell an expired instance (which a plain heartbeat revives) from one that reported itself critical. */
+export const LEASE_EXPIRED_NOTE_PREFIX = "lease expired:";
+
+/** LeaseSeed is what becomeLeader needs of each applied instance (an Instance satisfies it). */
+export type LeaseSeed = Pick<
+  Instance,
+  "service" | "id" | "ttlMs" | "health" | "note" | "modIndex" | "createIndex" | "deregisterCriticalAfterMs" | "healthSince"
+>;
+
+/** HeartbeatStatus is the optional health a heartbeat reports about its instance. */
+export interface HeartbeatStatus {
+  readonly health: Health;
+  readonly note: string;
+}
+
+/** LeaseRenewal is the answer of renew(). */
+export type LeaseRenewal =
+  | {
+      readonly ok: true;
+      readonly ttlMs: number;
+      /** deadline is in the leader's monotonic clock; only ttlMs means anything to another process. */
+      readonly deadline: number;
+      /** change, when not null, must be proposed (health.set): the heartbeat changes replicated health. */
+      readonly change: HealthChange | null;
+    }
+  | { readonly ok: false; readonly reason: "not-found" | "not-leader" };
+
+/** LeaseWork is the answer of due(): what the host must propose now. */
+export interface LeaseWork {
+  /** expire: one health.set command's changes (all critical, all conditional on modIndex). */
+  readonly expire: HealthChange[];
+  /** reap: one instance.reap command each. */
+  readonly reap: { readonly service: string; readonly id: string }[];
+}
+
+interface Lease {
+  readonly service: string;
+  readonly id: string;
+  ttlMs: number;
+  deregisterCriticalAfterMs: number;
+  createIndex: number;
+  /** Replicated state as of the last event the tracker saw. */
+  health: Health;
+  note: string;
+  healthSince: number;
+  modIndex: number;
+  /** deadline (monotonic ms): the lease expires once now >= deadline. */
+  deadline: number;
+  /** pendingUntil: an expiry or reap is in flight until the next event or this time (0: none). */
+  pendingUntil: number;
+  /** pendingStatus: a heartbeat's health change in flight, with its retry time. */
+  pendingStatus: { health: Health; note: string; until: number } | null;
+}
+
+const key = (service: string, id: string): string => `${service}\u0000${id}`;
+
+/** isLeaseExpiredNote tells whether a note is one an expiry wrote. */
+export function isLeaseExpiredNote(note: string): boolean {
+  return note.startsWith(LEASE_EXPIRED_NOTE_PREFIX);
+}
+
+/** LeaseTracker holds lease deadlines on the leader. Every method is synchronous and pure but for the table. */
+export class LeaseTracker {
+  private leading = false;
+  // Invariant: empty while not leading.
+  private readonly leases = new Map<string, Lease>();
+
+  /** isLeading tells whether becomeLeader was called since the last stepDown. */
+  get isLeading(): boolean {
+    return this.leading;
+  }
+
+  /** size is the number of instances tracked. */
+  get size(): number {
+    return this.leases.size;
+  }
+
+  /**
+   * becomeLeader starts tracking every applied instance with a full lease from now: a new leader
+   * cannot know when each instance last heartbeated (its predecessor may have accepted one just
+   * before it stepped down), so it gives each the full TTL. That is enough because a predecessor
+   * acknowledges a renewal only after a quorum confirmed its leadership after the renewal arrived
+   * (LeaseDriver), and this leader was elected after that confirmation. Calling it again replaces
+   * the table (e.g. after a snapshot restore while leading).
+   */
+  becomeLeader(now: number, instances: Iterable<LeaseSeed>): void {
+    this.leading = true;
+    this.leases.clear();
+    for (const inst of instances) this.leases.set(key(inst.service, inst.id), newLease(inst, now));
+  }
+
+  /** stepDown forgets every lease; a follower tracks none. */
+  stepDown(): void {
+    this.leading = false;
+    this.leases.clear();
+  }
+
+  /**
+   * observe keeps the table in step with applied events (call it for every applied entry, in
+   * order, while leading; it does nothing otherwise). A registration (new, or a re-registration that
+   * changed createIndex, ttlMs or deregisterCriticalAfterMs, or touched nothing health-related)
+   * starts a full lease; a health change keeps the deadline, except that leaving critical with a
+   * passed deadline starts a full lease, or the next due() would expire the instance again at once.
+   * Any event for an instance ends its in-flight proposals: their outcome is now known.
+   */
+  observe(now: number, events: readonly RegistryEvent[]): void {
+    if (!this.leading) return;
+    for (const ev of events) {
+      if (ev.kind === "instance" && ev.type === "put") this.observePut(now, ev.instance);
+      else if (ev.kind === "instance" && ev.type === "delete") this.leases.delete(key(ev.service, ev.id));
+      else if (ev.kind === "service" && ev.type === "delete") this.forgetService(ev.name);
+    }
+  }
+
+  /**
+   * renew extends a lease to now + ttl (in memory only). With a status, or for an instance that a
+   * lease expiry made critical, it also says which HealthChange to propose, if any; it does not
+   * return the same change again while one is in flight (until an event or LEASE_RETRY_MS).
+   */
+  renew(now: number, service: string, id: string, status?: HeartbeatStatus): LeaseRenewal {
+    if (!this.leading) return { ok: false, reason: "not-leader" };
+    const lease = this.leases.get(key(service, id));
+    if (lease === undefined) return { ok: false, reason: "not-found" };
+    lease.deadline = now + lease.ttlMs;
+    // Compare with the status a change still in flight will leave, not only with the replicated
+    // one: of two pipelined heartbeats (warning, then passing) the last must win.
+    const p = lease.pendingStatus !== null && now < lease.pendingStatus.until ? lease.pendingStatus : null;
+    const wanted = wantedStatus(p ? { ...lease, health: p.health, note: p.note } : lease, status);
+    let change: HealthChange | null = null;
+    if (wanted !== null) {
+      lease.pendingStatus = { ...wanted, until: now + LEASE_RETRY_MS };
+      // Unconditional: a heartbeat's status is the instance's own latest report, and changes are
+      // applied in the order the leader proposes them, so the last report wins.
+      change = { service, id, health: wanted.health, note: wanted.note, ifModIndex: 0 };
+    }
+    return { ok: true, ttlMs: lease.ttlMs, deadline: lease.deadline, change };
+  }
+
+  /**
+   * due lists what the host must propose now: expiries of leases whose deadline passed (not of
+   * instances already critical), and reaps of instances critical for at least their
+   * deregisterCriticalAfterMs of cluster time. Each is marked in flight, so the next call does not
+   * list it again until an event for it arrives or LEASE_RETRY_MS passes. O(instances) per call.
+   */
+  due(now: number, clusterNow: number): LeaseWork {
+    const work: LeaseWork = { expire: [], reap: [] };
+    if (!this.leading) return work;
+    for (const lease of this.leases.values()) {
+      if (lease.pendingUntil > now) continue;
+      if (lease.health !== "critical") {
+        if (now < lease.deadline || work.expire.length >= LEASE_EXPIRE_BATCH_MAX) continue;
+        work.expire.push({
+          service: lease.service,
+          id: lease.id,
+          health: "critical",
+          note: `${LEASE_EXPIRED_NOTE_PREFIX} no heartbeat for ${lease.ttlMs}ms`,
+          ifModIndex: lease.modIndex,
+        });
+        lease.pendingUntil = now + LEASE_RETRY_MS;
+      } else if (lease.deregisterCriticalAfterMs > 0 && work.reap.length < LEASE_REAP_BATCH_MAX) {
+        if (clusterNow - lease.healthSince < lease.deregisterCriticalAfterMs) continue;
+        work.reap.push({ service: lease.service, id: lease.id });
+        lease.pendingUntil = now + LEASE_RETRY_MS;
+      }
+    }
+    return work;
+  }
+
+  private observePut(now: number, inst: Instance): void {
+    const k = key(inst.service, inst.id);
+    const lease = this.leases.get(k);
+    const registration =
+      lease === undefined ||
+      lease.createIndex !== inst.createIndex ||
+      lease.ttlMs !== inst.ttlMs ||
+      lease.deregisterCriticalAfterMs !== inst.deregisterCriticalAfterMs ||
+      (lease.health === inst.health && lease.note === inst.note);
+    if (lease === undefined || registration) {
+      this.leases.set(k, newLease(inst, now));
+      return;
+    }
+    const revived = lease.health === "critical" && inst.health !== "critical" && now >= lease.deadline;
+    lease.health = inst.health;
+    lease.note = inst.note;
+    lease.healthSince = inst.healthSince;
+    lease.modIndex = inst.modIndex;
+    lease.pendingUntil = 0;
+    lease.pendingStatus = null;
+    if (revived) lease.deadline = now + lease.ttlMs;
+  }
+
+  private forgetService(service: string): void {
+    // A deleted service may not announce each instance's delete; forget them all to be safe.
+    for (const [k, lease] of this.leases) if (lease.service === service) this.leases.delete(k);
+  }
+}
+
+function newLease(inst: LeaseSeed, now: number): Lease {
+  invariant(Number.isFinite(inst.ttlMs) && inst.ttlMs > 0, "lease tracker", `lease ${inst.service}/${inst.id}: ttlMs ${inst.ttlMs}`);
+  return {
+    service: inst.service,
+    id: inst.id,
+    ttlMs: inst.ttlMs,
+    deregisterCriticalAfterMs: inst.deregisterCriticalAfterMs,
+    createIndex: inst.createIndex,
+    health: inst.health,
+    note: inst.note,
+    healthSince: inst.healthSince,
+    modIndex: inst.modIndex,
+    deadline: now + inst.ttlMs,
+    pendingUntil: 0,
+    pendingStatus: null,
+  };
+}
+
+/** wantedStatus is the health a heartbeat asks for, or null when replicated health already says it. */
+function wantedStatus(lease: Lease, status: HeartbeatStatus | undefined): HeartbeatStatus | null {
+  // A plain heartbeat revives an instance that only an expiry made critical: it is alive again.
+  const target = status ?? (lease.health === "critical" && isLeaseExpiredNote(lease.note) ? { health: "passing" as const, note: "" } : null);
+  if (target === null) return null;
+  return target.health === lease.health && target.note === lease.note ? null : target;
+}
