@@ -34,7 +34,7 @@ export class TurnBudget {
   private readonly queue: (() => void)[] = [];
   private head = 0;
   private draining = false;
-  /** deferred counts every call that had to wait for a later turn (a metric's source). */
+  /** deferred counts every call that had to wait for a later turn (no metric exports it yet; tests read it). */
   deferred = 0;
 
   constructor(

@@ -6,10 +6,6 @@ export class MinHeap<T> {
   private readonly keys: number[] = [];
   private readonly items: T[] = [];
 
-  get size(): number {
-    return this.keys.length;
-  }
-
   /** peekKey is the smallest key, or undefined when empty. */
   peekKey(): number | undefined {
     return this.keys[0];

@@ -54,11 +54,6 @@ export class ReadOnly {
     this.count++;
   }
 
-  /** hasBatch says whether reads wait for a round. */
-  hasBatch(): boolean {
-    return this.batch.length > 0;
-  }
-
   /**
    * roundDue says whether a round should start now: reads wait, and no round is unanswered, or the
    * newest has waited `patienceTicks` (its acks may be lost; a new round must not wait forever).
@@ -90,9 +85,9 @@ export class ReadOnly {
   releaseThrough(id: number): ReleasedRead[] {
     const out: ReleasedRead[] = [];
     while (this.rounds.length > 0 && (this.rounds[0]?.id ?? Number.POSITIVE_INFINITY) <= id) {
-      const r = this.rounds.shift();
-      if (r) for (const read of r.reads) out.push({ ...read, index: r.index });
-      if (r) this.count -= r.reads.length;
+      const r = this.rounds.shift() as ReadRound;
+      for (const read of r.reads) out.push({ ...read, index: r.index });
+      this.count -= r.reads.length;
     }
     return out;
   }

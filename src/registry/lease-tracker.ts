@@ -139,10 +139,7 @@ export class LeaseTracker {
     this.reapable.clear();
   }
 
-  /**
-   * track puts a new lease in the table and files its first look: its deadline, or now for an
-   * critical instance that may be reaped goes in `reapable`.
-   */
+  /** track puts a new lease in the table (replacing one of the same instance) and files its first look (refile). */
   private track(lease: Lease): void {
     const k = key(lease.service, lease.id);
     this.untrack(k);
@@ -163,14 +160,10 @@ export class LeaseTracker {
    * may be reaped is kept in `reapable` instead, whose reap time is in cluster time.
    */
   private refile(lease: Lease, at: number): void {
-    if (lease.health !== "critical") {
-      this.reapable.delete(lease);
-      this.wakeups.push(at, lease);
-    } else if (lease.deregisterCriticalAfterMs > 0) {
-      this.reapable.add(lease);
-    } else {
-      this.reapable.delete(lease);
-    }
+    const critical = lease.health === "critical";
+    if (critical && lease.deregisterCriticalAfterMs > 0) this.reapable.add(lease);
+    else this.reapable.delete(lease);
+    if (!critical) this.wakeups.push(at, lease);
   }
 
   /**
