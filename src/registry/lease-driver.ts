@@ -86,7 +86,8 @@ function fenceOf(acks: MasterAcks, electedFenceUntil: number): number {
 
 /** LeaseRegistry is what the driver reads from the applied registry (the failover reads are optional for registries without master-slave services). */
 export interface LeaseRegistry {
-  allInstances(): Iterable<Instance>;
+  /** eachInstance yields every applied instance, in any order. */
+  eachInstance(): Iterable<Instance>;
   instance(service: string, id: string): Instance | undefined;
   /** instances lists a service's instances (for the positions of its master-slave standbys). */
   instances?(service: string): Instance[];
@@ -225,9 +226,7 @@ export class LeaseDriver {
   onRole(isLeader: boolean): void {
     if (isLeader && !this.tracker.isLeading) {
       const now = this.mono();
-      this.tracker.becomeLeader(now, this.opts.registry.allInstances());
-      let ttlMax = 0;
-      for (const inst of this.opts.registry.allInstances()) ttlMax = Math.max(ttlMax, inst.ttlMs);
+      const ttlMax = this.tracker.becomeLeader(now, this.opts.registry.eachInstance());
       this.electedFenceUntil = now + ttlMax;
       this.masterAcks.clear();
     } else if (!isLeader && this.tracker.isLeading) {
@@ -276,7 +275,7 @@ export class LeaseDriver {
 
   /** onReset re-seeds a leading tracker after a snapshot replaced the registry. */
   onReset(): void {
-    if (this.tracker.isLeading) this.tracker.becomeLeader(this.mono(), this.opts.registry.allInstances());
+    if (this.tracker.isLeading) this.tracker.becomeLeader(this.mono(), this.opts.registry.eachInstance());
   }
 
   /** isLeading says whether this node tracks leases now. */

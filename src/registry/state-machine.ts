@@ -556,6 +556,14 @@ export class RegistryStateMachine implements StateMachine {
     return this.services.get(service)?.instances.get(id);
   }
 
+  /**
+   * eachInstance yields every instance in no particular order, without the copy and sort of
+   * allInstances (a new leader seeds its lease table from it: 100,000 instances).
+   */
+  *eachInstance(): Generator<Instance> {
+    for (const rec of this.services.values()) yield* rec.instances.values();
+  }
+
   /** allInstances returns every instance, by service name then id. */
   allInstances(): Instance[] {
     const out: Instance[] = [];

@@ -75,7 +75,7 @@ describe("leases: a deposed leader", () => {
     }
     const old = members.get(OLD)?.node as RaftNode;
     driver = new LeaseDriver({
-      registry: { allInstances: () => [inst], instance: () => inst },
+      registry: { eachInstance: () => [inst], instance: () => inst },
       propose: async () => ({ ok: true, index: 0 }) as OkResult,
       logger: silent,
       leadership: old,

@@ -54,7 +54,7 @@ export class RegistrySimMachine {
   /** leaseView is the applied registry as the lease driver reads it; it follows restores, which replace the registry. */
   leaseView(): LeaseRegistry {
     return {
-      allInstances: () => this.registry.allInstances(),
+      eachInstance: () => this.registry.eachInstance(),
       instance: (service, id) => this.registry.instance(service, id),
       instances: (service) => this.registry.instances(service),
       getService: (name) => this.registry.getService(name),

@@ -10,6 +10,8 @@
  *   npx tsx test/bench/raft/election-floor.ts [--seconds 20] [--rounds 5] [--settings 10,10/3,15,20,30]
  *                                             [--instances 0] [--json out.json]
  *
+ * BENCH_LOG_LEVEL=info (with KEEP_CLUSTER=1 to keep the logs) logs elections and snapshots.
+ *
  * --instances N registers N instances (100 per service, one-hour TTLs, the registry bench's shape)
  * before the phases, so the state machine is large: every node then writes snapshots of tens of MB
  * during the load phases (one per 10,000 entries), which once cost the leader its term.
@@ -53,6 +55,8 @@ const HOG_EXIT_WAIT_MS = 5_000;
 const PRELOAD_CONCURRENCY = 64;
 /** PRELOAD_INSTANCES_PER_SERVICE spreads the preload as the registry bench does. */
 const PRELOAD_INSTANCES_PER_SERVICE = 100;
+/** PRELOAD_WATCH_MAX_MS bounds the election watch of the preload (which ends it sooner when it finishes). */
+const PRELOAD_WATCH_MAX_MS = 3_600_000;
 /** INSTANCES_MAX bounds the preload (the registry's own limit is 10,000 per service and 10,000 services). */
 const INSTANCES_MAX = 500_000;
 /** SETTINGS_MAX bounds the sweep, so a typo cannot start a run of hours. */
@@ -87,7 +91,7 @@ interface SettingResult {
   readonly setting: Setting;
   readonly timeoutMs: readonly [number, number];
   /** preload: the instances registered before the phases, and how long it took. */
-  preload?: { instances: number; seconds: number; errors: number };
+  preload?: { instances: number; seconds: number; errors: number; watch: PhaseWatch };
   quiet?: PhaseResult;
   load?: PhaseResult;
   loadHog?: PhaseResult;
@@ -114,9 +118,17 @@ function label(s: Setting): string {
   return `${s.electionTicks}/${s.heartbeatTicks}`;
 }
 
-/** watchElections polls every node's status each POLL_INTERVAL_MS until durationMs has passed. */
-async function watchElections(cluster: RaftmeshCluster, durationMs: number): Promise<PhaseWatch> {
+/**
+ * watchElections polls every node's status each POLL_INTERVAL_MS until durationMs has passed, or
+ * (with `until`) until that promise settles, whichever is first.
+ */
+async function watchElections(cluster: RaftmeshCluster, durationMs: number, until?: Promise<unknown>): Promise<PhaseWatch> {
   const endMs = performance.now() + durationMs;
+  let settled = false;
+  void until?.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   let firstTerm: number | undefined;
   let lastTerm = 0;
   let lastLeader: string | undefined;
@@ -124,7 +136,7 @@ async function watchElections(cluster: RaftmeshCluster, durationMs: number): Pro
   let polls = 0;
   let pollsFailed = 0;
   // Bounded in time: each poll settles within STATUS_DEADLINE_MS (plus scheduling), and the loop stops at endMs.
-  while (performance.now() < endMs) {
+  while (performance.now() < endMs && !settled) {
     const startMs = performance.now();
     const views = await Promise.all(cluster.ids.map((id) => cluster.client(id).status({ deadlineMs: STATUS_DEADLINE_MS }).catch(() => undefined)));
     polls++;
@@ -213,6 +225,7 @@ async function measureSetting(setting: Setting, phaseMs: number, rounds: number,
   let cluster: RaftmeshCluster;
   try {
     cluster = await RaftmeshCluster.start({
+      ...(process.env.BENCH_LOG_LEVEL ? { RAFTMESH_LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
       RAFTMESH_TICK_MS: String(TICK_MS),
       RAFTMESH_ELECTION_TICKS: String(setting.electionTicks),
       RAFTMESH_HEARTBEAT_TICKS: String(setting.heartbeatTicks),
@@ -227,8 +240,11 @@ async function measureSetting(setting: Setting, phaseMs: number, rounds: number,
     const leader = await cluster.leader();
     await runLoad({ put: putVia(cluster, leader), concurrency: WARMUP_CONCURRENCY, valueBytes: LOAD_VALUE_BYTES, durationMs: WARMUP_MS });
     if (instances > 0) {
-      result.preload = await preload(cluster, instances);
-      console.log(`  ${tag} preload: ${instances} instances in ${result.preload.seconds} s, ${result.preload.errors} errors`);
+      // The preload is watched too: every node snapshots the growing registry during it.
+      const loading = preload(cluster, instances);
+      const [loaded, watch] = await Promise.all([loading, watchElections(cluster, PRELOAD_WATCH_MAX_MS, loading)]);
+      result.preload = { ...loaded, watch };
+      console.log(`  ${tag} preload: ${instances} instances in ${loaded.seconds} s, ${loaded.errors} errors; ${describe(watch)}`);
     }
     result.quiet = await watchElections(cluster, phaseMs);
     console.log(`  ${tag} quiet: ${describe(result.quiet)}`);
@@ -241,7 +257,7 @@ async function measureSetting(setting: Setting, phaseMs: number, rounds: number,
       await stopHogs();
     }
     console.log(`  ${tag} load+hog: ${describe(result.loadHog)}`);
-    const f = await runFailover({ cluster, rounds, onRound: (r) => console.log(`  ${tag} failover round ${r.round}: ${Math.round(r.failoverMs)} ms`) });
+    const f = await runFailover({ cluster, rounds, onRound: (r) => console.log(`  ${tag} failover round ${r.round}: ${Math.round(r.failoverMs)} ms (${r.killedId} killed at ${new Date(r.killedAtEpochMs).toISOString()})`) });
     result.failover = { medianMs: f.medianMs, maxMs: f.maxMs, roundsMs: f.failoverMs };
   } catch (err) {
     result.error = errorText(err);
@@ -274,12 +290,12 @@ function elections(p: PhaseResult | undefined): string {
 /** printReport prints the table and one JSON line. */
 function printReport(results: readonly SettingResult[], phaseMs: number, rounds: number, jsonPath: string | undefined): void {
   const round = (x: number | undefined) => (x === undefined ? Number.NaN : Math.round(x));
-  const header = ["setting e/hb", "timeout ms", "hb ms", "instances", "quiet", "load", "load+hog", "puts/s load", "puts/s hog", "failover med ms", "max ms"];
+  const header = ["setting e/hb", "timeout ms", "hb ms", "instances (preload elections)", "quiet", "load", "load+hog", "puts/s load", "puts/s hog", "failover med ms", "max ms"];
   const rows = results.map((r) => [
     label(r.setting),
     `${r.timeoutMs[0]}-${r.timeoutMs[1]}`,
     r.setting.heartbeatTicks * TICK_MS,
-    r.preload?.instances ?? 0,
+    r.preload ? `${r.preload.instances} (${elections(r.preload.watch)})` : 0,
     elections(r.quiet),
     elections(r.load),
     elections(r.loadHog),

@@ -99,6 +99,8 @@ export interface FailoverRound {
   /** newLeaderId is the leader after the failover, or "?" when it could not be asked. */
   readonly newLeaderId: string;
   readonly failoverMs: number;
+  /** killedAtEpochMs is the wall-clock time of the signal, to line the round up with the nodes' logs. */
+  readonly killedAtEpochMs: number;
   /** writesFailed counts puts that failed or timed out during the round, before and after the kill. */
   readonly writesFailed: number;
   /** rejoinMs is how long the restarted member took until the cluster was healthy again. */
@@ -119,6 +121,8 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > FAILOVER_ROUNDS_MAX) {
     throw new RangeError(`rounds ${rounds} is outside [1, ${FAILOVER_ROUNDS_MAX}]`);
   }
+  // A cluster just out of a heavy phase may still be working off its backlog: start from health.
+  await waitHealthy(options.cluster, options.healthyTimeoutMs ?? FAILOVER_HEALTHY_TIMEOUT_MS);
   const done: FailoverRound[] = [];
   for (let round = 1; round <= rounds; round++) {
     const result = await runRound(options, round);
@@ -145,12 +149,14 @@ async function runRound(options: FailoverOptions, round: number): Promise<Failov
   });
   let killed = false;
   let failoverMs: number;
+  let killedAtEpochMs = Number.NaN;
   try {
     writer.start();
     await sleep(options.warmupMs ?? FAILOVER_WARMUP_MS);
     if (writer.snapshot().acked === 0) throw new ClusterUnhealthyError(options.warmupMs ?? FAILOVER_WARMUP_MS, "no write acknowledged before the kill");
     // mark and the signal happen in one synchronous step (kill signals before its first await), so no put is sent between them.
     const t0Ms = writer.mark();
+    killedAtEpochMs = Date.now();
     if (fault === "stop") {
       cluster.pause?.(killedId);
       killed = true;
@@ -171,7 +177,7 @@ async function runRound(options: FailoverOptions, round: number): Promise<Failov
   const rejoinStartMs = performance.now();
   await waitHealthy(cluster, options.healthyTimeoutMs ?? FAILOVER_HEALTHY_TIMEOUT_MS);
   const rejoinMs = performance.now() - rejoinStartMs;
-  return { round, killedId, newLeaderId, failoverMs, writesFailed: writer.snapshot().failed, rejoinMs };
+  return { round, killedId, newLeaderId, failoverMs, killedAtEpochMs, writesFailed: writer.snapshot().failed, rejoinMs };
 }
 
 /** waitHealthy uses the cluster's own check, or else polls until a leader is agreed and a write succeeds. */

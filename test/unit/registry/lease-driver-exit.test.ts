@@ -19,7 +19,7 @@ function setup() {
   const sm = h.sm;
   const driver: LeaseDriver = new LeaseDriver({
     registry: {
-      allInstances: () => sm.allInstances(),
+      eachInstance: () => sm.eachInstance(),
       instance: (s, i) => sm.instance(s, i),
       instances: (s) => sm.instances(s),
       getService: (n) => sm.getService(n),

@@ -9,7 +9,7 @@ function driverOn(h: Harness, proposed: RegistryCommand[], clock: { now: number 
   const sm = h.sm;
   const driver = new LeaseDriver({
     registry: {
-      allInstances: () => sm.allInstances(),
+      eachInstance: () => sm.eachInstance(),
       instance: (s, i) => sm.instance(s, i),
       instances: (s) => sm.instances(s),
       getService: (n) => sm.getService(n),

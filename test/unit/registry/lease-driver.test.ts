@@ -11,7 +11,7 @@ describe("lease driver", () => {
     let current = inst;
     const proposed: RegistryCommand[] = [];
     const driver = new LeaseDriver({
-      registry: { allInstances: () => [current], instance: () => current },
+      registry: { eachInstance: () => [current], instance: () => current },
       propose: async (cmd) => {
         proposed.push(cmd);
         if (cmd.op === "health.set") current = { ...current, health: cmd.changes.at(-1)?.health ?? current.health, modIndex: 7 };
@@ -50,7 +50,7 @@ describe("lease driver", () => {
         });
       },
     };
-    const driver = new LeaseDriver({ registry: { allInstances: () => [inst], instance: () => inst }, propose: async () => ({ ok: true, index: 1 }) as OkResult, logger: { debug() {}, warn() {} }, leadership, clusterNow: () => 0 });
+    const driver = new LeaseDriver({ registry: { eachInstance: () => [inst], instance: () => inst }, propose: async () => ({ ok: true, index: 1 }) as OkResult, logger: { debug() {}, warn() {} }, leadership, clusterNow: () => 0 });
     driver.onRole(true);
     let settled = false;
     const first = driver.renew([{ service: "web", id: "a", status: "", note: "" }]).finally(() => {
@@ -78,7 +78,7 @@ describe("lease driver", () => {
   it("lease driver: a node whose core no longer leads acknowledges nothing, and asks no other node to confirm", async () => {
     let reads = 0;
     const driver = new LeaseDriver({
-      registry: { allInstances: () => [inst], instance: () => inst },
+      registry: { eachInstance: () => [inst], instance: () => inst },
       propose: async () => ({ ok: true, index: 1 }) as OkResult,
       logger: { debug() {}, warn() {} },
       // The core stepped down, and the driver has not heard yet (onRole comes with the next ready):

@@ -133,11 +133,16 @@ describe("lease tracker", () => {
     expect(t.renew(2, "api", "a").ok).toBe(true);
   });
 
+  it("leases: becomeLeader answers the longest TTL it seeded (0 for none), which the driver fences masters with", () => {
+    expect(new LeaseTracker().becomeLeader(0, [inst({ id: "x" }), inst({ id: "y", ttlMs: 3 * TTL }), inst({ service: "api", ttlMs: 2 * TTL })])).toBe(3 * TTL);
+    expect(new LeaseTracker().becomeLeader(0, [])).toBe(0);
+  });
+
   it("leases: events are ignored while not leading, and becomeLeader starts from the given state", () => {
     const t = new LeaseTracker();
     t.observe(0, [put(inst())]);
     expect(t.size).toBe(0);
-    t.becomeLeader(100, [inst(), inst({ id: "b" })]);
+    expect(t.becomeLeader(100, [inst(), inst({ id: "b" })])).toBe(TTL);
     expect(t.size).toBe(2);
     t.observe(200, [put(inst({ id: "c", createIndex: 7, modIndex: 7 }))]);
     expect(t.due(100 + TTL - 1, 0).expire.map((c) => c.id)).toEqual([]);
