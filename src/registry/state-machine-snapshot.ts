@@ -97,11 +97,12 @@ function serviceColumns(): string[] {
 
 /**
  * SNAPSHOT_SLICE_ROWS is how many rows (services, instances, keys or sessions; a service's sort
- * counts as its instances) one step of a SnapshotWriter encodes. 2,000 instance rows take about
- * 2–4 ms on the project's 2-core machine, well inside the 20 ms an event-loop turn may take
- * (test/bench/registry/snapshot-stall.ts), and 100,000 instances still need only ~60 steps.
+ * counts as its instances) one step of a SnapshotWriter encodes. Measured with 100,000 instances
+ * (test/bench/registry/snapshot-stall.ts, 2-core machine): 2,000 rows made steps of ~12 ms on
+ * average and 85 ms at the longest (CPU); 500 rows, ~300 steps, the longest 27–31 ms (the rest of
+ * it is garbage collection), the whole snapshot 1.6–1.9 s instead of 1.2 s, which nothing waits on.
  */
-export const SNAPSHOT_SLICE_ROWS = 2_000;
+export const SNAPSHOT_SLICE_ROWS = 500;
 
 /** CHUNK_CHARS: text is turned into bytes at every step's end, or sooner past this many characters, so no giant string builds up. */
 const CHUNK_CHARS = 1 << 20;
