@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import { LEASE_RETRY_MS, LeaseTracker } from "./lease-tracker.js";
+import { TTL_MS_RANGE } from "./limits.js";
 import type { HealthChange, Instance, InstanceRole, MasterState, PositionReport, RegistryCommand, RegistryEvent } from "./types.js";
 import type { OkResult } from "./writer.js";
 
@@ -140,18 +141,33 @@ export interface LeaseDriverOptions {
   readonly unsafeSkipMasterFence?: boolean;
 }
 
-/** LeaseTimer is the one timer the driver needs (node's HostScheduler satisfies it); the returned function cancels. */
+/**
+ * LeaseTimer is the timers the driver needs (node's HostScheduler satisfies it); the returned
+ * functions cancel. Without `after`, a takeover seeds every lease in one go.
+ */
 export interface LeaseTimer {
   every(ms: number, fn: () => void): () => void;
+  after?(ms: number, fn: () => void): () => void;
 }
 
-/** NODE_LEASE_TIMER is Node's setInterval. */
+/** NODE_LEASE_TIMER is Node's setInterval and setTimeout. */
 const NODE_LEASE_TIMER: LeaseTimer = {
   every(ms, fn) {
     const t = setInterval(fn, ms);
     return () => clearInterval(t);
   },
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
 };
+
+/**
+ * TAKEOVER_SLICE_LEASES is how many leases a new leader seeds per event-loop turn (~0.7 µs each
+ * with 100,000 instances: ~3.5 ms a slice, 20 slices), so the takeover never holds the loop while
+ * the leader's first entries wait to commit.
+ */
+export const TAKEOVER_SLICE_LEASES = 5_000;
 
 /**
  * LeaseDriver runs heartbeat leases on the leader: it seeds the LeaseTracker when this node
@@ -204,9 +220,14 @@ export class LeaseDriver {
   /**
    * electedFenceUntil: until when an instance told "master" by a previous leader may still act on
    * it (this leader's election + the longest TTL then registered). A previous leader acknowledged
-   * heartbeats only while a quorum still followed it, so before this leader was elected.
+   * heartbeats only while a quorum still followed it, so before this leader was elected. Undefined
+   * while the takeover seeds (the longest TTL is not known yet): see electedFence.
    */
-  private electedFenceUntil = 0;
+  private electedFenceUntil: number | undefined = 0;
+  /** takeoverAt is when this node last became leader (its monotonic clock). */
+  private takeoverAt = 0;
+  /** cancelSeeding stops the takeover's next slice. */
+  private cancelSeeding: (() => void) | undefined;
 
   constructor(private readonly opts: LeaseDriverOptions) {
     this.mono = opts.monoMs ?? (() => performance.now());
@@ -219,6 +240,7 @@ export class LeaseDriver {
   stop(): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    this.stopSeeding();
     this.tracker.stepDown();
   }
 
@@ -226,15 +248,47 @@ export class LeaseDriver {
   onRole(isLeader: boolean): void {
     if (isLeader && !this.tracker.isLeading) {
       const now = this.mono();
-      const ttlMax = this.tracker.becomeLeader(now, this.opts.registry.eachInstance());
-      this.electedFenceUntil = now + ttlMax;
+      this.takeoverAt = now;
       this.masterAcks.clear();
+      const timer = this.opts.timer ?? NODE_LEASE_TIMER;
+      if (timer.after === undefined) {
+        this.electedFenceUntil = now + this.tracker.becomeLeader(now, this.opts.registry.eachInstance());
+        return;
+      }
+      const registry = this.opts.registry;
+      this.tracker.beginTakeover(now, registry.eachInstance(), (service, id) => registry.instance(service, id));
+      this.electedFenceUntil = undefined;
+      this.seedSlice(timer);
     } else if (!isLeader && this.tracker.isLeading) {
+      this.stopSeeding();
       this.tracker.stepDown();
       this.positions.clear();
       this.failbackPending.clear();
       this.masterAcks.clear();
     }
+  }
+
+  /** seedSlice seeds one slice of the takeover, and files the next on its own turn while some remain. */
+  private seedSlice(timer: LeaseTimer): void {
+    this.cancelSeeding = undefined;
+    if (this.tracker.seedSome(TAKEOVER_SLICE_LEASES)) return;
+    this.cancelSeeding = timer.after?.(0, () => this.seedSlice(timer));
+  }
+
+  private stopSeeding(): void {
+    this.cancelSeeding?.();
+    this.cancelSeeding = undefined;
+  }
+
+  /**
+   * electedFence is electedFenceUntil, once the takeover has seeded everything; before that, no
+   * end (a predecessor's master is fenced for now: the longest TTL of the registry is not known yet).
+   */
+  private electedFence(): number {
+    if (this.electedFenceUntil !== undefined) return this.electedFenceUntil;
+    if (this.tracker.isSeeding) return Number.POSITIVE_INFINITY;
+    this.electedFenceUntil = this.takeoverAt + this.tracker.ttlMax;
+    return this.electedFenceUntil;
   }
 
   /** onEvents keeps the tracker in step with the registry (call after the machine applied them). */
@@ -346,7 +400,7 @@ export class LeaseDriver {
   private masterAnswer(service: string, id: string, epoch: number, claim: MasterClaim, receivedAt: number): InstanceRole {
     const prev = this.masterAcks.get(service);
     if (claim.masterEpoch !== epoch) {
-      const fenceUntil = prev === undefined ? this.electedFenceUntil : prev.id === id ? 0 : fenceOf(prev, this.electedFenceUntil);
+      const fenceUntil = prev === undefined ? this.electedFence() : prev.id === id ? 0 : fenceOf(prev, this.electedFence());
       if (this.mono() < fenceUntil && this.opts.unsafeSkipMasterFence !== true) return "standby";
     }
     const until = receivedAt + claim.ttlMs;
@@ -407,7 +461,12 @@ export class LeaseDriver {
 
   private async check(): Promise<void> {
     if (!this.tracker.isLeading) return;
-    const work = this.tracker.due(this.mono(), this.opts.clusterNow());
+    const now = this.mono();
+    // While a takeover still seeds (a few turns), due() would seed the rest in one go, the stall the
+    // slices avoid: wait, unless a lease could have expired by now (none before the shortest TTL
+    // after the takeover). Reaps of long-critical instances wait those few turns too.
+    if (this.tracker.isSeeding && now < this.takeoverAt + TTL_MS_RANGE[0]) return;
+    const work = this.tracker.due(now, this.opts.clusterNow());
     try {
       if (work.expire.length > 0) {
         const res = await this.opts.propose(this.healthSet(work.expire));

@@ -94,6 +94,9 @@ export class LeaseTracker {
    */
   private readonly leases = new Map<string, Map<string, Lease>>();
   private leaseCount = 0;
+  /** seeding is the takeover still being seeded (beginTakeover): the live registry's instances, from `at`. */
+  private seeding: { readonly it: Iterator<LeaseSeed>; readonly at: number; readonly find?: (service: string, id: string) => LeaseSeed | undefined } | undefined;
+  private seededTtlMax = 0;
   /**
    * wakeups says when due() must look at a lease again (monotonic ms). Invariant: every lease that
    * may need work has an entry no later than the time it will need it; an entry may be early or
@@ -129,20 +132,70 @@ export class LeaseTracker {
    * for none), which the caller needs and would otherwise walk every instance again for.
    */
   becomeLeader(now: number, instances: Iterable<LeaseSeed>): number {
+    this.beginTakeover(now, instances);
+    this.seedSome(Number.POSITIVE_INFINITY);
+    return this.ttlMax;
+  }
+
+  /**
+   * beginTakeover is becomeLeader a slice at a time: the caller then calls seedSome (one slice per
+   * event-loop turn) until it answers true. With 100,000 instances the whole takeover holds the
+   * loop for ~70–100 ms, right when the new leader's first entries wait to commit; sliced, a
+   * failover is not slowed by the size of the registry. `instances` must read the live registry
+   * (not a copy) and `find` look an instance up in it (without `find`, only seedSome seeds).
+   *
+   * Until seeding ends, the table answers as if it were complete, with one bounded exception:
+   * - renew() of an instance not seeded yet seeds it first, from the registry: exact, since any
+   *   change to it since the takeover came as an event (below).
+   * - due() seeds everything left first: exact.
+   * - the exception: an instance not seeded yet whose change is observed is tracked from that
+   *   change as a new registration (its state at the takeover is gone by then), so its lease ends
+   *   later than it would have, by at most the seeding time; never sooner.
+   */
+  beginTakeover(now: number, instances: Iterable<LeaseSeed>, find?: (service: string, id: string) => LeaseSeed | undefined): void {
     this.leading = true;
     this.clear();
-    // The table is empty, so no lease is replaced: file each without looking for an old one.
-    let byId: Map<string, Lease> | undefined;
-    let ttlMax = 0;
-    for (const inst of instances) {
-      const lease = newLease(inst, now);
-      if (byId === undefined || this.leases.get(lease.service) !== byId) byId = this.byIdOf(lease.service);
-      if (!byId.has(lease.id)) this.leaseCount++;
-      byId.set(lease.id, lease);
-      this.refile(lease, lease.deadline);
-      if (lease.ttlMs > ttlMax) ttlMax = lease.ttlMs;
+    this.seeding = { it: instances[Symbol.iterator](), at: now, find };
+  }
+
+  /** isSeeding says whether a takeover (beginTakeover) still has instances to seed. */
+  get isSeeding(): boolean {
+    return this.seeding !== undefined;
+  }
+
+  /** ttlMax is the longest TTL among the instances the current takeover seeded (0 for none); final once isSeeding is false. */
+  get ttlMax(): number {
+    return this.seededTtlMax;
+  }
+
+  /** seedSome seeds up to `max` more instances of the takeover; it answers whether the takeover is complete. */
+  seedSome(max: number): boolean {
+    const s = this.seeding;
+    if (s === undefined) return true;
+    for (let n = 0; n < max; n++) {
+      const next = s.it.next();
+      if (next.done === true) {
+        this.seeding = undefined;
+        return true;
+      }
+      const { service, id } = next.value;
+      // Already tracked: seeded by a renewal, or tracked from a change, since the takeover began.
+      if (this.lookup(service, id) !== undefined) continue;
+      // Gone from the registry meanwhile (its service deleted while this walk was inside it).
+      if (s.find !== undefined && s.find(service, id) !== next.value) continue;
+      this.seed(next.value, s.at);
     }
-    return ttlMax;
+    return false;
+  }
+
+  /** seed tracks an instance as of the takeover at `at` (the table holds no lease for it). */
+  private seed(inst: LeaseSeed, at: number): Lease {
+    const lease = newLease(inst, at);
+    this.byIdOf(lease.service).set(lease.id, lease);
+    this.leaseCount++;
+    this.refile(lease, lease.deadline);
+    if (lease.ttlMs > this.seededTtlMax) this.seededTtlMax = lease.ttlMs;
+    return lease;
   }
 
   /** byIdOf is the service's inner map, made when missing. */
@@ -160,7 +213,16 @@ export class LeaseTracker {
     return this.leases.get(service)?.get(id);
   }
 
+  /** seedOnDemand seeds one instance of a takeover still seeding, when the registry has it. */
+  private seedOnDemand(service: string, id: string): Lease | undefined {
+    if (this.seeding?.find === undefined) return undefined;
+    const inst = this.seeding.find(service, id);
+    return inst === undefined ? undefined : this.seed(inst, this.seeding.at);
+  }
+
   private clear(): void {
+    this.seeding = undefined;
+    this.seededTtlMax = 0;
     this.leases.clear();
     this.leaseCount = 0;
     this.wakeups.clear();
@@ -227,7 +289,7 @@ export class LeaseTracker {
    */
   renew(now: number, service: string, id: string, status?: HeartbeatStatus): LeaseRenewal {
     if (!this.leading) return { ok: false, reason: "not-leader" };
-    const lease = this.lookup(service, id);
+    const lease = this.lookup(service, id) ?? this.seedOnDemand(service, id);
     if (lease === undefined) return { ok: false, reason: "not-found" };
     lease.deadline = now + lease.ttlMs;
     // Compare with the status a change still in flight will leave, not only with the replicated
@@ -254,6 +316,9 @@ export class LeaseTracker {
   due(now: number, clusterNow: number): LeaseWork {
     const work: LeaseWork = { expire: [], reap: [] };
     if (!this.leading) return work;
+    // Exact: whatever the takeover has not seeded yet is seeded first (the driver does not call
+    // due() while a takeover seeds, unless a lease could have expired by then).
+    this.seedSome(Number.POSITIVE_INFINITY);
     // Leases a full batch could not take are filed again for the next call.
     const later: Lease[] = [];
     while ((this.wakeups.peekKey() ?? Number.POSITIVE_INFINITY) <= now) {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { LEASE_CONFIRM_MS, LeaseDriver, type LeaseLeadership } from "../../../src/registry/lease-driver.js";
+import { LEASE_CONFIRM_MS, LeaseDriver, type LeaseLeadership, TAKEOVER_SLICE_LEASES } from "../../../src/registry/lease-driver.js";
 import type { OkResult } from "../../../src/registry/writer.js";
 import type { RegistryCommand } from "../../../src/registry/types.js";
+import { TTL_MS_RANGE } from "../../../src/registry/limits.js";
 import { instance } from "../../fixtures/registry.js";
 
 const inst = instance("a");
@@ -89,6 +90,56 @@ describe("lease driver", () => {
     driver.onRole(true);
     expect((await driver.renew([{ service: "web", id: "a", status: "", note: "" }])).map((a) => a.code)).toEqual(["unconfirmed"]);
     expect(reads).toBe(0);
+    driver.stop();
+  });
+
+  it("lease driver: a new leader seeds its leases TAKEOVER_SLICE_LEASES per timer turn, and a heartbeat meanwhile is answered", async () => {
+    const n = 3 * TAKEOVER_SLICE_LEASES + 10;
+    const all = Array.from({ length: n }, (_, i) => instance(`i${i}`));
+    const byId = new Map(all.map((i) => [i.id, i]));
+    const turns: (() => void)[] = [];
+    let check: (() => void) | undefined;
+    let mono = 0;
+    const driver = new LeaseDriver({
+      monoMs: () => mono,
+      registry: { eachInstance: () => byId.values(), instance: (service, id) => (service === "web" ? byId.get(id) : undefined) },
+      propose: async () => ({ ok: true, index: 7 }) as OkResult,
+      logger: { debug() {}, warn() {} },
+      leadership: { isLeader: () => true, readIndex: async () => 7 },
+      clusterNow: () => 0,
+      timer: {
+        every: (_ms, fn) => {
+          check = fn;
+          return () => {};
+        },
+        after: (_ms, fn) => {
+          turns.push(fn);
+          return () => turns.splice(turns.indexOf(fn), 1);
+        },
+      },
+    });
+    driver.start();
+    driver.onRole(true);
+    // One slice ran at once; the next waits for its turn.
+    expect(turns).toHaveLength(1);
+    // The periodic check leaves the seeding to its slices while no lease can have expired yet.
+    check?.();
+    (turns.shift() as () => void)();
+    expect(turns).toHaveLength(1);
+    // The last instance is not seeded yet, and its heartbeat is still answered.
+    const [answer] = await driver.renew([{ service: "web", id: `i${n - 1}`, status: "", note: "" }]);
+    expect(answer?.code).toBe("ok");
+    // At the shortest TTL after the takeover it seeds the rest itself: the filed slice finds nothing left.
+    mono = TTL_MS_RANGE[0];
+    check?.();
+    (turns.shift() as () => void)();
+    expect(turns).toHaveLength(0);
+    // Stepping down while a slice is filed cancels it.
+    driver.onRole(false);
+    driver.onRole(true);
+    expect(turns).toHaveLength(1);
+    driver.onRole(false);
+    expect(turns).toHaveLength(0);
     driver.stop();
   });
 });

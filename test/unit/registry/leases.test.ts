@@ -251,4 +251,100 @@ describe("lease tracker", () => {
     expect(t.due(0, 10).reap).toHaveLength(LEASE_REAP_BATCH_MAX);
     expect(t.due(0, 10).reap).toHaveLength(1);
   });
+
+  describe("a takeover seeded a slice at a time", () => {
+    /** liveRegistry is a registry as the driver hands it over: a live walk (services, then ids) and a lookup. */
+    function liveRegistry(...instances: Instance[]) {
+      const byService = new Map<string, Map<string, Instance>>();
+      for (const i of instances) {
+        if (!byService.has(i.service)) byService.set(i.service, new Map());
+        byService.get(i.service)?.set(i.id, i);
+      }
+      return {
+        byService,
+        *each(): Generator<Instance> {
+          for (const m of byService.values()) yield* m.values();
+        },
+        find: (service: string, id: string) => byService.get(service)?.get(id),
+      };
+    }
+
+    it("leases: seedSome seeds up to its count per call, and the longest TTL is known once all are seeded", () => {
+      const reg = liveRegistry(inst(), inst({ id: "b", ttlMs: 2 * TTL }), inst({ id: "c" }), inst({ service: "api" }), inst({ service: "api", id: "b" }));
+      const t = new LeaseTracker();
+      t.beginTakeover(100, reg.each(), reg.find);
+      expect([t.isLeading, t.isSeeding, t.size]).toEqual([true, true, 0]);
+      expect(t.seedSome(2)).toBe(false);
+      expect(t.size).toBe(2);
+      expect(t.seedSome(2)).toBe(false);
+      expect(t.seedSome(2)).toBe(true);
+      expect([t.isSeeding, t.size, t.ttlMax]).toEqual([false, 5, 2 * TTL]);
+      // Every lease runs from the takeover, not from when its slice ran.
+      expect(t.due(100 + TTL - 1, 0).expire).toEqual([]);
+      expect(t.due(100 + TTL, 0).expire.map((c) => `${c.service}/${c.id}`).sort()).toEqual(["api/a", "api/b", "web/a", "web/c"]);
+    });
+
+    it("leases: a renewal of an instance not seeded yet seeds it from the registry first; the walk then skips it", () => {
+      const reg = liveRegistry(inst(), inst({ id: "b" }));
+      const t = new LeaseTracker();
+      t.beginTakeover(0, reg.each(), reg.find);
+      const r = t.renew(3_000, "web", "b");
+      expect(r.ok && r.deadline).toBe(3_000 + TTL);
+      expect(t.renew(3_000, "web", "zz")).toEqual({ ok: false, reason: "not-found" });
+      expect(t.seedSome(10)).toBe(true);
+      expect(t.size).toBe(2);
+      expect(t.due(TTL, 0).expire.map((c) => c.id)).toEqual(["a"]);
+      expect(t.due(3_000 + TTL - 1, 0).expire.map((c) => c.id)).not.toContain("b");
+      expect(t.due(3_000 + TTL, 0).expire.map((c) => c.id)).toContain("b");
+    });
+
+    it("leases: an instance changed before it was seeded is tracked from the change, as a registration (later, never sooner)", () => {
+      const before = inst({ id: "b" });
+      const reg = liveRegistry(inst(), before);
+      const t = new LeaseTracker();
+      t.beginTakeover(0, reg.each(), reg.find);
+      expect(t.seedSome(1)).toBe(false);
+      const after = { ...before, health: "warning" as const, note: "slow", modIndex: 5 };
+      reg.byService.get("web")?.set("b", after);
+      t.observe(400, [put(after)]);
+      expect(t.seedSome(10)).toBe(true);
+      expect(t.size).toBe(2);
+      // Seeded all at once, b would keep the takeover's deadline (TTL); tracked from the change, it runs to 400 + TTL.
+      expect(t.due(TTL, 0).expire.map((c) => c.id)).toEqual(["a"]);
+      expect(t.due(400 + TTL, 0).expire.map((c) => c.id)).toEqual(["b"]);
+    });
+
+    it("leases: the instances of a service deleted while the walk was inside it are not seeded", () => {
+      const reg = liveRegistry(inst(), inst({ id: "b" }), inst({ id: "c" }), inst({ service: "api" }));
+      const t = new LeaseTracker();
+      t.beginTakeover(0, reg.each(), reg.find);
+      expect(t.seedSome(1)).toBe(false);
+      // The registry drops the service's record; the walk still holds the record's map of instances.
+      reg.byService.delete("web");
+      t.observe(1, [{ index: 9, kind: "service", type: "delete", name: "web" }]);
+      expect(t.seedSome(10)).toBe(true);
+      expect(t.size).toBe(1);
+      expect(t.renew(2, "api", "a").ok).toBe(true);
+      expect(t.renew(2, "web", "b")).toEqual({ ok: false, reason: "not-found" });
+    });
+
+    it("leases: due() seeds whatever is left first, so its answer is the whole table's (a reap included)", () => {
+      const reg = liveRegistry(inst(), inst({ id: "b", health: "critical", note: "down", deregisterCriticalAfterMs: 1_000, healthSince: 0 }));
+      const t = new LeaseTracker();
+      t.beginTakeover(0, reg.each(), reg.find);
+      expect(t.due(0, 1_000)).toEqual({ expire: [], reap: [{ service: "web", id: "b" }] });
+      expect([t.isSeeding, t.size]).toEqual([false, 2]);
+    });
+
+    it("leases: stepping down ends the seeding; becomeLeader replaces a takeover still seeding", () => {
+      const reg = liveRegistry(inst(), inst({ id: "b" }));
+      const t = new LeaseTracker();
+      t.beginTakeover(0, reg.each(), reg.find);
+      t.stepDown();
+      expect([t.isLeading, t.isSeeding, t.size]).toEqual([false, false, 0]);
+      t.beginTakeover(0, reg.each(), reg.find);
+      expect(t.becomeLeader(10, [inst({ service: "api" })])).toBe(TTL);
+      expect([t.isSeeding, t.size]).toEqual([false, 1]);
+    });
+  });
 });
