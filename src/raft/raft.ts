@@ -84,8 +84,6 @@ export class Raft {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
-  /** campaignHold: ticks this follower waits before it may campaign, after granting a pre-vote (yieldToPreVote). */
-  private campaignHold = 0;
   /** leadTransferee is the target of a pending leadership transfer. */
   leadTransferee: NodeId = NO_NODE;
   private transferElapsed = 0;
@@ -155,7 +153,6 @@ export class Raft {
     }
     this.lead = NO_NODE;
     this.electionElapsed = 0;
-    this.campaignHold = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
     this.leadTransferee = NO_NODE;
@@ -231,10 +228,6 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.campaignHold > 0) {
-      this.campaignHold--;
-      return;
-    }
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.hup(false);
@@ -280,38 +273,9 @@ export class Raft {
   peerDisconnected(id: NodeId): void {
     if (this.role !== Role.Follower || this.lead === NO_NODE || id !== this.lead || !this.promotable()) return;
     this.lead = NO_NODE;
-    const due = this.randomizedElectionTimeout - 1 - this.opts.random.nextInt(this.earlyCampaignJitterTicks());
+    const jitterTicks = Math.max(1, Math.floor(this.opts.electionTick / EARLY_CAMPAIGN_JITTER_DIVISOR));
+    const due = this.randomizedElectionTimeout - 1 - this.opts.random.nextInt(jitterTicks);
     this.electionElapsed = Math.max(this.electionElapsed, due);
-  }
-
-  /** earlyCampaignJitterTicks is the spread of early campaigns (EARLY_CAMPAIGN_JITTER_DIVISOR). */
-  private earlyCampaignJitterTicks(): number {
-    return Math.max(1, Math.floor(this.opts.electionTick / EARLY_CAMPAIGN_JITTER_DIVISOR));
-  }
-
-  /**
-   * yieldToPreVote gives the node whose pre-vote this one just granted the time to finish its
-   * election before this one campaigns: a follower postpones its own campaign until at least the
-   * jitter span (plus a random part of it) from now; a pre-candidate abandons its own pre-vote
-   * round (it changed no term or vote) and waits the same. The random part keeps two nodes that
-   * yielded to each other from campaigning together again. Without it, the two followers of a
-   * crashed leader, each granting the other's pre-vote within a round trip, both became candidates
-   * of the next term and split the vote, which cost a whole election timeout (2 of 8 SIGKILL
-   * failovers with a 100,000-instance registry: ~600 ms instead of ~250). Only timers and a
-   * pre-vote round change here, so safety does not depend on it; the cost is liveness when the
-   * granted node then fails to win: this one campaigns at most twice the jitter span later.
-   */
-  private yieldToPreVote(): void {
-    const jitter = this.earlyCampaignJitterTicks();
-    const holdTicks = jitter + this.opts.random.nextInt(jitter);
-    if (this.role === Role.PreCandidate) {
-      // Due at once when the hold ends (no leader is known, so no lease depends on this timer).
-      this.becomeFollower(this.term, NO_NODE);
-      this.electionElapsed = this.randomizedElectionTimeout;
-    }
-    // A separate counter, not electionElapsed: that one also says whether a leader was heard
-    // within the timeout (stepHigherTerm's lease), which a hold must not change.
-    if (this.role === Role.Follower) this.campaignHold = Math.max(this.campaignHold, holdTicks);
   }
 
   /** quorumActive says whether a quorum answered since the last check; it clears the marks. */
@@ -377,7 +341,7 @@ export class Raft {
       if (!pre) {
         this.electionElapsed = 0;
         this.vote = m.from;
-      } else this.yieldToPreVote();
+      }
     } else {
       this.send({ type: respType, to: m.from, term: this.term, reject: true });
     }
