@@ -139,6 +139,8 @@ export interface LeaseDriverOptions {
    * be caught as two masters at once.
    */
   readonly unsafeSkipMasterFence?: boolean;
+  /** takeoverSliceLeases is how many leases a takeover seeds per timer turn (default TAKEOVER_SLICE_LEASES; the simulator uses a few, so its small registries take several slices). */
+  readonly takeoverSliceLeases?: number;
 }
 
 /**
@@ -271,7 +273,7 @@ export class LeaseDriver {
   /** seedSlice seeds one slice of the takeover, and files the next on its own turn while some remain. */
   private seedSlice(timer: LeaseTimer): void {
     this.cancelSeeding = undefined;
-    if (this.tracker.seedSome(TAKEOVER_SLICE_LEASES)) return;
+    if (this.tracker.seedSome(this.opts.takeoverSliceLeases ?? TAKEOVER_SLICE_LEASES)) return;
     this.cancelSeeding = timer.after?.(0, () => this.seedSlice(timer));
   }
 

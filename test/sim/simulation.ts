@@ -39,6 +39,13 @@ const REGISTRY_T0_MS = 1_700_000_000_000;
 /** SIM_TICK_MS is one simulated tick in the nodes' virtual milliseconds (their read deadlines are counted in them). */
 const SIM_TICK_MS = 100;
 
+/**
+ * SIM_TAKEOVER_SLICE_LEASES: a new leader seeds its lease table 2 instances per timer turn, so the
+ * simulated registries (tens of instances) take several turns, and heartbeats, expiry checks,
+ * registrations and crashes land in the middle of a takeover (LeaseTracker.beginTakeover).
+ */
+const SIM_TAKEOVER_SLICE_LEASES = 2;
+
 /** silent is the simulated nodes' logger: a run's story is its seed, not its log lines. */
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -309,6 +316,7 @@ export class Simulation {
       leadership: node,
       monoMs: this.cfg.unsafeLeaseClock ? () => 2 * sched.nowMs : () => sched.nowMs,
       timer: sched,
+      takeoverSliceLeases: SIM_TAKEOVER_SLICE_LEASES,
       unsafeSkipMasterFence: this.cfg.unsafeMasterFence,
     });
     sm.onEvents = (events) => leases.onEvents(events);
