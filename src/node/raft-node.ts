@@ -560,6 +560,9 @@ export class RaftNode {
     if (this.snapshotJob || this.snapshotDone) return;
     const applied = this.raw.applied();
     if (this.opts.machine.applied !== applied) return;
+    // This runs after every ready: snapshotDue is false before half an interval anyway, so the
+    // phase (which reads the membership) is worked out only past that.
+    if (applied - this.lastSnapshotIndex < Math.ceil(this.snapshotEvery / 2)) return;
     if (!snapshotDue(applied, this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return;
     const m = this.opts.machine;
     this.snapshotJob = { index: applied, job: m.beginSnapshot?.() ?? wholeSnapshot(m.snapshot()) };
@@ -574,7 +577,7 @@ export class RaftNode {
    * leader there). Staggered, the leader and one follower form a quorum while the other snapshots.
    */
   private snapshotPhase(): number {
-    const voters = [...this.raw.status().voters].sort();
+    const voters = this.raw.status().voters; // sorted by id
     const k = voters.indexOf(this.opts.id);
     return k < 0 ? 0 : Math.floor((k * this.snapshotEvery) / voters.length);
   }

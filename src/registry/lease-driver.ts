@@ -252,15 +252,10 @@ export class LeaseDriver {
       const now = this.mono();
       this.takeoverAt = now;
       this.masterAcks.clear();
-      const timer = this.opts.timer ?? NODE_LEASE_TIMER;
-      if (timer.after === undefined) {
-        this.electedFenceUntil = now + this.tracker.becomeLeader(now, this.opts.registry.eachInstance());
-        return;
-      }
       const registry = this.opts.registry;
       this.tracker.beginTakeover(now, registry.eachInstance(), (service, id) => registry.instance(service, id));
       this.electedFenceUntil = undefined;
-      this.seedSlice(timer);
+      this.seedSlice(this.opts.timer ?? NODE_LEASE_TIMER);
     } else if (!isLeader && this.tracker.isLeading) {
       this.stopSeeding();
       this.tracker.stepDown();
@@ -270,10 +265,17 @@ export class LeaseDriver {
     }
   }
 
-  /** seedSlice seeds one slice of the takeover, and files the next on its own turn while some remain. */
+  /**
+   * seedSlice seeds one slice of the takeover, and files the next on its own turn while some remain
+   * (a timer without `after` gets everything in one slice).
+   */
   private seedSlice(timer: LeaseTimer): void {
     this.cancelSeeding = undefined;
-    if (this.tracker.seedSome(this.opts.takeoverSliceLeases ?? TAKEOVER_SLICE_LEASES)) return;
+    const max = timer.after === undefined ? Number.POSITIVE_INFINITY : (this.opts.takeoverSliceLeases ?? TAKEOVER_SLICE_LEASES);
+    if (this.tracker.seedSome(max)) {
+      this.electedFence();
+      return;
+    }
     this.cancelSeeding = timer.after?.(0, () => this.seedSlice(timer));
   }
 
@@ -283,8 +285,9 @@ export class LeaseDriver {
   }
 
   /**
-   * electedFence is electedFenceUntil, once the takeover has seeded everything; before that, no
-   * end (a predecessor's master is fenced for now: the longest TTL of the registry is not known yet).
+   * electedFence is electedFenceUntil, fixed once the takeover has seeded everything (by its last
+   * slice, or by due()); before that, no end (a predecessor's master is fenced for now: the longest
+   * TTL of the registry is not known yet).
    */
   private electedFence(): number {
     if (this.electedFenceUntil !== undefined) return this.electedFenceUntil;

@@ -191,11 +191,16 @@ export class LeaseTracker {
   /** seed tracks an instance as of the takeover at `at` (the table holds no lease for it). */
   private seed(inst: LeaseSeed, at: number): Lease {
     const lease = newLease(inst, at);
+    this.insert(lease);
+    if (lease.ttlMs > this.seededTtlMax) this.seededTtlMax = lease.ttlMs;
+    return lease;
+  }
+
+  /** insert adds a lease the table holds none for, and files its first look (refile). */
+  private insert(lease: Lease): void {
     this.byIdOf(lease.service).set(lease.id, lease);
     this.leaseCount++;
     this.refile(lease, lease.deadline);
-    if (lease.ttlMs > this.seededTtlMax) this.seededTtlMax = lease.ttlMs;
-    return lease;
   }
 
   /** byIdOf is the service's inner map, made when missing. */
@@ -238,9 +243,7 @@ export class LeaseTracker {
   /** track puts a new lease in the table (replacing one of the same instance) and files its first look (refile). */
   private track(lease: Lease): void {
     this.untrack(lease.service, lease.id);
-    this.byIdOf(lease.service).set(lease.id, lease);
-    this.leaseCount++;
-    this.refile(lease, lease.deadline);
+    this.insert(lease);
   }
 
   /** untrack forgets a lease; its filed looks become stale and are dropped when they come up. */

@@ -9,10 +9,10 @@
  *   npx tsx test/bench/raft/kill-teardown.ts [--sizes 0,200,800] [--rounds 5] [--json out.json]
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { parseArgs } from "node:util";
-import { machineInfo } from "../registry/procs.js";
+import { machineInfo, rssBytesOf } from "../registry/procs.js";
 import { median } from "./stats.js";
 import { trackChild } from "./reaper.js";
 
@@ -44,12 +44,6 @@ const rounds = Number(values.rounds);
 for (const s of sizes) if (!Number.isInteger(s) || s < 0 || s > SIZE_MIB_MAX) throw new RangeError(`--sizes: whole MiB in [0, ${SIZE_MIB_MAX}], got ${s}`);
 if (!Number.isInteger(rounds) || rounds < 1 || rounds > ROUNDS_MAX) throw new RangeError(`--rounds: 1 to ${ROUNDS_MAX}, got ${values.rounds}`);
 
-/** rssMiBOf reads a process's resident set from /proc. */
-function rssMiBOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : Number.NaN;
-}
-
 /** oneKill spawns a child of `mib`, SIGKILLs it once connected, and answers its RSS and the close delay. */
 async function oneKill(mib: number): Promise<{ rssMiB: number; closeMs: number }> {
   const server = createServer();
@@ -70,7 +64,7 @@ async function oneKill(mib: number): Promise<{ rssMiB: number; closeMs: number }
     trackChild(child);
     const sock = await connected;
     await new Promise((r) => setTimeout(r, SETTLE_MS));
-    const rssMiB = rssMiBOf(child.pid as number);
+    const rssMiB = Math.round(rssBytesOf(child.pid as number) / 1_048_576);
     sock.on("error", () => {});
     const closed = new Promise<number>((resolve) => sock.once("close", () => resolve(performance.now())));
     const t0 = performance.now();
