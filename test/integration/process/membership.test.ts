@@ -236,11 +236,14 @@ describe("wiped node", () => {
   const founders = ["n1", "n2", "n3"];
   beforeAll(async () => {
     // A snapshot every 100 entries, so that after > 300 writes the leader's log no longer reaches
-    // back to index 1 and a node with an empty log can only catch up through a snapshot.
+    // back to index 1 and a node with an empty log can only catch up through a snapshot. Members
+    // snapshot at staggered indexes (up to two thirds of an interval past each multiple), so 400
+    // writes put every member's latest snapshot at 300 or more (with 350, a leader whose phase is
+    // 66 had its latest at 274: a CI failure).
     c = await ProcessCluster.create({ size: 3, env: { RAFTMESH_SNAPSHOT_ENTRIES: "100" } });
     c.startAll();
     await c.waitForLeader();
-    for (let batch = 0; batch < 35; batch++) {
+    for (let batch = 0; batch < 40; batch++) {
       await Promise.all(
         Array.from({ length: 10 }, (_, j) => {
           const i = batch * 10 + j;
