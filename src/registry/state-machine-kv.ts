@@ -1,7 +1,9 @@
 /**
- * The registry's key-value store: a map for lookups plus the keys in sorted order for prefix
- * lists and prefix deletes. Keys sort by UTF-16 code units (JavaScript's `<`), the same on every node.
+ * The registry's key-value store: a map for lookups plus the keys in sorted order (SortedKeys, a
+ * two-level B+ tree) for prefix lists and prefix deletes. Keys sort by UTF-16 code units
+ * (JavaScript's `<`), the same on every node.
  */
+import { SortedKeys } from "./sorted-keys.js";
 import type { KvCompare, KvEntry } from "./types.js";
 
 /** KvPage is one page of a list. */
@@ -14,7 +16,7 @@ export interface KvPage {
 /** KvStore holds the entries. Invariant: `sorted` holds exactly the keys of `entries`, ascending. */
 export class KvStore {
   private readonly entries = new Map<string, KvEntry>();
-  private sorted: string[] = [];
+  private readonly sorted = new SortedKeys();
 
   get size(): number {
     return this.entries.size;
@@ -28,7 +30,7 @@ export class KvStore {
   put(key: string, value: string, index: number): KvEntry {
     const prev = this.entries.get(key);
     const entry: KvEntry = { key, value, createIndex: prev?.createIndex ?? index, modIndex: index, version: (prev?.version ?? 0) + 1 };
-    if (!prev) this.sorted.splice(this.lowerBound(key), 0, key);
+    if (!prev) this.sorted.insert(key);
     this.entries.set(key, entry);
     return entry;
   }
@@ -38,18 +40,14 @@ export class KvStore {
     const prev = this.entries.get(key);
     if (!prev) return undefined;
     this.entries.delete(key);
-    this.sorted.splice(this.lowerBound(key), 1);
+    this.sorted.delete(key);
     return prev;
   }
 
   /** deletePrefix removes every key starting with `prefix` and returns their last entries in key order. */
   deletePrefix(prefix: string): KvEntry[] {
-    const from = this.lowerBound(prefix);
-    let to = from;
-    while (to < this.sorted.length && this.sorted[to]!.startsWith(prefix)) to++;
-    const keys = this.sorted.splice(from, to - from);
     const out: KvEntry[] = [];
-    for (const k of keys) {
+    for (const k of this.sorted.deletePrefix(prefix)) {
       out.push(this.entries.get(k)!);
       this.entries.delete(k);
     }
@@ -58,35 +56,34 @@ export class KvStore {
 
   /** list returns up to `limit` entries whose key starts with `prefix` and sorts after `startAfter`, in key order. */
   list(prefix: string, startAfter: string | undefined, limit: number): KvPage {
-    let i = this.lowerBound(prefix);
-    if (startAfter !== undefined && startAfter >= prefix) {
-      i = this.lowerBound(startAfter);
-      if (this.sorted[i] === startAfter) i++;
-    }
+    const from = startAfter !== undefined && startAfter >= prefix ? startAfter : prefix;
     const entries: KvEntry[] = [];
-    for (; i < this.sorted.length && this.sorted[i]!.startsWith(prefix); i++) {
+    for (const k of this.sorted.from(from)) {
+      if (k === startAfter) continue;
+      if (!k.startsWith(prefix)) break;
       if (entries.length >= limit) return { entries, more: true };
-      entries.push(this.entries.get(this.sorted[i]!)!);
+      entries.push(this.entries.get(k)!);
     }
     return { entries, more: false };
   }
 
   /** all returns every entry in key order. */
   all(): KvEntry[] {
-    return this.sorted.map((k) => this.entries.get(k)!);
+    return this.sorted.toArray().map((k) => this.entries.get(k)!);
   }
 
   /** load replaces the contents with entries given in ascending key order (a snapshot's). */
   load(entries: readonly KvEntry[]): void {
     this.entries.clear();
-    this.sorted = new Array<string>(entries.length);
+    const keys = new Array<string>(entries.length);
     let prev: string | undefined;
     entries.forEach((e, i) => {
       if (prev !== undefined && !(prev < e.key)) throw new Error(`kv keys out of order: ${JSON.stringify(prev)} then ${JSON.stringify(e.key)}`);
       prev = e.key;
-      this.sorted[i] = e.key;
+      keys[i] = e.key;
       this.entries.set(e.key, e);
     });
+    this.sorted.load(keys);
   }
 
   /** compare evaluates one transaction condition; a missing key has value "", indexes 0 and version 0. */
@@ -100,17 +97,6 @@ export class KvStore {
     const have = e === undefined ? 0 : c.target === "mod" ? e.modIndex : c.target === "create" ? e.createIndex : e.version;
     const want = c.number ?? 0;
     return holds(c.op, have < want ? -1 : have > want ? 1 : 0);
-  }
-
-  private lowerBound(key: string): number {
-    let lo = 0;
-    let hi = this.sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.sorted[mid]! < key) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 }
 

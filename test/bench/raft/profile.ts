@@ -1,7 +1,7 @@
 /**
  * npm run bench:raft-profile: a 3-node raftmesh cluster whose agents run under `node --cpu-prof`,
  * (through a preload, since NODE_OPTIONS refuses --cpu-prof), a closed loop of 256-byte puts to the leader at one concurrency, then a clean stop (so V8 writes
- * the profiles) and a table of the leader's top frames by self time, counted over the load window
+ * the profiles) and a table of the leader's and one follower's top frames by self time, counted over the load window
  * only (V8's profile clock and process.hrtime are both CLOCK_MONOTONIC on Linux), plus every
  * node's CPU over the window from /proc.
  *
@@ -161,11 +161,15 @@ try {
     );
   }
   for (const id of pc.runningIds()) await pc.stop(id);
-  const leaderPid = pids.get(leader) as number;
-  const file = readdirSync(out).find((f) => f === `${leaderPid}.cpuprofile`);
-  if (!file) throw new Error(`no profile for the leader (pid ${leaderPid}) in ${out}`);
-  const profile = JSON.parse(readFileSync(join(out, file), "utf8")) as Profile;
-  console.log(`\nleader ${leader} profile ${join(out, file)}\n${table(profile, fromUs, toUs)}`);
+  // The leader first, then one follower: a follower's cost per put is paid twice in a 3-node cluster.
+  const follower = [...pids.keys()].find((id) => id !== leader) as string;
+  for (const [role, id] of [["leader", leader], ["follower", follower]] as const) {
+    const pid = pids.get(id) as number;
+    const file = readdirSync(out).find((f) => f === `${pid}.cpuprofile`);
+    if (!file) throw new Error(`no profile for the ${role} (pid ${pid}) in ${out}`);
+    const profile = JSON.parse(readFileSync(join(out, file), "utf8")) as Profile;
+    console.log(`\n${role} ${id} profile ${join(out, file)}\n${table(profile, fromUs, toUs)}`);
+  }
 } finally {
   await pc.cleanup();
 }
