@@ -80,16 +80,43 @@ const buildInstance = new Function("o", `return { ${INSTANCE_FIELDS.map((f) => `
   o: Instance,
 ) => Instance;
 
-/** compactInstance is the record to store for `i`: the same values in the compact layout, repeated strings shared. */
+/** buildInstanceFrom is buildInstance reading the values by position (INSTANCE_FIELDS order) from an array. */
+const buildInstanceFrom = new Function("v", `return { ${INSTANCE_FIELDS.map((f, k) => `${JSON.stringify(f.name)}: v[${k}]`).join(", ")} };`) as (
+  values: readonly unknown[],
+) => Instance;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * shareValues replaces, in place, the fields of a record just built by one of the literals above
+ * with their shared copies (same shape: a string for a string, a list for a list). Tags and
+ * metadata are copied (shared) as copyRecord would copy them.
+ */
+function shareValues(c: Mutable<Instance>, pool: StringPool): Instance {
+  c.service = pool.intern(c.service);
+  c.zone = pool.intern(c.zone);
+  c.note = pool.intern(c.note);
+  c.maintenanceReason = pool.intern(c.maintenanceReason);
+  c.tags = pool.tags(c.tags);
+  c.metadata = pool.metadata(c.metadata);
+  return c;
+}
+
+/**
+ * compactInstance is the record to store for `i`: the same values in the compact layout, repeated
+ * strings shared. Not `buildInstance({ ...i, service: … })`: that spread built a second 20-field
+ * object per instance, a tenth of a learner's restore.
+ */
 export function compactInstance(i: Instance, pool: StringPool): Instance {
-  // The literal settles field order; tags and metadata are copied (shared) as copyRecord would copy them.
-  return buildInstance({
-    ...i,
-    service: pool.intern(i.service),
-    zone: pool.intern(i.zone),
-    note: pool.intern(i.note),
-    maintenanceReason: pool.intern(i.maintenanceReason),
-    tags: pool.tags(i.tags),
-    metadata: pool.metadata(i.metadata),
-  });
+  return shareValues(buildInstance(i), pool);
+}
+
+/** compactInstanceFrom is compactInstance of the record whose values, in INSTANCE_FIELDS order, are `values` (a snapshot row once checked). */
+export function compactInstanceFrom(values: readonly unknown[], pool: StringPool): Instance {
+  return shareValues(buildInstanceFrom(values), pool);
+}
+
+/** instanceFrom is the record whose values, in INSTANCE_FIELDS order, are `values`, nothing shared. */
+export function instanceFrom(values: readonly unknown[]): Instance {
+  return buildInstanceFrom(values);
 }

@@ -642,7 +642,9 @@ export class RegistryStateMachine implements StateMachine {
   }
 
   private *restoreSteps(data: Uint8Array, sliceRows: number): Generator<void, void, void> {
-    const reader = new SnapshotReader(data, sliceRows);
+    // The reader makes each record compact as it reads it (the pool); a snapshot it cannot read a
+    // slice at a time is decoded whole, records not compact: those are made compact here.
+    const reader = new SnapshotReader(data, sliceRows, this.pool);
     let s: SnapshotState | undefined;
     while ((s = reader.step()) === undefined) yield;
     const services = new Map<string, ServiceRecord>();
@@ -651,7 +653,7 @@ export class RegistryStateMachine implements StateMachine {
     for (const { service, master, instances } of s.services) {
       const byId = new Map<string, Instance>();
       for (const i of instances) {
-        byId.set(i.id, compactInstance(i, this.pool));
+        byId.set(i.id, reader.compact ? i : compactInstance(i, this.pool));
         if (--budget > 0) continue;
         budget = sliceRows;
         yield;

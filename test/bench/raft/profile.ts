@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { ProcessCluster } from "../../integration/harness/process-cluster.js";
 import { runLoad } from "./load.js";
 import { procCpuSeconds } from "./proc-cpu.js";
-import { formatTable } from "./stats.js";
+import { type Profile, profileTable } from "./profile-table.js";
 
 /** PRELOAD starts V8's profiler in each agent (see the file). */
 const PRELOAD = fileURLToPath(new URL("./cpu-profile-preload.mjs", import.meta.url));
@@ -36,89 +36,6 @@ const durationMs = Number(values.seconds) * 1000;
 const top = Number(values.top);
 const out = values.out ?? join(tmpdir(), `raftmesh-prof-${process.pid}`);
 mkdirSync(out, { recursive: true });
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  startTime: number;
-  endTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** frameLabel names a frame by function, file (shortened) and line. */
-function frameLabel(f: ProfileNode["callFrame"]): string {
-  const url = f.url
-    .replace(/^file:\/\//, "")
-    .replace(/.*\/node_modules\//, "")
-    .replace(/.*\/(src|test)\//, "$1/");
-  const name = f.functionName || "(anonymous)";
-  return url ? `${name} ${url}:${f.lineNumber + 1}` : name;
-}
-
-/** area groups a frame into the part of the stack it belongs to. */
-function area(f: ProfileNode["callFrame"]): string {
-  const u = f.url;
-  if (!u) return f.functionName.startsWith("(") ? f.functionName : "(native)";
-  if (u.includes("@grpc")) return "grpc-js";
-  if (u.includes("node_modules/")) return u.replace(/.*node_modules\/((@[^/]+\/)?[^/]+).*/, "$1");
-  if (u.startsWith("node:")) return u.replace(/^node:(internal\/)?([^/]+).*/, "node:$2");
-  const m = u.match(/\/src\/([^/]+)\//);
-  return m ? `src/${m[1]}` : "other";
-}
-
-/** selfTimes sums each node's self time (µs) over samples whose time falls in [fromUs, toUs]. */
-function selfTimes(p: Profile, fromUs: number, toUs: number): { byNode: Map<number, number>; totalUs: number } {
-  const byNode = new Map<number, number>();
-  let t = p.startTime;
-  let totalUs = 0;
-  for (let i = 0; i < p.samples.length; i++) {
-    const dt = p.timeDeltas[i] ?? 0;
-    t += dt;
-    if (t < fromUs || t > toUs) continue;
-    // A sample's weight is the time to the next sample (the last one gets the mean interval).
-    const next = p.timeDeltas[i + 1] ?? dt;
-    const id = p.samples[i] as number;
-    byNode.set(id, (byNode.get(id) ?? 0) + next);
-    totalUs += next;
-  }
-  return { byNode, totalUs };
-}
-
-function table(p: Profile, fromUs: number, toUs: number): string {
-  const nodes = new Map(p.nodes.map((n) => [n.id, n]));
-  const { byNode, totalUs } = selfTimes(p, fromUs, toUs);
-  const byFrame = new Map<string, number>();
-  const byArea = new Map<string, number>();
-  for (const [id, us] of byNode) {
-    const f = (nodes.get(id) as ProfileNode).callFrame;
-    const label = frameLabel(f);
-    byFrame.set(label, (byFrame.get(label) ?? 0) + us);
-    byArea.set(area(f), (byArea.get(area(f)) ?? 0) + us);
-  }
-  const idle = byFrame.get("(idle)") ?? 0;
-  const busy = totalUs - idle;
-  const pct = (us: number) => Math.round((1000 * us) / totalUs) / 10;
-  const busyPct = (us: number) => Math.round((1000 * us) / Math.max(1, busy)) / 10;
-  const frames = [...byFrame].sort((a, b) => b[1] - a[1]).slice(0, top);
-  const areas = [...byArea].sort((a, b) => b[1] - a[1]);
-  return [
-    `window ${(totalUs / 1e6).toFixed(2)} s, busy ${(busy / 1e6).toFixed(2)} s (${pct(busy)} %)`,
-    formatTable(
-      ["self % of window", "% of busy", "frame"],
-      frames.map(([label, us]) => [pct(us), label === "(idle)" ? "-" : busyPct(us), label]),
-    ),
-    "",
-    formatTable(
-      ["self % of window", "% of busy", "area"],
-      areas.map(([a, us]) => [pct(us), a === "(idle)" ? "-" : busyPct(us), a]),
-    ),
-  ].join("\n");
-}
 
 /** counters reads the counts this table reports from a node's /metrics: synced writes and acknowledged appends. */
 async function counters(adminPort: number): Promise<{ fsyncs: number; appendAcks: number }> {
@@ -168,7 +85,7 @@ try {
     const file = readdirSync(out).find((f) => f === `${pid}.cpuprofile`);
     if (!file) throw new Error(`no profile for the ${role} (pid ${pid}) in ${out}`);
     const profile = JSON.parse(readFileSync(join(out, file), "utf8")) as Profile;
-    console.log(`\n${role} ${id} profile ${join(out, file)}\n${table(profile, fromUs, toUs)}`);
+    console.log(`\n${role} ${id} profile ${join(out, file)}\n${profileTable(profile, fromUs, toUs, top)}`);
   }
 } finally {
   await pc.cleanup();

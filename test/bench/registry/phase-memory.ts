@@ -7,6 +7,7 @@
  * it has applied the leader's commit index is measured (it must catch up through a snapshot,
  * since the leader's log was compacted every RAFTMESH_SNAPSHOT_ENTRIES entries).
  */
+import { fileURLToPath } from "node:url";
 import { RaftmeshClient } from "../../../src/client/index.js";
 import { runLoad } from "../raft/load.js";
 import { waitFor } from "../../integration/harness/process-cluster.js";
@@ -27,6 +28,8 @@ const CONVERGE_MS_MAX = 60_000;
 const LEARNER_JOIN_WAIT_MS = 60_000;
 /** LEARNER_CATCHUP_MS_MAX bounds the learner's catch-up. */
 const LEARNER_CATCHUP_MS_MAX = 180_000;
+/** LEARNER_PROF_PRELOAD starts V8's profiler in the learner when LEARNER_PROF_DIR is set. */
+const LEARNER_PROF_PRELOAD = fileURLToPath(new URL("../raft/cpu-profile-preload.mjs", import.meta.url));
 /** LEARNER_ID is the joining node's id. */
 const LEARNER_ID = "n4";
 /** KV_VALUE_PAD makes each key's value about 100 bytes. */
@@ -150,7 +153,10 @@ export async function runMemoryPhase(c: BenchCluster, o: MemoryOptions, log: (li
 async function learnerCatchUp(c: BenchCluster, leader: string, log: (line: string) => void): Promise<LearnerCatchUp> {
   await c.pc.allocate(LEARNER_ID);
   // The line we wait for is logged at info; the benchmark's agents otherwise log warnings only.
-  c.pc.start(LEARNER_ID, { RAFTMESH_LOG_LEVEL: "info" });
+  // LEARNER_PROF_DIR (env) runs the learner under V8's profiler (the preload of bench:raft-profile) and stops it cleanly after the measurement, so the profile is written there.
+  const profDir = process.env.LEARNER_PROF_DIR;
+  const profEnv: Record<string, string> = profDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${LEARNER_PROF_PRELOAD}`, RAFTMESH_BENCH_CPU_PROF_DIR: profDir } : {};
+  c.pc.start(LEARNER_ID, { RAFTMESH_LOG_LEVEL: "info", ...profEnv });
   await waitFor(`${LEARNER_ID} to wait in join mode`, async () => (await c.pc.logOf(LEARNER_ID)).includes("waiting for the leader to add this node"), LEARNER_JOIN_WAIT_MS);
   const pid = c.trackPid(LEARNER_ID);
   const targetIndex = (await c.pc.client(leader).status()).commit;
@@ -162,6 +168,7 @@ async function learnerCatchUp(c: BenchCluster, leader: string, log: (line: strin
   const st = await c.pc.client(LEARNER_ID).status();
   const learner = { targetIndex, catchUpMs, snapshotIndex: st.snapshotIndex, rssBytes: rssBytesOf(pid) };
   log(`  learner ${LEARNER_ID} applied ${targetIndex} ${Math.round(catchUpMs)} ms after being added (snapshot index ${st.snapshotIndex})`);
+  if (profDir) await c.pc.stop(LEARNER_ID);
   return learner;
 }
 

@@ -47,4 +47,16 @@ describe("object shapes", () => {
     expect(registered.length).toBe(INSTANCES);
     expect(registered.filter((r) => !haveSameMap(r, registered[0])).length).toBe(0);
   });
+
+  it("shapes: instance records restored from a snapshot share the hidden class of records stored by registrations", () => {
+    const sm = filled();
+    const restored = new RegistryStateMachine();
+    // beginRestore is what a learner runs (the sliced reader makes records compact as it reads them).
+    const job = restored.beginRestore(sm.snapshot(), 50);
+    while (!job.step()) {}
+    const stored = sm.allInstances();
+    const back = restored.allInstances();
+    expect(back).toEqual(stored);
+    expect(back.filter((i) => !haveSameMap(i, stored[0])).length).toBe(0);
+  });
 });
