@@ -7,9 +7,11 @@
  * it has applied the leader's commit index is measured (it must catch up through a snapshot,
  * since the leader's log was compacted every RAFTMESH_SNAPSHOT_ENTRIES entries).
  */
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { RaftmeshClient } from "../../../src/client/index.js";
 import { runLoad } from "../raft/load.js";
+import { procCpuSeconds } from "../raft/proc-cpu.js";
 import { waitFor } from "../../integration/harness/process-cluster.js";
 import type { BenchCluster } from "./cluster.js";
 import { instanceSpec, TTL_MS_LONG } from "./instances.js";
@@ -28,6 +30,8 @@ const CONVERGE_MS_MAX = 60_000;
 const LEARNER_JOIN_WAIT_MS = 60_000;
 /** LEARNER_CATCHUP_MS_MAX bounds the learner's catch-up. */
 const LEARNER_CATCHUP_MS_MAX = 180_000;
+/** REST_CPU_WINDOW_MS: the members' CPU is sampled over this long before the learner is added. */
+const REST_CPU_WINDOW_MS = 2_000;
 /** LEARNER_PROF_PRELOAD starts V8's profiler in the learner when LEARNER_PROF_DIR is set. */
 const LEARNER_PROF_PRELOAD = fileURLToPath(new URL("../raft/cpu-profile-preload.mjs", import.meta.url));
 /** LEARNER_ID is the joining node's id. */
@@ -64,6 +68,9 @@ export interface LearnerCatchUp {
   /** snapshotIndex is the learner's snapshot index after catching up (> 0: it was installed from a snapshot). */
   readonly snapshotIndex: number;
   readonly rssBytes: number;
+  /** receivedMs, installedMs: when the learner's log says it had the whole snapshot, and had installed it, in ms after the add (from its pino times; absent when not logged). */
+  readonly receivedMs?: number;
+  readonly installedMs?: number;
 }
 
 /** MemoryReport is the phase's result. */
@@ -159,15 +166,28 @@ async function learnerCatchUp(c: BenchCluster, leader: string, log: (line: strin
   c.pc.start(LEARNER_ID, { RAFTMESH_LOG_LEVEL: "info", ...profEnv });
   await waitFor(`${LEARNER_ID} to wait in join mode`, async () => (await c.pc.logOf(LEARNER_ID)).includes("waiting for the leader to add this node"), LEARNER_JOIN_WAIT_MS);
   const pid = c.trackPid(LEARNER_ID);
+  // The members' CPU at rest just before the add: whatever they still do competes with the learner for the cores.
+  const members = [...c.pids].filter(([id]) => id !== LEARNER_ID);
+  const cpu0 = members.map(([, p]) => procCpuSeconds(p));
+  await sleep(REST_CPU_WINDOW_MS);
+  const restCpu = members.map(([id, p], k) => `${id} ${Math.round((100 * (procCpuSeconds(p) - (cpu0[k] as number))) / (REST_CPU_WINDOW_MS / 1000))} %`);
+  log(`  members' CPU at rest before the add (${REST_CPU_WINDOW_MS} ms): ${restCpu.join(", ")}; load average ${loadavg()[0]?.toFixed(2)}`);
   const targetIndex = (await c.pc.client(leader).status()).commit;
   const start = performance.now();
+  const startWallMs = Date.now();
   await c.pc.client(leader).addMember({ id: LEARNER_ID, peer: c.pc.peer(LEARNER_ID), api: c.pc.api(LEARNER_ID), learner: true }, { deadlineMs: 10_000 });
   const waitedMs = await waitApplied(c, [LEARNER_ID], targetIndex, LEARNER_CATCHUP_MS_MAX);
   if (Number.isNaN(waitedMs)) throw new Error(`${LEARNER_ID} did not apply index ${targetIndex} within ${LEARNER_CATCHUP_MS_MAX} ms`);
   const catchUpMs = performance.now() - start;
   const st = await c.pc.client(LEARNER_ID).status();
-  const learner = { targetIndex, catchUpMs, snapshotIndex: st.snapshotIndex, rssBytes: rssBytesOf(pid) };
-  log(`  learner ${LEARNER_ID} applied ${targetIndex} ${Math.round(catchUpMs)} ms after being added (snapshot index ${st.snapshotIndex})`);
+  const logText = await c.pc.logOf(LEARNER_ID);
+  const loggedAt = (msg: string) => {
+    const line = logText.split("\n").find((l) => l.includes(`"msg":"${msg}"`));
+    const time = line === undefined ? undefined : (JSON.parse(line) as { time?: number }).time;
+    return time === undefined ? undefined : time - startWallMs;
+  };
+  const learner = { targetIndex, catchUpMs, snapshotIndex: st.snapshotIndex, rssBytes: rssBytesOf(pid), receivedMs: loggedAt("snapshot received"), installedMs: loggedAt("installed snapshot from leader") };
+  log(`  learner ${LEARNER_ID} applied ${targetIndex} ${Math.round(catchUpMs)} ms after being added (snapshot index ${st.snapshotIndex}; snapshot received at ${learner.receivedMs} ms, installed at ${learner.installedMs} ms)`);
   if (profDir) await c.pc.stop(LEARNER_ID);
   return learner;
 }
