@@ -4,7 +4,7 @@ import { Role } from "../raft/index.js";
 
 /** StatusSources are what a node's status is assembled from. */
 export interface StatusSources {
-  readonly node: Pick<RaftNode, "status" | "snapshotIndex">;
+  readonly node: Pick<RaftNode, "status" | "snapshotIndex" | "appliedIndex">;
   readonly clusterId: string;
   readonly version: string;
   readonly addressOf: (id: string) => { api: string } | undefined;
@@ -21,7 +21,9 @@ export function nodeStatus(src: StatusSources): NodeStatusMsg {
     leader: st.lead,
     term: st.term,
     commit: st.commit,
-    applied: st.applied,
+    // The machine's, not the core's: during a snapshot install the core's runs ahead of the state (a
+    // learner reported the leader's commit as applied 2 s before its registry held it).
+    applied: src.node.appliedIndex(),
     lastIndex: st.lastIndex,
     voters: [...st.voters],
     learners: [...st.learners],

@@ -212,6 +212,15 @@ export class RaftNode {
     return this.raw.status();
   }
 
+  /**
+   * appliedIndex is the state machine's applied index: what reads and status report. The core's
+   * status().applied jumps to a leader's snapshot index as soon as the snapshot is stepped in,
+   * while the machine installs it slice by slice for a second or more after that.
+   */
+  appliedIndex(): LogIndex {
+    return this.opts.machine.applied;
+  }
+
   /** snapshotIndex is the index of the latest snapshot this node holds (0 when none). */
   snapshotIndex(): LogIndex {
     return this.lastSnapshotIndex;
