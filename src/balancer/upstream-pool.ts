@@ -267,10 +267,10 @@ export class UpstreamPools {
     wake(p);
   }
 
-  /** retain drains every pool whose key is not in live. */
-  retain(live: ReadonlySet<string>): void {
+  /** retain drains every pool whose key is not live (O(pools): nothing to do without traffic). */
+  retain(isLive: (key: string) => boolean): void {
     for (const [key, p] of this.pools) {
-      if (live.has(key)) continue;
+      if (isLive(key)) continue;
       this.pools.delete(key);
       p.draining = true;
       closeIdle(p);

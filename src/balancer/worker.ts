@@ -80,7 +80,7 @@ port.on("message", (m: ToWorker) => {
     const changes = routes.apply(m);
     for (const c of changes) if (c.masterLost) for (const l of tcp) if (l.service === c.service) l.cutMaster(c.masterLost);
     for (const l of tcp) l.prune();
-    pools.retain(routes.liveKeys());
+    pools.retain((key) => routes.isLive(key));
     return;
   }
   if (m.t === "tls") {
