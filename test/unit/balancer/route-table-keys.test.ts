@@ -17,11 +17,11 @@ const PORTS = [80, 81];
 function table(name: string, endpoints: readonly { id: string; address: string; port: number }[]): WireTable {
   return {
     name,
-    mode: "load-balanced",
+    mode: "active-active",
     config: DEFAULT_BALANCER_CONFIG,
     endpoints: endpoints.map((e) => ({ ...e, weight: 1, priority: 0, zone: "", health: "passing" as const })),
     master: undefined,
-  } as WireTable;
+  };
 }
 
 /** plainLiveKeys is the old rule: the key of every endpoint of every route the table holds. */
