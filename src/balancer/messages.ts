@@ -4,7 +4,7 @@
  */
 import type { ServiceMode } from "../registry/types.js";
 import type { WorkerTls } from "./tls.js";
-import type { ServiceTable } from "./types.js";
+import type { Endpoint, ServiceTable } from "./types.js";
 
 /** WireTable is a service's table as the feed sends it: the balancer's table and the service's mode. */
 export type WireTable = ServiceTable & {
@@ -46,9 +46,24 @@ export interface WorkerInit {
   readonly tls?: WorkerTls;
 }
 
-/** ToWorker: full replaces every table; otherwise tables are put and removed are deleted. */
+/**
+ * WirePatch changes some endpoints of a service whose whole table the worker already has (the feed
+ * sends one only for a service it sent a table of since its last full message): `put` adds or
+ * replaces endpoints by id, `removed` drops ids. Config and master changes always come as whole
+ * tables. A patch costs its own endpoints, where a whole table cost the service's every instance
+ * per change: with services of hundreds of instances that was most of a registration's cost.
+ */
+export interface WirePatch {
+  readonly name: string;
+  readonly put: readonly Endpoint[];
+  readonly removed: readonly string[];
+  /** instanceSlots are [endpoint id, stats slot] pairs of put endpoints the worker has not been sent before. */
+  readonly instanceSlots?: readonly (readonly [string, number])[];
+}
+
+/** ToWorker: full replaces every table; otherwise tables are put, removed are deleted and patches change endpoints of known tables. */
 export type ToWorker =
-  | { readonly t: "tables"; readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }
+  | { readonly t: "tables"; readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[]; readonly patches?: readonly WirePatch[] }
   | { readonly t: "tls"; readonly tls: WorkerTls }
   | { readonly t: "stop" };
 

@@ -4,7 +4,7 @@
  * services changed master, so TCP connections to a demoted master can be cut.
  */
 import type { ServiceMode } from "../registry/types.js";
-import type { WireTable } from "./messages.js";
+import type { WirePatch, WireTable } from "./messages.js";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
 import { tlsPoolKey, upstreamTlsOf } from "./tls.js";
 import { meteredBalancer, meteredBreaker, meteredBudget, NO_METER, RouteMeter } from "./stats.js";
@@ -45,6 +45,8 @@ export class RouteTable {
    * and was still draining the backlog a minute after they ended.
    */
   private readonly keyRefs = new Map<string, number>();
+  /** instanceSlots: per service, its instances' stats slots as sent so far; kept across a service's removal (at most STATS_INSTANCES_MAX entries in all). */
+  private readonly instanceSlots = new Map<string, Map<string, number>>();
   /** watchers wait for a service's next update (held retries, http-proxy.ts); at most one per held request. */
   private readonly watchers = new Map<string, Set<() => void>>();
 
@@ -101,7 +103,7 @@ export class RouteTable {
   }
 
   /** apply applies one feed message and returns the changes it made. */
-  apply(msg: { readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[] }): RouteChange[] {
+  apply(msg: { readonly full: boolean; readonly tables: readonly WireTable[]; readonly removed: readonly string[]; readonly patches?: readonly WirePatch[] }): RouteChange[] {
     const changes: RouteChange[] = [];
     if (msg.full) {
       const keep = new Set(msg.tables.map((t) => t.name));
@@ -113,6 +115,20 @@ export class RouteTable {
         changes.push(this.put(t));
       } catch (err) {
         this.onBadTable(t.name, err);
+      }
+    }
+    for (const p of msg.patches ?? []) {
+      const r = this.routes.get(p.name);
+      // The feed patches only services it sent a table of since the last full message.
+      if (!r) {
+        this.onBadTable(p.name, new Error(`a patch for service ${JSON.stringify(p.name)}, which has no table`));
+        continue;
+      }
+      try {
+        const { table } = r;
+        changes.push(this.put({ ...table, mode: r.mode, slot: r.meter.slot, endpoints: patched(table.endpoints, p), ...(p.instanceSlots ? { instanceSlots: p.instanceSlots } : {}) }));
+      } catch (err) {
+        this.onBadTable(p.name, err);
       }
     }
     // The table is whole again: wake what waited for these services (a watcher may watch anew).
@@ -139,7 +155,14 @@ export class RouteTable {
       const views = counterSlot !== undefined ? this.breakerCounters?.(counterSlot) : undefined;
       const breaker = createCircuitBreaker(c, views?.shared, views?.tally);
       const meter = this.meterOf(wire);
-      const instanceSlots = new Map(wire.instanceSlots ?? []);
+      // A service deleted and registered again keeps its instances' slots (the node's StatsSlots
+      // gives a slot once and sends it once; a fresh map here lost them: found by feed-patches.test).
+      let instanceSlots = this.instanceSlots.get(table.name);
+      if (instanceSlots === undefined) {
+        instanceSlots = new Map();
+        this.instanceSlots.set(table.name, instanceSlots);
+      }
+      for (const [id, slot] of wire.instanceSlots ?? []) instanceSlots.set(id, slot);
       this.count(table, 1);
       if (!this.stats) {
         this.routes.set(table.name, { table, mode, balancer, budget, breaker, master, epochHeader, meter, instanceSlots });
@@ -190,6 +213,27 @@ export class RouteTable {
     this.routes.delete(name);
     return { service: name, masterLost: r?.master?.id };
   }
+}
+
+/**
+ * patched is a table's endpoints with a patch applied: ids in `removed` dropped, `put` endpoints
+ * replacing the ones of their id or added, kept in id order (`<`, as the feed's whole tables are).
+ */
+export function patched(endpoints: readonly Endpoint[], p: Pick<WirePatch, "put" | "removed">): Endpoint[] {
+  const gone = new Set(p.removed);
+  const out = gone.size > 0 ? endpoints.filter((e) => !gone.has(e.id)) : [...endpoints];
+  for (const e of p.put) {
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((out[mid] as Endpoint).id < e.id) lo = mid + 1;
+      else hi = mid;
+    }
+    if (out[lo]?.id === e.id) out[lo] = e;
+    else out.splice(lo, 0, e);
+  }
+  return out;
 }
 
 /** endpointKey names an endpoint's address, the key of its connection pool. */

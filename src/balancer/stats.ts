@@ -251,7 +251,19 @@ export class StatsSlots {
       }
       return { ...t, slot: this.service(t.name), instanceSlots };
     });
-    return { ...m, tables };
+    if (m.patches === undefined) return { ...m, tables };
+    // A patch's service has its slot already (its whole table came first); new instances get theirs.
+    const patches = m.patches.map((p) => {
+      const known = this.instances.get(p.name);
+      const instanceSlots: [string, number][] = [];
+      for (const e of p.put) {
+        if (known?.get(e.id) !== undefined) continue;
+        const slot = this.instanceSlot(p.name, e.id);
+        if (slot !== undefined) instanceSlots.push([e.id, slot]);
+      }
+      return instanceSlots.length > 0 ? { ...p, instanceSlots } : p;
+    });
+    return { ...m, tables, patches };
   }
 
   /** instanceSlot is an instance's slot, given now if it has none and the limit allows (undefined: past it). */
