@@ -15,7 +15,6 @@
 /** SORTED_KEYS_LEAF_MAX: a leaf splits in two above this many keys. 512 keeps a splice within a leaf under a microsecond. */
 export const SORTED_KEYS_LEAF_MAX = 512;
 
-
 /** Position names a key's place: leaf `leaf`, slot `slot`. A position past the end has leaf = leaves.length. */
 interface Position {
   leaf: number;
