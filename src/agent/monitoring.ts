@@ -154,14 +154,7 @@ export class Monitoring {
   private tick(): void {
     const unreachable = this.unreachable();
     this.reach.check(this.members(), unreachable);
-    const services = this.deps.registry.listServices().map((s) => ({
-      name: s.service.name,
-      mode: s.service.config.mode,
-      master: s.master.master,
-      instances: s.counts.instances,
-      critical: s.counts.critical,
-    }));
-    this.alerting.tick({ leader: this.deps.node.status().lead, unreachable, services }, Date.now());
+    this.alerting.tick({ leader: this.deps.node.status().lead, unreachable, services: this.deps.registry.serviceHealth() }, Date.now());
   }
 
   /** overview is what the status page shows: this node, every member, every service, the endpoint, recent events, firing alerts. */

@@ -80,7 +80,17 @@ export interface AlertView {
   readonly leader: string;
   /** unreachable are the members this node cannot reach (the leader's view counts: only it sends). */
   readonly unreachable: ReadonlySet<string>;
-  readonly services: readonly { readonly name: string; readonly mode: string; readonly master: string; readonly instances: number; readonly critical: number }[];
+  /** services is read once, in one pass, during evaluate (the registry's serviceHealth() reuses one object per step). */
+  readonly services: Iterable<ServiceHealth>;
+}
+
+/** ServiceHealth is what the service rules need of a service. */
+export interface ServiceHealth {
+  readonly name: string;
+  readonly mode: string;
+  readonly master: string;
+  readonly instances: number;
+  readonly critical: number;
 }
 
 interface Condition {

@@ -12,7 +12,7 @@
  * Interning changes no value, so the state, its snapshot bytes and every answer stay the same.
  */
 import { INSTANCE_FIELDS } from "./fields.js";
-import type { Instance } from "./types.js";
+import type { Instance, InstanceSpec } from "./types.js";
 
 /**
  * INTERNED_STRINGS_MAX bounds the pool: strings past it are kept as they come (unique values such
@@ -85,6 +85,16 @@ const buildInstanceFrom = new Function("v", `return { ${INSTANCE_FIELDS.map((f, 
   values: readonly unknown[],
 ) => Instance;
 
+/** InstanceState is what the registry adds to a registration's spec to make an instance. */
+export type InstanceState = Omit<Instance, keyof InstanceSpec>;
+
+/** buildInstanceOf is buildInstance reading the spec fields (part "spec") from `spec` and the others from `state`. */
+const buildInstanceOf = new Function(
+  "spec",
+  "state",
+  `return { ${INSTANCE_FIELDS.map((f) => `${JSON.stringify(f.name)}: ${f.part === "spec" ? "spec" : "state"}[${JSON.stringify(f.name)}]`).join(", ")} };`,
+) as (spec: InstanceSpec, state: InstanceState) => Instance;
+
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
@@ -109,6 +119,16 @@ function shareValues(c: Mutable<Instance>, pool: StringPool): Instance {
  */
 export function compactInstance(i: Instance, pool: StringPool): Instance {
   return shareValues(buildInstance(i), pool);
+}
+
+/**
+ * compactInstanceOf is compactInstance of `{ ...spec, ...state }` without building that merge: a
+ * 20-field spread made ~3.6 KB of garbage per registration that outlived the young generation
+ * (sampling heap profiler, in process and on a leader), most of the old-space garbage a
+ * registration storm leaves behind: the fragmented heap a node kept for minutes after it.
+ */
+export function compactInstanceOf(spec: InstanceSpec, state: InstanceState, pool: StringPool): Instance {
+  return shareValues(buildInstanceOf(spec, state), pool);
 }
 
 /** compactInstanceFrom is compactInstance of the record whose values, in INSTANCE_FIELDS order, are `values` (a snapshot row once checked). */

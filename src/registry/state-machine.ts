@@ -14,8 +14,9 @@ import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
 import { requestDigest, SessionTable } from "./state-machine-sessions.js";
 import { encodeSnapshot, NO_ACL, SNAPSHOT_READ_SLICE_ROWS, SNAPSHOT_SLICE_ROWS, SnapshotReader, type SnapshotState, SnapshotWriter } from "./state-machine-snapshot.js";
-import { compactInstance, StringPool } from "./records.js";
+import { compactInstance, compactInstanceOf, type InstanceState, StringPool } from "./records.js";
 import { decide, failbackRefusal, switchoverTarget } from "./failover.js";
+import { InstanceMap } from "./instance-map.js";
 import { AclTable, type AclRule, type AclToken, BOOTSTRAP_TOKEN_NAME, validateAclToken } from "./acl.js";
 import { CONFIG_FIELDS, copyRecord } from "./fields.js";
 import {
@@ -90,6 +91,15 @@ export interface ServiceSummary {
   readonly master: MasterState;
 }
 
+/** ServiceHealthView is one step of serviceHealth(): a service's mode, master and counts. */
+export interface ServiceHealthView {
+  readonly name: string;
+  readonly mode: string;
+  readonly master: string;
+  readonly instances: number;
+  readonly critical: number;
+}
+
 /** RegistryStats counts what the machine holds. */
 export interface RegistryStats {
   readonly applied: number;
@@ -104,7 +114,7 @@ export interface RegistryStats {
 
 interface ServiceRecord {
   service: Service;
-  readonly instances: Map<string, Instance>;
+  readonly instances: InstanceMap;
   /** master: the master-slave master and epoch (NO_MASTER for a service that never had one). */
   master: MasterState;
 }
@@ -272,7 +282,7 @@ export class RegistryStateMachine implements StateMachine {
     if (!rec && this.services.size >= SERVICES_MAX) return fail(index, "resource-exhausted", `the registry holds ${SERVICES_MAX} services already`);
     const service: Service = { name, config: copyConfig(config), createIndex: rec?.service.createIndex ?? index, modIndex: index };
     if (rec) rec.service = service;
-    else this.services.set(name, { service, instances: new Map(), master: NO_MASTER });
+    else this.services.set(name, { service, instances: new InstanceMap(), master: NO_MASTER });
     events.push({ index, kind: "service", type: "put", service });
     return ok(index);
   }
@@ -298,7 +308,7 @@ export class RegistryStateMachine implements StateMachine {
       return fail(index, "resource-exhausted", `service ${spec.service} has ${INSTANCES_PER_SERVICE_MAX} instances already`);
     }
     if (!rec) {
-      rec = { service: { name: spec.service, config: DEFAULT_SERVICE_CONFIG, createIndex: index, modIndex: index }, instances: new Map(), master: NO_MASTER };
+      rec = { service: { name: spec.service, config: DEFAULT_SERVICE_CONFIG, createIndex: index, modIndex: index }, instances: new InstanceMap(), master: NO_MASTER };
       this.services.set(spec.service, rec);
       events.push({ index, kind: "service", type: "put", service: rec.service });
     }
@@ -538,11 +548,36 @@ export class RegistryStateMachine implements StateMachine {
   /** listServices returns every service in name order with its instance counts by health. */
   listServices(): ServiceSummary[] {
     return [...this.services.keys()].sort().map((name) => {
-      const rec = this.services.get(name)!;
-      const n = { instances: rec.instances.size, passing: 0, warning: 0, critical: 0 };
-      for (const i of rec.instances.values()) n[i.health]++;
-      return { service: rec.service, counts: n, master: rec.master };
+      const { service, instances: m, master } = this.services.get(name)!;
+      return { service, counts: { instances: m.size, passing: m.passing, warning: m.warning, critical: m.critical }, master };
     });
+  }
+
+  /**
+   * serviceHealth iterates every service's mode, master and counts, in no particular order, without
+   * a copy and without allocating per service (a generator's result objects were ~0.2 MB/s at rest
+   * with 1,000 services): the monitoring tick reads it twice a second. The view and the iterator's
+   * result object are reused at each step: read them, do not keep them.
+   */
+  serviceHealth(): Iterable<ServiceHealthView> {
+    const records = this.services.values();
+    const view = { name: "", mode: "", master: "", instances: 0, critical: 0 };
+    const step: IteratorResult<ServiceHealthView, undefined> = { done: false, value: view };
+    const end: IteratorResult<ServiceHealthView, undefined> = { done: true, value: undefined };
+    const iterator: Iterator<ServiceHealthView, undefined> = {
+      next: () => {
+        const r = records.next();
+        if (r.done) return end;
+        const rec = r.value;
+        view.name = rec.service.name;
+        view.mode = rec.service.config.mode;
+        view.master = rec.master.master;
+        view.instances = rec.instances.size;
+        view.critical = rec.instances.critical;
+        return step;
+      },
+    };
+    return { [Symbol.iterator]: () => iterator };
   }
 
   /** instances returns a service's instances in id order (none for an unknown service). */
@@ -651,7 +686,7 @@ export class RegistryStateMachine implements StateMachine {
     let count = 0;
     let budget = sliceRows;
     for (const { service, master, instances } of s.services) {
-      const byId = new Map<string, Instance>();
+      const byId = new InstanceMap();
       for (const i of instances) {
         byId.set(i.id, reader.compact ? i : compactInstance(i, this.pool));
         if (--budget > 0) continue;
@@ -691,8 +726,8 @@ function copyConfig(c: ServiceConfig): ServiceConfig {
 function makeInstance(pool: StringPool, spec: InstanceSpec, at: number, createIndex: number, modIndex: number, replicationPosition: number, prev?: Instance): Instance {
   const maintenance = prev?.maintenance ?? false;
   const maintenanceReason = prev?.maintenanceReason ?? "";
-  const state: Omit<Instance, keyof InstanceSpec> = { health: "passing", note: "", healthSince: at, createIndex, modIndex, replicationPosition, maintenance, maintenanceReason };
-  return compactInstance({ ...spec, ...state }, pool);
+  const state: InstanceState = { health: "passing", note: "", healthSince: at, createIndex, modIndex, replicationPosition, maintenance, maintenanceReason };
+  return compactInstanceOf(spec, state, pool);
 }
 
 /** touchedServices are the services whose master an applied command may change. */

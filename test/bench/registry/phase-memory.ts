@@ -24,6 +24,12 @@ const INSTANCES_PER_SERVICE = 100;
 const REGISTER_TIME_MS_MAX = 300_000;
 /** SETTLE_MS lets the agents finish start-up (and later, snapshots and GC) before RSS is read. */
 const SETTLE_MS = 3_000;
+/**
+ * REST_MS: RSS is read again after this long with no load ("at rest"). V8 gives a fragmented heap
+ * back only through its memory reducer, which starts ~8 s after a major GC at a low allocation
+ * rate and runs two or three GCs: the figure a quiet registry shows, next to the one just after load.
+ */
+const REST_MS = 30_000;
 /** CONVERGE_MS_MAX bounds the wait for followers to apply everything. */
 const CONVERGE_MS_MAX = 60_000;
 /** LEARNER_JOIN_WAIT_MS bounds the wait for the new node to start and ask to be added. */
@@ -57,6 +63,8 @@ export interface NodeMemory {
   readonly role: "leader" | "follower";
   readonly rssBeforeBytes: number;
   readonly rssAfterBytes: number;
+  /** rssAtRestBytes is RSS after REST_MS more with no load. */
+  readonly rssAtRestBytes: number;
   /** bytesPerInstance is (after - before) / instances registered. */
   readonly bytesPerInstance: number;
 }
@@ -125,11 +133,13 @@ export async function runMemoryPhase(c: BenchCluster, o: MemoryOptions, log: (li
   const status = await client.status();
   if (Number.isNaN(await waitApplied(c, c.ids, status.commit, CONVERGE_MS_MAX))) log(`  warning: not every node applied ${status.commit} within ${CONVERGE_MS_MAX} ms`);
   await sleep(SETTLE_MS);
+  const afterLoad = new Map([...c.pids].map(([id, pid]) => [id, rssBytesOf(pid)]));
+  await sleep(REST_MS);
   const nodes: Record<string, NodeMemory> = {};
   for (const [id, pid] of c.pids) {
     const rssBeforeBytes = before.get(id) ?? Number.NaN;
-    const rssAfterBytes = rssBytesOf(pid);
-    nodes[id] = { role: id === leader ? "leader" : "follower", rssBeforeBytes, rssAfterBytes, bytesPerInstance: r.ops > 0 ? (rssAfterBytes - rssBeforeBytes) / r.ops : Number.NaN };
+    const rssAfterBytes = afterLoad.get(id) ?? Number.NaN;
+    nodes[id] = { role: id === leader ? "leader" : "follower", rssBeforeBytes, rssAfterBytes, rssAtRestBytes: rssBytesOf(pid), bytesPerInstance: r.ops > 0 ? (rssAfterBytes - rssBeforeBytes) / r.ops : Number.NaN };
   }
   const totals = countHealth(await client.listServices(), SERVICE_PREFIX);
   const after = await client.status();

@@ -52,8 +52,8 @@ export function printMemory(m: MemoryReport, log: Log): void {
   log(
     `\nmemory: ${m.registered}/${m.instances} instances registered by ${m.sessions} sessions in ${m.registerSeconds.toFixed(1)} s (${fmt(m.registersPerSec)}/s)${m.errors ? `, ${m.errors} errors (${m.firstError})` : ""}, then ${m.keysWritten} KV keys`,
   );
-  const rows = Object.entries(m.nodes).map(([id, n]) => [id, n.role, mib(n.rssBeforeBytes), mib(n.rssAfterBytes), mib(n.rssAfterBytes - n.rssBeforeBytes), fmt(n.bytesPerInstance)]);
-  log(formatTable(["node", "role", "RSS before MiB", "RSS after MiB", "growth MiB", "bytes/instance"], rows));
+  const rows = Object.entries(m.nodes).map(([id, n]) => [id, n.role, mib(n.rssBeforeBytes), mib(n.rssAfterBytes), mib(n.rssAtRestBytes), mib(n.rssAfterBytes - n.rssBeforeBytes), fmt(n.bytesPerInstance)]);
+  log(formatTable(["node", "role", "RSS before MiB", "RSS after MiB", "RSS at rest MiB", "growth MiB", "bytes/instance"], rows));
   const t = m.totals;
   log(`registry (ListServices): ${t.services} services, ${t.instances} instances (${t.passing} passing, ${t.warning} warning, ${t.critical} critical) at index ${t.index}; leader commit ${m.leaderStatus.commit}, snapshot index ${m.leaderStatus.snapshotIndex}`);
   if (m.learner && "catchUpMs" in m.learner) {

@@ -2,7 +2,7 @@
  * Members take their local snapshots at different indexes (RaftNode.snapshotPhase), so while one
  * serialises and writes the state the other two still form a quorum that is not doing so.
  */
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type RaftNode, snapshotDue } from "../../../src/node/raft-node.js";
 import type { NodeId } from "../../../src/raft/index.js";
 import { encodeKvCommand } from "../../integration/kv-state-machine.js";

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { SessionTable } from "../../../src/registry/state-machine-sessions.js";
+import { createHash } from "node:crypto";
+import { requestDigest, SessionTable } from "../../../src/registry/state-machine-sessions.js";
 import type { CommandResult } from "../../../src/registry/types.js";
 
 /**
@@ -53,6 +54,19 @@ describe("session table", () => {
           next.set(op.client, Math.max(next.get(op.client) ?? 0, seq));
           expect(table.entries().map(([c, r]) => [c, r.maxSeq, r.results])).toEqual([...model].map(([c, r]) => [c, r.maxSeq, r.results]));
         });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("requestDigest: the first 22 base64 characters of the command's sha256, as every build wrote them (snapshots keep them)", () => {
+    // A fixed vector: a digest that changed would make a retry after an upgrade look like a reused seq.
+    expect(requestDigest({ op: "kv.put", key: "config/a", value: "dg==" })).toBe("Y3dHjPrWcdN1vV6eNiw0vE");
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (key, value) => {
+        const cmd = { op: "kv.put" as const, key, value };
+        const d = requestDigest(cmd);
+        expect(d).toBe(createHash("sha256").update(JSON.stringify(cmd)).digest("base64").slice(0, 22));
       }),
       { numRuns: 500 },
     );
