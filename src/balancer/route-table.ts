@@ -7,6 +7,7 @@ import type { ServiceMode } from "../registry/types.js";
 import type { WirePatch, WireTable } from "./messages.js";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
 import { tlsPoolKey, upstreamTlsOf } from "./tls.js";
+import { SharedStrings } from "./shared-strings.js";
 import { meteredBalancer, meteredBreaker, meteredBudget, NO_METER, RouteMeter } from "./stats.js";
 import type { CircuitBreaker, Endpoint, RetryBudget, ServiceBalancer, ServiceTable } from "./types.js";
 
@@ -37,6 +38,8 @@ export interface RouteChange {
 /** RouteTable holds the services of one worker. */
 export class RouteTable {
   private readonly routes = new Map<string, Route>();
+  /** strings: one copy of each health and zone for all endpoints (the clone made one per endpoint). */
+  private readonly strings = new SharedStrings();
   /**
    * keyRefs counts, per pool key, the endpoints of all routes that use it; a key is live while its
    * count is above 0. Kept as tables change (O(the changed table)), because working the set out
@@ -110,6 +113,8 @@ export class RouteTable {
       for (const name of [...this.routes.keys()]) if (!keep.has(name)) changes.push(this.remove(name));
     }
     for (const name of msg.removed) if (this.routes.has(name)) changes.push(this.remove(name));
+    for (const t of msg.tables) this.strings.share(t.endpoints);
+    for (const p of msg.patches ?? []) this.strings.share(p.put);
     for (const t of msg.tables) {
       try {
         changes.push(this.put(t));
