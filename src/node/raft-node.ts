@@ -402,10 +402,14 @@ export class RaftNode {
     const mustSave = rd.hardState !== undefined || entries.length > 0 || rd.snapshot !== undefined;
     const saving = mustSave ? this.opts.store.save({ hardState: rd.hardState, entries, snapshot: rd.snapshot }) : undefined;
     if (rd.snapshot) {
-      // A snapshot from the leader replaces the state machine: install it once it is durable.
-      await saving;
-      if (this.stopped) return;
-      if (!(await this.install(rd.snapshot.data))) return;
+      // A snapshot from the leader replaces the state machine. The machine restores it while the
+      // store writes it (a restore is CPU on this thread, a write is the store's I/O: ~0.3 s of the
+      // two at 100,000 instances): nothing this node says depends on it before `saving` is done —
+      // the acknowledgement is among the late messages — and a crash before then restarts from
+      // the store, with nothing acknowledged. A failed write stops the node (the pump's catch),
+      // which ends the restore at its next slice.
+      const [, installed] = await Promise.all([saving, this.install(rd.snapshot.data)]);
+      if (this.stopped || !installed) return;
       this.lastSnapshotIndex = rd.snapshot.meta.index;
       this.failProposalsThrough(rd.snapshot.meta.index);
       this.opts.logger.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
