@@ -122,10 +122,9 @@ export function compactInstance(i: Instance, pool: StringPool): Instance {
 }
 
 /**
- * compactInstanceOf is compactInstance of `{ ...spec, ...state }` without building that merge: a
- * 20-field spread made ~3.6 KB of garbage per registration that outlived the young generation
- * (sampling heap profiler, in process and on a leader), most of the old-space garbage a
- * registration storm leaves behind: the fragmented heap a node kept for minutes after it.
+ * compactInstanceOf is compactInstance of `{ ...spec, ...state }` without building that merge:
+ * that 20-field spread of the decoded spec allocated ~3.6 KB per registration (V8's sampling heap
+ * profiler, 100,000 registrations in one process: 370 of the 475 MB allocated), on every node.
  */
 export function compactInstanceOf(spec: InstanceSpec, state: InstanceState, pool: StringPool): Instance {
   return shareValues(buildInstanceOf(spec, state), pool);
