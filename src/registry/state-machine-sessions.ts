@@ -19,8 +19,18 @@ export interface SessionRecord {
   readonly maxSeq: number;
   /** lastAt is the cluster time of the client's last write. */
   readonly lastAt: number;
-  /** results are the stored answers of the seqs that ran within the window, ascending by seq. */
-  readonly results: readonly (readonly [number, StoredResult])[];
+  /**
+   * seqs are the seqs that ran within the window, ascending; results[k] is the stored answer of
+   * seqs[k]. Two arrays, not one of [seq, result] pairs: a pair is an array of its own, ~64 bytes
+   * per remembered result (~6 MB at 100,000 of them, on every node).
+   */
+  readonly seqs: readonly number[];
+  readonly results: readonly StoredResult[];
+}
+
+/** resultPairs is a record's results as [seq, result] pairs, ascending (the snapshot's rows hold them so). */
+export function resultPairs(r: SessionRecord): [number, StoredResult][] {
+  return r.seqs.map((seq, k) => [seq, r.results[k] as StoredResult]);
 }
 
 /** SessionAnswer says what to do with a sessioned command. */
@@ -112,12 +122,11 @@ export class SessionTable {
     if (seq <= rec.maxSeq - this.window) return { kind: "stale", maxSeq: rec.maxSeq };
     // The common case, a client's next write, is past every stored seq: no need to look.
     if (seq > rec.maxSeq) return NEW;
-    for (const [s, result] of rec.results) {
-      if (s !== seq) continue;
-      if (result.digest !== undefined && result.digest !== digest) return { kind: "reused" };
-      return { kind: "duplicate", result: answerOf(result) };
-    }
-    return NEW;
+    const k = rec.seqs.indexOf(seq);
+    if (k < 0) return NEW;
+    const result = rec.results[k] as StoredResult;
+    if (result.digest !== undefined && result.digest !== digest) return { kind: "reused" };
+    return { kind: "duplicate", result: answerOf(result) };
   }
 
   /**
@@ -135,22 +144,27 @@ export class SessionTable {
   record(client: string, seq: number, result: CommandResult, digest: string, at: number): void {
     const prev = this.records.get(client);
     const maxSeq = Math.max(prev?.maxSeq ?? 0, seq);
-    const entry = [seq, compact(result, digest)] as const;
-    let results: (readonly [number, StoredResult])[];
+    const kept = compact(result, digest);
+    let seqs: number[];
+    let results: StoredResult[];
     if (prev === undefined || seq > prev.maxSeq) {
       // The common case on every write: seq is the newest, so it goes last and only seqs now out of
-      // the window leave from the front; no sort. A fresh array all the same: a record is never
+      // the window leave from the front; no sort. Fresh arrays all the same: a record is never
       // changed in place, so a snapshot that holds the old one still sees what it froze.
-      const old = prev?.results ?? [];
+      const old = prev?.seqs ?? [];
       let from = 0;
-      while (from < old.length && (old[from] as readonly [number, StoredResult])[0] <= maxSeq - this.window) from++;
-      results = old.slice(from);
-      results.push(entry);
+      while (from < old.length && (old[from] as number) <= maxSeq - this.window) from++;
+      seqs = old.slice(from);
+      seqs.push(seq);
+      results = (prev?.results ?? []).slice(from);
+      results.push(kept);
     } else {
-      results = [...prev.results, entry].filter(([s]) => s > maxSeq - this.window).sort((a, b) => a[0] - b[0]);
+      const pairs = [...resultPairs(prev), [seq, kept] as [number, StoredResult]].filter(([s]) => s > maxSeq - this.window).sort((a, b) => a[0] - b[0]);
+      seqs = pairs.map(([s]) => s);
+      results = pairs.map(([, r]) => r);
     }
     this.records.delete(client);
-    this.records.set(client, { maxSeq, lastAt: at, results });
+    this.records.set(client, { maxSeq, lastAt: at, seqs, results });
     if (this.records.size > this.sessionsMax) {
       const oldest = this.records.keys().next().value as string;
       this.records.delete(oldest);

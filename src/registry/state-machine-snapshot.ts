@@ -28,7 +28,7 @@ import { decodeAclRule } from "./codec.js";
 import { MalformedSnapshotError, NotSliceableSnapshotError, SnapshotVersionError, ValidationError } from "./errors.js";
 import { CONFIG_FIELDS, type FieldDef, INSTANCE_FIELDS, readField } from "./fields.js";
 import { compactInstanceFrom, instanceFrom, type StringPool } from "./records.js";
-import type { SessionRecord } from "./state-machine-sessions.js";
+import { resultPairs, type SessionRecord } from "./state-machine-sessions.js";
 import type { CommandResult, Instance, KvEntry, MasterState, Service, ServiceConfig } from "./types.js";
 
 /** REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout (not a column) changes. */
@@ -194,7 +194,7 @@ export class SnapshotWriter {
     this.put('],"sessions":[');
     first = true;
     for (const [client, r] of s.sessions) {
-      this.put((first ? "" : ",") + JSON.stringify([client, r.maxSeq, r.lastAt, r.results]));
+      this.put((first ? "" : ",") + JSON.stringify([client, r.maxSeq, r.lastAt, resultPairs(r)]));
       first = false;
       if (spend(1)) yield;
     }
@@ -351,7 +351,8 @@ function readSessionRow(t: readonly unknown[]): [string, SessionRecord] {
     {
       maxSeq: int(t[1], "session maxSeq"),
       lastAt: num(t[2], "session lastAt"),
-      results: results.map((x) => [int(x[0], "session result seq"), x[1] as CommandResult] as const),
+      seqs: results.map((x) => int(x[0], "session result seq")),
+      results: results.map((x) => x[1] as CommandResult),
     },
   ];
 }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { requestDigest, SessionTable } from "../../../src/registry/state-machine-sessions.js";
+import { requestDigest, resultPairs, SessionTable } from "../../../src/registry/state-machine-sessions.js";
 import type { CommandResult } from "../../../src/registry/types.js";
 
 /**
@@ -43,16 +43,16 @@ describe("session table", () => {
           }
           if (answer.kind !== "new") return;
           const before = table.get(op.client);
-          const frozen = before ? [...before.results] : [];
+          const frozen = before ? resultPairs(before) : [];
           table.record(op.client, seq, result(i), DIGEST, i);
           // A record is replaced, never changed in place (snapshots hold old ones).
-          if (before) expect(before.results).toEqual(frozen);
+          if (before) expect(resultPairs(before)).toEqual(frozen);
           const results = referenceResults(m?.results ?? [], seq, stored(result(i)), window, m?.maxSeq ?? 0);
           model.delete(op.client);
           model.set(op.client, { maxSeq: Math.max(m?.maxSeq ?? 0, seq), results });
           if (model.size > 2) model.delete(model.keys().next().value as string);
           next.set(op.client, Math.max(next.get(op.client) ?? 0, seq));
-          expect(table.entries().map(([c, r]) => [c, r.maxSeq, r.results])).toEqual([...model].map(([c, r]) => [c, r.maxSeq, r.results]));
+          expect(table.entries().map(([c, r]) => [c, r.maxSeq, resultPairs(r)])).toEqual([...model].map(([c, r]) => [c, r.maxSeq, r.results]));
         });
       }),
       { numRuns: 500 },
