@@ -133,32 +133,60 @@ export function checkField(check: Check, v: unknown, field: string, rules: Input
   }
 }
 
+/**
+ * SPEC_PATHS_MAX bounds the cache of spec field paths by prefix ("instance", "instance" of a
+ * nested request...): a handful in practice; past it paths are built per call as before.
+ */
+const SPEC_PATHS_MAX = 16;
+const specPaths = new Map<string, readonly string[]>();
+
+/** specPathsOf is `${prefix}.${name}` for every spec row, built once per prefix (a registration checked 15 fields, twice). */
+function specPathsOf(prefix: string): readonly string[] {
+  let paths = specPaths.get(prefix);
+  if (paths === undefined) {
+    paths = SPEC_FIELDS.map((f) => `${prefix}.${f.name}`);
+    if (specPaths.size < SPEC_PATHS_MAX) specPaths.set(prefix, paths);
+  }
+  return paths;
+}
+
 /** validateInstanceSpec checks every field of a registration (the spec rows of INSTANCE_FIELDS). */
 export function validateInstanceSpec(spec: InstanceSpec, field = "instance", rules: InputRules = "request"): void {
   if (typeof spec !== "object" || spec === null) throw new ValidationError(field, "must be an object");
-  for (const f of SPEC_FIELDS) checkField(f.check, (spec as unknown as Record<string, unknown>)[f.name], `${field}.${f.name}`, rules);
+  const paths = specPathsOf(field);
+  for (let k = 0; k < SPEC_FIELDS.length; k++) {
+    const f = SPEC_FIELDS[k]!;
+    checkField(f.check, (spec as unknown as Record<string, unknown>)[f.name], paths[k]!, rules);
+  }
 }
+
+// The tag and metadata checks below name an element (`tags[2]`, `metadata["k"]`) only when it is
+// refused: building each name up front cost a registration ~1 KB of strings, on the node that
+// received it and again on every node applying it.
 
 function validateTags(tags: unknown, field: string, rules: InputRules): void {
   if (!Array.isArray(tags)) throw new ValidationError(field, "must be a list of strings");
   if (tags.length > TAGS_MAX) throw new ValidationError(field, `must have at most ${TAGS_MAX} tags, got ${tags.length}`);
-  tags.forEach((t, i) => {
-    const s = maxBytes(`${field}[${i}]`, t, TAG_BYTES_MAX);
-    if (rules === "log") return;
+  for (let i = 0; i < tags.length; i++) {
+    const t: unknown = tags[i];
+    if (typeof t !== "string" || byteLength(t) > TAG_BYTES_MAX) maxBytes(`${field}[${i}]`, t, TAG_BYTES_MAX);
+    if (rules === "log") continue;
+    const s = t as string;
     if (s.length === 0) throw new ValidationError(`${field}[${i}]`, "must not be empty");
     if (CONTROL_CHARS.test(s)) throw new ValidationError(`${field}[${i}]`, "must not contain control characters (CR, LF, NUL, ...)");
-  });
+  }
 }
 
 function validateMetadata(md: unknown, field: string): void {
   if (typeof md !== "object" || md === null || Array.isArray(md)) throw new ValidationError(field, "must be a map of strings");
   const keys = Object.keys(md);
   if (keys.length > METADATA_ENTRIES_MAX) throw new ValidationError(field, `must have at most ${METADATA_ENTRIES_MAX} entries, got ${keys.length}`);
+  const at = (k: string) => `${field}[${JSON.stringify(echo(k))}]`;
   for (const k of keys) {
-    const at = `${field}[${JSON.stringify(echo(k))}]`;
-    if (k.length === 0) throw new ValidationError(at, "key must not be empty");
-    if (byteLength(k) > METADATA_KEY_BYTES_MAX) throw new ValidationError(at, `key must be at most ${METADATA_KEY_BYTES_MAX} bytes`);
-    maxBytes(at, (md as Record<string, unknown>)[k], METADATA_VALUE_BYTES_MAX);
+    if (k.length === 0) throw new ValidationError(at(k), "key must not be empty");
+    if (byteLength(k) > METADATA_KEY_BYTES_MAX) throw new ValidationError(at(k), `key must be at most ${METADATA_KEY_BYTES_MAX} bytes`);
+    const v = (md as Record<string, unknown>)[k];
+    if (typeof v !== "string" || byteLength(v) > METADATA_VALUE_BYTES_MAX) maxBytes(at(k), v, METADATA_VALUE_BYTES_MAX);
   }
 }
 
