@@ -11,7 +11,7 @@
  *   values (sorted, as copyRecord does), since records are immutable (a change replaces the record).
  * Interning changes no value, so the state, its snapshot bytes and every answer stay the same.
  */
-import { INSTANCE_FIELDS } from "./fields.js";
+import { INSTANCE_FIELDS, sortedKeys } from "./fields.js";
 import type { Instance, InstanceSpec } from "./types.js";
 
 /**
@@ -66,7 +66,7 @@ export class StringPool {
    * that key is an ordinary one.
    */
   metadata(m: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-    const keys = Object.keys(m).sort();
+    const keys = sortedKeys(m);
     const out: Record<string, string> = keys.includes("__proto__") ? Object.create(null) : {};
     for (const k of keys) out[this.intern(k)] = this.intern(m[k]!);
     return out;

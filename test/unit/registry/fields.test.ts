@@ -6,7 +6,7 @@ import type { InstanceMsg, ServiceConfigMsg } from "../../../src/common/messages
 import { clientApi } from "../../../src/common/proto.js";
 import { decodeCommand, encodeCommand } from "../../../src/registry/codec.js";
 import { MalformedSnapshotError } from "../../../src/registry/errors.js";
-import { CONFIG_FIELDS, type FieldDef, INSTANCE_FIELDS, SPEC_FIELDS } from "../../../src/registry/fields.js";
+import { CONFIG_FIELDS, type FieldDef, INSTANCE_FIELDS, SPEC_FIELDS, sortedKeys } from "../../../src/registry/fields.js";
 import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import { decodeSnapshot, encodeSnapshot, type SnapshotState } from "../../../src/registry/state-machine-snapshot.js";
 import { DEFAULT_SERVICE_CONFIG, type Instance, type InstanceSpec, NO_MASTER, type ServiceConfig } from "../../../src/registry/types.js";
@@ -222,5 +222,17 @@ describe("snapshot formats", () => {
   it("fields: the domain defaults are the table's defaults", () => {
     for (const f of CONFIG_FIELDS) expect(f.dflt, f.name).toEqual(DEFAULT_SERVICE_CONFIG[f.name as keyof ServiceConfig]);
     expect(CONFIG_FIELDS.map((f) => f.name).sort()).toEqual(Object.keys(DEFAULT_SERVICE_CONFIG).sort());
+  });
+
+  it("sortedKeys: property — the keys in sort() order, sorted or not, numeric-looking keys included", () => {
+    const key = fc.oneof(fc.string({ maxLength: 4 }), fc.nat({ max: 200 }).map(String), fc.constant("__proto__"));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, fc.string({ maxLength: 3 })), { maxLength: 12 }), (pairs) => {
+        const m: Record<string, string> = Object.create(null);
+        for (const [k, v] of pairs) m[k] = v;
+        expect(sortedKeys(m)).toEqual(Object.keys(m).sort());
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
