@@ -15,7 +15,6 @@ import { rateLimitInterceptor } from "../api/rate-limit.js";
 import { aclService } from "../api/acl-service.js";
 import { authInterceptor } from "../api/auth.js";
 import { adminAuthorizer, startConfigBootstrap } from "./acl.js";
-import { eventBytes } from "../api/watch-stream.js";
 import { childLogger, type Logger } from "../common/logger.js";
 import type { HeartbeatRequestMsg, RenewResultMsg } from "../common/messages.js";
 import { clientApi } from "../common/proto.js";
@@ -25,11 +24,10 @@ import { ClusterStateMachine, type MemberAddress } from "../node/cluster-state-m
 import { RaftNode } from "../node/raft-node.js";
 import { type NodeId, nodeId, type PersistedState, Role } from "../raft/index.js";
 import { ClusterClock } from "../registry/cluster-clock.js";
-import { RegistryFeed } from "../registry/events.js";
+import type { RegistryFeed } from "../registry/events.js";
 import { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
 import { LeaseDriver } from "../registry/lease-driver.js";
-import { RegistryStateMachine } from "../registry/state-machine.js";
-import { WatchHub } from "../registry/watch-hub.js";
+import type { RegistryStateMachine } from "../registry/state-machine.js";
 import { type ClusterNow, ProposingWriter, type RegistryWriter } from "../registry/writer.js";
 import { RaftmeshClient } from "../client/index.js";
 import { LocalAgent } from "../local/index.js";
@@ -41,6 +39,7 @@ import { AdminHttp } from "./admin-http.js";
 import { WallClock } from "./clock.js";
 import { Founding } from "./founding.js";
 import { initialState, type StartMode } from "./initial-state.js";
+import { buildRegistry } from "./local-registry.js";
 import { Monitoring } from "./monitoring.js";
 import { nodeStatus } from "./status.js";
 import { statusPageRoutes } from "./status-page.js";
@@ -312,19 +311,6 @@ function buildFounding(config: AgentConfig, id: NodeId, transport: GrpcTransport
   });
   transport.onProbe(() => founding.answer());
   return founding;
-}
-
-/** buildRegistry is the registry state machine with its feed and the watch hub following every applied change. */
-function buildRegistry(): { machine: RegistryStateMachine; feed: RegistryFeed; hub: WatchHub } {
-  const feed = new RegistryFeed();
-  const machine = new RegistryStateMachine(feed.hooks());
-  feed.follow(machine);
-  const hub = new WatchHub({ eventsSince: (i, max) => machine.eventsSince(i, max), get applied() { return machine.applied; } }, {}, eventBytes);
-  // The hub and the lease driver (buildLeases) each take applied events in memory, synchronously,
-  // and neither reads the other: the order they subscribe in does not matter.
-  feed.on("changes", (events) => hub.publish(events));
-  feed.on("reset", (index) => hub.reset(index));
-  return { machine, feed, hub };
 }
 
 /** buildCluster is the node's state machine: the membership records, around the registry; recorded addresses update the transport's peers. */

@@ -113,9 +113,8 @@ export class RouteTable {
       for (const name of [...this.routes.keys()]) if (!keep.has(name)) changes.push(this.remove(name));
     }
     for (const name of msg.removed) if (this.routes.has(name)) changes.push(this.remove(name));
-    for (const t of msg.tables) this.strings.share(t.endpoints);
-    for (const p of msg.patches ?? []) this.strings.share(p.put);
     for (const t of msg.tables) {
+      this.strings.share(t.endpoints);
       try {
         changes.push(this.put(t));
       } catch (err) {
@@ -129,6 +128,7 @@ export class RouteTable {
         this.onBadTable(p.name, new Error(`a patch for service ${JSON.stringify(p.name)}, which has no table`));
         continue;
       }
+      this.strings.share(p.put);
       try {
         const { table } = r;
         changes.push(this.put({ ...table, mode: r.mode, slot: r.meter.slot, endpoints: patched(table.endpoints, p), ...(p.instanceSlots ? { instanceSlots: p.instanceSlots } : {}) }));

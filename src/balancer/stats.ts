@@ -237,33 +237,33 @@ export class StatsSlots {
   /** stamp gives a table message's services their slots, with the instance slots the workers lack. */
   stamp<M extends ToWorker>(m: M): M {
     if (m.t !== "tables") return m;
-    const tables: WireTable[] = m.tables.map((t) => {
-      const known = this.instances.get(t.name);
-      const instanceSlots: [string, number][] = [];
-      for (const e of t.endpoints) {
-        const had = known?.get(e.id);
-        if (had !== undefined) {
-          if (m.full) instanceSlots.push([e.id, had]);
-          continue;
-        }
-        const slot = this.instanceSlot(t.name, e.id);
-        if (slot !== undefined) instanceSlots.push([e.id, slot]);
-      }
-      return { ...t, slot: this.service(t.name), instanceSlots };
-    });
+    const tables: WireTable[] = m.tables.map((t) => ({ ...t, slot: this.service(t.name), instanceSlots: this.slotsOf(t.name, t.endpoints, m.full) }));
     if (m.patches === undefined) return { ...m, tables };
     // A patch's service has its slot already (its whole table came first); new instances get theirs.
     const patches = m.patches.map((p) => {
-      const known = this.instances.get(p.name);
-      const instanceSlots: [string, number][] = [];
-      for (const e of p.put) {
-        if (known?.get(e.id) !== undefined) continue;
-        const slot = this.instanceSlot(p.name, e.id);
-        if (slot !== undefined) instanceSlots.push([e.id, slot]);
-      }
+      const instanceSlots = this.slotsOf(p.name, p.put, false);
       return instanceSlots.length > 0 ? { ...p, instanceSlots } : p;
     });
     return { ...m, tables, patches };
+  }
+
+  /**
+   * slotsOf is the [id, slot] pairs to send with a service's endpoints: slots given now, and with
+   * `resend` the ones given before too (a full message: a restarted worker starts without them).
+   */
+  private slotsOf(service: string, endpoints: readonly { readonly id: string }[], resend: boolean): [string, number][] {
+    const known = this.instances.get(service);
+    const out: [string, number][] = [];
+    for (const e of endpoints) {
+      const had = known?.get(e.id);
+      if (had !== undefined) {
+        if (resend) out.push([e.id, had]);
+        continue;
+      }
+      const slot = this.instanceSlot(service, e.id);
+      if (slot !== undefined) out.push([e.id, slot]);
+    }
+    return out;
   }
 
   /** instanceSlot is an instance's slot, given now if it has none and the limit allows (undefined: past it). */

@@ -16,6 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import type { MeshEvent } from "./types.js";
+import type { ServiceHealthView } from "../registry/state-machine.js";
 
 /** AlertSettings are the rules' thresholds (the agent's configuration has them, with defaults). */
 export interface AlertSettings {
@@ -81,16 +82,7 @@ export interface AlertView {
   /** unreachable are the members this node cannot reach (the leader's view counts: only it sends). */
   readonly unreachable: ReadonlySet<string>;
   /** services is read once, in one pass, during evaluate (the registry's serviceHealth() reuses one object per step). */
-  readonly services: Iterable<ServiceHealth>;
-}
-
-/** ServiceHealth is what the service rules need of a service. */
-export interface ServiceHealth {
-  readonly name: string;
-  readonly mode: string;
-  readonly master: string;
-  readonly instances: number;
-  readonly critical: number;
+  readonly services: Iterable<ServiceHealthView>;
 }
 
 interface Condition {

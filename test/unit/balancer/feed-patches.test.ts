@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { eventBytes } from "../../../src/api/watch-stream.js";
+import { buildRegistry } from "../../../src/agent/local-registry.js";
 import { RegistryFeed as BalancerFeed } from "../../../src/balancer/feed.js";
 import type { ToWorker } from "../../../src/balancer/messages.js";
 import { RouteTable } from "../../../src/balancer/route-table.js";
@@ -14,10 +14,7 @@ import { newStatsBuffer, StatsSlots } from "../../../src/balancer/stats.js";
 import { tableOf } from "../../../src/balancer/tables.js";
 import { EntryKind } from "../../../src/raft/index.js";
 import { encodeCommand } from "../../../src/registry/codec.js";
-import { RegistryFeed } from "../../../src/registry/events.js";
-import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import { DEFAULT_SERVICE_CONFIG, type RegistryCommand } from "../../../src/registry/types.js";
-import { WatchHub } from "../../../src/registry/watch-hub.js";
 import { instanceSpec } from "../../fixtures/registry.js";
 
 const SERVICES = ["a", "b"];
@@ -49,12 +46,7 @@ describe("balancer feed patches", () => {
     let endpointsCompared = 0;
     await fc.assert(
       fc.asyncProperty(schedule, fc.boolean(), async (turns, withStats) => {
-        const events = new RegistryFeed();
-        const machine = new RegistryStateMachine(events.hooks());
-        events.follow(machine);
-        const hub = new WatchHub({ eventsSince: (i, max) => machine.eventsSince(i, max), get applied() { return machine.applied; } }, {}, eventBytes);
-        events.on("changes", (e) => hub.publish(e));
-        events.on("reset", (i) => hub.reset(i));
+        const { machine, hub } = buildRegistry();
         const slots = withStats ? new StatsSlots() : undefined;
         const routes = new RouteTable(
           "",
