@@ -18,6 +18,10 @@ export const COMPILED_MAIN = join(REPO_ROOT, "dist/cli/main.js");
 
 /** EXIT_WAIT_MS bounds how long we wait for a signalled process to exit. */
 const EXIT_WAIT_MS = 15_000;
+/** How long an exited node's pipes may take to deliver its last output to its log file. */
+const OUTPUT_DRAIN_MS = 2_000;
+/** How long waitForLog waits for a line to reach a node's log file. */
+const LOG_WAIT_MS = 5_000;
 /** POLL_MS is how often the wait helpers look again. */
 const POLL_MS = 50;
 /** LOG_TAIL_LINES is how many of a node's last log lines a failed wait prints. */
@@ -203,18 +207,23 @@ export class ProcessCluster {
     });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
+    // "exit" can come before the last of the child's output has been read from its pipes: the log
+    // file is ended (and exited resolves) only once both pipes have ended and the file has it all,
+    // so a test that reads the log after an exit sees every line. A grandchild that inherited the
+    // pipes could hold them open, hence the bound.
+    const outputDrained = Promise.all([child.stdout, child.stderr].map((s) => (s && !s.readableEnded ? new Promise((r) => s.once("close", r)) : undefined)));
     const exited = new Promise<number | null>((r) =>
       child.on("exit", (code, signal) => {
         this.lastExit.set(id, signal ?? `code ${code}`);
-        r(signal ? null : code);
+        const bound = new Promise((t) => setTimeout(t, OUTPUT_DRAIN_MS).unref());
+        void Promise.race([outputDrained, bound]).then(() => {
+          if (this.running.get(id) === entry) this.running.delete(id);
+          log.end(() => r(signal ? null : code));
+        });
       }),
     );
     const entry = { child, exited, log };
     this.running.set(id, entry);
-    void exited.then(() => {
-      if (this.running.get(id) === entry) this.running.delete(id);
-      log.end();
-    });
   }
 
   /** startAll starts every founder. */
@@ -337,6 +346,18 @@ export class ProcessCluster {
       .catch((e: unknown) => `status failed: ${(e as Error).message}`);
     const tail = (await this.logOf(id)).trim().split("\n").slice(-LOG_TAIL_LINES).join("\n    ");
     return `  ${id}: ${proc}; ${view}\n    ${tail}`;
+  }
+
+  /**
+   * waitForLog waits until node id's log contains text and returns the log. A line the node printed
+   * before answering a call reaches the file a little later (through its pipe and this process's
+   * event loop), so a test asserting on a line logged during a call waits for it rather than reading once.
+   */
+  async waitForLog(id: string, text: string, timeoutMs = LOG_WAIT_MS): Promise<string> {
+    return waitFor(`${id}'s log to contain ${JSON.stringify(text)}`, async () => {
+      const log = await this.logOf(id);
+      return log.includes(text) ? log : undefined;
+    }, timeoutMs);
   }
 
   /** logOf is what node id has printed so far (stdout and stderr). */

@@ -144,7 +144,7 @@ describe("a cluster with mutual TLS", () => {
       await transport.close();
       files.close();
     }
-    expect(await cluster.logOf("n1")).toContain("refused peer call");
+    await cluster.waitForLog("n1", "refused peer call");
   });
 
   it("fails a plaintext client against the TLS client port, from the SDK and the CLI", async () => {
@@ -219,6 +219,6 @@ describe("a cluster with mutual TLS", () => {
     } finally {
       client.close();
     }
-    expect(await cluster.logOf("n1")).toContain("TLS files changed: new connections use the new certificate");
+    await cluster.waitForLog("n1", "TLS files changed: new connections use the new certificate");
   });
 });
