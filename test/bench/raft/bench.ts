@@ -17,37 +17,18 @@
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { TTL_MS_RANGE } from "../../../src/registry/limits.js";
 import { EtcdCluster } from "./etcd-cluster.js";
 import { type FailoverResult, runFailover } from "./failover.js";
 import { type LoadResult, runLoad } from "./load.js";
 import { RaftmeshCluster } from "./raftmesh-cluster.js";
 import { procCpuSeconds } from "./proc-cpu.js";
+import { registrationFor, VALUE_BYTES } from "./registration-load.js";
 import { formatTable, median } from "./stats.js";
 
-/** VALUE_BYTES is the value size the issue asks for. */
-const VALUE_BYTES = 256;
 /** WARMUP_MS: a discarded first run opens channels and gets the JIT past its cold start. */
 const WARMUP_MS = 1_000;
 /** WARMUP_CONCURRENCY drives the warm-up run. */
 const WARMUP_CONCURRENCY = 16;
-/**
- * REGISTER_SERVICES: registrations are spread over this many services ("bench-0" …), so a whole
- * run (tens of thousands of registrations) stays under the registry's 10,000 instances per service.
- */
-const REGISTER_SERVICES = 100;
-/**
- * REGISTER_METADATA_CHARS: the registration carries this many characters of metadata, so with its
- * id, address and port it holds about as many bytes as a put's key and 256-byte value.
- */
-const REGISTER_METADATA_CHARS = VALUE_BYTES;
-/**
- * REGISTER_TTL_MS: the longest lease (TTL_MS_RANGE), so the benchmark's instances, which never
- * heartbeat, do not expire during the runs after theirs: with the default 5 s TTL the leader marked
- * tens of thousands of them critical while later put runs were measured (raftmesh at 0.26 of etcd's
- * puts per CPU-second at 64 in such a run, 0.43 with registrations left out).
- */
-const REGISTER_TTL_MS = TTL_MS_RANGE[1];
 
 const { values } = parseArgs({
   options: {
@@ -92,7 +73,6 @@ interface Subject {
 async function raftmeshSubject(): Promise<Subject> {
   const c = await RaftmeshCluster.start();
   let leader = await c.leader();
-  const metadata = { blob: "m".repeat(REGISTER_METADATA_CHARS) };
   return {
     name: "raftmesh",
     put: async (key, value) => {
@@ -100,10 +80,9 @@ async function raftmeshSubject(): Promise<Subject> {
       await c.client(leader).put(key, value);
     },
     register: async (key) => {
-      const id = key.replace(/[^A-Za-z0-9._-]/g, "-");
-      const n = Number(id.slice(id.lastIndexOf("-") + 1));
+      const { n, request } = registrationFor(key);
       const via = values.target === "all" ? c.ids[n % c.ids.length] : leader;
-      await c.client(via ?? leader).register({ service: `bench-${n % REGISTER_SERVICES}`, id, address: "10.0.0.1", port: 8080, metadata, ttlMs: REGISTER_TTL_MS }, { deadlineMs: 5_000 });
+      await c.client(via ?? leader).register(request, { deadlineMs: 5_000 });
     },
     pids: () => c.ids.map((id) => c.pc.pid(id)).filter((p): p is number => p !== undefined),
     failover: async () => {

@@ -12,6 +12,9 @@
  * Run on its own, it measures a 3-node raftmesh cluster at the agent's defaults:
  *
  *   npx tsx test/bench/raft/failover.ts [--rounds 20] [--kinds kill,stop] [--json out.json]
+ *
+ * BENCH_LOG_LEVEL=info (with KEEP_CLUSTER=1 to keep the logs) logs each node's elections and the
+ * moment it saw its leader's connection end.
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -230,7 +233,8 @@ async function main(): Promise<void> {
   for (const k of kinds) if (k !== "kill" && k !== "stop") throw new RangeError(`--kinds: kill and/or stop, got "${k}"`);
   const { RaftmeshCluster } = await import("./raftmesh-cluster.js");
   console.log(`${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}, load average ${loadavg()[0]?.toFixed(2)} at start`);
-  const cluster = await RaftmeshCluster.start();
+  // BENCH_LOG_LEVEL=info (with KEEP_CLUSTER=1 to keep the logs) shows each round's elections.
+  const cluster = await RaftmeshCluster.start(process.env.BENCH_LOG_LEVEL ? { RAFTMESH_LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {});
   // A fresh cluster on a busy machine may take a while before every node takes writes.
   await cluster.waitHealthy(CLI_HEALTHY_TIMEOUT_MS);
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));

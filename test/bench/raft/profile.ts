@@ -5,7 +5,9 @@
  * only (V8's profile clock and process.hrtime are both CLOCK_MONOTONIC on Linux), plus every
  * node's CPU over the window from /proc.
  *
- *   npm run bench:raft-profile -- [--concurrency 64] [--seconds 8] [--out dir] [--top 30]
+ *   npm run bench:raft-profile -- [--concurrency 64] [--seconds 8] [--op put|register] [--out dir] [--top 30]
+ *
+ * --op register sends the registrations bench.ts compares with puts (registration-load.ts) instead.
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -14,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ProcessCluster } from "../../integration/harness/process-cluster.js";
 import { runLoad } from "./load.js";
+import { registrationFor } from "./registration-load.js";
 import { procCpuSeconds } from "./proc-cpu.js";
 import { type Profile, profileTable } from "./profile-table.js";
 
@@ -28,10 +31,12 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "8" },
     out: { type: "string" },
     top: { type: "string", default: "30" },
+    op: { type: "string", default: "put" },
   },
   strict: true,
 });
 const concurrency = Number(values.concurrency);
+if (values.op !== "put" && values.op !== "register") throw new RangeError(`--op: put or register, got "${values.op}"`);
 const durationMs = Number(values.seconds) * 1000;
 const top = Number(values.top);
 const out = values.out ?? join(tmpdir(), `raftmesh-prof-${process.pid}`);
@@ -53,9 +58,14 @@ try {
   // Three agents compiling through tsx on a busy shared machine have taken over 30 s to elect.
   const leader = await pc.waitForLeader(120_000);
   const client = pc.client(leader);
-  const put = async (key: string, value: Uint8Array) => {
-    await client.put(key, value);
-  };
+  const put =
+    values.op === "register"
+      ? async (key: string) => {
+          await client.register(registrationFor(key).request);
+        }
+      : async (key: string, value: Uint8Array) => {
+          await client.put(key, value);
+        };
   await runLoad({ put, concurrency: 16, durationMs: WARMUP_MS });
   const pids = new Map(pc.runningIds().map((id) => [id, pc.pid(id) as number]));
   const cpu0 = new Map([...pids].map(([id, pid]) => [id, procCpuSeconds(pid)]));
@@ -67,7 +77,7 @@ try {
   const cpu = [...pids].map(([id, pid]) => [id, procCpuSeconds(pid) - (cpu0.get(id) as number)] as const);
   const serverCpu = cpu.reduce((a, [, s]) => a + s, 0);
   console.log(
-    `c=${concurrency}: ${Math.round(r.opsPerSec)} puts/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, errors ${r.errors}; load average ${loadavg()[0]?.toFixed(2)}`,
+    `c=${concurrency}: ${Math.round(r.opsPerSec)} ${values.op}s/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, errors ${r.errors}; load average ${loadavg()[0]?.toFixed(2)}`,
   );
   console.log(`server CPU ${serverCpu.toFixed(2)} s (${cpu.map(([id, s]) => `${id}${id === leader ? "*" : ""} ${s.toFixed(2)}`).join(", ")}), ${((1000 * serverCpu) / r.ops).toFixed(3)} ms per put`);
   for (const id of pc.runningIds()) {
