@@ -17,6 +17,7 @@ export interface RaftSource {
   readonly events: Emitter<RaftNodeEvents>;
   status(): Status;
   progress(): Map<NodeId, MemberProgress>;
+  snapshotBytesHeld(): number;
 }
 
 /** ROLES are the values of raftmesh_raft_role's label, each series 1 for the node's role and 0 for the others. */
@@ -63,6 +64,7 @@ export class RaftMetrics {
     gauge(reg, "raftmesh_raft_last_index", "The last index of the node's log.", () => st().lastIndex);
     gauge(reg, "raftmesh_raft_has_leader", "1 while the node knows a leader, 0 otherwise.", () => (st().lead !== "" ? 1 : 0));
     gauge(reg, "raftmesh_raft_voters", "Voting members in the node's configuration.", () => st().voters.length);
+    gauge(reg, "raftmesh_raft_snapshot_bytes_held", "Bytes of a snapshot the Raft core holds in memory: 0 once the store has it (it is read back to send), the size while it is being stored.", () => node.snapshotBytesHeld());
     new PromGauge({
       name: "raftmesh_raft_role",
       help: "The node's role: 1 for the role it has, 0 for the others.",
@@ -124,6 +126,7 @@ export class RaftMetrics {
         await inner.compact(snap, options);
         this.snapshotSeconds.observe({ kind: "taken" }, this.since(t0));
       },
+      loadSnapshot: (meta) => inner.loadSnapshot(meta),
     };
   }
 

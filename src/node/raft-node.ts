@@ -16,6 +16,7 @@ import {
   ReadLimitError,
   ReadRejectReason,
   type Ready,
+  SNAPSHOT_DATA_RELEASED,
   SnapshotRejectedError,
   Role,
   type Status,
@@ -157,6 +158,8 @@ export class RaftNode {
   private snapshotJob: { readonly index: LogIndex; readonly job: SnapshotJob } | undefined;
   /** snapshotDone is a written local snapshot waiting for the pump to hand it to the core and the store. */
   private snapshotDone: { readonly index: LogIndex; readonly data: Uint8Array } | undefined;
+  /** snapshotReads are the store reads of snapshots to send under way, by "term/index" (sendStoredSnapshot). */
+  private readonly snapshotReads = new Map<string, Promise<Snapshot | undefined>>();
   /** storing is the store's compaction to the last local snapshot, while it runs (finishSnapshot). */
   private storing: Promise<void> | undefined;
   /**
@@ -169,7 +172,12 @@ export class RaftNode {
   /** knownLeader is the leader of the last soft state seen, so a change of leader is noticed once. */
   private knownLeader: NodeId = NO_NODE;
 
-  constructor(private readonly opts: RaftNodeOptions) {
+  /** opts are the options but the initial state: kept, it would hold a restart's snapshot bytes for the node's life. */
+  private readonly opts: Omit<RaftNodeOptions, "state">;
+
+  constructor(options: RaftNodeOptions) {
+    const { state: _state, ...opts } = options;
+    this.opts = opts;
     const raftOptions: RaftOptions = {
       ...opts.core,
       id: opts.id,
@@ -180,11 +188,13 @@ export class RaftNode {
       // A leader holds a read no longer than a reader waits for it; older ones have no caller left.
       pendingReadTicksMax: Math.ceil(READ_TIMEOUT_MS_DEFAULT / opts.tickMs),
     };
-    this.raw = new RawNode(raftOptions, opts.state);
-    const snap = opts.state.snapshot;
+    this.raw = new RawNode(raftOptions, options.state);
+    const snap = options.state.snapshot;
     if (snap && snap.data.length > 0) opts.machine.restore(snap.data);
+    // The store it came from keeps it: the core need not hold a second copy (see releaseSnapshotData).
+    if (snap) this.raw.releaseSnapshotData(snap.meta.index);
     this.lastSnapshotIndex = snap?.meta.index ?? 0;
-    this.persistedTerm = opts.state.hardState.term;
+    this.persistedTerm = options.state.hardState.term;
     this.snapshotEvery = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
     this.role = this.raw.role();
     this.pendingReadsMax = opts.pendingReadsMax ?? PENDING_READS_MAX;
@@ -226,6 +236,11 @@ export class RaftNode {
     return this.lastSnapshotIndex;
   }
 
+  /** snapshotBytesHeld is the size of the snapshot bytes the core holds in memory (0 once the store keeps them; see releaseSnapshotData). */
+  snapshotBytesHeld(): number {
+    return this.raw.snapshotDataBytes();
+  }
+
   /** logEntry is the entry at index in the core's log, if it holds it (for checks and tools). */
   logEntry(index: LogIndex): Entry | undefined {
     return this.raw.logEntry(index);
@@ -263,7 +278,11 @@ export class RaftNode {
    */
   peerDisconnected(id: NodeId): void {
     if (this.stopped) return;
+    const wasLeader = this.raw.leader() === id;
     this.raw.peerDisconnected(id);
+    // Logged only for the leader: that is when this node campaigns early, and when a failover is slow
+    // this line says whether the notice came and when.
+    if (wasLeader) this.opts.logger.info({ peer: id, campaigns: this.raw.leader() !== id }, "the leader's connection ended");
     this.schedule();
   }
 
@@ -367,6 +386,55 @@ export class RaftNode {
     if (this.stopped) throw new NodeStoppedError();
   }
 
+  /**
+   * send hands messages to the sink, but a Snap message whose bytes the core released
+   * (releaseSnapshotData) is first filled from the store (sendStoredSnapshot).
+   */
+  private send(messages: readonly Message[]): void {
+    if (!messages.some(carriesReleasedSnapshot)) {
+      this.opts.sink.send(messages);
+      return;
+    }
+    const ready = messages.filter((m) => !carriesReleasedSnapshot(m));
+    if (ready.length > 0) this.opts.sink.send(ready);
+    for (const m of messages) if (carriesReleasedSnapshot(m)) void this.sendStoredSnapshot(m);
+  }
+
+  /**
+   * sendStoredSnapshot reads the snapshot a Snap message names back from the store and sends it.
+   * Concurrent sends of one snapshot share one read. When the store no longer has it (a newer one
+   * replaced it meanwhile) or cannot read it, the message is dropped, as a network may drop it:
+   * the leader sends its newest snapshot after its snapshot retry ticks. A leader that lost its
+   * term meanwhile still sends it: a Snap from an old term is refused by its receiver.
+   */
+  private async sendStoredSnapshot(m: Message): Promise<void> {
+    const meta = (m.snapshot as Snapshot).meta;
+    const key = `${meta.term}/${meta.index}`;
+    let loading = this.snapshotReads.get(key);
+    if (loading === undefined) {
+      // Through a promise chain, so a store that throws rather than rejects is handled alike.
+      loading = Promise.resolve(meta).then((m) => this.opts.store.loadSnapshot(m));
+      this.snapshotReads.set(key, loading);
+      void loading.then(
+        () => this.snapshotReads.delete(key),
+        () => this.snapshotReads.delete(key),
+      );
+    }
+    let stored: Snapshot | undefined;
+    try {
+      stored = await loading;
+    } catch (err) {
+      if (!this.stopped) this.opts.logger.warn({ err, to: m.to, index: meta.index }, "could not read the snapshot to send back from the store; the leader retries");
+      return;
+    }
+    if (this.stopped) return;
+    if (stored === undefined) {
+      this.opts.logger.info({ to: m.to, index: meta.index }, "the snapshot to send is no longer stored; the leader sends its newest when it retries");
+      return;
+    }
+    this.opts.sink.send([{ ...m, snapshot: stored }]);
+  }
+
   /** schedule runs the pump soon; calls while it runs make it go round once more. */
   private schedule(): void {
     if (this.stopped) return;
@@ -397,7 +465,7 @@ export class RaftNode {
     if (rd.softState) this.role = rd.softState.role;
     // A leader's appends go out while its own write is under way; everything else waits for it.
     const { early, late } = splitForEarlySend(rd, this.persistedTerm);
-    if (early.length > 0) this.opts.sink.send(early);
+    if (early.length > 0) this.send(early);
     const entries = this.entriesAfterSnapshot(rd.entries);
     const mustSave = rd.hardState !== undefined || entries.length > 0 || rd.snapshot !== undefined;
     const saving = mustSave ? this.opts.store.save({ hardState: rd.hardState, entries, snapshot: rd.snapshot }) : undefined;
@@ -448,8 +516,10 @@ export class RaftNode {
     await saving;
     if (rd.hardState) this.persistedTerm = rd.hardState.term;
     if (this.stopped) return;
-    this.opts.sink.send(late);
+    this.send(late);
     this.raw.advance(rd);
+    // Installed and durable: the store has the bytes now, the core keeps only the metadata.
+    if (rd.snapshot) this.raw.releaseSnapshotData(rd.snapshot.meta.index);
     if (rd.softState) {
       const st = this.raw.status();
       if (prevRole === Role.Leader && st.role !== Role.Leader && !st.voters.includes(st.id) && !st.learners.includes(st.id)) {
@@ -639,6 +709,7 @@ export class RaftNode {
     this.lastSnapshotIndex = done.index;
     this.storing = this.opts.store.compact(snap).then(
       () => {
+        this.raw.releaseSnapshotData(done.index);
         this.opts.logger.info({ index: done.index, bytes: snap.data.length }, "took snapshot and compacted the log");
         this.events.emit("snapshotTaken", { index: done.index, term: snap.meta.term, bytes: snap.data.length });
       },
@@ -688,4 +759,9 @@ export class RaftNode {
     this.proposals.clear();
     for (const key of [...this.reads.keys()]) this.finishRead(key, this.failure ?? new NodeStoppedError());
   }
+}
+
+/** carriesReleasedSnapshot says whether m is a Snap message whose bytes the core released to the store. */
+function carriesReleasedSnapshot(m: Message): boolean {
+  return m.snapshot !== undefined && m.snapshot.data === SNAPSHOT_DATA_RELEASED;
 }

@@ -1,6 +1,6 @@
 import { invariant } from "./errors.js";
 import { ENTRY_OVERHEAD_BYTES } from "./limits.js";
-import type { ConfState, Entry, LogIndex, Snapshot, Term } from "./types.js";
+import { type ConfState, type Entry, type LogIndex, SNAPSHOT_DATA_RELEASED, type Snapshot, type Term } from "./types.js";
 
 /** entryBytes is the size an entry counts for in every byte limit. */
 export function entryBytes(e: Entry): number {
@@ -26,7 +26,10 @@ export class RaftLog {
   applied: LogIndex;
   /** unstableFrom is the lowest index that still has to be written; lastIndex()+1 when all is durable. */
   private unstableFrom: LogIndex;
-  /** snapshot is the newest snapshot this node holds, kept to send to followers that fell behind. */
+  /**
+   * snapshot is the newest snapshot this node holds, kept to send to followers that fell behind. Its
+   * data is SNAPSHOT_DATA_RELEASED once the host took over keeping the bytes (releaseData).
+   */
   snapshot: Snapshot | undefined;
   /** pendingSnapshot is a snapshot received from the leader that is not yet durable and installed. */
   pendingSnapshot: Snapshot | undefined;
@@ -215,6 +218,18 @@ export class RaftLog {
     this.unstableFrom = snapshot.meta.index + 1;
     this.snapshot = snapshot;
     this.pendingSnapshot = snapshot;
+  }
+
+  /**
+   * releaseData drops the bytes of the snapshot at index, which the host keeps durably from now on;
+   * only the metadata stays. Not while that snapshot is pending: the host has yet to install it.
+   * Returns whether it released them.
+   */
+  releaseData(index: LogIndex): boolean {
+    const snap = this.snapshot;
+    if (snap === undefined || snap.meta.index !== index || snap.data === SNAPSHOT_DATA_RELEASED || this.pendingSnapshot === snap) return false;
+    this.snapshot = { meta: snap.meta, data: SNAPSHOT_DATA_RELEASED };
+    return true;
   }
 
   /** stableSnapTo records that the pending snapshot at index is durable and installed. */

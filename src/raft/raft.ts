@@ -30,6 +30,7 @@ import {
   ReadRejectReason,
   type ReadState,
   Role,
+  SNAPSHOT_DATA_RELEASED,
   type Snapshot,
   type Term,
 } from "./types.js";
@@ -590,6 +591,9 @@ export class Raft {
 
   private handleSnapshot(m: Message): void {
     const snap = m.snapshot;
+    // Released bytes never cross a network (the sender's host fills them); in one process they would
+    // install an empty state, so a host that forgot to fill them is stopped here.
+    invariant(snap?.data !== SNAPSHOT_DATA_RELEASED, () => `snapshot at ${snap?.meta.index} from ${m.from} arrived without its bytes (the sender's host did not fill it)`);
     if (snap && this.restore(snap)) {
       this.send({ type: MessageType.AppResp, to: m.from, index: this.log.lastIndex() });
     } else {

@@ -11,6 +11,7 @@ import {
   type NodeId,
   type Ready,
   type Role,
+  SNAPSHOT_DATA_RELEASED,
   type Snapshot,
   type SoftState,
   type Term,
@@ -119,6 +120,25 @@ export class RawNode {
     const snap: Snapshot = { meta: { index, term, conf: this.raft.confStateAt(index).toConfState() }, data };
     this.raft.log.compact(snap, this.raft.opts.snapshotKeepEntries, (i) => this.raft.confStateAt(i).toConfState());
     return snap;
+  }
+
+  /**
+   * releaseSnapshotData tells the core that the host holds the bytes of the snapshot at `index`
+   * durably (its store wrote it: a local snapshot compacted, or one from the leader installed), so
+   * the core keeps only its metadata instead of a copy of the whole state for the rare follower that
+   * falls behind. Snap messages then carry SNAPSHOT_DATA_RELEASED and the host fills them from its
+   * store before they leave; when the store no longer has that snapshot the host drops the message,
+   * as a network would, and the leader sends its newest after snapshot retry ticks. Returns whether
+   * the bytes were released: not when `index` is not the core's snapshot or it is still pending.
+   */
+  releaseSnapshotData(index: LogIndex): boolean {
+    return this.raft.log.releaseData(index);
+  }
+
+  /** snapshotDataBytes is the size of the snapshot bytes the core holds (0 once released, or without a snapshot). */
+  snapshotDataBytes(): number {
+    const snap = this.raft.log.snapshot;
+    return snap === undefined || snap.data === SNAPSHOT_DATA_RELEASED ? 0 : snap.data.length;
   }
 
   /** hasReady says whether ready() has work for the host. */

@@ -81,6 +81,14 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/**
+ * SNAPSHOT_DATA_RELEASED stands in for a snapshot's bytes once the host holds them durably and has
+ * told the core it need not keep them (RawNode.releaseSnapshotData). A Snap message carrying it
+ * must be filled from the host's store before it leaves the process. Compared by identity: a
+ * snapshot whose bytes really are empty is another array.
+ */
+export const SNAPSHOT_DATA_RELEASED: Uint8Array = new Uint8Array(0);
+
 /** MessageType lists every message the core sends or takes. Local ones never cross the network. */
 export const MessageType = {
   /** Hup is local: start an election (or pre-election). */

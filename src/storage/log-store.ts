@@ -59,6 +59,11 @@ export interface RaftLogStore {
   save(request: SaveRequest): Promise<void>;
   /** compact stores a snapshot taken locally and drops the entries it covers (but entriesKept). */
   compact(snapshot: Snapshot, options?: CompactOptions): Promise<void>;
+  /**
+   * loadSnapshot reads back a stored snapshot by its term and index, to send to a follower;
+   * undefined when the store no longer has it (a newer one replaced it). Not part of the write queue.
+   */
+  loadSnapshot(meta: Pick<SnapshotMeta, "term" | "index">): Promise<Snapshot | undefined>;
 }
 
 /**
@@ -175,6 +180,16 @@ export class LogStore implements RaftLogStore {
       this.snapshotMeta = meta;
       await this.pruneSnapshots();
     });
+  }
+
+  /**
+   * loadSnapshot reads the snapshot file of that term and index (undefined once pruned or when
+   * corrupt, with a warning). It reads a complete file beside the write queue: files are renamed
+   * into place whole, and one pruned while it is read stays readable through the open descriptor.
+   */
+  async loadSnapshot(meta: Pick<SnapshotMeta, "term" | "index">): Promise<Snapshot | undefined> {
+    this.assertOpen();
+    return this.snapshots.load(meta);
   }
 
   /** close waits for pending writes, then closes LevelDB; later calls throw StorageClosedError. */

@@ -115,6 +115,13 @@ export class MemoryLogStore implements RaftLogStore {
     });
   }
 
+  /** loadSnapshot returns the durable snapshot when it has this term and index (this store keeps one). */
+  loadSnapshot(meta: Pick<SnapshotMeta, "term" | "index">): Promise<Snapshot | undefined> {
+    if (this.closed) return Promise.reject(new StorageClosedError());
+    const snap = this.durable.snapshot;
+    return Promise.resolve(snap !== undefined && snap.meta.index === meta.index && snap.meta.term === meta.term ? snap : undefined);
+  }
+
   /** close waits for writes handed over; later writes fail with StorageClosedError. */
   close(): Promise<void> {
     this.closed = true;

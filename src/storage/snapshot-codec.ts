@@ -63,8 +63,43 @@ function headerWithoutCrc(snapshot: Snapshot): { writer: ByteWriter; prefix: Uin
   return { writer, prefix: writer.bytes.subarray(0, writer.position) };
 }
 
+/** SnapshotFileParts is a snapshot file taken apart, before its checksum is checked. */
+interface SnapshotFileParts {
+  /** header is every byte before the stored CRC. */
+  readonly header: Uint8Array;
+  readonly storedCrc: number;
+  readonly metaBytes: Uint8Array;
+  /** data is a plain Uint8Array view (not a Buffer) over the file's bytes: no copy of a possibly large payload. */
+  readonly data: Uint8Array;
+}
+
 /** decodeSnapshotFile reads a whole snapshot file; the returned data is a view into bytes, not a copy. */
 export function decodeSnapshotFile(bytes: Uint8Array): Decoded<Snapshot> {
+  const parts = splitSnapshotFile(bytes);
+  if (!parts.ok) return parts;
+  const { header, storedCrc, data } = parts.value;
+  if (crc32c(data, crc32c(header)) !== storedCrc) return { ok: false, reason: "checksum mismatch" };
+  return withMeta(parts.value);
+}
+
+/**
+ * decodeSnapshotFileSliced is decodeSnapshotFile with the data's CRC checked CRC_SLICE_BYTES per
+ * event-loop turn: for a node that reads a snapshot back while it serves (to send it to a follower).
+ */
+export async function decodeSnapshotFileSliced(bytes: Uint8Array): Promise<Decoded<Snapshot>> {
+  const parts = splitSnapshotFile(bytes);
+  if (!parts.ok) return parts;
+  const { header, storedCrc, data } = parts.value;
+  let crc = crc32c(header);
+  for (let at = 0; at < data.length; at += CRC_SLICE_BYTES) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    crc = crc32c(data.subarray(at, Math.min(at + CRC_SLICE_BYTES, data.length)), crc);
+  }
+  if (crc !== storedCrc) return { ok: false, reason: "checksum mismatch" };
+  return withMeta(parts.value);
+}
+
+function splitSnapshotFile(bytes: Uint8Array): Decoded<SnapshotFileParts> {
   try {
     const reader = new ByteReader(bytes);
     if (!Buffer.from(reader.raw(MAGIC.length)).equals(MAGIC)) return { ok: false, reason: "bad magic" };
@@ -76,18 +111,23 @@ export function decodeSnapshotFile(bytes: Uint8Array): Decoded<Snapshot> {
     const dataLength = reader.u64();
     if (dataLength > SNAPSHOT_DATA_BYTES_MAX) return { ok: false, reason: `data length ${dataLength} over limit` };
     const headerLength = bytes.length - reader.remaining;
-    const stored = reader.u32();
+    const storedCrc = reader.u32();
     if (reader.remaining !== dataLength) {
       return { ok: false, reason: `file holds ${reader.remaining} data bytes, header says ${dataLength}` };
     }
-    // A plain Uint8Array view (not a Buffer) over the file's bytes: no copy of a possibly large payload.
     const data = new Uint8Array(bytes.buffer, bytes.byteOffset + headerLength + 4, dataLength);
-    if (crc32c(data, crc32c(bytes.subarray(0, headerLength))) !== stored) {
-      return { ok: false, reason: "checksum mismatch" };
-    }
-    const meta = parseSnapshotMeta(parseJson(decodeUtf8(metaBytes)));
+    return { ok: true, value: { header: bytes.subarray(0, headerLength), storedCrc, metaBytes, data } };
+  } catch (error) {
+    if (error instanceof ByteReadError) return { ok: false, reason: error.message };
+    throw error;
+  }
+}
+
+function withMeta(parts: SnapshotFileParts): Decoded<Snapshot> {
+  try {
+    const meta = parseSnapshotMeta(parseJson(decodeUtf8(parts.metaBytes)));
     if (meta === undefined) return { ok: false, reason: "metadata has the wrong shape" };
-    return { ok: true, value: { meta, data } };
+    return { ok: true, value: { meta, data: parts.data } };
   } catch (error) {
     if (error instanceof ByteReadError) return { ok: false, reason: error.message };
     throw error;

@@ -3,7 +3,8 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from "nod
 import { join } from "node:path";
 import type { LogIndex, Snapshot, SnapshotMeta, Term } from "../raft/types.js";
 import type { StorageLogger } from "./logger.js";
-import { decodeSnapshotFile, encodeSnapshotHeaderSliced } from "./snapshot-codec.js";
+import type { Decoded } from "./codec.js";
+import { decodeSnapshotFile, decodeSnapshotFileSliced, encodeSnapshotHeaderSliced } from "./snapshot-codec.js";
 
 /**
  * SNAPSHOTS_KEPT is how many snapshot files survive pruning. Two, because the log store writes a
@@ -121,8 +122,28 @@ export class SnapshotStore {
     return undefined;
   }
 
+  /**
+   * load returns the snapshot with this term and index when its file is still here and sound
+   * (undefined once pruned, or with a warning when corrupt). The checksum is checked a slice per
+   * event-loop turn: a node reads a snapshot back to send it while it serves.
+   */
+  async load(meta: Pick<SnapshotMeta, "term" | "index">): Promise<Snapshot | undefined> {
+    const file = { name: snapshotFileName(meta), term: meta.term, index: meta.index };
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(this.dir, file.name));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    return this.check(file, await decodeSnapshotFileSliced(bytes));
+  }
+
   private async read(file: SnapshotFile): Promise<Snapshot | undefined> {
-    const decoded = decodeSnapshotFile(await readFile(join(this.dir, file.name)));
+    return this.check(file, decodeSnapshotFile(await readFile(join(this.dir, file.name))));
+  }
+
+  private check(file: SnapshotFile, decoded: Decoded<Snapshot>): Snapshot | undefined {
     if (!decoded.ok) {
       this.logger.warn({ file: file.name, reason: decoded.reason }, "skipping corrupt snapshot file");
       return undefined;

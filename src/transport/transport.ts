@@ -13,7 +13,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { channelCredentials, memberCheck, serverCredentials, type TlsFiles } from "../common/tls.js";
-import type { Message, NodeId } from "../raft/types.js";
+import { type Message, type NodeId, SNAPSHOT_DATA_RELEASED } from "../raft/types.js";
 import { TransportClosedError, TransportError, UnknownPeerError } from "./errors.js";
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, PEER_FRAME_BYTES_MAX, resolveLimits, SERVER_SHUTDOWN_GRACE_MS, type TransportLimits } from "./limits.js";
 import { hostOf, isLoopbackHost } from "./identity.js";
@@ -205,8 +205,11 @@ export class GrpcTransport {
         this.logger.debug({ to: m.to, type: m.type }, "message to unknown peer dropped");
         continue;
       }
-      if (m.snapshot) client.sendSnapshot(m);
-      else client.send(encodeMessage(m), wireMessageBytes(m));
+      if (m.snapshot) {
+        // Released bytes are the host's to fill from its store (RaftNode.send); sent as they are, they would install an empty state.
+        assert(m.snapshot.data !== SNAPSHOT_DATA_RELEASED, `snapshot at ${m.snapshot.meta.index} handed to the transport without its bytes`);
+        client.sendSnapshot(m);
+      } else client.send(encodeMessage(m), wireMessageBytes(m));
     }
   }
 

@@ -93,7 +93,7 @@ describe("metrics: one node's series", () => {
     const raft = new RaftMetrics(reg);
     const events = new NodeEventEmitter();
     const status = { id: nodeId("n1"), role: Role.Leader, lead: nodeId("n1"), term: 3, vote: nodeId("n1"), commit: 7, applied: 6, lastIndex: 9, voters: [], learners: [], leadTransferee: nodeId("") } as unknown as Status;
-    raft.follow({ events, status: () => status, progress: () => new Map([[nodeId("n2"), { match: 7, next: 8, state: "replicate", recentActive: false }]]) });
+    raft.follow({ events, status: () => status, progress: () => new Map([[nodeId("n2"), { match: 7, next: 8, state: "replicate", recentActive: false }]]), snapshotBytesHeld: () => 0 });
     const sent: Message[][] = [];
     const sink = raft.sink({ send: (m) => sent.push([...m]) });
     const entry = { term: 3, index: 8, kind: EntryKind.Normal, data: new Uint8Array() };

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, vi } from "vitest";
 import { RaftNode } from "../../../src/node/raft-node.js";
 import { bootstrapEntries, type Message, type NodeId, nodeId } from "../../../src/raft/index.js";
-import type { LogStore } from "../../../src/storage/index.js";
+import { MemoryLogStore } from "../../../src/storage/index.js";
 import { KvStateMachine } from "../../integration/kv-state-machine.js";
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
@@ -17,8 +17,6 @@ export const TICK_MS = 10;
 /** LINK_MS is every message's delay on the fake network. */
 export const LINK_MS = 1;
 
-/** memoryStore is durable at once: these tests are about answers, not storage. */
-const memoryStore = { save: async () => {}, compact: async () => {} } as unknown as LogStore;
 
 export interface TestCluster {
   readonly nodes: Map<NodeId, RaftNode>;
@@ -32,13 +30,15 @@ export function startCluster(snapshotEveryEntries: number): TestCluster {
   const boot = bootstrapEntries(IDS);
   for (const id of IDS) {
     const machine = new KvStateMachine();
+    const state = { hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot };
     const node = new RaftNode({
       id,
       tickMs: TICK_MS,
       electionTicks: 10,
       heartbeatTicks: 2,
-      store: memoryStore,
-      state: { hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot },
+      // Durable at once: these tests are about answers, not storage.
+      store: new MemoryLogStore(state),
+      state,
       machine,
       logger: silent,
       snapshotEveryEntries,

@@ -3,108 +3,11 @@
  * the simulator's virtual-time scheduler, so elections and deliveries happen in a fixed order.
  */
 import { describe, expect, it } from "vitest";
-import type { RaftNodeEvents } from "../../../src/node/events.js";
-import { RaftNode, READS_ANSWERED_PER_TASK } from "../../../src/node/raft-node.js";
-import { bootstrapEntries, type Message, type NodeId, nodeId, Role } from "../../../src/raft/index.js";
+import { READS_ANSWERED_PER_TASK } from "../../../src/node/raft-node.js";
+import { bootstrapEntries, type NodeId, nodeId, Role } from "../../../src/raft/index.js";
 import { MemoryLogStore, StorageFailedError } from "../../../src/storage/index.js";
-import { encodeKvCommand, KvStateMachine } from "../../integration/kv-state-machine.js";
-import { Rng } from "../../sim/rng.js";
-import { SimScheduler } from "../../sim/sim-scheduler.js";
-
-const silent = { info() {}, warn() {}, error() {}, debug() {} };
-const TICK_MS = 10;
-
-type Seen = { [K in keyof RaftNodeEvents]: { name: K; event: RaftNodeEvents[K] } }[keyof RaftNodeEvents];
-
-interface Member {
-  readonly node: RaftNode;
-  readonly sched: SimScheduler;
-  readonly machine: KvStateMachine;
-  readonly seen: Seen[];
-}
-
-/** Cluster is a few RaftNodes whose messages are delivered at the next tick unless the link is cut. */
-class Cluster {
-  readonly members = new Map<NodeId, Member>();
-  readonly cut = new Set<NodeId>();
-  private inFlight: Message[] = [];
-  private now = 0;
-
-  constructor(ids: NodeId[], opts: { snapshotEveryEntries?: number; store?: (id: NodeId) => MemoryLogStore; machine?: () => KvStateMachine } = {}) {
-    const boot = bootstrapEntries(ids);
-    for (const [i, id] of ids.entries()) {
-      const sched = new SimScheduler(TICK_MS);
-      const machine = opts.machine?.() ?? new KvStateMachine();
-      const state = { hardState: { term: 1, vote: "" as NodeId, commit: boot.length }, entries: boot };
-      const node = new RaftNode({
-        id,
-        tickMs: TICK_MS,
-        electionTicks: 10,
-        heartbeatTicks: 2,
-        store: opts.store?.(id) ?? new MemoryLogStore(state),
-        state,
-        machine,
-        sink: { send: (msgs) => this.inFlight.push(...msgs) },
-        logger: silent,
-        snapshotEveryEntries: opts.snapshotEveryEntries,
-        scheduler: sched,
-        random: new Rng(i + 1),
-      });
-      const seen: Seen[] = [];
-      for (const name of ["role", "leader", "applied", "snapshotTaken", "snapshotInstalled", "failure"] as const) {
-        node.events.on(name, (event) => seen.push({ name, event } as Seen));
-      }
-      this.members.set(id, { node, sched, machine, seen });
-      node.start();
-    }
-  }
-
-  member(id: NodeId): Member {
-    const m = this.members.get(id);
-    if (!m) throw new Error(`no member ${id}`);
-    return m;
-  }
-
-  /** ticks is how many ticks have run. */
-  get ticks(): number {
-    return this.now;
-  }
-
-  /** tick delivers what was sent, ticks every node and lets the host loops run. */
-  async tick(): Promise<void> {
-    this.now++;
-    const due = this.inFlight;
-    this.inFlight = [];
-    for (const m of due) if (!this.cut.has(m.from) && !this.cut.has(m.to)) this.members.get(m.to)?.node.step(m);
-    for (const m of this.members.values()) {
-      m.sched.runDue(this.now * TICK_MS);
-      m.sched.tick();
-    }
-    await new Promise((r) => setImmediate(r));
-  }
-
-  async until(what: string, f: () => boolean, ticksMax = 500): Promise<void> {
-    for (let i = 0; !f(); i++) {
-      if (i > ticksMax) throw new Error(`no ${what} within ${ticksMax} ticks`);
-      await this.tick();
-    }
-  }
-
-  /** write proposes on the leader and ticks until it is applied there. */
-  async write(leader: NodeId, key: string): Promise<void> {
-    let done = false;
-    void this.member(leader)
-      .node.propose(encodeKvCommand({ op: "put", key, value: "v" }))
-      .then(() => {
-        done = true;
-      });
-    await this.until(`write ${key}`, () => done);
-  }
-
-  leader(): NodeId | undefined {
-    return [...this.members].find(([, m]) => m.node.isLeader())?.[0];
-  }
-}
+import { KvStateMachine } from "../../integration/kv-state-machine.js";
+import { Cluster, type Seen } from "./tick-cluster.js";
 
 const names = (seen: readonly Seen[]) => seen.map((s) => s.name);
 

@@ -140,6 +140,8 @@ describe("LogStore", () => {
 
     const { store, state } = await openStore(dir);
     expect(state.snapshot).toEqual(snapshot(6, 1));
+    // A node sends the stored snapshot by reading it back.
+    expect(await store.loadSnapshot({ term: 1, index: 6 })).toEqual(snapshot(6, 1));
     expect(state.entries).toEqual(entries(7, 10, 1));
     expect([store.firstIndex(), store.lastIndex()]).toEqual([7, 10]);
     await store.close();
@@ -248,6 +250,7 @@ describe("LogStore", () => {
     await closed;
     await expect(store.save({ entries: entries(2, 2, 1) })).rejects.toBeInstanceOf(StorageClosedError);
     await expect(store.compact(snapshot(1, 1))).rejects.toBeInstanceOf(StorageClosedError);
+    await expect(store.loadSnapshot({ term: 1, index: 1 })).rejects.toBeInstanceOf(StorageClosedError);
     expect(() => store.lastIndex()).toThrow(StorageClosedError);
     await store.close(); // Idempotent.
   });

@@ -24,6 +24,25 @@ describe("SnapshotStore", () => {
     expect(await store.loadNewest(4)).toBeUndefined();
   });
 
+  it("storage: load reads one snapshot back by term and index; a pruned, unknown or corrupt one is undefined", async () => {
+    const dir = await dirs.make();
+    const logger = new RecordingLogger();
+    const store = await SnapshotStore.open(dir, logger);
+    await store.save(snapshot(5, 1));
+    expect(await store.load({ term: 1, index: 5 })).toEqual(snapshot(5, 1));
+    expect(await store.load({ term: 2, index: 5 })).toBeUndefined();
+    expect(await store.load({ term: 1, index: 6 })).toBeUndefined();
+    for (const index of [6, 7]) await store.save(snapshot(index, 1));
+    await store.prune();
+    expect(SNAPSHOTS_KEPT).toBe(2);
+    expect(await store.load({ term: 1, index: 5 })).toBeUndefined();
+    expect(await store.load({ term: 1, index: 7 })).toEqual(snapshot(7, 1));
+    expect(logger.warnings).toEqual([]);
+    await writeFile(join(dir, SNAPSHOT_DIR, snapshotFileName({ term: 1, index: 7 })), "not a snapshot");
+    expect(await store.load({ term: 1, index: 7 })).toBeUndefined();
+    expect(logger.warnings.map((w) => w.message)).toEqual(["skipping corrupt snapshot file"]);
+  });
+
   it("storage: a corrupt or misnamed snapshot is skipped with a warning", async () => {
     const dir = await dirs.make();
     const logger = new RecordingLogger();

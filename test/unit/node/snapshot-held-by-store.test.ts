@@ -1,0 +1,128 @@
+/**
+ * Snapshot bytes live in the store, not in the Raft core: once a snapshot is stored (taken here or
+ * installed from the leader) the core keeps its metadata only, and a Snap message is filled from
+ * the store before it leaves. Real RaftNodes on MemoryLogStores, on virtual time.
+ */
+import { describe, expect, it } from "vitest";
+import { type NodeId, nodeId, type Snapshot, type SnapshotMeta } from "../../../src/raft/index.js";
+import { MemoryLogStore } from "../../../src/storage/index.js";
+import { RaftNode } from "../../../src/node/raft-node.js";
+import { KvStateMachine } from "../../integration/kv-state-machine.js";
+import { Rng } from "../../sim/rng.js";
+import { SimScheduler } from "../../sim/sim-scheduler.js";
+import { Cluster, silent, TICK_MS } from "./tick-cluster.js";
+
+const IDS = ["n1", "n2", "n3"].map(nodeId);
+
+/** StoreThatLoses is a MemoryLogStore whose first `lose` reads of a snapshot find nothing, as after a newer one replaced it. */
+class StoreThatLoses extends MemoryLogStore {
+  reads = 0;
+  constructor(
+    state: ConstructorParameters<typeof MemoryLogStore>[0],
+    private lose: number,
+  ) {
+    super(state);
+  }
+  override loadSnapshot(meta: Pick<SnapshotMeta, "term" | "index">): Promise<Snapshot | undefined> {
+    this.reads++;
+    if (this.lose > 0) {
+      this.lose--;
+      return Promise.resolve(undefined);
+    }
+    return super.loadSnapshot(meta);
+  }
+}
+
+/** kvOf is a node's whole key-value state, for comparing two nodes. */
+function kvOf(c: Cluster, id: NodeId): string {
+  return Buffer.from(c.member(id).machine.snapshot()).toString("hex");
+}
+
+describe("node: snapshot bytes held by the store", () => {
+  it("node: once stored, a snapshot's bytes leave the core; a follower behind still gets the whole state, read back from the store", async () => {
+    const stores = new Map<NodeId, StoreThatLoses>();
+    const c = new Cluster(IDS, {
+      snapshotEveryEntries: 4,
+      store: (id, state) => {
+        const s = new StoreThatLoses(state, 0);
+        stores.set(id, s);
+        return s;
+      },
+    });
+    await c.until("leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    const behind = IDS.find((id) => id !== leader) as NodeId;
+    c.cut.add(behind);
+    for (let i = 0; i < 12; i++) await c.write(leader, `k${i}`);
+    const lead = c.member(leader).node;
+    await c.until("the leader's snapshot stored", () => lead.snapshotIndex() > 0 && lead.snapshotBytesHeld() === 0);
+    c.cut.delete(behind);
+    await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied);
+    expect(c.member(behind).seen.some((s) => s.name === "snapshotInstalled")).toBe(true);
+    expect(stores.get(leader)?.reads).toBeGreaterThan(0);
+    expect(kvOf(c, behind)).toBe(kvOf(c, leader));
+    expect(c.member(behind).machine.get("k0")).toBe("v");
+    // The follower released the installed snapshot's bytes too; nobody holds a copy beside its store.
+    for (const id of IDS) expect(c.member(id).node.snapshotBytesHeld()).toBe(0);
+  });
+
+  it("node: a snapshot the store no longer has is not sent; the leader retries and the follower catches up", async () => {
+    const lines: { id: NodeId; msg: string }[] = [];
+    const c = new Cluster(IDS, {
+      snapshotEveryEntries: 4,
+      store: (_id, state) => new StoreThatLoses(state, 2),
+      logger: (id) => ({ ...silent, info: (_fields: object, msg: string) => lines.push({ id, msg }) }),
+    });
+    await c.until("leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    const behind = IDS.find((id) => id !== leader) as NodeId;
+    c.cut.add(behind);
+    for (let i = 0; i < 12; i++) await c.write(leader, `k${i}`);
+    await c.until("the leader's snapshot stored", () => c.member(leader).node.snapshotBytesHeld() === 0 && c.member(leader).node.snapshotIndex() > 0);
+    c.cut.delete(behind);
+    const t0 = c.ticks;
+    await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied, 1_000);
+    const dropped = lines.filter((l) => l.id === leader && l.msg.startsWith("the snapshot to send is no longer stored"));
+    expect(dropped.length).toBe(2);
+    // Each drop costs a snapshot retry (electionTicks = 10 ticks here): at least two of them.
+    expect(c.ticks - t0).toBeGreaterThanOrEqual(20);
+    expect(kvOf(c, behind)).toBe(kvOf(c, leader));
+  });
+
+  it("node: a node restarted from its store restores the snapshot and holds no copy of its bytes", async () => {
+    const n1 = nodeId("n1");
+    let store: MemoryLogStore | undefined;
+    const c = new Cluster([n1], {
+      snapshotEveryEntries: 4,
+      store: (_id, state) => {
+        store = new MemoryLogStore(state);
+        return store;
+      },
+    });
+    await c.until("leader", () => c.leader() === n1);
+    for (let i = 0; i < 12; i++) await c.write(n1, `k${i}`);
+    const node = c.member(n1).node;
+    await c.until("stored", () => node.snapshotIndex() > 0 && node.snapshotBytesHeld() === 0);
+    await node.stop();
+    const state = (store as MemoryLogStore).load();
+    expect(state.snapshot?.data.length).toBeGreaterThan(0);
+    const machine = new KvStateMachine();
+    const again = new RaftNode({
+      id: n1,
+      tickMs: TICK_MS,
+      electionTicks: 10,
+      heartbeatTicks: 2,
+      store: store as MemoryLogStore,
+      state,
+      machine,
+      sink: { send() {} },
+      logger: silent,
+      scheduler: new SimScheduler(TICK_MS),
+      random: new Rng(1),
+    });
+    expect(machine.get("k0")).toBe("v");
+    expect(again.snapshotIndex()).toBe(state.snapshot?.meta.index);
+    expect(again.snapshotBytesHeld()).toBe(0);
+    await again.stop();
+  });
+});
