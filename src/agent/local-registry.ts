@@ -12,7 +12,6 @@ import { WatchHub } from "../registry/watch-hub.js";
 export function buildRegistry(): { machine: RegistryStateMachine; feed: RegistryFeed; hub: WatchHub } {
   const feed = new RegistryFeed();
   const machine = new RegistryStateMachine(feed.hooks());
-  feed.follow(machine);
   const hub = new WatchHub({ eventsSince: (i, max) => machine.eventsSince(i, max), get applied() { return machine.applied; } }, {}, eventBytes);
   // The hub and the lease driver (the agent's buildLeases) each take applied events in memory,
   // synchronously, and neither reads the other: the order they subscribe in does not matter.

@@ -77,7 +77,7 @@ export class Monitoring {
   balancer: BalancerFigures | undefined;
 
   constructor(private readonly deps: MonitoringDeps) {
-    const { config, node, feed, registry, logger } = deps;
+    const { config, node, feed, logger } = deps;
     this.journal = new EventJournal({ node: config.nodeId });
     this.reach = new ReachabilityWatch(this.journal);
     this.signals = new BalancerSignals(this.journal);
@@ -105,7 +105,7 @@ export class Monitoring {
       logger: childLogger(logger, { component: "alerts" }),
     });
     this.offs.push(recordNodeEvents(this.journal, node.events));
-    this.offs.push(recordRegistryEvents(this.journal, feed, node.events, registry));
+    this.offs.push(recordRegistryEvents(this.journal, feed, node.events));
     this.offs.push(this.journal.follow((e) => engine.observe(e)));
     this.offs.push(node.events.on("role", (e) => this.alerting.leadershipChanged(e.role === Role.Leader)));
   }

@@ -56,39 +56,19 @@ export function recordNodeEvents(journal: EventJournal, events: Emitter<RaftNode
  * (instance-restarted: a process that came back under the same id; the crash-loop rule counts
  * them). Every one carries its entry's index, so all nodes report the same events.
  */
-export function recordRegistryEvents(
-  journal: EventJournal,
-  feed: Emitter<RegistryEvents>,
-  node: Emitter<RaftNodeEvents>,
-  registry: { allInstances(): Iterable<Instance> },
-): () => void {
-  const key = (service: string, id: string) => `${service}\u0000${id}`;
-  const known = new Set<string>();
-  const reseed = () => {
-    known.clear();
-    for (const i of registry.allInstances()) known.add(key(i.service, i.id));
-  };
-  reseed();
-  /** batch is the latest put of each instance in the entry being applied (the health event has no note). */
-  let batch = new Map<string, Instance>();
+export function recordRegistryEvents(journal: EventJournal, feed: Emitter<RegistryEvents>, node: Emitter<RaftNodeEvents>): () => void {
   /** reregistered: instances put again in the entry being applied; the applied entry says whether it was a registration. */
   let reput: { index: number; instances: Instance[] } | undefined;
   const offs = [
     feed.on("changes", (events) => {
-      batch = new Map();
       reput = undefined;
       for (const e of events) {
         if (e.kind === "instance" && e.type === "put") {
-          const k = key(e.instance.service, e.instance.id);
-          batch.set(k, e.instance);
           // Only an instance known before, put back at passing with no note, can be a re-registration.
-          if (known.has(k) && e.instance.health === "passing" && e.instance.note === "" && e.instance.modIndex === e.index) {
+          if (e.previousHealth !== undefined && e.instance.health === "passing" && e.instance.note === "" && e.instance.modIndex === e.index) {
             reput ??= { index: e.index, instances: [] };
             reput.instances.push(e.instance);
           }
-          known.add(k);
-        } else if (e.kind === "instance" && e.type === "delete") {
-          known.delete(key(e.service, e.id));
         } else if (e.kind === "master") {
           if (e.previous !== "" && e.previous !== e.master) {
             journal.record({ kind: "master-demoted", index: e.index, service: e.service, instance: e.previous, message: `${e.service}: ${e.previous} is no longer master${e.master ? `, ${e.master} took over` : ""} (${e.reason})`, details: { reason: e.reason, epoch: String(e.epoch) } });
@@ -109,8 +89,7 @@ export function recordRegistryEvents(
       }
     }),
     feed.on("health", (h) => {
-      const inst = batch.get(key(h.service, h.id));
-      const note = inst?.note ?? "";
+      const note = h.note;
       if (h.to === "critical") {
         const expired = note.startsWith(LEASE_EXPIRED_NOTE_PREFIX);
         journal.record({ kind: expired ? "instance-expired" : "instance-critical", index: h.index, service: h.service, instance: h.id, message: `${h.service}/${h.id} is critical${note ? `: ${note}` : ""}`, details: { from: h.from ?? "" } });
@@ -118,7 +97,6 @@ export function recordRegistryEvents(
         journal.record({ kind: "instance-passing", index: h.index, service: h.service, instance: h.id, message: `${h.service}/${h.id} is passing again (was ${h.from})`, details: { from: h.from } });
       }
     }),
-    feed.on("reset", () => reseed()),
     node.on("applied", (e) => {
       const candidates = reput;
       if (candidates === undefined || candidates.index !== e.index) return;

@@ -215,7 +215,7 @@ export class RegistryStateMachine implements StateMachine {
       const e = events[k]!;
       // A literal, not `{ ...e, role }`: V8 gave each spread copy a hidden class of its own (~190
       // bytes per event, and the watch history holds 100,000 of them).
-      if (e.kind === "instance" && e.type === "put") events[k] = { index: e.index, kind: "instance", type: "put", instance: e.instance, role: this.roleOf(e.instance.service, e.instance.id) };
+      if (e.kind === "instance" && e.type === "put") events[k] = { index: e.index, kind: "instance", type: "put", instance: e.instance, previousHealth: e.previousHealth, role: this.roleOf(e.instance.service, e.instance.id) };
     }
     if (cmd.op !== "failover") return result;
     const m = this.services.get(cmd.service)?.master ?? NO_MASTER;
@@ -317,7 +317,7 @@ export class RegistryStateMachine implements StateMachine {
     const instance = makeInstance(this.pool, spec, at, prev?.createIndex ?? index, index, prev?.replicationPosition ?? 0, prev);
     rec.instances.set(spec.id, instance);
     if (!prev) this.instanceCount++;
-    events.push({ index, kind: "instance", type: "put", instance });
+    events.push({ index, kind: "instance", type: "put", instance, previousHealth: prev?.health });
     return ok(index);
   }
 
@@ -341,7 +341,7 @@ export class RegistryStateMachine implements StateMachine {
     if (inst.maintenance === on && inst.maintenanceReason === maintenanceReason) return ok(index);
     const next: Instance = { ...inst, maintenance: on, maintenanceReason, modIndex: index };
     rec.instances.set(id, next);
-    events.push({ index, kind: "instance", type: "put", instance: next });
+    events.push({ index, kind: "instance", type: "put", instance: next, previousHealth: inst.health });
     return ok(index);
   }
 
@@ -371,7 +371,7 @@ export class RegistryStateMachine implements StateMachine {
       const healthSince = inst.health === c.health ? inst.healthSince : at;
       const next: Instance = { ...inst, health: c.health, note: c.note, healthSince, modIndex: index };
       rec.instances.set(c.id, next);
-      events.push({ index, kind: "instance", type: "put", instance: next });
+      events.push({ index, kind: "instance", type: "put", instance: next, previousHealth: inst.health });
     }
     return ok(index, { applied });
   }

@@ -309,8 +309,12 @@ export type CommandResult =
 export type RegistryEvent =
   | { readonly index: number; readonly kind: "service"; readonly type: "put"; readonly service: Service }
   | { readonly index: number; readonly kind: "service"; readonly type: "delete"; readonly name: string }
-  /** role: the instance's role after the entry (master-slave services), "" otherwise. */
-  | { readonly index: number; readonly kind: "instance"; readonly type: "put"; readonly instance: Instance; readonly role?: InstanceRole }
+  /**
+   * role: the instance's role after the entry (master-slave services), "" otherwise.
+   * previousHealth: the instance's health just before this change, undefined for a new instance
+   * (so followers need not keep a copy of every instance's health to tell a change of health).
+   */
+  | { readonly index: number; readonly kind: "instance"; readonly type: "put"; readonly instance: Instance; readonly previousHealth: Health | undefined; readonly role?: InstanceRole }
   | { readonly index: number; readonly kind: "instance"; readonly type: "delete"; readonly service: string; readonly id: string }
   | { readonly index: number; readonly kind: "kv"; readonly type: "put"; readonly entry: KvEntry }
   | { readonly index: number; readonly kind: "kv"; readonly type: "delete"; readonly key: string; readonly modIndex: number }

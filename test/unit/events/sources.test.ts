@@ -19,12 +19,11 @@ import { instanceSpec } from "../../fixtures/registry.js";
 function node(id: string) {
   const feed = new RegistryFeed();
   const registry = new RegistryStateMachine(feed.hooks());
-  feed.follow(registry);
   const cluster = new ClusterStateMachine(registry);
   const events = new NodeEventEmitter();
   const journal = new EventJournal({ node: id, seqBase: 0 });
   recordNodeEvents(journal, events);
-  recordRegistryEvents(journal, feed, events, registry);
+  recordRegistryEvents(journal, feed, events);
   // As RaftNode does: apply, then tell the node's followers.
   const apply = (e: Entry) => events.emit("applied", { index: e.index, entry: e, result: cluster.apply(e) });
   return { journal, apply, events };

@@ -34,7 +34,6 @@ async function sample(reg: Registry, line: string): Promise<number | undefined> 
 function registry() {
   const feed = new RegistryFeed();
   const machine = new RegistryStateMachine(feed.hooks());
-  feed.follow(machine);
   const run = (cmd: RegistryCommand) => machine.apply({ term: 1, index: machine.applied + 1, kind: EntryKind.Normal, data: encodeCommand({ v: 1, at: 1_000, cmd }) });
   const reg = new Registry();
   new RegistryMetrics(reg, { machine, feed, hub: { size: 2 } });

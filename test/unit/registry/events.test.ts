@@ -10,7 +10,6 @@ import { instanceSpec } from "../../fixtures/registry.js";
 function fed() {
   const feed = new RegistryFeed();
   const sm = new RegistryStateMachine(feed.hooks());
-  feed.follow(sm);
   const health: HealthChanged[] = [];
   const order: string[] = [];
   feed.on("changes", () => order.push("changes"));
@@ -35,7 +34,51 @@ describe("registry: typed events", () => {
     expect(health.slice(1).map((h) => [h.id, h.from, h.to, h.index])).toEqual([["a", "passing", "critical", 3]]);
     run({ op: "instance.deregister", service: "web", id: "a" });
     run({ op: "instance.register", instance: instanceSpec("a") });
-    expect(health.at(-1)).toMatchObject({ from: undefined, to: "passing" });
+    expect(health.at(-1)).toMatchObject({ from: undefined, to: "passing", note: "" });
+    expect(health[1]?.note).toBe("down");
+  });
+
+  it("events: from is the health the registry held before each event, across random sequences and restores", () => {
+    // A reference that keeps every instance's health, as the feed once did, against previousHealth.
+    for (let run = 0; run < 50; run++) {
+      let seed = run + 1;
+      const rand = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed % n;
+      };
+      let f = fed();
+      const kept = new Map<string, string>();
+      const seen: [string, string | undefined, string][] = [];
+      f.feed.on("health", (h) => seen.push([h.id, h.from, h.to]));
+      const expected: [string, string | undefined, string][] = [];
+      for (let step = 0; step < 60; step++) {
+        const id = `i${rand(5)}`;
+        const r = rand(10);
+        const before = f.sm.applied;
+        if (r < 4) f.run({ op: "instance.register", instance: instanceSpec(id) });
+        else if (r < 7) f.run({ op: "health.set", changes: [{ service: "web", id, health: (["passing", "warning", "critical"] as const)[rand(3)] ?? "passing", note: `n${rand(2)}`, ifModIndex: 0 }] });
+        else if (r < 9) f.run({ op: "instance.deregister", service: "web", id });
+        else {
+          // A node restored from a snapshot carries on from the same state.
+          const snap = f.sm.snapshot();
+          const next = fed();
+          next.sm.restore(snap);
+          next.feed.on("health", (h) => seen.push([h.id, h.from, h.to]));
+          f = next;
+          continue;
+        }
+        if (f.sm.applied === before) continue;
+        const now = f.sm.instance("web", id)?.health;
+        const was = kept.get(id);
+        if (now === undefined) kept.delete(id);
+        else {
+          kept.set(id, now);
+          if (now !== was) expected.push([id, was as string | undefined, now]);
+        }
+      }
+      expect(seen).toEqual(expected);
+      expect(expected.length).toBeGreaterThan(5);
+    }
   });
 
   it("events: after a snapshot replaced the registry, health is compared with the restored instances", () => {

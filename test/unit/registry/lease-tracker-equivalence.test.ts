@@ -92,14 +92,14 @@ function replay(ops: readonly Op[], pair: Pair): void {
       const id = IDS[o.i] as string;
       const health = HEALTH[o.health] as Health;
       const inst = instance(id, { service: svc, ttlMs: o.ttl, deregisterCriticalAfterMs: o.after, health, note: health === "critical" ? "down" : "", createIndex: ++index, modIndex: index, healthSince: cluster });
-      change(`${svc}/${id}`, inst, { index, kind: "instance", type: "put", instance: inst });
+      change(`${svc}/${id}`, inst, { index, kind: "instance", type: "put", instance: inst, previousHealth: live.get(`${svc}/${id}`)?.health });
     } else if (o.t === "health") {
       const prev = live.get(`${SERVICES[o.s]}/${IDS[o.i]}`);
       if (!prev) continue;
       const health = HEALTH[o.health] as Health;
       const note = ["", "down", "lease expired: no heartbeat"][o.note] as string;
       const inst = { ...prev, health, note, modIndex: ++index, healthSince: health === prev.health ? prev.healthSince : cluster };
-      change(`${inst.service}/${inst.id}`, inst, { index, kind: "instance", type: "put", instance: inst });
+      change(`${inst.service}/${inst.id}`, inst, { index, kind: "instance", type: "put", instance: inst, previousHealth: prev.health });
     } else if (o.t === "delete") {
       const svc = SERVICES[o.s] as string;
       const id = IDS[o.i] as string;

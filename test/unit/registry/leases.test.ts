@@ -15,7 +15,7 @@ const TTL = 5_000;
 /** inst is instance "a" of service "web" with a TTL of TTL, passing. */
 const inst = (over: Partial<Instance> = {}): Instance => instance("a", { ttlMs: TTL, ...over });
 
-const put = (instance: Instance): RegistryEvent => ({ index: instance.modIndex, kind: "instance", type: "put", instance });
+const put = (instance: Instance): RegistryEvent => ({ index: instance.modIndex, kind: "instance", type: "put", instance, previousHealth: undefined });
 
 /** leaderWith returns a tracker that took over at `now` with the given instances. */
 function leaderWith(now: number, ...instances: Instance[]): LeaseTracker {

@@ -85,7 +85,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 const kvPut = (key: string): Change => ({ kind: "kv", type: "put", entry: { key, value: "", createIndex: 1, modIndex: 1, version: 1 } });
-const instPut = (service: string, id = "i"): Change => ({ kind: "instance", type: "put", instance: instance(service, id) });
+const instPut = (service: string, id = "i"): Change => ({ kind: "instance", type: "put", instance: instance(service, id), previousHealth: undefined });
 
 /** hubWith returns a hub over a history of n entries, each one kv put of key k<index>. */
 function hubWith(n: number, limits?: ConstructorParameters<typeof WatchHub>[1]) {
