@@ -5,9 +5,11 @@
  * only (V8's profile clock and process.hrtime are both CLOCK_MONOTONIC on Linux), plus every
  * node's CPU over the window from /proc.
  *
- *   npm run bench:raft-profile -- [--concurrency 64] [--seconds 8] [--op put|register] [--out dir] [--top 30]
+ *   npm run bench:raft-profile -- [--concurrency 64] [--seconds 8] [--op put|register] [--preload 0] [--out dir] [--top 30]
  *
  * --op register sends the registrations bench.ts compares with puts (registration-load.ts) instead.
+ * --preload N registers N instances first (at concurrency 64, not profiled), for what a loaded
+ * registry adds to each write.
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -22,6 +24,11 @@ import { type Profile, profileTable } from "./profile-table.js";
 
 /** PRELOAD starts V8's profiler in each agent (see the file). */
 const PRELOAD = fileURLToPath(new URL("./cpu-profile-preload.mjs", import.meta.url));
+/** PRELOAD_MAX bounds --preload (the registry holds at most 10,000 instances per service, and the load spreads them over 100). */
+const PRELOAD_MAX = 200_000;
+/** PRELOAD_MS_MAX bounds the preload in time. */
+const PRELOAD_MS_MAX = 300_000;
+
 /** WARMUP_MS: a discarded first run gets the JIT past its cold start before the window opens. */
 const WARMUP_MS = 2_000;
 
@@ -32,10 +39,13 @@ const { values } = parseArgs({
     out: { type: "string" },
     top: { type: "string", default: "30" },
     op: { type: "string", default: "put" },
+    preload: { type: "string", default: "0" },
   },
   strict: true,
 });
 const concurrency = Number(values.concurrency);
+const preload = Number(values.preload);
+if (!Number.isInteger(preload) || preload < 0 || preload > PRELOAD_MAX) throw new RangeError(`--preload: an integer in [0, ${PRELOAD_MAX}], got "${values.preload}"`);
 if (values.op !== "put" && values.op !== "register") throw new RangeError(`--op: put or register, got "${values.op}"`);
 const durationMs = Number(values.seconds) * 1000;
 const top = Number(values.top);
@@ -66,6 +76,10 @@ try {
       : async (key: string, value: Uint8Array) => {
           await client.put(key, value);
         };
+  if (preload > 0) {
+    const r = await runLoad({ put: async (key: string) => void (await client.register(registrationFor(key).request)), concurrency: 64, durationMs: PRELOAD_MS_MAX, maxOps: preload, keyPrefix: "preload" });
+    console.log(`preloaded ${r.ops} instances in ${r.seconds.toFixed(1)} s (${r.errors} errors)`);
+  }
   await runLoad({ put, concurrency: 16, durationMs: WARMUP_MS });
   const pids = new Map(pc.runningIds().map((id) => [id, pc.pid(id) as number]));
   const cpu0 = new Map([...pids].map(([id, pid]) => [id, procCpuSeconds(pid)]));
