@@ -158,6 +158,10 @@ export class RaftNode {
   private snapshotJob: { readonly index: LogIndex; readonly job: SnapshotJob } | undefined;
   /** snapshotDone is a written local snapshot waiting for the pump to hand it to the core and the store. */
   private snapshotDone: { readonly index: LogIndex; readonly data: Uint8Array } | undefined;
+  /** lastSnapshotRead is the last snapshot read back to send, while something (a send in flight) still holds it. */
+  private lastSnapshotRead: { readonly key: string; readonly ref: WeakRef<Snapshot> } | undefined;
+  /** snapshotUnreadable: the current snapshot could not be read back to send; take a new one at the next chance. */
+  private snapshotUnreadable = false;
   /** snapshotReads are the store reads of snapshots to send under way, by "term/index" (sendStoredSnapshot). */
   private readonly snapshotReads = new Map<string, Promise<Snapshot | undefined>>();
   /** storing is the store's compaction to the last local snapshot, while it runs (finishSnapshot). */
@@ -402,37 +406,60 @@ export class RaftNode {
 
   /**
    * sendStoredSnapshot reads the snapshot a Snap message names back from the store and sends it.
-   * Concurrent sends of one snapshot share one read. When the store no longer has it (a newer one
-   * replaced it meanwhile) or cannot read it, the message is dropped, as a network may drop it:
-   * the leader sends its newest snapshot after its snapshot retry ticks. A leader that lost its
-   * term meanwhile still sends it: a Snap from an old term is refused by its receiver.
+   * Concurrent sends of one snapshot share one read, and a snapshot still held by a send in flight
+   * (the transport streams it) is reused rather than read again. When the store no longer has it (a
+   * newer one replaced it meanwhile) or cannot read it, the message is dropped, as a network may
+   * drop it: the leader resends after its snapshot retry ticks. If it is this node's current
+   * snapshot that cannot be read (a damaged file), resending it would fail forever: the node takes
+   * a new snapshot as soon as it has applied past it (maybeSnapshot), and the retry sends that one.
+   * A leader that lost its term meanwhile still sends it: a Snap from an old term is refused.
    */
   private async sendStoredSnapshot(m: Message): Promise<void> {
     const meta = (m.snapshot as Snapshot).meta;
     const key = `${meta.term}/${meta.index}`;
-    let loading = this.snapshotReads.get(key);
-    if (loading === undefined) {
-      // Through a promise chain, so a store that throws rather than rejects is handled alike.
-      loading = Promise.resolve(meta).then((m) => this.opts.store.loadSnapshot(m));
-      this.snapshotReads.set(key, loading);
-      void loading.then(
-        () => this.snapshotReads.delete(key),
-        () => this.snapshotReads.delete(key),
-      );
-    }
-    let stored: Snapshot | undefined;
-    try {
-      stored = await loading;
-    } catch (err) {
-      if (!this.stopped) this.opts.logger.warn({ err, to: m.to, index: meta.index }, "could not read the snapshot to send back from the store; the leader retries");
-      return;
+    let stored: Snapshot | undefined = this.lastSnapshotRead?.key === key ? this.lastSnapshotRead.ref.deref() : undefined;
+    if (stored === undefined) {
+      let loading = this.snapshotReads.get(key);
+      if (loading === undefined) {
+        // Through a promise chain, so a store that throws rather than rejects is handled alike.
+        loading = Promise.resolve(meta).then((x) => this.opts.store.loadSnapshot(x));
+        this.snapshotReads.set(key, loading);
+        void loading.then(
+          () => this.snapshotReads.delete(key),
+          () => this.snapshotReads.delete(key),
+        );
+      }
+      try {
+        stored = await loading;
+      } catch (err) {
+        if (!this.stopped) this.opts.logger.warn({ err, to: m.to, index: meta.index }, "could not read the snapshot to send back from the store; the leader retries");
+        this.noteUnreadable(meta.index);
+        return;
+      }
+      if (this.stopped) return;
+      if (stored === undefined) {
+        if (meta.index === this.lastSnapshotIndex) {
+          this.opts.logger.error({ to: m.to, index: meta.index }, "this node's current snapshot cannot be read back from the store; taking a new one to send instead");
+          this.noteUnreadable(meta.index);
+        } else this.opts.logger.info({ to: m.to, index: meta.index }, "the snapshot to send is no longer stored; the leader sends its newest when it retries");
+        return;
+      }
+      this.lastSnapshotRead = { key, ref: new WeakRef(stored) };
     }
     if (this.stopped) return;
-    if (stored === undefined) {
-      this.opts.logger.info({ to: m.to, index: meta.index }, "the snapshot to send is no longer stored; the leader sends its newest when it retries");
-      return;
+    try {
+      this.opts.sink.send([{ ...m, snapshot: stored }]);
+    } catch (err) {
+      // As in the pump: a sink that throws is a host bug, which stops the node rather than escape as an unhandled rejection.
+      this.fail(err);
     }
-    this.opts.sink.send([{ ...m, snapshot: stored }]);
+  }
+
+  /** noteUnreadable asks for a new local snapshot when the current one (at index) could not be read back. */
+  private noteUnreadable(index: LogIndex): void {
+    if (index !== this.lastSnapshotIndex || this.stopped) return;
+    this.snapshotUnreadable = true;
+    this.schedule();
   }
 
   /** schedule runs the pump soon; calls while it runs make it go round once more. */
@@ -479,6 +506,7 @@ export class RaftNode {
       const [, installed] = await Promise.all([saving, this.install(rd.snapshot.data)]);
       if (this.stopped || !installed) return;
       this.lastSnapshotIndex = rd.snapshot.meta.index;
+      this.snapshotUnreadable = false;
       this.failProposalsThrough(rd.snapshot.meta.index);
       this.opts.logger.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
       this.events.emit("snapshotInstalled", { meta: rd.snapshot.meta, bytes: rd.snapshot.data.length });
@@ -643,10 +671,14 @@ export class RaftNode {
     if (this.snapshotJob || this.snapshotDone) return;
     const applied = this.raw.applied();
     if (this.opts.machine.applied !== applied) return;
+    // A current snapshot that cannot be read back cannot be sent: replace it as soon as there is
+    // anything past it (the store refuses a snapshot at the same index).
+    const replace = this.snapshotUnreadable && applied > this.lastSnapshotIndex;
     // This runs after every ready: snapshotDue is false before half an interval anyway, so the
     // phase (which reads the membership) is worked out only past that.
-    if (applied - this.lastSnapshotIndex < Math.ceil(this.snapshotEvery / 2)) return;
-    if (!snapshotDue(applied, this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return;
+    if (!replace && applied - this.lastSnapshotIndex < Math.ceil(this.snapshotEvery / 2)) return;
+    if (!replace && !snapshotDue(applied, this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return;
+    this.snapshotUnreadable = false;
     const m = this.opts.machine;
     this.snapshotJob = { index: applied, job: m.beginSnapshot?.() ?? wholeSnapshot(m.snapshot()) };
     this.snapshotSlice();

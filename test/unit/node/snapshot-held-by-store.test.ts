@@ -66,12 +66,12 @@ describe("node: snapshot bytes held by the store", () => {
     for (const id of IDS) expect(c.member(id).node.snapshotBytesHeld()).toBe(0);
   });
 
-  it("node: a snapshot the store no longer has is not sent; the leader retries and the follower catches up", async () => {
+  it("node: a snapshot the store cannot give back is not sent; the leader retries and the follower catches up", async () => {
     const lines: { id: NodeId; msg: string }[] = [];
     const c = new Cluster(IDS, {
       snapshotEveryEntries: 4,
       store: (_id, state) => new StoreThatLoses(state, 2),
-      logger: (id) => ({ ...silent, info: (_fields: object, msg: string) => lines.push({ id, msg }) }),
+      logger: (id) => ({ ...silent, info: (_fields: object, msg: string) => lines.push({ id, msg }), error: (_fields: object, msg: string) => lines.push({ id, msg }) }),
     });
     await c.until("leader", () => c.leader() !== undefined);
     const leader = c.leader() as NodeId;
@@ -82,11 +82,53 @@ describe("node: snapshot bytes held by the store", () => {
     c.cut.delete(behind);
     const t0 = c.ticks;
     await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied, 1_000);
-    const dropped = lines.filter((l) => l.id === leader && l.msg.startsWith("the snapshot to send is no longer stored"));
+    // The current snapshot, not a replaced one: each failed read is logged as an error (a damaged file).
+    const dropped = lines.filter((l) => l.id === leader && l.msg.startsWith("this node's current snapshot cannot be read back"));
     expect(dropped.length).toBe(2);
     // Each drop costs a snapshot retry (electionTicks = 10 ticks here): at least two of them.
     expect(c.ticks - t0).toBeGreaterThanOrEqual(20);
     expect(kvOf(c, behind)).toBe(kvOf(c, leader));
+  });
+
+  it("node: a current snapshot that cannot be read back (a damaged file) is replaced by a new one, which the follower gets", async () => {
+    const lines: { id: NodeId; level: string; msg: string }[] = [];
+    const damaged = new Map<NodeId, number>();
+    /** DamagedStore cannot read back the first snapshot it is asked for, ever. */
+    class DamagedStore extends MemoryLogStore {
+      constructor(
+        state: ConstructorParameters<typeof MemoryLogStore>[0],
+        private readonly id: NodeId,
+      ) {
+        super(state);
+      }
+      override loadSnapshot(meta: Pick<SnapshotMeta, "term" | "index">): Promise<Snapshot | undefined> {
+        if (!damaged.has(this.id)) damaged.set(this.id, meta.index);
+        return damaged.get(this.id) === meta.index ? Promise.resolve(undefined) : super.loadSnapshot(meta);
+      }
+    }
+    // Snapshots every 8 entries: the replacement must come at once, not at the next due one (4+ entries later).
+    const c = new Cluster(IDS, {
+      snapshotEveryEntries: 8,
+      store: (id, state) => new DamagedStore(state, id),
+      logger: (id) => ({ ...silent, info: (_f: object, msg: string) => lines.push({ id, level: "info", msg }), error: (_f: object, msg: string) => lines.push({ id, level: "error", msg }) }),
+    });
+    await c.until("leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    const behind = IDS.find((id) => id !== leader) as NodeId;
+    c.cut.add(behind);
+    for (let i = 0; i < 16; i++) await c.write(leader, `k${i}`);
+    const lead = c.member(leader).node;
+    await c.until("the leader's snapshot stored", () => lead.snapshotIndex() > 0 && lead.snapshotBytesHeld() === 0);
+    const first = lead.snapshotIndex();
+    c.cut.delete(behind);
+    await c.until("the damage noticed", () => lines.some((l) => l.id === leader && l.level === "error"));
+    // One entry past the damaged snapshot is enough to take the new one at.
+    await c.write(leader, "after");
+    await c.until("a new snapshot", () => lead.snapshotIndex() > first, 10);
+    await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied, 1_000);
+    expect(damaged.get(leader)).toBe(first);
+    expect(kvOf(c, behind)).toBe(kvOf(c, leader));
+    expect(lines.find((l) => l.id === leader && l.level === "error")?.msg).toBe("this node's current snapshot cannot be read back from the store; taking a new one to send instead");
   });
 
   it("node: a node restarted from its store restores the snapshot and holds no copy of its bytes", async () => {
