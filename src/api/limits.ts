@@ -40,7 +40,7 @@ export const API_KEEPALIVE_TIMEOUT_MS = 10_000;
  * brought a whole burst — 3,000 linearizable reads — into one event-loop turn: ~450 ms of stream
  * set-up with no Raft tick, and the leader lost its term every time (test/bench/raft/burst.ts: 2 of
  * 2 bursts; with 1,000, 0 of 3, largest loop delay 195 ms). A client that needs more than 1,000
- * watches at once opens a second connection.
+ * watches at once opens a second connection (a second RaftmeshClient: each has its own).
  */
 export const API_STREAMS_PER_CONNECTION_MAX = 1_000;
 

@@ -1,4 +1,4 @@
-import { type ChannelCredentials, type Client, credentials, type Interceptor, InterceptingCall, type ServiceError, status } from "@grpc/grpc-js";
+import { Channel, type ChannelCredentials, type Client, credentials, type Interceptor, InterceptingCall, type ServiceError, status } from "@grpc/grpc-js";
 import { channelCredentials, type ClientTlsOptions, TlsFiles } from "../common/tls.js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX, SESSION_WINDOW } from "../common/limits.js";
 import type {
@@ -94,6 +94,8 @@ export class RaftmeshClient {
   private readonly outstanding = new Set<number>();
   private readonly waiters: (() => void)[] = [];
   private readonly channel: ChannelCredentials;
+  /** channels are this client's channels by endpoint (channelTo). */
+  private readonly channels = new Map<string, Channel>();
   private readonly tlsFiles: TlsFiles | undefined;
 
   /**
@@ -298,6 +300,8 @@ export class RaftmeshClient {
   close(): void {
     for (const c of this.stubs.values()) c.close();
     this.stubs.clear();
+    for (const ch of this.channels.values()) ch.close();
+    this.channels.clear();
     this.tlsFiles?.close();
   }
 
@@ -401,14 +405,33 @@ export class RaftmeshClient {
     let c = this.stubs.get(key);
     if (!c) {
       c = new (clientApi()[service])(endpoint, this.channel, {
-        "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
-        "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
-        ...(this.defaults.serverName ? { "grpc.ssl_target_name_override": this.defaults.serverName } : {}),
+        channelOverride: this.channelTo(endpoint),
         ...(this.defaults.token ? { interceptors: [bearerInterceptor(this.defaults.token)] } : {}),
       });
       this.stubs.set(key, c);
     }
     return c;
+  }
+
+  /**
+   * channelTo is this client's one channel to an endpoint, shared by its services. Its own
+   * connection: grpc-js shares connections between channels with equal options across a whole
+   * process, so every client in a process would otherwise ride one HTTP/2 connection per node and
+   * share its bound of API_STREAMS_PER_CONNECTION_MAX calls at once (watches included) — and a
+   * second client, the way past that bound, would not get past it.
+   */
+  private channelTo(endpoint: string): Channel {
+    let ch = this.channels.get(endpoint);
+    if (!ch) {
+      ch = new Channel(endpoint, this.channel, {
+        "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
+        "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
+        "grpc.use_local_subchannel_pool": 1,
+        ...(this.defaults.serverName ? { "grpc.ssl_target_name_override": this.defaults.serverName } : {}),
+      });
+      this.channels.set(endpoint, ch);
+    }
+    return ch;
   }
 }
 
