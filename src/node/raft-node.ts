@@ -21,6 +21,7 @@ import {
   Role,
   type Status,
   type Snapshot,
+  type SnapshotMeta,
   splitForEarlySend,
   type Term,
 } from "../raft/index.js";
@@ -416,43 +417,49 @@ export class RaftNode {
    */
   private async sendStoredSnapshot(m: Message): Promise<void> {
     const meta = (m.snapshot as Snapshot).meta;
-    const key = `${meta.term}/${meta.index}`;
-    let stored: Snapshot | undefined = this.lastSnapshotRead?.key === key ? this.lastSnapshotRead.ref.deref() : undefined;
-    if (stored === undefined) {
-      let loading = this.snapshotReads.get(key);
-      if (loading === undefined) {
-        // Through a promise chain, so a store that throws rather than rejects is handled alike.
-        loading = Promise.resolve(meta).then((x) => this.opts.store.loadSnapshot(x));
-        this.snapshotReads.set(key, loading);
-        void loading.then(
-          () => this.snapshotReads.delete(key),
-          () => this.snapshotReads.delete(key),
-        );
-      }
-      try {
-        stored = await loading;
-      } catch (err) {
-        if (!this.stopped) this.opts.logger.warn({ err, to: m.to, index: meta.index }, "could not read the snapshot to send back from the store; the leader retries");
-        this.noteUnreadable(meta.index);
-        return;
-      }
-      if (this.stopped) return;
-      if (stored === undefined) {
-        if (meta.index === this.lastSnapshotIndex) {
-          this.opts.logger.error({ to: m.to, index: meta.index }, "this node's current snapshot cannot be read back from the store; taking a new one to send instead");
-          this.noteUnreadable(meta.index);
-        } else this.opts.logger.info({ to: m.to, index: meta.index }, "the snapshot to send is no longer stored; the leader sends its newest when it retries");
-        return;
-      }
-      this.lastSnapshotRead = { key, ref: new WeakRef(stored) };
+    let stored: Snapshot | undefined;
+    try {
+      stored = await this.readBack(meta);
+    } catch (err) {
+      if (!this.stopped) this.opts.logger.warn({ err, to: m.to, index: meta.index }, "could not read the snapshot to send back from the store; the leader retries");
+      this.noteUnreadable(meta.index);
+      return;
     }
     if (this.stopped) return;
+    if (stored === undefined) {
+      if (meta.index === this.lastSnapshotIndex) {
+        this.opts.logger.error({ to: m.to, index: meta.index }, "this node's current snapshot cannot be read back from the store; taking a new one to send instead");
+        this.noteUnreadable(meta.index);
+      } else this.opts.logger.info({ to: m.to, index: meta.index }, "the snapshot to send is no longer stored; the leader sends its newest when it retries");
+      return;
+    }
     try {
       this.opts.sink.send([{ ...m, snapshot: stored }]);
     } catch (err) {
       // As in the pump: a sink that throws is a host bug, which stops the node rather than escape as an unhandled rejection.
       this.fail(err);
     }
+  }
+
+  /** readBack is the stored snapshot of meta: the one a send in flight still holds, a read under way, or a new read. */
+  private async readBack(meta: SnapshotMeta): Promise<Snapshot | undefined> {
+    const key = `${meta.term}/${meta.index}`;
+    const held = this.lastSnapshotRead?.key === key ? this.lastSnapshotRead.ref.deref() : undefined;
+    if (held !== undefined) return held;
+    let loading = this.snapshotReads.get(key);
+    if (loading === undefined) {
+      // Through a promise chain, so a store that throws rather than rejects is handled alike.
+      loading = Promise.resolve(meta).then((x) => this.opts.store.loadSnapshot(x));
+      this.snapshotReads.set(key, loading);
+      void loading.then(
+        (stored) => {
+          this.snapshotReads.delete(key);
+          if (stored !== undefined) this.lastSnapshotRead = { key, ref: new WeakRef(stored) };
+        },
+        () => this.snapshotReads.delete(key),
+      );
+    }
+    return loading;
   }
 
   /** noteUnreadable asks for a new local snapshot when the current one (at index) could not be read back. */

@@ -28,6 +28,16 @@ const utf8 = new TextEncoder();
  */
 export const CRC_SLICE_BYTES = 1024 * 1024;
 
+/** crc32cSliced continues `previous` over data, CRC_SLICE_BYTES per event-loop turn. */
+async function crc32cSliced(data: Uint8Array, previous: number): Promise<number> {
+  let crc = previous;
+  for (let at = 0; at < data.length; at += CRC_SLICE_BYTES) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    crc = crc32c(data.subarray(at, Math.min(at + CRC_SLICE_BYTES, data.length)), crc);
+  }
+  return crc;
+}
+
 /** encodeSnapshotHeader returns the bytes that precede snapshot.data in its file, CRC included. */
 export function encodeSnapshotHeader(snapshot: Snapshot): Uint8Array {
   const { writer, prefix } = headerWithoutCrc(snapshot);
@@ -38,13 +48,7 @@ export function encodeSnapshotHeader(snapshot: Snapshot): Uint8Array {
 /** encodeSnapshotHeaderSliced is encodeSnapshotHeader with the data's CRC computed CRC_SLICE_BYTES per event-loop turn. */
 export async function encodeSnapshotHeaderSliced(snapshot: Snapshot): Promise<Uint8Array> {
   const { writer, prefix } = headerWithoutCrc(snapshot);
-  let crc = crc32c(prefix);
-  const data = snapshot.data;
-  for (let at = 0; at < data.length; at += CRC_SLICE_BYTES) {
-    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    crc = crc32c(data.subarray(at, Math.min(at + CRC_SLICE_BYTES, data.length)), crc);
-  }
-  writer.u32(crc);
+  writer.u32(await crc32cSliced(snapshot.data, crc32c(prefix)));
   return writer.finish();
 }
 
@@ -90,12 +94,7 @@ export async function decodeSnapshotFileSliced(bytes: Uint8Array): Promise<Decod
   const parts = splitSnapshotFile(bytes);
   if (!parts.ok) return parts;
   const { header, storedCrc, data } = parts.value;
-  let crc = crc32c(header);
-  for (let at = 0; at < data.length; at += CRC_SLICE_BYTES) {
-    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    crc = crc32c(data.subarray(at, Math.min(at + CRC_SLICE_BYTES, data.length)), crc);
-  }
-  if (crc !== storedCrc) return { ok: false, reason: "checksum mismatch" };
+  if ((await crc32cSliced(data, crc32c(header))) !== storedCrc) return { ok: false, reason: "checksum mismatch" };
   return withMeta(parts.value);
 }
 

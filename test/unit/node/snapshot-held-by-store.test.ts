@@ -49,13 +49,7 @@ describe("node: snapshot bytes held by the store", () => {
         return s;
       },
     });
-    await c.until("leader", () => c.leader() !== undefined);
-    const leader = c.leader() as NodeId;
-    const behind = IDS.find((id) => id !== leader) as NodeId;
-    c.cut.add(behind);
-    for (let i = 0; i < 12; i++) await c.write(leader, `k${i}`);
-    const lead = c.member(leader).node;
-    await c.until("the leader's snapshot stored", () => lead.snapshotIndex() > 0 && lead.snapshotBytesHeld() === 0);
+    const { leader, behind } = await c.leaveOneBehind(12);
     c.cut.delete(behind);
     await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied);
     expect(c.member(behind).seen.some((s) => s.name === "snapshotInstalled")).toBe(true);
@@ -73,12 +67,7 @@ describe("node: snapshot bytes held by the store", () => {
       store: (_id, state) => new StoreThatLoses(state, 2),
       logger: (id) => ({ ...silent, info: (_fields: object, msg: string) => lines.push({ id, msg }), error: (_fields: object, msg: string) => lines.push({ id, msg }) }),
     });
-    await c.until("leader", () => c.leader() !== undefined);
-    const leader = c.leader() as NodeId;
-    const behind = IDS.find((id) => id !== leader) as NodeId;
-    c.cut.add(behind);
-    for (let i = 0; i < 12; i++) await c.write(leader, `k${i}`);
-    await c.until("the leader's snapshot stored", () => c.member(leader).node.snapshotBytesHeld() === 0 && c.member(leader).node.snapshotIndex() > 0);
+    const { leader, behind } = await c.leaveOneBehind(12);
     c.cut.delete(behind);
     const t0 = c.ticks;
     await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied, 1_000);
@@ -112,14 +101,7 @@ describe("node: snapshot bytes held by the store", () => {
       store: (id, state) => new DamagedStore(state, id),
       logger: (id) => ({ ...silent, info: (_f: object, msg: string) => lines.push({ id, level: "info", msg }), error: (_f: object, msg: string) => lines.push({ id, level: "error", msg }) }),
     });
-    await c.until("leader", () => c.leader() !== undefined);
-    const leader = c.leader() as NodeId;
-    const behind = IDS.find((id) => id !== leader) as NodeId;
-    c.cut.add(behind);
-    for (let i = 0; i < 16; i++) await c.write(leader, `k${i}`);
-    const lead = c.member(leader).node;
-    await c.until("the leader's snapshot stored", () => lead.snapshotIndex() > 0 && lead.snapshotBytesHeld() === 0);
-    const first = lead.snapshotIndex();
+    const { leader, behind, lead, snapIndex: first } = await c.leaveOneBehind(16);
     c.cut.delete(behind);
     await c.until("the damage noticed", () => lines.some((l) => l.id === leader && l.level === "error"));
     // One entry past the damaged snapshot is enough to take the new one at.

@@ -50,14 +50,8 @@ async function behindCluster(store: (id: NodeId, state: LoadedState) => MemoryLo
     machine: () => new HeldKv(),
   });
   for (const [id, m] of c.members) machines.set(id, m.machine as HeldKv);
-  await c.until("leader", () => c.leader() !== undefined);
-  const leader = c.leader() as NodeId;
-  const behind = IDS.find((id) => id !== leader) as NodeId;
-  c.cut.add(behind);
-  for (let i = 0; i < 12; i++) await c.write(leader, `k${i}`);
-  const lead = c.member(leader).node;
-  await c.until("the leader's snapshot stored", () => lead.snapshotIndex() > 0 && lead.snapshotBytesHeld() === 0);
-  return { c, leader, behind, machine: machines.get(behind) as HeldKv, snapIndex: lead.snapshotIndex() };
+  const { leader, behind, snapIndex } = await c.leaveOneBehind(12);
+  return { c, leader, behind, machine: machines.get(behind) as HeldKv, snapIndex };
 }
 
 const matchOf = (c: Cluster, leader: NodeId, id: NodeId) => c.member(leader).node.progress().get(id)?.match ?? 0;

@@ -101,6 +101,22 @@ export class Cluster {
     await this.until(`write ${key}`, () => done);
   }
 
+  /**
+   * leaveOneBehind elects a leader, cuts one follower off, writes keys k0..k<writes-1> and waits
+   * until the leader has stored a snapshot (its core holding no bytes of it), so the follower can
+   * only catch up through that snapshot once the cut is healed (delete `behind` from `cut`).
+   */
+  async leaveOneBehind(writes: number): Promise<{ leader: NodeId; behind: NodeId; lead: RaftNode; snapIndex: number }> {
+    await this.until("leader", () => this.leader() !== undefined);
+    const leader = this.leader() as NodeId;
+    const behind = [...this.members.keys()].find((id) => id !== leader) as NodeId;
+    this.cut.add(behind);
+    for (let i = 0; i < writes; i++) await this.write(leader, `k${i}`);
+    const lead = this.member(leader).node;
+    await this.until("the leader's snapshot stored", () => lead.snapshotIndex() > 0 && lead.snapshotBytesHeld() === 0);
+    return { leader, behind, lead, snapIndex: lead.snapshotIndex() };
+  }
+
   leader(): NodeId | undefined {
     return [...this.members].find(([, m]) => m.node.isLeader())?.[0];
   }
