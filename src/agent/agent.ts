@@ -5,7 +5,7 @@ import { clusterService } from "../api/cluster-service.js";
 import { Forwarder } from "../api/forwarder.js";
 import { type Balancer, startBalancer } from "../balancer/index.js";
 import { type AddressBook, LeaderRoute } from "../api/leader-route.js";
-import { WRITE_WAIT_MS_MAX } from "../api/limits.js";
+import { API_CONNECTIONS_MAX, WRITE_WAIT_MS_MAX } from "../api/limits.js";
 import { kvService } from "../api/kv-service.js";
 import type { ReadIndexer } from "../api/read-barrier.js";
 import { failoverService } from "../api/failover-service.js";
@@ -144,7 +144,7 @@ export class Agent {
         },
         events: eventsService(monitoring.journal),
         acl: aclService({ enabled: config.acl, registry: registry.machine, writer, route }),
-      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate, fromMember: (peer) => mayBeMember(peer, memberAddresses(cluster, peers)) })]);
+      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate, fromMember: (peer) => mayBeMember(peer, memberAddresses(cluster, peers)) })], { onRefused: connectionRefusals(logger, metrics?.connectionsRefused()) });
       internal = internalService({ node, leases });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen, tls?.api);
@@ -410,4 +410,22 @@ function startMessage(mode: StartMode): string {
     default:
       return "agent started from its data directory";
   }
+}
+
+/** CONNECTION_REFUSED_LOG_MS: refusals at the connection bound are logged at most once per this long, so a flood of them cannot flood the log. */
+const CONNECTION_REFUSED_LOG_MS = 10_000;
+
+/** connectionRefusals counts each client API connection refused at API_CONNECTIONS_MAX and logs them, rate-limited. */
+function connectionRefusals(logger: Logger, count: (() => void) | undefined): () => void {
+  let since = 0;
+  let loggedAt = Number.NEGATIVE_INFINITY;
+  return () => {
+    count?.();
+    since++;
+    const now = performance.now();
+    if (now - loggedAt < CONNECTION_REFUSED_LOG_MS) return;
+    loggedAt = now;
+    logger.warn({ refused: since, connectionsMax: API_CONNECTIONS_MAX }, "client API connections refused: the node holds its bound of connections");
+    since = 0;
+  };
 }

@@ -1,8 +1,10 @@
 import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server as NetServer } from "node:net";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import {
   API_CONNECTION_IDLE_MS,
+  API_CONNECTIONS_MAX,
   API_KEEPALIVE_TIME_MS,
   API_KEEPALIVE_TIMEOUT_MS,
   API_MESSAGE_BYTES_MAX,
@@ -30,14 +32,25 @@ export interface ApiServices {
   readonly acl?: UntypedServiceImplementation;
 }
 
-/** ConnectionLimits bound how long a connection lives without answering pings or without calls (limits.ts). */
+/**
+ * ConnectionLimits bound how long a connection lives without answering pings or without calls, and
+ * how many connections the server holds at once (limits.ts); onRefused hears each connection
+ * closed at that bound.
+ */
 export interface ConnectionLimits {
   readonly keepaliveMs: number;
   readonly keepaliveTimeoutMs: number;
   readonly idleMs: number;
+  readonly connectionsMax: number;
+  readonly onRefused?: () => void;
 }
 
-const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { keepaliveMs: API_KEEPALIVE_TIME_MS, keepaliveTimeoutMs: API_KEEPALIVE_TIMEOUT_MS, idleMs: API_CONNECTION_IDLE_MS };
+const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  keepaliveMs: API_KEEPALIVE_TIME_MS,
+  keepaliveTimeoutMs: API_KEEPALIVE_TIMEOUT_MS,
+  idleMs: API_CONNECTION_IDLE_MS,
+  connectionsMax: API_CONNECTIONS_MAX,
+};
 
 /**
  * ApiServer is the client API gRPC server of one node: KV, Cluster, Registry and Events. Internal
@@ -48,9 +61,12 @@ export class ApiServer {
 
   private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "NOT_SERVING"])));
 
+  private readonly limits: ConnectionLimits;
+
   /** interceptors see every call (the node's metrics count and time them there); connection overrides the connection limits (tests). */
   constructor(services: ApiServices, interceptors: readonly ServerInterceptor[] = [], connection: Partial<ConnectionLimits> = {}) {
     const limits = { ...DEFAULT_CONNECTION_LIMITS, ...connection };
+    this.limits = limits;
     this.server = new Server({
       "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
       "grpc.max_send_message_length": API_RESPONSE_BYTES_MAX,
@@ -88,8 +104,37 @@ export class ApiServer {
   /** listen binds "host:port" (port 0 picks one) and returns the bound port; plaintext unless credentials are given. */
   listen(address: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+      this.server.bindAsync(address, credentials, (err, port) => {
+        if (err) return reject(err);
+        try {
+          this.boundConnections();
+          resolve(port);
+        } catch (e) {
+          this.server.forceShutdown();
+          reject(e);
+        }
+      });
     });
+  }
+
+  /**
+   * boundConnections sets connectionsMax on every listening socket the server bound. grpc-js has no
+   * option for it, so this reaches its listeners (its http2Servers map; each an http2 server, a
+   * net.Server underneath, whose maxConnections closes a connection past the bound as it is
+   * accepted and emits "drop"). Binding fails loudly if a grpc-js release renamed the map, rather
+   * than serving unbounded (test/unit/api/connections-max.test.ts).
+   */
+  private boundConnections(): void {
+    const listeners = (this.server as unknown as { http2Servers?: unknown }).http2Servers;
+    if (!(listeners instanceof Map) || listeners.size === 0) {
+      throw new Error("the client API server cannot bound its connections: grpc-js's listeners are not where this build expects them");
+    }
+    for (const listener of listeners.keys()) {
+      if (!(listener instanceof NetServer)) throw new Error("the client API server cannot bound its connections: a grpc-js listener is not a net.Server");
+      if (listener.maxConnections === this.limits.connectionsMax) continue;
+      listener.maxConnections = this.limits.connectionsMax;
+      listener.on("drop", () => this.limits.onRefused?.());
+    }
   }
 
   /** close stops accepting calls, waits up to the grace period for calls in flight, then forces the rest. */

@@ -103,13 +103,20 @@ export class RaftmeshClient {
    * certificate, this client's certificate and key (PEM paths, reloaded when they change; a
    * TlsError names the bad one). serverName replaces the endpoints' host names in the check of
    * the server's certificate. token is the secret of an access token, sent with every call as
-   * "authorization: Bearer <token>" (clusters with access control on).
+   * "authorization: Bearer <token>" (clusters with access control on). connection "shared" rides
+   * one connection per node with every other "shared" client of this process that has the same
+   * options (many sessions, one socket each way: a node keeps ~20 KB of native memory per client
+   * connection); the default, "own", opens this client's own, so it has a node's whole bound of
+   * API_STREAMS_PER_CONNECTION_MAX calls at once (watches included) to itself.
    */
   constructor(
     readonly endpoints: readonly string[],
-    private readonly defaults: { deadlineMs?: number; tls?: ClientTlsOptions; serverName?: string; token?: string } = {},
+    private readonly defaults: { deadlineMs?: number; tls?: ClientTlsOptions; serverName?: string; token?: string; connection?: "own" | "shared" } = {},
   ) {
     if (endpoints.length === 0) throw new Error("at least one endpoint is needed");
+    if (defaults.connection !== undefined && defaults.connection !== "own" && defaults.connection !== "shared") {
+      throw new Error(`connection must be "own" or "shared", got ${JSON.stringify(defaults.connection)}`);
+    }
     this.tlsFiles = defaults.tls ? new TlsFiles(defaults.tls) : undefined;
     this.channel = this.tlsFiles ? channelCredentials(this.tlsFiles) : credentials.createInsecure();
   }
@@ -426,7 +433,7 @@ export class RaftmeshClient {
       ch = new Channel(endpoint, this.channel, {
         "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
         "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
-        "grpc.use_local_subchannel_pool": 1,
+        ...(this.defaults.connection === "shared" ? {} : { "grpc.use_local_subchannel_pool": 1 }),
         ...(this.defaults.serverName ? { "grpc.ssl_target_name_override": this.defaults.serverName } : {}),
       });
       this.channels.set(endpoint, ch);

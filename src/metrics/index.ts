@@ -92,6 +92,16 @@ export class NodeMetrics {
     return (code, method) => c.inc({ code, method });
   }
 
+  /** connectionsRefused registers raftmesh_api_connections_refused_total and returns what counts one. */
+  connectionsRefused(): () => void {
+    const c = new PromCounter({
+      name: "raftmesh_api_connections_refused_total",
+      help: "Client API connections closed as they were accepted because the node held API_CONNECTIONS_MAX already.",
+      registers: [this.registry],
+    });
+    return () => c.inc();
+  }
+
   /** apiInterceptor is the gRPC server interceptor that counts and times client API calls. */
   apiInterceptor(): ServerInterceptor {
     return apiInterceptor(this.registry);

@@ -48,6 +48,34 @@ describe("client: connections", () => {
     }
   });
 
+  it("client: 'shared' clients ride one connection per node, which outlives the first to close", async () => {
+    const a = new RaftmeshClient([endpoint], { connection: "shared" });
+    const b = new RaftmeshClient([endpoint], { connection: "shared" });
+    const own = new RaftmeshClient([endpoint]);
+    try {
+      peers.length = 0;
+      await a.status();
+      await b.status();
+      await own.status();
+      a.close();
+      await b.members();
+      expect(peers).toHaveLength(4);
+      const [a1, b1, own1, b2] = peers;
+      expect(b1).toBe(a1);
+      expect(b2).toBe(a1);
+      expect(own1).not.toBe(a1);
+      expect(a.clientId).not.toBe(b.clientId);
+    } finally {
+      a.close();
+      b.close();
+      own.close();
+    }
+  });
+
+  it("client: a connection other than 'own' or 'shared' is refused", () => {
+    expect(() => new RaftmeshClient([endpoint], { connection: "pooled" as "own" })).toThrow(/connection must be "own" or "shared"/);
+  });
+
   it("client: a closed client's connection goes, and a new client opens another", async () => {
     const a = new RaftmeshClient([endpoint]);
     peers.length = 0;
