@@ -38,7 +38,7 @@ import {
 import { encodeAppCommand } from "./cluster-state-machine.js";
 import { NodeEventEmitter } from "./events.js";
 import { type Cancel, type HostScheduler, NODE_SCHEDULER } from "./scheduler.js";
-import { joinChunks, type SnapshotJob, type StateMachine, wholeSnapshot } from "./state-machine.js";
+import { joinChunks, joinedInSlices, type SnapshotJob, type StateMachine, wholeSnapshot } from "./state-machine.js";
 import type { Logger } from "../common/logger.js";
 
 /** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
@@ -687,7 +687,7 @@ export class RaftNode {
     if (!replace && !snapshotDue(applied, this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return;
     this.snapshotUnreadable = false;
     const m = this.opts.machine;
-    this.snapshotJob = { index: applied, job: m.beginSnapshot?.() ?? wholeSnapshot(m.snapshot()) };
+    this.snapshotJob = { index: applied, job: joinedInSlices(m.beginSnapshot?.() ?? wholeSnapshot(m.snapshot())) };
     this.snapshotSlice();
   }
 

@@ -3,8 +3,9 @@
  * 10,000 sessions (in-process, one node's machine and snapshot store):
  *   idle     the probe alone (the machine's own noise: other processes share its cores);
  *   whole    the machine's snapshot() and the file's CRC in one go (how nodes snapshotted before);
- *   sliced   what RaftNode does now: beginSnapshot(), one step per timer task, then the snapshot
- *            file written by SnapshotStore (CRC a slice per turn), while a registration is applied
+ *   sliced   what RaftNode does now: beginSnapshot(), one step per timer task (the rows, then the
+ *            chunks joined JOIN_SLICE_BYTES per step), then the snapshot file written by
+ *            SnapshotStore (CRC a slice per turn), while a registration is applied
  *            every millisecond; the bytes are then checked to be the state at the snapshot's index;
  *   restore  restore() of that snapshot into an empty machine in one task (how learners installed it before), timed;
  *   restoreSliced  what RaftNode does now: beginRestore(), one step per timer task, checked to
@@ -16,10 +17,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { ClusterStateMachine } from "../../../src/node/cluster-state-machine.js";
-import { joinChunks } from "../../../src/node/state-machine.js";
+import { joinedInSlices } from "../../../src/node/state-machine.js";
 import { EntryKind, type NodeId } from "../../../src/raft/index.js";
 import { encodeCommand } from "../../../src/registry/codec.js";
 import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
@@ -58,27 +59,65 @@ for (let i = 0; i < KV_KEYS; i++) apply({ v: 1, at: 1_700_000_100_000 + i, cmd: 
 const buildMs = performance.now() - t0;
 console.log(`built ${JSON.stringify(registry.stats())} in ${Math.round(buildMs)} ms`);
 
-/** Probe measures the event loop's largest delay while it runs. */
+/** GC_KINDS names perf_hooks' gc entry kinds (NODE_PERFORMANCE_GC_*). */
+const GC_KINDS: Record<number, string> = { 1: "minor", 4: "major", 8: "incremental", 16: "weakcb" };
+
+/** gcKind is a gc entry's kind (NODE_PERFORMANCE_GC_*), 0 when it has none. */
+const gcKind = (e: PerformanceEntry) => (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0;
+
+/** Probe measures the event loop's largest delay while it runs, and the longest GC pause in it (what a gap that no task explains is). */
 class Probe {
   private readonly h = monitorEventLoopDelay({ resolution: 1 });
   private timer: NodeJS.Timeout | undefined;
   private last = 0;
   maxGapMs = 0;
+  private gcMaxMs = 0;
+  private gcMaxKind = "";
+  private gcTotalMs = 0;
+  private readonly gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      this.gcTotalMs += e.duration;
+      if (e.duration > this.gcMaxMs) {
+        this.gcMaxMs = e.duration;
+        this.gcMaxKind = GC_KINDS[gcKind(e)] ?? "other";
+      }
+    }
+  });
   start(): void {
     this.h.reset();
     this.h.enable();
     this.last = performance.now();
     this.maxGapMs = 0;
+    this.gcMaxMs = 0;
+    this.gcMaxKind = "";
+    this.gcTotalMs = 0;
+    this.gc.observe({ entryTypes: ["gc"] });
     this.timer = setInterval(() => {
       const now = performance.now();
       this.maxGapMs = Math.max(this.maxGapMs, now - this.last - 1);
       this.last = now;
     }, 1);
   }
-  stop(): { maxGapMs: number; histMaxMs: number; p99Ms: number } {
+  stop(): { maxGapMs: number; histMaxMs: number; p99Ms: number; gcMaxMs: number; gcMaxKind: string; gcTotalMs: number } {
     clearInterval(this.timer);
     this.h.disable();
-    return { maxGapMs: round1(this.maxGapMs), histMaxMs: round1(this.h.max / 1e6), p99Ms: round1(this.h.percentile(99) / 1e6) };
+    // Entries are delivered on a later turn: take those still queued.
+    for (const e of this.gc.takeRecords()) {
+      this.gcTotalMs += e.duration;
+      if (e.duration > this.gcMaxMs) {
+        this.gcMaxMs = e.duration;
+        this.gcMaxKind = GC_KINDS[gcKind(e)] ?? "other";
+      }
+    }
+    this.gc.disconnect();
+    return {
+      maxGapMs: round1(this.maxGapMs),
+      histMaxMs: round1(this.h.max / 1e6),
+      p99Ms: round1(this.h.percentile(99) / 1e6),
+      gcMaxMs: round1(this.gcMaxMs),
+      gcMaxKind: this.gcMaxKind,
+      gcTotalMs: round1(this.gcTotalMs),
+    };
   }
 }
 
@@ -99,10 +138,10 @@ const cpuMs = (from: NodeJS.CpuUsage) => {
  * core) and, for the snapshot's own tasks, the CPU time of the longest one (what it holds the loop
  * for on a free core).
  */
-type Figures = { maxGapMs: number; histMaxMs: number; p99Ms: number; ms: number; longestTaskCpuMs: number };
+type Figures = { maxGapMs: number; histMaxMs: number; p99Ms: number; ms: number; longestTaskCpuMs: number; gcMaxMs: number; gcMaxKind: string; gcTotalMs: number };
 const idle: Figures[] = [];
 const whole: Figures[] = [];
-const sliced: (Figures & { beginCpuMs: number; joinCpuMs: number; slices: number; appliedMeanwhile: number })[] = [];
+const sliced: (Figures & { beginCpuMs: number; stepCpuMsMax: number; slices: number; appliedMeanwhile: number })[] = [];
 const restore: Figures[] = [];
 const restoreSliced: (Figures & { slices: number })[] = [];
 let bytes = 0;
@@ -132,7 +171,7 @@ for (let r = 0; r < RUNS; r++) {
   const at = index;
   const expected = data; // nothing was applied since: the sliced bytes must equal these
   cpu = process.cpuUsage();
-  const job = machine.beginSnapshot();
+  const job = joinedInSlices(machine.beginSnapshot());
   let longest = cpuMs(cpu);
   const beginCpuMs = longest;
   let slices = 0;
@@ -146,24 +185,23 @@ for (let r = 0; r < RUNS; r++) {
     }
   })();
   let chunks: readonly Uint8Array[] | undefined;
+  let stepCpuMsMax = 0;
   for (;;) {
     slices++;
     cpu = process.cpuUsage();
     chunks = job.step();
+    stepCpuMsMax = Math.max(stepCpuMsMax, cpuMs(cpu));
     longest = Math.max(longest, cpuMs(cpu));
     if (chunks !== undefined) break;
     await sleep(0);
   }
-  cpu = process.cpuUsage();
-  const out = joinChunks(chunks);
-  const joinCpuMs = cpuMs(cpu);
-  longest = Math.max(longest, joinCpuMs);
+  const out = chunks[0] as Uint8Array;
   await store.save({ meta: { index: at, term: 1, conf: { voters: ["n1" as NodeId], learners: [] } }, data: out });
   ms = performance.now() - a;
   applying = false;
   await applier;
   await sleep(20);
-  sliced.push({ ...probe.stop(), ms, longestTaskCpuMs: round1(longest), beginCpuMs: round1(beginCpuMs), joinCpuMs: round1(joinCpuMs), slices, appliedMeanwhile });
+  sliced.push({ ...probe.stop(), ms, longestTaskCpuMs: round1(longest), beginCpuMs: round1(beginCpuMs), stepCpuMsMax: round1(stepCpuMsMax), slices, appliedMeanwhile });
   if (Buffer.compare(Buffer.from(out), Buffer.from(expected)) !== 0) throw new Error("the sliced snapshot is not the state at its index");
 
   probe.start();
@@ -202,8 +240,9 @@ for (let r = 0; r < RUNS; r++) {
 }
 rmSync(dir, { recursive: true, force: true });
 
-const med = (xs: Figures[], k: keyof Figures) => round1(median(xs.map((x) => x[k])));
-const summary = (xs: Figures[]) => ({ longestTaskCpuMsMedian: med(xs, "longestTaskCpuMs"), longestTaskCpuMsMax: round1(Math.max(...xs.map((x) => x.longestTaskCpuMs))), maxGapMsMedian: med(xs, "maxGapMs"), maxGapMsMax: round1(Math.max(...xs.map((x) => x.maxGapMs))), histMaxMsMedian: med(xs, "histMaxMs"), msMedian: med(xs, "ms") });
+type NumericFigure = { [K in keyof Figures]: Figures[K] extends number ? K : never }[keyof Figures];
+const med = (xs: Figures[], k: NumericFigure) => round1(median(xs.map((x) => x[k])));
+const summary = (xs: Figures[]) => ({ gcMaxMsMedian: med(xs, "gcMaxMs"), longestTaskCpuMsMedian: med(xs, "longestTaskCpuMs"), longestTaskCpuMsMax: round1(Math.max(...xs.map((x) => x.longestTaskCpuMs))), maxGapMsMedian: med(xs, "maxGapMs"), maxGapMsMax: round1(Math.max(...xs.map((x) => x.maxGapMs))), histMaxMsMedian: med(xs, "histMaxMs"), msMedian: med(xs, "ms") });
 const report = {
   machine: machineInfo(),
   instances: INSTANCES,
