@@ -144,10 +144,14 @@ export class Agent {
         },
         events: eventsService(monitoring.journal),
         acl: aclService({ enabled: config.acl, registry: registry.machine, writer, route }),
-      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate, fromMember: (peer) => mayBeMember(peer, memberAddresses(cluster, peers)) })], { onRefused: connectionRefusals(logger, metrics?.connectionsRefused()) });
+      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate, fromMember: (peer) => mayBeMember(peer, memberAddresses(cluster, peers)) })], {
+        isMember: (remote) => mayBeMember(remote, memberAddresses(cluster, peers)),
+        onRefused: connectionRefusals(logger, metrics?.connectionsRefused()),
+      });
       internal = internalService({ node, leases });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen, tls?.api);
+      if (!api.connectionsBounded) logger.error({ connectionsMax: API_CONNECTIONS_MAX }, "the client API cannot bound its connections with this grpc-js version: serving without the bound");
       const local = buildLocal(config, dir, apiPort, logger, tls);
       const admin = new AdminHttp({
         status: () => ({ ...status() }),

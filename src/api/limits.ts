@@ -55,5 +55,14 @@ export const API_STREAMS_PER_CONNECTION_MAX = 1_000;
  */
 export const API_CONNECTIONS_MAX = 10_000;
 
+/**
+ * API_MEMBER_CONNECTIONS_RESERVED: past API_CONNECTIONS_MAX, connections from an address that may
+ * be a member's (the cluster's own nodes forward writes and heartbeats to the leader's client API)
+ * are still taken, up to this many more. Clients filling the bound must not cut a follower off
+ * from its leader. The check is by address only, so where members are configured by host name
+ * every address may be a member's and only the hard bound (the two together) holds.
+ */
+export const API_MEMBER_CONNECTIONS_RESERVED = 64;
+
 /** API_CONNECTION_IDLE_MS: a connection with no call for this long is closed (GOAWAY); its client reconnects on its next call. */
 export const API_CONNECTION_IDLE_MS = 5 * 60_000;

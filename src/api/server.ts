@@ -1,10 +1,11 @@
 import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
-import { Server as NetServer } from "node:net";
+import { Server as NetServer, type Socket } from "node:net";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import {
   API_CONNECTION_IDLE_MS,
   API_CONNECTIONS_MAX,
+  API_MEMBER_CONNECTIONS_RESERVED,
   API_KEEPALIVE_TIME_MS,
   API_KEEPALIVE_TIMEOUT_MS,
   API_MESSAGE_BYTES_MAX,
@@ -34,14 +35,17 @@ export interface ApiServices {
 
 /**
  * ConnectionLimits bound how long a connection lives without answering pings or without calls, and
- * how many connections the server holds at once (limits.ts); onRefused hears each connection
- * closed at that bound.
+ * how many connections the server holds at once (limits.ts): connectionsMax in all, and
+ * memberReserve more from addresses isMember says may be a member's. onRefused hears each
+ * connection closed at the bound.
  */
 export interface ConnectionLimits {
   readonly keepaliveMs: number;
   readonly keepaliveTimeoutMs: number;
   readonly idleMs: number;
   readonly connectionsMax: number;
+  readonly memberReserve: number;
+  readonly isMember?: (remote: string) => boolean;
   readonly onRefused?: () => void;
 }
 
@@ -50,6 +54,7 @@ const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   keepaliveTimeoutMs: API_KEEPALIVE_TIMEOUT_MS,
   idleMs: API_CONNECTION_IDLE_MS,
   connectionsMax: API_CONNECTIONS_MAX,
+  memberReserve: API_MEMBER_CONNECTIONS_RESERVED,
 };
 
 /**
@@ -63,9 +68,18 @@ export class ApiServer {
 
   private readonly limits: ConnectionLimits;
 
+  /** connectionsBounded says whether listen() could bound the connections of its listening sockets (boundConnections). */
+  connectionsBounded = false;
+  /** open is how many connections the server's listeners hold now (admit). */
+  private open = 0;
+  private readonly bounded = new Set<NetServer>();
+
   /** interceptors see every call (the node's metrics count and time them there); connection overrides the connection limits (tests). */
   constructor(services: ApiServices, interceptors: readonly ServerInterceptor[] = [], connection: Partial<ConnectionLimits> = {}) {
     const limits = { ...DEFAULT_CONNECTION_LIMITS, ...connection };
+    // net.Server treats a maxConnections of 0 as no bound at all.
+    if (!Number.isInteger(limits.connectionsMax) || limits.connectionsMax < 1) throw new RangeError(`connectionsMax must be a positive integer, got ${limits.connectionsMax}`);
+    if (!Number.isInteger(limits.memberReserve) || limits.memberReserve < 0) throw new RangeError(`memberReserve must be a non-negative integer, got ${limits.memberReserve}`);
     this.limits = limits;
     this.server = new Server({
       "grpc.max_receive_message_length": API_MESSAGE_BYTES_MAX,
@@ -106,35 +120,53 @@ export class ApiServer {
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, credentials, (err, port) => {
         if (err) return reject(err);
-        try {
-          this.boundConnections();
-          resolve(port);
-        } catch (e) {
-          this.server.forceShutdown();
-          reject(e);
-        }
+        this.connectionsBounded = this.boundConnections();
+        resolve(port);
       });
     });
   }
 
   /**
-   * boundConnections sets connectionsMax on every listening socket the server bound. grpc-js has no
-   * option for it, so this reaches its listeners (its http2Servers map; each an http2 server, a
-   * net.Server underneath, whose maxConnections closes a connection past the bound as it is
-   * accepted and emits "drop"). Binding fails loudly if a grpc-js release renamed the map, rather
-   * than serving unbounded (test/unit/api/connections-max.test.ts).
+   * boundConnections bounds the connections of every listening socket the server bound and says
+   * whether it could. grpc-js has no option for it, so this reaches its listeners (its
+   * http2Servers map; each an http2 server, a net.Server underneath). Two bounds:
+   * - the hard one, connectionsMax + memberReserve per listener: net.Server's maxConnections closes
+   *   a connection past it as it is accepted, before any socket or session is built ("drop");
+   * - connectionsMax over all listeners for addresses that cannot be a member's (admit).
+   * A grpc-js release that moved the listeners (the lock file pins the one tested,
+   * test/unit/api/connections-max.test.ts) leaves the server unbounded rather than unable to start:
+   * the node logs that at error level.
    */
-  private boundConnections(): void {
+  private boundConnections(): boolean {
     const listeners = (this.server as unknown as { http2Servers?: unknown }).http2Servers;
-    if (!(listeners instanceof Map) || listeners.size === 0) {
-      throw new Error("the client API server cannot bound its connections: grpc-js's listeners are not where this build expects them");
-    }
-    for (const listener of listeners.keys()) {
-      if (!(listener instanceof NetServer)) throw new Error("the client API server cannot bound its connections: a grpc-js listener is not a net.Server");
-      if (listener.maxConnections === this.limits.connectionsMax) continue;
-      listener.maxConnections = this.limits.connectionsMax;
+    if (!(listeners instanceof Map) || listeners.size === 0) return false;
+    if (![...listeners.keys()].every((l) => l instanceof NetServer)) return false;
+    for (const listener of listeners.keys() as IterableIterator<NetServer>) {
+      if (this.bounded.has(listener)) continue;
+      this.bounded.add(listener);
+      listener.maxConnections = this.limits.connectionsMax + this.limits.memberReserve;
       listener.on("drop", () => this.limits.onRefused?.());
+      // Before the server's own listener, which builds the HTTP/2 (or TLS) session on the socket.
+      listener.prependListener("connection", (socket: Socket) => this.admit(socket));
     }
+    return true;
+  }
+
+  /**
+   * admit counts a connection and closes it when the server holds connectionsMax already and its
+   * address cannot be a member's. It is closed on the next turn, not here: the server's own
+   * connection listener runs after this one and expects a live socket (a session on a closed one
+   * ends at once, as if the client had hung up).
+   */
+  private admit(socket: Socket): void {
+    this.open++;
+    socket.once("close", () => this.open--);
+    if (this.open <= this.limits.connectionsMax) return;
+    const host = socket.remoteAddress ?? "";
+    const remote = host.includes(":") ? `[${host}]:${socket.remotePort}` : `${host}:${socket.remotePort}`;
+    if (this.limits.isMember?.(remote) === true) return;
+    this.limits.onRefused?.();
+    setImmediate(() => socket.destroy());
   }
 
   /** close stops accepting calls, waits up to the grace period for calls in flight, then forces the rest. */

@@ -103,8 +103,8 @@ export class RaftmeshClient {
    * certificate, this client's certificate and key (PEM paths, reloaded when they change; a
    * TlsError names the bad one). serverName replaces the endpoints' host names in the check of
    * the server's certificate. token is the secret of an access token, sent with every call as
-   * "authorization: Bearer <token>" (clusters with access control on). connection "shared" rides
-   * one connection per node with every other "shared" client of this process that has the same
+   * "authorization: Bearer <token>" (clusters with access control on). connection "shared" (without
+   * TLS) rides one connection per node with every other "shared" client of this process that has the same
    * options (many sessions, one socket each way: a node keeps ~20 KB of native memory per client
    * connection); the default, "own", opens this client's own, so it has a node's whole bound of
    * API_STREAMS_PER_CONNECTION_MAX calls at once (watches included) to itself.
@@ -117,6 +117,9 @@ export class RaftmeshClient {
     if (defaults.connection !== undefined && defaults.connection !== "own" && defaults.connection !== "shared") {
       throw new Error(`connection must be "own" or "shared", got ${JSON.stringify(defaults.connection)}`);
     }
+    // grpc-js shares a connection only between equal credentials, and each client's TLS credentials
+    // reload its own certificate files: a "shared" TLS client would silently get its own.
+    if (defaults.connection === "shared" && defaults.tls) throw new Error('connection "shared" works without TLS only: each TLS client has its own connection');
     this.tlsFiles = defaults.tls ? new TlsFiles(defaults.tls) : undefined;
     this.channel = this.tlsFiles ? channelCredentials(this.tlsFiles) : credentials.createInsecure();
   }

@@ -791,6 +791,9 @@ export class RaftNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // A snapshot under way holds its chunks (and their joined copy): let them go with the node.
+    this.snapshotJob = undefined;
+    this.snapshotDone = undefined;
     this.cancelTicks?.();
     this.answering?.();
     this.answering = undefined;

@@ -74,6 +74,8 @@ export const JOIN_SLICE_BYTES = 4 * 1024 * 1024;
  * chunk is returned as it is, with no copy).
  */
 export function joinedInSlices(job: SnapshotJob, sliceBytes = JOIN_SLICE_BYTES): SnapshotJob {
+  // A slice of no bytes would never finish, and the node would take no snapshot again.
+  if (!Number.isInteger(sliceBytes) || sliceBytes < 1) throw new RangeError(`sliceBytes must be a positive integer, got ${sliceBytes}`);
   let chunks: readonly Uint8Array[] | undefined;
   let out: Uint8Array | undefined;
   let chunk = 0; // the next chunk to copy (from `within`)

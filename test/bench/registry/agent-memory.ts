@@ -5,8 +5,11 @@
  * leader writes a V8 heap snapshot into the repository root (Node's --heapsnapshot-signal), to be
  * read with Chrome's DevTools or a script.
  *   npx tsx test/bench/registry/agent-memory.ts [--instances 100000] [--sessions 10000] [--nodes 1]
- *     [--heap-snapshot] [--hold-seconds 0] [--json out.json]
+ *     [--heap-snapshot] [--forced-gc] [--hold-seconds 0] [--json out.json]
  * --hold-seconds keeps the cluster running after the figures, to read /proc/<pid>/smaps by hand.
+ * --forced-gc also reads each agent's memory after two forced full collections (forced-gc.ts; run
+ * with NODE_OPTIONS=--experimental-websocket): the comparable figure, where at-rest RSS swings
+ * with the collector's timing.
  */
 import { readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +19,7 @@ import { RaftmeshClient } from "../../../src/client/index.js";
 import { ProcessCluster, REPO_ROOT } from "../../integration/harness/process-cluster.js";
 import { runLoad } from "../raft/load.js";
 import { instanceSpec, TTL_MS_LONG } from "./instances.js";
+import { type ForcedGcFigures, forcedGcAvailable, forcedGcMemory } from "./forced-gc.js";
 import { rssBytesOf } from "./procs.js";
 
 /** REGISTER_TIME_MS_MAX bounds the registrations in time; the report says how many were made. */
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     sessions: { type: "string", default: "10000" },
     nodes: { type: "string", default: "1" },
     "heap-snapshot": { type: "boolean", default: false },
+    "forced-gc": { type: "boolean", default: false },
     "hold-seconds": { type: "string", default: "0" },
     json: { type: "string" },
   },
@@ -44,6 +49,10 @@ const positive = (name: string, raw: string): number => {
 const instances = positive("instances", values.instances);
 const sessions = positive("sessions", values.sessions);
 const nodes = positive("nodes", values.nodes);
+if (values["forced-gc"] && !forcedGcAvailable()) {
+  console.error("--forced-gc needs the global WebSocket: run with NODE_OPTIONS=--experimental-websocket");
+  process.exit(2);
+}
 
 const pc = await ProcessCluster.create({
   size: nodes,
@@ -81,6 +90,13 @@ try {
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const after = Object.fromEntries(await Promise.all(pc.runningIds().map(async (id) => [id, await memoryOf(id)] as const)));
   for (const id of pc.runningIds()) console.log(`${id}${id === leader ? " (leader)" : ""}: before ${JSON.stringify(before[id])}, after ${JSON.stringify(after[id])}`);
+  const forcedGc: Record<string, ForcedGcFigures> = {};
+  if (values["forced-gc"]) {
+    for (const id of pc.runningIds()) {
+      forcedGc[id] = await forcedGcMemory(pc.pid(id) as number);
+      console.log(`${id}${id === leader ? " (leader)" : ""} after two forced full GCs: ${JSON.stringify(forcedGc[id])}`);
+    }
+  }
   if (values["heap-snapshot"]) {
     const pid = pc.pid(leader) as number;
     process.kill(pid, "SIGUSR2");
@@ -103,7 +119,7 @@ try {
     console.log(`holding for ${holdSeconds} s: pids ${pc.runningIds().map((id) => `${id}=${pc.pid(id)}`).join(" ")}`);
     await new Promise((resolve) => setTimeout(resolve, holdSeconds * 1000));
   }
-  const report = { machine: { loadavg: loadavg() }, instances, sessions, nodes, registered: r.ops, seconds: r.seconds, registersPerSec: r.opsPerSec, errors: r.errors, leader, before, after };
+  const report = { machine: { loadavg: loadavg() }, instances, sessions, nodes, registered: r.ops, seconds: r.seconds, registersPerSec: r.opsPerSec, errors: r.errors, leader, before, after, forcedGc };
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
 } finally {
   await pc.cleanup();

@@ -8,6 +8,7 @@
 import { mkdir, readdir, rm, stat, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { SNAPSHOT_DIR, snapshotFileName } from "../../../src/storage/snapshot-store.js";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";
 
 /** A snapshot every 100 entries (the smallest setting), so the outage's writes compact past the stopped follower. */
@@ -47,8 +48,14 @@ describe("snapshot read fault", () => {
       return s && s.snapshotIndex >= OUTAGE_WRITES - 100 ? s.snapshotIndex : undefined;
     });
 
+    // The node reports a snapshot before its file is written: wait for the file (and no half-written one).
+    const dir = join(c.dataDir, leader, SNAPSHOT_DIR);
+    const { term } = await c.client(leader).status();
+    await waitFor("the leader's snapshot file", async () => {
+      const names = await readdir(dir);
+      return names.includes(snapshotFileName({ term, index: snapshotIndex })) && !names.some((n) => n.endsWith(".tmp"));
+    });
     // Every stored snapshot of the leader becomes unreadable: reading it fails with EISDIR.
-    const dir = join(c.dataDir, leader, "snapshots");
     const elsewhere = join(c.root, "not-a-snapshot");
     await mkdir(elsewhere, { recursive: true });
     const files = [];

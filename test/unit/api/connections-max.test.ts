@@ -7,7 +7,7 @@
 import { connect, type Socket } from "node:net";
 import { status as grpcStatus, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_CONNECTIONS_MAX } from "../../../src/api/limits.js";
+import { API_CONNECTIONS_MAX, API_MEMBER_CONNECTIONS_RESERVED } from "../../../src/api/limits.js";
 import { ApiServer } from "../../../src/api/server.js";
 import { RaftmeshClient, RaftmeshError } from "../../../src/client/index.js";
 
@@ -19,6 +19,8 @@ function open(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(port, "127.0.0.1");
     s.on("error", () => undefined);
+    // Flowing, so the server's close is read (a paused socket would not see the end).
+    s.resume();
     s.once("connect", () => resolve(s));
     s.once("error", reject);
   });
@@ -36,26 +38,33 @@ function closedWithin(socket: Socket, ms: number): Promise<boolean> {
   });
 }
 
+const answer = (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => callback(null, {});
+
 describe("client API: connections at once", () => {
   let server: ApiServer;
   let port = 0;
   let refused = 0;
   beforeAll(async () => {
-    const answer = (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => callback(null, {});
     server = new ApiServer({ kv: {}, registry: {}, cluster: { Status: answer } }, [], {
       connectionsMax: BOUND,
+      isMember: () => false,
       onRefused: () => {
         refused++;
       },
     });
     port = await server.listen("127.0.0.1:0");
+    // With the grpc-js this lock file pins, the bound is set; a release that moved its listeners fails here.
+    expect(server.connectionsBounded).toBe(true);
   });
   afterAll(async () => {
     await server?.close();
   });
 
-  it("the node's bound is a number with room for thousands of clients", () => {
+  it("the node's bounds are numbers: room for thousands of clients and a reserve for members", () => {
     expect(API_CONNECTIONS_MAX).toBe(10_000);
+    expect(API_MEMBER_CONNECTIONS_RESERVED).toBe(64);
+    expect(() => new ApiServer({ kv: {}, registry: {}, cluster: {} }, [], { connectionsMax: 0 })).toThrow(/connectionsMax must be a positive integer/);
+    expect(() => new ApiServer({ kv: {}, registry: {}, cluster: {} }, [], { memberReserve: -1 })).toThrow(/memberReserve must be a non-negative integer/);
   });
 
   it("past the bound a connection is closed at once and counted; one that ends makes room", async () => {
@@ -86,6 +95,44 @@ describe("client API: connections at once", () => {
       } finally {
         client.close();
       }
+    } finally {
+      for (const s of held) s.destroy();
+    }
+  });
+});
+
+describe("client API: connections of members past the bound", () => {
+  const RESERVE = 2;
+  let server: ApiServer;
+  let port = 0;
+  let member = false;
+  let refused = 0;
+  beforeAll(async () => {
+    server = new ApiServer({ kv: {}, registry: {}, cluster: { Status: answer } }, [], {
+      connectionsMax: BOUND,
+      memberReserve: RESERVE,
+      isMember: (remote) => member && remote.startsWith("127.0.0.1:"),
+      onRefused: () => {
+        refused++;
+      },
+    });
+    port = await server.listen("127.0.0.1:0");
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("a member's connection is taken past the bound, up to the reserve; then no one's is", async () => {
+    const held = await Promise.all(Array.from({ length: BOUND }, () => open(port)));
+    try {
+      member = true;
+      for (let i = 0; i < RESERVE; i++) held.push(await open(port));
+      for (const s of held) expect(await closedWithin(s, 100)).toBe(false);
+      expect(refused).toBe(0);
+      // Members, they too, stop at the hard bound (connectionsMax + memberReserve).
+      const past = await open(port);
+      expect(await closedWithin(past, WAIT_MS)).toBe(true);
+      expect(refused).toBe(1);
     } finally {
       for (const s of held) s.destroy();
     }

@@ -72,8 +72,9 @@ describe("client: connections", () => {
     }
   });
 
-  it("client: a connection other than 'own' or 'shared' is refused", () => {
+  it("client: a connection other than 'own' or 'shared', or 'shared' with TLS, is refused", () => {
     expect(() => new RaftmeshClient([endpoint], { connection: "pooled" as "own" })).toThrow(/connection must be "own" or "shared"/);
+    expect(() => new RaftmeshClient([endpoint], { connection: "shared", tls: { ca: "/nonexistent/ca.pem" } })).toThrow(/works without TLS only/);
   });
 
   it("client: a closed client's connection goes, and a new client opens another", async () => {

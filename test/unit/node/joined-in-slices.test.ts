@@ -47,4 +47,8 @@ describe("node: joinedInSlices", () => {
     expect(out).toBe(only);
     expect(steps).toBe(3);
   });
+
+  it("refuses a slice of no bytes, which would never finish", () => {
+    for (const slice of [0, -1, Number.NaN, 1.5]) expect(() => joinedInSlices(jobOf([], 1), slice)).toThrow(/sliceBytes must be a positive integer/);
+  });
 });

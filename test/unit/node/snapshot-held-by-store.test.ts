@@ -113,6 +113,51 @@ describe("node: snapshot bytes held by the store", () => {
     expect(lines.find((l) => l.id === leader && l.level === "error")?.msg).toBe("this node's current snapshot cannot be read back from the store; taking a new one to send instead");
   });
 
+  it("node: a snapshot replaced by newer ones while it is read back is dropped, and the follower gets the newest", async () => {
+    const lines: { id: NodeId; msg: string; index?: number }[] = [];
+    /** GatedStore holds every snapshot read until the test opens the gate, while `held` is set. */
+    let held = false;
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const asked: number[] = [];
+    class GatedStore extends MemoryLogStore {
+      override async loadSnapshot(meta: Pick<SnapshotMeta, "term" | "index">): Promise<Snapshot | undefined> {
+        asked.push(meta.index);
+        if (held) await gate;
+        return super.loadSnapshot(meta);
+      }
+    }
+    const c = new Cluster(IDS, {
+      snapshotEveryEntries: 4,
+      store: (_id, state) => new GatedStore(state),
+      logger: (id) => ({
+        ...silent,
+        info: (f: { index?: number }, msg: string) => lines.push({ id, msg, index: f.index }),
+        error: (f: { index?: number }, msg: string) => lines.push({ id, msg, index: f.index }),
+      }),
+    });
+    const { leader, behind, lead, snapIndex: first } = await c.leaveOneBehind(12);
+    held = true;
+    c.cut.delete(behind);
+    await c.until("the leader reading its snapshot back", () => asked.includes(first));
+    // While that read waits, the leader takes newer snapshots, each replacing the one before in its store.
+    for (let i = 0; i < 12; i++) await c.write(leader, `later${i}`);
+    await c.until("newer snapshots stored", () => lead.snapshotIndex() >= first + 8 && lead.snapshotBytesHeld() === 0);
+    held = false;
+    open();
+    await c.until("caught up", () => c.member(behind).machine.applied === c.member(leader).machine.applied, 1_000);
+    const gone = lines.filter((l) => l.id === leader && l.msg === "the snapshot to send is no longer stored; the leader sends its newest when it retries");
+    expect(gone.map((l) => l.index)).toContain(first);
+    expect(lines.some((l) => l.id === leader && l.msg.startsWith("this node's current snapshot cannot be read back"))).toBe(false);
+    const installed = c.member(behind).seen.flatMap((s) => (s.name === "snapshotInstalled" ? [s.event.meta.index] : []));
+    expect(installed.length).toBeGreaterThan(0);
+    expect(Math.min(...installed)).toBeGreaterThan(first);
+    expect(kvOf(c, behind)).toBe(kvOf(c, leader));
+    expect(c.member(behind).machine.get("later11")).toBe("v");
+  });
+
   it("node: a node restarted from its store restores the snapshot and holds no copy of its bytes", async () => {
     const n1 = nodeId("n1");
     let store: MemoryLogStore | undefined;
