@@ -361,7 +361,7 @@ function buildNode(
 /** buildClusterTime is the time commands are stamped with: the cluster time, counted by this node's monotonic clock while it leads (cluster-clock.ts). */
 function buildClusterTime(node: RaftNode, registry: RegistryStateMachine): ClusterNow {
   const clock = new ClusterClock({ source: registry, monoMs: () => performance.now() });
-  return { now: () => clock.now(node.status().term) };
+  return { now: () => clock.now(node.term()) };
 }
 
 /** buildWriter is the registry's write path on this node; the early-ack control swaps in a writer that acknowledges before a quorum has the entry. */

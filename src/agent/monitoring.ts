@@ -101,7 +101,7 @@ export class Monitoring {
       engine,
       sender: this.sender,
       externalURL: config.alertExternalUrl || `http://${config.adminListen}/`,
-      leads: () => node.status().role === Role.Leader,
+      leads: () => node.isLeader(),
       logger: childLogger(logger, { component: "alerts" }),
     });
     this.offs.push(recordNodeEvents(this.journal, node.events));

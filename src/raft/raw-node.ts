@@ -216,6 +216,24 @@ export class RawNode {
     return this.raft.log.applied;
   }
 
+  /** term is this node's current term (cheaper than status() on hot paths). */
+  term(): Term {
+    return this.raft.term;
+  }
+
+  /**
+   * voterRank is where `id` stands among the voters sorted by id (how many sort before it; -1 when
+   * it is not a voter) and how many voters there are: status().voters without building and
+   * sorting a copy, for hot paths.
+   */
+  voterRank(id: NodeId): { rank: number; voters: number } {
+    const voters = this.raft.membership.voters;
+    if (!voters.has(id)) return { rank: -1, voters: voters.size };
+    let rank = 0;
+    for (const v of voters) if (v < id) rank++;
+    return { rank, voters: voters.size };
+  }
+
   /** status describes the node now. */
   status(): Status {
     const r = this.raft;

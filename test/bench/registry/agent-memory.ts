@@ -5,7 +5,7 @@
  * leader writes a V8 heap snapshot into the repository root (Node's --heapsnapshot-signal), to be
  * read with Chrome's DevTools or a script.
  *   npx tsx test/bench/registry/agent-memory.ts [--instances 100000] [--sessions 10000] [--nodes 1]
- *     [--heap-snapshot] [--forced-gc] [--hold-seconds 0] [--json out.json]
+ *     [--heap-snapshot] [--forced-gc] [--settle-seconds 5] [--hold-seconds 0] [--json out.json]
  * --hold-seconds keeps the cluster running after the figures, to read /proc/<pid>/smaps by hand.
  * --forced-gc also reads each agent's memory after two forced full collections (forced-gc.ts; run
  * with NODE_OPTIONS=--experimental-websocket): the comparable figure, where at-rest RSS swings
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     "heap-snapshot": { type: "boolean", default: false },
     "forced-gc": { type: "boolean", default: false },
     "hold-seconds": { type: "string", default: "0" },
+    "settle-seconds": { type: "string", default: String(SETTLE_MS / 1000) },
     json: { type: "string" },
   },
   strict: true,
@@ -87,7 +88,7 @@ try {
   });
   for (const c of clients) c.close();
   console.log(`registered ${r.ops}/${instances} through ${sessions} sessions in ${r.seconds.toFixed(1)} s (${Math.round(r.opsPerSec)}/s)${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  await new Promise((resolve) => setTimeout(resolve, Number(values["settle-seconds"]) * 1000));
   const after = Object.fromEntries(await Promise.all(pc.runningIds().map(async (id) => [id, await memoryOf(id)] as const)));
   for (const id of pc.runningIds()) console.log(`${id}${id === leader ? " (leader)" : ""}: before ${JSON.stringify(before[id])}, after ${JSON.stringify(after[id])}`);
   const forcedGc: Record<string, ForcedGcFigures> = {};

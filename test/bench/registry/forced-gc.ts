@@ -65,7 +65,8 @@ export async function forcedGcMemory(pid: number): Promise<ForcedGcFigures> {
     const answer = await call("Runtime.evaluate", { expression: "JSON.stringify(process.memoryUsage())", returnByValue: true });
     const m = JSON.parse(String(answer.result?.result?.value)) as NodeJS.MemoryUsage;
     const figures = { rssBeforeMiB: mib(rssBefore), rssAfterMiB: mib(rssBytesOf(pid)), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
-    await call("Runtime.evaluate", { expression: "process._debugEnd()" });
+    // Not awaited: the inspector closes the session as it runs this, with no answer.
+    void call("Runtime.evaluate", { expression: "process._debugEnd()" });
     return figures;
   } finally {
     ws.close();

@@ -877,3 +877,19 @@ describe("raft: peerDisconnected (the leader's connection ended)", () => {
     expect(c.node(n1).status().role).toBe("leader");
   });
 });
+
+describe("raft: cheap accessors", () => {
+  it("voterRank and term agree with status(): the rank is the index among the sorted voters", () => {
+    const ids = ["n3", "n1", "n4", "n2"].map(nodeId);
+    const c = new TestCluster(ids, {}, [nodeId("n4")]);
+    for (const id of ids) {
+      const raw = c.node(id);
+      const st = raw.status();
+      const { rank, voters } = raw.voterRank(id);
+      expect(voters).toBe(st.voters.length);
+      expect(rank).toBe(st.voters.indexOf(id));
+      expect(raw.term()).toBe(st.term);
+    }
+    expect(c.node(nodeId("n4")).voterRank(nodeId("n4")).rank).toBe(-1);
+  });
+});
