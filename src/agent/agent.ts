@@ -5,7 +5,7 @@ import { clusterService } from "../api/cluster-service.js";
 import { Forwarder } from "../api/forwarder.js";
 import { type Balancer, startBalancer } from "../balancer/index.js";
 import { type AddressBook, LeaderRoute } from "../api/leader-route.js";
-import { API_CONNECTIONS_MAX, WRITE_WAIT_MS_MAX } from "../api/limits.js";
+import { WRITE_WAIT_MS_MAX } from "../api/limits.js";
 import { kvService } from "../api/kv-service.js";
 import type { ReadIndexer } from "../api/read-barrier.js";
 import { failoverService } from "../api/failover-service.js";
@@ -145,13 +145,14 @@ export class Agent {
         events: eventsService(monitoring.journal),
         acl: aclService({ enabled: config.acl, registry: registry.machine, writer, route }),
       }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate, fromMember: (peer) => mayBeMember(peer, memberAddresses(cluster, peers)) })], {
+        connectionsMax: config.apiConnectionsMax,
         isMember: (remote) => mayBeMember(remote, memberAddresses(cluster, peers)),
-        onRefused: connectionRefusals(logger, metrics?.connectionsRefused()),
+        onRefused: connectionRefusals(logger, config.apiConnectionsMax, metrics?.connectionsRefused()),
       });
       internal = internalService({ node, leases });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
       const apiPort = await api.listen(config.apiListen, tls?.api);
-      if (!api.connectionsBounded) logger.error({ connectionsMax: API_CONNECTIONS_MAX }, "the client API cannot bound its connections with this grpc-js version: serving without the bound");
+      if (!api.connectionsBounded) logger.error({ connectionsMax: config.apiConnectionsMax }, "the client API cannot bound its connections with this grpc-js version: serving without the bound");
       const local = buildLocal(config, dir, apiPort, logger, tls);
       const admin = new AdminHttp({
         status: () => ({ ...status() }),
@@ -420,7 +421,7 @@ function startMessage(mode: StartMode): string {
 const CONNECTION_REFUSED_LOG_MS = 10_000;
 
 /** connectionRefusals counts each client API connection refused at API_CONNECTIONS_MAX and logs them, rate-limited. */
-function connectionRefusals(logger: Logger, count: (() => void) | undefined): () => void {
+function connectionRefusals(logger: Logger, connectionsMax: number, count: (() => void) | undefined): () => void {
   let since = 0;
   let loggedAt = Number.NEGATIVE_INFINITY;
   return () => {
@@ -429,7 +430,7 @@ function connectionRefusals(logger: Logger, count: (() => void) | undefined): ()
     const now = performance.now();
     if (now - loggedAt < CONNECTION_REFUSED_LOG_MS) return;
     loggedAt = now;
-    logger.warn({ refused: since, connectionsMax: API_CONNECTIONS_MAX }, "client API connections refused: the node holds its bound of connections");
+    logger.warn({ refused: since, connectionsMax }, "client API connections refused: the node holds its bound of connections");
     since = 0;
   };
 }

@@ -1,3 +1,4 @@
+import { API_CONNECTIONS_MAX } from "../api/limits.js";
 import { CLIENT_WATCH_RATE_DEFAULT, CLIENT_WRITE_RATE_DEFAULT } from "../common/limits.js";
 import { ConfigError } from "./errors.js";
 
@@ -30,6 +31,8 @@ export interface AgentConfig {
   /** clientWriteRate and clientWatchRate: writes and new watches per second one client address may send this node (0: no limit; src/api/rate-limit.ts). */
   readonly clientWriteRate: number;
   readonly clientWatchRate: number;
+  /** apiConnectionsMax: client API connections this node holds at once (members' addresses get API_MEMBER_CONNECTIONS_RESERVED more; src/api/limits.ts). */
+  readonly apiConnectionsMax: number;
   readonly logLevel: string;
   /** logFormat: auto is pretty when stdout is a terminal, JSON otherwise. */
   readonly logFormat: "auto" | "json" | "pretty";
@@ -111,6 +114,8 @@ export const TICK_MS_RANGE = [1, 1000] as const;
 export const ELECTION_TICKS_RANGE = [2, 10_000] as const;
 /** PENDING_READS_RANGE: at least one read must fit; 1 M pending reads is ~100 MiB of bookkeeping. */
 export const PENDING_READS_RANGE = [1, 1_000_000] as const;
+/** API_CONNECTIONS_RANGE bounds apiConnectionsMax: at least one client; a million connections is ~20 GB of a node's memory. */
+export const API_CONNECTIONS_RANGE = [1, 1_000_000] as const;
 /** CLIENT_RATE_RANGE bounds clientWriteRate and clientWatchRate: 0 is no limit; a million a second is beyond any one node. */
 export const CLIENT_RATE_RANGE = [0, 1_000_000] as const;
 /**
@@ -270,6 +275,7 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "pendingReadsMax", flag: "pending-reads-max", env: "RAFTMESH_PENDING_READS_MAX", parse: int("pendingReadsMax", PENDING_READS_RANGE), fallback: PENDING_READS_DEFAULT, help: "linearizable reads one node holds at once; more are refused with RESOURCE_EXHAUSTED" },
   { key: "clientWriteRate", flag: "client-write-rate", env: "RAFTMESH_CLIENT_WRITE_RATE", parse: int("clientWriteRate", CLIENT_RATE_RANGE), fallback: CLIENT_WRITE_RATE_DEFAULT, help: "writes per second one client address may send this node, bursts of 5 s of it (0: no limit); more get RESOURCE_EXHAUSTED" },
   { key: "clientWatchRate", flag: "client-watch-rate", env: "RAFTMESH_CLIENT_WATCH_RATE", parse: int("clientWatchRate", CLIENT_RATE_RANGE), fallback: CLIENT_WATCH_RATE_DEFAULT, help: "new watches per second one client address may open on this node, bursts of 5 s of it (0: no limit)" },
+  { key: "apiConnectionsMax", flag: "api-connections-max", env: "RAFTMESH_API_CONNECTIONS_MAX", parse: int("apiConnectionsMax", API_CONNECTIONS_RANGE), fallback: API_CONNECTIONS_MAX, help: "client API connections this node holds at once; past it a new one is closed (members' addresses get 64 more)" },
   { key: "logLevel", flag: "log-level", env: "RAFTMESH_LOG_LEVEL", parse: (r, s) => { const v = str("logLevel")(r, s); if (!LOG_LEVELS.includes(v)) throw new ConfigError("logLevel", s, `must be one of ${LOG_LEVELS.join(", ")}`); return v; }, fallback: "info", help: "log level" },
   { key: "logFormat", flag: "log-format", env: "RAFTMESH_LOG_FORMAT", parse: (r, s) => { if (r !== "auto" && r !== "json" && r !== "pretty") throw new ConfigError("logFormat", s, "must be auto, json or pretty"); return r; }, fallback: "auto", help: "json, pretty, or auto (pretty on a terminal, else json)" },
   { key: "balancerListen", flag: "balancer-listen", env: "RAFTMESH_BALANCER_LISTEN", parse: (r, s) => parseHostPort("balancerListen", r, s, true), fallback: "0.0.0.0:7300", help: "balancing endpoint listen address (HTTP/1.1 and h2c)" },

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../../src/config/index.js";
-import { ALERT_MS_RANGE, ALERT_WEBHOOKS_MAX, PENDING_READS_DEFAULT, PENDING_READS_RANGE } from "../../../src/config/schema.js";
+import { API_CONNECTIONS_MAX } from "../../../src/api/limits.js";
+import { ALERT_MS_RANGE, ALERT_WEBHOOKS_MAX, API_CONNECTIONS_RANGE, PENDING_READS_DEFAULT, PENDING_READS_RANGE } from "../../../src/config/schema.js";
 import { PENDING_READS_MAX } from "../../../src/raft/index.js";
 
 const MEMBERS = "n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103";
@@ -37,6 +38,15 @@ describe("config: one schema for file, environment and flags", () => {
     expect(loadConfig({ env: {}, flags: base }).pendingReadsMax).toBe(PENDING_READS_MAX);
     for (const n of PENDING_READS_RANGE) expect(loadConfig({ env: {}, flags: { ...base, "pending-reads-max": String(n) } }).pendingReadsMax).toBe(n);
     expect(fails(() => loadConfig({ env: {}, flags: { ...base, "pending-reads-max": String(PENDING_READS_RANGE[1] + 1) } })).field).toBe("pendingReadsMax");
+  });
+
+  it("config: apiConnectionsMax defaults to API_CONNECTIONS_MAX and takes its range's ends, not past them", () => {
+    const base = { "node-id": "n1", members: MEMBERS };
+    expect(loadConfig({ env: {}, flags: base }).apiConnectionsMax).toBe(API_CONNECTIONS_MAX);
+    for (const n of API_CONNECTIONS_RANGE) expect(loadConfig({ env: { RAFTMESH_API_CONNECTIONS_MAX: String(n) }, flags: base }).apiConnectionsMax).toBe(n);
+    for (const bad of ["0", String(API_CONNECTIONS_RANGE[1] + 1), "many"]) {
+      expect(fails(() => loadConfig({ env: {}, flags: { ...base, "api-connections-max": bad } })).field).toBe("apiConnectionsMax");
+    }
   });
 
   it("config: explicit API addresses are kept", () => {
