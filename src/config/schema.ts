@@ -1,5 +1,4 @@
-import { API_CONNECTIONS_MAX } from "../api/limits.js";
-import { CLIENT_WATCH_RATE_DEFAULT, CLIENT_WRITE_RATE_DEFAULT } from "../common/limits.js";
+import { API_CONNECTIONS_MAX, CLIENT_WATCH_RATE_DEFAULT, CLIENT_WRITE_RATE_DEFAULT } from "../common/limits.js";
 import { ConfigError } from "./errors.js";
 
 /** Member is one cluster member's addresses. */
