@@ -135,6 +135,8 @@ export class Agent {
       const reads: ReadIndexer = unsafe.staleReads ? staleReadIndexer : node;
       const authRefused = config.acl ? metrics?.authFailures() : undefined;
       const auth = config.acl ? [authInterceptor({ tokens: registry.machine, onRefused: authRefused })] : [];
+      // The rate limiter and the connection bound let members' addresses past them alike (grpc peers "ipv4:host:port" and sockets' "host:port").
+      const fromMember = (remote: string) => mayBeMember(remote, memberAddresses(cluster, peers));
       const api = new ApiServer({
         kv: kvService({ registry: registry.machine, writer, route, reads }),
         cluster: clusterService({ node, members: cluster, addressOf, route, status }),
@@ -144,9 +146,9 @@ export class Agent {
         },
         events: eventsService(monitoring.journal),
         acl: aclService({ enabled: config.acl, registry: registry.machine, writer, route }),
-      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate, fromMember: (peer) => mayBeMember(peer, memberAddresses(cluster, peers)) })], {
+      }, [...(metrics ? [metrics.apiInterceptor()] : []), ...auth, rateLimitInterceptor({ writesPerSecond: config.clientWriteRate, watchesPerSecond: config.clientWatchRate, fromMember })], {
         connectionsMax: config.apiConnectionsMax,
-        isMember: (remote) => mayBeMember(remote, memberAddresses(cluster, peers)),
+        isMember: fromMember,
         onRefused: connectionRefusals(logger, config.apiConnectionsMax, metrics?.connectionsRefused()),
       });
       internal = internalService({ node, leases });

@@ -96,7 +96,7 @@ export class NodeMetrics {
   connectionsRefused(): () => void {
     const c = new PromCounter({
       name: "raftmesh_api_connections_refused_total",
-      help: "Client API connections closed as they were accepted because the node held API_CONNECTIONS_MAX already.",
+      help: "Client API connections closed as they were accepted because the node held its bound of connections (--api-connections-max) already.",
       registers: [this.registry],
     });
     return () => c.inc();

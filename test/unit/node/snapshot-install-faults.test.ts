@@ -41,30 +41,27 @@ class FailingStore extends MemoryLogStore {
   }
 }
 
-/** behindCluster starts three nodes, cuts one off, writes until the leader stored a snapshot, and returns them. */
-async function behindCluster(store: (id: NodeId, state: LoadedState) => MemoryLogStore) {
-  const machines = new Map<NodeId, HeldKv>();
+/** behindCluster starts three nodes on stores made by `make`, cuts one off, writes until the leader stored a snapshot, and returns them with the cut-off node's machine and store. */
+async function behindCluster<S extends MemoryLogStore>(make: (state: LoadedState) => S) {
+  const stores = new Map<NodeId, S>();
   const c = new Cluster(IDS, {
     snapshotEveryEntries: 4,
-    store,
+    store: (id, state) => {
+      const s = make(state);
+      stores.set(id, s);
+      return s;
+    },
     machine: () => new HeldKv(),
   });
-  for (const [id, m] of c.members) machines.set(id, m.machine as HeldKv);
   const { leader, behind, snapIndex } = await c.leaveOneBehind(12);
-  return { c, leader, behind, machine: machines.get(behind) as HeldKv, snapIndex };
+  return { c, leader, behind, machine: c.member(behind).machine as HeldKv, store: stores.get(behind) as S, snapIndex };
 }
 
 const matchOf = (c: Cluster, leader: NodeId, id: NodeId) => c.member(leader).node.progress().get(id)?.match ?? 0;
 
 describe("node: faults during a snapshot install", () => {
   it("node: a crash after the snapshot is durable but before the restore ends acknowledged nothing, and the restart finds the snapshot whole", async () => {
-    const stores = new Map<NodeId, MemoryLogStore>();
-    const { c, leader, behind, machine, snapIndex } = await behindCluster((id, state) => {
-      const s = new MemoryLogStore(state);
-      stores.set(id, s);
-      return s;
-    });
-    const store = stores.get(behind) as MemoryLogStore;
+    const { c, leader, behind, machine, store, snapIndex } = await behindCluster((state) => new MemoryLogStore(state));
     machine.held = true;
     c.cut.delete(behind);
     await c.until("the snapshot durable on the follower", () => (store.snapshotMeta()?.index ?? 0) >= snapIndex);
@@ -91,13 +88,7 @@ describe("node: faults during a snapshot install", () => {
   });
 
   it("node: a store write that fails during the restore stops the node; the restore ends and nothing is acknowledged", async () => {
-    const stores = new Map<NodeId, FailingStore>();
-    const { c, leader, behind, machine, snapIndex } = await behindCluster((id, state) => {
-      const s = new FailingStore(state);
-      stores.set(id, s);
-      return s;
-    });
-    const store = stores.get(behind) as FailingStore;
+    const { c, leader, behind, machine, store, snapIndex } = await behindCluster((state) => new FailingStore(state));
     store.armed = true;
     machine.held = true;
     c.cut.delete(behind);
