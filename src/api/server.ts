@@ -13,6 +13,7 @@ import {
   API_STREAMS_PER_CONNECTION_MAX,
 } from "./limits.js";
 import { clientApi, clientPackageDefinition } from "../common/proto.js";
+import { releaseOnClose } from "../common/stream-release.js";
 import { watchServiceDefinition } from "./watch-stream.js";
 import { checkedService, wireInterceptor } from "./wire-check.js";
 
@@ -136,6 +137,8 @@ export class ApiServer {
    * A grpc-js release that moved the listeners (the lock file pins the one tested,
    * test/unit/api/connections-max.test.ts) leaves the server unbounded rather than unable to start:
    * the node logs that at error level.
+   * Each listener also lets a call's stream drop its listeners once it closed (stream-release.ts:
+   * otherwise a finished call's objects outlive young-generation collections).
    */
   private boundConnections(): boolean {
     const listeners = (this.server as unknown as { http2Servers?: unknown }).http2Servers;
@@ -148,6 +151,7 @@ export class ApiServer {
       listener.on("drop", () => this.limits.onRefused?.());
       // Before the server's own listener, which builds the HTTP/2 (or TLS) session on the socket.
       listener.prependListener("connection", (socket: Socket) => this.admit(socket));
+      listener.on("stream", releaseOnClose);
     }
     return true;
   }
