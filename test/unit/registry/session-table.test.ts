@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { requestDigest, resultPairs, SessionTable } from "../../../src/registry/state-machine-sessions.js";
+import { requestDigest, resultPairs, type SessionRecord, SessionTable } from "../../../src/registry/state-machine-sessions.js";
 import type { CommandResult } from "../../../src/registry/types.js";
 
 /**
@@ -23,40 +23,61 @@ const answered = (r: CommandResult): CommandResult => {
 };
 
 describe("session table", () => {
-  it("records and answers exactly as the append-filter-sort rule, for in-order and out-of-order seqs", () => {
+  it("records and answers exactly as the append-filter-sort rule, for in-order and out-of-order seqs; a view never changes", () => {
     const window = 4;
     fc.assert(
-      fc.property(fc.array(fc.record({ client: fc.constantFrom("a", "b", "c"), seq: fc.integer({ min: 1, max: 30 }), step: fc.boolean() }), { maxLength: 60 }), (ops) => {
-        const table = new SessionTable(2, 1_000_000, window);
-        const model = new Map<string, { maxSeq: number; results: (readonly [number, CommandResult])[] }>();
-        const next = new Map<string, number>();
-        ops.forEach((op, i) => {
-          // Half the ops are a client's next seq (the fast path), the rest any seq at all.
-          const seq = op.step ? (next.get(op.client) ?? 0) + 1 : op.seq;
-          const answer = table.lookup(op.client, seq, DIGEST);
-          const m = model.get(op.client);
-          if (m === undefined) expect(answer).toEqual({ kind: "new" });
-          else if (seq <= m.maxSeq - window) expect(answer).toEqual({ kind: "stale", maxSeq: m.maxSeq });
-          else {
-            const hit = m.results.find(([s]) => s === seq);
-            expect(answer).toEqual(hit ? { kind: "duplicate", result: answered(hit[1]) } : { kind: "new" });
-          }
-          if (answer.kind !== "new") return;
-          const before = table.get(op.client);
-          const frozen = before ? resultPairs(before) : [];
-          table.record(op.client, seq, result(i), DIGEST, i);
-          // A record is replaced, never changed in place (snapshots hold old ones).
-          if (before) expect(resultPairs(before)).toEqual(frozen);
-          const results = referenceResults(m?.results ?? [], seq, stored(result(i)), window, m?.maxSeq ?? 0);
-          model.delete(op.client);
-          model.set(op.client, { maxSeq: Math.max(m?.maxSeq ?? 0, seq), results });
-          if (model.size > 2) model.delete(model.keys().next().value as string);
-          next.set(op.client, Math.max(next.get(op.client) ?? 0, seq));
-          expect(table.entries().map(([c, r]) => [c, r.maxSeq, resultPairs(r)])).toEqual([...model].map(([c, r]) => [c, r.maxSeq, r.results]));
-        });
-      }),
-      { numRuns: 500 },
+      fc.property(
+        fc.array(fc.record({ client: fc.constantFrom("a", "b", "c"), seq: fc.integer({ min: 1, max: 30 }), step: fc.boolean(), view: fc.boolean() }), { maxLength: 60 }),
+        (ops) => {
+          const table = new SessionTable(2, 1_000_000, window);
+          const model = new Map<string, { maxSeq: number; lastAt: number; results: (readonly [number, CommandResult])[] }>();
+          const next = new Map<string, number>();
+          // Every view taken (a snapshot's entries(), a get()), with what it showed then.
+          const views: { records: [string, SessionRecord][]; shown: unknown }[] = [];
+          const show = (records: [string, SessionRecord][]) => records.map(([c, r]) => [c, r.maxSeq, r.lastAt, resultPairs(r)]);
+          const expectModel = () => expect(show(table.entries())).toEqual([...model].map(([c, r]) => [c, r.maxSeq, r.lastAt, r.results]));
+          ops.forEach((op, i) => {
+            // Half the ops are a client's next seq (the fast path), the rest any seq at all.
+            const seq = op.step ? (next.get(op.client) ?? 0) + 1 : op.seq;
+            const answer = table.lookup(op.client, seq, DIGEST);
+            const m = model.get(op.client);
+            if (m === undefined) expect(answer).toEqual({ kind: "new" });
+            else if (seq <= m.maxSeq - window) expect(answer).toEqual({ kind: "stale", maxSeq: m.maxSeq });
+            else {
+              const hit = m.results.find(([s]) => s === seq);
+              expect(answer).toEqual(hit ? { kind: "duplicate", result: answered(hit[1]) } : { kind: "new" });
+            }
+            if (answer.kind !== "new") return;
+            // Half the writes come after a view (the copying path), the rest extend a record no view holds (in place).
+            if (op.view) {
+              const records = i % 2 === 0 ? table.entries() : ([[op.client, table.get(op.client)]].filter(([, r]) => r !== undefined) as [string, SessionRecord][]);
+              views.push({ records, shown: show(records) });
+            }
+            table.record(op.client, seq, result(i), DIGEST, i);
+            const results = referenceResults(m?.results ?? [], seq, stored(result(i)), window, m?.maxSeq ?? 0);
+            model.delete(op.client);
+            model.set(op.client, { maxSeq: Math.max(m?.maxSeq ?? 0, seq), lastAt: i, results });
+            if (model.size > 2) model.delete(model.keys().next().value as string);
+            next.set(op.client, Math.max(next.get(op.client) ?? 0, seq));
+            for (const v of views) expect(show(v.records)).toEqual(v.shown);
+          });
+          expectModel();
+          for (const v of views) expect(show(v.records)).toEqual(v.shown);
+        },
+      ),
+      { numRuns: 1000 },
     );
+  });
+
+  it("a record loaded from a snapshot is copied before it changes: the snapshot's arrays stay as they were", () => {
+    const seqs = [1, 2];
+    const results = [stored(result(1)), stored(result(2))];
+    const table = new SessionTable(10, 1_000_000, 4);
+    table.load([["a", { maxSeq: 2, lastAt: 0, seqs, results }]]);
+    table.record("a", 3, result(3), DIGEST, 1);
+    expect(seqs).toEqual([1, 2]);
+    expect(results).toHaveLength(2);
+    expect(resultPairs(table.entries()[0]![1]).map(([s]) => s)).toEqual([1, 2, 3]);
   });
 
   it("requestDigest: the first 22 base64 characters of the command's sha256, as every build wrote them (snapshots keep them)", () => {
