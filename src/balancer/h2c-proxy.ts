@@ -30,6 +30,7 @@ import {
 } from "node:http2";
 import { performance } from "node:perf_hooks";
 import type { SecureContext, TLSSocket } from "node:tls";
+import { releaseOnClose } from "../common/stream-release.js";
 import { AnswerCut } from "./errors.js";
 import type { ProxyContext } from "./http-proxy.js";
 import { RETRIES_MAX, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS, RETRY_BODY_BYTES_MAX, UPSTREAM_RESPONSE_TIMEOUT_MS } from "./limits.js";
@@ -149,6 +150,8 @@ function fail(stream: ServerHttp2Stream, kind: ErrorKind, service: string | unde
 }
 
 function handleStream(ctx: ProxyContext, sessions: Sessions, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  // Closed, a request's streams drop their listeners (and what those reach) at once: stream-release.ts.
+  releaseOnClose(stream);
   const path = String(headers[":path"] ?? "/");
   const authority = headers[":authority"] ?? headers.host;
   const target = routeOf(path, typeof authority === "string" ? authority : undefined);
@@ -312,6 +315,7 @@ class H2Request {
     let up: ClientHttp2Stream;
     try {
       up = u.session.request(this.headers, { endStream: false });
+      releaseOnClose(up);
     } catch {
       done(false);
       if (this.mayRetry(u.connected ? "reset" : "connect")) return void this.retry();
