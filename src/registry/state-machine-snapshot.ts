@@ -110,9 +110,10 @@ const CHUNK_CHARS = 1 << 20;
 
 /**
  * SnapshotWriter encodes a state in format REGISTRY_SNAPSHOT_VERSION a slice at a time (the
- * node's SnapshotJob). It reads only the state it was given: records are immutable (every change
- * replaces the object), so a view of arrays of them, taken at an index, stays the state at that
- * index while the machine moves on. Its bytes equal JSON.stringify of the whole document.
+ * node's SnapshotJob). It reads only the state it was given: records are never changed once a view
+ * holds them (every change replaces the object; the session table copies a viewed record before
+ * it changes it), so a view of arrays of them, taken at an index, stays the state at that index
+ * while the machine moves on. Its bytes equal JSON.stringify of the whole document.
  * Instances may come in any order in the view: the writer sorts each service's list by id.
  */
 export class SnapshotWriter {

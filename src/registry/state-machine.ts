@@ -645,7 +645,8 @@ export class RegistryStateMachine implements StateMachine {
   /**
    * beginSnapshot starts a sliced snapshot of the state now (the node's SnapshotJob): it takes a
    * view of arrays of the current records (~5 ms for 100,000 instances: pointers only, no record is
-   * copied, since every change replaces a record rather than editing it), so the bytes are the state
+   * copied, since every change replaces a record rather than editing it; the session table copies a
+   * record once a view holds it before it changes it, see SessionTable), so the bytes are the state
    * at `applied` whatever is applied between the slices.
    */
   beginSnapshot(sliceRows = SNAPSHOT_SLICE_ROWS): SnapshotJob {
