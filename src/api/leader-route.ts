@@ -1,6 +1,6 @@
-import { type Metadata, type ServerUnaryCall, status } from "@grpc/grpc-js";
+import { Metadata, type ServerUnaryCall, status } from "@grpc/grpc-js";
 import { untilDeadline } from "../common/deadline.js";
-import { METADATA_NOT_APPLIED } from "../common/metadata.js";
+import { METADATA_LEADER, METADATA_LEADER_API, METADATA_NOT_APPLIED } from "../common/metadata.js";
 import { NoLeaderError, OutcomeUnknownError } from "./errors.js";
 import type { Forwarder } from "./forwarder.js";
 import { authorizationOf } from "./auth.js";
@@ -49,7 +49,14 @@ export class LeaderRoute {
     if (!api) throw new NoLeaderError(`leader ${leader} has no known client API address; the request did not run`, leader);
     try {
       // The caller's authorization goes along: the leader checks the call again (auth.ts).
-      return await this.forwarder.forward<Req, Res>(api, service, method, call.request, deadline, authorizationOf(call.metadata));
+      const res = await this.forwarder.forward<Req, Res>(api, service, method, call.request, deadline, authorizationOf(call.metadata));
+      // The answer's headers name the leader, so a client that also knows the leader's address can
+      // send its next writes there and spare this node the second call (the SDK does).
+      const md = new Metadata();
+      md.set(METADATA_LEADER, leader);
+      md.set(METADATA_LEADER_API, api);
+      call.sendMetadata(md);
+      return res;
     } catch (err) {
       // The leader's own answers pass through. A call that broke on the way (leader died, connection
       // lost) may or may not have run there: say so rather than let the client retry blindly.
