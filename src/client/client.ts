@@ -77,19 +77,25 @@ export interface InstanceInput {
   readonly deregisterCriticalAfterMs?: number;
 }
 
+/** LEADER_RELEARN_MS: after a write to the leader's address failed, answers naming it are not followed for this long. */
+export const LEADER_RELEARN_MS = 30_000;
+
 /**
  * RaftmeshClient talks to a cluster through a list of client API endpoints. Reads and status
  * calls move to the next endpoint when one fails; a write moves on only when the server said it
  * did not take effect. Any node forwards a write to the leader, and its answer names the leader's
- * client API address: when that address is one of the endpoints, the client sends its next writes
- * there first (a forward is a second gRPC call on the follower; measured, writes through a follower
- * ran at ~60 % of writes to the leader). A leader that has lost its role forwards as any node does.
+ * client API address: when that address is one of the endpoints, the client sends its next
+ * sessioned writes there first (a forward is a second gRPC call on the follower; measured, writes
+ * through a follower ran at ~60 % of writes to the leader). A leader that has lost its role
+ * forwards as any node does; one that cannot be reached is skipped (the write keeps its seq).
  */
 export class RaftmeshClient {
   private readonly stubs = new Map<string, Client>();
   private preferred = 0;
-  /** leaderEndpoint is the endpoint a forwarded answer last named as the leader's (writes go there first). */
+  /** leaderEndpoint is the endpoint a forwarded answer last named as the leader's (sessioned writes go there first). */
   private leaderEndpoint: string | undefined;
+  /** leaderFailedAt: when a write to an endpoint taken for the leader's last failed (noteLeader waits LEADER_RELEARN_MS). */
+  private readonly leaderFailedAt = new Map<string, number>();
   /** clientId and seq identify this client's sessioned writes (at-most-once application). */
   readonly clientId = randomBytes(12).toString("hex");
   private seq = 0;
@@ -335,10 +341,17 @@ export class RaftmeshClient {
     return [leader, ...all.filter((e) => e !== leader)];
   }
 
-  /** noteLeader records the leader's address a forwarded answer named, when it is one of the endpoints. */
+  /**
+   * noteLeader records the leader's address a forwarded answer named, when it is one of the
+   * endpoints and no write to it failed in the last LEADER_RELEARN_MS (a leader this client cannot
+   * reach, though the cluster can, would otherwise cost every write a failed try first).
+   */
   private noteLeader(md: Metadata): void {
     const api = md.get(METADATA_LEADER_API)[0];
-    if (typeof api === "string" && this.endpoints.includes(api)) this.leaderEndpoint = api;
+    if (typeof api !== "string" || !this.endpoints.includes(api)) return;
+    const failedAt = this.leaderFailedAt.get(api);
+    if (failedAt !== undefined && Date.now() - failedAt < LEADER_RELEARN_MS) return;
+    this.leaderEndpoint = api;
   }
 
   private async idempotent<Res>(service: ServiceName, method: string, req: object, opts: CallOptions): Promise<Res> {
@@ -358,14 +371,15 @@ export class RaftmeshClient {
 
   private async write<Res>(service: ServiceName, method: string, req: object, opts: CallOptions): Promise<Res> {
     let last: RaftmeshError | undefined;
-    for (const endpoint of this.writeOrder(opts)) {
+    // Not the leader's address first: these writes carry no session, so one that fails on a leader
+    // that died meanwhile cannot be sent again (its outcome is unknown); a follower forwards it.
+    for (const endpoint of this.order(opts)) {
       try {
         const res = await this.call<Res>(endpoint, service, method, req, opts);
-        if (endpoint !== this.leaderEndpoint) this.preferred = Math.max(0, this.endpoints.indexOf(endpoint));
+        this.preferred = Math.max(0, this.endpoints.indexOf(endpoint));
         return res;
       } catch (err) {
         last = err as RaftmeshError;
-        this.forgetLeader(endpoint, last);
         // Only a server that says the write did not take effect lets us send it again.
         if (!last.notApplied || last.code !== status.UNAVAILABLE) throw last;
       }
@@ -428,7 +442,9 @@ export class RaftmeshClient {
    * names the leader again.
    */
   private forgetLeader(endpoint: string, err: RaftmeshError): void {
-    if (this.leaderEndpoint === endpoint && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED)) this.leaderEndpoint = undefined;
+    if (this.leaderEndpoint !== endpoint || (err.code !== status.UNAVAILABLE && err.code !== status.DEADLINE_EXCEEDED)) return;
+    this.leaderEndpoint = undefined;
+    this.leaderFailedAt.set(endpoint, Date.now());
   }
 
   private call<Res>(endpoint: string, service: ServiceName, method: string, req: object, opts: CallOptions): Promise<Res> {

@@ -6,7 +6,8 @@
  * own raftmesh_api_requests_total.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { RaftmeshClient } from "../../../src/client/index.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import { RaftmeshClient, type RaftmeshError } from "../../../src/client/index.js";
 import { ProcessCluster } from "../harness/process-cluster.js";
 
 const PUT = "/raftmesh.v1.KV/Put";
@@ -41,10 +42,20 @@ describe("writes go to the leader a forwarded answer named", () => {
     expect(after.leader - before.leader).toBe(WRITES);
     expect((await client.get(`k${WRITES - 1}`)).value.toString()).toBe(`v${WRITES - 1}`);
 
-    // The leader dies: the write that finds it gone moves on; a forwarded answer names the new leader.
+    // The leader dies. A write without a session (a membership change) never goes to the learned
+    // leader first: sent there it would fail with an unknown outcome; it goes where it went before,
+    // and is answered (no such member).
     await c.kill(leader);
-    const next = await c.waitForLeader(30_000);
+    await c.waitForLeader(30_000);
+    const plain = await client.promoteMember("no-such-member").then(
+      () => undefined,
+      (e: unknown) => e as RaftmeshError,
+    );
+    expect(plain?.code).toBe(grpcStatus.NOT_FOUND);
+    // A sessioned write that finds the learned leader gone moves on with its seq; a forwarded
+    // answer names the new leader.
     for (let i = 0; i < WRITES; i++) await client.put(`after${i}`, `v${i}`);
+    const next = await c.waitForLeader(30_000);
     const nonLeader = [follower, other].find((id) => id !== next) as string;
     const nextBefore = await puts(c, next);
     const nonLeaderBefore = await puts(c, nonLeader);
