@@ -422,7 +422,7 @@ function startMessage(mode: StartMode): string {
 /** CONNECTION_REFUSED_LOG_MS: refusals at the connection bound are logged at most once per this long, so a flood of them cannot flood the log. */
 const CONNECTION_REFUSED_LOG_MS = 10_000;
 
-/** connectionRefusals counts each client API connection refused at API_CONNECTIONS_MAX and logs them, rate-limited. */
+/** connectionRefusals counts each client API connection refused at the bound (--api-connections-max) and logs them, rate-limited. */
 function connectionRefusals(logger: Logger, connectionsMax: number, count: (() => void) | undefined): () => void {
   let since = 0;
   let loggedAt = Number.NEGATIVE_INFINITY;

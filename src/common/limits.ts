@@ -33,11 +33,12 @@ export const CLIENT_WATCH_RATE_DEFAULT = 200;
 /**
  * API_CONNECTIONS_MAX: by default (--api-connections-max) a node holds at most this many client API
  * connections at once; one more is closed as it is accepted (its client sees UNAVAILABLE and, with
- * more than one endpoint, tries the next node), counted in raftmesh_api_connections_refused_total. A connection costs the node ~20 KB
- * of native memory whether it carries calls or not (HTTP/2 session and socket state: 10,000 clients
- * of their own added ~200 MiB to a leader's RSS, test/bench/registry/agent-memory.ts), so the bound
- * caps that at ~200 MiB and the node's file descriptors at a known number. Clients that want many
- * sessions over few sockets share one (RaftmeshClient's connection: "shared").
+ * more than one endpoint, tries the next node), counted in raftmesh_api_connections_refused_total.
+ * A connection costs the node ~20 KB of native memory whether it carries calls or not (HTTP/2
+ * session and socket state: 10,000 clients of their own added ~200 MiB to a leader's RSS,
+ * test/bench/registry/agent-memory.ts), so the bound caps that at ~200 MiB and the node's file
+ * descriptors at a known number. Clients that want many sessions over few sockets share one
+ * (RaftmeshClient's connection: "shared").
  */
 export const API_CONNECTIONS_MAX = 10_000;
 

@@ -11,22 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ApiServer } from "../../../src/api/server.js";
 import { RaftmeshClient } from "../../../src/client/index.js";
 import { releaseOnClose } from "../../../src/common/stream-release.js";
-
-/** WAIT_MS bounds each wait for a stream to close (it closes within a few turns of its answer). */
-const WAIT_MS = 5_000;
-
-/** closes is a promise for stream's 'close' event, made while it is still open. */
-const closes = (stream: ServerHttp2Stream) => new Promise<void>((r) => stream.once("close", () => r()));
-
-/** released waits for the 'close' event, then two turns (the release runs on the next one), and gives the stream's event names. */
-async function released({ stream, closed }: { stream: ServerHttp2Stream; closed: Promise<void> }): Promise<(string | symbol)[]> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("the stream did not close")), WAIT_MS)))]);
-  clearTimeout(timer);
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  return stream.eventNames();
-}
+import { listenersAfterClose, type WatchedStream, watchClose } from "../../fixtures/http2-streams.js";
 
 describe("a closed HTTP/2 stream releases its listeners", () => {
   let plain: Http2Server | undefined;
@@ -40,9 +25,9 @@ describe("a closed HTTP/2 stream releases its listeners", () => {
 
   it("releaseOnClose: only a no-op error listener is left, and a late error is not thrown", async () => {
     plain = createServer();
-    const streams: { stream: ServerHttp2Stream; closed: Promise<void> }[] = [];
+    const streams: WatchedStream<ServerHttp2Stream>[] = [];
     plain.on("stream", (stream) => {
-      streams.push({ stream, closed: closes(stream) });
+      streams.push(watchClose(stream));
       releaseOnClose(stream);
       stream.on("data", () => undefined);
       stream.on("end", () => {
@@ -58,8 +43,8 @@ describe("a closed HTTP/2 stream releases its listeners", () => {
       req.resume();
       await new Promise((r) => req.on("close", r));
       expect(streams).toHaveLength(1);
-      const first = streams[0] as { stream: ServerHttp2Stream; closed: Promise<void> };
-      expect(await released(first)).toEqual(["error"]);
+      const first = streams[0] as WatchedStream<ServerHttp2Stream>;
+      expect(await listenersAfterClose(first)).toEqual(["error"]);
       const stream = first.stream;
       // Emitting 'error' on an emitter without a listener throws; the no-op one takes it.
       expect(() => stream.emit("error", new Error("late"))).not.toThrow();
@@ -74,14 +59,14 @@ describe("a closed HTTP/2 stream releases its listeners", () => {
     const port = await api.listen("127.0.0.1:0");
     // The test watches the streams where the server's own listener does: grpc-js's http2 servers.
     const listeners = (api as unknown as { server: { http2Servers: Map<Http2Server, unknown> } }).server.http2Servers;
-    const streams: { stream: ServerHttp2Stream; closed: Promise<void> }[] = [];
-    for (const h of listeners.keys()) h.on("stream", (stream: ServerHttp2Stream) => streams.push({ stream, closed: closes(stream) }));
+    const streams: WatchedStream<ServerHttp2Stream>[] = [];
+    for (const h of listeners.keys()) h.on("stream", (stream: ServerHttp2Stream) => streams.push(watchClose(stream)));
     const client = new RaftmeshClient([`127.0.0.1:${port}`], { deadlineMs: 2_000 });
     try {
       await client.status();
       await client.status();
       expect(streams).toHaveLength(2);
-      for (const s of streams) expect(await released(s)).toEqual(["error"]);
+      for (const s of streams) expect(await listenersAfterClose(s)).toEqual(["error"]);
     } finally {
       client.close();
     }

@@ -6,12 +6,13 @@
  * upstream streams are private to it: the test sees them by wrapping node:http2's connect, which
  * the proxy dials with (the test's own client is wrapped too and told apart by port).
  */
-import type { ClientHttp2Session, ClientHttp2Stream, Http2Server, Http2Stream, ServerHttp2Stream } from "node:http2";
+import type { ClientHttp2Session, ClientHttp2Stream, Http2Server, ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { listenersAfterClose, type WatchedStream, watchClose } from "../../fixtures/http2-streams.js";
 
 /** dialled: every client stream opened through node:http2's connect, with the port its session dialled. */
-const dialled = vi.hoisted(() => [] as { port: string; stream: ClientHttp2Stream; closed: Promise<void> }[]);
+const dialled = vi.hoisted(() => [] as ({ port: string } & WatchedStream<ClientHttp2Stream>)[]);
 vi.mock("node:http2", async (importOriginal) => {
   const http2 = await importOriginal<typeof import("node:http2")>();
   const connect = (authority: string | URL, ...rest: unknown[]): ClientHttp2Session => {
@@ -19,7 +20,7 @@ vi.mock("node:http2", async (importOriginal) => {
     const request = session.request.bind(session);
     session.request = ((...a: Parameters<ClientHttp2Session["request"]>) => {
       const stream = request(...a);
-      dialled.push({ port: new URL(String(authority)).port, stream, closed: new Promise<void>((r) => stream.once("close", () => r())) });
+      dialled.push({ port: new URL(String(authority)).port, ...watchClose(stream) });
       return stream;
     }) as ClientHttp2Session["request"];
     return session;
@@ -33,24 +34,8 @@ const { RouteTable } = await import("../../../src/balancer/route-table.js");
 const { UpstreamPools } = await import("../../../src/balancer/upstream-pool.js");
 const { endpointOf, table } = await import("../../integration/balancer/harness.js");
 
-/** WAIT_MS bounds each wait for a stream to close (it closes within a few turns of its answer). */
-const WAIT_MS = 5_000;
-
 const listen = (s: Http2Server) => new Promise<number>((r) => s.listen(0, "127.0.0.1", () => r((s.address() as AddressInfo).port)));
 const closeServer = (s: Http2Server) => new Promise((r) => s.close(r));
-
-/** closes is a promise for stream's 'close' event, made while it is still open. */
-const closes = (stream: Http2Stream) => new Promise<void>((r) => stream.once("close", () => r()));
-
-/** releasedAfter waits for the 'close' event, then two turns (the release runs on the next one), and gives the stream's event names. */
-async function releasedAfter(stream: Http2Stream, closed: Promise<void>): Promise<(string | symbol)[]> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("the stream did not close")), WAIT_MS)))]);
-  clearTimeout(timer);
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  return stream.eventNames();
-}
 
 describe("h2c proxy", () => {
   const servers: Http2Server[] = [];
@@ -74,8 +59,8 @@ describe("h2c proxy", () => {
     const pools = new UpstreamPools();
     const proxy = createH2cServer({ routes, pools, requestIdPrefix: "t", random: () => 0.5 });
     servers.push(proxy);
-    const incoming: { stream: ServerHttp2Stream; closed: Promise<void> }[] = [];
-    proxy.on("stream", (stream: ServerHttp2Stream) => incoming.push({ stream, closed: closes(stream) }));
+    const incoming: WatchedStream<ServerHttp2Stream>[] = [];
+    proxy.on("stream", (stream: ServerHttp2Stream) => incoming.push(watchClose(stream)));
     const port = await listen(proxy);
     const session = connect(`http://127.0.0.1:${port}`);
     try {
@@ -89,10 +74,10 @@ describe("h2c proxy", () => {
         expect(body).toBe("hello");
       }
       expect(incoming).toHaveLength(2);
-      for (const { stream, closed } of incoming) expect(await releasedAfter(stream, closed)).toEqual(["error"]);
+      for (const w of incoming) expect(await listenersAfterClose(w)).toEqual(["error"]);
       const upstream = dialled.filter((d) => d.port === String(backendPort));
       expect(upstream).toHaveLength(2);
-      for (const { stream, closed } of upstream) expect(await releasedAfter(stream, closed)).toEqual(["error"]);
+      for (const w of upstream) expect(await listenersAfterClose(w)).toEqual(["error"]);
     } finally {
       session.close();
       pools.close();
