@@ -119,13 +119,25 @@ export class RaftmeshClient {
    * TLS) rides one connection per node with every other "shared" client of this process that has the same
    * options (many sessions, one socket each way: a node keeps ~20 KB of native memory per client
    * connection); the default, "own", opens this client's own, so it has a node's whole bound of
-   * API_STREAMS_PER_CONNECTION_MAX calls at once (watches included) to itself.
+   * API_STREAMS_PER_CONNECTION_MAX calls at once (watches included) to itself. leaderRelearnMs
+   * replaces LEADER_RELEARN_MS.
    */
   constructor(
     readonly endpoints: readonly string[],
-    private readonly defaults: { deadlineMs?: number; tls?: ClientTlsOptions; serverName?: string; token?: string; connection?: "own" | "shared" } = {},
+    private readonly defaults: {
+      deadlineMs?: number;
+      tls?: ClientTlsOptions;
+      serverName?: string;
+      token?: string;
+      connection?: "own" | "shared";
+      leaderRelearnMs?: number;
+    } = {},
   ) {
     if (endpoints.length === 0) throw new Error("at least one endpoint is needed");
+    const relearn = defaults.leaderRelearnMs;
+    if (relearn !== undefined && !(Number.isInteger(relearn) && relearn >= 0)) {
+      throw new Error(`leaderRelearnMs must be a whole number of milliseconds >= 0, got ${JSON.stringify(relearn)}`);
+    }
     if (defaults.connection !== undefined && defaults.connection !== "own" && defaults.connection !== "shared") {
       throw new Error(`connection must be "own" or "shared", got ${JSON.stringify(defaults.connection)}`);
     }
@@ -350,7 +362,7 @@ export class RaftmeshClient {
     const api = md.get(METADATA_LEADER_API)[0];
     if (typeof api !== "string" || !this.endpoints.includes(api)) return;
     const failedAt = this.leaderFailedAt.get(api);
-    if (failedAt !== undefined && Date.now() - failedAt < LEADER_RELEARN_MS) return;
+    if (failedAt !== undefined && Date.now() - failedAt < (this.defaults.leaderRelearnMs ?? LEADER_RELEARN_MS)) return;
     this.leaderEndpoint = api;
   }
 
