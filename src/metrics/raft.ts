@@ -8,8 +8,8 @@ import { type Counter, type Histogram, type Registry, Counter as PromCounter, Ga
 import type { RaftNodeEvents } from "../node/events.js";
 import type { MessageSink } from "../node/raft-node.js";
 import type { Emitter } from "../common/emitter.js";
-import { type Message, MessageType, type MemberProgress, type NodeId, Role, type Snapshot, type Status } from "../raft/index.js";
-import type { CompactOptions, RaftLogStore, SaveRequest } from "../storage/index.js";
+import { type Message, MessageType, type MemberProgress, type NodeId, Role, type Status } from "../raft/index.js";
+import type { CompactOptions, RaftLogStore, SaveRequest, SnapshotToStore } from "../storage/index.js";
 import { APPEND_PENDING_MS_MAX, APPEND_RTT_BUCKETS_SECONDS, FSYNC_BUCKETS_SECONDS, PROPOSAL_BUCKETS_SECONDS, SNAPSHOT_DURATION_BUCKETS_SECONDS, SNAPSHOT_SIZE_BUCKETS_BYTES } from "./limits.js";
 
 /** RaftSource is what the Raft metrics read of a node (RaftNode fits it). */
@@ -64,7 +64,7 @@ export class RaftMetrics {
     gauge(reg, "raftmesh_raft_last_index", "The last index of the node's log.", () => st().lastIndex);
     gauge(reg, "raftmesh_raft_has_leader", "1 while the node knows a leader, 0 otherwise.", () => (st().lead !== "" ? 1 : 0));
     gauge(reg, "raftmesh_raft_voters", "Voting members in the node's configuration.", () => st().voters.length);
-    gauge(reg, "raftmesh_raft_snapshot_bytes_held", "Bytes of a snapshot the Raft core holds in memory: 0 once the store has it (it is read back to send), the size while it is being stored.", () => node.snapshotBytesHeld());
+    gauge(reg, "raftmesh_raft_snapshot_bytes_held", "Bytes of a snapshot this node holds in memory: 0 once the store has it (it is read back to send), the size while it is being stored.", () => node.snapshotBytesHeld());
     new PromGauge({
       name: "raftmesh_raft_role",
       help: "The node's role: 1 for the role it has, 0 for the others.",
@@ -121,7 +121,7 @@ export class RaftMetrics {
         if (req.snapshot !== undefined) this.snapshotSeconds.observe({ kind: "installed" }, this.since(t0));
         else if (req.entries.length > 0 || voted) this.fsyncSeconds.observe(this.since(t0));
       },
-      compact: async (snap: Snapshot, options?: CompactOptions) => {
+      compact: async (snap: SnapshotToStore, options?: CompactOptions) => {
         const t0 = this.now();
         await inner.compact(snap, options);
         this.snapshotSeconds.observe({ kind: "taken" }, this.since(t0));

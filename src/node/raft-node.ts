@@ -38,7 +38,7 @@ import {
 import { encodeAppCommand } from "./cluster-state-machine.js";
 import { NodeEventEmitter } from "./events.js";
 import { type Cancel, type HostScheduler, NODE_SCHEDULER } from "./scheduler.js";
-import { joinChunks, joinedInSlices, type SnapshotJob, type StateMachine, wholeSnapshot } from "./state-machine.js";
+import { joinChunks, type SnapshotJob, type StateMachine, wholeSnapshot } from "./state-machine.js";
 import type { Logger } from "../common/logger.js";
 
 /** SNAPSHOT_EVERY_ENTRIES_DEFAULT: a local snapshot every 10,000 applied entries bounds the in-memory log and restart replay. */
@@ -157,8 +157,13 @@ export class RaftNode {
   private readonly snapshotEvery: number;
   /** snapshotJob is the local snapshot being written a slice at a time, at `index`, while applies go on. */
   private snapshotJob: { readonly index: LogIndex; readonly job: SnapshotJob } | undefined;
-  /** snapshotDone is a written local snapshot waiting for the pump to hand it to the core and the store. */
-  private snapshotDone: { readonly index: LogIndex; readonly data: Uint8Array } | undefined;
+  /** snapshotDone is a written local snapshot (its chunks, in order, never joined) waiting for the pump to hand it to the core and the store. */
+  private snapshotDone: { readonly index: LogIndex; readonly chunks: readonly Uint8Array[] } | undefined;
+  /**
+   * snapshotStoring is the local snapshot the store is writing: the core has compacted to it and
+   * holds only its metadata, so a send of it before its file exists is served from these chunks.
+   */
+  private snapshotStoring: { readonly key: string; readonly meta: SnapshotMeta; readonly chunks: readonly Uint8Array[]; readonly bytes: number } | undefined;
   /** lastSnapshotRead is the last snapshot read back to send, while something (a send in flight) still holds it. */
   private lastSnapshotRead: { readonly key: string; readonly ref: WeakRef<Snapshot> } | undefined;
   /** snapshotUnreadable: the current snapshot could not be read back to send; take a new one at the next chance. */
@@ -241,9 +246,13 @@ export class RaftNode {
     return this.lastSnapshotIndex;
   }
 
-  /** snapshotBytesHeld is the size of the snapshot bytes the core holds in memory (0 once the store keeps them; see releaseSnapshotData). */
+  /**
+   * snapshotBytesHeld is the size of the snapshot bytes this node holds in memory: a snapshot from
+   * the leader the core has not yet released, or a local one whose file is still being written (0
+   * once the store keeps them; see releaseSnapshotData and finishSnapshot).
+   */
   snapshotBytesHeld(): number {
-    return this.raw.snapshotDataBytes();
+    return this.raw.snapshotDataBytes() + (this.snapshotStoring?.bytes ?? 0);
   }
 
   /** logEntry is the entry at index in the core's log, if it holds it (for checks and tools). */
@@ -446,6 +455,14 @@ export class RaftNode {
     const key = `${meta.term}/${meta.index}`;
     const held = this.lastSnapshotRead?.key === key ? this.lastSnapshotRead.ref.deref() : undefined;
     if (held !== undefined) return held;
+    const storing = this.snapshotStoring;
+    if (storing?.key === key) {
+      // Its file is still being written: joined here, for this rare send only (a follower that fell
+      // behind the log in the moments after a snapshot), and kept for the sends that follow.
+      const whole: Snapshot = { meta: storing.meta, data: joinChunks(storing.chunks) };
+      this.lastSnapshotRead = { key, ref: new WeakRef(whole) };
+      return whole;
+    }
     let loading = this.snapshotReads.get(key);
     if (loading === undefined) {
       // Through a promise chain, so a store that throws rather than rejects is handled alike.
@@ -687,7 +704,7 @@ export class RaftNode {
     if (!replace && !snapshotDue(applied, this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return;
     this.snapshotUnreadable = false;
     const m = this.opts.machine;
-    this.snapshotJob = { index: applied, job: joinedInSlices(m.beginSnapshot?.() ?? wholeSnapshot(m.snapshot())) };
+    this.snapshotJob = { index: applied, job: m.beginSnapshot?.() ?? wholeSnapshot(m.snapshot()) };
     this.snapshotSlice();
   }
 
@@ -721,7 +738,7 @@ export class RaftNode {
       return;
     }
     this.snapshotJob = undefined;
-    this.snapshotDone = { index: running.index, data: joinChunks(chunks) };
+    this.snapshotDone = { index: running.index, chunks };
     this.schedule();
   }
 
@@ -732,6 +749,9 @@ export class RaftNode {
    * sent no heartbeats meanwhile (a leader lost its term at every snapshot with 60,000+ instances).
    * The log store writes the file beside the log's own writes and joins its write queue only for
    * the compaction batch (RaftLogStore.compact). One store at a time: `storing` holds the next.
+   * The core gets the metadata only (SNAPSHOT_DATA_RELEASED): the store writes the chunks as they
+   * are, and a send of this snapshot is served from them until the file exists (readBack), then
+   * from the file, as for every snapshot once stored.
    */
   private finishSnapshot(): void {
     const done = this.snapshotDone;
@@ -739,18 +759,21 @@ export class RaftNode {
     if (!done || done.index <= this.lastSnapshotIndex) return;
     let snap: Snapshot;
     try {
-      snap = this.raw.compact(done.index, done.data);
+      snap = this.raw.compact(done.index, SNAPSHOT_DATA_RELEASED);
     } catch (err) {
       // The core compacted past it already (a snapshot from the leader): this one has no use.
       if (err instanceof SnapshotRejectedError) return;
       throw err;
     }
     this.lastSnapshotIndex = done.index;
-    this.storing = this.opts.store.compact(snap).then(
+    let bytes = 0;
+    for (const c of done.chunks) bytes += c.length;
+    const storing = { key: `${snap.meta.term}/${snap.meta.index}`, meta: snap.meta, chunks: done.chunks, bytes };
+    this.snapshotStoring = storing;
+    this.storing = this.opts.store.compact({ meta: snap.meta, chunks: done.chunks }).then(
       () => {
-        this.raw.releaseSnapshotData(done.index);
-        this.opts.logger.info({ index: done.index, bytes: snap.data.length }, "took snapshot and compacted the log");
-        this.events.emit("snapshotTaken", { index: done.index, term: snap.meta.term, bytes: snap.data.length });
+        this.opts.logger.info({ index: done.index, bytes }, "took snapshot and compacted the log");
+        this.events.emit("snapshotTaken", { index: done.index, term: snap.meta.term, bytes });
       },
       (err: unknown) => {
         // A snapshot from the leader stored meanwhile makes this one old news; a store closed by stop() ends it.
@@ -759,6 +782,7 @@ export class RaftNode {
       },
     );
     void this.storing.finally(() => {
+      if (this.snapshotStoring === storing) this.snapshotStoring = undefined;
       this.storing = undefined;
       if (!this.stopped && this.snapshotDone) this.schedule();
     });
@@ -796,7 +820,8 @@ export class RaftNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    // A snapshot under way holds its chunks (and their joined copy): let them go with the node.
+    // A snapshot under way holds its chunks: let them go with the node (one being stored keeps
+    // them until the store's write settles).
     this.snapshotJob = undefined;
     this.snapshotDone = undefined;
     this.cancelTicks?.();

@@ -5,7 +5,7 @@ import type { Entry, LogIndex } from "../raft/index.js";
  * for the whole of it. Contract: the job owns a frozen view of the state taken when it began, so
  * the bytes are exactly the state at that index whatever is applied between the slices; each
  * step() does a bounded amount of work and returns undefined while work remains, then the
- * snapshot's bytes as chunks to be joined in order.
+ * snapshot's bytes as chunks, in order (the node writes them to its file as they are).
  */
 export interface SnapshotJob {
   step(): readonly Uint8Array[] | undefined;
@@ -59,55 +59,6 @@ export function runSnapshotJob(job: SnapshotJob): Uint8Array {
     const chunks = job.step();
     if (chunks !== undefined) return joinChunks(chunks);
   }
-}
-
-/**
- * JOIN_SLICE_BYTES is how many bytes of a snapshot's chunks one step of joinedInSlices copies
- * (~1 ms here): joined in one go, the 27 MB of a 100,000-instance snapshot held the event loop for
- * 7-14 ms, on top of whatever GC pause fell next to it (test/bench/registry/snapshot-stall.ts).
- */
-export const JOIN_SLICE_BYTES = 4 * 1024 * 1024;
-
-/**
- * joinedInSlices is job with its chunks joined into one array in further steps, at most
- * sliceBytes copied per step; its last step returns that one array as the only chunk (a single
- * chunk is returned as it is, with no copy).
- */
-export function joinedInSlices(job: SnapshotJob, sliceBytes = JOIN_SLICE_BYTES): SnapshotJob {
-  // A slice of no bytes would never finish, and the node would take no snapshot again.
-  if (!Number.isInteger(sliceBytes) || sliceBytes < 1) throw new RangeError(`sliceBytes must be a positive integer, got ${sliceBytes}`);
-  let chunks: readonly Uint8Array[] | undefined;
-  let out: Uint8Array | undefined;
-  let chunk = 0; // the next chunk to copy (from `within`)
-  let within = 0;
-  let at = 0;
-  return {
-    step: () => {
-      if (chunks === undefined) {
-        chunks = job.step();
-        if (chunks === undefined || chunks.length === 1) return chunks;
-        let n = 0;
-        for (const c of chunks) n += c.length;
-        out = new Uint8Array(n);
-        return undefined;
-      }
-      const target = out as Uint8Array;
-      let budget = sliceBytes;
-      while (chunk < chunks.length && budget > 0) {
-        const c = chunks[chunk] as Uint8Array;
-        const n = Math.min(c.length - within, budget);
-        target.set(n === c.length ? c : c.subarray(within, within + n), at);
-        at += n;
-        within += n;
-        budget -= n;
-        if (within === c.length) {
-          chunk++;
-          within = 0;
-        }
-      }
-      return chunk < chunks.length ? undefined : [target];
-    },
-  };
 }
 
 /** joinChunks joins a job's chunks into one array (the chunk itself when there is only one). */

@@ -106,7 +106,9 @@ export class RawNode {
 
   /**
    * compact hands in an application snapshot taken at `index` (which must be applied) and compacts
-   * the log. The core keeps the snapshot to send to followers that fell too far behind.
+   * the log. The core keeps the snapshot to send to followers that fell too far behind. A host that
+   * serves the bytes itself from the start passes SNAPSHOT_DATA_RELEASED as data: the core then
+   * keeps the metadata only, as after releaseSnapshotData, and the host fills its Snap messages.
    */
   compact(index: LogIndex, data: Uint8Array): Snapshot {
     const log = this.raft.log;

@@ -8,6 +8,7 @@ import { entryKey, HARD_STATE_KEY, SNAPSHOT_META_KEY } from "./keys.js";
 import { loadState } from "./load.js";
 import { STDERR_LOGGER, type StorageLogger } from "./logger.js";
 import { snapshotMetaJson } from "./meta.js";
+import type { SnapshotToStore } from "./snapshot-codec.js";
 import type { SnapshotStore } from "./snapshot-store.js";
 import { planAppend, planCompact, planInstall, type StoredRange, type WritePlan } from "./write-plan.js";
 
@@ -57,8 +58,8 @@ export interface CompactOptions {
 export interface RaftLogStore {
   /** save persists one Ready's hard state, entries and snapshot from the leader as one atomic write. */
   save(request: SaveRequest): Promise<void>;
-  /** compact stores a snapshot taken locally and drops the entries it covers (but entriesKept). */
-  compact(snapshot: Snapshot, options?: CompactOptions): Promise<void>;
+  /** compact stores a snapshot taken locally (whole or in chunks) and drops the entries it covers (but entriesKept). */
+  compact(snapshot: SnapshotToStore, options?: CompactOptions): Promise<void>;
   /**
    * loadSnapshot reads back a stored snapshot by its term and index, to send to a follower;
    * undefined when the store no longer has it (a newer one replaced it). Not part of the write queue.
@@ -162,7 +163,7 @@ export class LogStore implements RaftLogStore {
    * keeps SNAPSHOTS_KEPT files). Holding the queue for it held every append behind it, and with
    * them a leader's pump and its heartbeats.
    */
-  async compact(snapshot: Snapshot, options: CompactOptions = {}): Promise<void> {
+  async compact(snapshot: SnapshotToStore, options: CompactOptions = {}): Promise<void> {
     this.assertOpen();
     this.assertNewer(snapshot.meta);
     await this.durably(() => this.snapshots.save(snapshot));

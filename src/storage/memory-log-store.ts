@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type Entry, type HardState, type LogIndex, NO_NODE, type Snapshot, type SnapshotMeta } from "../raft/types.js";
 import { SnapshotOutOfDateError, StorageClosedError } from "./errors.js";
 import type { CompactOptions, LoadedState, RaftLogStore, SaveRequest } from "./log-store.js";
+import type { SnapshotToStore } from "./snapshot-codec.js";
 import { assertChain } from "./write-plan.js";
 
 /**
@@ -102,8 +103,10 @@ export class MemoryLogStore implements RaftLogStore {
   }
 
   /** compact records a local snapshot and drops the entries it covers (all of them: a restart loads none below it). */
-  compact(snapshot: Snapshot, _options: CompactOptions = {}): Promise<void> {
+  compact(toStore: SnapshotToStore, _options: CompactOptions = {}): Promise<void> {
     return this.serially(() => {
+      // This store keeps snapshots in memory, whole.
+      const snapshot: Snapshot = "chunks" in toStore ? { meta: toStore.meta, data: Buffer.concat(toStore.chunks) } : toStore;
       const cur = this.pending;
       const { index, term } = snapshot.meta;
       const snapIndex = cur.snapshot?.meta.index ?? 0;

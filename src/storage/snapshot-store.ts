@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { LogIndex, Snapshot, SnapshotMeta, Term } from "../raft/types.js";
 import type { StorageLogger } from "./logger.js";
 import type { Decoded } from "./codec.js";
-import { decodeSnapshotFile, decodeSnapshotFileSliced, encodeSnapshotHeaderSliced } from "./snapshot-codec.js";
+import { decodeSnapshotFile, decodeSnapshotFileSliced, encodeSnapshotHeaderSliced, type SnapshotToStore, snapshotChunks } from "./snapshot-codec.js";
 
 /**
  * SNAPSHOTS_KEPT is how many snapshot files survive pruning. Two, because the log store writes a
@@ -84,15 +84,15 @@ export class SnapshotStore {
     return store;
   }
 
-  /** save writes the snapshot to a temporary file, fsyncs it, renames it into place and fsyncs the folder. */
-  async save(snapshot: Snapshot): Promise<void> {
+  /** save writes the snapshot (its chunks in order, when it comes in chunks) to a temporary file, fsyncs it, renames it into place and fsyncs the folder. */
+  async save(snapshot: SnapshotToStore): Promise<void> {
     const name = snapshotFileName(snapshot.meta);
     const temp = join(this.dir, name + TEMP_SUFFIX);
     const header = await encodeSnapshotHeaderSliced(snapshot);
     const handle = await open(temp, "w");
     try {
       await writeAll(handle, header);
-      await writeAll(handle, snapshot.data);
+      for (const chunk of snapshotChunks(snapshot)) await writeAll(handle, chunk);
       await handle.sync();
     } finally {
       await handle.close();

@@ -3,9 +3,9 @@
  * 10,000 sessions (in-process, one node's machine and snapshot store):
  *   idle     the probe alone (the machine's own noise: other processes share its cores);
  *   whole    the machine's snapshot() and the file's CRC in one go (how nodes snapshotted before);
- *   sliced   what RaftNode does now: beginSnapshot(), one step per timer task (the rows, then the
- *            chunks joined JOIN_SLICE_BYTES per step), then the snapshot file written by
- *            SnapshotStore (CRC a slice per turn), while a registration is applied
+ *   sliced   what RaftNode does now: beginSnapshot(), one step per timer task, then the snapshot
+ *            file written from its chunks, never joined, by SnapshotStore (CRC a slice per
+ *            turn), while a registration is applied
  *            every millisecond; the bytes are then checked to be the state at the snapshot's index;
  *   restore  restore() of that snapshot into an empty machine in one task (how learners installed it before), timed;
  *   restoreSliced  what RaftNode does now: beginRestore(), one step per timer task, checked to
@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { ClusterStateMachine } from "../../../src/node/cluster-state-machine.js";
-import { joinedInSlices } from "../../../src/node/state-machine.js";
+import { joinChunks } from "../../../src/node/state-machine.js";
 import { EntryKind, type NodeId } from "../../../src/raft/index.js";
 import { encodeCommand } from "../../../src/registry/codec.js";
 import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
@@ -171,7 +171,7 @@ for (let r = 0; r < RUNS; r++) {
   const at = index;
   const expected = data; // nothing was applied since: the sliced bytes must equal these
   cpu = process.cpuUsage();
-  const job = joinedInSlices(machine.beginSnapshot());
+  const job = machine.beginSnapshot();
   let longest = cpuMs(cpu);
   const beginCpuMs = longest;
   let slices = 0;
@@ -195,13 +195,14 @@ for (let r = 0; r < RUNS; r++) {
     if (chunks !== undefined) break;
     await sleep(0);
   }
-  const out = chunks[0] as Uint8Array;
-  await store.save({ meta: { index: at, term: 1, conf: { voters: ["n1" as NodeId], learners: [] } }, data: out });
+  // The chunks go to the file as they are, never joined (RaftNode.finishSnapshot).
+  await store.save({ meta: { index: at, term: 1, conf: { voters: ["n1" as NodeId], learners: [] } }, chunks });
   ms = performance.now() - a;
   applying = false;
   await applier;
   await sleep(20);
   sliced.push({ ...probe.stop(), ms, longestTaskCpuMs: round1(longest), beginCpuMs: round1(beginCpuMs), stepCpuMsMax: round1(stepCpuMsMax), slices, appliedMeanwhile });
+  const out = joinChunks(chunks);
   if (Buffer.compare(Buffer.from(out), Buffer.from(expected)) !== 0) throw new Error("the sliced snapshot is not the state at its index");
 
   probe.start();

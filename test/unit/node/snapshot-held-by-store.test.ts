@@ -60,6 +60,68 @@ describe("node: snapshot bytes held by the store", () => {
     for (const id of IDS) expect(c.member(id).node.snapshotBytesHeld()).toBe(0);
   });
 
+  it("node: a local snapshot whose file is still being written is sent from its chunks, not reported unreadable", async () => {
+    const lines: { id: NodeId; msg: string }[] = [];
+    let hold = false;
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const reads: number[] = [];
+    /** chunkBytes: by node, the size of each local snapshot handed to its store as chunks (a whole one counts -1). */
+    const chunkBytes = new Map<NodeId, number[]>();
+    /** SlowFileStore holds every local snapshot's write while `hold` is set, as a slow disk does a 27 MB file. */
+    class SlowFileStore extends MemoryLogStore {
+      constructor(
+        state: ConstructorParameters<typeof MemoryLogStore>[0],
+        private readonly id: NodeId,
+      ) {
+        super(state);
+      }
+      override async compact(...args: Parameters<MemoryLogStore["compact"]>): Promise<void> {
+        const s = args[0];
+        const mine = chunkBytes.get(this.id) ?? [];
+        chunkBytes.set(this.id, mine);
+        mine.push("chunks" in s ? s.chunks.reduce((n, c) => n + c.length, 0) : -1);
+        if (hold) await gate;
+        return super.compact(...args);
+      }
+      override loadSnapshot(meta: Pick<SnapshotMeta, "term" | "index">): Promise<Snapshot | undefined> {
+        reads.push(meta.index);
+        return super.loadSnapshot(meta);
+      }
+    }
+    const c = new Cluster(IDS, {
+      snapshotEveryEntries: 4,
+      store: (id, state) => new SlowFileStore(state, id),
+      logger: (id) => ({ ...silent, info: (_f: object, msg: string) => lines.push({ id, msg }), error: (_f: object, msg: string) => lines.push({ id, msg }) }),
+    });
+    await c.until("leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    const behind = IDS.find((id) => id !== leader) as NodeId;
+    const lead = c.member(leader).node;
+    c.cut.add(behind);
+    hold = true;
+    for (let i = 0; i < 12; i++) await c.write(leader, `k${i}`);
+    await c.until("the leader's core compacted to a snapshot", () => lead.snapshotIndex() > 0);
+    // The file is not written yet: the node holds the chunks the store was handed, never joined.
+    const handed = chunkBytes.get(leader) ?? [];
+    expect(handed.length).toBeGreaterThan(0);
+    expect(handed[0]).toBeGreaterThan(0);
+    expect(lead.snapshotBytesHeld()).toBe(handed[0]);
+    c.cut.delete(behind);
+    await c.until("caught up while the file is still being written", () => c.member(behind).machine.applied === c.member(leader).machine.applied, 1_000);
+    expect(c.member(behind).seen.some((s) => s.name === "snapshotInstalled")).toBe(true);
+    expect(kvOf(c, behind)).toBe(kvOf(c, leader));
+    expect(reads).toEqual([]);
+    expect(lines.filter((l) => l.id === leader && l.msg.includes("cannot be read back"))).toEqual([]);
+    // Once written, the node holds no bytes of it.
+    hold = false;
+    open();
+    await c.until("stored", () => lead.snapshotBytesHeld() === 0);
+    expect(lines.some((l) => l.id === leader && l.msg === "took snapshot and compacted the log")).toBe(true);
+  });
+
   it("node: a snapshot the store cannot give back is not sent; the leader retries and the follower catches up", async () => {
     const lines: { id: NodeId; msg: string }[] = [];
     const c = new Cluster(IDS, {
