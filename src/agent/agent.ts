@@ -38,7 +38,6 @@ import { GrpcTransport, identityMetadata, mayBeMember } from "../transport/index
 import { AdminHttp } from "./admin-http.js";
 import { WallClock } from "./clock.js";
 import { Founding } from "./founding.js";
-import { mallocSettings } from "./malloc-env.js";
 import { initialState, type StartMode } from "./initial-state.js";
 import { buildRegistry } from "./local-registry.js";
 import { Monitoring } from "./monitoring.js";
@@ -188,7 +187,7 @@ export class Agent {
       // Last, so no failed start leaves its timer behind.
       const stopAclBootstrap = config.acl && config.aclBootstrapToken ? startConfigBootstrap({ secret: config.aclBootstrapToken, node, registry: registry.machine, writer, logger: childLogger(logger, { component: "acl" }) }) : () => undefined;
       const ports = { peer: peerPort, api: apiPort, admin: adminPort };
-      logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion(), malloc: mallocSettings(process.env) }, startMessage(mode));
+      logger.info({ mode, dir, ports, members: config.members.map((m) => m.id), version: packageVersion() }, startMessage(mode));
       return new Agent(config, mode, ports, node, { store, transport, api, admin, forwarder, leases, batcher, balancer, monitoring, local, tls, stopAclBootstrap, balancerTls, unwatchExpiry }, logger);
     } catch (err) {
       if (started) {

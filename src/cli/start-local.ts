@@ -10,7 +10,6 @@ import { createInterface } from "node:readline";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { agentMallocEnv } from "../agent/malloc-env.js";
 import { RaftmeshClient } from "../client/index.js";
 import { tlsInit } from "./tls-command.js";
 import { table } from "./table.js";
@@ -75,7 +74,6 @@ function startNode(id: string): void {
   const child = spawn(process.execPath, agentCommand(), {
     env: {
       ...process.env,
-      ...agentMallocEnv(process.env),
       RAFTMESH_NODE_ID: id,
       RAFTMESH_DATA_DIR: dataDir,
       RAFTMESH_PEER_LISTEN: `127.0.0.1:${port(PEER_BASE, id)}`,

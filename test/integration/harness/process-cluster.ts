@@ -8,7 +8,6 @@ import { createWriteStream, existsSync, type WriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { agentMallocEnv } from "../../../src/agent/malloc-env.js";
 import { type ClientTlsOptions, RaftmeshClient } from "../../../src/client/index.js";
 
 /** REPO_ROOT is where src/cli/main.ts lives; agents run from the sources through tsx. */
@@ -203,8 +202,7 @@ export class ProcessCluster {
     const args = this.options.compiled ? [COMPILED_MAIN, "agent"] : ["--import", "tsx", MAIN, "agent"];
     const child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
-      // The launchers' malloc settings (src/agent/malloc-env.ts), so tests and benches run agents as npm start and the image do.
-      env: { ...process.env, ...agentMallocEnv(process.env), ...this.env(id, extraEnv) },
+      env: { ...process.env, ...this.env(id, extraEnv) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout?.pipe(log, { end: false });
