@@ -16,6 +16,8 @@ const NODES = ["n1", "n2", "n3"] as const;
 const WRITER_KEYS = 300;
 /** SNAPSHOT_ENTRIES is the snapshot interval of the node restarted in the OUT_OF_RANGE case (the smallest allowed). */
 const SNAPSHOT_ENTRIES = 100;
+/** PUT_ATTEMPTS bounds the large-value test's sends of one put (each leader change costs one). */
+const PUT_ATTEMPTS = 5;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -365,8 +367,22 @@ describe("registry watches on a 3-node cluster", () => {
     const start = await c.client(leader).put("big-start", "x");
     const VALUES = 24;
     const VALUE_BYTES = 500 * 1024;
+    // 2 MB of writes at a time can cost a loaded machine its leader (a CI run, and 2 of 3 runs beside
+    // a CPU hog): a put overwritten by the new leader is ABORTED and did not take effect, so it is
+    // sent again, to whichever node leads now. The replay below is what this test checks.
+    const put = async (key: string, value: Buffer): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await c.client(await c.waitForLeader()).put(key, value);
+          return;
+        } catch (err) {
+          const e = err as RaftmeshError;
+          if (e.code !== status.ABORTED || !/did not take effect/.test(e.details) || attempt >= PUT_ATTEMPTS) throw err;
+        }
+      }
+    };
     for (let i = 0; i < VALUES; i += 4) {
-      await Promise.all(Array.from({ length: 4 }, (_, j) => c.client(leader).put(`big/${i + j}`, Buffer.alloc(VALUE_BYTES, i + j))));
+      await Promise.all(Array.from({ length: 4 }, (_, j) => put(`big/${i + j}`, Buffer.alloc(VALUE_BYTES, i + j))));
     }
     const w = collect(leader, { fromIndex: start.index, keyPrefix: "big/" });
     let end: RaftmeshError | undefined | "open" = "open";
