@@ -25,7 +25,7 @@ import {
   splitForEarlySend,
   type Term,
 } from "../raft/index.js";
-import { type RaftLogStore, SnapshotOutOfDateError, StorageClosedError } from "../storage/index.js";
+import { type RaftLogStore, SnapshotOutOfDateError, StorageClosedError, snapshotByteLength } from "../storage/index.js";
 import {
   NodeStoppedError,
   ProposalLostError,
@@ -452,7 +452,7 @@ export class RaftNode {
 
   /** readBack is the stored snapshot of meta: the one a send in flight still holds, a read under way, or a new read. */
   private async readBack(meta: SnapshotMeta): Promise<Snapshot | undefined> {
-    const key = `${meta.term}/${meta.index}`;
+    const key = snapshotKey(meta);
     const held = this.lastSnapshotRead?.key === key ? this.lastSnapshotRead.ref.deref() : undefined;
     if (held !== undefined) return held;
     const storing = this.snapshotStoring;
@@ -766,11 +766,11 @@ export class RaftNode {
       throw err;
     }
     this.lastSnapshotIndex = done.index;
-    let bytes = 0;
-    for (const c of done.chunks) bytes += c.length;
-    const storing = { key: `${snap.meta.term}/${snap.meta.index}`, meta: snap.meta, chunks: done.chunks, bytes };
+    const toStore = { meta: snap.meta, chunks: done.chunks };
+    const bytes = snapshotByteLength(toStore);
+    const storing = { ...toStore, key: snapshotKey(snap.meta), bytes };
     this.snapshotStoring = storing;
-    this.storing = this.opts.store.compact({ meta: snap.meta, chunks: done.chunks }).then(
+    this.storing = this.opts.store.compact(toStore).then(
       () => {
         this.opts.logger.info({ index: done.index, bytes }, "took snapshot and compacted the log");
         this.events.emit("snapshotTaken", { index: done.index, term: snap.meta.term, bytes });
@@ -831,6 +831,11 @@ export class RaftNode {
     this.proposals.clear();
     for (const key of [...this.reads.keys()]) this.finishRead(key, this.failure ?? new NodeStoppedError());
   }
+}
+
+/** snapshotKey names a snapshot by term and index: the key of reads back and of the one being stored. */
+function snapshotKey(meta: Pick<SnapshotMeta, "term" | "index">): string {
+  return `${meta.term}/${meta.index}`;
 }
 
 /** carriesReleasedSnapshot says whether m is a Snap message whose bytes the core released to the store. */

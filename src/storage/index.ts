@@ -31,5 +31,5 @@ export {
 export { MemoryLogStore, type MemoryLogStoreOptions } from "./memory-log-store.js";
 export { STDERR_LOGGER, type StorageLogger } from "./logger.js";
 export { STORAGE_FORMAT_VERSION } from "./meta.js";
-export { type ChunkedSnapshot, SNAPSHOT_DATA_BYTES_MAX, type SnapshotToStore } from "./snapshot-codec.js";
+export { type ChunkedSnapshot, SNAPSHOT_DATA_BYTES_MAX, type SnapshotToStore, snapshotByteLength } from "./snapshot-codec.js";
 export { SNAPSHOT_DIR, SNAPSHOTS_KEPT } from "./snapshot-store.js";
