@@ -206,7 +206,8 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass
   [DamagedStateError, INTERNAL_ROW],
   // The node: after a proposal entered the log, its outcome is unknown unless it was overwritten.
   [NodeError, INTERNAL_ROW],
-  [ProposalLostError, { code: Status.ABORTED, notApplied: false }],
+  // A different entry was applied at the proposal's index: it can never commit, so it did not run.
+  [ProposalLostError, { code: Status.ABORTED, notApplied: true }],
   [ProposalOutcomeUnknownError, { code: Status.DEADLINE_EXCEEDED, notApplied: false, details: (e) => `${e.message}: read before retrying` }],
   [NodeStoppedError, { code: Status.UNAVAILABLE, notApplied: false }],
   [RemovedFromClusterError, { code: Status.UNAVAILABLE, notApplied: false }],

@@ -77,6 +77,18 @@ export interface InstanceInput {
   readonly deregisterCriticalAfterMs?: number;
 }
 
+/**
+ * WRITE_PASSES_MAX: a sessioned write goes round the endpoints at most this many times while each
+ * says it could not serve it now (unavailable, timed out, or overwritten by a new leader's entry).
+ * One pass is not enough through an election: every node answers "no leader" until one wins (a
+ * few hundred ms), and a client given one endpoint has only one try a pass.
+ */
+export const WRITE_PASSES_MAX = 4;
+
+/** WRITE_PASS_BACKOFF_MS / _MAX: the pause before the second pass, doubled before each next one up to the max. */
+export const WRITE_PASS_BACKOFF_MS = 25;
+export const WRITE_PASS_BACKOFF_MS_MAX = 250;
+
 /** LEADER_RELEARN_MS: after a write to the leader's address failed, answers naming it are not followed for this long. */
 export const LEADER_RELEARN_MS = 30_000;
 
@@ -392,8 +404,9 @@ export class RaftmeshClient {
         return res;
       } catch (err) {
         last = err as RaftmeshError;
-        // Only a server that says the write did not take effect lets us send it again.
-        if (!last.notApplied || last.code !== status.UNAVAILABLE) throw last;
+        // Only a server that says the write did not take effect lets us send it again: unavailable
+        // (no leader, not served) or aborted (a new leader's entry took its place in the log).
+        if (!last.notApplied || (last.code !== status.UNAVAILABLE && last.code !== status.ABORTED)) throw last;
       }
     }
     throw last as RaftmeshError;
@@ -432,20 +445,39 @@ export class RaftmeshClient {
     return this.outstanding.values().next().value;
   }
 
+  /**
+   * sessionedOnce sends one seq until an endpoint answers it, going round the endpoints up to
+   * WRITE_PASSES_MAX times with a growing pause between passes. The first pass gives each endpoint
+   * the whole deadline (one that hangs must not starve the next); a later pass starts only within
+   * the deadline of the first try and gives its calls what is left of it. Sending the same seq
+   * again is safe whatever happened to the earlier try: the cluster applies a seq at most once and
+   * answers a repeat with the first result.
+   */
   private async sessionedOnce<Res>(service: ServiceName, method: string, req: object, opts: CallOptions, seq: number): Promise<Res> {
     const session = { clientId: this.clientId, seq };
+    const deadlineMs = opts.deadlineMs ?? this.defaults.deadlineMs ?? CALL_DEADLINE_MS_DEFAULT;
+    const endAt = Date.now() + deadlineMs;
     let last: RaftmeshError | undefined;
-    for (const endpoint of this.writeOrder(opts)) {
-      try {
-        return await this.call<Res>(endpoint, service, method, { ...req, session }, opts);
-      } catch (err) {
-        last = err as RaftmeshError;
-        this.forgetLeader(endpoint, last);
-        const retryable = last.code === status.UNAVAILABLE || last.code === status.DEADLINE_EXCEEDED;
-        if (!retryable) throw last;
+    let pause = WRITE_PASS_BACKOFF_MS;
+    for (let pass = 0; pass < WRITE_PASSES_MAX; pass++) {
+      if (pass > 0) {
+        if (Date.now() + pause >= endAt) break;
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, WRITE_PASS_BACKOFF_MS_MAX);
+      }
+      for (const endpoint of this.writeOrder(opts)) {
+        const leftMs = pass === 0 ? deadlineMs : endAt - Date.now();
+        if (leftMs <= 0) break;
+        try {
+          return await this.call<Res>(endpoint, service, method, { ...req, session }, { ...opts, deadlineMs: leftMs });
+        } catch (err) {
+          last = err as RaftmeshError;
+          this.forgetLeader(endpoint, last);
+          if (!sessionedRetryable(last)) throw last;
+        }
       }
     }
-    throw last as RaftmeshError;
+    throw last ?? new RaftmeshError(status.DEADLINE_EXCEEDED, "the call's deadline passed before it could be sent", "", true, "");
   }
 
   /**
@@ -535,4 +567,13 @@ function follow<T>(call: import("@grpc/grpc-js").ClientReadableStream<T>, endpoi
     onEnd();
   });
   return { cancel: () => call.cancel() };
+}
+
+/**
+ * sessionedRetryable: a sessioned write that failed this way may be sent again with the same seq.
+ * Unavailable or timed out, its outcome is unknown and the seq makes a second send harmless;
+ * aborted with not-applied, a new leader's entry took its place and it certainly did not run.
+ */
+function sessionedRetryable(err: RaftmeshError): boolean {
+  return err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED || (err.code === status.ABORTED && err.notApplied);
 }

@@ -216,22 +216,61 @@ export function validateKvPrefix(prefix: unknown, field = "prefix", rules: Input
   if (rules === "request") noControl(field, s);
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * BASE64_ALPHABET marks the character codes of base64's 64 letters (RFC 4648 §4, "+" and "/").
+ * base64Bytes scans with it instead of a pattern: the pattern it replaced,
+ * /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, took 4.0 ms for a 500 KB
+ * value here, the scan 1.1 ms, and every node runs it on every kv.put it applies. Both accept
+ * exactly the same strings (validate.test.ts compares them), as they must: a node that accepted
+ * what another refused would apply the same entry differently.
+ */
+const BASE64_ALPHABET = (() => {
+  const table = new Uint8Array(128);
+  for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") table[c.charCodeAt(0)] = 1;
+  return table;
+})();
 
-/** base64Bytes is the decoded size of canonical base64 (what Buffer#toString("base64") writes), or -1 if it is not. */
+/** PAD is "=", base64's padding. */
+const PAD = 0x3d;
+
+/**
+ * lastCanonical is the last string base64Bytes found canonical, and its size: requestDigest and
+ * the state machine's check look at the same value of a kv.put back to back, and one scan serves
+ * both (a string compares equal to itself without a scan).
+ */
+let lastCanonical: { readonly b64: string; readonly bytes: number } = { b64: "", bytes: 0 };
+
+/**
+ * base64Bytes is the decoded size of base64 in whole groups of four letters, padded with at most
+ * two "=" (what Buffer#toString("base64") writes, though the unused bits of a padded group are not
+ * checked), or -1 if it is not that.
+ */
 export function base64Bytes(b64: string): number {
-  if (b64.length % 4 !== 0 || !BASE64.test(b64)) return -1;
-  const pad = b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0;
-  return (b64.length / 4) * 3 - pad;
+  if (b64 === lastCanonical.b64) return lastCanonical.bytes;
+  const n = b64.length;
+  if (n % 4 !== 0) return -1;
+  const pad = n === 0 ? 0 : b64.charCodeAt(n - 1) !== PAD ? 0 : b64.charCodeAt(n - 2) !== PAD ? 1 : 2;
+  for (let i = 0; i < n - pad; i++) {
+    const c = b64.charCodeAt(i);
+    if (c > 127 || BASE64_ALPHABET[c] === 0) return -1;
+  }
+  const bytes = (n / 4) * 3 - pad;
+  lastCanonical = { b64, bytes };
+  return bytes;
 }
 
 /** validateKvValue checks a value: canonical base64 of at most KV_VALUE_BYTES_MAX bytes. */
 export function validateKvValue(value: unknown, field = "value"): void {
   const s = str(field, value);
-  // The request size limit of the API bounds how long a string can reach this pattern.
+  // The request size limit of the API bounds how long a string can reach this scan.
   const n = base64Bytes(s);
   if (n < 0) throw new ValidationError(field, "must be base64");
-  if (n > KV_VALUE_BYTES_MAX) throw new ValidationError(field, `is ${n} bytes, more than the limit of ${KV_VALUE_BYTES_MAX}`);
+  validateKvValueSize(n, field);
+}
+
+/** validateKvValueSize checks a value's size in bytes: what the API checks of the bytes a client sent, before it encodes them. */
+export function validateKvValueSize(bytes: number, field = "value"): void {
+  if (bytes > KV_VALUE_BYTES_MAX) throw new ValidationError(field, `is ${bytes} bytes, more than the limit of ${KV_VALUE_BYTES_MAX}`);
 }
 
 /** Txn is the part of a kv.txn command validateTxn checks. */

@@ -8,7 +8,8 @@
  * counted too. Terms are monotonic, so a slow or missed status poll cannot hide an increase.
  *
  *   npx tsx test/bench/raft/election-floor.ts [--seconds 20] [--rounds 5] [--settings 10,10/3,15,20,30]
- *                                             [--instances 0] [--json out.json]
+ *                                             [--instances 0] [--load-concurrency 256] [--value-bytes 256]
+ *                                             [--json out.json]
  *
  * BENCH_LOG_LEVEL=info (with KEEP_CLUSTER=1 to keep the logs) logs elections and snapshots.
  *
@@ -39,9 +40,9 @@ const HEARTBEAT_TICKS_DEFAULT = 5;
 const POLL_INTERVAL_MS = 100;
 /** STATUS_DEADLINE_MS bounds one status call; under load plus the hog an answer can take a while, and a late one is still worth its term. */
 const STATUS_DEADLINE_MS = 1_000;
-/** LOAD_CONCURRENCY saturates both cores of the benchmark machine: the noisy condition the timeout must survive. */
+/** LOAD_CONCURRENCY (default of --load-concurrency) saturates both cores of the benchmark machine: the noisy condition the timeout must survive. */
 const LOAD_CONCURRENCY = 256;
-/** LOAD_VALUE_BYTES matches bench.ts. */
+/** LOAD_VALUE_BYTES (default of --value-bytes) matches bench.ts; large values (--value-bytes 500000 --load-concurrency 4) test heartbeats behind big entries. */
 const LOAD_VALUE_BYTES = 256;
 /** PUT_DEADLINE_MS bounds one put of the load, so a put stuck on a deposed leader frees its worker. */
 const PUT_DEADLINE_MS = 5_000;
@@ -168,7 +169,7 @@ async function watchUnderLoad(cluster: RaftmeshCluster, durationMs: number, keyP
   const put = putVia(cluster, leader);
   const [watch, load]: [PhaseWatch, LoadResult] = await Promise.all([
     watchElections(cluster, durationMs),
-    runLoad({ put, concurrency: LOAD_CONCURRENCY, valueBytes: LOAD_VALUE_BYTES, durationMs, keyPrefix }),
+    runLoad({ put, concurrency: loadShape.concurrency, valueBytes: loadShape.valueBytes, durationMs, keyPrefix }),
   ]);
   if (load.errors > 0) console.log(`    ${load.errors} put errors, first: ${load.firstError}`);
   return { ...watch, putsPerSec: load.opsPerSec, p99Ms: load.p99Ms, putErrors: load.errors };
@@ -307,7 +308,7 @@ function printReport(results: readonly SettingResult[], phaseMs: number, rounds:
   console.log(`\nspurious elections as term increases/leader changes in ${phaseMs / 1000} s per phase; failover over ${rounds} rounds`);
   console.log(formatTable(header, rows));
   for (const r of results) if (r.error) console.log(`${label(r.setting)}: ${r.error}`);
-  const json = JSON.stringify({ machine: `${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}`, tickMs: TICK_MS, phaseMs, rounds, loadConcurrency: LOAD_CONCURRENCY, loadavgAtEnd: loadavg()[0], results });
+  const json = JSON.stringify({ machine: `${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}`, tickMs: TICK_MS, phaseMs, rounds, loadConcurrency: loadShape.concurrency, valueBytes: loadShape.valueBytes, loadavgAtEnd: loadavg()[0], results });
   console.log(`\n${json}`);
   if (jsonPath !== undefined) writeFileSync(jsonPath, `${json}\n`);
 }
@@ -329,6 +330,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     settings: { type: "string", default: "10,10/3,15,20,30" },
     instances: { type: "string", default: "0" },
+    "load-concurrency": { type: "string", default: String(LOAD_CONCURRENCY) },
+    "value-bytes": { type: "string", default: String(LOAD_VALUE_BYTES) },
     json: { type: "string" },
   },
   strict: true,
@@ -337,13 +340,17 @@ const phaseMs = Number(values.seconds) * 1000;
 const rounds = Number(values.rounds);
 if (!(phaseMs > 0) || !Number.isFinite(phaseMs) || !Number.isInteger(rounds) || rounds < 1) throw new RangeError("--seconds and --rounds must be positive numbers");
 const settings = parseSettings(values.settings);
+const loadShape = { concurrency: Number(values["load-concurrency"]), valueBytes: Number(values["value-bytes"]) };
+if (!Number.isInteger(loadShape.concurrency) || loadShape.concurrency < 1 || !Number.isInteger(loadShape.valueBytes) || loadShape.valueBytes < 1) {
+  throw new RangeError("--load-concurrency and --value-bytes must be positive integers");
+}
 const instances = Number(values.instances);
 if (!Number.isInteger(instances) || instances < 0 || instances > INSTANCES_MAX) throw new RangeError(`--instances must be 0..${INSTANCES_MAX}`);
 
 // Registered before the reaper installs its own handlers, so these run first and the agents get their SIGKILL.
 stopOnSignal();
 console.log(`${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}, load average ${(loadavg()[0] ?? 0).toFixed(2)} at start`);
-console.log(`tick ${TICK_MS} ms, ${phaseMs / 1000} s per phase, load concurrency ${LOAD_CONCURRENCY}, ${availableParallelism()} hog processes, ${rounds} failover rounds\n`);
+console.log(`tick ${TICK_MS} ms, ${phaseMs / 1000} s per phase, load concurrency ${loadShape.concurrency} of ${loadShape.valueBytes}-byte puts, ${availableParallelism()} hog processes, ${rounds} failover rounds\n`);
 const results: SettingResult[] = [];
 for (const setting of settings) results.push(await measureSetting(setting, phaseMs, rounds, instances));
 printReport(results, phaseMs, rounds, values.json);

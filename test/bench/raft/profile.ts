@@ -1,11 +1,12 @@
 /**
  * npm run bench:raft-profile: a 3-node raftmesh cluster whose agents run under `node --cpu-prof`,
- * (through a preload, since NODE_OPTIONS refuses --cpu-prof), a closed loop of 256-byte puts to the leader at one concurrency, then a clean stop (so V8 writes
+ * (through a preload, since NODE_OPTIONS refuses --cpu-prof), a closed loop of puts (256 bytes unless --value-bytes) to the leader at one concurrency, then a clean stop (so V8 writes
  * the profiles) and a table of the leader's and one follower's top frames by self time, counted over the load window
  * only (V8's profile clock and process.hrtime are both CLOCK_MONOTONIC on Linux), plus every
  * node's CPU over the window from /proc.
  *
- *   npm run bench:raft-profile -- [--concurrency 64] [--seconds 8] [--op put|register] [--preload 0] [--out dir] [--top 30]
+ *   npm run bench:raft-profile -- [--concurrency 64] [--seconds 8] [--op put|register] [--preload 0] [--value-bytes 256]
+ *                                 [--out dir] [--top 30]
  *
  * --op register sends the registrations bench.ts compares with puts (registration-load.ts) instead.
  * --preload N registers N instances first (at concurrency 64, not profiled), for what a loaded
@@ -17,7 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ProcessCluster } from "../../integration/harness/process-cluster.js";
-import { runLoad } from "./load.js";
+import { LOAD_VALUE_BYTES_DEFAULT, runLoad } from "./load.js";
 import { registrationFor } from "./registration-load.js";
 import { procCpuSeconds } from "./proc-cpu.js";
 import { type Profile, profileTable } from "./profile-table.js";
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     top: { type: "string", default: "30" },
     op: { type: "string", default: "put" },
     preload: { type: "string", default: "0" },
+    "value-bytes": { type: "string", default: String(LOAD_VALUE_BYTES_DEFAULT) },
   },
   strict: true,
 });
@@ -47,6 +49,8 @@ const concurrency = Number(values.concurrency);
 const preload = Number(values.preload);
 if (!Number.isInteger(preload) || preload < 0 || preload > PRELOAD_MAX) throw new RangeError(`--preload: an integer in [0, ${PRELOAD_MAX}], got "${values.preload}"`);
 if (values.op !== "put" && values.op !== "register") throw new RangeError(`--op: put or register, got "${values.op}"`);
+const valueBytes = Number(values["value-bytes"]);
+if (!Number.isInteger(valueBytes) || valueBytes < 1) throw new RangeError(`--value-bytes: a positive integer, got "${values["value-bytes"]}"`);
 const durationMs = Number(values.seconds) * 1000;
 const top = Number(values.top);
 const out = values.out ?? join(tmpdir(), `raftmesh-prof-${process.pid}`);
@@ -80,13 +84,13 @@ try {
     const r = await runLoad({ put: async (key: string) => void (await client.register(registrationFor(key).request)), concurrency: 64, durationMs: PRELOAD_MS_MAX, maxOps: preload, keyPrefix: "preload" });
     console.log(`preloaded ${r.ops} instances in ${r.seconds.toFixed(1)} s (${r.errors} errors)`);
   }
-  await runLoad({ put, concurrency: 16, durationMs: WARMUP_MS });
+  await runLoad({ put, concurrency: Math.min(16, concurrency), valueBytes, durationMs: WARMUP_MS });
   const pids = new Map(pc.runningIds().map((id) => [id, pc.pid(id) as number]));
   const cpu0 = new Map([...pids].map(([id, pid]) => [id, procCpuSeconds(pid)]));
   const adminPort = (id: string) => (pc.specs.get(id) as { adminPort: number }).adminPort;
   const m0 = new Map(await Promise.all(pc.runningIds().map(async (id) => [id, await counters(adminPort(id))] as const)));
   const fromUs = Number(process.hrtime.bigint() / 1000n);
-  const r = await runLoad({ put, concurrency, durationMs });
+  const r = await runLoad({ put, concurrency, valueBytes, durationMs });
   const toUs = Number(process.hrtime.bigint() / 1000n);
   const cpu = [...pids].map(([id, pid]) => [id, procCpuSeconds(pid) - (cpu0.get(id) as number)] as const);
   const serverCpu = cpu.reduce((a, [, s]) => a + s, 0);

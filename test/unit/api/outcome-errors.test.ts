@@ -77,7 +77,7 @@ describe("api: error meanings", () => {
       [new NotFoundError("gone"), "NOT_FOUND", true],
       [new PreconditionError("exists"), "FAILED_PRECONDITION", true],
       // Overwritten by another leader's entry at the same index: it can never commit.
-      [new ProposalLostError(5), "ABORTED", false],
+      [new ProposalLostError(5), "ABORTED", true],
       // Everything after this may have taken effect.
       [new ProposalOutcomeUnknownError(5), "DEADLINE_EXCEEDED", false],
       [new OutcomeUnknownError("wait ended"), "DEADLINE_EXCEEDED", false],

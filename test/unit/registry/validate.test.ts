@@ -1,8 +1,10 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../../src/registry/errors.js";
 import * as L from "../../../src/registry/limits.js";
 import { DEFAULT_SERVICE_CONFIG, type InstanceSpec, type KvOp, type ServiceConfig } from "../../../src/registry/types.js";
 import {
+  base64Bytes,
   validateHealthChanges,
   validateInstanceSpec,
   validateKvKey,
@@ -101,6 +103,31 @@ describe("registry validate", () => {
     expect(fieldOf(cfg({ fallback: "web-backup" }))).toBeNull();
     expect(fieldOf(cfg({ fallback: "web" }))).toBe("config.fallback");
     expect(fieldOf(cfg({ fallback: "bad name" }))).toBe("config.fallback");
+  });
+
+  it("base64Bytes accepts exactly the strings the pattern it replaced accepted (apply must not change between builds)", () => {
+    const PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+    const old = (s: string) => (s.length % 4 !== 0 || !PATTERN.test(s) ? -1 : (s.length / 4) * 3 - (s.endsWith("==") ? 2 : s.endsWith("=") ? 1 : 0));
+    const letter = fc.constantFrom(..."ABCZabcz0189+/", "=", "=", "!", "-", "_", " ", "\n", "é", "\u0100", "\ud800", "\u0000");
+    const candidates = fc.oneof(
+      fc.array(letter, { maxLength: 16 }).map((a) => a.join("")),
+      fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString("base64")),
+      // Valid base64 with one character changed: the near misses.
+      fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.nat(), letter).map(([b, i, c]) => {
+        const s = Buffer.from(b).toString("base64");
+        const at = i % s.length;
+        return s.slice(0, at) + c + s.slice(at + 1);
+      }),
+    );
+    fc.assert(
+      fc.property(candidates, (s) => {
+        expect(base64Bytes(s)).toBe(old(s));
+        // Twice: the second answer may come from the one-entry cache.
+        expect(base64Bytes(s)).toBe(old(s));
+      }),
+      { numRuns: 5000 },
+    );
+    for (const s of ["", "====", "A===", "AA==", "AAA=", "AAAA", "=AAA", "A=AA", "AA=A", "AAAA====", "AA==AAAA"]) expect(base64Bytes(s)).toBe(old(s));
   });
 
   it("validate: KV keys and values (decoded size of canonical base64)", () => {
