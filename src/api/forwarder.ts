@@ -1,4 +1,4 @@
-import { type ChannelCredentials, type Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { type ChannelCredentials, type Client, type ClientUnaryCall, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { API_MESSAGE_BYTES_MAX, API_RESPONSE_BYTES_MAX } from "./limits.js";
 import { clientApi } from "../common/proto.js";
 
@@ -20,18 +20,26 @@ export class Forwarder {
   /**
    * forward calls `method` of `service` on the node at `api` with the caller's deadline. `metadata`
    * is sent too: a node-to-node call (Internal, on the peer port) carries the sender's peer identity.
+   * `signal` cancels the call (it then fails with CANCELLED).
    */
-  forward<Req, Res>(api: string, service: ServiceName, method: string, request: Req, deadline: Date, metadata?: Metadata): Promise<Res> {
+  forward<Req, Res>(api: string, service: ServiceName, method: string, request: Req, deadline: Date, metadata?: Metadata, signal?: AbortSignal): Promise<Res> {
     const client = this.client(api, service);
     const md = metadata?.clone() ?? new Metadata();
     md.set(METADATA_FORWARDED, "1");
     return new Promise<Res>((resolve, reject) => {
-      const fn = (client as unknown as Record<string, (...args: unknown[]) => void>)[method];
+      const fn = (client as unknown as Record<string, (...args: unknown[]) => ClientUnaryCall>)[method];
       if (!fn) {
         reject(new Error(`${service} has no method ${method}`));
         return;
       }
-      fn.call(client, request, md, { deadline }, (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+      const cancel = () => call.cancel();
+      const call = fn.call(client, request, md, { deadline }, (err: ServiceError | null, res: Res) => {
+        signal?.removeEventListener("abort", cancel);
+        if (err) reject(err);
+        else resolve(res);
+      });
+      if (signal?.aborted) call.cancel();
+      else signal?.addEventListener("abort", cancel, { once: true });
     });
   }
 

@@ -26,11 +26,24 @@ export type ApiServiceName = "KV" | "Cluster" | "Registry" | "Acl";
  * forever.
  */
 export class LeaderRoute {
+  /** forwarding: the calls on their way to a leader, by the leader they went to (see leaderChanged). */
+  private readonly forwarding = new Set<{ readonly leader: string; readonly cancel: AbortController }>();
+
   constructor(
     private readonly node: LeaderView,
     private readonly addressOf: AddressBook,
     private readonly forwarder: Pick<Forwarder, "forward">,
   ) {}
+
+  /**
+   * leaderChanged cancels the calls forwarded to any other leader than `leader` ("" none). A leader
+   * that went silent (stopped, partitioned) keeps their connection open, and they would wait for
+   * the caller's deadline; cancelled, they fail at once as outcome-unknown (the old leader may yet
+   * have applied them), which a sessioned client sends again with the same seq, to the new leader.
+   */
+  leaderChanged(leader: string): void {
+    for (const f of this.forwarding) if (f.leader !== leader) f.cancel.abort();
+  }
 
   /** onLeader runs `local` with the call's deadline (capped at maxMs) when this node leads, else forwards the call. */
   async onLeader<Req, Res>(
@@ -47,9 +60,11 @@ export class LeaderRoute {
     const api = this.addressOf(leader)?.api ?? "";
     if (wasForwarded(call)) throw new NoLeaderError(`this node is not the leader; ${leader} is`, leader, api);
     if (!api) throw new NoLeaderError(`leader ${leader} has no known client API address; the request did not run`, leader);
+    const forwarding = { leader, cancel: new AbortController() };
+    this.forwarding.add(forwarding);
     try {
       // The caller's authorization goes along: the leader checks the call again (auth.ts).
-      const res = await this.forwarder.forward<Req, Res>(api, service, method, call.request, deadline, authorizationOf(call.metadata));
+      const res = await this.forwarder.forward<Req, Res>(api, service, method, call.request, deadline, authorizationOf(call.metadata), forwarding.cancel.signal);
       // The answer's headers name the leader, so a client that also knows the leader's address can
       // send its next writes there and spare this node the second call (the SDK does).
       const md = new Metadata();
@@ -61,7 +76,12 @@ export class LeaderRoute {
       // The leader's own answers pass through. A call that broke on the way (leader died, connection
       // lost) may or may not have run there: say so rather than let the client retry blindly.
       if (isLeaderAnswer(err)) throw err;
+      if (forwarding.cancel.signal.aborted) {
+        throw new OutcomeUnknownError(`forwarding to leader ${leader} at ${api} was cancelled: this node no longer follows it (it may have applied the request)`);
+      }
       throw new OutcomeUnknownError(`forwarding to leader ${leader} at ${api} failed (${(err as Error).message})`);
+    } finally {
+      this.forwarding.delete(forwarding);
     }
   }
 }

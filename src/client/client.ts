@@ -78,12 +78,14 @@ export interface InstanceInput {
 }
 
 /**
- * WRITE_PASSES_MAX: a sessioned write goes round the endpoints at most this many times while each
- * says it could not serve it now (unavailable, timed out, or overwritten by a new leader's entry).
- * One pass is not enough through an election: every node answers "no leader" until one wins (a
- * few hundred ms), and a client given one endpoint has only one try a pass.
+ * WRITE_PASSES_MAX bounds how many times a sessioned write goes round the endpoints while each
+ * says it could not serve it now (unavailable, timed out, or overwritten by a new leader's entry);
+ * the call's deadline ends the passes first at any deadline up to about 7 s. One pass is not
+ * enough through an election: every node answers "no leader" until one wins (a few hundred ms
+ * after a silent failure), and a client given one endpoint has only one try a pass. As etcd's
+ * client does, the write rides out any election that ends within its deadline.
  */
-export const WRITE_PASSES_MAX = 4;
+export const WRITE_PASSES_MAX = 32;
 
 /** WRITE_PASS_BACKOFF_MS / _MAX: the pause before the second pass, doubled before each next one up to the max. */
 export const WRITE_PASS_BACKOFF_MS = 25;
@@ -447,7 +449,7 @@ export class RaftmeshClient {
 
   /**
    * sessionedOnce sends one seq until an endpoint answers it, going round the endpoints up to
-   * WRITE_PASSES_MAX times with a growing pause between passes. The first pass gives each endpoint
+   * WRITE_PASSES_MAX times with a growing pause between passes (25, 50, 100, 200, then 250 ms). The first pass gives each endpoint
    * the whole deadline (one that hangs must not starve the next); a later pass starts only within
    * the deadline of the first try and gives its calls what is left of it. Sending the same seq
    * again is safe whatever happened to the earlier try: the cluster applies a seq at most once and

@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { ProcessCluster } from "../../integration/harness/process-cluster.js";
 import { LOAD_VALUE_BYTES_DEFAULT, runLoad } from "./load.js";
 import { registrationFor } from "./registration-load.js";
-import { procCpuSeconds } from "./proc-cpu.js";
+import { procCpuSeconds, threadCpuDelta, threadCpuSeconds } from "./proc-cpu.js";
 import { type Profile, profileTable } from "./profile-table.js";
 
 /** PRELOAD starts V8's profiler in each agent (see the file). */
@@ -42,6 +42,8 @@ const { values } = parseArgs({
     op: { type: "string", default: "put" },
     preload: { type: "string", default: "0" },
     "value-bytes": { type: "string", default: String(LOAD_VALUE_BYTES_DEFAULT) },
+    // V8 or Node flags for the agents alone (not this load generator), e.g. "--max-semi-space-size=32".
+    "agent-node-options": { type: "string", default: "" },
   },
   strict: true,
 });
@@ -66,7 +68,7 @@ async function counters(adminPort: number): Promise<{ fsyncs: number; appendAcks
   };
 }
 
-const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${PRELOAD}`, RAFTMESH_BENCH_CPU_PROF_DIR: out } });
+const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${values["agent-node-options"]} --import ${PRELOAD}`, RAFTMESH_BENCH_CPU_PROF_DIR: out } });
 try {
   pc.startAll();
   // Three agents compiling through tsx on a busy shared machine have taken over 30 s to elect.
@@ -87,17 +89,28 @@ try {
   await runLoad({ put, concurrency: Math.min(16, concurrency), valueBytes, durationMs: WARMUP_MS });
   const pids = new Map(pc.runningIds().map((id) => [id, pc.pid(id) as number]));
   const cpu0 = new Map([...pids].map(([id, pid]) => [id, procCpuSeconds(pid)]));
+  const threads0 = new Map([...pids].map(([id, pid]) => [id, threadCpuSeconds(pid)]));
   const adminPort = (id: string) => (pc.specs.get(id) as { adminPort: number }).adminPort;
   const m0 = new Map(await Promise.all(pc.runningIds().map(async (id) => [id, await counters(adminPort(id))] as const)));
   const fromUs = Number(process.hrtime.bigint() / 1000n);
   const r = await runLoad({ put, concurrency, valueBytes, durationMs });
   const toUs = Number(process.hrtime.bigint() / 1000n);
   const cpu = [...pids].map(([id, pid]) => [id, procCpuSeconds(pid) - (cpu0.get(id) as number)] as const);
+  const threads = [...pids].map(([id, pid]) => [id, threadCpuDelta(threads0.get(id) as Map<string, number>, threadCpuSeconds(pid))] as const);
   const serverCpu = cpu.reduce((a, [, s]) => a + s, 0);
   console.log(
     `c=${concurrency}: ${Math.round(r.opsPerSec)} ${values.op}s/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, errors ${r.errors}; load average ${loadavg()[0]?.toFixed(2)}`,
   );
   console.log(`server CPU ${serverCpu.toFixed(2)} s (${cpu.map(([id, s]) => `${id}${id === leader ? "*" : ""} ${s.toFixed(2)}`).join(", ")}), ${((1000 * serverCpu) / r.ops).toFixed(3)} ms per put`);
+  // Where each agent's CPU went, by thread: the main thread against V8's helpers and the thread pool.
+  for (const [id, byName] of threads) {
+    const perOp = (s: number) => ((1000 * s) / r.ops).toFixed(3);
+    const main = byName.find(([name]) => name === "main")?.[1] ?? 0;
+    const others = byName.filter(([name]) => name !== "main");
+    const rest = others.reduce((a, [, s]) => a + s, 0);
+    const largest = others.slice(0, 4).map(([, s]) => perOp(s));
+    console.log(`${id}${id === leader ? "*" : ""} CPU ms per ${values.op}: main thread ${perOp(main)}, ${others.length} other threads ${perOp(rest)} (largest ${largest.join(", ")}; the profiler's own thread is one)`);
+  }
   for (const id of pc.runningIds()) {
     const a = m0.get(id) as { fsyncs: number; appendAcks: number };
     const b = await counters(adminPort(id));

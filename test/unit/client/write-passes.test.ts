@@ -75,11 +75,12 @@ describe("client: write passes", () => {
     const always = Array.from({ length: 100 }, () => NO_LEADER);
     const a = await node(always);
     const b = await node(always);
-    client = new RaftmeshClient([a.address, b.address], { deadlineMs: 5_000 });
+    // A deadline past the passes' pauses (25 + 50 + 100 + 200 + 27 × 250 ms = 7.1 s) and calls.
+    client = new RaftmeshClient([a.address, b.address], { deadlineMs: 30_000 });
     await expect(client.put("k", "v")).rejects.toMatchObject({ code: status.UNAVAILABLE, notApplied: true });
     expect(a.seqs).toEqual(Array.from({ length: WRITE_PASSES_MAX }, () => 1));
     expect(b.seqs).toEqual(Array.from({ length: WRITE_PASSES_MAX }, () => 1));
-  });
+  }, 20_000);
 
   it("client: the passes end with the deadline", async () => {
     const n = await node(Array.from({ length: 100 }, () => NO_LEADER));
