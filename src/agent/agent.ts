@@ -153,7 +153,7 @@ export class Agent {
       });
       internal = internalService({ node, leases });
       node.events.on("leader", (e) => api.setServing(e.leader !== ""));
-      node.events.on("leader", (e) => route.leaderChanged(e.leader));
+      node.events.on("leader", () => route.leaderChanged());
       const apiPort = await api.listen(config.apiListen, tls?.api);
       if (!api.connectionsBounded) logger.error({ connectionsMax: config.apiConnectionsMax }, "the client API cannot reach its listeners with this grpc-js version: serving without the connection bound, and closed calls' streams keep their listeners");
       const local = buildLocal(config, dir, apiPort, logger, tls);

@@ -16,6 +16,19 @@ export interface LeaderView {
 /** AddressBook is a member's addresses: recorded in the log, else from this node's configuration. */
 export type AddressBook = (id: string) => { peer: string; api: string } | undefined;
 
+/**
+ * FORWARD_CANCEL_GRACE_MS: how long a call forwarded to a leader this node no longer follows may
+ * still be answered before it is cancelled (see LeaderRoute.leaderChanged).
+ */
+export const FORWARD_CANCEL_GRACE_MS = 1_000;
+
+/** Forwarding is a call on its way to `leader`, and its cancellation once that leader is replaced. */
+interface Forwarding {
+  readonly leader: string;
+  readonly cancel: AbortController;
+  cancelAt: NodeJS.Timeout | undefined;
+}
+
 /** ApiServiceName is a client API service a call may be forwarded to. */
 export type ApiServiceName = "KV" | "Cluster" | "Registry" | "Acl";
 
@@ -27,7 +40,7 @@ export type ApiServiceName = "KV" | "Cluster" | "Registry" | "Acl";
  */
 export class LeaderRoute {
   /** forwarding: the calls on their way to a leader, by the leader they went to (see leaderChanged). */
-  private readonly forwarding = new Set<{ readonly leader: string; readonly cancel: AbortController }>();
+  private readonly forwarding = new Set<Forwarding>();
 
   constructor(
     private readonly node: LeaderView,
@@ -36,13 +49,24 @@ export class LeaderRoute {
   ) {}
 
   /**
-   * leaderChanged cancels the calls forwarded to any other leader than `leader` ("" none). A leader
-   * that went silent (stopped, partitioned) keeps their connection open, and they would wait for
-   * the caller's deadline; cancelled, they fail at once as outcome-unknown (the old leader may yet
-   * have applied them), which a sessioned client sends again with the same seq, to the new leader.
+   * leaderChanged (on the node's "leader" event) cancels the calls forwarded to any other leader
+   * than the one the node knows now, if they are still unanswered FORWARD_CANCEL_GRACE_MS later. A
+   * leader that went silent (stopped, partitioned) keeps their connection open, and they would wait
+   * for the caller's deadline; cancelled, they fail as outcome-unknown (the old leader may have
+   * logged them, and its successor commit them), which a sessioned client sends again with the same
+   * seq, to the new leader. The grace lets a live old leader answer what it did: a leader transfer
+   * forwarded here is answered by the old leader just after the new one took over. While no leader
+   * is known nothing is cancelled: a pre-vote or a dropped peer connection forgets a leader that may
+   * be well. The node's view is read here rather than taken from the event, which can lag it.
    */
-  leaderChanged(leader: string): void {
-    for (const f of this.forwarding) if (f.leader !== leader) f.cancel.abort();
+  leaderChanged(): void {
+    const now = this.node.leader();
+    if (now === "") return;
+    for (const f of this.forwarding) {
+      if (f.leader === now || f.cancelAt !== undefined) continue;
+      f.cancelAt = setTimeout(() => f.cancel.abort(), FORWARD_CANCEL_GRACE_MS);
+      f.cancelAt.unref();
+    }
   }
 
   /** onLeader runs `local` with the call's deadline (capped at maxMs) when this node leads, else forwards the call. */
@@ -60,7 +84,7 @@ export class LeaderRoute {
     const api = this.addressOf(leader)?.api ?? "";
     if (wasForwarded(call)) throw new NoLeaderError(`this node is not the leader; ${leader} is`, leader, api);
     if (!api) throw new NoLeaderError(`leader ${leader} has no known client API address; the request did not run`, leader);
-    const forwarding = { leader, cancel: new AbortController() };
+    const forwarding: Forwarding = { leader, cancel: new AbortController(), cancelAt: undefined };
     this.forwarding.add(forwarding);
     try {
       // The caller's authorization goes along: the leader checks the call again (auth.ts).
@@ -82,6 +106,7 @@ export class LeaderRoute {
       throw new OutcomeUnknownError(`forwarding to leader ${leader} at ${api} failed (${(err as Error).message})`);
     } finally {
       this.forwarding.delete(forwarding);
+      clearTimeout(forwarding.cancelAt);
     }
   }
 }

@@ -91,6 +91,19 @@ export const WRITE_PASSES_MAX = 32;
 export const WRITE_PASS_BACKOFF_MS = 25;
 export const WRITE_PASS_BACKOFF_MS_MAX = 250;
 
+/**
+ * KEEPALIVE_MS_DEFAULT: while calls are open on a connection, the client pings it this often and
+ * closes it when a ping goes unanswered for as long again, failing its calls UNAVAILABLE so they
+ * move on (sessioned writes with their seq). A node that went silent — stopped, paused, cut off —
+ * keeps its TCP connection open, and a call to it would otherwise wait for its whole deadline:
+ * writes the SDK sends straight to the leader it learned are found stuck in 2-4 s. Half a ping a
+ * second per busy connection; 0 turns it off.
+ */
+export const KEEPALIVE_MS_DEFAULT = 2_000;
+
+/** KEEPALIVE_MS_MIN: pings more often than this would cost the nodes more than a dead connection costs the client. */
+export const KEEPALIVE_MS_MIN = 500;
+
 /** LEADER_RELEARN_MS: after a write to the leader's address failed, answers naming it are not followed for this long. */
 export const LEADER_RELEARN_MS = 30_000;
 
@@ -134,7 +147,7 @@ export class RaftmeshClient {
    * options (many sessions, one socket each way: a node keeps ~20 KB of native memory per client
    * connection); the default, "own", opens this client's own, so it has a node's whole bound of
    * API_STREAMS_PER_CONNECTION_MAX calls at once (watches included) to itself. leaderRelearnMs
-   * replaces LEADER_RELEARN_MS.
+   * replaces LEADER_RELEARN_MS, keepaliveMs KEEPALIVE_MS_DEFAULT.
    */
   constructor(
     readonly endpoints: readonly string[],
@@ -145,9 +158,14 @@ export class RaftmeshClient {
       token?: string;
       connection?: "own" | "shared";
       leaderRelearnMs?: number;
+      keepaliveMs?: number;
     } = {},
   ) {
     if (endpoints.length === 0) throw new Error("at least one endpoint is needed");
+    const keepalive = defaults.keepaliveMs;
+    if (keepalive !== undefined && !(Number.isInteger(keepalive) && (keepalive === 0 || keepalive >= KEEPALIVE_MS_MIN))) {
+      throw new Error(`keepaliveMs must be 0 (off) or a whole number of milliseconds >= ${KEEPALIVE_MS_MIN}, got ${JSON.stringify(keepalive)}`);
+    }
     const relearn = defaults.leaderRelearnMs;
     if (relearn !== undefined && !(Number.isInteger(relearn) && relearn >= 0)) {
       throw new Error(`leaderRelearnMs must be a whole number of milliseconds >= 0, got ${JSON.stringify(relearn)}`);
@@ -460,6 +478,9 @@ export class RaftmeshClient {
     const deadlineMs = opts.deadlineMs ?? this.defaults.deadlineMs ?? CALL_DEADLINE_MS_DEFAULT;
     const endAt = Date.now() + deadlineMs;
     let last: RaftmeshError | undefined;
+    // unknown: a try ended without knowing whether the write ran (it may yet commit). From then on
+    // no later answer may tell the caller it did not run.
+    let unknown = false;
     let pause = WRITE_PASS_BACKOFF_MS;
     for (let pass = 0; pass < WRITE_PASSES_MAX; pass++) {
       if (pass > 0) {
@@ -475,11 +496,14 @@ export class RaftmeshClient {
         } catch (err) {
           last = err as RaftmeshError;
           this.forgetLeader(endpoint, last);
-          if (!sessionedRetryable(last)) throw last;
+          // A final answer speaks for the seq unless an earlier try's outcome is unknown.
+          if (!sessionedRetryable(last)) throw unknown ? outcomeUnknown(last) : last;
+          if (!last.notApplied) unknown = true;
         }
       }
     }
-    throw last ?? new RaftmeshError(status.DEADLINE_EXCEEDED, "the call's deadline passed before it could be sent", "", true, "");
+    if (!last) throw new RaftmeshError(status.DEADLINE_EXCEEDED, "the call's deadline passed before it could be sent", "", true, "");
+    throw unknown ? outcomeUnknown(last) : last;
   }
 
   /**
@@ -532,6 +556,7 @@ export class RaftmeshClient {
         "grpc.max_send_message_length": API_MESSAGE_BYTES_MAX,
         "grpc.max_receive_message_length": API_RESPONSE_BYTES_MAX,
         ...(this.defaults.connection === "shared" ? {} : { "grpc.use_local_subchannel_pool": 1 }),
+        ...keepaliveOptions(this.defaults.keepaliveMs ?? KEEPALIVE_MS_DEFAULT),
         ...(this.defaults.serverName ? { "grpc.ssl_target_name_override": this.defaults.serverName } : {}),
       });
       this.channels.set(endpoint, ch);
@@ -578,4 +603,22 @@ function follow<T>(call: import("@grpc/grpc-js").ClientReadableStream<T>, endpoi
  */
 function sessionedRetryable(err: RaftmeshError): boolean {
   return err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED || (err.code === status.ABORTED && err.notApplied);
+}
+
+/** keepaliveOptions are grpc-js's channel options for pings every ms while calls are open (none for 0). */
+function keepaliveOptions(ms: number): Record<string, number> {
+  if (ms === 0) return {};
+  return { "grpc.keepalive_time_ms": ms, "grpc.keepalive_timeout_ms": ms, "grpc.keepalive_permit_without_calls": 0 };
+}
+
+/**
+ * outcomeUnknown is the error a sessioned write ends with when one of its tries ended with its
+ * outcome unknown: a later "not applied" speaks for that try alone, and the earlier one may still
+ * commit (a forward cut off from a leader that had logged it, which the next leader commits).
+ * Retryable answers become DEADLINE_EXCEEDED; any other keeps its code; none says not-applied.
+ * Sending the write again with a new seq could apply it twice: read first.
+ */
+function outcomeUnknown(last: RaftmeshError): RaftmeshError {
+  const code = last.code === status.UNAVAILABLE || last.code === status.ABORTED ? status.DEADLINE_EXCEEDED : last.code;
+  return new RaftmeshError(code, `the outcome is unknown (an earlier try may yet take effect; read before writing again); last answer: ${last.details}`, last.endpoint, false, last.leader);
 }

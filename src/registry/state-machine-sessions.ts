@@ -77,10 +77,18 @@ const DIGEST_CHARS = 22;
 const DIGEST_HASH_BYTES = 17;
 
 /**
- * requestDigest identifies a command's content (sha256 of its JSON, first 132 bits). The command
+ * requestDigest identifies a command's request (sha256 of its JSON, first 132 bits). The command
  * is the one decoded from the log, so every node computes the same digest for the same entry.
+ * A failover's `positions` are left out: the leader attaches them (the replication positions it
+ * heard that differ from the recorded ones) when it proposes, so a re-send of the same seq carries
+ * other positions — none, once the first send recorded them — and would otherwise be refused as a
+ * reused seq although the failover ran. A failover without positions digests as it always did.
  */
 export function requestDigest(cmd: RegistryCommand): string {
+  if (cmd.op === "failover" && cmd.positions !== undefined) {
+    const { positions: _leaderAttached, ...request } = cmd;
+    return requestDigest(request);
+  }
   // The first 22 base64 characters of the hash, as before: the base64 of its first 17 bytes, copied
   // into a string of their own rather than slice()d, since V8 keeps a slice of 13+ characters as a
   // view that holds its parent alive (~60 bytes more per remembered result, 6 MB for 100,000).

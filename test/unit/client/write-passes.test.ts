@@ -7,8 +7,9 @@
  * Real grpc-js servers on loopback stand in for the nodes, each failing its first calls as scripted.
  */
 import { Metadata, Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
+import { connect, createServer, type Server as NetServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { WRITE_PASSES_MAX } from "../../../src/client/client.js";
+import { KEEPALIVE_MS_MIN, WRITE_PASSES_MAX } from "../../../src/client/client.js";
 import { RaftmeshClient } from "../../../src/client/index.js";
 import { METADATA_NOT_APPLIED } from "../../../src/common/metadata.js";
 import { clientApi } from "../../../src/common/proto.js";
@@ -35,11 +36,44 @@ interface ScriptedNode {
 
 describe("client: write passes", () => {
   const servers: Server[] = [];
+  const silentServers: NetServer[] = [];
+  const sockets: Socket[] = [];
   let client: RaftmeshClient | undefined;
   afterEach(() => {
     client?.close();
     for (const s of servers.splice(0)) s.forceShutdown();
+    for (const s of sockets.splice(0)) s.destroy();
+    for (const s of silentServers.splice(0)) s.close();
   });
+
+  /**
+   * freezable is a TCP proxy to a node that can be frozen: from then on it neither reads nor writes
+   * on its connections, as a stopped process's kernel keeps them open and says nothing.
+   */
+  async function freezable(target: string): Promise<{ address: string; freeze: () => void }> {
+    const [host, port] = target.split(":") as [string, string];
+    const pairs: [Socket, Socket][] = [];
+    const server = createServer((front) => {
+      const back = connect(Number(port), host);
+      sockets.push(front, back);
+      pairs.push([front, back]);
+      front.pipe(back);
+      back.pipe(front);
+    });
+    silentServers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+      address: `127.0.0.1:${(server.address() as { port: number }).port}`,
+      freeze: () => {
+        for (const [front, back] of pairs) {
+          front.unpipe(back);
+          back.unpipe(front);
+          front.pause();
+          back.pause();
+        }
+      },
+    };
+  }
 
   async function node(failures: readonly Failure[]): Promise<ScriptedNode> {
     const seqs: number[] = [];
@@ -86,7 +120,9 @@ describe("client: write passes", () => {
     const n = await node(Array.from({ length: 100 }, () => NO_LEADER));
     client = new RaftmeshClient([n.address], { deadlineMs: DEADLINE_MS });
     const started = Date.now();
-    await expect(client.put("k", "v")).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    // UNAVAILABLE from the node, or DEADLINE_EXCEEDED when a loaded machine spent the deadline on a try.
+    const err = (await client.put("k", "v").catch((e: unknown) => e)) as { code: status };
+    expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(err.code);
     // Passes start at 0, 25 and 75 ms at the soonest; the fourth could not start before 175 ms, past
     // the deadline (a loaded machine may start fewer).
     expect(n.seqs.length).toBeGreaterThanOrEqual(1);
@@ -111,11 +147,66 @@ describe("client: write passes", () => {
     expect(spare.seqs).toEqual([]);
   });
 
+  it("client: once a try's outcome is unknown, the write never ends saying it did not run", async () => {
+    // A forward cut off (outcome unknown), then "no leader" (not applied) until the deadline: the
+    // first try may yet commit, so the last answer's not-applied must not reach the caller.
+    const unknownThenNoLeader: Failure[] = [{ code: status.DEADLINE_EXCEEDED, notApplied: false }, ...Array.from({ length: 100 }, () => NO_LEADER)];
+    const n = await node(unknownThenNoLeader);
+    client = new RaftmeshClient([n.address], { deadlineMs: 400 });
+    const err = (await client.put("k", "v").catch((e: unknown) => e)) as { code: status; notApplied: boolean; details: string };
+    expect(n.seqs.length).toBeGreaterThanOrEqual(2);
+    expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+    expect(err.notApplied).toBe(false);
+    expect(err.details).toMatch(/the outcome is unknown/);
+    client.close();
+
+    // The same after a final refusal: it speaks for its own try only.
+    const refusedAfter = await node([{ code: status.DEADLINE_EXCEEDED, notApplied: false }, { code: status.FAILED_PRECONDITION, notApplied: true }]);
+    client = new RaftmeshClient([refusedAfter.address], { deadlineMs: 5_000 });
+    await expect(client.put("k", "v")).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, notApplied: false });
+  });
+
   it("client: seqs stay apart: the next write after a retried one takes the next seq", async () => {
     const n = await node([LOST]);
     client = new RaftmeshClient([n.address], { deadlineMs: 5_000 });
     await client.put("a", "v");
     await client.put("b", "v");
     expect(n.seqs).toEqual([1, 1, 2]);
+  });
+
+  it("client: a write to a node gone silent moves on when its connection's ping goes unanswered, long before the deadline", async () => {
+    const a = await node([]);
+    const b = await node([]);
+    const proxy = await freezable(a.address);
+    client = new RaftmeshClient([proxy.address, b.address], { deadlineMs: 20_000, keepaliveMs: 500 });
+    await client.put("k1", "v");
+    expect(a.seqs).toEqual([1]);
+    proxy.freeze();
+    const started = Date.now();
+    await client.put("k2", "v");
+    const ms = Date.now() - started;
+    // The connection was open, so its pings run while the call waits: one within 500 ms,
+    // unanswered for 500 ms more.
+    expect(ms).toBeLessThan(5_000);
+    expect(b.seqs).toEqual([2]);
+  }, 30_000);
+
+  it("client: without pings a node gone silent holds the write to its deadline (the control)", async () => {
+    const a = await node([]);
+    const b = await node([]);
+    const proxy = await freezable(a.address);
+    client = new RaftmeshClient([proxy.address, b.address], { deadlineMs: 1_500, keepaliveMs: 0 });
+    await client.put("k1", "v");
+    proxy.freeze();
+    const started = Date.now();
+    await client.put("k2", "v");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+    expect(b.seqs).toEqual([2]);
+  });
+
+  it("client: keepaliveMs is 0 or at least KEEPALIVE_MS_MIN whole milliseconds", () => {
+    expect(() => new RaftmeshClient(["127.0.0.1:1"], { keepaliveMs: KEEPALIVE_MS_MIN - 1 })).toThrow(/keepaliveMs must be 0 \(off\) or a whole number/);
+    expect(() => new RaftmeshClient(["127.0.0.1:1"], { keepaliveMs: 1_000.5 })).toThrow(/keepaliveMs/);
+    new RaftmeshClient(["127.0.0.1:1"], { keepaliveMs: 0 }).close();
   });
 });

@@ -267,4 +267,19 @@ describe("failover rules: property", () => {
       { numRuns: 300 },
     );
   });
+
+  it("failover: a switchover sent again with its seq answers the first result, though the leader attached other positions", () => {
+    // The leader attaches the positions it heard that differ from the recorded ones; the first
+    // send records them, so a re-send (the client's retry after an unknown outcome) carries none.
+    const h = db(["m", "s1", "s2"]);
+    const session = { client: "c1", seq: 7 };
+    const first = h.ok({ op: "failover", service: "db", to: "s1", reason: "switchover", positions: pos({ s1: 100, s2: 90 }) }, session);
+    expect(h.sm.masterOf("db")).toMatchObject({ master: "s1", epoch: first.index });
+    const again = h.ok({ op: "failover", service: "db", to: "s1", reason: "switchover" }, session);
+    expect(again).toMatchObject({ duplicate: true, master: "s1", epoch: first.index });
+    expect(h.sm.masterOf("db")).toMatchObject({ master: "s1", epoch: first.index });
+    // Another request under the same seq is still refused as reused.
+    const other = h.run({ op: "failover", service: "db", to: "s2", reason: "switchover" }, session);
+    expect(other).toMatchObject({ ok: false, code: "failed-precondition" });
+  });
 });

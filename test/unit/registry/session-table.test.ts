@@ -118,4 +118,16 @@ describe("session table", () => {
     ];
     for (const cmd of others) expect(requestDigest(cmd as never)).toBe(digestOfJson(cmd));
   });
+
+  it("requestDigest: a failover's positions (the leader's, not the request's) are not digested; without them it digests as always", () => {
+    const digestOfJson = (cmd: unknown) => createHash("sha256").update(JSON.stringify(cmd)).digest("base64").slice(0, 22);
+    const bare = { op: "failover" as const, service: "db", to: "s1", reason: "switchover" as const };
+    const withPositions = { ...bare, positions: [{ service: "db", id: "s1", position: 100 }] };
+    expect(requestDigest(bare)).toBe(digestOfJson(bare));
+    expect(requestDigest(withPositions)).toBe(requestDigest(bare));
+    expect(requestDigest({ ...bare, to: "s2" })).not.toBe(requestDigest(bare));
+    // health.set is the leader's own command: its positions stay in its digest.
+    const hs = { op: "health.set" as const, changes: [], positions: [{ service: "db", id: "s1", position: 1 }] };
+    expect(requestDigest(hs)).toBe(digestOfJson(hs));
+  });
 });
