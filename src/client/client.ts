@@ -147,7 +147,8 @@ export class RaftmeshClient {
    * options (many sessions, one socket each way: a node keeps ~20 KB of native memory per client
    * connection); the default, "own", opens this client's own, so it has a node's whole bound of
    * API_STREAMS_PER_CONNECTION_MAX calls at once (watches included) to itself. leaderRelearnMs
-   * replaces LEADER_RELEARN_MS, keepaliveMs KEEPALIVE_MS_DEFAULT.
+   * replaces LEADER_RELEARN_MS, keepaliveMs KEEPALIVE_MS_DEFAULT, writeRounds WRITE_PASSES_MAX (1: a
+   * sessioned write tries each endpoint once, and the caller decides any retry).
    */
   constructor(
     readonly endpoints: readonly string[],
@@ -159,9 +160,14 @@ export class RaftmeshClient {
       connection?: "own" | "shared";
       leaderRelearnMs?: number;
       keepaliveMs?: number;
+      writeRounds?: number;
     } = {},
   ) {
     if (endpoints.length === 0) throw new Error("at least one endpoint is needed");
+    const rounds = defaults.writeRounds;
+    if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1 && rounds <= WRITE_PASSES_MAX)) {
+      throw new Error(`writeRounds must be a whole number from 1 to ${WRITE_PASSES_MAX}, got ${JSON.stringify(rounds)}`);
+    }
     const keepalive = defaults.keepaliveMs;
     if (keepalive !== undefined && !(Number.isInteger(keepalive) && (keepalive === 0 || keepalive >= KEEPALIVE_MS_MIN))) {
       throw new Error(`keepaliveMs must be 0 (off) or a whole number of milliseconds >= ${KEEPALIVE_MS_MIN}, got ${JSON.stringify(keepalive)}`);
@@ -479,10 +485,13 @@ export class RaftmeshClient {
     const endAt = Date.now() + deadlineMs;
     let last: RaftmeshError | undefined;
     // unknown: a try ended without knowing whether the write ran (it may yet commit). From then on
-    // no later answer may tell the caller it did not run.
+    // no later answer may tell the caller it did not run. unknownBeforeLast: such a try came before
+    // the last one (the last one's own answer describes itself: a call never sent stays that).
     let unknown = false;
+    let unknownBeforeLast = false;
     let pause = WRITE_PASS_BACKOFF_MS;
-    for (let pass = 0; pass < WRITE_PASSES_MAX; pass++) {
+    const rounds = this.defaults.writeRounds ?? WRITE_PASSES_MAX;
+    for (let pass = 0; pass < rounds; pass++) {
       if (pass > 0) {
         if (Date.now() + pause >= endAt) break;
         await new Promise((r) => setTimeout(r, pause));
@@ -496,14 +505,15 @@ export class RaftmeshClient {
         } catch (err) {
           last = err as RaftmeshError;
           this.forgetLeader(endpoint, last);
+          unknownBeforeLast = unknown;
           // A final answer speaks for the seq unless an earlier try's outcome is unknown.
-          if (!sessionedRetryable(last)) throw unknown ? outcomeUnknown(last) : last;
+          if (!sessionedRetryable(last)) throw unknownBeforeLast ? outcomeUnknown(last) : last;
           if (!last.notApplied) unknown = true;
         }
       }
     }
     if (!last) throw new RaftmeshError(status.DEADLINE_EXCEEDED, "the call's deadline passed before it could be sent", "", true, "");
-    throw unknown ? outcomeUnknown(last) : last;
+    throw unknownBeforeLast ? outcomeUnknown(last) : last;
   }
 
   /**

@@ -166,6 +166,14 @@ describe("client: write passes", () => {
     await expect(client.put("k", "v")).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, notApplied: false });
   });
 
+  it("client: a write whose only try was never sent ends with that try's own answer", async () => {
+    // Nothing listens there: grpc-js fails the call before writing it anywhere.
+    client = new RaftmeshClient(["127.0.0.1:1"], { deadlineMs: 2_000, writeRounds: 1 });
+    const err = (await client.put("k", "v").catch((e: unknown) => e)) as { code: status; details: string };
+    expect(err.code).toBe(status.UNAVAILABLE);
+    expect(err.details).toMatch(/^No connection established/);
+  });
+
   it("client: seqs stay apart: the next write after a retried one takes the next seq", async () => {
     const n = await node([LOST]);
     client = new RaftmeshClient([n.address], { deadlineMs: 5_000 });
@@ -202,6 +210,15 @@ describe("client: write passes", () => {
     await client.put("k2", "v");
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
     expect(b.seqs).toEqual([2]);
+  });
+
+  it("client: writeRounds 1 tries each endpoint once; writeRounds is a whole number from 1 to WRITE_PASSES_MAX", async () => {
+    const n = await node([NO_LEADER, NO_LEADER]);
+    client = new RaftmeshClient([n.address], { deadlineMs: 5_000, writeRounds: 1 });
+    await expect(client.put("k", "v")).rejects.toMatchObject({ code: status.UNAVAILABLE, notApplied: true });
+    expect(n.seqs).toEqual([1]);
+    expect(() => new RaftmeshClient(["127.0.0.1:1"], { writeRounds: 0 })).toThrow(/writeRounds must be a whole number from 1/);
+    expect(() => new RaftmeshClient(["127.0.0.1:1"], { writeRounds: WRITE_PASSES_MAX + 1 })).toThrow(/writeRounds/);
   });
 
   it("client: keepaliveMs is 0 or at least KEEPALIVE_MS_MIN whole milliseconds", () => {
