@@ -20,6 +20,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { WRITE_PASSES_MAX } from "../../../src/client/client.js";
 import { ClusterUnhealthyError, FailoverTimeoutError } from "./errors.js";
 import { PacedWriter } from "./paced-writer.js";
 import { formatTable, median, percentile } from "./stats.js";
@@ -224,17 +225,21 @@ interface FaultSummary {
 /** main measures a 3-node raftmesh cluster at the agent's defaults, each fault kind in turn on the same cluster. */
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { rounds: { type: "string", default: "20" }, kinds: { type: "string", default: "kill,stop" }, json: { type: "string" } },
+    options: { rounds: { type: "string", default: "20" }, kinds: { type: "string", default: "kill,stop" }, "write-rounds": { type: "string" }, json: { type: "string" } },
     strict: true,
   });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > FAILOVER_ROUNDS_MAX) throw new RangeError(`--rounds: an integer in [1, ${FAILOVER_ROUNDS_MAX}], got "${values.rounds}"`);
   const kinds = values.kinds.split(",").map((k) => k.trim());
   for (const k of kinds) if (k !== "kill" && k !== "stop") throw new RangeError(`--kinds: kill and/or stop, got "${k}"`);
+  // --write-rounds sets the SDK's writeRounds for the writer's clients (1: each put tries its one endpoint once).
+  const writeRounds = values["write-rounds"] === undefined ? undefined : Number(values["write-rounds"]);
+  if (writeRounds !== undefined && !(Number.isInteger(writeRounds) && writeRounds >= 1 && writeRounds <= WRITE_PASSES_MAX))
+    throw new RangeError(`--write-rounds: an integer in [1, ${WRITE_PASSES_MAX}], got "${values["write-rounds"]}"`);
   const { RaftmeshCluster } = await import("./raftmesh-cluster.js");
   console.log(`${cpus()[0]?.model ?? "unknown"}, ${cpus().length} cores, node ${process.version}, load average ${loadavg()[0]?.toFixed(2)} at start`);
   // BENCH_LOG_LEVEL=info (with KEEP_CLUSTER=1 to keep the logs) shows each round's elections.
-  const cluster = await RaftmeshCluster.start(process.env.BENCH_LOG_LEVEL ? { RAFTMESH_LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {});
+  const cluster = await RaftmeshCluster.start(process.env.BENCH_LOG_LEVEL ? { RAFTMESH_LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}, writeRounds);
   // A fresh cluster on a busy machine may take a while before every node takes writes.
   await cluster.waitHealthy(CLI_HEALTHY_TIMEOUT_MS);
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));

@@ -22,8 +22,8 @@ export class RaftmeshCluster implements Cluster {
   }
 
   /** start launches the founders with the agent's default timing (or env overrides) and waits for a leader. */
-  static async start(env: Record<string, string> = {}): Promise<RaftmeshCluster> {
-    const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", ...env } });
+  static async start(env: Record<string, string> = {}, clientWriteRounds?: number): Promise<RaftmeshCluster> {
+    const pc = await ProcessCluster.create({ size: 3, env: { RAFTMESH_LOG_LEVEL: "warn", ...env }, clientWriteRounds });
     try {
       pc.startAll();
       await pc.waitForLeader(START_TIMEOUT_MS);

@@ -45,6 +45,8 @@ export interface ClusterOptions {
   readonly clientTls?: ClientTlsOptions;
   /** token makes client() send this access token (a cluster started with access control on). */
   readonly token?: string;
+  /** clientWriteRounds sets client()'s writeRounds (the SDK's default when absent). */
+  readonly clientWriteRounds?: number;
   /**
    * compiled runs the agents from dist/ (npm run build) as a deployment does, rather than from
    * the sources through tsx, whose loader costs each process ~55 MB of RSS and seconds of start-up
@@ -293,7 +295,12 @@ export class ProcessCluster {
   client(id: string): RaftmeshClient {
     let c = this.clients.get(id);
     if (!c) {
-      c = new RaftmeshClient([this.api(id)], { deadlineMs: 3_000, tls: this.options.clientTls, token: this.options.token });
+      c = new RaftmeshClient([this.api(id)], {
+        deadlineMs: 3_000,
+        tls: this.options.clientTls,
+        token: this.options.token,
+        writeRounds: this.options.clientWriteRounds,
+      });
       this.clients.set(id, c);
     }
     return c;
