@@ -217,6 +217,8 @@ interface FaultSummary {
   readonly p90Ms: number;
   readonly maxMs: number;
   readonly failoverMs: readonly number[];
+  /** killedAtEpochMs is each round's signal time, to line the rounds up with the nodes' logs. */
+  readonly killedAtEpochMs: readonly number[];
   readonly writesFailed: number;
   readonly loadavgBefore: number;
   readonly loadavgAfter: number;
@@ -255,6 +257,7 @@ async function main(): Promise<void> {
         p90Ms: percentile(r.failoverMs, 90),
         maxMs: r.maxMs,
         failoverMs: r.failoverMs.map((x) => Math.round(x)),
+        killedAtEpochMs: r.rounds.map((x) => x.killedAtEpochMs),
         writesFailed: r.rounds.reduce((a, x) => a + x.writesFailed, 0),
         loadavgBefore,
         loadavgAfter: loadavg()[0] ?? 0,
