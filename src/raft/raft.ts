@@ -9,7 +9,7 @@ import {
   TransferRejectedError,
   UncommittedLimitError,
 } from "./errors.js";
-import { EARLY_CAMPAIGN_JITTER_DIVISOR } from "./limits.js";
+import { EARLY_CAMPAIGN_SLOT_DIVISOR } from "./limits.js";
 import { entryBytes, RaftLog } from "./log.js";
 import { decodeConfChange, encodeConfChange, Membership } from "./membership.js";
 import type { ResolvedOptions } from "./options.js";
@@ -265,18 +265,29 @@ export class Raft {
    * peerDisconnected is told that the connection from `id` ended: closed or reset, not timed out
    * (a crashed process's sockets close at once). When `id` is this follower's leader, the follower
    * forgets it (so it no longer counts as in the leader's lease and will grant pre-votes) and
-   * campaigns after a short random delay instead of a full election timeout. This is safe: it
-   * only moves an election earlier, and with pre-vote and check-quorum the campaign starts with a
-   * pre-vote that every node still hearing from a leader within its election timeout ignores
-   * (stepHigherTerm), and that the leader ignores too; so if the connection merely reset, no term
-   * moves and the next heartbeat restores the leader here.
+   * campaigns after a short delay set by its rank (EARLY_CAMPAIGN_SLOT_DIVISOR) instead of a full
+   * election timeout. This is safe: it only moves an election earlier, and with pre-vote and
+   * check-quorum the campaign starts with a pre-vote that every node still hearing from a leader
+   * within its election timeout ignores (stepHigherTerm), and that the leader ignores too; so if
+   * the connection merely reset, no term moves and the next heartbeat restores the leader here.
    */
   peerDisconnected(id: NodeId): void {
     if (this.role !== Role.Follower || this.lead === NO_NODE || id !== this.lead || !this.promotable()) return;
     this.lead = NO_NODE;
-    const jitterTicks = Math.max(1, Math.floor(this.opts.electionTick / EARLY_CAMPAIGN_JITTER_DIVISOR));
-    const due = this.randomizedElectionTimeout - 1 - this.opts.random.nextInt(jitterTicks);
-    this.electionElapsed = Math.max(this.electionElapsed, due);
+    const slotTicks = Math.max(1, Math.floor(this.opts.electionTick / EARLY_CAMPAIGN_SLOT_DIVISOR));
+    const waitTicks = Math.min(this.randomizedElectionTimeout, 1 + this.earlyCampaignRank(id) * slotTicks);
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - waitTicks);
+  }
+
+  /**
+   * earlyCampaignRank is this node's place among the voters other than `gone`, sorted by id (see
+   * EARLY_CAMPAIGN_SLOT_DIVISOR); a node campaigning only as a previous voter goes last.
+   */
+  private earlyCampaignRank(gone: NodeId): number {
+    const voters = this.membership.voters;
+    let rank = 0;
+    for (const v of voters) if (v !== gone && (!voters.has(this.id) || v < this.id)) rank++;
+    return rank;
   }
 
   /** quorumActive says whether a quorum answered since the last check; it clears the marks. */
