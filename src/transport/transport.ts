@@ -229,8 +229,9 @@ export class GrpcTransport {
 
   /**
    * onPeerDisconnected sets the handler told when a peer's incoming stream ended from its side
-   * (closed or reset, as when its process dies; not a timeout) and no other stream from it is open
-   * (core: peerDisconnected).
+   * (closed or reset, as when its process dies; not a timeout) and no other stream from it is open,
+   * or when this node's open stream to it broke (UNAVAILABLE), whichever is read first (core:
+   * peerDisconnected; a second notice of one failure changes nothing there).
    */
   onPeerDisconnected(handler: (peer: NodeId) => void): void {
     this.disconnectedHandler = handler;
@@ -309,6 +310,9 @@ export class GrpcTransport {
       logger: childLogger(this.logger, { side: "client", peer: id }),
       random: this.options.random,
       onUnreachable: (peer) => this.unreachableHandler?.(peer),
+      onStreamBroke: (peer) => {
+        if (!this.closed) this.disconnectedHandler?.(peer);
+      },
       onSnapshot: (report) => this.snapshotHandler?.(report),
       credentials: this.options.tls ? channelCredentials(this.options.tls, memberCheck(id)) : undefined,
     });

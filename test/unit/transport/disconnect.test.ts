@@ -26,6 +26,30 @@ describe("transport: a peer's stream ending", () => {
     await waitFor(() => ended.length > 0, 2000, "stream end report");
     // Far below any keepalive timeout: the end was seen, not timed out.
     expect(Date.now() - closedMs).toBeLessThan(1000);
+    // Once per connection that ended (its stream to n2, and n2's to it): each names n1.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(new Set(ended)).toEqual(new Set([nodeId("n1")]));
+    expect(ended.length).toBeLessThanOrEqual(2);
+  });
+
+  it("transport: when only this node streams to a peer, that stream breaking is reported, naming the peer", async () => {
+    const a = await startNode("n1");
+    const b = await startNode("n2");
+    nodes.push(b);
+    // n2 -> n1 only: n1 knows n2 (its server takes n2's stream) at an address where nothing
+    // listens, so n1 never has a stream open to n2 and n2's server sees nothing end.
+    a.transport.setPeers(new Map([[nodeId("n2"), "127.0.0.1:1"]]));
+    b.transport.setPeers(new Map([[nodeId("n1"), a.address]]));
+    const ended: NodeId[] = [];
+    b.transport.onPeerDisconnected((peer) => ended.push(peer));
+    b.transport.send([message(MessageType.Heartbeat, "n2", "n1", { term: 1 })]);
+    await waitFor(() => a.received.length === 1, 3000, "first message");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ended).toEqual([]);
+    const closedMs = Date.now();
+    await a.transport.close();
+    await waitFor(() => ended.length > 0, 2000, "stream break report");
+    expect(Date.now() - closedMs).toBeLessThan(1000);
     expect(ended).toEqual([nodeId("n1")]);
   });
 
