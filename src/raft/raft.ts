@@ -344,7 +344,8 @@ export class Raft {
   private handleVoteRequest(m: Message): void {
     const pre = m.type === MessageType.PreVote;
     const canVote =
-      this.vote === m.from || (this.vote === NO_NODE && this.lead === NO_NODE) || (pre && m.term > this.term);
+      (this.vote === m.from || (this.vote === NO_NODE && this.lead === NO_NODE) || (pre && m.term > this.term)) &&
+      !(pre && this.refusesCrossingPreVote(m));
     const upToDate = this.opts.unsafe.grantVoteWithoutLogCheck || this.log.isUpToDate(m.index, m.logTerm);
     const respType = pre ? MessageType.PreVoteResp : MessageType.VoteResp;
     if (canVote && upToDate) {
@@ -357,6 +358,32 @@ export class Raft {
     } else {
       this.send({ type: respType, to: m.from, term: this.term, reject: true });
     }
+    if (pre && this.role === Role.PreCandidate && this.votes.get(m.from) !== true) {
+      // The peer campaigns too, so it no longer hears a leader: ask it again. It may have ignored
+      // this node's pre-vote while it still did (a leader's crash is not seen by all at once), and
+      // this node would otherwise wait a whole election timeout to ask again. A pre-vote binds
+      // nobody, so an earlier refusal from the peer is forgotten.
+      this.votes.delete(m.from);
+      this.send({ type: MessageType.PreVote, to: m.from, term: this.term + 1, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
+    }
+  }
+
+  /**
+   * refusesCrossingPreVote breaks a tie between two pre-campaigns: a pre-candidate refuses the
+   * pre-vote of a peer that sorts after it by id unless the peer's log is strictly more up to date
+   * (handleVoteRequest then asks that peer for its own pre-vote again). Two followers that pre-vote within a round trip
+   * (both saw their leader's connection end; a loaded machine stretched the round trip past the
+   * rank slot) otherwise grant each other, both become candidates in the next term, split the vote
+   * and wait a whole election timeout. With this rule the one that sorts first wins, or the one
+   * with the better log. It only ever refuses a pre-vote, which moves no term and grants nothing;
+   * and it does not stall an election: the refused peer, campaigning itself, grants the re-sent
+   * pre-vote of the one that sorts first, whose log is as good as its own.
+   */
+  private refusesCrossingPreVote(m: Message): boolean {
+    if (this.role !== Role.PreCandidate || m.from <= this.id) return false;
+    const lastTerm = this.log.lastTerm();
+    const peerBetter = m.logTerm > lastTerm || (m.logTerm === lastTerm && m.index > this.log.lastIndex());
+    return !peerBetter;
   }
 
   // ---------------------------------------------------------------- step

@@ -893,6 +893,82 @@ describe("raft: peerDisconnected (the leader's connection ended)", () => {
     }
   });
 
+  it("raft: two followers whose pre-votes cross (the first-ranked was told a slot late) elect in one term: the later id yields", () => {
+    for (const draw of [0, 3, 8]) {
+      const c = new TestCluster([n1, n2, n3], { electionTick: 30, random: { nextInt: (max) => draw % max } });
+      const term = c.elect(n1).status().term;
+      c.isolated.add(n1);
+      c.node(n3).peerDisconnected(n1); // n3 (rank 1) campaigns 1 + 5 ticks from now
+      for (let t = 0; t < 5; t++) c.node(n3).tick();
+      c.node(n2).peerDisconnected(n1); // n2 (rank 0) a slot late: both now ask at the next tick
+      const first = preCandidateTicks(c, [n2, n3], 30);
+      expect(first.get(n2)).toBe(1);
+      expect(first.get(n3)).toBe(1);
+      // Each got the other's pre-vote while a pre-candidate itself: n3 granted n2's, n2 refused n3's.
+      expect(c.node(n2).status()).toMatchObject({ role: "leader", term: term + 1 });
+      expect(c.node(n3).status()).toMatchObject({ role: "follower", lead: n2, term: term + 1 });
+    }
+  });
+
+  it("raft: a pre-candidate grants a later id's crossing pre-vote when that log is better, and that one leads", () => {
+    const c = new TestCluster([n1, n2, n3], { electionTick: 30, random: { nextInt: () => 0 } });
+    const term = c.elect(n1).status().term;
+    c.isolated.add(n2); // n2 misses an entry that n1 and n3 commit
+    c.node(n1).propose([new TextEncoder().encode("x")]);
+    c.settle();
+    c.isolated.delete(n2);
+    c.isolated.add(n1);
+    c.node(n3).peerDisconnected(n1);
+    for (let t = 0; t < 5; t++) c.node(n3).tick();
+    c.node(n2).peerDisconnected(n1);
+    const first = preCandidateTicks(c, [n2, n3], 30);
+    expect(first.get(n2)).toBe(1);
+    expect(first.get(n3)).toBe(1);
+    expect(c.node(n3).status()).toMatchObject({ role: "leader", term: term + 1 });
+  });
+
+  it("raft: property: whatever the notices' spread, the draws and which follower lags, a crashed leader's successor is elected in the next term", () => {
+    const n5 = nodeId("n5");
+    fc.assert(
+      fc.property(
+        fc.constantFrom(3, 5),
+        fc.integer({ min: 0, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 5, maxLength: 5 }),
+        fc.option(fc.integer({ min: 0, max: 3 })),
+        fc.integer({ min: 0, max: 1000 }),
+        (size, leaderAt, delays, laggingAt, draw) => {
+          const ids = [n1, n2, n3, n4, n5].slice(0, size);
+          const c = new TestCluster(ids, { electionTick: 30, random: { nextInt: (max) => draw % max } });
+          const leader = ids[leaderAt % size] as NodeId;
+          const term = c.elect(leader).status().term;
+          const live = ids.filter((id) => id !== leader);
+          const lagging = laggingAt === null ? undefined : live[laggingAt % live.length];
+          if (lagging) {
+            c.isolated.add(lagging);
+            c.node(leader).propose([new TextEncoder().encode("x")]);
+            c.settle();
+            c.isolated.delete(lagging);
+          }
+          c.isolated.add(leader);
+          // Each follower hears of the crash after its own delay in ticks.
+          for (let t = 0; t <= 60; t++) {
+            live.forEach((id, k) => {
+              if (t === delays[k]) c.node(id).peerDisconnected(leader);
+            });
+            for (const id of live) c.node(id).tick();
+            c.settle();
+            if (live.some((id) => c.node(id).status().role === "leader")) break;
+          }
+          const winner = live.find((id) => c.node(id).status().role === "leader");
+          expect(winner).toBeDefined();
+          expect(winner && c.node(winner).status().term).toBe(term + 1);
+          if (lagging) expect(winner).not.toBe(lagging);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
   it("raft: five voters with identical draws: the lowest-ranked live follower leads in the next term, within a tick", () => {
     const n5 = nodeId("n5");
     const ids = [n1, n2, n3, n4, n5];
