@@ -85,6 +85,13 @@ export class Raft {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  /**
+   * earlyTieBreak is set by peerDisconnected and holds through that early campaign's first
+   * pre-vote round only (refusesCrossingPreVote): a later round, or a leader heard again, clears it.
+   */
+  private earlyTieBreak = false;
+  /** reAsked names the peers this pre-campaign already sent its pre-vote again (handleVoteRequest). */
+  private readonly reAsked = new Set<NodeId>();
   /** leadTransferee is the target of a pending leadership transfer. */
   leadTransferee: NodeId = NO_NODE;
   private transferElapsed = 0;
@@ -158,6 +165,7 @@ export class Raft {
     this.resetRandomizedElectionTimeout();
     this.leadTransferee = NO_NODE;
     this.votes.clear();
+    this.earlyTieBreak = false;
     this.uncommittedBytes = 0;
     this.readsAwaitingCommit = [];
     this.broadcastPending = false;
@@ -191,6 +199,7 @@ export class Raft {
   /** follow records the leader of the current term (NO_NODE: none known, which forgets nothing). */
   private follow(lead: NodeId): void {
     this.lead = lead;
+    if (lead !== NO_NODE) this.earlyTieBreak = false;
     if (lead !== NO_NODE) this.termLead = lead;
   }
 
@@ -198,6 +207,7 @@ export class Raft {
     invariant(this.role !== Role.Leader, "leader cannot become pre-candidate");
     // Pre-vote changes neither term nor vote, so a partitioned node cannot disrupt the cluster.
     this.votes.clear();
+    this.reAsked.clear();
     this.lead = NO_NODE;
     this.role = Role.PreCandidate;
   }
@@ -231,6 +241,8 @@ export class Raft {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      // A pre-candidate starting another round: its early tie-break is spent (see earlyTieBreak).
+      if (this.role !== Role.Follower) this.earlyTieBreak = false;
       this.hup(false);
     }
   }
@@ -274,6 +286,7 @@ export class Raft {
   peerDisconnected(id: NodeId): void {
     if (this.role !== Role.Follower || this.lead === NO_NODE || id !== this.lead || !this.promotable()) return;
     this.lead = NO_NODE;
+    this.earlyTieBreak = true;
     const slotTicks = Math.max(1, Math.floor(this.opts.electionTick / EARLY_CAMPAIGN_SLOT_DIVISOR));
     const waitTicks = Math.min(this.randomizedElectionTimeout, 1 + this.earlyCampaignRank(id) * slotTicks);
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - waitTicks);
@@ -358,29 +371,34 @@ export class Raft {
     } else {
       this.send({ type: respType, to: m.from, term: this.term, reject: true });
     }
-    if (pre && this.role === Role.PreCandidate && this.votes.get(m.from) !== true) {
+    if (pre && this.role === Role.PreCandidate && this.votes.get(m.from) !== true && !this.reAsked.has(m.from)) {
       // The peer campaigns too, so it no longer hears a leader: ask it again. It may have ignored
       // this node's pre-vote while it still did (a leader's crash is not seen by all at once), and
       // this node would otherwise wait a whole election timeout to ask again. A pre-vote binds
-      // nobody, so an earlier refusal from the peer is forgotten.
+      // nobody, so an earlier refusal from the peer is forgotten. Once per peer a round, so
+      // duplicated messages cannot multiply pre-votes.
+      this.reAsked.add(m.from);
       this.votes.delete(m.from);
       this.send({ type: MessageType.PreVote, to: m.from, term: this.term + 1, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
     }
   }
 
   /**
-   * refusesCrossingPreVote breaks a tie between two pre-campaigns: a pre-candidate refuses the
-   * pre-vote of a peer that sorts after it by id unless the peer's log is strictly more up to date
-   * (handleVoteRequest then asks that peer for its own pre-vote again). Two followers that pre-vote within a round trip
-   * (both saw their leader's connection end; a loaded machine stretched the round trip past the
-   * rank slot) otherwise grant each other, both become candidates in the next term, split the vote
-   * and wait a whole election timeout. With this rule the one that sorts first wins, or the one
-   * with the better log. It only ever refuses a pre-vote, which moves no term and grants nothing;
-   * and it does not stall an election: the refused peer, campaigning itself, grants the re-sent
-   * pre-vote of the one that sorts first, whose log is as good as its own.
+   * refusesCrossingPreVote breaks a tie between two early pre-campaigns: in the first pre-vote
+   * round after its leader's connection ended (earlyTieBreak), a pre-candidate refuses the
+   * pre-vote of a peer that sorts after it by id (JavaScript string order, as the ranks) unless
+   * the peer's log is strictly more up to date; handleVoteRequest then asks that peer for its own
+   * pre-vote again. Two followers that pre-vote within a round trip (both saw their leader's
+   * connection end; a loaded machine stretched the round trip past the rank slot) otherwise grant
+   * each other, both become candidates in the next term, split the vote and wait a whole election
+   * timeout. With this rule the one that sorts first wins, or the one with the better log. It only
+   * refuses pre-votes, which move no term and grant nothing. It is limited to one round because a
+   * pre-candidate that cannot win (a one-way cut keeps its pre-votes from a majority) would
+   * otherwise refuse, round after round, a peer that could: a second reader's search found such
+   * 5-voter schedules that never elected. Limited, they cost at most that one round.
    */
   private refusesCrossingPreVote(m: Message): boolean {
-    if (this.role !== Role.PreCandidate || m.from <= this.id) return false;
+    if (!this.earlyTieBreak || this.role !== Role.PreCandidate || m.from <= this.id) return false;
     const lastTerm = this.log.lastTerm();
     const peerBetter = m.logTerm > lastTerm || (m.logTerm === lastTerm && m.index > this.log.lastIndex());
     return !peerBetter;

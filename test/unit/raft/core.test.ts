@@ -50,6 +50,8 @@ class TestCluster {
   readonly nodes = new Map<NodeId, RawNode>();
   readonly storages = new Map<NodeId, MemoryStorage>();
   readonly isolated = new Set<NodeId>();
+  /** cuts are one-way links that lose every message, as "from>to". */
+  readonly cuts = new Set<string>();
   /** sent records every message handed to the network, for assertions. */
   readonly sent: Message[] = [];
   /** readRejects records every read refused to its own node, with that node's id. */
@@ -98,7 +100,7 @@ class TestCluster {
       for (const r of rd.readRejects) this.readRejects.push({ id, ...r });
       for (const m of rd.messages) {
         this.sent.push(m);
-        if (!this.isolated.has(m.from) && !this.isolated.has(m.to)) this.queue.push(m);
+        if (!this.isolated.has(m.from) && !this.isolated.has(m.to) && !this.cuts.has(`${m.from}>${m.to}`)) this.queue.push(m);
       }
       raw.advance(rd);
     }
@@ -967,6 +969,25 @@ describe("raft: peerDisconnected (the leader's connection ended)", () => {
       ),
       { numRuns: 400 },
     );
+  });
+
+  it("raft: a first-ranked pre-candidate that cannot win (a one-way cut) refuses a later id only in its first round: a leader within two timeouts", () => {
+    // A second reader's schedule: n5 leads, n4 is down, n5 crashes, n1 -> n3 loses every message.
+    // n1 (rank 0) gets only n2's grant; n2 could win with n3 and n1, and n1 refused it. Refusing in
+    // every round, n1 kept n2 from ever winning (no leader in 2,000 ticks).
+    const n5 = nodeId("n5");
+    const ids = [n1, n2, n3, n4, n5];
+    const c = new TestCluster(ids, { electionTick: 30, random: { nextInt: () => 0 } });
+    c.elect(n5);
+    c.isolated.add(n4);
+    c.isolated.add(n5);
+    c.cuts.add(`${n1}>${n3}`);
+    const live = [n1, n2, n3];
+    for (const id of live) c.node(id).peerDisconnected(n5);
+    // electionTick 30 and draws of 0: a timeout is 30 ticks.
+    expect(ticksUntilLeader(c, live, 4 * 30)).toBeLessThanOrEqual(3 * 30);
+    const leader = live.find((id) => c.node(id).status().role === "leader");
+    expect(leader).toBeDefined();
   });
 
   it("raft: five voters with identical draws: the lowest-ranked live follower leads in the next term, within a tick", () => {
