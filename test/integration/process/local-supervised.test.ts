@@ -61,11 +61,14 @@ describe("local agent: supervised processes", () => {
       const i = await web();
       return i?.health === "critical" ? i : undefined;
     }, 5_000);
-    // The exit is reported by itself, not found by the check (every 100 ms, fall 1) or the TTL (3 s).
-    expect(down.note).toMatch(/^process exited \(signal SIGKILL\); restart in \d+ ms/);
+    // Critical at once, not at the TTL (3 s): the supervisor reports the exit by itself, unless
+    // the check (every 100 ms, fall 1) got there first: the kernel closes a killed process's
+    // sockets before its parent reads the exit, so a check in that gap is refused and reports it.
     const criticalAfterMs = performance.now() - t0;
-    await waitFor("p1 restarted and passing", async () => (await web())?.health === "passing", 10_000);
-    expect(Number(await readFile(pidFile, "utf8"))).not.toBe(pid);
+    expect(down.note).toMatch(/^process exited \(signal SIGKILL\); restart in \d+ ms|ECONNREFUSED/);
+    expect(criticalAfterMs).toBeLessThan(1_000);
+    const newPid = async () => Number(await readFile(pidFile, "utf8").catch(() => String(pid)));
+    await waitFor("p1 restarted and passing", async () => (await web())?.health === "passing" && (await newPid()) !== pid, 10_000);
     console.log(`supervised exit seen as critical in ${Math.round(criticalAfterMs)} ms (polling every 50 ms)`);
 
     await rm(join(dir, "web.json"));
