@@ -338,15 +338,13 @@ export class Raft {
     }
     for (const id of [...this.membership.voters].sort()) {
       if (id === this.id) continue;
-      this.send({
-        type: pre ? MessageType.PreVote : MessageType.Vote,
-        to: id,
-        term,
-        index: this.log.lastIndex(),
-        logTerm: this.log.lastTerm(),
-        context: transfer ? TRANSFER_CONTEXT : undefined,
-      });
+      this.requestVote(pre ? MessageType.PreVote : MessageType.Vote, id, term, transfer ? TRANSFER_CONTEXT : undefined);
     }
+  }
+
+  /** requestVote asks `to` for a vote or pre-vote in `term`, naming this node's last log entry. */
+  private requestVote(type: MessageType, to: NodeId, term: Term, context: Uint8Array | undefined): void {
+    this.send({ type, to, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), context });
   }
 
   private poll(id: NodeId, granted: boolean): "won" | "lost" | "pending" {
@@ -379,7 +377,7 @@ export class Raft {
       // duplicated messages cannot multiply pre-votes.
       this.reAsked.add(m.from);
       this.votes.delete(m.from);
-      this.send({ type: MessageType.PreVote, to: m.from, term: this.term + 1, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
+      this.requestVote(MessageType.PreVote, m.from, this.term + 1, undefined);
     }
   }
 

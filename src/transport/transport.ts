@@ -105,9 +105,7 @@ export class GrpcTransport {
       snapshotBytesMax: this.limits.snapshotBytesMax,
       deliver: (m) => this.deliver(m),
       answerProbe: (from, session) => this.probeHandler?.(from, session),
-      streamEnded: (peer) => {
-        if (!this.closed) this.disconnectedHandler?.(peer);
-      },
+      streamEnded: (peer) => this.noteDisconnected(peer),
       requireCertificate: options.tls !== undefined,
     });
     this.setPeers(options.peers);
@@ -302,6 +300,11 @@ export class GrpcTransport {
     this.logger.info({}, "transport closed");
   }
 
+  /** noteDisconnected passes on either side's notice that a peer's connection ended, unless this transport closed itself. */
+  private noteDisconnected(peer: NodeId): void {
+    if (!this.closed) this.disconnectedHandler?.(peer);
+  }
+
   private createClient(id: NodeId, address: string): PeerClient {
     return new PeerClient({
       identity: { clusterId: this.options.clusterId, nodeId: this.options.selfId, targetId: id },
@@ -310,9 +313,7 @@ export class GrpcTransport {
       logger: childLogger(this.logger, { side: "client", peer: id }),
       random: this.options.random,
       onUnreachable: (peer) => this.unreachableHandler?.(peer),
-      onStreamBroke: (peer) => {
-        if (!this.closed) this.disconnectedHandler?.(peer);
-      },
+      onStreamBroke: (peer) => this.noteDisconnected(peer),
       onSnapshot: (report) => this.snapshotHandler?.(report),
       credentials: this.options.tls ? channelCredentials(this.options.tls, memberCheck(id)) : undefined,
     });

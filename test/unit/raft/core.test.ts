@@ -866,6 +866,13 @@ describe("raft: peerDisconnected (the leader's connection ended)", () => {
     expect(c.node(n2).status()).toMatchObject({ role: "follower", lead: n1, term });
   });
 
+  /** lagOneEntry has `leader` commit one entry while `lagging` is isolated; it leaves `lagging` isolated. */
+  function lagOneEntry(c: TestCluster, leader: NodeId, lagging: NodeId): void {
+    c.isolated.add(lagging);
+    c.node(leader).propose([new TextEncoder().encode("x")]);
+    c.settle();
+  }
+
   /** preCandidateTicks maps each node to the tick at which it first became a pre-candidate. */
   function preCandidateTicks(c: TestCluster, live: readonly NodeId[], max: number): Map<NodeId, number> {
     const first = new Map<NodeId, number>();
@@ -915,9 +922,7 @@ describe("raft: peerDisconnected (the leader's connection ended)", () => {
   it("raft: a pre-candidate grants a later id's crossing pre-vote when that log is better, and that one leads", () => {
     const c = new TestCluster([n1, n2, n3], { electionTick: 30, random: { nextInt: () => 0 } });
     const term = c.elect(n1).status().term;
-    c.isolated.add(n2); // n2 misses an entry that n1 and n3 commit
-    c.node(n1).propose([new TextEncoder().encode("x")]);
-    c.settle();
+    lagOneEntry(c, n1, n2); // n2 misses an entry that n1 and n3 commit
     c.isolated.delete(n2);
     c.isolated.add(n1);
     c.node(n3).peerDisconnected(n1);
@@ -946,9 +951,7 @@ describe("raft: peerDisconnected (the leader's connection ended)", () => {
           const live = ids.filter((id) => id !== leader);
           const lagging = laggingAt === null ? undefined : live[laggingAt % live.length];
           if (lagging) {
-            c.isolated.add(lagging);
-            c.node(leader).propose([new TextEncoder().encode("x")]);
-            c.settle();
+            lagOneEntry(c, leader, lagging);
             c.isolated.delete(lagging);
           }
           c.isolated.add(leader);
@@ -1006,9 +1009,7 @@ describe("raft: peerDisconnected (the leader's connection ended)", () => {
   it("raft: a rank-0 follower whose log is behind is refused, and the next rank wins a slot later in the next term", () => {
     const c = new TestCluster([n1, n2, n3], { electionTick: 30, random: { nextInt: () => 0 } });
     const term = c.elect(n1).status().term;
-    c.isolated.add(n2); // n2 misses an entry that n1 and n3 commit
-    c.node(n1).propose([new TextEncoder().encode("x")]);
-    c.settle();
+    lagOneEntry(c, n1, n2); // n2 misses an entry that n1 and n3 commit
     expect(c.node(n3).status().commit).toBeGreaterThan(c.node(n2).status().commit);
     c.isolated.delete(n2);
     c.isolated.add(n1); // n1 crashes before n2 catches up
