@@ -19,7 +19,8 @@ export interface Health {
  * LocalInstance keeps one definition's instance registered and heartbeated: every TTL/3 while it
  * lives, and at once when its health changes. Its health is the worst of its checks' damped
  * statuses; a supervised process that is not running makes it critical at once (a crash needs no
- * check to notice it). It registers once every check has a first result, re-registers when the
+ * check to notice it) and marks its checks critical, so a restarted process is passing only after
+ * each check's `rise` passing results. It registers once every check has a first result, re-registers when the
  * cluster answers that the instance is unknown (a lease expired while the node was cut off, or a
  * cluster-wide loss), and deregisters only when its definition is removed.
  */
@@ -120,9 +121,11 @@ export class LocalInstance {
       const next = e.restartInMs === null ? "not restarted" : `restart in ${e.restartInMs} ms`;
       this.processState = { up: false, note: `process exited (${how}); ${next}` };
       this.exited = e.processToken ?? "";
+      for (const c of this.checks) c.forceDown(`process exited (${how})`);
       this.logger.warn({ code: e.code, signal: e.signal, restartInMs: e.restartInMs }, "process exited");
     } else {
       this.processState = { up: false, note: `process crash loop: ${e.restarts} restarts in ${e.windowMs} ms; not restarted` };
+      for (const c of this.checks) c.forceDown("process crash loop");
       this.logger.error({ restarts: e.restarts, windowMs: e.windowMs }, "process in a crash loop; left stopped and critical");
     }
     this.nudge();
@@ -132,7 +135,9 @@ export class LocalInstance {
   private nudge(): void {
     const h = this.health();
     if (h === undefined) return;
-    if (this.lastReported && h.status === this.lastReported.status && h.note === this.lastReported.note) return;
+    // While a heartbeat is in flight, lastReported is older than what the cluster is being told:
+    // a health that changed and changed back during it must still be sent after it.
+    if (!this.sending && this.lastReported && h.status === this.lastReported.status && h.note === this.lastReported.note) return;
     if (h.status !== this.loggedStatus) {
       const fields = { status: h.status, previous: this.loggedStatus ?? "none", note: h.note };
       if (h.status === "passing") this.logger.info(fields, "instance status changed");

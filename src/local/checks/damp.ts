@@ -29,3 +29,14 @@ export function damp(s: Damped, r: CheckResult, rise: number, fall: number): Dam
   if (streak >= needed) return { status: r.status, note: r.note, candidate: undefined, streak: 0 };
   return { status: s.status, note: s.note, candidate: r.status, streak };
 }
+
+/**
+ * dampDown is the state of a check whose target is known to be gone (its supervised process
+ * exited): critical at once, whatever fall says, so the restarted process must earn `rise` passing
+ * results again before the check reports it passing. Without it a check with fall > 1 that had not
+ * yet fallen would still say passing, and the instance would turn passing the moment the process
+ * was started again, before it listened.
+ */
+export function dampDown(note: string): Damped {
+  return { status: "critical", note, candidate: undefined, streak: 0 };
+}

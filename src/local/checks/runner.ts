@@ -1,6 +1,6 @@
 import { Emitter } from "../../common/emitter.js";
 import type { CheckResult, CheckSpec, CheckStatus } from "../types.js";
-import { DAMPED_INITIAL, type Damped, damp } from "./damp.js";
+import { DAMPED_INITIAL, type Damped, damp, dampDown } from "./damp.js";
 import { grpcCheck } from "./grpc.js";
 import { httpCheck } from "./http.js";
 import { scriptCheck } from "./script.js";
@@ -57,6 +57,18 @@ export class CheckRunner {
     this.stopped = true;
     clearTimeout(this.timer);
     this.abort?.abort();
+  }
+
+  /**
+   * forceDown marks the check critical now (its target is known to be gone), so it needs `rise`
+   * passing results to report passing again. A probe in flight is left to finish: its result is
+   * damped against the forced state.
+   */
+  forceDown(note: string): void {
+    if (this.stopped) return;
+    const before = this.state.status;
+    this.state = dampDown(note);
+    if (before !== "critical") this.events.emit("change", { status: "critical", note, previous: before });
   }
 
   private schedule(delayMs: number): void {
