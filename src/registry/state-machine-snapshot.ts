@@ -105,8 +105,19 @@ function serviceColumns(): string[] {
  */
 export const SNAPSHOT_SLICE_ROWS = 500;
 
-/** CHUNK_CHARS: text is turned into bytes at every step's end, or sooner past this many characters, so no giant string builds up. */
-const CHUNK_CHARS = 1 << 20;
+/**
+ * SNAPSHOT_CHUNK_BYTES is the size of the buffers a SnapshotWriter encodes rows straight into. Each
+ * row's text goes into the current buffer (TextEncoder.encodeInto), so no text longer than a row is
+ * ever built: joining a step's rows into one string first made a string of up to a megabyte per
+ * step, allocated in V8's large-object space (old generation), 27 MB of it per 100,000-instance
+ * snapshot, which brought on the mark-compacts that stalled the loop during snapshots. The first
+ * buffer is SNAPSHOT_FIRST_CHUNK_BYTES and each next one twice the last, up to this size, so a
+ * small registry's snapshot stays small; the large ones are all this size, above glibc's mmap
+ * threshold: each is its own mapping, given back whole when freed.
+ */
+export const SNAPSHOT_CHUNK_BYTES = 1 << 20;
+/** SNAPSHOT_FIRST_CHUNK_BYTES is the first buffer's size (see SNAPSHOT_CHUNK_BYTES). */
+export const SNAPSHOT_FIRST_CHUNK_BYTES = 1 << 14;
 
 /**
  * SnapshotWriter encodes a state in format REGISTRY_SNAPSHOT_VERSION a slice at a time (the
@@ -119,39 +130,43 @@ const CHUNK_CHARS = 1 << 20;
 export class SnapshotWriter {
   private readonly steps: Generator<void, void, void>;
   private readonly chunks: Uint8Array[] = [];
-  private parts: string[] = [];
-  private chars = 0;
+  /** chunk is the buffer being filled (allocated at the first row), used its bytes written so far. */
+  private chunk: Uint8Array | undefined;
+  private used = 0;
   private done = false;
 
   constructor(
     private readonly s: SnapshotState,
     private readonly sliceRows = SNAPSHOT_SLICE_ROWS,
+    private readonly chunkBytes = SNAPSHOT_CHUNK_BYTES,
   ) {
+    // encodeInto writes a character whole or not at all: a buffer must hold the longest (4 bytes).
+    if (!(chunkBytes >= 4)) throw new RangeError(`chunkBytes ${chunkBytes} is below 4`);
     this.steps = this.write();
   }
 
   /** step encodes up to sliceRows rows; undefined while work remains, then the snapshot's chunks. */
   step(): readonly Uint8Array[] | undefined {
-    if (!this.done && this.steps.next().done !== true) {
-      this.flush();
-      return undefined;
-    }
+    if (!this.done && this.steps.next().done !== true) return undefined;
+    if (!this.done && this.chunk !== undefined && this.used > 0) this.chunks.push(this.chunk.subarray(0, this.used));
     this.done = true;
-    this.flush();
+    this.chunk = undefined;
     return this.chunks;
   }
 
+  /** put encodes text at the end of the current buffer, going on in a new one when it fills (never splitting a character). */
   private put(text: string): void {
-    this.parts.push(text);
-    this.chars += text.length;
-    if (this.chars >= CHUNK_CHARS) this.flush();
-  }
-
-  private flush(): void {
-    if (this.parts.length === 0) return;
-    this.chunks.push(encoder.encode(this.parts.join("")));
-    this.parts = [];
-    this.chars = 0;
+    let rest = text;
+    for (;;) {
+      this.chunk ??= new Uint8Array(Math.min(this.chunkBytes, SNAPSHOT_FIRST_CHUNK_BYTES * 2 ** this.chunks.length));
+      const { read, written } = encoder.encodeInto(rest, this.chunk.subarray(this.used));
+      this.used += written;
+      if (read === rest.length) return;
+      rest = rest.slice(read);
+      this.chunks.push(this.chunk.subarray(0, this.used));
+      this.chunk = undefined;
+      this.used = 0;
+    }
   }
 
   private *write(): Generator<void, void, void> {
