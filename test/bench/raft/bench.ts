@@ -12,7 +12,9 @@
  *   npm run bench:raft -- [--vs etcd] [--seconds 5] [--repeats 3] [--concurrency 1,16,64,256]
  *                         [--rounds 10] [--target leader|all] [--etcd-heartbeat-ms 100]
  *                         [--etcd-election-ms 1000] [--skip-load] [--skip-failover] [--skip-register]
- *                         [--json out.json]
+ *                         [--agent-env NAME=VALUE,...] [--json out.json]
+ * --agent-env adds variables to the raftmesh agents' environment only (not the load generator's),
+ * e.g. glibc's MALLOC_ARENA_MAX=2, to compare a setting side by side.
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -43,10 +45,18 @@ const { values } = parseArgs({
     "skip-load": { type: "boolean", default: false },
     "skip-failover": { type: "boolean", default: false },
     "skip-register": { type: "boolean", default: false },
+    "agent-env": { type: "string", default: "" },
     json: { type: "string" },
   },
   strict: true,
 });
+/** agentEnv is --agent-env as variables: NAME=VALUE pairs separated by commas. */
+const agentEnv: Record<string, string> = {};
+for (const pair of values["agent-env"].split(",").filter((p) => p !== "")) {
+  const eq = pair.indexOf("=");
+  if (eq < 1) throw new Error(`--agent-env: "${pair}" is not NAME=VALUE`);
+  agentEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+}
 if (values.vs !== undefined && values.vs !== "etcd") throw new Error(`--vs: only "etcd" is supported, got "${values.vs}"`);
 if (values.target !== "leader" && values.target !== "all") throw new Error(`--target: leader or all, got "${values.target}"`);
 const durationMs = Number(values.seconds) * 1000;
@@ -71,7 +81,7 @@ interface Subject {
 }
 
 async function raftmeshSubject(): Promise<Subject> {
-  const c = await RaftmeshCluster.start();
+  const c = await RaftmeshCluster.start(agentEnv);
   let leader = await c.leader();
   return {
     name: "raftmesh",
@@ -217,6 +227,7 @@ try {
   }
   const report = {
     machine: { ...machine, loadavgAtEnd: loadavg()[0] },
+    agentEnv,
     ratios: "raftmesh/etcd of medians (puts/s, p50, p99); puts/CPU-s is total puts over total server CPU-seconds of a system's runs; registrationsToPuts is raftmesh's own",
     settings: {
       durationMs,
