@@ -60,8 +60,20 @@ export const INST_STRIDE = 2;
 
 const INSTANCES_AT = STATS_SERVICES_MAX * SVC_STRIDE;
 
+/**
+ * WorkerField names the fields of the worker's own slot: its V8 heap, which no main-thread figure
+ * counts (a worker is an isolate of its own, and with a large registry its route tables are a
+ * share of the node's memory worth seeing).
+ */
+export const WorkerField = { heapUsedBytes: 0, heapTotalBytes: 1 } as const;
+
+/** WORKER_HEAP_REPORT_MS is how often a worker writes its heap figures (a scrape reads the last). */
+export const WORKER_HEAP_REPORT_MS = 1_000;
+
+const WORKER_AT = INSTANCES_AT + STATS_INSTANCES_MAX * INST_STRIDE;
+
 /** STATS_BYTES is the size of one worker's buffer. */
-export const STATS_BYTES = (INSTANCES_AT + STATS_INSTANCES_MAX * INST_STRIDE) * Float64Array.BYTES_PER_ELEMENT;
+export const STATS_BYTES = (WORKER_AT + Object.keys(WorkerField).length) * Float64Array.BYTES_PER_ELEMENT;
 
 /** newStatsBuffer is a zeroed buffer for one worker. */
 export function newStatsBuffer(): SharedArrayBuffer {
@@ -78,10 +90,23 @@ export function instanceField(slot: number, field: number): number {
   return INSTANCES_AT + slot * INST_STRIDE + field;
 }
 
-/** clearGauges zeroes the gauges of a buffer whose worker died (its connections died with it). */
+/** workerField is where a field of the worker's own slot lives in a buffer's Float64Array. */
+export function workerField(field: number): number {
+  return WORKER_AT + field;
+}
+
+/** clearGauges zeroes the gauges of a buffer whose worker died (its connections and its heap died with it). */
 export function clearGauges(buffer: SharedArrayBuffer): void {
   const f = new Float64Array(buffer);
   for (let s = 0; s < STATS_SERVICES_MAX; s++) f[serviceField(s, SvcField.connections)] = 0;
+  f[workerField(WorkerField.heapUsedBytes)] = 0;
+  f[workerField(WorkerField.heapTotalBytes)] = 0;
+}
+
+/** reportHeap writes this thread's V8 heap figures into its buffer (called in the worker). */
+export function reportHeap(f: Float64Array, heap: { readonly used_heap_size: number; readonly total_heap_size: number }): void {
+  f[workerField(WorkerField.heapUsedBytes)] = heap.used_heap_size;
+  f[workerField(WorkerField.heapTotalBytes)] = heap.total_heap_size;
 }
 
 /**

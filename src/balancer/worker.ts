@@ -5,12 +5,14 @@
 import { randomBytes } from "node:crypto";
 import type { Server as NetServer } from "node:net";
 import type { Server as TlsServer } from "node:tls";
+import { getHeapStatistics } from "node:v8";
 import { parentPort, workerData } from "node:worker_threads";
 import { createListener, createTlsListener } from "./http-listener.js";
 import type { ProxyContext } from "./http-proxy.js";
 import { type FromWorker, SIGNAL_MIN_GAP_MS, type ToWorker, type WorkerInit, type WorkerSignal } from "./messages.js";
 import { SharedBreakerCounters } from "./policy/index.js";
 import { RouteTable } from "./route-table.js";
+import { reportHeap, WORKER_HEAP_REPORT_MS } from "./stats.js";
 import { TcpListener } from "./tcp-proxy.js";
 import { UpstreamPools } from "./upstream-pool.js";
 
@@ -24,6 +26,12 @@ const routes = new RouteTable(
   counters && ((slot) => ({ shared: counters.shared(slot), tally: counters.tally(slot, init.index) })),
   init.stats ? new Float64Array(init.stats) : undefined,
 );
+if (init.stats) {
+  const f = new Float64Array(init.stats);
+  reportHeap(f, getHeapStatistics());
+  // unref: the report never keeps a worker that is shutting down alive.
+  setInterval(() => reportHeap(f, getHeapStatistics()), WORKER_HEAP_REPORT_MS).unref();
+}
 const pools = new UpstreamPools();
 pools.setTls(init.tls);
 const ctx: ProxyContext = { routes, pools, requestIdPrefix: `${randomBytes(6).toString("hex")}-${init.index}-`, random: Math.random, signal };

@@ -5,7 +5,7 @@
  * asked of the workers, so a scrape never waits for a busy one.
  */
 import type { Metric, MetricType, Registry } from "prom-client";
-import { LATENCY_BUCKETS_SECONDS, InstField, instanceField, serviceField, type StatsSlots, SvcField } from "../balancer/stats.js";
+import { LATENCY_BUCKETS_SECONDS, InstField, instanceField, serviceField, type StatsSlots, SvcField, WorkerField, workerField } from "../balancer/stats.js";
 
 /** BalancerStatsSource is what a running balancer exposes when metrics are on (Balancer.stats). */
 export interface BalancerStatsSource {
@@ -39,6 +39,12 @@ export function balancerCollector(reg: Registry, src: BalancerStatsSource): void
       return src.slots.serviceNames().map(([slot, service]) => ({ labels: { service }, value: sumService(fs, slot, field) }));
     });
   }
+  register(reg, "raftmesh_balancer_worker_heap_bytes", "V8 heap of each balancing worker thread (kind used or total; the process's nodejs_heap_* series count the main thread only), as the worker last wrote it (every second).", "gauge", () =>
+    views().flatMap((f, worker) => [
+      { labels: { worker, kind: "used" }, value: f[workerField(WorkerField.heapUsedBytes)] ?? 0 },
+      { labels: { worker, kind: "total" }, value: f[workerField(WorkerField.heapTotalBytes)] ?? 0 },
+    ]),
+  );
   register(reg, "raftmesh_balancer_upstream_connections", "Open connections from the balancing endpoint to a service's instances.", "gauge", () => {
     const fs = views();
     return src.slots.serviceNames().map(([slot, service]) => ({ labels: { service }, value: sumService(fs, slot, SvcField.connections) }));

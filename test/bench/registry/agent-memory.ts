@@ -66,7 +66,16 @@ async function memoryOf(id: string): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${pc.specs.get(id)?.adminPort}/metrics`)).text();
   const metric = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1]) / 2 ** 20;
   const mib = (x: number) => Math.round(x * 10) / 10;
-  return { rssMiB: mib(rssBytesOf(pc.pid(id) as number) / 2 ** 20), heapUsedMiB: mib(metric("nodejs_heap_size_used_bytes")), heapTotalMiB: mib(metric("nodejs_heap_size_total_bytes")), externalMiB: mib(metric("nodejs_external_memory_bytes")) };
+  // The balancing workers' isolates, summed over the workers (not in the nodejs_heap_* series).
+  const workers = (kind: string) => [...text.matchAll(new RegExp(`^raftmesh_balancer_worker_heap_bytes\\{[^}]*kind="${kind}"[^}]*\\} (\\S+)`, "gm"))].reduce((sum, m) => sum + Number(m[1]), 0) / 2 ** 20;
+  return {
+    rssMiB: mib(rssBytesOf(pc.pid(id) as number) / 2 ** 20),
+    heapUsedMiB: mib(metric("nodejs_heap_size_used_bytes")),
+    heapTotalMiB: mib(metric("nodejs_heap_size_total_bytes")),
+    externalMiB: mib(metric("nodejs_external_memory_bytes")),
+    workerHeapUsedMiB: mib(workers("used")),
+    workerHeapTotalMiB: mib(workers("total")),
+  };
 }
 
 try {

@@ -106,6 +106,10 @@ describe("metrics: a 3-node cluster's /metrics, and a real Prometheus scraping i
     expect(value(n1, "raftmesh_balancer_instance_tries_total", { service: "hello", instance: "h1" })).toBe(before + REQUESTS);
     expect(value(n1, "raftmesh_balancer_request_errors_total", { service: "hello" })).toBe(0);
     expect(value(n1, "raftmesh_balancer_workers")).toBe(1);
+    // The worker's own isolate, which the process's nodejs_heap_* series do not count.
+    const workerUsed = value(n1, "raftmesh_balancer_worker_heap_bytes", { worker: "0", kind: "used" }) ?? 0;
+    expect(workerUsed).toBeGreaterThan(1_000_000);
+    expect(value(n1, "raftmesh_balancer_worker_heap_bytes", { worker: "0", kind: "total" })).toBeGreaterThanOrEqual(workerUsed);
     expect(value(n1, "raftmesh_api_requests_total", { method: "/raftmesh.v1.Registry/Register", code: "OK" })).toBe(1);
     expect(value(n1, "raftmesh_node_info", { node: "n1" })).toBe(1);
 

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer, DEFAULT_BALANCER_CONFIG } from "../../../src/balancer/policy/index.js";
 import {
   clearGauges,
+  reportHeap,
   meteredBalancer,
   meteredBreaker,
   meteredBudget,
@@ -157,5 +158,21 @@ describe("metrics: balancer counters", () => {
     expect(await sample(reg, `raftmesh_balancer_instance_tries_total{service="${OTHER}",instance="${OTHER}"}`)).toBe(1);
     expect(await sample(reg, `raftmesh_balancer_instance_failures_total{service="${OTHER}",instance="${OTHER}"}`)).toBe(1);
     expect(await sample(reg, `raftmesh_balancer_instance_tries_total{service="svc",instance="i${STATS_INSTANCES_MAX - 1}"}`)).toBe(1);
+  });
+
+  it("metrics: each worker's heap is its own series, and a dead worker's is zeroed until its successor writes", async () => {
+    const slots = new StatsSlots();
+    const a = newStatsBuffer();
+    const b = newStatsBuffer();
+    reportHeap(new Float64Array(a), { used_heap_size: 30e6, total_heap_size: 50e6 });
+    reportHeap(new Float64Array(b), { used_heap_size: 10e6, total_heap_size: 12e6 });
+    const reg = new Registry();
+    balancerCollector(reg, { slots, buffers: () => [a, b] });
+    expect(await sample(reg, 'raftmesh_balancer_worker_heap_bytes{worker="0",kind="used"}')).toBe(30e6);
+    expect(await sample(reg, 'raftmesh_balancer_worker_heap_bytes{worker="0",kind="total"}')).toBe(50e6);
+    expect(await sample(reg, 'raftmesh_balancer_worker_heap_bytes{worker="1",kind="used"}')).toBe(10e6);
+    clearGauges(b);
+    expect(await sample(reg, 'raftmesh_balancer_worker_heap_bytes{worker="1",kind="total"}')).toBe(0);
+    expect(await sample(reg, 'raftmesh_balancer_worker_heap_bytes{worker="0",kind="total"}')).toBe(50e6);
   });
 });
