@@ -1,4 +1,5 @@
 import { Agent } from "../agent/agent.js";
+import { applyHeapGrowth } from "../agent/heap.js";
 import { createLogger } from "../agent/logger.js";
 import { FIELDS, loadConfig } from "../config/index.js";
 import { parse, UsageError } from "./args.js";
@@ -21,6 +22,8 @@ export async function runAgent(argv: string[]): Promise<void> {
   const { config: file, ...flags } = values;
   const config = loadConfig({ file: typeof file === "string" ? file : undefined, env: process.env, flags });
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, nodeId: config.nodeId });
+  // Process-wide, so here and not in Agent (tests run several agents in one process).
+  applyHeapGrowth(config.heapGrowthPercent);
   // The signal handlers go in before the node starts: a SIGTERM that arrives while it is still
   // starting (its API may already answer while the balancer's workers are being spawned, and an
   // empty node may wait without bound for its peers to say whether the cluster exists) must end the

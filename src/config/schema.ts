@@ -62,6 +62,12 @@ export interface AgentConfig {
   /** metrics: keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted). */
   readonly metrics: boolean;
   /**
+   * heapGrowthPercent: the main thread's old generation may grow to (1 + p/100) times what the
+   * last full collection left before the next one starts (V8's --heap-growing-percent); 0 leaves
+   * V8's own adaptive factor (up to 4×). A memory-for-CPU trade: README "Memory".
+   */
+  readonly heapGrowthPercent: number;
+  /**
    * TLS: the cluster CA, this node's certificate (naming it as SAN URI raftmesh://member/<id>)
    * and key, all PEM paths, all three or none ("": plaintext). With them every port speaks TLS and
    * peers authenticate each other by certificate; files are reloaded when they change.
@@ -194,6 +200,12 @@ export function parseMembers(raw: unknown, source: string): Member[] {
   });
 }
 
+/**
+ * HEAP_GROWTH_PERCENT_RANGE: 0 (V8's own factor) up to 300 (4×, V8's own largest). Below 10 the
+ * collector would run a full collection for every few MB allocated.
+ */
+export const HEAP_GROWTH_PERCENT_RANGE = [0, 300] as const;
+
 /** BALANCER_WORKERS_RANGE: at least one thread; more than 64 is beyond any machine this runs on. */
 export const BALANCER_WORKERS_RANGE = [1, 64] as const;
 const SERVICE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -305,4 +317,5 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "balancerTlsKey", flag: "balancer-tls-key", env: "RAFTMESH_BALANCER_TLS_KEY", parse: path("balancerTlsKey"), fallback: "", help: "PEM private key of the balancing endpoint's HTTPS listener (\"\": the node's --tls-key)" },
   { key: "balancerUpstreamCa", flag: "balancer-upstream-ca", env: "RAFTMESH_BALANCER_UPSTREAM_CA", parse: path("balancerUpstreamCa"), fallback: "", help: "PEM CA bundle that instances of services with upstreamTls are checked against (\"\": the cluster CA, else Node's public roots)" },
   { key: "metrics", flag: "metrics", env: "RAFTMESH_METRICS", parse: bool("metrics"), fallback: true, help: "keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted)" },
+  { key: "heapGrowthPercent", flag: "heap-growth-percent", env: "RAFTMESH_HEAP_GROWTH_PERCENT", parse: (r, s) => { const n = int("heapGrowthPercent", HEAP_GROWTH_PERCENT_RANGE)(r, s); if (n > 0 && n < 10) throw new ConfigError("heapGrowthPercent", s, `must be 0 (V8's own factor) or from 10 to 300, got ${JSON.stringify(r)}`); return n; }, fallback: 0, help: "main-thread heap growth between full collections, in percent (0: V8's own factor); lower uses less memory for more collector CPU" },
 ];

@@ -5,7 +5,10 @@
  * leader writes a V8 heap snapshot into the repository root (Node's --heapsnapshot-signal), to be
  * read with Chrome's DevTools or a script.
  *   npx tsx test/bench/registry/agent-memory.ts [--instances 100000] [--sessions 10000] [--nodes 1]
- *     [--heap-snapshot] [--forced-gc] [--settle-seconds 5] [--hold-seconds 0] [--json out.json]
+ *     [--heap-snapshot] [--forced-gc] [--settle-seconds 5] [--hold-seconds 0] [--agent-env N=V,...]
+ *     [--json out.json]
+ * It also counts the agents' CPU over the registrations (/proc), so a setting that trades memory
+ * for collector work shows its price; --agent-env adds variables to the agents' environment only.
  * --hold-seconds keeps the cluster running after the figures, to read /proc/<pid>/smaps by hand.
  * --forced-gc also reads each agent's memory after two forced full collections (forced-gc.ts; run
  * with NODE_OPTIONS=--experimental-websocket): the comparable figure, where at-rest RSS swings
@@ -20,6 +23,7 @@ import { ProcessCluster, REPO_ROOT } from "../../integration/harness/process-clu
 import { runLoad } from "../raft/load.js";
 import { instanceSpec, TTL_MS_LONG } from "./instances.js";
 import { type ForcedGcFigures, forcedGcAvailable, forcedGcMemory } from "./forced-gc.js";
+import { procCpuSeconds } from "../raft/proc-cpu.js";
 import { rssBytesOf } from "./procs.js";
 
 /** REGISTER_TIME_MS_MAX bounds the registrations in time; the report says how many were made. */
@@ -38,10 +42,17 @@ const { values } = parseArgs({
     "forced-gc": { type: "boolean", default: false },
     "hold-seconds": { type: "string", default: "0" },
     "settle-seconds": { type: "string", default: String(SETTLE_MS / 1000) },
+    "agent-env": { type: "string", default: "" },
     json: { type: "string" },
   },
   strict: true,
 });
+const agentEnv: Record<string, string> = {};
+for (const pair of values["agent-env"].split(",").filter((p) => p !== "")) {
+  const eq = pair.indexOf("=");
+  if (eq < 1) throw new Error(`--agent-env: "${pair}" is not NAME=VALUE`);
+  agentEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+}
 const positive = (name: string, raw: string): number => {
   const x = Number(raw);
   if (!Number.isInteger(x) || x < 1) throw new Error(`--${name} must be a positive integer, got ${raw}`);
@@ -58,7 +69,7 @@ if (values["forced-gc"] && !forcedGcAvailable()) {
 const pc = await ProcessCluster.create({
   size: nodes,
   compiled: true,
-  env: { RAFTMESH_LOG_LEVEL: "warn", ...(values["heap-snapshot"] ? { NODE_OPTIONS: "--heapsnapshot-signal=SIGUSR2" } : {}) },
+  env: { ...agentEnv, RAFTMESH_LOG_LEVEL: "warn", ...(values["heap-snapshot"] ? { NODE_OPTIONS: "--heapsnapshot-signal=SIGUSR2" } : {}) },
 });
 
 /** memoryOf is node id's RSS (from /proc) and its V8 figures (from its /metrics), in MiB. */
@@ -83,6 +94,7 @@ try {
   const leader = await pc.waitForLeader(60_000);
   const before = Object.fromEntries(await Promise.all(pc.runningIds().map(async (id) => [id, await memoryOf(id)] as const)));
   // Many sessions over one shared connection: the figure is the registry's, not 10,000 sockets' (~20 KB each).
+  const cpuBefore = pc.runningIds().reduce((sum, id) => sum + procCpuSeconds(pc.pid(id)), 0);
   const clients = Array.from({ length: sessions }, () => new RaftmeshClient([pc.api(leader)], { deadlineMs: 10_000, connection: "shared" }));
   const r = await runLoad({
     concurrency: 64,
@@ -96,7 +108,11 @@ try {
     },
   });
   for (const c of clients) c.close();
-  console.log(`registered ${r.ops}/${instances} through ${sessions} sessions in ${r.seconds.toFixed(1)} s (${Math.round(r.opsPerSec)}/s)${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
+  // The three agents' CPU over the registrations (all threads, from /proc): a setting that trades
+  // memory for collector work shows here, where registrations/s alone is noisy.
+  const serverCpuSeconds = pc.runningIds().reduce((sum, id) => sum + procCpuSeconds(pc.pid(id)), 0) - cpuBefore;
+  const cpuMsPerRegistration = r.ops > 0 ? (serverCpuSeconds * 1000) / r.ops : 0;
+  console.log(`registered ${r.ops}/${instances} through ${sessions} sessions in ${r.seconds.toFixed(1)} s (${Math.round(r.opsPerSec)}/s, ${cpuMsPerRegistration.toFixed(3)} ms of server CPU each)${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
   await new Promise((resolve) => setTimeout(resolve, Number(values["settle-seconds"]) * 1000));
   const after = Object.fromEntries(await Promise.all(pc.runningIds().map(async (id) => [id, await memoryOf(id)] as const)));
   for (const id of pc.runningIds()) console.log(`${id}${id === leader ? " (leader)" : ""}: before ${JSON.stringify(before[id])}, after ${JSON.stringify(after[id])}`);
@@ -129,7 +145,7 @@ try {
     console.log(`holding for ${holdSeconds} s: pids ${pc.runningIds().map((id) => `${id}=${pc.pid(id)}`).join(" ")}`);
     await new Promise((resolve) => setTimeout(resolve, holdSeconds * 1000));
   }
-  const report = { machine: { loadavg: loadavg() }, instances, sessions, nodes, registered: r.ops, seconds: r.seconds, registersPerSec: r.opsPerSec, errors: r.errors, leader, before, after, forcedGc };
+  const report = { machine: { loadavg: loadavg() }, agentEnv, instances, sessions, nodes, registered: r.ops, seconds: r.seconds, registersPerSec: r.opsPerSec, serverCpuSeconds, cpuMsPerRegistration, errors: r.errors, leader, before, after, forcedGc };
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
 } finally {
   await pc.cleanup();

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../../src/config/index.js";
 import { API_CONNECTIONS_MAX } from "../../../src/api/limits.js";
-import { ALERT_MS_RANGE, ALERT_WEBHOOKS_MAX, API_CONNECTIONS_RANGE, PENDING_READS_DEFAULT, PENDING_READS_RANGE } from "../../../src/config/schema.js";
+import { ALERT_MS_RANGE, ALERT_WEBHOOKS_MAX, API_CONNECTIONS_RANGE, HEAP_GROWTH_PERCENT_RANGE, PENDING_READS_DEFAULT, PENDING_READS_RANGE } from "../../../src/config/schema.js";
 import { PENDING_READS_MAX } from "../../../src/raft/index.js";
 
 const MEMBERS = "n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103";
@@ -46,6 +46,17 @@ describe("config: one schema for file, environment and flags", () => {
     for (const n of API_CONNECTIONS_RANGE) expect(loadConfig({ env: { RAFTMESH_API_CONNECTIONS_MAX: String(n) }, flags: base }).apiConnectionsMax).toBe(n);
     for (const bad of ["0", String(API_CONNECTIONS_RANGE[1] + 1), "many"]) {
       expect(fails(() => loadConfig({ env: {}, flags: { ...base, "api-connections-max": bad } })).field).toBe("apiConnectionsMax");
+    }
+  });
+
+  it("config: heapGrowthPercent is 0 (V8's own) by default, 0 or 10 to 300, and refuses 1-9, past 300 and words naming the field", () => {
+    const base = { "node-id": "n1", members: MEMBERS };
+    expect(loadConfig({ env: {}, flags: base }).heapGrowthPercent).toBe(0);
+    for (const n of [0, 10, HEAP_GROWTH_PERCENT_RANGE[1]]) expect(loadConfig({ env: { RAFTMESH_HEAP_GROWTH_PERCENT: String(n) }, flags: base }).heapGrowthPercent).toBe(n);
+    for (const bad of ["-1", "5", String(HEAP_GROWTH_PERCENT_RANGE[1] + 1), "half"]) {
+      const err = fails(() => loadConfig({ env: {}, flags: { ...base, "heap-growth-percent": bad } }));
+      expect(err.field).toBe("heapGrowthPercent");
+      expect(err.message).toContain(bad);
     }
   });
 
