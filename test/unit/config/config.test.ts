@@ -49,9 +49,9 @@ describe("config: one schema for file, environment and flags", () => {
     }
   });
 
-  it("config: heapGrowthPercent is 0 (V8's own) by default, 0 or 10 to 300, and refuses 1-9, past 300 and words naming the field", () => {
+  it("config: heapGrowthPercent is 100 by default, 0 (V8's own) or 10 to 300, and refuses 1-9, past 300 and words naming the field", () => {
     const base = { "node-id": "n1", members: MEMBERS };
-    expect(loadConfig({ env: {}, flags: base }).heapGrowthPercent).toBe(0);
+    expect(loadConfig({ env: {}, flags: base }).heapGrowthPercent).toBe(100);
     for (const n of [0, 10, HEAP_GROWTH_PERCENT_RANGE[1]]) expect(loadConfig({ env: { RAFTMESH_HEAP_GROWTH_PERCENT: String(n) }, flags: base }).heapGrowthPercent).toBe(n);
     for (const bad of ["-1", "5", String(HEAP_GROWTH_PERCENT_RANGE[1] + 1), "half"]) {
       const err = fails(() => loadConfig({ env: {}, flags: { ...base, "heap-growth-percent": bad } }));
