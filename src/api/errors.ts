@@ -10,7 +10,7 @@
 import { Metadata, status as Status, type StatusObject } from "@grpc/grpc-js";
 import { clipDetails } from "../common/echo.js";
 import { InvariantViolationError, TlsError } from "../common/errors.js";
-import { METADATA_LEADER, METADATA_LEADER_API, METADATA_NOT_APPLIED } from "../common/metadata.js";
+import { METADATA_FINAL, METADATA_LEADER, METADATA_LEADER_API, METADATA_NOT_APPLIED } from "../common/metadata.js";
 import { ConfigError } from "../config/index.js";
 import {
   NodeError,
@@ -168,6 +168,8 @@ export interface ErrorRow {
   readonly details?: (err: Error) => string;
   /** leader names the leader (and its client API address) in the answer's metadata, when known. */
   readonly leader?: (err: Error) => { leader: string; api?: string };
+  /** final: the same request sent again gets the same answer (METADATA_FINAL), so a client stops. */
+  readonly final?: boolean;
 }
 
 const internal = (err: Error) => `internal error: ${err.message}`;
@@ -234,7 +236,7 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorRow> = new Map<ErrorClass
   [RefusedInvalidError, { code: Status.INVALID_ARGUMENT, notApplied: true }],
   // A limit apply() enforces: refused, yet answered without not-applied, as it always was.
   [RefusedExhaustedError, { code: Status.RESOURCE_EXHAUSTED, notApplied: false }],
-  [StaleSessionError, { code: Status.DEADLINE_EXCEEDED, notApplied: false }],
+  [StaleSessionError, { code: Status.DEADLINE_EXCEEDED, notApplied: false, final: true }],
   [NoResultError, INTERNAL_ROW],
   [WriteTimeoutError, { code: Status.DEADLINE_EXCEEDED, notApplied: false }],
   [UnknownInstanceError, { code: Status.NOT_FOUND, notApplied: true }],
@@ -274,6 +276,7 @@ export function toStatus(err: unknown): Partial<StatusObject> {
     if (who?.leader) metadata.set(METADATA_LEADER, who.leader);
     if (who?.api) metadata.set(METADATA_LEADER_API, who.api);
     if (row.notApplied) metadata.set(METADATA_NOT_APPLIED, "1");
+    if (row.final) metadata.set(METADATA_FINAL, "1");
     const code = typeof row.code === "function" ? row.code(err) : row.code;
     return { code, details: clipDetails(row.details ? row.details(err) : err.message), metadata };
   }

@@ -612,6 +612,8 @@ function follow<T>(call: import("@grpc/grpc-js").ClientReadableStream<T>, endpoi
  * aborted with not-applied, a new leader's entry took its place and it certainly did not run.
  */
 function sessionedRetryable(err: RaftmeshError): boolean {
+  // A final answer (the seq fell out of the session window) would come back the same every time.
+  if (err.final) return false;
   return err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED || (err.code === status.ABORTED && err.notApplied);
 }
 

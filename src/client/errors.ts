@@ -1,5 +1,5 @@
 import { type Metadata, status } from "@grpc/grpc-js";
-import { METADATA_LEADER, METADATA_NOT_APPLIED } from "../common/metadata.js";
+import { METADATA_FINAL, METADATA_LEADER, METADATA_NOT_APPLIED } from "../common/metadata.js";
 
 /** RaftmeshError is a failed call: the gRPC code, the server's message, and what the client may do next. */
 export class RaftmeshError extends Error {
@@ -10,6 +10,8 @@ export class RaftmeshError extends Error {
     /** notApplied: the server says the request did not take effect, so sending it again is safe. */
     readonly notApplied: boolean,
     readonly leader: string,
+    /** final: the server says sending this request again gets the same answer (a seq out of the session window). */
+    readonly final = false,
   ) {
     super(`${status[code] ?? code} from ${endpoint}: ${details}`);
     this.name = "RaftmeshError";
@@ -24,6 +26,7 @@ export class RaftmeshError extends Error {
       endpoint,
       (md?.get(METADATA_NOT_APPLIED).length ?? 0) > 0,
       String(md?.get(METADATA_LEADER)[0] ?? ""),
+      (md?.get(METADATA_FINAL).length ?? 0) > 0,
     );
   }
 }

@@ -13,3 +13,11 @@ export const METADATA_LEADER_API = "x-raftmesh-leader-api";
  * (no leader, not the leader, a limit hit before proposing), so a client may send it again.
  */
 export const METADATA_NOT_APPLIED = "x-raftmesh-not-applied";
+
+/**
+ * METADATA_FINAL is set on an error that sending the same request again cannot change: a sessioned
+ * write whose seq fell out of the session window (the node no longer knows whether an earlier try
+ * applied, and will answer every resend the same). The code still says the outcome is unknown; the
+ * client stops at once instead of resending until its deadline, and must read before writing again.
+ */
+export const METADATA_FINAL = "x-raftmesh-final";

@@ -8,7 +8,7 @@ import { join, relative, sep } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { ERROR_TABLE, type ErrorClass, toStatus } from "../../../src/api/errors.js";
-import { METADATA_NOT_APPLIED } from "../../../src/common/metadata.js";
+import { METADATA_FINAL, METADATA_NOT_APPLIED } from "../../../src/common/metadata.js";
 import {
   RefusedExhaustedError,
   RefusedInvalidError,
@@ -105,6 +105,10 @@ describe("api: error table", () => {
     expect(answer(refused("invalid-argument"))).toEqual({ code: "INVALID_ARGUMENT", notApplied: true, details: "request: m" });
     expect(answer(refused("stale-session")).code).toBe("DEADLINE_EXCEEDED");
     expect(answer(refused("stale-session")).notApplied).toBe(false);
+    // Only the stale session is final: resending it with its seq gets the same answer.
+    const final = (e: Error) => (toStatus(e).metadata?.get(METADATA_FINAL).length ?? 0) > 0;
+    expect(final(refused("stale-session"))).toBe(true);
+    for (const code of ["not-found", "failed-precondition", "resource-exhausted", "invalid-argument"] as const) expect(final(refused(code))).toBe(false);
   });
 
   it("errors: a heartbeat the leader did not acknowledge names why", () => {

@@ -11,7 +11,7 @@ import { connect, createServer, type Server as NetServer, type Socket } from "no
 import { afterEach, describe, expect, it } from "vitest";
 import { KEEPALIVE_MS_MIN, WRITE_PASSES_MAX } from "../../../src/client/client.js";
 import { RaftmeshClient } from "../../../src/client/index.js";
-import { METADATA_NOT_APPLIED } from "../../../src/common/metadata.js";
+import { METADATA_FINAL, METADATA_NOT_APPLIED } from "../../../src/common/metadata.js";
 import { clientApi } from "../../../src/common/proto.js";
 
 type PutCall = ServerUnaryCall<{ key: string; session?: { clientId: string; seq: number } }, object>;
@@ -20,6 +20,8 @@ type PutCall = ServerUnaryCall<{ key: string; session?: { clientId: string; seq:
 interface Failure {
   readonly code: status;
   readonly notApplied: boolean;
+  /** final: the answer says a resend gets the same (a seq out of the session window). */
+  readonly final?: boolean;
 }
 
 const NO_LEADER: Failure = { code: status.UNAVAILABLE, notApplied: true };
@@ -86,6 +88,7 @@ describe("client: write passes", () => {
         if (!f) return callback(null, { index: seqs.length });
         const md = new Metadata();
         if (f.notApplied) md.set(METADATA_NOT_APPLIED, "1");
+        if (f.final) md.set(METADATA_FINAL, "1");
         callback({ code: f.code, details: "scripted", metadata: md });
       },
     });
@@ -164,6 +167,20 @@ describe("client: write passes", () => {
     const refusedAfter = await node([{ code: status.DEADLINE_EXCEEDED, notApplied: false }, { code: status.FAILED_PRECONDITION, notApplied: true }]);
     client = new RaftmeshClient([refusedAfter.address], { deadlineMs: 5_000 });
     await expect(client.put("k", "v")).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, notApplied: false });
+  });
+
+  it("client: a seq out of the session window is answered final: not sent again, anywhere, and the outcome is unknown", async () => {
+    // DEADLINE_EXCEEDED alone would be resent with the same seq until the deadline (5 s here),
+    // and every resend would get the same answer.
+    const stale = await node(Array.from({ length: 100 }, () => ({ code: status.DEADLINE_EXCEEDED, notApplied: false, final: true })));
+    const spare = await node([]);
+    client = new RaftmeshClient([stale.address, spare.address], { deadlineMs: 5_000 });
+    const started = Date.now();
+    const err = (await client.put("k", "v").catch((e: unknown) => e)) as { code: status; notApplied: boolean; final: boolean };
+    expect(err).toMatchObject({ code: status.DEADLINE_EXCEEDED, notApplied: false, final: true });
+    expect(stale.seqs).toEqual([1]);
+    expect(spare.seqs).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it("client: a write whose only try was never sent ends with that try's own answer", async () => {
