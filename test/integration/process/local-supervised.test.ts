@@ -4,6 +4,7 @@
  * it, and reports it passing again once its check passes; removing the definition stops the
  * process and deregisters the instance.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -11,11 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RaftmeshClient } from "../../../src/client/index.js";
 import { freePorts, ProcessCluster, waitFor } from "../harness/process-cluster.js";
 
-/** SERVER is a tiny HTTP server that writes its pid to a file and answers 200. */
+/**
+ * SERVER is a tiny HTTP server that writes its pid to a file and answers 200 with a token. The
+ * check asks for the token: a supervised process is spawned in a process group of its own, so
+ * one whose agent another test file SIGKILLed outlives it, still serving 200 on its port, and a
+ * check that took any 200 once reported such a stranger as this instance passing before this
+ * test's process had even started (a fresh-clone run: passing, then no pid file).
+ */
 const SERVER = `
 const fs = require("node:fs");
 fs.writeFileSync(process.argv[2], String(process.pid));
-require("node:http").createServer((q, s) => s.end("ok")).listen(Number(process.argv[1]), "127.0.0.1");
+require("node:http").createServer((q, s) => s.end(process.argv[3])).listen(Number(process.argv[1]), "127.0.0.1");
 `;
 
 describe("local agent: supervised processes", () => {
@@ -33,6 +40,7 @@ describe("local agent: supervised processes", () => {
     await mkdir(dir, { recursive: true });
     [port] = (await freePorts(1)) as [number];
     pidFile = join(c.dataDir, "server.pid");
+    const token = `supervised-${randomBytes(8).toString("hex")}`;
     await writeFile(
       join(dir, "web.json"),
       JSON.stringify({
@@ -40,8 +48,8 @@ describe("local agent: supervised processes", () => {
         id: "p1",
         port,
         ttlMs: 3_000,
-        process: { command: process.execPath, args: ["-e", SERVER, String(port), pidFile] },
-        checks: [{ http: `http://127.0.0.1:${port}/`, intervalMs: 100, rise: 1, fall: 1, jitterMs: 0 }],
+        process: { command: process.execPath, args: ["-e", SERVER, String(port), pidFile, token] },
+        checks: [{ http: `http://127.0.0.1:${port}/`, body: token, intervalMs: 100, rise: 1, fall: 1, jitterMs: 0 }],
       }),
     );
     c.start("n1", { RAFTMESH_SERVICES_DIR: dir });
