@@ -13,11 +13,11 @@ import type { RaftmeshClient } from "../../../src/client/index.js";
 import { freePorts, ProcessCluster, waitFor } from "../harness/process-cluster.js";
 
 /**
- * SERVER is a tiny HTTP server that writes its pid to a file and answers 200 with a token. The
- * check asks for the token: a supervised process is spawned in a process group of its own, so
- * one whose agent another test file SIGKILLed outlives it, still serving 200 on its port, and a
- * check that took any 200 once reported such a stranger as this instance passing before this
- * test's process had even started (a fresh-clone run: passing, then no pid file).
+ * SERVER is a tiny HTTP server that writes its pid to a file, then answers 200 with a token. The
+ * check asks for the token, so "passing" means this server answered, and its pid file exists: a
+ * fresh-clone run once saw the instance passing while no pid file had been written yet, i.e.
+ * something else answered 200 on the port (what, the log does not say: the port came from this
+ * worker's slice below the ephemeral range and was free when chosen).
  */
 const SERVER = `
 const fs = require("node:fs");
