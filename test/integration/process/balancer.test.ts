@@ -25,7 +25,10 @@ describe("balancer: the node's endpoint follows its registry", () => {
   it("balancer: registered instances take traffic through the node's endpoint; a deregistered one stops at once", async () => {
     const port = c.specs.get("n1")!.balancerPort;
     const client = c.client("n1");
-    expect((await call(port, "/svc/hello/")).status).toBe(404);
+    // The agent starts its balancing workers after its API answers, so a leader known is not yet
+    // a listening endpoint (a fresh-clone run's first call here was refused): wait for it.
+    const first = await waitFor("the balancing endpoint listens", async () => call(port, "/svc/hello/").catch(() => undefined));
+    expect(first.status).toBe(404);
     for (const b of backends) await client.register({ service: "hello", id: b.id, address: "127.0.0.1", port: b.port, ttlMs: 10_000 });
     await waitFor("both instances routed", async () => {
       const seen = [];
