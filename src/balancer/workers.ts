@@ -170,7 +170,7 @@ export class WorkerPool {
  * WORKER_YOUNG_GENERATION_MB caps a worker's young generation (V8's semi-spaces: 4 MiB each, a
  * third of this). V8 grows them to 16 MiB each while a worker deserializes a large table message
  * and keeps them: with 100,000 endpoints a worker's heap was 76 MiB for 47 MiB of live objects, and
- * 46 MiB with the cap (agent-memory.ts, README "Memory"). A proxied request's garbage dies young
+ * 46 MiB with the cap (agent-memory.ts, README "Benchmarks"). A proxied request's garbage dies young
  * either way; the cap only makes scavenges more frequent and each smaller.
  */
 export const WORKER_YOUNG_GENERATION_MB = 12;

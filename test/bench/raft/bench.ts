@@ -19,6 +19,7 @@
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { parseAgentEnv } from "./agent-env.js";
 import { EtcdCluster } from "./etcd-cluster.js";
 import { type FailoverResult, runFailover } from "./failover.js";
 import { type LoadResult, runLoad } from "./load.js";
@@ -50,13 +51,7 @@ const { values } = parseArgs({
   },
   strict: true,
 });
-/** agentEnv is --agent-env as variables: NAME=VALUE pairs separated by commas. */
-const agentEnv: Record<string, string> = {};
-for (const pair of values["agent-env"].split(",").filter((p) => p !== "")) {
-  const eq = pair.indexOf("=");
-  if (eq < 1) throw new Error(`--agent-env: "${pair}" is not NAME=VALUE`);
-  agentEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
-}
+const agentEnv = parseAgentEnv(values["agent-env"]);
 if (values.vs !== undefined && values.vs !== "etcd") throw new Error(`--vs: only "etcd" is supported, got "${values.vs}"`);
 if (values.target !== "leader" && values.target !== "all") throw new Error(`--target: leader or all, got "${values.target}"`);
 const durationMs = Number(values.seconds) * 1000;

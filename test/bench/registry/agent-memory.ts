@@ -23,6 +23,7 @@ import { ProcessCluster, REPO_ROOT } from "../../integration/harness/process-clu
 import { runLoad } from "../raft/load.js";
 import { instanceSpec, TTL_MS_LONG } from "./instances.js";
 import { type ForcedGcFigures, forcedGcAvailable, forcedGcMemory } from "./forced-gc.js";
+import { parseAgentEnv } from "../raft/agent-env.js";
 import { procCpuSeconds } from "../raft/proc-cpu.js";
 import { rssBytesOf } from "./procs.js";
 
@@ -47,12 +48,7 @@ const { values } = parseArgs({
   },
   strict: true,
 });
-const agentEnv: Record<string, string> = {};
-for (const pair of values["agent-env"].split(",").filter((p) => p !== "")) {
-  const eq = pair.indexOf("=");
-  if (eq < 1) throw new Error(`--agent-env: "${pair}" is not NAME=VALUE`);
-  agentEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
-}
+const agentEnv = parseAgentEnv(values["agent-env"]);
 const positive = (name: string, raw: string): number => {
   const x = Number(raw);
   if (!Number.isInteger(x) || x < 1) throw new Error(`--${name} must be a positive integer, got ${raw}`);
@@ -93,8 +89,8 @@ try {
   pc.startAll();
   const leader = await pc.waitForLeader(60_000);
   const before = Object.fromEntries(await Promise.all(pc.runningIds().map(async (id) => [id, await memoryOf(id)] as const)));
-  // Many sessions over one shared connection: the figure is the registry's, not 10,000 sockets' (~20 KB each).
   const cpuBefore = pc.runningIds().reduce((sum, id) => sum + procCpuSeconds(pc.pid(id)), 0);
+  // Many sessions over one shared connection: the figure is the registry's, not 10,000 sockets' (~20 KB each).
   const clients = Array.from({ length: sessions }, () => new RaftmeshClient([pc.api(leader)], { deadlineMs: 10_000, connection: "shared" }));
   const r = await runLoad({
     concurrency: 64,
