@@ -17,12 +17,17 @@ export const TEST_CLOCK_OFFSET_MS_MAX = 7 * 24 * 3_600_000;
  */
 export const READY_APPLY_LAG_MAX = 1_000;
 
-/** readiness is /readyz's answer: running, knowing a leader, and applying within READY_APPLY_LAG_MAX of the commit index. */
-export function readiness(running: boolean, st: { leader: string; commit?: unknown; applied?: unknown }): { ok: boolean; reason?: string } {
+/**
+ * readiness is /readyz's answer: running, knowing a leader, applying within READY_APPLY_LAG_MAX of
+ * the commit index, and nothing else the node serves still starting (notServing: the balancing
+ * endpoint's reason, see AdminSources.notServing).
+ */
+export function readiness(running: boolean, st: { leader: string; commit?: unknown; applied?: unknown }, notServing?: string): { ok: boolean; reason?: string } {
   if (!running) return { ok: false, reason: "node stopped" };
   if (st.leader === "") return { ok: false, reason: "no leader known" };
   const lag = Number(st.commit ?? 0) - Number(st.applied ?? 0);
   if (lag > READY_APPLY_LAG_MAX) return { ok: false, reason: `applied index ${lag} entries behind the commit index (limit ${READY_APPLY_LAG_MAX})` };
+  if (notServing !== undefined) return { ok: false, reason: notServing };
   return { ok: true };
 }
 
@@ -35,6 +40,13 @@ export interface AdminSources {
   status(): { leader: string } & Record<string, unknown>;
   /** running is false once the node has stopped or failed. */
   running(): boolean;
+  /**
+   * notServing, when given, says why a part of the node that takes traffic is not serving yet (the
+   * balancing endpoint before its workers listen, or while one restarts), undefined once it is.
+   * /readyz answers 503 with it: the agent starts its workers after Raft and the client API, so a
+   * node knows its leader before its endpoint listens.
+   */
+  notServing?: () => string | undefined;
   /** clock, when given, is shifted by POST /test/clock?offset_ms=N (a test-only control). */
   clock?: { setOffset(ms: number): void; readonly offset: number };
   /** metrics, when on, is served by GET /metrics in the Prometheus text format. */
@@ -68,7 +80,7 @@ export const ADMIN_BODY_BYTES_MAX = 1024 * 1024;
 
 /**
  * AdminHttp serves the admin endpoint: GET /healthz (200 while the process is up), GET /readyz
- * (200 when this node runs, knows a leader and is caught up, see readiness; 503 otherwise, so a
+ * (200 when this node runs, knows a leader, is caught up and its endpoint listens, see readiness; 503 otherwise, so a
  * load balancer or Docker healthcheck skips a node cut off from the cluster or far behind),
  * GET /health (the older check: running and a leader known), GET /status (this node's view as
  * JSON), and whatever its routes answer (the status page).
@@ -122,7 +134,7 @@ export class AdminHttp {
       send(res, 200, { ok: true, running: this.sources.running() });
     } else if (path === "/readyz") {
       const status = this.sources.status();
-      const r = readiness(this.sources.running(), status);
+      const r = readiness(this.sources.running(), status, this.sources.notServing?.());
       send(res, r.ok ? 200 : 503, { ...r, leader: status.leader, commit: status.commit, applied: status.applied });
     } else if (path === "/status") {
       send(res, 200, this.sources.status());

@@ -157,9 +157,12 @@ export class Agent {
       const apiPort = await api.listen(config.apiListen, tls?.api);
       if (!api.connectionsBounded) logger.error({ connectionsMax: config.apiConnectionsMax }, "the client API cannot reach its listeners with this grpc-js version: serving without the connection bound, and closed calls' streams keep their listeners");
       const local = buildLocal(config, dir, apiPort, logger, tls);
+      // Set once the balancing endpoint listens (below); /readyz waits for it.
+      let endpoint: Balancer | undefined;
       const admin = new AdminHttp({
         status: () => ({ ...status() }),
         running: () => node.running(),
+        notServing: () => (endpoint ? endpoint.notListening() : "balancing endpoint not listening yet"),
         clock: unsafe.clockControl ? new WallClock() : undefined,
         routes: statusPageRoutes(monitoring),
         metrics,
@@ -182,6 +185,7 @@ export class Agent {
         monitoring.journal.record({ kind: "tls-cert-expiring", message: `${w.name} certificate ${w.file} expires at ${new Date(w.notAfterMs).toISOString()}`, details: { certificate: w.name, file: w.file, notAfter: new Date(w.notAfterMs).toISOString() } }),
       ).stop;
       const balancer = await startBalancer({ ...config, tls: balancerTls.files }, { registry: registry.machine, hub: registry.hub }, childLogger(logger, { component: "balancer" }), (s) => monitoring.signal(s));
+      endpoint = balancer;
       if (metrics && balancer.stats) metrics.followBalancer(balancer.stats);
       monitoring.balancer = { listen: config.balancerListen, workers: config.balancerWorkers, ports: Object.fromEntries(balancer.ports), tcpUpstreams: config.tcpUpstreams };
       await local?.agent.start();

@@ -43,6 +43,8 @@ export interface Balancer {
   readonly ports: ReadonlyMap<string, number>;
   /** stats, when metrics are on: the slot directory and every worker's counters buffer. */
   readonly stats?: { readonly slots: StatsSlots; buffers(): SharedArrayBuffer[] };
+  /** notListening says why a listener is not served now (a worker restarting), undefined when all listen. */
+  notListening(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export async function startBalancer(opts: BalancerSettings, source: FeedSource, 
   return {
     ports: pool.ports,
     stats: slots ? { slots, buffers: () => pool.statsBuffers() } : undefined,
+    notListening: () => pool.notListening(),
     async stop() {
       unfollow?.();
       feed?.close();

@@ -39,6 +39,8 @@ export interface WorkerPoolOptions {
 
 interface Slot {
   worker: Worker | undefined;
+  /** listening counts this life's listeners that said they listen (0 while the worker is down or starting). */
+  listening: number;
   readonly init: WorkerInit;
 }
 
@@ -68,7 +70,7 @@ export class WorkerPool {
     for (let i = 0; i < n; i++) {
       const listeners = opts.listeners.filter((_, k) => k % n === i);
       const stats = opts.stats ? newStatsBuffer() : undefined;
-      pool.slots.push({ worker: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters, stats } });
+      pool.slots.push({ worker: undefined, listening: 0, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters, stats } });
     }
     try {
       await Promise.all(pool.slots.map((s) => pool.launch(s)));
@@ -82,6 +84,19 @@ export class WorkerPool {
   /** statsBuffers are the workers' counters buffers (empty when stats are off); a restarted worker keeps its buffer. */
   statsBuffers(): SharedArrayBuffer[] {
     return this.slots.flatMap((s) => (s.init.stats ? [s.init.stats] : []));
+  }
+
+  /**
+   * notListening says why some listener is not being served right now (a worker starting or
+   * started again after it died, WORKER_RESTART_MS), or undefined when every listener listens.
+   * /readyz reports it: a node whose endpoint cannot take traffic is not ready for it.
+   */
+  notListening(): string | undefined {
+    if (this.stopping) return "balancing endpoint stopped";
+    for (const s of this.slots) {
+      if (!s.worker || s.listening < s.init.listeners.length) return `balancing worker ${s.init.index} is not listening (starting or restarting)`;
+    }
+    return undefined;
   }
 
   /** post sends a table update to every worker. */
@@ -129,6 +144,7 @@ export class WorkerPool {
   private launch(slot: Slot): Promise<void> {
     const w = spawnWorker({ ...slot.init, tls: this.tlsNow });
     slot.worker = w;
+    slot.listening = 0;
     w.postMessage(this.stamp(this.opts.current()));
     let pending = slot.init.listeners.length;
     return new Promise<void>((resolve, reject) => {
@@ -136,6 +152,7 @@ export class WorkerPool {
       w.on("message", (m: FromWorker) => {
         if (m.t === "listening") {
           this.ports.set(m.name, m.port);
+          if (slot.worker === w) slot.listening++;
           if (--pending === 0) resolve();
         } else if (m.t === "listen-failed") reject(new ListenError(m.name, { cause: new Error(m.message) }));
         else if (m.t === "signal") {
@@ -150,6 +167,7 @@ export class WorkerPool {
       w.once("exit", (code) => {
         if (slot.worker !== w) return;
         slot.worker = undefined;
+        slot.listening = 0;
         // Its connections and requests died with it: its share of the shared counts goes too.
         this.counters?.forgetWorker(slot.init.index);
         if (this.stopping) return;

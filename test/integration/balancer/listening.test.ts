@@ -1,0 +1,62 @@
+/**
+ * The pool says when a listener is not served: /readyz reports it (src/agent/admin-http.ts), so a
+ * load balancer that asks a node's readiness before sending mesh traffic skips a node whose
+ * balancing worker died and is starting again (WORKER_RESTART_MS), and does not skip it after.
+ */
+import { connect } from "node:net";
+import type { Worker } from "node:worker_threads";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { WorkerPool } from "../../../src/balancer/workers.js";
+import { waitFor } from "../harness/process-cluster.js";
+
+/** accepts resolves true when a TCP connection to port opens, false when it is refused. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+describe("balancer: the pool reports listeners it does not serve", () => {
+  let pool: WorkerPool | undefined;
+  afterEach(async () => {
+    await pool?.stop();
+    pool = undefined;
+  });
+
+  it("balancer: every listener served after start; a dead worker is reported until its restart listens again, then served", async () => {
+    pool = await WorkerPool.start({
+      workers: 2,
+      listeners: [
+        { kind: "http", name: "http", host: "127.0.0.1", port: 0 },
+        { kind: "tcp", name: "tcp:db", host: "127.0.0.1", port: 0, service: "db" },
+      ],
+      localZone: "",
+      nodeId: "t1",
+      logger: pino({ level: "silent" }),
+      current: () => ({ t: "tables", full: true, tables: [], removed: [] }),
+    });
+    expect(pool.notListening()).toBeUndefined();
+    const oldTcpPort = pool.ports.get("tcp:db") as number;
+    expect(await accepts(oldTcpPort)).toBe(true);
+    // The worker serving the TCP listener (dealt round-robin: the second) exits as a crash would.
+    const slots = (pool as unknown as { slots: { worker: Worker | undefined }[] }).slots;
+    const tcpWorker = slots[1]?.worker;
+    if (!tcpWorker) throw new Error("the pool has no second worker");
+    await tcpWorker.terminate();
+    expect(pool.notListening()).toMatch(/balancing worker 1 is not listening/);
+    expect(await accepts(oldTcpPort)).toBe(false);
+    // Started again after WORKER_RESTART_MS, on a fresh port here (the spec asked for port 0).
+    await waitFor("the restarted worker listens", async () => pool?.notListening() === undefined, 10_000);
+    const newTcpPort = pool.ports.get("tcp:db") as number;
+    expect(await accepts(newTcpPort)).toBe(true);
+    expect(await accepts(pool.ports.get("http") as number)).toBe(true);
+    await pool.stop();
+    expect(pool.notListening()).toBe("balancing endpoint stopped");
+  });
+});
