@@ -35,6 +35,7 @@ import { Supervisor } from "../local/supervisor.js";
 import { NodeMetrics } from "../metrics/index.js";
 import { LogStore } from "../storage/index.js";
 import { GrpcTransport, identityMetadata, mayBeMember } from "../transport/index.js";
+import { releaseBuffers } from "../common/release-buffers.js";
 import { AdminHttp } from "./admin-http.js";
 import { WallClock } from "./clock.js";
 import { Founding } from "./founding.js";
@@ -348,6 +349,8 @@ function buildNode(
     logger: childLogger(p.logger, { component: "raft" }),
     snapshotEveryEntries: config.snapshotEntries,
     pendingReadsMax: config.pendingReadsMax,
+    // The durable store writes the chunks to a file and keeps none: free them once written.
+    releaseSnapshotChunks: (chunks) => void releaseBuffers(chunks),
   });
   node.events.on("failure", (e) => p.onFatal(e.error));
   p.transport.onMessage(

@@ -99,6 +99,13 @@ export interface RaftNodeOptions {
   readonly readContext?: () => Uint8Array;
   /** core passes further options to the Raft core (limits, test switches); the node sets the rest. */
   readonly core?: Omit<Partial<RaftOptions>, "id" | "electionTick" | "heartbeatTick" | "random" | "pendingReadsMax">;
+  /**
+   * releaseSnapshotChunks, when given, is handed a local snapshot's chunks once the store has
+   * written them (or refused them) and no send holds them, to free their memory at once (the agent
+   * passes releaseBuffers). Only for a store that keeps none of them: the durable store writes them
+   * to a file; the in-memory store (the simulator's) keeps them as its snapshot, so it is left out.
+   */
+  readonly releaseSnapshotChunks?: (chunks: readonly Uint8Array[]) => void;
 }
 
 interface PendingProposal {
@@ -458,8 +465,9 @@ export class RaftNode {
     const storing = this.snapshotStoring;
     if (storing?.key === key) {
       // Its file is still being written: joined here, for this rare send only (a follower that fell
-      // behind the log in the moments after a snapshot), and kept for the sends that follow.
-      const whole: Snapshot = { meta: storing.meta, data: joinChunks(storing.chunks) };
+      // behind the log in the moments after a snapshot), and kept for the sends that follow. Always
+      // a copy (joinChunks returns a lone chunk itself): the chunks are released once written.
+      const whole: Snapshot = { meta: storing.meta, data: storing.chunks.length === 1 ? (storing.chunks[0] as Uint8Array).slice() : joinChunks(storing.chunks) };
       this.lastSnapshotRead = { key, ref: new WeakRef(whole) };
       return whole;
     }
@@ -784,6 +792,9 @@ export class RaftNode {
     void this.storing.finally(() => {
       if (this.snapshotStoring === storing) this.snapshotStoring = undefined;
       this.storing = undefined;
+      // Written (or refused) and held by no send (readBack copies): nothing reads them any more. Left
+      // to the collector they would wait for a full collection, which a quiet node may not run for minutes.
+      this.opts.releaseSnapshotChunks?.(storing.chunks);
       if (!this.stopped && this.snapshotDone) this.schedule();
     });
   }

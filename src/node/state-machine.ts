@@ -27,7 +27,9 @@ export interface RestoreJob {
  * result on every node for the same sequence of entries; it is called once per committed entry, in
  * index order, with no gaps: membership entries (already handled by the core) and empty leader
  * no-ops are passed too, so the machine tracks its applied index, and it ignores them. snapshot captures everything apply built; restore replaces
- * the whole state with a snapshot's.
+ * the whole state with a snapshot's. The bytes snapshot() returns and the chunks a SnapshotJob
+ * returns belong to the caller: the machine keeps no reference to them (the node may free their
+ * memory once they are stored, RaftNodeOptions.releaseSnapshotChunks).
  */
 export interface StateMachine {
   /** applied is the index of the last entry applied or restored. */

@@ -122,6 +122,66 @@ describe("node: snapshot bytes held by the store", () => {
     expect(lines.some((l) => l.id === leader && l.msg === "took snapshot and compacted the log")).toBe(true);
   });
 
+  it("node: a local snapshot's chunks are released only once stored: a follower sent the snapshot while its file was written, and one sent it after the release, both get the whole state", async () => {
+    // Fails when the release comes before the store has the bytes (the stored snapshot is empty).
+    const ids5 = ["n1", "n2", "n3", "n4", "n5"].map(nodeId);
+    let hold = false;
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    /** FileLikeStore copies the chunks it is handed (as a file does) and holds the write while `hold` is set. */
+    class FileLikeStore extends MemoryLogStore {
+      override async compact(...args: Parameters<MemoryLogStore["compact"]>): Promise<void> {
+        if (hold) await gate;
+        return super.compact(...args);
+      }
+    }
+    const released: { id: NodeId; chunks: Uint8Array[] }[] = [];
+    const c = new Cluster(ids5, {
+      snapshotEveryEntries: 4,
+      store: (_id, state) => new FileLikeStore(state),
+      // Detach every chunk, however small (releaseBuffers leaves small ones): the worst case for a send that shares them.
+      releaseSnapshotChunks: (id) => (chunks) => {
+        released.push({ id, chunks: [...chunks] });
+        for (const ch of chunks) if (ch.byteLength > 0) structuredClone(ch.buffer, { transfer: [ch.buffer] });
+      },
+    });
+    await c.until("leader", () => c.leader() !== undefined);
+    const leader = c.leader() as NodeId;
+    const [first, second] = ids5.filter((id) => id !== leader) as [NodeId, NodeId];
+    const lead = c.member(leader).node;
+    c.cut.add(first);
+    c.cut.add(second);
+    // A snapshot taken while the cluster formed (the configuration entries) was released already.
+    await c.until("earlier snapshots stored", () => lead.snapshotBytesHeld() === 0);
+    const before = released.filter((r) => r.id === leader).length;
+    const compactedBefore = lead.snapshotIndex();
+    hold = true;
+    for (let i = 0; i < 12; i++) await c.write(leader, `k${i}`);
+    await c.until("the leader's core compacted to a new snapshot", () => lead.snapshotIndex() > compactedBefore);
+    expect(released.filter((r) => r.id === leader).length).toBe(before);
+    // The first follower is sent the snapshot from its chunks while the file is written.
+    c.cut.delete(first);
+    await c.until("the first caught up", () => c.member(first).machine.applied === c.member(leader).machine.applied, 1_000);
+    // Now the write ends and the chunks are released: emptied.
+    hold = false;
+    open();
+    await c.until("stored", () => lead.snapshotBytesHeld() === 0);
+    const leaderReleases = released.filter((r) => r.id === leader).slice(before);
+    expect(leaderReleases.length).toBeGreaterThan(0);
+    for (const r of leaderReleases) for (const ch of r.chunks) expect(ch.byteLength).toBe(0);
+    // The second follower is sent the same snapshot after the release: whole, from the copy the
+    // first send made or from the store, never from the emptied chunks.
+    c.cut.delete(second);
+    await c.until("the second caught up", () => c.member(second).machine.applied === c.member(leader).machine.applied, 1_000);
+    for (const id of [first, second]) {
+      expect(c.member(id).seen.some((e) => e.name === "snapshotInstalled")).toBe(true);
+      expect(kvOf(c, id)).toBe(kvOf(c, leader));
+      expect(c.member(id).seen.some((e) => e.name === "failure")).toBe(false);
+    }
+  });
+
   it("node: a snapshot the store cannot give back is not sent; the leader retries and the follower catches up", async () => {
     const lines: { id: NodeId; msg: string }[] = [];
     const c = new Cluster(IDS, {

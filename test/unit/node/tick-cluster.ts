@@ -30,7 +30,10 @@ export class Cluster {
   private inFlight: Message[] = [];
   private now = 0;
 
-  constructor(ids: NodeId[], opts: { snapshotEveryEntries?: number; store?: (id: NodeId, state: LoadedState) => MemoryLogStore; machine?: () => KvStateMachine; logger?: (id: NodeId) => NodeLogger } = {}) {
+  constructor(
+    ids: NodeId[],
+    opts: { snapshotEveryEntries?: number; store?: (id: NodeId, state: LoadedState) => MemoryLogStore; machine?: () => KvStateMachine; logger?: (id: NodeId) => NodeLogger; releaseSnapshotChunks?: (id: NodeId) => (chunks: readonly Uint8Array[]) => void } = {},
+  ) {
     const boot = bootstrapEntries(ids);
     for (const [i, id] of ids.entries()) {
       const sched = new SimScheduler(TICK_MS);
@@ -47,6 +50,7 @@ export class Cluster {
         sink: { send: (msgs) => this.inFlight.push(...msgs) },
         logger: opts.logger?.(id) ?? silent,
         snapshotEveryEntries: opts.snapshotEveryEntries,
+        releaseSnapshotChunks: opts.releaseSnapshotChunks?.(id),
         scheduler: sched,
         random: new Rng(i + 1),
       });
