@@ -10,6 +10,10 @@
  * It also counts the agents' CPU over the registrations (/proc), so a setting that trades memory
  * for collector work shows its price; --agent-env adds variables to the agents' environment only.
  * --hold-seconds keeps the cluster running after the figures, to read /proc/<pid>/smaps by hand.
+ * --rest-curve 60,120,180 then reads each agent's RSS (from /proc only: a /metrics scrape allocates
+ * in the agent, which is what decides whether V8 shrinks an idle heap) at those seconds after the
+ * load: V8's memory reducer shrinks a heap only once it finds the allocation rate low, or 100 s
+ * after its last full collection whatever the rate (its watchdog), so "at rest" depends on when.
  * --forced-gc also reads each agent's memory after two forced full collections (forced-gc.ts; run
  * with NODE_OPTIONS=--experimental-websocket): the comparable figure, where at-rest RSS swings
  * with the collector's timing.
@@ -44,6 +48,7 @@ const { values } = parseArgs({
     "hold-seconds": { type: "string", default: "0" },
     "settle-seconds": { type: "string", default: String(SETTLE_MS / 1000) },
     "agent-env": { type: "string", default: "" },
+    "rest-curve": { type: "string", default: "" },
     json: { type: "string" },
   },
   strict: true,
@@ -57,6 +62,17 @@ const positive = (name: string, raw: string): number => {
 const instances = positive("instances", values.instances);
 const sessions = positive("sessions", values.sessions);
 const nodes = positive("nodes", values.nodes);
+/** REST_CURVE_SECONDS_MAX bounds the curve (the bench stops by itself). */
+const REST_CURVE_SECONDS_MAX = 1_800;
+const restCurve = values["rest-curve"]
+  .split(",")
+  .filter((x) => x !== "")
+  .map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1 || n > REST_CURVE_SECONDS_MAX) throw new Error(`--rest-curve: whole seconds in [1, ${REST_CURVE_SECONDS_MAX}], got ${x}`);
+    return n;
+  })
+  .sort((a, b) => a - b);
 if (values["forced-gc"] && !forcedGcAvailable()) {
   console.error("--forced-gc needs the global WebSocket: run with NODE_OPTIONS=--experimental-websocket");
   process.exit(2);
@@ -104,6 +120,7 @@ try {
     },
   });
   for (const c of clients) c.close();
+  const loadEnded = Date.now();
   // The three agents' CPU over the registrations (all threads, from /proc): a setting that trades
   // memory for collector work shows here, where registrations/s alone is noisy.
   const serverCpuSeconds = pc.runningIds().reduce((sum, id) => sum + procCpuSeconds(pc.pid(id)), 0) - cpuBefore;
@@ -112,6 +129,15 @@ try {
   await new Promise((resolve) => setTimeout(resolve, Number(values["settle-seconds"]) * 1000));
   const after = Object.fromEntries(await Promise.all(pc.runningIds().map(async (id) => [id, await memoryOf(id)] as const)));
   for (const id of pc.runningIds()) console.log(`${id}${id === leader ? " (leader)" : ""}: before ${JSON.stringify(before[id])}, after ${JSON.stringify(after[id])}`);
+  const curve: { seconds: number; rssMiB: Record<string, number> }[] = [];
+  for (const seconds of restCurve) {
+    const wait = loadEnded + seconds * 1000 - Date.now();
+    if (wait < 0) continue;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    const rssMiB = Object.fromEntries(pc.runningIds().map((id) => [id, Math.round((rssBytesOf(pc.pid(id) as number) / 2 ** 20) * 10) / 10]));
+    curve.push({ seconds, rssMiB });
+    console.log(`${seconds} s after the load: RSS ${pc.runningIds().map((id) => `${id}${id === leader ? "*" : ""} ${rssMiB[id]} MiB`).join(", ")}`);
+  }
   const forcedGc: Record<string, ForcedGcFigures> = {};
   if (values["forced-gc"]) {
     for (const id of pc.runningIds()) {
@@ -141,7 +167,7 @@ try {
     console.log(`holding for ${holdSeconds} s: pids ${pc.runningIds().map((id) => `${id}=${pc.pid(id)}`).join(" ")}`);
     await new Promise((resolve) => setTimeout(resolve, holdSeconds * 1000));
   }
-  const report = { machine: { loadavg: loadavg() }, agentEnv, instances, sessions, nodes, registered: r.ops, seconds: r.seconds, registersPerSec: r.opsPerSec, serverCpuSeconds, cpuMsPerRegistration, errors: r.errors, leader, before, after, forcedGc };
+  const report = { machine: { loadavg: loadavg() }, agentEnv, instances, sessions, nodes, registered: r.ops, seconds: r.seconds, registersPerSec: r.opsPerSec, serverCpuSeconds, cpuMsPerRegistration, errors: r.errors, leader, before, after, restCurve: curve, forcedGc };
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
 } finally {
   await pc.cleanup();
