@@ -7,7 +7,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RaftmeshClient } from "../client/index.js";
@@ -23,8 +24,10 @@ const ADMIN_BASE = 7400;
 const BALANCER_BASE = 7300;
 /** HELLO_PORTS are the demo service's three instances (src/demo/hello.ts), behind every node's endpoint. */
 const HELLO_PORTS = [7701, 7702, 7703];
-/** LEADER_WAIT_MS bounds how long we wait for the first leader before saying something is wrong. */
+/** LEADER_WAIT_MS bounds how long we wait for every node to be ready before saying something is wrong. */
 const LEADER_WAIT_MS = 15_000;
+/** READY_ASK_MS bounds one /readyz request. */
+const READY_ASK_MS = 1_000;
 /** STOP_WAIT_MS: a node that has not exited this long after SIGTERM gets SIGKILL. */
 const STOP_WAIT_MS = 12_000;
 
@@ -154,10 +157,12 @@ async function reportWhenLed(): Promise<void> {
     while (!stopping) {
       if (!warned && Date.now() - start > LEADER_WAIT_MS) {
         warned = true;
-        process.stdout.write(`no leader after ${LEADER_WAIT_MS} ms: see the node logs above (still waiting)\n`);
+        process.stdout.write(`the nodes are not all ready (a leader, caught up, balancing endpoint listening) after ${LEADER_WAIT_MS} ms: see the node logs above (still waiting)\n`);
       }
       const st = await client.status().catch(() => undefined);
-      if (st?.leader) {
+      // Printed once every node is ready (/readyz: a leader known, caught up, its balancing endpoint
+      // listening), so the addresses below take traffic when the user reads them.
+      if (st?.leader && (await Promise.all(ids.map(ready))).every(Boolean)) {
         const rows = ids.map((id) => [
           id,
           `127.0.0.1:${port(PEER_BASE, id)}`,
@@ -177,6 +182,22 @@ async function reportWhenLed(): Promise<void> {
   } finally {
     client.close();
   }
+}
+
+/** ready asks node id's admin endpoint GET /readyz (over HTTPS with the local CA under --tls): true on 200. */
+function ready(id: string): Promise<boolean> {
+  const url = `${tlsDir ? "https" : "http"}://127.0.0.1:${port(ADMIN_BASE, id)}/readyz`;
+  if (!tlsDir) return fetch(url, { signal: AbortSignal.timeout(READY_ASK_MS) }).then((r) => r.ok, () => false);
+  const ca = readFileSync(join(tlsDir, "ca.pem"));
+  return new Promise((resolve) => {
+    const req = httpsRequest(url, { ca, timeout: READY_ASK_MS }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+    req.end();
+  });
 }
 
 if (tlsDir) prepareTls(tlsDir);
