@@ -41,6 +41,8 @@ interface Slot {
   worker: Worker | undefined;
   /** listening counts this life's listeners that said they listen (0 while the worker is down or starting). */
   listening: number;
+  /** failed is why this worker's last start could not listen (cleared once a start listens). */
+  failed: string | undefined;
   readonly init: WorkerInit;
 }
 
@@ -70,7 +72,7 @@ export class WorkerPool {
     for (let i = 0; i < n; i++) {
       const listeners = opts.listeners.filter((_, k) => k % n === i);
       const stats = opts.stats ? newStatsBuffer() : undefined;
-      pool.slots.push({ worker: undefined, listening: 0, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters, stats } });
+      pool.slots.push({ worker: undefined, listening: 0, failed: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters, stats } });
     }
     try {
       await Promise.all(pool.slots.map((s) => pool.launch(s)));
@@ -94,7 +96,8 @@ export class WorkerPool {
   notListening(): string | undefined {
     if (this.stopping) return "balancing endpoint stopped";
     for (const s of this.slots) {
-      if (!s.worker || s.listening < s.init.listeners.length) return `balancing worker ${s.init.index} is not listening (starting or restarting)`;
+      if (s.worker && s.listening === s.init.listeners.length) continue;
+      return s.failed !== undefined ? `balancing worker ${s.init.index} could not listen (${s.failed}); trying again` : `balancing worker ${s.init.index} is not listening (starting or restarting)`;
     }
     return undefined;
   }
@@ -141,6 +144,20 @@ export class WorkerPool {
     );
   }
 
+  /**
+   * relaunch starts a worker that died again. One that cannot listen (its port taken meanwhile) is
+   * ended, which brings the next try WORKER_RESTART_MS later, until the port is free: a worker that
+   * stayed up serving part of its listeners would leave the node not ready with no end in sight.
+   */
+  private relaunch(slot: Slot): void {
+    if (this.stopping) return;
+    this.launch(slot).catch((err: unknown) => {
+      if (this.stopping || !(err instanceof ListenError)) return;
+      this.opts.logger.error({ err, worker: slot.init.index }, "balancer worker could not listen again; trying again");
+      void slot.worker?.terminate();
+    });
+  }
+
   private launch(slot: Slot): Promise<void> {
     const w = spawnWorker({ ...slot.init, tls: this.tlsNow });
     slot.worker = w;
@@ -153,8 +170,14 @@ export class WorkerPool {
         if (m.t === "listening") {
           this.ports.set(m.name, m.port);
           if (slot.worker === w) slot.listening++;
-          if (--pending === 0) resolve();
-        } else if (m.t === "listen-failed") reject(new ListenError(m.name, { cause: new Error(m.message) }));
+          if (--pending === 0) {
+            slot.failed = undefined;
+            resolve();
+          }
+        } else if (m.t === "listen-failed") {
+          if (slot.worker === w) slot.failed = `${m.name}: ${m.message}`;
+          reject(new ListenError(m.name, { cause: new Error(m.message) }));
+        }
         else if (m.t === "signal") {
           const { t: _, ...s } = m;
           this.opts.onSignal?.(s);
@@ -176,9 +199,7 @@ export class WorkerPool {
         const err = new WorkerExitError(slot.init.index, code);
         this.opts.logger.error({ err }, "balancer worker exited; starting it again");
         reject(err);
-        setTimeout(() => {
-          if (!this.stopping) this.launch(slot).catch(() => {});
-        }, WORKER_RESTART_MS).unref();
+        setTimeout(() => this.relaunch(slot), WORKER_RESTART_MS).unref();
       });
     });
   }

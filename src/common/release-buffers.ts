@@ -13,8 +13,9 @@
  *
  * Only for buffers nothing else uses: every view on the same ArrayBuffer becomes empty. Buffers
  * smaller than RELEASE_BYTES_MIN are left alone (not worth it, and Node's Buffer pool, shared by
- * small Buffers of the whole process, is one of them); a buffer that cannot be transferred (marked
- * untransferable, already detached) is skipped.
+ * small Buffers of the whole process, is one of them). A buffer that cannot be transferred is left
+ * to the collector: one already detached is refused with an error; one marked untransferable (the
+ * Buffer pool) Node 20 copies into the message instead, so it stays whole and is not counted.
  */
 import { MessageChannel } from "node:worker_threads";
 
@@ -37,7 +38,8 @@ export function releaseBuffers(views: readonly Uint8Array[]): number {
       try {
         // One message per buffer: one that cannot go does not keep the others.
         port1.postMessage(null, [b]);
-        freed += bytes;
+        // Transferred means detached; an untransferable one is copied and keeps its length.
+        if (b.byteLength === 0) freed += bytes;
       } catch {
         // untransferable or detached: left to the collector
       }

@@ -102,8 +102,8 @@ export interface RaftNodeOptions {
   /**
    * releaseSnapshotChunks, when given, is handed a local snapshot's chunks once the store has
    * written them (or refused them) and no send holds them, to free their memory at once (the agent
-   * passes releaseBuffers). Only for a store that keeps none of them: the durable store writes them
-   * to a file; the in-memory store (the simulator's) keeps them as its snapshot, so it is left out.
+   * passes releaseBuffers). Only for a store that keeps no view on them: the durable store writes
+   * them to a file (the in-memory store copies them too, but the simulator has no use for it).
    */
   readonly releaseSnapshotChunks?: (chunks: readonly Uint8Array[]) => void;
 }
@@ -466,8 +466,9 @@ export class RaftNode {
     if (storing?.key === key) {
       // Its file is still being written: joined here, for this rare send only (a follower that fell
       // behind the log in the moments after a snapshot), and kept for the sends that follow. Always
-      // a copy (joinChunks returns a lone chunk itself): the chunks are released once written.
-      const whole: Snapshot = { meta: storing.meta, data: storing.chunks.length === 1 ? (storing.chunks[0] as Uint8Array).slice() : joinChunks(storing.chunks) };
+      // a copy (joinChunks returns a lone chunk itself, and a Buffer's own slice() is a view): the
+      // chunks are released once written.
+      const whole: Snapshot = { meta: storing.meta, data: storing.chunks.length === 1 ? Uint8Array.prototype.slice.call(storing.chunks[0] as Uint8Array) : joinChunks(storing.chunks) };
       this.lastSnapshotRead = { key, ref: new WeakRef(whole) };
       return whole;
     }
@@ -794,7 +795,12 @@ export class RaftNode {
       this.storing = undefined;
       // Written (or refused) and held by no send (readBack copies): nothing reads them any more. Left
       // to the collector they would wait for a full collection, which a quiet node may not run for minutes.
-      this.opts.releaseSnapshotChunks?.(storing.chunks);
+      try {
+        this.opts.releaseSnapshotChunks?.(storing.chunks);
+      } catch (err) {
+        // Only memory is at stake: the collector frees them later. The pump must go on.
+        this.opts.logger.warn({ err }, "could not release a stored snapshot's chunks; left to the collector");
+      }
       if (!this.stopped && this.snapshotDone) this.schedule();
     });
   }

@@ -3,11 +3,12 @@
  * load balancer that asks a node's readiness before sending mesh traffic skips a node whose
  * balancing worker died and is starting again (WORKER_RESTART_MS), and does not skip it after.
  */
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import type { Worker } from "node:worker_threads";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WorkerPool } from "../../../src/balancer/workers.js";
+import { freePorts } from "../harness/ports.js";
 import { waitFor } from "../harness/process-cluster.js";
 
 /** accepts resolves true when a TCP connection to port opens, false when it is refused. */
@@ -58,5 +59,31 @@ describe("balancer: the pool reports listeners it does not serve", () => {
     expect(await accepts(pool.ports.get("http") as number)).toBe(true);
     await pool.stop();
     expect(pool.notListening()).toBe("balancing endpoint stopped");
+  });
+
+  it("balancer: a worker started again while its port is taken says why, tries again every second, and listens once the port is free", async () => {
+    const [port] = (await freePorts(1)) as [number];
+    pool = await WorkerPool.start({
+      workers: 1,
+      listeners: [{ kind: "tcp", name: "tcp:db", host: "127.0.0.1", port, service: "db" }],
+      localZone: "",
+      nodeId: "t1",
+      logger: pino({ level: "silent" }),
+      current: () => ({ t: "tables", full: true, tables: [], removed: [] }),
+    });
+    const slots = (pool as unknown as { slots: { worker: Worker | undefined }[] }).slots;
+    const worker = slots[0]?.worker;
+    if (!worker) throw new Error("the pool has no worker");
+    await worker.terminate();
+    // Another process takes the port during the restart pause.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen({ host: "127.0.0.1", port }, resolve));
+    try {
+      await waitFor("the failed start reported", () => /could not listen \(tcp:db: .*EADDRINUSE.*\); trying again/.test(pool?.notListening() ?? ""), 10_000);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    await waitFor("listening once the port is free", () => pool?.notListening() === undefined, 10_000);
+    expect(await accepts(port)).toBe(true);
   });
 });

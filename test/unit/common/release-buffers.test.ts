@@ -1,3 +1,4 @@
+import { markAsUntransferable } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { RELEASE_BYTES_MIN, releaseBuffers } from "../../../src/common/release-buffers.js";
 
@@ -27,5 +28,11 @@ describe("releaseBuffers", () => {
     expect(small[small.length - 1]).toBe(7);
     expect(big.byteLength).toBe(0);
     expect(releaseBuffers([])).toBe(0);
+    // Node 20 copies an untransferable buffer into the message rather than refusing it: it stays whole and is not counted.
+    const kept = new Uint8Array(RELEASE_BYTES_MIN).fill(5);
+    markAsUntransferable(kept.buffer);
+    expect(releaseBuffers([kept])).toBe(0);
+    expect(kept.byteLength).toBe(RELEASE_BYTES_MIN);
+    expect(kept[0]).toBe(5);
   });
 });
