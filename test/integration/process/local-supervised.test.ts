@@ -14,10 +14,9 @@ import { freePorts, ProcessCluster, waitFor } from "../harness/process-cluster.j
 
 /**
  * SERVER is a tiny HTTP server that writes its pid to a file, then answers 200 with a token. The
- * check asks for the token, so "passing" means this server answered, and its pid file exists: a
- * fresh-clone run once saw the instance passing while no pid file had been written yet, i.e.
- * something else answered 200 on the port (what, the log does not say: the port came from this
- * worker's slice below the ephemeral range and was free when chosen).
+ * check asks for the token, so its passing results come from this server. (The instance seen
+ * passing with no pid file, twice in fresh-clone runs, was not a stranger on the port: see the
+ * first wait below.)
  */
 const SERVER = `
 const fs = require("node:fs");
@@ -61,7 +60,12 @@ describe("local agent: supervised processes", () => {
   });
 
   it("local agent: a supervised process is registered, critical at once when it dies, restarted and passing again; removed with its definition", async () => {
-    await waitFor("p1 passing", async () => (await web())?.health === "passing");
+    // Passing with its server up: a new registration reads "passing" until its first heartbeat,
+    // and the agent registers once every check has a first result, even a critical one (the server
+    // not listening yet), then heartbeats it critical. A poll in that round trip saw "passing"
+    // before the server had written its pid file (two fresh-clone runs).
+    const written = async () => (await readFile(pidFile, "utf8").catch(() => "")) !== "";
+    await waitFor("p1 passing with its server up", async () => (await web())?.health === "passing" && (await written()));
     const pid = Number(await readFile(pidFile, "utf8"));
     const t0 = performance.now();
     process.kill(pid, "SIGKILL");
