@@ -39,8 +39,8 @@ export interface WorkerPoolOptions {
 
 interface Slot {
   worker: Worker | undefined;
-  /** listening counts this life's listeners that said they listen (0 while the worker is down or starting). */
-  listening: number;
+  /** serving is true once this life's listeners all listen (false while the worker is down or starting). */
+  serving: boolean;
   /** failed is why this worker's last start could not listen (cleared once a start listens). */
   failed: string | undefined;
   readonly init: WorkerInit;
@@ -72,7 +72,7 @@ export class WorkerPool {
     for (let i = 0; i < n; i++) {
       const listeners = opts.listeners.filter((_, k) => k % n === i);
       const stats = opts.stats ? newStatsBuffer() : undefined;
-      pool.slots.push({ worker: undefined, listening: 0, failed: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters, stats } });
+      pool.slots.push({ worker: undefined, serving: false, failed: undefined, init: { index: i, listeners, localZone: opts.localZone, logLevel: "info", nodeId: opts.nodeId, headersTimeoutMs: opts.headersTimeoutMs, breakerCounters, stats } });
     }
     try {
       await Promise.all(pool.slots.map((s) => pool.launch(s)));
@@ -96,7 +96,7 @@ export class WorkerPool {
   notListening(): string | undefined {
     if (this.stopping) return "balancing endpoint stopped";
     for (const s of this.slots) {
-      if (s.worker && s.listening === s.init.listeners.length) continue;
+      if (s.serving) continue;
       return s.failed !== undefined ? `balancing worker ${s.init.index} could not listen (${s.failed}); trying again` : `balancing worker ${s.init.index} is not listening (starting or restarting)`;
     }
     return undefined;
@@ -161,7 +161,7 @@ export class WorkerPool {
   private launch(slot: Slot): Promise<void> {
     const w = spawnWorker({ ...slot.init, tls: this.tlsNow });
     slot.worker = w;
-    slot.listening = 0;
+    slot.serving = false;
     w.postMessage(this.stamp(this.opts.current()));
     let pending = slot.init.listeners.length;
     return new Promise<void>((resolve, reject) => {
@@ -169,16 +169,17 @@ export class WorkerPool {
       w.on("message", (m: FromWorker) => {
         if (m.t === "listening") {
           this.ports.set(m.name, m.port);
-          if (slot.worker === w) slot.listening++;
           if (--pending === 0) {
-            slot.failed = undefined;
+            if (slot.worker === w) {
+              slot.serving = true;
+              slot.failed = undefined;
+            }
             resolve();
           }
         } else if (m.t === "listen-failed") {
           if (slot.worker === w) slot.failed = `${m.name}: ${m.message}`;
           reject(new ListenError(m.name, { cause: new Error(m.message) }));
-        }
-        else if (m.t === "signal") {
+        } else if (m.t === "signal") {
           const { t: _, ...s } = m;
           this.opts.onSignal?.(s);
         }
@@ -190,7 +191,7 @@ export class WorkerPool {
       w.once("exit", (code) => {
         if (slot.worker !== w) return;
         slot.worker = undefined;
-        slot.listening = 0;
+        slot.serving = false;
         // Its connections and requests died with it: its share of the shared counts goes too.
         this.counters?.forgetWorker(slot.init.index);
         if (this.stopping) return;

@@ -184,11 +184,16 @@ async function reportWhenLed(): Promise<void> {
   }
 }
 
+/** localCa is the local cluster's CA under --tls, read at the first readiness check. */
+let localCa: Buffer | undefined;
+
 /** ready asks node id's admin endpoint GET /readyz (over HTTPS with the local CA under --tls): true on 200. */
 function ready(id: string): Promise<boolean> {
   const url = `${tlsDir ? "https" : "http"}://127.0.0.1:${port(ADMIN_BASE, id)}/readyz`;
   if (!tlsDir) return fetch(url, { signal: AbortSignal.timeout(READY_ASK_MS) }).then((r) => r.ok, () => false);
-  const ca = readFileSync(join(tlsDir, "ca.pem"));
+  // Read once: the CA exists before the nodes start (prepareTls) and is asked every 200 ms per node.
+  localCa ??= readFileSync(join(tlsDir, "ca.pem"));
+  const ca = localCa;
   return new Promise((resolve) => {
     const req = httpsRequest(url, { ca, timeout: READY_ASK_MS }, (res) => {
       res.resume();

@@ -3,25 +3,13 @@
  * load balancer that asks a node's readiness before sending mesh traffic skips a node whose
  * balancing worker died and is starting again (WORKER_RESTART_MS), and does not skip it after.
  */
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import type { Worker } from "node:worker_threads";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WorkerPool } from "../../../src/balancer/workers.js";
-import { freePorts } from "../harness/ports.js";
+import { acceptsConnection as accepts, freePorts } from "../harness/ports.js";
 import { waitFor } from "../harness/process-cluster.js";
-
-/** accepts resolves true when a TCP connection to port opens, false when it is refused. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 describe("balancer: the pool reports listeners it does not serve", () => {
   let pool: WorkerPool | undefined;

@@ -12,7 +12,7 @@
  * with every port handed out, so a port is reused only after the whole slice went round; each
  * candidate is still bound once to skip a port something else on the machine holds.
  */
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
 /** PORT_RANGE_FIRST..PORT_RANGE_LAST are the ports tests choose from: below Linux's default ephemeral range, above the well-known and registered services most machines run. */
 export const PORT_RANGE_FIRST = 20_000;
@@ -56,4 +56,16 @@ export async function freePorts(n: number): Promise<number[]> {
   }
   if (ports.length < n) throw new Error(`only ${ports.length} of ${n} ports free in ${base}..${base + SLICE_SIZE - 1}`);
   return ports;
+}
+
+/** acceptsConnection resolves true when a TCP connection to 127.0.0.1:port opens, false when it is refused. */
+export function acceptsConnection(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
 }

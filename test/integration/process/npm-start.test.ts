@@ -8,10 +8,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { acceptsConnection as accepts } from "../harness/ports.js";
 import { REPO_ROOT, waitFor } from "../harness/process-cluster.js";
 
 /** START_WAIT_MS bounds the wait for the report (three agents compiled by tsx on a loaded machine). */
@@ -20,17 +20,6 @@ const START_WAIT_MS = 90_000;
 const STOP_WAIT_MS = 20_000;
 const BALANCER_PORTS = [7301, 7302, 7303];
 const ALL_PORTS = [7101, 7102, 7103, 7201, 7202, 7203, ...BALANCER_PORTS, 7401, 7402, 7403, 7701, 7702, 7703];
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 describe("npm start: the local cluster", () => {
   let child: ChildProcess | undefined;

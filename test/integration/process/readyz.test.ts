@@ -6,9 +6,9 @@
  * workers (a thread each, loading the balancer's modules) listen. Ready before that, a load balancer
  * that asks /readyz sends mesh traffic to a port that refuses it.
  */
-import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { acceptsConnection as accepts } from "../harness/ports.js";
 import { ProcessCluster } from "../harness/process-cluster.js";
 
 /** READY_POLL_MS: how often the test asks /readyz; small, so the first 200 is seen soon after it is true. */
@@ -22,17 +22,6 @@ const WORKER_DELAY_MS = 3_000;
 const SLOW_WORKER_PRELOAD = fileURLToPath(new URL("../../fixtures/slow-worker-start.mjs", import.meta.url));
 /** READY_WAIT_MS bounds the wait for the starting member to be ready (tsx compiles on a loaded machine). */
 const READY_WAIT_MS = 60_000;
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 describe("readyz: ready means the balancing endpoint listens", () => {
   let c: ProcessCluster | undefined;
