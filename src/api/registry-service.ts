@@ -2,8 +2,8 @@ import type { Metadata, ServerDuplexStream, UntypedServiceImplementation } from 
 import { echo } from "../common/echo.js";
 import { processTokenProblem } from "../common/process-token.js";
 import { NOTE_BYTES_MAX, REPLICATION_POSITION_MAX } from "../registry/limits.js";
-import { HEALTH_VALUES, type Health } from "../registry/types.js";
-import { validateInstanceSpec, validateMaintenanceReason, validateName, validateServiceConfig, validateServiceName } from "../registry/validate.js";
+import { HEALTH_VALUES, type Health, type InstanceSpec, type RegistryCommand } from "../registry/types.js";
+import { validateInitialHealth, validateInstanceSpec, validateMaintenanceReason, validateName, validateServiceConfig, validateServiceName } from "../registry/validate.js";
 import { renewError } from "../registry/errors.js";
 import type { HeartbeatBatcher, SendFn } from "../registry/heartbeat-batcher.js";
 import type { LeaseDriver } from "../registry/lease-driver.js";
@@ -94,6 +94,17 @@ export interface RegistryServiceDeps extends HeartbeatDeps {
   readonly hub: WatchHub;
 }
 
+/**
+ * registerCommand makes the register entry: with the health the instance starts with when it is not
+ * the default (passing, no note), so a plain registration's entry keeps the bytes it always had.
+ */
+function registerCommand(instance: InstanceSpec, health: string, note: string): RegistryCommand {
+  const h = health === "" ? "passing" : health;
+  validateInitialHealth(h, note);
+  if (h === "passing" && note === "") return { op: "instance.register", instance };
+  return { op: "instance.register", instance, health: h as Health, note };
+}
+
 /** registryService serves raftmesh.v1.Registry. */
 export function registryService(deps: RegistryServiceDeps): UntypedServiceImplementation {
   const { registry: reg, writer, route, reads, hub } = deps;
@@ -102,9 +113,10 @@ export function registryService(deps: RegistryServiceDeps): UntypedServiceImplem
       if (!call.request.instance) throw new InvalidArgumentError("instance", "is required");
       const spec = specFromMsg(call.request.instance as InstanceMsg);
       validateInstanceSpec(spec);
+      const cmd = registerCommand(spec, call.request.health ?? "", call.request.note ?? "");
       const session = sessionFromMsg(call.request.session);
       return route.onLeader(call, "Registry", "Register", WRITE_WAIT_MS_MAX, async (deadline) => {
-        const res = await writer.write({ op: "instance.register", instance: spec }, session, deadline);
+        const res = await writer.write(cmd, session, deadline);
         return { index: res.index, duplicate: res.duplicate === true };
       });
     }),

@@ -13,7 +13,7 @@ function intFlag(name: string, v: string | boolean | undefined, fallback: number
   return Number(v);
 }
 
-/** register <service> <id> --address h --port p [--tag t]... [--meta k=v]... [--weight n] [--priority n] [--zone z] [--ttl ms] */
+/** register <service> <id> --address h --port p [--tag t]... [--meta k=v]... [--weight n] [--priority n] [--zone z] [--ttl ms] [--health h [--note text]] */
 export async function registerCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {
     endpoints: { type: "string" },
@@ -26,10 +26,12 @@ export async function registerCommand(argv: string[], out: (s: string) => void):
     zone: { type: "string" },
     ttl: { type: "string" },
     "deregister-after": { type: "string" },
+    health: { type: "string" },
+    note: { type: "string" },
   });
   const [service, id, ...rest] = positionals;
   if (!service || !id || rest.length > 0) {
-    throw new UsageError("usage: raftmesh register <service> <id> --address host --port n [--tags a,b] [--meta k=v,k2=v2] [--weight n] [--priority n] [--zone z] [--ttl ms] [--deregister-after ms]");
+    throw new UsageError("usage: raftmesh register <service> <id> --address host --port n [--tags a,b] [--meta k=v,k2=v2] [--weight n] [--priority n] [--zone z] [--ttl ms] [--deregister-after ms] [--health passing|warning|critical] [--note text]");
   }
   if (typeof values.address !== "string") throw new UsageError("register: --address is required");
   const metadata: Record<string, string> = {};
@@ -53,12 +55,21 @@ export async function registerCommand(argv: string[], out: (s: string) => void):
   };
   const client = new RaftmeshClient(endpointsOf(values.endpoints, process.env), clientTls());
   try {
-    const res = await client.register(instance);
+    const res = await client.register(instance, initialHealth(values.health, values.note));
     out(`registered ${service}/${id} (index ${res.index})`);
     return 0;
   } finally {
     client.close();
   }
+}
+
+/** initialHealth reads --health and --note: the health a registration starts with (the server checks both, as a heartbeat's). */
+function initialHealth(health: unknown, note: unknown): { health?: "passing" | "warning" | "critical"; note?: string } {
+  if (health === undefined) {
+    if (note !== undefined) throw new UsageError("register: --note goes with --health");
+    return {};
+  }
+  return { health: String(health) as "passing", note: typeof note === "string" ? note : "" };
 }
 
 /** deregister <service> <id> */

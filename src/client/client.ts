@@ -266,9 +266,14 @@ export class RaftmeshClient {
     return this.txn({ compares: [{ key, target: "mod", op: "==", number: expectedModIndex }], success: [{ op: "put", key, value: Buffer.from(value) }] }, opts);
   }
 
-  /** register creates or replaces an instance; sessioned, so a retry applies at most once. */
-  register(instance: InstanceInput, opts: CallOptions = {}) {
-    return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "Register", { instance }, opts);
+  /**
+   * register creates or replaces an instance; sessioned, so a retry applies at most once.
+   * opts.health (and opts.note) is the health it starts with (default passing): an instance that
+   * knows it is not ready registers critical, and no read sees it passing before it says so.
+   */
+  register(instance: InstanceInput, opts: CallOptions & { health?: "passing" | "warning" | "critical"; note?: string } = {}) {
+    const { health = "", note = "", ...call } = opts;
+    return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "Register", { instance, health, note }, call);
   }
 
   deregister(service: string, id: string, opts: CallOptions = {}) {

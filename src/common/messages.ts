@@ -260,6 +260,8 @@ export interface InstanceMsg {
 export interface RegisterRequestMsg {
   instance?: InstanceMsg | null;
   session?: WriteSessionMsg | null;
+  health?: string;
+  note?: string;
 }
 
 export interface HeartbeatRequestMsg {

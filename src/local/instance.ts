@@ -183,7 +183,9 @@ export class LocalInstance {
     const { service, id } = this.def.instance;
     try {
       if (!this.registered) {
-        await this.client.register(this.def.instance, { deadlineMs });
+        // With the health the checks give now: registered passing, a failing instance would read
+        // passing until the heartbeat just below.
+        await this.client.register(this.def.instance, { deadlineMs, health: h.status, note: h.note });
         this.registered = true;
         this.logger.info({}, "registered");
       }
@@ -195,7 +197,7 @@ export class LocalInstance {
         // register it again and report at once.
         this.registered = false;
         this.logger.warn({}, "the cluster does not know this instance; registering it again");
-        await this.client.register(this.def.instance, { deadlineMs });
+        await this.client.register(this.def.instance, { deadlineMs, health: h.status, note: h.note });
         this.registered = true;
         await this.client.heartbeat(service, id, h.status, h.note, this.beatOptions(h, deadlineMs));
       }

@@ -7,7 +7,7 @@
 import type { AclRule } from "./acl.js";
 import { MalformedCommandError } from "./errors.js";
 import { CONFIG_FIELDS, readRecord, SPEC_FIELDS } from "./fields.js";
-import type { CommandEnvelope, HealthChange, InstanceSpec, KvCompare, KvOp, PositionReport, RegistryCommand, ServiceConfig, Session } from "./types.js";
+import type { CommandEnvelope, Health, HealthChange, InstanceSpec, KvCompare, KvOp, PositionReport, RegistryCommand, ServiceConfig, Session } from "./types.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -47,8 +47,12 @@ function decodeBody(c: Record<string, unknown>): RegistryCommand {
       return { op: c.op, name: str(c.name, "name"), config: decodeConfig(c.config) };
     case "service.delete":
       return { op: c.op, name: str(c.name, "name") };
-    case "instance.register":
-      return { op: c.op, instance: decodeSpec(c.instance) };
+    case "instance.register": {
+      const base = { op: c.op, instance: decodeSpec(c.instance) } as const;
+      if (c.health === undefined && c.note === undefined) return base;
+      // The value is validate.ts's to check (validateInitialHealth); the codec checks the type.
+      return { ...base, health: str(c.health, "health") as Health, note: str(c.note, "note") };
+    }
     case "instance.maintenance":
       return { op: c.op, service: str(c.service, "service"), id: str(c.id, "id"), on: bool(c.on, "on"), reason: str(c.reason, "reason") };
     case "instance.deregister":

@@ -24,6 +24,7 @@ import {
   type CommandResult,
   DEFAULT_SERVICE_CONFIG,
   type ErrorCode,
+  type Health,
   type HealthChange,
   type Instance,
   type InstanceRole,
@@ -41,6 +42,7 @@ import {
 } from "./types.js";
 import {
   validateHealthChanges,
+  validateInitialHealth,
   validateInstanceSpec,
   validateKvKey,
   validateKvPrefix,
@@ -244,7 +246,7 @@ export class RegistryStateMachine implements StateMachine {
         case "service.delete":
           return this.deleteService(cmd.name, index, events);
         case "instance.register":
-          return this.register(cmd.instance, at, index, events);
+          return this.register(cmd.instance, cmd.health ?? "passing", cmd.note ?? "", at, index, events);
         case "instance.deregister":
           return this.deregister(cmd.service, cmd.id, index, events);
         case "health.set":
@@ -299,8 +301,9 @@ export class RegistryStateMachine implements StateMachine {
     return ok(index, { deleted: rec.instances.size });
   }
 
-  private register(spec: InstanceSpec, at: number, index: number, events: RegistryEvent[]): CommandResult {
+  private register(spec: InstanceSpec, health: Health, note: string, at: number, index: number, events: RegistryEvent[]): CommandResult {
     validateInstanceSpec(spec, "instance", "log");
+    validateInitialHealth(health, note);
     let rec = this.services.get(spec.service);
     const prev = rec?.instances.get(spec.id);
     if (!rec && this.services.size >= SERVICES_MAX) return fail(index, "resource-exhausted", `the registry holds ${SERVICES_MAX} services already`);
@@ -314,7 +317,7 @@ export class RegistryStateMachine implements StateMachine {
     }
     // A re-registration keeps the position the log recorded: it is the instance's, not the registration's.
     // So is maintenance: an operator drained the instance, and its agent re-registering must not undo that.
-    const instance = makeInstance(this.pool, spec, at, prev?.createIndex ?? index, index, prev?.replicationPosition ?? 0, prev);
+    const instance = makeInstance(this.pool, spec, { health, note }, at, prev?.createIndex ?? index, index, prev?.replicationPosition ?? 0, prev);
     rec.instances.set(spec.id, instance);
     if (!prev) this.instanceCount++;
     events.push({ index, kind: "instance", type: "put", instance, previousHealth: prev?.health });
@@ -724,10 +727,19 @@ function copyConfig(c: ServiceConfig): ServiceConfig {
 }
 
 /** makeInstance builds the stored instance with the table's field order and sorted metadata, so equal registrations store equal bytes. */
-function makeInstance(pool: StringPool, spec: InstanceSpec, at: number, createIndex: number, modIndex: number, replicationPosition: number, prev?: Instance): Instance {
+function makeInstance(
+  pool: StringPool,
+  spec: InstanceSpec,
+  initial: { readonly health: Health; readonly note: string },
+  at: number,
+  createIndex: number,
+  modIndex: number,
+  replicationPosition: number,
+  prev?: Instance,
+): Instance {
   const maintenance = prev?.maintenance ?? false;
   const maintenanceReason = prev?.maintenanceReason ?? "";
-  const state: InstanceState = { health: "passing", note: "", healthSince: at, createIndex, modIndex, replicationPosition, maintenance, maintenanceReason };
+  const state: InstanceState = { health: initial.health, note: initial.note, healthSince: at, createIndex, modIndex, replicationPosition, maintenance, maintenanceReason };
   return compactInstanceOf(spec, state, pool);
 }
 

@@ -225,7 +225,13 @@ export interface HealthChange {
 export type RegistryCommand =
   | { readonly op: "service.put"; readonly name: string; readonly config: ServiceConfig }
   | { readonly op: "service.delete"; readonly name: string }
-  | { readonly op: "instance.register"; readonly instance: InstanceSpec }
+  /**
+   * instance.register creates or replaces an instance. health and note, when present, are the health
+   * it starts with (absent: passing, ""): an instance whose checks already fail registers critical,
+   * so no read between its registration and its first heartbeat sees it passing. Left out when
+   * they are the defaults, so such an entry has the bytes it had before the fields existed.
+   */
+  | { readonly op: "instance.register"; readonly instance: InstanceSpec; readonly health?: Health; readonly note?: string }
   | { readonly op: "instance.deregister"; readonly service: string; readonly id: string }
   /** health.set may carry the leader's latest replication positions of the master-slave services it touches (see failover.ts). */
   | { readonly op: "health.set"; readonly changes: readonly HealthChange[]; readonly positions?: readonly PositionReport[] }

@@ -324,6 +324,15 @@ export function validateHealthChanges(changes: readonly HealthChange[], field = 
   });
 }
 
+/**
+ * validateInitialHealth checks the health an instance registers with (see instance.register in
+ * types.ts): one of the health values, and a note of at most NOTE_BYTES_MAX bytes.
+ */
+export function validateInitialHealth(health: unknown, note: unknown, fields = { health: "health", note: "note" }): void {
+  oneOf(fields.health, health, HEALTH_VALUES);
+  maxBytes(fields.note, note, NOTE_BYTES_MAX);
+}
+
 /** validateMaintenanceReason checks a maintenance reason: a note, so at most NOTE_BYTES_MAX bytes. */
 export function validateMaintenanceReason(reason: unknown, field = "reason"): void {
   maxBytes(field, reason, NOTE_BYTES_MAX);

@@ -3,6 +3,7 @@ import { encodeCommand } from "../../src/registry/codec.js";
 import {
   BALANCE_POLICIES,
   type CommandEnvelope,
+  type InstanceSpec,
   DEFAULT_SERVICE_CONFIG,
   HEALTH_VALUES,
   type KvCompare,
@@ -68,22 +69,24 @@ export class RegistryWorkload {
     const id = this.pick(IDS);
     const roll = r.nextInt(100);
     if (roll < 25) {
-      return {
-        op: "instance.register",
-        instance: {
-          id,
-          service,
-          address: `10.0.0.${r.nextInt(4)}`,
-          port: r.chance(0.03) ? 0 : 8000 + r.nextInt(3),
-          tags: r.chance(0.5) ? ["http"] : [],
-          metadata: r.chance(0.5) ? { v: `${r.nextInt(3)}`, a: "x" } : {},
-          weight: r.nextInt(200),
-          priority: r.nextInt(3),
-          zone: this.pick(["z1", "z2", ""]),
-          ttlMs: 1_000,
-          deregisterCriticalAfterMs: r.chance(0.7) ? 10_000 : 0,
-        },
+      const instance: InstanceSpec = {
+        id,
+        service,
+        address: `10.0.0.${r.nextInt(4)}`,
+        port: r.chance(0.03) ? 0 : 8000 + r.nextInt(3),
+        tags: r.chance(0.5) ? ["http"] : [],
+        metadata: r.chance(0.5) ? { v: `${r.nextInt(3)}`, a: "x" } : {},
+        weight: r.nextInt(200),
+        priority: r.nextInt(3),
+        zone: this.pick(["z1", "z2", ""]),
+        ttlMs: 1_000,
+        deregisterCriticalAfterMs: r.chance(0.7) ? 10_000 : 0,
       };
+      // Some registrations start critical or warning (an instance whose checks fail already). Read
+      // off the weight rather than drawn, so every seed keeps the schedule it had before.
+      if (instance.weight % 7 === 0) return { op: "instance.register", instance, health: "critical", note: "starting" };
+      if (instance.weight % 7 === 1) return { op: "instance.register", instance, health: "warning", note: "" };
+      return { op: "instance.register", instance };
     }
     if (roll < 32) return { op: "instance.deregister", service, id };
     if (roll < 50) {

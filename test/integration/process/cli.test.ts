@@ -90,6 +90,20 @@ describe("raftmesh CLI", () => {
     expect((await c.client(leader).get("greeting")).found).toBe(false);
   });
 
+  it("cli: register with --health starts the instance there; a bad --health exits 1 with the server's reason, a --note alone exits 2", async () => {
+    const reg = await runCli(["register", "clisvc", "c-1", "--address", "127.0.0.1", "--port", "8080", "--health", "critical", "--note", "warming up", "--endpoints", endpoints]);
+    expect(reg.code, reg.stderr).toBe(0);
+    expect(reg.stdout).toMatch(/^registered clisvc\/c-1 \(index \d+\)\n$/);
+    expect((await c.client(leader).getService("clisvc")).instances.map((i) => [i.id, i.health, i.note])).toEqual([["c-1", "critical", "warming up"]]);
+    const bad = await runCli(["register", "clisvc", "c-2", "--address", "127.0.0.1", "--port", "8080", "--health", "healthy", "--endpoints", endpoints]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("health: must be one of passing, warning, critical");
+    const noteAlone = await runCli(["register", "clisvc", "c-2", "--address", "127.0.0.1", "--port", "8080", "--note", "x", "--endpoints", endpoints]);
+    expect(noteAlone.code).toBe(2);
+    expect(noteAlone.stderr).toContain("--note goes with --health");
+    expect((await c.client(leader).getService("clisvc")).instances.map((i) => i.id)).toEqual(["c-1"]);
+  });
+
   it("cli: members lists every voter with its addresses", async () => {
     const res = await runCli(["members", "--endpoints", c.api("n3")]);
     expect(res.code, res.stderr).toBe(0);

@@ -102,6 +102,29 @@ describe("local agent: a node registers, checks and heartbeats the instances of 
     await waitFor("w2 passing again", async () => (await instance("web", "w2"))?.health === "passing");
   });
 
+  it("local agent: an instance whose check fails from the start registers critical; no change ever shows it passing", async () => {
+    // A watch on the service from index 0 sees every change of the instance, the registration
+    // first. Registered passing and then heartbeated critical, the first one read passing for a
+    // round trip, and a balancer or a failover could have chosen it.
+    const changes: string[] = [];
+    const w = client.watch({ fromIndex: 0, service: "cold" }, { onMessage: (m) => changes.push(...m.events.filter((e) => e.kind === "instance" && e.type === "put").map((e) => e.instance?.health ?? "?")), onEnd: () => undefined });
+    try {
+      await writeFile(join(dir, "cold.json"), JSON.stringify({ service: "cold", id: "c1", port: 1, ttlMs: 1_000, checks: [{ name: "tcp-1", tcp: "127.0.0.1:1", intervalMs: 100, rise: 1, fall: 1, jitterMs: 0 }] }));
+      expect((await reload()).added).toEqual(["cold/c1"]);
+      const c1 = await waitFor("c1 registered", async () => instance("cold", "c1"));
+      expect(c1.health).toBe("critical");
+      expect(c1.note).toMatch(/^tcp-1: /);
+      // Three heartbeats later nothing has changed its health.
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(changes.length).toBeGreaterThan(0);
+      expect([...new Set(changes)]).toEqual(["critical"]);
+    } finally {
+      w.cancel();
+      await rm(join(dir, "cold.json"));
+      await reload();
+    }
+  });
+
   it("local agent: an instance the cluster lost is registered again", async () => {
     await client.deregister("web", "w2");
     const t0 = Date.now();

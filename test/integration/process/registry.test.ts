@@ -305,6 +305,12 @@ describe("registry on a 3-node cluster", () => {
         () => client.txn({ compares: [], success: many(TXN_OPS_MAX + 1, (i) => `t/${i}`).map((key) => ({ op: "put", key, value: Buffer.from("v") })) }),
         `txn: must have at most ${TXN_OPS_MAX} compares and operations, got ${TXN_OPS_MAX + 1}`,
       ],
+      ["bad register health", () => client.register(instance("badsvc", "bad-1"), { health: "healthy" as never }), "health: must be one of passing, warning, critical"],
+      [
+        "register note too long",
+        () => client.register(instance("badsvc", "bad-1"), { health: "critical", note: "n".repeat(NOTE_BYTES_MAX + 1) }),
+        `note: is ${NOTE_BYTES_MAX + 1} bytes, more than the limit of ${NOTE_BYTES_MAX}`,
+      ],
       ["bad heartbeat status", () => client.heartbeat("web", "web-1", "healthy"), 'status: must be empty or one of passing, warning, critical, got "healthy"'],
       ["heartbeat note too long", () => client.heartbeat("web", "web-1", "warning", "n".repeat(NOTE_BYTES_MAX + 1)), `note: is longer than ${NOTE_BYTES_MAX} bytes`],
       [

@@ -12,6 +12,7 @@ describe("registry codec", () => {
       { op: "service.put", name: "web", config: { ...DEFAULT_SERVICE_CONFIG, policy: "p2c", mode: "master-slave", retries: 1, retryBudgetPercent: 10, perTryTimeoutMs: 100, fallback: "" } },
       { op: "service.delete", name: "web" },
       { op: "instance.register", instance: spec("i1") },
+      { op: "instance.register", instance: spec("i1"), health: "critical", note: "http-0: 503" },
       { op: "instance.deregister", service: "web", id: "i1" },
       { op: "health.set", changes: [{ service: "web", id: "i1", health: "warning", note: "slow", ifModIndex: 4 }] },
       { op: "instance.reap", service: "web", id: "i1" },
@@ -30,6 +31,11 @@ describe("registry codec", () => {
       expect(decodeCommand(encodeCommand(env))).toEqual(env);
       expect(decodeCommand(encodeCommand({ v: 1, at: 5, cmd }))).toEqual({ v: 1, at: 5, cmd });
     }
+  });
+
+  it("codec: a registration without an initial health keeps the bytes it had before the field existed", () => {
+    const env: CommandEnvelope = { v: 1, at: 3, cmd: { op: "instance.register", instance: spec("i1") } };
+    expect(new TextDecoder().decode(encodeCommand(env))).toBe(`{"v":1,"at":3,"cmd":{"op":"instance.register","instance":${JSON.stringify(spec("i1"))}}}`);
   });
 
   it("codec: unknown fields are dropped, so apply never stores what no encoder wrote", () => {
@@ -52,6 +58,9 @@ describe("registry codec", () => {
       '{"v":1,"at":1,"cmd":{"op":"kv.txn","compares":[],"success":[{"op":"cas","key":"a"}],"failure":[]}}',
       '{"v":1,"at":1,"cmd":{"op":"instance.register","instance":{"id":"a"}}}',
       '{"v":1,"at":1,"cmd":{"op":"health.set","changes":{}}}',
+      // An initial health comes with its note, both strings.
+      `{"v":1,"at":1,"cmd":{"op":"instance.register","instance":${JSON.stringify(spec("a"))},"health":"critical"}}`,
+      `{"v":1,"at":1,"cmd":{"op":"instance.register","instance":${JSON.stringify(spec("a"))},"health":2,"note":""}}`,
     ];
     for (const b of bad) expect(() => decodeCommand(text(b)), b).toThrow(MalformedCommandError);
     expect(() => decodeCommand(new Uint8Array([0xc3, 0x28]))).toThrow(MalformedCommandError);

@@ -72,6 +72,19 @@ describe("failover rules in apply", () => {
     expect(h.sm.roleOf("db", "m")).toBe("standby");
   });
 
+  it("failover: an instance registered critical is never made master by its registration; it is once it passes", () => {
+    const h = new Harness();
+    h.ok({ op: "service.put", name: "db", config: MS });
+    h.ok({ op: "instance.register", instance: spec("late", { service: "db" }), health: "critical", note: "starting" });
+    expect(h.sm.masterOf("db").master).toBe("");
+    expect(masterEvents(h)).toEqual([]);
+    // Nor does its re-registration while it still fails.
+    h.ok({ op: "instance.register", instance: spec("late", { service: "db", weight: 9 }), health: "critical", note: "starting" });
+    expect(h.sm.masterOf("db").master).toBe("");
+    const r = h.ok(set("late", "passing"));
+    expect(h.sm.masterOf("db")).toMatchObject({ master: "late", epoch: r.index });
+  });
+
   it("failover: a warning master keeps the role; deregistration and reaping of the master promote", () => {
     const h = db(["m", "s1", "s2"]);
     h.ok(set("m", "warning"));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { encodeConfChange, EntryKind } from "../../../src/raft/index.js";
 import { encodeCommand } from "../../../src/registry/codec.js";
-import { INSTANCES_PER_SERVICE_MAX, SERVICES_MAX } from "../../../src/registry/limits.js";
+import { INSTANCES_PER_SERVICE_MAX, NOTE_BYTES_MAX, SERVICES_MAX } from "../../../src/registry/limits.js";
 import { DEFAULT_SERVICE_CONFIG } from "../../../src/registry/types.js";
 import { b64, Harness, spec, T0 } from "./registry-harness.js";
 
@@ -46,6 +46,33 @@ describe("registry state machine: services and instances", () => {
     expect(i).toMatchObject({ port: 9090, health: "passing", note: "", healthSince: T0 + 5000, createIndex: 1, modIndex: 3 });
     expect(Object.keys(i.metadata)).toEqual(["a", "z"]);
     expect(h.sm.stats().instances).toBe(1);
+  });
+
+  it("registry: instance.register with a health starts the instance there, and its re-registration sets it again", () => {
+    const h = new Harness();
+    h.ok({ op: "instance.register", instance: spec("i1"), health: "critical", note: "http-0: connection refused" });
+    expect(h.sm.instance("web", "i1")).toMatchObject({ health: "critical", note: "http-0: connection refused", healthSince: T0 });
+    expect(h.sm.getService("web")?.instances.map((i) => i.health)).toEqual(["critical"]);
+    expect(h.lastEvents.find((e) => e.kind === "instance")).toMatchObject({ instance: { health: "critical" }, previousHealth: undefined });
+    h.at = T0 + 1000;
+    h.ok({ op: "instance.register", instance: spec("i1"), health: "warning", note: "slow" });
+    expect(h.sm.instance("web", "i1")).toMatchObject({ health: "warning", note: "slow", healthSince: T0 + 1000 });
+    expect(h.lastEvents.find((e) => e.kind === "instance")).toMatchObject({ previousHealth: "critical" });
+    // Without one it registers passing, as it always did.
+    h.ok({ op: "instance.register", instance: spec("i1") });
+    expect(h.sm.instance("web", "i1")).toMatchObject({ health: "passing", note: "" });
+  });
+
+  it("registry: a registration with a health that is not one, or a note over NOTE_BYTES_MAX, is refused naming the field", () => {
+    const h = new Harness();
+    const bad = h.run({ op: "instance.register", instance: spec("i1"), health: "dead" as never, note: "" });
+    expect(bad).toMatchObject({ ok: false, code: "invalid-argument" });
+    expect(!bad.ok && bad.message).toContain("health");
+    const long = h.run({ op: "instance.register", instance: spec("i1"), health: "critical", note: "x".repeat(NOTE_BYTES_MAX + 1) });
+    expect(long).toMatchObject({ ok: false, code: "invalid-argument" });
+    expect(!long.ok && long.message).toContain("note");
+    expect(h.sm.listServices()).toEqual([]);
+    h.ok({ op: "instance.register", instance: spec("i1"), health: "critical", note: "x".repeat(NOTE_BYTES_MAX) });
   });
 
   it("registry: invalid registrations are refused naming the field", () => {
