@@ -59,6 +59,17 @@ function signal(s: WorkerSignal): void {
   post({ t: "signal", ...s });
 }
 
+/**
+ * tablesLoaded settles once the first route table is applied. A listener reports "listening" only
+ * after it: the node counts a listening endpoint as ready (/readyz), and a request let in before
+ * the table would be refused as an unknown service. The pool posts its table with the launch, so
+ * this waits one message at most.
+ */
+let tablesApplied: () => void = () => undefined;
+const tablesLoaded = new Promise<void>((resolve) => {
+  tablesApplied = resolve;
+});
+
 for (const spec of init.listeners) {
   let server: NetServer;
   if (spec.kind === "http" && spec.tls) {
@@ -79,7 +90,8 @@ for (const spec of init.listeners) {
   server.once("error", (err) => post({ t: "listen-failed", name: spec.name, message: err.message }));
   server.listen({ host: spec.host, port: spec.port, backlog: 1024 }, () => {
     const addr = server.address();
-    post({ t: "listening", name: spec.name, port: typeof addr === "object" && addr ? addr.port : spec.port });
+    const bound = typeof addr === "object" && addr ? addr.port : spec.port;
+    void tablesLoaded.then(() => post({ t: "listening", name: spec.name, port: bound }));
   });
 }
 
@@ -89,6 +101,7 @@ port.on("message", (m: ToWorker) => {
     for (const c of changes) if (c.masterLost) for (const l of tcp) if (l.service === c.service) l.cutMaster(c.masterLost);
     for (const l of tcp) l.prune();
     pools.retain((key) => routes.isLive(key));
+    tablesApplied();
     return;
   }
   if (m.t === "tls") {

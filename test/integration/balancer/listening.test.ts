@@ -3,11 +3,12 @@
  * load balancer that asks a node's readiness before sending mesh traffic skips a node whose
  * balancing worker died and is starting again (WORKER_RESTART_MS), and does not skip it after.
  */
-import { createServer } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import type { Worker } from "node:worker_threads";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WorkerPool } from "../../../src/balancer/workers.js";
+import { endpointOf, table } from "./harness.js";
 import { acceptsConnection as accepts, freePorts } from "../harness/ports.js";
 import { waitFor } from "../harness/process-cluster.js";
 
@@ -73,5 +74,42 @@ describe("balancer: the pool reports listeners it does not serve", () => {
     }
     await waitFor("listening once the port is free", () => pool?.notListening() === undefined, 10_000);
     expect(await accepts(port)).toBe(true);
+  });
+
+  it("balancer: a listener says it listens only with its first route table: a TCP connection made the moment the pool started is proxied", async () => {
+    // A TCP listener picks its upstream when a connection arrives: before the table it would have
+    // none and close the connection. The filler service makes the table slow to apply (~50,000
+    // endpoints), widening any window between listening and routing.
+    const echo: Server = createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
+    const echoPort = (echo.address() as { port: number }).port;
+    const filler = Array.from({ length: 50_000 }, (_, i) => endpointOf({ id: `f${i}`, port: 1 + (i % 60_000) }));
+    try {
+      for (let round = 0; round < 3; round++) {
+        pool = await WorkerPool.start({
+          workers: 1,
+          listeners: [{ kind: "tcp", name: "tcp:echo", host: "127.0.0.1", port: 0, service: "echo" }],
+          localZone: "",
+          nodeId: "t1",
+          logger: pino({ level: "silent" }),
+          current: () => ({ t: "tables", full: true, tables: [table("filler", filler), table("echo", [endpointOf({ id: "e1", port: echoPort })])], removed: [] }),
+        });
+        const answer = await new Promise<string>((resolve, reject) => {
+          const sock = connect(pool?.ports.get("tcp:echo") as number, "127.0.0.1", () => sock.write("ping"));
+          let got = "";
+          sock.on("data", (d) => {
+            got += d.toString();
+            if (got === "ping") sock.end();
+          });
+          sock.on("close", () => resolve(got));
+          sock.on("error", reject);
+        });
+        expect(answer, `round ${round}`).toBe("ping");
+        await pool.stop();
+        pool = undefined;
+      }
+    } finally {
+      echo.close();
+    }
   });
 });
