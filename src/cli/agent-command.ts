@@ -1,5 +1,6 @@
 import { Agent } from "../agent/agent.js";
 import { applyHeapGrowth } from "../agent/heap.js";
+import { startIdleHeap } from "../agent/idle-heap.js";
 import { createLogger } from "../agent/logger.js";
 import { FIELDS, loadConfig } from "../config/index.js";
 import { parse, UsageError } from "./args.js";
@@ -24,6 +25,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, nodeId: config.nodeId });
   // Process-wide, so here and not in Agent (tests run several agents in one process).
   applyHeapGrowth(config.heapGrowthPercent);
+  if (config.idleHeapShrink) startIdleHeap({ logger });
   // The signal handlers go in before the node starts: a SIGTERM that arrives while it is still
   // starting (its API may already answer while the balancer's workers are being spawned, and an
   // empty node may wait without bound for its peers to say whether the cluster exists) must end the

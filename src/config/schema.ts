@@ -70,6 +70,12 @@ export interface AgentConfig {
    */
   readonly heapGrowthPercent: number;
   /**
+   * idleHeapShrink: while the whole process rests (under a tenth of a core for two 2-s checks), V8
+   * may give a grown heap back at once rather than when its own allocation-rate test or its 100 s
+   * watchdog lets it (src/agent/idle-heap.ts; README "Benchmarks").
+   */
+  readonly idleHeapShrink: boolean;
+  /**
    * TLS: the cluster CA, this node's certificate (naming it as SAN URI raftmesh://member/<id>)
    * and key, all PEM paths, all three or none ("": plaintext). With them every port speaks TLS and
    * peers authenticate each other by certificate; files are reloaded when they change.
@@ -320,4 +326,5 @@ export const FIELDS: FieldSpec<keyof AgentConfig>[] = [
   { key: "balancerUpstreamCa", flag: "balancer-upstream-ca", env: "RAFTMESH_BALANCER_UPSTREAM_CA", parse: path("balancerUpstreamCa"), fallback: "", help: "PEM CA bundle that instances of services with upstreamTls are checked against (\"\": the cluster CA, else Node's public roots)" },
   { key: "metrics", flag: "metrics", env: "RAFTMESH_METRICS", parse: bool("metrics"), fallback: true, help: "keep Prometheus metrics and serve them on the admin port's GET /metrics (false: nothing is counted)" },
   { key: "heapGrowthPercent", flag: "heap-growth-percent", env: "RAFTMESH_HEAP_GROWTH_PERCENT", parse: (r, s) => { const n = int("heapGrowthPercent", HEAP_GROWTH_PERCENT_RANGE)(r, s); if (n > 0 && n < 10) throw new ConfigError("heapGrowthPercent", s, `must be 0 (V8's own factor) or from 10 to 300, got ${JSON.stringify(r)}`); return n; }, fallback: 100, help: "main-thread heap growth between full collections, in percent (0: V8's own factor, up to 300); lower uses less memory for more collector CPU" },
+  { key: "idleHeapShrink", flag: "idle-heap-shrink", env: "RAFTMESH_IDLE_HEAP_SHRINK", parse: bool("idleHeapShrink"), fallback: true, help: "at rest (the process under a tenth of a core for 4 s), let V8 give a grown heap back at once (false: V8's own timing, up to 100 s)" },
 ];

@@ -60,6 +60,14 @@ describe("config: one schema for file, environment and flags", () => {
     }
   });
 
+  it("config: idleHeapShrink is on by default, turned off by false, and a word that is not a boolean names the field", () => {
+    const base = { "node-id": "n1", members: MEMBERS };
+    expect(loadConfig({ env: {}, flags: base }).idleHeapShrink).toBe(true);
+    expect(loadConfig({ env: { RAFTMESH_IDLE_HEAP_SHRINK: "false" }, flags: base }).idleHeapShrink).toBe(false);
+    const err = fails(() => loadConfig({ env: {}, flags: { ...base, "idle-heap-shrink": "sometimes" } }));
+    expect(err.field).toBe("idleHeapShrink");
+  });
+
   it("config: explicit API addresses are kept", () => {
     const cfg = loadConfig({ env: {}, flags: { "node-id": "n1", members: "n1=a:1/b:2" } });
     expect(cfg.members[0]).toEqual({ id: "n1", peer: "a:1", api: "b:2" });
