@@ -15,11 +15,12 @@
  * plane rests while its endpoint proxies is not at rest.
  *
  * Like --heap-growing-percent (heap.ts) this changes a V8 flag at run time, which V8 reads where it
- * decides (the reducer's timer, each heap limit computation); measured in
+ * decides (the reducer's timer, each heap limit computation); src/common/rest-flag.ts applies it
+ * and keeps it off while a new isolate sizes its heap (the flag implies a 1 MB semi-space). Measured in
  * test/bench/registry/agent-memory.ts and tested in test/integration/process/idle-heap.test.ts.
  */
-import { setFlagsFromString } from "node:v8";
 import type { Logger } from "pino";
+import { setResting } from "../common/rest-flag.js";
 
 /** IDLE_CHECK_MS: how often the node looks at its CPU to tell rest from work. */
 export const IDLE_CHECK_MS = 2_000;
@@ -69,7 +70,8 @@ export interface IdleHeapOptions {
   readonly detector?: RestDetector;
   /** cpuMicros: the process's CPU time so far (user + system, every thread). */
   readonly cpuMicros?: () => number;
-  readonly setFlags?: (flags: string) => void;
+  /** apply: puts a new state in force (default: V8's flag, through src/common/rest-flag.ts). */
+  readonly apply?: (state: RestState) => void;
   /** now: a monotonic clock in ms. */
   readonly now?: () => number;
 }
@@ -88,7 +90,7 @@ export function startIdleHeap(opts: IdleHeapOptions = {}): IdleHeap {
     const u = process.cpuUsage();
     return u.user + u.system;
   });
-  const setFlags = opts.setFlags ?? setFlagsFromString;
+  const apply = opts.apply ?? ((state: RestState) => setResting(state === "rest"));
   const now = opts.now ?? (() => performance.now());
   let lastCpu = cpuMicros();
   let lastAt = now();
@@ -99,7 +101,7 @@ export function startIdleHeap(opts: IdleHeapOptions = {}): IdleHeap {
     lastCpu = cpu;
     lastAt = at;
     if (next === undefined) return;
-    setFlags(next === "rest" ? "--optimize-for-size" : "--no-optimize-for-size");
+    apply(next);
     opts.logger?.debug({ state: next }, next === "rest" ? "at rest: V8 may give the heap back now" : "working: V8 sizes the heap for speed again");
   }, checkMs);
   // The checks never keep a stopping process alive.
@@ -108,7 +110,7 @@ export function startIdleHeap(opts: IdleHeapOptions = {}): IdleHeap {
     state: () => detector.current,
     stop() {
       clearInterval(timer);
-      if (detector.current === "rest") setFlags("--no-optimize-for-size");
+      if (detector.current === "rest") apply("work");
     },
   };
 }

@@ -8,6 +8,7 @@
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../common/logger.js";
+import { holdRestOff } from "../common/rest-flag.js";
 import { ListenError, WorkerExitError } from "./errors.js";
 import { BREAKER_SERVICE_SLOTS } from "./limits.js";
 import type { FromWorker, ListenerSpec, ToWorker, WireTable, WorkerInit, WorkerSignal } from "./messages.js";
@@ -223,8 +224,23 @@ function spawnWorker(init: WorkerInit): Worker {
   const self = fileURLToPath(import.meta.url);
   const file = self.replace(/workers\.(ts|js)$/, "worker.$1");
   const resourceLimits = { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB };
-  if (!file.endsWith(".ts")) return new Worker(file, { workerData: init, resourceLimits });
-  const api = import.meta.resolve("tsx/esm/api");
-  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); });`;
-  return new Worker(code, { eval: true, workerData: init, resourceLimits });
+  // The node's at-rest V8 setting would give the new isolate a 1 MB semi-space for its whole life
+  // (src/common/rest-flag.ts): it stays off until the thread runs JavaScript, its heap sized.
+  const release = holdRestOff();
+  let w: Worker;
+  try {
+    if (!file.endsWith(".ts")) w = new Worker(file, { workerData: init, resourceLimits });
+    else {
+      const api = import.meta.resolve("tsx/esm/api");
+      const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); });`;
+      w = new Worker(code, { eval: true, workerData: init, resourceLimits });
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+  w.once("online", release);
+  w.once("error", release);
+  w.once("exit", release);
+  return w;
 }

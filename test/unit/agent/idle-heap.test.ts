@@ -28,7 +28,7 @@ describe("idle heap: rest detector", () => {
     vi.useFakeTimers();
     const flags: string[] = [];
     let cpu = 0;
-    const idle = startIdleHeap({ checkMs: 1000, cpuMicros: () => cpu, now: () => Date.now(), setFlags: (f) => flags.push(f), detector: new RestDetector({ restShareMax: 0.1, workShareMin: 0.2, restChecks: 2 }) });
+    const idle = startIdleHeap({ checkMs: 1000, cpuMicros: () => cpu, now: () => Date.now(), apply: (state) => flags.push(state === "rest" ? "--optimize-for-size" : "--no-optimize-for-size"), detector: new RestDetector({ restShareMax: 0.1, workShareMin: 0.2, restChecks: 2 }) });
     try {
       vi.advanceTimersByTime(1000);
       expect(flags).toEqual([]);
