@@ -1,6 +1,6 @@
 import { servicesRegisterCommand } from "./local-commands.js";
 import type { EventMsg, InstanceMsg } from "../common/messages.js";
-import { RaftmeshClient } from "../client/index.js";
+import { RaftmeshClient, type RegisterOptions } from "../client/index.js";
 import { clientTls, endpointsOf, parse, UsageError } from "./args.js";
 import { table } from "./table.js";
 
@@ -64,12 +64,13 @@ export async function registerCommand(argv: string[], out: (s: string) => void):
 }
 
 /** initialHealth reads --health and --note: the health a registration starts with (the server checks both, as a heartbeat's). */
-function initialHealth(health: unknown, note: unknown): { health?: "passing" | "warning" | "critical"; note?: string } {
+function initialHealth(health: unknown, note: unknown): Pick<RegisterOptions, "health" | "note"> {
   if (health === undefined) {
     if (note !== undefined) throw new UsageError("register: --note goes with --health");
     return {};
   }
-  return { health: String(health) as "passing", note: typeof note === "string" ? note : "" };
+  // Any word goes to the server, which names the field when it is not a health.
+  return { health: String(health) as RegisterOptions["health"], note: typeof note === "string" ? note : "" };
 }
 
 /** deregister <service> <id> */

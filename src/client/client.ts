@@ -77,6 +77,12 @@ export interface InstanceInput {
   readonly deregisterCriticalAfterMs?: number;
 }
 
+/** RegisterOptions: a call's options plus the health (and its note) an instance registers with. */
+export interface RegisterOptions extends CallOptions {
+  readonly health?: "passing" | "warning" | "critical";
+  readonly note?: string;
+}
+
 /**
  * WRITE_PASSES_MAX bounds how many times a sessioned write goes round the endpoints while each
  * says it could not serve it now (unavailable, timed out, or overwritten by a new leader's entry);
@@ -271,7 +277,7 @@ export class RaftmeshClient {
    * opts.health (and opts.note) is the health it starts with (default passing): an instance that
    * knows it is not ready registers critical, and no read sees it passing before it says so.
    */
-  register(instance: InstanceInput, opts: CallOptions & { health?: "passing" | "warning" | "critical"; note?: string } = {}) {
+  register(instance: InstanceInput, opts: RegisterOptions = {}) {
     const { health = "", note = "", ...call } = opts;
     return this.sessioned<{ index: number; duplicate: boolean }>("Registry", "Register", { instance, health, note }, call);
   }

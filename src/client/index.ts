@@ -1,5 +1,5 @@
 /** The typed client of the raftmesh client API, used by the CLI, the tests and applications. */
-export { CALL_DEADLINE_MS_DEFAULT, type CallOptions, type InstanceInput, type MeshEventMsg, RaftmeshClient } from "./client.js";
+export { CALL_DEADLINE_MS_DEFAULT, type CallOptions, type InstanceInput, type MeshEventMsg, RaftmeshClient, type RegisterOptions } from "./client.js";
 export { RaftmeshError } from "./errors.js";
 export { TlsError } from "../common/errors.js";
 export { type ClientTlsOptions, tlsFromEnv } from "../common/tls.js";

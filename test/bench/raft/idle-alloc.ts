@@ -53,11 +53,10 @@ const pc = await ProcessCluster.create({
   compiled: values.compiled,
   env: { RAFTMESH_LOG_LEVEL: "warn", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${PRELOAD}`, RAFTMESH_BENCH_HEAP_SAMPLE_DIR: out, RAFTMESH_BENCH_HEAP_SAMPLE_MS: String(seconds * 1000) },
 });
-let leader = "";
-let leaderPidSeen = 0;
+let leaderPid = "";
 try {
   pc.startAll();
-  leader = await pc.waitForLeader();
+  const leader = await pc.waitForLeader();
   if (instances > 0) {
     const client = pc.client(leader);
     const r = await runLoad({ put: async (key: string) => void (await client.register(registrationFor(key).request)), concurrency: 64, durationMs: REGISTER_MS_MAX, maxOps: instances, keyPrefix: "idle" });
@@ -67,14 +66,12 @@ try {
   for (const id of ["n1", "n2", "n3"]) process.kill(pc.pid(id) as number, "SIGUSR2");
   const until = Date.now() + seconds * 1000 + 10_000;
   while (Date.now() < until && readdirSync(out).filter((f) => f.endsWith(".heapprofile")).length < 3) await new Promise((r) => setTimeout(r, 500));
-  leader = await pc.waitForLeader();
-  leaderPidSeen = pc.pid(leader) ?? 0;
+  leaderPid = String(pc.pid(await pc.waitForLeader()) ?? "");
 } finally {
   await pc.cleanup();
 }
 
 const files = readdirSync(out).filter((f) => f.endsWith(".heapprofile"));
-const leaderPid = String(leaderPidSeen);
 const results: { pid: string; leader: boolean; kibPerSecond: number; top: { site: string; kib: number; share: number }[] }[] = [];
 for (const f of files) {
   const root = JSON.parse(readFileSync(join(out, f), "utf8")).head as Node;
