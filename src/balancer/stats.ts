@@ -208,6 +208,7 @@ export function meteredBreaker(inner: CircuitBreaker, meter: () => RouteMeter): 
 export function meteredBalancer(inner: ServiceBalancer, meter: () => RouteMeter, instanceSlots: () => ReadonlyMap<string, number>): ServiceBalancer {
   return {
     update: (t) => inner.update(t),
+    patch: (endpoints, change) => inner.patch(endpoints, change),
     pick: (req, now) => inner.pick(req, now),
     onStart: (id) => inner.onStart(id),
     onEnd: (id, outcome, now) => {

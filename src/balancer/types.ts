@@ -80,6 +80,12 @@ export interface Endpoint {
   readonly health: Health;
 }
 
+/** EndpointChange is a patch's content: endpoints added or replaced by id, and ids removed. */
+export interface EndpointChange {
+  readonly put: readonly Endpoint[];
+  readonly removed: readonly string[];
+}
+
 /** ServiceTable is everything the balancer knows of one service at one moment. */
 export interface ServiceTable {
   readonly name: string;
@@ -113,6 +119,13 @@ export type Outcome = "success" | "failure";
 export interface ServiceBalancer {
   /** update replaces the table (endpoint set or config changed); endpoints that survive by id keep their state. */
   update(table: ServiceTable): void;
+  /**
+   * patch is update for a change of a few endpoints: `endpoints` is the table's new endpoints in
+   * id order, `change` the endpoints put (added or replaced by id) and the ids removed to get
+   * there. It costs O(the change), where update costs O(the table); it throws BalancerConfigError,
+   * changing nothing, for an endpoint update would refuse.
+   */
+  patch(endpoints: readonly Endpoint[], change: EndpointChange): void;
   /** pick chooses an endpoint for one try, or undefined when no endpoint is eligible (fallback or 503). */
   pick(req: PickRequest, nowMs: number): Endpoint | undefined;
   /** onStart records that a request to endpoint `id` began (least-connections, p2c). Unknown ids are ignored. */

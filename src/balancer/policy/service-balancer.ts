@@ -6,11 +6,12 @@
  * than one has a share, and calls the level's picker. It allocates nothing: candidate arrays,
  * cumulative weights, rings and Maglev tables are built when the plan changes, never per pick.
  */
-import type { BalancerConfig, BalancerDeps, Endpoint, Outcome, PickRequest, ServiceBalancer, ServiceTable } from "../types.js";
+import type { BalancerConfig, BalancerDeps, Endpoint, EndpointChange, Outcome, PickRequest, ServiceBalancer, ServiceTable } from "../types.js";
 import { validateBalancerConfig } from "./config.js";
 import { ENDPOINTS_MAX, WEIGHT_MAX } from "./defaults.js";
 import { type LevelPlan, planEligible } from "./eligibility.js";
 import { EndpointState } from "./endpoint-state.js";
+import { idSearch, sortedById } from "./id-order.js";
 import { BalancerConfigError } from "./errors.js";
 import { fmix32, hash32 } from "./hash.js";
 import { leastConnectionsPicker } from "./least-connections.js";
@@ -61,6 +62,8 @@ export class PolicyServiceBalancer implements ServiceBalancer {
   /** sparePicker is built on the first retry that needs it after a replan (retries are rare; most plans never need it). */
   private sparePicker: Picker | undefined;
   private stale = true;
+  /** sorted: states are in id order (`<`), as the feed's tables are, so patch can search them. */
+  private sorted = false;
   private nextChangeMs = Number.POSITIVE_INFINITY;
   /**
    * cursors: one round-robin position per plan entry (kept across replans), and one for the spare
@@ -80,6 +83,7 @@ export class PolicyServiceBalancer implements ServiceBalancer {
   update(table: ServiceTable): void {
     validateBalancerConfig(table.config);
     validateEndpoints(table.endpoints);
+    this.sorted = sortedById(table.endpoints, endpointId);
     const states: EndpointState[] = [];
     const seen = new Set<string>();
     for (const e of table.endpoints) {
@@ -99,6 +103,42 @@ export class PolicyServiceBalancer implements ServiceBalancer {
     // A master of an older epoch than the one routed to is stale news from a reordered feed.
     const m = table.master;
     if (m === undefined || this.master === undefined || m.epoch >= this.master.epoch) this.master = m;
+    this.stale = true;
+  }
+
+  patch(endpoints: readonly Endpoint[], change: EndpointChange): void {
+    if (endpoints.length > ENDPOINTS_MAX) throw new BalancerConfigError("endpoints", `must hold at most ${ENDPOINTS_MAX}`);
+    change.put.forEach((e, i) => {
+      validateEndpoint(e, `put[${i}]`);
+    });
+    if (!this.sorted) {
+      this.update({ name: "", config: this.config, endpoints, master: this.master });
+      return;
+    }
+    // The same steps as the table's (route-table.ts patched), on the states: removals, then puts.
+    // An id both removed and put keeps its state, as update keeps a surviving id's.
+    const states = this.states;
+    let dropped: Map<string, EndpointState> | undefined;
+    for (const id of change.removed) {
+      const at = idSearch(states, id, stateId);
+      const s = states[at];
+      if (s === undefined || s.endpoint.id !== id) continue;
+      states.splice(at, 1);
+      this.byId.delete(id);
+      (dropped ??= new Map()).set(id, s);
+    }
+    for (const e of change.put) {
+      const at = idSearch(states, e.id, stateId);
+      const s = states[at];
+      if (s !== undefined && s.endpoint.id === e.id) {
+        s.endpoint = e;
+        continue;
+      }
+      const fresh = dropped?.get(e.id) ?? new EndpointState(e);
+      fresh.endpoint = e;
+      states.splice(at, 0, fresh);
+      this.byId.set(e.id, fresh);
+    }
     this.stale = true;
   }
 
@@ -170,9 +210,17 @@ function validateEndpoints(endpoints: readonly Endpoint[]): void {
   endpoints.forEach((e, i) => {
     if (ids.has(e.id)) throw new BalancerConfigError(`endpoints[${i}].id`, `repeats ${JSON.stringify(e.id)}`);
     ids.add(e.id);
-    if (!Number.isInteger(e.weight) || e.weight < 0 || e.weight > WEIGHT_MAX) {
-      throw new BalancerConfigError(`endpoints[${i}].weight`, `must be an integer in [0, ${WEIGHT_MAX}]`);
-    }
-    if (!Number.isFinite(e.priority)) throw new BalancerConfigError(`endpoints[${i}].priority`, "must be a finite number");
+    validateEndpoint(e, `endpoints[${i}]`);
   });
 }
+
+/** validateEndpoint checks one endpoint's weight and priority; `at` names it in the error. */
+function validateEndpoint(e: Endpoint, at: string): void {
+  if (!Number.isInteger(e.weight) || e.weight < 0 || e.weight > WEIGHT_MAX) {
+    throw new BalancerConfigError(`${at}.weight`, `must be an integer in [0, ${WEIGHT_MAX}]`);
+  }
+  if (!Number.isFinite(e.priority)) throw new BalancerConfigError(`${at}.priority`, "must be a finite number");
+}
+
+const stateId = (s: EndpointState): string => s.endpoint.id;
+const endpointId = (e: Endpoint): string => e.id;
