@@ -122,6 +122,21 @@ export class PeerClient {
     this.pump();
   }
 
+  /**
+   * peerReachable says the peer just opened its own stream to this node: it is up and counts this
+   * node as a member. A stream to it that is waiting out a backoff is tried now. The wait after a
+   * refusal is the longest (up to RECONNECT_BACKOFF_MS_MAX), and a node that joins is refused by
+   * every member until they apply its addition: a learner lost ~0.6 s there before it could answer
+   * its leader, and a snapshot install waits on that answer. A refusal again backs off as before.
+   */
+  peerReachable(): void {
+    if (this.state !== "backoff") return;
+    clearTimeout(this.timer);
+    this.backoff.reset();
+    this.counts.reconnects++;
+    this.connect();
+  }
+
   /** sendSnapshot starts an InstallSnapshot call for a Snap message, unless one is already running for this peer. */
   sendSnapshot(m: Message): void {
     if (this.state !== "closed") this.snapshots.send(m);

@@ -33,6 +33,11 @@ export interface PeerServerOptions {
    * never a call this server ended itself. It must not throw.
    */
   readonly streamEnded?: (peer: NodeId) => void;
+  /**
+   * streamOpened is told when a peer's Stream call was accepted: the peer is up and counts this
+   * node among its members. It must not throw.
+   */
+  readonly streamOpened?: (peer: NodeId) => void;
   /** requireCertificate: with TLS on, a caller's certificate must name the member it claims to be. */
   readonly requireCertificate?: boolean;
 }
@@ -108,6 +113,7 @@ export class PeerServer {
     if (!open) return;
     // Headers go out at once: the sender treats them as "accepted" and only then starts writing.
     call.sendMetadata(new Metadata());
+    this.options.streamOpened?.(open.peer);
     call.on("data", (envelope: WireEnvelope) => {
       for (const wire of envelope.messages) {
         if (!this.open.has(open)) return;

@@ -106,6 +106,7 @@ export class GrpcTransport {
       deliver: (m) => this.deliver(m),
       answerProbe: (from, session) => this.probeHandler?.(from, session),
       streamEnded: (peer) => this.noteDisconnected(peer),
+      streamOpened: (peer) => this.clients.get(peer)?.peerReachable(),
       requireCertificate: options.tls !== undefined,
     });
     this.setPeers(options.peers);

@@ -110,4 +110,22 @@ describe("transport refusals", () => {
     expect(await rawSnapshot(rawClient(b), fromN1, chunks)).toBeNull();
     expect(b.received).toHaveLength(1);
   });
+  it("transport: a node refused as unknown connects at once when that peer opens its own stream to it, not after its backoff", async () => {
+    // After a refusal the client waits the longest backoff: here 2.5-5 s, so a connection within
+    // 1 s can only come from the peer's stream (a node joining a cluster is refused by every member
+    // until they apply its addition, and then each member dials it).
+    const joining = await startNode("n1", { limits: { reconnectBackoffMsMin: 50, reconnectBackoffMsMax: 5_000 } });
+    const member = await startNode("n2");
+    nodes.push(joining, member);
+    joining.transport.setPeers(new Map([[nodeId("n2"), member.address]]));
+    member.transport.setPeers(new Map([[nodeId("n3"), "127.0.0.1:1"]]));
+    joining.transport.send([message(MessageType.Heartbeat, "n1", "n2", { term: 1 })]);
+    await waitFor(() => joining.transport.stats().peers[0]!.refusals > 0, 3_000, "the member's refusal");
+    const added = performance.now();
+    member.transport.setPeers(new Map([[nodeId("n1"), joining.address]]));
+    await waitFor(() => joining.transport.stats().peers[0]!.connected, 1_000, "the joining node's stream to the member");
+    expect(performance.now() - added).toBeLessThan(1_000);
+    joining.transport.send([message(MessageType.Heartbeat, "n1", "n2", { term: 1 })]);
+    await waitFor(() => member.received.some((m) => m.from === "n1"), 1_000, "the joining node's message at the member");
+  });
 });
