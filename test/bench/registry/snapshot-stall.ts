@@ -3,12 +3,12 @@
  * 10,000 sessions (in-process, one node's machine and snapshot store):
  *   idle     the probe alone (the machine's own noise: other processes share its cores);
  *   whole    the machine's snapshot() and the file's CRC in one go (how nodes snapshotted before);
- *   sliced   what RaftNode does now: beginSnapshot(), one step per timer task, then the snapshot
+ *   sliced   what RaftNode does now: beginSnapshot(), one step per loop turn, then the snapshot
  *            file written from its chunks, never joined, by SnapshotStore (CRC a slice per
  *            turn), while a registration is applied
  *            every millisecond; the bytes are then checked to be the state at the snapshot's index;
  *   restore  restore() of that snapshot into an empty machine in one task (how learners installed it before), timed;
- *   restoreSliced  what RaftNode does now: beginRestore(), one step per timer task, checked to
+ *   restoreSliced  what RaftNode does now: beginRestore(), one step per loop turn, checked to
  *            give the machine the snapshot's state.
  * The probe is a 1 ms timer whose lateness is the loop's delay, and monitorEventLoopDelay at 1 ms.
  *
@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { ClusterStateMachine } from "../../../src/node/cluster-state-machine.js";
+import { NODE_SCHEDULER } from "../../../src/node/scheduler.js";
 import { joinChunks } from "../../../src/node/state-machine.js";
 import { EntryKind, type NodeId } from "../../../src/raft/index.js";
 import { encodeCommand } from "../../../src/registry/codec.js";
@@ -161,7 +162,7 @@ async function timeRestore(out: Uint8Array): Promise<string> {
   return JSON.stringify(restoredWhole.stats());
 }
 
-/** timeRestoreSliced restores `out` as RaftNode does, a step per timer task, and checks it gives the whole restore's state. */
+/** timeRestoreSliced restores `out` as RaftNode does, a step per loop turn, and checks it gives the whole restore's state. */
 async function timeRestoreSliced(out: Uint8Array, at: number, wholeStats: string): Promise<void> {
   probe.start();
   await sleep(20);
@@ -176,7 +177,7 @@ async function timeRestoreSliced(out: Uint8Array, at: number, wholeStats: string
     const done = restoring.step();
     restoreLongest = Math.max(restoreLongest, cpuMs(cpu));
     if (done) break;
-    await sleep(0);
+    await new Promise<void>((resolve) => NODE_SCHEDULER.after(0, resolve));
   }
   const ms = performance.now() - a;
   await sleep(20);
@@ -233,7 +234,7 @@ for (let r = 0; r < RUNS; r++) {
     stepCpuMsMax = Math.max(stepCpuMsMax, cpuMs(cpu));
     longest = Math.max(longest, cpuMs(cpu));
     if (chunks !== undefined) break;
-    await sleep(0);
+    await new Promise<void>((resolve) => NODE_SCHEDULER.after(0, resolve));
   }
   // The chunks go to the file as they are, never joined (RaftNode.finishSnapshot).
   await store.save({ meta: { index: at, term: 1, conf: { voters: ["n1" as NodeId], learners: [] } }, chunks });
