@@ -19,7 +19,7 @@
  * and keeps it off while a new isolate sizes its heap (the flag implies a 1 MB semi-space). Measured in
  * test/bench/registry/agent-memory.ts and tested in test/integration/process/idle-heap.test.ts.
  */
-import type { Logger } from "pino";
+import type { Logger } from "../common/logger.js";
 import { setResting } from "../common/rest-flag.js";
 
 /** IDLE_CHECK_MS: how often the node looks at its CPU to tell rest from work. */

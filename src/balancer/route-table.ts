@@ -6,7 +6,7 @@
 import type { ServiceMode } from "../registry/types.js";
 import type { WirePatch, WireTable } from "./messages.js";
 import { createCircuitBreaker, createRetryBudget, createServiceBalancer } from "./policy/index.js";
-import { compareIds, idSearch, sortedById } from "./policy/id-order.js";
+import { compareIds, patchInOrder, sortedById } from "./policy/id-order.js";
 import { tlsPoolKey, upstreamTlsOf } from "./tls.js";
 import { SharedStrings } from "./shared-strings.js";
 import { meteredBalancer, meteredBreaker, meteredBudget, NO_METER, RouteMeter } from "./stats.js";
@@ -261,19 +261,15 @@ export class RouteTable {
  */
 export function patched(endpoints: readonly Endpoint[], p: Pick<WirePatch, "put" | "removed">, replaced?: Endpoint[]): Endpoint[] {
   const out = endpoints.slice();
-  for (const id of p.removed) {
-    const at = idSearch(out, id, endpointId);
-    if (out[at]?.id !== id) continue;
-    replaced?.push(out[at] as Endpoint);
-    out.splice(at, 1);
-  }
-  for (const e of p.put) {
-    const at = idSearch(out, e.id, endpointId);
-    if (out[at]?.id === e.id) {
-      replaced?.push(out[at] as Endpoint);
-      out[at] = e;
-    } else out.splice(at, 0, e);
-  }
+  patchInOrder(out, p, {
+    idOf: endpointId,
+    removed: (e) => replaced?.push(e),
+    replace: (old, e) => {
+      replaced?.push(old);
+      return e;
+    },
+    create: (e) => e,
+  });
   return out;
 }
 

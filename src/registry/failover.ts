@@ -66,15 +66,18 @@ export function chooseMaster(instances: readonly Candidate[], maxLag: number, ex
 
 /**
  * decide is the change of master an entry's end state calls for, or null for none. `instances`
- * are the service's instances after the entry; `cur` its master before any decision of this entry.
+ * are the service's instances after the entry, by id; `cur` its master before any decision of this
+ * entry. It walks the instances only to choose a new master: an entry that keeps the master (every
+ * registration into a service with a healthy master, or with none to have) costs a lookup, not
+ * the service's size.
  */
-export function decide(cur: MasterState, config: ServiceConfig, instances: readonly Candidate[]): MasterDecision | null {
+export function decide(cur: MasterState, config: ServiceConfig, instances: ReadonlyMap<string, Candidate>): MasterDecision | null {
   if (config.mode !== "master-slave") return cur.master !== "" ? { master: "", reason: "demoted" } : null;
   if (cur.master !== "") {
-    const m = instances.find((i) => i.id === cur.master);
+    const m = instances.get(cur.master);
     if (m !== undefined && m.health !== "critical") return null;
   }
-  const next = chooseMaster(instances, config.maxLagOnFailover, cur.master);
+  const next = chooseMaster([...instances.values()], config.maxLagOnFailover, cur.master);
   if (next !== "") return { master: next, reason: "promoted" };
   return cur.master !== "" ? { master: "", reason: "no-master" } : null;
 }

@@ -228,17 +228,7 @@ export class RegistryStateMachine implements StateMachine {
   private settleMaster(name: string, at: number, index: number, events: RegistryEvent[]): void {
     const rec = this.services.get(name);
     if (!rec) return;
-    // The two cases where decide keeps things as they are, without the copy of every instance it
-    // takes (O(the service) per entry: a registration into a service of 10,000 paid for 10,000):
-    // an active-active service with no master to demote, and a master-slave one whose master is
-    // registered and not critical.
-    if (rec.service.config.mode !== "master-slave") {
-      if (rec.master.master === "") return;
-    } else if (rec.master.master !== "") {
-      const m = rec.instances.get(rec.master.master);
-      if (m !== undefined && m.health !== "critical") return;
-    }
-    const d = decide(rec.master, rec.service.config, [...rec.instances.values()]);
+    const d = decide(rec.master, rec.service.config, rec.instances);
     if (d !== null) this.setMaster(rec, d.master, d.reason, at, index, events);
   }
 

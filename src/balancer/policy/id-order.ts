@@ -25,3 +25,39 @@ export function sortedById<T>(items: readonly T[], idOf: (item: T) => string): b
 export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** PatchSteps say how a patch changes one list in id order (the table's endpoints, a balancer's states). */
+export interface PatchSteps<T, P> {
+  readonly idOf: (item: T) => string;
+  /** removed hears of each item a removal took out. */
+  readonly removed?: (item: T) => void;
+  /** replace gives the item for a put whose id is in the list already. */
+  readonly replace: (item: T, put: P) => T;
+  /** create gives the item for a put whose id is not. */
+  readonly create: (put: P) => T;
+}
+
+/**
+ * patchInOrder applies a patch to items in id order, in place: the ids in `removed` go, then each
+ * put replaces the item of its id or goes in at its place, so the list stays in order. Both the
+ * worker's table and its balancer's states take a patch through it, so they stay in step.
+ */
+export function patchInOrder<T, P extends { readonly id: string }>(
+  items: T[],
+  change: { readonly put: readonly P[]; readonly removed: readonly string[] },
+  steps: PatchSteps<T, P>,
+): void {
+  for (const id of change.removed) {
+    const at = idSearch(items, id, steps.idOf);
+    const item = items[at];
+    if (item === undefined || steps.idOf(item) !== id) continue;
+    items.splice(at, 1);
+    steps.removed?.(item);
+  }
+  for (const p of change.put) {
+    const at = idSearch(items, p.id, steps.idOf);
+    const item = items[at];
+    if (item !== undefined && steps.idOf(item) === p.id) items[at] = steps.replace(item, p);
+    else items.splice(at, 0, steps.create(p));
+  }
+}

@@ -11,7 +11,7 @@ import { validateBalancerConfig } from "./config.js";
 import { ENDPOINTS_MAX, WEIGHT_MAX } from "./defaults.js";
 import { type LevelPlan, planEligible } from "./eligibility.js";
 import { EndpointState } from "./endpoint-state.js";
-import { idSearch, sortedById } from "./id-order.js";
+import { patchInOrder, sortedById } from "./id-order.js";
 import { BalancerConfigError } from "./errors.js";
 import { fmix32, hash32 } from "./hash.js";
 import { leastConnectionsPicker } from "./least-connections.js";
@@ -115,30 +115,26 @@ export class PolicyServiceBalancer implements ServiceBalancer {
       this.update({ name: "", config: this.config, endpoints, master: this.master });
       return;
     }
-    // The same steps as the table's (route-table.ts patched), on the states: removals, then puts.
-    // An id both removed and put keeps its state, as update keeps a surviving id's.
-    const states = this.states;
+    // The same walk as the table's (route-table.ts patched), so the states keep its order. An id
+    // both removed and put keeps its state, as update keeps a surviving id's.
     let dropped: Map<string, EndpointState> | undefined;
-    for (const id of change.removed) {
-      const at = idSearch(states, id, stateId);
-      const s = states[at];
-      if (s === undefined || s.endpoint.id !== id) continue;
-      states.splice(at, 1);
-      this.byId.delete(id);
-      (dropped ??= new Map()).set(id, s);
-    }
-    for (const e of change.put) {
-      const at = idSearch(states, e.id, stateId);
-      const s = states[at];
-      if (s !== undefined && s.endpoint.id === e.id) {
+    patchInOrder(this.states, change, {
+      idOf: stateId,
+      removed: (s) => {
+        this.byId.delete(s.endpoint.id);
+        (dropped ??= new Map()).set(s.endpoint.id, s);
+      },
+      replace: (s, e) => {
         s.endpoint = e;
-        continue;
-      }
-      const fresh = dropped?.get(e.id) ?? new EndpointState(e);
-      fresh.endpoint = e;
-      states.splice(at, 0, fresh);
-      this.byId.set(e.id, fresh);
-    }
+        return s;
+      },
+      create: (e) => {
+        const s = dropped?.get(e.id) ?? new EndpointState(e);
+        s.endpoint = e;
+        this.byId.set(e.id, s);
+        return s;
+      },
+    });
     this.stale = true;
   }
 
