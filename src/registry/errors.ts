@@ -254,6 +254,17 @@ export function renewError(code: string | undefined, service: string, id: string
 }
 
 /**
+ * RowStructureError: bytes of a format-5 snapshot are not instance rows as InstanceRowWriter
+ * (snapshot-instance-rows.ts) writes them; the snapshot reader reports it as a MalformedSnapshotError.
+ */
+export class RowStructureError extends RegistryError {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "RowStructureError";
+  }
+}
+
+/**
  * NotSliceableSnapshotError: the snapshot's bytes are not laid out as SnapshotWriter writes them, so
  * the sliced reader (state-machine-snapshot.ts) stops and the snapshot is decoded in one go, where
  * a malformed one gets its MalformedSnapshotError. Never reaches a caller.

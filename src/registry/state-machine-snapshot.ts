@@ -25,14 +25,36 @@
  */
 import { type AclState, type AclToken, validateAclToken } from "./acl.js";
 import { decodeAclRule } from "./codec.js";
-import { MalformedSnapshotError, NotSliceableSnapshotError, SnapshotVersionError, ValidationError } from "./errors.js";
+import { MalformedSnapshotError, NotSliceableSnapshotError, RowStructureError, SnapshotVersionError, ValidationError } from "./errors.js";
 import { CONFIG_FIELDS, type FieldDef, INSTANCE_FIELDS, readField } from "./fields.js";
 import { compactInstanceFrom, instanceFrom, type StringPool } from "./records.js";
+import { InstanceRowReader as BinaryRowReader, InstanceRowWriter as BinaryRowWriter } from "./snapshot-instance-rows.js";
 import { resultPairs, type SessionRecord } from "./state-machine-sessions.js";
 import type { CommandResult, Instance, KvEntry, MasterState, Service, ServiceConfig } from "./types.js";
 
-/** REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout (not a column) changes. */
-export const REGISTRY_SNAPSHOT_VERSION = 4;
+/**
+ * REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout (not a column)
+ * changes. Format 5 is format 4 with the instances in binary (snapshot-instance-rows.ts): the bytes
+ * SNAPSHOT_BINARY_MAGIC, a JSON head (version to instanceColumns), the instance rows, and a JSON
+ * tail (kv, sessions, acl). A reader older than format 5 refuses it: run one version across a cluster.
+ */
+export const REGISTRY_SNAPSHOT_VERSION = 5;
+
+/** SNAPSHOT_VERSION_JSON is the last all-JSON format; decodeSnapshot still reads it, and tests write it to build older snapshots. */
+export const SNAPSHOT_VERSION_JSON = 4;
+
+/** SNAPSHOT_BINARY_MAGIC opens a format-5 snapshot: a JSON one opens with "{", so the first byte tells them apart. */
+export const SNAPSHOT_BINARY_MAGIC: Uint8Array = Uint8Array.of(0x00, 0x52, 0x4d, 0x53);
+
+/** SnapshotFormat is a format the writer writes. */
+export type SnapshotFormat = typeof REGISTRY_SNAPSHOT_VERSION | typeof SNAPSHOT_VERSION_JSON;
+
+/** isBinarySnapshot tells a format-5 snapshot by its opening bytes. */
+export function isBinarySnapshot(data: Uint8Array): boolean {
+  if (data.length < SNAPSHOT_BINARY_MAGIC.length) return false;
+  for (let k = 0; k < SNAPSHOT_BINARY_MAGIC.length; k++) if (data[k] !== SNAPSHOT_BINARY_MAGIC[k]) return false;
+  return true;
+}
 
 /** SNAPSHOT_VERSION_NO_HEADERS is the last format with fixed columns; decodeSnapshot still reads it. */
 const SNAPSHOT_VERSION_NO_HEADERS = 3;
@@ -124,7 +146,7 @@ export const SNAPSHOT_FIRST_CHUNK_BYTES = 1 << 14;
  * node's SnapshotJob). It reads only the state it was given: records are never changed once a view
  * holds them (every change replaces the object; the session table copies a viewed record before
  * it changes it), so a view of arrays of them, taken at an index, stays the state at that index
- * while the machine moves on. Its bytes equal JSON.stringify of the whole document.
+ * while the machine moves on. In format 4 its bytes equal JSON.stringify of the whole document.
  * Instances may come in any order in the view: the writer sorts each service's list by id.
  */
 export class SnapshotWriter {
@@ -139,6 +161,7 @@ export class SnapshotWriter {
     private readonly s: SnapshotState,
     private readonly sliceRows = SNAPSHOT_SLICE_ROWS,
     private readonly chunkBytes = SNAPSHOT_CHUNK_BYTES,
+    private readonly format: SnapshotFormat = REGISTRY_SNAPSHOT_VERSION,
   ) {
     // encodeInto writes a character whole or not at all: a buffer must hold the longest (4 bytes).
     if (!(chunkBytes >= 4)) throw new RangeError(`chunkBytes ${chunkBytes} is below 4`);
@@ -169,6 +192,23 @@ export class SnapshotWriter {
     }
   }
 
+  /** putBytes copies bytes to the end of the current buffer, going on in new ones as they fill. */
+  private putBytes(bytes: Uint8Array): void {
+    let from = 0;
+    while (from < bytes.length) {
+      this.chunk ??= new Uint8Array(Math.min(this.chunkBytes, SNAPSHOT_FIRST_CHUNK_BYTES * 2 ** this.chunks.length));
+      const n = Math.min(bytes.length - from, this.chunk.length - this.used);
+      this.chunk.set(bytes.subarray(from, from + n), this.used);
+      this.used += n;
+      from += n;
+      if (this.used === this.chunk.length) {
+        this.chunks.push(this.chunk);
+        this.chunk = undefined;
+        this.used = 0;
+      }
+    }
+  }
+
   private *write(): Generator<void, void, void> {
     const s = this.s;
     let budget = this.sliceRows;
@@ -179,7 +219,9 @@ export class SnapshotWriter {
       budget = this.sliceRows;
       return true;
     };
-    this.put(`{"version":${REGISTRY_SNAPSHOT_VERSION},"applied":${JSON.stringify(s.applied)},"clusterTime":${JSON.stringify(s.clusterTime)}`);
+    const binary = this.format === REGISTRY_SNAPSHOT_VERSION;
+    if (binary) this.putBytes(SNAPSHOT_BINARY_MAGIC);
+    this.put(`{"version":${this.format},"applied":${JSON.stringify(s.applied)},"clusterTime":${JSON.stringify(s.clusterTime)}`);
     this.put(`,"serviceColumns":${JSON.stringify(serviceColumns())},"services":[`);
     let first = true;
     for (const { service: v, master } of s.services) {
@@ -189,18 +231,34 @@ export class SnapshotWriter {
       first = false;
       if (spend(1)) yield;
     }
-    this.put(`],"instanceColumns":${JSON.stringify(INSTANCE_FIELDS.map((f) => f.name))},"instances":[`);
-    first = true;
-    for (const { instances } of s.services) {
-      const list = [...instances].sort(byId);
-      if (spend(list.length >> 2)) yield;
-      for (const i of list) {
-        this.put((first ? "" : ",") + JSON.stringify(INSTANCE_FIELDS.map((f) => i[f.name])));
-        first = false;
-        if (spend(1)) yield;
+    const instanceColumns = JSON.stringify(INSTANCE_FIELDS.map((f) => f.name));
+    if (binary) {
+      this.put(`],"instanceColumns":${instanceColumns}}`);
+      const rows = new BinaryRowWriter(INSTANCE_FIELDS);
+      this.putBytes(rows.count(s.services.reduce((n, v) => n + v.instances.length, 0)));
+      for (const { instances } of s.services) {
+        const list = [...instances].sort(byId);
+        if (spend(list.length >> 2)) yield;
+        for (const i of list) {
+          this.putBytes(rows.row(i));
+          if (spend(1)) yield;
+        }
       }
+      this.put('{"kv":[');
+    } else {
+      this.put(`],"instanceColumns":${instanceColumns},"instances":[`);
+      first = true;
+      for (const { instances } of s.services) {
+        const list = [...instances].sort(byId);
+        if (spend(list.length >> 2)) yield;
+        for (const i of list) {
+          this.put((first ? "" : ",") + JSON.stringify(INSTANCE_FIELDS.map((f) => i[f.name])));
+          first = false;
+          if (spend(1)) yield;
+        }
+      }
+      this.put('],"kv":[');
     }
-    this.put('],"kv":[');
     first = true;
     for (const e of s.kv) {
       this.put((first ? "" : ",") + JSON.stringify([e.key, e.value, e.createIndex, e.modIndex, e.version]));
@@ -260,9 +318,9 @@ function byId(a: Instance, b: Instance): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** encodeSnapshot writes a state in format REGISTRY_SNAPSHOT_VERSION at once. */
-export function encodeSnapshot(s: SnapshotState): Uint8Array {
-  const w = new SnapshotWriter(s, Number.POSITIVE_INFINITY);
+/** encodeSnapshot writes a state at once, in format REGISTRY_SNAPSHOT_VERSION unless told. */
+export function encodeSnapshot(s: SnapshotState, format: SnapshotFormat = REGISTRY_SNAPSHOT_VERSION): Uint8Array {
+  const w = new SnapshotWriter(s, Number.POSITIVE_INFINITY, SNAPSHOT_CHUNK_BYTES, format);
   for (;;) {
     const chunks = w.step();
     if (chunks !== undefined) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
@@ -273,6 +331,7 @@ const malformed = (reason: string) => new MalformedSnapshotError(reason);
 
 /** decodeSnapshot reads a snapshot; an unknown version throws SnapshotVersionError, anything else unreadable MalformedSnapshotError. */
 export function decodeSnapshot(data: Uint8Array): SnapshotState {
+  if (isBinarySnapshot(data)) return decodeBinarySnapshot(data);
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(decoder.decode(data)) as Record<string, unknown>;
@@ -281,10 +340,10 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
   }
   if (typeof raw !== "object" || raw === null) throw new MalformedSnapshotError("not an object");
   const version = raw.version;
-  if (version !== REGISTRY_SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_NO_HEADERS && version !== SNAPSHOT_VERSION_NO_CLUSTER_TIME) {
+  if (version !== SNAPSHOT_VERSION_JSON && version !== SNAPSHOT_VERSION_NO_HEADERS && version !== SNAPSHOT_VERSION_NO_CLUSTER_TIME) {
     throw new SnapshotVersionError(version);
   }
-  const headers = version === REGISTRY_SNAPSHOT_VERSION;
+  const headers = version === SNAPSHOT_VERSION_JSON;
   const applied = int(raw.applied, "applied");
   const services: { service: Service; master: MasterState; instances: Instance[] }[] = [];
   const byName = new Map<string, Instance[]>();
@@ -346,6 +405,33 @@ function readInstanceRow(r: InstanceRowReader, t: readonly unknown[], byName: Ma
   for (let k = 0; k < INSTANCE_FIELDS.length; k++) {
     const col = r.at[k]!;
     values[k] = readField(INSTANCE_FIELDS[k]!, col < 0 ? undefined : t[col], r.labels[k]!, malformed);
+  }
+  const inst = r.pool ? compactInstanceFrom(values, r.pool) : instanceFrom(values);
+  const list = byName.get(inst.service);
+  if (!list) throw new MalformedSnapshotError(`instance ${inst.id} of unknown service ${inst.service}`);
+  list.push(inst);
+}
+
+/**
+ * readBinaryInstanceRow is readInstanceRow for a binary row, whose values the row reader made
+ * fresh and of their column's type (a string, a number, a boolean, a list of strings, a map of
+ * strings in key order): what remains to check is that an int is a safe integer and a number
+ * finite. It keeps the lists and maps it is given, where readField copies JSON's.
+ */
+function readBinaryInstanceRow(r: InstanceRowReader, t: readonly unknown[], byName: Map<string, Instance[]>): void {
+  const values = r.values;
+  for (let k = 0; k < INSTANCE_FIELDS.length; k++) {
+    const f = INSTANCE_FIELDS[k]!;
+    const col = r.at[k]!;
+    if (col < 0) {
+      values[k] = readField(f, undefined, r.labels[k]!, malformed);
+      continue;
+    }
+    const v = t[col];
+    if (f.type === "int" ? !Number.isSafeInteger(v) : f.type === "number" && !Number.isFinite(v)) {
+      throw new MalformedSnapshotError(`${r.labels[k]} is not ${f.type === "int" ? "an integer" : "a number"}`);
+    }
+    values[k] = v;
   }
   const inst = r.pool ? compactInstanceFrom(values, r.pool) : instanceFrom(values);
   const list = byName.get(inst.service);
@@ -461,6 +547,8 @@ export class SnapshotReader {
     private readonly data: Uint8Array,
     private readonly sliceRows = SNAPSHOT_READ_SLICE_ROWS,
     private readonly pool?: StringPool,
+    /** strict: any error is the caller's (as a MalformedSnapshotError), with no JSON decode to fall back to (decodeSnapshot of a format-5 snapshot). */
+    private readonly strict = false,
   ) {
     this.bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.steps = this.read();
@@ -474,7 +562,8 @@ export class SnapshotReader {
       if (r.done !== true) return undefined;
       this.result = r.value;
       this.compact = this.pool !== undefined;
-    } catch {
+    } catch (err) {
+      if (this.strict) throw malformedAt(err, this.p);
       this.result = decodeSnapshot(this.data);
     }
     return this.result;
@@ -541,10 +630,32 @@ export class SnapshotReader {
     }
   }
 
+  /** binaryInstances reads format 5's instance rows, sliceRows per step, each checked as a JSON row is. */
+  private *binaryInstances(instCols: readonly string[], instRow: InstanceRowReader, byName: Map<string, Instance[]>): Generator<void, void, void> {
+    const types = instCols.map((c) => (INSTANCE_FIELDS.find((f) => f.name === c) as FieldDef<Instance>).type);
+    const reader = new BinaryRowReader(this.bytes, this.p, types);
+    const n = reader.count();
+    const t = new Array<unknown>(instCols.length);
+    let budget = this.sliceRows;
+    for (let k = 0; k < n; k++) {
+      reader.row(t);
+      this.p = reader.p;
+      readBinaryInstanceRow(instRow, t, byName);
+      if (--budget > 0) continue;
+      budget = this.sliceRows;
+      yield;
+    }
+    this.p = reader.p;
+    yield;
+  }
+
   private *read(): Generator<void, SnapshotState, void> {
+    const binary = isBinarySnapshot(this.data);
+    if (binary) this.p = SNAPSHOT_BINARY_MAGIC.length;
     this.expect(LBRACE);
     this.field("version", true);
-    if (this.value() !== REGISTRY_SNAPSHOT_VERSION) throw notSliceable;
+    const version = this.value();
+    if (version !== (binary ? REGISTRY_SNAPSHOT_VERSION : SNAPSHOT_VERSION_JSON)) throw binary ? new SnapshotVersionError(version) : notSliceable;
     this.field("applied");
     const applied = int(this.value(), "applied");
     this.field("clusterTime");
@@ -561,13 +672,20 @@ export class SnapshotReader {
     this.field("instanceColumns");
     const instCols = columns(this.value(), "instanceColumns", INSTANCE_FIELDS.map((f) => f.name));
     const instRow = instanceRowReader(instCols, this.pool);
-    this.field("instances");
-    for (const batch of this.batches()) {
-      for (const t of rows(batch, "instances", instCols.length)) readInstanceRow(instRow, t, byName);
-      yield;
+    if (binary) {
+      this.expect(RBRACE);
+      yield* this.binaryInstances(instCols, instRow, byName);
+      this.expect(LBRACE);
+      this.field("kv", true);
+    } else {
+      this.field("instances");
+      for (const batch of this.batches()) {
+        for (const t of rows(batch, "instances", instCols.length)) readInstanceRow(instRow, t, byName);
+        yield;
+      }
+      this.field("kv");
     }
     const kv: KvEntry[] = [];
-    this.field("kv");
     for (const batch of this.batches()) {
       for (const t of rows(batch, "kv", KV_COLUMNS)) kv.push(readKvRow(t));
       yield;
@@ -590,6 +708,23 @@ export class SnapshotReader {
     if (this.p !== this.bytes.length) throw notSliceable;
     return acl === undefined ? { applied, clusterTime, services, kv, sessions } : { applied, clusterTime, services, kv, sessions, acl };
   }
+}
+
+/** decodeBinarySnapshot reads a format-5 snapshot in one go; anything unreadable is a MalformedSnapshotError. */
+function decodeBinarySnapshot(data: Uint8Array): SnapshotState {
+  const reader = new SnapshotReader(data, Number.POSITIVE_INFINITY, undefined, true);
+  for (;;) {
+    const s = reader.step();
+    if (s !== undefined) return s;
+  }
+}
+
+/** malformedAt is the error a strict read gives for err, thrown with the reader at byte p. */
+function malformedAt(err: unknown, p: number): Error {
+  if (err instanceof MalformedSnapshotError || err instanceof SnapshotVersionError) return err;
+  if (err instanceof RowStructureError) return new MalformedSnapshotError(err.message);
+  if (err === notSliceable) return new MalformedSnapshotError(`not laid out as format ${REGISTRY_SNAPSHOT_VERSION} at byte ${p}`);
+  return new MalformedSnapshotError(`unreadable at byte ${p}`, { cause: err });
 }
 
 /** columns checks a header: strings, each known (a column this code does not know would be lost), none twice. */

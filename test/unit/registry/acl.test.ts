@@ -3,7 +3,7 @@ import { encodeCommand } from "../../../src/registry/codec.js";
 import { ACL_NAME_BYTES_MAX, ACL_RULES_PER_TOKEN_MAX, ACL_TOKENS_MAX } from "../../../src/registry/limits.js";
 import type { AclRule } from "../../../src/registry/acl.js";
 import { decodeSnapshot, SnapshotReader } from "../../../src/registry/state-machine-snapshot.js";
-import { Harness, T0 } from "./registry-harness.js";
+import { Harness, jsonSnapshot, T0 } from "./registry-harness.js";
 
 const acc = (n: number) => n.toString(16).padStart(16, "0");
 const hash = (n: number) => n.toString(16).padStart(64, "0");
@@ -103,7 +103,7 @@ describe("registry access control", () => {
   it("acl: a snapshot carries the tokens under \"acl\", by secret hash", () => {
     const h = new Harness();
     h.ok(create(1));
-    const snap = new TextDecoder().decode(h.sm.snapshot());
+    const snap = new TextDecoder().decode(jsonSnapshot(h.sm.snapshot()));
     expect(snap).toContain(hash(1));
     expect(Object.keys(JSON.parse(snap).acl)).toEqual(["bootstrapIndex", "tokens"]);
   });

@@ -6,7 +6,7 @@ import { SESSION_IDLE_MS } from "../../../src/registry/limits.js";
 import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import type { CommandResult, RegistryCommand, Session } from "../../../src/registry/types.js";
 import { Rng } from "../../sim/rng.js";
-import { b64, Harness, legacySnapshot, spec, T0 } from "./registry-harness.js";
+import { b64, Harness, jsonDocument, legacySnapshot, spec, T0 } from "./registry-harness.js";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -140,7 +140,7 @@ describe("cluster time", () => {
     expect(copy.sm.instance("web", "a")?.healthSince).toBe(T0 + 70_000);
     expect(copy.sm.clusterTime).toBe(T0 + 70_000);
 
-    const json = JSON.parse(new TextDecoder().decode(snap)) as Record<string, unknown>;
+    const json = jsonDocument(snap);
     expect(json.clusterTime).toBe(T0 + 70_000);
     const old = new RegistryStateMachine();
     old.restore(legacySnapshot(snap, 2));

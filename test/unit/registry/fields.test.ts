@@ -11,7 +11,7 @@ import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import { decodeSnapshot, encodeSnapshot, type SnapshotState } from "../../../src/registry/state-machine-snapshot.js";
 import { DEFAULT_SERVICE_CONFIG, type Instance, type InstanceSpec, NO_MASTER, type ServiceConfig } from "../../../src/registry/types.js";
 import { validateInstanceSpec, validateServiceConfig } from "../../../src/registry/validate.js";
-import { Harness, legacySnapshot, spec } from "./registry-harness.js";
+import { Harness, jsonSnapshot, legacySnapshot, spec } from "./registry-harness.js";
 
 /** MethodCodec is a method's (de)serializers as the proto loader builds them. */
 interface MethodCodec {
@@ -200,7 +200,7 @@ describe("snapshot formats", () => {
   it("snapshot: a column this build does not know, or a required one missing, is refused", () => {
     const h = new Harness();
     h.ok({ op: "instance.register", instance: spec("a") });
-    const json = JSON.parse(new TextDecoder().decode(h.sm.snapshot()));
+    const json = JSON.parse(new TextDecoder().decode(jsonSnapshot(h.sm.snapshot())));
     const enc = (o: object) => new TextEncoder().encode(JSON.stringify(o));
     const unknown = { ...json, instanceColumns: [...json.instanceColumns.slice(0, -1), "fromTheFuture"] };
     expect(() => h.sm.restore(enc(unknown))).toThrow(MalformedSnapshotError);

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../../src/registry/errors.js";
 import { validateInstanceSpec, validateKvKey, validateKvPrefix } from "../../../src/registry/validate.js";
 import { ECHO_CHARS_MAX, echo } from "../../../src/common/echo.js";
-import { b64, Harness, spec } from "./registry-harness.js";
+import { b64, Harness, jsonSnapshot, spec } from "./registry-harness.js";
 
 /** refusal is the ValidationError f throws (the test fails if it throws nothing). */
 function refusal(f: () => void): ValidationError {
@@ -96,7 +96,7 @@ describe("hostile input: session reuse", () => {
     h2.index = h.index;
     expect(h2.run({ op: "kv.put", key: "b", value: b64("2") }, { client: "c1", seq: 1 })).toMatchObject({ ok: false, code: "failed-precondition" });
     // An older snapshot: the stored results carry no digest.
-    const old = JSON.parse(Buffer.from(snap).toString());
+    const old = JSON.parse(new TextDecoder().decode(jsonSnapshot(snap)));
     for (const s of old.sessions) for (const r of s[3]) delete r[1].digest;
     const h3 = new Harness();
     h3.sm.restore(Buffer.from(JSON.stringify(old)));

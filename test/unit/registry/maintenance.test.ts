@@ -4,7 +4,7 @@ import { decodeCommand, encodeCommand } from "../../../src/registry/codec.js";
 import { NOTE_BYTES_MAX } from "../../../src/registry/limits.js";
 import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import { DEFAULT_SERVICE_CONFIG } from "../../../src/registry/types.js";
-import { Harness, spec } from "./registry-harness.js";
+import { Harness, jsonSnapshot, spec } from "./registry-harness.js";
 
 describe("registry: maintenance", () => {
   it("maintenance: on and off change the instance (one event each); setting it again changes nothing", () => {
@@ -51,7 +51,7 @@ describe("registry: maintenance", () => {
     const restored = new RegistryStateMachine();
     restored.restore(h.sm.snapshot());
     expect(restored.instance("web", "a")).toMatchObject({ maintenance: true, maintenanceReason: "r" });
-    const json = JSON.parse(new TextDecoder().decode(h.sm.snapshot()));
+    const json = JSON.parse(new TextDecoder().decode(jsonSnapshot(h.sm.snapshot())));
     const drop = new Set(["maintenance", "maintenanceReason"].map((c) => json.instanceColumns.indexOf(c)));
     const old = {
       ...json,

@@ -1,6 +1,7 @@
 import { EntryKind } from "../../../src/raft/index.js";
 import { encodeCommand } from "../../../src/registry/codec.js";
 import { RegistryStateMachine, type RegistryStateMachineOptions } from "../../../src/registry/state-machine.js";
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_VERSION_JSON } from "../../../src/registry/state-machine-snapshot.js";
 import type { CommandResult, InstanceSpec, RegistryCommand, RegistryEvent, Session } from "../../../src/registry/types.js";
 import { instanceSpec } from "../../fixtures/registry.js";
 import { RegistryWorkload } from "../../sim/registry-workload.js";
@@ -56,12 +57,22 @@ export class Harness {
 const V3_SERVICE_COLUMNS = ["name", "policy", "mode", "retries", "retryBudgetPercent", "perTryTimeoutMs", "fallback", "createIndex", "modIndex"];
 const V3_INSTANCE_COLUMNS = ["service", "id", "address", "port", "tags", "metadata", "weight", "priority", "zone", "ttlMs", "deregisterCriticalAfterMs", "health", "note", "healthSince", "createIndex", "modIndex"];
 
+/** jsonSnapshot rewrites a snapshot in format 4, the last all-JSON one (headed columns), for a test to read or edit as JSON. */
+export function jsonSnapshot(data: Uint8Array): Uint8Array {
+  return encodeSnapshot(decodeSnapshot(data), SNAPSHOT_VERSION_JSON);
+}
+
+/** jsonDocument is a snapshot as the JSON document of format 4. */
+export function jsonDocument(data: Uint8Array): Record<string, unknown> {
+  return JSON.parse(new TextDecoder().decode(jsonSnapshot(data))) as Record<string, unknown>;
+}
+
 /**
- * legacySnapshot rewrites a version-4 snapshot (headed columns) as the version-3 or version-2 layout
- * older builds wrote: fixed columns, no masters and no newer fields (version 2 also without clusterTime).
+ * legacySnapshot rewrites a snapshot as the version-3 or version-2 layout older builds wrote: fixed
+ * columns, no masters and no newer fields (version 2 also without clusterTime).
  */
 export function legacySnapshot(data: Uint8Array, version: 2 | 3): Uint8Array {
-  const json = JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
+  const json = jsonDocument(data);
   const pick = (cols: string[], have: string[], rows: unknown[][]) => rows.map((r) => cols.map((c) => r[have.indexOf(c)]));
   const { serviceColumns, instanceColumns, clusterTime, ...rest } = json;
   const out: Record<string, unknown> = {

@@ -1,12 +1,19 @@
 /**
  * SnapshotWriter encodes rows straight into fixed buffers (no joined text): whatever the buffer
- * size, the chunks are the same bytes as the whole snapshot, no character is split across two
- * chunks, no chunk is empty, and buffers grow from SNAPSHOT_FIRST_CHUNK_BYTES to the cap.
+ * size, the chunks are the same bytes as the whole snapshot, no chunk is empty, in the JSON format
+ * no character is split across two chunks, and buffers grow from SNAPSHOT_FIRST_CHUNK_BYTES to the cap.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeSnapshot, SNAPSHOT_CHUNK_BYTES, SNAPSHOT_FIRST_CHUNK_BYTES, SnapshotWriter } from "../../../src/registry/state-machine-snapshot.js";
-import { Harness, spec } from "./registry-harness.js";
+import {
+  decodeSnapshot,
+  REGISTRY_SNAPSHOT_VERSION,
+  SNAPSHOT_CHUNK_BYTES,
+  SNAPSHOT_FIRST_CHUNK_BYTES,
+  SNAPSHOT_VERSION_JSON,
+  SnapshotWriter,
+} from "../../../src/registry/state-machine-snapshot.js";
+import { Harness, jsonSnapshot, spec } from "./registry-harness.js";
 
 function writeAll(w: SnapshotWriter): readonly Uint8Array[] {
   for (;;) {
@@ -19,20 +26,24 @@ function writeAll(w: SnapshotWriter): readonly Uint8Array[] {
 const MULTIBYTE = ["a", "é", "€", "😀"];
 
 describe("snapshot chunks", () => {
-  it("snapshot chunks property: any buffer size from 4 bytes gives the whole snapshot's bytes, characters never split, no empty chunk", () => {
+  it("snapshot chunks property: any buffer size from 4 bytes gives the whole snapshot's bytes, no empty chunk; in format 4 characters never split", () => {
     fc.assert(
       fc.property(fc.integer({ min: 4, max: 300 }), fc.integer({ min: 1, max: 50 }), fc.array(fc.constantFrom(...MULTIBYTE), { minLength: 1, maxLength: 40 }), (chunkBytes, sliceRows, chars) => {
         const h = new Harness();
         const text = chars.join("");
         for (let i = 0; i < 12; i++) h.ok({ op: "instance.register", instance: spec(`i${i}`, { metadata: { note: text.repeat(1 + (i % 3)) }, tags: [text.slice(0, 8) || "t"] }) });
         const whole = h.sm.snapshot();
-        const chunks = writeAll(new SnapshotWriter(decodeSnapshot(whole), sliceRows, chunkBytes));
-        expect(Buffer.from(Buffer.concat(chunks)).equals(Buffer.from(whole))).toBe(true);
-        for (const c of chunks) {
-          expect(c.length).toBeGreaterThan(0);
-          expect(c.length).toBeLessThanOrEqual(chunkBytes);
-          // Each chunk decodes alone: it starts and ends on a character's boundary.
-          expect(() => new TextDecoder("utf-8", { fatal: true }).decode(c)).not.toThrow();
+        const state = decodeSnapshot(whole);
+        for (const format of [REGISTRY_SNAPSHOT_VERSION, SNAPSHOT_VERSION_JSON] as const) {
+          const chunks = writeAll(new SnapshotWriter(state, sliceRows, chunkBytes, format));
+          const expected = format === REGISTRY_SNAPSHOT_VERSION ? whole : jsonSnapshot(whole);
+          expect(Buffer.from(Buffer.concat(chunks)).equals(Buffer.from(expected))).toBe(true);
+          for (const c of chunks) {
+            expect(c.length).toBeGreaterThan(0);
+            expect(c.length).toBeLessThanOrEqual(chunkBytes);
+            // A JSON chunk decodes alone: it starts and ends on a character's boundary (binary rows are split anywhere).
+            if (format === SNAPSHOT_VERSION_JSON) expect(() => new TextDecoder("utf-8", { fatal: true }).decode(c)).not.toThrow();
+          }
         }
       }),
       { numRuns: 60 },

@@ -6,7 +6,7 @@ import { RegistryStateMachine } from "../../../src/registry/state-machine.js";
 import { REGISTRY_SNAPSHOT_VERSION } from "../../../src/registry/state-machine-snapshot.js";
 import { encodeCommand } from "../../../src/registry/codec.js";
 import type { RegistryCommand } from "../../../src/registry/types.js";
-import { b64, Harness, randomLog, spec, T0 } from "./registry-harness.js";
+import { b64, Harness, jsonDocument, randomLog, spec, T0 } from "./registry-harness.js";
 
 
 function feed(sm: RegistryStateMachine, data: readonly Uint8Array[], from = 0): unknown[] {
@@ -97,7 +97,7 @@ describe("registry snapshots", () => {
     const h = new Harness();
     h.ok({ op: "kv.put", key: "keep", value: "" });
     const before = hex(h.sm.snapshot());
-    const json = JSON.parse(new TextDecoder().decode(h.sm.snapshot()));
+    const json = jsonDocument(h.sm.snapshot());
     const v2 = new TextEncoder().encode(JSON.stringify({ ...json, version: REGISTRY_SNAPSHOT_VERSION + 1 }));
     expect(() => h.sm.restore(v2)).toThrow(SnapshotVersionError);
     expect(() => h.sm.restore(new TextEncoder().encode("{"))).toThrow(MalformedSnapshotError);
