@@ -141,9 +141,9 @@ export class RegistryStateMachine implements StateMachine {
   appliedTerm = 0;
   private services = new Map<string, ServiceRecord>();
   private instanceCount = 0;
-  private readonly kv = new KvStore();
+  private kv = new KvStore();
   private readonly acl = new AclTable();
-  private readonly sessions: SessionTable;
+  private sessions: SessionTable;
   private readonly sessionWindow: number;
   private readonly history: EventHistory;
   /** pool shares the repeated strings of instance records (records.ts). */
@@ -152,8 +152,13 @@ export class RegistryStateMachine implements StateMachine {
   constructor(private readonly opts: RegistryStateMachineOptions = {}) {
     const l = opts.limits ?? {};
     this.sessionWindow = l.sessionWindow ?? SESSION_WINDOW;
-    this.sessions = new SessionTable(l.sessionsMax ?? SESSIONS_MAX, l.sessionIdleMs ?? SESSION_IDLE_MS, this.sessionWindow);
+    this.sessions = this.newSessionTable();
     this.history = new EventHistory(l.historyEventsMax ?? HISTORY_EVENTS_MAX, l.historyBytesMax ?? HISTORY_BYTES_MAX);
+  }
+
+  private newSessionTable(): SessionTable {
+    const l = this.opts.limits ?? {};
+    return new SessionTable(l.sessionsMax ?? SESSIONS_MAX, l.sessionIdleMs ?? SESSION_IDLE_MS, this.sessionWindow);
   }
 
   /** apply applies one committed entry: no-ops and membership changes only advance applied; commands return their result. */
@@ -700,10 +705,18 @@ export class RegistryStateMachine implements StateMachine {
       services.set(service.name, { service, instances: byId, master });
       count += instances.length;
     }
-    this.kv.load(s.kv);
+    // The keys and the sessions are loaded into new tables a step each, and swapped in with the
+    // rest: loading them in place took the last step to 9-23 ms with 10,000 of each.
+    const kv = new KvStore();
+    kv.load(s.kv);
+    yield;
+    const sessions = this.newSessionTable();
+    sessions.load(s.sessions);
+    yield;
+    this.kv = kv;
     this.services = services;
     this.instanceCount = count;
-    this.sessions.load(s.sessions);
+    this.sessions = sessions;
     this.acl.load(s.acl ?? NO_ACL);
     this.applied = s.applied;
     this.clusterTime = s.clusterTime;
