@@ -246,9 +246,8 @@ export class InstanceRowReader {
     const end = start + len;
     if (end > this.bytes.length) throw new RowStructureError(`byte ${start}: a string of ${len} bytes runs past the end`);
     this.p = end;
-    const text = utf8(this.bytes, start, end);
-    if (r === REF_LITERAL_JSON) return jsonString(text, start);
-    const s = text;
+    const s = utf8(this.bytes, start, end);
+    if (r === REF_LITERAL_JSON) return jsonString(s, start);
     if (r === REF_LITERAL_KEPT) {
       if (this.table.length >= STRING_TABLE_MAX) throw new RowStructureError(`byte ${start}: the string table passes ${STRING_TABLE_MAX}`);
       this.table.push(s);

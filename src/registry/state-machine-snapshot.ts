@@ -177,16 +177,21 @@ export class SnapshotWriter {
     return this.chunks;
   }
 
+  /** current is the buffer being filled, a new one when none is (sizes: see SNAPSHOT_CHUNK_BYTES). */
+  private current(): Uint8Array {
+    this.chunk ??= new Uint8Array(Math.min(this.chunkBytes, SNAPSHOT_FIRST_CHUNK_BYTES * 2 ** this.chunks.length));
+    return this.chunk;
+  }
+
   /** put encodes text at the end of the current buffer, going on in a new one when it fills (never splitting a character). */
   private put(text: string): void {
     let rest = text;
     for (;;) {
-      this.chunk ??= new Uint8Array(Math.min(this.chunkBytes, SNAPSHOT_FIRST_CHUNK_BYTES * 2 ** this.chunks.length));
-      const { read, written } = encoder.encodeInto(rest, this.chunk.subarray(this.used));
+      const { read, written } = encoder.encodeInto(rest, this.current().subarray(this.used));
       this.used += written;
       if (read === rest.length) return;
       rest = rest.slice(read);
-      this.chunks.push(this.chunk.subarray(0, this.used));
+      this.chunks.push(this.current().subarray(0, this.used));
       this.chunk = undefined;
       this.used = 0;
     }
@@ -196,13 +201,13 @@ export class SnapshotWriter {
   private putBytes(bytes: Uint8Array): void {
     let from = 0;
     while (from < bytes.length) {
-      this.chunk ??= new Uint8Array(Math.min(this.chunkBytes, SNAPSHOT_FIRST_CHUNK_BYTES * 2 ** this.chunks.length));
-      const n = Math.min(bytes.length - from, this.chunk.length - this.used);
-      this.chunk.set(bytes.subarray(from, from + n), this.used);
+      const chunk = this.current();
+      const n = Math.min(bytes.length - from, chunk.length - this.used);
+      chunk.set(bytes.subarray(from, from + n), this.used);
       this.used += n;
       from += n;
-      if (this.used === this.chunk.length) {
-        this.chunks.push(this.chunk);
+      if (this.used === chunk.length) {
+        this.chunks.push(chunk);
         this.chunk = undefined;
         this.used = 0;
       }
@@ -231,34 +236,24 @@ export class SnapshotWriter {
       first = false;
       if (spend(1)) yield;
     }
+    // Format 5 closes the JSON head after the header and writes the rows in binary; format 4
+    // writes them as a JSON member of the same document.
     const instanceColumns = JSON.stringify(INSTANCE_FIELDS.map((f) => f.name));
-    if (binary) {
-      this.put(`],"instanceColumns":${instanceColumns}}`);
-      const rows = new BinaryRowWriter(INSTANCE_FIELDS);
-      this.putBytes(rows.count(s.services.reduce((n, v) => n + v.instances.length, 0)));
-      for (const { instances } of s.services) {
-        const list = [...instances].sort(byId);
-        if (spend(list.length >> 2)) yield;
-        for (const i of list) {
-          this.putBytes(rows.row(i));
-          if (spend(1)) yield;
-        }
+    this.put(binary ? `],"instanceColumns":${instanceColumns}}` : `],"instanceColumns":${instanceColumns},"instances":[`);
+    const rows = binary ? new BinaryRowWriter(INSTANCE_FIELDS) : undefined;
+    if (rows) this.putBytes(rows.count(s.services.reduce((n, v) => n + v.instances.length, 0)));
+    first = true;
+    for (const { instances } of s.services) {
+      const list = [...instances].sort(byId);
+      if (spend(list.length >> 2)) yield;
+      for (const i of list) {
+        if (rows) this.putBytes(rows.row(i));
+        else this.put((first ? "" : ",") + JSON.stringify(INSTANCE_FIELDS.map((f) => i[f.name])));
+        first = false;
+        if (spend(1)) yield;
       }
-      this.put('{"kv":[');
-    } else {
-      this.put(`],"instanceColumns":${instanceColumns},"instances":[`);
-      first = true;
-      for (const { instances } of s.services) {
-        const list = [...instances].sort(byId);
-        if (spend(list.length >> 2)) yield;
-        for (const i of list) {
-          this.put((first ? "" : ",") + JSON.stringify(INSTANCE_FIELDS.map((f) => i[f.name])));
-          first = false;
-          if (spend(1)) yield;
-        }
-      }
-      this.put('],"kv":[');
     }
+    this.put(binary ? '{"kv":[' : '],"kv":[');
     first = true;
     for (const e of s.kv) {
       this.put((first ? "" : ",") + JSON.stringify([e.key, e.value, e.createIndex, e.modIndex, e.version]));
@@ -406,7 +401,12 @@ function readInstanceRow(r: InstanceRowReader, t: readonly unknown[], byName: Ma
     const col = r.at[k]!;
     values[k] = readField(INSTANCE_FIELDS[k]!, col < 0 ? undefined : t[col], r.labels[k]!, malformed);
   }
-  const inst = r.pool ? compactInstanceFrom(values, r.pool) : instanceFrom(values);
+  fileInstance(r, byName);
+}
+
+/** fileInstance builds the record of r's checked values and files it under its service. */
+function fileInstance(r: InstanceRowReader, byName: Map<string, Instance[]>): void {
+  const inst = r.pool ? compactInstanceFrom(r.values, r.pool) : instanceFrom(r.values);
   const list = byName.get(inst.service);
   if (!list) throw new MalformedSnapshotError(`instance ${inst.id} of unknown service ${inst.service}`);
   list.push(inst);
@@ -433,10 +433,7 @@ function readBinaryInstanceRow(r: InstanceRowReader, t: readonly unknown[], byNa
     }
     values[k] = v;
   }
-  const inst = r.pool ? compactInstanceFrom(values, r.pool) : instanceFrom(values);
-  const list = byName.get(inst.service);
-  if (!list) throw new MalformedSnapshotError(`instance ${inst.id} of unknown service ${inst.service}`);
-  list.push(inst);
+  fileInstance(r, byName);
 }
 
 function readKvRow(t: readonly unknown[]): KvEntry {
@@ -528,7 +525,8 @@ function valueEnd(b: Buffer, p: number): number {
  * step parses and checks up to sliceRows rows, so the event loop is never held for the whole of
  * it. Its result equals decodeSnapshot's: bytes not laid out as SnapshotWriter writes them
  * (an older version, other key order), and any error on the way, are decoded by decodeSnapshot in
- * one step, so the error is decodeSnapshot's own.
+ * one step, so the error is decodeSnapshot's own. A format-5 snapshot has one layout, which
+ * decodeSnapshot reads with this reader too: its error is thrown at once, not found a second time.
  */
 export class SnapshotReader {
   private readonly steps: Generator<void, SnapshotState, void>;
@@ -538,6 +536,11 @@ export class SnapshotReader {
   private p = 0;
   /** bytes are the snapshot's bytes as a Buffer (no copy), for indexOf. */
   private readonly bytes: Buffer;
+  /**
+   * binary: a format-5 snapshot, which only this reader reads: an error is the caller's (as a
+   * MalformedSnapshotError), with no JSON decode to fall back to.
+   */
+  private readonly binary: boolean;
 
   /**
    * pool, when given, makes each instance record compact as it is read (what the registry stores);
@@ -547,10 +550,9 @@ export class SnapshotReader {
     private readonly data: Uint8Array,
     private readonly sliceRows = SNAPSHOT_READ_SLICE_ROWS,
     private readonly pool?: StringPool,
-    /** strict: any error is the caller's (as a MalformedSnapshotError), with no JSON decode to fall back to (decodeSnapshot of a format-5 snapshot). */
-    private readonly strict = false,
   ) {
     this.bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.binary = isBinarySnapshot(data);
     this.steps = this.read();
   }
 
@@ -563,7 +565,7 @@ export class SnapshotReader {
       this.result = r.value;
       this.compact = this.pool !== undefined;
     } catch (err) {
-      if (this.strict) throw malformedAt(err, this.p);
+      if (this.binary) throw malformedAt(err, this.p);
       this.result = decodeSnapshot(this.data);
     }
     return this.result;
@@ -650,7 +652,7 @@ export class SnapshotReader {
   }
 
   private *read(): Generator<void, SnapshotState, void> {
-    const binary = isBinarySnapshot(this.data);
+    const binary = this.binary;
     if (binary) this.p = SNAPSHOT_BINARY_MAGIC.length;
     this.expect(LBRACE);
     this.field("version", true);
@@ -712,14 +714,14 @@ export class SnapshotReader {
 
 /** decodeBinarySnapshot reads a format-5 snapshot in one go; anything unreadable is a MalformedSnapshotError. */
 function decodeBinarySnapshot(data: Uint8Array): SnapshotState {
-  const reader = new SnapshotReader(data, Number.POSITIVE_INFINITY, undefined, true);
+  const reader = new SnapshotReader(data, Number.POSITIVE_INFINITY);
   for (;;) {
     const s = reader.step();
     if (s !== undefined) return s;
   }
 }
 
-/** malformedAt is the error a strict read gives for err, thrown with the reader at byte p. */
+/** malformedAt is the error a format-5 read gives for err, thrown with the reader at byte p. */
 function malformedAt(err: unknown, p: number): Error {
   if (err instanceof MalformedSnapshotError || err instanceof SnapshotVersionError) return err;
   if (err instanceof RowStructureError) return new MalformedSnapshotError(err.message);
