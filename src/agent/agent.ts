@@ -28,6 +28,7 @@ import type { RegistryFeed } from "../registry/events.js";
 import { HeartbeatBatcher } from "../registry/heartbeat-batcher.js";
 import { LeaseDriver } from "../registry/lease-driver.js";
 import type { RegistryStateMachine } from "../registry/state-machine.js";
+import { REGISTRY_SNAPSHOT_VERSION, SNAPSHOT_READ_MAX_UNSAID } from "../registry/state-machine-snapshot.js";
 import { type ClusterNow, ProposingWriter, type RegistryWriter } from "../registry/writer.js";
 import { RaftmeshClient } from "../client/index.js";
 import { LocalAgent } from "../local/index.js";
@@ -312,6 +313,8 @@ function buildTransport(config: AgentConfig, id: NodeId, peers: PeerAddresses, l
     selfId: id,
     peers: peers.peers(new Map(), () => false),
     logger: childLogger(logger, { component: "transport" }),
+    // Told on every peer call, so no member sends this node a snapshot it would refuse.
+    snapshotReadMax: REGISTRY_SNAPSHOT_VERSION,
   });
 }
 
@@ -351,6 +354,9 @@ function buildNode(
     pendingReadsMax: config.pendingReadsMax,
     // The durable store writes the chunks to a file and keeps none: free them once written.
     releaseSnapshotChunks: (chunks) => void releaseBuffers(chunks),
+    // A member that has not said what it reads (an older build, or not heard from since this start)
+    // is taken to read what builds read before they said: format 4. A rolling upgrade keeps going.
+    peerSnapshotReadMax: (peer) => p.transport.peerSnapshotReadMax(peer) ?? SNAPSHOT_READ_MAX_UNSAID,
   });
   node.events.on("failure", (e) => p.onFatal(e.error));
   p.transport.onMessage(

@@ -128,12 +128,20 @@ export class ClusterStateMachine implements StateMachine {
     return this.app.apply({ ...entry, data: EMPTY });
   }
 
-  snapshot(): Uint8Array {
-    return runSnapshotJob(this.beginSnapshot());
+  snapshot(readMax?: number): Uint8Array {
+    return runSnapshotJob(this.beginSnapshot(readMax));
   }
 
-  /** beginSnapshot takes the header now and slices the application's snapshot when it can (SnapshotJob). */
-  beginSnapshot(): SnapshotJob {
+  /**
+   * snapshotFormat is the application's format of its part of the bytes (this header's own format
+   * has not changed since builds began to say what they read, so it decides nothing).
+   */
+  snapshotFormat(data: Uint8Array): number | undefined {
+    return this.app.snapshotFormat?.(splitSnapshot(data).app);
+  }
+
+  /** beginSnapshot takes the header now and slices the application's snapshot when it can (SnapshotJob); readMax is the application's to heed. */
+  beginSnapshot(readMax?: number): SnapshotJob {
     const header = encoder.encode(
       JSON.stringify({ applied: this.applied, addresses: [...this.addresses.values()], removed: [...this.removed] }),
     );
@@ -142,7 +150,7 @@ export class ClusterStateMachine implements StateMachine {
     prefix[SNAPSHOT_MAGIC.length] = CLUSTER_SNAPSHOT_VERSION;
     prefix.writeUInt32BE(header.length, SNAPSHOT_MAGIC.length + 1);
     prefix.set(header, SNAPSHOT_PREFIX_BYTES);
-    const app = this.app.beginSnapshot?.() ?? wholeSnapshot(this.app.snapshot());
+    const app = this.app.beginSnapshot?.(readMax) ?? wholeSnapshot(this.app.snapshot(readMax));
     return {
       step: () => {
         const chunks = app.step();

@@ -106,6 +106,14 @@ export interface RaftNodeOptions {
    * them to a file (the in-memory store copies them too, but the simulator has no use for it).
    */
   readonly releaseSnapshotChunks?: (chunks: readonly Uint8Array[]) => void;
+  /**
+   * peerSnapshotReadMax, when given, is the newest snapshot format a member reads (the agent: what
+   * the member said on its peer calls, else what the builds before that claim read). The node then
+   * writes its snapshots in a format every other member reads (StateMachine.beginSnapshot's readMax)
+   * and never sends a member a snapshot in a newer format than it reads (StateMachine.snapshotFormat):
+   * it takes one the member reads instead. This is what keeps a rolling upgrade going.
+   */
+  readonly peerSnapshotReadMax?: (peer: NodeId) => number;
 }
 
 interface PendingProposal {
@@ -158,14 +166,19 @@ export class RaftNode {
   private pumpAgain = false;
   private stopped = false;
   private lastSnapshotIndex: LogIndex;
+  /**
+   * lastSnapshotReadMax is the readMax the current snapshot was written for, when this node wrote
+   * it (undefined: loaded at start or installed from the leader, format unknown to this field).
+   */
+  private lastSnapshotReadMax: number | undefined;
   /** persistedTerm is the term in the durable hard state (see splitForEarlySend). */
   private persistedTerm: Term;
   private failure: Error | undefined;
   private readonly snapshotEvery: number;
   /** snapshotJob is the local snapshot being written a slice at a time, at `index`, while applies go on. */
-  private snapshotJob: { readonly index: LogIndex; readonly job: SnapshotJob } | undefined;
+  private snapshotJob: { readonly index: LogIndex; readonly readMax: number | undefined; readonly job: SnapshotJob } | undefined;
   /** snapshotDone is a written local snapshot (its chunks, in order, never joined) waiting for the pump to hand it to the core and the store. */
-  private snapshotDone: { readonly index: LogIndex; readonly chunks: readonly Uint8Array[] } | undefined;
+  private snapshotDone: { readonly index: LogIndex; readonly readMax: number | undefined; readonly chunks: readonly Uint8Array[] } | undefined;
   /**
    * snapshotStoring is the local snapshot the store is writing: the core has compacted to it and
    * holds only its metadata, so a send of it before its file exists is served from these chunks.
@@ -173,8 +186,13 @@ export class RaftNode {
   private snapshotStoring: { readonly key: string; readonly meta: SnapshotMeta; readonly chunks: readonly Uint8Array[]; readonly bytes: number } | undefined;
   /** lastSnapshotRead is the last snapshot read back to send, while something (a send in flight) still holds it. */
   private lastSnapshotRead: { readonly key: string; readonly ref: WeakRef<Snapshot> } | undefined;
-  /** snapshotUnreadable: the current snapshot could not be read back to send; take a new one at the next chance. */
-  private snapshotUnreadable = false;
+  /**
+   * replaceSnapshot: the current snapshot cannot be sent (it could not be read back, or a member
+   * cannot read its format); take a new one at the next chance.
+   */
+  private replaceSnapshot = false;
+  /** formatRefusals are the sends refused for their format, "peer@index", each logged once. */
+  private readonly formatRefusals = new Set<string>();
   /** snapshotReads are the store reads of snapshots to send under way, by "term/index" (sendStoredSnapshot). */
   private readonly snapshotReads = new Map<string, Promise<Snapshot | undefined>>();
   /** storing is the store's compaction to the last local snapshot, while it runs (finishSnapshot). */
@@ -412,13 +430,37 @@ export class RaftNode {
    * (releaseSnapshotData) is first filled from the store (sendStoredSnapshot).
    */
   private send(messages: readonly Message[]): void {
-    if (!messages.some(carriesReleasedSnapshot)) {
+    if (!messages.some((m) => m.snapshot !== undefined)) {
       this.opts.sink.send(messages);
       return;
     }
-    const ready = messages.filter((m) => !carriesReleasedSnapshot(m));
+    const ready = messages.filter((m) => m.snapshot === undefined || (!carriesReleasedSnapshot(m) && this.readableBy(m.to, m.snapshot)));
     if (ready.length > 0) this.opts.sink.send(ready);
     for (const m of messages) if (carriesReleasedSnapshot(m)) void this.sendStoredSnapshot(m);
+  }
+
+  /**
+   * readableBy says whether member `to` reads the snapshot's format. When it does not, the send is
+   * dropped (as a network may drop it: the leader retries after its snapshot retry ticks) and the
+   * node takes a new snapshot at its next chance, which it writes in a format every member reads
+   * (maybeSnapshot), so the retry sends that one.
+   */
+  private readableBy(to: NodeId, snapshot: Snapshot): boolean {
+    const format = this.opts.machine.snapshotFormat?.(snapshot.data);
+    const readMax = this.opts.peerSnapshotReadMax?.(to);
+    if (format === undefined || readMax === undefined || format <= readMax) return true;
+    // Written for readers of readMax or older already and still too new: no format this machine
+    // writes is one the member reads. Taking more snapshots would not help (one per entry, for ever).
+    const hopeless = snapshot.meta.index === this.lastSnapshotIndex && this.lastSnapshotReadMax !== undefined && this.lastSnapshotReadMax <= readMax;
+    const key = `${to}@${snapshot.meta.index}`;
+    if (!this.formatRefusals.has(key)) {
+      this.formatRefusals.add(key);
+      const fields = { to, index: snapshot.meta.index, format, readMax };
+      if (hopeless) this.opts.logger.error(fields, "not sending a snapshot in a format this member cannot read; this node writes none it reads");
+      else this.opts.logger.warn(fields, "not sending a snapshot in a format this member cannot read; taking one it reads to send instead");
+    }
+    if (!hopeless) this.replaceSnapshotSoon(snapshot.meta.index);
+    return false;
   }
 
   /**
@@ -438,17 +480,18 @@ export class RaftNode {
       stored = await this.readBack(meta);
     } catch (err) {
       if (!this.stopped) this.opts.logger.warn({ err, to: m.to, index: meta.index }, "could not read the snapshot to send back from the store; the leader retries");
-      this.noteUnreadable(meta.index);
+      this.replaceSnapshotSoon(meta.index);
       return;
     }
     if (this.stopped) return;
     if (stored === undefined) {
       if (meta.index === this.lastSnapshotIndex) {
         this.opts.logger.error({ to: m.to, index: meta.index }, "this node's current snapshot cannot be read back from the store; taking a new one to send instead");
-        this.noteUnreadable(meta.index);
+        this.replaceSnapshotSoon(meta.index);
       } else this.opts.logger.info({ to: m.to, index: meta.index }, "the snapshot to send is no longer stored; the leader sends its newest when it retries");
       return;
     }
+    if (!this.readableBy(m.to, stored)) return;
     try {
       this.opts.sink.send([{ ...m, snapshot: stored }]);
     } catch (err) {
@@ -488,10 +531,10 @@ export class RaftNode {
     return loading;
   }
 
-  /** noteUnreadable asks for a new local snapshot when the current one (at index) could not be read back. */
-  private noteUnreadable(index: LogIndex): void {
+  /** replaceSnapshotSoon asks for a new local snapshot when the current one (at index) cannot be sent. */
+  private replaceSnapshotSoon(index: LogIndex): void {
     if (index !== this.lastSnapshotIndex || this.stopped) return;
-    this.snapshotUnreadable = true;
+    this.replaceSnapshot = true;
     this.schedule();
   }
 
@@ -539,9 +582,10 @@ export class RaftNode {
       const [, installed] = await Promise.all([saving, this.install(rd.snapshot.data)]);
       if (this.stopped || !installed) return;
       this.lastSnapshotIndex = rd.snapshot.meta.index;
-      this.snapshotUnreadable = false;
+      this.lastSnapshotReadMax = undefined;
+      this.replaceSnapshot = false;
       this.failProposalsThrough(rd.snapshot.meta.index);
-      this.opts.logger.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
+      this.opts.logger.info({ index: rd.snapshot.meta.index, format: this.opts.machine.snapshotFormat?.(rd.snapshot.data) }, "installed snapshot from leader");
       this.events.emit("snapshotInstalled", { meta: rd.snapshot.meta, bytes: rd.snapshot.data.length });
     }
     // Committed entries are already durable on a majority (a leader counts its own copy only once
@@ -704,17 +748,33 @@ export class RaftNode {
     if (this.snapshotJob || this.snapshotDone) return;
     const applied = this.raw.applied();
     if (this.opts.machine.applied !== applied) return;
-    // A current snapshot that cannot be read back cannot be sent: replace it as soon as there is
-    // anything past it (the store refuses a snapshot at the same index).
-    const replace = this.snapshotUnreadable && applied > this.lastSnapshotIndex;
+    // A current snapshot that cannot be sent (unreadable, or in a format a member does not read):
+    // replace it as soon as there is anything past it (the store refuses a snapshot at the same index).
+    const replace = this.replaceSnapshot && applied > this.lastSnapshotIndex;
     // This runs after every ready: snapshotDue is false before half an interval anyway, so the
     // phase (which reads the membership) is worked out only past that.
     if (!replace && applied - this.lastSnapshotIndex < Math.ceil(this.snapshotEvery / 2)) return;
     if (!replace && !snapshotDue(applied, this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return;
-    this.snapshotUnreadable = false;
+    this.replaceSnapshot = false;
+    this.formatRefusals.clear();
     const m = this.opts.machine;
-    this.snapshotJob = { index: applied, job: m.beginSnapshot?.() ?? wholeSnapshot(m.snapshot()) };
+    const readMax = this.membersSnapshotReadMax();
+    this.snapshotJob = { index: applied, readMax, job: m.beginSnapshot?.(readMax) ?? wholeSnapshot(m.snapshot(readMax)) };
     this.snapshotSlice();
+  }
+
+  /** membersSnapshotReadMax is the newest snapshot format every other member reads (undefined: no peerSnapshotReadMax, or no other member). */
+  private membersSnapshotReadMax(): number | undefined {
+    const readMax = this.opts.peerSnapshotReadMax;
+    if (readMax === undefined) return undefined;
+    const { voters, learners } = this.raw.status();
+    let min: number | undefined;
+    for (const peer of [...voters, ...learners]) {
+      if (peer === this.opts.id) continue;
+      const r = readMax(peer);
+      if (min === undefined || r < min) min = r;
+    }
+    return min;
   }
 
   /**
@@ -747,7 +807,7 @@ export class RaftNode {
       return;
     }
     this.snapshotJob = undefined;
-    this.snapshotDone = { index: running.index, chunks };
+    this.snapshotDone = { index: running.index, readMax: running.readMax, chunks };
     this.schedule();
   }
 
@@ -775,13 +835,14 @@ export class RaftNode {
       throw err;
     }
     this.lastSnapshotIndex = done.index;
+    this.lastSnapshotReadMax = done.readMax;
     const toStore = { meta: snap.meta, chunks: done.chunks };
     const bytes = snapshotByteLength(toStore);
     const storing = { ...toStore, key: snapshotKey(snap.meta), bytes };
     this.snapshotStoring = storing;
     this.storing = this.opts.store.compact(toStore).then(
       () => {
-        this.opts.logger.info({ index: done.index, bytes }, "took snapshot and compacted the log");
+        this.opts.logger.info({ index: done.index, bytes, membersReadMax: done.readMax }, "took snapshot and compacted the log");
         this.events.emit("snapshotTaken", { index: done.index, term: snap.meta.term, bytes });
       },
       (err: unknown) => {

@@ -35,9 +35,20 @@ export interface StateMachine {
   /** applied is the index of the last entry applied or restored. */
   readonly applied: LogIndex;
   apply(entry: Entry): unknown;
-  snapshot(): Uint8Array;
-  /** beginSnapshot (optional) starts a sliced snapshot of the state at `applied`; without it the node calls snapshot(). */
-  beginSnapshot?(): SnapshotJob;
+  /**
+   * snapshot captures the state. readMax, when given, is the newest snapshot format every other
+   * member reads: a machine that writes several formats writes one no newer (its oldest when none
+   * is that old, which such a member refuses as it would anyway).
+   */
+  snapshot(readMax?: number): Uint8Array;
+  /** beginSnapshot (optional) starts a sliced snapshot of the state at `applied` (readMax as for snapshot); without it the node calls snapshot(). */
+  beginSnapshot?(readMax?: number): SnapshotJob;
+  /**
+   * snapshotFormat (optional) is the format a snapshot's bytes were written in: the newest format a
+   * member must read to install them (undefined: the machine has one format). The node sends a
+   * snapshot only to members that read it.
+   */
+  snapshotFormat?(data: Uint8Array): number | undefined;
   restore(data: Uint8Array): void;
   /** beginRestore (optional) starts a sliced restore (RestoreJob); without it the node calls restore(). */
   beginRestore?(data: Uint8Array): RestoreJob;

@@ -36,7 +36,8 @@ import type { CommandResult, Instance, KvEntry, MasterState, Service, ServiceCon
  * REGISTRY_SNAPSHOT_VERSION is the format snapshot() writes; bump it when the layout (not a column)
  * changes. Format 5 is format 4 with the instances in binary (snapshot-instance-rows.ts): the bytes
  * SNAPSHOT_BINARY_MAGIC, a JSON head (version to instanceColumns), the instance rows, and a JSON
- * tail (kv, sessions, acl). A reader older than format 5 refuses it: run one version across a cluster.
+ * tail (kv, sessions, acl). A reader older than format 5 refuses it, so a node writes format 4 while
+ * any member has not said it reads 5 (formatFor; README: Upgrades).
  */
 export const REGISTRY_SNAPSHOT_VERSION = 5;
 
@@ -48,6 +49,30 @@ export const SNAPSHOT_BINARY_MAGIC: Uint8Array = Uint8Array.of(0x00, 0x52, 0x4d,
 
 /** SnapshotFormat is a format the writer writes. */
 export type SnapshotFormat = typeof REGISTRY_SNAPSHOT_VERSION | typeof SNAPSHOT_VERSION_JSON;
+
+/**
+ * SNAPSHOT_READ_MAX_UNSAID is the newest format a member reads that does not say what it reads:
+ * builds began to say it (on every peer call) with format 5, and the builds before read up to 4.
+ */
+export const SNAPSHOT_READ_MAX_UNSAID = SNAPSHOT_VERSION_JSON;
+
+/**
+ * formatFor is the format to write for members that read up to readMax (undefined: no other member
+ * to heed): this build's newest, or format 4 for a member that reads less. Format 4 is the oldest
+ * this build writes; a member that cannot read even that refused it before this build too.
+ */
+export function formatFor(readMax: number | undefined): SnapshotFormat {
+  return readMax === undefined || readMax >= REGISTRY_SNAPSHOT_VERSION ? REGISTRY_SNAPSHOT_VERSION : SNAPSHOT_VERSION_JSON;
+}
+
+/**
+ * snapshotFormatOf is the format a reader must read to install data: 5 for the binary format, 4 for
+ * any JSON one (every build that says what it reads reads them all; a build that does not is taken
+ * to read up to 4, and formats 1-3 are older than any build still able to join).
+ */
+export function snapshotFormatOf(data: Uint8Array): SnapshotFormat {
+  return isBinarySnapshot(data) ? REGISTRY_SNAPSHOT_VERSION : SNAPSHOT_VERSION_JSON;
+}
 
 /** isBinarySnapshot tells a format-5 snapshot by its opening bytes. */
 export function isBinarySnapshot(data: Uint8Array): boolean {

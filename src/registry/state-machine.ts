@@ -13,7 +13,7 @@ import { ACL_TOKENS_MAX, HISTORY_BYTES_MAX, HISTORY_EVENTS_MAX, INSTANCES_PER_SE
 import { EventHistory, type HistoryAnswer } from "./state-machine-history.js";
 import { KvStore, type KvPage } from "./state-machine-kv.js";
 import { requestDigest, SessionTable } from "./state-machine-sessions.js";
-import { encodeSnapshot, NO_ACL, SNAPSHOT_READ_SLICE_ROWS, SNAPSHOT_SLICE_ROWS, SnapshotReader, type SnapshotState, SnapshotWriter } from "./state-machine-snapshot.js";
+import { encodeSnapshot, formatFor, NO_ACL, SNAPSHOT_READ_SLICE_ROWS, SNAPSHOT_SLICE_ROWS, SnapshotReader, type SnapshotState, SnapshotWriter, snapshotFormatOf } from "./state-machine-snapshot.js";
 import { compactInstance, compactInstanceOf, type InstanceState, StringPool } from "./records.js";
 import { decide, failbackRefusal, switchoverTarget } from "./failover.js";
 import { InstanceMap } from "./instance-map.js";
@@ -645,9 +645,17 @@ export class RegistryStateMachine implements StateMachine {
 
   // ------------------------------------------------------------ snapshots
 
-  /** snapshot encodes the whole state but the watch history; the same state gives the same bytes. */
-  snapshot(): Uint8Array {
-    return encodeSnapshot(this.frozenView());
+  /**
+   * snapshot encodes the whole state but the watch history; the same state gives the same bytes.
+   * readMax is the newest format every other member reads (formatFor).
+   */
+  snapshot(readMax?: number): Uint8Array {
+    return encodeSnapshot(this.frozenView(), formatFor(readMax));
+  }
+
+  /** snapshotFormat is the format of a snapshot's bytes (snapshotFormatOf): the node sends them only to members that read it. */
+  snapshotFormat(data: Uint8Array): number {
+    return snapshotFormatOf(data);
   }
 
   /**
@@ -657,8 +665,8 @@ export class RegistryStateMachine implements StateMachine {
    * record once a view holds it before it changes it, see SessionTable), so the bytes are the state
    * at `applied` whatever is applied between the slices.
    */
-  beginSnapshot(sliceRows = SNAPSHOT_SLICE_ROWS): SnapshotJob {
-    return new SnapshotWriter(this.frozenView(), sliceRows);
+  beginSnapshot(readMax?: number, sliceRows = SNAPSHOT_SLICE_ROWS): SnapshotJob {
+    return new SnapshotWriter(this.frozenView(), sliceRows, undefined, formatFor(readMax));
   }
 
   private frozenView(): SnapshotState {

@@ -15,12 +15,22 @@ export const METADATA_CLUSTER_ID = "x-raftmesh-cluster-id";
 export const METADATA_NODE_ID = "x-raftmesh-node-id";
 /** METADATA_TARGET_ID carries the node id the sender meant to reach, so a wrong address map is caught at once. */
 export const METADATA_TARGET_ID = "x-raftmesh-target-id";
+/**
+ * METADATA_SNAPSHOT_READ_MAX carries the newest snapshot format the sender's build reads, so that a
+ * leader never sends a member a snapshot it would refuse (during a rolling upgrade). Builds before
+ * it do not send it, and a receiver takes its absence to mean such a build.
+ */
+export const METADATA_SNAPSHOT_READ_MAX = "x-raftmesh-snapshot-read-max";
+/** SNAPSHOT_READ_MAX_LIMIT bounds the format a peer may claim to read; a larger or malformed claim counts as none. */
+export const SNAPSHOT_READ_MAX_LIMIT = 1_000;
 
 /** CallIdentity is who is calling whom, as the sender states it. */
 export interface CallIdentity {
   readonly clusterId: string;
   readonly nodeId: NodeId;
   readonly targetId: NodeId;
+  /** snapshotReadMax is the newest snapshot format the sender reads (undefined: it did not say, as builds before the field do not). */
+  readonly snapshotReadMax?: number;
 }
 
 /** LocalIdentity is what a receiver checks a call against; `isPeer` reflects the current membership. */
@@ -44,6 +54,7 @@ export function identityMetadata(identity: CallIdentity): Metadata {
   md.set(METADATA_CLUSTER_ID, identity.clusterId);
   md.set(METADATA_NODE_ID, identity.nodeId);
   md.set(METADATA_TARGET_ID, identity.targetId);
+  if (identity.snapshotReadMax !== undefined) md.set(METADATA_SNAPSHOT_READ_MAX, String(identity.snapshotReadMax));
   return md;
 }
 
@@ -56,7 +67,20 @@ export function readIdentity(md: Metadata): CallIdentity | MissingIdentityError 
     values.push(value);
   }
   const [clusterId, node, target] = values as [string, string, string];
-  return { clusterId, nodeId: nodeId(node), targetId: nodeId(target) };
+  const snapshotReadMax = readSnapshotReadMax(md.get(METADATA_SNAPSHOT_READ_MAX)[0]);
+  return snapshotReadMax === undefined ? { clusterId, nodeId: nodeId(node), targetId: nodeId(target) } : { clusterId, nodeId: nodeId(node), targetId: nodeId(target), snapshotReadMax };
+}
+
+/**
+ * readSnapshotReadMax reads the claim of METADATA_SNAPSHOT_READ_MAX: a decimal integer in
+ * [1, SNAPSHOT_READ_MAX_LIMIT]. Anything else counts as no claim, which is the cautious reading
+ * (the sender is then treated as a build that reads only the formats before the field existed);
+ * the call itself is not refused for it.
+ */
+export function readSnapshotReadMax(value: unknown): number | undefined {
+  if (typeof value !== "string" || !/^[1-9][0-9]{0,3}$/.test(value)) return undefined;
+  const n = Number(value);
+  return n <= SNAPSHOT_READ_MAX_LIMIT ? n : undefined;
 }
 
 /**

@@ -66,6 +66,8 @@ type Call<T> = ServerReadableStream<T, WireAck>;
 export class PeerServer {
   private readonly open = new Set<OpenCall>();
   private readonly snapshotsFrom = new Set<NodeId>();
+  /** readMax is the newest snapshot format each peer said it reads, on its latest accepted call (none said: no entry). */
+  private readonly readMax = new Map<NodeId, number>();
   private closed = false;
   private received = 0;
   private refused = 0;
@@ -85,6 +87,14 @@ export class PeerServer {
       Probe: (call: ServerUnaryCall<WireProbeRequest, WireProbeResponse>, callback: sendUnaryData<WireProbeResponse>) =>
         this.handleProbe(call, callback),
     });
+  }
+
+  /**
+   * peerSnapshotReadMax is the newest snapshot format peer said it reads on its latest accepted call,
+   * or undefined when it said nothing (a build before the claim) or has not called since this start.
+   */
+  peerSnapshotReadMax(peer: NodeId): number | undefined {
+    return this.readMax.get(peer);
   }
 
   /** dropUnknownPeers ends the calls of senders that are no longer peers, after a membership change. */
@@ -232,7 +242,12 @@ export class PeerServer {
     const identity = readIdentity(call.metadata);
     if (identity instanceof TransportError) return this.refuse(call, callback, kind, identity, {});
     const refusal = checkIdentity(identity, this.options.local) ?? verifyPeerIdentity(call, identity.nodeId, this.options.local, this.options.requireCertificate === true);
-    if (!refusal) return identity;
+    if (!refusal) {
+      // The latest call speaks for the peer's current build: one restarted on an older build stops saying it.
+      if (identity.snapshotReadMax === undefined) this.readMax.delete(identity.nodeId);
+      else this.readMax.set(identity.nodeId, identity.snapshotReadMax);
+      return identity;
+    }
     const remote = { remoteClusterId: identity.clusterId, remoteNodeId: identity.nodeId, targetId: identity.targetId };
     return this.refuse(call, callback, kind, refusal, remote);
   }

@@ -51,6 +51,11 @@ export interface GrpcTransportOptions {
    * presents the certificate of the member it meant. Both follow the files when they change.
    */
   readonly tls?: TlsFiles;
+  /**
+   * snapshotReadMax is the newest snapshot format this node reads, told to every peer on every call
+   * (METADATA_SNAPSHOT_READ_MAX) so that none sends it one it would refuse; unset, nothing is told.
+   */
+  readonly snapshotReadMax?: number;
 }
 
 /** TransportStats are the transport's counters; totals include peers that were removed since. */
@@ -241,6 +246,11 @@ export class GrpcTransport {
     this.snapshotHandler = handler;
   }
 
+  /** peerSnapshotReadMax is the newest snapshot format peer said it reads (PeerServer.peerSnapshotReadMax): undefined when it said nothing. */
+  peerSnapshotReadMax(peer: NodeId): number | undefined {
+    return this.server.peerSnapshotReadMax(peer);
+  }
+
   /** onProbe sets the handler that answers a member's Probe; while it is unset or returns undefined, probes are answered UNAVAILABLE. */
   onProbe(handler: (from: NodeId, session: string) => ProbeAnswer | undefined): void {
     this.probeHandler = handler;
@@ -308,7 +318,7 @@ export class GrpcTransport {
 
   private createClient(id: NodeId, address: string): PeerClient {
     return new PeerClient({
-      identity: { clusterId: this.options.clusterId, nodeId: this.options.selfId, targetId: id },
+      identity: { clusterId: this.options.clusterId, nodeId: this.options.selfId, targetId: id, snapshotReadMax: this.options.snapshotReadMax },
       address,
       limits: this.limits,
       logger: childLogger(this.logger, { side: "client", peer: id }),

@@ -174,7 +174,7 @@ export class RegistrySimMachine {
   beginSnapshot(): SnapshotJob {
     const chain = this.chain;
     const ran = [...this.ran].map(([client, seqs]) => [client, [...seqs]]);
-    const job = this.registry.beginSnapshot(SIM_SNAPSHOT_SLICE_ROWS);
+    const job = this.registry.beginSnapshot(undefined, SIM_SNAPSHOT_SLICE_ROWS);
     return {
       step: () => {
         const chunks = job.step();

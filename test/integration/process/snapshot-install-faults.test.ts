@@ -11,6 +11,9 @@
  *
  * After each, the learner (restarted where it died) must install a snapshot and then hold the
  * leader's registry field for field, while registrations go on throughout.
+ *
+ * And a rolling upgrade's case: a learner that does not say which snapshot format it reads, as the
+ * builds before format 5 did not, must be sent format 4, which they read.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +23,7 @@ import { RaftmeshClient } from "../../../src/client/index.js";
 import { ProcessCluster, waitFor } from "../harness/process-cluster.js";
 
 const FAULTS_PRELOAD = fileURLToPath(new URL("../../fixtures/snapshot-faults.mjs", import.meta.url));
+const OLDER_BUILD_PRELOAD = fileURLToPath(new URL("../../fixtures/older-build-claim.mjs", import.meta.url));
 /** INSTANCES registered before any learner joins; SNAPSHOT_ENTRIES makes the leader snapshot often. */
 const INSTANCES = 800;
 const SNAPSHOT_ENTRIES = 200;
@@ -159,6 +163,27 @@ describe("snapshot install faults", () => {
     // The file was never recorded as current: the restart removes it rather than trust it.
     expect(await c.logOf("n5")).toContain("removing snapshot file that never became current");
     await expectSameRegistry("n5", ["n1", "n2", "n3"]);
+  }, 180_000);
+
+  it("a learner that does not say which snapshot format it reads (an older build) is sent format 4, not the leader's format-5 snapshot, and holds the leader's registry", async () => {
+    const leader = await c.waitForLeader(20_000, ["n1", "n2", "n3"]);
+    const formatOf = (line: string) => (JSON.parse(line) as { format?: number }).format;
+    // The founders all read format 5: the leader's snapshot is in it.
+    await waitFor("the leader to snapshot in format 5", async () => {
+      await register(registered++);
+      const taken = (await c.logOf(leader)).split("\n").filter((l) => l.includes('"took snapshot and compacted the log"'));
+      return taken.some((l) => ((JSON.parse(l) as { membersReadMax?: number }).membersReadMax ?? 5) >= 5);
+    }, INSTALL_WAIT_MS);
+    await c.allocate("n7");
+    c.start("n7", { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${OLDER_BUILD_PRELOAD}` });
+    await waitFor("n7 to wait in join mode", async () => (await c.logOf("n7")).includes("waiting for the leader to add this node"));
+    await whileRegistering(async () => {
+      await client.addMember({ id: "n7", peer: c.peer("n7"), api: c.api("n7"), learner: true });
+      await waitFor("n7 to install a snapshot", async () => (await installs("n7")).length > 0, INSTALL_WAIT_MS);
+    });
+    const installed = await installs("n7");
+    expect(installed.map(formatOf), "formats n7 installed").toEqual(installed.map(() => 4));
+    await expectSameRegistry("n7", ["n1", "n2", "n3"]);
   }, 180_000);
 
   it("the leader SIGKILLed while its snapshot is in transfer: the learner drops the cut transfer, installs the new leader's snapshot and holds its registry", async () => {

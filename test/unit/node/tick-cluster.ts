@@ -32,7 +32,7 @@ export class Cluster {
 
   constructor(
     ids: NodeId[],
-    opts: { snapshotEveryEntries?: number; store?: (id: NodeId, state: LoadedState) => MemoryLogStore; machine?: () => KvStateMachine; logger?: (id: NodeId) => NodeLogger; releaseSnapshotChunks?: (id: NodeId) => (chunks: readonly Uint8Array[]) => void } = {},
+    opts: { snapshotEveryEntries?: number; store?: (id: NodeId, state: LoadedState) => MemoryLogStore; machine?: () => KvStateMachine; logger?: (id: NodeId) => NodeLogger; releaseSnapshotChunks?: (id: NodeId) => (chunks: readonly Uint8Array[]) => void; peerSnapshotReadMax?: (id: NodeId) => ((peer: NodeId) => number) | undefined } = {},
   ) {
     const boot = bootstrapEntries(ids);
     for (const [i, id] of ids.entries()) {
@@ -51,6 +51,7 @@ export class Cluster {
         logger: opts.logger?.(id) ?? silent,
         snapshotEveryEntries: opts.snapshotEveryEntries,
         releaseSnapshotChunks: opts.releaseSnapshotChunks?.(id),
+        peerSnapshotReadMax: opts.peerSnapshotReadMax?.(id),
         scheduler: sched,
         random: new Rng(i + 1),
       });

@@ -13,12 +13,17 @@ import { InstanceRowReader, STRING_TABLE_MAX } from "../../../src/registry/snaps
 import {
   decodeSnapshot,
   encodeSnapshot,
+  formatFor,
   isBinarySnapshot,
   REGISTRY_SNAPSHOT_VERSION,
+  SNAPSHOT_READ_MAX_UNSAID,
   SNAPSHOT_VERSION_JSON,
+  snapshotFormatOf,
   type SnapshotState,
 } from "../../../src/registry/state-machine-snapshot.js";
 import type { Instance } from "../../../src/registry/types.js";
+import { ClusterStateMachine } from "../../../src/node/cluster-state-machine.js";
+import { runSnapshotJob } from "../../../src/node/state-machine.js";
 import { b64, Harness, spec } from "./registry-harness.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -95,6 +100,30 @@ describe("snapshot format 5", () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it("formats for readers: the newest when every member reads it (or none is heeded), format 4 for a member that reads less, in whole and sliced snapshots, through the cluster machine too", () => {
+    expect(formatFor(undefined)).toBe(REGISTRY_SNAPSHOT_VERSION);
+    expect(formatFor(REGISTRY_SNAPSHOT_VERSION)).toBe(REGISTRY_SNAPSHOT_VERSION);
+    expect(formatFor(REGISTRY_SNAPSHOT_VERSION + 3)).toBe(REGISTRY_SNAPSHOT_VERSION);
+    expect(formatFor(SNAPSHOT_READ_MAX_UNSAID)).toBe(SNAPSHOT_VERSION_JSON);
+    expect(formatFor(1)).toBe(SNAPSHOT_VERSION_JSON);
+    const h = new Harness();
+    for (let i = 0; i < 30; i++) h.ok({ op: "instance.register", instance: spec(`i${i}`, { tags: ["t"], metadata: { k: `v${i}` } }) });
+    h.ok({ op: "kv.put", key: "k", value: b64("v") });
+    const newest = h.sm.snapshot();
+    const forOlder = h.sm.snapshot(SNAPSHOT_READ_MAX_UNSAID);
+    expect(snapshotFormatOf(newest)).toBe(REGISTRY_SNAPSHOT_VERSION);
+    expect(h.sm.snapshotFormat(forOlder)).toBe(SNAPSHOT_VERSION_JSON);
+    expect(JSON.parse(Buffer.from(forOlder).toString("utf8")).version, "all JSON, as builds before format 5 read").toBe(SNAPSHOT_VERSION_JSON);
+    expect(decodeSnapshot(forOlder)).toEqual(decodeSnapshot(newest));
+    expect(hex(runSnapshotJob(h.sm.beginSnapshot(SNAPSHOT_READ_MAX_UNSAID, 7)))).toBe(hex(forOlder));
+    expect(hex(runSnapshotJob(h.sm.beginSnapshot(undefined, 7)))).toBe(hex(newest));
+    // The cluster machine wraps the registry's bytes in its header and passes readMax and the format through.
+    const cluster = new ClusterStateMachine(h.sm);
+    expect(cluster.snapshotFormat(cluster.snapshot())).toBe(REGISTRY_SNAPSHOT_VERSION);
+    expect(cluster.snapshotFormat(cluster.snapshot(SNAPSHOT_READ_MAX_UNSAID))).toBe(SNAPSHOT_VERSION_JSON);
+    expect(cluster.snapshotFormat(runSnapshotJob(cluster.beginSnapshot(SNAPSHOT_READ_MAX_UNSAID)))).toBe(SNAPSHOT_VERSION_JSON);
   });
 
   it("format 5: a string that many records hold is written once", () => {

@@ -22,7 +22,7 @@ describe("sliced registry snapshots", () => {
           apply(live, d);
           apply(still, d);
         }
-        const job = live.beginSnapshot(sliceRows);
+        const job = live.beginSnapshot(undefined, sliceRows);
         let chunks: readonly Uint8Array[] | undefined;
         // One entry between every two slices, and the rest of the log after the last one.
         for (const d of log.slice(at)) {
@@ -47,7 +47,7 @@ describe("sliced registry snapshots", () => {
     h.ok({ op: "instance.register", instance: spec("j0", { service: "other" }) });
     const before = h.sm.snapshot();
     const index = h.sm.applied;
-    const job = h.sm.beginSnapshot(1);
+    const job = h.sm.beginSnapshot(undefined, 1);
     let steps = 0;
     let chunks: readonly Uint8Array[] | undefined;
     for (let i = 0; chunks === undefined; i++) {
@@ -86,7 +86,7 @@ describe("sliced registry snapshots and the session table", () => {
     h.ok({ op: "kv.put", key: "b0", value: b64("v") }, { client: "b", seq: ++seqB });
     const before = h.sm.snapshot();
     const index = h.sm.applied;
-    const job = h.sm.beginSnapshot(1);
+    const job = h.sm.beginSnapshot(undefined, 1);
     let chunks: readonly Uint8Array[] | undefined;
     for (let i = 0; chunks === undefined; i++) {
       chunks = job.step();

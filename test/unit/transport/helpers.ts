@@ -79,7 +79,7 @@ export interface TestNode {
 /** startNode starts a transport on an ephemeral (or the given) port with no peers yet. */
 export async function startNode(
   id: string,
-  options: { clusterId?: string; port?: number; limits?: Partial<TransportLimits> } = {},
+  options: { clusterId?: string; port?: number; limits?: Partial<TransportLimits>; snapshotReadMax?: number } = {},
 ): Promise<TestNode> {
   const logger = capturingLogger();
   const transport = new GrpcTransport({
@@ -88,6 +88,7 @@ export async function startNode(
     peers: new Map(),
     logger,
     limits: { reconnectBackoffMsMin: 10, reconnectBackoffMsMax: 100, ...options.limits },
+    snapshotReadMax: options.snapshotReadMax,
   });
   const port = await transport.listen(`127.0.0.1:${options.port ?? 0}`);
   const received: Message[] = [];

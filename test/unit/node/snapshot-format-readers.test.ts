@@ -1,0 +1,136 @@
+/**
+ * A rolling upgrade: a member that reads only an older snapshot format must never be sent a newer
+ * one (it would refuse it and stop). The node writes its snapshots in a format every member reads
+ * (RaftNodeOptions.peerSnapshotReadMax), and when the snapshot it must send is newer than a member
+ * reads, it drops the send and takes one the member reads. Real RaftNodes on MemoryLogStores, on
+ * virtual time; FormatKv writes format 2 or 1 and a member of the "older build" refuses 2.
+ */
+import { describe, expect, it } from "vitest";
+import type { NodeLogger } from "../../../src/node/raft-node.js";
+import { type NodeId, nodeId } from "../../../src/raft/index.js";
+import { KvStateMachine } from "../../integration/kv-state-machine.js";
+import { Cluster } from "./tick-cluster.js";
+
+const IDS = ["n1", "n2", "n3"].map(nodeId);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/** NEWEST is the newest format FormatKv writes; an "older build" reads only OLDER. */
+const NEWEST = 2;
+const OLDER = 1;
+
+/** FormatKv is the test KV with two snapshot formats: it writes the newest the readers read, and refuses a format newer than readsUpTo, as an older build would. */
+class FormatKv extends KvStateMachine {
+  readsUpTo = NEWEST;
+  readonly written: number[] = [];
+  readonly restored: number[] = [];
+
+  override snapshot(readMax?: number): Uint8Array {
+    const format = readMax === undefined || readMax >= NEWEST ? NEWEST : OLDER;
+    this.written.push(format);
+    const doc = JSON.parse(decoder.decode(super.snapshot())) as object;
+    return encoder.encode(JSON.stringify({ ...doc, format }));
+  }
+
+  snapshotFormat(data: Uint8Array): number {
+    return (JSON.parse(decoder.decode(data)) as { format: number }).format;
+  }
+
+  override restore(data: Uint8Array): void {
+    const format = this.snapshotFormat(data);
+    if (format > this.readsUpTo) throw new Error(`snapshot format ${format} is not supported`);
+    this.restored.push(format);
+    super.restore(data);
+  }
+}
+
+/** Warned is a warning or error a node logged. */
+interface Warned {
+  readonly node: NodeId;
+  readonly fields: Record<string, unknown>;
+  readonly message: string;
+}
+
+/** setUp builds the cluster; `readers` is what each member is told the others read (undefined: the option is off). */
+function setUp(readers: ((peer: NodeId) => number) | undefined) {
+  const warned: Warned[] = [];
+  const logger = (node: NodeId): NodeLogger => ({
+    info() {},
+    debug() {},
+    error: (fields: object, message: string) => warned.push({ node, fields: fields as Record<string, unknown>, message }),
+    warn: (fields: object, message: string) => warned.push({ node, fields: fields as Record<string, unknown>, message }),
+  });
+  const cl = new Cluster(IDS, { snapshotEveryEntries: 20, machine: () => new FormatKv(), logger, peerSnapshotReadMax: () => readers });
+  const machine = (id: NodeId) => cl.member(id).machine as FormatKv;
+  return { cl, warned, machine };
+}
+
+describe("node: snapshot formats across builds", { timeout: 30_000 }, () => {
+  it("a member that reads only the older format is sent a snapshot in it: the newer one already taken is not sent, a new one in the older format is, and it catches up", async () => {
+    let older: NodeId | undefined;
+    const { cl, warned, machine } = setUp((peer) => (peer === older ? OLDER : NEWEST));
+    const { leader, behind, snapIndex } = await cl.leaveOneBehind(30);
+    // Every member read the newest format when the leader took its snapshot.
+    expect(machine(leader).written).toEqual([NEWEST]);
+    // Now the member left behind turns out to be an older build (restarted on it, say).
+    older = behind;
+    machine(behind).readsUpTo = OLDER;
+    cl.cut.delete(behind);
+    await cl.until("the leader to refuse sending its newest-format snapshot", () => warned.some((w) => w.node === leader && w.message.startsWith("not sending a snapshot in a format")), 200);
+    // Nothing past the snapshot yet: the replacement waits for the next entry (the store refuses a second snapshot at one index).
+    await cl.write(leader, "after");
+    await cl.until("the behind member to install a snapshot", () => machine(behind).restored.length > 0, 500);
+    expect(machine(leader).written, "the replacement is in the format the older member reads").toEqual([NEWEST, OLDER]);
+    expect(machine(behind).restored).toEqual([OLDER]);
+    expect(cl.member(leader).node.snapshotIndex()).toBeGreaterThan(snapIndex);
+    await cl.until("the behind member to catch up", () => machine(behind).get("after") === "v", 200);
+    for (let i = 0; i < 30; i++) expect(machine(behind).get(`k${i}`)).toBe("v");
+    expect(cl.member(behind).seen.filter((s) => s.name === "failure")).toEqual([]);
+    // Logged once for that snapshot and member, however often the core retried meanwhile.
+    const refusals = warned.filter((w) => w.message.startsWith("not sending a snapshot in a format"));
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]?.fields).toMatchObject({ to: behind, index: snapIndex, format: NEWEST, readMax: OLDER });
+  });
+
+  it("while any member reads only the older format, every member's own snapshots are written in it", async () => {
+    const older = nodeId("n3");
+    const { cl, machine } = setUp((peer) => (peer === older ? OLDER : NEWEST));
+    machine(older).readsUpTo = OLDER;
+    await cl.until("leader", () => cl.leader() !== undefined);
+    const leader = cl.leader() as NodeId;
+    for (let i = 0; i < 45; i++) await cl.write(leader, `k${i}`);
+    await cl.until("every member to snapshot twice", () => IDS.every((id) => machine(id).written.length >= 2), 500);
+    for (const id of IDS.filter((m) => m !== older)) expect(machine(id).written.every((f) => f === OLDER), `${id} wrote ${machine(id).written}`).toBe(true);
+    // The older member itself hears the others read the newest: its own snapshots may be newer, and only it reads them back.
+    expect(machine(older).written.every((f) => f === NEWEST)).toBe(true);
+  });
+
+  it("a member that reads no format this node writes is refused the snapshot with one error, and the leader does not take a snapshot per entry trying", async () => {
+    let reader: NodeId | undefined;
+    const { cl, warned, machine } = setUp((peer) => (peer === reader ? 0 : NEWEST));
+    const { leader, behind } = await cl.leaveOneBehind(30);
+    reader = behind;
+    machine(behind).readsUpTo = 0;
+    cl.cut.delete(behind);
+    // One replacement is tried (the newest-format snapshot was written for newer readers), then no more.
+    for (let i = 0; i < 60; i++) await cl.write(leader, `more${i}`);
+    const hopeless = (w: Warned) => w.node === leader && w.message.endsWith("this node writes none it reads");
+    await cl.until("the leader to say it writes no format the member reads", () => warned.some(hopeless), 500);
+    // The first, one replacement, and the periodic ones (every 20 entries) over 61 entries: a snapshot per entry would be ~60.
+    const written = machine(leader).written;
+    expect(written.length, `snapshots written: ${written}`).toBeLessThanOrEqual(2 + Math.ceil(61 / 20));
+    expect(written.slice(1).every((f) => f === OLDER), "written for the oldest readers after the first").toBe(true);
+    expect(machine(behind).restored).toEqual([]);
+    expect(cl.member(behind).seen.filter((s) => s.name === "failure")).toEqual([]);
+    const errors = warned.filter(hopeless);
+    expect(new Set(errors.map((e) => e.fields.index)).size).toBe(errors.length);
+  });
+
+  it("without the readers known (the option off), the member on the older build is sent the newer snapshot and stops: the failure this prevents", async () => {
+    const { cl, machine } = setUp(undefined);
+    const { behind } = await cl.leaveOneBehind(30);
+    machine(behind).readsUpTo = OLDER;
+    cl.cut.delete(behind);
+    await cl.until("the behind member to fail", () => cl.member(behind).seen.some((s) => s.name === "failure"), 300);
+    expect(machine(behind).restored).toEqual([]);
+  });
+});
