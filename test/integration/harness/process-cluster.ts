@@ -196,14 +196,18 @@ export class ProcessCluster {
     };
   }
 
-  /** start launches node id (founders bootstrap; others join); it returns once the process is spawned. */
-  start(id: string, extraEnv: Record<string, string> = {}): void {
+  /**
+   * start launches node id (founders bootstrap; others join); it returns once the process is
+   * spawned. `build`, when given, is the root of another checkout whose sources to run (through
+   * tsx) instead of this one's: a node of another build, for upgrade tests.
+   */
+  start(id: string, extraEnv: Record<string, string> = {}, build?: string): void {
     if (this.running.has(id)) throw new Error(`${id} is already running`);
     const log = createWriteStream(join(this.root, `${id}.log`), { flags: "a" });
-    if (this.options.compiled && !existsSync(COMPILED_MAIN)) throw new Error(`${COMPILED_MAIN} does not exist: run npm run build first`);
-    const args = this.options.compiled ? [COMPILED_MAIN, "agent"] : ["--import", "tsx", MAIN, "agent"];
+    if (this.options.compiled && build === undefined && !existsSync(COMPILED_MAIN)) throw new Error(`${COMPILED_MAIN} does not exist: run npm run build first`);
+    const args = build !== undefined ? ["--import", "tsx", join(build, "src/cli/main.ts"), "agent"] : this.options.compiled ? [COMPILED_MAIN, "agent"] : ["--import", "tsx", MAIN, "agent"];
     const child = spawn(process.execPath, args, {
-      cwd: REPO_ROOT,
+      cwd: build ?? REPO_ROOT,
       env: { ...process.env, ...this.env(id, extraEnv) },
       stdio: ["ignore", "pipe", "pipe"],
     });

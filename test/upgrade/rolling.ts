@@ -1,0 +1,205 @@
+/**
+ * npm run test:upgrade: a rolling upgrade from an older build to this checkout, on real processes,
+ * while registrations go on. The older build runs from a git worktree of --from (default: the last
+ * build before snapshot format 5, which reads formats up to 4 and does not say what it reads).
+ *
+ *   npm run test:upgrade -- [--from <git revision>] [--json out.json]
+ *
+ * 1. three members of the older build take 1,000 registrations (a snapshot every 200 entries);
+ * 2. n1 is upgraded (stopped, started on this build over the same data) and made leader;
+ * 3. n2 (older build) is stopped while the leader takes writes past its next snapshot, then
+ *    started again on the older build: it can only catch up through a snapshot of the new leader,
+ *    which must be in a format it reads (it stopped on format 5 before the format claim);
+ * 4. n2 and n3 are upgraded one at a time; then, every member on this build, n3 is made to catch
+ *    up through a snapshot again (now format 5);
+ * then every member must hold the same registry, field for field, holding every registration that
+ * was acknowledged. Exits 1 on any failure. Needs git and this checkout's history.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { RaftmeshClient } from "../../src/client/index.js";
+import { ProcessCluster, REPO_ROOT, waitFor } from "../integration/harness/process-cluster.js";
+
+/** FROM_DEFAULT is the last build before snapshot format 5 (and before members said which format they read). */
+const FROM_DEFAULT = "d1b77c3";
+/** SNAPSHOT_ENTRIES makes the members snapshot often, so that a member left behind needs a snapshot. */
+const SNAPSHOT_ENTRIES = 200;
+/** FIRST_REGISTRATIONS are made on the older build alone. */
+const FIRST_REGISTRATIONS = 1_000;
+/** BEHIND_ENTRIES are written while a member is down: more than one snapshot interval, so it needs a snapshot. */
+const BEHIND_ENTRIES = 3 * SNAPSHOT_ENTRIES;
+/** WRITERS registering at once, and the bound on all registrations made. */
+const WRITERS = 8;
+const REGISTRATIONS_MAX = 20_000;
+/** PHASE_WAIT_MS bounds each wait (older builds start through tsx on a shared 2-core machine). */
+const PHASE_WAIT_MS = 90_000;
+const SERVICES = 4;
+
+const { values } = parseArgs({ options: { from: { type: "string", default: FROM_DEFAULT }, json: { type: "string" } }, strict: true });
+const from = values.from as string;
+
+const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" }).trim();
+const oldBuild = mkdtempSync(join(tmpdir(), "raftmesh-older-"));
+git("worktree", "add", "--detach", "--force", oldBuild, from);
+// The older build runs on this checkout's dependencies: refuse when its lock file differs.
+if (readFileSync(join(oldBuild, "package-lock.json"), "utf8") !== readFileSync(join(REPO_ROOT, "package-lock.json"), "utf8")) {
+  git("worktree", "remove", "--force", oldBuild);
+  console.error(`${from} locks other dependencies than this checkout: not supported`);
+  process.exit(2);
+}
+symlinkSync(join(REPO_ROOT, "node_modules"), join(oldBuild, "node_modules"));
+
+const c = await ProcessCluster.create({ size: 3, env: { RAFTMESH_SNAPSHOT_ENTRIES: String(SNAPSHOT_ENTRIES) } });
+const ids = ["n1", "n2", "n3"];
+const buildOf = new Map<string, "older" | "this">();
+const phases: { phase: string; ms: number; registered: number }[] = [];
+let registered = 0;
+let failedWrites = 0;
+let stop = false;
+let client: RaftmeshClient | undefined;
+let ok = false;
+
+const register = (i: number) =>
+  (client as RaftmeshClient).register({
+    id: `i-${i}`,
+    service: `svc-${i % SERVICES}`,
+    address: `10.3.${(i >> 8) & 255}.${i & 255}`,
+    port: 7_000 + (i % 7),
+    tags: ["shared", `u-${i}`],
+    metadata: { build: `b${i}`, owner: i % 2 === 0 ? "équipe" : "core" },
+    zone: i % 2 === 0 ? "eu-1a" : "eu-1b",
+    ttlMs: 3_600_000,
+  });
+
+/** acknowledged holds the ids of registrations the cluster acknowledged. */
+const acknowledged = new Set<string>();
+async function writer(): Promise<void> {
+  while (!stop && registered < REGISTRATIONS_MAX) {
+    const i = registered++;
+    try {
+      await register(i);
+      acknowledged.add(`i-${i}`);
+    } catch {
+      failedWrites++;
+    }
+  }
+}
+
+function start(id: string, build: "older" | "this"): void {
+  buildOf.set(id, build);
+  c.start(id, {}, build === "older" ? oldBuild : undefined);
+}
+
+async function caughtUp(id: string): Promise<void> {
+  const leader = await c.waitForLeader(PHASE_WAIT_MS, ids.filter((m) => c.isRunning(m)));
+  const { commit } = await c.client(leader).status();
+  await waitFor(`${id} to apply index ${commit}`, async () => (await c.client(id).status({ deadlineMs: 2_000 })).applied >= commit, PHASE_WAIT_MS);
+}
+
+async function phase(name: string, body: () => Promise<void>): Promise<void> {
+  const t = Date.now();
+  await body();
+  phases.push({ phase: name, ms: Date.now() - t, registered });
+  console.log(`${name}: ${Date.now() - t} ms, ${registered} registrations so far`);
+  for (const id of ids) if (buildOf.has(id) && !c.isRunning(id)) throw new Error(`${id} (${buildOf.get(id)} build) is not running`);
+}
+
+async function writesPast(entries: number): Promise<void> {
+  const target = registered + entries;
+  await waitFor(`${entries} more registrations`, () => registered >= target, PHASE_WAIT_MS);
+}
+
+const logOf = async (id: string) => (await c.logOf(id)).split("\n");
+const installs = async (id: string) => (await logOf(id)).filter((l) => l.includes('"installed snapshot from leader"')).length;
+
+try {
+  await phase("three members of the older build", async () => {
+    for (const id of ids) start(id, "older");
+    await c.waitForLeader(PHASE_WAIT_MS);
+    client = new RaftmeshClient(ids.map((id) => c.api(id)), { deadlineMs: 10_000 });
+    await Promise.all(Array.from({ length: WRITERS }, async () => {
+      while (registered < FIRST_REGISTRATIONS) {
+        const i = registered++;
+        await register(i);
+        acknowledged.add(`i-${i}`);
+      }
+    }));
+  });
+  const writers = Promise.all(Array.from({ length: WRITERS }, writer));
+  try {
+    await phase("n1 upgraded and made leader", async () => {
+      await c.stop("n1");
+      start("n1", "this");
+      await caughtUp("n1");
+      await waitFor("n1 to lead", async () => {
+        const leader = await c.waitForLeader(PHASE_WAIT_MS, ids);
+        if (leader === "n1") return true;
+        await c.client(leader).transferLeader("n1").catch(() => undefined);
+        return false;
+      }, PHASE_WAIT_MS);
+    });
+    await phase("n2 (older build) behind the new leader's snapshot, restarted on the older build", async () => {
+      const before = await installs("n2");
+      await c.stop("n2");
+      await writesPast(BEHIND_ENTRIES);
+      start("n2", "older");
+      await waitFor("n2 to install a snapshot from n1", async () => (await installs("n2")) > before, PHASE_WAIT_MS);
+      await caughtUp("n2");
+      const refused = (await logOf("n1")).filter((l) => l.includes("not sending a snapshot in a format this member cannot read"));
+      console.log(`  n1 refused to send n2 a snapshot in a format it cannot read ${refused.length} time(s) before sending one it reads`);
+    });
+    for (const id of ["n2", "n3"]) {
+      await phase(`${id} upgraded`, async () => {
+        await c.stop(id);
+        start(id, "this");
+        await caughtUp(id);
+      });
+    }
+    await phase("n3 (this build, every member on it) behind a snapshot in format 5", async () => {
+      await waitFor("a snapshot written for readers of format 5", async () => (await logOf(await c.waitForLeader(PHASE_WAIT_MS, ids))).some((l) => l.includes('"took snapshot and compacted the log"') && l.includes('"membersReadMax":5')), PHASE_WAIT_MS);
+      const before = await installs("n3");
+      await c.stop("n3");
+      await writesPast(BEHIND_ENTRIES);
+      start("n3", "this");
+      await waitFor("n3 to install a snapshot", async () => (await installs("n3")) > before, PHASE_WAIT_MS);
+      const formats = (await logOf("n3")).filter((l) => l.includes('"installed snapshot from leader"')).map((l) => (JSON.parse(l) as { format?: number }).format);
+      console.log(`  n3 installed formats ${formats.join(", ")}`);
+      if (formats.at(-1) !== 5) throw new Error(`n3 installed format ${formats.at(-1)}, not 5`);
+    });
+  } finally {
+    stop = true;
+    await writers;
+  }
+  await phase("every member holds the same registry", async () => {
+    for (const id of ids) await caughtUp(id);
+    const leader = await c.waitForLeader(PHASE_WAIT_MS, ids);
+    const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    const want = new Map<string, unknown[]>();
+    for (let k = 0; k < SERVICES; k++) want.set(`svc-${k}`, [...(await c.client(leader).getService(`svc-${k}`, { stale: true })).instances].sort(byId));
+    const held = new Set([...want.values()].flat().map((i) => (i as { id: string }).id));
+    const lost = [...acknowledged].filter((id) => !held.has(id));
+    if (lost.length > 0) throw new Error(`${lost.length} acknowledged registrations missing, e.g. ${lost.slice(0, 3).join(", ")}`);
+    for (const id of ids) {
+      for (const [name, instances] of want) {
+        const got = [...(await c.client(id).getService(name, { stale: true })).instances].sort(byId);
+        if (JSON.stringify(got) !== JSON.stringify(instances)) throw new Error(`${id} holds other instances of ${name} than ${leader}`);
+      }
+    }
+    console.log(`  ${held.size} instances on every member, ${acknowledged.size} acknowledged, ${failedWrites} writes failed (outcome unknown)`);
+  });
+  ok = true;
+} catch (error) {
+  console.error(`FAILED: ${(error as Error).stack ?? error}`);
+  for (const id of ids) console.error(`--- ${id} (${buildOf.get(id)}) last lines:\n${(await logOf(id)).filter((l) => /"level":(40|50|60)/.test(l)).slice(-5).join("\n")}`);
+} finally {
+  client?.close();
+  await c.cleanup();
+  git("worktree", "remove", "--force", oldBuild);
+}
+const result = { from, ok, registered, acknowledged: acknowledged.size, failedWrites, phases };
+if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+console.log(ok ? "rolling upgrade: passed" : "rolling upgrade: FAILED");
+process.exit(ok ? 0 : 1);
