@@ -191,6 +191,8 @@ export class RaftNode {
    * cannot read its format); take a new one at the next chance.
    */
   private replaceSnapshot = false;
+  /** replacementNudged is the snapshot index for which an empty entry was appended to make room for its replacement (replaceSnapshotSoon). */
+  private replacementNudged: LogIndex | undefined;
   /** formatRefusals are the sends refused for their format, "peer@index", each logged once. */
   private readonly formatRefusals = new Set<string>();
   /** snapshotReads are the store reads of snapshots to send under way, by "term/index" (sendStoredSnapshot). */
@@ -446,9 +448,17 @@ export class RaftNode {
    * (maybeSnapshot), so the retry sends that one.
    */
   private readableBy(to: NodeId, snapshot: Snapshot): boolean {
-    const format = this.opts.machine.snapshotFormat?.(snapshot.data);
     const readMax = this.opts.peerSnapshotReadMax?.(to);
-    if (format === undefined || readMax === undefined || format <= readMax) return true;
+    const formatOf = this.opts.machine.snapshotFormat;
+    if (readMax === undefined || formatOf === undefined) return true;
+    let format: number | undefined;
+    try {
+      format = formatOf.call(this.opts.machine, snapshot.data);
+    } catch {
+      // Bytes whose format cannot be told are sent as before: the receiver checks them and refuses damage.
+      return true;
+    }
+    if (format === undefined || format <= readMax) return true;
     // Written for readers of readMax or older already and still too new: no format this machine
     // writes is one the member reads. Taking more snapshots would not help (one per entry, for ever).
     const hopeless = snapshot.meta.index === this.lastSnapshotIndex && this.lastSnapshotReadMax !== undefined && this.lastSnapshotReadMax <= readMax;
@@ -531,10 +541,24 @@ export class RaftNode {
     return loading;
   }
 
-  /** replaceSnapshotSoon asks for a new local snapshot when the current one (at index) cannot be sent. */
+  /**
+   * replaceSnapshotSoon asks for a new local snapshot when the current one (at index) cannot be
+   * sent. The new one needs an entry past the current (the store refuses two at one index): a
+   * leader with nothing past it (a quiet cluster) appends an empty entry, once per snapshot, which
+   * every machine skips, rather than leave the member waiting for a client's write.
+   */
   private replaceSnapshotSoon(index: LogIndex): void {
     if (index !== this.lastSnapshotIndex || this.stopped) return;
     this.replaceSnapshot = true;
+    if (this.replacementNudged !== index && this.raw.applied() <= index && this.isLeader()) {
+      this.replacementNudged = index;
+      try {
+        this.raw.propose([EMPTY_ENTRY]);
+        this.schedule();
+      } catch {
+        // Not leader any more, or proposals refused: the next leader's own entries do the same.
+      }
+    }
     this.schedule();
   }
 
@@ -915,6 +939,9 @@ export class RaftNode {
 function snapshotKey(meta: Pick<SnapshotMeta, "term" | "index">): string {
   return `${meta.term}/${meta.index}`;
 }
+
+/** EMPTY_ENTRY is the data of an entry every machine skips (as a leader's no-op): replaceSnapshotSoon appends one. */
+const EMPTY_ENTRY = new Uint8Array(0);
 
 /** carriesReleasedSnapshot says whether m is a Snap message whose bytes the core released to the store. */
 function carriesReleasedSnapshot(m: Message): boolean {

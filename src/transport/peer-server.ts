@@ -66,7 +66,12 @@ type Call<T> = ServerReadableStream<T, WireAck>;
 export class PeerServer {
   private readonly open = new Set<OpenCall>();
   private readonly snapshotsFrom = new Set<NodeId>();
-  /** readMax is the newest snapshot format each peer said it reads, on its latest accepted call (none said: no entry). */
+  /**
+   * readMax is the newest snapshot format each peer said it reads on its latest accepted Raft call
+   * (stream or snapshot), kept while it has one open: no entry when it said nothing (a build before
+   * the claim) or has no Raft call open to this node (down, restarting, perhaps on another build).
+   * Other peer-port calls (probes, forwarded lease renewals) neither set nor clear it.
+   */
   private readonly readMax = new Map<NodeId, number>();
   private closed = false;
   private received = 0;
@@ -90,8 +95,9 @@ export class PeerServer {
   }
 
   /**
-   * peerSnapshotReadMax is the newest snapshot format peer said it reads on its latest accepted call,
-   * or undefined when it said nothing (a build before the claim) or has not called since this start.
+   * peerSnapshotReadMax is the newest snapshot format peer said it reads on its latest Raft call,
+   * while it has one open to this node; undefined when it said nothing (a build before the claim)
+   * or has no Raft call open (see readMax).
    */
   peerSnapshotReadMax(peer: NodeId): number | undefined {
     return this.readMax.get(peer);
@@ -142,6 +148,12 @@ export class PeerServer {
       open.end();
       if (wasOpen) this.noteStreamEnded(open.peer);
     });
+  }
+
+  /** dropClaimUnlessOpen forgets what peer said it reads once it has no Raft call open to this node: it may come back on another build. */
+  private dropClaimUnlessOpen(peer: NodeId): void {
+    for (const other of this.open) if (other.peer === peer) return;
+    this.readMax.delete(peer);
   }
 
   /** noteStreamEnded reports a peer whose stream ended from its side, unless another stream from it is still open. */
@@ -242,12 +254,7 @@ export class PeerServer {
     const identity = readIdentity(call.metadata);
     if (identity instanceof TransportError) return this.refuse(call, callback, kind, identity, {});
     const refusal = checkIdentity(identity, this.options.local) ?? verifyPeerIdentity(call, identity.nodeId, this.options.local, this.options.requireCertificate === true);
-    if (!refusal) {
-      // The latest call speaks for the peer's current build: one restarted on an older build stops saying it.
-      if (identity.snapshotReadMax === undefined) this.readMax.delete(identity.nodeId);
-      else this.readMax.set(identity.nodeId, identity.snapshotReadMax);
-      return identity;
-    }
+    if (!refusal) return identity;
     const remote = { remoteClusterId: identity.clusterId, remoteNodeId: identity.nodeId, targetId: identity.targetId };
     return this.refuse(call, callback, kind, refusal, remote);
   }
@@ -269,16 +276,21 @@ export class PeerServer {
       kind,
       end: (error) => {
         if (!this.open.delete(open)) return;
+        this.dropClaimUnlessOpen(open.peer);
         if (kind === "snapshot") this.snapshotsFrom.delete(open.peer);
         logger.debug({ peer: open.peer, kind, err: error }, "peer call ended");
         callback(error ? { code: statusOf(error), details: error.message } : null, error ? null : {});
       },
     };
     this.open.add(open);
+    // The latest Raft call speaks for the peer's current build: one restarted on an older build says nothing.
+    if (identity.snapshotReadMax === undefined) this.readMax.delete(open.peer);
+    else this.readMax.set(open.peer, identity.snapshotReadMax);
     logger.debug({ peer: open.peer, kind, address: call.getPeer() }, "peer call accepted");
     // A cancelled or broken call needs no answer, only forgetting.
     const forget = () => {
       if (!this.open.delete(open)) return;
+      this.dropClaimUnlessOpen(open.peer);
       if (kind === "snapshot") this.snapshotsFrom.delete(open.peer);
       else this.noteStreamEnded(open.peer);
     };

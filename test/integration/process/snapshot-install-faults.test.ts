@@ -168,11 +168,16 @@ describe("snapshot install faults", () => {
   it("a learner that does not say which snapshot format it reads (an older build) is sent format 4, not the leader's format-5 snapshot, and holds the leader's registry", async () => {
     const leader = await c.waitForLeader(20_000, ["n1", "n2", "n3"]);
     const formatOf = (line: string) => (JSON.parse(line) as { format?: number }).format;
-    // The founders all read format 5: the leader's snapshot is in it.
-    await waitFor("the leader to snapshot in format 5", async () => {
+    // The founders all read format 5: the leader's snapshots are in it, heartbeats forwarded by the
+    // followers on the peer port (calls that do not carry the claim) notwithstanding.
+    const followers = ["n1", "n2", "n3"].filter((id) => id !== leader);
+    const taken = async () => (await c.logOf(leader)).split("\n").filter((l) => l.includes('"took snapshot and compacted the log"'));
+    const takenBefore = (await taken()).length;
+    await waitFor("the leader to snapshot in format 5 while followers forward heartbeats", async () => {
       await register(registered++);
-      const taken = (await c.logOf(leader)).split("\n").filter((l) => l.includes('"took snapshot and compacted the log"'));
-      return taken.some((l) => ((JSON.parse(l) as { membersReadMax?: number }).membersReadMax ?? 5) >= 5);
+      for (const f of followers) await c.client(f).heartbeat(`svc-${registered % SERVICES}`, `i-${registered - SERVICES}`);
+      const since = (await taken()).slice(takenBefore);
+      return since.length > 0 && since.every((l) => ((JSON.parse(l) as { membersReadMax?: number }).membersReadMax ?? 5) >= 5);
     }, INSTALL_WAIT_MS);
     await c.allocate("n7");
     c.start("n7", { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${OLDER_BUILD_PRELOAD}` });

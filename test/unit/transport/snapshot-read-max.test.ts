@@ -3,12 +3,13 @@
  * (METADATA_SNAPSHOT_READ_MAX), so a leader never sends a member a snapshot it would refuse: real
  * transports on loopback, and the claim's parsing.
  */
-import { Client, credentials, type Metadata, status } from "@grpc/grpc-js";
+import { Client, type ClientWritableStream, credentials, type Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { MessageType, nodeId } from "../../../src/raft/types.js";
 import { identityMetadata, METADATA_SNAPSHOT_READ_MAX, readIdentity, readSnapshotReadMax, SNAPSHOT_READ_MAX_LIMIT } from "../../../src/transport/identity.js";
-import { encodeMessage } from "../../../src/transport/wire.js";
-import { CLUSTER, connect, message, rawStream, startNode, type TestNode, waitFor } from "./helpers.js";
+import { peerMethods } from "../../../src/transport/proto.js";
+import { encodeMessage, type WireEnvelope } from "../../../src/transport/wire.js";
+import { CLUSTER, connect, message, startNode, type TestNode, waitFor } from "./helpers.js";
 
 const nodes: TestNode[] = [];
 const clients: Client[] = [];
@@ -16,6 +17,23 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await Promise.all(nodes.splice(0).map((n) => n.transport.close()));
 });
+
+/** rawClient is a bare gRPC client to a node, so a test can send what GrpcTransport never would. */
+function rawClient(node: TestNode): Client {
+  const client = new Client(node.address, credentials.createInsecure());
+  clients.push(client);
+  return client;
+}
+
+/** openStream opens a Raft stream with the given metadata and leaves it open; `ended` is its outcome. */
+function openStream(client: Client, metadata: Metadata): { call: ClientWritableStream<WireEnvelope>; ended: Promise<ServiceError | null> } {
+  const { stream } = peerMethods();
+  let call!: ClientWritableStream<WireEnvelope>;
+  const ended = new Promise<ServiceError | null>((resolve) => {
+    call = client.makeClientStreamRequest(stream.path, stream.requestSerialize, stream.responseDeserialize, metadata, { deadline: Date.now() + 5000 }, (error) => resolve(error));
+  });
+  return { call, ended };
+}
 
 const heartbeat = (from: string, to: string, term = 1) => message(MessageType.Heartbeat, from, to, { term });
 
@@ -59,17 +77,36 @@ describe("snapshot format a peer reads", () => {
     const b = await startNode("n2");
     nodes.push(b);
     b.transport.setPeers(new Map([[nodeId("n1"), "127.0.0.1:1"]]));
-    const client = new Client(b.address, credentials.createInsecure());
-    clients.push(client);
+    const client = rawClient(b);
     for (const [i, claim] of ["5", "abc", "1001", "0"].entries()) {
       const md: Metadata = identityMetadata({ clusterId: CLUSTER, nodeId: nodeId("n1"), targetId: nodeId("n2") });
       md.set(METADATA_SNAPSHOT_READ_MAX, claim);
       const before = b.received.length;
-      const error = await rawStream(client, md, [{ messages: [encodeMessage(heartbeat("n1", "n2", i + 1))] }]);
-      expect(error?.code ?? status.OK, `claim ${claim}`).toBe(status.OK);
-      expect(b.received.length).toBe(before + 1);
+      const stream = openStream(client, md);
+      stream.call.write({ messages: [encodeMessage(heartbeat("n1", "n2", i + 1))] });
+      await waitFor(() => b.received.length === before + 1, 3000, `the heartbeat with claim ${claim}`);
       expect(b.transport.peerSnapshotReadMax(nodeId("n1")), `claim ${claim}`).toBe(claim === "5" ? 5 : undefined);
+      stream.call.end();
+      expect((await stream.ended)?.code ?? status.OK, `claim ${claim}`).toBe(status.OK);
     }
+  });
+
+  it("transport: a claim lasts while the peer's Raft stream is open; a probe or another peer-port call without it leaves it, the stream's end clears it", async () => {
+    const a = await startNode("n1", { snapshotReadMax: 5 });
+    const b = await startNode("n2");
+    nodes.push(b);
+    connect([a, b]);
+    await sendAndWait(a, b);
+    expect(b.transport.peerSnapshotReadMax(a.id)).toBe(5);
+    // A unary peer-port call from n1 that says nothing (a probe here; forwarded lease renewals are alike).
+    const { probe } = peerMethods();
+    const probed = await new Promise<ServiceError | null>((resolve) =>
+      rawClient(b).makeUnaryRequest(probe.path, probe.requestSerialize, probe.responseDeserialize, { session: "s" }, identityMetadata({ clusterId: CLUSTER, nodeId: a.id, targetId: b.id }), { deadline: Date.now() + 3000 }, (error) => resolve(error)),
+    );
+    expect(probed?.code, "the probe went through the identity check").toBe(status.UNAVAILABLE);
+    expect(b.transport.peerSnapshotReadMax(a.id), "after a call without the claim").toBe(5);
+    await a.transport.close();
+    await waitFor(() => b.transport.peerSnapshotReadMax(a.id) === undefined, 3000, "the claim to go with the stream");
   });
 
   it("transport: the claim's parsing: a decimal integer in [1, SNAPSHOT_READ_MAX_LIMIT], anything else none", () => {
