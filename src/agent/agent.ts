@@ -354,8 +354,8 @@ function buildNode(
     pendingReadsMax: config.pendingReadsMax,
     // The durable store writes the chunks to a file and keeps none: free them once written.
     releaseSnapshotChunks: (chunks) => void releaseBuffers(chunks),
-    // A member that has not said what it reads (an older build, or not heard from since this start)
-    // is taken to read what builds read before they said: format 4. A rolling upgrade keeps going.
+    // A member that has not said what it reads (an older build) or has no Raft stream open to this
+    // node is taken to read what builds read before they said: format 4. A rolling upgrade keeps going.
     peerSnapshotReadMax: (peer) => p.transport.peerSnapshotReadMax(peer) ?? SNAPSHOT_READ_MAX_UNSAID,
   });
   node.events.on("failure", (e) => p.onFatal(e.error));

@@ -191,8 +191,6 @@ export class RaftNode {
    * cannot read its format); take a new one at the next chance.
    */
   private replaceSnapshot = false;
-  /** replacementNudged is the snapshot index for which an empty entry was appended to make room for its replacement (replaceSnapshotSoon). */
-  private replacementNudged: LogIndex | undefined;
   /** formatRefusals are the sends refused for their format, "peer@index", each logged once. */
   private readonly formatRefusals = new Set<string>();
   /** snapshotReads are the store reads of snapshots to send under way, by "term/index" (sendStoredSnapshot). */
@@ -544,17 +542,16 @@ export class RaftNode {
   /**
    * replaceSnapshotSoon asks for a new local snapshot when the current one (at index) cannot be
    * sent. The new one needs an entry past the current (the store refuses two at one index): a
-   * leader with nothing past it (a quiet cluster) appends an empty entry, once per snapshot, which
-   * every machine skips, rather than leave the member waiting for a client's write.
+   * leader whose log holds nothing past it (a quiet cluster) appends an empty entry, which every
+   * machine skips, rather than leave the member waiting for a client's write. Once appended, the
+   * log holds something past the snapshot, so the core's retries append no more.
    */
   private replaceSnapshotSoon(index: LogIndex): void {
     if (index !== this.lastSnapshotIndex || this.stopped) return;
     this.replaceSnapshot = true;
-    if (this.replacementNudged !== index && this.raw.applied() <= index && this.isLeader()) {
-      this.replacementNudged = index;
+    if (this.isLeader() && this.raw.status().lastIndex <= index) {
       try {
         this.raw.propose([EMPTY_ENTRY]);
-        this.schedule();
       } catch {
         // Not leader any more, or proposals refused: the next leader's own entries do the same.
       }

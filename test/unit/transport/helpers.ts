@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import type { Client, Metadata, ServiceError } from "@grpc/grpc-js";
+import { Client, type ClientWritableStream, credentials, type Metadata, type ServiceError } from "@grpc/grpc-js";
 import { EntryKind, type Message, type MessageType, type NodeId, nodeId, type Snapshot } from "../../../src/raft/types.js";
 import { peerMethods } from "../../../src/transport/proto.js";
 import type { WireEnvelope } from "../../../src/transport/wire.js";
@@ -124,12 +124,27 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** rawClient is a bare gRPC client to a node, so a test can send what GrpcTransport never would; it is added to `clients` for the test to close. */
+export function rawClient(node: TestNode, clients: Client[]): Client {
+  const client = new Client(node.address, credentials.createInsecure());
+  clients.push(client);
+  return client;
+}
+
+/** openStream opens Stream with the given metadata and leaves it open to the caller; `ended` is the call's error, or null. */
+export function openStream(client: Client, metadata: Metadata, deadlineMs = 5000): { call: ClientWritableStream<WireEnvelope>; ended: Promise<ServiceError | null> } {
+  const { stream } = peerMethods();
+  let call!: ClientWritableStream<WireEnvelope>;
+  const ended = new Promise<ServiceError | null>((resolve) => {
+    call = client.makeClientStreamRequest(stream.path, stream.requestSerialize, stream.responseDeserialize, metadata, { deadline: Date.now() + deadlineMs }, (error) => resolve(error));
+  });
+  return { call, ended };
+}
+
 /** rawStream opens Stream with the given metadata, writes envelopes, and resolves with the call's error, or null. */
 export function rawStream(client: Client, metadata: Metadata, envelopes: WireEnvelope[]): Promise<ServiceError | null> {
-  const { stream } = peerMethods();
-  return new Promise((resolve) => {
-    const call = client.makeClientStreamRequest(stream.path, stream.requestSerialize, stream.responseDeserialize, metadata, { deadline: Date.now() + 3000 }, (error) => resolve(error));
-    for (const e of envelopes) call.write(e);
-    call.end();
-  });
+  const { call, ended } = openStream(client, metadata, 3000);
+  for (const e of envelopes) call.write(e);
+  call.end();
+  return ended;
 }

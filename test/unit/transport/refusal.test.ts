@@ -1,4 +1,4 @@
-import { Client, credentials, type Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { type Client, type Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { MessageType, nodeId } from "../../../src/raft/types.js";
 import { METADATA_NODE_ID } from "../../../src/transport/index.js";
@@ -6,7 +6,7 @@ import { identityMetadata } from "../../../src/transport/identity.js";
 import { peerMethods } from "../../../src/transport/proto.js";
 import { snapshotChunks } from "../../../src/transport/snapshot-chunks.js";
 import { encodeMessage, type WireSnapshotChunk } from "../../../src/transport/wire.js";
-import { CLUSTER, connect, message, snapshot, startNode, type TestNode, waitFor , rawStream } from "./helpers.js";
+import { CLUSTER, connect, message, rawClient as rawClientOf, rawStream, snapshot, startNode, type TestNode, waitFor } from "./helpers.js";
 
 const nodes: TestNode[] = [];
 const clients: Client[] = [];
@@ -15,12 +15,7 @@ afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.transport.close()));
 });
 
-/** rawClient is a bare gRPC client to a node, so a test can send what GrpcTransport never would. */
-function rawClient(node: TestNode): Client {
-  const client = new Client(node.address, credentials.createInsecure());
-  clients.push(client);
-  return client;
-}
+const rawClient = (node: TestNode) => rawClientOf(node, clients);
 
 /** rawSnapshot sends chunks through InstallSnapshot and resolves with the call's error, or null. */
 function rawSnapshot(client: Client, metadata: Metadata, chunks: WireSnapshotChunk[]): Promise<ServiceError | null> {

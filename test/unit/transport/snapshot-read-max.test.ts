@@ -3,13 +3,13 @@
  * (METADATA_SNAPSHOT_READ_MAX), so a leader never sends a member a snapshot it would refuse: real
  * transports on loopback, and the claim's parsing.
  */
-import { Client, type ClientWritableStream, credentials, type Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { type Client, type Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { MessageType, nodeId } from "../../../src/raft/types.js";
 import { identityMetadata, METADATA_SNAPSHOT_READ_MAX, readIdentity, readSnapshotReadMax, SNAPSHOT_READ_MAX_LIMIT } from "../../../src/transport/identity.js";
 import { peerMethods } from "../../../src/transport/proto.js";
-import { encodeMessage, type WireEnvelope } from "../../../src/transport/wire.js";
-import { CLUSTER, connect, message, startNode, type TestNode, waitFor } from "./helpers.js";
+import { encodeMessage } from "../../../src/transport/wire.js";
+import { CLUSTER, connect, message, openStream, rawClient as rawClientOf, startNode, type TestNode, waitFor } from "./helpers.js";
 
 const nodes: TestNode[] = [];
 const clients: Client[] = [];
@@ -18,22 +18,7 @@ afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.transport.close()));
 });
 
-/** rawClient is a bare gRPC client to a node, so a test can send what GrpcTransport never would. */
-function rawClient(node: TestNode): Client {
-  const client = new Client(node.address, credentials.createInsecure());
-  clients.push(client);
-  return client;
-}
-
-/** openStream opens a Raft stream with the given metadata and leaves it open; `ended` is its outcome. */
-function openStream(client: Client, metadata: Metadata): { call: ClientWritableStream<WireEnvelope>; ended: Promise<ServiceError | null> } {
-  const { stream } = peerMethods();
-  let call!: ClientWritableStream<WireEnvelope>;
-  const ended = new Promise<ServiceError | null>((resolve) => {
-    call = client.makeClientStreamRequest(stream.path, stream.requestSerialize, stream.responseDeserialize, metadata, { deadline: Date.now() + 5000 }, (error) => resolve(error));
-  });
-  return { call, ended };
-}
+const rawClient = (node: TestNode) => rawClientOf(node, clients);
 
 const heartbeat = (from: string, to: string, term = 1) => message(MessageType.Heartbeat, from, to, { term });
 
@@ -42,6 +27,17 @@ async function sendAndWait(a: TestNode, b: TestNode, term = 1): Promise<void> {
   const before = b.received.length;
   a.transport.send([heartbeat(a.id, b.id, term)]);
   await waitFor(() => b.received.length > before, 3000, `${b.id} to receive from ${a.id}`);
+}
+
+/** claimingPair starts n1 (which says it reads 5) and n2, connected, after one heartbeat has carried n1's claim to n2; n1 is left to the test to close. */
+async function claimingPair(): Promise<{ a: TestNode; b: TestNode }> {
+  const a = await startNode("n1", { snapshotReadMax: 5 });
+  const b = await startNode("n2");
+  nodes.push(b);
+  connect([a, b]);
+  await sendAndWait(a, b);
+  expect(b.transport.peerSnapshotReadMax(a.id)).toBe(5);
+  return { a, b };
 }
 
 describe("snapshot format a peer reads", () => {
@@ -58,12 +54,7 @@ describe("snapshot format a peer reads", () => {
   });
 
   it("transport: a peer restarted on a build that claims nothing no longer counts as reading the newer format", async () => {
-    const a = await startNode("n1", { snapshotReadMax: 5 });
-    const b = await startNode("n2");
-    nodes.push(b);
-    connect([a, b]);
-    await sendAndWait(a, b);
-    expect(b.transport.peerSnapshotReadMax(a.id)).toBe(5);
+    const { a, b } = await claimingPair();
     const port = a.port;
     await a.transport.close();
     const older = await startNode("n1", { port });
@@ -92,12 +83,7 @@ describe("snapshot format a peer reads", () => {
   });
 
   it("transport: a claim lasts while the peer's Raft stream is open; a probe or another peer-port call without it leaves it, the stream's end clears it", async () => {
-    const a = await startNode("n1", { snapshotReadMax: 5 });
-    const b = await startNode("n2");
-    nodes.push(b);
-    connect([a, b]);
-    await sendAndWait(a, b);
-    expect(b.transport.peerSnapshotReadMax(a.id)).toBe(5);
+    const { a, b } = await claimingPair();
     // A unary peer-port call from n1 that says nothing (a probe here; forwarded lease renewals are alike).
     const { probe } = peerMethods();
     const probed = await new Promise<ServiceError | null>((resolve) =>
