@@ -7,8 +7,9 @@
  * binds it, and the agent then exits (EADDRINUSE) and its cluster never elects.
  *
  * So ports come from below the ephemeral range (PORT_RANGE_FIRST..PORT_RANGE_LAST), which the
- * kernel never picks by itself, and each vitest worker (VITEST_POOL_ID) owns its own slice, so two
- * test files running side by side never choose the same port. Within a slice a cursor moves on
+ * kernel never picks by itself, and each vitest worker (VITEST_POOL_ID, within its lane of
+ * `npm test`: RAFTMESH_TEST_LANE, test/lanes.ts) owns its own slice, so two test files running side
+ * by side never choose the same port. Within a slice a cursor moves on
  * with every port handed out, so a port is reused only after the whole slice went round; each
  * candidate is still bound once to skip a port something else on the machine holds.
  */
@@ -19,15 +20,19 @@ export const PORT_RANGE_FIRST = 20_000;
 export const PORT_RANGE_LAST = 32_767;
 /** PORT_SLICES is how many workers get a slice of their own (vitest numbers its workers from 1); more workers than this share slices by id modulo. */
 export const PORT_SLICES = 8;
+/** LANE_SLICES is how many slices each lane of `npm test` starts apart: lane L's worker W takes slice L * LANE_SLICES + W - 1. */
+const LANE_SLICES = 4;
 /** FREE_PORTS_MAX bounds one request; a 5-node cluster takes 20. */
 const FREE_PORTS_MAX = 64;
 
 const SLICE_SIZE = Math.floor((PORT_RANGE_LAST - PORT_RANGE_FIRST + 1) / PORT_SLICES);
 
-/** sliceIndex is this worker's slice: its vitest pool id, or the process id for a script run outside vitest. */
+/** sliceIndex is this worker's slice: from its lane and vitest pool id, or the process id for a script run outside vitest. */
 function sliceIndex(): number {
   const pool = Number(process.env.VITEST_POOL_ID);
-  return Number.isInteger(pool) && pool > 0 ? (pool - 1) % PORT_SLICES : process.pid % PORT_SLICES;
+  const lane = Number(process.env.RAFTMESH_TEST_LANE ?? 0);
+  if (!Number.isInteger(pool) || pool < 1) return process.pid % PORT_SLICES;
+  return ((Number.isInteger(lane) && lane > 0 ? lane * LANE_SLICES : 0) + pool - 1) % PORT_SLICES;
 }
 
 // The cursor starts at a random place in the slice, so a test file that runs again right after
