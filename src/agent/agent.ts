@@ -357,6 +357,9 @@ function buildNode(
     // A member that has not said what it reads (an older build) or has no Raft stream open to this
     // node is taken to read what builds read before they said: format 4. A rolling upgrade keeps going.
     peerSnapshotReadMax: (peer) => p.transport.peerSnapshotReadMax(peer) ?? SNAPSHOT_READ_MAX_UNSAID,
+    // A member that is down or reconnecting keeps what it said last: snapshots taken meanwhile stay in
+    // the newer format, and it is sent one once it has said again what it reads.
+    peerSnapshotReadMaxLastSaid: (peer) => p.transport.peerSnapshotReadMaxLastSaid(peer) ?? SNAPSHOT_READ_MAX_UNSAID,
   });
   node.events.on("failure", (e) => p.onFatal(e.error));
   p.transport.onMessage(

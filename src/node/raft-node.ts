@@ -114,6 +114,17 @@ export interface RaftNodeOptions {
    * it takes one the member reads instead. This is what keeps a rolling upgrade going.
    */
   readonly peerSnapshotReadMax?: (peer: NodeId) => number;
+  /**
+   * peerSnapshotReadMaxLastSaid, with peerSnapshotReadMax, is what a member said it reads on its
+   * latest Raft call even when that call has ended (the agent: since this process started; else what
+   * builds before the claim read). It equals peerSnapshotReadMax while the member has a call open.
+   * A member that is down or reconnecting is not taken for an older build meanwhile: the node goes
+   * on writing the format it last said it reads, and holds back (without replacing) a snapshot of
+   * that format until the member says again on a new call what its build reads. Without it the
+   * node writes the oldest format while any member is down, and a member brought back through a
+   * snapshot installs that.
+   */
+  readonly peerSnapshotReadMaxLastSaid?: (peer: NodeId) => number;
 }
 
 interface PendingProposal {
@@ -457,6 +468,9 @@ export class RaftNode {
       return true;
     }
     if (format === undefined || format <= readMax) return true;
+    // Not connected now, and it read this format when it last said: it may be back on another build,
+    // so nothing is sent until it says again, and nothing is replaced meanwhile (the core retries).
+    if (format <= (this.opts.peerSnapshotReadMaxLastSaid?.(to) ?? readMax)) return false;
     // Written for readers of readMax or older already and still too new: no format this machine
     // writes is one the member reads. Taking more snapshots would not help (one per entry, for ever).
     const hopeless = snapshot.meta.index === this.lastSnapshotIndex && this.lastSnapshotReadMax !== undefined && this.lastSnapshotReadMax <= readMax;
@@ -784,9 +798,9 @@ export class RaftNode {
     this.snapshotSlice();
   }
 
-  /** membersSnapshotReadMax is the newest snapshot format every other member reads (undefined: no peerSnapshotReadMax, or no other member). */
+  /** membersSnapshotReadMax is the newest snapshot format every other member said it reads (undefined: no peerSnapshotReadMax, or no other member). */
   private membersSnapshotReadMax(): number | undefined {
-    const readMax = this.opts.peerSnapshotReadMax;
+    const readMax = this.opts.peerSnapshotReadMaxLastSaid ?? this.opts.peerSnapshotReadMax;
     if (readMax === undefined) return undefined;
     const { voters, learners } = this.raw.status();
     let min: number | undefined;

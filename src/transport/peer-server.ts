@@ -73,6 +73,8 @@ export class PeerServer {
    * Other peer-port calls (probes, forwarded lease renewals) neither set nor clear it.
    */
   private readonly readMax = new Map<NodeId, number>();
+  /** lastSaid is readMax kept after the peer's calls ended: what it said on its latest accepted Raft call since this process started. */
+  private readonly lastSaid = new Map<NodeId, number>();
   private closed = false;
   private received = 0;
   private refused = 0;
@@ -101,6 +103,14 @@ export class PeerServer {
    */
   peerSnapshotReadMax(peer: NodeId): number | undefined {
     return this.readMax.get(peer);
+  }
+
+  /**
+   * peerSnapshotReadMaxLastSaid is what peer said it reads on its latest accepted Raft call, open or
+   * ended (undefined: it said nothing on that call, or has made none since this process started).
+   */
+  peerSnapshotReadMaxLastSaid(peer: NodeId): number | undefined {
+    return this.lastSaid.get(peer);
   }
 
   /** dropUnknownPeers ends the calls of senders that are no longer peers, after a membership change. */
@@ -284,8 +294,13 @@ export class PeerServer {
     };
     this.open.add(open);
     // The latest Raft call speaks for the peer's current build: one restarted on an older build says nothing.
-    if (identity.snapshotReadMax === undefined) this.readMax.delete(open.peer);
-    else this.readMax.set(open.peer, identity.snapshotReadMax);
+    if (identity.snapshotReadMax === undefined) {
+      this.readMax.delete(open.peer);
+      this.lastSaid.delete(open.peer);
+    } else {
+      this.readMax.set(open.peer, identity.snapshotReadMax);
+      this.lastSaid.set(open.peer, identity.snapshotReadMax);
+    }
     logger.debug({ peer: open.peer, kind, address: call.getPeer() }, "peer call accepted");
     // A cancelled or broken call needs no answer, only forgetting.
     const forget = () => {

@@ -251,6 +251,11 @@ export class GrpcTransport {
     return this.server.peerSnapshotReadMax(peer);
   }
 
+  /** peerSnapshotReadMaxLastSaid is what peer said on its latest Raft call, open or ended (PeerServer.peerSnapshotReadMaxLastSaid). */
+  peerSnapshotReadMaxLastSaid(peer: NodeId): number | undefined {
+    return this.server.peerSnapshotReadMaxLastSaid(peer);
+  }
+
   /** onProbe sets the handler that answers a member's Probe; while it is unset or returns undefined, probes are answered UNAVAILABLE. */
   onProbe(handler: (from: NodeId, session: string) => ProbeAnswer | undefined): void {
     this.probeHandler = handler;

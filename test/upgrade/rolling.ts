@@ -14,6 +14,14 @@
  *    up through a snapshot again (now format 5);
  * then every member must hold the same registry, field for field, holding every registration that
  * was acknowledged. Exits 1 on any failure. Needs git and this checkout's history.
+ *
+ * With --kill-every <ms>, a nemesis SIGKILLs the leader that often from step 2 to the end of step 4
+ * (whichever build it runs) and starts it again on the same build a second later, so leaders of
+ * either build come and go while members of both builds hold the log and snapshots: a write whose
+ * client saw an error is of unknown outcome and not counted, every acknowledged one must survive.
+ * The nemesis waits while a step has a member down (it never takes a second one), and after each
+ * of steps 2-4 the run waits for KILLS_PER_MIX more kills, so each mix of builds sees some; the
+ * steps' own checks then hold whichever member leads.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -38,8 +46,20 @@ const REGISTRATIONS_MAX = 20_000;
 const PHASE_WAIT_MS = 90_000;
 const SERVICES = 4;
 
-const { values } = parseArgs({ options: { from: { type: "string", default: FROM_DEFAULT }, json: { type: "string" } }, strict: true });
+/** RESTART_AFTER_MS is how long the nemesis leaves a killed leader down. */
+const RESTART_AFTER_MS = 1_000;
+/** KILL_EVERY_MS_MIN bounds --kill-every from below: a leader must have time to be elected and serve between kills. */
+const KILL_EVERY_MS_MIN = 2_000;
+/** KILLS_PER_MIX is how many leader kills each mix of builds sees with --kill-every. */
+const KILLS_PER_MIX = 2;
+
+const { values } = parseArgs({ options: { from: { type: "string", default: FROM_DEFAULT }, json: { type: "string" }, "kill-every": { type: "string" } }, strict: true });
 const from = values.from as string;
+const killEveryMs = values["kill-every"] === undefined ? undefined : Number(values["kill-every"]);
+if (killEveryMs !== undefined && !(Number.isInteger(killEveryMs) && killEveryMs >= KILL_EVERY_MS_MIN && killEveryMs <= PHASE_WAIT_MS)) {
+  console.error(`--kill-every: milliseconds, an integer in [${KILL_EVERY_MS_MIN}, ${PHASE_WAIT_MS}], got "${values["kill-every"]}"`);
+  process.exit(2);
+}
 
 const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" }).trim();
 const oldBuild = mkdtempSync(join(tmpdir(), "raftmesh-older-"));
@@ -104,7 +124,57 @@ async function phase(name: string, body: () => Promise<void>): Promise<void> {
   await body();
   phases.push({ phase: name, ms: Date.now() - t, registered });
   console.log(`${name}: ${Date.now() - t} ms, ${registered} registrations so far`);
+  // A member the nemesis killed is started again within RESTART_AFTER_MS: wait for that.
+  await acting;
   for (const id of ids) if (buildOf.has(id) && !c.isRunning(id)) throw new Error(`${id} (${buildOf.get(id)} build) is not running`);
+}
+
+/**
+ * The nemesis (--kill-every): `stepsWithMemberDown` counts steps that have a member down on purpose; `acting` is
+ * the nemesis's kill-and-restart under way, which such a step waits for before it stops a member.
+ */
+let stepsWithMemberDown = 0;
+let acting: Promise<void> | undefined;
+let nemesisStop = false;
+const kills: { id: string; build: "older" | "this"; atMs: number }[] = [];
+const t0 = Date.now();
+
+async function nemesis(everyMs: number): Promise<void> {
+  while (!nemesisStop) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    if (nemesisStop || stepsWithMemberDown > 0 || ids.some((id) => !c.isRunning(id))) continue;
+    acting = (async () => {
+      const leader = await c.waitForLeader(PHASE_WAIT_MS, ids).catch(() => undefined);
+      if (!leader || nemesisStop || stepsWithMemberDown > 0) return;
+      const build = buildOf.get(leader) as "older" | "this";
+      await c.kill(leader);
+      kills.push({ id: leader, build, atMs: Date.now() - t0 });
+      console.log(`  nemesis: SIGKILL ${leader} (${build} build, the leader)`);
+      await new Promise((r) => setTimeout(r, RESTART_AFTER_MS));
+      start(leader, build);
+    })();
+    await acting;
+    acting = undefined;
+  }
+}
+
+/** killsInThisMix waits (with --kill-every) for KILLS_PER_MIX more kills and their restarts, every member up between them. */
+async function killsInThisMix(): Promise<void> {
+  if (killEveryMs === undefined) return;
+  const target = kills.length + KILLS_PER_MIX;
+  await waitFor(`${KILLS_PER_MIX} more leader kills`, () => kills.length >= target, PHASE_WAIT_MS);
+  await acting;
+}
+
+/** memberDown runs body, which stops a member, with the nemesis held off (after its kill under way restarted its victim). */
+async function memberDown(body: () => Promise<void>): Promise<void> {
+  stepsWithMemberDown++;
+  try {
+    await acting;
+    await body();
+  } finally {
+    stepsWithMemberDown--;
+  }
 }
 
 async function writesPast(entries: number): Promise<void> {
@@ -129,36 +199,48 @@ try {
     }));
   });
   const writers = Promise.all(Array.from({ length: WRITERS }, writer));
+  const nemesisDone = killEveryMs === undefined ? Promise.resolve() : nemesis(killEveryMs);
   try {
     await phase("n1 upgraded and made leader", async () => {
-      await c.stop("n1");
-      start("n1", "this");
-      await caughtUp("n1");
+      await memberDown(async () => {
+        await c.stop("n1");
+        start("n1", "this");
+        await caughtUp("n1");
+      });
       await waitFor("n1 to lead", async () => {
         const leader = await c.waitForLeader(PHASE_WAIT_MS, ids);
         if (leader === "n1") return true;
         await c.client(leader).transferLeader("n1").catch(() => undefined);
         return false;
       }, PHASE_WAIT_MS);
+      await killsInThisMix();
     });
     await phase("n2 (older build) behind the new leader's snapshot, restarted on the older build", async () => {
-      const before = await installs("n2");
-      await c.stop("n2");
-      await writesPast(BEHIND_ENTRIES);
-      start("n2", "older");
-      await waitFor("n2 to install a snapshot from n1", async () => (await installs("n2")) > before, PHASE_WAIT_MS);
-      await caughtUp("n2");
+      await memberDown(async () => {
+        const before = await installs("n2");
+        await c.stop("n2");
+        await writesPast(BEHIND_ENTRIES);
+        start("n2", "older");
+        await waitFor("n2 to install a snapshot from the leader", async () => (await installs("n2")) > before, PHASE_WAIT_MS);
+        await caughtUp("n2");
+      });
+      await killsInThisMix();
       const refused = (await logOf("n1")).filter((l) => l.includes("not sending a snapshot in a format this member cannot read"));
       console.log(`  n1 refused to send n2 a snapshot in a format it cannot read ${refused.length} time(s) before sending one it reads`);
     });
     for (const id of ["n2", "n3"]) {
-      await phase(`${id} upgraded`, async () => {
-        await c.stop(id);
-        start(id, "this");
-        await caughtUp(id);
-      });
+      await phase(`${id} upgraded`, () =>
+        memberDown(async () => {
+          await c.stop(id);
+          start(id, "this");
+          await caughtUp(id);
+        }).then(killsInThisMix),
+      );
     }
     await phase("n3 (this build, every member on it) behind a snapshot in format 5", async () => {
+      // Every member runs this build now: the nemesis is done (its victims restart on this build too).
+      nemesisStop = true;
+      await nemesisDone;
       await waitFor("a snapshot written for readers of format 5", async () => (await logOf(await c.waitForLeader(PHASE_WAIT_MS, ids))).some((l) => l.includes('"took snapshot and compacted the log"') && l.includes('"membersReadMax":5')), PHASE_WAIT_MS);
       const before = await installs("n3");
       await c.stop("n3");
@@ -166,12 +248,13 @@ try {
       start("n3", "this");
       await waitFor("n3 to install a snapshot", async () => (await installs("n3")) > before, PHASE_WAIT_MS);
       const formats = (await logOf("n3")).filter((l) => l.includes('"installed snapshot from leader"')).map((l) => (JSON.parse(l) as { format?: number }).format);
-      console.log(`  n3 installed formats ${formats.join(", ")}`);
+      console.log(`  n3 installed formats ${formats.map((f) => f ?? "? (older build)").join(", ")}`);
       if (formats.at(-1) !== 5) throw new Error(`n3 installed format ${formats.at(-1)}, not 5`);
     });
   } finally {
     stop = true;
-    await writers;
+    nemesisStop = true;
+    await Promise.all([writers, nemesisDone]);
   }
   await phase("every member holds the same registry", async () => {
     for (const id of ids) await caughtUp(id);
@@ -199,7 +282,7 @@ try {
   await c.cleanup();
   git("worktree", "remove", "--force", oldBuild);
 }
-const result = { from, ok, registered, acknowledged: acknowledged.size, failedWrites, phases };
+const result = { from, ok, registered, acknowledged: acknowledged.size, failedWrites, killEveryMs, kills, phases };
 if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
 console.log(ok ? "rolling upgrade: passed" : "rolling upgrade: FAILED");
 process.exit(ok ? 0 : 1);

@@ -50,8 +50,11 @@ interface Warned {
   readonly message: string;
 }
 
-/** setUp builds the cluster; `readers` is what each member is told the others read (undefined: the option is off). */
-function setUp(readers: ((peer: NodeId) => number) | undefined) {
+/**
+ * setUp builds the cluster; `readers` is what each member is told the others read (undefined: the
+ * option is off), and `lastSaid` what they said on their latest call, open or ended (undefined: that option is off).
+ */
+function setUp(readers: ((peer: NodeId) => number) | undefined, lastSaid?: (peer: NodeId) => number) {
   const warned: Warned[] = [];
   const logger = (node: NodeId): NodeLogger => ({
     info() {},
@@ -59,7 +62,7 @@ function setUp(readers: ((peer: NodeId) => number) | undefined) {
     error: (fields: object, message: string) => warned.push({ node, fields: fields as Record<string, unknown>, message }),
     warn: (fields: object, message: string) => warned.push({ node, fields: fields as Record<string, unknown>, message }),
   });
-  const cl = new Cluster(IDS, { snapshotEveryEntries: 20, machine: () => new FormatKv(), logger, peerSnapshotReadMax: () => readers });
+  const cl = new Cluster(IDS, { snapshotEveryEntries: 20, machine: () => new FormatKv(), logger, peerSnapshotReadMax: () => readers, peerSnapshotReadMaxLastSaid: () => lastSaid });
   const machine = (id: NodeId) => cl.member(id).machine as FormatKv;
   return { cl, warned, machine };
 }
@@ -100,6 +103,81 @@ describe("node: snapshot formats across builds", { timeout: 30_000 }, () => {
     const refusals = warned.filter((w) => w.message.startsWith("not sending a snapshot in a format"));
     expect(refusals).toHaveLength(1);
     expect(refusals[0]?.fields).toMatchObject({ to: behind, index: snapIndex, format: NEWEST, readMax: OLDER });
+  });
+
+  it("a member that is down, having said it reads the newest format, is not taken for an older build: snapshots stay in the newest format and it installs the newest when back", async () => {
+    // A member cut off has no call open: it is not known to read more than the older format (the
+    // agent's default for a member that says nothing), but it last said the newest.
+    const { cl, warned, machine } = setUp(
+      (peer) => (cl.cut.has(peer) ? OLDER : NEWEST),
+      () => NEWEST,
+    );
+    const { leader, behind } = await cl.leaveOneBehind(30);
+    for (let i = 0; i < 50; i++) {
+      await cl.write(leader, `more${i}`);
+      for (let t = 0; t < 3; t++) await cl.tick();
+    }
+    expect(machine(leader).written.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(machine(leader).written), "written while a member was away").toEqual(new Set([NEWEST]));
+    cl.cut.delete(behind);
+    await cl.until("the member back to install a snapshot", () => machine(behind).restored.length > 0, 500);
+    expect(machine(behind).restored).toEqual([NEWEST]);
+    expect(warned.filter((w) => w.message.startsWith("not sending a snapshot"))).toEqual([]);
+    await cl.until("the member back to catch up", () => machine(behind).applied === machine(leader).applied, 200);
+    expect(machine(behind).get("more49")).toBe("v");
+  });
+
+  it("a snapshot for a member with no call open, in a format it last said it reads, is held back (not refused, not replaced) however often the core retries, and sent once it says again", async () => {
+    // The member answers (the network is whole) but its calls to the leader ended, as when it
+    // crashed between its answer and the leader's send: only what it last said is known.
+    let quiet: NodeId | undefined;
+    const { cl, warned, machine } = setUp(
+      (peer) => (cl.cut.has(peer) || peer === quiet ? OLDER : NEWEST),
+      () => NEWEST,
+    );
+    const { leader, behind } = await cl.leaveOneBehind(30);
+    quiet = behind;
+    cl.cut.delete(behind);
+    const written = machine(leader).written.length;
+    // The core retries the snapshot whenever the member's answers show it still needs one.
+    for (let i = 0; i < 40; i++) {
+      await cl.write(leader, `more${i}`);
+      for (let t = 0; t < 5; t++) await cl.tick();
+    }
+    expect(machine(behind).restored).toEqual([]);
+    expect(warned.filter((w) => w.message.startsWith("not sending a snapshot")), "held back, not refused").toEqual([]);
+    // Only the periodic snapshots (one per 20 entries), none taken to replace the one held back.
+    expect(machine(leader).written.length - written).toBeLessThanOrEqual(Math.ceil(40 / 20) + 1);
+    quiet = undefined;
+    await cl.until("the member to install a snapshot once it has said again", () => machine(behind).restored.length > 0, 500);
+    expect(machine(behind).restored).toEqual([NEWEST]);
+  });
+
+  it("a member that last said it reads the newest format and comes back on an older build is sent the older format: held back while away, refused and replaced once it has said so", async () => {
+    let olderNow = false;
+    const { cl, warned, machine } = setUp(
+      (peer) => (cl.cut.has(peer) || (olderNow && peer === behindId()) ? OLDER : NEWEST),
+      (peer) => (olderNow && peer === behindId() ? OLDER : NEWEST),
+    );
+    let behindRef: NodeId | undefined;
+    const behindId = () => behindRef;
+    const { leader, behind } = await cl.leaveOneBehind(30);
+    behindRef = behind;
+    for (let i = 0; i < 10; i++) {
+      await cl.write(leader, `more${i}`);
+      for (let t = 0; t < 3; t++) await cl.tick();
+    }
+    expect(new Set(machine(leader).written)).toEqual(new Set([NEWEST]));
+    // Back on an older build: its first call says nothing, so both views of it are the older format.
+    olderNow = true;
+    machine(behind).readsUpTo = OLDER;
+    cl.cut.delete(behind);
+    await cl.until("the member back to install a snapshot", () => machine(behind).restored.length > 0, 500);
+    expect(machine(behind).restored).toEqual([OLDER]);
+    expect(machine(leader).written.at(-1)).toBe(OLDER);
+    expect(warned.filter((w) => w.node === leader && w.message.startsWith("not sending a snapshot in a format"))).toHaveLength(1);
+    expect(cl.member(behind).seen.filter((s) => s.name === "failure")).toEqual([]);
+    await cl.until("the member back to catch up", () => machine(behind).applied === machine(leader).applied, 200);
   });
 
   it("while any member reads only the older format, every member's own snapshots are written in it", async () => {

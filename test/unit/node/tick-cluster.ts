@@ -32,7 +32,7 @@ export class Cluster {
 
   constructor(
     ids: NodeId[],
-    opts: { snapshotEveryEntries?: number; store?: (id: NodeId, state: LoadedState) => MemoryLogStore; machine?: () => KvStateMachine; logger?: (id: NodeId) => NodeLogger; releaseSnapshotChunks?: (id: NodeId) => (chunks: readonly Uint8Array[]) => void; peerSnapshotReadMax?: (id: NodeId) => ((peer: NodeId) => number) | undefined } = {},
+    opts: { snapshotEveryEntries?: number; store?: (id: NodeId, state: LoadedState) => MemoryLogStore; machine?: () => KvStateMachine; logger?: (id: NodeId) => NodeLogger; releaseSnapshotChunks?: (id: NodeId) => (chunks: readonly Uint8Array[]) => void; peerSnapshotReadMax?: (id: NodeId) => ((peer: NodeId) => number) | undefined; peerSnapshotReadMaxLastSaid?: (id: NodeId) => ((peer: NodeId) => number) | undefined } = {},
   ) {
     const boot = bootstrapEntries(ids);
     for (const [i, id] of ids.entries()) {
@@ -52,6 +52,7 @@ export class Cluster {
         snapshotEveryEntries: opts.snapshotEveryEntries,
         releaseSnapshotChunks: opts.releaseSnapshotChunks?.(id),
         peerSnapshotReadMax: opts.peerSnapshotReadMax?.(id),
+        peerSnapshotReadMaxLastSaid: opts.peerSnapshotReadMaxLastSaid?.(id),
         scheduler: sched,
         random: new Rng(i + 1),
       });

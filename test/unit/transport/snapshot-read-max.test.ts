@@ -51,6 +51,8 @@ describe("snapshot format a peer reads", () => {
     await sendAndWait(b, a);
     expect(b.transport.peerSnapshotReadMax(a.id)).toBe(5);
     expect(a.transport.peerSnapshotReadMax(b.id)).toBeUndefined();
+    expect(b.transport.peerSnapshotReadMaxLastSaid(a.id), "open: the same").toBe(5);
+    expect(a.transport.peerSnapshotReadMaxLastSaid(b.id)).toBeUndefined();
   });
 
   it("transport: a peer restarted on a build that claims nothing no longer counts as reading the newer format", async () => {
@@ -62,6 +64,7 @@ describe("snapshot format a peer reads", () => {
     connect([older, b]);
     await sendAndWait(older, b, 2);
     expect(b.transport.peerSnapshotReadMax(a.id)).toBeUndefined();
+    expect(b.transport.peerSnapshotReadMaxLastSaid(a.id), "what it said last, on the older build").toBeUndefined();
   });
 
   it("transport: a malformed claim counts as none and the call is still accepted", async () => {
@@ -93,6 +96,7 @@ describe("snapshot format a peer reads", () => {
     expect(b.transport.peerSnapshotReadMax(a.id), "after a call without the claim").toBe(5);
     await a.transport.close();
     await waitFor(() => b.transport.peerSnapshotReadMax(a.id) === undefined, 3000, "the claim to go with the stream");
+    expect(b.transport.peerSnapshotReadMaxLastSaid(a.id), "what it said last outlives the stream").toBe(5);
   });
 
   it("transport: the claim's parsing: a decimal integer in [1, SNAPSHOT_READ_MAX_LIMIT], anything else none", () => {
