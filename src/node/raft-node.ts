@@ -108,9 +108,9 @@ export interface RaftNodeOptions {
   readonly releaseSnapshotChunks?: (chunks: readonly Uint8Array[]) => void;
   /**
    * peerSnapshotReadMax, when given, is the newest snapshot format a member reads (the agent: what
-   * the member said on its peer calls, else what the builds before that claim read). The node then
-   * writes its snapshots in a format every other member reads (StateMachine.beginSnapshot's readMax)
-   * and never sends a member a snapshot in a newer format than it reads (StateMachine.snapshotFormat):
+   * the member said on the peer call it has open now, else what the builds before that claim read).
+   * The node then writes its snapshots in a format every other member reads (StateMachine.beginSnapshot's
+   * readMax; what they last said, with peerSnapshotReadMaxLastSaid) and never sends a member a snapshot in a newer format than it reads (StateMachine.snapshotFormat):
    * it takes one the member reads instead. This is what keeps a rolling upgrade going.
    */
   readonly peerSnapshotReadMax?: (peer: NodeId) => number;
@@ -454,7 +454,8 @@ export class RaftNode {
    * readableBy says whether member `to` reads the snapshot's format. When it does not, the send is
    * dropped (as a network may drop it: the leader retries after its snapshot retry ticks) and the
    * node takes a new snapshot at its next chance, which it writes in a format every member reads
-   * (maybeSnapshot), so the retry sends that one.
+   * (maybeSnapshot), so the retry sends that one. A snapshot in a format the member last said it
+   * reads, while it has no call open to say so now, is held back: dropped, not replaced, logged once.
    */
   private readableBy(to: NodeId, snapshot: Snapshot): boolean {
     const readMax = this.opts.peerSnapshotReadMax?.(to);
@@ -470,11 +471,18 @@ export class RaftNode {
     if (format === undefined || format <= readMax) return true;
     // Not connected now, and it read this format when it last said: it may be back on another build,
     // so nothing is sent until it says again, and nothing is replaced meanwhile (the core retries).
-    if (format <= (this.opts.peerSnapshotReadMaxLastSaid?.(to) ?? readMax)) return false;
+    const lastSaid = this.opts.peerSnapshotReadMaxLastSaid?.(to) ?? readMax;
+    const key = `${to}@${snapshot.meta.index}`;
+    if (format <= lastSaid) {
+      if (!this.formatRefusals.has(`held ${key}`)) {
+        this.formatRefusals.add(`held ${key}`);
+        this.opts.logger.info({ to, index: snapshot.meta.index, format, lastSaid }, "holding back a snapshot until this member says again which formats it reads (no Raft call of it is open)");
+      }
+      return false;
+    }
     // Written for readers of readMax or older already and still too new: no format this machine
     // writes is one the member reads. Taking more snapshots would not help (one per entry, for ever).
     const hopeless = snapshot.meta.index === this.lastSnapshotIndex && this.lastSnapshotReadMax !== undefined && this.lastSnapshotReadMax <= readMax;
-    const key = `${to}@${snapshot.meta.index}`;
     if (!this.formatRefusals.has(key)) {
       this.formatRefusals.add(key);
       const fields = { to, index: snapshot.meta.index, format, readMax };
@@ -800,8 +808,9 @@ export class RaftNode {
 
   /** membersSnapshotReadMax is the newest snapshot format every other member said it reads (undefined: no peerSnapshotReadMax, or no other member). */
   private membersSnapshotReadMax(): number | undefined {
+    // What members last said counts only beside the check on each send (peerSnapshotReadMax).
+    if (this.opts.peerSnapshotReadMax === undefined) return undefined;
     const readMax = this.opts.peerSnapshotReadMaxLastSaid ?? this.opts.peerSnapshotReadMax;
-    if (readMax === undefined) return undefined;
     const { voters, learners } = this.raw.status();
     let min: number | undefined;
     for (const peer of [...voters, ...learners]) {

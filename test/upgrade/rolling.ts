@@ -152,6 +152,8 @@ async function nemesis(everyMs: number): Promise<void> {
       console.log(`  nemesis: SIGKILL ${leader} (${build} build, the leader)`);
       await new Promise((r) => setTimeout(r, RESTART_AFTER_MS));
       start(leader, build);
+      // Done once it is back in step, so a step that then stops a member never takes the quorum.
+      await caughtUp(leader).catch(() => undefined);
     })();
     await acting;
     acting = undefined;
