@@ -110,8 +110,9 @@ export interface RaftNodeOptions {
    * peerSnapshotReadMax, when given, is the newest snapshot format a member reads (the agent: what
    * the member said on the peer call it has open now, else what the builds before that claim read).
    * The node then writes its snapshots in a format every other member reads (StateMachine.beginSnapshot's
-   * readMax; what they last said, with peerSnapshotReadMaxLastSaid) and never sends a member a snapshot in a newer format than it reads (StateMachine.snapshotFormat):
-   * it takes one the member reads instead. This is what keeps a rolling upgrade going.
+   * readMax; what they last said, with peerSnapshotReadMaxLastSaid) and never sends a member a
+   * snapshot in a newer format than it reads (StateMachine.snapshotFormat): it takes one the member
+   * reads instead. This is what keeps a rolling upgrade going.
    */
   readonly peerSnapshotReadMax?: (peer: NodeId) => number;
   /**

@@ -67,13 +67,11 @@ export class PeerServer {
   private readonly open = new Set<OpenCall>();
   private readonly snapshotsFrom = new Set<NodeId>();
   /**
-   * readMax is the newest snapshot format each peer said it reads on its latest accepted Raft call
-   * (stream or snapshot), kept while it has one open: no entry when it said nothing (a build before
-   * the claim) or has no Raft call open to this node (down, restarting, perhaps on another build).
-   * Other peer-port calls (probes, forwarded lease renewals) neither set nor clear it.
+   * lastSaid is the newest snapshot format each peer said it reads on its latest accepted Raft call
+   * (stream or snapshot) since this process started, kept after the call ended: no entry when it
+   * said nothing on that call (a build before the claim). Other peer-port calls (probes, forwarded
+   * lease renewals) neither set nor clear it.
    */
-  private readonly readMax = new Map<NodeId, number>();
-  /** lastSaid is readMax kept after the peer's calls ended: what it said on its latest accepted Raft call since this process started. */
   private readonly lastSaid = new Map<NodeId, number>();
   private closed = false;
   private received = 0;
@@ -99,10 +97,11 @@ export class PeerServer {
   /**
    * peerSnapshotReadMax is the newest snapshot format peer said it reads on its latest Raft call,
    * while it has one open to this node; undefined when it said nothing (a build before the claim)
-   * or has no Raft call open (see readMax).
+   * or has no Raft call open (down, restarting, perhaps on another build).
    */
   peerSnapshotReadMax(peer: NodeId): number | undefined {
-    return this.readMax.get(peer);
+    for (const call of this.open) if (call.peer === peer) return this.lastSaid.get(peer);
+    return undefined;
   }
 
   /**
@@ -158,12 +157,6 @@ export class PeerServer {
       open.end();
       if (wasOpen) this.noteStreamEnded(open.peer);
     });
-  }
-
-  /** dropClaimUnlessOpen forgets what peer said it reads once it has no Raft call open to this node: it may come back on another build. */
-  private dropClaimUnlessOpen(peer: NodeId): void {
-    for (const other of this.open) if (other.peer === peer) return;
-    this.readMax.delete(peer);
   }
 
   /** noteStreamEnded reports a peer whose stream ended from its side, unless another stream from it is still open. */
@@ -286,7 +279,6 @@ export class PeerServer {
       kind,
       end: (error) => {
         if (!this.open.delete(open)) return;
-        this.dropClaimUnlessOpen(open.peer);
         if (kind === "snapshot") this.snapshotsFrom.delete(open.peer);
         logger.debug({ peer: open.peer, kind, err: error }, "peer call ended");
         callback(error ? { code: statusOf(error), details: error.message } : null, error ? null : {});
@@ -294,18 +286,12 @@ export class PeerServer {
     };
     this.open.add(open);
     // The latest Raft call speaks for the peer's current build: one restarted on an older build says nothing.
-    if (identity.snapshotReadMax === undefined) {
-      this.readMax.delete(open.peer);
-      this.lastSaid.delete(open.peer);
-    } else {
-      this.readMax.set(open.peer, identity.snapshotReadMax);
-      this.lastSaid.set(open.peer, identity.snapshotReadMax);
-    }
+    if (identity.snapshotReadMax === undefined) this.lastSaid.delete(open.peer);
+    else this.lastSaid.set(open.peer, identity.snapshotReadMax);
     logger.debug({ peer: open.peer, kind, address: call.getPeer() }, "peer call accepted");
     // A cancelled or broken call needs no answer, only forgetting.
     const forget = () => {
       if (!this.open.delete(open)) return;
-      this.dropClaimUnlessOpen(open.peer);
       if (kind === "snapshot") this.snapshotsFrom.delete(open.peer);
       else this.noteStreamEnded(open.peer);
     };

@@ -39,9 +39,8 @@ const SNAPSHOT_ENTRIES = 200;
 const FIRST_REGISTRATIONS = 1_000;
 /** BEHIND_ENTRIES are written while a member is down: more than one snapshot interval, so it needs a snapshot. */
 const BEHIND_ENTRIES = 3 * SNAPSHOT_ENTRIES;
-/** WRITERS registering at once, and the bound on all registrations made. */
+/** WRITERS registering at once, and the bound on all registrations made (the nemesis lengthens the steps: 20,000 ran out before the last one). */
 const WRITERS = 8;
-// (The nemesis lengthens the steps: 20,000 ran out before the last one.)
 const REGISTRATIONS_MAX = 60_000;
 /** PHASE_WAIT_MS bounds each wait (older builds start through tsx on a shared 2-core machine). */
 const PHASE_WAIT_MS = 90_000;
